@@ -1,0 +1,168 @@
+/**
+ * Starts a throwaway `redis-server` for the relay's Redis tests: loopback only, a free port the
+ * OS picks, its own temp dir, and the durability the relay promises (issue 5 §8: "a write is
+ * durable before the relay acknowledges it"): no RDB snapshots, AOF with `appendfsync always`.
+ *
+ * Missing binary: under CI (CI=true) that is a failure with the install command, never a silent
+ * skip; on a developer machine the suite is skipped with a message (see `redisAvailability`).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** How long a fresh redis-server may take to answer PING before the test gives up. */
+const REDIS_START_TIMEOUT_MS = 15_000;
+/** How long a stopping redis-server may take to exit after SIGTERM before SIGKILL. */
+const REDIS_STOP_TIMEOUT_MS = 5_000;
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+export type RedisAvailability = { available: true } | { available: false; reason: string };
+
+/** Whether `redis-server` is on PATH. Tests use it with `describe.skipIf` outside CI. */
+export function redisAvailability(): RedisAvailability {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (probe.error !== undefined || probe.status !== 0) {
+    return {
+      available: false,
+      reason: 'redis-server not found on PATH (install: apt-get install -y redis-server, or run scripts/system-deps.sh)',
+    };
+  }
+  return { available: true };
+}
+
+/**
+ * The decision a Redis suite makes at load time: run, skip with a message, or fail (CI).
+ * Returns true when the suite should be skipped.
+ */
+export function skipWithoutRedis(suiteName: string): boolean {
+  const availability = redisAvailability();
+  if (availability.available) return false;
+  if (process.env.CI === 'true') {
+    throw new Error(`${suiteName}: ${availability.reason}. CI must run the Redis tests, so this is a failure.`);
+  }
+  console.warn(`${suiteName}: SKIPPED: ${availability.reason}`);
+  return true;
+}
+
+/** A port the OS says is free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  return await new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('no port from the OS'));
+        return;
+      }
+      const { port } = address;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline PING and resolves true on "+PONG". */
+async function ping(port: number): Promise<boolean> {
+  return await new Promise<boolean>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      answer += chunk.toString('latin1');
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Starts redis-server; a port race (another process took the port) retries with a new port. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const PORT_ATTEMPTS = 3;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    try {
+      return await startOnce(await freePort());
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+async function startOnce(port: number): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'covey-redis-'));
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', '',
+    '--appendonly', 'yes',
+    '--appendfsync', 'always',
+    '--protected-mode', 'yes',
+    '--daemonize', 'no',
+    '--loglevel', 'warning',
+  ];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keepLog = (chunk: Buffer): void => {
+    // Bounded: only the tail matters for an error message.
+    log = (log + chunk.toString('utf8')).slice(-4_000);
+  };
+  child.stdout?.on('data', keepLog);
+  child.stderr?.on('data', keepLog);
+  let spawnError: Error | undefined;
+  child.on('error', (error) => {
+    spawnError = error;
+  });
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      if (!(await waitForExit(child, REDIS_STOP_TIMEOUT_MS))) {
+        child.kill('SIGKILL');
+        await waitForExit(child, REDIS_STOP_TIMEOUT_MS);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (spawnError !== undefined) break;
+    if (child.exitCode !== null) break;
+    if (await ping(port)) {
+      return { url: `redis://127.0.0.1:${port}`, port, dir, stop };
+    }
+    await sleep(50);
+  }
+  await stop();
+  throw new Error(`redis-server on port ${port} did not answer PING: ${spawnError?.message ?? ''} ${log}`);
+}
