@@ -1,0 +1,256 @@
+/**
+ * The relay's storage interface (DESIGN.md §3). Two implementations: SQLite (./sqlite.ts, the
+ * default) and Redis (./redis.ts, several relay nodes). Both pass tests/relay/contract.ts.
+ *
+ * Division of labour: the HTTP layer (src/relay/routes) parses, authenticates (signatures,
+ * timestamps) and applies limits; the store keeps state and makes each method ONE atomic step,
+ * so that two relay nodes on one Redis, or a crash at any moment, never leave half an operation.
+ * Every method that changes state is durable when its promise resolves (SQLite: WAL with
+ * synchronous=FULL; Redis: appendfsync always), because the relay acknowledges right after.
+ *
+ * Secrets are never stored: capabilities (invite, deposit, upload, blob read) are stored and looked
+ * up by `CapabilityHash` = SHA-256 of the token, computed by the caller.
+ * Binary values are Uint8Array; keys and ids are the wire strings of src/shared/relay-api.ts.
+ */
+import type {
+  BlobHash,
+  CapabilityKind,
+  ChannelId,
+  ChannelKind,
+  MemberInfo,
+  MemberKey,
+  RelayEvent,
+} from '../../shared/relay-api.js';
+
+/** SHA-256 of a capability token's UTF-8 text, lowercase hex (64 characters). */
+export type CapabilityHash = string & { readonly __brand: 'CapabilityHash' };
+
+export interface ChannelRecord {
+  readonly channelId: ChannelId;
+  readonly kind: ChannelKind;
+  /** The creator; for an inbox the only member and the only reader. */
+  readonly owner: MemberKey;
+  readonly createdAtMs: number;
+  /** Seq of the newest event ever appended (retention never lowers it). */
+  readonly headSeq: number;
+  /** Oldest stored seq; headSeq + 1 when every event was removed by retention. */
+  readonly firstSeq: number;
+  /** Sum of `eventSizeBytes` over stored events (retention's max-bytes input). */
+  readonly storedBytes: number;
+  readonly memberCount: number;
+}
+
+/** What a new event says; the store assigns seq and timeMs. */
+export type NewEvent =
+  | { readonly type: 'member-joined'; readonly member: MemberKey }
+  | { readonly type: 'member-left'; readonly member: MemberKey; readonly by: MemberKey }
+  | { readonly type: 'packet'; readonly author: MemberKey | null; readonly packet: string };
+
+/**
+ * Bytes an event counts against its channel's max-bytes limit: the packet's base64url length plus
+ * a fixed overhead for the row. Both stores use this function so retention agrees across stores.
+ */
+export function eventSizeBytes(event: NewEvent | RelayEvent): number {
+  const EVENT_OVERHEAD_BYTES = 64;
+  return EVENT_OVERHEAD_BYTES + (event.type === 'packet' ? event.packet.length : 0);
+}
+
+export interface CapabilityRecord {
+  readonly hash: CapabilityHash;
+  readonly channelId: ChannelId;
+  readonly kind: CapabilityKind;
+  readonly expiresAtMs: number;
+  /** Remaining redemptions (> 0 while usable). */
+  readonly usesLeft: number;
+}
+
+export interface UploadRecord {
+  /** Hash of the upload token. */
+  readonly id: CapabilityHash;
+  readonly channelId: ChannelId;
+  readonly sha256: BlobHash;
+  readonly size: number;
+  /** Bytes received so far, always contiguous from 0. */
+  readonly received: number;
+  readonly expiresAtMs: number;
+}
+
+/** Retention limits (src/relay/limits.ts), passed in so tests can shrink them. */
+export interface RetentionPolicy {
+  /** Events older than this are removed even if unread. */
+  readonly maxEventAgeMs: number;
+  /** Oldest events are removed while a channel's storedBytes exceeds this. */
+  readonly maxChannelBytes: number;
+}
+
+/** Outcome of a guarded write: ok, or the reason it was refused (the state is unchanged). */
+export type StoreResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: StoreRefusal };
+/**
+ * - not-member: the acting key is not a member of that channel, or the channel does not exist
+ *   (the caller must not be able to tell these apart).
+ * - no-target: the member to remove is not in the channel.
+ * - invalid-capability: unknown hash, other channel, wrong kind, expired, or no uses left.
+ * - offset-mismatch: a chunk's offset is not the upload's `received`.
+ * - too-large: a chunk would go beyond the upload's announced size.
+ * - not-found: no such upload.
+ */
+export type StoreRefusal = 'not-member' | 'no-target' | 'invalid-capability' | 'offset-mismatch' | 'too-large' | 'not-found';
+
+/** Called for every event appended through this store, on every node (Redis: via pub/sub). */
+export type EventListener = (channelId: ChannelId, event: RelayEvent) => void;
+
+export interface RelayStore {
+  /** Short name for logs, /healthz and metrics ('sqlite', 'redis'). */
+  readonly name: string;
+
+  // ---- channels and membership ---------------------------------------------------------------
+
+  /**
+   * Creates channel `channelId` (fresh, unguessable, made by the caller) with `owner` as its first
+   * member, appending `member-joined` at seq 1. Throws if the id exists (a bug: ids are 128-bit random).
+   */
+  createChannel(channelId: ChannelId, kind: ChannelKind, owner: MemberKey, nowMs: number): Promise<RelayEvent>;
+
+  /** The channel, or undefined. */
+  getChannel(channelId: ChannelId): Promise<ChannelRecord | undefined>;
+
+  /** The member record of `key` in `channelId`, or undefined (also when the channel does not exist). */
+  getMember(channelId: ChannelId, key: MemberKey): Promise<MemberInfo | undefined>;
+
+  /** Current members in join order (empty when the channel does not exist). */
+  listMembers(channelId: ChannelId): Promise<MemberInfo[]>;
+
+  /**
+   * Atomically: if `key` is already a member, returns its record and `event: null` WITHOUT using
+   * the capability (join is idempotent, so a retry after a lost response is safe). Otherwise
+   * checks that capability `capHash` exists, is for `channelId`, has kind 'invite', is unexpired
+   * at nowMs and has usesLeft > 0; uses one; adds the member with cursor = its joinedSeq - 1;
+   * appends `member-joined`. Refusal: 'invalid-capability'.
+   */
+  joinWithCapability(
+    channelId: ChannelId,
+    key: MemberKey,
+    capHash: CapabilityHash,
+    nowMs: number,
+  ): Promise<StoreResult<{ readonly member: MemberInfo; readonly event: RelayEvent | null }>>;
+
+  /**
+   * Atomically: `actor` must be a member ('not-member'), `target` must be a member ('no-target');
+   * removes target and appends `member-left` {member: target, by: actor}. actor === target is leaving.
+   * The channel and its log stay even when the last member leaves (retention removes the events).
+   */
+  removeMember(channelId: ChannelId, actor: MemberKey, target: MemberKey, nowMs: number): Promise<StoreResult<RelayEvent>>;
+
+  // ---- the event log -------------------------------------------------------------------------
+
+  /**
+   * Atomically: if `asMember` is set, it must be a member ('not-member'), checked in the same step as
+   * the append so a removed member can never post after its member-left event. If `postId` is set
+   * and (channel, author, postId) was already appended, returns that event with `duplicate: true`
+   * and appends nothing. Otherwise assigns seq = headSeq + 1 and timeMs = nowMs, stores the event,
+   * adds eventSizeBytes to storedBytes, and notifies listeners (after it is durable).
+   * Does NOT trim: the caller calls `trim` afterwards.
+   */
+  appendEvent(
+    channelId: ChannelId,
+    event: NewEvent,
+    nowMs: number,
+    options?: { readonly asMember?: MemberKey; readonly postId?: string },
+  ): Promise<StoreResult<{ readonly event: RelayEvent; readonly duplicate: boolean }>>;
+
+  /**
+   * Up to `limit` stored events with seq > afterSeq, ascending, consecutive (no gaps: retention only
+   * removes a prefix). Empty when the channel does not exist.
+   */
+  readEvents(channelId: ChannelId, afterSeq: number, limit: number): Promise<RelayEvent[]>;
+
+  /**
+   * Sets member `key`'s cursor to max(cursor, min(seq, headSeq)) and returns it; undefined when
+   * not a member. Does NOT trim: the caller calls `trim` afterwards.
+   */
+  ackCursor(channelId: ChannelId, key: MemberKey, seq: number): Promise<number | undefined>;
+
+  /**
+   * Retention for one channel, in one atomic step: removes every stored event with
+   * seq <= min(cursor over current members) (events all members have read; none when there are no
+   * members), then events with timeMs < nowMs - maxEventAgeMs, then the oldest events while
+   * storedBytes > maxChannelBytes. Always a prefix of the log; headSeq never changes.
+   * Returns how many events were removed.
+   */
+  trim(channelId: ChannelId, policy: RetentionPolicy, nowMs: number): Promise<number>;
+
+  // ---- capabilities and nonces ---------------------------------------------------------------
+
+  /** Stores a capability. Throws if the hash exists (a bug: tokens are 256-bit random). */
+  putCapability(record: CapabilityRecord): Promise<void>;
+
+  /**
+   * Atomically: if capability `capHash` is for `channelId`, has `kind`, is unexpired and has uses
+   * left, uses one and returns true; otherwise false and nothing changes. (Inbox deposits.)
+   */
+  useCapability(capHash: CapabilityHash, channelId: ChannelId, kind: CapabilityKind, nowMs: number): Promise<boolean>;
+
+  /**
+   * Replay protection: records (key, nonce) until expiresAtMs and returns true if it was new,
+   * false if already recorded (a replay). Atomic across nodes (Redis: SET NX PX).
+   */
+  useNonce(key: MemberKey, nonce: string, expiresAtMs: number): Promise<boolean>;
+
+  // ---- blobs (content-addressed, chunked uploads with resume) --------------------------------
+
+  /** Stores a new upload with received = 0. */
+  createUpload(record: UploadRecord): Promise<void>;
+
+  /** The upload if it exists and has not expired at nowMs. */
+  getUpload(id: CapabilityHash, nowMs: number): Promise<UploadRecord | undefined>;
+
+  /**
+   * Atomically appends `bytes` at `offset`: refuses 'not-found' (no such upload, or expired),
+   * 'offset-mismatch' when offset !== received, 'too-large' when received + bytes.length > size.
+   * Returns the new `received`.
+   */
+  appendUploadChunk(id: CapabilityHash, offset: number, bytes: Uint8Array, nowMs: number): Promise<StoreResult<number>>;
+
+  /** All bytes received so far for the upload (the caller hashes them), or undefined. */
+  readUploadBytes(id: CapabilityHash): Promise<Uint8Array | undefined>;
+
+  /** Deletes the upload and its chunks (after finalize, or on hash mismatch). */
+  deleteUpload(id: CapabilityHash): Promise<void>;
+
+  /**
+   * Atomically stores the blob under its hash (keeping the bytes if the hash is already stored and
+   * extending its expiry to the later of the two), and a read capability `readCapHash` for it.
+   */
+  putBlob(sha256: BlobHash, bytes: Uint8Array, readCapHash: CapabilityHash, expiresAtMs: number): Promise<void>;
+
+  /**
+   * The blob that read capability `readCapHash` opens, if unexpired at nowMs:
+   * { sha256, bytes }. The caller compares sha256 with the requested hash in constant time.
+   */
+  readBlob(readCapHash: CapabilityHash, nowMs: number): Promise<{ readonly sha256: BlobHash; readonly bytes: Uint8Array } | undefined>;
+
+  // ---- housekeeping, notification, lifecycle -------------------------------------------------
+
+  /**
+   * Periodic sweep: `trim` every channel with the policy, and delete expired nonces, capabilities,
+   * uploads and blobs. Returns the number of events removed. Bounded work per call is fine.
+   */
+  sweep(policy: RetentionPolicy, nowMs: number): Promise<number>;
+
+  /**
+   * Registers a listener for appended events, returns its unsubscribe function. Listeners get
+   * each event after it is durable; per channel in seq order as seen by this node. Delivery is a
+   * hint: a listener may miss or see an event twice (e.g. a Redis reconnect) and must fall back to
+   * readEvents when it sees a gap. Listeners must not throw.
+   */
+  subscribe(listener: EventListener): () => void;
+
+  /** Counts for /metrics: channels, stored events and bytes. */
+  stats(): Promise<{ readonly channels: number; readonly events: number; readonly bytes: number }>;
+
+  /** Flushes and releases everything; the store is unusable afterwards. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Makes a store (tests pass one to startRelay; main.ts picks SQLite or Redis). */
+export type StoreFactory = () => Promise<RelayStore>;

@@ -1,0 +1,309 @@
+/**
+ * The relay's JSON wire types (DESIGN.md §3), shared by the relay (src/relay) and its client in the
+ * Web Worker (src/worker/relay-client.ts). ES2022 only: types and plain constants, no runtime APIs.
+ * The prose version, with routes and status codes, is src/relay/README.md.
+ *
+ * Encodings: binary values (keys, signatures, nonces, packets, hashes) travel as base64url text
+ * without padding; SHA-256 hashes of blobs travel as lowercase hex (64 characters); times are
+ * milliseconds since the Unix epoch.
+ */
+
+/** API version prefix of every HTTP route. */
+export const RELAY_API_PREFIX = '/v1';
+
+/** Domain separation tag at the start of every signed request (see `relaySigningText`). */
+export const RELAY_SIGNING_TAG = 'covey-relay-v1';
+
+/** HTTP header names of a signed request and of capability-bearing requests. */
+export const RELAY_HEADERS = {
+  key: 'covey-key',
+  nonce: 'covey-nonce',
+  time: 'covey-time',
+  signature: 'covey-signature',
+  capability: 'covey-capability',
+} as const;
+
+/** WebSocket subscriptions are signed like an HTTP request with this pseudo-method. */
+export const RELAY_SUBSCRIBE_METHOD = 'SUBSCRIBE';
+
+/** A channel member's ed25519 public key (32 bytes), base64url: 43 characters. */
+export type MemberKey = string & { readonly __brand: 'MemberKey' };
+/** An unguessable channel id: 16 random bytes, base64url (22 characters). */
+export type ChannelId = string & { readonly __brand: 'ChannelId' };
+/** A bearer secret (32 random bytes, base64url, 43 characters): invite, deposit, upload or blob read. */
+export type CapabilityToken = string & { readonly __brand: 'CapabilityToken' };
+/** SHA-256 of a blob's bytes, lowercase hex. */
+export type BlobHash = string & { readonly __brand: 'BlobHash' };
+
+export type ChannelKind = 'group' | 'inbox';
+export type CapabilityKind = 'invite' | 'deposit';
+
+/**
+ * The text a member signs for a request: the tag, method, path with query, base64url SHA-256 of
+ * the exact body bytes (of the empty string when there is no body), nonce and time, one per line.
+ * Signature: ed25519 over the UTF-8 bytes of this text.
+ */
+export function relaySigningText(
+  method: string,
+  pathWithQuery: string,
+  bodySha256Base64Url: string,
+  nonce: string,
+  timeMs: number,
+): string {
+  return `${RELAY_SIGNING_TAG}\n${method}\n${pathWithQuery}\n${bodySha256Base64Url}\n${nonce}\n${timeMs}`;
+}
+
+/** The path signed for a WebSocket subscription to `channelId`. */
+export function relaySubscribePath(channelId: string): string {
+  return `${RELAY_API_PREFIX}/channels/${channelId}`;
+}
+
+// ---- events --------------------------------------------------------------------------------
+
+interface EventBase {
+  /** Relay-assigned, starts at 1, +1 per event: the channel's single order (DESIGN.md §3). */
+  readonly seq: number;
+  /** Relay clock when the event was appended. */
+  readonly timeMs: number;
+}
+
+/** `member` joined (the creator joins at seq 1 when the channel is created). */
+export interface MemberJoinedEvent extends EventBase {
+  readonly type: 'member-joined';
+  readonly member: MemberKey;
+}
+
+/** `member` left (`by === member`) or was removed by member `by`. */
+export interface MemberLeftEvent extends EventBase {
+  readonly type: 'member-left';
+  readonly member: MemberKey;
+  readonly by: MemberKey;
+}
+
+/** A packet (opaque ciphertext, base64url). `author` is null for an inbox deposit. */
+export interface PacketEvent extends EventBase {
+  readonly type: 'packet';
+  readonly author: MemberKey | null;
+  readonly packet: string;
+}
+
+export type RelayEvent = MemberJoinedEvent | MemberLeftEvent | PacketEvent;
+
+// ---- HTTP requests and responses -----------------------------------------------------------
+
+/** POST /v1/channels (signed by the creator's channel key). */
+export interface CreateChannelRequest {
+  readonly kind: ChannelKind;
+}
+export interface CreateChannelResponse {
+  readonly channelId: ChannelId;
+  readonly kind: ChannelKind;
+  /** The creator's member-joined event (seq 1). */
+  readonly event: MemberJoinedEvent;
+}
+
+export interface MemberInfo {
+  readonly key: MemberKey;
+  /** Seq of this member's member-joined event. */
+  readonly joinedSeq: number;
+  /** Highest seq this member acknowledged as read. */
+  readonly cursor: number;
+}
+
+/** GET /v1/channels/:id (signed, member). */
+export interface ChannelInfoResponse {
+  readonly channelId: ChannelId;
+  readonly kind: ChannelKind;
+  readonly owner: MemberKey;
+  /** Seq of the newest event (0 never happens: creation appends seq 1). */
+  readonly headSeq: number;
+  /** Seq of the oldest event still stored (headSeq + 1 when retention removed them all). */
+  readonly firstSeq: number;
+  readonly members: readonly MemberInfo[];
+}
+
+/** POST /v1/channels/:id/capabilities (signed, member; inbox: owner only). */
+export interface CreateCapabilityRequest {
+  /** 'invite' for group channels, 'deposit' for inboxes. */
+  readonly kind: CapabilityKind;
+  /** Lifetime from now; capped by MAX_CAPABILITY_TTL_MS. */
+  readonly ttlMs: number;
+  /** How many times it may be redeemed; capped by MAX_CAPABILITY_USES. */
+  readonly uses: number;
+}
+export interface CreateCapabilityResponse {
+  readonly capability: CapabilityToken;
+  readonly kind: CapabilityKind;
+  readonly expiresAtMs: number;
+  readonly uses: number;
+}
+
+/** POST /v1/channels/:id/join (signed by the joining key). */
+export interface JoinRequest {
+  readonly capability: CapabilityToken;
+}
+export interface JoinResponse {
+  /** The member-joined event, or for a key already in the channel its original one. */
+  readonly joinedSeq: number;
+  readonly event: MemberJoinedEvent | null;
+}
+
+/** DELETE /v1/channels/:id/members/:key (signed, member; own key = leave). */
+export interface RemoveMemberResponse {
+  readonly event: MemberLeftEvent;
+}
+
+/** POST /v1/channels/:id/events (signed, member). */
+export interface PostPacketRequest {
+  /** Opaque packet bytes, base64url; at most MAX_PACKET_BYTES decoded. */
+  readonly packet: string;
+  /**
+   * Optional client-chosen id (1..64 characters of [A-Za-z0-9_-]) that makes a retried post
+   * idempotent: the same author posting the same postId again gets the first seq back.
+   */
+  readonly postId?: string;
+}
+export interface PostPacketResponse {
+  readonly seq: number;
+  readonly timeMs: number;
+  /** True when this postId was already stored (nothing new was appended). */
+  readonly duplicate: boolean;
+}
+
+/** POST /v1/channels/:id/deposit (capability header `covey-capability`, no signature). */
+export interface DepositRequest {
+  readonly packet: string;
+}
+export type DepositResponse = Omit<PostPacketResponse, 'duplicate'>;
+
+/** GET /v1/channels/:id/events?after=N&limit=M (signed, member). */
+export interface ReadEventsResponse {
+  /** Events with seq > after, in order, at most `limit`. */
+  readonly events: readonly RelayEvent[];
+  readonly headSeq: number;
+  /** Oldest stored seq: if greater than after + 1, retention removed events this reader missed. */
+  readonly firstSeq: number;
+  /** True when more events follow the last one returned. */
+  readonly more: boolean;
+}
+
+/** PUT /v1/channels/:id/cursor (signed, member). */
+export interface AckCursorRequest {
+  readonly seq: number;
+}
+export interface AckCursorResponse {
+  /** The stored cursor: max(old cursor, min(seq, headSeq)). */
+  readonly cursor: number;
+}
+
+/** POST /v1/channels/:id/uploads (signed, member). */
+export interface CreateUploadRequest {
+  readonly sha256: BlobHash;
+  readonly size: number;
+}
+export interface UploadStatusResponse {
+  /** The upload's own capability: PUT chunks, GET status and finalize with it. */
+  readonly upload: CapabilityToken;
+  readonly sha256: BlobHash;
+  readonly size: number;
+  /** Bytes received so far: the offset of the next chunk. */
+  readonly offset: number;
+  readonly expiresAtMs: number;
+}
+
+/** POST /v1/uploads/:upload/finalize. */
+export interface FinalizeUploadResponse {
+  readonly sha256: BlobHash;
+  readonly size: number;
+  /** Send with GET /v1/blobs/:sha256 in the `covey-capability` header. */
+  readonly readCapability: CapabilityToken;
+  readonly expiresAtMs: number;
+}
+
+export interface HealthResponse {
+  readonly ok: true;
+  readonly store: string;
+}
+
+// ---- WebSocket frames (GET /v1/ws, JSON text frames) ---------------------------------------
+
+/** Subscribe to `channel` from `afterSeq`, signed like a request (method SUBSCRIBE, empty body). */
+export interface SubscribeFrame {
+  readonly type: 'subscribe';
+  readonly channel: ChannelId;
+  readonly afterSeq: number;
+  readonly key: MemberKey;
+  readonly nonce: string;
+  readonly timeMs: number;
+  readonly signature: string;
+}
+export interface UnsubscribeFrame {
+  readonly type: 'unsubscribe';
+  readonly channel: ChannelId;
+}
+export interface PingFrame {
+  readonly type: 'ping';
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame;
+
+export interface SubscribedFrame {
+  readonly type: 'subscribed';
+  readonly channel: ChannelId;
+  readonly headSeq: number;
+  readonly firstSeq: number;
+}
+export interface EventFrame {
+  readonly type: 'event';
+  readonly channel: ChannelId;
+  readonly event: RelayEvent;
+}
+/** The subscription ended: the member was removed or left (reason 'removed'). */
+export interface UnsubscribedFrame {
+  readonly type: 'unsubscribed';
+  readonly channel: ChannelId;
+  readonly reason: 'removed' | 'requested';
+}
+export interface PongFrame {
+  readonly type: 'pong';
+}
+/** A refused frame; `channel` is set when it concerned one subscription. */
+export interface ErrorFrame {
+  readonly type: 'error';
+  readonly code: RelayErrorCode;
+  readonly error: string;
+  readonly channel?: ChannelId;
+}
+export type ServerFrame = SubscribedFrame | EventFrame | UnsubscribedFrame | PongFrame | ErrorFrame;
+
+// ---- errors --------------------------------------------------------------------------------
+
+/** Error body of every non-2xx response: `{ "error": "human text", "code": "..." }`. */
+export interface RelayErrorBody {
+  readonly error: string;
+  readonly code: RelayErrorCode;
+}
+
+/** Every error code with its HTTP status. */
+export const RELAY_ERROR_STATUS = {
+  'bad-request': 400, // malformed JSON, field or parameter
+  'bad-signature': 401, // missing or invalid auth headers or signature
+  'stale-timestamp': 401, // covey-time outside MAX_CLOCK_SKEW_MS of the relay clock
+  'replayed-nonce': 401, // this key already used this nonce
+  forbidden: 403, // not a member, not the owner, or no such channel (indistinguishable on purpose)
+  'invalid-capability': 403, // unknown, expired, used up, or for another channel/blob
+  'not-found': 404, // unknown route, upload or blob
+  'method-not-allowed': 405,
+  'already-member': 409, // reserved; join is idempotent and answers 200 instead
+  'offset-mismatch': 409, // chunk offset is not the upload's current offset (GET status, resume)
+  'body-too-large': 413, // request body over its route's limit
+  'unsupported-media-type': 415,
+  'hash-mismatch': 422, // finalized upload's SHA-256 differs from the announced one
+  'rate-limited': 429, // too many requests from this client; retry later
+  internal: 500,
+  'too-many-connections': 503,
+  'shutting-down': 503,
+  // WebSocket-only codes (sent in error frames):
+  'too-many-subscriptions': 429,
+} as const satisfies Record<string, number>;
+
+export type RelayErrorCode = keyof typeof RELAY_ERROR_STATUS;
