@@ -1,0 +1,164 @@
+/**
+ * MessageLog (mpENC §4.3): the user-level view of the transcripts of every subsession. It keeps
+ * content messages only (flow-control messages such as acks and heartbeats are filtered out while
+ * causal order is retained) and linearises them for display.
+ *
+ * The display order is a deterministic linear extension of the causal order: messages sort by
+ * (subsession, depth, id), where depth is the longest parent path to a root. Depth depends only on
+ * a message's ancestors, so every member shows the same order whatever the delivery order, and a
+ * message's key never changes once accepted: arrivals only insert, never reorder what is shown
+ * (mpENC §2.3 "Real parents of a message": a late concurrent message may land above newer ones,
+ * which the UI annotates through `hasHiddenParents`).
+ */
+import { assert } from '../errors.js';
+import type { MemberId, MessageId } from './ids.js';
+import type { Transcript } from './transcript.js';
+
+export interface LogEntry<Body> {
+  readonly id: MessageId;
+  readonly subsession: number;
+  readonly author: MemberId;
+  readonly body: Body;
+  readonly depth: number;
+}
+
+export class MessageLog<Body> {
+  private readonly transcripts: Transcript<Body>[] = [];
+  private readonly shown: LogEntry<Body>[] = [];
+  private readonly byId = new Map<MessageId, LogEntry<Body>>();
+  /** Per transcript message: its maximal content ancestors-or-self (computed at acceptance). */
+  private readonly contentMax = new Map<MessageId, readonly MessageId[]>();
+  private readonly subsessionOfId = new Map<MessageId, number>();
+
+  constructor(private readonly isContent: (body: Body) => boolean) {}
+
+  /** Registers the transcript of a new subsession; returns its index (creation order). */
+  addSubsession(transcript: Transcript<Body>): number {
+    this.transcripts.push(transcript);
+    return this.transcripts.length - 1;
+  }
+
+  subsessionCount(): number {
+    return this.transcripts.length;
+  }
+
+  transcript(subsession: number): Transcript<Body> {
+    const t = this.transcripts[subsession];
+    assert(t !== undefined, `no subsession ${subsession}`);
+    return t;
+  }
+
+  /**
+   * Must be told of every message accepted into a registered transcript, in acceptance order.
+   * Returns the display position when it is a content message, else undefined.
+   */
+  accepted(subsession: number, id: MessageId): number | undefined {
+    const transcript = this.transcript(subsession);
+    const message = transcript.get(id);
+    assert(!this.subsessionOfId.has(id), `message ${id} reported twice to the log`);
+    this.subsessionOfId.set(id, subsession);
+    const inherited = this.maximal(transcript, message.parents.flatMap((p) => this.contentMax.get(p) ?? []));
+    if (!this.isContent(message.body)) {
+      this.contentMax.set(id, inherited);
+      return undefined;
+    }
+    this.contentMax.set(id, [id]);
+    const entry: LogEntry<Body> = {
+      id,
+      subsession,
+      author: message.author,
+      body: message.body,
+      depth: transcript.entry(id).depth,
+    };
+    this.byId.set(id, entry);
+    const at = this.insertionPoint(entry);
+    this.shown.splice(at, 0, entry);
+    return at;
+  }
+
+  get size(): number {
+    return this.shown.length;
+  }
+
+  has(id: MessageId): boolean {
+    return this.byId.has(id);
+  }
+
+  get(id: MessageId): LogEntry<Body> {
+    const entry = this.byId.get(id);
+    assert(entry !== undefined, `message ${id} is not in the log`);
+    return entry;
+  }
+
+  /** Content messages in display order. */
+  entries(): readonly LogEntry<Body>[] {
+    return this.shown;
+  }
+
+  order(): MessageId[] {
+    return this.shown.map((e) => e.id);
+  }
+
+  subsessionOf(id: MessageId): number {
+    const s = this.subsessionOfId.get(id);
+    assert(s !== undefined, `message ${id} is not in the log`);
+    return s;
+  }
+
+  /** mpENC §2.3 "Real parents": the latest content messages the author had seen. */
+  parents(id: MessageId): MessageId[] {
+    const entry = this.get(id);
+    const transcript = this.transcript(entry.subsession);
+    const parents = transcript.get(id).parents;
+    return this.maximal(transcript, parents.flatMap((p) => this.contentMax.get(p) ?? []));
+  }
+
+  /** Content ancestors of a message: everything else is greyed out when it is selected (§2.3). */
+  ancestors(id: MessageId): Set<MessageId> {
+    const entry = this.get(id);
+    const all = this.transcript(entry.subsession).ancestors(id);
+    return new Set([...all].filter((a) => this.byId.has(a)));
+  }
+
+  /** §2.3(b): the real parents differ from {the message shown just above}. */
+  hasHiddenParents(id: MessageId): boolean {
+    const at = this.shown.indexOf(this.get(id));
+    const parents = this.parents(id);
+    const above = this.shown[at - 1];
+    if (above === undefined || above.subsession !== this.get(id).subsession) return parents.length > 0;
+    return parents.length !== 1 || parents[0] !== above.id;
+  }
+
+  readers(id: MessageId): MemberId[] {
+    return this.transcript(this.get(id).subsession).readers(id);
+  }
+
+  /** §2.3 "Messages not yet acknowledged": readers whose ack we have not seen. */
+  unacked(id: MessageId): MemberId[] {
+    return this.transcript(this.get(id).subsession).unackedBy(id);
+  }
+
+  private maximal(transcript: Transcript<Body>, candidates: readonly MessageId[]): MessageId[] {
+    const unique = [...new Set(candidates)];
+    return unique
+      .filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)))
+      .sort(); // by id: the same answer for every member, whatever the delivery order
+  }
+
+  private insertionPoint(entry: LogEntry<Body>): number {
+    let lo = 0;
+    let hi = this.shown.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareEntries(this.shown[mid]!, entry) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+function compareEntries(a: LogEntry<unknown>, b: LogEntry<unknown>): number {
+  if (a.subsession !== b.subsession) return a.subsession - b.subsession;
+  if (a.depth !== b.depth) return a.depth - b.depth;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
