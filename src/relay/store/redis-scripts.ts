@@ -1,0 +1,293 @@
+/**
+ * Lua scripts of the Redis store (./redis.ts). Each store method that changes state is ONE script,
+ * so it is atomic across relay nodes: Redis runs a script alone, start to end.
+ *
+ * Why seq is dense and monotonic with many nodes (DESIGN.md §3: the relay's order is the single
+ * consistent order mpENC needs): the next seq is `HINCRBY ch head 1`, the stream entry id is
+ * `<seq>-0`, and the PUBLISH that tells every node about the event happen in the same script.
+ * No two appends interleave, so seqs have no gaps or repeats, and pub/sub messages of one
+ * channel leave Redis in seq order. With `appendfsync always`, Redis writes and fsyncs the AOF
+ * before it sends any reply or pub/sub message of that event loop turn: an event is durable
+ * before the writer gets its ack and before any node pushes it.
+ *
+ * Key layout (P = prefix, default "covey:"; `id` = channel id, `h` = capability/upload hash):
+ *   P ch:<id>        hash   kind owner created head first bytes
+ *   P ev:<id>        stream entries "<seq>-0" → d (event JSON without seq), t (timeMs), sz, pf?
+ *   P mem:<id>       hash   member key → joinedSeq
+ *   P cur:<id>       hash   member key → cursor
+ *   P post:<id>      hash   "<author>\n<postId>" → seq (idempotent posts; removed with the event)
+ *   P channels       set    every channel id (sweep, stats)
+ *   P stats          hash   events bytes (stored, over all channels)
+ *   P cap:<h>        hash   channel kind exp uses
+ *   P nonces         zset   "<key>\n<nonce>" scored by expiresAtMs
+ *   P up:<h>         hash   channel sha size received exp;  P upd:<h> string: the bytes so far
+ *   P blob:<sha>     hash   exp;  P blobd:<sha> string: the bytes
+ *   P blobcap:<h>    hash   sha exp
+ *   P exp:<kind>     zset   expiry index for sweep (cap, up, blob, blobcap)
+ *   P events         pub/sub channel: {"c": channelId, "s": seq, "e": event JSON without seq}
+ *
+ * Expiry is checked against the caller's nowMs (never Redis TTLs), so both stores agree on a
+ * fake clock in tests; `sweep` deletes what has expired.
+ */
+
+/** Appends one event; the shared core of every script that appends. */
+const APPEND_EVENT = `
+local function append_event(ch, ev, stats, posts, pubchan, channelJson, data, timeMs, size, postField)
+  local seq = redis.call('HINCRBY', ch, 'head', 1)
+  local id = string.format('%d-0', seq)
+  if postField ~= '' then
+    redis.call('XADD', ev, id, 'd', data, 't', timeMs, 'sz', size, 'pf', postField)
+    redis.call('HSET', posts, postField, seq)
+  else
+    redis.call('XADD', ev, id, 'd', data, 't', timeMs, 'sz', size)
+  end
+  redis.call('HINCRBY', ch, 'bytes', size)
+  redis.call('HINCRBY', stats, 'events', 1)
+  redis.call('HINCRBY', stats, 'bytes', size)
+  redis.call('PUBLISH', pubchan, '{"c":' .. channelJson .. ',"s":' .. string.format('%d', seq) .. ',"e":' .. data .. '}')
+  return seq
+end
+`;
+
+/**
+ * KEYS: ch ev mem cur channels stats posts
+ * ARGV: channelJson channelId kind owner nowMs data size pubchan
+ * → seq of the creator's member-joined event, or error "channel exists".
+ */
+export const CREATE_CHANNEL = `${APPEND_EVENT}
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('channel exists') end
+redis.call('HSET', KEYS[1], 'kind', ARGV[3], 'owner', ARGV[4], 'created', ARGV[5], 'head', 0, 'first', 1, 'bytes', 0)
+local seq = append_event(KEYS[1], KEYS[2], KEYS[6], KEYS[7], ARGV[8], ARGV[1], ARGV[6], ARGV[5], ARGV[7], '')
+redis.call('HSET', KEYS[3], ARGV[4], seq)
+redis.call('HSET', KEYS[4], ARGV[4], seq - 1)
+redis.call('SADD', KEYS[5], ARGV[2])
+return seq
+`;
+
+/**
+ * KEYS: ch ev mem posts stats
+ * ARGV: channelJson data timeMs size asMember ('' = none) postField ('' = none) pubchan
+ * → {'ok', seq} | {'dup', seq, data} | {'err', code}
+ */
+export const APPEND = `${APPEND_EVENT}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'err', 'not-member'} end
+if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0 then return {'err', 'not-member'} end
+if ARGV[6] ~= '' then
+  local old = redis.call('HGET', KEYS[4], ARGV[6])
+  if old then
+    local entries = redis.call('XRANGE', KEYS[2], old .. '-0', old .. '-0')
+    local entry = entries[1]
+    if entry then
+      local fields = entry[2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 'd' then return {'dup', tonumber(old), fields[i + 1]} end
+      end
+    end
+  end
+end
+local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[4], ARGV[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6])
+return {'ok', seq}
+`;
+
+/**
+ * KEYS: ch ev mem cur cap stats posts
+ * ARGV: channelJson channelId key nowMs data size pubchan
+ * → {'member', joinedSeq, cursor} | {'joined', seq} | {'err', 'invalid-capability'}
+ */
+export const JOIN = `${APPEND_EVENT}
+local joined = redis.call('HGET', KEYS[3], ARGV[3])
+if joined then return {'member', tonumber(joined), tonumber(redis.call('HGET', KEYS[4], ARGV[3]) or '0')} end
+local cap = redis.call('HMGET', KEYS[5], 'channel', 'kind', 'exp', 'uses')
+if not cap[1] or cap[1] ~= ARGV[2] or cap[2] ~= 'invite' or tonumber(cap[3]) <= tonumber(ARGV[4])
+  or tonumber(cap[4]) <= 0 or redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'err', 'invalid-capability'}
+end
+redis.call('HINCRBY', KEYS[5], 'uses', -1)
+local seq = append_event(KEYS[1], KEYS[2], KEYS[6], KEYS[7], ARGV[7], ARGV[1], ARGV[5], ARGV[4], ARGV[6], '')
+redis.call('HSET', KEYS[3], ARGV[3], seq)
+redis.call('HSET', KEYS[4], ARGV[3], seq - 1)
+return {'joined', seq}
+`;
+
+/**
+ * KEYS: ch ev mem cur stats posts
+ * ARGV: channelJson actor target data timeMs size pubchan
+ * → {'ok', seq} | {'err', code}
+ */
+export const REMOVE_MEMBER = `${APPEND_EVENT}
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return {'err', 'not-member'} end
+if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {'err', 'no-target'} end
+redis.call('HDEL', KEYS[3], ARGV[3])
+redis.call('HDEL', KEYS[4], ARGV[3])
+local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[7], ARGV[1], ARGV[4], ARGV[5], ARGV[6], '')
+return {'ok', seq}
+`;
+
+/**
+ * KEYS: ch mem cur
+ * ARGV: key seq
+ * → the stored cursor, or nil when not a member.
+ */
+export const ACK_CURSOR = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return false end
+local head = tonumber(redis.call('HGET', KEYS[1], 'head') or '0')
+local cursor = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+local wanted = math.min(tonumber(ARGV[2]), head)
+if wanted > cursor then
+  redis.call('HSET', KEYS[3], ARGV[1], string.format('%d', wanted))
+  cursor = wanted
+end
+return cursor
+`;
+
+/**
+ * Retention for one channel: a prefix of the log, in three phases (store/types.ts `trim`):
+ * read by every current member, then older than the age cutoff, then oldest while over the byte cap.
+ * At most ARGV[4] events per call (bounded work inside Redis; the caller loops).
+ * KEYS: ch ev cur posts stats
+ * ARGV: cutoffTimeMs maxChannelBytes batch maxEvents
+ * → number of events removed.
+ */
+export const TRIM = `
+local head = tonumber(redis.call('HGET', KEYS[1], 'head') or '-1')
+if head < 0 then return 0 end
+local first = tonumber(redis.call('HGET', KEYS[1], 'first'))
+local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes'))
+local readByAll = 0
+local cursors = redis.call('HVALS', KEYS[3])
+if #cursors > 0 then
+  readByAll = math.huge
+  for _, c in ipairs(cursors) do readByAll = math.min(readByAll, tonumber(c)) end
+end
+local cutoff = tonumber(ARGV[1])
+local maxBytes = tonumber(ARGV[2])
+local batch = tonumber(ARGV[3])
+local maxEvents = tonumber(ARGV[4])
+local phase = 1
+local removed = 0
+local removedBytes = 0
+local nextFirst = first
+while phase <= 3 and removed < maxEvents do
+  local entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', nextFirst), '+', 'COUNT', batch)
+  if #entries == 0 then break end
+  for _, entry in ipairs(entries) do
+    local seq = tonumber(string.match(entry[1], '^(%d+)'))
+    local fields = entry[2]
+    local t, sz, pf = 0, 0, nil
+    for i = 1, #fields, 2 do
+      local name = fields[i]
+      if name == 't' then t = tonumber(fields[i + 1])
+      elseif name == 'sz' then sz = tonumber(fields[i + 1])
+      elseif name == 'pf' then pf = fields[i + 1] end
+    end
+    local remove = false
+    while phase <= 3 do
+      if phase == 1 and seq <= readByAll then remove = true break
+      elseif phase == 2 and t < cutoff then remove = true break
+      elseif phase == 3 and bytes - removedBytes > maxBytes then remove = true break
+      else phase = phase + 1 end
+    end
+    if not remove then break end
+    removed = removed + 1
+    removedBytes = removedBytes + sz
+    if pf then redis.call('HDEL', KEYS[4], pf) end
+    nextFirst = seq + 1
+    if removed >= maxEvents then break end
+  end
+end
+if removed > 0 then
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', nextFirst))
+  redis.call('HSET', KEYS[1], 'first', string.format('%d', nextFirst))
+  redis.call('HINCRBY', KEYS[1], 'bytes', -removedBytes)
+  redis.call('HINCRBY', KEYS[5], 'events', -removed)
+  redis.call('HINCRBY', KEYS[5], 'bytes', -removedBytes)
+end
+return removed
+`;
+
+/**
+ * KEYS: cap expcap
+ * ARGV: hash channel kind exp uses
+ * → 1, or error "capability exists".
+ */
+export const PUT_CAPABILITY = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('capability exists') end
+redis.call('HSET', KEYS[1], 'channel', ARGV[2], 'kind', ARGV[3], 'exp', ARGV[4], 'uses', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: cap
+ * ARGV: channel kind nowMs
+ * → 1 when a use was taken, else 0.
+ */
+export const USE_CAPABILITY = `
+local cap = redis.call('HMGET', KEYS[1], 'channel', 'kind', 'exp', 'uses')
+if not cap[1] or cap[1] ~= ARGV[1] or cap[2] ~= ARGV[2] or tonumber(cap[3]) <= tonumber(ARGV[3]) or tonumber(cap[4]) <= 0 then
+  return 0
+end
+redis.call('HINCRBY', KEYS[1], 'uses', -1)
+return 1
+`;
+
+/**
+ * KEYS: up upd expup
+ * ARGV: hash channel sha size exp
+ */
+export const CREATE_UPLOAD = `
+redis.call('HSET', KEYS[1], 'channel', ARGV[2], 'sha', ARGV[3], 'size', ARGV[4], 'received', 0, 'exp', ARGV[5])
+redis.call('SET', KEYS[2], '')
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: up upd
+ * ARGV: offset bytes nowMs
+ * → {'ok', received} | {'err', code}
+ */
+export const APPEND_UPLOAD_CHUNK = `
+local up = redis.call('HMGET', KEYS[1], 'size', 'received', 'exp')
+if not up[1] or tonumber(up[3]) <= tonumber(ARGV[3]) then return {'err', 'not-found'} end
+local received = tonumber(up[2])
+if tonumber(ARGV[1]) ~= received then return {'err', 'offset-mismatch'} end
+if received + #ARGV[2] > tonumber(up[1]) then return {'err', 'too-large'} end
+redis.call('APPEND', KEYS[2], ARGV[2])
+return {'ok', redis.call('HINCRBY', KEYS[1], 'received', #ARGV[2])}
+`;
+
+/**
+ * KEYS: blob blobd blobcap expblob expblobcap
+ * ARGV: sha bytes capHash exp
+ */
+export const PUT_BLOB = `
+local exp = tonumber(ARGV[4])
+local old = redis.call('HGET', KEYS[1], 'exp')
+if old then
+  exp = math.max(exp, tonumber(old))
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'exp', string.format('%d', exp))
+redis.call('ZADD', KEYS[4], exp, ARGV[1])
+redis.call('HSET', KEYS[3], 'sha', ARGV[1], 'exp', ARGV[4])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
+return 1
+`;
+
+/**
+ * Deletes up to ARGV[3] expired members of an expiry index and the keys they name.
+ * KEYS: the index zset
+ * ARGV: nowMs keyPrefix (key = keyPrefix .. member) limit [dataKeyPrefix]
+ * → how many were deleted.
+ */
+export const SWEEP_EXPIRED = `
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(expired) do
+  redis.call('DEL', ARGV[2] .. member)
+  if ARGV[4] then redis.call('DEL', ARGV[4] .. member) end
+  redis.call('ZREM', KEYS[1], member)
+end
+return #expired
+`;

@@ -1,0 +1,576 @@
+/**
+ * The Redis store: several relay nodes behind one address share one Redis (DESIGN.md §3,
+ * issue 5 §8). Each channel is a Redis Stream whose entry ids are the relay's seqs; membership,
+ * cursors, capabilities, nonces, uploads and blobs live in hashes, sets and sorted sets. Every
+ * state change is one Lua script (./redis-scripts.ts explains the key layout and why the seq stays
+ * dense and monotonic per channel across nodes). Contracts: ./types.ts.
+ *
+ * Cross-node push: the append script PUBLISHes each event on one pub/sub channel; every store
+ * instance subscribes on its own connection and calls its listeners, so a WebSocket on node B
+ * gets an event posted on node A. The local node hears its own events the same way, which keeps
+ * the per-channel order of notifications equal to the seq order on every node.
+ *
+ * Durability: Redis replies to a write only after its AOF is fsynced when it runs with
+ * `appendonly yes` and `appendfsync always`; the store checks that at connect and warns loudly
+ * otherwise. Writes are never re-sent by the client after a reconnect
+ * (`autoResendUnfulfilledCommands: false`): a script that ran but whose reply was lost must not
+ * run twice (that would append a packet twice); the caller sees an error and may retry with a
+ * postId, which is idempotent.
+ */
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
+import {
+  ACK_CURSOR,
+  APPEND,
+  APPEND_UPLOAD_CHUNK,
+  CREATE_CHANNEL,
+  CREATE_UPLOAD,
+  JOIN,
+  PUT_BLOB,
+  PUT_CAPABILITY,
+  REMOVE_MEMBER,
+  SWEEP_EXPIRED,
+  TRIM,
+  USE_CAPABILITY,
+} from './redis-scripts.js';
+import {
+  eventSizeBytes,
+  type ChannelRecord,
+  type EventListener,
+  type NewEvent,
+  type RelayStore,
+  type StoreRefusal,
+  type StoreResult,
+  type UploadRecord,
+} from './types.js';
+
+/** Stream entries read per XRANGE inside the trim script (bounds one reply's size). */
+const TRIM_SCAN_BATCH = 256;
+/** Events one trim script removes at most: bounds how long one script blocks Redis; trim loops. */
+const TRIM_MAX_EVENTS_PER_SCRIPT = 5_000;
+/** Channel ids per SSCAN page during a sweep. */
+const SWEEP_SCAN_COUNT = 500;
+/** Expired records deleted per script call during a sweep (bounded work per call). */
+const SWEEP_EXPIRED_BATCH = 1_000;
+/** How long connecting to Redis may take before the store gives up (startup fails loudly). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface RedisStoreOptions {
+  /** redis://host:port/db */
+  readonly url: string;
+  /** Key prefix: relays sharing a prefix share channels; another prefix is another relay. */
+  readonly prefix?: string;
+  /** Called with a human message for operational warnings (non-durable Redis config, lost pub/sub). */
+  readonly warn?: (message: string) => void;
+}
+
+/** One Lua script, run by SHA with a fallback to EVAL when Redis has not cached it yet. */
+class LuaScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      // EVAL caches the script; a NOSCRIPT reply means nothing ran, so retrying is safe.
+      return await redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const scripts = {
+  createChannel: new LuaScript(CREATE_CHANNEL),
+  append: new LuaScript(APPEND),
+  join: new LuaScript(JOIN),
+  removeMember: new LuaScript(REMOVE_MEMBER),
+  ackCursor: new LuaScript(ACK_CURSOR),
+  trim: new LuaScript(TRIM),
+  putCapability: new LuaScript(PUT_CAPABILITY),
+  useCapability: new LuaScript(USE_CAPABILITY),
+  createUpload: new LuaScript(CREATE_UPLOAD),
+  appendUploadChunk: new LuaScript(APPEND_UPLOAD_CHUNK),
+  putBlob: new LuaScript(PUT_BLOB),
+  sweepExpired: new LuaScript(SWEEP_EXPIRED),
+};
+
+/** The JSON stored for an event: everything but seq (the stream entry id is the seq). */
+function eventData(event: NewEvent, timeMs: number): string {
+  switch (event.type) {
+    case 'member-joined':
+      return JSON.stringify({ type: event.type, timeMs, member: event.member });
+    case 'member-left':
+      return JSON.stringify({ type: event.type, timeMs, member: event.member, by: event.by });
+    case 'packet':
+      return JSON.stringify({ type: event.type, timeMs, author: event.author, packet: event.packet });
+  }
+}
+
+/** Rebuilds an event from its stored JSON; anything else is a corrupt store (a bug: crash). */
+function toEvent(seq: number, data: string): RelayEvent {
+  const parsed = JSON.parse(data) as Record<string, unknown>;
+  const timeMs = parsed.timeMs;
+  if (typeof timeMs !== 'number') throw new Error(`corrupt event ${seq}: no timeMs`);
+  switch (parsed.type) {
+    case 'member-joined':
+      return { seq, timeMs, type: 'member-joined', member: parsed.member as MemberKey };
+    case 'member-left':
+      return { seq, timeMs, type: 'member-left', member: parsed.member as MemberKey, by: parsed.by as MemberKey };
+    case 'packet':
+      return { seq, timeMs, type: 'packet', author: (parsed.author ?? null) as MemberKey | null, packet: String(parsed.packet) };
+    default:
+      throw new Error(`corrupt event ${seq}: type ${String(parsed.type)}`);
+  }
+}
+
+/** The seq of a stream entry id "<seq>-0". */
+function seqOf(entryId: string): number {
+  return Number.parseInt(entryId, 10);
+}
+
+function fieldOf(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function asArray(reply: unknown): unknown[] {
+  if (!Array.isArray(reply)) throw new Error(`unexpected Redis reply ${String(reply)}`);
+  return reply;
+}
+
+function refusal<T>(code: unknown): StoreResult<T> {
+  return { ok: false, code: String(code) as StoreRefusal };
+}
+
+/**
+ * Connects the command and pub/sub connections, checks durability, subscribes to the event channel,
+ * and returns the store. Rejects if Redis is unreachable.
+ */
+export async function createRedisStore(options: RedisStoreOptions): Promise<RelayStore> {
+  const prefix = options.prefix ?? 'covey:';
+  const warn = options.warn ?? ((message: string) => console.warn(`[relay redis] ${message}`));
+  const connectionOptions = {
+    lazyConnect: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    // See the module comment: a write whose reply was lost must not be executed twice.
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 1,
+  };
+  const redis = new Redis(options.url, connectionOptions);
+  const subscriber = new Redis(options.url, { ...connectionOptions, autoResendUnfulfilledCommands: true });
+  // ioredis emits 'error' on every failed reconnect; without a handler Node would crash the relay.
+  redis.on('error', (error: Error) => warn(`command connection: ${error.message}`));
+  subscriber.on('error', (error: Error) => warn(`pub/sub connection: ${error.message}`));
+  await Promise.all([redis.connect(), subscriber.connect()]);
+
+  await checkDurability(redis, warn);
+
+  const key = {
+    channel: (id: string) => `${prefix}ch:${id}`,
+    events: (id: string) => `${prefix}ev:${id}`,
+    members: (id: string) => `${prefix}mem:${id}`,
+    cursors: (id: string) => `${prefix}cur:${id}`,
+    posts: (id: string) => `${prefix}post:${id}`,
+    channels: `${prefix}channels`,
+    stats: `${prefix}stats`,
+    capability: (hash: string) => `${prefix}cap:${hash}`,
+    nonces: `${prefix}nonces`,
+    upload: (hash: string) => `${prefix}up:${hash}`,
+    uploadData: (hash: string) => `${prefix}upd:${hash}`,
+    blob: (sha: string) => `${prefix}blob:${sha}`,
+    blobData: (sha: string) => `${prefix}blobd:${sha}`,
+    blobCapability: (hash: string) => `${prefix}blobcap:${hash}`,
+    expiry: (kind: 'cap' | 'up' | 'blob' | 'blobcap') => `${prefix}exp:${kind}`,
+    pubsub: `${prefix}events`,
+  };
+
+  const listeners = new Set<EventListener>();
+  let closed = false;
+
+  subscriber.on('message', (_channel: string, message: string) => {
+    let channelId: ChannelId;
+    let event: RelayEvent;
+    try {
+      const parsed = JSON.parse(message) as { c: string; s: number; e: Record<string, unknown> };
+      channelId = parsed.c as ChannelId;
+      event = toEvent(parsed.s, JSON.stringify(parsed.e));
+    } catch (error) {
+      warn(`ignored a malformed pub/sub message: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    for (const listener of listeners) {
+      try {
+        listener(channelId, event);
+      } catch {
+        // Listeners must not throw (types.ts); one bad listener must not stop the others.
+      }
+    }
+  });
+  await subscriber.subscribe(key.pubsub);
+
+  function checkOpen(): void {
+    if (closed) throw new Error('redis store is closed');
+  }
+
+  /** The fields of the append script's shared tail: channel JSON, data, time, size. */
+  function appendArgs(channelId: ChannelId, event: NewEvent, nowMs: number): [string, string, number, number] {
+    return [JSON.stringify(channelId), eventData(event, nowMs), nowMs, eventSizeBytes(event)];
+  }
+
+  async function readEntries(channelId: ChannelId, afterSeq: number, limit: number): Promise<RelayEvent[]> {
+    if (limit <= 0) return [];
+    const start = afterSeq < 0 ? '-' : `${Math.floor(afterSeq) + 1}-0`;
+    const entries = (await redis.xrange(key.events(channelId), start, '+', 'COUNT', limit)) as Array<[string, string[]]>;
+    return entries.map(([id, fields]) => {
+      const data = fieldOf(fields, 'd');
+      if (data === undefined) throw new Error(`corrupt event ${id} in ${channelId}`);
+      return toEvent(seqOf(id), data);
+    });
+  }
+
+  async function trimChannel(channelId: ChannelId, maxEventAgeMs: number, maxChannelBytes: number, nowMs: number): Promise<number> {
+    let removed = 0;
+    // Bounded: each round removes up to TRIM_MAX_EVENTS_PER_SCRIPT of a finite log, and stops when a round removes fewer.
+    for (;;) {
+      const count = Number(
+        await scripts.trim.run(
+          redis,
+          [key.channel(channelId), key.events(channelId), key.cursors(channelId), key.posts(channelId), key.stats],
+          [nowMs - maxEventAgeMs, maxChannelBytes, TRIM_SCAN_BATCH, TRIM_MAX_EVENTS_PER_SCRIPT],
+        ),
+      );
+      removed += count;
+      if (count < TRIM_MAX_EVENTS_PER_SCRIPT) return removed;
+    }
+  }
+
+  async function sweepIndex(kind: 'cap' | 'up' | 'blob' | 'blobcap', keyPrefix: string, dataPrefix: string | undefined, nowMs: number): Promise<void> {
+    for (;;) {
+      const args: Array<string | number> = [nowMs, keyPrefix, SWEEP_EXPIRED_BATCH];
+      if (dataPrefix !== undefined) args.push(dataPrefix);
+      const count = Number(await scripts.sweepExpired.run(redis, [key.expiry(kind)], args));
+      if (count < SWEEP_EXPIRED_BATCH) return;
+    }
+  }
+
+  const store: RelayStore = {
+    name: 'redis',
+
+    async createChannel(channelId, kind, owner, nowMs) {
+      checkOpen();
+      const event = { type: 'member-joined', member: owner } as const;
+      const [channelJson, data, , size] = appendArgs(channelId, event, nowMs);
+      const seq = Number(
+        await scripts.createChannel.run(
+          redis,
+          [
+            key.channel(channelId),
+            key.events(channelId),
+            key.members(channelId),
+            key.cursors(channelId),
+            key.channels,
+            key.stats,
+            key.posts(channelId),
+          ],
+          [channelJson, channelId, kind, owner, nowMs, data, size, key.pubsub],
+        ),
+      );
+      return { seq, timeMs: nowMs, type: 'member-joined', member: owner };
+    },
+
+    async getChannel(channelId) {
+      checkOpen();
+      const [[channelError, fields], [membersError, memberCount]] = (await redis
+        .multi()
+        .hgetall(key.channel(channelId))
+        .hlen(key.members(channelId))
+        .exec()) as [[Error | null, Record<string, string>], [Error | null, number]];
+      if (channelError !== null) throw channelError;
+      if (membersError !== null) throw membersError;
+      if (fields.head === undefined) return undefined;
+      const record: ChannelRecord = {
+        channelId,
+        kind: fields.kind as ChannelKind,
+        owner: fields.owner as MemberKey,
+        createdAtMs: Number(fields.created),
+        headSeq: Number(fields.head),
+        firstSeq: Number(fields.first),
+        storedBytes: Number(fields.bytes),
+        memberCount,
+      };
+      return record;
+    },
+
+    async getMember(channelId, memberKey) {
+      checkOpen();
+      const [joined, cursor] = (await redis
+        .multi()
+        .hget(key.members(channelId), memberKey)
+        .hget(key.cursors(channelId), memberKey)
+        .exec()) as [[Error | null, string | null], [Error | null, string | null]];
+      if (joined[0] !== null) throw joined[0];
+      if (joined[1] === null) return undefined;
+      return { key: memberKey, joinedSeq: Number(joined[1]), cursor: Number(cursor[1] ?? 0) };
+    },
+
+    async listMembers(channelId) {
+      checkOpen();
+      const [joined, cursors] = (await redis
+        .multi()
+        .hgetall(key.members(channelId))
+        .hgetall(key.cursors(channelId))
+        .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
+      if (joined[0] !== null) throw joined[0];
+      const members: MemberInfo[] = Object.entries(joined[1]).map(([memberKey, joinedSeq]) => ({
+        key: memberKey as MemberKey,
+        joinedSeq: Number(joinedSeq),
+        cursor: Number(cursors[1][memberKey] ?? 0),
+      }));
+      return members.sort((a, b) => a.joinedSeq - b.joinedSeq);
+    },
+
+    async joinWithCapability(channelId, memberKey, capHash, nowMs) {
+      checkOpen();
+      const event = { type: 'member-joined', member: memberKey } as const;
+      const [channelJson, data, , size] = appendArgs(channelId, event, nowMs);
+      const reply = asArray(
+        await scripts.join.run(
+          redis,
+          [
+            key.channel(channelId),
+            key.events(channelId),
+            key.members(channelId),
+            key.cursors(channelId),
+            key.capability(capHash),
+            key.stats,
+            key.posts(channelId),
+          ],
+          [channelJson, channelId, memberKey, nowMs, data, size, key.pubsub],
+        ),
+      );
+      if (reply[0] === 'member') {
+        return { ok: true, value: { member: { key: memberKey, joinedSeq: Number(reply[1]), cursor: Number(reply[2]) }, event: null } };
+      }
+      if (reply[0] !== 'joined') return refusal(reply[1]);
+      const seq = Number(reply[1]);
+      return {
+        ok: true,
+        value: { member: { key: memberKey, joinedSeq: seq, cursor: seq - 1 }, event: { seq, timeMs: nowMs, type: 'member-joined', member: memberKey } },
+      };
+    },
+
+    async removeMember(channelId, actor, target, nowMs) {
+      checkOpen();
+      const event = { type: 'member-left', member: target, by: actor } as const;
+      const [channelJson, data, timeMs, size] = appendArgs(channelId, event, nowMs);
+      const reply = asArray(
+        await scripts.removeMember.run(
+          redis,
+          [key.channel(channelId), key.events(channelId), key.members(channelId), key.cursors(channelId), key.stats, key.posts(channelId)],
+          [channelJson, actor, target, data, timeMs, size, key.pubsub],
+        ),
+      );
+      if (reply[0] !== 'ok') return refusal(reply[1]);
+      return { ok: true, value: { seq: Number(reply[1]), timeMs: nowMs, ...event } };
+    },
+
+    async appendEvent(channelId, event, nowMs, options) {
+      checkOpen();
+      const [channelJson, data, timeMs, size] = appendArgs(channelId, event, nowMs);
+      const author = event.type === 'packet' ? event.author : null;
+      // Idempotent posts are per (channel, author, postId), as in the SQLite store.
+      const postField = options?.postId !== undefined && author !== null ? `${author}\n${options.postId}` : '';
+      const reply = asArray(
+        await scripts.append.run(
+          redis,
+          [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats],
+          [channelJson, data, timeMs, size, options?.asMember ?? '', postField, key.pubsub],
+        ),
+      );
+      if (reply[0] === 'dup') return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true } };
+      if (reply[0] !== 'ok') return refusal(reply[1]);
+      return { ok: true, value: { event: toEvent(Number(reply[1]), data), duplicate: false } };
+    },
+
+    async readEvents(channelId, afterSeq, limit) {
+      checkOpen();
+      return await readEntries(channelId, afterSeq, limit);
+    },
+
+    async ackCursor(channelId, memberKey, seq) {
+      checkOpen();
+      const reply = await scripts.ackCursor.run(
+        redis,
+        [key.channel(channelId), key.members(channelId), key.cursors(channelId)],
+        [memberKey, Math.floor(seq)],
+      );
+      return reply === null ? undefined : Number(reply);
+    },
+
+    async trim(channelId, policy, nowMs) {
+      checkOpen();
+      return await trimChannel(channelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs);
+    },
+
+    async putCapability(record) {
+      checkOpen();
+      await scripts.putCapability.run(
+        redis,
+        [key.capability(record.hash), key.expiry('cap')],
+        [record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft],
+      );
+    },
+
+    async useCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
+      checkOpen();
+      return Number(await scripts.useCapability.run(redis, [key.capability(capHash)], [channelId, kind, nowMs])) === 1;
+    },
+
+    async useNonce(memberKey, nonce, expiresAtMs) {
+      checkOpen();
+      // One sorted set for all nonces: ZADD NX is atomic across nodes, and sweep drops by score.
+      return (await redis.zadd(key.nonces, 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
+    },
+
+    async createUpload(record: UploadRecord) {
+      checkOpen();
+      await scripts.createUpload.run(
+        redis,
+        [key.upload(record.id), key.uploadData(record.id), key.expiry('up')],
+        [record.id, record.channelId, record.sha256, record.size, record.expiresAtMs],
+      );
+    },
+
+    async getUpload(id, nowMs) {
+      checkOpen();
+      const fields = await redis.hgetall(key.upload(id));
+      if (fields.exp === undefined || Number(fields.exp) <= nowMs) return undefined;
+      return {
+        id,
+        channelId: fields.channel as ChannelId,
+        sha256: fields.sha as BlobHash,
+        size: Number(fields.size),
+        received: Number(fields.received),
+        expiresAtMs: Number(fields.exp),
+      };
+    },
+
+    async appendUploadChunk(id, offset, bytes, nowMs) {
+      checkOpen();
+      const reply = asArray(
+        await scripts.appendUploadChunk.run(
+          redis,
+          [key.upload(id), key.uploadData(id)],
+          [offset, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), nowMs],
+        ),
+      );
+      if (reply[0] !== 'ok') return refusal(reply[1]);
+      return { ok: true, value: Number(reply[1]) };
+    },
+
+    async readUploadBytes(id) {
+      checkOpen();
+      if ((await redis.exists(key.upload(id))) === 0) return undefined;
+      const data = await redis.getBuffer(key.uploadData(id));
+      return new Uint8Array(data ?? Buffer.alloc(0));
+    },
+
+    async deleteUpload(id) {
+      checkOpen();
+      await redis.multi().del(key.upload(id), key.uploadData(id)).zrem(key.expiry('up'), id).exec();
+    },
+
+    async putBlob(sha256, bytes, readCapHash, expiresAtMs) {
+      checkOpen();
+      await scripts.putBlob.run(
+        redis,
+        [key.blob(sha256), key.blobData(sha256), key.blobCapability(readCapHash), key.expiry('blob'), key.expiry('blobcap')],
+        [sha256, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), readCapHash, expiresAtMs],
+      );
+    },
+
+    async readBlob(readCapHash, nowMs) {
+      checkOpen();
+      const sha = await redis.hget(key.blobCapability(readCapHash), 'sha');
+      if (sha === null) return undefined;
+      // As in the SQLite store: the blob's own (possibly extended) expiry decides.
+      const [[expError, exp], [dataError, data]] = (await redis
+        .multi()
+        .hget(key.blob(sha), 'exp')
+        .getBuffer(key.blobData(sha))
+        .exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
+      if (expError !== null) throw expError;
+      if (dataError !== null) throw dataError;
+      if (exp === null || data === null || Number(exp) <= nowMs) return undefined;
+      return { sha256: sha as BlobHash, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    },
+
+    async sweep(policy, nowMs) {
+      checkOpen();
+      let removed = 0;
+      let cursor = '0';
+      // Bounded: SSCAN visits every channel once (ids added meanwhile may or may not be seen).
+      do {
+        const [next, ids] = await redis.sscan(key.channels, cursor, 'COUNT', SWEEP_SCAN_COUNT);
+        cursor = next;
+        for (const id of ids) removed += await trimChannel(id as ChannelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs);
+      } while (cursor !== '0');
+      await redis.zremrangebyscore(key.nonces, '-inf', nowMs);
+      await sweepIndex('cap', `${prefix}cap:`, undefined, nowMs);
+      await sweepIndex('up', `${prefix}up:`, `${prefix}upd:`, nowMs);
+      await sweepIndex('blob', `${prefix}blob:`, `${prefix}blobd:`, nowMs);
+      await sweepIndex('blobcap', `${prefix}blobcap:`, undefined, nowMs);
+      return removed;
+    },
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
+    async stats() {
+      checkOpen();
+      const [[channelsError, channels], [statsError, counts]] = (await redis
+        .multi()
+        .scard(key.channels)
+        .hmget(key.stats, 'events', 'bytes')
+        .exec()) as [[Error | null, number], [Error | null, Array<string | null>]];
+      if (channelsError !== null) throw channelsError;
+      if (statsError !== null) throw statsError;
+      return { channels, events: Number(counts[0] ?? 0), bytes: Number(counts[1] ?? 0) };
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      listeners.clear();
+      await Promise.allSettled([subscriber.quit(), redis.quit()]);
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+  return store;
+}
+
+/** Warns when Redis could acknowledge a write it has not fsynced (issue 5 §8). */
+async function checkDurability(redis: Redis, warn: (message: string) => void): Promise<void> {
+  try {
+    const appendonly = (await redis.config('GET', 'appendonly')) as string[];
+    const appendfsync = (await redis.config('GET', 'appendfsync')) as string[];
+    if (appendonly[1] !== 'yes' || appendfsync[1] !== 'always') {
+      warn(
+        `Redis runs with appendonly=${appendonly[1] ?? '?'} appendfsync=${appendfsync[1] ?? '?'}: ` +
+          'an acknowledged write can be lost in a crash. Run Redis with --appendonly yes --appendfsync always.',
+      );
+    }
+  } catch {
+    warn('could not read the Redis durability settings (CONFIG disabled?): make sure it runs with appendfsync always.');
+  }
+}

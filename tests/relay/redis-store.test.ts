@@ -1,0 +1,155 @@
+// What the shared contract suite cannot see about the Redis store: several store instances (relay
+// nodes) on one Redis keep one dense order per channel, pub/sub reaches every node in seq order,
+// the trim script's bounded batches add up, and a non-durable Redis is reported.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
+import { createRedisStore } from '../../src/relay/store/redis.js';
+import type { CapabilityHash, RelayStore } from '../../src/relay/store/types.js';
+import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+
+const memberKey = (n: number): MemberKey => `member-${String(n).padStart(36, '0')}` as MemberKey;
+const channelId = (name: string): ChannelId => `ch-${name}` as ChannelId;
+const NOW_MS = 1_700_000_000_000;
+
+describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  let prefixCounter = 0;
+  let prefix = '';
+  const opened: RelayStore[] = [];
+
+  const open = async (): Promise<RelayStore> => {
+    const store = await createRedisStore({ url: server.url, prefix, warn: () => undefined });
+    opened.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    admin = new Redis(server.url);
+  });
+
+  afterAll(async () => {
+    await Promise.all(opened.map((store) => store.close()));
+    admin.disconnect();
+    await server.stop();
+  });
+
+  beforeEach(() => {
+    prefixCounter += 1;
+    prefix = `t${prefixCounter}:`;
+  });
+
+  it('keeps one dense order per channel when two nodes append concurrently', async () => {
+    const [nodeA, nodeB] = [await open(), await open()];
+    const id = channelId('dense');
+    const seen: Record<string, number[]> = { a: [], b: [] };
+    nodeA.subscribe((channel, event) => channel === id && seen.a?.push(event.seq));
+    nodeB.subscribe((channel, event) => channel === id && seen.b?.push(event.seq));
+    await nodeA.createChannel(id, 'group', memberKey(0), NOW_MS);
+
+    const POSTS_PER_NODE = 200;
+    const post = (store: RelayStore, node: string, i: number) =>
+      store.appendEvent(id, { type: 'packet', author: memberKey(0), packet: `${node}${i}` }, NOW_MS, { asMember: memberKey(0) });
+    const results = await Promise.all([
+      ...Array.from({ length: POSTS_PER_NODE }, (_, i) => post(nodeA, 'a', i)),
+      ...Array.from({ length: POSTS_PER_NODE }, (_, i) => post(nodeB, 'b', i)),
+    ]);
+    const seqs = results.map((result) => (result.ok ? result.value.event.seq : -1)).sort((x, y) => x - y);
+    expect(seqs).toEqual(Array.from({ length: 2 * POSTS_PER_NODE }, (_, i) => i + 2));
+
+    const fromA = await nodeA.readEvents(id, 0, 1_000);
+    const fromB = await nodeB.readEvents(id, 0, 1_000);
+    expect(fromA).toEqual(fromB);
+    expect(fromA.map((event) => event.seq)).toEqual(Array.from({ length: 2 * POSTS_PER_NODE + 1 }, (_, i) => i + 1));
+
+    // Pub/sub: every node hears every event, in seq order (the script publishes in its atomic step).
+    const all = [1, ...seqs];
+    await waitFor(() => (seen.a?.length ?? 0) >= all.length && (seen.b?.length ?? 0) >= all.length);
+    expect(seen.a).toEqual(all);
+    expect(seen.b).toEqual(all);
+  });
+
+  it('delivers the full event to the other node', async () => {
+    const [nodeA, nodeB] = [await open(), await open()];
+    const id = channelId('push');
+    const received: Array<[ChannelId, RelayEvent]> = [];
+    nodeB.subscribe((channel, event) => received.push([channel, event]));
+    const created = await nodeA.createChannel(id, 'group', memberKey(1), NOW_MS);
+    const posted = await nodeA.appendEvent(id, { type: 'packet', author: memberKey(1), packet: 'AQID' }, NOW_MS + 5);
+    await waitFor(() => received.length >= 2);
+    expect(received).toEqual([
+      [id, created],
+      [id, posted.ok ? posted.value.event : undefined],
+    ]);
+  });
+
+  it('trims a log longer than one script batch, keeping the counters right', async () => {
+    const store = await open();
+    const id = channelId('long');
+    await store.createChannel(id, 'group', memberKey(2), NOW_MS);
+    const EVENTS = 12_000; // more than TRIM_MAX_EVENTS_PER_SCRIPT (5,000): trim loops
+    const pipeline: Array<Promise<unknown>> = [];
+    for (let i = 0; i < EVENTS; i++) {
+      pipeline.push(store.appendEvent(id, { type: 'packet', author: memberKey(2), packet: 'x'.repeat(10) }, NOW_MS));
+    }
+    await Promise.all(pipeline);
+    expect(await store.ackCursor(id, memberKey(2), EVENTS + 1 - 7)).toBe(EVENTS + 1 - 7);
+    const removed = await store.trim(id, { maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS);
+    expect(removed).toBe(EVENTS + 1 - 7);
+    const channel = await store.getChannel(id);
+    expect(channel?.firstSeq).toBe(EVENTS + 1 - 6);
+    expect(channel?.headSeq).toBe(EVENTS + 1);
+    expect(channel?.storedBytes).toBe(7 * (64 + 10));
+    expect(await store.stats()).toEqual({ channels: 1, events: 7, bytes: 7 * (64 + 10) });
+    expect((await store.readEvents(id, 0, 100)).map((event) => event.seq)).toEqual(
+      Array.from({ length: 7 }, (_, i) => EVENTS + 1 - 6 + i),
+    );
+    expect(await admin.xlen(`${prefix}ev:${id}`)).toBe(7);
+  });
+
+  it('refuses a reused capability across nodes: exactly one join per use', async () => {
+    const [nodeA, nodeB] = [await open(), await open()];
+    const id = channelId('cap');
+    await nodeA.createChannel(id, 'group', memberKey(3), NOW_MS);
+    const hash = 'c'.repeat(64) as CapabilityHash;
+    await nodeA.putCapability({ hash, channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 1_000, usesLeft: 3 });
+    const joins = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? nodeA : nodeB).joinWithCapability(id, memberKey(100 + i), hash, NOW_MS)),
+    );
+    expect(joins.filter((join) => join.ok)).toHaveLength(3);
+    expect(await nodeB.listMembers(id)).toHaveLength(4);
+  });
+
+  it('accepts each nonce once across nodes', async () => {
+    const [nodeA, nodeB] = [await open(), await open()];
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? nodeA : nodeB).useNonce(memberKey(4), 'nonce-1', NOW_MS + 60_000)),
+    );
+    expect(outcomes.filter(Boolean)).toHaveLength(1);
+    await nodeA.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 60_000);
+    expect(await nodeB.useNonce(memberKey(4), 'nonce-1', NOW_MS + 120_000)).toBe(true);
+  });
+
+  it('warns when Redis could lose an acknowledged write', async () => {
+    await admin.config('SET', 'appendfsync', 'everysec');
+    const warnings: string[] = [];
+    try {
+      const store = await createRedisStore({ url: server.url, prefix, warn: (message) => warnings.push(message) });
+      opened.push(store);
+    } finally {
+      await admin.config('SET', 'appendfsync', 'always');
+    }
+    expect(warnings.join('\n')).toMatch(/appendfsync=everysec/);
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const WAIT_LIMIT_MS = 10_000;
+  const deadline = Date.now() + WAIT_LIMIT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
