@@ -1,0 +1,118 @@
+/**
+ * Sealing and opening data packets (mpENC §3.6, §5.3; mpenc-wire.md "Data packets").
+ *
+ * Seal: R = MESSAGE_PARENT × n ‖ MESSAGE_BODY → pad → AES-256-CTR with the group key and counter
+ * block IV ‖ 00000000 → sign "datamsgsig" ‖ SHA-256(sid ‖ gk) ‖ S with the author's ephemeral key
+ * → SIDKEY_HINT = SHA-256(sid ‖ gk)[0]. Open: verify first, then decrypt, unpad and parse.
+ */
+import { concatBytes, latin1Encode } from '../bytes.js';
+import { DATA_SIGNATURE_CONTEXT, PROTOCOL_VERSION_1, RecordType, type ProtocolVersion } from '../codec/constants.js';
+import { DATA_IV_BYTES, encodeDataRegion, type DataPacket } from '../codec/data.js';
+import { MAX_MESSAGE_PARENTS, MAX_RECORDS_PER_PACKET } from '../codec/limits.js';
+import { decodeExactly, encodeRecord, recordList, RecordReader } from '../codec/records.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { ProtocolError } from '../errors.js';
+import { idKey, messageId, type MessageId, type SessionId } from '../ids.js';
+import type { RandomSource } from '../random.js';
+import { decodeMessageBody, encodeMessageBody, type MessageBody } from './body.js';
+import { GROUP_KEY_BYTES } from './group-key.js';
+import { MAX_UNPADDED_BYTES, pad, unpad } from './padding.js';
+
+const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
+
+/** The keys of one subsession that data packets are bound to. */
+export interface SubsessionKeys {
+  readonly sessionId: SessionId;
+  /** 32-byte AES-256-CTR key from the GKA. */
+  readonly groupKey: Uint8Array;
+}
+
+/** What a data packet carries once decrypted. */
+export interface DataContent {
+  /** Latest messages the author had seen (mpENC §3.4): an anti-chain, so no duplicates. */
+  readonly parents: readonly MessageId[];
+  readonly body: MessageBody;
+}
+
+/** SHA-256(sid ‖ gk): signed into every data packet so it is bound to one subsession. */
+export async function sidkeyHash(crypto: CryptoProvider, keys: SubsessionKeys): Promise<Uint8Array> {
+  if (keys.groupKey.length !== GROUP_KEY_BYTES) throw new ProtocolError('bad-key', `group key of ${keys.groupKey.length} bytes`);
+  return crypto.sha256(concatBytes(keys.sessionId, keys.groupKey));
+}
+
+/** SIDKEY_HINT = SHA-256(sid ‖ gk)[0]: lets a reader try the likely key first (§5.3). */
+export async function sidkeyHint(crypto: CryptoProvider, keys: SubsessionKeys): Promise<number> {
+  return (await sidkeyHash(crypto, keys))[0]!;
+}
+
+/** R: the plaintext records before padding. */
+export function encodeDataContent(content: DataContent): Uint8Array {
+  if (content.parents.length > MAX_MESSAGE_PARENTS) throw new ProtocolError('too-long', `${content.parents.length} parents`);
+  if (new Set(content.parents.map(idKey)).size !== content.parents.length) throw new ProtocolError('bad-value', 'duplicate parent');
+  return concatBytes(
+    ...content.parents.map((id) => encodeRecord(RecordType.MESSAGE_PARENT, id)),
+    encodeRecord(RecordType.MESSAGE_BODY, encodeMessageBody(content.body)),
+  );
+}
+
+export function decodeDataContent(plaintext: Uint8Array): DataContent {
+  const records = decodeExactly(recordList(MAX_RECORDS_PER_PACKET), plaintext, MAX_UNPADDED_BYTES);
+  const r = new RecordReader(records, plaintext.length);
+  const parents = r.many(RecordType.MESSAGE_PARENT, MAX_MESSAGE_PARENTS, 'MESSAGE_PARENT').map(messageId);
+  if (new Set(parents.map(idKey)).size !== parents.length) throw new ProtocolError('bad-value', 'duplicate MESSAGE_PARENT');
+  const body = decodeMessageBody(r.take(RecordType.MESSAGE_BODY, 'MESSAGE_BODY'));
+  r.end('message body');
+  return { parents, body };
+}
+
+export interface SealArgs {
+  readonly keys: SubsessionKeys;
+  /** The author's ephemeral ed25519 seed (its public key is in the subsession's PUB_KEYs). */
+  readonly ephemeralSeed: Uint8Array;
+  readonly content: DataContent;
+  readonly version?: ProtocolVersion;
+}
+
+export async function sealDataPacket(crypto: CryptoProvider, random: RandomSource, args: SealArgs): Promise<DataPacket> {
+  const hash = await sidkeyHash(crypto, args.keys);
+  const iv = random(DATA_IV_BYTES);
+  const padded = pad(encodeDataContent(args.content));
+  const payload = await crypto.aesCtr(args.keys.groupKey, counterBlock(iv), padded);
+  const fields = { version: args.version ?? PROTOCOL_VERSION_1, iv, payload };
+  const signed = encodeDataRegion(fields);
+  const signature = await crypto.ed25519Sign(args.ephemeralSeed, concatBytes(DATA_CONTEXT, hash, signed));
+  return { ...fields, kind: 'data', sidkeyHint: hash[0]!, signature, signed };
+}
+
+/** Checks the MESSAGE_SIGNATURE against the author's ephemeral key and these subsession keys. */
+export async function verifyDataPacket(
+  crypto: CryptoProvider,
+  packet: DataPacket,
+  keys: SubsessionKeys,
+  authorPubKey: Uint8Array,
+): Promise<boolean> {
+  const hash = await sidkeyHash(crypto, keys);
+  return crypto.ed25519Verify(authorPubKey, concatBytes(DATA_CONTEXT, hash, packet.signed), packet.signature);
+}
+
+/**
+ * Verifies, then decrypts, unpads and parses. Throws ProtocolError: 'bad-signature' (wrong key,
+ * wrong subsession or tampered), 'bad-padding', 'bad-record' / 'bad-value' (bad plaintext).
+ */
+export async function openDataPacket(
+  crypto: CryptoProvider,
+  packet: DataPacket,
+  keys: SubsessionKeys,
+  authorPubKey: Uint8Array,
+): Promise<DataContent> {
+  if (!(await verifyDataPacket(crypto, packet, keys, authorPubKey))) {
+    throw new ProtocolError('bad-signature', 'data packet signature does not verify for this author and subsession');
+  }
+  const padded = await crypto.aesCtr(keys.groupKey, counterBlock(packet.iv), packet.payload);
+  return decodeDataContent(unpad(padded));
+}
+
+/** mpenc-wire.md: the AES-CTR counter block is the 12-byte IV ‖ 00 00 00 00. */
+function counterBlock(iv: Uint8Array): Uint8Array {
+  return concatBytes(iv, new Uint8Array(4));
+}
