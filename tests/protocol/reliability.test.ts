@@ -2,16 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { Transcript } from '../../src/protocol/transcript/transcript.js';
 import { AckMonitor } from '../../src/protocol/reliability/ack-monitor.js';
 import type { ReliabilityConfig } from '../../src/protocol/reliability/config.js';
+import { memberId, type MemberId } from '../../src/protocol/ids.js';
+
+const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((x) => memberId(x)) as [MemberId, MemberId, MemberId];
 
 type Body = { kind: 'payload' | 'ack' | 'heartbeat' | 'consistency' };
 const needsAck = (b: Body) => b.kind === 'payload' || b.kind === 'consistency';
 const config: ReliabilityConfig = { autoAckDelayMs: 100, resendIntervalMs: 1_000, maxResends: 2, ackTimeoutMs: 5_000 };
 
-function setup(self = 'alice', members = ['alice', 'bob', 'carol']) {
+function setup(self = alice, members = [alice, bob, carol]) {
   const t = new Transcript<Body>(members);
   const monitor = new AckMonitor<Body>(self, t, needsAck, config);
   const add = (id: string, author: string, kind: Body['kind'], nowMs: number, parents = t.frontier()) => {
-    t.add({ id, author, parents, body: { kind } });
+    t.add({ id, author: memberId(author), parents, body: { kind } });
     return monitor.accepted(id, nowMs);
   };
   return { t, monitor, add };
@@ -20,18 +23,18 @@ function setup(self = 'alice', members = ['alice', 'bob', 'carol']) {
 describe('AckMonitor (mpENC §3.5)', () => {
   it('parents are implicit acks; a message is fully acked when every reader wrote after it', () => {
     const { monitor, add } = setup();
-    expect(add('a1', 'alice', 'payload', 0)).toEqual([]);
+    expect(add('a1', alice, 'payload', 0)).toEqual([]);
     expect(monitor.status('a1')).toBe('waiting');
-    expect(add('b1', 'bob', 'ack', 10)).toEqual([]);
-    expect(add('c1', 'carol', 'ack', 20)).toEqual([{ kind: 'fully-acked', id: 'a1', late: false }]);
+    expect(add('b1', bob, 'ack', 10)).toEqual([]);
+    expect(add('c1', carol, 'ack', 20)).toEqual([{ kind: 'fully-acked', id: 'a1', late: false }]);
     expect(monitor.status('a1')).toBe('fully-acked');
     expect(monitor.isConsistent()).toBe(true);
   });
 
   it('acks and heartbeats need no acks, so no ack-of-ack is ever due', () => {
     const { monitor, add } = setup();
-    add('b1', 'bob', 'ack', 0);
-    add('c1', 'carol', 'heartbeat', 0);
+    add('b1', bob, 'ack', 0);
+    add('c1', carol, 'heartbeat', 0);
     expect(monitor.status('b1')).toBe('none');
     expect(monitor.owesAck()).toBe(false);
     expect(monitor.nextDeadlineMs()).toBeUndefined();
@@ -40,93 +43,93 @@ describe('AckMonitor (mpENC §3.5)', () => {
 
   it('auto-acks after a short delay, batching several messages into one ack', () => {
     const { monitor, add } = setup();
-    add('b1', 'bob', 'payload', 0);
-    add('c1', 'carol', 'payload', 50);
+    add('b1', bob, 'payload', 0);
+    add('c1', carol, 'payload', 50);
     expect(monitor.owesAck()).toBe(true);
     expect(monitor.nextDeadlineMs()).toBe(100);
     expect(monitor.tick(99)).toEqual([]);
     expect(monitor.tick(100)).toEqual([{ kind: 'send-ack' }]);
     // our explicit ack acks both at once
-    add('a1', 'alice', 'ack', 101);
+    add('a1', alice, 'ack', 101);
     expect(monitor.owesAck()).toBe(false);
   });
 
   it('a message we write meanwhile cancels the automatic ack', () => {
     const { monitor, add } = setup();
-    add('b1', 'bob', 'payload', 0);
-    add('a1', 'alice', 'payload', 50);
+    add('b1', bob, 'payload', 0);
+    add('a1', alice, 'payload', 50);
     expect(monitor.tick(100)).toEqual([]);
   });
 
   it('warns once, naming who did not ack, and reports a late full ack', () => {
     const { monitor, add } = setup();
-    add('a1', 'alice', 'payload', 0);
-    add('b1', 'bob', 'ack', 10);
+    add('a1', alice, 'payload', 0);
+    add('b1', bob, 'ack', 10);
     const actions = monitor.tick(5_000);
-    expect(actions).toContainEqual({ kind: 'not-fully-acked', id: 'a1', missing: ['carol'] });
+    expect(actions).toContainEqual({ kind: 'not-fully-acked', id: 'a1', missing: [carol] });
     expect(monitor.status('a1')).toBe('late');
     expect(monitor.tick(6_000).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
-    expect(add('c1', 'carol', 'ack', 7_000)).toEqual([{ kind: 'fully-acked', id: 'a1', late: true }]);
+    expect(add('c1', carol, 'ack', 7_000)).toEqual([{ kind: 'fully-acked', id: 'a1', late: true }]);
   });
 
   it("resends unacked messages, others' too, a bounded number of times", () => {
     const { monitor, add } = setup();
-    add('b1', 'bob', 'payload', 0);
-    add('a1', 'alice', 'ack', 10); // we acked; carol has not
+    add('b1', bob, 'payload', 0);
+    add('a1', alice, 'ack', 10); // we acked; carol has not
     expect(monitor.tick(999)).toEqual([]);
     expect(monitor.tick(1_000)).toEqual([{ kind: 'resend', id: 'b1' }]);
     expect(monitor.tick(1_500)).toEqual([]);
     expect(monitor.tick(2_000)).toEqual([{ kind: 'resend', id: 'b1' }]);
     expect(monitor.tick(3_000)).toEqual([]); // maxResends reached
-    expect(monitor.tick(5_000)).toEqual([{ kind: 'not-fully-acked', id: 'b1', missing: ['carol'] }]);
+    expect(monitor.tick(5_000)).toEqual([{ kind: 'not-fully-acked', id: 'b1', missing: [carol] }]);
   });
 
   it('does not resend when we are the only reader missing (our auto-ack fixes that)', () => {
     const { monitor, add } = setup();
-    add('b1', 'bob', 'payload', 0);
-    add('c1', 'carol', 'ack', 1);
+    add('b1', bob, 'payload', 0);
+    add('c1', carol, 'ack', 1);
     expect(monitor.tick(1_000)).toEqual([{ kind: 'send-ack' }]);
   });
 
   it('a duplicate of a message we acked makes us resend our latest message, rate-limited', () => {
     const { monitor, add } = setup();
-    add('b1', 'bob', 'payload', 0);
-    add('a1', 'alice', 'ack', 10);
+    add('b1', bob, 'payload', 0);
+    add('a1', alice, 'ack', 10);
     expect(monitor.duplicate('b1', 20)).toEqual([{ kind: 'resend', id: 'a1' }]);
     expect(monitor.duplicate('b1', 500)).toEqual([]);
     expect(monitor.duplicate('b1', 1_020)).toEqual([{ kind: 'resend', id: 'a1' }]);
     // not acked by us yet: nothing to resend (the auto-ack is due anyway)
-    add('c1', 'carol', 'payload', 30);
+    add('c1', carol, 'payload', 30);
     expect(monitor.duplicate('c1', 2_000)).toEqual([]);
     // our own message coming back: not our ack that is missing
     expect(monitor.duplicate('a1', 5_000)).toEqual([]);
   });
 
   it('a message in a solo subsession is fully acked at once', () => {
-    const { monitor, add } = setup('alice', ['alice']);
-    add('a1', 'alice', 'payload', 0);
+    const { monitor, add } = setup(alice, [alice]);
+    add('a1', alice, 'payload', 0);
     expect(monitor.status('a1')).toBe('fully-acked');
   });
 
   it('snapshot and restore keep every pending obligation', () => {
     const { t, monitor, add } = setup();
-    add('a1', 'alice', 'payload', 0);
-    add('b1', 'bob', 'payload', 10);
+    add('a1', alice, 'payload', 0);
+    add('b1', bob, 'payload', 10);
     monitor.tick(1_000);
     const snap = JSON.parse(JSON.stringify(monitor.snapshot()));
-    const restored = AckMonitor.restore<Body>(snap, 'alice', t, needsAck, config);
+    const restored = AckMonitor.restore<Body>(snap, alice, t, needsAck, config);
     expect(restored.snapshot()).toEqual(monitor.snapshot());
     for (const m of [monitor, restored]) {
       expect(m.nextDeadlineMs()).toBe(monitor.nextDeadlineMs());
     }
-    t.add({ id: 'c1', author: 'carol', parents: t.frontier(), body: { kind: 'ack' } });
+    t.add({ id: 'c1', author: carol, parents: t.frontier(), body: { kind: 'ack' } });
     expect(restored.accepted('c1', 2_000)).toEqual(monitor.accepted('c1', 2_000));
     expect(restored.tick(10_000)).toEqual(monitor.tick(10_000));
   });
 
   it('stays fast for a 10,000-message catch-up from 5 authors', () => {
-    const members = ['me', 'a', 'b', 'c', 'd', 'e'];
-    const { monitor, add } = setup('me', members);
+    const members = ['me', 'a', 'b', 'c', 'd', 'e'].map((x) => memberId(x));
+    const { monitor, add } = setup(members[0], members);
     for (let i = 0; i < 10_000; i++) add(`m${i}`, members[1 + (i % 5)]!, 'payload', i);
     expect(monitor.owesAck()).toBe(true);
     add('mine', 'me', 'ack', 10_000);

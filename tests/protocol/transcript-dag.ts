@@ -4,12 +4,13 @@
  * the maximal elements of that set's down-closure, as an honest member would compute.
  */
 import { Transcript } from '../../src/protocol/transcript/transcript.js';
+import type { MemberId } from '../../src/protocol/ids.js';
 import type { TranscriptMessage } from '../../src/protocol/transcript/message.js';
 
 export type Body = { kind: 'payload'; text: string } | { kind: 'ack' };
 
 export function randomDag(
-  members: readonly string[],
+  members: readonly MemberId[],
   count: number,
   int: (n: number) => number,
 ): TranscriptMessage<Body>[] {

@@ -24,15 +24,15 @@
  * All inputs carry `nowMs`; the outputs are actions for the session to turn into effects.
  */
 import { assert } from '../errors.js';
-import type { MemberId, MessageId } from '../transcript/ids.js';
+import type { MemberId, MessageKey } from '../transcript/ids.js';
 import type { Transcript } from '../transcript/transcript.js';
 import { DEFAULT_RELIABILITY, type ReliabilityConfig } from './config.js';
 
 export type AckAction =
   | { readonly kind: 'send-ack' }
-  | { readonly kind: 'resend'; readonly id: MessageId }
-  | { readonly kind: 'not-fully-acked'; readonly id: MessageId; readonly missing: readonly MemberId[] }
-  | { readonly kind: 'fully-acked'; readonly id: MessageId; readonly late: boolean };
+  | { readonly kind: 'resend'; readonly id: MessageKey }
+  | { readonly kind: 'not-fully-acked'; readonly id: MessageKey; readonly missing: readonly MemberId[] }
+  | { readonly kind: 'fully-acked'; readonly id: MessageKey; readonly late: boolean };
 
 /** 'none': a message that needs no acks (explicit ack, heartbeat), or one we do not hold. */
 export type AckStatus = 'none' | 'waiting' | 'late' | 'fully-acked';
@@ -47,31 +47,31 @@ interface Tracked {
 
 /** Per (reader, author): the author's messages still waiting for that reader, in line order. */
 interface AwaitQueue {
-  readonly ids: MessageId[];
+  readonly ids: MessageKey[];
   head: number;
 }
 
 export interface AckMonitorSnapshot {
   readonly tracked: readonly {
-    readonly id: MessageId;
+    readonly id: MessageKey;
     readonly acceptedAtMs: number;
     readonly remaining: readonly MemberId[];
     readonly warned: boolean;
     readonly resends: number;
     readonly nextResendMs: number;
   }[];
-  readonly fullyAcked: readonly MessageId[];
+  readonly fullyAcked: readonly MessageKey[];
   readonly ackDueAtMs: number | null;
-  readonly reacks: readonly (readonly [MessageId, number])[];
+  readonly reacks: readonly (readonly [MessageKey, number])[];
 }
 
 export class AckMonitor<Body> {
-  private readonly tracked = new Map<MessageId, Tracked>();
-  private readonly fullyAcked = new Set<MessageId>();
+  private readonly tracked = new Map<MessageKey, Tracked>();
+  private readonly fullyAcked = new Set<MessageKey>();
   private readonly awaiting = new Map<MemberId, Map<MemberId, AwaitQueue>>();
   private readonly awaitingCount = new Map<MemberId, number>();
   private ackDueAtMs: number | undefined;
-  private readonly lastReackMs = new Map<MessageId, number>();
+  private readonly lastReackMs = new Map<MessageKey, number>();
 
   constructor(
     private readonly self: MemberId,
@@ -81,7 +81,7 @@ export class AckMonitor<Body> {
   ) {}
 
   /** Call after every message accepted into the transcript (ours and others'), in order. */
-  accepted(id: MessageId, nowMs: number): AckAction[] {
+  accepted(id: MessageKey, nowMs: number): AckAction[] {
     const actions: AckAction[] = [];
     const message = this.transcript.get(id);
     this.applyAcksBy(message.author, actions);
@@ -106,7 +106,7 @@ export class AckMonitor<Body> {
   }
 
   /** Rule 6: someone resent a message we already hold. */
-  duplicate(id: MessageId, nowMs: number): AckAction[] {
+  duplicate(id: MessageKey, nowMs: number): AckAction[] {
     if (!this.transcript.has(id)) return [];
     const message = this.transcript.get(id);
     if (message.author === this.self || !this.transcript.ackedBy(id, this.self)) return [];
@@ -152,7 +152,7 @@ export class AckMonitor<Body> {
     return next;
   }
 
-  status(id: MessageId): AckStatus {
+  status(id: MessageKey): AckStatus {
     if (this.fullyAcked.has(id)) return 'fully-acked';
     const t = this.tracked.get(id);
     if (t === undefined) return 'none';
@@ -160,7 +160,7 @@ export class AckMonitor<Body> {
   }
 
   /** Messages still waiting for acks, in acceptance order. */
-  outstanding(): MessageId[] {
+  outstanding(): MessageKey[] {
     return [...this.tracked.keys()];
   }
 
@@ -217,7 +217,7 @@ export class AckMonitor<Body> {
     return monitor;
   }
 
-  private enqueue(reader: MemberId, author: MemberId, id: MessageId): void {
+  private enqueue(reader: MemberId, author: MemberId, id: MessageKey): void {
     let byAuthor = this.awaiting.get(reader);
     if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
     let queue = byAuthor.get(author);

@@ -1,6 +1,9 @@
 /**
- * The id types the transcript layer uses. Re-exported from the protocol-wide branded ids so that
- * the transcript, MessageLog and reliability code name them in one place.
+ * Ids as the transcript layer keys them. Message ids are 20-byte arrays (src/protocol/ids.ts),
+ * which compare by identity in a Map; the transcript, MessageLog and reliability code therefore
+ * key messages by `idKey(messageId)`, the hex text, called a MessageKey here.
  */
-export type MemberId = string;
-export type MessageId = string;
+export type { MemberId } from '../ids.js';
+
+/** `idKey(messageId)`: the hex text of a message id. */
+export type MessageKey = string;

@@ -11,11 +11,11 @@
  * which the UI annotates through `hasHiddenParents`).
  */
 import { assert } from '../errors.js';
-import type { MemberId, MessageId } from './ids.js';
+import type { MemberId, MessageKey } from './ids.js';
 import type { Transcript } from './transcript.js';
 
 export interface LogEntry<Body> {
-  readonly id: MessageId;
+  readonly id: MessageKey;
   readonly subsession: number;
   readonly author: MemberId;
   readonly body: Body;
@@ -25,10 +25,10 @@ export interface LogEntry<Body> {
 export class MessageLog<Body> {
   private readonly transcripts: Transcript<Body>[] = [];
   private readonly shown: LogEntry<Body>[] = [];
-  private readonly byId = new Map<MessageId, LogEntry<Body>>();
+  private readonly byId = new Map<MessageKey, LogEntry<Body>>();
   /** Per transcript message: its maximal content ancestors-or-self (computed at acceptance). */
-  private readonly contentMax = new Map<MessageId, readonly MessageId[]>();
-  private readonly subsessionOfId = new Map<MessageId, number>();
+  private readonly contentMax = new Map<MessageKey, readonly MessageKey[]>();
+  private readonly subsessionOfId = new Map<MessageKey, number>();
 
   constructor(private readonly isContent: (body: Body) => boolean) {}
 
@@ -52,7 +52,7 @@ export class MessageLog<Body> {
    * Must be told of every message accepted into a registered transcript, in acceptance order.
    * Returns the display position when it is a content message, else undefined.
    */
-  accepted(subsession: number, id: MessageId): number | undefined {
+  accepted(subsession: number, id: MessageKey): number | undefined {
     const transcript = this.transcript(subsession);
     const message = transcript.get(id);
     assert(!this.subsessionOfId.has(id), `message ${id} reported twice to the log`);
@@ -80,11 +80,11 @@ export class MessageLog<Body> {
     return this.shown.length;
   }
 
-  has(id: MessageId): boolean {
+  has(id: MessageKey): boolean {
     return this.byId.has(id);
   }
 
-  get(id: MessageId): LogEntry<Body> {
+  get(id: MessageKey): LogEntry<Body> {
     const entry = this.byId.get(id);
     assert(entry !== undefined, `message ${id} is not in the log`);
     return entry;
@@ -95,18 +95,18 @@ export class MessageLog<Body> {
     return this.shown;
   }
 
-  order(): MessageId[] {
+  order(): MessageKey[] {
     return this.shown.map((e) => e.id);
   }
 
-  subsessionOf(id: MessageId): number {
+  subsessionOf(id: MessageKey): number {
     const s = this.subsessionOfId.get(id);
     assert(s !== undefined, `message ${id} is not in the log`);
     return s;
   }
 
   /** mpENC §2.3 "Real parents": the latest content messages the author had seen. */
-  parents(id: MessageId): MessageId[] {
+  parents(id: MessageKey): MessageKey[] {
     const entry = this.get(id);
     const transcript = this.transcript(entry.subsession);
     const parents = transcript.get(id).parents;
@@ -114,14 +114,14 @@ export class MessageLog<Body> {
   }
 
   /** Content ancestors of a message: everything else is greyed out when it is selected (§2.3). */
-  ancestors(id: MessageId): Set<MessageId> {
+  ancestors(id: MessageKey): Set<MessageKey> {
     const entry = this.get(id);
     const all = this.transcript(entry.subsession).ancestors(id);
     return new Set([...all].filter((a) => this.byId.has(a)));
   }
 
   /** §2.3(b): the real parents differ from {the message shown just above}. */
-  hasHiddenParents(id: MessageId): boolean {
+  hasHiddenParents(id: MessageKey): boolean {
     const at = this.shown.indexOf(this.get(id));
     const parents = this.parents(id);
     const above = this.shown[at - 1];
@@ -129,16 +129,16 @@ export class MessageLog<Body> {
     return parents.length !== 1 || parents[0] !== above.id;
   }
 
-  readers(id: MessageId): MemberId[] {
+  readers(id: MessageKey): MemberId[] {
     return this.transcript(this.get(id).subsession).readers(id);
   }
 
   /** §2.3 "Messages not yet acknowledged": readers whose ack we have not seen. */
-  unacked(id: MessageId): MemberId[] {
+  unacked(id: MessageKey): MemberId[] {
     return this.transcript(this.get(id).subsession).unackedBy(id);
   }
 
-  private maximal(transcript: Transcript<Body>, candidates: readonly MessageId[]): MessageId[] {
+  private maximal(transcript: Transcript<Body>, candidates: readonly MessageKey[]): MessageKey[] {
     const unique = [...new Set(candidates)];
     return unique
       .filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)))

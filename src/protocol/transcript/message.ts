@@ -5,12 +5,12 @@
  * references. The body rides along (typed by the caller) so that higher layers (MessageLog,
  * reliability) can tell content from flow-control messages.
  */
-import type { MemberId, MessageId } from './ids.js';
+import type { MemberId, MessageKey } from './ids.js';
 
 export interface TranscriptMessage<Body = unknown> {
-  readonly id: MessageId;
+  readonly id: MessageKey;
   readonly author: MemberId;
   /** mpENC §3.4: the latest messages the author had seen when writing this one. */
-  readonly parents: readonly MessageId[];
+  readonly parents: readonly MessageKey[];
   readonly body: Body;
 }

@@ -6,7 +6,7 @@
  * user is warned (the caller turns an expiry into a warning effect).
  */
 import { ProtocolError } from '../errors.js';
-import type { MessageId } from './ids.js';
+import type { MessageKey } from './ids.js';
 import type { TranscriptMessage } from './message.js';
 
 /** Room for a burst of reordering across a few busy members, far above an honest relay's need. */
@@ -22,9 +22,9 @@ export interface PendingItem<Body, Extra> {
 }
 
 export class PendingMessages<Body, Extra> {
-  private readonly items = new Map<MessageId, PendingItem<Body, Extra>>();
+  private readonly items = new Map<MessageKey, PendingItem<Body, Extra>>();
   /** missing parent id → ids of the items waiting for it. */
-  private readonly waiters = new Map<MessageId, Set<MessageId>>();
+  private readonly waiters = new Map<MessageKey, Set<MessageKey>>();
 
   constructor(
     readonly maxItems: number = MAX_PENDING_MESSAGES,
@@ -35,7 +35,7 @@ export class PendingMessages<Body, Extra> {
     return this.items.size;
   }
 
-  has(id: MessageId): boolean {
+  has(id: MessageKey): boolean {
     return this.items.has(id);
   }
 
@@ -44,7 +44,7 @@ export class PendingMessages<Body, Extra> {
   }
 
   /** Parks an item until `missing` all arrive. A duplicate is ignored (returns false). */
-  add(item: PendingItem<Body, Extra>, missing: readonly MessageId[]): boolean {
+  add(item: PendingItem<Body, Extra>, missing: readonly MessageKey[]): boolean {
     const id = item.message.id;
     if (this.items.has(id)) return false;
     if (this.items.size >= this.maxItems) {
@@ -60,7 +60,7 @@ export class PendingMessages<Body, Extra> {
   }
 
   /** Items that waited on `arrived`, removed from the buffer: the caller re-checks each. */
-  release(arrived: MessageId): PendingItem<Body, Extra>[] {
+  release(arrived: MessageKey): PendingItem<Body, Extra>[] {
     const ids = this.waiters.get(arrived);
     if (ids === undefined) return [];
     this.waiters.delete(arrived);
@@ -94,7 +94,7 @@ export class PendingMessages<Body, Extra> {
     return next;
   }
 
-  private take(id: MessageId): PendingItem<Body, Extra> | undefined {
+  private take(id: MessageKey): PendingItem<Body, Extra> | undefined {
     const item = this.items.get(id);
     if (item === undefined) return undefined;
     this.items.delete(id);

@@ -14,7 +14,7 @@
  * A subsession has a fixed, bounded membership, so each clock has at most MAX members entries.
  */
 import { ProtocolError, assert } from '../errors.js';
-import type { MemberId, MessageId } from './ids.js';
+import type { MemberId, MessageKey } from './ids.js';
 import type { TranscriptMessage } from './message.js';
 
 /** mpENC §3.4: a message's parents are at most one per author (an anti-chain of lines), and
@@ -37,17 +37,17 @@ export interface TranscriptEntry<Body = unknown> {
 export type CheckResult =
   | { readonly kind: 'ready' }
   | { readonly kind: 'duplicate' }
-  | { readonly kind: 'missing-parents'; readonly missing: readonly MessageId[] };
+  | { readonly kind: 'missing-parents'; readonly missing: readonly MessageKey[] };
 
 export class Transcript<Body = unknown> {
   readonly members: readonly MemberId[];
   private readonly authorSlot = new Map<MemberId, number>();
-  private readonly entries = new Map<MessageId, TranscriptEntry<Body>>();
-  private readonly order: MessageId[] = [];
-  private readonly lines: MessageId[][] = [];
-  private readonly childIds = new Map<MessageId, MessageId[]>();
+  private readonly entries = new Map<MessageKey, TranscriptEntry<Body>>();
+  private readonly order: MessageKey[] = [];
+  private readonly lines: MessageKey[][] = [];
+  private readonly childIds = new Map<MessageKey, MessageKey[]>();
   /** The maximal messages (no children yet): the parents of the next message we write. */
-  private readonly max = new Set<MessageId>();
+  private readonly max = new Set<MessageKey>();
 
   constructor(members: readonly MemberId[]) {
     assert(new Set(members).size === members.length, 'transcript members must be distinct');
@@ -62,62 +62,62 @@ export class Transcript<Body = unknown> {
     return this.order.length;
   }
 
-  has(id: MessageId): boolean {
+  has(id: MessageKey): boolean {
     return this.entries.has(id);
   }
 
-  get(id: MessageId): TranscriptMessage<Body> {
+  get(id: MessageKey): TranscriptMessage<Body> {
     return this.entry(id).message;
   }
 
-  entry(id: MessageId): TranscriptEntry<Body> {
+  entry(id: MessageKey): TranscriptEntry<Body> {
     const entry = this.entries.get(id);
     assert(entry !== undefined, `message ${id} is not in the transcript`);
     return entry;
   }
 
   /** All message ids in acceptance order (a topological order). */
-  ids(): readonly MessageId[] {
+  ids(): readonly MessageKey[] {
     return this.order;
   }
 
   /** Readers of a message: every subsession member except its author (mpenc-wire.md). */
-  readers(id: MessageId): MemberId[] {
+  readers(id: MessageKey): MemberId[] {
     const author = this.get(id).author;
     return this.members.filter((m) => m !== author);
   }
 
-  parents(id: MessageId): readonly MessageId[] {
+  parents(id: MessageKey): readonly MessageKey[] {
     return this.get(id).parents;
   }
 
-  children(id: MessageId): readonly MessageId[] {
+  children(id: MessageKey): readonly MessageKey[] {
     this.entry(id);
     return this.childIds.get(id) ?? [];
   }
 
   /** The current maximal messages, in acceptance order: parents for a message we write now. */
-  frontier(): MessageId[] {
+  frontier(): MessageKey[] {
     return [...this.max].sort((a, b) => this.entry(a).index - this.entry(b).index);
   }
 
   /** The author's messages in order (their line). */
-  byAuthor(author: MemberId): readonly MessageId[] {
+  byAuthor(author: MemberId): readonly MessageKey[] {
     const slot = this.authorSlot.get(author);
     return slot === undefined ? [] : (this.lines[slot] ?? []);
   }
 
-  lastBy(author: MemberId): MessageId | undefined {
+  lastBy(author: MemberId): MessageKey | undefined {
     const line = this.byAuthor(author);
     return line[line.length - 1];
   }
 
   /** True when `a` is a strict ancestor of `b`. */
-  isAncestor(a: MessageId, b: MessageId): boolean {
+  isAncestor(a: MessageKey, b: MessageKey): boolean {
     return a !== b && this.isAncestorOrSelf(a, b);
   }
 
-  isAncestorOrSelf(a: MessageId, b: MessageId): boolean {
+  isAncestorOrSelf(a: MessageKey, b: MessageKey): boolean {
     const ea = this.entry(a);
     const eb = this.entry(b);
     const slot = this.slotOf(ea.message.author);
@@ -125,8 +125,8 @@ export class Transcript<Body = unknown> {
   }
 
   /** Every strict ancestor of a message, found by walking parents (bounded by the size). */
-  ancestors(id: MessageId): Set<MessageId> {
-    const seen = new Set<MessageId>();
+  ancestors(id: MessageKey): Set<MessageKey> {
+    const seen = new Set<MessageKey>();
     const stack = [...this.get(id).parents];
     while (stack.length > 0) {
       const next = stack.pop()!;
@@ -141,7 +141,7 @@ export class Transcript<Body = unknown> {
    * mpENC §3.5: a reader acks a message by writing any message that has it as an ancestor; the
    * author trivially has it.
    */
-  ackedBy(id: MessageId, member: MemberId): boolean {
+  ackedBy(id: MessageKey, member: MemberId): boolean {
     const entry = this.entry(id);
     if (entry.message.author === member) return true;
     const last = this.lastBy(member);
@@ -151,7 +151,7 @@ export class Transcript<Body = unknown> {
   }
 
   /** Readers that have not acked the message yet (as far as this transcript shows). */
-  unackedBy(id: MessageId): MemberId[] {
+  unackedBy(id: MessageKey): MemberId[] {
     return this.readers(id).filter((r) => !this.ackedBy(id, r));
   }
 
@@ -242,7 +242,7 @@ export class Transcript<Body = unknown> {
     return slot;
   }
 
-  private mergedClock(parents: readonly MessageId[]): Uint32Array {
+  private mergedClock(parents: readonly MessageKey[]): Uint32Array {
     const clock = new Uint32Array(this.members.length);
     for (const p of parents) {
       const pc = this.entry(p).clock;
