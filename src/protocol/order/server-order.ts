@@ -1,0 +1,142 @@
+/**
+ * ServerOrder: the concurrency resolver (mpENC §3.3, §4.3). The relay's order is the one order
+ * of the channel; we accept the EARLIEST initial packet whose parent reference (PREV_PF) is the
+ * final packet of the last finished operation, reject every other, and chain a hash over the
+ * accepted initial and final packets (mpenc-wire.md "Ids and the chain hash"):
+ *   CH = SHA-256(prevCH ‖ packetId ‖ ptype), CH0 = SHA-256(packetId0 ‖ 0xFF).
+ *
+ * Covey (closing mpENC §6.1.1): an operation also ends at an accepted ABORT packet or when a
+ * target member leaves the channel; both are chained like a final packet, so the next operation's
+ * parent is the same for everyone. The chain hash right after an initial packet (the operation's
+ * `opRef`) is bound into every v2 session signature and carried by every later v2 packet of the
+ * operation, so members shown different orders cannot finish an operation together.
+ *
+ * Pure: values in, new values out; the ids are opaque here.
+ */
+import { bytesEqual, concatBytes, latin1Encode } from '../bytes.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { assert } from '../errors.js';
+import { chainHash, type ChainHash, type PacketId } from '../ids.js';
+import { MAX_REMEMBERED_OPERATIONS } from '../limits.js';
+import { chainHashStep, genesisChainHash, makeGenesisPacketId, type ChainPacketType } from '../packets/ids.js';
+import type { RandomSource } from '../random.js';
+
+/**
+ * How a chained packet took part in its operation. 'abort' is Covey's (an accepted ABORT packet
+ * ends the operation with failure); its ptype is "\xFFabort", next to mpenc_js's "\xFFleave".
+ */
+export type ChainRole = ChainPacketType | 'abort';
+
+const ABORT_PTYPE = latin1Encode('\xffabort');
+
+/** One step of the chain: SHA-256(prevCH ‖ packetId ‖ ptype) (mpenc-wire.md). */
+export async function chainStep(crypto: CryptoProvider, prev: ChainHash, id: PacketId, role: ChainRole): Promise<ChainHash> {
+  if (role !== 'abort') return chainHashStep(crypto, prev, id, role);
+  return chainHash(await crypto.sha256(concatBytes(prev, id, ABORT_PTYPE)));
+}
+
+/** Genesis of a new chain: a random packet id and CH0 = SHA-256(packetId0 ‖ 0xFF). */
+export async function genesis(crypto: CryptoProvider, random: RandomSource): Promise<ChainEntry> {
+  const id = makeGenesisPacketId(random);
+  return { packetId: id, chainHash: await genesisChainHash(crypto, id) };
+}
+
+/** One accepted entry of the chain, as mpenc_js's serverOrder lists them. */
+export interface ChainEntry {
+  readonly packetId: PacketId;
+  readonly chainHash: ChainHash;
+}
+
+export interface FinishedOperation {
+  /** Chain hash right after the operation's initial packet: its id in v2 packets. */
+  readonly opRef: ChainHash;
+  readonly finalId: PacketId;
+  readonly succeeded: boolean;
+}
+
+export interface ServerOrder {
+  /** Chain so far, oldest first (bounded: the oldest entries are dropped). Empty: no chain yet. */
+  readonly chain: readonly ChainEntry[];
+  /** The accepted operation not finished yet, if any. */
+  readonly ongoing: { readonly initialId: PacketId; readonly opRef: ChainHash } | null;
+  /** Recently finished operations, oldest first, to tell late packets from foreign ones. */
+  readonly finished: readonly FinishedOperation[];
+}
+
+export const EMPTY_ORDER: ServerOrder = { chain: [], ongoing: null, finished: [] };
+
+export function lastEntry(order: ServerOrder): ChainEntry | null {
+  return order.chain.length === 0 ? null : order.chain[order.chain.length - 1]!;
+}
+
+export type InitialVerdict =
+  | { readonly accept: true; readonly order: ServerOrder; readonly opRef: ChainHash }
+  /** 'ongoing': an operation is running; 'stale': parent is an older final we know (a normal
+   * lost race); 'unknown-parent': parent is nothing we ever accepted. */
+  | { readonly accept: false; readonly reason: 'ongoing' | 'stale' | 'unknown-parent' };
+
+/**
+ * mpENC §3.3: accept the initial packet `id` iff no operation is ongoing and its parent is the
+ * last finished operation's final packet. A member with no chain yet (a joiner) starts from the
+ * packet's own PREV_PF and CHAIN_HASH (mpenc-wire.md "Joiners take PREV_PF and CHAIN_HASH").
+ */
+export async function acceptInitial(
+  crypto: CryptoProvider,
+  order: ServerOrder,
+  id: PacketId,
+  parent: { readonly prevPf: PacketId; readonly chainHash: ChainHash },
+  oneShot: boolean,
+): Promise<InitialVerdict> {
+  if (order.ongoing !== null) return { accept: false, reason: 'ongoing' };
+  let base = order;
+  const last = lastEntry(order);
+  if (last === null) {
+    base = { ...order, chain: [{ packetId: parent.prevPf, chainHash: parent.chainHash }] };
+  } else if (!bytesEqual(last.packetId, parent.prevPf) || !bytesEqual(last.chainHash, parent.chainHash)) {
+    const known = order.chain.some((e) => bytesEqual(e.packetId, parent.prevPf));
+    return { accept: false, reason: known ? 'stale' : 'unknown-parent' };
+  }
+  const prev = lastEntry(base)!;
+  const role: ChainRole = oneShot ? 'initial-final' : 'initial';
+  const opRef = await chainStep(crypto, prev.chainHash, id, role);
+  let next: ServerOrder = { ...base, chain: bounded([...base.chain, { packetId: id, chainHash: opRef }]), ongoing: { initialId: id, opRef } };
+  if (oneShot) next = { ...next, ongoing: null, finished: remember(next.finished, { opRef, finalId: id, succeeded: true }) };
+  return { accept: true, order: next, opRef };
+}
+
+/** Ends the ongoing operation at packet `id` (a final packet, an abort, or a leave pseudo packet). */
+export async function acceptFinal(crypto: CryptoProvider, order: ServerOrder, id: PacketId, role: 'final' | 'leave' | 'abort'): Promise<ServerOrder> {
+  assert(order.ongoing !== null, 'acceptFinal without an ongoing operation');
+  const prev = lastEntry(order)!;
+  const ch = await chainStep(crypto, prev.chainHash, id, role);
+  return {
+    chain: bounded([...order.chain, { packetId: id, chainHash: ch }]),
+    ongoing: null,
+    finished: remember(order.finished, { opRef: order.ongoing.opRef, finalId: id, succeeded: role === 'final' }),
+  };
+}
+
+/** Whether `opRef` names an operation we accepted and saw finish (a late packet is benign). */
+export function isFinishedOperation(order: ServerOrder, opRef: ChainHash): boolean {
+  return order.finished.some((f) => bytesEqual(f.opRef, opRef));
+}
+
+export function isOngoingOperation(order: ServerOrder, opRef: ChainHash): boolean {
+  return order.ongoing !== null && bytesEqual(order.ongoing.opRef, opRef);
+}
+
+/** Chain hash at the last accepted packet (what the next initial packet must carry). */
+export function head(order: ServerOrder): ChainEntry | null {
+  return lastEntry(order);
+}
+
+function bounded(chain: readonly ChainEntry[]): readonly ChainEntry[] {
+  const max = 2 * MAX_REMEMBERED_OPERATIONS + 1;
+  return chain.length > max ? chain.slice(chain.length - max) : chain;
+}
+
+function remember(finished: readonly FinishedOperation[], op: FinishedOperation): readonly FinishedOperation[] {
+  const all = [...finished, op];
+  return all.length > MAX_REMEMBERED_OPERATIONS ? all.slice(all.length - MAX_REMEMBERED_OPERATIONS) : all;
+}
+
