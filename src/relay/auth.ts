@@ -1,0 +1,111 @@
+/**
+ * Request signatures (issue 5 §3, README "Authentication"): every member request is signed by the
+ * member's per-channel ed25519 key over method, path, body hash, nonce and time. The signature is
+ * verified FIRST and always, before anything looks at the channel, so the work done is the same
+ * whether or not the channel exists or the key is a member; only then the time window and the
+ * nonce (replay) are checked. node:crypto's ed25519 is used because it is fast (OpenSSL).
+ */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { relaySigningText, type MemberKey } from '../shared/relay-api.js';
+import { RelayError } from './http/errors.js';
+import { decodeBase64UrlExact, parseMemberKey, parseSignature, sha256Base64Url } from './ids.js';
+import type { RelayStore } from './store/types.js';
+
+/** DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the 32 key bytes follow. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+/** Parsed public keys kept (parsing costs more than a lookup); bounded, oldest evicted first. */
+const KEY_CACHE_MAX = 10_000;
+/** Nonce length bounds, characters of base64url: at least 96 bits, at most a small header. */
+const NONCE_MIN_CHARS = 16;
+const NONCE_MAX_CHARS = 64;
+const NONCE_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** A decimal time in ms: at most 15 digits (year 33658). */
+const TIME_PATTERN = /^\d{1,15}$/;
+
+const keyCache = new Map<string, KeyObject | null>();
+
+function publicKeyObject(key: MemberKey): KeyObject | null {
+  const cached = keyCache.get(key);
+  if (cached !== undefined) return cached;
+  const raw = decodeBase64UrlExact(key, 32);
+  let object: KeyObject | null = null;
+  if (raw !== undefined) {
+    try {
+      object = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+    } catch {
+      object = null;
+    }
+  }
+  if (keyCache.size >= KEY_CACHE_MAX) {
+    const oldest = keyCache.keys().next();
+    if (oldest.done !== true) keyCache.delete(oldest.value);
+  }
+  keyCache.set(key, object);
+  return object;
+}
+
+/** True when `signature` is a valid ed25519 signature of `message` by `key`. Never throws. */
+export function verifyEd25519(key: MemberKey, message: Uint8Array, signature: Uint8Array): boolean {
+  const object = publicKeyObject(key);
+  if (object === null || signature.length !== 64) return false;
+  try {
+    return verify(null, message, object, signature);
+  } catch {
+    return false;
+  }
+}
+
+export interface SignedParts {
+  readonly key: unknown;
+  readonly nonce: unknown;
+  readonly time: unknown;
+  readonly signature: unknown;
+}
+
+export interface AuthCheck {
+  readonly store: RelayStore;
+  readonly nowMs: number;
+  readonly maxClockSkewMs: number;
+}
+
+/**
+ * Verifies a signed request or subscription and consumes its nonce. Returns the signer's key;
+ * throws RelayError 'bad-signature' | 'stale-timestamp' | 'replayed-nonce'.
+ */
+export async function authenticate(
+  parts: SignedParts,
+  method: string,
+  pathWithQuery: string,
+  body: Uint8Array,
+  check: AuthCheck,
+): Promise<MemberKey> {
+  const key = parseMemberKey(parts.key);
+  const signature = parseSignature(parts.signature);
+  const nonce = parts.nonce;
+  const timeText = typeof parts.time === 'number' ? String(parts.time) : parts.time;
+  if (
+    key === undefined ||
+    signature === undefined ||
+    typeof nonce !== 'string' ||
+    nonce.length < NONCE_MIN_CHARS ||
+    nonce.length > NONCE_MAX_CHARS ||
+    !NONCE_PATTERN.test(nonce) ||
+    typeof timeText !== 'string' ||
+    !TIME_PATTERN.test(timeText)
+  ) {
+    throw new RelayError('bad-signature', 'missing or malformed signature headers');
+  }
+  const timeMs = Number(timeText);
+  const text = relaySigningText(method, pathWithQuery, sha256Base64Url(body), nonce, timeMs);
+  if (!verifyEd25519(key, Buffer.from(text, 'utf8'), signature)) {
+    throw new RelayError('bad-signature', 'signature does not verify');
+  }
+  if (Math.abs(check.nowMs - timeMs) > check.maxClockSkewMs) {
+    throw new RelayError('stale-timestamp', 'request time is too far from the relay clock');
+  }
+  // The nonce is remembered until no request carrying it could pass the time check again.
+  if (!(await check.store.useNonce(key, nonce, timeMs + check.maxClockSkewMs + 1))) {
+    throw new RelayError('replayed-nonce', 'this nonce was already used');
+  }
+  return key;
+}

@@ -1,0 +1,81 @@
+/**
+ * Ids, tokens and their validation. Channel ids and capability tokens are random bytes from the
+ * OS (node:crypto), base64url; the relay stores tokens only as SHA-256 (store/types.ts).
+ * Parsers accept only the canonical base64url form, so one key or id has exactly one spelling.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { BlobHash, CapabilityToken, ChannelId, MemberKey } from '../shared/relay-api.js';
+import type { CapabilityHash } from './store/types.js';
+
+/** 128 bits: unguessable, and short enough for links (DESIGN.md §3). */
+const CHANNEL_ID_BYTES = 16;
+/** 256 bits: a bearer secret. */
+const TOKEN_BYTES = 32;
+const ED25519_PUBLIC_KEY_BYTES = 32;
+const ED25519_SIGNATURE_BYTES = 64;
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+
+/** Decodes canonical unpadded base64url of exactly `length` bytes, else undefined. */
+export function decodeBase64UrlExact(text: unknown, length: number): Buffer | undefined {
+  if (typeof text !== 'string' || text.length !== Math.ceil((length * 4) / 3) || !BASE64URL.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.length !== length || bytes.toString('base64url') !== text) return undefined;
+  return bytes;
+}
+
+export function newChannelId(): ChannelId {
+  return randomBytes(CHANNEL_ID_BYTES).toString('base64url') as ChannelId;
+}
+
+export function newToken(): CapabilityToken {
+  return randomBytes(TOKEN_BYTES).toString('base64url') as CapabilityToken;
+}
+
+export function parseChannelId(text: unknown): ChannelId | undefined {
+  return decodeBase64UrlExact(text, CHANNEL_ID_BYTES) === undefined ? undefined : (text as ChannelId);
+}
+
+export function parseMemberKey(text: unknown): MemberKey | undefined {
+  return decodeBase64UrlExact(text, ED25519_PUBLIC_KEY_BYTES) === undefined ? undefined : (text as MemberKey);
+}
+
+export function parseSignature(text: unknown): Buffer | undefined {
+  return decodeBase64UrlExact(text, ED25519_SIGNATURE_BYTES);
+}
+
+export function parseToken(text: unknown): CapabilityToken | undefined {
+  return decodeBase64UrlExact(text, TOKEN_BYTES) === undefined ? undefined : (text as CapabilityToken);
+}
+
+export function parseBlobHash(text: unknown): BlobHash | undefined {
+  return typeof text === 'string' && HEX_SHA256.test(text) ? (text as BlobHash) : undefined;
+}
+
+/**
+ * The stored form of a token. An invalid or missing token hashes a fixed dummy instead, so the
+ * lookup that follows does the same work whether or not the token was well formed (issue 5 §3).
+ */
+export function hashToken(token: string | undefined): CapabilityHash {
+  return createHash('sha256').update(token ?? 'covey-no-token', 'utf8').digest('hex') as CapabilityHash;
+}
+
+export function sha256Hex(bytes: Uint8Array): BlobHash {
+  return createHash('sha256').update(bytes).digest('hex') as BlobHash;
+}
+
+export function sha256Base64Url(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64url');
+}
+
+/** Constant-time equality of two ASCII strings (different lengths: false, after equal work). */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  if (left.length !== right.length) {
+    timingSafeEqual(left, left);
+    return false;
+  }
+  return timingSafeEqual(left, right);
+}

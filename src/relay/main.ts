@@ -1,0 +1,50 @@
+/**
+ * `npm run relay`: starts the relay on http://127.0.0.1:8787 (PORT, HOST), SQLite in ./data
+ * (RELAY_DATA_DIR) or Redis (RELAY_REDIS_URL), TLS with RELAY_TLS_CERT/RELAY_TLS_KEY, the built app
+ * from ./dist (RELAY_STATIC_DIR). Prints its URL; SIGTERM/SIGINT drain and exit.
+ */
+import { readFileSync } from 'node:fs';
+import { parseLogLevel } from './log.js';
+import { startRelay } from './server.js';
+import { openStoreFromEnv } from './store/select.js';
+
+const DEFAULT_PORT = 8787;
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const port = env['PORT'] === undefined || env['PORT'] === '' ? DEFAULT_PORT : Number(env['PORT']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got ${env['PORT']}`);
+  const certPath = env['RELAY_TLS_CERT'];
+  const keyPath = env['RELAY_TLS_KEY'];
+  if ((certPath === undefined) !== (keyPath === undefined)) throw new Error('set both RELAY_TLS_CERT and RELAY_TLS_KEY, or neither');
+  const store = await openStoreFromEnv(env);
+  const relay = await startRelay({
+    store,
+    port,
+    host: env['HOST'] ?? '127.0.0.1',
+    staticDir: env['RELAY_STATIC_DIR'] ?? './dist',
+    logLevel: parseLogLevel(env['RELAY_LOG'], 'info'),
+    ...(certPath !== undefined && keyPath !== undefined ? { tls: { cert: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
+  });
+  process.stdout.write(`Covey relay listening on ${relay.url} (store: ${store.name})\n`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal}: draining connections\n`);
+    relay.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`relay failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+/** Prometheus text-format metrics (issue 5 §9): counters, gauges and one latency histogram. */
+
+/** Request latency buckets in seconds: sub-millisecond loopback up to slow disks. */
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Distinct `code` label values kept: the error codes plus 'ok' are far fewer. */
+const MAX_CODE_LABELS = 64;
+
+export class RelayMetrics {
+  eventsAppended = 0;
+  eventBytes = 0;
+  eventsPushed = 0;
+  connections = 0;
+  subscriptions = 0;
+  private readonly requestsByCode = new Map<string, number>();
+  private readonly bucketCounts = new Array<number>(LATENCY_BUCKETS_S.length).fill(0);
+  private latencySum = 0;
+  private latencyCount = 0;
+
+  observeRequest(code: string, seconds: number): void {
+    if (this.requestsByCode.has(code) || this.requestsByCode.size < MAX_CODE_LABELS) {
+      this.requestsByCode.set(code, (this.requestsByCode.get(code) ?? 0) + 1);
+    }
+    this.latencySum += seconds;
+    this.latencyCount += 1;
+    for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) {
+      if (seconds <= (LATENCY_BUCKETS_S[i] ?? Infinity)) this.bucketCounts[i] = (this.bucketCounts[i] ?? 0) + 1;
+    }
+  }
+
+  render(stored: { channels: number; events: number; bytes: number }): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, values: string[]): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...values);
+    };
+    metric('covey_relay_events_appended_total', 'counter', 'Events appended through this node.', [
+      `covey_relay_events_appended_total ${this.eventsAppended}`,
+    ]);
+    metric('covey_relay_event_bytes_total', 'counter', 'Packet bytes (base64url) appended through this node.', [
+      `covey_relay_event_bytes_total ${this.eventBytes}`,
+    ]);
+    metric('covey_relay_events_pushed_total', 'counter', 'Events pushed over WebSockets by this node.', [
+      `covey_relay_events_pushed_total ${this.eventsPushed}`,
+    ]);
+    metric('covey_relay_connections', 'gauge', 'Open WebSocket connections.', [`covey_relay_connections ${this.connections}`]);
+    metric('covey_relay_subscriptions', 'gauge', 'Active channel subscriptions.', [`covey_relay_subscriptions ${this.subscriptions}`]);
+    metric(
+      'covey_relay_requests_total',
+      'counter',
+      'HTTP requests by outcome code.',
+      [...this.requestsByCode].map(([code, n]) => `covey_relay_requests_total{code="${code}"} ${n}`),
+    );
+    const buckets = LATENCY_BUCKETS_S.map((le, i) => `covey_relay_request_duration_seconds_bucket{le="${le}"} ${this.bucketCounts[i] ?? 0}`);
+    metric('covey_relay_request_duration_seconds', 'histogram', 'HTTP request latency.', [
+      ...buckets,
+      `covey_relay_request_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`,
+      `covey_relay_request_duration_seconds_sum ${this.latencySum}`,
+      `covey_relay_request_duration_seconds_count ${this.latencyCount}`,
+    ]);
+    metric('covey_relay_channels', 'gauge', 'Channels in the store.', [`covey_relay_channels ${stored.channels}`]);
+    metric('covey_relay_stored_events', 'gauge', 'Events in the store.', [`covey_relay_stored_events ${stored.events}`]);
+    metric('covey_relay_stored_bytes', 'gauge', 'Event bytes in the store.', [`covey_relay_stored_bytes ${stored.bytes}`]);
+    return `${lines.join('\n')}\n`;
+  }
+}

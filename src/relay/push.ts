@@ -1,0 +1,336 @@
+/**
+ * WebSocket push (issue 5 §6): one connection subscribes to many channels, each from its own seq;
+ * every new event goes to every subscribed member at once. The store's event listener (on every
+ * node, via Redis pub/sub for the Redis store) drives delivery; a subscription that is behind,
+ * or sees a gap, catches up with readEvents ("pumping"), so each channel's events arrive in seq
+ * order with no gaps or repeats other than those retention made.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import {
+  RELAY_ERROR_STATUS,
+  RELAY_SUBSCRIBE_METHOD,
+  relaySubscribePath,
+  type ChannelId,
+  type MemberKey,
+  type RelayErrorCode,
+  type RelayEvent,
+  type ServerFrame,
+} from '../shared/relay-api.js';
+import { authenticate } from './auth.js';
+import type { RelayDeps } from './http/context.js';
+import { isRelayError } from './http/errors.js';
+import { rawErrorResponse } from './http/io.js';
+import { parseChannelId } from './ids.js';
+import type { Logger } from './log.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** Events read per catch-up step: bounds memory per subscription. */
+const PUMP_BATCH_EVENTS = 200;
+/** WebSocket close codes (RFC 6455 §7.4.1). */
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_POLICY = 1008;
+const CLOSE_TRY_LATER = 1013;
+
+const EMPTY = new Uint8Array(0);
+
+interface Subscription {
+  readonly channelId: ChannelId;
+  readonly key: MemberKey;
+  readonly conn: Connection;
+  /** Highest seq sent (or the resume point). */
+  lastSent: number;
+  /** True while a catch-up read loop runs; live events then only raise `wantHead`. */
+  pumping: boolean;
+  wantHead: number;
+  ended: boolean;
+}
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly client: string;
+  readonly subscriptions: Map<ChannelId, Subscription>;
+  badFrames: number;
+  alive: boolean;
+}
+
+export interface PushHub {
+  /** Handles an HTTP upgrade on /v1/ws (limits checked first; refusals are JSON HTTP errors). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, client: string): void;
+  connectionCount(): number;
+  /** Closes every connection with 1001 and stops the ping timer. */
+  close(): Promise<void>;
+}
+
+export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: Logger): PushHub {
+  const { limits, metrics, store } = deps;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxWsFrameBytes, perMessageDeflate: false });
+  const connections = new Set<Connection>();
+  const perClient = new Map<string, number>();
+  const byChannel = new Map<ChannelId, Set<Subscription>>();
+  let closing = false;
+
+  const send = (conn: Connection, frame: ServerFrame): void => {
+    if (conn.socket.readyState !== conn.socket.OPEN) return;
+    // A reader that cannot keep up is dropped rather than buffered without bound; it resumes
+    // from its last seq when it reconnects.
+    if (conn.socket.bufferedAmount > limits.maxWsBufferedBytes) {
+      conn.socket.close(CLOSE_TRY_LATER, 'too slow');
+      return;
+    }
+    conn.socket.send(JSON.stringify(frame));
+  };
+
+  const sendError = (conn: Connection, code: RelayErrorCode, error: string, channel?: ChannelId): void => {
+    send(conn, channel === undefined ? { type: 'error', code, error } : { type: 'error', code, error, channel });
+  };
+
+  const endSubscription = (sub: Subscription): void => {
+    if (sub.ended) return;
+    sub.ended = true;
+    metrics.subscriptions -= 1;
+    if (sub.conn.subscriptions.get(sub.channelId) === sub) sub.conn.subscriptions.delete(sub.channelId);
+    const set = byChannel.get(sub.channelId);
+    set?.delete(sub);
+    if (set?.size === 0) byChannel.delete(sub.channelId);
+  };
+
+  /** Sends one event in order; ends the subscription after the member's own member-left. */
+  const deliver = (sub: Subscription, event: RelayEvent): void => {
+    send(sub.conn, { type: 'event', channel: sub.channelId, event });
+    metrics.eventsPushed += 1;
+    sub.lastSent = event.seq;
+    if (event.type === 'member-left' && event.member === sub.key) {
+      send(sub.conn, { type: 'unsubscribed', channel: sub.channelId, reason: 'removed' });
+      endSubscription(sub);
+    }
+  };
+
+  const pump = async (sub: Subscription): Promise<void> => {
+    sub.pumping = true;
+    try {
+      for (;;) {
+        const events = await store.readEvents(sub.channelId, sub.lastSent, PUMP_BATCH_EVENTS);
+        for (const event of events) {
+          if (sub.ended) return;
+          if (event.seq > sub.lastSent) deliver(sub, event);
+        }
+        if (sub.ended) return;
+        if (events.length < PUMP_BATCH_EVENTS && sub.wantHead <= sub.lastSent) return;
+        if (events.length === 0) return; // wanted events already trimmed: nothing more to read
+      }
+    } catch (error) {
+      logger.error('push catch-up failed', { error: String(error) });
+      sub.conn.socket.close(CLOSE_TRY_LATER, 'relay error');
+    } finally {
+      sub.pumping = false;
+    }
+  };
+
+  const onEvent = (channelId: ChannelId, event: RelayEvent): void => {
+    const set = byChannel.get(channelId);
+    if (set === undefined) return;
+    for (const sub of [...set]) {
+      if (sub.ended) continue;
+      if (sub.pumping) sub.wantHead = Math.max(sub.wantHead, event.seq);
+      else if (event.seq === sub.lastSent + 1) deliver(sub, event);
+      else if (event.seq > sub.lastSent + 1) {
+        sub.wantHead = event.seq;
+        void pump(sub);
+      }
+    }
+  };
+  const unsubscribeStore = store.subscribe(onEvent);
+
+  const subscribe = async (conn: Connection, frame: Record<string, unknown>): Promise<void> => {
+    const channelId = parseChannelId(frame['channel']);
+    if (channelId === undefined) {
+      sendError(conn, 'bad-request', 'malformed channel id');
+      return;
+    }
+    const afterSeq = frame['afterSeq'];
+    if (typeof afterSeq !== 'number' || !Number.isSafeInteger(afterSeq) || afterSeq < 0) {
+      sendError(conn, 'bad-request', 'afterSeq must be a non-negative integer', channelId);
+      return;
+    }
+    let key: MemberKey;
+    try {
+      key = await authenticate(
+        { key: frame['key'], nonce: frame['nonce'], time: frame['timeMs'], signature: frame['signature'] },
+        RELAY_SUBSCRIBE_METHOD,
+        relaySubscribePath(channelId),
+        EMPTY,
+        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs },
+      );
+    } catch (error) {
+      if (!isRelayError(error)) throw error;
+      sendError(conn, error.code, error.message, channelId);
+      return;
+    }
+    const member = await store.getMember(channelId, key);
+    if (member === undefined) {
+      sendError(conn, 'forbidden', 'not a member of this channel', channelId);
+      return;
+    }
+    const previous = conn.subscriptions.get(channelId);
+    if (previous !== undefined) endSubscription(previous);
+    if (conn.subscriptions.size >= limits.maxSubscriptionsPerConnection) {
+      sendError(conn, 'too-many-subscriptions', `at most ${limits.maxSubscriptionsPerConnection} channels per connection`, channelId);
+      return;
+    }
+    if (conn.socket.readyState !== conn.socket.OPEN) return;
+    // Registered (and pumping) before any await, so no live event slips between backlog and live.
+    const sub: Subscription = {
+      channelId,
+      key,
+      conn,
+      lastSent: Math.max(afterSeq, member.joinedSeq - 1),
+      pumping: true,
+      wantHead: 0,
+      ended: false,
+    };
+    conn.subscriptions.set(channelId, sub);
+    let set = byChannel.get(channelId);
+    if (set === undefined) byChannel.set(channelId, (set = new Set()));
+    set.add(sub);
+    metrics.subscriptions += 1;
+    const channel = await store.getChannel(channelId);
+    send(conn, {
+      type: 'subscribed',
+      channel: channelId,
+      headSeq: channel?.headSeq ?? 0,
+      firstSeq: Math.max(channel?.firstSeq ?? 0, member.joinedSeq),
+    });
+    await pump(sub);
+  };
+
+  const onFrame = async (conn: Connection, data: RawData, isBinary: boolean): Promise<void> => {
+    const bad = (code: RelayErrorCode, error: string): void => {
+      conn.badFrames += 1;
+      sendError(conn, code, error);
+      if (conn.badFrames >= limits.maxWsBadFrames) conn.socket.close(CLOSE_POLICY, 'too many bad frames');
+    };
+    const wait = rateLimiter.take(conn.client, deps.now());
+    if (wait > 0) {
+      bad('rate-limited', `rate limited; retry in ${wait} s`);
+      return;
+    }
+    if (isBinary) {
+      bad('bad-request', 'frames are JSON text');
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+    } catch {
+      bad('bad-request', 'frame is not valid JSON');
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      bad('bad-request', 'frame must be a JSON object');
+      return;
+    }
+    const fields = frame as Record<string, unknown>;
+    switch (fields['type']) {
+      case 'subscribe':
+        await subscribe(conn, fields);
+        return;
+      case 'unsubscribe': {
+        const channelId = parseChannelId(fields['channel']);
+        const sub = channelId === undefined ? undefined : conn.subscriptions.get(channelId);
+        if (channelId === undefined) bad('bad-request', 'malformed channel id');
+        else {
+          if (sub !== undefined) endSubscription(sub);
+          send(conn, { type: 'unsubscribed', channel: channelId, reason: 'requested' });
+        }
+        return;
+      }
+      case 'ping':
+        send(conn, { type: 'pong' });
+        return;
+      default:
+        bad('bad-request', 'unknown frame type');
+    }
+  };
+
+  const refuseUpgrade = (socket: Duplex, code: RelayErrorCode, error: string): void => {
+    socket.end(rawErrorResponse(RELAY_ERROR_STATUS[code], code, error));
+  };
+
+  const pingTimer = setInterval(() => {
+    for (const conn of connections) {
+      if (!conn.alive) {
+        conn.socket.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.socket.ping();
+    }
+  }, limits.wsPingIntervalMs);
+  pingTimer.unref();
+
+  return {
+    upgrade(req, socket, head, client) {
+      if (closing) return refuseUpgrade(socket, 'shutting-down', 'relay is shutting down');
+      if (connections.size >= limits.maxConnections) return refuseUpgrade(socket, 'too-many-connections', 'relay is full');
+      if ((perClient.get(client) ?? 0) >= limits.maxConnectionsPerClient) {
+        return refuseUpgrade(socket, 'too-many-connections', 'too many connections from this client');
+      }
+      perClient.set(client, (perClient.get(client) ?? 0) + 1);
+      let counted = true;
+      const release = (): void => {
+        if (!counted) return;
+        counted = false;
+        const n = (perClient.get(client) ?? 1) - 1;
+        if (n <= 0) perClient.delete(client);
+        else perClient.set(client, n);
+      };
+      socket.once('close', release);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const conn: Connection = { socket: ws, client, subscriptions: new Map(), badFrames: 0, alive: true };
+        connections.add(conn);
+        metrics.connections += 1;
+        ws.on('pong', () => {
+          conn.alive = true;
+        });
+        ws.on('message', (data, isBinary) => {
+          conn.alive = true;
+          onFrame(conn, data, isBinary).catch((error: unknown) => {
+            logger.error('websocket frame failed', { error: String(error) });
+            sendError(conn, 'internal', 'internal error');
+          });
+        });
+        ws.on('error', () => {
+          // 'close' follows; oversized frames (1009) and protocol errors end up there.
+        });
+        ws.on('close', () => {
+          connections.delete(conn);
+          metrics.connections -= 1;
+          for (const sub of [...conn.subscriptions.values()]) endSubscription(sub);
+          release();
+        });
+      });
+    },
+    connectionCount: () => connections.size,
+    async close() {
+      closing = true;
+      clearInterval(pingTimer);
+      unsubscribeStore();
+      const closed = [...connections].map(
+        (conn) =>
+          new Promise<void>((resolve) => {
+            if (conn.socket.readyState === conn.socket.CLOSED) return resolve();
+            conn.socket.once('close', () => resolve());
+            conn.socket.close(CLOSE_GOING_AWAY, 'relay shutting down');
+            setTimeout(() => {
+              conn.socket.terminate();
+              resolve();
+            }, limits.shutdownGraceMs).unref();
+          }),
+      );
+      await Promise.all(closed);
+      wss.close();
+    },
+  };
+}

@@ -1,0 +1,188 @@
+/** Channel routes: create, info, capabilities, join, remove/leave, post, read, cursor, deposit. */
+import type {
+  AckCursorResponse,
+  CapabilityKind,
+  ChannelInfoResponse,
+  CreateCapabilityResponse,
+  CreateChannelResponse,
+  DepositResponse,
+  JoinResponse,
+  MemberJoinedEvent,
+  MemberLeftEvent,
+  PostPacketResponse,
+  ReadEventsResponse,
+  RemoveMemberResponse,
+} from '../../shared/relay-api.js';
+import { parseJsonObject } from '../http/io.js';
+import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
+import { RelayError } from '../http/errors.js';
+import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
+import type { ChannelId } from '../../shared/relay-api.js';
+import {
+  capabilityHeader,
+  channelOf,
+  channelParam,
+  intField,
+  intQuery,
+  member,
+  noBody,
+  packetField,
+  postIdField,
+  signer,
+} from './common.js';
+
+export async function createChannel(ctx: RequestContext): Promise<Reply> {
+  const creator = await signer(ctx);
+  const body = parseJsonObject(ctx.body);
+  const kind = body['kind'];
+  if (kind !== 'group' && kind !== 'inbox') throw new RelayError('bad-request', 'kind must be "group" or "inbox"');
+  const channelId = newChannelId();
+  const event = await ctx.deps.store.createChannel(channelId, kind, creator, ctx.nowMs);
+  const response: CreateChannelResponse = { channelId, kind, event: event as MemberJoinedEvent };
+  return { status: 201, json: response };
+}
+
+export async function channelInfo(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  await member(ctx, channelId);
+  noBody(ctx);
+  const channel = await channelOf(ctx, channelId);
+  const response: ChannelInfoResponse = {
+    channelId,
+    kind: channel.kind,
+    owner: channel.owner,
+    headSeq: channel.headSeq,
+    firstSeq: channel.firstSeq,
+    members: await ctx.deps.store.listMembers(channelId),
+  };
+  return { status: 200, json: response };
+}
+
+export async function createCapability(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const { key } = await member(ctx, channelId);
+  const body = parseJsonObject(ctx.body);
+  const channel = await channelOf(ctx, channelId);
+  const { limits } = ctx.deps;
+  // Invites open groups; deposit capabilities open inboxes, and only the owner hands them out.
+  const kind: CapabilityKind = channel.kind === 'group' ? 'invite' : 'deposit';
+  if (body['kind'] !== kind) throw new RelayError('bad-request', `a ${channel.kind} channel gives "${kind}" capabilities`);
+  if (channel.kind === 'inbox' && key !== channel.owner) throw new RelayError('forbidden', 'only the owner gives out deposit capabilities');
+  const ttlMs = intField(body, 'ttlMs', 1, limits.maxCapabilityTtlMs);
+  const uses = intField(body, 'uses', 1, limits.maxCapabilityUses);
+  const capability = newToken();
+  const expiresAtMs = ctx.nowMs + ttlMs;
+  await ctx.deps.store.putCapability({ hash: hashToken(capability), channelId, kind, expiresAtMs, usesLeft: uses });
+  const response: CreateCapabilityResponse = { capability, kind, expiresAtMs, uses };
+  return { status: 201, json: response };
+}
+
+export async function join(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const key = await signer(ctx);
+  const body = parseJsonObject(ctx.body);
+  // A malformed token hashes a dummy: the store does the same lookup either way (ids.ts).
+  const capHash = hashToken(parseToken(body['capability']));
+  const result = await ctx.deps.store.joinWithCapability(channelId, key, capHash, ctx.nowMs);
+  if (!result.ok) throw new RelayError('invalid-capability', 'invite is unknown, expired or used up');
+  const response: JoinResponse = {
+    joinedSeq: result.value.member.joinedSeq,
+    event: result.value.event as MemberJoinedEvent | null,
+  };
+  return { status: 200, json: response };
+}
+
+export async function removeMember(ctx: RequestContext, id: string, target: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const { key } = await member(ctx, channelId);
+  noBody(ctx);
+  const targetKey = parseMemberKey(target);
+  if (targetKey === undefined) throw new RelayError('bad-request', 'malformed member key');
+  const result = await ctx.deps.store.removeMember(channelId, key, targetKey, ctx.nowMs);
+  if (!result.ok) {
+    if (result.code === 'no-target') throw new RelayError('not-found', 'no such member in this channel');
+    throw new RelayError('forbidden', 'not a member of this channel');
+  }
+  await trimAfterWrite(ctx, channelId);
+  const response: RemoveMemberResponse = { event: result.value as MemberLeftEvent };
+  return { status: 200, json: response };
+}
+
+export async function postPacket(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const key = await signer(ctx);
+  const body = parseJsonObject(ctx.body);
+  const packet = packetField(ctx, body);
+  const postId = postIdField(body);
+  // Membership is checked inside the append (store/types.ts): a removed member never posts after
+  // its member-left event, even on another relay node.
+  const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
+    asMember: key,
+    ...(postId === undefined ? {} : { postId }),
+  });
+  if (!result.ok) throw new RelayError('forbidden', 'not a member of this channel');
+  const { event, duplicate } = result.value;
+  if (!duplicate) {
+    ctx.deps.metrics.eventsAppended += 1;
+    ctx.deps.metrics.eventBytes += packet.length;
+    await trimAfterWrite(ctx, channelId);
+  }
+  const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
+  return { status: duplicate ? 200 : 201, json: response };
+}
+
+export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const capHash = hashToken(parseToken(capabilityHeader(ctx)));
+  // Validate the body before using up one of the capability's uses.
+  const body = parseJsonObject(ctx.body);
+  const packet = packetField(ctx, body);
+  if (!(await ctx.deps.store.useCapability(capHash, channelId, 'deposit', ctx.nowMs))) {
+    throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
+  }
+  const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: null, packet }, ctx.nowMs);
+  if (!result.ok) throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
+  ctx.deps.metrics.eventsAppended += 1;
+  ctx.deps.metrics.eventBytes += packet.length;
+  await trimAfterWrite(ctx, channelId);
+  const response: DepositResponse = { seq: result.value.event.seq, timeMs: result.value.event.timeMs };
+  return { status: 201, json: response };
+}
+
+export async function readEvents(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const { info } = await member(ctx, channelId);
+  noBody(ctx);
+  const { limits, store } = ctx.deps;
+  const after = intQuery(ctx, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+  const limit = intQuery(ctx, 'limit', limits.maxReadEvents, 1, limits.maxReadEvents);
+  // A member sees the log from its own join on: earlier ciphertext is none of its business.
+  const from = Math.max(after, info.joinedSeq - 1);
+  const events = await store.readEvents(channelId, from, limit);
+  const channel = await channelOf(ctx, channelId);
+  const last = events.at(-1);
+  const response: ReadEventsResponse = {
+    events,
+    headSeq: channel.headSeq,
+    firstSeq: Math.max(channel.firstSeq, info.joinedSeq),
+    more: last !== undefined && events.length === limit && last.seq < channel.headSeq,
+  };
+  return { status: 200, json: response };
+}
+
+export async function ackCursor(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const { key } = await member(ctx, channelId);
+  const body = parseJsonObject(ctx.body);
+  const seq = intField(body, 'seq', 0, Number.MAX_SAFE_INTEGER);
+  const cursor = await ctx.deps.store.ackCursor(channelId, key, seq);
+  if (cursor === undefined) throw new RelayError('forbidden', 'not a member of this channel');
+  await trimAfterWrite(ctx, channelId);
+  const response: AckCursorResponse = { cursor };
+  return { status: 200, json: response };
+}
+
+/** Retention right after a write (DESIGN.md §3): read-by-all, max age and max bytes. */
+async function trimAfterWrite(ctx: RequestContext, channelId: ChannelId): Promise<void> {
+  await ctx.deps.store.trim(channelId, retentionPolicy(ctx.deps.limits), ctx.nowMs);
+}

@@ -1,0 +1,106 @@
+/** Shared steps of route handlers: signature auth, membership, field validation. */
+import type { ChannelId, MemberInfo, MemberKey } from '../../shared/relay-api.js';
+import { RELAY_HEADERS } from '../../shared/relay-api.js';
+import { authenticate } from '../auth.js';
+import type { RequestContext } from '../http/context.js';
+import { RelayError } from '../http/errors.js';
+import { parseChannelId } from '../ids.js';
+import type { ChannelRecord } from '../store/types.js';
+
+const POST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
+
+function header(ctx: RequestContext, name: string): string | undefined {
+  const value = ctx.req.headers[name];
+  return Array.isArray(value) ? undefined : value;
+}
+
+/** Verifies the request signature and nonce (auth.ts); returns the signer's key. */
+export function signer(ctx: RequestContext): Promise<MemberKey> {
+  return authenticate(
+    {
+      key: header(ctx, RELAY_HEADERS.key),
+      nonce: header(ctx, RELAY_HEADERS.nonce),
+      time: header(ctx, RELAY_HEADERS.time),
+      signature: header(ctx, RELAY_HEADERS.signature),
+    },
+    ctx.method,
+    ctx.pathWithQuery,
+    ctx.body,
+    { store: ctx.deps.store, nowMs: ctx.nowMs, maxClockSkewMs: ctx.deps.limits.maxClockSkewMs },
+  );
+}
+
+export function capabilityHeader(ctx: RequestContext): string | undefined {
+  return header(ctx, RELAY_HEADERS.capability);
+}
+
+export function channelParam(text: string): ChannelId {
+  const id = parseChannelId(text);
+  if (id === undefined) throw new RelayError('bad-request', 'malformed channel id');
+  return id;
+}
+
+/**
+ * Signature first, then membership: a missing channel and a non-member get the same 403 after
+ * the same work (issue 5 §3).
+ */
+export async function member(ctx: RequestContext, channelId: ChannelId): Promise<{ key: MemberKey; info: MemberInfo }> {
+  const key = await signer(ctx);
+  const info = await ctx.deps.store.getMember(channelId, key);
+  if (info === undefined) throw new RelayError('forbidden', 'not a member of this channel');
+  return { key, info };
+}
+
+/** The channel of a request already known to come from a member (so it exists). */
+export async function channelOf(ctx: RequestContext, channelId: ChannelId): Promise<ChannelRecord> {
+  const channel = await ctx.deps.store.getChannel(channelId);
+  if (channel === undefined) throw new RelayError('forbidden', 'not a member of this channel');
+  return channel;
+}
+
+export function intField(body: Record<string, unknown>, name: string, min: number, max: number): number {
+  const value = body[name];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RelayError('bad-request', `${name} must be an integer in [${min}, ${max}]`);
+  }
+  return value;
+}
+
+export function intQuery(ctx: RequestContext, name: string, fallback: number, min: number, max: number): number {
+  const text = ctx.query.get(name);
+  if (text === null) return fallback;
+  if (!/^\d{1,16}$/.test(text)) throw new RelayError('bad-request', `${name} must be a non-negative integer`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RelayError('bad-request', `${name} must be an integer in [${min}, ${max}]`);
+  }
+  return value;
+}
+
+/** An opaque packet: canonical base64url, non-empty, at most maxPacketBytes decoded. */
+export function packetField(ctx: RequestContext, body: Record<string, unknown>): string {
+  const packet = body['packet'];
+  const maxChars = Math.ceil((ctx.deps.limits.maxPacketBytes * 4) / 3);
+  if (typeof packet !== 'string' || packet.length === 0 || !BASE64URL_PATTERN.test(packet) || packet.length % 4 === 1) {
+    throw new RelayError('bad-request', 'packet must be non-empty unpadded base64url');
+  }
+  if (packet.length > maxChars) throw new RelayError('body-too-large', `packet over ${ctx.deps.limits.maxPacketBytes} bytes`);
+  if (Buffer.from(packet, 'base64url').toString('base64url') !== packet) {
+    throw new RelayError('bad-request', 'packet must be canonical base64url');
+  }
+  return packet;
+}
+
+export function postIdField(body: Record<string, unknown>): string | undefined {
+  const postId = body['postId'];
+  if (postId === undefined) return undefined;
+  if (typeof postId !== 'string' || !POST_ID_PATTERN.test(postId)) {
+    throw new RelayError('bad-request', 'postId must be 1..64 characters of [A-Za-z0-9_-]');
+  }
+  return postId;
+}
+
+export function noBody(ctx: RequestContext): void {
+  if (ctx.body.length !== 0) throw new RelayError('bad-request', 'this request takes no body');
+}

@@ -1,0 +1,511 @@
+/**
+ * The default store: one SQLite file (better-sqlite3) in WAL mode with synchronous=FULL, so every
+ * committed transaction is fsynced before the method resolves (issue 5 §8: durable before
+ * acknowledged). better-sqlite3 is synchronous; a single relay process owns the file, so each
+ * method is one transaction and therefore atomic. Contracts: ./types.ts.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
+import {
+  eventSizeBytes,
+  type CapabilityHash,
+  type CapabilityRecord,
+  type ChannelRecord,
+  type EventListener,
+  type NewEvent,
+  type RelayStore,
+  type RetentionPolicy,
+  type StoreResult,
+  type UploadRecord,
+} from './types.js';
+
+/** File name inside the data directory. */
+export const SQLITE_FILE_NAME = 'relay.sqlite';
+
+/** Channels trimmed per sweep batch (bounds one transaction; the sweep loops over batches). */
+const SWEEP_BATCH_CHANNELS = 500;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS channels (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL, bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+  channel TEXT NOT NULL, key TEXT NOT NULL, joined_seq INTEGER NOT NULL, cursor INTEGER NOT NULL,
+  PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+  channel TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, type TEXT NOT NULL,
+  member TEXT, actor TEXT, packet TEXT, size INTEGER NOT NULL, post_id TEXT,
+  PRIMARY KEY (channel, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS events_post_id ON events (channel, actor, post_id) WHERE post_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS capabilities (
+  hash TEXT PRIMARY KEY, channel TEXT NOT NULL, kind TEXT NOT NULL, expires_ms INTEGER NOT NULL, uses_left INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (
+  key TEXT NOT NULL, nonce TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (key, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_ms);
+CREATE TABLE IF NOT EXISTS uploads (
+  id TEXT PRIMARY KEY, channel TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+  received INTEGER NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_chunks (
+  id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (id, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+  sha256 TEXT PRIMARY KEY, data BLOB NOT NULL, expires_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_caps (
+  hash TEXT PRIMARY KEY, sha256 TEXT NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+interface ChannelRow {
+  id: string;
+  kind: string;
+  owner: string;
+  created_ms: number;
+  head_seq: number;
+  first_seq: number;
+  bytes: number;
+}
+interface EventRow {
+  seq: number;
+  time_ms: number;
+  type: string;
+  member: string | null;
+  actor: string | null;
+  packet: string | null;
+}
+interface MemberRow {
+  key: string;
+  joined_seq: number;
+  cursor: number;
+}
+interface UploadRow {
+  id: string;
+  channel: string;
+  sha256: string;
+  size: number;
+  received: number;
+  expires_ms: number;
+}
+
+function toEvent(row: EventRow): RelayEvent {
+  switch (row.type) {
+    case 'member-joined':
+      return { seq: row.seq, timeMs: row.time_ms, type: 'member-joined', member: row.member as MemberKey };
+    case 'member-left':
+      return { seq: row.seq, timeMs: row.time_ms, type: 'member-left', member: row.member as MemberKey, by: row.actor as MemberKey };
+    case 'packet':
+      return { seq: row.seq, timeMs: row.time_ms, type: 'packet', author: row.actor as MemberKey | null, packet: row.packet ?? '' };
+    default:
+      throw new Error(`corrupt event row type ${row.type}`);
+  }
+}
+
+function toMember(row: MemberRow): MemberInfo {
+  return { key: row.key as MemberKey, joinedSeq: row.joined_seq, cursor: row.cursor };
+}
+
+export interface SqliteStoreOptions {
+  /** Directory of the database file (created if missing); ':memory:' for a throwaway store. */
+  readonly dataDir: string;
+}
+
+export function openSqliteStore(options: SqliteStoreOptions): RelayStore {
+  let path = ':memory:';
+  if (options.dataDir !== ':memory:') {
+    mkdirSync(options.dataDir, { recursive: true });
+    path = join(options.dataDir, SQLITE_FILE_NAME);
+  }
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = OFF');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+
+  const listeners = new Set<EventListener>();
+  let closed = false;
+
+  const q = {
+    getChannel: db.prepare<[string], ChannelRow>('SELECT * FROM channels WHERE id = ?'),
+    insertChannel: db.prepare('INSERT INTO channels (id, kind, owner, created_ms, head_seq, first_seq, bytes) VALUES (?, ?, ?, ?, 0, 1, 0)'),
+    bumpHead: db.prepare('UPDATE channels SET head_seq = head_seq + 1, bytes = bytes + ? WHERE id = ? RETURNING head_seq'),
+    setTrimmed: db.prepare('UPDATE channels SET first_seq = MAX(first_seq, ?), bytes = bytes - ? WHERE id = ?'),
+    countMembers: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM members WHERE channel = ?'),
+    getMember: db.prepare<[string, string], MemberRow>('SELECT key, joined_seq, cursor FROM members WHERE channel = ? AND key = ?'),
+    listMembers: db.prepare<[string], MemberRow>('SELECT key, joined_seq, cursor FROM members WHERE channel = ? ORDER BY joined_seq'),
+    insertMember: db.prepare('INSERT INTO members (channel, key, joined_seq, cursor) VALUES (?, ?, ?, ?)'),
+    deleteMember: db.prepare('DELETE FROM members WHERE channel = ? AND key = ?'),
+    setCursor: db.prepare('UPDATE members SET cursor = ? WHERE channel = ? AND key = ?'),
+    minCursor: db.prepare<[string], { c: number | null; n: number }>('SELECT MIN(cursor) AS c, COUNT(*) AS n FROM members WHERE channel = ?'),
+    insertEvent: db.prepare(
+      'INSERT INTO events (channel, seq, time_ms, type, member, actor, packet, size, post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    findPost: db.prepare<[string, string, string], EventRow>(
+      'SELECT seq, time_ms, type, member, actor, packet FROM events WHERE channel = ? AND actor = ? AND post_id = ?',
+    ),
+    readEvents: db.prepare<[string, number, number], EventRow>(
+      'SELECT seq, time_ms, type, member, actor, packet FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
+    lastOlderThan: db.prepare<[string, number], { s: number | null }>('SELECT MAX(seq) AS s FROM events WHERE channel = ? AND time_ms < ?'),
+    sizesAfter: db.prepare<[string, number], { seq: number; size: number }>('SELECT seq, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq'),
+    sizeUpTo: db.prepare<[string, number], { b: number | null; n: number }>(
+      'SELECT SUM(size) AS b, COUNT(*) AS n FROM events WHERE channel = ? AND seq <= ?',
+    ),
+    deleteUpTo: db.prepare('DELETE FROM events WHERE channel = ? AND seq <= ?'),
+    channelIdsAfter: db.prepare<[string, number], { id: string }>('SELECT id FROM channels WHERE id > ? ORDER BY id LIMIT ?'),
+    insertCap: db.prepare('INSERT INTO capabilities (hash, channel, kind, expires_ms, uses_left) VALUES (?, ?, ?, ?, ?)'),
+    useCap: db.prepare(
+      'UPDATE capabilities SET uses_left = uses_left - 1 WHERE hash = ? AND channel = ? AND kind = ? AND expires_ms > ? AND uses_left > 0',
+    ),
+    insertNonce: db.prepare('INSERT OR IGNORE INTO nonces (key, nonce, expires_ms) VALUES (?, ?, ?)'),
+    insertUpload: db.prepare('INSERT INTO uploads (id, channel, sha256, size, received, expires_ms) VALUES (?, ?, ?, ?, 0, ?)'),
+    getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
+    setReceived: db.prepare('UPDATE uploads SET received = ? WHERE id = ?'),
+    insertChunk: db.prepare('INSERT INTO upload_chunks (id, offset, data) VALUES (?, ?, ?)'),
+    readChunks: db.prepare<[string], { data: Buffer }>('SELECT data FROM upload_chunks WHERE id = ? ORDER BY offset'),
+    deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
+    deleteChunks: db.prepare('DELETE FROM upload_chunks WHERE id = ?'),
+    insertBlob: db.prepare('INSERT INTO blobs (sha256, data, expires_ms) VALUES (?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET expires_ms = MAX(expires_ms, excluded.expires_ms)'),
+    insertBlobCap: db.prepare('INSERT INTO blob_caps (hash, sha256, expires_ms) VALUES (?, ?, ?)'),
+    readBlob: db.prepare<[string, number], { sha256: string; data: Buffer }>(
+      'SELECT b.sha256 AS sha256, b.data AS data FROM blob_caps c JOIN blobs b ON b.sha256 = c.sha256 WHERE c.hash = ? AND b.expires_ms > ?',
+    ),
+    expireNonces: db.prepare('DELETE FROM nonces WHERE expires_ms <= ?'),
+    expireCaps: db.prepare('DELETE FROM capabilities WHERE expires_ms <= ? OR uses_left <= 0'),
+    expiredUploads: db.prepare<[number], { id: string }>('SELECT id FROM uploads WHERE expires_ms <= ?'),
+    expireBlobs: db.prepare('DELETE FROM blobs WHERE expires_ms <= ?'),
+    expireBlobCaps: db.prepare('DELETE FROM blob_caps WHERE expires_ms <= ?'),
+    statsChannels: db.prepare<[], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM channels'),
+    statsEvents: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
+  };
+
+  function notify(channelId: ChannelId, event: RelayEvent): void {
+    for (const listener of listeners) {
+      try {
+        listener(channelId, event);
+      } catch {
+        // Listeners must not throw (types.ts); one bad listener must not stop the others.
+      }
+    }
+  }
+
+  /** Appends inside the caller's transaction; returns the stored event. */
+  function appendRow(channelId: ChannelId, event: NewEvent, nowMs: number, postId: string | null): RelayEvent {
+    const size = eventSizeBytes(event);
+    const bumped = q.bumpHead.get(size, channelId) as { head_seq: number } | undefined;
+    if (bumped === undefined) throw new Error('appendRow: channel vanished inside a transaction');
+    const seq = bumped.head_seq;
+    let member: string | null = null;
+    let actor: string | null = null;
+    let packet: string | null = null;
+    if (event.type === 'member-joined') member = event.member;
+    else if (event.type === 'member-left') {
+      member = event.member;
+      actor = event.by;
+    } else {
+      actor = event.author;
+      packet = event.packet;
+    }
+    q.insertEvent.run(channelId, seq, nowMs, event.type, member, actor, packet, size, postId);
+    return toEvent({ seq, time_ms: nowMs, type: event.type, member, actor, packet });
+  }
+
+  const createTx = db.transaction((channelId: ChannelId, kind: ChannelKind, owner: MemberKey, nowMs: number): RelayEvent => {
+    q.insertChannel.run(channelId, kind, owner, nowMs);
+    const event = appendRow(channelId, { type: 'member-joined', member: owner }, nowMs, null);
+    q.insertMember.run(channelId, owner, event.seq, event.seq - 1);
+    return event;
+  });
+
+  const joinTx = db.transaction(
+    (channelId: ChannelId, key: MemberKey, capHash: CapabilityHash, nowMs: number): StoreResult<{ member: MemberInfo; event: RelayEvent | null }> => {
+      const existing = q.getMember.get(channelId, key);
+      if (existing !== undefined) return { ok: true, value: { member: toMember(existing), event: null } };
+      if (q.useCap.run(capHash, channelId, 'invite', nowMs).changes !== 1) return { ok: false, code: 'invalid-capability' };
+      const event = appendRow(channelId, { type: 'member-joined', member: key }, nowMs, null);
+      q.insertMember.run(channelId, key, event.seq, event.seq - 1);
+      return { ok: true, value: { member: { key, joinedSeq: event.seq, cursor: event.seq - 1 }, event } };
+    },
+  );
+
+  const removeTx = db.transaction((channelId: ChannelId, actor: MemberKey, target: MemberKey, nowMs: number): StoreResult<RelayEvent> => {
+    if (q.getMember.get(channelId, actor) === undefined) return { ok: false, code: 'not-member' };
+    if (q.getMember.get(channelId, target) === undefined) return { ok: false, code: 'no-target' };
+    q.deleteMember.run(channelId, target);
+    return { ok: true, value: appendRow(channelId, { type: 'member-left', member: target, by: actor }, nowMs, null) };
+  });
+
+  const appendTx = db.transaction(
+    (
+      channelId: ChannelId,
+      event: NewEvent,
+      nowMs: number,
+      asMember: MemberKey | undefined,
+      postId: string | undefined,
+    ): StoreResult<{ event: RelayEvent; duplicate: boolean }> => {
+      if (asMember !== undefined) {
+        if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
+      } else if (q.getChannel.get(channelId) === undefined) {
+        return { ok: false, code: 'not-member' };
+      }
+      const author = event.type === 'packet' ? event.author : null;
+      if (postId !== undefined && author !== null) {
+        const earlier = q.findPost.get(channelId, author, postId);
+        if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true } };
+      }
+      return { ok: true, value: { event: appendRow(channelId, event, nowMs, postId ?? null), duplicate: false } };
+    },
+  );
+
+  const ackTx = db.transaction((channelId: ChannelId, key: MemberKey, seq: number): number | undefined => {
+    const member = q.getMember.get(channelId, key);
+    const channel = q.getChannel.get(channelId);
+    if (member === undefined || channel === undefined) return undefined;
+    const cursor = Math.max(member.cursor, Math.min(seq, channel.head_seq));
+    if (cursor !== member.cursor) q.setCursor.run(cursor, channelId, key);
+    return cursor;
+  });
+
+  const trimTx = db.transaction((channelId: ChannelId, policy: RetentionPolicy, nowMs: number): number => {
+    const channel = q.getChannel.get(channelId);
+    if (channel === undefined) return 0;
+    let cut = channel.first_seq - 1;
+    // Events every current member has read (DESIGN.md §3).
+    const cursors = q.minCursor.get(channelId);
+    if (cursors !== undefined && cursors.n > 0 && cursors.c !== null) cut = Math.max(cut, cursors.c);
+    // Maximum age.
+    const old = q.lastOlderThan.get(channelId, nowMs - policy.maxEventAgeMs);
+    if (old?.s != null) cut = Math.max(cut, old.s);
+    // Maximum bytes: drop the oldest until the rest fits.
+    let remaining = channel.bytes - (q.sizeUpTo.get(channelId, cut)?.b ?? 0);
+    if (remaining > policy.maxChannelBytes) {
+      for (const row of q.sizesAfter.iterate(channelId, cut)) {
+        if (remaining <= policy.maxChannelBytes) break;
+        remaining -= row.size;
+        cut = row.seq;
+      }
+    }
+    cut = Math.min(cut, channel.head_seq);
+    if (cut < channel.first_seq) return 0;
+    const removed = q.sizeUpTo.get(channelId, cut);
+    const count = removed?.n ?? 0;
+    q.deleteUpTo.run(channelId, cut);
+    q.setTrimmed.run(cut + 1, removed?.b ?? 0, channelId);
+    return count;
+  });
+
+  const chunkTx = db.transaction((id: CapabilityHash, offset: number, bytes: Uint8Array, nowMs: number): StoreResult<number> => {
+    const upload = q.getUpload.get(id);
+    if (upload === undefined || upload.expires_ms <= nowMs) return { ok: false, code: 'not-found' };
+    if (offset !== upload.received) return { ok: false, code: 'offset-mismatch' };
+    if (upload.received + bytes.length > upload.size) return { ok: false, code: 'too-large' };
+    if (bytes.length > 0) {
+      q.insertChunk.run(id, offset, bytes);
+      q.setReceived.run(upload.received + bytes.length, id);
+    }
+    return { ok: true, value: upload.received + bytes.length };
+  });
+
+  const deleteUploadTx = db.transaction((id: string) => {
+    q.deleteUpload.run(id);
+    q.deleteChunks.run(id);
+  });
+
+  const putBlobTx = db.transaction((sha256: BlobHash, bytes: Uint8Array, readCapHash: CapabilityHash, expiresAtMs: number) => {
+    q.insertBlob.run(sha256, bytes, expiresAtMs);
+    q.insertBlobCap.run(readCapHash, sha256, expiresAtMs);
+  });
+
+  const expireTx = db.transaction((nowMs: number) => {
+    q.expireNonces.run(nowMs);
+    q.expireCaps.run(nowMs);
+    for (const { id } of q.expiredUploads.all(nowMs)) deleteUploadTx(id);
+    q.expireBlobs.run(nowMs);
+    q.expireBlobCaps.run(nowMs);
+  });
+
+  function checkOpen(): void {
+    if (closed) throw new Error('sqlite store is closed');
+  }
+
+  const store: RelayStore = {
+    name: 'sqlite',
+
+    async createChannel(channelId, kind, owner, nowMs) {
+      checkOpen();
+      const event = createTx(channelId, kind, owner, nowMs);
+      notify(channelId, event);
+      return event;
+    },
+
+    async getChannel(channelId) {
+      checkOpen();
+      const row = q.getChannel.get(channelId);
+      if (row === undefined) return undefined;
+      const record: ChannelRecord = {
+        channelId: row.id as ChannelId,
+        kind: row.kind as ChannelKind,
+        owner: row.owner as MemberKey,
+        createdAtMs: row.created_ms,
+        headSeq: row.head_seq,
+        firstSeq: row.first_seq,
+        storedBytes: row.bytes,
+        memberCount: q.countMembers.get(channelId)?.n ?? 0,
+      };
+      return record;
+    },
+
+    async getMember(channelId, key) {
+      checkOpen();
+      const row = q.getMember.get(channelId, key);
+      return row === undefined ? undefined : toMember(row);
+    },
+
+    async listMembers(channelId) {
+      checkOpen();
+      return q.listMembers.all(channelId).map(toMember);
+    },
+
+    async joinWithCapability(channelId, key, capHash, nowMs) {
+      checkOpen();
+      const result = joinTx(channelId, key, capHash, nowMs);
+      if (result.ok && result.value.event !== null) notify(channelId, result.value.event);
+      return result;
+    },
+
+    async removeMember(channelId, actor, target, nowMs) {
+      checkOpen();
+      const result = removeTx(channelId, actor, target, nowMs);
+      if (result.ok) notify(channelId, result.value);
+      return result;
+    },
+
+    async appendEvent(channelId, event, nowMs, options) {
+      checkOpen();
+      const result = appendTx(channelId, event, nowMs, options?.asMember, options?.postId);
+      if (result.ok && !result.value.duplicate) notify(channelId, result.value.event);
+      return result;
+    },
+
+    async readEvents(channelId, afterSeq, limit) {
+      checkOpen();
+      return q.readEvents.all(channelId, afterSeq, limit).map(toEvent);
+    },
+
+    async ackCursor(channelId, key, seq) {
+      checkOpen();
+      return ackTx(channelId, key, seq);
+    },
+
+    async trim(channelId, policy, nowMs) {
+      checkOpen();
+      return trimTx(channelId, policy, nowMs);
+    },
+
+    async putCapability(record: CapabilityRecord) {
+      checkOpen();
+      q.insertCap.run(record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft);
+    },
+
+    async useCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
+      checkOpen();
+      return q.useCap.run(capHash, channelId, kind, nowMs).changes === 1;
+    },
+
+    async useNonce(key, nonce, expiresAtMs) {
+      checkOpen();
+      return q.insertNonce.run(key, nonce, expiresAtMs).changes === 1;
+    },
+
+    async createUpload(record: UploadRecord) {
+      checkOpen();
+      q.insertUpload.run(record.id, record.channelId, record.sha256, record.size, record.expiresAtMs);
+    },
+
+    async getUpload(id, nowMs) {
+      checkOpen();
+      const row = q.getUpload.get(id);
+      if (row === undefined || row.expires_ms <= nowMs) return undefined;
+      return {
+        id: row.id as CapabilityHash,
+        channelId: row.channel as ChannelId,
+        sha256: row.sha256 as BlobHash,
+        size: row.size,
+        received: row.received,
+        expiresAtMs: row.expires_ms,
+      };
+    },
+
+    async appendUploadChunk(id, offset, bytes, nowMs) {
+      checkOpen();
+      return chunkTx(id, offset, bytes, nowMs);
+    },
+
+    async readUploadBytes(id) {
+      checkOpen();
+      if (q.getUpload.get(id) === undefined) return undefined;
+      return new Uint8Array(Buffer.concat(q.readChunks.all(id).map((row) => row.data)));
+    },
+
+    async deleteUpload(id) {
+      checkOpen();
+      deleteUploadTx(id);
+    },
+
+    async putBlob(sha256, bytes, readCapHash, expiresAtMs) {
+      checkOpen();
+      putBlobTx(sha256, bytes, readCapHash, expiresAtMs);
+    },
+
+    async readBlob(readCapHash, nowMs) {
+      checkOpen();
+      const row = q.readBlob.get(readCapHash, nowMs);
+      if (row === undefined) return undefined;
+      return { sha256: row.sha256 as BlobHash, bytes: new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) };
+    },
+
+    async sweep(policy, nowMs) {
+      checkOpen();
+      let removed = 0;
+      let after = '';
+      for (;;) {
+        const batch = q.channelIdsAfter.all(after, SWEEP_BATCH_CHANNELS);
+        for (const { id } of batch) removed += trimTx(id as ChannelId, policy, nowMs);
+        const last = batch.at(-1);
+        if (last === undefined || batch.length < SWEEP_BATCH_CHANNELS) break;
+        after = last.id;
+      }
+      expireTx(nowMs);
+      return removed;
+    },
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
+    async stats() {
+      checkOpen();
+      const channels = q.statsChannels.get();
+      return { channels: channels?.n ?? 0, events: q.statsEvents.get()?.n ?? 0, bytes: channels?.b ?? 0 };
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      listeners.clear();
+      db.close();
+    },
+  };
+  return store;
+}
