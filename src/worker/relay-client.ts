@@ -1,0 +1,452 @@
+/**
+ * Typed client of the relay API (src/relay/README.md, wire types in src/shared/relay-api.ts), for
+ * the Web Worker and for tests. Runtime services are injected: `fetch`, the WebSocket
+ * constructor (browser WebSocket, or the `ws` package in Node), the signer of the member's
+ * per-channel ed25519 key, the clock and randomness. Every member request is signed over method,
+ * path, body hash, nonce and time (README "Authentication").
+ */
+import { base64UrlDecode, base64UrlEncode, utf8Encode } from '../protocol/bytes.js';
+import {
+  RELAY_HEADERS,
+  RELAY_SUBSCRIBE_METHOD,
+  relaySigningText,
+  relaySubscribePath,
+  type AckCursorResponse,
+  type BlobHash,
+  type CapabilityKind,
+  type CapabilityToken,
+  type ChannelId,
+  type ChannelInfoResponse,
+  type ChannelKind,
+  type CreateCapabilityResponse,
+  type CreateChannelResponse,
+  type DepositResponse,
+  type ErrorFrame,
+  type FinalizeUploadResponse,
+  type HealthResponse,
+  type JoinResponse,
+  type MemberKey,
+  type PostPacketResponse,
+  type ReadEventsResponse,
+  type RelayErrorCode,
+  type RelayEvent,
+  type RemoveMemberResponse,
+  type ServerFrame,
+  type SubscribeFrame,
+  type UploadStatusResponse,
+} from '../shared/relay-api.js';
+
+/** Signs with one member's per-channel key. */
+export interface RelaySigner {
+  readonly publicKey: MemberKey;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The part of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'close' | 'error', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<Response>;
+
+export interface RelayClientOptions {
+  /** The relay's origin, e.g. https://relay.example (no path: the path is what gets signed). */
+  readonly baseUrl: string;
+  readonly fetch: FetchLike;
+  readonly WebSocket?: WebSocketConstructor;
+  /** Default signer; methods and subscriptions may use another (one key per channel). */
+  readonly signer?: RelaySigner;
+  readonly now?: () => number;
+  /** Nonce randomness; default crypto.getRandomValues. */
+  readonly randomBytes?: (length: number) => Uint8Array;
+}
+
+/** A non-2xx answer from the relay. */
+export class RelayClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: RelayErrorCode | 'unknown',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RelayClientError';
+  }
+}
+
+/** Nonce: 16 random bytes (README: 16..64 base64url characters). */
+const NONCE_BYTES = 16;
+/** Default blob chunk: below the relay's MAX_BLOB_CHUNK_BYTES (1 MiB). */
+const DEFAULT_CHUNK_BYTES = 512 * 1024;
+/** Attempts per chunk before uploadBlob gives up (each retry resumes from the relay's offset). */
+const CHUNK_ATTEMPTS = 5;
+/** Pages readAll fetches at most: bounds one call (500 events per page). */
+const READ_ALL_MAX_PAGES = 1000;
+/** Reconnect backoff: first delay, cap. Jittered ±50 %. */
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+async function sha256Base64Url(bytes: Uint8Array): Promise<string> {
+  return base64UrlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<BlobHash> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') as BlobHash;
+}
+
+export interface SubscriptionHandlers {
+  /** Each event once, in seq order per channel. */
+  onEvent(channel: ChannelId, event: RelayEvent): void;
+  /** Subscribed (or re-subscribed after a reconnect); headSeq/firstSeq as the relay reports. */
+  onSubscribed?(channel: ChannelId, headSeq: number, firstSeq: number): void;
+  /** The member was removed from the channel; the subscription is dropped. */
+  onRemoved?(channel: ChannelId): void;
+  /** A refused frame (e.g. 'forbidden' for a channel we are not in). */
+  onError?(frame: ErrorFrame): void;
+  /** Connection state changes. */
+  onConnection?(state: 'open' | 'closed'): void;
+}
+
+export interface RelaySubscription {
+  /** Adds (or restarts) a channel from afterSeq. */
+  add(channel: ChannelId, afterSeq: number, signer?: RelaySigner): void;
+  remove(channel: ChannelId): void;
+  /** Last seq delivered per channel: persist it to resume later. */
+  positions(): ReadonlyMap<ChannelId, number>;
+  close(): void;
+}
+
+export class RelayClient {
+  private readonly options: RelayClientOptions;
+  private readonly now: () => number;
+  private readonly random: (length: number) => Uint8Array;
+
+  constructor(options: RelayClientOptions) {
+    this.options = options;
+    this.now = options.now ?? (() => Date.now());
+    this.random = options.randomBytes ?? ((length) => crypto.getRandomValues(new Uint8Array(length)));
+  }
+
+  /** The same relay with another default signer (each channel has its own key). */
+  withSigner(signer: RelaySigner): RelayClient {
+    return new RelayClient({ ...this.options, signer });
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  private signerOr(signer: RelaySigner | undefined): RelaySigner {
+    const chosen = signer ?? this.options.signer;
+    if (chosen === undefined) throw new TypeError('RelayClient: this request needs a signer');
+    return chosen;
+  }
+
+  /** Headers proving `signer` sent this exact request. */
+  async signHeaders(signer: RelaySigner, method: string, path: string, body: Uint8Array): Promise<Record<string, string>> {
+    const nonce = base64UrlEncode(this.random(NONCE_BYTES));
+    const timeMs = Math.floor(this.now());
+    const text = relaySigningText(method, path, await sha256Base64Url(body), nonce, timeMs);
+    const signature = await signer.sign(utf8Encode(text));
+    return {
+      [RELAY_HEADERS.key]: signer.publicKey,
+      [RELAY_HEADERS.nonce]: nonce,
+      [RELAY_HEADERS.time]: String(timeMs),
+      [RELAY_HEADERS.signature]: base64UrlEncode(signature),
+    };
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    options: { json?: unknown; bytes?: Uint8Array; signer?: RelaySigner | null; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    let body: Uint8Array | undefined;
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.json !== undefined) {
+      body = utf8Encode(JSON.stringify(options.json));
+      headers['content-type'] = 'application/json';
+    } else if (options.bytes !== undefined) {
+      body = options.bytes;
+      headers['content-type'] = 'application/octet-stream';
+    }
+    if (options.signer !== null) {
+      Object.assign(headers, await this.signHeaders(this.signerOr(options.signer), method, path, body ?? new Uint8Array(0)));
+    }
+    const response = await this.options.fetch(this.options.baseUrl + path, { method, headers, ...(body === undefined ? {} : { body }) });
+    if (!response.ok) {
+      let code: RelayErrorCode | 'unknown' = 'unknown';
+      let message = `HTTP ${response.status}`;
+      try {
+        const error = (await response.json()) as { code?: RelayErrorCode; error?: string };
+        code = error.code ?? code;
+        message = error.error ?? message;
+      } catch {
+        // Not a relay error body (a proxy page?): keep the status.
+      }
+      throw new RelayClientError(response.status, code, message);
+    }
+    return response;
+  }
+
+  private async json<T>(method: string, path: string, options: Parameters<RelayClient['send']>[2] = {}): Promise<T> {
+    return (await (await this.send(method, path, options)).json()) as T;
+  }
+
+  // ---- channels ------------------------------------------------------------------------------
+
+  createChannel(kind: ChannelKind, signer?: RelaySigner): Promise<CreateChannelResponse> {
+    return this.json('POST', '/v1/channels', { json: { kind }, ...(signer ? { signer } : {}) });
+  }
+
+  channelInfo(channel: ChannelId, signer?: RelaySigner): Promise<ChannelInfoResponse> {
+    return this.json('GET', `/v1/channels/${channel}`, signer ? { signer } : {});
+  }
+
+  createCapability(
+    channel: ChannelId,
+    request: { kind: CapabilityKind; ttlMs: number; uses: number },
+    signer?: RelaySigner,
+  ): Promise<CreateCapabilityResponse> {
+    return this.json('POST', `/v1/channels/${channel}/capabilities`, { json: request, ...(signer ? { signer } : {}) });
+  }
+
+  join(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<JoinResponse> {
+    return this.json('POST', `/v1/channels/${channel}/join`, { json: { capability }, ...(signer ? { signer } : {}) });
+  }
+
+  removeMember(channel: ChannelId, member: MemberKey, signer?: RelaySigner): Promise<RemoveMemberResponse> {
+    return this.json('DELETE', `/v1/channels/${channel}/members/${member}`, signer ? { signer } : {});
+  }
+
+  leave(channel: ChannelId, signer?: RelaySigner): Promise<RemoveMemberResponse> {
+    return this.removeMember(channel, this.signerOr(signer).publicKey, signer);
+  }
+
+  /** Posts opaque packet bytes; `postId` makes a retry idempotent. */
+  post(channel: ChannelId, packet: Uint8Array, postId?: string, signer?: RelaySigner): Promise<PostPacketResponse> {
+    const json = postId === undefined ? { packet: base64UrlEncode(packet) } : { packet: base64UrlEncode(packet), postId };
+    return this.json('POST', `/v1/channels/${channel}/events`, { json, ...(signer ? { signer } : {}) });
+  }
+
+  read(channel: ChannelId, after: number, limit?: number, signer?: RelaySigner): Promise<ReadEventsResponse> {
+    const query = limit === undefined ? `after=${after}` : `after=${after}&limit=${limit}`;
+    return this.json('GET', `/v1/channels/${channel}/events?${query}`, signer ? { signer } : {});
+  }
+
+  /** Reads every page after `after` (bounded by READ_ALL_MAX_PAGES). */
+  async readAll(channel: ChannelId, after: number, signer?: RelaySigner): Promise<RelayEvent[]> {
+    const events: RelayEvent[] = [];
+    let from = after;
+    for (let page = 0; page < READ_ALL_MAX_PAGES; page++) {
+      const response = await this.read(channel, from, undefined, signer);
+      events.push(...response.events);
+      const last = response.events.at(-1);
+      if (!response.more || last === undefined) break;
+      from = last.seq;
+    }
+    return events;
+  }
+
+  ackCursor(channel: ChannelId, seq: number, signer?: RelaySigner): Promise<AckCursorResponse> {
+    return this.json('PUT', `/v1/channels/${channel}/cursor`, { json: { seq }, ...(signer ? { signer } : {}) });
+  }
+
+  /** Deposits into an inbox with its deposit capability (no signature: anyone holding it may). */
+  deposit(channel: ChannelId, capability: CapabilityToken, packet: Uint8Array): Promise<DepositResponse> {
+    return this.json('POST', `/v1/channels/${channel}/deposit`, {
+      json: { packet: base64UrlEncode(packet) },
+      signer: null,
+      headers: { [RELAY_HEADERS.capability]: capability },
+    });
+  }
+
+  health(): Promise<HealthResponse> {
+    return this.json('GET', '/healthz', { signer: null });
+  }
+
+  // ---- blobs ---------------------------------------------------------------------------------
+
+  createUpload(channel: ChannelId, sha256: BlobHash, size: number, signer?: RelaySigner): Promise<UploadStatusResponse> {
+    return this.json('POST', `/v1/channels/${channel}/uploads`, { json: { sha256, size }, ...(signer ? { signer } : {}) });
+  }
+
+  uploadStatus(upload: CapabilityToken): Promise<UploadStatusResponse> {
+    return this.json('GET', `/v1/uploads/${upload}`, { signer: null });
+  }
+
+  putChunk(upload: CapabilityToken, offset: number, bytes: Uint8Array): Promise<UploadStatusResponse> {
+    return this.json('PUT', `/v1/uploads/${upload}?offset=${offset}`, { bytes, signer: null });
+  }
+
+  finalizeUpload(upload: CapabilityToken): Promise<FinalizeUploadResponse> {
+    return this.json('POST', `/v1/uploads/${upload}/finalize`, { signer: null });
+  }
+
+  /**
+   * Uploads `bytes` in chunks; after a failed chunk it asks the relay for the offset and resumes
+   * from there. Pass `resume` (an upload token from an earlier attempt) to continue that upload.
+   */
+  async uploadBlob(
+    channel: ChannelId,
+    bytes: Uint8Array,
+    options: { chunkBytes?: number; resume?: CapabilityToken; signer?: RelaySigner } = {},
+  ): Promise<FinalizeUploadResponse> {
+    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    const status =
+      options.resume !== undefined
+        ? await this.uploadStatus(options.resume)
+        : await this.createUpload(channel, await sha256Hex(bytes), bytes.length, options.signer);
+    let offset = status.offset;
+    let failures = 0;
+    while (offset < bytes.length) {
+      try {
+        offset = (await this.putChunk(status.upload, offset, bytes.subarray(offset, offset + chunkBytes))).offset;
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if (failures >= CHUNK_ATTEMPTS) throw error;
+        offset = (await this.uploadStatus(status.upload)).offset;
+      }
+    }
+    return this.finalizeUpload(status.upload);
+  }
+
+  async readBlob(sha256: BlobHash, readCapability: CapabilityToken): Promise<Uint8Array> {
+    const response = await this.send('GET', `/v1/blobs/${sha256}`, { signer: null, headers: { [RELAY_HEADERS.capability]: readCapability } });
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  // ---- push ----------------------------------------------------------------------------------
+
+  /** A signed subscribe frame for `channel` from `afterSeq`. */
+  async subscribeFrame(channel: ChannelId, afterSeq: number, signer?: RelaySigner): Promise<SubscribeFrame> {
+    const chosen = this.signerOr(signer);
+    const headers = await this.signHeaders(chosen, RELAY_SUBSCRIBE_METHOD, relaySubscribePath(channel), new Uint8Array(0));
+    return {
+      type: 'subscribe',
+      channel,
+      afterSeq,
+      key: chosen.publicKey,
+      nonce: headers[RELAY_HEADERS.nonce] ?? '',
+      timeMs: Number(headers[RELAY_HEADERS.time]),
+      signature: headers[RELAY_HEADERS.signature] ?? '',
+    };
+  }
+
+  /**
+   * One WebSocket for many channels. Each channel resumes from the last seq delivered; on a lost
+   * connection it reconnects with jittered exponential backoff and re-subscribes from there.
+   */
+  subscribe(handlers: SubscriptionHandlers): RelaySubscription {
+    const WebSocketImpl = this.options.WebSocket;
+    if (WebSocketImpl === undefined) throw new TypeError('RelayClient: subscribe needs a WebSocket constructor');
+    const wsUrl = `${this.options.baseUrl.replace(/^http/, 'ws')}/v1/ws`;
+    const channels = new Map<ChannelId, { seq: number; signer: RelaySigner | undefined }>();
+    let socket: WebSocketLike | undefined;
+    let open = false;
+    let closed = false;
+    let attempt = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    const sendSubscribe = (channel: ChannelId): void => {
+      const entry = channels.get(channel);
+      const current = socket;
+      if (entry === undefined || current === undefined || !open) return;
+      this.subscribeFrame(channel, entry.seq, entry.signer).then(
+        (frame) => {
+          if (current === socket && open && channels.get(channel) === entry) current.send(JSON.stringify(frame));
+        },
+        (error: unknown) => handlers.onError?.({ type: 'error', code: 'bad-signature', error: String(error), channel }),
+      );
+    };
+
+    const onFrame = (frame: ServerFrame): void => {
+      switch (frame.type) {
+        case 'event': {
+          const entry = channels.get(frame.channel);
+          if (entry === undefined || frame.event.seq <= entry.seq) return;
+          entry.seq = frame.event.seq;
+          handlers.onEvent(frame.channel, frame.event);
+          return;
+        }
+        case 'subscribed':
+          attempt = 0;
+          handlers.onSubscribed?.(frame.channel, frame.headSeq, frame.firstSeq);
+          return;
+        case 'unsubscribed':
+          if (frame.reason === 'removed') {
+            channels.delete(frame.channel);
+            handlers.onRemoved?.(frame.channel);
+          }
+          return;
+        case 'error':
+          handlers.onError?.(frame);
+          return;
+        case 'pong':
+          return;
+      }
+    };
+
+    const connect = (): void => {
+      if (closed) return;
+      const ws = new WebSocketImpl(wsUrl);
+      socket = ws;
+      ws.addEventListener('open', () => {
+        if (socket !== ws) return;
+        open = true;
+        handlers.onConnection?.('open');
+        for (const channel of channels.keys()) sendSubscribe(channel);
+      });
+      ws.addEventListener('message', (event) => {
+        if (socket !== ws || typeof event.data !== 'string') return;
+        try {
+          onFrame(JSON.parse(event.data) as ServerFrame);
+        } catch {
+          // A frame we cannot parse is the relay's bug; the next event or reconnect recovers.
+        }
+      });
+      ws.addEventListener('error', () => {
+        // 'close' follows.
+      });
+      ws.addEventListener('close', () => {
+        if (socket !== ws) return;
+        open = false;
+        socket = undefined;
+        handlers.onConnection?.('closed');
+        if (closed) return;
+        const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+        attempt += 1;
+        const jitter = 0.5 + (this.random(1)[0] ?? 128) / 255;
+        timer = setTimeout(connect, delay * jitter);
+      });
+    };
+    connect();
+
+    return {
+      add: (channel, afterSeq, signer) => {
+        channels.set(channel, { seq: afterSeq, signer });
+        sendSubscribe(channel);
+      },
+      remove: (channel) => {
+        channels.delete(channel);
+        if (socket !== undefined && open) socket.send(JSON.stringify({ type: 'unsubscribe', channel }));
+      },
+      positions: () => new Map([...channels].map(([channel, entry]) => [channel, entry.seq])),
+      close: () => {
+        closed = true;
+        if (timer !== undefined) clearTimeout(timer);
+        socket?.close(1000, 'client closed');
+        socket = undefined;
+      },
+    };
+  }
+}
+
+/** Decodes a packet event's payload. */
+export function packetBytes(event: RelayEvent & { type: 'packet' }): Uint8Array {
+  return base64UrlDecode(event.packet);
+}
