@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
-import { createRedisStore } from '../../src/relay/store/redis.js';
+import { openRedisStore } from '../../src/relay/store/redis.js';
 import type { CapabilityHash, RelayStore } from '../../src/relay/store/types.js';
 import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
@@ -20,7 +20,7 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
   const opened: RelayStore[] = [];
 
   const open = async (): Promise<RelayStore> => {
-    const store = await createRedisStore({ url: server.url, prefix, warn: () => undefined });
+    const store = await openRedisStore({ url: server.url, prefix, warn: () => undefined });
     opened.push(store);
     return store;
   };
@@ -136,7 +136,7 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     await admin.config('SET', 'appendfsync', 'everysec');
     const warnings: string[] = [];
     try {
-      const store = await createRedisStore({ url: server.url, prefix, warn: (message) => warnings.push(message) });
+      const store = await openRedisStore({ url: server.url, prefix, warn: (message) => warnings.push(message) });
       opened.push(store);
     } finally {
       await admin.config('SET', 'appendfsync', 'always');

@@ -151,7 +151,7 @@ function refusal<T>(code: unknown): StoreResult<T> {
  * Connects the command and pub/sub connections, checks durability, subscribes to the event channel,
  * and returns the store. Rejects if Redis is unreachable.
  */
-export async function createRedisStore(options: RedisStoreOptions): Promise<RelayStore> {
+export async function openRedisStore(options: RedisStoreOptions): Promise<RelayStore> {
   const prefix = options.prefix ?? 'covey:';
   const warn = options.warn ?? ((message: string) => console.warn(`[relay redis] ${message}`));
   const connectionOptions = {
