@@ -1,22 +1,36 @@
 /**
  * Reference crypto provider on @noble/curves, @noble/ciphers and @noble/hashes (audited, pure
- * JS, runs in every runtime). Slower than WebCrypto for signatures and DH, but always there.
+ * JS, runs in every runtime). Slower than WebCrypto for signatures, DH and bulk data (numbers in
+ * select.ts), but always there, and the yardstick the WebCrypto provider is tested against.
+ * Edge-case policies shared with webcrypto.ts live in checks.ts.
  */
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { ctr, gcm } from '@noble/ciphers/aes.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { randomBytes } from '@noble/hashes/utils.js';
+import { bytesEqual, concatBytes } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import type { CryptoProvider } from './provider.js';
-import { checkKey, isAllZero, MAX_RANDOM_BYTES_PER_CALL } from './checks.js';
+import {
+  checkBytes,
+  checkGcmInputs,
+  checkHkdfLength,
+  checkKey,
+  ed25519PassesStrictPrechecks,
+  isAllZero,
+  maskX25519PublicKey,
+  MAX_RANDOM_BYTES_PER_CALL,
+} from './checks.js';
 
 export const nobleProvider: CryptoProvider = {
   name: 'noble',
 
   randomBytes(length) {
-    // getRandomValues refuses more than 65536 bytes per call (Web Crypto §10.1.1).
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`randomBytes: bad length ${length}`);
+    // noble draws from crypto.getRandomValues, which refuses more than 65536 bytes per call.
     const out = new Uint8Array(length);
     for (let off = 0; off < length; off += MAX_RANDOM_BYTES_PER_CALL) {
       out.set(randomBytes(Math.min(MAX_RANDOM_BYTES_PER_CALL, length - off)), off);
@@ -25,17 +39,21 @@ export const nobleProvider: CryptoProvider = {
   },
 
   async sha256(data) {
+    checkBytes(data, 'sha256 input');
     return sha256(data);
   },
 
   async hmacSha256(key, data) {
+    checkBytes(key, 'HMAC key');
+    checkBytes(data, 'HMAC input');
     return hmac(sha256, key, data);
   },
 
   async hkdfSha256(ikm, salt, info, length) {
-    if (!Number.isInteger(length) || length < 1 || length > 255 * 32) {
-      throw new RangeError(`hkdfSha256: length ${length} outside 1..8160`);
-    }
+    checkBytes(ikm, 'HKDF ikm');
+    checkBytes(salt, 'HKDF salt');
+    checkBytes(info, 'HKDF info');
+    checkHkdfLength(length);
     return hkdf(sha256, ikm, salt, info, length);
   },
 
@@ -49,11 +67,12 @@ export const nobleProvider: CryptoProvider = {
     checkKey(publicKey, 32, 'x25519 public key');
     let shared: Uint8Array;
     try {
-      shared = x25519.getSharedSecret(privateKey, publicKey);
+      shared = x25519.getSharedSecret(privateKey, maskX25519PublicKey(publicKey));
     } catch {
-      // noble throws when the result is zero, i.e. the peer sent a small-order point.
+      // Inputs are well-formed here; noble throws only on the all-zero result of a small-order u.
       throw new ProtocolError('low-order-point', 'x25519 result is all zero');
     }
+    // RFC 7748 §6.1: reject the all-zero output (mpenc-wire.md "CLIQUES"; mpenc_js did not).
     if (isAllZero(shared)) throw new ProtocolError('low-order-point', 'x25519 result is all zero');
     return shared;
   },
@@ -65,30 +84,37 @@ export const nobleProvider: CryptoProvider = {
 
   async ed25519Sign(seed, message) {
     checkKey(seed, 32, 'ed25519 seed');
+    checkBytes(message, 'ed25519 message');
     return ed25519.sign(message, seed);
   },
 
   async ed25519Verify(publicKey, message, signature) {
-    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    if (!(message instanceof Uint8Array)) return false;
+    if (!ed25519PassesStrictPrechecks(publicKey, signature)) return false;
     try {
-      // zip215: false = strict RFC 8032 (canonical encodings, S < L), as WebCrypto does.
-      return ed25519.verify(signature, message, publicKey, { zip215: false });
+      return verifyCofactorless(publicKey, message, signature);
     } catch {
-      return false;
+      return false; // A is not a point on the curve
     }
   },
 
   async aesCtr(key, counterBlock, data) {
     checkKey(key, 32, 'AES-256 key');
     checkKey(counterBlock, 16, 'AES-CTR counter block');
+    checkBytes(data, 'AES-CTR input');
+    // noble increments the whole 16-byte block big-endian, wrapping mod 2^128 (as webcrypto.ts).
     return ctr(key, counterBlock).encrypt(data);
   },
 
   async aesGcmEncrypt(key, nonce, plaintext, aad) {
+    checkGcmInputs(key, nonce, aad);
+    checkBytes(plaintext, 'AES-GCM plaintext');
     return gcm(key, nonce, aad).encrypt(plaintext);
   },
 
   async aesGcmDecrypt(key, nonce, ciphertext, aad) {
+    checkGcmInputs(key, nonce, aad);
+    checkBytes(ciphertext, 'AES-GCM ciphertext');
     try {
       return gcm(key, nonce, aad).decrypt(ciphertext);
     } catch {
@@ -96,3 +122,22 @@ export const nobleProvider: CryptoProvider = {
     }
   },
 };
+
+const { Point } = ed25519;
+
+/**
+ * RFC 8032 §5.1.7 step 3 in its cofactorless form, [S]B − [k]A' = R, compared as encodings (as
+ * OpenSSL and BoringSSL, hence Node's and Chromium's WebCrypto, do). noble's own `verify` checks
+ * the cofactored equation, which also accepts R or A with a small-order component; a signer could
+ * then make a signature that verifies for noble users and not for WebCrypto users, splitting a
+ * group's view of the transcript. tests/vectors/covey/ed25519-edge.json holds such signatures.
+ * Only public values are involved, so variable-time arithmetic is fine.
+ */
+function verifyCofactorless(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const A = Point.fromBytes(publicKey, false); // strict decoding; throws when not on the curve
+  const R = signature.subarray(0, 32);
+  const s = bytesToNumberLE(signature.subarray(32)); // < L: checked by the prechecks
+  const k = bytesToNumberLE(sha512(concatBytes(R, publicKey, message))) % Point.Fn.ORDER;
+  const expectedR = Point.BASE.multiplyUnsafe(s).subtract(A.multiplyUnsafe(k));
+  return bytesEqual(expectedR.toBytes(), R);
+}

@@ -8,10 +8,12 @@
  *
  * Keys are raw bytes: x25519 private keys and ed25519 seeds are 32 bytes, public keys 32 bytes,
  * signatures 64 bytes. Inputs of the wrong size throw `ProtocolError('bad-key' | 'bad-value')`.
+ * Edge-case policies (strict Ed25519, masked X25519 u, GCM nonce sizes) are in checks.ts.
  */
 
 export interface CryptoProvider {
-  readonly name: 'noble' | 'webcrypto';
+  /** 'hybrid' routes each primitive to the faster of the two (select.ts). */
+  readonly name: 'noble' | 'webcrypto' | 'hybrid';
 
   /** Cryptographically secure random bytes (the system source; tests inject their own RNG). */
   randomBytes(length: number): Uint8Array;
@@ -24,7 +26,7 @@ export interface CryptoProvider {
   /** RFC 7748 public key for a 32-byte private scalar. */
   x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array>;
   /**
-   * RFC 7748 X25519(k, u). Throws ProtocolError('low-order-point') when the result is all zero
+   * RFC 7748 X25519(k, u); the top bit of u is masked and non-canonical u accepted (§5). Throws ProtocolError('low-order-point') when the result is all zero
    * (u of small order), as RFC 7748 §6.1 permits and mpenc-wire.md requires.
    */
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>;
@@ -37,7 +39,7 @@ export interface CryptoProvider {
 
   /** AES-256-CTR; `counterBlock` is the full 16-byte initial counter, incremented big-endian. */
   aesCtr(key: Uint8Array, counterBlock: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
-  /** AES-GCM (128-bit tag appended). Key 16/24/32 bytes. */
+  /** AES-GCM (128-bit tag appended). Key 16/24/32 bytes, nonce 12..128 bytes (checks.ts). */
   aesGcmEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
   /** Throws ProtocolError('decrypt-failed') when the tag does not verify. */
   aesGcmDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;

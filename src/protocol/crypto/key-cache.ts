@@ -1,0 +1,56 @@
+/**
+ * A small bounded cache of imported WebCrypto keys, keyed by the raw key bytes.
+ *
+ * Importing a key costs about as much as a whole small operation (bench/crypto.ts measures it:
+ * see the comment in select.ts), and Covey reuses the same few keys for many operations: one
+ * group key per subsession for every data packet, one ephemeral signing key, each peer's public
+ * key. The cache holds promises so that concurrent calls share one import; a failed import is
+ * dropped so that it is retried. Oldest entries go first (Map keeps insertion order; a hit is
+ * re-inserted, so this is an LRU).
+ *
+ * The map key is a byte string of the key material: for secret keys it lives as long as the
+ * CryptoKey it names, which already holds the same secret.
+ */
+
+/** Keys in use at once: a few subsessions' group keys, our signing keys, peers' public keys. */
+export const KEY_CACHE_MAX_ENTRIES = 64;
+
+export class KeyCache<K> {
+  readonly #entries = new Map<string, Promise<K>>();
+
+  constructor(readonly maxEntries: number = KEY_CACHE_MAX_ENTRIES) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(kind: string, keyBytes: Uint8Array, load: () => Promise<K>): Promise<K> {
+    const id = kind + ':' + byteString(keyBytes);
+    const hit = this.#entries.get(id);
+    if (hit !== undefined) {
+      this.#entries.delete(id);
+      this.#entries.set(id, hit);
+      return hit;
+    }
+    const loading = load();
+    this.#entries.set(id, loading);
+    loading.catch(() => {
+      if (this.#entries.get(id) === loading) this.#entries.delete(id);
+    });
+    while (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+    return loading;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
+function byteString(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
