@@ -27,7 +27,9 @@ export type ProtocolErrorCode =
   | 'unknown-member'
   | 'replay'
   | 'inconsistent' // chain hash or transcript disagreement
-  | 'limit-exceeded';
+  | 'limit-exceeded'
+  // Local actions (not peer input): the user asked for something the session cannot do now.
+  | 'invalid-state';
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
