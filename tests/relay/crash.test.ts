@@ -1,0 +1,224 @@
+// Crash test (issue 5 "Tests"): writers post numbered packets and record which the relay
+// acknowledged; the relay process is killed with SIGKILL at random moments (at least 5 times) and
+// restarted on the same data; then readers drain the channel. Checked like Jepsen's queue checker:
+// lost (acknowledged but missing) = 0, duplicated = 0, unexpected (never attempted) = 0, and every
+// reader sees the same order. Runs on SQLite (same data dir) and on Redis (the node dies, Redis
+// stays). Seed: CRASH_SEED (printed), so a failing schedule replays.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChannelId, PostPacketResponse, RelayEvent, ServerFrame } from '../../src/shared/relay-api.js';
+import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
+import { startRelayProcess, type RelayProcess } from './helpers/process.js';
+import { freePort, skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { drainEvents, newMember, setupGroup, signedJson, subscribeFrame, type TestMember } from './helpers/signed-http.js';
+
+/** SIGKILLs per run: issue 5 asks for at least 5. */
+const KILLS = 6;
+/** Time the relay runs between restart and the next kill, ms: [min, min + spread). */
+const RUN_MIN_MS = 150;
+const RUN_SPREAD_MS = 450;
+/** Concurrent writers (each sequential, each its own member key). */
+const WRITERS = 3;
+/** A writer gives up on a packet it cannot get acknowledged after this long (test bound). */
+const WRITER_DEADLINE_MS = 30_000;
+/** Pause between retries while the relay is down. */
+const RETRY_PAUSE_MS = 25;
+/** How long the WebSocket reader may take to catch up after the last restart. */
+const WS_DRAIN_TIMEOUT_MS = 15_000;
+
+const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
+
+interface QueueCheck {
+  attempted: number;
+  acknowledged: number;
+  read: number;
+  lost: string[];
+  duplicated: string[];
+  unexpected: string[];
+  indeterminateRead: number;
+}
+
+/** Jepsen's total-queue checker, for one reader's sequence of packet ids. */
+function checkQueue(attempted: ReadonlySet<string>, acknowledged: ReadonlySet<string>, readIds: readonly string[]): QueueCheck {
+  const counts = new Map<string, number>();
+  for (const id of readIds) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return {
+    attempted: attempted.size,
+    acknowledged: acknowledged.size,
+    read: readIds.length,
+    lost: [...acknowledged].filter((id) => !counts.has(id)),
+    duplicated: [...counts].filter(([, n]) => n > 1).map(([id]) => id),
+    unexpected: [...counts.keys()].filter((id) => !attempted.has(id)),
+    // Attempted, never acknowledged (the relay died mid-request), yet stored: allowed.
+    indeterminateRead: [...counts.keys()].filter((id) => attempted.has(id) && !acknowledged.has(id)).length,
+  };
+}
+
+const packetOf = (id: string): string => Buffer.from(`packet ${id}`, 'utf8').toString('base64url');
+const idOf = (packet: string): string => Buffer.from(packet, 'base64url').toString('utf8').replace(/^packet /, '');
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Reads a channel over WebSocket from seq 0 until `headSeq` has arrived. */
+async function readOverWebSocket(url: string, member: TestMember, channelId: ChannelId, headSeq: number): Promise<RelayEvent[]> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
+  const events: RelayEvent[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`WebSocket reader got ${events.length} events, wanted up to seq ${headSeq}`)), WS_DRAIN_TIMEOUT_MS);
+      ws.on('error', reject);
+      ws.on('open', () => ws.send(JSON.stringify(subscribeFrame(member, channelId, 0))));
+      ws.on('message', (data: Buffer) => {
+        const frame = JSON.parse(data.toString('utf8')) as ServerFrame;
+        if (frame.type === 'error') reject(new Error(`subscribe refused: ${frame.code} ${frame.error}`));
+        if (frame.type !== 'event') return;
+        events.push(frame.event);
+        if (frame.event.seq >= headSeq) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  } finally {
+    ws.terminate();
+  }
+  return events;
+}
+
+interface Harness {
+  start(): Promise<RelayProcess>;
+  cleanup(): Promise<void>;
+}
+
+async function runCrashScenario(name: string, harness: Harness, random: SeededRandom): Promise<void> {
+  let relay = await harness.start();
+  const writers = Array.from({ length: WRITERS }, () => newMember());
+  const readers = [newMember(), newMember()];
+  const channelId = await setupGroup(relay.url, [...writers, ...readers]);
+
+  const attempted = new Set<string>();
+  const acknowledged = new Set<string>();
+  let stopWriting = false;
+  let relayUp = true;
+  let transportErrors = 0;
+  let serverErrors = 0;
+  let lastServerError = '';
+
+  const writer = async (w: number): Promise<void> => {
+    const member = writers[w];
+    if (member === undefined) return;
+    for (let i = 0; !stopWriting; i++) {
+      const id = `${w}-${i}`;
+      attempted.add(id);
+      const started = Date.now();
+      // Retry the same packet with the same postId until acknowledged: the relay makes it idempotent.
+      while (Date.now() - started < WRITER_DEADLINE_MS) {
+        if (!relayUp) {
+          await sleep(RETRY_PAUSE_MS);
+          continue;
+        }
+        try {
+          const response = await signedJson<PostPacketResponse>(relay.url, member, 'POST', `/v1/channels/${channelId}/events`, {
+            packet: packetOf(id),
+            postId: `p${id}`,
+          });
+          if (response.status === 201 || response.status === 200) {
+            acknowledged.add(id);
+            break;
+          }
+          serverErrors += 1;
+          lastServerError = `${response.status} ${JSON.stringify(response.json)}`;
+        } catch {
+          transportErrors += 1;
+        }
+        await sleep(RETRY_PAUSE_MS);
+      }
+      if (!acknowledged.has(id)) return;
+    }
+  };
+
+  const writing = Promise.all(writers.map((_, w) => writer(w)));
+  const port = new URL(relay.url).port;
+  for (let kill = 0; kill < KILLS; kill++) {
+    await sleep(RUN_MIN_MS + random.int(RUN_SPREAD_MS));
+    relayUp = false;
+    await relay.kill();
+    relay = await harness.start();
+    expect(new URL(relay.url).port).toBe(port);
+    relayUp = true;
+  }
+  await sleep(RUN_MIN_MS);
+  stopWriting = true;
+  await writing;
+
+  const httpReads = await Promise.all(readers.map((reader) => drainEvents(relay.url, reader, channelId)));
+  const headSeq = httpReads[0]?.at(-1)?.seq ?? 0;
+  const wsRead = await readOverWebSocket(relay.url, readers[1] as TestMember, channelId, headSeq);
+  await relay.stop();
+
+  const sequences = [...httpReads, wsRead].map((events) =>
+    events.filter((event): event is Extract<RelayEvent, { type: 'packet' }> => event.type === 'packet').map((event) => idOf(event.packet)),
+  );
+  const checks = sequences.map((ids) => checkQueue(attempted, acknowledged, ids));
+  const first = checks[0] as QueueCheck;
+  console.log(
+    `crash test [${name}] seed=${seed} kills=${KILLS}: attempted=${first.attempted} acknowledged=${first.acknowledged} ` +
+      `read=${first.read} lost=${first.lost.length} duplicated=${first.duplicated.length} unexpected=${first.unexpected.length} ` +
+      `indeterminate-but-stored=${first.indeterminateRead} readers=${sequences.length} same-order=${sequences.every((s) => JSON.stringify(s) === JSON.stringify(sequences[0]))} ` +
+      `(transport errors ${transportErrors}, non-2xx ${serverErrors} ${lastServerError})`,
+  );
+
+  expect(first.acknowledged).toBeGreaterThan(50 * WRITERS); // the run did real work between kills
+  for (const check of checks) {
+    expect(check.lost).toEqual([]);
+    expect(check.duplicated).toEqual([]);
+    expect(check.unexpected).toEqual([]);
+  }
+  for (const sequence of sequences.slice(1)) expect(sequence).toEqual(sequences[0]);
+  // Seqs are dense: from the reader's own join (it sees nothing before) to the head, nothing skipped.
+  for (const events of [...httpReads, wsRead]) {
+    const from = events[0]?.seq ?? 1;
+    expect(events.map((event) => event.seq)).toEqual(Array.from({ length: headSeq - from + 1 }, (_, i) => from + i));
+  }
+  // Each writer is sequential, so its packets appear in the order it wrote them.
+  for (let w = 0; w < WRITERS; w++) {
+    const mine = (sequences[0] ?? []).filter((id) => id.startsWith(`${w}-`)).map((id) => Number(id.split('-')[1]));
+    expect(mine).toEqual([...mine].sort((a, b) => a - b));
+  }
+}
+
+describe('crash test: SIGKILL the relay (SQLite)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it(`loses no acknowledged packet across ${KILLS} SIGKILLs`, async () => {
+    const port = await freePort();
+    const harness: Harness = {
+      start: () => startRelayProcess({ port, env: { RELAY_DATA_DIR: dataDir, RELAY_LOG: 'silent' } }),
+      cleanup: async () => undefined,
+    };
+    await runCrashScenario('sqlite', harness, seededRandom(seed));
+  });
+});
+
+describe.skipIf(skipWithoutRedis('crash test (Redis)'))('crash test: SIGKILL the relay (Redis)', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it(`loses no acknowledged packet across ${KILLS} SIGKILLs`, async () => {
+    const port = await freePort();
+    const harness: Harness = {
+      start: () => startRelayProcess({ port, env: { RELAY_REDIS_URL: redis.url, RELAY_LOG: 'silent' } }),
+      cleanup: async () => undefined,
+    };
+    await runCrashScenario('redis', harness, seededRandom(seed + 1));
+  });
+});
