@@ -104,7 +104,7 @@ describe('codec robustness: only ProtocolError, for any input', () => {
         switch (m.op) {
           case 'flip':
             mutated = bytes.slice();
-            mutated[at % bytes.length] ^= 1 << m.bit;
+            mutated[at % bytes.length] = mutated[at % bytes.length]! ^ (1 << m.bit);
             break;
           case 'truncate':
             mutated = bytes.slice(0, at);
@@ -148,7 +148,7 @@ describe('codec robustness: only ProtocolError, for any input', () => {
       const bytes = unframe(text);
       for (let i = 0; i < bytes.length; i++) {
         const mutated = bytes.slice();
-        mutated[i] ^= 1 << (i % 8);
+        mutated[i] = mutated[i]! ^ (1 << (i % 8));
         checkBytes(mutated);
       }
     }

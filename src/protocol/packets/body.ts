@@ -7,6 +7,7 @@
  */
 import { bytesEqual, utf8Decode, utf8Encode } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
+import { MAX_UNPADDED_BYTES } from './padding.js';
 
 export type MessageBody =
   | { readonly type: 'payload'; readonly text: string }
@@ -22,11 +23,11 @@ export const MessageBodyType = {
 } as const;
 
 /**
- * Encoded body bytes: the body, its parents and the record headers must pad into one
- * MESSAGE_PAYLOAD record (MAX_UNPADDED_BYTES); sealing checks the total. This bound is what a
- * decoder accepts before parsing JSON.
+ * Encoded body bytes: the MESSAGE_BODY record (4-byte header + body) must pad into one
+ * MESSAGE_PAYLOAD record; sealing checks the total with the parents. A decoder refuses more
+ * before parsing any JSON.
  */
-export const MAX_MESSAGE_BODY_BYTES = 32760;
+export const MAX_MESSAGE_BODY_BYTES = MAX_UNPADDED_BYTES - 4;
 
 export function encodeMessageBody(body: MessageBody): Uint8Array {
   let typeByte: number;
