@@ -1,0 +1,640 @@
+/**
+ * The relay's contract (issue 5, src/relay/README.md), over real HTTP and WebSocket, for any store:
+ * tests/relay/contract-sqlite.test.ts and contract-redis.test.ts call `relayContract`.
+ */
+import { createHash } from 'node:crypto';
+import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RELAY_ERROR_STATUS,
+  type CapabilityToken,
+  type ChannelId,
+  type PacketEvent,
+  type RelayEvent,
+  type ServerFrame,
+} from '../../src/shared/relay-api.js';
+import { RelayClient, RelayClientError, packetBytes, type WebSocketConstructor } from '../../src/worker/relay-client.js';
+import {
+  errorBody,
+  makeMember,
+  nodeFetch,
+  packetOf,
+  RelayTestEnv,
+  type MakeStoreHarness,
+  type StoreHarness,
+} from './helpers/relay-harness.js';
+
+const MINUTE_MS = 60_000;
+
+async function refusal(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof RelayClientError) return { status: error.status, code: error.code };
+    throw error;
+  }
+  throw new Error('expected the relay to refuse');
+}
+
+function packets(events: readonly RelayEvent[]): string[] {
+  return events.filter((e): e is PacketEvent => e.type === 'packet').map((e) => Buffer.from(packetBytes(e)).toString('utf8'));
+}
+
+function eventFrames(frames: readonly ServerFrame[], channel: ChannelId): RelayEvent[] {
+  return frames.flatMap((f) => (f.type === 'event' && f.channel === channel ? [f.event] : []));
+}
+
+export function relayContract(name: string, makeHarness: MakeStoreHarness): void {
+  describe(`relay contract (${name})`, () => {
+    let harness: StoreHarness;
+    let env: RelayTestEnv;
+
+    beforeAll(async () => {
+      harness = await makeHarness();
+      env = new RelayTestEnv(harness);
+    });
+    afterAll(async () => {
+      await harness.destroy();
+    });
+    afterEach(async () => {
+      await env.cleanup();
+    });
+
+    /** A relay with generous rate limits and a group of `n` members (first one created it). */
+    async function group(n: number, options: Parameters<RelayTestEnv['relay']>[0] = {}) {
+      const relay = await env.relay({ ...options, limits: { rateBurst: 1e6, rateRequestsPerSecond: 1e6, ...options.limits } });
+      const members = Array.from({ length: n }, () => makeMember());
+      const clients = members.map((m) => env.client(relay, m));
+      const [owner, ...others] = clients;
+      if (owner === undefined) throw new Error('group needs a member');
+      const created = await owner.createChannel('group');
+      const channel = created.channelId;
+      if (others.length > 0) {
+        const invite = await owner.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: others.length });
+        for (const client of others) await client.join(channel, invite.capability);
+      }
+      return { relay, members, clients, channel, created };
+    }
+
+    describe('channels, membership and the event log', () => {
+      it('creates a channel with the creator as first member at seq 1, with an unguessable id', async () => {
+        const { clients, channel, created, members } = await group(1);
+        expect(channel).toMatch(/^[A-Za-z0-9_-]{22}$/);
+        expect(created.event).toMatchObject({ seq: 1, type: 'member-joined', member: members[0]?.publicKey });
+        const info = await clients[0]!.channelInfo(channel);
+        expect(info).toMatchObject({ channelId: channel, kind: 'group', owner: members[0]?.publicKey, headSeq: 1, firstSeq: 1 });
+        expect(info.members.map((m) => m.key)).toEqual([members[0]?.publicKey]);
+      });
+
+      it('invite, join, post, read: one order with relay-assigned consecutive seqs', async () => {
+        const { clients, channel, members } = await group(3);
+        const [a, b, c] = clients as [RelayClient, RelayClient, RelayClient];
+        await a.post(channel, packetOf('a1'));
+        await b.post(channel, packetOf('b1'));
+        await c.post(channel, packetOf('c1'));
+        await a.post(channel, packetOf('a2'));
+        const read = await a.read(channel, 0);
+        expect(read.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        expect(read.events.slice(0, 3).map((e) => e.type)).toEqual(['member-joined', 'member-joined', 'member-joined']);
+        expect(read.events.slice(0, 3).map((e) => (e.type === 'member-joined' ? e.member : ''))).toEqual(members.map((m) => m.publicKey));
+        expect(packets(read.events)).toEqual(['a1', 'b1', 'c1', 'a2']);
+        expect(read.events.filter((e) => e.type === 'packet').map((e) => (e.type === 'packet' ? e.author : ''))).toEqual([
+          members[0]?.publicKey,
+          members[1]?.publicKey,
+          members[2]?.publicKey,
+          members[0]?.publicKey,
+        ]);
+        expect(read).toMatchObject({ headSeq: 7, more: false });
+        // Everyone reads the same order.
+        expect((await b.read(channel, 0)).events).toEqual(read.events.filter((e) => e.seq >= 2));
+        // A member sees the log from its own join on.
+        expect((await c.read(channel, 0)).events[0]).toMatchObject({ seq: 3, type: 'member-joined' });
+      });
+
+      it('pages reads with after/limit and reports more', async () => {
+        const { clients, channel } = await group(1);
+        const a = clients[0]!;
+        for (let i = 0; i < 7; i++) await a.post(channel, packetOf(`p${i}`));
+        const first = await a.read(channel, 0, 3);
+        expect(first.events.map((e) => e.seq)).toEqual([1, 2, 3]);
+        expect(first.more).toBe(true);
+        const second = await a.read(channel, 3, 3);
+        expect(second.events.map((e) => e.seq)).toEqual([4, 5, 6]);
+        const last = await a.read(channel, 6, 3);
+        expect(last.events.map((e) => e.seq)).toEqual([7, 8]);
+        expect(last.more).toBe(false);
+        expect((await a.read(channel, 8)).events).toEqual([]);
+        expect(packets(await a.readAll(channel, 0))).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
+      });
+
+      it('join is idempotent and does not use up the invite again', async () => {
+        const { clients, channel, relay } = await group(1);
+        const joiner = env.client(relay, makeMember());
+        const invite = await clients[0]!.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+        const first = await joiner.join(channel, invite.capability);
+        expect(first.event).toMatchObject({ seq: 2, type: 'member-joined' });
+        const again = await joiner.join(channel, invite.capability);
+        expect(again).toEqual({ joinedSeq: 2, event: null });
+        expect(await refusal(env.client(relay, makeMember()).join(channel, invite.capability))).toEqual({
+          status: 403,
+          code: 'invalid-capability',
+        });
+      });
+
+      it('leave and remove: any member removes any member; the removed can neither post nor read', async () => {
+        const { clients, channel, members } = await group(3);
+        const [a, b, c] = clients as [RelayClient, RelayClient, RelayClient];
+        const left = await b.leave(channel);
+        expect(left.event).toMatchObject({ type: 'member-left', member: members[1]?.publicKey, by: members[1]?.publicKey, seq: 4 });
+        const removed = await c.removeMember(channel, members[0]!.publicKey);
+        expect(removed.event).toMatchObject({ type: 'member-left', member: members[0]?.publicKey, by: members[2]?.publicKey, seq: 5 });
+        expect(await refusal(b.post(channel, packetOf('x')))).toEqual({ status: 403, code: 'forbidden' });
+        expect(await refusal(a.read(channel, 0))).toEqual({ status: 403, code: 'forbidden' });
+        expect(await refusal(a.removeMember(channel, members[2]!.publicKey))).toEqual({ status: 403, code: 'forbidden' });
+        expect(await refusal(c.removeMember(channel, members[1]!.publicKey))).toEqual({ status: 404, code: 'not-found' });
+        const info = await c.channelInfo(channel);
+        expect(info.members.map((m) => m.key)).toEqual([members[2]?.publicKey]);
+        expect(info.headSeq).toBe(5);
+      });
+
+      it('acknowledges a read cursor: clamped to the head, never moves back', async () => {
+        const { clients, channel, members } = await group(2);
+        const [a] = clients as [RelayClient, RelayClient];
+        await a.post(channel, packetOf('one'));
+        expect(await a.ackCursor(channel, 2)).toEqual({ cursor: 2 });
+        expect(await a.ackCursor(channel, 1)).toEqual({ cursor: 2 });
+        expect(await a.ackCursor(channel, 1000)).toEqual({ cursor: 3 });
+        const info = await a.channelInfo(channel);
+        expect(info.members.find((m) => m.key === members[0]?.publicKey)?.cursor).toBe(3);
+        expect(info.members.find((m) => m.key === members[1]?.publicKey)).toMatchObject({ joinedSeq: 2, cursor: 1 });
+      });
+
+      it('a postId makes a retried post idempotent', async () => {
+        const { clients, channel } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const first = await a.post(channel, packetOf('once'), 'msg-1');
+        const retry = await a.post(channel, packetOf('once'), 'msg-1');
+        expect(first.duplicate).toBe(false);
+        expect(retry).toEqual({ ...first, duplicate: true });
+        // Another author may use the same postId.
+        expect((await b.post(channel, packetOf('other'), 'msg-1')).duplicate).toBe(false);
+        expect(packets(await a.readAll(channel, 0))).toEqual(['once', 'other']);
+      });
+    });
+
+    describe('authentication', () => {
+      it('refuses bad signatures, missing headers, tampered bodies and paths', async () => {
+        const { relay, channel, members } = await group(1);
+        const a = members[0]!;
+        const path = `/v1/channels/${channel}/events`;
+        const body = { packet: Buffer.from('hi').toString('base64url') };
+        const ok = await env.raw(relay, { method: 'POST', path, body, signer: a });
+        expect(ok.status).toBe(201);
+        const cases = [
+          await env.raw(relay, { method: 'POST', path, body }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, signedBody: '{"packet":"other"}' }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, signedPath: `/v1/channels/${channel}/other` }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, headers: { 'covey-key': makeMember().publicKey } }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, headers: { 'covey-signature': 'A'.repeat(86) } }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, headers: { 'covey-nonce': 'short' } }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, headers: { 'covey-time': 'yesterday' } }),
+          await env.raw(relay, { method: 'POST', path, body, signer: a, headers: { 'covey-key': 'not-a-key' } }),
+        ];
+        for (const response of cases) {
+          expect(response.status).toBe(401);
+          expect(errorBody(response).code).toBe('bad-signature');
+        }
+        expect(packets((await env.client(relay, a).read(channel, 0)).events)).toEqual(['hi']);
+      });
+
+      it('refuses a replayed nonce and stale or future timestamps', async () => {
+        const { relay, channel, members } = await group(1);
+        const a = members[0]!;
+        const path = `/v1/channels/${channel}/events?after=0`;
+        const nonce = 'replay-me-0123456789';
+        expect((await env.raw(relay, { method: 'GET', path, signer: a, nonce })).status).toBe(200);
+        const replay = await env.raw(relay, { method: 'GET', path, signer: a, nonce });
+        expect([replay.status, errorBody(replay).code]).toEqual([401, 'replayed-nonce']);
+        // Another key may use the same nonce text: nonces are per key.
+        const stale = await env.raw(relay, { method: 'GET', path, signer: a, timeMs: env.clockMs - 10 * MINUTE_MS });
+        expect([stale.status, errorBody(stale).code]).toEqual([401, 'stale-timestamp']);
+        const future = await env.raw(relay, { method: 'GET', path, signer: a, timeMs: env.clockMs + 10 * MINUTE_MS });
+        expect([future.status, errorBody(future).code]).toEqual([401, 'stale-timestamp']);
+      });
+
+      it('a non-member and a missing channel get the same refusal', async () => {
+        const { relay, channel } = await group(1);
+        const stranger = makeMember();
+        const missing = 'AAAAAAAAAAAAAAAAAAAAAA';
+        const a = await env.raw(relay, { method: 'GET', path: `/v1/channels/${channel}/events`, signer: stranger });
+        const b = await env.raw(relay, { method: 'GET', path: `/v1/channels/${missing}/events`, signer: stranger });
+        expect(a.status).toBe(403);
+        expect(a.json).toEqual(b.json);
+        expect(b.status).toBe(403);
+        const post = await env.raw(relay, {
+          method: 'POST',
+          path: `/v1/channels/${missing}/events`,
+          signer: stranger,
+          body: { packet: 'AAAA' },
+        });
+        expect(post.json).toEqual(a.json);
+      });
+
+      it('refuses expired, used-up, foreign and malformed invites alike', async () => {
+        const { relay, clients, channel } = await group(1);
+        const owner = clients[0]!;
+        const other = await group(1);
+        const foreign = await other.clients[0]!.createCapability(other.channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 5 });
+        const short = await owner.createCapability(channel, { kind: 'invite', ttlMs: 1000, uses: 5 });
+        const single = await owner.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+        await env.client(relay, makeMember()).join(channel, single.capability);
+        env.clockMs += 2000;
+        const attempts = [
+          short.capability,
+          single.capability,
+          foreign.capability,
+          'not-a-token' as CapabilityToken,
+          'A'.repeat(43) as CapabilityToken,
+        ];
+        for (const capability of attempts) {
+          expect(await refusal(env.client(relay, makeMember()).join(channel, capability))).toEqual({ status: 403, code: 'invalid-capability' });
+        }
+        // Joining a channel that does not exist looks the same.
+        expect(
+          await refusal(env.client(relay, makeMember()).join('AAAAAAAAAAAAAAAAAAAAAA' as ChannelId, single.capability)),
+        ).toEqual({ status: 403, code: 'invalid-capability' });
+        expect((await owner.channelInfo(channel)).members).toHaveLength(2);
+      });
+    });
+
+    describe('inboxes', () => {
+      it('anyone with the deposit capability posts; only the owner reads', async () => {
+          const relay = await env.relay({ limits: { rateBurst: 1e6 } });
+        const owner = env.client(relay, makeMember());
+        const inbox = (await owner.createChannel('inbox')).channelId;
+        const cap = await owner.createCapability(inbox, { kind: 'deposit', ttlMs: MINUTE_MS, uses: 2 });
+        expect(cap.kind).toBe('deposit');
+        const stranger = env.client(relay);
+        expect((await stranger.deposit(inbox, cap.capability, packetOf('hello'))).seq).toBe(2);
+        expect((await stranger.deposit(inbox, cap.capability, packetOf('again'))).seq).toBe(3);
+        expect(await refusal(stranger.deposit(inbox, cap.capability, packetOf('third')))).toEqual({ status: 403, code: 'invalid-capability' });
+        const events = (await owner.read(inbox, 0)).events;
+        expect(packets(events)).toEqual(['hello', 'again']);
+        expect(events[1]).toMatchObject({ type: 'packet', author: null });
+        // A depositor has no read right, and a deposit capability is not an invite.
+        const depositor = makeMember();
+        expect(await refusal(env.client(relay, depositor).read(inbox, 0))).toEqual({ status: 403, code: 'forbidden' });
+        expect(await refusal(env.client(relay, depositor).join(inbox, cap.capability))).toEqual({ status: 403, code: 'invalid-capability' });
+        // Inboxes give deposit capabilities, groups invites.
+        expect(await refusal(owner.createCapability(inbox, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 }))).toEqual({
+          status: 400,
+          code: 'bad-request',
+        });
+        const { clients, channel } = await group(1);
+        expect(await refusal(clients[0]!.createCapability(channel, { kind: 'deposit', ttlMs: MINUTE_MS, uses: 1 }))).toEqual({
+          status: 400,
+          code: 'bad-request',
+        });
+        // An invite cannot deposit.
+        const invite = await clients[0]!.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+        expect(await refusal(stranger.deposit(channel, invite.capability, packetOf('x')))).toEqual({ status: 403, code: 'invalid-capability' });
+      });
+    });
+
+    describe('blobs', () => {
+      const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+      const blobOf = (size: number): Uint8Array => new Uint8Array(Array.from({ length: size }, (_, i) => (i * 31 + 7) % 256));
+
+      it('uploads in chunks, reads back with hash and read capability only', async () => {
+        const { relay, clients, channel } = await group(1);
+        const a = clients[0]!;
+        const bytes = blobOf(3500);
+        const done = await a.uploadBlob(channel, bytes, { chunkBytes: 1000 });
+        expect(done).toMatchObject({ sha256: sha(bytes), size: 3500 });
+        const anyone = env.client(relay);
+        expect(Buffer.from(await anyone.readBlob(done.sha256, done.readCapability)).equals(Buffer.from(bytes))).toBe(true);
+        const otherBytes = blobOf(10);
+        const other = await a.uploadBlob(channel, otherBytes);
+        expect(await refusal(anyone.readBlob(done.sha256, other.readCapability))).toEqual({ status: 403, code: 'invalid-capability' });
+        expect(await refusal(anyone.readBlob(done.sha256, 'A'.repeat(43) as CapabilityToken))).toEqual({
+          status: 403,
+          code: 'invalid-capability',
+        });
+        // Non-members cannot open uploads.
+        expect(await refusal(env.client(relay, makeMember()).createUpload(channel, done.sha256, 10))).toEqual({ status: 403, code: 'forbidden' });
+      });
+
+      it('resumes an interrupted upload from the relay offset; refuses wrong offsets and overflow', async () => {
+        const { clients, channel } = await group(1);
+        const a = clients[0]!;
+        const bytes = blobOf(2500);
+        const upload = await a.createUpload(channel, sha(bytes) as never, bytes.length);
+        expect(upload.offset).toBe(0);
+        await a.putChunk(upload.upload, 0, bytes.subarray(0, 1000));
+        expect(await refusal(a.putChunk(upload.upload, 0, bytes.subarray(0, 1000)))).toEqual({ status: 409, code: 'offset-mismatch' });
+        expect(await refusal(a.putChunk(upload.upload, 1500, bytes.subarray(1500)))).toEqual({ status: 409, code: 'offset-mismatch' });
+        expect(await refusal(a.finalizeUpload(upload.upload))).toEqual({ status: 400, code: 'bad-request' });
+        // "Reconnect": ask where we are, continue from there.
+        const status = await a.uploadStatus(upload.upload);
+        expect(status.offset).toBe(1000);
+        expect(await refusal(a.putChunk(upload.upload, 1000, blobOf(1501)))).toEqual({ status: 413, code: 'body-too-large' });
+        const done = await a.uploadBlob(channel, bytes, { resume: upload.upload });
+        expect(done.sha256).toBe(sha(bytes));
+        expect(Buffer.from(await a.readBlob(done.sha256, done.readCapability)).equals(Buffer.from(bytes))).toBe(true);
+        // Finalized uploads are gone.
+        expect(await refusal(a.uploadStatus(upload.upload))).toEqual({ status: 404, code: 'not-found' });
+      });
+
+      it('refuses a finalize whose bytes do not match the announced hash, and oversized blobs', async () => {
+        const { clients, channel } = await group(1, { limits: { maxBlobBytes: 4096 } });
+        const a = clients[0]!;
+        const upload = await a.createUpload(channel, sha(blobOf(100)) as never, 100);
+        await a.putChunk(upload.upload, 0, blobOf(100).map((b) => b ^ 1));
+        expect(await refusal(a.finalizeUpload(upload.upload))).toEqual({ status: 422, code: 'hash-mismatch' });
+        expect(await refusal(a.uploadStatus(upload.upload))).toEqual({ status: 404, code: 'not-found' });
+        expect(await refusal(a.createUpload(channel, sha(blobOf(1)) as never, 4097))).toEqual({ status: 400, code: 'bad-request' });
+      });
+    });
+
+    describe('WebSocket push', () => {
+      it('pushes every new event on many channels, resumes from a seq per channel', async () => {
+        const g1 = await group(2);
+        const relay = g1.relay;
+        const [a, b] = g1.clients as [RelayClient, RelayClient];
+        const ch1 = g1.channel;
+        const ch2 = (await a.createChannel('group')).channelId;
+        await a.post(ch1, packetOf('before'));
+        const socket = await env.socket(relay);
+        socket.send(await a.subscribeFrame(ch1, 2));
+        socket.send(await a.subscribeFrame(ch2, 0));
+        await socket.until((f) => f.filter((x) => x.type === 'subscribed').length === 2, 'two subscribed frames');
+        await socket.until((f) => eventFrames(f, ch1).length === 1 && eventFrames(f, ch2).length === 1, 'backlog');
+        expect(packets(eventFrames(socket.frames, ch1))).toEqual(['before']);
+        await b.post(ch1, packetOf('live-1'));
+        await a.post(ch2, packetOf('live-2'));
+        await b.post(ch1, packetOf('live-3'));
+        await socket.until((f) => eventFrames(f, ch1).length === 3 && eventFrames(f, ch2).length === 2, 'live events');
+        expect(eventFrames(socket.frames, ch1).map((e) => e.seq)).toEqual([3, 4, 5]);
+        expect(packets(eventFrames(socket.frames, ch1))).toEqual(['before', 'live-1', 'live-3']);
+        expect(packets(eventFrames(socket.frames, ch2))).toEqual(['live-2']);
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
+        socket.send({ type: 'unsubscribe', channel: ch2 });
+        await socket.until((f) => f.some((x) => x.type === 'unsubscribed' && x.channel === ch2), 'unsubscribed');
+        await a.post(ch2, packetOf('after-unsubscribe'));
+        await b.post(ch1, packetOf('live-4'));
+        await socket.until((f) => eventFrames(f, ch1).length === 4, 'live-4');
+        expect(eventFrames(socket.frames, ch2)).toHaveLength(2);
+      });
+
+      it('the client subscription helper resumes after the connection drops', async () => {
+        const { relay, clients, channel, members } = await group(2);
+        const b = clients[1]!;
+        // A WebSocket constructor that remembers its sockets, so the test can cut them.
+        const opened: WebSocket[] = [];
+        class Recording extends WebSocket {
+          constructor(url: string) {
+            super(url);
+            opened.push(this);
+          }
+        }
+        const a = new RelayClient({
+          baseUrl: relay.url,
+          fetch: nodeFetch,
+          WebSocket: Recording as unknown as WebSocketConstructor,
+          signer: members[0]!,
+          now: env.now,
+        });
+        const seen: number[] = [];
+        const states: string[] = [];
+        const sub = a.subscribe({ onEvent: (_channel, event) => seen.push(event.seq), onConnection: (state) => states.push(state) });
+        try {
+          sub.add(channel, 0);
+          await b.post(channel, packetOf('1'));
+          await expect.poll(() => seen, { timeout: 5000 }).toEqual([1, 2, 3]);
+          opened[0]?.terminate();
+          await expect.poll(() => states, { timeout: 5000 }).toEqual(['open', 'closed', 'open']);
+          await b.post(channel, packetOf('2'));
+          await expect.poll(() => seen, { timeout: 5000 }).toEqual([1, 2, 3, 4]);
+          expect(sub.positions().get(channel)).toBe(4);
+          expect(opened).toHaveLength(2);
+        } finally {
+          sub.close();
+        }
+      });
+
+      it('a removed member gets its member-left event, then the subscription ends', async () => {
+        const { relay, clients, channel, members } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const socket = await env.socket(relay);
+        socket.send(await b.subscribeFrame(channel, 2));
+        await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+        await a.removeMember(channel, members[1]!.publicKey);
+        await socket.until((f) => f.some((x) => x.type === 'unsubscribed'), 'unsubscribed');
+        expect(eventFrames(socket.frames, channel)).toMatchObject([{ type: 'member-left', member: members[1]?.publicKey }]);
+        await a.post(channel, packetOf('after'));
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
+        expect(eventFrames(socket.frames, channel)).toHaveLength(1);
+      });
+
+      it('refuses non-members, replayed and malformed frames with error frames, then closes abusive sockets', async () => {
+        const { relay, clients, channel } = await group(1, { limits: { maxWsBadFrames: 3 } });
+        const stranger = env.client(relay, makeMember());
+        const socket = await env.socket(relay);
+        socket.send(await stranger.subscribeFrame(channel, 0));
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'forbidden'), 'forbidden');
+        const frame = await clients[0]!.subscribeFrame(channel, 0);
+        socket.send(frame);
+        await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+        socket.send(frame);
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'replayed-nonce'), 'replayed');
+        socket.send({ ...(await clients[0]!.subscribeFrame(channel, 0)), signature: 'A'.repeat(86) });
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'bad-signature'), 'bad signature');
+        socket.send('not json');
+        socket.send({ type: 'dance' });
+        socket.send([1, 2]);
+        expect(await socket.closed()).toBe(1008);
+        const errors = socket.frames.filter((f) => f.type === 'error');
+        expect(errors.every((f) => f.type === 'error' && typeof f.error === 'string' && f.code in RELAY_ERROR_STATUS)).toBe(true);
+      });
+
+      it('limits subscriptions per connection and connections per client', async () => {
+        const { relay, clients } = await group(1, { limits: { maxSubscriptionsPerConnection: 2, maxConnectionsPerClient: 2 } });
+        const a = clients[0]!;
+        const channels = [];
+        for (let i = 0; i < 3; i++) channels.push((await a.createChannel('group')).channelId);
+        const socket = await env.socket(relay);
+        for (const channel of channels) socket.send(await a.subscribeFrame(channel, 0));
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'too-many-subscriptions'), 'too many subscriptions');
+        expect(socket.frames.filter((f) => f.type === 'subscribed')).toHaveLength(2);
+        await env.socket(relay);
+        const status = await new Promise<number>((resolve) => {
+          const ws = new WebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+          ws.on('unexpected-response', (_req, res) => {
+            resolve(res.statusCode ?? 0);
+            ws.terminate();
+          });
+          ws.on('open', () => {
+            resolve(101);
+            ws.terminate();
+          });
+          ws.on('error', () => undefined);
+        });
+        expect(status).toBe(503);
+      });
+    });
+
+    describe('retention', () => {
+      it('deletes events every member has read', async () => {
+        const { clients, channel } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        await a.post(channel, packetOf('x'));
+        await b.post(channel, packetOf('y'));
+        await a.ackCursor(channel, 4);
+        // b joined at seq 2, so its cursor starts at 1: seq 1 is read by all, seq 2.. not by b.
+        expect((await a.read(channel, 0)).firstSeq).toBe(2);
+        await b.ackCursor(channel, 3);
+        const read = await a.read(channel, 0);
+        expect(read.firstSeq).toBe(4);
+        expect(read.events.map((e) => e.seq)).toEqual([4]);
+        expect(read.headSeq).toBe(4);
+        // Seqs keep growing after retention.
+        expect((await a.post(channel, packetOf('z'))).seq).toBe(5);
+      });
+
+      it('removes events older than the maximum age, read or not', async () => {
+        const { relay, clients, channel } = await group(1, { limits: { maxEventAgeMs: 10_000 } });
+        const a = clients[0]!;
+        await a.post(channel, packetOf('old'));
+        env.clockMs += 20_000;
+        await a.post(channel, packetOf('new'));
+        const read = await a.read(channel, 0);
+        expect(packets(read.events)).toEqual(['new']);
+        expect(read.firstSeq).toBe(3);
+        // The periodic sweep does the same for idle channels.
+        env.clockMs += 20_000;
+        expect(await relay.sweep()).toBeGreaterThanOrEqual(1);
+        expect((await a.read(channel, 0)).events).toEqual([]);
+      });
+
+      it('removes the oldest events beyond the maximum bytes per channel', async () => {
+        const packet = packetOf('p'.repeat(300)); // 400 base64url chars + 64 overhead = 464 bytes counted
+        const { clients, channel } = await group(1, { limits: { maxChannelBytes: 464 * 3 } });
+        const a = clients[0]!;
+        for (let i = 0; i < 6; i++) await a.post(channel, packet);
+        const read = await a.read(channel, 0);
+        expect(read.events.map((e) => e.seq)).toEqual([5, 6, 7]);
+        expect(read.firstSeq).toBe(5);
+        expect(read.headSeq).toBe(7);
+      });
+    });
+
+    describe('quotas and errors', () => {
+      it('refuses oversized bodies and packets with 413', async () => {
+        const { relay, channel, members } = await group(1, { limits: { maxJsonBodyBytes: 2048, maxPacketBytes: 1000 } });
+        const path = `/v1/channels/${channel}/events`;
+        const big = await env.raw(relay, { method: 'POST', path, signer: members[0]!, rawBody: 'x'.repeat(5000) });
+        expect([big.status, errorBody(big).code]).toEqual([413, 'body-too-large']);
+        const packet = Buffer.alloc(1001, 1).toString('base64url');
+        const tooBig = await env.raw(relay, { method: 'POST', path, signer: members[0]!, body: { packet } });
+        expect([tooBig.status, errorBody(tooBig).code]).toEqual([413, 'body-too-large']);
+        const fits = await env.raw(relay, { method: 'POST', path, signer: members[0]!, body: { packet: Buffer.alloc(1000, 1).toString('base64url') } });
+        expect(fits.status).toBe(201);
+      });
+
+      it('rate-limits a client with 429 and retry-after', async () => {
+          const relay = await env.relay({ limits: { rateBurst: 5, rateRequestsPerSecond: 0.001 } });
+        const statuses: number[] = [];
+        let limited: Awaited<ReturnType<RelayTestEnv['raw']>> | undefined;
+        for (let i = 0; i < 7; i++) {
+          const response = await env.raw(relay, { method: 'GET', path: '/v1/channels/AAAAAAAAAAAAAAAAAAAAAA' });
+          statuses.push(response.status);
+          if (response.status === 429) limited = response;
+        }
+        expect(statuses.slice(0, 5).every((s) => s === 401)).toBe(true);
+        expect(statuses.slice(5)).toEqual([429, 429]);
+        expect(limited !== undefined && errorBody(limited).code).toBe('rate-limited');
+        expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
+        // Health checks are not rate-limited.
+        expect((await env.raw(relay, { method: 'GET', path: '/healthz' })).status).toBe(200);
+      });
+
+      it('answers every error as {error, code} with the code status', async () => {
+        const { relay, channel, members } = await group(1);
+        const a = members[0]!;
+        const cases: Array<[Parameters<RelayTestEnv['raw']>[1], number, string]> = [
+          [{ method: 'GET', path: '/v1/nothing' }, 404, 'not-found'],
+          [{ method: 'PATCH', path: '/v1/channels' }, 405, 'method-not-allowed'],
+          [{ method: 'POST', path: '/v1/channels', signer: a, rawBody: '{not json' }, 400, 'bad-request'],
+          [{ method: 'POST', path: '/v1/channels', signer: a, rawBody: '[1]' }, 400, 'bad-request'],
+          [{ method: 'POST', path: '/v1/channels', signer: a, body: { kind: 'party' } }, 400, 'bad-request'],
+          [{ method: 'GET', path: '/v1/channels/short/events', signer: a }, 400, 'bad-request'],
+          [{ method: 'GET', path: `/v1/channels/${channel}/events?after=-1`, signer: a }, 400, 'bad-request'],
+          [{ method: 'GET', path: `/v1/channels/${channel}/events?limit=0`, signer: a }, 400, 'bad-request'],
+          [{ method: 'POST', path: `/v1/channels/${channel}/events`, signer: a, body: { packet: 'a=b' } }, 400, 'bad-request'],
+          [{ method: 'POST', path: `/v1/channels/${channel}/events`, signer: a, body: { packet: 'AB', postId: 'x'.repeat(65) } }, 400, 'bad-request'],
+          [{ method: 'PUT', path: `/v1/channels/${channel}/cursor`, signer: a, body: { seq: 1.5 } }, 400, 'bad-request'],
+          [{ method: 'POST', path: `/v1/channels/${channel}/capabilities`, signer: a, body: { kind: 'invite', ttlMs: 0, uses: 1 } }, 400, 'bad-request'],
+          [{ method: 'GET', path: '/v1/uploads/nope' }, 404, 'not-found'],
+          [{ method: 'GET', path: '/v1/blobs/xyz' }, 400, 'bad-request'],
+          [{ method: 'GET', path: `/v1/blobs/${'0'.repeat(64)}` }, 403, 'invalid-capability'],
+          [{ method: 'GET', path: '/v1/ws' }, 400, 'bad-request'],
+        ];
+        for (const [request, status, code] of cases) {
+          const response = await env.raw(relay, request);
+          expect({ path: request.path, status: response.status, code: errorBody(response).code }).toEqual({ path: request.path, status, code });
+          expect(RELAY_ERROR_STATUS[errorBody(response).code]).toBe(status);
+          expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+        }
+      });
+    });
+
+    describe('durability and operations', () => {
+      it('keeps everything acknowledged across a relay restart on the same store', async () => {
+          const first = await env.relay({ limits: { rateBurst: 1e6 } });
+        const a = makeMember();
+        const client = env.client(first, a);
+        const channel = (await client.createChannel('group')).channelId;
+        const invite = await client.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 2 });
+        for (let i = 0; i < 20; i++) await client.post(channel, packetOf(`m${i}`), `id-${i}`);
+        const nonce = 'durable-nonce-0123456789';
+        expect((await env.raw(first, { method: 'GET', path: `/v1/channels/${channel}`, signer: a, nonce })).status).toBe(200);
+        await first.close();
+        const second = await env.relay({ limits: { rateBurst: 1e6 } });
+        const again = env.client(second, a);
+        const events = await again.readAll(channel, 0);
+        expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+        expect(packets(events)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+        expect((await again.post(channel, packetOf('m19'), 'id-19')).duplicate).toBe(true);
+        expect((await env.client(second, makeMember()).join(channel, invite.capability)).joinedSeq).toBe(22);
+        const replay = await env.raw(second, { method: 'GET', path: `/v1/channels/${channel}`, signer: a, nonce });
+        expect(errorBody(replay).code).toBe('replayed-nonce');
+      });
+
+      it('serves /healthz and Prometheus /metrics', async () => {
+        const { relay, clients, channel } = await group(1);
+        const health = await env.raw(relay, { method: 'GET', path: '/healthz' });
+        expect(health.status).toBe(200);
+        expect(health.json).toEqual({ ok: true, store: relay.store.name });
+        await clients[0]!.post(channel, packetOf('counted'));
+        const socket = await env.socket(relay);
+        socket.send(await clients[0]!.subscribeFrame(channel, 0));
+        await socket.until((f) => eventFrames(f, channel).length === 2, 'events');
+        const metrics = await env.raw(relay, { method: 'GET', path: '/metrics' });
+        expect(metrics.status).toBe(200);
+        expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+        const value = (metric: string): number => Number(new RegExp(`^${metric} (\\S+)$`, 'm').exec(metrics.text)?.[1] ?? NaN);
+        expect(value('covey_relay_events_appended_total')).toBe(1);
+        expect(value('covey_relay_events_pushed_total')).toBe(2);
+        expect(value('covey_relay_connections')).toBe(1);
+        expect(value('covey_relay_subscriptions')).toBe(1);
+        expect(value('covey_relay_stored_events')).toBeGreaterThanOrEqual(2);
+        expect(value('covey_relay_request_duration_seconds_count')).toBeGreaterThanOrEqual(3);
+        expect(metrics.text).toMatch(/^# TYPE covey_relay_request_duration_seconds histogram$/m);
+        expect(metrics.text).toMatch(/^covey_relay_request_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
+      });
+    });
+  });
+}
+
