@@ -26,7 +26,7 @@ describe('AckMonitor (mpENC §3.5)', () => {
     expect(add('a1', alice, 'payload', 0)).toEqual([]);
     expect(monitor.status('a1')).toBe('waiting');
     expect(add('b1', bob, 'ack', 10)).toEqual([]);
-    expect(add('c1', carol, 'ack', 20)).toEqual([{ kind: 'fully-acked', id: 'a1', late: false }]);
+    expect(add('c1', carol, 'ack', 20)).toEqual([{ kind: 'fully-acked', id: 'a1', late: false, needed: true }]);
     expect(monitor.status('a1')).toBe('fully-acked');
     expect(monitor.isConsistent()).toBe(true);
   });
@@ -36,6 +36,9 @@ describe('AckMonitor (mpENC §3.5)', () => {
     add('b1', bob, 'ack', 0);
     add('c1', carol, 'heartbeat', 0);
     expect(monitor.status('b1')).toBe('none');
+    // still watched until everyone has them, so their packets can be resent with descendants
+    expect(monitor.isWatched('c1')).toBe(true);
+    expect(monitor.isConsistent()).toBe(true);
     expect(monitor.owesAck()).toBe(false);
     expect(monitor.nextDeadlineMs()).toBeUndefined();
     expect(monitor.tick(1_000_000)).toEqual([]);
@@ -69,7 +72,10 @@ describe('AckMonitor (mpENC §3.5)', () => {
     expect(actions).toContainEqual({ kind: 'not-fully-acked', id: 'a1', missing: [carol] });
     expect(monitor.status('a1')).toBe('late');
     expect(monitor.tick(6_000).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
-    expect(add('c1', carol, 'ack', 7_000)).toEqual([{ kind: 'fully-acked', id: 'a1', late: true }]);
+    // b1 (bob's ack) still waits for us: acks are watched, never owed
+    expect(add('c1', carol, 'ack', 7_000)).toEqual([{ kind: 'fully-acked', id: 'a1', late: true, needed: true }]);
+    expect(monitor.isWatched('b1')).toBe(true);
+    expect(monitor.owesAck()).toBe(false);
   });
 
   it("resends unacked messages, others' too, a bounded number of times", () => {
@@ -77,9 +83,9 @@ describe('AckMonitor (mpENC §3.5)', () => {
     add('b1', bob, 'payload', 0);
     add('a1', alice, 'ack', 10); // we acked; carol has not
     expect(monitor.tick(999)).toEqual([]);
-    expect(monitor.tick(1_000)).toEqual([{ kind: 'resend', id: 'b1' }]);
+    expect(monitor.tick(1_000)).toEqual([{ kind: 'resend', id: 'b1', to: [carol] }]);
     expect(monitor.tick(1_500)).toEqual([]);
-    expect(monitor.tick(2_000)).toEqual([{ kind: 'resend', id: 'b1' }]);
+    expect(monitor.tick(2_000)).toEqual([{ kind: 'resend', id: 'b1', to: [carol] }]);
     expect(monitor.tick(3_000)).toEqual([]); // maxResends reached
     expect(monitor.tick(5_000)).toEqual([{ kind: 'not-fully-acked', id: 'b1', missing: [carol] }]);
   });
@@ -95,14 +101,15 @@ describe('AckMonitor (mpENC §3.5)', () => {
     const { monitor, add } = setup();
     add('b1', bob, 'payload', 0);
     add('a1', alice, 'ack', 10);
-    expect(monitor.duplicate('b1', 20)).toEqual([{ kind: 'resend', id: 'a1' }]);
-    expect(monitor.duplicate('b1', 500)).toEqual([]);
-    expect(monitor.duplicate('b1', 1_020)).toEqual([{ kind: 'resend', id: 'a1' }]);
+    expect(monitor.duplicate('b1', carol, 20)).toEqual([{ kind: 'resend', id: 'a1', to: [carol] }]);
+    expect(monitor.duplicate('b1', carol, 500)).toEqual([]);
+    expect(monitor.duplicate('b1', alice, 2_000)).toEqual([]); // our own echo
+    expect(monitor.duplicate('b1', carol, 1_020)).toEqual([{ kind: 'resend', id: 'a1', to: [carol] }]);
     // not acked by us yet: nothing to resend (the auto-ack is due anyway)
     add('c1', carol, 'payload', 30);
-    expect(monitor.duplicate('c1', 2_000)).toEqual([]);
+    expect(monitor.duplicate('c1', bob, 2_000)).toEqual([]);
     // our own message coming back: not our ack that is missing
-    expect(monitor.duplicate('a1', 5_000)).toEqual([]);
+    expect(monitor.duplicate('a1', bob, 5_000)).toEqual([]);
   });
 
   it('a message in a solo subsession is fully acked at once', () => {
@@ -136,5 +143,17 @@ describe('AckMonitor (mpENC §3.5)', () => {
     expect(monitor.owesAck()).toBe(false);
     // everything but the last few messages of each author is fully acked by now
     expect(monitor.outstanding().length).toBeLessThan(10);
+  });
+});
+
+describe('AckMonitor.forget (mpENC §3.3: members who leave the channel)', () => {
+  it('stops expecting acks from a member who left, completing what only they held up', () => {
+    const { monitor, add } = setup();
+    add('a1', 'alice', 'payload', 0);
+    add('b1', 'bob', 'ack', 10);
+    expect(monitor.missing('a1')).toEqual(['carol']);
+    expect(monitor.forget(carol)).toEqual([{ kind: 'fully-acked', id: 'a1', late: false, needed: true }]);
+    expect(monitor.isConsistent()).toBe(true);
+    expect(monitor.tick(100_000)).toEqual([]);
   });
 });

@@ -58,6 +58,13 @@ export class PresenceTracker {
     return [{ kind: 'presence', expired: this.expired() }];
   }
 
+  /** A member left the channel: no longer expected to be active. */
+  forget(member: MemberId): PresenceAction[] {
+    this.lastSeenMs.delete(member);
+    if (!this.expiredSet.delete(member)) return [];
+    return [{ kind: 'presence', expired: this.expired() }];
+  }
+
   tick(nowMs: number): PresenceAction[] {
     const actions: PresenceAction[] = [];
     const hb = this.config.heartbeatIntervalMs;

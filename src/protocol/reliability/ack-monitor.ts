@@ -5,21 +5,24 @@
  *  1. Parents are implicit acks: reader r has acked message m once r has written any message that
  *     has m as an ancestor (Transcript.ackedBy). Acks are therefore transitive.
  *  2. A message *needs acks* unless it is itself flow control: explicit acks and heartbeats do not
- *     (the caller's `needsAck` decides by body type). This is what stops acks-of-acks: an ack is
- *     never tracked, so it never triggers another ack, yet it still acks all its ancestors. Payload
- *     and consistency (FIN) messages need acks, so the last content message of a session or of a
- *     busy period is fully acked, which is the "final state" of mpENC §3.5.
+ *     (the caller's `needsAck` decides by body type). This is what stops acks-of-acks: an ack never
+ *     creates an obligation, so it never triggers another ack, yet it still acks its ancestors.
+ *     Payload and consistency (FIN) messages need acks, so the last content message of a session
+ *     or of a busy period ends fully acked: the "final state" of mpENC §3.5.
  *  3. Every message that needs acks, ours and others', must be acked by all its readers within
  *     `ackTimeoutMs` of our accepting it, else one warning names who did not ack.
  *  4. Automatic acks: when we accept another member's message that needs acks and we have not
  *     acked it, an explicit ack is due `autoAckDelayMs` later, batched for everything that arrives
  *     meanwhile and cancelled by any message we write (it acks everything we have).
- *  5. Resends: a message not fully acked is resent every `resendIntervalMs`, at most `maxResends`
- *     times, whoever wrote it, unless the only reader missing is ourselves.
+ *  5. Resends: a message that needs acks and is not fully acked is resent every
+ *     `resendIntervalMs`, at most `maxResends` times, whoever wrote it, to the readers missing
+ *     (unless the only one missing is ourselves). The session resends with it the ancestors those
+ *     readers have not acked either, so a lost ack never blocks its descendants.
  *  6. A duplicate of a message we already acked means its sender has not seen our ack (mpENC §3.5:
  *     resends are implicit conditions, there are no resend requests), so we resend our latest
- *     message, at most once per `resendIntervalMs`.
- *  7. Fully acked is final: the message leaves the monitor and needs nothing more.
+ *     message to that sender, at most once per `resendIntervalMs` per message of ours.
+ *  7. Fully acked is final. Every message, flow control included, is watched until fully acked
+ *     only so that the session knows when nobody can need its packet again.
  *
  * All inputs carry `nowMs`; the outputs are actions for the session to turn into effects.
  */
@@ -30,14 +33,17 @@ import { DEFAULT_RELIABILITY, type ReliabilityConfig } from './config.js';
 
 export type AckAction =
   | { readonly kind: 'send-ack' }
-  | { readonly kind: 'resend'; readonly id: MessageKey }
+  /** Resend `id` (and its ancestors they lack) for readers `to`. */
+  | { readonly kind: 'resend'; readonly id: MessageKey; readonly to: readonly MemberId[] }
   | { readonly kind: 'not-fully-acked'; readonly id: MessageKey; readonly missing: readonly MemberId[] }
-  | { readonly kind: 'fully-acked'; readonly id: MessageKey; readonly late: boolean };
+  /** `needed`: the message needed acks (else it is flow control whose packet may now be dropped). */
+  | { readonly kind: 'fully-acked'; readonly id: MessageKey; readonly late: boolean; readonly needed: boolean };
 
 /** 'none': a message that needs no acks (explicit ack, heartbeat), or one we do not hold. */
 export type AckStatus = 'none' | 'waiting' | 'late' | 'fully-acked';
 
 interface Tracked {
+  readonly needed: boolean;
   readonly acceptedAtMs: number;
   readonly remaining: Set<MemberId>;
   warned: boolean;
@@ -54,6 +60,7 @@ interface AwaitQueue {
 export interface AckMonitorSnapshot {
   readonly tracked: readonly {
     readonly id: MessageKey;
+    readonly needed: boolean;
     readonly acceptedAtMs: number;
     readonly remaining: readonly MemberId[];
     readonly warned: boolean;
@@ -67,9 +74,12 @@ export interface AckMonitorSnapshot {
 
 export class AckMonitor<Body> {
   private readonly tracked = new Map<MessageKey, Tracked>();
+  /** Messages that needed acks and got all of them. */
   private readonly fullyAcked = new Set<MessageKey>();
   private readonly awaiting = new Map<MemberId, Map<MemberId, AwaitQueue>>();
-  private readonly awaitingCount = new Map<MemberId, number>();
+  /** Per reader: how many messages that *need* acks wait for them. */
+  private readonly owed = new Map<MemberId, number>();
+  private neededCount = 0;
   private ackDueAtMs: number | undefined;
   private readonly lastReackMs = new Map<MessageKey, number>();
 
@@ -85,29 +95,51 @@ export class AckMonitor<Body> {
     const actions: AckAction[] = [];
     const message = this.transcript.get(id);
     this.applyAcksBy(message.author, actions);
-    if (this.needsAck(message.body)) {
-      const readers = this.transcript.readers(id);
-      if (readers.length === 0) {
-        this.fullyAcked.add(id);
-      } else {
-        this.tracked.set(id, {
-          acceptedAtMs: nowMs,
-          remaining: new Set(readers),
-          warned: false,
-          resends: 0,
-          nextResendMs: nowMs + this.config.resendIntervalMs,
-        });
-        for (const reader of readers) this.enqueue(reader, message.author, id);
-      }
+    const needed = this.needsAck(message.body);
+    const readers = this.transcript.readers(id).filter((r) => !this.transcript.ackedBy(id, r));
+    if (readers.length === 0) {
+      if (needed) this.fullyAcked.add(id);
+    } else {
+      this.track(id, message.author, {
+        needed,
+        acceptedAtMs: nowMs,
+        remaining: new Set(readers),
+        warned: false,
+        resends: 0,
+        nextResendMs: nowMs + this.config.resendIntervalMs,
+      });
     }
-    if ((this.awaitingCount.get(this.self) ?? 0) === 0) this.ackDueAtMs = undefined;
+    if (!this.owesAck()) this.ackDueAtMs = undefined;
     else if (this.ackDueAtMs === undefined) this.ackDueAtMs = nowMs + this.config.autoAckDelayMs;
     return actions;
   }
 
-  /** Rule 6: someone resent a message we already hold. */
-  duplicate(id: MessageKey, nowMs: number): AckAction[] {
-    if (!this.transcript.has(id)) return [];
+  /**
+   * A member left the channel (mpENC §3.3: they are being excluded): they will never ack, and
+   * that is not a fault, so stop expecting it. Returns the messages this completes.
+   */
+  forget(member: MemberId): AckAction[] {
+    const actions: AckAction[] = [];
+    const byAuthor = this.awaiting.get(member);
+    if (byAuthor === undefined) return actions;
+    this.awaiting.delete(member);
+    this.owed.delete(member);
+    for (const queue of byAuthor.values()) {
+      for (let i = queue.head; i < queue.ids.length; i++) this.ackedOne(queue.ids[i]!, member, actions);
+    }
+    if (member === this.self) this.ackDueAtMs = undefined;
+    return actions;
+  }
+
+  /** Readers still missing for a message (empty when fully acked or not tracked). */
+  missing(id: MessageKey): MemberId[] {
+    const t = this.tracked.get(id);
+    return t === undefined ? [] : [...t.remaining].sort();
+  }
+
+  /** Rule 6: `sender` resent a message we already hold. */
+  duplicate(id: MessageKey, sender: MemberId, nowMs: number): AckAction[] {
+    if (!this.transcript.has(id) || sender === this.self) return [];
     const message = this.transcript.get(id);
     if (message.author === this.self || !this.transcript.ackedBy(id, this.self)) return [];
     const ours = this.transcript.lastBy(this.self);
@@ -115,16 +147,17 @@ export class AckMonitor<Body> {
     const last = this.lastReackMs.get(ours);
     if (last !== undefined && nowMs - last < this.config.resendIntervalMs) return [];
     this.lastReackMs.set(ours, nowMs);
-    return [{ kind: 'resend', id: ours }];
+    return [{ kind: 'resend', id: ours, to: [sender] }];
   }
 
   tick(nowMs: number): AckAction[] {
     const actions: AckAction[] = [];
     if (this.ackDueAtMs !== undefined && nowMs >= this.ackDueAtMs) {
       this.ackDueAtMs = undefined;
-      if ((this.awaitingCount.get(this.self) ?? 0) > 0) actions.push({ kind: 'send-ack' });
+      if (this.owesAck()) actions.push({ kind: 'send-ack' });
     }
     for (const [id, t] of this.tracked) {
+      if (!t.needed) continue;
       if (!t.warned && nowMs >= t.acceptedAtMs + this.config.ackTimeoutMs) {
         t.warned = true;
         actions.push({ kind: 'not-fully-acked', id, missing: [...t.remaining].sort() });
@@ -132,8 +165,8 @@ export class AckMonitor<Body> {
       if (t.resends < this.config.maxResends && nowMs >= t.nextResendMs) {
         t.resends += 1;
         t.nextResendMs = nowMs + this.config.resendIntervalMs;
-        const onlyUs = t.remaining.size === 1 && t.remaining.has(this.self);
-        if (!onlyUs) actions.push({ kind: 'resend', id });
+        const to = [...t.remaining].filter((r) => r !== this.self).sort();
+        if (to.length > 0) actions.push({ kind: 'resend', id, to });
       }
     }
     return actions;
@@ -146,6 +179,7 @@ export class AckMonitor<Body> {
       if (next === undefined || at < next) next = at;
     };
     for (const t of this.tracked.values()) {
+      if (!t.needed) continue;
       if (!t.warned) consider(t.acceptedAtMs + this.config.ackTimeoutMs);
       if (t.resends < this.config.maxResends) consider(t.nextResendMs);
     }
@@ -155,29 +189,35 @@ export class AckMonitor<Body> {
   status(id: MessageKey): AckStatus {
     if (this.fullyAcked.has(id)) return 'fully-acked';
     const t = this.tracked.get(id);
-    if (t === undefined) return 'none';
+    if (t === undefined || !t.needed) return 'none';
     return t.warned ? 'late' : 'waiting';
   }
 
-  /** Messages still waiting for acks, in acceptance order. */
+  /** Whether some reader may still lack this message (its packet is worth keeping). */
+  isWatched(id: MessageKey): boolean {
+    return this.tracked.has(id);
+  }
+
+  /** Messages that need acks and still wait for some, in acceptance order. */
   outstanding(): MessageKey[] {
-    return [...this.tracked.keys()];
+    return [...this.tracked].filter(([, t]) => t.needed).map(([id]) => id);
   }
 
   /** mpENC §3.5: consistent when every message that needs acks is fully acked. */
   isConsistent(): boolean {
-    return this.tracked.size === 0;
+    return this.neededCount === 0;
   }
 
-  /** Whether an automatic ack is pending (we hold others' messages we have not acked). */
+  /** Whether we hold others' messages that need acks and that we have not acked. */
   owesAck(): boolean {
-    return (this.awaitingCount.get(this.self) ?? 0) > 0;
+    return (this.owed.get(this.self) ?? 0) > 0;
   }
 
   snapshot(): AckMonitorSnapshot {
     return {
       tracked: [...this.tracked].map(([id, t]) => ({
         id,
+        needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
         remaining: [...t.remaining].sort(),
         warned: t.warned,
@@ -199,17 +239,15 @@ export class AckMonitor<Body> {
     config: ReliabilityConfig = DEFAULT_RELIABILITY,
   ): AckMonitor<Body> {
     const monitor = new AckMonitor(self, transcript, needsAck, config);
-    // Queues must be in line order per author: acceptance order is a topological order.
-    const tracked = [...snapshot.tracked].sort((a, b) => transcript.entry(a.id).index - transcript.entry(b.id).index);
-    for (const t of tracked) {
-      monitor.tracked.set(t.id, {
+    for (const t of snapshot.tracked) {
+      monitor.track(t.id, transcript.get(t.id).author, {
+        needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
         remaining: new Set(t.remaining),
         warned: t.warned,
         resends: t.resends,
         nextResendMs: t.nextResendMs,
       });
-      for (const reader of t.remaining) monitor.enqueue(reader, transcript.get(t.id).author, t.id);
     }
     for (const id of snapshot.fullyAcked) monitor.fullyAcked.add(id);
     monitor.ackDueAtMs = snapshot.ackDueAtMs ?? undefined;
@@ -217,13 +255,18 @@ export class AckMonitor<Body> {
     return monitor;
   }
 
-  private enqueue(reader: MemberId, author: MemberId, id: MessageKey): void {
-    let byAuthor = this.awaiting.get(reader);
-    if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
-    let queue = byAuthor.get(author);
-    if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0 }));
-    queue.ids.push(id);
-    this.awaitingCount.set(reader, (this.awaitingCount.get(reader) ?? 0) + 1);
+  /** Callers add messages in acceptance order, which keeps every queue in line order. */
+  private track(id: MessageKey, author: MemberId, t: Tracked): void {
+    this.tracked.set(id, t);
+    if (t.needed) this.neededCount += 1;
+    for (const reader of t.remaining) {
+      let byAuthor = this.awaiting.get(reader);
+      if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
+      let queue = byAuthor.get(author);
+      if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0 }));
+      queue.ids.push(id);
+      if (t.needed) this.owed.set(reader, (this.owed.get(reader) ?? 0) + 1);
+    }
   }
 
   /** Rule 1 applied to a new message by `reader`: pop what it now acks, amortised O(1) each. */
@@ -234,20 +277,29 @@ export class AckMonitor<Body> {
       while (queue.head < queue.ids.length && this.transcript.ackedBy(queue.ids[queue.head]!, reader)) {
         const id = queue.ids[queue.head]!;
         queue.head += 1;
-        this.awaitingCount.set(reader, this.awaitingCount.get(reader)! - 1);
-        const t = this.tracked.get(id);
-        assert(t !== undefined, 'awaited message is tracked');
-        t.remaining.delete(reader);
-        if (t.remaining.size === 0) {
-          this.tracked.delete(id);
-          this.fullyAcked.add(id);
-          actions.push({ kind: 'fully-acked', id, late: t.warned });
-        }
+        this.ackedOne(id, reader, actions);
       }
       if (queue.head > 64 && queue.head * 2 > queue.ids.length) {
         queue.ids.splice(0, queue.head);
         queue.head = 0;
       }
     }
+  }
+
+  private ackedOne(id: MessageKey, reader: MemberId, actions: AckAction[]): void {
+    const t = this.tracked.get(id);
+    assert(t !== undefined, 'awaited message is tracked');
+    if (!t.remaining.delete(reader)) return;
+    if (t.needed) {
+      const owed = this.owed.get(reader);
+      if (owed !== undefined) this.owed.set(reader, owed - 1);
+    }
+    if (t.remaining.size > 0) return;
+    this.tracked.delete(id);
+    if (t.needed) {
+      this.neededCount -= 1;
+      this.fullyAcked.add(id);
+    }
+    actions.push({ kind: 'fully-acked', id, late: t.warned, needed: t.needed });
   }
 }
