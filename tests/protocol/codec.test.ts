@@ -151,6 +151,15 @@ describe('framing', () => {
     }
   });
 
+  it('rejects the largest inputs by their limits', () => {
+    // 64 KiB of zero bytes is 16384 empty records: over the record-count limit.
+    expect(codeOf(() => decodePacket(frame(new Uint8Array(MAX_PACKET_BYTES))))).toBe('too-long');
+    expect(codeOf(() => decodePacket(frame(new Uint8Array(MAX_PACKET_BYTES + 3))))).toBe('too-long');
+    // One record of the largest value: a 65535-byte payload is over the padded-plaintext limit.
+    const big = encodeRecords([...dataRecords().slice(0, 5), rec(T.MESSAGE_PAYLOAD, new Uint8Array(65535))]);
+    expect(codeOf(() => decodePacket(frame(big)))).toBe('too-long');
+  });
+
   it('rejects over-long text before decoding it', () => {
     const text = '?mpENC:' + 'A'.repeat(MAX_PACKET_TEXT_CHARS) + '.';
     expect(codeOf(() => unframe(text))).toBe('too-long');
