@@ -23,7 +23,8 @@ async function main(): Promise<void> {
     port,
     host: env['HOST'] ?? '127.0.0.1',
     staticDir: env['RELAY_STATIC_DIR'] ?? './dist',
-    logLevel: parseLogLevel(env['RELAY_LOG'], 'info'),
+    // Quiet by default under the test runner (child relays of the crash and multi-node tests).
+    logLevel: parseLogLevel(env['RELAY_LOG'], env['VITEST'] === undefined ? 'info' : 'warn'),
     ...(certPath !== undefined && keyPath !== undefined ? { tls: { cert: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
   });
   process.stdout.write(`Covey relay listening on ${relay.url} (store: ${store.name})\n`);

@@ -50,7 +50,10 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
 
 function clientOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
@@ -164,7 +167,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const port = (server.address() as AddressInfo).port;
   const scheme = options.tls === undefined ? 'http' : 'https';
   const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (options.tls === undefined && !LOOPBACK.has(host)) {
+  if (options.tls === undefined && !isLoopbackHost(host)) {
     const banner = '!'.repeat(78);
     process.stderr.write(
       `${banner}\n!! WARNING: the relay listens on ${host} WITHOUT TLS. Signatures stop replays, but traffic,\n` +

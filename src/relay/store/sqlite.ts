@@ -117,7 +117,13 @@ export interface SqliteStoreOptions {
   readonly dataDir: string;
 }
 
-export function openSqliteStore(options: SqliteStoreOptions): RelayStore {
+/** The SQLite store, plus its durability settings for tests and /healthz-style checks. */
+export interface SqliteRelayStore extends RelayStore {
+  /** The connection's journal mode and synchronous level (expected: 'wal', 2 = FULL). */
+  durability(): { readonly journalMode: string; readonly synchronous: number };
+}
+
+export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   let path = ':memory:';
   if (options.dataDir !== ':memory:') {
     mkdirSync(options.dataDir, { recursive: true });
@@ -336,8 +342,16 @@ export function openSqliteStore(options: SqliteStoreOptions): RelayStore {
     if (closed) throw new Error('sqlite store is closed');
   }
 
-  const store: RelayStore = {
+  const store: SqliteRelayStore = {
     name: 'sqlite',
+
+    durability() {
+      checkOpen();
+      return {
+        journalMode: String(db.pragma('journal_mode', { simple: true })),
+        synchronous: Number(db.pragma('synchronous', { simple: true })),
+      };
+    },
 
     async createChannel(channelId, kind, owner, nowMs) {
       checkOpen();
