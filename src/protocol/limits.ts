@@ -49,3 +49,15 @@ export const OPERATION_TIMEOUT_MS = 120_000;
  * (benign: ignore) from a packet of an operation we never accepted (an inconsistent order).
  */
 export const MAX_REMEMBERED_OPERATIONS = 256;
+
+/**
+ * Greeting packet texts remembered (as hashes) to recognise an exact replay. Covers the last
+ * few operations of a full group (a start of n members is about 2n packets).
+ */
+export const MAX_REMEMBERED_GREETINGS = 1024;
+
+/**
+ * A proposal of ours that the relay has not put in the order after this long is given up (the
+ * relay dropped it, or we lost the connection): the user may propose again.
+ */
+export const PROPOSAL_TIMEOUT_MS = 120_000;

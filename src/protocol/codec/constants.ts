@@ -50,6 +50,11 @@ export const RecordType = {
   PREV_PF: 0x0301,
   CHAIN_HASH: 0x0302,
   LATEST_PM: 0x0303,
+  // Covey v2 (src/protocol/greeting; closes mpENC §6.1.1), on PROTOCOL_VERSION_2 packets only:
+  /** Chain hash right after the operation's initial packet: names the operation in its later packets. */
+  OP_REF: 0x0304,
+  /** One byte, why an ABORT packet aborts (AbortReason in src/protocol/greeting/wire.ts). */
+  ABORT_REASON: 0x0305,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -81,6 +86,8 @@ export const GreetOperation = {
   EXCLUDE: 3,
   REFRESH: 4,
   QUIT: 5,
+  /** Covey v2: abort the ongoing operation (mpENC §6.1.1 "Error and abort messages"). */
+  ABORT: 6,
 } as const;
 export type GreetOperation = (typeof GreetOperation)[keyof typeof GreetOperation];
 
@@ -98,6 +105,11 @@ export const GreetType = {
   EXCLUDE_AUX_PARTICIPANT_CONFIRM_DOWN: 0x3b,
   REFRESH_AUX_INITIATOR_DOWN: 0xc7,
   QUIT_DOWN: 0xd3,
+  // Covey v2 extensions (PROTOCOL_VERSION_2 only; added by the membership layer):
+  /** Every other member's confirmation of a refresh (v2 refreshes are confirmed like excludes). */
+  REFRESH_AUX_PARTICIPANT_CONFIRM_DOWN: 0x4b,
+  /** Abort of the ongoing operation, signed with the sender's static identity key. */
+  ABORT_DOWN: 0x62,
 } as const;
 export type GreetType = (typeof GreetType)[keyof typeof GreetType];
 

@@ -46,6 +46,11 @@ export interface GreetingFields {
   readonly sessionSignature?: Uint8Array;
   /** Published ephemeral signing key (seed), sent when leaving. */
   readonly signingKey?: Uint8Array;
+  // Covey v2 extension records (src/protocol/greeting), after SIGNING_KEY:
+  /** OP_REF: the operation this non-initial v2 packet belongs to (chain hash after its initial packet). */
+  readonly opRef?: ChainHash;
+  /** ABORT_REASON: one byte, on ABORT_DOWN packets. */
+  readonly abortReason?: number;
 }
 
 export interface GreetingPacket extends GreetingFields {
@@ -77,6 +82,8 @@ export function encodeGreetingRegion(f: GreetingFields): Uint8Array {
   }
   if (f.sessionSignature !== undefined) parts.push(encodeRecord(RecordType.SESSION_SIGNATURE, f.sessionSignature));
   if (f.signingKey !== undefined) parts.push(encodeRecord(RecordType.SIGNING_KEY, f.signingKey));
+  if (f.opRef !== undefined) parts.push(encodeRecord(RecordType.OP_REF, f.opRef));
+  if (f.abortReason !== undefined) parts.push(encodeRecord(RecordType.ABORT_REASON, Uint8Array.of(f.abortReason)));
   return concatBytes(...parts);
 }
 
@@ -112,6 +119,8 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
   }
   const sessionSignature = r.maybe(RecordType.SESSION_SIGNATURE);
   const signingKey = r.maybe(RecordType.SIGNING_KEY);
+  const opRef = r.maybe(RecordType.OP_REF);
+  const abortReason = r.maybe(RecordType.ABORT_REASON);
   r.end('greeting');
 
   return {
@@ -129,6 +138,8 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
     ...(metadata !== undefined && { metadata }),
     ...(sessionSignature !== undefined && { sessionSignature: fixedBytes(sessionSignature, SIGNATURE_BYTES, 'SESSION_SIGNATURE') }),
     ...(signingKey !== undefined && { signingKey: fixedBytes(signingKey, KEY_BYTES, 'SIGNING_KEY') }),
+    ...(opRef !== undefined && { opRef: chainHash(opRef) }),
+    ...(abortReason !== undefined && { abortReason: fixedBytes(abortReason, 1, 'ABORT_REASON')[0]! }),
   };
 }
 

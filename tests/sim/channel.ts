@@ -1,0 +1,237 @@
+/**
+ * A simulated group channel (mpENC §4.1 GroupChannel; DESIGN.md §3 relay) driving the pure
+ * membership machine of every member: one relay order with seq numbers, channel joins and
+ * leaves, per-member delivery that lags but keeps the order, and fault injection:
+ * - the network: delays (outbox and delivery lag), a member disconnecting (leaving) mid-operation;
+ * - an attacker: tamper with, replay or inject packets into the common order;
+ * - a malicious relay: per member, withhold an event or show two events in swapped order.
+ *
+ * Deterministic: all choices come from one seeded RNG, so a seed replays a run exactly.
+ */
+import type { ChannelEvent } from '../../src/protocol/channel.js';
+import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
+import { createMembership, step } from '../../src/protocol/greeting/machine.js';
+import type { KeyDirectory, MembershipEffect, MembershipInput, MembershipState } from '../../src/protocol/greeting/types.js';
+import { memberId, type MemberId } from '../../src/protocol/ids.js';
+import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
+
+export interface SimMember {
+  readonly id: MemberId;
+  state: MembershipState;
+  /** Relay log index of the next event this member will be shown. */
+  cursor: number;
+  /** Events shown to this member but not yet processed, in order. */
+  inbox: ChannelEvent[];
+  /** Every effect this member produced, in order. */
+  effects: MembershipEffect[];
+  timers: number[];
+  staticSeed: Uint8Array;
+  staticPub: Uint8Array;
+  /** An honest member runs the machine; a dishonest one is driven by the test. */
+  honest: boolean;
+}
+
+/** How the relay treats one logged event for one member. */
+export type Manipulation =
+  | { readonly kind: 'withhold'; readonly member: MemberId }
+  | { readonly kind: 'replace'; readonly member: MemberId; readonly text: string }
+  | { readonly kind: 'swap-with-next'; readonly member: MemberId };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+interface LogEntry {
+  event: ChannelEvent;
+  /** Channel members at the time the relay ordered it: they are shown it. */
+  audience: readonly MemberId[];
+}
+
+export interface SimOptions {
+  readonly crypto: CryptoProvider;
+  readonly seed: number;
+  /** Probability that a delivery step is skipped for a member (lag), 0 = lockstep. */
+  readonly lag?: number;
+}
+
+export class SimGroup {
+  readonly crypto: CryptoProvider;
+  readonly rng: SeededRandom;
+  readonly members = new Map<MemberId, SimMember>();
+  readonly log: LogEntry[] = [];
+  channel: MemberId[] = [];
+  nowMs = 1_000_000;
+  /** Packets sent but not yet ordered by the relay: [sender, text]. */
+  readonly outbox: [MemberId, string][] = [];
+  /** Per log index, manipulations applied when showing it. */
+  readonly manipulations = new Map<number, Manipulation[]>();
+  /** Hook: called when the relay is about to order a packet; may return manipulations. */
+  onOrder: ((index: number, sender: MemberId, text: string) => Manipulation[] | void) | null = null;
+  readonly keys: KeyDirectory;
+  private readonly lag: number;
+
+  constructor(options: SimOptions) {
+    this.crypto = options.crypto;
+    this.rng = seededRandom(options.seed);
+    this.lag = options.lag ?? 0;
+    this.keys = { staticKey: (m) => this.members.get(m)?.staticPub };
+  }
+
+  async addMember(name: string, honest = true): Promise<SimMember> {
+    const id = memberId(name);
+    const staticSeed = this.rng.bytes(32);
+    const member: SimMember = {
+      id,
+      state: createMembership({ self: id, staticSeed }),
+      cursor: this.log.length,
+      inbox: [],
+      effects: [],
+      timers: [],
+      staticSeed,
+      staticPub: await this.crypto.ed25519PublicKey(staticSeed),
+      honest,
+    };
+    this.members.set(id, member);
+    return member;
+  }
+
+  member(name: string): SimMember {
+    const m = this.members.get(name as MemberId);
+    if (m === undefined) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  /** The relay orders an event: members in the channel are shown it (unless manipulated). */
+  private append(event: DistributiveOmit<ChannelEvent, 'seq'>, audience: readonly MemberId[]): number {
+    const index = this.log.length;
+    this.log.push({ event: { ...event, seq: index + 1 } as ChannelEvent, audience });
+    return index;
+  }
+
+  join(name: string): void {
+    const id = name as MemberId;
+    if (this.channel.includes(id)) return;
+    this.channel = [...this.channel, id];
+    const m = this.members.get(id);
+    if (m !== undefined) m.cursor = this.log.length;
+    this.append({ kind: 'joined', joined: [id], members: this.channel }, this.channel);
+  }
+
+  leave(name: string): void {
+    const id = name as MemberId;
+    if (!this.channel.includes(id)) return;
+    const audience = this.channel;
+    this.channel = this.channel.filter((m) => m !== id);
+    this.append({ kind: 'left', left: [id], members: this.channel }, audience);
+  }
+
+  /** A packet goes straight into the relay order (an attacker's or a test's injection). */
+  post(sender: string, text: string): number {
+    const index = this.log.length;
+    const manipulations = this.onOrder?.(index, sender as MemberId, text);
+    if (manipulations) this.manipulations.set(index, manipulations);
+    this.append({ kind: 'packet', sender: sender as MemberId, text }, this.channel);
+    return index;
+  }
+
+  /** Flushes the outbox into the relay order (senders not in the channel are refused). */
+  flushOutbox(max = Infinity): void {
+    let n = 0;
+    while (this.outbox.length > 0 && n < max) {
+      const [sender, text] = this.outbox.shift()!;
+      if (this.channel.includes(sender)) this.post(sender, text);
+      n++;
+    }
+  }
+
+  /** Shows member `m` the events ordered since its cursor (applying manipulations). */
+  private show(m: SimMember): void {
+    while (m.cursor < this.log.length) {
+      const index = m.cursor++;
+      const entry = this.log[index]!;
+      if (!entry.audience.includes(m.id)) continue;
+      const ms = (this.manipulations.get(index) ?? []).filter((x) => x.member === m.id);
+      if (ms.some((x) => x.kind === 'withhold')) continue;
+      const replaced = ms.find((x) => x.kind === 'replace');
+      let event = entry.event;
+      if (replaced && event.kind === 'packet') event = { ...event, text: replaced.text };
+      if (ms.some((x) => x.kind === 'swap-with-next') && m.cursor < this.log.length) {
+        // Show the next event first, then this one, keeping each event's seq.
+        const next = this.log[m.cursor++]!;
+        if (next.audience.includes(m.id)) m.inbox.push(next.event);
+      }
+      m.inbox.push(event);
+    }
+  }
+
+  async input(m: SimMember, input: MembershipInput): Promise<readonly MembershipEffect[]> {
+    const result = await step(m.state, input, { crypto: this.crypto, random: this.rng.bytes, nowMs: this.nowMs, keys: this.keys });
+    m.state = result.state;
+    for (const e of result.effects) {
+      m.effects.push(e);
+      if (e.kind === 'send') this.outbox.push([m.id, e.text]);
+      else if (e.kind === 'kick') for (const k of e.members) this.kickRequests.add(k);
+      else if (e.kind === 'set-timer') m.timers.push(e.atMs);
+    }
+    return result.effects;
+  }
+
+  readonly kickRequests = new Set<MemberId>();
+
+  /** Processes kicks: the relay removes kicked members (duplicates are no-ops). */
+  private applyKicks(): void {
+    for (const k of this.kickRequests) this.leave(k);
+    this.kickRequests.clear();
+  }
+
+  /** One member processes one shown event; false when it has nothing to process. */
+  async deliverOne(m: SimMember): Promise<boolean> {
+    this.show(m);
+    const event = m.inbox.shift();
+    if (event === undefined) return false;
+    if (m.honest) await this.input(m, { kind: 'channel', event });
+    return true;
+  }
+
+  /**
+   * Runs until nothing moves: relay flushes outboxes, every member processes every event.
+   * With lag > 0, members fall behind at random but catch up before this returns.
+   */
+  async settle(maxSteps = 100_000): Promise<void> {
+    for (let i = 0; i < maxSteps; i++) {
+      this.nowMs += 10;
+      this.flushOutbox(this.lag > 0 ? 1 + this.rng.int(2) : Infinity);
+      this.applyKicks();
+      let moved = this.outbox.length > 0 || this.kickRequests.size > 0;
+      for (const m of this.members.values()) {
+        if (this.lag > 0 && this.rng.float() < this.lag) {
+          this.show(m);
+          moved ||= m.inbox.length > 0;
+          continue;
+        }
+        if (await this.deliverOne(m)) moved = true;
+      }
+      if (!moved) return;
+    }
+    throw new Error('simulation did not settle');
+  }
+
+  /** Advances the clock and delivers due timers as ticks. */
+  async advance(ms: number): Promise<void> {
+    this.nowMs += ms;
+    for (const m of this.members.values()) {
+      if (!m.honest) continue;
+      const due = m.timers.filter((t) => t <= this.nowMs);
+      if (due.length === 0) continue;
+      m.timers = m.timers.filter((t) => t > this.nowMs);
+      await this.input(m, { kind: 'tick' });
+    }
+  }
+
+  honestMembers(): SimMember[] {
+    return [...this.members.values()].filter((m) => m.honest);
+  }
+
+  warnings(m?: SimMember): MembershipEffect[] {
+    const all = m === undefined ? this.honestMembers() : [m];
+    return all.flatMap((x) => x.effects.filter((e) => e.kind === 'warning'));
+  }
+}
