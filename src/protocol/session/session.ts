@@ -1,0 +1,558 @@
+/**
+ * Session (mpENC §4.1, §4.2 HybridSession): the one object the worker talks to for a conversation.
+ *
+ * Inputs: user actions (`send`, `ack`, `include`, `exclude`, `leave`), channel events (`receive`)
+ * and the clock (`tick`), each with `nowMs`. Outputs: the tagged effects each call returns
+ * (effects.ts). Randomness and crypto come in through `SessionDeps`. Calls must not overlap: the
+ * worker awaits each one before the next (asserted).
+ *
+ * Receive handler (mpENC §4.2): channel membership events and non-data packets go to the
+ * membership half; a data packet is tried against the current and the previous subsession, the
+ * SIDKEY_HINT choosing which to try; one that verifies joins that subsession's transcript (or
+ * waits there for its parents); one that decrypts nowhere waits for a later subsession.
+ */
+import type { ChannelEvent, ChannelLeft, ChannelPacket } from '../channel.js';
+import { decodePacket } from '../codec/packet.js';
+import { encodePacket } from '../codec/packet.js';
+import type { DataPacket } from '../codec/data.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { assert, isProtocolError, ProtocolError } from '../errors.js';
+import { hexDecode } from '../bytes.js';
+import { idKey, messageId, type MemberId, type MessageId } from '../ids.js';
+import type { MessageBody } from '../packets/body.js';
+import { openDataPacket, sealDataPacket, sidkeyHint } from '../packets/data.js';
+import { makeMessageId } from '../packets/ids.js';
+import type { PresenceAction } from '../presence/presence-tracker.js';
+import type { RandomSource } from '../random.js';
+import type { AckAction, AckStatus } from '../reliability/ack-monitor.js';
+import type { MessageKey } from '../transcript/ids.js';
+import { ingest } from '../transcript/ingest.js';
+import { MessageLog, type LogEntry } from '../transcript/message-log.js';
+import type { TranscriptMessage } from '../transcript/message.js';
+import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
+import { isContent, type SessionEffect } from './effects.js';
+import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from './membership.js';
+import { Subsession } from './subsession.js';
+import { UndecryptablePackets } from './undecryptable.js';
+
+export interface SessionDeps {
+  readonly crypto: CryptoProvider;
+  readonly random: RandomSource;
+}
+
+/** 'active': in the channel; 'leaving': our FIN is out (mpENC §3.3); 'left': we left the channel. */
+export type SessionState = 'active' | 'leaving' | 'left';
+
+type Out = SessionEffect[];
+
+/** Packets per resend: a reader far behind catches up over several resends rather than one burst. */
+export const MAX_RESEND_BATCH = 64;
+
+export class Session {
+  /** Every subsession we were part of, by index (= MessageLog subsession index). */
+  protected readonly subsessions: Subsession[] = [];
+  protected current: Subsession | undefined;
+  protected previous: Subsession | undefined;
+  protected readonly log = new MessageLog<MessageBody>(isContent);
+  protected readonly undecryptable: UndecryptablePackets;
+  protected channel: MemberId[] = [];
+  protected sessionState: SessionState = 'active';
+  protected lastTimerMs: number | undefined;
+  private busy = false;
+
+  constructor(
+    readonly self: MemberId,
+    protected readonly deps: SessionDeps,
+    protected readonly membership: Membership,
+    readonly config: SessionConfig = DEFAULT_SESSION_CONFIG,
+  ) {
+    this.undecryptable = new UndecryptablePackets(config.maxUndecryptablePackets, config.undecryptableExpiryMs);
+  }
+
+  // ── user actions ───────────────────────────────────────────────────────────────────────────
+
+  /** Sends a text message to the current subsession. Returns the effects; the id is in `deliver`. */
+  send(text: string, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      const sub = this.activeSubsession('send');
+      await this.sendBody(sub, { type: 'payload', text }, nowMs, out);
+    });
+  }
+
+  /** A manual explicit ack (mpENC §3.5): acks everything we have seen. */
+  ack(nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      const sub = this.activeSubsession('ack');
+      await this.sendBody(sub, { type: 'explicit-ack', manual: true }, nowMs, out);
+    });
+  }
+
+  include(members: readonly MemberId[], nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      this.requireState('active', 'include');
+      await this.applyMembership(await this.membership.propose({ kind: 'include', members }, this.context(), nowMs), nowMs, out);
+    });
+  }
+
+  exclude(members: readonly MemberId[], nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      this.requireState('active', 'exclude');
+      // mpENC §3.3: we never exclude ourselves; we shut down and leave instead.
+      if (members.includes(this.self)) throw new ProtocolError('invalid-state', 'exclude yourself by leave()');
+      await this.applyMembership(await this.membership.propose({ kind: 'exclude', members }, this.context(), nowMs), nowMs, out);
+    });
+  }
+
+  /**
+   * mpENC §3.3: to part, shut the subsession down (FIN, then wait for consistency), then leave the
+   * channel. The `leave` effect comes when the shutdown finishes (or times out).
+   */
+  leave(nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      this.requireState('active', 'leave');
+      this.sessionState = 'leaving';
+      const sub = this.current;
+      if (sub === undefined) {
+        this.finishLeaving(out);
+      } else if (sub.phase.kind === 'active') {
+        await this.startShutdown(sub, nowMs, out);
+      }
+    });
+  }
+
+  // ── inputs from the world ──────────────────────────────────────────────────────────────────
+
+  receive(event: ChannelEvent, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      if (this.sessionState === 'left') return;
+      switch (event.kind) {
+        case 'joined':
+          this.channel = [...event.members];
+          await this.applyMembership(await this.membership.channelChanged(event, this.context(), nowMs), nowMs, out);
+          return;
+        case 'left':
+          await this.channelLeft(event, nowMs, out);
+          return;
+        case 'packet':
+          await this.receivePacket(event, nowMs, out);
+          return;
+      }
+    });
+  }
+
+  tick(nowMs: number): Promise<SessionEffect[]> {
+    // The worker's timer has fired: the next one is always announced again.
+    this.lastTimerMs = undefined;
+    return this.run(nowMs, async (out) => {
+      if (this.sessionState === 'left') return;
+      for (const sub of this.subsessions) {
+        if (sub.phase.kind === 'closed') continue;
+        await this.applyAcks(sub, sub.acks.tick(nowMs), nowMs, out);
+        if (sub.phase.kind === 'active') await this.applyPresence(sub, sub.presence.tick(nowMs), nowMs, out);
+        for (const item of sub.pending.expire(nowMs)) {
+          out.push({ kind: 'warn', warning: { kind: 'missing-parents-expired', id: item.message.id, author: item.message.author } });
+        }
+        await this.checkParting(sub, nowMs, out);
+      }
+      for (const waiting of this.undecryptable.expire(nowMs)) {
+        out.push({ kind: 'warn', warning: { kind: 'undecryptable-expired', sender: waiting.event.sender } });
+      }
+      await this.applyMembership(await this.membership.tick(nowMs), nowMs, out);
+    });
+  }
+
+  // ── queries ────────────────────────────────────────────────────────────────────────────────
+
+  state(): SessionState {
+    return this.sessionState;
+  }
+
+  /** Session membership: the current subsession's members (mpENC §4.1), or just us. */
+  members(): readonly MemberId[] {
+    return this.current?.members ?? [this.self];
+  }
+
+  channelMembers(): readonly MemberId[] {
+    return this.channel;
+  }
+
+  /** The MessageLog (display order, parents, ancestors, readers, unacked). Read it, never change it. */
+  messages(): MessageLog<MessageBody> {
+    return this.log;
+  }
+
+  /** Content messages in display order. */
+  entries(): readonly LogEntry<MessageBody>[] {
+    return this.log.entries();
+  }
+
+  /** Ack status of a message (mpENC §2.3 "Messages not yet acknowledged"). */
+  status(id: MessageKey): AckStatus {
+    return this.subsessionOf(id).acks.status(id);
+  }
+
+  /** Readers whose ack we have not seen. */
+  unacked(id: MessageKey): MemberId[] {
+    return this.subsessionOf(id).transcript.unackedBy(id);
+  }
+
+  /** Members of the current subsession whose activity expired (grey them out, §2.3). */
+  expired(): MemberId[] {
+    return this.current?.presence.expired() ?? [];
+  }
+
+  /** Every subsession's transcript (for tests, the simulator and debugging views). */
+  transcripts(): readonly Subsession['transcript'][] {
+    return this.subsessions.map((s) => s.transcript);
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────────
+
+  private async run(nowMs: number, body: (out: Out) => Promise<void>): Promise<SessionEffect[]> {
+    assert(!this.busy, 'Session calls must not overlap: await each one');
+    this.busy = true;
+    const out: Out = [];
+    try {
+      await body(out);
+    } finally {
+      this.busy = false;
+    }
+    this.scheduleTimer(nowMs, out);
+    return out;
+  }
+
+  private scheduleTimer(_nowMs: number, out: Out): void {
+    const next = this.nextDeadlineMs();
+    if (next !== undefined && next !== this.lastTimerMs) out.push({ kind: 'setTimer', atMs: next });
+    this.lastTimerMs = next;
+  }
+
+  /** The earliest time `tick` has work to do. */
+  nextDeadlineMs(): number | undefined {
+    if (this.sessionState === 'left') return undefined;
+    let next = this.undecryptable.nextExpiryMs();
+    const consider = (at: number | undefined) => {
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    };
+    for (const sub of this.subsessions) if (sub.phase.kind !== 'closed') consider(sub.nextDeadlineMs());
+    consider(this.membership.nextDeadlineMs());
+    return next;
+  }
+
+  private requireState(state: SessionState, action: string): void {
+    if (this.sessionState !== state) throw new ProtocolError('invalid-state', `cannot ${action} while ${this.sessionState}`);
+  }
+
+  private activeSubsession(action: string): Subsession {
+    this.requireState('active', action);
+    const sub = this.current;
+    if (sub === undefined || sub.phase.kind !== 'active') {
+      throw new ProtocolError('invalid-state', `cannot ${action}: no active subsession (include someone first)`);
+    }
+    return sub;
+  }
+
+  private subsessionOf(id: MessageKey): Subsession {
+    for (const sub of this.subsessions) if (sub.transcript.has(id)) return sub;
+    throw new ProtocolError('invalid-state', `no message ${id}`);
+  }
+
+  private context(): MembershipContext {
+    const latest: MessageId[] = (this.current?.transcript.frontier() ?? []).map((k) => messageId(hexDecode(k)));
+    return { latestMessages: latest };
+  }
+
+  /** Seals a body with the subsession keys, parents = our frontier (mpENC §3.4), and accepts it. */
+  protected async sendBody(sub: Subsession, body: MessageBody, nowMs: number, out: Out): Promise<MessageKey> {
+    const parents = sub.transcript.frontier();
+    const packet = await sealDataPacket(this.deps.crypto, this.deps.random, {
+      keys: sub.setup.keys,
+      ephemeralSeed: sub.setup.ownSigningSeed,
+      content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
+    });
+    const text = encodePacket(packet);
+    const id = idKey(await makeMessageId(this.deps.crypto, packet));
+    out.push({ kind: 'send', text });
+    await this.offer(sub, { id, author: this.self, parents, body }, text, this.self, nowMs, out);
+    assert(sub.transcript.has(id), 'our own message is accepted at once');
+    return id;
+  }
+
+  private async offer(
+    sub: Subsession,
+    message: TranscriptMessage<MessageBody>,
+    text: string,
+    sender: MemberId,
+    nowMs: number,
+    out: Out,
+  ): Promise<void> {
+    const result = ingest(sub.transcript, sub.pending, { message, extra: text, receivedAtMs: nowMs });
+    if (result.duplicate) {
+      await this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
+      return;
+    }
+    for (const { item, error } of result.rejected) {
+      out.push({ kind: 'warn', warning: { kind: 'rejected', sender: item.message.author, code: error.code, detail: error.message } });
+    }
+    for (const item of result.accepted) await this.onAccepted(sub, item.message, item.extra, nowMs, out);
+  }
+
+  private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, text: string, nowMs: number, out: Out): Promise<void> {
+    const { id, author, body } = message;
+    const position = this.log.accepted(sub.index, id);
+    const actions = sub.acks.accepted(id, nowMs);
+    // Keep the packet texts someone may need again: those some reader lacks (resends, rule 5 of
+    // AckMonitor), and our latest message (re-acks, rule 6).
+    if (author === this.self) {
+      const line = sub.transcript.byAuthor(this.self);
+      const previousOwn = line[line.length - 2];
+      if (previousOwn !== undefined && !sub.acks.isWatched(previousOwn)) sub.packets.delete(previousOwn);
+    }
+    if (author === this.self || sub.acks.isWatched(id)) sub.packets.set(id, text);
+    if (body.type === 'payload' && position !== undefined) {
+      out.push({
+        kind: 'deliver',
+        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.log.hasHiddenParents(id) },
+      });
+      out.push({ kind: 'status', id, status: sub.acks.status(id) });
+    }
+    if (body.type === 'consistency' && body.close && author !== this.self) {
+      out.push({ kind: 'notice', notice: { kind: 'member-parting', subsession: sub.index, member: author } });
+    }
+    await this.applyPresence(sub, sub.presence.activity(author, nowMs), nowMs, out);
+    await this.applyAcks(sub, actions, nowMs, out);
+    await this.checkParting(sub, nowMs, out);
+  }
+
+  private async applyAcks(sub: Subsession, actions: readonly AckAction[], nowMs: number, out: Out): Promise<void> {
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'send-ack':
+          if (sub.phase.kind !== 'closed' && this.sessionState !== 'left') {
+            await this.sendBody(sub, { type: 'explicit-ack', manual: false }, nowMs, out);
+          }
+          break;
+        case 'resend':
+          for (const text of this.resendClosure(sub, action.id, action.to)) out.push({ kind: 'send', text });
+          break;
+        case 'not-fully-acked':
+          out.push({ kind: 'warn', warning: { kind: 'not-fully-acked', id: action.id, missing: action.missing } });
+          break;
+        case 'fully-acked':
+          sub.release(action.id);
+          if (action.needed && this.log.has(action.id)) out.push({ kind: 'status', id: action.id, status: 'fully-acked' });
+          break;
+      }
+    }
+  }
+
+  private async applyPresence(sub: Subsession, actions: readonly PresenceAction[], nowMs: number, out: Out): Promise<void> {
+    for (const action of actions) {
+      if (action.kind === 'send-heartbeat') {
+        if (sub.phase.kind === 'active' && this.sessionState === 'active') {
+          await this.sendBody(sub, { type: 'heartbeat' }, nowMs, out);
+        }
+      } else {
+        out.push({ kind: 'notice', notice: { kind: 'presence', subsession: sub.index, expired: action.expired } });
+      }
+    }
+  }
+
+  private async applyMembership(outputs: readonly MembershipOutput[], nowMs: number, out: Out): Promise<void> {
+    for (const o of outputs) {
+      switch (o.kind) {
+        case 'send':
+          out.push({ kind: 'send', text: o.text });
+          break;
+        case 'kick':
+          out.push({ kind: 'kick', members: o.members });
+          break;
+        case 'notice':
+        case 'failed':
+          out.push({ kind: 'notice', notice: { kind: 'membership', text: o.kind === 'notice' ? o.text : `operation failed: ${o.reason}` } });
+          break;
+        case 'warn':
+          out.push({ kind: 'warn', warning: { kind: 'membership', text: o.text } });
+          break;
+        case 'started': {
+          // mpenc_js: an accepted operation asks the current subsession to reach consistency, so
+          // the rotation that may follow finds everything acked.
+          const sub = this.current;
+          if (sub !== undefined && sub.phase.kind === 'active' && this.sessionState === 'active') {
+            await this.sendBody(sub, { type: 'consistency', close: false }, nowMs, out);
+          }
+          break;
+        }
+        case 'completed':
+          await this.install(o.subsession, nowMs, out);
+          break;
+      }
+    }
+  }
+
+  /** mpENC §3.1: switch to the new subsession atomically; the old one shuts down behind it. */
+  private async install(setup: SubsessionSetup, nowMs: number, out: Out): Promise<void> {
+    assert(setup.members.includes(this.self), 'a completed operation includes us');
+    assert(setup.signingKeys.has(this.self), 'our signing key is in the new subsession');
+    const hint = await sidkeyHint(this.deps.crypto, setup.keys);
+    const sub = new Subsession(this.subsessions.length, setup, hint, this.self, this.config, nowMs);
+    const index = this.log.addSubsession(sub.transcript);
+    assert(index === sub.index, 'log and session number subsessions alike');
+    this.subsessions.push(sub);
+    // Only the current and the previous subsession stay live (mpENC §4.2).
+    const older = this.previous;
+    if (older !== undefined && older.phase.kind !== 'closed') this.close(older, older.acks.isConsistent(), out);
+    this.previous = this.current;
+    this.current = sub;
+    out.push({ kind: 'notice', notice: { kind: 'subsession-started', subsession: sub.index, members: [...setup.members] } });
+    if (this.previous !== undefined && this.previous.phase.kind === 'active') await this.startShutdown(this.previous, nowMs, out);
+    if (this.sessionState === 'leaving') await this.startShutdown(sub, nowMs, out);
+    // Packets that decrypted nowhere may belong here (mpENC §4.2 step 5).
+    for (const waiting of this.undecryptable.drain()) await this.receivePacket(waiting.event, waiting.receivedAtMs, out, nowMs);
+  }
+
+  /**
+   * The packets to resend for `id` to readers `to`: the message and every ancestor some of them
+   * has not acked (so they cannot hold it), oldest first, as far as we kept the packets. A lost
+   * explicit ack would otherwise block all its descendants forever (AckMonitor rule 5).
+   */
+  private resendClosure(sub: Subsession, id: MessageKey, to: readonly MemberId[]): string[] {
+    const found: MessageKey[] = [];
+    const seen = new Set<MessageKey>();
+    const stack = [id];
+    while (stack.length > 0 && found.length < MAX_RESEND_BATCH) {
+      const next = stack.pop()!;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      if (to.every((r) => sub.transcript.ackedBy(next, r))) continue;
+      found.push(next);
+      stack.push(...sub.transcript.parents(next));
+    }
+    found.sort((a, b) => sub.transcript.entry(a).index - sub.transcript.entry(b).index);
+    return found.map((k) => sub.packets.get(k)).filter((t): t is string => t !== undefined);
+  }
+
+  private async startShutdown(sub: Subsession, nowMs: number, out: Out): Promise<void> {
+    if (sub.phase.kind !== 'active') return;
+    const finId = await this.sendBody(sub, { type: 'consistency', close: true }, nowMs, out);
+    sub.phase = { kind: 'parting', finId, deadlineMs: nowMs + this.config.finTimeoutMs };
+    await this.checkParting(sub, nowMs, out);
+  }
+
+  /** A parting subsession closes once everything is fully acked and we owe no acks (§3.5). */
+  private async checkParting(sub: Subsession, nowMs: number, out: Out): Promise<void> {
+    if (sub.phase.kind !== 'parting') return;
+    if (sub.acks.isConsistent() && !sub.acks.owesAck()) {
+      this.close(sub, true, out);
+    } else if (nowMs >= sub.phase.deadlineMs) {
+      const missing = new Set<MemberId>();
+      for (const id of sub.acks.outstanding()) for (const m of sub.acks.missing(id)) missing.add(m);
+      this.close(sub, false, out, [...missing].sort());
+    }
+  }
+
+  private close(sub: Subsession, consistent: boolean, out: Out, missing: readonly MemberId[] = []): void {
+    sub.phase = { kind: 'closed', consistent };
+    out.push({ kind: 'notice', notice: { kind: 'subsession-closed', subsession: sub.index, consistent } });
+    if (!consistent) out.push({ kind: 'warn', warning: { kind: 'shutdown-inconsistent', subsession: sub.index, missing } });
+    if (sub === this.previous) this.previous = undefined;
+    if (sub === this.current && this.sessionState === 'leaving') {
+      this.current = undefined;
+      this.finishLeaving(out);
+    }
+  }
+
+  private finishLeaving(out: Out): void {
+    this.sessionState = 'left';
+    out.push({ kind: 'leave' });
+    out.push({ kind: 'notice', notice: { kind: 'left' } });
+  }
+
+  private async channelLeft(event: ChannelLeft, nowMs: number, out: Out): Promise<void> {
+    this.channel = [...event.members];
+    if (event.left.includes(this.self)) {
+      // Removed from the channel (or our leave went through): nothing more to do here.
+      for (const sub of this.subsessions) if (sub.phase.kind !== 'closed') sub.phase = { kind: 'closed', consistent: sub.acks.isConsistent() };
+      this.current = undefined;
+      this.previous = undefined;
+      if (this.sessionState !== 'left') {
+        this.sessionState = 'left';
+        out.push({ kind: 'notice', notice: { kind: 'left' } });
+      }
+      return;
+    }
+    // mpENC §3.3: a member who left the channel is being excluded; their missing acks are no fault.
+    for (const sub of this.subsessions) {
+      if (sub.phase.kind === 'closed') continue;
+      for (const member of event.left) {
+        await this.applyAcks(sub, sub.acks.forget(member), nowMs, out);
+        await this.applyPresence(sub, sub.presence.forget(member), nowMs, out);
+      }
+      await this.checkParting(sub, nowMs, out);
+    }
+    await this.applyMembership(await this.membership.channelChanged(event, this.context(), nowMs), nowMs, out);
+  }
+
+  /**
+   * @param receivedAtMs when the packet first arrived (a retried packet keeps its age)
+   */
+  private async receivePacket(event: ChannelPacket, receivedAtMs: number, out: Out, nowMs: number = receivedAtMs): Promise<void> {
+    let packet;
+    try {
+      packet = decodePacket(event.text);
+    } catch (e) {
+      if (!isProtocolError(e)) throw e;
+      packet = undefined;
+    }
+    if (packet?.kind !== 'data') {
+      await this.applyMembership(await this.membership.receivePacket(event, this.context(), nowMs), nowMs, out);
+      return;
+    }
+    await this.receiveData(event, packet, receivedAtMs, nowMs, out);
+  }
+
+  private async receiveData(event: ChannelPacket, packet: DataPacket, receivedAtMs: number, nowMs: number, out: Out): Promise<void> {
+    const crypto = this.deps.crypto;
+    const id = idKey(await makeMessageId(crypto, packet));
+    // Duplicates (resends, relay duplicates, our own echo) are recognised before any crypto.
+    for (const sub of this.subsessions) {
+      if (sub.transcript.has(id) || sub.pending.has(id)) {
+        await this.applyAcks(sub, sub.acks.duplicate(id, event.sender, nowMs), nowMs, out);
+        return;
+      }
+    }
+    // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; current first, then previous.
+    const candidates = [this.current, this.previous].filter(
+      (s): s is Subsession => s !== undefined && s.phase.kind !== 'closed' && s.hint === packet.sidkeyHint,
+    );
+    if (candidates.length === 0) {
+      const dropped = this.undecryptable.add({ event, receivedAtMs });
+      if (dropped !== undefined) {
+        out.push({ kind: 'warn', warning: { kind: 'dropped', sender: dropped.event.sender, reason: 'too many undecryptable packets' } });
+      }
+      return;
+    }
+    for (const sub of candidates) {
+      // The channel sender is usually the author; resent packets come from someone else.
+      const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
+      for (const author of authors) {
+        let content;
+        try {
+          content = await openDataPacket(crypto, packet, sub.setup.keys, sub.setup.signingKeys.get(author)!);
+        } catch (e) {
+          if (!isProtocolError(e)) throw e;
+          if (e.code === 'bad-signature') continue;
+          out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
+          return;
+        }
+        const message = { id, author, parents: content.parents.map(idKey), body: content.body };
+        await this.offer(sub, message, event.text, event.sender, nowMs, out);
+        return;
+      }
+    }
+    out.push({
+      kind: 'warn',
+      warning: { kind: 'rejected', sender: event.sender, code: 'bad-signature', detail: 'data packet verifies for no member of the subsession its hint names' },
+    });
+  }
+}
