@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/protocol/bytes.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import { providers } from '../helpers/providers.js';
+import { allProviders as providers } from '../helpers/providers.js';
 
 const [reference, ...others] = providers as [CryptoProvider, ...CryptoProvider[]];
 const RUNS = Number(process.env['COVEY_FC_RUNS'] ?? 60);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { concatBytes, hexEncode } from '../../src/protocol/bytes.js';
 import { ed25519PassesStrictPrechecks } from '../../src/protocol/crypto/checks.js';
-import { providers } from '../helpers/providers.js';
+import { allProviders as providers } from '../helpers/providers.js';
 import { hex, loadJson, rfc } from '../vectors/load.js';
 
 interface EdgeFile {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, concatBytes, hexEncode } from '../../src/protocol/bytes.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
-import { providers } from '../helpers/providers.js';
+import { allProviders as providers } from '../helpers/providers.js';
 import { hex, rfc } from '../vectors/load.js';
 
 /** The 1,000,000-iteration RFC 7748 case takes minutes: opt in with COVEY_SLOW_VECTORS=1. */

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { concatBytes, hexEncode } from '../../src/protocol/bytes.js';
 import { isProtocolError } from '../../src/protocol/errors.js';
 import { GCM_NONCE_MAX_BYTES, GCM_NONCE_MIN_BYTES } from '../../src/protocol/crypto/checks.js';
-import { providers } from '../helpers/providers.js';
+import { allProviders as providers } from '../helpers/providers.js';
 import { hex, wycheproof } from '../vectors/load.js';
 
 const x25519File = wycheproof.x25519();

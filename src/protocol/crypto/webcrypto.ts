@@ -73,9 +73,14 @@ export function createWebCryptoProvider(
         'sign',
       ]),
     );
-  // X25519 private keys are fresh per subsession and HKDF inputs are one-off secrets: no cache.
-  const x25519Private = (privateKey: Uint8Array, extractable: boolean) =>
-    subtle.importKey('pkcs8', buf(concatBytes(X25519_PKCS8_PREFIX, privateKey)), 'X25519', extractable, ['deriveBits']);
+  // CLIQUES applies one private key to every other member's slot (mpenc-wire.md "CLIQUES"), and
+  // a PKCS#8 import costs a scalar multiplication (the platform derives the public key): cache.
+  // Extractable, because x25519PublicKey exports the public half from the same key.
+  const x25519Private = (privateKey: Uint8Array) =>
+    cached('x-priv', privateKey, () =>
+      subtle.importKey('pkcs8', buf(concatBytes(X25519_PKCS8_PREFIX, privateKey)), 'X25519', true, ['deriveBits']),
+    );
+  // HKDF inputs are one-off secrets and peers' DH public keys change per step: no cache.
 
   /** The public key of an OKP private key, from its JWK export (`x`, RFC 8037 §2). */
   async function okpPublicKey(key: WebCryptoKey): Promise<Uint8Array> {
@@ -119,14 +124,14 @@ export function createWebCryptoProvider(
 
     async x25519PublicKey(privateKey) {
       checkKey(privateKey, 32, 'x25519 private key');
-      return okpPublicKey(await x25519Private(privateKey, true));
+      return okpPublicKey(await x25519Private(privateKey));
     },
 
     async x25519(privateKey, publicKey) {
       checkKey(privateKey, 32, 'x25519 private key');
       checkKey(publicKey, 32, 'x25519 public key');
       const [priv, pub] = await Promise.all([
-        x25519Private(privateKey, false),
+        x25519Private(privateKey),
         subtle.importKey('raw', buf(maskX25519PublicKey(publicKey)), 'X25519', false, []),
       ]);
       let shared: Uint8Array;

@@ -1,0 +1,84 @@
+/**
+ * The provider the engine actually uses: WebCrypto where the platform has it and it is faster,
+ * noble everywhere else (DESIGN.md §1: "chosen by measurement"). Both give identical results on
+ * every input (tests/protocol/crypto-*.test.ts run the hybrid too), so routing is only speed.
+ *
+ * Measured with `npm run bench:crypto` (Node 20.20, x64, 2 cores shared with other jobs, so
+ * ±30%; ops/s; "no cache" = webcrypto.ts with `cacheKeys: false`):
+ *
+ *   primitive               noble    webcrypto  no cache   hybrid
+ *   ed25519 sign (64 B)     1,535    14,939      1,539    16,569  ← PKCS#8 import = a scalar mult
+ *   ed25519 verify (64 B)     698     6,024      4,947     5,407
+ *   x25519                    534     6,463      1,165     4,284  (private key cached)
+ *   AES-CTR 128 B         163,540    14,378     19,826   172,889  ← a WebCrypto call costs ~50 µs
+ *   AES-CTR 1 MiB             55.6      916        493     1,129
+ *   AES-GCM seal 1 KiB     13,539    27,609     12,341    23,215
+ *   SHA-256 64 B          340,301    41,536     40,865   249,894
+ *   SHA-256 1 MiB             68.3      826      1,277     1,296
+ *   HKDF-SHA256 (32 B)     66,892     9,562      9,106    63,485
+ *   data packet seal        1,018     5,039      1,222     7,673
+ *   data packet open          486     1,093      2,283     3,803
+ *
+ * A size sweep (64 B … 16 KiB) put the crossovers near 1.5 KiB for AES-CTR, 512 B for AES-GCM
+ * (noble's GHASH is slow) and 4–8 KiB for SHA-256 and HMAC; the thresholds below sit at those
+ * points. So: signatures and DH always go to WebCrypto (10x), and so does bulk data (10–16x);
+ * data packets (128–512 B padded), ids, chain hashes and key derivations stay in noble.
+ */
+import type { CryptoProvider } from './provider.js';
+import { nobleProvider } from './noble.js';
+import { detectWebCrypto, type WebCryptoSupport } from './detect.js';
+
+export interface HybridThresholds {
+  /** Inputs at least this long go to WebCrypto AES-CTR; shorter ones to noble. */
+  readonly aesCtrMinBytes: number;
+  readonly aesGcmMinBytes: number;
+  /** For SHA-256, HMAC (message length) and HKDF (ikm length). */
+  readonly sha256MinBytes: number;
+}
+
+/** The crossovers measured above. */
+export const MEASURED_THRESHOLDS: HybridThresholds = {
+  aesCtrMinBytes: 2048,
+  aesGcmMinBytes: 512,
+  sha256MinBytes: 8192,
+};
+
+/**
+ * Routes each call to `web.provider` when the probe found that algorithm working and the input
+ * is past the threshold, else to noble. With `web` undefined this is noble with another name.
+ */
+export function createHybridProvider(
+  web: WebCryptoSupport | undefined,
+  thresholds: HybridThresholds = MEASURED_THRESHOLDS,
+): CryptoProvider {
+  const fast = web?.provider;
+  const sym = web?.symmetric === true && fast !== undefined ? fast : undefined;
+  const ed = web?.ed25519 === true && fast !== undefined ? fast : nobleProvider;
+  const dh = web?.x25519 === true && fast !== undefined ? fast : nobleProvider;
+  const bySize = (length: number, min: number) => (sym !== undefined && length >= min ? sym : nobleProvider);
+
+  // async, so that bad arguments reject (as in the two providers) rather than throw.
+  return {
+    name: 'hybrid',
+    randomBytes: (length) => (sym ?? nobleProvider).randomBytes(length),
+    sha256: async (data) => bySize(data.length, thresholds.sha256MinBytes).sha256(data),
+    hmacSha256: async (key, data) => bySize(data.length, thresholds.sha256MinBytes).hmacSha256(key, data),
+    hkdfSha256: async (ikm, salt, info, length) =>
+      bySize(ikm.length, thresholds.sha256MinBytes).hkdfSha256(ikm, salt, info, length),
+    x25519PublicKey: async (privateKey) => dh.x25519PublicKey(privateKey),
+    x25519: async (privateKey, publicKey) => dh.x25519(privateKey, publicKey),
+    ed25519PublicKey: async (seed) => ed.ed25519PublicKey(seed),
+    ed25519Sign: async (seed, message) => ed.ed25519Sign(seed, message),
+    ed25519Verify: async (publicKey, message, signature) => ed.ed25519Verify(publicKey, message, signature),
+    aesCtr: async (key, counterBlock, data) => bySize(data.length, thresholds.aesCtrMinBytes).aesCtr(key, counterBlock, data),
+    aesGcmEncrypt: async (key, nonce, plaintext, aad) =>
+      bySize(plaintext.length, thresholds.aesGcmMinBytes).aesGcmEncrypt(key, nonce, plaintext, aad),
+    aesGcmDecrypt: async (key, nonce, ciphertext, aad) =>
+      bySize(ciphertext.length, thresholds.aesGcmMinBytes).aesGcmDecrypt(key, nonce, ciphertext, aad),
+  };
+}
+
+/** What the worker calls once at start: probe the platform, route by measurement. */
+export async function selectCryptoProvider(): Promise<CryptoProvider> {
+  return createHybridProvider(await detectWebCrypto());
+}
