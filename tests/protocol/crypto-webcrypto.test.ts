@@ -130,6 +130,10 @@ describe('KeyCache', () => {
     expect(loads).toBe(0);
     await cache.get('k', a, load(1));
     expect(loads).toBe(1);
+    const long = new Uint8Array(65);
+    await cache.get('k', long, load(6));
+    await cache.get('k', long, load(6));
+    expect(loads).toBe(3); // keys over 64 bytes are never cached
     await expect(cache.get('k', new Uint8Array([4]), () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     await Promise.resolve();
     expect(await cache.get('k', new Uint8Array([4]), load(4))).toBe(4);

@@ -15,6 +15,9 @@
 /** Keys in use at once: a few subsessions' group keys, our signing keys, peers' public keys. */
 export const KEY_CACHE_MAX_ENTRIES = 64;
 
+/** Longer keys (only HMAC takes them; it hashes them first anyway) are not worth a map entry. */
+export const KEY_CACHE_MAX_KEY_BYTES = 64;
+
 export class KeyCache<K> {
   readonly #entries = new Map<string, Promise<K>>();
 
@@ -25,6 +28,7 @@ export class KeyCache<K> {
   }
 
   get(kind: string, keyBytes: Uint8Array, load: () => Promise<K>): Promise<K> {
+    if (keyBytes.length > KEY_CACHE_MAX_KEY_BYTES) return load();
     const id = kind + ':' + byteString(keyBytes);
     const hit = this.#entries.get(id);
     if (hit !== undefined) {

@@ -41,7 +41,7 @@ const HMAC_SHA256_EMPTY_KEY = new Uint8Array(64);
  * WebCrypto AES-CTR `length` = how many low bits of the counter block form the counter. 128
  * makes the whole 16-byte block one big-endian counter that wraps mod 2^128, which is what
  * noble's `ctr` and NIST SP 800-38A §B.1 "standard incrementing function" over the full block
- * do (tests/protocol/crypto-vectors.test.ts checks a wrap across 2^128).
+ * do (tests/protocol/crypto-rfc-vectors.test.ts checks a wrap across 2^128).
  */
 const AES_CTR_COUNTER_BITS = 128;
 
@@ -132,7 +132,11 @@ export function createWebCryptoProvider(
       checkKey(publicKey, 32, 'x25519 public key');
       const [priv, pub] = await Promise.all([
         x25519Private(privateKey),
-        subtle.importKey('raw', buf(maskX25519PublicKey(publicKey)), 'X25519', false, []),
+        // Every 32-byte string is a u-coordinate (RFC 7748 §5), so no platform should refuse one;
+        // if one does, the peer's input still ends as a ProtocolError.
+        subtle.importKey('raw', buf(maskX25519PublicKey(publicKey)), 'X25519', false, []).catch(() => {
+          throw new ProtocolError('bad-key', 'the platform refused the x25519 public key');
+        }),
       ]);
       let shared: Uint8Array;
       try {
