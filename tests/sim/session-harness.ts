@@ -15,6 +15,7 @@ import type { RandomSource } from '../../src/protocol/random.js';
 import type { Membership, MembershipOutput, SubsessionSetup } from '../../src/protocol/session/membership.js';
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionConfig } from '../../src/protocol/session/config.js';
+import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
 import { DEFAULT_SESSION_CONFIG } from '../../src/protocol/session/config.js';
 import type { DeliveredMessage, SessionEffect, SessionWarning } from '../../src/protocol/session/effects.js';
 import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
@@ -251,6 +252,19 @@ export class SessionSim {
   async act(name: string, action: (s: Session, nowMs: number) => Promise<SessionEffect[]>): Promise<void> {
     const m = this.member(name);
     await this.apply(m, await action(m.session, this.nowMs));
+  }
+
+  /**
+   * The member's app restarts: its session is saved to JSON text and loaded again (mpENC §6.3).
+   * Returns whether the restored session saves to the very same snapshot.
+   */
+  restart(name: string): boolean {
+    const m = this.member(name);
+    const text = JSON.stringify(m.session.snapshot());
+    const snapshot = JSON.parse(text) as SessionSnapshot;
+    m.membership = ScriptedMembership.restore(snapshot.membership, m.id, this.crypto, m.rng.bytes);
+    m.session = Session.restore(snapshot, { crypto: this.crypto, random: m.rng.bytes }, m.membership, this.config);
+    return JSON.stringify(m.session.snapshot()) === text;
   }
 
   /** Delivers one shown event to one member; false when nothing is queued anywhere. */

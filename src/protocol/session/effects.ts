@@ -8,6 +8,9 @@ import type { MessageBody } from '../packets/body.js';
 import type { AckStatus } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 
+/** 'active': in the channel; 'leaving': our FIN is out (mpENC §3.3); 'left': we left the channel. */
+export type SessionState = 'active' | 'leaving' | 'left';
+
 /** A content message accepted into the transcript (ours or others'), ready to display. */
 export interface DeliveredMessage {
   readonly id: MessageKey;
@@ -28,6 +31,8 @@ export type SessionNotice =
   | { readonly kind: 'member-parting'; readonly subsession: number; readonly member: MemberId }
   | { readonly kind: 'presence'; readonly subsession: number; readonly expired: readonly MemberId[] }
   | { readonly kind: 'membership'; readonly text: string }
+  /** A packet we could never read expired: traffic of a subsession we are not in. */
+  | { readonly kind: 'unreadable-dropped'; readonly sender: MemberId }
   | { readonly kind: 'left' };
 
 /** Security-relevant conditions (mpENC §2.3, §3.5): each names its cause. */

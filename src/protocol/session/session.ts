@@ -30,7 +30,17 @@ import { ingest } from '../transcript/ingest.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
 import type { TranscriptMessage } from '../transcript/message.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
-import { isContent, type SessionEffect } from './effects.js';
+import { isContent, needsAck, type SessionEffect, type SessionState } from './effects.js';
+import { AckMonitor } from '../reliability/ack-monitor.js';
+import { PresenceTracker } from '../presence/presence-tracker.js';
+import {
+  checkSnapshotVersion,
+  SESSION_SNAPSHOT_VERSION,
+  setupFromSnapshot,
+  setupToSnapshot,
+  type SessionSnapshot,
+  type SnapshotMessage,
+} from './snapshot.js';
 import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from './membership.js';
 import { Subsession } from './subsession.js';
 import { UndecryptablePackets } from './undecryptable.js';
@@ -40,8 +50,7 @@ export interface SessionDeps {
   readonly random: RandomSource;
 }
 
-/** 'active': in the channel; 'leaving': our FIN is out (mpENC §3.3); 'left': we left the channel. */
-export type SessionState = 'active' | 'leaving' | 'left';
+export type { SessionState } from './effects.js';
 
 type Out = SessionEffect[];
 
@@ -58,6 +67,8 @@ export class Session {
   protected channel: MemberId[] = [];
   protected sessionState: SessionState = 'active';
   protected lastTimerMs: number | undefined;
+  /** When our first subsession started (see WaitingPacket.expected). */
+  protected firstSubsessionAtMs: number | undefined;
   private busy = false;
 
   constructor(
@@ -155,7 +166,9 @@ export class Session {
         await this.checkParting(sub, nowMs, out);
       }
       for (const waiting of this.undecryptable.expire(nowMs)) {
-        out.push({ kind: 'warn', warning: { kind: 'undecryptable-expired', sender: waiting.event.sender } });
+        const sender = waiting.event.sender;
+        if (waiting.expected) out.push({ kind: 'warn', warning: { kind: 'undecryptable-expired', sender } });
+        else out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
       }
       await this.applyMembership(await this.membership.tick(nowMs), nowMs, out);
     });
@@ -204,6 +217,80 @@ export class Session {
   /** Every subsession's transcript (for tests, the simulator and debugging views). */
   transcripts(): readonly Subsession['transcript'][] {
     return this.subsessions.map((s) => s.transcript);
+  }
+
+  // ── save and load (mpENC §6.3) ─────────────────────────────────────────────────────────────
+
+  /** The whole state as a versioned JSON-safe snapshot (secrets included: encrypt it at rest). */
+  snapshot(): SessionSnapshot {
+    assert(!this.busy, 'snapshot between calls, not during one');
+    return {
+      version: SESSION_SNAPSHOT_VERSION,
+      self: this.self,
+      state: this.sessionState,
+      channel: [...this.channel],
+      current: this.current?.index ?? null,
+      previous: this.previous?.index ?? null,
+      lastTimerMs: this.lastTimerMs ?? null,
+      firstSubsessionAtMs: this.firstSubsessionAtMs ?? null,
+      undecryptable: this.undecryptable.list().map((w) => ({
+        sender: w.event.sender,
+        seq: w.event.seq,
+        text: w.event.text,
+        receivedAtMs: w.receivedAtMs,
+        expected: w.expected,
+      })),
+      subsessions: this.subsessions.map((sub) => ({
+        index: sub.index,
+        hint: sub.hint,
+        setup: setupToSnapshot(sub.setup),
+        messages: sub.transcript.ids().map((id) => snapshotMessage(sub.transcript.get(id))),
+        pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra, receivedAtMs: p.receivedAtMs })),
+        packets: [...sub.packets],
+        acks: sub.acks.snapshot(),
+        presence: sub.presence.snapshot(),
+        phase: sub.phase,
+      })),
+      membership: this.membership.snapshot(),
+    };
+  }
+
+  /**
+   * Rebuilds a session from `snapshot`. `membership` is the membership half restored by the
+   * caller from `snapshot.membership`. Throws ProtocolError('unsupported-version').
+   */
+  static restore(snapshot: SessionSnapshot, deps: SessionDeps, membership: Membership, config: SessionConfig = DEFAULT_SESSION_CONFIG): Session {
+    checkSnapshotVersion(snapshot);
+    const session = new Session(snapshot.self, deps, membership, config);
+    session.sessionState = snapshot.state;
+    session.channel = [...snapshot.channel];
+    session.lastTimerMs = snapshot.lastTimerMs ?? undefined;
+    session.firstSubsessionAtMs = snapshot.firstSubsessionAtMs ?? undefined;
+    for (const w of snapshot.undecryptable) {
+      const event = { kind: 'packet', seq: w.seq, sender: w.sender, text: w.text } as const;
+      session.undecryptable.add({ event, receivedAtMs: w.receivedAtMs, expected: w.expected });
+    }
+    for (const s of snapshot.subsessions) {
+      const sub = new Subsession(s.index, setupFromSnapshot(s.setup), s.hint, snapshot.self, config, 0);
+      assert(session.log.addSubsession(sub.transcript) === s.index, 'subsessions restore in order');
+      session.subsessions.push(sub);
+      for (const m of s.messages) {
+        sub.transcript.add(m);
+        session.log.accepted(s.index, m.id);
+      }
+      for (const p of s.pending) {
+        const check = sub.transcript.check(p.message);
+        assert(check.kind === 'missing-parents', 'a pending message still misses parents');
+        sub.pending.add({ message: p.message, extra: p.text, receivedAtMs: p.receivedAtMs }, check.missing);
+      }
+      for (const [id, text] of s.packets) sub.packets.set(id, text);
+      sub.acks = AckMonitor.restore(s.acks, snapshot.self, sub.transcript, needsAck, config.reliability);
+      sub.presence = PresenceTracker.restore(s.presence, snapshot.self, config.presence);
+      sub.phase = s.phase;
+    }
+    session.current = snapshot.current === null ? undefined : session.subsessions[snapshot.current];
+    session.previous = snapshot.previous === null ? undefined : session.subsessions[snapshot.previous];
+    return session;
   }
 
   // ── internals ──────────────────────────────────────────────────────────────────────────────
@@ -399,6 +486,7 @@ export class Session {
     const index = this.log.addSubsession(sub.transcript);
     assert(index === sub.index, 'log and session number subsessions alike');
     this.subsessions.push(sub);
+    this.firstSubsessionAtMs ??= nowMs;
     // Only the current and the previous subsession stay live (mpENC §4.2).
     const older = this.previous;
     if (older !== undefined && older.phase.kind !== 'closed') this.close(older, older.acks.isConsistent(), out);
@@ -408,7 +496,9 @@ export class Session {
     if (this.previous !== undefined && this.previous.phase.kind === 'active') await this.startShutdown(this.previous, nowMs, out);
     if (this.sessionState === 'leaving') await this.startShutdown(sub, nowMs, out);
     // Packets that decrypted nowhere may belong here (mpENC §4.2 step 5).
-    for (const waiting of this.undecryptable.drain()) await this.receivePacket(waiting.event, waiting.receivedAtMs, out, nowMs);
+    for (const waiting of this.undecryptable.drain()) {
+      await this.receivePacket(waiting.event, waiting.receivedAtMs, out, nowMs, waiting.expected);
+    }
   }
 
   /**
@@ -496,7 +586,13 @@ export class Session {
   /**
    * @param receivedAtMs when the packet first arrived (a retried packet keeps its age)
    */
-  private async receivePacket(event: ChannelPacket, receivedAtMs: number, out: Out, nowMs: number = receivedAtMs): Promise<void> {
+  private async receivePacket(
+    event: ChannelPacket,
+    receivedAtMs: number,
+    out: Out,
+    nowMs: number = receivedAtMs,
+    expected: boolean = this.readsEverything(receivedAtMs),
+  ): Promise<void> {
     let packet;
     try {
       packet = decodePacket(event.text);
@@ -508,10 +604,22 @@ export class Session {
       await this.applyMembership(await this.membership.receivePacket(event, this.context(), nowMs), nowMs, out);
       return;
     }
-    await this.receiveData(event, packet, receivedAtMs, nowMs, out);
+    await this.receiveData(event, packet, receivedAtMs, nowMs, out, expected);
   }
 
-  private async receiveData(event: ChannelPacket, packet: DataPacket, receivedAtMs: number, nowMs: number, out: Out): Promise<void> {
+  /** Whether every data packet arriving now should be readable by us (see WaitingPacket). */
+  private readsEverything(nowMs: number): boolean {
+    return this.current !== undefined && this.firstSubsessionAtMs !== undefined && nowMs >= this.firstSubsessionAtMs + this.config.finTimeoutMs;
+  }
+
+  private async receiveData(
+    event: ChannelPacket,
+    packet: DataPacket,
+    receivedAtMs: number,
+    nowMs: number,
+    out: Out,
+    expected: boolean,
+  ): Promise<void> {
     const crypto = this.deps.crypto;
     const id = idKey(await makeMessageId(crypto, packet));
     // Duplicates (resends, relay duplicates, our own echo) are recognised before any crypto.
@@ -526,7 +634,7 @@ export class Session {
       (s): s is Subsession => s !== undefined && s.phase.kind !== 'closed' && s.hint === packet.sidkeyHint,
     );
     if (candidates.length === 0) {
-      const dropped = this.undecryptable.add({ event, receivedAtMs });
+      const dropped = this.undecryptable.add({ event, receivedAtMs, expected });
       if (dropped !== undefined) {
         out.push({ kind: 'warn', warning: { kind: 'dropped', sender: dropped.event.sender, reason: 'too many undecryptable packets' } });
       }
@@ -555,4 +663,8 @@ export class Session {
       warning: { kind: 'rejected', sender: event.sender, code: 'bad-signature', detail: 'data packet verifies for no member of the subsession its hint names' },
     });
   }
+}
+
+function snapshotMessage(m: TranscriptMessage<MessageBody>): SnapshotMessage {
+  return { id: m.id, author: m.author, parents: [...m.parents], body: m.body };
 }

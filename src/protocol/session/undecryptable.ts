@@ -13,6 +13,12 @@ export const UNDECRYPTABLE_EXPIRY_MS = 5 * 60_000;
 export interface WaitingPacket {
   readonly event: ChannelPacket;
   readonly receivedAtMs: number;
+  /**
+   * Whether we should have been able to read it: we were in a subsession long enough for the
+   * traffic of subsessions before ours to be over. Only then is its expiry a warning; a member
+   * waiting to be included, or just included, sees others' traffic it is not meant to read.
+   */
+  readonly expected: boolean;
 }
 
 export class UndecryptablePackets {

@@ -1,0 +1,97 @@
+/**
+ * Save and load (mpENC §6.3 "Save and load current session"): the whole session state as a
+ * versioned, JSON-safe snapshot. Bytes are base64 text. Derived structures (vector clocks, the
+ * MessageLog order, ack queues) are not stored: they are rebuilt by replaying the transcript in
+ * acceptance order, which gives the identical structures.
+ *
+ * A snapshot holds secrets (group keys, our ephemeral signing seed): the worker encrypts it at
+ * rest (DESIGN.md §4) and never logs it.
+ */
+import { base64Decode, base64Encode } from '../bytes.js';
+import { ProtocolError } from '../errors.js';
+import { sessionId, type MemberId } from '../ids.js';
+import type { MessageBody } from '../packets/body.js';
+import type { PresenceSnapshot } from '../presence/presence-tracker.js';
+import type { AckMonitorSnapshot } from '../reliability/ack-monitor.js';
+import type { MessageKey } from '../transcript/ids.js';
+import type { SubsessionSetup } from './membership.js';
+import type { SessionState } from './effects.js';
+import type { SubsessionPhase } from './subsession.js';
+
+export const SESSION_SNAPSHOT_VERSION = 1;
+
+export interface SnapshotMessage {
+  readonly id: MessageKey;
+  readonly author: MemberId;
+  readonly parents: readonly MessageKey[];
+  readonly body: MessageBody;
+}
+
+export interface SetupSnapshot {
+  readonly members: readonly MemberId[];
+  readonly sessionId: string;
+  readonly groupKey: string;
+  readonly signingKeys: readonly (readonly [MemberId, string])[];
+  readonly ownSigningSeed: string;
+}
+
+export interface SubsessionSnapshot {
+  readonly index: number;
+  readonly hint: number;
+  readonly setup: SetupSnapshot;
+  /** Accepted messages in acceptance order. */
+  readonly messages: readonly SnapshotMessage[];
+  /** Messages waiting for parents, in arrival order. */
+  readonly pending: readonly { readonly message: SnapshotMessage; readonly text: string; readonly receivedAtMs: number }[];
+  readonly packets: readonly (readonly [MessageKey, string])[];
+  readonly acks: AckMonitorSnapshot;
+  readonly presence: PresenceSnapshot;
+  readonly phase: SubsessionPhase;
+}
+
+export interface SessionSnapshot {
+  readonly version: typeof SESSION_SNAPSHOT_VERSION;
+  readonly self: MemberId;
+  readonly state: SessionState;
+  readonly channel: readonly MemberId[];
+  readonly current: number | null;
+  readonly previous: number | null;
+  readonly lastTimerMs: number | null;
+  readonly firstSubsessionAtMs: number | null;
+  readonly undecryptable: readonly {
+    readonly sender: MemberId;
+    readonly seq: number;
+    readonly text: string;
+    readonly receivedAtMs: number;
+    readonly expected: boolean;
+  }[];
+  readonly subsessions: readonly SubsessionSnapshot[];
+  /** The membership half's own snapshot; the caller restores it with its own factory. */
+  readonly membership: unknown;
+}
+
+export function setupToSnapshot(setup: SubsessionSetup): SetupSnapshot {
+  return {
+    members: [...setup.members],
+    sessionId: base64Encode(setup.keys.sessionId),
+    groupKey: base64Encode(setup.keys.groupKey),
+    signingKeys: [...setup.signingKeys].map(([m, k]) => [m, base64Encode(k)] as const),
+    ownSigningSeed: base64Encode(setup.ownSigningSeed),
+  };
+}
+
+export function setupFromSnapshot(s: SetupSnapshot): SubsessionSetup {
+  return {
+    members: [...s.members],
+    keys: { sessionId: sessionId(base64Decode(s.sessionId)), groupKey: base64Decode(s.groupKey) },
+    signingKeys: new Map(s.signingKeys.map(([m, k]) => [m, base64Decode(k)])),
+    ownSigningSeed: base64Decode(s.ownSigningSeed),
+  };
+}
+
+/** Rejects snapshots of another version (a later one would migrate here, step by step). */
+export function checkSnapshotVersion(snapshot: { readonly version?: unknown }): void {
+  if (snapshot.version !== SESSION_SNAPSHOT_VERSION) {
+    throw new ProtocolError('unsupported-version', `session snapshot version ${String(snapshot.version)}`);
+  }
+}
