@@ -37,8 +37,31 @@ export function parseChannelId(text: unknown): ChannelId | undefined {
   return decodeBase64UrlExact(text, CHANNEL_ID_BYTES) === undefined ? undefined : (text as ChannelId);
 }
 
+/**
+ * Encodings of the ed25519 points of small order (libsodium's blocklist, sign bit ignored): with
+ * such a key, "signatures" that verify can be made without any private key, so a member key
+ * must not be one (the signature would prove nothing).
+ */
+const SMALL_ORDER_KEYS = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // order 4
+  '0100000000000000000000000000000000000000000000000000000000000000', // order 1 (identity)
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // order 2 (y = p - 1)
+].map((hex) => Buffer.from(hex, 'hex'));
+
+/** True for a key encoding a small-order point, or a y coordinate >= p (non-canonical). */
+function isWeakEd25519Key(key: Buffer): boolean {
+  const masked = Buffer.from(key);
+  masked[31] = (masked[31] ?? 0) & 0x7f;
+  if (SMALL_ORDER_KEYS.some((weak) => weak.equals(masked))) return true;
+  // y >= p = 2^255 - 19: top byte 0x7f, bytes 30..1 all 0xff, byte 0 >= 0xed.
+  return masked[31] === 0x7f && masked.subarray(1, 31).every((b) => b === 0xff) && (masked[0] ?? 0) >= 0xed;
+}
+
 export function parseMemberKey(text: unknown): MemberKey | undefined {
-  return decodeBase64UrlExact(text, ED25519_PUBLIC_KEY_BYTES) === undefined ? undefined : (text as MemberKey);
+  const bytes = decodeBase64UrlExact(text, ED25519_PUBLIC_KEY_BYTES);
+  return bytes === undefined || isWeakEd25519Key(bytes) ? undefined : (text as MemberKey);
 }
 
 export function parseSignature(text: unknown): Buffer | undefined {

@@ -93,3 +93,21 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   shutdownGraceMs: 10 * SECOND_MS,
   requestTimeoutMs: 30 * SECOND_MS,
 };
+
+/** The environment variable that overrides limit `name`: maxPacketBytes → RELAY_LIMIT_MAX_PACKET_BYTES. */
+export function limitEnvName(name: keyof RelayLimits): string {
+  return `RELAY_LIMIT_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Limits overridden by RELAY_LIMIT_* variables; throws on a value that is not a positive number. */
+export function limitsFromEnv(env: Readonly<Record<string, string | undefined>>): Partial<RelayLimits> {
+  const overrides: Partial<Record<keyof RelayLimits, number>> = {};
+  for (const name of Object.keys(DEFAULT_RELAY_LIMITS) as (keyof RelayLimits)[]) {
+    const text = env[limitEnvName(name)];
+    if (text === undefined || text === '') continue;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`${limitEnvName(name)} must be a positive number, got ${text}`);
+    overrides[name] = value;
+  }
+  return overrides;
+}

@@ -1,9 +1,11 @@
 /**
  * `npm run relay`: starts the relay on http://127.0.0.1:8787 (PORT, HOST), SQLite in ./data
  * (RELAY_DATA_DIR) or Redis (RELAY_REDIS_URL), TLS with RELAY_TLS_CERT/RELAY_TLS_KEY, the built app
- * from ./dist (RELAY_STATIC_DIR). Prints its URL; SIGTERM/SIGINT drain and exit.
+ * from ./dist (RELAY_STATIC_DIR), any limit by RELAY_LIMIT_<NAME> (limits.ts). Prints its URL;
+ * SIGTERM/SIGINT drain and exit.
  */
 import { readFileSync } from 'node:fs';
+import { limitsFromEnv } from './limits.js';
 import { parseLogLevel } from './log.js';
 import { startRelay } from './server.js';
 import { openStoreFromEnv } from './store/select.js';
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
     port,
     host: env['HOST'] ?? '127.0.0.1',
     staticDir: env['RELAY_STATIC_DIR'] ?? './dist',
+    limits: limitsFromEnv(env),
     // Quiet by default under the test runner (child relays of the crash and multi-node tests).
     logLevel: parseLogLevel(env['RELAY_LOG'], env['VITEST'] === undefined ? 'info' : 'warn'),
     ...(certPath !== undefined && keyPath !== undefined ? { tls: { cert: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
