@@ -350,6 +350,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     readonly announce: (result: unknown) => readonly (readonly [ChannelId, RelayEvent])[];
     readonly resolve: (result: unknown) => void;
     readonly reject: (error: unknown) => void;
+    /** False only for nonces: see `write`. */
+    readonly durable: boolean;
   }
   let pending: WriteJob[] = [];
   let flushScheduled = false;
@@ -372,11 +374,15 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     if (pending.length > 0) scheduleFlush();
     if (jobs.length === 0) return;
     let outcomes: ReturnType<typeof commitBatch>;
+    const light = jobs.every((job) => !job.durable);
     try {
+      if (light) db.pragma('synchronous = NORMAL');
       outcomes = commitBatch(jobs);
     } catch (error) {
       for (const job of jobs) job.reject(error);
       return;
+    } finally {
+      if (light) db.pragma('synchronous = FULL');
     }
     jobs.forEach((job, i) => {
       const outcome = outcomes[i];
@@ -396,8 +402,17 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   /**
    * Queues a write (a transaction function or a single statement); resolves after its commit.
    * `announce` lists the events to notify listeners of, once durable.
+   *
+   * `durable: false` (nonces only) lets a batch of nothing but such writes commit without an
+   * fsync (synchronous=NORMAL): the WAL is append-only, so the next durable commit, which is the
+   * request's own write if it has one, makes the nonce durable too. A nonce lost in a power cut
+   * (not a process crash: the WAL is written either way) can only let a read be replayed.
    */
-  function write<T>(run: () => T, announce: (result: T) => readonly (readonly [ChannelId, RelayEvent])[] = () => []): Promise<T> {
+  function write<T>(
+    run: () => T,
+    announce: (result: T) => readonly (readonly [ChannelId, RelayEvent])[] = () => [],
+    durable = true,
+  ): Promise<T> {
     if (closed) return Promise.reject(new Error('sqlite store is closed'));
     return new Promise<T>((resolve, reject) => {
       pending.push({
@@ -405,6 +420,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
         announce: announce as (result: unknown) => readonly (readonly [ChannelId, RelayEvent])[],
         resolve: resolve as (result: unknown) => void,
         reject,
+        durable,
       });
       scheduleFlush();
     });
@@ -500,7 +516,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     },
 
     useNonce(key, nonce, expiresAtMs) {
-      return write(() => q.insertNonce.run(key, nonce, expiresAtMs).changes === 1);
+      return write(() => q.insertNonce.run(key, nonce, expiresAtMs).changes === 1, undefined, false);
     },
 
     async createUpload(record: UploadRecord) {

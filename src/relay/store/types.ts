@@ -193,6 +193,9 @@ export interface RelayStore {
   /**
    * Replay protection: records (key, nonce) until expiresAtMs and returns true if it was new,
    * false if already recorded (a replay). Atomic across nodes (Redis: SET NX PX).
+   * Durability, the one exception to the rule above: the nonce must be durable no later than the
+   * next state change that this request makes (SQLite commits nonce-only batches without fsync;
+   * the request's own write fsyncs it). It must survive a process crash either way.
    */
   useNonce(key: MemberKey, nonce: string, expiresAtMs: number): Promise<boolean>;
 
