@@ -29,6 +29,8 @@ export interface SimMember {
   staticPub: Uint8Array;
   /** An honest member runs the machine; a dishonest one is driven by the test. */
   honest: boolean;
+  /** Offline: still in the channel, but processes nothing (events wait) until unpaused. */
+  paused: boolean;
 }
 
 /** How the relay treats one logged event for one member. */
@@ -65,6 +67,10 @@ export class SimGroup {
   readonly manipulations = new Map<number, Manipulation[]>();
   /** Hook: called when the relay is about to order a packet; may return manipulations. */
   onOrder: ((index: number, sender: MemberId, text: string) => Manipulation[] | void) | null = null;
+  /** Hook: an attacker on the way to the relay may replace a packet (for every member). */
+  transformOutgoing: ((sender: MemberId, text: string) => string | undefined) | null = null;
+  /** The same, for attacks that must sign (a malicious insider re-signing its own packets). */
+  transformOutgoingAsync: ((sender: MemberId, text: string) => Promise<string | undefined>) | null = null;
   readonly keys: KeyDirectory;
   private readonly lag: number;
 
@@ -88,6 +94,7 @@ export class SimGroup {
       staticSeed,
       staticPub: await this.crypto.ed25519PublicKey(staticSeed),
       honest,
+      paused: false,
     };
     this.members.set(id, member);
     return member;
@@ -136,7 +143,8 @@ export class SimGroup {
   flushOutbox(max = Infinity): void {
     let n = 0;
     while (this.outbox.length > 0 && n < max) {
-      const [sender, text] = this.outbox.shift()!;
+      const [sender, original] = this.outbox.shift()!;
+      const text = this.transformOutgoing?.(sender, original) ?? original;
       if (this.channel.includes(sender)) this.post(sender, text);
       n++;
     }
@@ -184,6 +192,7 @@ export class SimGroup {
 
   /** One member processes one shown event; false when it has nothing to process. */
   async deliverOne(m: SimMember): Promise<boolean> {
+    if (m.paused) return false;
     this.show(m);
     const event = m.inbox.shift();
     if (event === undefined) return false;
@@ -198,6 +207,9 @@ export class SimGroup {
   async settle(maxSteps = 100_000): Promise<void> {
     for (let i = 0; i < maxSteps; i++) {
       this.nowMs += 10;
+      if (this.transformOutgoingAsync !== null) {
+        for (const item of this.outbox) item[1] = (await this.transformOutgoingAsync(item[0], item[1])) ?? item[1];
+      }
       this.flushOutbox(this.lag > 0 ? 1 + this.rng.int(2) : Infinity);
       this.applyKicks();
       let moved = this.outbox.length > 0 || this.kickRequests.size > 0;
@@ -218,7 +230,7 @@ export class SimGroup {
   async advance(ms: number): Promise<void> {
     this.nowMs += ms;
     for (const m of this.members.values()) {
-      if (!m.honest) continue;
+      if (!m.honest || m.paused) continue;
       const due = m.timers.filter((t) => t <= this.nowMs);
       if (due.length === 0) continue;
       m.timers = m.timers.filter((t) => t > this.nowMs);

@@ -30,6 +30,7 @@ import type {
   MembershipEnv,
   MembershipInput,
   MembershipState,
+  FailureReason,
   Operation,
   OperationKind,
   SigningKeyPair,
@@ -255,7 +256,7 @@ async function onLeft(s: MembershipState, left: readonly MemberId[], members: re
   const id = await makeLeavePacketId(env.crypto, lastEntry(before.order)!.packetId, leavers, members);
   const order = await acceptFinal(env.crypto, s.order, id, 'leave');
   fx.push(failed(op, 'member-left'));
-  return { ...s, order, op: null };
+  return afterFailure({ ...s, order, op: null });
 }
 
 async function onTick(s: MembershipState, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
@@ -279,6 +280,7 @@ async function onTick(s: MembershipState, env: MembershipEnv, fx: Effects): Prom
 async function onPacket(s0: MembershipState, sender: MemberId, text: string, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
   if (!text.startsWith('?mpENC')) return s0;
   const engaged = s0.current !== null || s0.op !== null || s0.passive;
+  const id = await makePacketId(env.crypto, sender, s0.channel, text);
   let g: GreetingPacket;
   try {
     const packet = decodePacket(text);
@@ -289,7 +291,7 @@ async function onPacket(s0: MembershipState, sender: MemberId, text: string, env
     if (s0.proposal !== null && sender === s0.self && text === s0.proposal.text) throw e; // our own packet: a bug
     if (!engaged) return s0;
     warn(fx, 'bad-packet', sender, `undecodable packet: ${e.message}`);
-    return doom(s0, AbortReason.SECURITY, env, fx);
+    return failAt(sender === s0.self ? rejectProposal(s0, fx, e.message) : s0, id, env, fx);
   }
   const ours = s0.proposal !== null && sender === s0.self && text === s0.proposal.text;
   const concerned = engaged || g.members.includes(s0.self);
@@ -297,15 +299,14 @@ async function onPacket(s0: MembershipState, sender: MemberId, text: string, env
   if (s0.seen.includes(hash)) {
     if (!concerned) return s0;
     warn(fx, 'replay', sender, 'a greeting packet was repeated');
-    return doom(s0, AbortReason.SECURITY, env, fx);
+    return failAt(s0, id, env, fx);
   }
   let s: MembershipState = { ...s0, seen: remember(s0.seen, hash) };
   if (g.source !== sender) {
     if (!concerned) return s;
     warn(fx, 'forged-source', sender, `packet claims to be from ${g.source}`);
-    return doom(s, AbortReason.SECURITY, env, fx);
+    return failAt(s, id, env, fx);
   }
-  const id = await makePacketId(env.crypto, sender, s.channel, text);
   try {
     if ((g.greetType & GreetFlag.INIT) !== 0) return await onInitial(s, g, id, ours, env, fx);
     if (ours) s = rejectProposal(s, fx, 'not an initial packet');
@@ -313,11 +314,33 @@ async function onPacket(s0: MembershipState, sender: MemberId, text: string, env
     return await onOperationPacket(s, g, id, env, fx);
   } catch (e) {
     if (!isProtocolError(e)) throw e;
-    const kept = ours ? rejectProposal(s, fx, e.message) : s;
+    // A packet under our name that fails is our proposal, altered on the way: give it up.
+    const kept = ours || sender === s.self ? rejectProposal(s, fx, e.message) : s;
     if (!concerned) return kept;
     warn(fx, e.code === 'low-order-point' ? 'low-order-point' : e.code === 'bad-signature' ? 'bad-signature' : 'bad-packet', sender, e.message);
-    return doom(kept, AbortReason.SECURITY, env, fx);
+    return failAt(kept, id, env, fx);
   }
+}
+
+/**
+ * A bad packet arrived while an operation runs (validate first, then change state; mpenc_js
+ * marks a greeting broken on any bad packet). Everyone who sees the packet at this point of the
+ * order fails the operation here, chained like an abort so that the next parent agrees; we also
+ * post ABORT_DOWN so that members shown something else (a relay that tampers per member) end
+ * it too, unless its final packet reaches them first.
+ */
+async function failAt(s0: MembershipState, id: PacketId, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
+  const s = await doom(s0, AbortReason.SECURITY, env, fx);
+  const op = s.op;
+  if (op === null) return s;
+  const order = await acceptFinal(env.crypto, s.order, id, 'abort');
+  fx.push(failed(op, 'rejected-packet'));
+  return afterFailure({ ...s, order, op: null });
+}
+
+/** A joiner whose operation failed has no chain of its own: it starts afresh at the next one. */
+function afterFailure(s: MembershipState): MembershipState {
+  return s.current === null ? { ...s, order: EMPTY_ORDER } : s;
 }
 
 async function onInitial(s: MembershipState, g: GreetingPacket, id: PacketId, ours: boolean, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
@@ -544,7 +567,7 @@ async function onAbort(s: MembershipState, g: GreetingPacket, id: PacketId, env:
   const order = await acceptFinal(env.crypto, s.order, id, 'abort');
   fx.push({ ...failed(op, 'aborted'), abortReason: g.abortReason, by: g.source });
   if (isAlarmingAbort(g.abortReason) && g.source !== s.self) warn(fx, 'peer-alarm', g.source, `${g.source} aborted the operation for a security reason`);
-  return { ...s, order, op: null };
+  return afterFailure({ ...s, order, op: null });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -695,7 +718,7 @@ function rejectProposal(s: MembershipState, fx: Effects, reason: string): Member
   return { ...s, proposal: null, proposedAtMs: null };
 }
 
-function failed(op: Operation, reason: 'aborted' | 'member-left' | 'left-channel'): Extract<MembershipEffect, { kind: 'operation-failed' }> {
+function failed(op: Operation, reason: FailureReason): Extract<MembershipEffect, { kind: 'operation-failed' }> {
   return { kind: 'operation-failed', operation: op.kind, reason, opRef: op.opRef };
 }
 

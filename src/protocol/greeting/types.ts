@@ -138,7 +138,9 @@ export type MembershipInput =
   /** Time passed (env.nowMs); the worker sends one at each `set-timer` deadline. */
   | { readonly kind: 'tick' };
 
-export type FailureReason = 'aborted' | 'member-left' | 'left-channel';
+/** 'aborted': an ABORT_DOWN was accepted; 'member-left': a target left the channel (§3.3);
+ * 'left-channel': we left; 'rejected-packet': a packet of the operation failed our checks. */
+export type FailureReason = 'aborted' | 'member-left' | 'left-channel' | 'rejected-packet';
 
 export type WarningCode =
   | 'bad-packet' // undecodable or malformed greeting
