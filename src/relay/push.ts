@@ -71,7 +71,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   const byChannel = new Map<ChannelId, Set<Subscription>>();
   let closing = false;
 
-  const send = (conn: Connection, frame: ServerFrame): void => {
+  /** Sends a frame (or its JSON text, when already serialized for several subscribers). */
+  const send = (conn: Connection, frame: ServerFrame, text?: string): void => {
     if (conn.socket.readyState !== conn.socket.OPEN) return;
     // A reader that cannot keep up is dropped rather than buffered without bound; it resumes
     // from its last seq when it reconnects.
@@ -79,7 +80,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       conn.socket.close(CLOSE_TRY_LATER, 'too slow');
       return;
     }
-    conn.socket.send(JSON.stringify(frame));
+    conn.socket.send(text ?? JSON.stringify(frame));
   };
 
   const sendError = (conn: Connection, code: RelayErrorCode, error: string, channel?: ChannelId): void => {
@@ -97,8 +98,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   };
 
   /** Sends one event in order; ends the subscription after the member's own member-left. */
-  const deliver = (sub: Subscription, event: RelayEvent): void => {
-    send(sub.conn, { type: 'event', channel: sub.channelId, event });
+  const deliver = (sub: Subscription, event: RelayEvent, text?: string): void => {
+    send(sub.conn, { type: 'event', channel: sub.channelId, event }, text);
     metrics.eventsPushed += 1;
     sub.lastSent = event.seq;
     if (event.type === 'member-left' && event.member === sub.key) {
@@ -131,10 +132,15 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   const onEvent = (channelId: ChannelId, event: RelayEvent): void => {
     const set = byChannel.get(channelId);
     if (set === undefined) return;
+    // One serialization per event, however many subscribers this node has for the channel.
+    let text: string | undefined;
     for (const sub of [...set]) {
       if (sub.ended) continue;
       if (sub.pumping) sub.wantHead = Math.max(sub.wantHead, event.seq);
-      else if (event.seq === sub.lastSent + 1) deliver(sub, event);
+      else if (event.seq === sub.lastSent + 1) {
+        text ??= JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame);
+        deliver(sub, event, text);
+      }
       else if (event.seq > sub.lastSent + 1) {
         sub.wantHead = event.seq;
         void pump(sub);
