@@ -4,7 +4,7 @@
  * A Covey extension record adds its optional field to `greetingFieldsArb` here.
  */
 import fc from 'fast-check';
-import { GreetType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, Severity, type GreetType as GreetTypeByte } from '../../src/protocol/codec/constants.js';
+import { GreetType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, Severity, V2_ONLY_GREET_TYPES, type GreetType as GreetTypeByte } from '../../src/protocol/codec/constants.js';
 import { encodeDataRegion, type DataPacket } from '../../src/protocol/codec/data.js';
 import { encodeErrorRegion, type ErrorPacket } from '../../src/protocol/codec/error-packet.js';
 import { encodeGreetingRegion, type GreetingFields, type GreetingPacket } from '../../src/protocol/codec/greeting.js';
@@ -19,13 +19,19 @@ export const memberIdArb: fc.Arbitrary<MemberId> = fc
   .map(memberId);
 export const greetTypeArb = fc.constantFrom(...(Object.values(GreetType) as GreetTypeByte[]));
 
+/** Covey v2 extensions: only on v2 packets (the decoder rejects them in v1). */
+const v2OnlyArb = fc.record(
+  { opRef: bytesArb(32).map(chainHash), abortReason: fc.integer({ min: 0, max: 255 }) },
+  { requiredKeys: [] },
+);
+
 export const greetingFieldsArb: fc.Arbitrary<GreetingFields> = fc
-  .uniqueArray(memberIdArb, { maxLength: 6 })
-  .chain((members) =>
+  .tuple(fc.uniqueArray(memberIdArb, { maxLength: 6 }), versionArb, v2OnlyArb)
+  .chain(([members, version, v2Only]) =>
     fc.record(
       {
-        version: versionArb,
-        greetType: greetTypeArb,
+        version: fc.constant(version),
+        greetType: version === PROTOCOL_VERSION_2 ? greetTypeArb : greetTypeArb.filter((t) => !V2_ONLY_GREET_TYPES.has(t)),
         source: memberIdArb,
         dest: fc.option(memberIdArb, { nil: null }),
         members: fc.constant(members),
@@ -41,7 +47,7 @@ export const greetingFieldsArb: fc.Arbitrary<GreetingFields> = fc
         signingKey: bytesArb(32),
       },
       { requiredKeys: ['version', 'greetType', 'source', 'dest', 'members', 'intKeys', 'nonces', 'pubKeys'] },
-    ),
+    ).map((fields) => (version === PROTOCOL_VERSION_2 ? { ...fields, ...v2Only } : fields)),
   );
 
 export const greetingArb: fc.Arbitrary<GreetingPacket> = fc

@@ -243,6 +243,20 @@ describe('greeting packets', () => {
     expect(codeOf(() => decodeRecs(edit(g, 4, 1, rec(T.SOURCE, b(MAX_MEMBER_ID_CHARS + 1, 0x41)))))).toBe('bad-value');
   });
 
+  it('takes Covey v2 extension records on v2 packets only', () => {
+    const g = edit(greetingRecords(), 1, 1, rec(T.PROTOCOL_VERSION, Uint8Array.of(2)));
+    const v2 = decodeRecs([...g, rec(T.OP_REF, b(32, 3)), rec(T.ABORT_REASON, Uint8Array.of(1))]);
+    expect(v2).toMatchObject({ version: 2, opRef: b(32, 3), abortReason: 1 });
+    const v1 = greetingRecords();
+    expect(codeOf(() => decodeRecs([...v1, rec(T.OP_REF, b(32, 3))]))).toBe('bad-record');
+    expect(codeOf(() => decodeRecs([...v1, rec(T.ABORT_REASON, Uint8Array.of(1))]))).toBe('bad-record');
+    expect(codeOf(() => decodeRecs(edit(v1, 3, 1, rec(T.GREET_TYPE, Uint8Array.of(0, GreetType.ABORT_DOWN)))))).toBe('bad-record');
+    expect(codeOf(() => decodeRecs(edit(g, 3, 1, rec(T.GREET_TYPE, Uint8Array.of(0, GreetType.ABORT_DOWN)))))).toBe('no error');
+    expect(codeOf(() => decodeRecs([...g, rec(T.OP_REF, b(20))]))).toBe('bad-value');
+    expect(codeOf(() => decodeRecs([...g, rec(T.ABORT_REASON, b(2))]))).toBe('bad-value');
+    expect(codeOf(() => decodeRecs([...g, rec(T.ABORT_REASON, b(1)), rec(T.OP_REF, b(32))]))).toBe('trailing-bytes');
+  });
+
   it('bounds members, per-member lists and LATEST_PM', () => {
     const g = greetingRecords();
     // Four INT_KEYs for three members.

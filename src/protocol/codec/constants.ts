@@ -119,6 +119,12 @@ export type GreetType = (typeof GreetType)[keyof typeof GreetType];
  */
 export const KNOWN_GREET_TYPES: ReadonlySet<number> = new Set<number>(Object.values(GreetType));
 
+/** Greeting types that only PROTOCOL_VERSION_2 packets may carry (a v1 peer does not know them). */
+export const V2_ONLY_GREET_TYPES: ReadonlySet<number> = new Set<number>([
+  GreetType.REFRESH_AUX_PARTICIPANT_CONFIRM_DOWN,
+  GreetType.ABORT_DOWN,
+]);
+
 export function isGreetType(byte: number): byte is GreetType {
   return KNOWN_GREET_TYPES.has(byte);
 }

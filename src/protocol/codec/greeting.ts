@@ -6,14 +6,17 @@
  *   [optional] SESSION_SIGNATURE, [optional] SIGNING_KEY.
  * The signed region S is everything after MESSAGE_SIGNATURE.
  *
+ * then Covey v2 only: [optional] OP_REF, [optional] ABORT_REASON.
+ *
  * To add a Covey extension record: give it a RecordType, an optional field in GreetingFields,
  * one line in `encodeGreetingRegion` and one in `decodeGreeting` at the same position (after
- * SIGNING_KEY), and a case in the codec round-trip arbitrary (tests/protocol/codec-arbitraries.ts).
+ * the last one), the v1 check below, and a case in the round-trip arbitrary
+ * (tests/protocol/codec-arbitraries.ts).
  */
 import { concatBytes } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import { chainHash, messageId, packetId, type ChainHash, type MemberId, type MessageId, type PacketId } from '../ids.js';
-import { isGreetType, MessageType, RecordType, type GreetType, type ProtocolVersion } from './constants.js';
+import { isGreetType, MessageType, PROTOCOL_VERSION_1, RecordType, V2_ONLY_GREET_TYPES, type GreetType, type ProtocolVersion } from './constants.js';
 import { decodeHeader, decodeMemberId, encodeHeader, encodeMemberId, KEY_BYTES, SIGNATURE_BYTES } from './fields.js';
 import { MAX_GROUP_MEMBERS, MAX_LATEST_PM } from './limits.js';
 import { encodeRecord, fixedBytes, RecordReader, type RawRecord } from './records.js';
@@ -122,6 +125,10 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
   const opRef = r.maybe(RecordType.OP_REF);
   const abortReason = r.maybe(RecordType.ABORT_REASON);
   r.end('greeting');
+  // Covey's extensions live on v2 packets only, so a v1 packet always means what mpenc_js meant.
+  if (version === PROTOCOL_VERSION_1 && (opRef !== undefined || abortReason !== undefined || V2_ONLY_GREET_TYPES.has(greetType))) {
+    throw new ProtocolError('bad-record', 'Covey v2 record or greeting type in a v1 packet');
+  }
 
   return {
     kind: 'greeting',
