@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, concatBytes, hexEncode } from '../../src/protocol/bytes.js';
+import { greetTypeFlags } from '../../src/protocol/codec/constants.js';
 import { encodeDataRegion, type DataPacket } from '../../src/protocol/codec/data.js';
 import { encodeGreetingRegion, type GreetingPacket } from '../../src/protocol/codec/greeting.js';
 import { decodePacket, encodePacket, type Packet } from '../../src/protocol/codec/packet.js';
@@ -59,6 +60,12 @@ describe('mpenc_js trace: codec', () => {
     expect(types).toEqual([0x9c, 0x1c, 0x1e, 0x1a, 0x1a, 0xbf, 0x3b, 0xad, 0x2f, 0x2b, 0x2b]);
     const initial = greetings.filter(([, p]) => p.metadata !== undefined).map(([i]) => i);
     expect(initial).toEqual([0, 11, 24]);
+    // The flag layout matches the packets: DOWN packets are broadcasts, INIT ones come first.
+    for (const [i, p] of greetings) {
+      const flags = greetTypeFlags(p.greetType);
+      expect(flags.down, `packet ${i}`).toBe(p.dest === null);
+      expect(flags.initiator, `packet ${i}`).toBe(p.metadata !== undefined);
+    }
   });
 });
 
