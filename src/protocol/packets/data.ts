@@ -78,6 +78,7 @@ export async function sealDataPacket(crypto: CryptoProvider, random: RandomSourc
   const iv = random(DATA_IV_BYTES);
   const padded = pad(encodeDataContent(args.content));
   const payload = await crypto.aesCtr(args.keys.groupKey, counterBlock(iv), padded);
+  padded.fill(0); // STYLE.md §5: wipe plaintext temporaries
   const fields = { version: args.version ?? PROTOCOL_VERSION_1, iv, payload };
   const signed = encodeDataRegion(fields);
   const signature = await crypto.ed25519Sign(args.ephemeralSeed, concatBytes(DATA_CONTEXT, hash, signed));
@@ -109,7 +110,11 @@ export async function openDataPacket(
     throw new ProtocolError('bad-signature', 'data packet signature does not verify for this author and subsession');
   }
   const padded = await crypto.aesCtr(keys.groupKey, counterBlock(packet.iv), packet.payload);
-  return decodeDataContent(unpad(padded));
+  try {
+    return decodeDataContent(unpad(padded));
+  } finally {
+    padded.fill(0); // STYLE.md §5: wipe plaintext temporaries (the result holds its own copies)
+  }
 }
 
 /** mpenc-wire.md: the AES-CTR counter block is the 12-byte IV ‖ 00 00 00 00. */
