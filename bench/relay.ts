@@ -6,8 +6,10 @@
  * events/s, and p50/p99 post-to-push latency (from just before the POST is sent to the moment a
  * subscriber has the event). Targets: the relay on SQLite, the relay on Redis, and a baseline: a
  * bare `ws` server that broadcasts the same payloads with no storage, no auth and no order (the
- * limit of this machine). Each server runs in its own child process (`tsx bench/relay.ts serve
- * KIND`) so the 2 cores split as server / load generator, the same for every target.
+ * limit of this machine). Each server runs in its own child process (the baseline: `tsx
+ * bench/relay.ts serve baseline`; the relay: tests/relay/helpers/process-relay.ts with bench
+ * limits) so the 2 cores split as server / load generator, the same for every target. Durability
+ * is on for both stores (SQLite synchronous=FULL on disk; Redis appendfsync always), as in production.
  *
  * Output: a table, then one JSON line with the ratios to the baseline. Bounded: every step has a
  * fixed duration and a drain timeout, so the run ends by itself (about a minute).
@@ -16,10 +18,26 @@
  * posts/s), BENCH_STEP_MS (2000), BENCH_TARGETS ("baseline,sqlite,redis").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { RelayLimits } from '../src/relay/limits.js';
+import type { ChannelId, ServerFrame } from '../src/shared/relay-api.js';
+import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from '../tests/relay/helpers/process.js';
+import { redisAvailability, startRedisServer, type RedisServer } from '../tests/relay/helpers/redis-server.js';
+import {
+  keepAliveAgent,
+  newMember,
+  rawRequest,
+  setupGroup,
+  signedHeaders,
+  subscribeFrame,
+  type TestMember,
+} from '../tests/relay/helpers/signed-http.js';
+import { printJsonLine, printTable, round } from './harness.js';
 
 // ---- limits (each bounds the run) -------------------------------------------------------------
 
@@ -41,6 +59,15 @@ const PAYLOAD_BYTES = 256;
 const SERVER_START_TIMEOUT_MS = 30_000;
 /** Subscribers connecting at once during setup. */
 const CONNECT_CONCURRENCY = 50;
+/** Channels set up at once (create, invite, joins) on the relay targets. */
+const SETUP_CONCURRENCY = 10;
+/** The relay's limits for the bench: the load comes from one address, so per-client limits go up. */
+const BENCH_LIMITS: Partial<RelayLimits> = {
+  rateRequestsPerSecond: 1e9,
+  rateBurst: 1e9,
+  maxConnections: 20_000,
+  maxConnectionsPerClient: 20_000,
+};
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -106,22 +133,6 @@ function serveBaseline(): void {
   });
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-/** A POST over the keep-alive agent; resolves with the status and body text. */
-function httpPost(url: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 class BaselineTarget implements BenchTarget {
   readonly name = 'baseline (bare ws)';
   private child: ServerChild | undefined;
@@ -145,7 +156,7 @@ class BaselineTarget implements BenchTarget {
   }
 
   async post(channel: number, payload: Uint8Array): Promise<void> {
-    const { status } = await httpPost(`${this.url()}/post/c${channel}`, payload);
+    const { status } = await rawRequest(`${this.url()}/post/c${channel}`, 'POST', {}, payload);
     if (status !== 200) throw new Error(`baseline post: HTTP ${status}`);
   }
 
@@ -156,6 +167,90 @@ class BaselineTarget implements BenchTarget {
   private url(): string {
     if (this.child === undefined) throw new Error('baseline not started');
     return this.child.url;
+  }
+}
+
+// ---- the relay (SQLite or Redis) ----------------------------------------------------------------
+
+class RelayTarget implements BenchTarget {
+  private relay: RelayProcess | undefined;
+  private redis: RedisServer | undefined;
+  private dataDir: string | undefined;
+  private channels: Array<{ id: ChannelId; members: TestMember[] }> = [];
+
+  constructor(readonly name: string, private readonly kind: 'sqlite' | 'redis') {}
+
+  async prepare(channelCount: number, channelSize: number): Promise<void> {
+    let storeSpec: string;
+    if (this.kind === 'redis') {
+      const availability = redisAvailability();
+      if (!availability.available) throw new Error(availability.reason);
+      this.redis = await startRedisServer();
+      storeSpec = `redis:${this.redis.url}`;
+    } else {
+      this.dataDir = mkdtempSync(join(tmpdir(), 'covey-bench-'));
+      storeSpec = this.dataDir;
+    }
+    this.relay = await startRelayProcess({
+      entry: RELAY_TEST_ENTRY,
+      env: { RELAY_TEST_STORE: storeSpec, RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS) },
+    });
+    const url = this.relay.url;
+    this.channels = new Array(channelCount);
+    for (let first = 0; first < channelCount; first += SETUP_CONCURRENCY) {
+      const batch = Array.from({ length: Math.min(SETUP_CONCURRENCY, channelCount - first) }, (_, k) => first + k);
+      await Promise.all(
+        batch.map(async (c) => {
+          const members = Array.from({ length: channelSize }, () => newMember());
+          this.channels[c] = { id: await setupGroup(url, members), members };
+        }),
+      );
+    }
+  }
+
+  async subscribe(channel: number, member: number, onPayload: OnPayload): Promise<WebSocket> {
+    const { id, members } = this.channel(channel);
+    const key = members[member];
+    if (key === undefined) throw new RangeError(`no member ${member} in channel ${channel}`);
+    const ws = new WebSocket(`${this.url().replace(/^http/, 'ws')}/v1/ws`, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.once('open', () => ws.send(JSON.stringify(subscribeFrame(key, id, 0))));
+      ws.on('message', (data: Buffer) => {
+        const frame = JSON.parse(data.toString('utf8')) as ServerFrame;
+        if (frame.type === 'subscribed') resolve();
+        else if (frame.type === 'error') reject(new Error(`subscribe refused: ${frame.code}`));
+        else if (frame.type === 'event' && frame.event.type === 'packet') onPayload(Buffer.from(frame.event.packet, 'base64url'));
+      });
+    });
+    return ws;
+  }
+
+  async post(channel: number, payload: Uint8Array): Promise<void> {
+    const { id, members } = this.channel(channel);
+    const author = members[0] as TestMember;
+    const path = `/v1/channels/${id}/events`;
+    const body = JSON.stringify({ packet: Buffer.from(payload).toString('base64url') });
+    const headers = { 'content-type': 'application/json', ...signedHeaders(author, 'POST', path, body) };
+    const { status } = await rawRequest(this.url() + path, 'POST', headers, body);
+    if (status !== 201) throw new Error(`relay post: HTTP ${status}`);
+  }
+
+  async close(): Promise<void> {
+    await this.relay?.stop();
+    await this.redis?.stop();
+    if (this.dataDir !== undefined) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private channel(index: number): { id: ChannelId; members: TestMember[] } {
+    const channel = this.channels[index];
+    if (channel === undefined) throw new RangeError(`no channel ${index}`);
+    return channel;
+  }
+
+  private url(): string {
+    if (this.relay === undefined) throw new Error(`${this.name} not started`);
+    return this.relay.url;
   }
 }
 
@@ -325,12 +420,12 @@ async function runTarget(target: BenchTarget): Promise<TargetResult> {
 
 // ---- output -----------------------------------------------------------------------------------
 
-function printTable(results: TargetResult[]): void {
-  const header = ['target', 'rate/s', 'posts/s', 'delivered/s', 'p50 ms', 'p99 ms', 'missing', 'post errors'];
+function printResults(results: TargetResult[]): void {
+  const headers = ['target', 'rate/s', 'posts/s', 'delivered/s', 'p50 ms', 'p99 ms', 'missing', 'post errors'];
   const rows: string[][] = [];
   for (const result of results) {
     if (result.error !== undefined) {
-      rows.push([result.target, 'error: ' + result.error, '', '', '', '', '', '']);
+      rows.push([result.target, '-', '-', '-', '-', '-', '-', `error: ${result.error}`]);
       continue;
     }
     for (const step of result.steps) {
@@ -346,11 +441,7 @@ function printTable(results: TargetResult[]): void {
       ]);
     }
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) console.log(line(row));
+  printTable(headers, rows);
 }
 
 /** The best sustained step of a target: the highest delivered/s with nothing missing. */
@@ -364,7 +455,6 @@ function summary(results: TargetResult[]): Record<string, unknown> {
   const baseline = results.find((result) => result.target.startsWith('baseline'));
   const baseBest = baseline === undefined ? undefined : best(baseline);
   const out: Record<string, unknown> = {
-    bench: 'relay',
     subscribers: SUBSCRIBERS,
     channelSize: CHANNEL_SIZE,
     payloadBytes: PAYLOAD_BYTES,
@@ -380,14 +470,15 @@ function summary(results: TargetResult[]): Record<string, unknown> {
     }
     out[key] = {
       deliveredPerSec: Math.round(top.deliveredPerSec),
-      p50Ms: Number(top.p50Ms.toFixed(3)),
-      p99Ms: Number(top.p99Ms.toFixed(3)),
+      atRatePerSec: top.ratePerSec,
+      p50Ms: round(top.p50Ms),
+      p99Ms: round(top.p99Ms),
       ...(baseBest === undefined || result === baseline
         ? {}
         : {
-            deliveredRatioToBaseline: Number((top.deliveredPerSec / baseBest.deliveredPerSec).toFixed(3)),
-            p50RatioToBaseline: Number((top.p50Ms / baseBest.p50Ms).toFixed(3)),
-            p99RatioToBaseline: Number((top.p99Ms / baseBest.p99Ms).toFixed(3)),
+            deliveredRatioToBaseline: round(top.deliveredPerSec / baseBest.deliveredPerSec),
+            p50RatioToBaseline: round(top.p50Ms / baseBest.p50Ms),
+            p99RatioToBaseline: round(top.p99Ms / baseBest.p99Ms),
           }),
     };
   }
@@ -398,6 +489,8 @@ function summary(results: TargetResult[]): Record<string, unknown> {
 
 const TARGET_FACTORIES: Record<string, () => BenchTarget> = {
   baseline: () => new BaselineTarget(),
+  sqlite: () => new RelayTarget('sqlite (relay)', 'sqlite'),
+  redis: () => new RelayTarget('redis (relay)', 'redis'),
 };
 
 async function main(): Promise<void> {
@@ -420,9 +513,9 @@ async function main(): Promise<void> {
       results.push({ target: target.name, steps: [], error: error instanceof Error ? error.message : String(error) });
     }
   }
-  agent.destroy();
-  printTable(results);
-  console.log(JSON.stringify(summary(results)));
+  keepAliveAgent.destroy();
+  printResults(results);
+  printJsonLine('relay', summary(results));
 }
 
 await main();

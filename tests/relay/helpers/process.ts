@@ -29,6 +29,8 @@ export interface RelayProcess {
   /** SIGTERM and wait for a graceful exit (SIGKILL after a timeout). Returns the exit code. */
   stop(): Promise<number | null>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** With `ipc: true`: one request to the child (tests/relay/helpers/process-relay.ts ops). */
+  request<T>(op: string): Promise<T>;
 }
 
 export interface RelayProcessOptions {
@@ -38,7 +40,14 @@ export interface RelayProcessOptions {
   env?: Record<string, string>;
   /** Entry point relative to the repo root. */
   entry?: string;
+  /** Open an IPC channel (for process-relay.ts's memory and stats requests). */
+  ipc?: boolean;
 }
+
+/** The test relay entry: main.ts's job with test limits and an in-memory store option. */
+export const RELAY_TEST_ENTRY = 'tests/relay/helpers/process-relay.ts';
+/** How long an IPC request to the child may take. */
+const IPC_TIMEOUT_MS = 30_000;
 
 /** The first http(s) URL in the child's output is the one it serves on. */
 const URL_PATTERN = /(https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):\d+)/;
@@ -54,7 +63,13 @@ export async function startRelayProcess(options: RelayProcessOptions = {}): Prom
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: repoRoot,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
+  let nextRequestId = 0;
+  const pending = new Map<number, (value: unknown) => void>();
+  child.on('message', (message: { id: number; value: unknown }) => {
+    pending.get(message.id)?.(message.value);
+    pending.delete(message.id);
   });
   let output = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
@@ -95,6 +110,17 @@ export async function startRelayProcess(options: RelayProcessOptions = {}): Prom
     pid,
     exited,
     log: () => output,
+    request: <T>(op: string) =>
+      new Promise<T>((resolveRequest, reject) => {
+        if (options.ipc !== true) throw new Error('startRelayProcess: request() needs ipc: true');
+        const id = nextRequestId++;
+        const timer = setTimeout(() => reject(new Error(`relay child did not answer ${op}`)), IPC_TIMEOUT_MS);
+        pending.set(id, (value) => {
+          clearTimeout(timer);
+          resolveRequest(value as T);
+        });
+        child.send({ id, op });
+      }),
     kill: async () => {
       if (isRunning()) child.kill('SIGKILL');
       await exited;

@@ -1,0 +1,556 @@
+// Fuzz (issue 5 "Tests"): a flood of malformed, oversized, mis-signed, replayed, stale and
+// out-of-order HTTP requests and WebSocket frames against an in-process relay on loopback.
+// Every request must get a 4xx JSON error `{"error","code"}` whose code matches its status (and,
+// where the cause is known, the right code); every bad frame an error frame or a clean close
+// (1008/1009); no 5xx ever; the relay keeps answering; heap growth stays bounded; and the data
+// stored before the flood reads back exactly the same afterwards.
+//
+// Size: FUZZ_REQUESTS inputs (HTTP requests + WebSocket frames + raw TCP garbage); seed FUZZ_SEED
+// (printed). The default, 25,000, keeps the suite's CI time small on a 2-core machine; the full run
+// that issue 5 asks for is `FUZZ_REQUESTS=100000 npx vitest run tests/relay/fuzz.test.ts`.
+import { connect } from 'node:net';
+import { createHash } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from './helpers/process.js';
+import {
+  RELAY_ERROR_STATUS,
+  type ChannelId,
+  type ChannelInfoResponse,
+  type FinalizeUploadResponse,
+  type RelayErrorCode,
+  type RelayEvent,
+  type UploadStatusResponse,
+} from '../../src/shared/relay-api.js';
+import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
+import {
+  drainEvents,
+  keepAliveAgent,
+  newMember,
+  newNonce,
+  rawRequest,
+  setupGroup,
+  signedHeaders,
+  signedJson,
+  subscribeFrame,
+  type TestMember,
+} from './helpers/signed-http.js';
+
+/** Total fuzz inputs; issue 5 asks for at least 100,000 (FUZZ_REQUESTS=100000), CI runs 25,000. */
+const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 25_000);
+/** Test time limit: generous per input (a loaded 2-core machine does ~1,000/s), never below 2 minutes. */
+const TEST_TIMEOUT_MS = Math.max(120_000, TOTAL * 4);
+/** Shares of the total: WebSocket frames and raw (non-HTTP) TCP connections; the rest is HTTP. */
+const WS_SHARE = 0.2;
+const RAW_TCP_SHARE = 0.002;
+/** HTTP requests in flight at once (the agent keeps at most 32 sockets). */
+const HTTP_CONCURRENCY = 32;
+/** WebSocket connections fuzzed at once. */
+const WS_CONCURRENCY = 16;
+/** Shrunk limits so "oversized" inputs are cheap to send many times. */
+const LIMITS = {
+  maxPacketBytes: 2048,
+  maxJsonBodyBytes: 4096,
+  maxBlobChunkBytes: 8192,
+  maxWsFrameBytes: 2048,
+  maxWsBadFrames: 20,
+  rateRequestsPerSecond: 1e9,
+  rateBurst: 1e9,
+  maxConnectionsPerClient: 10_000,
+};
+/** Heap growth allowed across the whole flood, after GC. */
+const MAX_HEAP_GROWTH_BYTES = 64 * 1024 * 1024;
+/** How long one WebSocket reply may take before the fuzz counts it as missing. */
+const WS_REPLY_TIMEOUT_MS = 5_000;
+
+const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+
+interface Memory {
+  heapUsed: number;
+  rss: number;
+}
+interface Stats {
+  channels: number;
+  events: number;
+  bytes: number;
+}
+
+interface Fixture {
+  relay: RelayProcess;
+  owner: TestMember;
+  other: TestMember;
+  outsider: TestMember;
+  channel: ChannelId;
+  inbox: ChannelId;
+  uploadToken: string;
+  blobHash: string;
+  blobCapability: string;
+  /** Valid signed GETs already used once: replaying them must fail. */
+  usedRequests: Array<{ path: string; headers: Record<string, string> }>;
+  /** Valid subscribe frames already used once. */
+  usedFrames: string[];
+}
+
+interface FuzzInput {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  /** Codes this input may be refused with; empty = any 4xx code. */
+  codes: readonly RelayErrorCode[];
+  kind: string;
+}
+
+const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
+const randomToken = (random: SeededRandom): string => Buffer.from(random.bytes(32)).toString('base64url');
+const randomChannel = (random: SeededRandom): string => Buffer.from(random.bytes(16)).toString('base64url');
+
+/** Turns index i into one bad HTTP request. Cheap: signing is the only real work. */
+function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInput {
+  const events = `/v1/channels/${fx.channel}/events`;
+  const json = { 'content-type': 'application/json' };
+  const signedPost = (path: string, body: string, member: TestMember = fx.owner): FuzzInput => ({
+    method: 'POST',
+    path,
+    headers: { ...json, ...signedHeaders(member, 'POST', path, body) },
+    body,
+    codes: [],
+    kind: '',
+  });
+  switch (i % 10) {
+    case 0: {
+      // Malformed JSON bodies on a correctly signed post: the parser and field checks.
+      const bodies = [
+        '',
+        '{',
+        'null',
+        '[]',
+        '"packet"',
+        '{"packet":5}',
+        '{"packet":""}',
+        '{"packet":"!!!!"}',
+        '{"packet":"AAA="}',
+        '{"packet":"A"}',
+        '{"packet":"AAAA","postId":"not ok!"}',
+        '{"packet":"AAAA","postId":""}',
+        '[' .repeat(1_000),
+        Buffer.from(random.bytes(1 + random.int(200))).toString('latin1'),
+        `{"packet":"${'A'.repeat(3_000)}"}`,
+      ];
+      const body = bodies[random.int(bodies.length)] as string;
+      return { ...signedPost(events, body), codes: ['bad-request', 'body-too-large'], kind: 'malformed' };
+    }
+    case 1: {
+      // Mis-signed: wrong key, wrong path, wrong body, flipped bit, malformed or missing headers.
+      const body = JSON.stringify({ packet: b64(`m${i}`) });
+      const headers = signedHeaders(fx.owner, 'POST', events, body);
+      const variant = random.int(6);
+      if (variant === 0) headers['covey-signature'] = signedHeaders(fx.other, 'POST', events, body)['covey-signature'] as string;
+      if (variant === 1) Object.assign(headers, signedHeaders(fx.owner, 'POST', `/v1/channels/${fx.inbox}/events`, body), { 'covey-key': fx.owner.key });
+      if (variant === 2) Object.assign(headers, signedHeaders(fx.owner, 'POST', events, body + ' '));
+      if (variant === 3) {
+        const signature = Buffer.from(headers['covey-signature'] as string, 'base64url');
+        const at = random.int(64);
+        signature[at] = (signature[at] ?? 0) ^ (1 << random.int(8));
+        headers['covey-signature'] = signature.toString('base64url');
+      }
+      if (variant === 4) headers['covey-key'] = random.pick(['', 'x', 'A'.repeat(43), fx.other.key + 'A', '=='.repeat(20)]);
+      if (variant === 5) delete headers[random.pick(['covey-key', 'covey-nonce', 'covey-time', 'covey-signature'])];
+      return { method: 'POST', path: events, headers: { ...json, ...headers }, body, codes: ['bad-signature'], kind: 'mis-signed' };
+    }
+    case 2: {
+      // Replays of requests that already succeeded once.
+      const used = fx.usedRequests[random.int(fx.usedRequests.length)] as Fixture['usedRequests'][number];
+      return { method: 'GET', path: used.path, headers: used.headers, codes: ['replayed-nonce'], kind: 'replayed' };
+    }
+    case 3: {
+      // Stale or future timestamps, correctly signed.
+      const skewMs = (6 + random.int(10_000)) * 60_000 * (random.int(2) === 0 ? -1 : 1);
+      const path = `${events}?after=0&limit=10`;
+      return {
+        method: 'GET',
+        path,
+        headers: signedHeaders(fx.owner, 'GET', path, '', { timeMs: Math.max(0, Date.now() + skewMs) }),
+        codes: ['stale-timestamp'],
+        kind: 'stale',
+      };
+    }
+    case 4: {
+      // Out-of-order and out-of-range: bad read windows, wrong upload offsets, early finalize.
+      const variant = random.int(5);
+      if (variant === 0) {
+        const query = random.pick(['after=-1', 'after=abc', 'limit=0', 'limit=100000', 'after=1e3', 'after=99999999999999999', 'limit=-5']);
+        const path = `${events}?${query}`;
+        return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, ''), codes: ['bad-request'], kind: 'out-of-range' };
+      }
+      if (variant === 1) {
+        const offset = 1 + random.int(50);
+        const body = Buffer.from(random.bytes(1 + random.int(64)));
+        return { method: 'PUT', path: `/v1/uploads/${fx.uploadToken}?offset=${offset}`, headers: { 'content-type': 'application/octet-stream' }, body, codes: ['offset-mismatch'], kind: 'out-of-order' };
+      }
+      if (variant === 2) {
+        return { method: 'POST', path: `/v1/uploads/${fx.uploadToken}/finalize`, headers: {}, codes: ['bad-request'], kind: 'out-of-order' };
+      }
+      if (variant === 3) {
+        const body = JSON.stringify({ seq: random.pick([-1, 'x', 1.5, null, 1e300]) });
+        const path = `/v1/channels/${fx.channel}/cursor`;
+        return { method: 'PUT', path, headers: { ...json, ...signedHeaders(fx.owner, 'PUT', path, body) }, body, codes: ['bad-request'], kind: 'out-of-range' };
+      }
+      const path = `/v1/uploads/${fx.uploadToken}?offset=${random.pick(['x', '-1', ''])}`;
+      return { method: 'PUT', path, headers: {}, body: 'zz', codes: ['bad-request'], kind: 'out-of-range' };
+    }
+    case 5: {
+      // Not a member, forged capabilities, unknown channels.
+      const variant = random.int(5);
+      if (variant === 0) return { ...signedPost(events, JSON.stringify({ packet: 'AAAA' }), fx.outsider), codes: ['forbidden'], kind: 'forbidden' };
+      if (variant === 1) {
+        const body = JSON.stringify({ capability: randomToken(random) });
+        return { ...signedPost(`/v1/channels/${fx.channel}/join`, body, fx.outsider), codes: ['invalid-capability'], kind: 'forged-capability' };
+      }
+      if (variant === 2) {
+        const body = JSON.stringify({ packet: 'AAAA' });
+        return { method: 'POST', path: `/v1/channels/${fx.inbox}/deposit`, headers: { ...json, 'covey-capability': randomToken(random) }, body, codes: ['invalid-capability'], kind: 'forged-capability' };
+      }
+      if (variant === 3) {
+        return { method: 'GET', path: `/v1/blobs/${fx.blobHash}`, headers: { 'covey-capability': randomToken(random) }, codes: ['invalid-capability'], kind: 'forged-capability' };
+      }
+      const path = `/v1/channels/${randomChannel(random)}/events?after=0`;
+      return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, ''), codes: ['forbidden'], kind: 'forbidden' };
+    }
+    case 6: {
+      // Routing garbage: unknown paths, wrong methods, malformed ids.
+      const paths = [
+        '/v1/nope',
+        '/v2/channels',
+        `/v1/channels/${'x'.repeat(random.int(300))}`,
+        '/v1/channels/%ff%fe',
+        '/v1/../../etc/passwd',
+        `/v1/uploads/${randomToken(random)}`,
+        `/v1/blobs/${'g'.repeat(64)}`,
+        `/v1/channels/${fx.channel}/members/not-a-key`,
+      ];
+      const methods = ['GET', 'POST', 'PATCH', 'DELETE', 'PUT'];
+      return { method: random.pick(methods), path: random.pick(paths), headers: {}, codes: [], kind: 'routing' };
+    }
+    case 7: {
+      // Oversized bodies, with and without a truthful content-length.
+      if (random.int(3) === 0) {
+        const body = Buffer.alloc(LIMITS.maxBlobChunkBytes + 1 + random.int(1_000), 1);
+        return { method: 'PUT', path: `/v1/uploads/${fx.uploadToken}?offset=0`, headers: {}, body, codes: ['body-too-large'], kind: 'oversized' };
+      }
+      const body = `{"packet":"${'A'.repeat(LIMITS.maxJsonBodyBytes + random.int(4_000))}"}`;
+      return { ...signedPost(events, body), codes: ['body-too-large'], kind: 'oversized' };
+    }
+    case 8: {
+      // Bodies where none belong, and tiny junk on GET routes.
+      const path = `/v1/channels/${fx.channel}`;
+      const body = 'x'.repeat(1 + random.int(50));
+      return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, body), body, codes: ['bad-request'], kind: 'unexpected-body' };
+    }
+    default: {
+      // Semantically wrong but well-formed requests.
+      const variant = random.int(4);
+      if (variant === 0) return { ...signedPost('/v1/channels', JSON.stringify({ kind: random.pick(['dm', '', 5, null]) })), codes: ['bad-request'], kind: 'semantic' };
+      if (variant === 1) {
+        const body = JSON.stringify({ kind: random.pick(['deposit', 'x']), ttlMs: 1_000, uses: 1 });
+        return { ...signedPost(`/v1/channels/${fx.channel}/capabilities`, body), codes: ['bad-request'], kind: 'semantic' };
+      }
+      if (variant === 2) {
+        const body = JSON.stringify({ kind: 'invite', ttlMs: random.pick([0, -1, 1e15, 'x']), uses: 1 });
+        return { ...signedPost(`/v1/channels/${fx.channel}/capabilities`, body), codes: ['bad-request'], kind: 'semantic' };
+      }
+      const path = `/v1/channels/${fx.channel}/members/${newMember().key}`;
+      return { method: 'DELETE', path, headers: signedHeaders(fx.owner, 'DELETE', path, ''), codes: ['not-found'], kind: 'semantic' };
+    }
+  }
+}
+
+/** Total milliseconds spent per input kind (mean latency in the report). */
+const LATENCY_MS = new Map<string, number>();
+interface Tally {
+  total: number;
+  byKind: Map<string, number>;
+  failures: string[];
+}
+
+function fail(tally: Tally, message: string): void {
+  // Bounded: keep the first few failures for the report.
+  if (tally.failures.length < 20) tally.failures.push(message);
+}
+
+/** Checks one HTTP answer: a 4xx with exactly {error, code}, the code's status, an expected code. */
+function checkAnswer(tally: Tally, input: FuzzInput, status: number, body: Buffer): void {
+  tally.total += 1;
+  tally.byKind.set(input.kind, (tally.byKind.get(input.kind) ?? 0) + 1);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    fail(tally, `${input.kind} ${input.method} ${input.path.slice(0, 80)}: HTTP ${status} non-JSON body ${body.toString('utf8').slice(0, 80)}`);
+    return;
+  }
+  const error = parsed as { error?: unknown; code?: unknown };
+  const keys = typeof parsed === 'object' && parsed !== null ? Object.keys(parsed).sort().join(',') : '';
+  const code = error.code as RelayErrorCode;
+  if (status < 400 || status > 499 || keys !== 'code,error' || typeof error.error !== 'string' || RELAY_ERROR_STATUS[code] !== status) {
+    fail(tally, `${input.kind} ${input.method} ${input.path.slice(0, 80)}: HTTP ${status} ${body.toString('utf8').slice(0, 120)}`);
+    return;
+  }
+  if (input.codes.length > 0 && !input.codes.includes(code)) {
+    fail(tally, `${input.kind} ${input.method} ${input.path.slice(0, 80)}: code ${code}, expected ${input.codes.join('|')}`);
+  }
+}
+
+async function fuzzHttp(url: string, count: number, fx: Fixture, random: SeededRandom, tally: Tally): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    // Bounded: each iteration takes one index below `count`.
+    while (next < count) {
+      const i = next++;
+      const input = makeInput(i, fx, random);
+      const t0 = performance.now();
+      try {
+        const response = await rawRequest(url + input.path, input.method, input.headers, input.body);
+        checkAnswer(tally, input, response.status, response.body);
+        LATENCY_MS.set(input.kind, (LATENCY_MS.get(input.kind) ?? 0) + performance.now() - t0);
+      } catch (error) {
+        // A refused oversized body may reset the socket before our body is sent: that is a clean
+        // refusal only if the relay already answered 413, which rawRequest cannot see; retry once.
+        if (input.kind !== 'oversized') {
+          tally.total += 1;
+          fail(tally, `${input.kind} ${input.method} ${input.path.slice(0, 80)}: transport error ${String(error)}`);
+          continue;
+        }
+        try {
+          const response = await rawRequest(url + input.path, input.method, { ...input.headers, connection: 'close' }, input.body);
+          checkAnswer(tally, input, response.status, response.body);
+        } catch (again) {
+          tally.total += 1;
+          fail(tally, `oversized: transport error twice ${String(again)}`);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: HTTP_CONCURRENCY }, () => worker()));
+}
+
+/** Raw bytes that are not HTTP: the relay must answer 400 JSON and close. */
+async function fuzzRawTcp(port: number, count: number, random: SeededRandom, tally: Tally): Promise<void> {
+  const garbage = (): Buffer =>
+    random.int(2) === 0
+      ? Buffer.from(random.bytes(1 + random.int(300)))
+      : Buffer.from(random.pick(['GET / HTTP/9.9\r\n\r\n', 'HELLO\r\n\r\n', 'GET /v1/x HTTP/1.1\r\nbad header\r\n\r\n', `GET /${'a'.repeat(70_000)} HTTP/1.1\r\n\r\n`]));
+  for (let i = 0; i < count; i++) {
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      let text = '';
+      socket.setTimeout(5_000, () => socket.destroy());
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => undefined);
+      socket.on('connect', () => socket.end(garbage()));
+    });
+    tally.total += 1;
+    tally.byKind.set('raw-tcp', (tally.byKind.get('raw-tcp') ?? 0) + 1);
+    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+    // A socket the relay closed without a word is acceptable only when the bytes never formed a
+    // request line Node could parse; every answer it does give must be a 4xx JSON error.
+    if (answer === '') continue;
+    checkAnswer(tally, { method: 'RAW', path: '(tcp)', headers: {}, codes: [], kind: 'raw-tcp' }, status, Buffer.from(body, 'latin1'));
+    tally.total -= 1; // counted above already
+  }
+}
+
+/** One WebSocket connection: sends bad frames one by one, each must get an error frame or a clean close. */
+async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: SeededRandom, tally: Tally): Promise<number> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
+  const replies: Array<{ type: string; code?: string; error?: string }> = [];
+  let closeCode: number | undefined;
+  let wake: (() => void) | undefined;
+  ws.on('message', (data: Buffer) => {
+    replies.push(JSON.parse(data.toString('utf8')) as { type: string });
+    wake?.();
+  });
+  ws.on('close', (code: number) => {
+    closeCode = code;
+    wake?.();
+  });
+  ws.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  let sent = 0;
+  try {
+    while (sent < frames && closeCode === undefined) {
+      const before = replies.length;
+      const variant = random.int(12);
+      let expectClose: number | undefined;
+      if (variant === 0) ws.send('{not json');
+      else if (variant === 1) ws.send(random.pick(['[1,2]', '5', 'null', '"x"', '{}']));
+      else if (variant === 2) ws.send(JSON.stringify({ type: random.pick(['dance', 'SUBSCRIBE', '', 7]) }));
+      else if (variant === 3) ws.send(Buffer.from(random.bytes(1 + random.int(100))), { binary: true });
+      else if (variant === 4) ws.send(JSON.stringify({ ...subscribeFrame(fx.owner, fx.channel, 0), signature: 'A'.repeat(86) }));
+      else if (variant === 5) ws.send(JSON.stringify(subscribeFrame(fx.owner, fx.channel, 0, { timeMs: Date.now() - 3_600_000 })));
+      else if (variant === 6) ws.send(random.pick(fx.usedFrames));
+      else if (variant === 7) ws.send(JSON.stringify(subscribeFrame(fx.outsider, fx.channel, 0)));
+      else if (variant === 8) ws.send(JSON.stringify({ ...subscribeFrame(fx.owner, fx.channel, 0), afterSeq: random.pick([-1, 'x', 1.5, null]) }));
+      else if (variant === 9) ws.send(JSON.stringify({ type: 'unsubscribe', channel: random.pick(['', 'x', 5, null]) }));
+      else if (variant === 10) ws.send(JSON.stringify({ ...subscribeFrame(fx.owner, fx.channel, 0), channel: randomChannel(random) }));
+      else {
+        ws.send('x'.repeat(LIMITS.maxWsFrameBytes + 1 + random.int(1_000)));
+        expectClose = 1009;
+      }
+      sent += 1;
+      // Wait for this frame's answer: one error frame, or the close.
+      const deadline = Date.now() + WS_REPLY_TIMEOUT_MS;
+      while (replies.length === before && closeCode === undefined && Date.now() < deadline) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+      tally.total += 1;
+      tally.byKind.set('ws-frame', (tally.byKind.get('ws-frame') ?? 0) + 1);
+      const reply = replies[before];
+      if (expectClose !== undefined) {
+        if (closeCode !== expectClose) fail(tally, `ws oversized frame: close ${closeCode}, replies ${JSON.stringify(replies.slice(before))}`);
+      } else if (reply !== undefined) {
+        if (reply.type !== 'error' || typeof reply.error !== 'string' || !(String(reply.code) in RELAY_ERROR_STATUS) || (RELAY_ERROR_STATUS[reply.code as RelayErrorCode] ?? 0) >= 500) {
+          fail(tally, `ws variant ${variant}: reply ${JSON.stringify(reply)}`);
+        }
+      } else if (closeCode !== 1008) {
+        fail(tally, `ws variant ${variant}: no reply, close ${closeCode}`);
+      }
+    }
+  } finally {
+    ws.terminate();
+  }
+  return sent;
+}
+
+async function fuzzWebSocket(url: string, count: number, fx: Fixture, random: SeededRandom, tally: Tally): Promise<void> {
+  let remaining = count;
+  const worker = async (): Promise<void> => {
+    // Bounded: every connection sends at least one frame of the remaining budget.
+    while (remaining > 0) {
+      const budget = Math.min(remaining, 40);
+      remaining -= budget;
+      const sent = await fuzzOneSocket(url, budget, fx, random, tally);
+      remaining += budget - sent; // a socket closed early: the rest goes to the next one
+    }
+  };
+  await Promise.all(Array.from({ length: WS_CONCURRENCY }, () => worker()));
+}
+
+describe('relay fuzz', () => {
+  let fx: Fixture;
+  let crashed = false;
+
+  beforeAll(async () => {
+    // The relay runs in its own process: its own core (the fuzz client is busy too) and its own
+    // heap to measure; an in-memory SQLite store, because fsync cost is not what this test is about.
+    const relay = await startRelayProcess({
+      entry: RELAY_TEST_ENTRY,
+      ipc: true,
+      env: { RELAY_TEST_STORE: 'memory', RELAY_TEST_LIMITS: JSON.stringify(LIMITS) },
+    });
+    void relay.exited.then(() => {
+      crashed = true;
+    });
+    const [owner, other, outsider] = [newMember(), newMember(), newMember()];
+    const channel = await setupGroup(relay.url, [owner, other]);
+    for (let n = 0; n < 40; n++) {
+      const posted = await signedJson(relay.url, n % 2 === 0 ? owner : other, 'POST', `/v1/channels/${channel}/events`, { packet: b64(`before ${n}`) });
+      expect(posted.status).toBe(201);
+    }
+    const inbox = (await signedJson<{ channelId: ChannelId }>(relay.url, owner, 'POST', '/v1/channels', { kind: 'inbox' })).json.channelId;
+    const blob = Buffer.from('an encrypted attachment');
+    const blobHash = createHash('sha256').update(blob).digest('hex');
+    const blobUpload = await signedJson<UploadStatusResponse>(relay.url, owner, 'POST', `/v1/channels/${channel}/uploads`, { sha256: blobHash, size: blob.length });
+    await rawRequest(`${relay.url}/v1/uploads/${blobUpload.json.upload}?offset=0`, 'PUT', { 'content-type': 'application/octet-stream' }, blob);
+    const finalized = await rawRequest(`${relay.url}/v1/uploads/${blobUpload.json.upload}/finalize`, 'POST', {});
+    const blobCapability = (JSON.parse(finalized.body.toString('utf8')) as FinalizeUploadResponse).readCapability;
+    // An upload left open at offset 0 for out-of-order chunks.
+    const open = await signedJson<UploadStatusResponse>(relay.url, owner, 'POST', `/v1/channels/${channel}/uploads`, { sha256: 'a'.repeat(64), size: 100 });
+    const usedRequests: Fixture['usedRequests'] = [];
+    for (let n = 0; n < 50; n++) {
+      const path = `/v1/channels/${channel}/events?after=${n}&limit=1`;
+      const headers = signedHeaders(owner, 'GET', path, '', { nonce: newNonce() });
+      expect((await rawRequest(relay.url + path, 'GET', headers)).status).toBe(200);
+      usedRequests.push({ path, headers });
+    }
+    const usedFrames: string[] = [];
+    for (let n = 0; n < 10; n++) {
+      const frame = JSON.stringify(subscribeFrame(owner, channel, 0));
+      const ws = new WebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+      await new Promise<void>((resolve, reject) => {
+        ws.on('open', () => ws.send(frame));
+        ws.on('message', (data: Buffer) => {
+          if ((JSON.parse(data.toString('utf8')) as { type: string }).type === 'subscribed') resolve();
+        });
+        ws.on('error', reject);
+      });
+      ws.terminate();
+      usedFrames.push(frame);
+    }
+    fx = { relay, owner, other, outsider, channel, inbox, uploadToken: open.json.upload, blobHash, blobCapability, usedRequests, usedFrames };
+  });
+
+  afterAll(async () => {
+    keepAliveAgent.destroy();
+    await fx?.relay.stop();
+  });
+
+  it(`answers ${TOTAL} bad requests and frames with 4xx JSON or a clean close, and keeps earlier data`, async () => {
+    const { relay } = fx;
+    const eventsBefore = await drainEvents(relay.url, fx.owner, fx.channel);
+    const infoBefore = await signedJson<ChannelInfoResponse>(relay.url, fx.owner, 'GET', `/v1/channels/${fx.channel}`);
+    const statsBefore = await relay.request<Stats>('stats');
+    const { heapUsed: heapBefore, rss: rssBefore } = await relay.request<Memory>('memory');
+
+    const random = seededRandom(seed);
+    const tally: Tally = { total: 0, byKind: new Map(), failures: [] };
+    const wsCount = Math.round(TOTAL * WS_SHARE);
+    const rawCount = Math.round(TOTAL * RAW_TCP_SHARE);
+    const httpCount = TOTAL - wsCount - rawCount;
+    const started = Date.now();
+    const timed = async (name: string, run: Promise<void>): Promise<string> => {
+      await run;
+      return `${name} ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    };
+    const partTimes = await Promise.all([
+      timed('http', fuzzHttp(relay.url, httpCount, fx, random, tally)),
+      timed('ws', fuzzWebSocket(relay.url, wsCount, fx, random, tally)),
+      timed('raw', fuzzRawTcp(Number(new URL(relay.url).port), rawCount, random, tally)),
+    ]);
+    const elapsedMs = Date.now() - started;
+
+    const { heapUsed: heapAfter, rss: rssAfter } = await relay.request<Memory>('memory');
+    console.log(
+      `fuzz seed=${seed}: ${tally.total} inputs in ${(elapsedMs / 1000).toFixed(1)} s ` +
+        `(${Math.round(tally.total / (elapsedMs / 1000))}/s); ${[...tally.byKind].map(([k, n]) => `${k}=${n}`).join(' ')}; ` +
+        `heap ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB, rss ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB; ` +
+        `failures ${tally.failures.length}; done: ${partTimes.join(', ')}`,
+    );
+    console.log(`fuzz mean HTTP latency: ${[...LATENCY_MS].map(([k, v]) => `${k}=${(v / (tally.byKind.get(k) ?? 1)).toFixed(1)}ms`).join(' ')}`);
+    expect(tally.failures).toEqual([]);
+    expect(tally.total).toBeGreaterThanOrEqual(TOTAL);
+    expect(heapAfter - heapBefore).toBeLessThan(MAX_HEAP_GROWTH_BYTES);
+
+    // Still alive, and nothing stored before the flood changed.
+    expect((await rawRequest(`${relay.url}/healthz`, 'GET', {})).status).toBe(200);
+    const eventsAfter: RelayEvent[] = await drainEvents(relay.url, fx.owner, fx.channel);
+    expect(eventsAfter).toEqual(eventsBefore);
+    const infoAfter = await signedJson<ChannelInfoResponse>(relay.url, fx.owner, 'GET', `/v1/channels/${fx.channel}`);
+    expect(infoAfter).toEqual(infoBefore);
+    expect(await relay.request<Stats>('stats')).toEqual(statsBefore);
+    expect(crashed).toBe(false);
+    const blob = await rawRequest(`${relay.url}/v1/blobs/${fx.blobHash}`, 'GET', { 'covey-capability': fx.blobCapability });
+    expect(blob.status).toBe(200);
+    expect(blob.body.toString('utf8')).toBe('an encrypted attachment');
+  }, TEST_TIMEOUT_MS);
+});
