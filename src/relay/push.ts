@@ -34,6 +34,8 @@ const CLOSE_POLICY = 1008;
 const CLOSE_TRY_LATER = 1013;
 
 const EMPTY = new Uint8Array(0);
+/** RFC 6455 §4.1: the key is 16 random bytes in base64. */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 interface Subscription {
   readonly channelId: ChannelId;
@@ -279,6 +281,15 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   return {
     upgrade(req, socket, head, client) {
       if (closing) return refuseUpgrade(socket, 'shutting-down', 'relay is shutting down');
+      // Checked here so a malformed handshake gets the relay's JSON error, not the ws library's page.
+      if (
+        req.method !== 'GET' ||
+        req.headers.upgrade?.toLowerCase() !== 'websocket' ||
+        !WEBSOCKET_KEY.test(req.headers['sec-websocket-key'] ?? '') ||
+        req.headers['sec-websocket-version'] !== '13'
+      ) {
+        return refuseUpgrade(socket, 'bad-request', 'malformed WebSocket handshake');
+      }
       if (connections.size >= limits.maxConnections) return refuseUpgrade(socket, 'too-many-connections', 'relay is full');
       if ((perClient.get(client) ?? 0) >= limits.maxConnectionsPerClient) {
         return refuseUpgrade(socket, 'too-many-connections', 'too many connections from this client');

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +127,37 @@ describe('relay operations', () => {
     expect(await inFlight).toBe(200);
     await closed;
     await expect(fetch(`${relay.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('answers a malformed WebSocket handshake with a JSON 400', async () => {
+    const relay = await relayWith();
+    const { port } = new URL(relay.url);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      });
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString('utf8')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'malformed WebSocket handshake', code: 'bad-request' });
+  });
+
+  it('ends a request whose client went away mid-body (no handler waits forever)', async () => {
+    const relay = await relayWith();
+    const { port } = new URL(relay.url);
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write('POST /v1/channels HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"kind":');
+      setTimeout(() => socket.destroy(), 100);
+    });
+    socket.on('error', () => undefined);
+    const aborted = async (): Promise<boolean> => {
+      const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+      return /^covey_relay_requests_total\{code="bad-request"\} 1$/m.test(metrics);
+    };
+    await expect.poll(aborted, { timeout: 5000 }).toBe(true);
   });
 
   it('knows which hosts are loopback (anything else without TLS gets the loud warning)', () => {

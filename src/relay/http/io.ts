@@ -46,6 +46,12 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Uint
       done = true;
       reject(new RelayError('bad-request', `body could not be read: ${error.message}`));
     });
+    // A client that goes away mid-body: without this the handler would wait forever.
+    req.on('close', () => {
+      if (done) return;
+      done = true;
+      reject(new RelayError('bad-request', 'request aborted before its body ended'));
+    });
   });
 }
 
