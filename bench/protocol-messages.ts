@@ -1,0 +1,305 @@
+/**
+ * `bench:protocol -- messages` (issue 4): the cost of one data message in mpENC, per crypto
+ * provider, beside ts-mls application messages in the same run; and catch-up, one member
+ * receiving a queue of messages from several authors.
+ *
+ *  - send: Session.send = encode the body and parents, pad, AES-CTR, Ed25519 sign, message id,
+ *    accept into our own transcript and ack bookkeeping (mpENC §3.6, §5.3);
+ *  - receive: Session.receive of the packet text = decode, message id, verify, decrypt, unpad,
+ *    parse, accept into the transcript and MessageLog, ack bookkeeping;
+ *  - ts-mls: createApplicationMessage + encode / decode + processMessage (bench/mls.ts).
+ *
+ * Messages go round robin in a group of 3, each read by the other two, so parents are real and
+ * every receiver acks through its own next message. Figures are CPU time (process-wide, so
+ * WebCrypto's threads count) and wall time; on a shared machine CPU time is the one to compare.
+ *
+ * `npx tsx bench/protocol-messages.ts` runs it alone: table, then one JSON line.
+ * BENCH_MESSAGES and BENCH_CATCH_UP shrink or grow the run.
+ */
+import { pathToFileURL } from 'node:url';
+import { nobleProvider } from '../src/protocol/crypto/noble.js';
+import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
+import { selectCryptoProvider } from '../src/protocol/crypto/select.js';
+import { webCryptoProvider } from '../tests/helpers/providers.js';
+import { formatOps, printJsonLine, printTable, round } from './harness.js';
+import {
+  agreedSessions,
+  buildCatchUpQueue,
+  deliveredTexts,
+  names,
+  sentTexts,
+  warnings,
+  type CatchUpQueue,
+} from './messages-fixture.js';
+import { mlsMessages, perItem, Stopwatch, timed, type MlsMessagesResult, type Timing } from './mls.js';
+
+export interface MessagesBenchOptions {
+  /** Timed messages per implementation (default BENCH_MESSAGES or 300). */
+  readonly messages?: number;
+  /** Group size for send/receive (default 3). */
+  readonly members?: number;
+  /** Untimed messages first (default 20). */
+  readonly warmup?: number;
+  /** Queued messages for catch-up (default BENCH_CATCH_UP or 10,000); 0 skips catch-up. */
+  readonly catchUpMessages?: number;
+  readonly catchUpAuthors?: number;
+  /** Default: noble, webcrypto and the hybrid the worker selects (select.ts, measured routing). */
+  readonly providers?: readonly CryptoProvider[];
+  /** Run the ts-mls side (default true). */
+  readonly mls?: boolean;
+  readonly seed?: number;
+}
+
+export interface CoveyMessagesResult {
+  readonly provider: string;
+  readonly members: number;
+  readonly count: number;
+  readonly send: Timing;
+  /** Summed over count × (members - 1) receipts. */
+  readonly receive: Timing;
+  readonly sendPerMessageMs: Timing;
+  readonly receivePerMessageMs: Timing;
+  /** Every receipt delivered exactly the text sent, and no warning was raised. */
+  readonly allDelivered: boolean;
+}
+
+export interface CatchUpResult {
+  readonly provider: string;
+  readonly messages: number;
+  readonly authors: number;
+  readonly timing: Timing;
+  /** Messages accepted per wall-clock second (and per CPU second). */
+  readonly msgsPerSec: number;
+  readonly msgsPerCpuSec: number;
+  /** All were accepted and delivered in queue order, with no warning. */
+  readonly allAccepted: boolean;
+}
+
+/** One printed table row: operation, implementation, per-message CPU µs, wall µs, rate, ratio. */
+export type MessagesRow = readonly string[];
+
+export const MESSAGES_TABLE_HEADERS = ['operation', 'impl', 'CPU µs/msg', 'wall µs/msg', 'msgs/CPU-s', 'CPU vs ts-mls'] as const;
+
+export interface MessagesBenchReport {
+  readonly covey: readonly CoveyMessagesResult[];
+  readonly mls: MlsMessagesResult | undefined;
+  readonly catchUp: readonly CatchUpResult[];
+  readonly rows: readonly MessagesRow[];
+  readonly catchUpRows: readonly MessagesRow[];
+  /** JSON-safe summary for the benchmark's JSON line. */
+  readonly json: Record<string, unknown>;
+}
+
+const BASE_MS = 1_700_000_000_000;
+
+/** Round-robin messages between Sessions; each packet is received by every other member. */
+export async function coveyMessages(
+  crypto: CryptoProvider,
+  count: number,
+  options: { readonly members?: number; readonly warmup?: number } = {},
+): Promise<CoveyMessagesResult> {
+  const size = options.members ?? 3;
+  const warmup = options.warmup ?? 20;
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`message count ${count}`);
+  if (!Number.isInteger(size) || size < 2) throw new RangeError(`group size ${size}`);
+  const members = names('member', size);
+  const sessions = await agreedSessions(crypto, members, `messages:${crypto.name}`, BASE_MS);
+  const sending = new Stopwatch();
+  const receiving = new Stopwatch();
+  let allDelivered = true;
+  for (let i = -warmup; i < count; i++) {
+    const untimed = <T>(work: () => Promise<T>) => work();
+    const send = i < 0 ? untimed : <T>(work: () => Promise<T>) => sending.run(work);
+    const receive = i < 0 ? untimed : <T>(work: () => Promise<T>) => receiving.run(work);
+    const nowMs = BASE_MS + (i + warmup) * 10;
+    const s = (i + warmup) % size;
+    const text = `message ${i}: a chat message of a typical length, around a hundred characters or so.`;
+    const effects = await send(() => sessions[s]!.send(text, nowMs));
+    const packets = sentTexts(effects);
+    if (packets.length !== 1 || warnings(effects).length > 0) allDelivered = false;
+    for (const [r, reader] of sessions.entries()) {
+      if (r === s) continue;
+      for (const packet of packets) {
+        const event = { kind: 'packet', seq: i + warmup + 1, sender: members[s]!, text: packet } as const;
+        const got = await receive(() => reader.receive(event, nowMs));
+        const delivered = deliveredTexts(got);
+        if (delivered.length !== 1 || delivered[0] !== text || warnings(got).length > 0) allDelivered = false;
+      }
+    }
+  }
+  return {
+    provider: crypto.name,
+    members: size,
+    count,
+    send: sending.timing,
+    receive: receiving.timing,
+    sendPerMessageMs: perItem(sending.timing, count),
+    receivePerMessageMs: perItem(receiving.timing, count * (size - 1)),
+    allDelivered,
+  };
+}
+
+/** The member who was away receives the whole queue, in relay order, through Session.receive. */
+export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue): Promise<CatchUpResult> {
+  // Sessions for everyone (so keys and channel agree); only the reader's is used.
+  const sessions = await agreedSessions(crypto, queue.members, queue.label, BASE_MS);
+  const session = sessions[queue.members.indexOf(queue.reader)]!;
+  let delivered = 0;
+  let inOrder = true;
+  let warned = false;
+  const nowMs = BASE_MS + 60_000;
+  const { timing } = await timed(async () => {
+    for (const packet of queue.packets) {
+      const effects = await session.receive(packet, nowMs);
+      for (const text of deliveredTexts(effects)) {
+        if (text !== queue.texts[delivered]) inOrder = false;
+        delivered += 1;
+      }
+      if (warnings(effects).length > 0) warned = true;
+    }
+  });
+  const n = queue.packets.length;
+  const authors = queue.members.length - 1;
+  return {
+    provider: crypto.name,
+    messages: n,
+    authors,
+    timing,
+    msgsPerSec: (n * 1000) / timing.wallMs,
+    msgsPerCpuSec: (n * 1000) / timing.cpuMs,
+    allAccepted: delivered === n && inOrder && !warned && session.transcripts()[0]?.size === n,
+  };
+}
+
+
+const envNumber = (name: string, fallback: number) => {
+  const value = process.env[name];
+  return value === undefined || value === '' ? fallback : Number(value);
+};
+
+export const CATCH_UP_TABLE_HEADERS = ['catch-up', 'impl', 'CPU s', 'wall s', 'msgs/s', 'msgs/CPU-s'] as const;
+
+/** The providers of the default run: both implementations and the hybrid the worker would pick. */
+export async function defaultBenchProviders(): Promise<CryptoProvider[]> {
+  return [nobleProvider, webCryptoProvider, await selectCryptoProvider()];
+}
+
+const us = (ms: number) => formatOps(ms * 1000);
+
+/**
+ * Runs every part and returns the results, the table rows and the JSON summary (printing
+ * nothing). Default run: 300 messages per implementation and 10,000 catch-up messages, about a
+ * minute of CPU, most of it noble's catch-up.
+ */
+export async function runMessagesBench(options: MessagesBenchOptions = {}): Promise<MessagesBenchReport> {
+  const count = options.messages ?? envNumber('BENCH_MESSAGES', 300);
+  const members = options.members ?? 3;
+  const warmup = options.warmup ?? 20;
+  const catchUpMessages = options.catchUpMessages ?? envNumber('BENCH_CATCH_UP', 10_000);
+  const catchUpAuthors = options.catchUpAuthors ?? 5;
+  const providers = options.providers ?? (await defaultBenchProviders());
+
+  const mls = options.mls === false ? undefined : await mlsMessages(count, { members, warmup });
+  const covey: CoveyMessagesResult[] = [];
+  for (const p of providers) covey.push(await coveyMessages(p, count, { members, warmup }));
+
+  let queue: CatchUpQueue | undefined;
+  const catchUp: CatchUpResult[] = [];
+  if (catchUpMessages > 0) {
+    // Sealing does not depend on the provider; WebCrypto builds the queue fastest.
+    queue = await buildCatchUpQueue(webCryptoProvider, catchUpMessages, catchUpAuthors, options.seed ?? 1);
+    for (const p of providers) catchUp.push(await coveyCatchUp(p, queue));
+  }
+
+  const rows: MessagesRow[] = [];
+  const ratio = (covey: Timing, base: Timing | undefined) => (base === undefined ? '-' : (covey.cpuMs / base.cpuMs).toFixed(2) + '×');
+  for (const [label, pick, pickMls] of [
+    ['send (encode, encrypt, sign)', (r: CoveyMessagesResult) => r.sendPerMessageMs, (m: MlsMessagesResult) => m.sendPerMessageMs],
+    ['receive (verify, decrypt, accept)', (r: CoveyMessagesResult) => r.receivePerMessageMs, (m: MlsMessagesResult) => m.receivePerMessageMs],
+  ] as const) {
+    const base = mls === undefined ? undefined : pickMls(mls);
+    for (const r of covey) {
+      const t = pick(r);
+      rows.push([label, `covey/${r.provider}`, us(t.cpuMs), us(t.wallMs), formatOps(1000 / t.cpuMs), ratio(t, base)]);
+    }
+    if (base !== undefined) rows.push([label, 'ts-mls', us(base.cpuMs), us(base.wallMs), formatOps(1000 / base.cpuMs), '1.00×']);
+  }
+  const catchUpRows: MessagesRow[] = catchUp.map((c) => [
+    `${formatOps(c.messages)} msgs, ${c.authors} authors`,
+    `covey/${c.provider}`,
+    (c.timing.cpuMs / 1000).toFixed(2),
+    (c.timing.wallMs / 1000).toFixed(2),
+    formatOps(c.msgsPerSec),
+    formatOps(c.msgsPerCpuSec),
+  ]);
+
+  const perMessage = (send: Timing, receive: Timing, ok: boolean) => ({
+    sendCpuUs: round(send.cpuMs * 1000),
+    sendWallUs: round(send.wallMs * 1000),
+    receiveCpuUs: round(receive.cpuMs * 1000),
+    receiveWallUs: round(receive.wallMs * 1000),
+    ok,
+  });
+  const json = {
+    messages: {
+      count,
+      members,
+      covey: Object.fromEntries(covey.map((r) => [r.provider, perMessage(r.sendPerMessageMs, r.receivePerMessageMs, r.allDelivered)])),
+      mls: mls === undefined ? null : { ciphersuite: 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', ...perMessage(mls.sendPerMessageMs, mls.receivePerMessageMs, mls.allDelivered) },
+      /** Covey CPU per message ÷ ts-mls CPU per message: below 1, Covey is cheaper. */
+      coveyOverMls:
+        mls === undefined
+          ? null
+          : Object.fromEntries(
+              covey.map((r) => [
+                r.provider,
+                {
+                  send: round(r.sendPerMessageMs.cpuMs / mls.sendPerMessageMs.cpuMs),
+                  receive: round(r.receivePerMessageMs.cpuMs / mls.receivePerMessageMs.cpuMs),
+                },
+              ]),
+            ),
+    },
+    catchUp:
+      queue === undefined
+        ? null
+        : {
+            messages: queue.packets.length,
+            authors: catchUpAuthors,
+            maxParents: queue.maxParents,
+            results: Object.fromEntries(
+              catchUp.map((c) => [
+                c.provider,
+                {
+                  cpuSeconds: round(c.timing.cpuMs / 1000),
+                  wallSeconds: round(c.timing.wallMs / 1000),
+                  msgsPerSec: round(c.msgsPerSec),
+                  msgsPerCpuSec: round(c.msgsPerCpuSec),
+                  ok: c.allAccepted,
+                },
+              ]),
+            ),
+          },
+  };
+  return { covey, mls, catchUp, rows, catchUpRows, json };
+}
+
+/** Prints the tables and returns the JSON payload (bench/protocol.ts may call this). */
+export function printMessagesReport(report: MessagesBenchReport): void {
+  printTable(MESSAGES_TABLE_HEADERS, report.rows);
+  if (report.catchUpRows.length > 0) {
+    console.log('');
+    printTable(CATCH_UP_TABLE_HEADERS, report.catchUpRows);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const report = await runMessagesBench();
+  printMessagesReport(report);
+  printJsonLine('protocol-messages', report.json);
+  const ok = report.covey.every((r) => r.allDelivered) && report.catchUp.every((c) => c.allAccepted) && (report.mls?.allDelivered ?? true);
+  if (!ok) {
+    console.error('some message was not delivered as sent (see "ok": false above)');
+    process.exitCode = 1;
+  }
+}
