@@ -24,7 +24,7 @@ import { isRelayError } from './http/errors.js';
 import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
-import type { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from './rate-limit.js';
 
 /** Events read per catch-up step: bounds memory per subscription. */
 const PUMP_BATCH_EVENTS = 200;
@@ -52,6 +52,8 @@ interface Subscription {
 interface Connection {
   readonly socket: WebSocket;
   readonly client: string;
+  /** This connection's frame budget (see `upgrade`). */
+  readonly frames: RateLimiter;
   readonly subscriptions: Map<ChannelId, Subscription>;
   badFrames: number;
   alive: boolean;
@@ -219,7 +221,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       sendError(conn, code, error);
       if (conn.badFrames >= limits.maxWsBadFrames) conn.socket.close(CLOSE_POLICY, 'too many bad frames');
     };
-    const wait = rateLimiter.take(conn.client, deps.now());
+    const wait = conn.frames.take('', deps.now());
     if (wait > 0) {
       bad('rate-limited', `rate limited; retry in ${wait} s`);
       return;
@@ -294,6 +296,9 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       if ((perClient.get(client) ?? 0) >= limits.maxConnectionsPerClient) {
         return refuseUpgrade(socket, 'too-many-connections', 'too many connections from this client');
       }
+      // Opening a connection costs the client address one request; its frames then draw on a
+      // budget of their own, big enough to resubscribe every channel at once after a reconnect.
+      if (rateLimiter.take(client, deps.now()) > 0) return refuseUpgrade(socket, 'rate-limited', 'too many requests');
       perClient.set(client, (perClient.get(client) ?? 0) + 1);
       let counted = true;
       const release = (): void => {
@@ -305,7 +310,14 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       };
       socket.once('close', release);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn: Connection = { socket: ws, client, subscriptions: new Map(), badFrames: 0, alive: true };
+        const conn: Connection = {
+          socket: ws,
+          client,
+          frames: new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst + limits.maxSubscriptionsPerConnection, 1),
+          subscriptions: new Map(),
+          badFrames: 0,
+          alive: true,
+        };
         connections.add(conn);
         metrics.connections += 1;
         ws.on('pong', () => {

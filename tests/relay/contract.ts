@@ -44,6 +44,22 @@ function eventFrames(frames: readonly ServerFrame[], channel: ChannelId): RelayE
   return frames.flatMap((f) => (f.type === 'event' && f.channel === channel ? [f.event] : []));
 }
 
+/** The HTTP status a WebSocket upgrade gets (101 when it opened; the socket is closed again). */
+function upgradeStatus(url: string): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('error', () => undefined);
+  });
+}
+
 export function relayContract(name: string, makeHarness: MakeStoreHarness): void {
   describe(`relay contract (${name})`, () => {
     let harness: StoreHarness;
@@ -469,19 +485,30 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'too-many-subscriptions'), 'too many subscriptions');
         expect(socket.frames.filter((f) => f.type === 'subscribed')).toHaveLength(2);
         await env.socket(relay);
-        const status = await new Promise<number>((resolve) => {
-          const ws = new WebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
-          ws.on('unexpected-response', (_req, res) => {
-            resolve(res.statusCode ?? 0);
-            ws.terminate();
-          });
-          ws.on('open', () => {
-            resolve(101);
-            ws.terminate();
-          });
-          ws.on('error', () => undefined);
-        });
-        expect(status).toBe(503);
+        expect(await upgradeStatus(relay.url)).toBe(503);
+      });
+
+      it('lets a connection resubscribe many channels at once, but rate-limits frame floods and upgrades', async () => {
+        const limits = { rateBurst: 5, rateRequestsPerSecond: 1, maxSubscriptionsPerConnection: 20, maxWsBadFrames: 1000 };
+        const { relay, clients } = await group(1, { limits });
+        const a = clients[0]!;
+        const channels: ChannelId[] = [];
+        for (let i = 0; i < 12; i++) {
+          env.clockMs += 10_000; // refills the address bucket (rate 1/s, burst 5)
+          channels.push((await a.createChannel('group')).channelId);
+        }
+        env.clockMs += 10_000;
+        const socket = await env.socket(relay);
+        for (const channel of channels) socket.send(await a.subscribeFrame(channel, 0));
+        await socket.until((f) => f.filter((x) => x.type === 'subscribed').length === 12, 'twelve subscriptions');
+        expect(socket.frames.filter((f) => f.type === 'error')).toEqual([]);
+        for (let i = 0; i < 30; i++) socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'rate-limited'), 'a rate-limited frame');
+        expect(socket.frames.filter((f) => f.type === 'pong').length).toBeLessThan(30);
+        // Upgrades draw on the address budget: 4 tokens were left after the first socket.
+        const statuses: number[] = [];
+        for (let i = 0; i < 5; i++) statuses.push(await upgradeStatus(relay.url));
+        expect(statuses).toEqual([101, 101, 101, 101, 429]);
       });
     });
 
