@@ -144,8 +144,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       else if (event.seq === sub.lastSent + 1) {
         text ??= JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame);
         deliver(sub, event, text);
-      }
-      else if (event.seq > sub.lastSent + 1) {
+      } else if (event.seq > sub.lastSent + 1) {
         sub.wantHead = event.seq;
         void pump(sub);
       }

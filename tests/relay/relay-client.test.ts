@@ -1,0 +1,145 @@
+/**
+ * The worker's relay client against fakes: signatures the relay would accept, error mapping,
+ * and the subscription helper's resume, dedupe, removal and reconnect backoff (fake timers).
+ */
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { relaySigningText, type ChannelId, type RelayEvent, type ServerFrame } from '../../src/shared/relay-api.js';
+import { RelayClient, RelayClientError, type FetchLike, type WebSocketLike } from '../../src/worker/relay-client.js';
+import { makeMember } from './helpers/relay-harness.js';
+
+const CHANNEL = 'AAAAAAAAAAAAAAAAAAAAAA' as ChannelId;
+
+class FakeSocket implements WebSocketLike {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  sent: unknown[] = [];
+  private listeners = new Map<string, ((event: { data: unknown }) => void)[]>();
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+  }
+  addEventListener(type: string, listener: (event: { data: unknown }) => void): void {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
+  }
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+  close(): void {
+    this.emit('close');
+  }
+  emit(type: string, data?: unknown): void {
+    if (type === 'open') this.readyState = 1;
+    if (type === 'close') this.readyState = 3;
+    for (const listener of this.listeners.get(type) ?? []) listener({ data });
+  }
+  frame(frame: ServerFrame): void {
+    this.emit('message', JSON.stringify(frame));
+  }
+}
+
+function verifies(publicKey: string, text: string, signature: string): boolean {
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey }, format: 'jwk' });
+  return verify(null, Buffer.from(text), key, Buffer.from(signature, 'base64url'));
+}
+
+/** Lets real async work (crypto.subtle) finish while timers are fake: setImmediate is not faked. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+const packet = (seq: number): RelayEvent => ({ seq, timeMs: 0, type: 'packet', author: null, packet: 'AA' });
+
+afterEach(() => {
+  vi.useRealTimers();
+  FakeSocket.all = [];
+});
+
+describe('relay client', () => {
+  it('signs method, path with query, body hash, nonce and time as the relay checks them', async () => {
+    const member = makeMember();
+    const calls: { url: string; init: Parameters<FetchLike>[1] }[] = [];
+    const fetch: FetchLike = async (url, init) => {
+      calls.push({ url, init });
+      return new Response(JSON.stringify({ seq: 5, timeMs: 1, duplicate: false }), { status: 201 });
+    };
+    const client = new RelayClient({ baseUrl: 'http://relay.test', fetch, signer: member, now: () => 1234 });
+    expect(await client.post(CHANNEL, new Uint8Array([1, 2, 3]), 'p1')).toEqual({ seq: 5, timeMs: 1, duplicate: false });
+    const { url, init } = calls[0]!;
+    expect(url).toBe(`http://relay.test/v1/channels/${CHANNEL}/events`);
+    const body = init.body ?? new Uint8Array(0);
+    expect(JSON.parse(Buffer.from(body).toString('utf8'))).toEqual({ packet: 'AQID', postId: 'p1' });
+    const h = init.headers;
+    expect(h['covey-key']).toBe(member.publicKey);
+    expect(h['covey-time']).toBe('1234');
+    const text = relaySigningText('POST', `/v1/channels/${CHANNEL}/events`, createHash('sha256').update(body).digest('base64url'), h['covey-nonce']!, 1234);
+    expect(verifies(member.publicKey, text, h['covey-signature']!)).toBe(true);
+    await client.read(CHANNEL, 7, 9);
+    expect(calls[1]?.url).toBe(`http://relay.test/v1/channels/${CHANNEL}/events?after=7&limit=9`);
+    expect(calls[1]?.init.headers['covey-nonce']).not.toBe(h['covey-nonce']);
+  });
+
+  it('turns relay errors into RelayClientError with status and code', async () => {
+    const answers = [
+      new Response(JSON.stringify({ error: 'not a member', code: 'forbidden' }), { status: 403 }),
+      new Response('<html>bad gateway</html>', { status: 502 }),
+    ];
+    const client = new RelayClient({ baseUrl: 'http://relay.test', fetch: async () => answers.shift()!, signer: makeMember() });
+    await expect(client.channelInfo(CHANNEL)).rejects.toMatchObject({ status: 403, code: 'forbidden', message: 'not a member' });
+    const error = await client.channelInfo(CHANNEL).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayClientError);
+    expect(error).toMatchObject({ status: 502, code: 'unknown' });
+  });
+
+  it('subscribes on open, delivers each seq once, resumes after a drop with growing backoff', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const member = makeMember();
+    const client = new RelayClient({
+      baseUrl: 'http://relay.test',
+      fetch: async () => new Response('{}'),
+      WebSocket: FakeSocket,
+      signer: member,
+      now: () => 1000,
+      randomBytes: (n) => new Uint8Array(n).fill(127), // jitter factor ~1
+    });
+    const seen: number[] = [];
+    const states: string[] = [];
+    const sub = client.subscribe({ onEvent: (_c, e) => seen.push(e.seq), onConnection: (s) => states.push(s) });
+    sub.add(CHANNEL, 3);
+    const first = FakeSocket.all[0]!;
+    expect(first.url).toBe('ws://relay.test/v1/ws');
+    first.emit('open');
+    await until(() => first.sent.length > 0);
+    expect(first.sent).toMatchObject([{ type: 'subscribe', channel: CHANNEL, afterSeq: 3, key: member.publicKey, timeMs: 1000 }]);
+    first.frame({ type: 'event', channel: CHANNEL, event: packet(4) });
+    first.frame({ type: 'event', channel: CHANNEL, event: packet(4) });
+    first.frame({ type: 'event', channel: CHANNEL, event: packet(5) });
+    expect(seen).toEqual([4, 5]);
+
+    first.close();
+    expect(states).toEqual(['open', 'closed']);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(FakeSocket.all).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(FakeSocket.all).toHaveLength(2);
+    // The second attempt fails too: the delay doubles.
+    FakeSocket.all[1]!.close();
+    await vi.advanceTimersByTimeAsync(900);
+    expect(FakeSocket.all).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(200);
+    const third = FakeSocket.all[2]!;
+    third.emit('open');
+    await until(() => third.sent.length > 0);
+    expect(third.sent).toMatchObject([{ type: 'subscribe', channel: CHANNEL, afterSeq: 5 }]);
+    third.frame({ type: 'subscribed', channel: CHANNEL, headSeq: 6, firstSeq: 1 });
+    third.frame({ type: 'event', channel: CHANNEL, event: packet(6) });
+    expect(seen).toEqual([4, 5, 6]);
+    expect(sub.positions().get(CHANNEL)).toBe(6);
+
+    // Removal drops the channel; close stops reconnecting.
+    third.frame({ type: 'unsubscribed', channel: CHANNEL, reason: 'removed' });
+    expect(sub.positions().has(CHANNEL)).toBe(false);
+    sub.close();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all).toHaveLength(3);
+  });
+});
