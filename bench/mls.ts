@@ -324,3 +324,56 @@ export async function mlsMessages(count: number, options: MlsMessagesOptions = {
 export function perItem(total: Timing, items: number): Timing {
   return { cpuMs: total.cpuMs / items, wallMs: total.wallMs / items };
 }
+
+/** One member, back from being away, processes the application messages queued meanwhile. */
+export interface MlsCatchUpResult {
+  readonly messages: number;
+  readonly authors: number;
+  /** decode + processMessage of every queued message by the one reader. */
+  readonly timing: Timing;
+  readonly msgsPerSec: number;
+  readonly msgsPerCpuSec: number;
+  /** Every message decrypted to exactly the text sent, in order. */
+  readonly allDelivered: boolean;
+}
+
+/**
+ * `count` application messages from `authors` authors (chosen by a fixed pseudo-random sequence,
+ * like the mpENC catch-up queue), created untimed, then processed in order by one more member.
+ */
+export async function mlsCatchUp(count: number, authors: number): Promise<MlsCatchUpResult> {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`message count ${count}`);
+  if (!Number.isInteger(authors) || authors < 1) throw new RangeError(`author count ${authors}`);
+  const impl = await mlsCiphersuite();
+  const clients = fork((await mlsStartGroupWithState(authors + 1)).group);
+  const reader = clients[authors]!;
+  const queue: { bytes: Uint8Array; text: string }[] = [];
+  let x = 12345;
+  for (let k = 0; k < count; k++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const author = clients[(x >>> 16) % authors]!;
+    const text = `message ${k} from ${author.name}: a chat line of ordinary length, some sixty to ninety characters.`;
+    const sent = await createApplicationMessage(stateOf(author), encoder.encode(text), impl);
+    author.state = sent.newState;
+    queue.push({ bytes: wire({ privateMessage: sent.privateMessage, wireformat: 'mls_private_message', version: 'mls10' }), text });
+  }
+  const decoder = new TextDecoder();
+  let allDelivered = true;
+  const { timing } = await timed(async () => {
+    for (const { bytes, text } of queue) {
+      const message = unwire(bytes);
+      if (message.wireformat !== 'mls_private_message') throw new Error(`message arrived as ${message.wireformat}`);
+      const processed = await processMessage(message, stateOf(reader), emptyPskIndex, acceptAll, impl);
+      reader.state = processed.newState;
+      if (processed.kind !== 'applicationMessage' || decoder.decode(processed.message) !== text) allDelivered = false;
+    }
+  });
+  return {
+    messages: count,
+    authors,
+    timing,
+    msgsPerSec: (count * 1000) / timing.wallMs,
+    msgsPerCpuSec: (count * 1000) / timing.cpuMs,
+    allDelivered,
+  };
+}

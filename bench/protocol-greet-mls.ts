@@ -7,8 +7,12 @@
  * so both operations fork the same states), which saves rebuilding large groups; sizes without a
  * start row are built untimed. At n = 100 the start alone is ~15 s of CPU here (quadratic: each
  * joiner validates the whole ratchet tree), so the default run takes about half a minute.
+ *
+ * `npx tsx bench/protocol-greet-mls.ts` runs it alone (table, then one JSON line); bench/protocol.ts
+ * puts `rows` and `json` beside mpENC's numbers.
  */
-import { formatOps, round } from './harness.js';
+import { pathToFileURL } from 'node:url';
+import { formatOps, printJsonLine, printTable, round } from './harness.js';
 import { MLS_CIPHERSUITE, mlsAddOne, mlsRemoveOne, mlsStartGroupWithState, type MlsGroup, type MlsGroupResult } from './mls.js';
 
 export interface GreetMlsSizes {
@@ -64,4 +68,11 @@ export async function runGreetMlsBaseline(sizes: GreetMlsSizes = {}): Promise<Gr
     Object.fromEntries(results.map((r) => [String(r.n), { cpuMs: round(r.timing.cpuMs), wallMs: round(r.timing.wallMs), keyPackagesCpuMs: round(r.keyPackages.cpuMs), agreed: r.agreed }]));
   const json = { ciphersuite: MLS_CIPHERSUITE, start: byN(start), add: byN(add), remove: byN(remove) };
   return { ciphersuite: MLS_CIPHERSUITE, start, add, remove, rows, json };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const baseline = await runGreetMlsBaseline();
+  printTable(GREET_MLS_TABLE_HEADERS, baseline.rows);
+  printJsonLine('protocol-greet-mls', baseline.json);
+  if (![...baseline.start, ...baseline.add, ...baseline.remove].every((r) => r.agreed)) process.exitCode = 1;
 }

@@ -14,7 +14,8 @@
  * WebCrypto's threads count) and wall time; on a shared machine CPU time is the one to compare.
  *
  * `npx tsx bench/protocol-messages.ts` runs it alone: table, then one JSON line.
- * BENCH_MESSAGES and BENCH_CATCH_UP shrink or grow the run.
+ * BENCH_MESSAGES and BENCH_CATCH_UP shrink or grow the run; BENCH_MLS_CATCH_UP=1 adds ts-mls to
+ * the catch-up (off by default: it adds about a minute).
  */
 import { pathToFileURL } from 'node:url';
 import { nobleProvider } from '../src/protocol/crypto/noble.js';
@@ -31,7 +32,7 @@ import {
   warnings,
   type CatchUpQueue,
 } from './messages-fixture.js';
-import { mlsMessages, perItem, Stopwatch, timed, type MlsMessagesResult, type Timing } from './mls.js';
+import { mlsCatchUp, mlsMessages, perItem, Stopwatch, timed, type MlsCatchUpResult, type MlsMessagesResult, type Timing } from './mls.js';
 
 export interface MessagesBenchOptions {
   /** Timed messages per implementation (default BENCH_MESSAGES or 300). */
@@ -47,6 +48,11 @@ export interface MessagesBenchOptions {
   readonly providers?: readonly CryptoProvider[];
   /** Run the ts-mls side (default true). */
   readonly mls?: boolean;
+  /**
+   * Also a ts-mls catch-up of the same size (default BENCH_MLS_CATCH_UP=1, else off: creating
+   * the queue alone costs ts-mls ~25 s of CPU for 10,000 messages).
+   */
+  readonly mlsCatchUp?: boolean;
   readonly seed?: number;
 }
 
@@ -84,6 +90,7 @@ export interface MessagesBenchReport {
   readonly covey: readonly CoveyMessagesResult[];
   readonly mls: MlsMessagesResult | undefined;
   readonly catchUp: readonly CatchUpResult[];
+  readonly mlsCatchUp: MlsCatchUpResult | undefined;
   readonly rows: readonly MessagesRow[];
   readonly catchUpRows: readonly MessagesRow[];
   /** JSON-safe summary for the benchmark's JSON line. */
@@ -210,6 +217,8 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
     queue = await buildCatchUpQueue(webCryptoProvider, catchUpMessages, catchUpAuthors, options.seed ?? 1);
     for (const p of providers) catchUp.push(await coveyCatchUp(p, queue));
   }
+  const runMlsCatchUp = options.mlsCatchUp ?? process.env['BENCH_MLS_CATCH_UP'] === '1';
+  const mlsCatch = catchUpMessages > 0 && runMlsCatchUp ? await mlsCatchUp(catchUpMessages, catchUpAuthors) : undefined;
 
   const rows: MessagesRow[] = [];
   const ratio = (covey: Timing, base: Timing | undefined) => (base === undefined ? '-' : (covey.cpuMs / base.cpuMs).toFixed(2) + '×');
@@ -224,14 +233,23 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
     }
     if (base !== undefined) rows.push([label, 'ts-mls', us(base.cpuMs), us(base.wallMs), formatOps(1000 / base.cpuMs), '1.00×']);
   }
-  const catchUpRows: MessagesRow[] = catchUp.map((c) => [
+  const catchUpRow = (impl: string, c: { messages: number; authors: number; timing: Timing; msgsPerSec: number; msgsPerCpuSec: number }) => [
     `${formatOps(c.messages)} msgs, ${c.authors} authors`,
-    `covey/${c.provider}`,
+    impl,
     (c.timing.cpuMs / 1000).toFixed(2),
     (c.timing.wallMs / 1000).toFixed(2),
     formatOps(c.msgsPerSec),
     formatOps(c.msgsPerCpuSec),
-  ]);
+  ];
+  const catchUpRows: MessagesRow[] = catchUp.map((c) => catchUpRow(`covey/${c.provider}`, c));
+  if (mlsCatch !== undefined) catchUpRows.push(catchUpRow('ts-mls', mlsCatch));
+  const catchUpJson = (c: { timing: Timing; msgsPerSec: number; msgsPerCpuSec: number }, ok: boolean) => ({
+    cpuSeconds: round(c.timing.cpuMs / 1000),
+    wallSeconds: round(c.timing.wallMs / 1000),
+    msgsPerSec: round(c.msgsPerSec),
+    msgsPerCpuSec: round(c.msgsPerCpuSec),
+    ok,
+  });
 
   const perMessage = (send: Timing, receive: Timing, ok: boolean) => ({
     sendCpuUs: round(send.cpuMs * 1000),
@@ -267,24 +285,16 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
             messages: queue.packets.length,
             authors: catchUpAuthors,
             maxParents: queue.maxParents,
-            results: Object.fromEntries(
-              catchUp.map((c) => [
-                c.provider,
-                {
-                  cpuSeconds: round(c.timing.cpuMs / 1000),
-                  wallSeconds: round(c.timing.wallMs / 1000),
-                  msgsPerSec: round(c.msgsPerSec),
-                  msgsPerCpuSec: round(c.msgsPerCpuSec),
-                  ok: c.allAccepted,
-                },
-              ]),
-            ),
+            results: Object.fromEntries([
+              ...catchUp.map((c) => [c.provider, catchUpJson(c, c.allAccepted)] as const),
+              ...(mlsCatch === undefined ? [] : [['ts-mls', catchUpJson(mlsCatch, mlsCatch.allDelivered)] as const]),
+            ]),
           },
   };
-  return { covey, mls, catchUp, rows, catchUpRows, json };
+  return { covey, mls, catchUp, mlsCatchUp: mlsCatch, rows, catchUpRows, json };
 }
 
-/** Prints the tables and returns the JSON payload (bench/protocol.ts may call this). */
+/** Prints both tables (bench/protocol.ts may call this, then printJsonLine with `report.json`). */
 export function printMessagesReport(report: MessagesBenchReport): void {
   printTable(MESSAGES_TABLE_HEADERS, report.rows);
   if (report.catchUpRows.length > 0) {
@@ -297,7 +307,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const report = await runMessagesBench();
   printMessagesReport(report);
   printJsonLine('protocol-messages', report.json);
-  const ok = report.covey.every((r) => r.allDelivered) && report.catchUp.every((c) => c.allAccepted) && (report.mls?.allDelivered ?? true);
+  const ok =
+    report.covey.every((r) => r.allDelivered) &&
+    report.catchUp.every((c) => c.allAccepted) &&
+    (report.mls?.allDelivered ?? true) &&
+    (report.mlsCatchUp?.allDelivered ?? true);
   if (!ok) {
     console.error('some message was not delivered as sent (see "ok": false above)');
     process.exitCode = 1;

@@ -5,7 +5,7 @@
  * claims: only that timings are finite and non-negative.
  */
 import { describe, expect, it } from 'vitest';
-import { mlsAddOne, mlsMessages, mlsRemoveOne, mlsStartGroup, mlsStartGroupWithState, type Timing } from '../../bench/mls.js';
+import { mlsAddOne, mlsCatchUp, mlsMessages, mlsRemoveOne, mlsStartGroup, mlsStartGroupWithState, type Timing } from '../../bench/mls.js';
 import { GREET_MLS_TABLE_HEADERS, runGreetMlsBaseline } from '../../bench/protocol-greet-mls.js';
 
 function expectTiming(t: Timing): void {
@@ -50,6 +50,12 @@ describe('ts-mls baseline', () => {
     expectTiming(r.receive);
     expect(r.sendPerMessageMs.cpuMs).toBeCloseTo(r.send.cpuMs / 5, 9);
     expect(r.receivePerMessageMs.wallMs).toBeCloseTo(r.receive.wallMs / 10, 9);
+  });
+
+  it('catch-up: one member processes a queue from several authors, in order', async () => {
+    const r = await mlsCatchUp(9, 3);
+    expect(r).toMatchObject({ messages: 9, authors: 3, allDelivered: true });
+    expect(r.msgsPerSec).toBeGreaterThan(0);
   });
 
   it('the greet baseline reports start, add and remove rows and a JSON-safe summary', async () => {

@@ -65,6 +65,15 @@ describe('messages benchmark', () => {
     expect(json.messages.coveyOverMls['noble']!.send).toBeGreaterThan(0);
     expect(json.catchUp.messages).toBe(20);
     expect(json.catchUp.results['noble']!.ok).toBe(true);
+    expect(report.mlsCatchUp).toBeUndefined();
+  });
+
+  it('adds ts-mls to the catch-up when asked', async () => {
+    const report = await runMessagesBench({ messages: 1, warmup: 0, catchUpMessages: 12, catchUpAuthors: 3, providers: [nobleProvider], mlsCatchUp: true });
+    expect(report.mlsCatchUp).toMatchObject({ messages: 12, authors: 3, allDelivered: true });
+    expect(report.catchUpRows.map((r) => r[1])).toEqual(['covey/noble', 'ts-mls']);
+    const results = (report.json['catchUp'] as { results: Record<string, { ok: boolean }> }).results;
+    expect(results['ts-mls']!.ok).toBe(true);
   });
 
   it('skips ts-mls and catch-up when asked', async () => {
