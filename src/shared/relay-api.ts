@@ -293,7 +293,6 @@ export const RELAY_ERROR_STATUS = {
   'invalid-capability': 403, // unknown, expired, used up, or for another channel/blob
   'not-found': 404, // unknown route, upload or blob
   'method-not-allowed': 405,
-  'already-member': 409, // reserved; join is idempotent and answers 200 instead
   'offset-mismatch': 409, // chunk offset is not the upload's current offset (GET status, resume)
   'body-too-large': 413, // request body over its route's limit
   'unsupported-media-type': 415,
