@@ -2,8 +2,9 @@
 // acknowledged; the relay process is killed with SIGKILL at random moments (at least 5 times) and
 // restarted on the same data; then readers drain the channel. Checked like Jepsen's queue checker:
 // lost (acknowledged but missing) = 0, duplicated = 0, unexpected (never attempted) = 0, and every
-// reader sees the same order. Runs on SQLite (same data dir) and on Redis (the node dies, Redis
-// stays). Seed: CRASH_SEED (printed), so a failing schedule replays.
+// reader sees the same order. Runs on SQLite (same data dir), on Redis (the node dies, Redis
+// stays), and on Redis with every other kill hitting redis-server itself (restarted from its
+// fsynced AOF). Seed: CRASH_SEED (printed), so a failing schedule replays.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +98,8 @@ async function readOverWebSocket(url: string, member: TestMember, channelId: Cha
 
 interface Harness {
   start(): Promise<RelayProcess>;
-  cleanup(): Promise<void>;
+  /** Redis only: SIGKILL the backend instead of the relay on every other kill, then restart it. */
+  crashBackend?: () => Promise<void>;
 }
 
 async function runCrashScenario(name: string, harness: Harness, random: SeededRandom): Promise<void> {
@@ -159,6 +161,11 @@ async function runCrashScenario(name: string, harness: Harness, random: SeededRa
   for (let kill = 0; kill < KILLS; kill++) {
     await waitForAcks(acknowledged.size + ACKS_BETWEEN_KILLS_MIN + random.int(ACKS_BETWEEN_KILLS_SPREAD), `kill ${kill + 1}`);
     await sleep(random.int(KILL_DELAY_SPREAD_MS));
+    if (harness.crashBackend !== undefined && kill % 2 === 1) {
+      // The relay stays up and answers 500 while its store is gone; writers retry.
+      await harness.crashBackend();
+      continue;
+    }
     relayUp = false;
     await relay.kill();
     relay = await harness.start();
@@ -213,7 +220,6 @@ describe('crash test: SIGKILL the relay (SQLite)', () => {
     const port = await freePort();
     const harness: Harness = {
       start: () => startRelayProcess({ port, env: { RELAY_DATA_DIR: dataDir, RELAY_LOG: 'silent' } }),
-      cleanup: async () => undefined,
     };
     await runCrashScenario('sqlite', harness, seededRandom(seed));
   });
@@ -228,12 +234,24 @@ describe.skipIf(skipWithoutRedis('crash test (Redis)'))('crash test: SIGKILL the
     await redis.stop();
   });
 
-  it(`loses no acknowledged packet across ${KILLS} SIGKILLs`, async () => {
+  it(`loses no acknowledged packet across ${KILLS} SIGKILLs of the relay`, async () => {
     const port = await freePort();
     const harness: Harness = {
       start: () => startRelayProcess({ port, env: { RELAY_REDIS_URL: redis.url, RELAY_LOG: 'silent' } }),
-      cleanup: async () => undefined,
     };
     await runCrashScenario('redis', harness, seededRandom(seed + 1));
+  });
+
+  it(`loses no acknowledged packet across ${KILLS} SIGKILLs of the relay and of Redis itself`, async () => {
+    // Redis runs with appendfsync always: what it acknowledged is on disk when it dies.
+    const port = await freePort();
+    const harness: Harness = {
+      start: () => startRelayProcess({ port, env: { RELAY_REDIS_URL: redis.url, RELAY_LOG: 'silent' } }),
+      crashBackend: async () => {
+        await redis.kill();
+        await redis.restart();
+      },
+    };
+    await runCrashScenario('redis+redis-server', harness, seededRandom(seed + 2));
   });
 });

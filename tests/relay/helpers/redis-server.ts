@@ -21,6 +21,10 @@ export interface RedisServer {
   readonly url: string;
   readonly port: number;
   readonly dir: string;
+  /** SIGKILL: Redis dies at once; what it acknowledged is in the fsynced AOF. */
+  kill(): Promise<void>;
+  /** Starts Redis again on the same port and directory (it reloads the AOF); after kill(). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -117,6 +121,47 @@ export async function startRedisServer(): Promise<RedisServer> {
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
+interface RunningChild {
+  readonly child: ChildProcess;
+  log(): string;
+  spawnError(): Error | undefined;
+}
+
+function spawnRedis(args: readonly string[]): RunningChild {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keepLog = (chunk: Buffer): void => {
+    // Bounded: only the tail matters for an error message.
+    log = (log + chunk.toString('utf8')).slice(-4_000);
+  };
+  child.stdout?.on('data', keepLog);
+  child.stderr?.on('data', keepLog);
+  let spawnError: Error | undefined;
+  child.on('error', (error) => {
+    spawnError = error;
+  });
+  return { child, log: () => log, spawnError: () => spawnError };
+}
+
+async function waitForPing(running: RunningChild, port: number): Promise<void> {
+  const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (running.spawnError() !== undefined || running.child.exitCode !== null) break;
+    if (await ping(port)) return;
+    await sleep(50);
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING: ${running.spawnError()?.message ?? ''} ${running.log()}`);
+}
+
+async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  if (!(await waitForExit(child, REDIS_STOP_TIMEOUT_MS))) {
+    child.kill('SIGKILL');
+    await waitForExit(child, REDIS_STOP_TIMEOUT_MS);
+  }
+}
+
 async function startOnce(port: number): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'covey-redis-'));
   const args = [
@@ -130,39 +175,26 @@ async function startOnce(port: number): Promise<RedisServer> {
     '--daemonize', 'no',
     '--loglevel', 'warning',
   ];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const keepLog = (chunk: Buffer): void => {
-    // Bounded: only the tail matters for an error message.
-    log = (log + chunk.toString('utf8')).slice(-4_000);
-  };
-  child.stdout?.on('data', keepLog);
-  child.stderr?.on('data', keepLog);
-  let spawnError: Error | undefined;
-  child.on('error', (error) => {
-    spawnError = error;
-  });
-
+  let running = spawnRedis(args);
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, REDIS_STOP_TIMEOUT_MS))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, REDIS_STOP_TIMEOUT_MS);
-      }
-    }
+    await terminate(running.child, 'SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   };
-
-  const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (spawnError !== undefined) break;
-    if (child.exitCode !== null) break;
-    if (await ping(port)) {
-      return { url: `redis://127.0.0.1:${port}`, port, dir, stop };
-    }
-    await sleep(50);
+  try {
+    await waitForPing(running, port);
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  await stop();
-  throw new Error(`redis-server on port ${port} did not answer PING: ${spawnError?.message ?? ''} ${log}`);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    stop,
+    kill: () => terminate(running.child, 'SIGKILL'),
+    restart: async () => {
+      running = spawnRedis(args);
+      await waitForPing(running, port);
+    },
+  };
 }
