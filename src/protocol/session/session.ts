@@ -7,7 +7,7 @@
  * worker awaits each one before the next (asserted).
  *
  * Receive handler (mpENC §4.2): channel membership events and non-data packets go to the
- * membership half; a data packet is tried against the current and the previous subsession, the
+ * membership half; a data packet is tried against the current and the previous subsessions, the
  * SIDKEY_HINT choosing which to try; one that verifies joins that subsession's transcript (or
  * waits there for its parents); one that decrypts nowhere waits for a later subsession.
  */
@@ -42,7 +42,7 @@ import {
   type SnapshotMessage,
 } from './snapshot.js';
 import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from './membership.js';
-import { Subsession } from './subsession.js';
+import { Subsession, type SubsessionPhase } from './subsession.js';
 import { UndecryptablePackets } from './undecryptable.js';
 
 export interface SessionDeps {
@@ -54,6 +54,24 @@ export type { SessionState } from './effects.js';
 
 type Out = SessionEffect[];
 
+export interface SubsessionInfo {
+  readonly index: number;
+  /** Hex of the subsession's session id (the same for every member). */
+  readonly sessionId: string;
+  readonly members: readonly MemberId[];
+  readonly phase: SubsessionPhase['kind'];
+  /** For a closed subsession: whether it closed with every message fully acked. */
+  readonly consistent: boolean | null;
+  /** Messages waiting for parents. */
+  readonly pending: number;
+}
+
+/**
+ * Live subsessions (current plus those still shutting down). Each costs a trial decryption only
+ * when the SIDKEY_HINT matches; rotations faster than shutdowns finish are rare, so four is room.
+ */
+export const MAX_LIVE_SUBSESSIONS = 4;
+
 /** Packets per resend: a reader far behind catches up over several resends rather than one burst. */
 export const MAX_RESEND_BATCH = 64;
 
@@ -61,7 +79,6 @@ export class Session {
   /** Every subsession we were part of, by index (= MessageLog subsession index). */
   protected readonly subsessions: Subsession[] = [];
   protected current: Subsession | undefined;
-  protected previous: Subsession | undefined;
   protected readonly log = new MessageLog<MessageBody>(isContent);
   protected readonly undecryptable: UndecryptablePackets;
   protected channel: MemberId[] = [];
@@ -214,9 +231,26 @@ export class Session {
     return this.current?.presence.expired() ?? [];
   }
 
-  /** Every subsession's transcript (for tests, the simulator and debugging views). */
+  /** Every subsession's transcript, by subsession index (tests, the simulator, debugging views). */
   transcripts(): readonly Subsession['transcript'][] {
     return this.subsessions.map((s) => s.transcript);
+  }
+
+  /** Every subsession we were part of, by index: its session id (hex), members and phase. */
+  subsessionInfo(): SubsessionInfo[] {
+    return this.subsessions.map((s) => ({
+      index: s.index,
+      sessionId: idKey(s.setup.keys.sessionId),
+      members: s.members,
+      phase: s.phase.kind,
+      consistent: s.phase.kind === 'closed' ? s.phase.consistent : null,
+      pending: s.pending.size,
+    }));
+  }
+
+  /** The current subsession's index, if any. */
+  currentSubsession(): number | undefined {
+    return this.current?.index;
   }
 
   // ── save and load (mpENC §6.3) ─────────────────────────────────────────────────────────────
@@ -230,7 +264,6 @@ export class Session {
       state: this.sessionState,
       channel: [...this.channel],
       current: this.current?.index ?? null,
-      previous: this.previous?.index ?? null,
       lastTimerMs: this.lastTimerMs ?? null,
       firstSubsessionAtMs: this.firstSubsessionAtMs ?? null,
       undecryptable: this.undecryptable.list().map((w) => ({
@@ -250,6 +283,7 @@ export class Session {
         acks: sub.acks.snapshot(),
         presence: sub.presence.snapshot(),
         phase: sub.phase,
+        departed: [...sub.departed],
       })),
       membership: this.membership.snapshot(),
     };
@@ -287,9 +321,9 @@ export class Session {
       sub.acks = AckMonitor.restore(s.acks, snapshot.self, sub.transcript, needsAck, config.reliability);
       sub.presence = PresenceTracker.restore(s.presence, snapshot.self, config.presence);
       sub.phase = s.phase;
+      for (const m of s.departed) sub.departed.add(m);
     }
     session.current = snapshot.current === null ? undefined : session.subsessions[snapshot.current];
-    session.previous = snapshot.previous === null ? undefined : session.subsessions[snapshot.previous];
     return session;
   }
 
@@ -388,6 +422,8 @@ export class Session {
     const { id, author, body } = message;
     const position = this.log.accepted(sub.index, id);
     const actions = sub.acks.accepted(id, nowMs);
+    // Messages that arrive after a reader left the channel do not wait for that reader either.
+    for (const member of sub.departed) actions.push(...sub.acks.forget(member));
     // Keep the packet texts someone may need again: those some reader lacks (resends, rule 5 of
     // AckMonitor), and our latest message (re-acks, rule 6).
     if (author === this.self) {
@@ -487,13 +523,17 @@ export class Session {
     assert(index === sub.index, 'log and session number subsessions alike');
     this.subsessions.push(sub);
     this.firstSubsessionAtMs ??= nowMs;
-    // Only the current and the previous subsession stay live (mpENC §4.2).
-    const older = this.previous;
-    if (older !== undefined && older.phase.kind !== 'closed') this.close(older, older.acks.isConsistent(), out);
-    this.previous = this.current;
+    // mpENC §3.1: previous subsessions shut down in the background, independently of later
+    // operations; only a bounded number stay live (the oldest is closed as it stands).
+    const live = this.subsessions.filter((s) => s.phase.kind !== 'closed' && s !== sub);
+    if (live.length >= MAX_LIVE_SUBSESSIONS) {
+      const oldest = live[0]!;
+      this.close(oldest, oldest.acks.isConsistent() && !oldest.acks.owesAck(), out, this.missingAcks(oldest));
+    }
+    const previous = this.current;
     this.current = sub;
     out.push({ kind: 'notice', notice: { kind: 'subsession-started', subsession: sub.index, members: [...setup.members] } });
-    if (this.previous !== undefined && this.previous.phase.kind === 'active') await this.startShutdown(this.previous, nowMs, out);
+    if (previous !== undefined && previous.phase.kind === 'active') await this.startShutdown(previous, nowMs, out);
     if (this.sessionState === 'leaving') await this.startShutdown(sub, nowMs, out);
     // Packets that decrypted nowhere may belong here (mpENC §4.2 step 5).
     for (const waiting of this.undecryptable.drain()) {
@@ -535,17 +575,21 @@ export class Session {
     if (sub.acks.isConsistent() && !sub.acks.owesAck()) {
       this.close(sub, true, out);
     } else if (nowMs >= sub.phase.deadlineMs) {
-      const missing = new Set<MemberId>();
-      for (const id of sub.acks.outstanding()) for (const m of sub.acks.missing(id)) missing.add(m);
-      this.close(sub, false, out, [...missing].sort());
+      this.close(sub, false, out, this.missingAcks(sub));
     }
+  }
+
+  private missingAcks(sub: Subsession): MemberId[] {
+    const missing = new Set<MemberId>();
+    for (const id of sub.acks.outstanding()) for (const m of sub.acks.missing(id)) missing.add(m);
+    if (sub.acks.owesAck()) missing.add(this.self);
+    return [...missing].sort();
   }
 
   private close(sub: Subsession, consistent: boolean, out: Out, missing: readonly MemberId[] = []): void {
     sub.phase = { kind: 'closed', consistent };
     out.push({ kind: 'notice', notice: { kind: 'subsession-closed', subsession: sub.index, consistent } });
     if (!consistent) out.push({ kind: 'warn', warning: { kind: 'shutdown-inconsistent', subsession: sub.index, missing } });
-    if (sub === this.previous) this.previous = undefined;
     if (sub === this.current && this.sessionState === 'leaving') {
       this.current = undefined;
       this.finishLeaving(out);
@@ -564,7 +608,6 @@ export class Session {
       // Removed from the channel (or our leave went through): nothing more to do here.
       for (const sub of this.subsessions) if (sub.phase.kind !== 'closed') sub.phase = { kind: 'closed', consistent: sub.acks.isConsistent() };
       this.current = undefined;
-      this.previous = undefined;
       if (this.sessionState !== 'left') {
         this.sessionState = 'left';
         out.push({ kind: 'notice', notice: { kind: 'left' } });
@@ -575,6 +618,8 @@ export class Session {
     for (const sub of this.subsessions) {
       if (sub.phase.kind === 'closed') continue;
       for (const member of event.left) {
+        if (!sub.members.includes(member)) continue;
+        sub.departed.add(member);
         await this.applyAcks(sub, sub.acks.forget(member), nowMs, out);
         await this.applyPresence(sub, sub.presence.forget(member), nowMs, out);
       }
@@ -629,10 +674,8 @@ export class Session {
         return;
       }
     }
-    // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; current first, then previous.
-    const candidates = [this.current, this.previous].filter(
-      (s): s is Subsession => s !== undefined && s.phase.kind !== 'closed' && s.hint === packet.sidkeyHint,
-    );
+    // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest live one first.
+    const candidates = this.subsessions.filter((s) => s.phase.kind !== 'closed' && s.hint === packet.sidkeyHint).reverse();
     if (candidates.length === 0) {
       const dropped = this.undecryptable.add({ event, receivedAtMs, expected });
       if (dropped !== undefined) {

@@ -47,6 +47,7 @@ export interface SubsessionSnapshot {
   readonly acks: AckMonitorSnapshot;
   readonly presence: PresenceSnapshot;
   readonly phase: SubsessionPhase;
+  readonly departed: readonly MemberId[];
 }
 
 export interface SessionSnapshot {
@@ -55,7 +56,6 @@ export interface SessionSnapshot {
   readonly state: SessionState;
   readonly channel: readonly MemberId[];
   readonly current: number | null;
-  readonly previous: number | null;
   readonly lastTimerMs: number | null;
   readonly firstSubsessionAtMs: number | null;
   readonly undecryptable: readonly {

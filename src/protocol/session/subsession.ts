@@ -34,6 +34,8 @@ export class Subsession {
   /** Packet texts kept for resends: messages not yet fully acked, and our latest message. */
   readonly packets = new Map<MessageKey, string>();
   phase: SubsessionPhase = { kind: 'active' };
+  /** Members who left the channel: never expected to ack again (mpENC §3.3). */
+  readonly departed = new Set<MemberId>();
 
   constructor(
     readonly index: number,
