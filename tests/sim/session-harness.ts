@@ -109,7 +109,7 @@ export class ScriptedMembership implements Membership {
 export interface SimSessionMember {
   readonly id: MemberId;
   session: Session;
-  membership: ScriptedMembership;
+  membership: Membership;
   readonly rng: SeededRandom;
   inbox: ChannelEvent[];
   timerAtMs: number | undefined;
@@ -137,6 +137,17 @@ export const SIM_CONFIG: SessionConfig = {
   finTimeoutMs: 30_000,
 };
 
+/** How a simulated member's membership half is made and restored. */
+export interface MembershipKind {
+  create(id: MemberId, crypto: CryptoProvider, random: RandomSource): Membership;
+  restore(snapshot: unknown, id: MemberId, crypto: CryptoProvider, random: RandomSource): Membership;
+}
+
+export const scriptedMembership: MembershipKind = {
+  create: (id, crypto, random) => new ScriptedMembership(id, crypto, random),
+  restore: (snapshot, id, crypto, random) => ScriptedMembership.restore(snapshot, id, crypto, random),
+};
+
 export class SessionSim {
   readonly rng: SeededRandom;
   readonly members = new Map<MemberId, SimSessionMember>();
@@ -154,6 +165,7 @@ export class SessionSim {
     readonly crypto: CryptoProvider,
     seed: number,
     readonly config: SessionConfig = SIM_CONFIG,
+    readonly membershipKind: MembershipKind = scriptedMembership,
   ) {
     this.rng = seededRandom(seed);
   }
@@ -161,7 +173,7 @@ export class SessionSim {
   addMember(name: string): SimSessionMember {
     const id = memberId(name);
     const rng = seededRandom(this.rng.int(2 ** 31));
-    const membership = new ScriptedMembership(id, this.crypto, rng.bytes);
+    const membership = this.membershipKind.create(id, this.crypto, rng.bytes);
     const member: SimSessionMember = {
       id,
       session: new Session(id, { crypto: this.crypto, random: rng.bytes }, membership, this.config),
@@ -262,7 +274,7 @@ export class SessionSim {
     const m = this.member(name);
     const text = JSON.stringify(m.session.snapshot());
     const snapshot = JSON.parse(text) as SessionSnapshot;
-    m.membership = ScriptedMembership.restore(snapshot.membership, m.id, this.crypto, m.rng.bytes);
+    m.membership = this.membershipKind.restore(snapshot.membership, m.id, this.crypto, m.rng.bytes);
     m.session = Session.restore(snapshot, { crypto: this.crypto, random: m.rng.bytes }, m.membership, this.config);
     return JSON.stringify(m.session.snapshot()) === text;
   }

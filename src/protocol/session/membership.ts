@@ -39,7 +39,13 @@ export interface MembershipContext {
 }
 
 export interface Membership {
+  /** A packet that is not a data packet (greetings, queries, errors, anything undecodable). */
   receivePacket(event: ChannelPacket, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
+  /**
+   * A data packet, before the session handles it: for a membership half that follows the relay's
+   * numbering of every event (a gap means events were withheld). Optional.
+   */
+  observeData?(event: ChannelPacket, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
   channelChanged(event: ChannelJoined | ChannelLeft, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
   propose(
     operation: { readonly kind: 'include' | 'exclude'; readonly members: readonly MemberId[] },

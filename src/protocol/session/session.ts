@@ -537,7 +537,9 @@ export class Session {
     if (this.sessionState === 'leaving') await this.startShutdown(sub, nowMs, out);
     // Packets that decrypted nowhere may belong here (mpENC §4.2 step 5).
     for (const waiting of this.undecryptable.drain()) {
-      await this.receivePacket(waiting.event, waiting.receivedAtMs, out, nowMs, waiting.expected);
+      const packet = decodeData(waiting.event.text);
+      assert(packet !== undefined, 'only data packets wait for their subsession');
+      await this.receiveData(waiting.event, packet, waiting.receivedAtMs, nowMs, out, waiting.expected);
     }
   }
 
@@ -631,25 +633,20 @@ export class Session {
   /**
    * @param receivedAtMs when the packet first arrived (a retried packet keeps its age)
    */
-  private async receivePacket(
-    event: ChannelPacket,
-    receivedAtMs: number,
-    out: Out,
-    nowMs: number = receivedAtMs,
-    expected: boolean = this.readsEverything(receivedAtMs),
-  ): Promise<void> {
-    let packet;
-    try {
-      packet = decodePacket(event.text);
-    } catch (e) {
-      if (!isProtocolError(e)) throw e;
-      packet = undefined;
-    }
-    if (packet?.kind !== 'data') {
+  /**
+   * Non-data packets go to the membership half; data packets are ours, after the membership half
+   * has observed them (it may follow the relay's numbering of every event).
+   */
+  private async receivePacket(event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
+    const packet = decodeData(event.text);
+    if (packet === undefined) {
       await this.applyMembership(await this.membership.receivePacket(event, this.context(), nowMs), nowMs, out);
       return;
     }
-    await this.receiveData(event, packet, receivedAtMs, nowMs, out, expected);
+    if (this.membership.observeData !== undefined) {
+      await this.applyMembership(await this.membership.observeData(event, this.context(), nowMs), nowMs, out);
+    }
+    await this.receiveData(event, packet, nowMs, nowMs, out, this.readsEverything(nowMs));
   }
 
   /** Whether every data packet arriving now should be readable by us (see WaitingPacket). */
@@ -710,4 +707,15 @@ export class Session {
 
 function snapshotMessage(m: TranscriptMessage<MessageBody>): SnapshotMessage {
   return { id: m.id, author: m.author, parents: [...m.parents], body: m.body };
+}
+
+/** The data packet in `text`, or undefined for anything else (greetings, plain text, garbage). */
+function decodeData(text: string): DataPacket | undefined {
+  try {
+    const packet = decodePacket(text);
+    return packet.kind === 'data' ? packet : undefined;
+  } catch (e) {
+    if (!isProtocolError(e)) throw e;
+    return undefined;
+  }
 }

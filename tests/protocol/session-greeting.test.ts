@@ -1,0 +1,98 @@
+/**
+ * Sessions over the real membership half (src/protocol/greeting through GreetingMembership):
+ * CLIQUES + ASKE greetings through the simulated relay, messages in the resulting subsessions,
+ * include and exclude mid-conversation, and restarts from snapshots.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMembership } from '../../src/protocol/greeting/machine.js';
+import type { MemberId } from '../../src/protocol/ids.js';
+import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
+import { utf8Encode } from '../../src/protocol/bytes.js';
+import { webCryptoProvider } from '../helpers/providers.js';
+import { SIM_CONFIG, SessionSim, type MembershipKind } from '../sim/session-harness.js';
+
+const crypto = webCryptoProvider;
+
+/** Static identity keys derived from the member name (test only). */
+async function greetingKind(names: readonly string[]): Promise<MembershipKind> {
+  const seeds = new Map<string, Uint8Array>();
+  const pubs = new Map<string, Uint8Array>();
+  for (const n of names) {
+    const seed = await crypto.sha256(utf8Encode(`static:${n}`));
+    seeds.set(n, seed);
+    pubs.set(n, await crypto.ed25519PublicKey(seed));
+  }
+  const keys = { staticKey: (m: MemberId) => pubs.get(m) };
+  return {
+    create: (id, c, random) => new GreetingMembership(createMembership({ self: id, staticSeed: seeds.get(id)! }), { crypto: c, random, keys }),
+    restore: (snapshot, _id, c, random) => GreetingMembership.restore(snapshot, { crypto: c, random, keys }),
+  };
+}
+
+async function group(names: string[], seed: number) {
+  const sim = new SessionSim(crypto, seed, SIM_CONFIG, await greetingKind([...names, 'dave']));
+  for (const n of names) {
+    sim.addMember(n);
+    sim.join(n);
+  }
+  await sim.settle();
+  await sim.act(names[0]!, (s, now) => s.include(names.slice(1) as MemberId[], now));
+  await sim.advance(1_000);
+  return sim;
+}
+
+describe('Session over real greetings (GreetingMembership)', () => {
+  it('starts a group with a CLIQUES/ASKE greeting, then chats to full acks', async () => {
+    const sim = await group(['alice', 'bob', 'carol'], 1);
+    for (const n of ['alice', 'bob', 'carol']) expect([...sim.member(n).session.members()].sort()).toEqual(['alice', 'bob', 'carol']);
+    await sim.act('bob', (s, now) => s.send('hi from bob', now));
+    await sim.advance(2_000);
+    for (const n of ['alice', 'bob', 'carol']) expect(sim.member(n).delivered.map((d) => d.text)).toEqual(['hi from bob']);
+    const id = sim.member('bob').delivered[0]!.id;
+    for (const n of ['alice', 'bob', 'carol']) expect(sim.member(n).session.status(id)).toBe('fully-acked');
+    expect(sim.warnings()).toEqual([]);
+  });
+
+  it('includes and excludes mid-conversation; old subsessions shut down consistently', async () => {
+    const sim = await group(['alice', 'bob', 'carol'], 2);
+    sim.addMember('dave');
+    sim.join('dave');
+    await sim.act('alice', (s, now) => s.send('before dave', now));
+    await sim.settle();
+    await sim.act('carol', (s, now) => s.include(['dave'] as MemberId[], now));
+    await sim.advance(2_000);
+    for (const n of ['alice', 'bob', 'carol', 'dave']) expect(sim.member(n).session.members().length).toBe(4);
+    await sim.act('dave', (s, now) => s.send('hello, I am dave', now));
+    await sim.advance(2_000);
+    await sim.act('alice', (s, now) => s.exclude(['bob'] as MemberId[], now));
+    await sim.advance(5_000);
+    for (const n of ['alice', 'carol', 'dave']) expect([...sim.member(n).session.members()].sort()).toEqual(['alice', 'carol', 'dave']);
+    expect(sim.channel).not.toContain('bob');
+    await sim.act('carol', (s, now) => s.send('after bob', now));
+    await sim.advance(5_000);
+    expect(sim.member('dave').delivered.map((d) => d.text)).toEqual(['hello, I am dave', 'after bob']);
+    expect(sim.member('bob').delivered.map((d) => d.text)).toEqual(['before dave', 'hello, I am dave']);
+    for (const n of ['alice', 'carol', 'dave']) {
+      const infos = sim.member(n).session.subsessionInfo();
+      for (const info of infos.slice(0, -1)) expect(info).toMatchObject({ phase: 'closed', consistent: true });
+    }
+    expect(sim.warnings()).toEqual([]);
+  });
+
+  it('restarts from snapshots (membership state included) change nothing', async () => {
+    const sim = await group(['alice', 'bob', 'carol'], 3);
+    await sim.act('alice', (s, now) => s.send('one', now));
+    await sim.settle();
+    for (const n of ['alice', 'bob', 'carol']) expect(sim.restart(n)).toBe(true);
+    sim.addMember('dave');
+    sim.join('dave');
+    await sim.settle();
+    expect(sim.restart('bob')).toBe(true);
+    await sim.act('bob', (s, now) => s.include(['dave'] as MemberId[], now));
+    await sim.advance(3_000);
+    await sim.act('dave', (s, now) => s.send('two', now));
+    await sim.advance(3_000);
+    for (const n of ['alice', 'bob', 'carol', 'dave']) expect(sim.member(n).session.entries().at(-1)?.body).toEqual({ type: 'payload', text: 'two' });
+    expect(sim.warnings()).toEqual([]);
+  });
+});
