@@ -132,6 +132,38 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect(await nodeB.useNonce(memberKey(4), 'nonce-1', NOW_MS + 120_000)).toBe(true);
   });
 
+  it('sweeps expired capabilities, uploads, blobs and nonces out of Redis, keeping live ones', async () => {
+    const store = await open();
+    const id = channelId('sweep');
+    await store.createChannel(id, 'group', memberKey(5), NOW_MS);
+    const hash = (c: string) => c.repeat(64) as CapabilityHash;
+    await store.putCapability({ hash: hash('1'), channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 10, usesLeft: 1 });
+    await store.putCapability({ hash: hash('2'), channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 1_000, usesLeft: 1 });
+    const sha = 'ab'.repeat(32) as Parameters<RelayStore['putBlob']>[0];
+    await store.createUpload({ id: hash('3'), channelId: id, sha256: sha, size: 4, received: 0, expiresAtMs: NOW_MS + 10 });
+    expect(await store.appendUploadChunk(hash('3'), 0, new Uint8Array([1, 2]), NOW_MS)).toEqual({ ok: true, value: 2 });
+    await store.putBlob(sha, new Uint8Array([9, 8, 7]), hash('4'), NOW_MS + 10);
+    // The same blob uploaded again later extends its life (each upload gets its own read capability).
+    await store.putBlob(sha, new Uint8Array([9, 8, 7]), hash('5'), NOW_MS + 1_000);
+    expect(await store.readBlob(hash('4'), NOW_MS + 5)).toEqual({ sha256: sha, bytes: new Uint8Array([9, 8, 7]) });
+    expect(await store.useNonce(memberKey(5), 'n1', NOW_MS + 10)).toBe(true);
+
+    await store.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 10);
+    expect(await admin.exists(`${prefix}cap:${hash('1')}`)).toBe(0);
+    expect(await store.useCapability(hash('2'), id, 'invite', NOW_MS + 10)).toBe(true);
+    expect(await store.getUpload(hash('3'), NOW_MS)).toBeUndefined();
+    expect(await admin.exists(`${prefix}up:${hash('3')}`, `${prefix}upd:${hash('3')}`)).toBe(0);
+    expect(await store.readBlob(hash('5'), NOW_MS + 10)).toEqual({ sha256: sha, bytes: new Uint8Array([9, 8, 7]) });
+    expect(await store.readBlob(hash('4'), NOW_MS + 10)).toBeUndefined(); // its own capability expired and was swept
+    expect(await store.useNonce(memberKey(5), 'n1', NOW_MS + 20)).toBe(true);
+
+    await store.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 1_000);
+    expect(await store.readBlob(hash('5'), NOW_MS + 1_000)).toBeUndefined();
+    const left = (await admin.keys(`${prefix}*`)).sort();
+    // Only the channel itself and the indexes remain.
+    expect(left.filter((k) => /cap:|up:|upd:|blob:|blobd:|blobcap:/.test(k))).toEqual([]);
+  });
+
   it('warns when Redis could lose an acknowledged write', async () => {
     await admin.config('SET', 'appendfsync', 'everysec');
     const warnings: string[] = [];
