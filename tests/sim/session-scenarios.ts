@@ -17,7 +17,10 @@ import type { MemberId } from '../../src/protocol/ids.js';
 import { isProtocolError } from '../../src/protocol/errors.js';
 import { needsAck } from '../../src/protocol/session/effects.js';
 import { seededRandom } from '../helpers/seeded-random.js';
-import { noFaults, SessionSim, type SimSessionMember } from './session-harness.js';
+import { noFaults, scriptedMembership, SessionSim, SIM_CONFIG, type MembershipKind, type SimSessionMember } from './session-harness.js';
+import { utf8Encode } from '../../src/protocol/bytes.js';
+import { createMembership } from '../../src/protocol/greeting/machine.js';
+import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 
 export interface SessionScenarioResult {
   readonly seed: number;
@@ -39,19 +42,46 @@ export class ScenarioFailure extends Error {
   }
 }
 
-export async function runSessionScenario(
-  crypto: CryptoProvider,
-  seed: number,
-  steps = 40,
-  trace: (line: string) => void = () => {},
-): Promise<SessionScenarioResult> {
-  const sim = new SessionSim(crypto, seed);
+export interface SessionScenarioOptions {
+  readonly steps?: number;
+  /**
+   * 'scripted': one-packet operations; the relay may lose, duplicate and delay data packets (a
+   * transport without sequence numbers). 'greeting': real CLIQUES/ASKE greetings; the relay keeps
+   * its numbered order (the greeting machine treats a gap as an attack), so the faults are
+   * restarts, operations and injected packets only.
+   */
+  readonly membership?: 'scripted' | 'greeting';
+  readonly trace?: (line: string) => void;
+}
+
+/** Greeting membership with static keys derived from member names (simulation only). */
+export async function greetingMembershipKind(crypto: CryptoProvider, names: readonly string[]): Promise<MembershipKind> {
+  const seeds = new Map<string, Uint8Array>();
+  const pubs = new Map<string, Uint8Array>();
+  for (const n of names) {
+    const seed = await crypto.sha256(utf8Encode(`static:${n}`));
+    seeds.set(n, seed);
+    pubs.set(n, await crypto.ed25519PublicKey(seed));
+  }
+  const keys = { staticKey: (m: MemberId) => pubs.get(m) };
+  return {
+    create: (id, c, random) => new GreetingMembership(createMembership({ self: id, staticSeed: seeds.get(id)! }), { crypto: c, random, keys }),
+    restore: (snapshot, _id, c, random) => GreetingMembership.restore(snapshot, { crypto: c, random, keys }),
+  };
+}
+
+export async function runSessionScenario(crypto: CryptoProvider, seed: number, options: SessionScenarioOptions = {}): Promise<SessionScenarioResult> {
+  const steps = options.steps ?? 40;
+  const trace = options.trace ?? (() => {});
+  const greeting = options.membership === 'greeting';
   const rng = seededRandom(seed ^ 0x5eed5eed);
+  const count = 3 + rng.int(6);
+  const names = Array.from({ length: count }, (_, i) => `m${i}`);
+  const kind = greeting ? await greetingMembershipKind(crypto, names) : scriptedMembership;
+  const sim = new SessionSim(crypto, seed, SIM_CONFIG, kind);
   const fail = (message: string): never => {
     throw new ScenarioFailure(seed, message);
   };
-  const count = 3 + rng.int(6);
-  const names = Array.from({ length: count }, (_, i) => `m${i}`);
   for (const n of names) {
     sim.addMember(n);
     sim.join(n);
@@ -61,11 +91,13 @@ export async function runSessionScenario(
   const late = count > 3 && rng.int(2) === 0 ? names[count - 1]! : undefined;
   const initial = names.filter((n) => n !== late && n !== 'm0');
   await sim.act('m0', (s, now) => s.include(initial as MemberId[], now));
-  await sim.settle();
+  await sim.advance(1_000);
 
-  const faulty = rng.int(4) !== 0;
-  const attacked = faulty && rng.int(2) === 0;
-  if (faulty) {
+  const faultDraw = rng.int(4) !== 0;
+  const attacked = faultDraw && rng.int(2) === 0;
+  // Over real greetings the relay keeps its order, so only attacks count as faults there.
+  const faulty = greeting ? attacked : faultDraw;
+  if (faulty && !greeting) {
     const lossy = [names[1 + rng.int(count - 1)]!, names[1 + rng.int(count - 1)]!];
     sim.faults = { loss: new Map(lossy.map((n) => [n as MemberId, 0.1 + rng.float() * 0.3])), duplicate: 0.05, delay: 0.1 };
   }
