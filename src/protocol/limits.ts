@@ -37,6 +37,13 @@ export { MAX_PACKET_TEXT_CHARS as MAX_GREETING_PACKET_CHARS } from './codec/limi
 export const MAX_PENDING_PROPOSALS = 1;
 
 /**
+ * Automatic exclusions of members who left the channel (mpENC §3.3) we propose in a row without
+ * success. Losing a race to a concurrent proposal is normal, so a few; beyond that the history is
+ * likely forked, and automatic retries are a security risk (§6.1.1 footnote): the user decides.
+ */
+export const MAX_AUTOMATIC_ATTEMPTS = 3;
+
+/**
  * An operation that has not finished this long after its initial packet was accepted is
  * aborted by every participant still waiting (Covey closes mpENC §6.1.1 "Error and abort
  * messages"). Generous: relay round trips of a slow phone on a bad network, times O(n) upflow

@@ -161,7 +161,11 @@ export class SimGroup {
       const replaced = ms.find((x) => x.kind === 'replace');
       let event = entry.event;
       if (replaced && event.kind === 'packet') event = { ...event, text: replaced.text };
-      if (ms.some((x) => x.kind === 'swap-with-next') && m.cursor < this.log.length) {
+      if (ms.some((x) => x.kind === 'swap-with-next') && m.cursor >= this.log.length) {
+        m.cursor--; // hold it back until there is a next event to show first
+        return;
+      }
+      if (ms.some((x) => x.kind === 'swap-with-next')) {
         // Show the next event first, then this one, keeping each event's seq.
         const next = this.log[m.cursor++]!;
         if (next.audience.includes(m.id)) m.inbox.push(next.event);
@@ -170,9 +174,14 @@ export class SimGroup {
     }
   }
 
+  /** Hook: sees every transition (the simulator checks its invariants here). */
+  onStep: ((m: SimMember, before: MembershipState, input: MembershipInput, effects: readonly MembershipEffect[]) => void) | null = null;
+
   async input(m: SimMember, input: MembershipInput): Promise<readonly MembershipEffect[]> {
+    const before = m.state;
     const result = await step(m.state, input, { crypto: this.crypto, random: this.rng.bytes, nowMs: this.nowMs, keys: this.keys });
     m.state = result.state;
+    this.onStep?.(m, before, input, result.effects);
     for (const e of result.effects) {
       m.effects.push(e);
       if (e.kind === 'send') this.outbox.push([m.id, e.text]);
@@ -200,6 +209,25 @@ export class SimGroup {
     return true;
   }
 
+  private async prepareOutbox(): Promise<void> {
+    if (this.transformOutgoingAsync === null) return;
+    for (const item of this.outbox) item[1] = (await this.transformOutgoingAsync(item[0], item[1])) ?? item[1];
+  }
+
+  /** A few rounds of progress (some members may lag), so that tests can act mid-operation. */
+  async run(rounds: number): Promise<void> {
+    for (let i = 0; i < rounds; i++) {
+      this.nowMs += 10;
+      await this.prepareOutbox();
+      this.flushOutbox(1 + this.rng.int(2));
+      this.applyKicks();
+      for (const m of this.members.values()) {
+        if (this.lag > 0 && this.rng.float() < this.lag) continue;
+        await this.deliverOne(m);
+      }
+    }
+  }
+
   /**
    * Runs until nothing moves: relay flushes outboxes, every member processes every event.
    * With lag > 0, members fall behind at random but catch up before this returns.
@@ -207,9 +235,7 @@ export class SimGroup {
   async settle(maxSteps = 100_000): Promise<void> {
     for (let i = 0; i < maxSteps; i++) {
       this.nowMs += 10;
-      if (this.transformOutgoingAsync !== null) {
-        for (const item of this.outbox) item[1] = (await this.transformOutgoingAsync(item[0], item[1])) ?? item[1];
-      }
+      await this.prepareOutbox();
       this.flushOutbox(this.lag > 0 ? 1 + this.rng.int(2) : Infinity);
       this.applyKicks();
       let moved = this.outbox.length > 0 || this.kickRequests.size > 0;

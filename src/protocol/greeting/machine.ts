@@ -17,8 +17,8 @@ import type { GreetingFields, GreetingPacket } from '../codec/greeting.js';
 import { decodePacket } from '../codec/packet.js';
 import { MAX_GROUP_MEMBERS } from '../codec/limits.js';
 import { isProtocolError, ProtocolError } from '../errors.js';
-import type { ChainHash, MemberId, MessageId, PacketId, SessionId } from '../ids.js';
-import { MAX_REMEMBERED_GREETINGS, OPERATION_TIMEOUT_MS, PROPOSAL_TIMEOUT_MS } from '../limits.js';
+import type { MemberId, MessageId, PacketId, SessionId } from '../ids.js';
+import { MAX_AUTOMATIC_ATTEMPTS, MAX_REMEMBERED_GREETINGS, OPERATION_TIMEOUT_MS, PROPOSAL_TIMEOUT_MS } from '../limits.js';
 import { acceptFinal, acceptInitial, chainStep, EMPTY_ORDER, genesis, isFinishedOperation, lastEntry } from '../order/server-order.js';
 import { makeNonce, makeSessionId, type SessionAck } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
@@ -72,6 +72,7 @@ export function createMembership(options: { self: MemberId; staticSeed: Uint8Arr
     op: null,
     proposal: null,
     proposedAtMs: null,
+    automaticAttempts: 0,
     seen: [],
     passive: options.passive ?? options.staticSeed === null,
   };
@@ -202,9 +203,12 @@ async function propose(
 /** mpENC §3.3: members who left the channel are excluded from the session automatically. */
 async function autoExclude(s: MembershipState, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
   if (s.passive || s.current === null || s.op !== null || s.proposal !== null || !s.channel.includes(s.self)) return s;
+  // Automatic retries are a security risk (mpENC §6.1.1 footnote): a few, then the user decides.
+  if (s.automaticAttempts >= MAX_AUTOMATIC_ATTEMPTS) return s;
   const gone = s.current.members.filter((m) => m !== s.self && !s.channel.includes(m));
   if (gone.length === 0) return s;
-  return propose(s, { kind: 'exclude', members: gone }, env, fx, true);
+  const next = await propose(s, { kind: 'exclude', members: gone }, env, fx, true);
+  return next.proposal === null ? next : { ...next, automaticAttempts: s.automaticAttempts + 1 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,9 +235,9 @@ async function onChannel(s0: MembershipState, ev: ChannelEvent, env: MembershipE
   s = { ...s, lastSeq: ev.seq };
   switch (ev.kind) {
     case 'joined':
-      return { ...s, channel: ev.members };
+      return { ...s, channel: ev.members, automaticAttempts: 0 };
     case 'left':
-      return onLeft(s, ev.left, ev.members, env, fx);
+      return onLeft({ ...s, automaticAttempts: 0 }, ev.left, ev.members, env, fx);
     case 'packet':
       return onPacket(s, ev.sender, ev.text, env, fx);
   }
@@ -474,7 +478,7 @@ async function onOperationPacket(s: MembershipState, g: GreetingPacket, id: Pack
   const version = versionOf(g.version);
   if (version === 2) {
     if (g.opRef === undefined) throw new ProtocolError('bad-record', 'v2 greeting without OP_REF');
-    if (op === null || !bytesEqual(op.opRef, g.opRef)) return foreignPacket(s, g.opRef, g.source, env, fx);
+    if (op === null || !bytesEqual(op.opRef, g.opRef)) return foreignPacket(s, g, env, fx);
   } else if (op === null) return s; // v1 has no operation reference: nothing to match it to
   if (op.version !== version) throw new ProtocolError('bad-value', 'protocol version changed within an operation');
   const n = op.members.length;
@@ -546,13 +550,29 @@ async function checkAck(env: MembershipEnv, op: Operation, g: GreetingPacket, si
 }
 
 /** A v2 packet naming an operation other than the ongoing one. */
-async function foreignPacket(s: MembershipState, opRef: ChainHash, from: MemberId, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
-  // A late packet of an operation we saw finish (e.g. an abort that lost the race) is benign.
-  if (isFinishedOperation(s.order, opRef)) return s;
+async function foreignPacket(s: MembershipState, g: GreetingPacket, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
+  const opRef = g.opRef!;
+  const from = g.source;
+  if (isFinishedOperation(s.order, opRef)) {
+    // A late packet of an operation we saw finish (an abort that lost the race, an upflow sent
+    // before its sender saw the abort) is benign, but must still be genuine.
+    if (!(await lateIsGenuine(g, env))) warn(fx, 'bad-signature', from, 'a late packet of a finished operation does not verify');
+    return s;
+  }
   // A joiner (or a solo member) cannot tell operations before its time from foreign ones.
   if (s.current === null) return s;
   warn(fx, 'inconsistent-order', from, 'packet of an operation we never accepted: the relay showed us a different order');
   return doom(s, AbortReason.INCONSISTENT, env, fx);
+}
+
+/** Signature of a late packet: the static key for an abort, else the sender's listed signing key. */
+async function lateIsGenuine(g: GreetingPacket, env: MembershipEnv): Promise<boolean> {
+  if (g.greetType === GreetType.ABORT_DOWN) {
+    const key = env.keys.staticKey(g.source);
+    return key !== undefined && verifyAbort(env.crypto, g, key);
+  }
+  const pub = g.pubKeys[g.members.indexOf(g.source)];
+  return pub !== undefined && verifyGreeting(env.crypto, g, pub);
 }
 
 async function onAbort(s: MembershipState, g: GreetingPacket, id: PacketId, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
@@ -560,7 +580,7 @@ async function onAbort(s: MembershipState, g: GreetingPacket, id: PacketId, env:
     throw new ProtocolError('bad-record', 'malformed abort');
   }
   const op = s.op;
-  if (op === null || !bytesEqual(op.opRef, g.opRef)) return foreignPacket(s, g.opRef, g.source, env, fx);
+  if (op === null || !bytesEqual(op.opRef, g.opRef)) return foreignPacket(s, g, env, fx);
   if (!op.members.includes(g.source)) throw new ProtocolError('unknown-member', `${g.source} cannot abort this operation`);
   const staticKey = env.keys.staticKey(g.source);
   if (staticKey === undefined || !(await verifyAbort(env.crypto, g, staticKey))) throw new ProtocolError('bad-signature', `abort of ${g.source} does not verify`);
@@ -656,6 +676,7 @@ async function finish(s: MembershipState, id: PacketId, chained: boolean, env: M
     ...s,
     order,
     op: null,
+    automaticAttempts: 0,
     current: subsession,
     own: op.role === 'participant' ? { contributions: op.contributions! } : null,
   };

@@ -119,6 +119,8 @@ export interface MembershipState {
   readonly proposal: Proposal | null;
   /** When we posted `proposal` (PROPOSAL_TIMEOUT_MS). */
   readonly proposedAtMs: number | null;
+  /** Automatic exclusions proposed since the last success or channel change (MAX_AUTOMATIC_ATTEMPTS). */
+  readonly automaticAttempts: number;
   /** Hex SHA-256 of greeting packet texts seen recently: an exact repeat is a replay. */
   readonly seen: readonly string[];
   /** A passive observer follows every operation it sees, as the mpENC trace check needs. */

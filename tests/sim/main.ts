@@ -1,0 +1,54 @@
+/**
+ * `npm run sim -- --runs N --seed S [--members M] [--steps K] [--attacks P] [--provider noble|webcrypto]`
+ * Runs N random membership scenarios (tests/sim/scenario.ts) and prints one JSON line:
+ * {"runs":N,"seed":S,"violations":0,"falseWarnings":0,"attacks":A,"attacksDetected":A,...}
+ * Exits non-zero on any violation or undetected attack, printing the seed and step to replay
+ * (`--runs 1 --seed <scenario seed> --exact`).
+ */
+import { providers } from '../helpers/providers.js';
+import { runScenario, type ScenarioResult } from './scenario.js';
+import { simDefaults, scenarioSeed } from './config.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const runs = Number(arg('runs') ?? simDefaults.runs);
+const seed = Number(arg('seed') ?? 1);
+const exact = process.argv.includes('--exact');
+const maxMembers = Number(arg('members') ?? simDefaults.maxMembers);
+const steps = Number(arg('steps') ?? simDefaults.steps);
+const attackRate = Number(arg('attacks') ?? simDefaults.attackRate);
+const crypto = providers.find((p) => p.name === (arg('provider') ?? 'noble')) ?? providers[0]!;
+
+const started = performance.now();
+const totals = { violations: 0, falseWarnings: 0, attacks: 0, attacksDetected: 0, operations: 0, succeeded: 0, failed: 0 };
+const undetected: ScenarioResult[] = [];
+for (let i = 0; i < runs; i++) {
+  const s = exact ? seed : scenarioSeed(seed, i);
+  let r: ScenarioResult;
+  try {
+    r = await runScenario({ crypto, seed: s, maxMembers, steps, attackRate });
+  } catch (e) {
+    // A crash (an assertion, or a run that never settles) is a violation like any other.
+    r = { seed: s, violations: [`seed ${s}: crashed: ${e instanceof Error ? e.stack : String(e)}`], attack: null, detected: false, falseWarnings: 0, operations: 0, succeeded: 0, failed: 0 };
+  }
+  totals.violations += r.violations.length;
+  totals.falseWarnings += r.falseWarnings;
+  totals.operations += r.operations;
+  totals.succeeded += r.succeeded;
+  totals.failed += r.failed;
+  if (r.attack !== null) {
+    totals.attacks++;
+    if (r.detected) totals.attacksDetected++;
+    else undetected.push(r);
+  }
+  for (const v of r.violations) console.error(`VIOLATION ${v} (replay: npm run sim -- --runs 1 --seed ${s} --exact --members ${maxMembers} --steps ${steps})`);
+}
+for (const r of undetected) console.error(`UNDETECTED ${r.attack} in seed ${r.seed} (replay: npm run sim -- --runs 1 --seed ${r.seed} --exact)`);
+const ms = performance.now() - started;
+console.log(
+  JSON.stringify({ runs, seed, ...totals, provider: crypto.name, maxMembers, steps, msPerRun: Math.round(ms / Math.max(1, runs)) }),
+);
+if (totals.violations > 0 || totals.falseWarnings > 0 || totals.attacksDetected !== totals.attacks) process.exitCode = 1;
