@@ -124,7 +124,7 @@ async function runCrashScenario(name: string, harness: Harness, random: SeededRa
       attempted.add(id);
       const started = Date.now();
       // Retry the same packet with the same postId until acknowledged: the relay makes it idempotent.
-      while (Date.now() - started < WRITER_DEADLINE_MS) {
+      while (Date.now() - started < WRITER_DEADLINE_MS && !stopWriting) {
         if (!relayUp) {
           await sleep(RETRY_PAUSE_MS);
           continue;
@@ -158,28 +158,35 @@ async function runCrashScenario(name: string, harness: Harness, random: SeededRa
     }
   };
   const port = new URL(relay.url).port;
-  for (let kill = 0; kill < KILLS; kill++) {
-    await waitForAcks(acknowledged.size + ACKS_BETWEEN_KILLS_MIN + random.int(ACKS_BETWEEN_KILLS_SPREAD), `kill ${kill + 1}`);
-    await sleep(random.int(KILL_DELAY_SPREAD_MS));
-    if (harness.crashBackend !== undefined && kill % 2 === 1) {
-      // The relay stays up and answers 500 while its store is gone; writers retry.
-      await harness.crashBackend();
-      continue;
+  let httpReads: RelayEvent[][];
+  let wsRead: RelayEvent[];
+  try {
+    for (let kill = 0; kill < KILLS; kill++) {
+      await waitForAcks(acknowledged.size + ACKS_BETWEEN_KILLS_MIN + random.int(ACKS_BETWEEN_KILLS_SPREAD), `kill ${kill + 1}`);
+      await sleep(random.int(KILL_DELAY_SPREAD_MS));
+      if (harness.crashBackend !== undefined && kill % 2 === 1) {
+        // The relay stays up and answers 500 while its store is gone; writers retry.
+        await harness.crashBackend();
+        continue;
+      }
+      relayUp = false;
+      await relay.kill();
+      relay = await harness.start();
+      expect(new URL(relay.url).port).toBe(port);
+      relayUp = true;
     }
-    relayUp = false;
-    await relay.kill();
-    relay = await harness.start();
-    expect(new URL(relay.url).port).toBe(port);
-    relayUp = true;
+    await waitForAcks(acknowledged.size + ACKS_BETWEEN_KILLS_MIN, 'the end');
+    stopWriting = true;
+    await writing;
+    httpReads = await Promise.all(readers.map((reader) => drainEvents(relay.url, reader, channelId)));
+    wsRead = await readOverWebSocket(relay.url, readers[1] as TestMember, channelId, httpReads[0]?.at(-1)?.seq ?? 0);
+  } finally {
+    // Whatever happened, the writers stop and no relay outlives the test.
+    stopWriting = true;
+    await writing;
+    await relay.stop();
   }
-  await waitForAcks(acknowledged.size + ACKS_BETWEEN_KILLS_MIN, 'the end');
-  stopWriting = true;
-  await writing;
-
-  const httpReads = await Promise.all(readers.map((reader) => drainEvents(relay.url, reader, channelId)));
   const headSeq = httpReads[0]?.at(-1)?.seq ?? 0;
-  const wsRead = await readOverWebSocket(relay.url, readers[1] as TestMember, channelId, headSeq);
-  await relay.stop();
 
   const sequences = [...httpReads, wsRead].map((events) =>
     events.filter((event): event is Extract<RelayEvent, { type: 'packet' }> => event.type === 'packet').map((event) => idOf(event.packet)),
