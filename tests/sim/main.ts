@@ -44,6 +44,9 @@ for (let i = 0; i < runs; i++) {
     if (r.detected) totals.attacksDetected++;
     else undetected.push(r);
   }
+  if (process.env['SIM_PROGRESS'] !== undefined && (i + 1) % Number(process.env['SIM_PROGRESS']) === 0) {
+    console.error(`progress ${JSON.stringify({ done: i + 1, ...totals })}`);
+  }
   for (const v of r.violations) console.error(`VIOLATION ${v} (replay: npm run sim -- --runs 1 --seed ${s} --exact --members ${maxMembers} --steps ${steps})`);
 }
 for (const r of undetected) console.error(`UNDETECTED ${r.attack} in seed ${r.seed} (replay: npm run sim -- --runs 1 --seed ${r.seed} --exact)`);
