@@ -157,3 +157,28 @@ describe('AckMonitor.forget (mpENC §3.3: members who leave the channel)', () =>
     expect(monitor.tick(100_000)).toEqual([]);
   });
 });
+
+describe('AckMonitor recovery of lost flow-control messages', () => {
+  it('rule 8: a reader who writes without acking our old message gets it resent', () => {
+    const { t, monitor, add } = setup();
+    add('a1', 'alice', 'heartbeat', 0);
+    // bob writes without a1 (he lost it) soon after: too early to tell
+    expect(add('b1', 'bob', 'heartbeat', 500, [])).toEqual([]);
+    // bob writes again, still without a1, long after: he lost it
+    expect(add('b2', 'bob', 'heartbeat', 1_500, ['b1'])).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+    // rate-limited per reader
+    expect(add('b3', 'bob', 'heartbeat', 1_600, ['b2'])).toEqual([]);
+    // once bob acks a1, nothing more
+    add('b4', 'bob', 'heartbeat', 3_000, ['b3', 'a1']);
+    expect(t.ackedBy('a1', bob)).toBe(true);
+  });
+
+  it('rule 6 is skipped when the sender already has our latest message', () => {
+    const { monitor, add } = setup();
+    add('b1', 'bob', 'payload', 0);
+    add('a1', 'alice', 'ack', 10);
+    add('c1', 'carol', 'ack', 20); // carol has a1
+    expect(monitor.duplicate('b1', carol, 30)).toEqual([]);
+    expect(monitor.duplicate('b1', bob, 30)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+  });
+});

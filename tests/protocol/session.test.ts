@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { nobleProvider } from '../../src/protocol/crypto/noble.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
-import { SessionSim } from '../sim/session-harness.js';
+import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
 
@@ -114,11 +114,12 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     expect(sim.warnings()).toEqual([]);
   });
 
-  it('rejects forged and tampered data packets with a warning, and ignores replays', async () => {
+  it('never accepts tampered data packets (they expire with a warning) and ignores replays', async () => {
     const sim = await chat3(7);
+    await sim.advance(60_000);
     await sim.act('alice', (s, now) => s.send('genuine', now));
     await sim.settle();
-    const genuine = sim.posted.find((p) => p.text.startsWith('?mpENC:'))!;
+    const genuine = sim.posted.filter((p) => p.text.startsWith('?mpENC:')).at(-1)!;
     // replay: a duplicate, silently ignored
     sim.post('carol' as MemberId, genuine.text);
     // tamper: flip a bit inside the ciphertext
@@ -128,8 +129,13 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     sim.post('carol' as MemberId, chars.join(''));
     await sim.settle();
     expect(sim.member('bob').delivered.map((d) => d.text)).toEqual(['genuine']);
-    expect(sim.member('bob').warnings.map((w) => w.kind)).toEqual(['rejected']);
+    expect(sim.member('bob').warnings).toEqual([]);
+    // it waits as undecryptable (the one-byte hint may collide), then expires with a warning
+    await sim.advance(6 * 60_000);
+    expect(sim.member('bob').warnings).toEqual([{ kind: 'undecryptable-expired', sender: 'carol' }]);
+    expect(sim.member('bob').delivered.map((d) => d.text)).toEqual(['genuine']);
   });
+
 
   it('packets that decrypt nowhere wait; traffic of a subsession we are not in expires quietly', async () => {
     const sim = await chat3(8);
@@ -210,5 +216,90 @@ describe('Session save and load (mpENC §6.3)', () => {
     const sim = await chat3(12);
     const snapshot = { ...sim.member('alice').session.snapshot(), version: 99 } as unknown as SessionSnapshot;
     expect(() => Session.restore(snapshot, { crypto, random: () => new Uint8Array() }, sim.member('alice').membership)).toThrow(ProtocolError);
+  });
+});
+
+describe('Session warnings and presence (mpENC §2.3, §3.5, §4.3)', () => {
+  it('a shutdown that cannot reach consistency closes with a warning naming who is missing', async () => {
+    const sim = await chat3(20);
+    sim.faults.loss.set('carol' as MemberId, 1);
+    await sim.act('alice', (s, now) => s.leave(now));
+    await sim.advance(40_000);
+    const alice = sim.member('alice');
+    expect(alice.session.state()).toBe('left');
+    expect(alice.warnings).toContainEqual({ kind: 'shutdown-inconsistent', subsession: 0, missing: ['carol'] });
+  });
+
+  it('a message whose parent never comes expires with a warning', async () => {
+    const config = { ...SIM_CONFIG, reliability: { ...SIM_CONFIG.reliability, maxResends: 0 }, pendingExpiryMs: 10_000 };
+    const sim = new SessionSim(crypto, 21, config);
+    for (const n of ['alice', 'bob', 'carol']) {
+      sim.addMember(n);
+      sim.join(n);
+    }
+    await sim.settle();
+    await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
+    await sim.settle();
+    sim.faults.loss.set('carol' as MemberId, 1);
+    await sim.act('alice', (s, now) => s.send('parent', now));
+    await sim.settle();
+    sim.faults.loss.clear();
+    await sim.act('bob', (s, now) => s.send('child', now));
+    await sim.advance(11_000);
+    expect(sim.member('carol').warnings.map((w) => w.kind)).toContain('missing-parents-expired');
+    expect(sim.member('carol').delivered).toEqual([]);
+  });
+
+  it('the undecryptable buffer is bounded: the oldest packet is dropped with a warning', async () => {
+    const config = { ...SIM_CONFIG, maxUndecryptablePackets: 2 };
+    const sim = new SessionSim(crypto, 22, config);
+    for (const n of ['alice', 'bob', 'dave']) {
+      sim.addMember(n);
+      sim.join(n);
+    }
+    await sim.settle();
+    await sim.act('alice', (s, now) => s.include(['bob'] as MemberId[], now));
+    await sim.settle();
+    for (const t of ['1', '2', '3']) await sim.act('alice', (s, now) => s.send(t, now));
+    await sim.settle();
+    expect(sim.member('dave').warnings).toContainEqual({ kind: 'dropped', sender: 'alice', reason: 'too many undecryptable packets' });
+  });
+
+  it('heartbeats keep members present; a silent member is reported expired, then back', async () => {
+    const config = { ...SIM_CONFIG, presence: { heartbeatIntervalMs: 1_000, expiryMs: 4_000 } };
+    const sim = new SessionSim(crypto, 23, config);
+    for (const n of ['alice', 'bob', 'carol']) {
+      sim.addMember(n);
+      sim.join(n);
+    }
+    await sim.settle();
+    await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
+    await sim.advance(10_000);
+    expect(sim.member('alice').session.expired()).toEqual([]);
+    const heartbeats = sim.posted.filter((p) => p.sender === 'bob').length;
+    expect(heartbeats).toBeGreaterThan(3);
+    // carol's packets stop reaching alice
+    sim.faults.loss.set('alice' as MemberId, 1);
+    await sim.advance(6_000);
+    expect(sim.member('alice').session.expired()).toEqual(['bob', 'carol']);
+    const notices = sim.member('alice').effects.filter((e) => e.kind === 'notice' && e.notice.kind === 'presence');
+    expect(notices.length).toBeGreaterThan(0);
+    sim.faults.loss.clear();
+    await sim.advance(3_000);
+    expect(sim.member('alice').session.expired()).toEqual([]);
+  });
+
+  it('refuses user actions the session cannot take now', async () => {
+    const sim = new SessionSim(crypto, 24);
+    sim.addMember('alice');
+    sim.join('alice');
+    await sim.settle();
+    const alice = sim.member('alice').session;
+    await expect(alice.send('nobody to read it', sim.nowMs)).rejects.toMatchObject({ code: 'invalid-state' });
+    await expect(alice.exclude(['alice'] as MemberId[], sim.nowMs)).rejects.toMatchObject({ code: 'invalid-state' });
+    expect(alice.members()).toEqual(['alice']);
+    // leaving with no subsession leaves the channel at once
+    const effects = await alice.leave(sim.nowMs);
+    expect(effects.map((e) => e.kind)).toEqual(['leave', 'notice']);
   });
 });

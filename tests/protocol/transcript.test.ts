@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Transcript } from '../../src/protocol/transcript/transcript.js';
+import { MAX_MESSAGE_PARENTS, Transcript } from '../../src/protocol/transcript/transcript.js';
 import { PendingMessages } from '../../src/protocol/transcript/pending.js';
 import { ingest } from '../../src/protocol/transcript/ingest.js';
 import { MessageLog } from '../../src/protocol/transcript/message-log.js';
@@ -84,7 +84,7 @@ describe('Transcript rules (mpENC §3.4)', () => {
     expect(code(() => t.add(msg('m1', mallory, [])))).toBe('unknown-member');
     expect(code(() => t.add(msg('b1', bob, ['a1', 'a1'])))).toBe('bad-value');
     expect(code(() => t.add(msg('b1', bob, ['b1'])))).toBe('inconsistent');
-    const many = Array.from({ length: 300 }, (_, i) => `p${i}`);
+    const many = Array.from({ length: MAX_MESSAGE_PARENTS + 1 }, (_, i) => `p${i}`);
     expect(code(() => t.add(msg('b1', bob, many)))).toBe('limit-exceeded');
   });
 
@@ -226,7 +226,10 @@ describe('DAG properties (fast-check)', () => {
             expect(r.rejected).toEqual([]);
             for (const a of r.accepted) {
               for (const p of a.message.parents) expect(t.has(p)).toBe(true);
+              const before = log.order();
               log.accepted(s, a.message.id);
+              // stable: arrivals only insert; what was shown keeps its relative order
+              expect(log.order().filter((id) => id !== a.message.id)).toEqual(before);
             }
           }
           expect(pending.size).toBe(0);

@@ -241,8 +241,8 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
 
   const warnings = sim.warnings();
   if (!faulty && warnings.length > 0) fail(`warnings without a fault: ${JSON.stringify(warnings.slice(0, 3))}`);
-  if (faulty && !attacked) {
-    const unexpected = warnings.filter((w) => w.kind === 'rejected');
+  if (!attacked) {
+    const unexpected = warnings.filter((w) => w.kind === 'rejected' || w.kind === 'undecryptable-expired' || w.kind === 'dropped');
     if (unexpected.length > 0) fail(`rejections without an attack: ${JSON.stringify(unexpected[0])}`);
   }
   return { seed, members: count, messages, operations, restarts, attacks, faulty, warnings: warnings.length };

@@ -19,8 +19,13 @@
  *     (unless the only one missing is ourselves). The session resends with it the ancestors those
  *     readers have not acked either, so a lost ack never blocks its descendants.
  *  6. A duplicate of a message we already acked means its sender has not seen our ack (mpENC §3.5:
- *     resends are implicit conditions, there are no resend requests), so we resend our latest
- *     message to that sender, at most once per `resendIntervalMs` per message of ours.
+ *     resends are implicit conditions, there are no resend requests), so unless the sender has
+ *     acked our latest message, we resend it to them, at most once per `resendIntervalMs`.
+ *  8. A reader who writes while still not acking one of our messages, `resendIntervalMs` or more
+ *     after we wrote it, evidently lost it: we resend our latest message they lack (with the
+ *     ancestors they lack) to them, bounded like rule 5. This is what recovers lost flow-control
+ *     messages (acks, heartbeats), which rule 5 never resends, without any ack-of-ack traffic
+ *     when nothing is lost.
  *  7. Fully acked is final. Every message, flow control included, is watched until fully acked
  *     only so that the session knows when nobody can need its packet again.
  *
@@ -70,6 +75,7 @@ export interface AckMonitorSnapshot {
   readonly fullyAcked: readonly MessageKey[];
   readonly ackDueAtMs: number | null;
   readonly reacks: readonly (readonly [MessageKey, number])[];
+  readonly activeResends: readonly (readonly [MemberId, number])[];
 }
 
 export class AckMonitor<Body> {
@@ -82,6 +88,7 @@ export class AckMonitor<Body> {
   private neededCount = 0;
   private ackDueAtMs: number | undefined;
   private readonly lastReackMs = new Map<MessageKey, number>();
+  private readonly lastActiveResendMs = new Map<MemberId, number>();
 
   constructor(
     private readonly self: MemberId,
@@ -95,6 +102,7 @@ export class AckMonitor<Body> {
     const actions: AckAction[] = [];
     const message = this.transcript.get(id);
     this.applyAcksBy(message.author, actions);
+    if (message.author !== this.self) this.resendToActiveReader(message.author, nowMs, actions);
     const needed = this.needsAck(message.body);
     const readers = this.transcript.readers(id).filter((r) => !this.transcript.ackedBy(id, r));
     if (readers.length === 0) {
@@ -144,6 +152,7 @@ export class AckMonitor<Body> {
     if (message.author === this.self || !this.transcript.ackedBy(id, this.self)) return [];
     const ours = this.transcript.lastBy(this.self);
     assert(ours !== undefined, 'acked by us implies we wrote a message');
+    if (this.transcript.ackedBy(ours, sender)) return [];
     const last = this.lastReackMs.get(ours);
     if (last !== undefined && nowMs - last < this.config.resendIntervalMs) return [];
     this.lastReackMs.set(ours, nowMs);
@@ -227,6 +236,7 @@ export class AckMonitor<Body> {
       fullyAcked: [...this.fullyAcked],
       ackDueAtMs: this.ackDueAtMs ?? null,
       reacks: [...this.lastReackMs],
+      activeResends: [...this.lastActiveResendMs],
     };
   }
 
@@ -252,6 +262,7 @@ export class AckMonitor<Body> {
     for (const id of snapshot.fullyAcked) monitor.fullyAcked.add(id);
     monitor.ackDueAtMs = snapshot.ackDueAtMs ?? undefined;
     for (const [id, ms] of snapshot.reacks) monitor.lastReackMs.set(id, ms);
+    for (const [m, ms] of snapshot.activeResends) monitor.lastActiveResendMs.set(m, ms);
     return monitor;
   }
 
@@ -267,6 +278,19 @@ export class AckMonitor<Body> {
       queue.ids.push(id);
       if (t.needed) this.owed.set(reader, (this.owed.get(reader) ?? 0) + 1);
     }
+  }
+
+  /** Rule 8: `reader` just wrote, yet still lacks a message of ours older than the interval. */
+  private resendToActiveReader(reader: MemberId, nowMs: number, actions: AckAction[]): void {
+    const queue = this.awaiting.get(reader)?.get(this.self);
+    if (queue === undefined || queue.head >= queue.ids.length) return;
+    const oldest = this.tracked.get(queue.ids[queue.head]!)!;
+    if (nowMs < oldest.acceptedAtMs + this.config.resendIntervalMs) return;
+    const last = this.lastActiveResendMs.get(reader);
+    if (last !== undefined && nowMs - last < this.config.resendIntervalMs) return;
+    this.lastActiveResendMs.set(reader, nowMs);
+    // Our latest message they lack: the resend carries every ancestor they lack, the oldest too.
+    actions.push({ kind: 'resend', id: queue.ids[queue.ids.length - 1]!, to: [reader] });
   }
 
   /** Rule 1 applied to a new message by `reader`: pop what it now acks, amortised O(1) each. */

@@ -673,13 +673,6 @@ export class Session {
     }
     // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest live one first.
     const candidates = this.subsessions.filter((s) => s.phase.kind !== 'closed' && s.hint === packet.sidkeyHint).reverse();
-    if (candidates.length === 0) {
-      const dropped = this.undecryptable.add({ event, receivedAtMs, expected });
-      if (dropped !== undefined) {
-        out.push({ kind: 'warn', warning: { kind: 'dropped', sender: dropped.event.sender, reason: 'too many undecryptable packets' } });
-      }
-      return;
-    }
     for (const sub of candidates) {
       // The channel sender is usually the author; resent packets come from someone else.
       const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
@@ -690,6 +683,7 @@ export class Session {
         } catch (e) {
           if (!isProtocolError(e)) throw e;
           if (e.code === 'bad-signature') continue;
+          // It verified, so its author sealed bad plaintext: a broken or malicious member.
           out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
           return;
         }
@@ -698,10 +692,12 @@ export class Session {
         return;
       }
     }
-    out.push({
-      kind: 'warn',
-      warning: { kind: 'rejected', sender: event.sender, code: 'bad-signature', detail: 'data packet verifies for no member of the subsession its hint names' },
-    });
+    // mpENC §4.2 step 5: verifies nowhere (yet). The one-byte hint collides now and then, so a
+    // hint match proves nothing: the packet waits like any other, and a forgery expires there.
+    const dropped = this.undecryptable.add({ event, receivedAtMs, expected });
+    if (dropped !== undefined) {
+      out.push({ kind: 'warn', warning: { kind: 'dropped', sender: dropped.event.sender, reason: 'too many undecryptable packets' } });
+    }
   }
 }
 

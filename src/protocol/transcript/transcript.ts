@@ -14,12 +14,13 @@
  * A subsession has a fixed, bounded membership, so each clock has at most MAX members entries.
  */
 import { ProtocolError, assert } from '../errors.js';
+import { MAX_MESSAGE_PARENTS } from '../codec/limits.js';
 import type { MemberId, MessageKey } from './ids.js';
 import type { TranscriptMessage } from './message.js';
 
-/** mpENC §3.4: a message's parents are at most one per author (an anti-chain of lines), and
- * authors are members of the subsession; this bounds a peer's claim before we do any work. */
-export const MAX_MESSAGE_PARENTS = 256;
+// mpENC §3.4: a message's parents are at most one per author (an anti-chain of lines); the codec
+// bounds the MESSAGE_PARENT records by the same limit before we do any work.
+export { MAX_MESSAGE_PARENTS };
 
 export interface TranscriptEntry<Body = unknown> {
   readonly message: TranscriptMessage<Body>;
