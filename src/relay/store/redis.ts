@@ -518,7 +518,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       do {
         const [next, ids] = await redis.sscan(key.channels, cursor, 'COUNT', SWEEP_SCAN_COUNT);
         cursor = next;
-        for (const id of ids) removed += await trimChannel(id as ChannelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs);
+        // One page at a time, its trims pipelined on the connection (bounded by SWEEP_SCAN_COUNT-ish).
+        const counts = await Promise.all(ids.map((id) => trimChannel(id as ChannelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs)));
+        for (const count of counts) removed += count;
       } while (cursor !== '0');
       await redis.zremrangebyscore(key.nonces, '-inf', nowMs);
       await sweepIndex('cap', `${prefix}cap:`, undefined, nowMs);
