@@ -160,7 +160,7 @@ describe('AckMonitor.forget (mpENC §3.3: members who leave the channel)', () =>
 
 describe('AckMonitor recovery of lost flow-control messages', () => {
   it('rule 8: a reader who writes without acking our old message gets it resent', () => {
-    const { t, monitor, add } = setup();
+    const { t, add } = setup();
     add('a1', 'alice', 'heartbeat', 0);
     // bob writes without a1 (he lost it) soon after: too early to tell
     expect(add('b1', 'bob', 'heartbeat', 500, [])).toEqual([]);
