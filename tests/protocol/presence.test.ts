@@ -42,4 +42,13 @@ describe('PresenceTracker (mpENC §4.3, §2.3)', () => {
     expect(q.snapshot()).toEqual(p.snapshot());
     expect(q.tick(800)).toEqual(p.tick(800));
   });
+
+  it('forgets a member who left the channel (no expiry for them)', () => {
+    const p = new PresenceTracker(alice, [alice, bob, carol], 0, { heartbeatIntervalMs: null, expiryMs: 400 });
+    expect(p.tick(400)).toEqual([{ kind: 'presence', expired: [bob, carol] }]);
+    expect(p.forget(carol)).toEqual([{ kind: 'presence', expired: [bob] }]);
+    expect(p.forget(carol)).toEqual([]);
+    expect(p.activity(carol, 500)).toEqual([]);
+    expect(p.lastSeen(carol)).toBeUndefined();
+  });
 });

@@ -12,8 +12,7 @@
  * waits there for its parents); one that decrypts nowhere waits for a later subsession.
  */
 import type { ChannelEvent, ChannelLeft, ChannelPacket } from '../channel.js';
-import { decodePacket } from '../codec/packet.js';
-import { encodePacket } from '../codec/packet.js';
+import { decodePacket, encodePacket } from '../codec/packet.js';
 import type { DataPacket } from '../codec/data.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { assert, isProtocolError, ProtocolError } from '../errors.js';
@@ -22,17 +21,15 @@ import { idKey, messageId, type MemberId, type MessageId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
 import { openDataPacket, sealDataPacket, sidkeyHint } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
-import type { PresenceAction } from '../presence/presence-tracker.js';
+import { PresenceTracker, type PresenceAction } from '../presence/presence-tracker.js';
 import type { RandomSource } from '../random.js';
-import type { AckAction, AckStatus } from '../reliability/ack-monitor.js';
+import { AckMonitor, type AckAction, type AckStatus } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import { ingest } from '../transcript/ingest.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
 import type { TranscriptMessage } from '../transcript/message.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
 import { isContent, needsAck, type SessionEffect, type SessionState } from './effects.js';
-import { AckMonitor } from '../reliability/ack-monitor.js';
-import { PresenceTracker } from '../presence/presence-tracker.js';
 import {
   checkSnapshotVersion,
   SESSION_SNAPSHOT_VERSION,
@@ -101,7 +98,7 @@ export class Session {
 
   /** Sends a text message to the current subsession. Returns the effects; the id is in `deliver`. */
   send(text: string, nowMs: number): Promise<SessionEffect[]> {
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       const sub = this.activeSubsession('send');
       await this.sendBody(sub, { type: 'payload', text }, nowMs, out);
     });
@@ -109,21 +106,21 @@ export class Session {
 
   /** A manual explicit ack (mpENC §3.5): acks everything we have seen. */
   ack(nowMs: number): Promise<SessionEffect[]> {
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       const sub = this.activeSubsession('ack');
       await this.sendBody(sub, { type: 'explicit-ack', manual: true }, nowMs, out);
     });
   }
 
   include(members: readonly MemberId[], nowMs: number): Promise<SessionEffect[]> {
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       this.requireState('active', 'include');
       await this.applyMembership(await this.membership.propose({ kind: 'include', members }, this.context(), nowMs), nowMs, out);
     });
   }
 
   exclude(members: readonly MemberId[], nowMs: number): Promise<SessionEffect[]> {
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       this.requireState('active', 'exclude');
       // mpENC §3.3: we never exclude ourselves; we shut down and leave instead.
       if (members.includes(this.self)) throw new ProtocolError('invalid-state', 'exclude yourself by leave()');
@@ -136,7 +133,7 @@ export class Session {
    * channel. The `leave` effect comes when the shutdown finishes (or times out).
    */
   leave(nowMs: number): Promise<SessionEffect[]> {
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       this.requireState('active', 'leave');
       this.sessionState = 'leaving';
       const sub = this.current;
@@ -151,7 +148,7 @@ export class Session {
   // ── inputs from the world ──────────────────────────────────────────────────────────────────
 
   receive(event: ChannelEvent, nowMs: number): Promise<SessionEffect[]> {
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       if (this.sessionState === 'left') return;
       switch (event.kind) {
         case 'joined':
@@ -171,7 +168,7 @@ export class Session {
   tick(nowMs: number): Promise<SessionEffect[]> {
     // The worker's timer has fired: the next one is always announced again.
     this.lastTimerMs = undefined;
-    return this.run(nowMs, async (out) => {
+    return this.run(async (out) => {
       if (this.sessionState === 'left') return;
       for (const sub of this.subsessions) {
         if (sub.phase.kind === 'closed') continue;
@@ -329,7 +326,7 @@ export class Session {
 
   // ── internals ──────────────────────────────────────────────────────────────────────────────
 
-  private async run(nowMs: number, body: (out: Out) => Promise<void>): Promise<SessionEffect[]> {
+  private async run(body: (out: Out) => Promise<void>): Promise<SessionEffect[]> {
     assert(!this.busy, 'Session calls must not overlap: await each one');
     this.busy = true;
     const out: Out = [];
@@ -338,11 +335,12 @@ export class Session {
     } finally {
       this.busy = false;
     }
-    this.scheduleTimer(nowMs, out);
+    this.scheduleTimer(out);
     return out;
   }
 
-  private scheduleTimer(_nowMs: number, out: Out): void {
+  /** Announces the next deadline when it changed (the worker keeps one timer per session). */
+  private scheduleTimer(out: Out): void {
     const next = this.nextDeadlineMs();
     if (next !== undefined && next !== this.lastTimerMs) out.push({ kind: 'setTimer', atMs: next });
     this.lastTimerMs = next;
