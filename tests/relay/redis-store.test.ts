@@ -85,6 +85,23 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     ]);
   });
 
+  it('notifies events published while its pub/sub connection was down, from the feed', async () => {
+    const [nodeA, nodeB] = [await open(), await open()];
+    const id = channelId('blip');
+    await nodeA.createChannel(id, 'group', memberKey(6), NOW_MS);
+    const heard: number[] = [];
+    nodeB.subscribe((channel, event) => channel === id && heard.push(event.seq));
+    await nodeA.appendEvent(id, { type: 'packet', author: memberKey(6), packet: 'AAAA' }, NOW_MS);
+    await waitFor(() => heard.includes(2));
+    // Drop every pub/sub connection, then publish at once: node B is not listening for these.
+    expect(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(2);
+    for (let i = 0; i < 5; i++) await nodeA.appendEvent(id, { type: 'packet', author: memberKey(6), packet: 'AAAA' }, NOW_MS);
+    await waitFor(() => [3, 4, 5, 6, 7].every((seq) => heard.includes(seq)));
+    // After the reconnect, live pub/sub works again.
+    await nodeA.appendEvent(id, { type: 'packet', author: memberKey(6), packet: 'AAAA' }, NOW_MS);
+    await waitFor(() => heard.includes(8));
+  });
+
   it('trims a log longer than one script batch, keeping the counters right', async () => {
     const store = await open();
     const id = channelId('long');

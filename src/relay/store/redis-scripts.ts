@@ -24,15 +24,25 @@
  *   P blob:<sha>     hash   exp;  P blobd:<sha> string: the bytes
  *   P blobcap:<h>    hash   sha exp
  *   P exp:<kind>     zset   expiry index for sweep (cap, up, blob, blobcap)
- *   P events         pub/sub channel: {"c": channelId, "s": seq, "e": event JSON without seq}
+ *   P events         pub/sub channel: {"c": channelId, "s": seq, "f": feed id, "e": event JSON without seq}
+ *   P feed           stream (capped, ~FEED_MAX_ENTRIES) of every append: c (channel id), s (seq).
+ *                    Pub/sub is fire-and-forget: a node whose subscriber connection drops reads
+ *                    what it missed from here after reconnecting (redis.ts `catchUp`).
  *
  * Expiry is checked against the caller's nowMs (never Redis TTLs), so both stores agree on a
  * fake clock in tests; `sweep` deletes what has expired.
  */
 
-/** Appends one event; the shared core of every script that appends. */
+/** Entries the feed keeps (approximately): how long a node may miss pub/sub and still catch up exactly. */
+export const FEED_MAX_ENTRIES = 10_000;
+
+/**
+ * Appends one event; the shared core of every script that appends. The feed key is always the
+ * script's last KEYS entry; the channel id (raw) is needed for the feed entry.
+ */
 const APPEND_EVENT = `
 local function append_event(ch, ev, stats, posts, pubchan, channelJson, data, timeMs, size, postField)
+  local feed = KEYS[#KEYS]
   local seq = redis.call('HINCRBY', ch, 'head', 1)
   local id = string.format('%d-0', seq)
   if postField ~= '' then
@@ -44,13 +54,14 @@ local function append_event(ch, ev, stats, posts, pubchan, channelJson, data, ti
   redis.call('HINCRBY', ch, 'bytes', size)
   redis.call('HINCRBY', stats, 'events', 1)
   redis.call('HINCRBY', stats, 'bytes', size)
-  redis.call('PUBLISH', pubchan, '{"c":' .. channelJson .. ',"s":' .. string.format('%d', seq) .. ',"e":' .. data .. '}')
+  local feedId = redis.call('XADD', feed, 'MAXLEN', '~', ${FEED_MAX_ENTRIES}, '*', 'c', cjson.decode(channelJson), 's', seq)
+  redis.call('PUBLISH', pubchan, '{"c":' .. channelJson .. ',"s":' .. string.format('%d', seq) .. ',"f":"' .. feedId .. '","e":' .. data .. '}')
   return seq
 end
 `;
 
 /**
- * KEYS: ch ev mem cur channels stats posts
+ * KEYS: ch ev mem cur channels stats posts feed
  * ARGV: channelJson channelId kind owner nowMs data size pubchan
  * → seq of the creator's member-joined event, or error "channel exists".
  */
@@ -65,7 +76,7 @@ return seq
 `;
 
 /**
- * KEYS: ch ev mem posts stats
+ * KEYS: ch ev mem posts stats feed
  * ARGV: channelJson data timeMs size asMember ('' = none) postField ('' = none) pubchan
  * → {'ok', seq} | {'dup', seq, data} | {'err', code}
  */
@@ -90,7 +101,7 @@ return {'ok', seq}
 `;
 
 /**
- * KEYS: ch ev mem cur cap stats posts
+ * KEYS: ch ev mem cur cap stats posts feed
  * ARGV: channelJson channelId key nowMs data size pubchan
  * → {'member', joinedSeq, cursor} | {'joined', seq} | {'err', 'invalid-capability'}
  */
@@ -110,7 +121,7 @@ return {'joined', seq}
 `;
 
 /**
- * KEYS: ch ev mem cur stats posts
+ * KEYS: ch ev mem cur stats posts feed
  * ARGV: channelJson actor target data timeMs size pubchan
  * → {'ok', seq} | {'err', code}
  */

@@ -30,6 +30,7 @@ import {
   PUT_BLOB,
   PUT_CAPABILITY,
   REMOVE_MEMBER,
+  FEED_MAX_ENTRIES,
   SWEEP_EXPIRED,
   TRIM,
   USE_CAPABILITY,
@@ -53,6 +54,8 @@ const TRIM_MAX_EVENTS_PER_SCRIPT = 5_000;
 const SWEEP_SCAN_COUNT = 500;
 /** Expired records deleted per script call during a sweep (bounded work per call). */
 const SWEEP_EXPIRED_BATCH = 1_000;
+/** Feed entries read per round while catching up after a pub/sub reconnect. */
+const FEED_CATCH_UP_BATCH = 200;
 /** How long connecting to Redis may take before the store gives up (startup fails loudly). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -138,6 +141,13 @@ function fieldOf(fields: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
+/** True when stream id `a` ("<ms>-<n>") comes after `b`. */
+function feedIdAfter(a: string, b: string): boolean {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs > bMs || (aMs === bMs && aSeq > bSeq);
+}
+
 function asArray(reply: unknown): unknown[] {
   if (!Array.isArray(reply)) throw new Error(`unexpected Redis reply ${String(reply)}`);
   return reply;
@@ -187,22 +197,13 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     blobCapability: (hash: string) => `${prefix}blobcap:${hash}`,
     expiry: (kind: 'cap' | 'up' | 'blob' | 'blobcap') => `${prefix}exp:${kind}`,
     pubsub: `${prefix}events`,
+    feed: `${prefix}feed`,
   };
 
   const listeners = new Set<EventListener>();
   let closed = false;
 
-  subscriber.on('message', (_channel: string, message: string) => {
-    let channelId: ChannelId;
-    let event: RelayEvent;
-    try {
-      const parsed = JSON.parse(message) as { c: string; s: number; e: Record<string, unknown> };
-      channelId = parsed.c as ChannelId;
-      event = toEvent(parsed.s, JSON.stringify(parsed.e));
-    } catch (error) {
-      warn(`ignored a malformed pub/sub message: ${error instanceof Error ? error.message : String(error)}`);
-      return;
-    }
+  const notify = (channelId: ChannelId, event: RelayEvent): void => {
     for (const listener of listeners) {
       try {
         listener(channelId, event);
@@ -210,7 +211,63 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         // Listeners must not throw (types.ts); one bad listener must not stop the others.
       }
     }
+  };
+
+  // The newest feed entry this node has notified: where a catch-up after a reconnect starts.
+  const [newest] = (await redis.xrevrange(key.feed, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+  let lastFeedId = newest?.[0] ?? '0-0';
+
+  subscriber.on('message', (_channel: string, message: string) => {
+    let channelId: ChannelId;
+    let event: RelayEvent;
+    try {
+      const parsed = JSON.parse(message) as { c: string; s: number; f: string; e: Record<string, unknown> };
+      channelId = parsed.c as ChannelId;
+      event = toEvent(parsed.s, JSON.stringify(parsed.e));
+      if (feedIdAfter(parsed.f, lastFeedId)) lastFeedId = parsed.f;
+    } catch (error) {
+      warn(`ignored a malformed pub/sub message: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    notify(channelId, event);
   });
+
+  /**
+   * After the pub/sub connection comes back, notify what was published while it was down, from the
+   * feed. Events may be notified twice (types.ts allows it; the push hub skips seqs it has sent).
+   */
+  let catchingUp = false;
+  const catchUp = async (): Promise<void> => {
+    if (catchingUp || closed) return;
+    catchingUp = true;
+    try {
+      const [oldest] = (await redis.xrange(key.feed, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+      if (oldest !== undefined && lastFeedId !== '0-0' && feedIdAfter(oldest[0], lastFeedId)) {
+        warn('pub/sub was down longer than the feed covers: some subscribers catch up only on their next event');
+      }
+      // Bounded: the feed holds about FEED_MAX_ENTRIES entries and each round moves past a batch.
+      for (let round = 0; round <= FEED_MAX_ENTRIES / FEED_CATCH_UP_BATCH + 1; round++) {
+        const entries = (await redis.xrange(key.feed, `(${lastFeedId}`, '+', 'COUNT', FEED_CATCH_UP_BATCH)) as Array<[string, string[]]>;
+        const events = await Promise.all(
+          entries.map(async ([, fields]) => {
+            const channelId = fieldOf(fields, 'c') as ChannelId;
+            const seq = Number(fieldOf(fields, 's'));
+            return { channelId, events: await readEntries(channelId, seq - 1, 1) };
+          }),
+        );
+        for (const { channelId, events: [event] } of events) if (event !== undefined) notify(channelId, event);
+        const last = entries.at(-1);
+        if (last !== undefined && feedIdAfter(last[0], lastFeedId)) lastFeedId = last[0];
+        if (entries.length < FEED_CATCH_UP_BATCH) return;
+      }
+    } catch (error) {
+      warn(`catch-up after a pub/sub reconnect failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      catchingUp = false;
+    }
+  };
+  // 'ready' fires again after every reconnect (ioredis then resubscribes by itself).
+  subscriber.on('ready', () => void catchUp());
   await subscriber.subscribe(key.pubsub);
 
   function checkOpen(): void {
@@ -276,6 +333,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
             key.channels,
             key.stats,
             key.posts(channelId),
+            key.feed,
           ],
           [channelJson, channelId, kind, owner, nowMs, data, size, key.pubsub],
         ),
@@ -349,6 +407,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
             key.capability(capHash),
             key.stats,
             key.posts(channelId),
+            key.feed,
           ],
           [channelJson, channelId, memberKey, nowMs, data, size, key.pubsub],
         ),
@@ -371,7 +430,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       const reply = asArray(
         await scripts.removeMember.run(
           redis,
-          [key.channel(channelId), key.events(channelId), key.members(channelId), key.cursors(channelId), key.stats, key.posts(channelId)],
+          [key.channel(channelId), key.events(channelId), key.members(channelId), key.cursors(channelId), key.stats, key.posts(channelId), key.feed],
           [channelJson, actor, target, data, timeMs, size, key.pubsub],
         ),
       );
@@ -388,7 +447,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       const reply = asArray(
         await scripts.append.run(
           redis,
-          [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats],
+          [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats, key.feed],
           [channelJson, data, timeMs, size, options?.asMember ?? '', postField, key.pubsub],
         ),
       );
