@@ -25,6 +25,8 @@ const OP_PREFIX = '?covey-test-op:';
 interface ScriptedOp {
   readonly members: string[];
   readonly nonce: string;
+  /** Nonce of the last operation the proposer saw (ServerOrder's parent reference). */
+  readonly prev: string | null;
 }
 
 /** Keys every member derives alike from an operation's nonce (test only: nothing is secret). */
@@ -49,6 +51,9 @@ export async function scriptedSetup(crypto: CryptoProvider, members: readonly Me
 
 export class ScriptedMembership implements Membership {
   members: MemberId[] | null = null;
+  /** Nonce of the last accepted operation: ops must name it as their parent (mpENC §3.3). */
+  last: string | null = null;
+  channel: MemberId[] = [];
 
   constructor(
     readonly self: MemberId,
@@ -61,6 +66,13 @@ export class ScriptedMembership implements Membership {
     const op = JSON.parse(event.text.slice(OP_PREFIX.length)) as ScriptedOp;
     const members = op.members.map((m) => memberId(m));
     const outputs: MembershipOutput[] = [];
+    // mpENC §3.3: accept only an op on top of the last one (joiners take it as it comes), and
+    // only if all its targets are in the channel.
+    const joining = this.members === null || !this.members.includes(this.self);
+    if ((!joining && op.prev !== this.last) || !members.every((m) => this.channel.includes(m))) {
+      return event.sender === this.self ? [{ kind: 'notice', text: 'our operation was not accepted' }] : [];
+    }
+    this.last = op.nonce;
     const excluded = (this.members ?? []).filter((m) => !members.includes(m));
     if (event.sender === this.self && excluded.length > 0) outputs.push({ kind: 'kick', members: excluded });
     if (!members.includes(this.self)) {
@@ -73,7 +85,8 @@ export class ScriptedMembership implements Membership {
     return outputs;
   }
 
-  async channelChanged(): Promise<MembershipOutput[]> {
+  async channelChanged(event: { readonly members: readonly MemberId[] }): Promise<MembershipOutput[]> {
+    this.channel = [...event.members];
     return [];
   }
 
@@ -83,7 +96,7 @@ export class ScriptedMembership implements Membership {
       operation.kind === 'include'
         ? [...new Set([...current, ...operation.members])]
         : current.filter((m) => !operation.members.includes(m));
-    const op: ScriptedOp = { members: next.sort(), nonce: hexEncode(this.random(16)) };
+    const op: ScriptedOp = { members: next.sort(), nonce: hexEncode(this.random(16)), prev: this.last };
     return [{ kind: 'send', text: OP_PREFIX + JSON.stringify(op) }];
   }
 
@@ -96,12 +109,15 @@ export class ScriptedMembership implements Membership {
   }
 
   snapshot(): unknown {
-    return { members: this.members };
+    return { members: this.members, last: this.last, channel: this.channel };
   }
 
   static restore(snapshot: unknown, self: MemberId, crypto: CryptoProvider, random: RandomSource): ScriptedMembership {
     const m = new ScriptedMembership(self, crypto, random);
-    m.members = (snapshot as { members: MemberId[] | null }).members;
+    const s = snapshot as { members: MemberId[] | null; last: string | null; channel: MemberId[] };
+    m.members = s.members;
+    m.last = s.last;
+    m.channel = s.channel;
     return m;
   }
 }

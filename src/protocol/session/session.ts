@@ -517,6 +517,8 @@ export class Session {
     assert(setup.signingKeys.has(this.self), 'our signing key is in the new subsession');
     const hint = await sidkeyHint(this.deps.crypto, setup.keys);
     const sub = new Subsession(this.subsessions.length, setup, hint, this.self, this.config, nowMs);
+    // mpENC §3.3: members already gone from the channel are being excluded; never wait for them.
+    for (const m of setup.members) if (this.channel.length > 0 && !this.channel.includes(m)) sub.departed.add(m);
     const index = this.log.addSubsession(sub.transcript);
     assert(index === sub.index, 'log and session number subsessions alike');
     this.subsessions.push(sub);
