@@ -77,6 +77,12 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     await sim.advance(25_000);
     const warning = sim.member('alice').warnings.find((w) => w.kind === 'not-fully-acked');
     expect(warning).toMatchObject({ kind: 'not-fully-acked', missing: ['carol'] });
+    const id = sim.member('alice').delivered[0]!.id;
+    expect(sim.member('alice').effects.filter((e) => e.kind === 'status' && e.id === id).map((e) => e.kind === 'status' && e.status)).toEqual([
+      'waiting',
+      'late',
+    ]);
+    expect(sim.member('alice').session.status(id)).toBe('late');
   });
 
   it('leaves with a FIN and a consistent close, then leaves the channel', async () => {

@@ -458,6 +458,7 @@ export class Session {
           break;
         case 'not-fully-acked':
           out.push({ kind: 'warn', warning: { kind: 'not-fully-acked', id: action.id, missing: action.missing } });
+          if (this.log.has(action.id)) out.push({ kind: 'status', id: action.id, status: 'late' });
           break;
         case 'fully-acked':
           sub.release(action.id);
