@@ -266,8 +266,15 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       catchingUp = false;
     }
   };
-  // 'ready' fires again after every reconnect (ioredis then resubscribes by itself).
-  subscriber.on('ready', () => void catchUp());
+  // 'ready' fires again after every reconnect, just BEFORE ioredis resubscribes by itself. Reading
+  // the feed then could miss what is published before the SUBSCRIBE lands, so subscribe first
+  // (twice is harmless) and read the feed once Redis has confirmed it.
+  subscriber.on('ready', () => {
+    subscriber.subscribe(key.pubsub).then(
+      () => catchUp(),
+      (error: unknown) => warn(`resubscribe failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  });
   await subscriber.subscribe(key.pubsub);
 
   function checkOpen(): void {
