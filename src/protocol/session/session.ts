@@ -21,23 +21,16 @@ import { idKey, messageId, type MemberId, type MessageId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
 import { openDataPacket, sealDataPacket, sidkeyHint } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
-import { PresenceTracker, type PresenceAction } from '../presence/presence-tracker.js';
+import type { PresenceAction } from '../presence/presence-tracker.js';
 import type { RandomSource } from '../random.js';
-import { AckMonitor, type AckAction, type AckStatus } from '../reliability/ack-monitor.js';
+import type { AckAction, AckStatus } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import { ingest } from '../transcript/ingest.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
 import type { TranscriptMessage } from '../transcript/message.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
-import { isContent, needsAck, type SessionEffect, type SessionState } from './effects.js';
-import {
-  checkSnapshotVersion,
-  SESSION_SNAPSHOT_VERSION,
-  setupFromSnapshot,
-  setupToSnapshot,
-  type SessionSnapshot,
-  type SnapshotMessage,
-} from './snapshot.js';
+import { isContent, type SessionEffect, type SessionState } from './effects.js';
+import { checkSnapshotVersion, restoreSubsession, SESSION_SNAPSHOT_VERSION, snapshotSubsession, type SessionSnapshot } from './snapshot.js';
 import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from './membership.js';
 import { Subsession, type SubsessionPhase } from './subsession.js';
 import { UndecryptablePackets } from './undecryptable.js';
@@ -68,9 +61,6 @@ export interface SubsessionInfo {
  * when the SIDKEY_HINT matches; rotations faster than shutdowns finish are rare, so four is room.
  */
 export const MAX_LIVE_SUBSESSIONS = 4;
-
-/** Packets per resend: a reader far behind catches up over several resends rather than one burst. */
-export const MAX_RESEND_BATCH = 64;
 
 export class Session {
   /** Every subsession we were part of, by index (= MessageLog subsession index). */
@@ -270,18 +260,7 @@ export class Session {
         receivedAtMs: w.receivedAtMs,
         expected: w.expected,
       })),
-      subsessions: this.subsessions.map((sub) => ({
-        index: sub.index,
-        hint: sub.hint,
-        setup: setupToSnapshot(sub.setup),
-        messages: sub.transcript.ids().map((id) => snapshotMessage(sub.transcript.get(id))),
-        pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra, receivedAtMs: p.receivedAtMs })),
-        packets: [...sub.packets],
-        acks: sub.acks.snapshot(),
-        presence: sub.presence.snapshot(),
-        phase: sub.phase,
-        departed: [...sub.departed],
-      })),
+      subsessions: this.subsessions.map(snapshotSubsession),
       membership: this.membership.snapshot(),
     };
   }
@@ -302,23 +281,11 @@ export class Session {
       session.undecryptable.add({ event, receivedAtMs: w.receivedAtMs, expected: w.expected });
     }
     for (const s of snapshot.subsessions) {
-      const sub = new Subsession(s.index, setupFromSnapshot(s.setup), s.hint, snapshot.self, config, 0);
+      const sub = restoreSubsession(s, snapshot.self, config);
       assert(session.log.addSubsession(sub.transcript) === s.index, 'subsessions restore in order');
       session.subsessions.push(sub);
-      for (const m of s.messages) {
-        sub.transcript.add(m);
-        session.log.accepted(s.index, m.id);
-      }
-      for (const p of s.pending) {
-        const check = sub.transcript.check(p.message);
-        assert(check.kind === 'missing-parents', 'a pending message still misses parents');
-        sub.pending.add({ message: p.message, extra: p.text, receivedAtMs: p.receivedAtMs }, check.missing);
-      }
-      for (const [id, text] of s.packets) sub.packets.set(id, text);
-      sub.acks = AckMonitor.restore(s.acks, snapshot.self, sub.transcript, needsAck, config.reliability);
-      sub.presence = PresenceTracker.restore(s.presence, snapshot.self, config.presence);
-      sub.phase = s.phase;
-      for (const m of s.departed) sub.departed.add(m);
+      // Acceptance order is what the log saw the first time.
+      for (const id of sub.transcript.ids()) session.log.accepted(s.index, id);
     }
     session.current = snapshot.current === null ? undefined : session.subsessions[snapshot.current];
     return session;
@@ -454,7 +421,7 @@ export class Session {
           }
           break;
         case 'resend':
-          for (const text of this.resendClosure(sub, action.id, action.to)) out.push({ kind: 'send', text });
+          for (const text of sub.resendPackets(action.id, action.to)) out.push({ kind: 'send', text });
           break;
         case 'not-fully-acked':
           out.push({ kind: 'warn', warning: { kind: 'not-fully-acked', id: action.id, missing: action.missing } });
@@ -544,26 +511,6 @@ export class Session {
     }
   }
 
-  /**
-   * The packets to resend for `id` to readers `to`: the message and every ancestor some of them
-   * has not acked (so they cannot hold it), oldest first, as far as we kept the packets. A lost
-   * explicit ack would otherwise block all its descendants forever (AckMonitor rule 5).
-   */
-  private resendClosure(sub: Subsession, id: MessageKey, to: readonly MemberId[]): string[] {
-    const found: MessageKey[] = [];
-    const seen = new Set<MessageKey>();
-    const stack = [id];
-    while (stack.length > 0 && found.length < MAX_RESEND_BATCH) {
-      const next = stack.pop()!;
-      if (seen.has(next)) continue;
-      seen.add(next);
-      if (to.every((r) => sub.transcript.ackedBy(next, r))) continue;
-      found.push(next);
-      stack.push(...sub.transcript.parents(next));
-    }
-    found.sort((a, b) => sub.transcript.entry(a).index - sub.transcript.entry(b).index);
-    return found.map((k) => sub.packets.get(k)).filter((t): t is string => t !== undefined);
-  }
 
   private async startShutdown(sub: Subsession, nowMs: number, out: Out): Promise<void> {
     if (sub.phase.kind !== 'active') return;
@@ -700,10 +647,6 @@ export class Session {
       out.push({ kind: 'warn', warning: { kind: 'dropped', sender: dropped.event.sender, reason: 'too many undecryptable packets' } });
     }
   }
-}
-
-function snapshotMessage(m: TranscriptMessage<MessageBody>): SnapshotMessage {
-  return { id: m.id, author: m.author, parents: [...m.parents], body: m.body };
 }
 
 /** The data packet in `text`, or undefined for anything else (greetings, plain text, garbage). */

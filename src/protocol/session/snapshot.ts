@@ -16,7 +16,13 @@ import type { AckMonitorSnapshot } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import type { SubsessionSetup } from './membership.js';
 import type { SessionState } from './effects.js';
-import type { SubsessionPhase } from './subsession.js';
+import { assert } from '../errors.js';
+import { PresenceTracker } from '../presence/presence-tracker.js';
+import { AckMonitor } from '../reliability/ack-monitor.js';
+import type { TranscriptMessage } from '../transcript/message.js';
+import type { SessionConfig } from './config.js';
+import { needsAck } from './effects.js';
+import { Subsession, type SubsessionPhase } from './subsession.js';
 
 export const SESSION_SNAPSHOT_VERSION = 1;
 
@@ -94,4 +100,40 @@ export function checkSnapshotVersion(snapshot: { readonly version?: unknown }): 
   if (snapshot.version !== SESSION_SNAPSHOT_VERSION) {
     throw new ProtocolError('unsupported-version', `session snapshot version ${String(snapshot.version)}`);
   }
+}
+
+function snapshotMessage(m: TranscriptMessage<MessageBody>): SnapshotMessage {
+  return { id: m.id, author: m.author, parents: [...m.parents], body: m.body };
+}
+
+export function snapshotSubsession(sub: Subsession): SubsessionSnapshot {
+  return {
+    index: sub.index,
+    hint: sub.hint,
+    setup: setupToSnapshot(sub.setup),
+    messages: sub.transcript.ids().map((id) => snapshotMessage(sub.transcript.get(id))),
+    pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra, receivedAtMs: p.receivedAtMs })),
+    packets: [...sub.packets],
+    acks: sub.acks.snapshot(),
+    presence: sub.presence.snapshot(),
+    phase: sub.phase,
+    departed: [...sub.departed],
+  };
+}
+
+/** Replays the transcript in acceptance order, which rebuilds clocks, depths and the frontier. */
+export function restoreSubsession(s: SubsessionSnapshot, self: MemberId, config: SessionConfig): Subsession {
+  const sub = new Subsession(s.index, setupFromSnapshot(s.setup), s.hint, self, config, 0);
+  for (const m of s.messages) sub.transcript.add(m);
+  for (const p of s.pending) {
+    const check = sub.transcript.check(p.message);
+    assert(check.kind === 'missing-parents', 'a pending message still misses parents');
+    sub.pending.add({ message: p.message, extra: p.text, receivedAtMs: p.receivedAtMs }, check.missing);
+  }
+  for (const [id, text] of s.packets) sub.packets.set(id, text);
+  sub.acks = AckMonitor.restore(s.acks, self, sub.transcript, needsAck, config.reliability);
+  sub.presence = PresenceTracker.restore(s.presence, self, config.presence);
+  sub.phase = s.phase;
+  for (const m of s.departed) sub.departed.add(m);
+  return sub;
 }

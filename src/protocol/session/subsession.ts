@@ -20,6 +20,9 @@ import { needsAck } from './effects.js';
 import type { SubsessionSetup } from './membership.js';
 import type { SessionConfig } from './config.js';
 
+/** Packets per resend: a reader far behind catches up over several resends rather than one burst. */
+export const MAX_RESEND_BATCH = 64;
+
 export type SubsessionPhase =
   | { readonly kind: 'active' }
   /** We sent our FIN (`finId`); we close when everything is fully acked or at `deadlineMs`. */
@@ -58,6 +61,27 @@ export class Subsession {
   /** Drops a packet that no longer needs resending, unless it is our latest message. */
   release(id: MessageKey): void {
     if (this.transcript.lastBy(this.self) !== id) this.packets.delete(id);
+  }
+
+  /**
+   * The packets to resend for `id` to readers `to`: the message and every ancestor some of them
+   * has not acked (so they cannot hold it), oldest first, as far as we kept the packets. A lost
+   * explicit ack would otherwise block all its descendants forever (AckMonitor rule 5).
+   */
+  resendPackets(id: MessageKey, to: readonly MemberId[]): string[] {
+    const found: MessageKey[] = [];
+    const seen = new Set<MessageKey>();
+    const stack = [id];
+    while (stack.length > 0 && found.length < MAX_RESEND_BATCH) {
+      const next = stack.pop()!;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      if (to.every((r) => this.transcript.ackedBy(next, r))) continue;
+      found.push(next);
+      stack.push(...this.transcript.parents(next));
+    }
+    found.sort((a, b) => this.transcript.entry(a).index - this.transcript.entry(b).index);
+    return found.map((k) => this.packets.get(k)).filter((t): t is string => t !== undefined);
   }
 
   nextDeadlineMs(): number | undefined {
