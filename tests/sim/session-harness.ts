@@ -66,10 +66,10 @@ export class ScriptedMembership implements Membership {
     const op = JSON.parse(event.text.slice(OP_PREFIX.length)) as ScriptedOp;
     const members = op.members.map((m) => memberId(m));
     const outputs: MembershipOutput[] = [];
-    // mpENC §3.3: accept only an op on top of the last one (joiners take it as it comes), and
-    // only if all its targets are in the channel.
-    const joining = this.members === null || !this.members.includes(this.self);
-    if ((!joining && op.prev !== this.last) || !members.every((m) => this.channel.includes(m))) {
+    // mpENC §3.3: accept only an op on top of the last one (everyone in the channel follows the
+    // chain, members or not; the first op seen is taken as it comes), and only if all its targets
+    // are in the channel.
+    if ((this.last !== null && op.prev !== this.last) || !members.every((m) => this.channel.includes(m))) {
       return event.sender === this.self ? [{ kind: 'notice', text: 'our operation was not accepted' }] : [];
     }
     this.last = op.nonce;
