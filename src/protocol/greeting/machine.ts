@@ -359,7 +359,9 @@ async function onInitial(s: MembershipState, g: GreetingPacket, id: PacketId, ou
         ? cur === null && (g.members.includes(s.self) || s.passive)
         : cur !== null
           ? cur.members.includes(g.source)
-          : s.passive || (kind === 'include' && g.members.includes(s.self));
+          : // Joiners come after the existing members: a packet listing us among those while we
+            // are in no subsession is from a history we do not share, and we cannot take part.
+            s.passive || (kind === 'include' && g.members.indexOf(s.self) >= g.nonces.length);
   if (kind === undefined || !relevant) return ours ? rejectProposal(s, fx, 'not relevant') : s;
   const meta = g.metadata;
   if (meta === undefined) throw new ProtocolError('bad-record', 'initial packet without PREV_PF / CHAIN_HASH');
@@ -631,7 +633,10 @@ async function receiveDownflow(s: MembershipState, env: MembershipEnv, fx: Effec
   if (eph === null || !bytesEqual(op.pubKeys[j]!, eph.pub) || (op.nonce !== null && !bytesEqual(op.nonces[j]!, op.nonce))) {
     throw new ProtocolError('bad-signature', 'our own contribution was altered in the downflow');
   }
-  const secret = await recipientSecret(env.crypto, op.intKeys, j, op.contributions!);
+  if (op.contributions === null || op.contributions.length === 0) {
+    throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
+  }
+  const secret = await recipientSecret(env.crypto, op.intKeys, j, op.contributions);
   const groupKey = await deriveGroupKey(env.crypto, secret);
   const nonce = op.nonces[j]!;
   const sessionSignature = await signAck(env.crypto, s.staticSeed, { member: s.self, ephemeralPubKey: eph.pub, nonce, sessionId: op.sid! }, ackBinding(op));
