@@ -141,6 +141,9 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
       const by = rng.pick(speakers).id;
       trace(`${sim.nowMs} ${by} includes ${late}`);
       await sim.act(by, (s, now) => s.include([late as MemberId], now));
+      // Concurrent proposals are the membership simulator's subject (tests/sim/scenario.ts); here
+      // a greeting runs to its end before the next one is proposed.
+      if (greeting) await sim.advance(1_000);
     } else if (r < 0.86 && !excluded && speakers.length > 3) {
       excluded = true;
       operations++;
@@ -148,6 +151,7 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
       const victim = rng.pick(speakers.filter((m) => m !== by));
       trace(`${sim.nowMs} ${by.id} excludes ${victim.id}`);
       await sim.act(by.id, (s, now) => s.exclude([victim.id], now));
+      if (greeting) await sim.advance(1_000);
     } else if (r < 0.9 && attacked) {
       const data = sim.posted.filter((p) => p.text.startsWith('?mpENC:'));
       if (data.length > 0) {
