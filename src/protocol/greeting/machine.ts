@@ -222,10 +222,9 @@ async function onChannel(s0: MembershipState, ev: ChannelEvent, env: MembershipE
     return { ...s, channel: ev.members, lastSeq: ev.seq };
   }
   if (s.lastSeq !== null) {
-    if (ev.seq <= s.lastSeq) {
-      warn(fx, 'replay', null, `channel event ${ev.seq} repeated (last was ${s.lastSeq})`);
-      return s;
-    }
+    // An event we already processed: a client re-fetching after a reconnect does this, so it
+    // is ignored quietly. (A relay showing events out of order trips the gap check first.)
+    if (ev.seq <= s.lastSeq) return s;
     if (ev.seq !== s.lastSeq + 1) {
       // The relay numbers every event of a channel; a gap means events were withheld from us.
       warn(fx, 'events-withheld', null, `channel events ${s.lastSeq + 1}..${ev.seq - 1} never arrived`);
