@@ -6,7 +6,7 @@
 // stored before the flood reads back exactly the same afterwards.
 //
 // Size: FUZZ_REQUESTS inputs (HTTP requests + WebSocket frames + raw TCP garbage); seed FUZZ_SEED
-// (printed). The default, 25,000, keeps the suite's CI time small on a 2-core machine; the full run
+// (printed). The default, 20,000, keeps the suite's CI time small on a 2-core machine; the full run
 // that issue 5 asks for is `FUZZ_REQUESTS=100000 npx vitest run tests/relay/fuzz.test.ts`.
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -36,10 +36,13 @@ import {
   type TestMember,
 } from './helpers/signed-http.js';
 
-/** Total fuzz inputs; issue 5 asks for at least 100,000 (FUZZ_REQUESTS=100000), CI runs 25,000. */
-const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 25_000);
-/** Test time limit: generous per input (a loaded 2-core machine does ~1,000/s), never below 2 minutes. */
-const TEST_TIMEOUT_MS = Math.max(120_000, TOTAL * 4);
+/** Total fuzz inputs; issue 5 asks for at least 100,000 (FUZZ_REQUESTS=100000), CI runs 20,000. */
+const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 20_000);
+/**
+ * Test time limit: a bound, not a performance claim. Generous per input (a 2-core machine shared
+ * with other suites managed as few as ~250 inputs/s), never below 5 minutes.
+ */
+const TEST_TIMEOUT_MS = Math.max(300_000, TOTAL * 10);
 /** Shares of the total: WebSocket frames and raw (non-HTTP) TCP connections; the rest is HTTP. */
 const WS_SHARE = 0.2;
 const RAW_TCP_SHARE = 0.002;
