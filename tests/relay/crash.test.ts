@@ -34,6 +34,8 @@ const WRITERS = 3;
 const WRITER_DEADLINE_MS = 30_000;
 /** Pause between retries while the relay is down. */
 const RETRY_PAUSE_MS = 25;
+/** Per-scenario time limit: a bound for a loaded machine (each wait inside has its own), not a claim. */
+const SCENARIO_TIMEOUT_MS = 300_000;
 /** How long the WebSocket reader may take to catch up after the last restart. */
 const WS_DRAIN_TIMEOUT_MS = 15_000;
 
@@ -229,7 +231,7 @@ describe('crash test: SIGKILL the relay (SQLite)', () => {
       start: () => startRelayProcess({ port, env: { RELAY_DATA_DIR: dataDir, RELAY_LOG: 'silent' } }),
     };
     await runCrashScenario('sqlite', harness, seededRandom(seed));
-  });
+  }, SCENARIO_TIMEOUT_MS);
 });
 
 describe.skipIf(skipWithoutRedis('crash test (Redis)'))('crash test: SIGKILL the relay (Redis)', () => {
@@ -247,7 +249,7 @@ describe.skipIf(skipWithoutRedis('crash test (Redis)'))('crash test: SIGKILL the
       start: () => startRelayProcess({ port, env: { RELAY_REDIS_URL: redis.url, RELAY_LOG: 'silent' } }),
     };
     await runCrashScenario('redis', harness, seededRandom(seed + 1));
-  });
+  }, SCENARIO_TIMEOUT_MS);
 
   it(`loses no acknowledged packet across ${KILLS} SIGKILLs of the relay and of Redis itself`, async () => {
     // Redis runs with appendfsync always: what it acknowledged is on disk when it dies.
@@ -260,5 +262,5 @@ describe.skipIf(skipWithoutRedis('crash test (Redis)'))('crash test: SIGKILL the
       },
     };
     await runCrashScenario('redis+redis-server', harness, seededRandom(seed + 2));
-  });
+  }, SCENARIO_TIMEOUT_MS);
 });
