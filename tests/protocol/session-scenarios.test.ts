@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { webCryptoProvider } from '../helpers/providers.js';
+import { hybridProvider } from '../helpers/providers.js';
 import { runSessionScenario } from '../sim/session-scenarios.js';
 
 /** CI-sized; `tsx tests/sim/session-main.ts --sessions N` runs thousands. */
@@ -9,7 +9,7 @@ describe('random session scenarios (lossy relay, operations, restarts, attacks)'
   it(`${SCENARIOS} seeds converge with every invariant`, async () => {
     let faulty = 0;
     for (let seed = 1; seed <= SCENARIOS; seed++) {
-      const result = await runSessionScenario(webCryptoProvider, seed);
+      const result = await runSessionScenario(hybridProvider, seed);
       expect(result.seed).toBe(seed);
       if (result.faulty) faulty++;
     }
@@ -18,7 +18,7 @@ describe('random session scenarios (lossy relay, operations, restarts, attacks)'
 
   it(`${Math.ceil(SCENARIOS / 2)} seeds over real greetings converge with every invariant`, async () => {
     for (let seed = 1; seed <= Math.ceil(SCENARIOS / 2); seed++) {
-      const result = await runSessionScenario(webCryptoProvider, seed, { membership: 'greeting' });
+      const result = await runSessionScenario(hybridProvider, seed, { membership: 'greeting' });
       expect(result.operations).toBeGreaterThan(0);
     }
   });

@@ -5,7 +5,7 @@
  * `--greeting` runs real CLIQUES/ASKE greetings instead of scripted operations. `--trace` prints each scenario's actions (use it with one seed to replay a failure).
  */
 import { runSessionScenario, ScenarioFailure, type SessionScenarioResult } from './session-scenarios.js';
-import { webCryptoProvider } from '../helpers/providers.js';
+import { hybridProvider } from '../helpers/providers.js';
 
 export interface SessionSimSummary {
   readonly bench: 'sim-sessions';
@@ -36,7 +36,7 @@ export async function runSessionSims(
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     let result: SessionScenarioResult;
     try {
-      result = await runSessionScenario(webCryptoProvider, seed, {
+      result = await runSessionScenario(hybridProvider, seed, {
         membership,
         ...(trace ? { trace: (line: string) => console.log(`  ${line}`) } : {}),
       });
