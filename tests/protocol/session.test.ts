@@ -295,6 +295,21 @@ describe('Session warnings and presence (mpENC §2.3, §3.5, §4.3)', () => {
     expect(sim.member('alice').session.expired()).toEqual([]);
   });
 
+  it('a manual explicit ack acks everything seen, and needs no ack itself', async () => {
+    const sim = await chat3(25);
+    await sim.act('bob', (s, now) => s.send('please ack', now));
+    await sim.settle();
+    const id = sim.member('bob').delivered[0]!.id;
+    await sim.act('alice', (s, now) => s.ack(now));
+    await sim.settle();
+    expect(sim.member('bob').session.unacked(id)).toEqual(['carol']);
+    const ackId = sim.member('alice').session.transcripts()[0]!.lastBy('alice' as MemberId)!;
+    expect(sim.member('alice').session.transcripts()[0]!.get(ackId).body).toEqual({ type: 'explicit-ack', manual: true });
+    expect(sim.member('bob').session.status(ackId)).toBe('none');
+    await sim.advance(1_000);
+    expect(sim.member('bob').session.status(id)).toBe('fully-acked');
+  });
+
   it('refuses user actions the session cannot take now', async () => {
     const sim = new SessionSim(crypto, 24);
     sim.addMember('alice');
