@@ -155,6 +155,8 @@ export class AckMonitor<Body> {
     if (this.transcript.ackedBy(ours, sender)) return [];
     const last = this.lastReackMs.get(ours);
     if (last !== undefined && nowMs - last < this.config.resendIntervalMs) return [];
+    // Only our latest message is ever re-sent this way: one entry is all the state rule 6 needs.
+    this.lastReackMs.clear();
     this.lastReackMs.set(ours, nowMs);
     return [{ kind: 'resend', id: ours, to: [sender] }];
   }
