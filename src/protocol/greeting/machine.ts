@@ -218,8 +218,10 @@ async function autoExclude(s: MembershipState, env: MembershipEnv, fx: Effects):
 async function onChannel(s0: MembershipState, ev: ChannelEvent, env: MembershipEnv, fx: Effects): Promise<MembershipState> {
   let s = s0;
   if (ev.kind === 'joined' && ev.joined.includes(s.self)) {
-    // Our own join: the relay's numbering for us starts here.
-    return { ...s, channel: ev.members, lastSeq: ev.seq };
+    // Our own join: the relay's numbering for us starts here. Joining means we had left (maybe
+    // removed while offline, unseen): mpENC §3.3, we are solo until an operation includes us.
+    const solo = s.current === null && s.op === null && s.proposal === null ? s : await onLeft(s, [s.self], s.channel, env, fx);
+    return { ...solo, channel: ev.members, lastSeq: ev.seq };
   }
   if (s.lastSeq !== null) {
     // An event we already processed: a client re-fetching after a reconnect does this, so it
