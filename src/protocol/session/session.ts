@@ -511,7 +511,6 @@ export class Session {
     }
   }
 
-
   private async startShutdown(sub: Subsession, nowMs: number, out: Out): Promise<void> {
     if (sub.phase.kind !== 'active') return;
     const finId = await this.sendBody(sub, { type: 'consistency', close: true }, nowMs, out);
