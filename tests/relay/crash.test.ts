@@ -222,7 +222,10 @@ async function runCrashScenario(name: string, harness: Harness, random: SeededRa
 }
 
 describe('crash test: SIGKILL the relay (SQLite)', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
+  let dataDir = '';
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
+  });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it(`loses no acknowledged packet across ${KILLS} SIGKILLs`, async () => {
