@@ -7,8 +7,8 @@
  *    every member verifying every session signature), n = 2, 10, 50 and MAX_GROUP_MEMBERS;
  *  - include one member and exclude one member at n = 10, 50 and MAX_GROUP_MEMBERS;
  * beside ts-mls (bench/protocol-greet-mls.ts: createGroup, add n-1 in one commit, every member
- * joins; add one; remove one). n = 100 needs MAX_GROUP_MEMBERS ≥ 100 (the codec's limit, 64 at
- * the time of writing): larger sizes are skipped for mpENC and reported as such.
+ * joins; add one; remove one). Sizes above MAX_GROUP_MEMBERS (the codec's limit, 128) would
+ * be skipped for mpENC and reported as such.
  * Static identity keys are made before timing (they are long-lived); ephemeral keys, nonces and
  * contributions are made inside it. Ends with one JSON line with the mpENC / ts-mls CPU ratios.
  *

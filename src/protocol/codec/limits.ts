@@ -9,9 +9,11 @@ export const MAX_RECORD_VALUE_BYTES = 65535;
 
 /**
  * Members of one greeting (= one group). CLIQUES costs each member O(n) x25519 operations and
- * the upflow is n sequential hops (mpENC §5.2.1), so groups beyond this are impractical anyway.
+ * the upflow is n sequential hops (mpENC §5.2.1), so groups much beyond this are impractical:
+ * starting a group of 100 already costs ~10^4 x25519 operations in all (bench:protocol greet).
+ * A full greeting of 128 members with the longest ids is ~35 KiB, inside MAX_PACKET_BYTES.
  */
-export const MAX_GROUP_MEMBERS = 64;
+export const MAX_GROUP_MEMBERS = 128;
 
 /**
  * MESSAGE_PARENT records of one message: parents form an anti-chain and each author's messages
@@ -34,7 +36,7 @@ export const MAX_ERROR_TEXT_BYTES = 1024;
 /**
  * Decoded bytes of one packet. The largest data packet is a 32 KiB payload plus ~120 bytes of
  * records; the largest greeting is MAX_GROUP_MEMBERS × (member id + 3 × 36 bytes of keys) plus
- * LATEST_PM records, about 17 KiB. 64 KiB holds both with room for Covey's extension records.
+ * LATEST_PM records, about 35 KiB. 64 KiB holds both with room for Covey's extension records.
  */
 export const MAX_PACKET_BYTES = 65536;
 
