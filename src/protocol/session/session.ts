@@ -537,6 +537,11 @@ export class Session {
 
   private close(sub: Subsession, consistent: boolean, out: Out, missing: readonly MemberId[] = []): void {
     sub.phase = { kind: 'closed', consistent };
+    // Nothing more is accepted here: what still waits for parents never will (its parents were
+    // lost, e.g. by a member excluded before resends could heal it).
+    for (const item of sub.pending.expire(Number.POSITIVE_INFINITY)) {
+      out.push({ kind: 'warn', warning: { kind: 'missing-parents-expired', id: item.message.id, author: item.message.author } });
+    }
     out.push({ kind: 'notice', notice: { kind: 'subsession-closed', subsession: sub.index, consistent } });
     if (!consistent) out.push({ kind: 'warn', warning: { kind: 'shutdown-inconsistent', subsession: sub.index, missing } });
     if (sub === this.current && this.sessionState === 'leaving') {
