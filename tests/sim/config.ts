@@ -1,6 +1,6 @@
 /**
- * Default simulator sizes. The issue's scenarios have 2–8 members; CI runs many scenarios, so
- * the default is smaller per scenario (see SIM_CI_RUNS in tests/sim/sim.test.ts).
+ * Default simulator sizes: scenarios of 2–8 members (issue 3). CI runs 1,000 of them
+ * (SIM_CI_RUNS in tests/protocol/membership-sim.test.ts).
  */
 export const simDefaults = {
   runs: 100,
