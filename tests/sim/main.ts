@@ -1,5 +1,6 @@
 /**
  * `npm run sim -- --runs N --seed S [--members M] [--steps K] [--attacks P] [--provider noble|webcrypto]`
+ * (`--sessions` runs full session scenarios instead: see the branch below)
  * Runs N random membership scenarios (tests/sim/scenario.ts) and prints one JSON line:
  * {"runs":N,"seed":S,"violations":0,"falseWarnings":0,"attacks":A,"attacksDetected":A,...}
  * Exits non-zero on any violation or undetected attack, printing the seed and step to replay
@@ -12,6 +13,25 @@ import { simDefaults, scenarioSeed } from './config.js';
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv.includes('--sessions')) {
+  // Issue 4: full sessions (messages + operations + faults + restarts), tests/sim/session-scenarios.ts.
+  // `npm run sim -- --sessions --runs N --seed S [--greeting]`; stops at the first violation.
+  const { runSessionSims } = await import('./session-main.js');
+  const runs = Number(arg('runs') ?? 1000);
+  const seed = Number(arg('seed') ?? 1);
+  const s = await runSessionSims(runs, seed, false, process.argv.includes('--greeting') ? 'greeting' : 'scripted');
+  const falseWarnings = s.failure !== null && /without (a fault|an attack)/.test(s.failure) ? 1 : 0;
+  if (s.failedSeed !== null) console.error(`VIOLATION seed ${s.failedSeed}: ${s.failure} (replay: npx tsx tests/sim/session-main.ts --sessions 1 --seed ${s.failedSeed} --trace)`);
+  console.log(JSON.stringify({
+    runs, seed, mode: `sessions-${s.membership}`, passed: s.passed,
+    violations: s.failedSeed === null ? 0 : 1 - falseWarnings, falseWarnings,
+    // A scenario passes only if every injected forgery or replay was rejected.
+    attacks: s.attacks, attacksDetected: s.failedSeed === null ? s.attacks : null,
+    messages: s.messages, operations: s.operations, restarts: s.restarts, msPerRun: Math.round(s.ms / Math.max(1, s.passed)),
+  }));
+  process.exit(s.failedSeed === null ? 0 : 1);
 }
 
 const runs = Number(arg('runs') ?? simDefaults.runs);

@@ -13,6 +13,8 @@ export interface SessionSimSummary {
   readonly scenarios: number;
   readonly passed: number;
   readonly failedSeed: number | null;
+  /** Why the failing scenario failed (its first broken invariant), or null. */
+  readonly failure: string | null;
   readonly messages: number;
   readonly operations: number;
   readonly restarts: number;
@@ -33,6 +35,7 @@ export async function runSessionSims(
   const totals = { messages: 0, operations: 0, restarts: 0, attacks: 0, faulty: 0, warnings: 0 };
   let passed = 0;
   let failedSeed: number | null = null;
+  let failure: string | null = null;
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     let result: SessionScenarioResult;
     try {
@@ -44,6 +47,7 @@ export async function runSessionSims(
       if (!(e instanceof ScenarioFailure)) throw e;
       console.error(e.message);
       failedSeed = seed;
+      failure = e.message;
       break;
     }
     passed++;
@@ -54,7 +58,7 @@ export async function runSessionSims(
     totals.faulty += result.faulty ? 1 : 0;
     totals.warnings += result.warnings;
   }
-  return { bench: 'sim-sessions', membership, scenarios: count, passed, failedSeed, ...totals, ms: Date.now() - started };
+  return { bench: 'sim-sessions', membership, scenarios: count, passed, failedSeed, failure, ...totals, ms: Date.now() - started };
 }
 
 function arg(name: string): string | undefined {
