@@ -57,6 +57,10 @@ interface Connection {
   readonly subscriptions: Map<ChannelId, Subscription>;
   badFrames: number;
   alive: boolean;
+  /** Frames are handled one at a time, in arrival order (answers keep the order of the frames). */
+  queue: Promise<void>;
+  /** Frames received and not yet handled. */
+  queued: number;
 }
 
 export interface PushHub {
@@ -316,6 +320,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
           subscriptions: new Map(),
           badFrames: 0,
           alive: true,
+          queue: Promise.resolve(),
+          queued: 0,
         };
         connections.add(conn);
         metrics.connections += 1;
@@ -324,10 +330,22 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         });
         ws.on('message', (data, isBinary) => {
           conn.alive = true;
-          onFrame(conn, data, isBinary).catch((error: unknown) => {
-            logger.error('websocket frame failed', { error: String(error) });
-            sendError(conn, 'internal', 'internal error');
-          });
+          // One frame at a time per connection, so answers come in frame order; a client that
+          // queues more than it may have subscriptions (plus slack) is closed rather than buffered.
+          if (conn.queued >= limits.maxSubscriptionsPerConnection + limits.maxWsBadFrames) {
+            ws.close(CLOSE_POLICY, 'too many frames in flight');
+            return;
+          }
+          conn.queued += 1;
+          conn.queue = conn.queue
+            .then(() => onFrame(conn, data, isBinary))
+            .catch((error: unknown) => {
+              logger.error('websocket frame failed', { error: String(error) });
+              sendError(conn, 'internal', 'internal error');
+            })
+            .finally(() => {
+              conn.queued -= 1;
+            });
         });
         ws.on('error', () => {
           // 'close' follows; oversized frames (1009) and protocol errors end up there.

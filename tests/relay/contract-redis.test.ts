@@ -6,11 +6,7 @@ import { relayContract } from './contract.js';
 import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { Redis } from 'ioredis';
 
-// retry: push.ts handles the frames of one connection concurrently, so with Redis (every store call a
-// network round trip) "limits subscriptions per connection" can see its 'too-many-subscriptions'
-// error before the 2nd 'subscribed' frame (about 1 run in 8). Reported to the relay core's owner;
-// drop the retry once frames are handled in order.
-describe.skipIf(skipWithoutRedis('relay contract (redis)'))('redis', { retry: 2 }, () => {
+describe.skipIf(skipWithoutRedis('relay contract (redis)'))('redis', () => {
   let server: RedisServer;
   let harnesses = 0;
 

@@ -6,8 +6,8 @@
 // stored before the flood reads back exactly the same afterwards.
 //
 // Size: FUZZ_REQUESTS inputs (HTTP requests + WebSocket frames + raw TCP garbage); seed FUZZ_SEED
-// (printed). The default, 20,000, keeps the suite's CI time small on a 2-core machine; the full run
-// that issue 5 asks for is `FUZZ_REQUESTS=100000 npx vitest run tests/relay/fuzz.test.ts`.
+// (printed). The default is the 100,000 that issue 5 asks for (~1-2 minutes on the 2-core CI
+// machine); `FUZZ_REQUESTS=20000` gives a quicker local run.
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { WebSocket } from 'ws';
@@ -36,8 +36,8 @@ import {
   type TestMember,
 } from './helpers/signed-http.js';
 
-/** Total fuzz inputs; issue 5 asks for at least 100,000 (FUZZ_REQUESTS=100000), CI runs 20,000. */
-const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 20_000);
+/** Total fuzz inputs: issue 5 asks for at least 100,000. */
+const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 100_000);
 /**
  * Test time limit: a bound, not a performance claim. Generous per input (a 2-core machine shared
  * with other suites managed as few as ~250 inputs/s), never below 5 minutes.
