@@ -150,6 +150,12 @@ export class SimGroup {
     }
   }
 
+  /**
+   * Manipulations that changed what a member received. One that never took effect (its victim
+   * left the channel before the event reached it) is no attack: nothing could detect it.
+   */
+  appliedManipulations = 0;
+
   /** Shows member `m` the events ordered since its cursor (applying manipulations). */
   private show(m: SimMember): void {
     while (m.cursor < this.log.length) {
@@ -157,18 +163,29 @@ export class SimGroup {
       const entry = this.log[index]!;
       if (!entry.audience.includes(m.id)) continue;
       const ms = (this.manipulations.get(index) ?? []).filter((x) => x.member === m.id);
-      if (ms.some((x) => x.kind === 'withhold')) continue;
+      if (ms.some((x) => x.kind === 'withhold')) {
+        this.appliedManipulations++;
+        continue;
+      }
       const replaced = ms.find((x) => x.kind === 'replace');
       let event = entry.event;
-      if (replaced && event.kind === 'packet') event = { ...event, text: replaced.text };
-      if (ms.some((x) => x.kind === 'swap-with-next') && m.cursor >= this.log.length) {
-        m.cursor--; // hold it back until there is a next event to show first
-        return;
+      if (replaced && event.kind === 'packet') {
+        event = { ...event, text: replaced.text };
+        this.appliedManipulations++;
       }
       if (ms.some((x) => x.kind === 'swap-with-next')) {
-        // Show the next event first, then this one, keeping each event's seq.
-        const next = this.log[m.cursor++]!;
-        if (next.audience.includes(m.id)) m.inbox.push(next.event);
+        // Show the next event *this member is shown* first, then this one, each with its seq.
+        // (Swapping with an event the member never sees would change nothing it receives, and
+        // an attack that changes nothing cannot be detected.)
+        let next = m.cursor;
+        while (next < this.log.length && !this.log[next]!.audience.includes(m.id)) next++;
+        if (next >= this.log.length) {
+          m.cursor = index; // hold it back until there is a next event to show first
+          return;
+        }
+        m.inbox.push(this.log[next]!.event);
+        m.cursor = next + 1;
+        this.appliedManipulations++;
       }
       m.inbox.push(event);
     }

@@ -219,7 +219,8 @@ function armAttack(g: SimGroup, attack: Attack, eve: SimMember, greetings: () =>
         if (attack === 'withhold') return [{ kind: 'withhold', member }];
         return [{ kind: 'swap-with-next', member }];
       };
-      return () => done;
+      // Fired once the relay really showed the victim something else (see appliedManipulations).
+      return () => done && g.appliedManipulations > 0;
     }
     case 'replay': {
       const old = rng.pick(greetings());
