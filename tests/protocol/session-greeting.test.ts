@@ -4,33 +4,16 @@
  * include and exclude mid-conversation, and restarts from snapshots.
  */
 import { describe, expect, it } from 'vitest';
-import { createMembership } from '../../src/protocol/greeting/machine.js';
 import type { MemberId } from '../../src/protocol/ids.js';
-import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
-import { utf8Encode } from '../../src/protocol/bytes.js';
+import type { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 import { webCryptoProvider } from '../helpers/providers.js';
-import { SIM_CONFIG, SessionSim, type MembershipKind } from '../sim/session-harness.js';
+import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
+import { greetingMembershipKind } from '../sim/session-scenarios.js';
 
 const crypto = webCryptoProvider;
 
-/** Static identity keys derived from the member name (test only). */
-async function greetingKind(names: readonly string[]): Promise<MembershipKind> {
-  const seeds = new Map<string, Uint8Array>();
-  const pubs = new Map<string, Uint8Array>();
-  for (const n of names) {
-    const seed = await crypto.sha256(utf8Encode(`static:${n}`));
-    seeds.set(n, seed);
-    pubs.set(n, await crypto.ed25519PublicKey(seed));
-  }
-  const keys = { staticKey: (m: MemberId) => pubs.get(m) };
-  return {
-    create: (id, c, random) => new GreetingMembership(createMembership({ self: id, staticSeed: seeds.get(id)! }), { crypto: c, random, keys }),
-    restore: (snapshot, _id, c, random) => GreetingMembership.restore(snapshot, { crypto: c, random, keys }),
-  };
-}
-
 async function group(names: string[], seed: number) {
-  const sim = new SessionSim(crypto, seed, SIM_CONFIG, await greetingKind([...names, 'dave']));
+  const sim = new SessionSim(crypto, seed, SIM_CONFIG, await greetingMembershipKind(crypto, [...names, 'dave']));
   for (const n of names) {
     sim.addMember(n);
     sim.join(n);
