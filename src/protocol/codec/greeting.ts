@@ -133,7 +133,7 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
   return {
     kind: 'greeting',
     signature,
-    signed: bytes.slice(signedStart),
+    signed: bytes.subarray(signedStart),
     version,
     greetType,
     source,

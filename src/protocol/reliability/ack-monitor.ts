@@ -31,6 +31,7 @@
  *
  * All inputs carry `nowMs`; the outputs are actions for the session to turn into effects.
  */
+import { DeadlineHeap } from '../deadlines.js';
 import { assert } from '../errors.js';
 import type { MemberId, MessageKey } from '../transcript/ids.js';
 import type { Transcript } from '../transcript/transcript.js';
@@ -89,6 +90,9 @@ export class AckMonitor<Body> {
   private ackDueAtMs: number | undefined;
   private readonly lastReackMs = new Map<MessageKey, number>();
   private readonly lastActiveResendMs = new Map<MemberId, number>();
+  /** Rule 3 and rule 5 deadlines of messages that need acks (ordered: no scan per call). */
+  private readonly warnAt = new DeadlineHeap<MessageKey>();
+  private readonly resendAt = new DeadlineHeap<MessageKey>();
 
   constructor(
     private readonly self: MemberId,
@@ -167,32 +171,28 @@ export class AckMonitor<Body> {
       this.ackDueAtMs = undefined;
       if (this.owesAck()) actions.push({ kind: 'send-ack' });
     }
-    for (const [id, t] of this.tracked) {
-      if (!t.needed) continue;
-      if (!t.warned && nowMs >= t.acceptedAtMs + this.config.ackTimeoutMs) {
-        t.warned = true;
-        actions.push({ kind: 'not-fully-acked', id, missing: [...t.remaining].sort() });
-      }
-      if (t.resends < this.config.maxResends && nowMs >= t.nextResendMs) {
-        t.resends += 1;
-        t.nextResendMs = nowMs + this.config.resendIntervalMs;
-        const to = [...t.remaining].filter((r) => r !== this.self).sort();
-        if (to.length > 0) actions.push({ kind: 'resend', id, to });
-      }
+    // Both heaps hold only messages that need acks and are still tracked.
+    for (const id of this.warnAt.takeDue(nowMs)) {
+      const t = this.tracked.get(id)!;
+      t.warned = true;
+      actions.push({ kind: 'not-fully-acked', id, missing: [...t.remaining].sort() });
+    }
+    for (const id of this.resendAt.takeDue(nowMs)) {
+      const t = this.tracked.get(id)!;
+      t.resends += 1;
+      t.nextResendMs = nowMs + this.config.resendIntervalMs;
+      if (t.resends < this.config.maxResends) this.resendAt.set(id, t.nextResendMs);
+      const to = [...t.remaining].filter((r) => r !== this.self).sort();
+      if (to.length > 0) actions.push({ kind: 'resend', id, to });
     }
     return actions;
   }
 
-  /** When `tick` next has something to do, for the session's timer. */
+  /** When `tick` next has something to do, for the session's timer. O(1) amortised. */
   nextDeadlineMs(): number | undefined {
     let next = this.ackDueAtMs;
-    const consider = (at: number) => {
-      if (next === undefined || at < next) next = at;
-    };
-    for (const t of this.tracked.values()) {
-      if (!t.needed) continue;
-      if (!t.warned) consider(t.acceptedAtMs + this.config.ackTimeoutMs);
-      if (t.resends < this.config.maxResends) consider(t.nextResendMs);
+    for (const at of [this.warnAt.next(), this.resendAt.next()]) {
+      if (at !== undefined && (next === undefined || at < next)) next = at;
     }
     return next;
   }
@@ -271,7 +271,11 @@ export class AckMonitor<Body> {
   /** Callers add messages in acceptance order, which keeps every queue in line order. */
   private track(id: MessageKey, author: MemberId, t: Tracked): void {
     this.tracked.set(id, t);
-    if (t.needed) this.neededCount += 1;
+    if (t.needed) {
+      this.neededCount += 1;
+      if (!t.warned) this.warnAt.set(id, t.acceptedAtMs + this.config.ackTimeoutMs);
+      if (t.resends < this.config.maxResends) this.resendAt.set(id, t.nextResendMs);
+    }
     for (const reader of t.remaining) {
       let byAuthor = this.awaiting.get(reader);
       if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
@@ -322,6 +326,8 @@ export class AckMonitor<Body> {
     }
     if (t.remaining.size > 0) return;
     this.tracked.delete(id);
+    this.warnAt.delete(id);
+    this.resendAt.delete(id);
     if (t.needed) {
       this.neededCount -= 1;
       this.fullyAcked.add(id);

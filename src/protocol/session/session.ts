@@ -352,7 +352,7 @@ export class Session {
   protected async sendBody(sub: Subsession, body: MessageBody, nowMs: number, out: Out): Promise<MessageKey> {
     const parents = sub.transcript.frontier();
     const packet = await sealDataPacket(this.deps.crypto, this.deps.random, {
-      keys: sub.setup.keys,
+      keys: await sub.keys(this.deps.crypto),
       ephemeralSeed: sub.setup.ownSigningSeed,
       content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
     });
@@ -400,7 +400,7 @@ export class Session {
     if (body.type === 'payload' && position !== undefined) {
       out.push({
         kind: 'deliver',
-        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.log.hasHiddenParents(id) },
+        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.log.hasHiddenParents(id, position) },
       });
       out.push({ kind: 'status', id, status: sub.acks.status(id) });
     }
@@ -631,7 +631,7 @@ export class Session {
       for (const author of authors) {
         let content;
         try {
-          content = await openDataPacket(crypto, packet, sub.setup.keys, sub.setup.signingKeys.get(author)!);
+          content = await openDataPacket(crypto, packet, await sub.keys(crypto), sub.setup.signingKeys.get(author)!);
         } catch (e) {
           if (!isProtocolError(e)) throw e;
           if (e.code === 'bad-signature') continue;

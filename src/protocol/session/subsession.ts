@@ -9,7 +9,9 @@
  * A closed subsession accepts no new messages but still answers duplicates with re-acks, so that
  * members who missed our last acks get them (mpENC §3.5).
  */
+import type { CryptoProvider } from '../crypto/provider.js';
 import type { MemberId } from '../ids.js';
+import { bindKeys, type BoundKeys } from '../packets/data.js';
 import type { MessageBody } from '../packets/body.js';
 import { AckMonitor } from '../reliability/ack-monitor.js';
 import { PresenceTracker } from '../presence/presence-tracker.js';
@@ -39,6 +41,8 @@ export class Subsession {
   phase: SubsessionPhase = { kind: 'active' };
   /** Members who left the channel: never expected to ack again (mpENC §3.3). */
   readonly departed = new Set<MemberId>();
+  /** The keys with SHA-256(sid ‖ gk) computed once, on first use (issue 8 hot path). */
+  private bound: BoundKeys | undefined;
 
   constructor(
     readonly index: number,
@@ -56,6 +60,11 @@ export class Subsession {
 
   get members(): readonly MemberId[] {
     return this.setup.members;
+  }
+
+  async keys(crypto: CryptoProvider): Promise<BoundKeys> {
+    this.bound ??= await bindKeys(crypto, this.setup.keys);
+    return this.bound;
   }
 
   /** Drops a packet that no longer needs resending, unless it is our latest message. */

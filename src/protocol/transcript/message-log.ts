@@ -121,8 +121,10 @@ export class MessageLog<Body> {
   }
 
   /** §2.3(b): the real parents differ from {the message shown just above}. */
-  hasHiddenParents(id: MessageKey): boolean {
-    const at = this.shown.indexOf(this.get(id));
+  hasHiddenParents(id: MessageKey, position?: number): boolean {
+    const entry = this.get(id);
+    // The caller usually knows the position (accepted() returned it): no O(n) search then.
+    const at = position !== undefined && this.shown[position] === entry ? position : this.positionOf(entry);
     const parents = this.parents(id);
     const above = this.shown[at - 1];
     if (above === undefined || above.subsession !== this.get(id).subsession) return parents.length > 0;
@@ -143,6 +145,13 @@ export class MessageLog<Body> {
     return unique
       .filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)))
       .sort(); // by id: the same answer for every member, whatever the delivery order
+  }
+
+  /** Display position of a shown entry, by binary search on the display order. */
+  private positionOf(entry: LogEntry<Body>): number {
+    const at = this.insertionPoint(entry);
+    assert(this.shown[at] === entry, 'entry is shown');
+    return at;
   }
 
   private insertionPoint(entry: LogEntry<Body>): number {
