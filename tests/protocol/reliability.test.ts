@@ -182,3 +182,93 @@ describe('AckMonitor recovery of lost flow-control messages', () => {
     expect(monitor.duplicate('b1', bob, 30)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
   });
 });
+
+describe('AckMonitor for phones that sleep (async-groups rule 14)', () => {
+  /** A transcript where each message carries its relay order; `online` says who is shown online. */
+  function ordered(online: Set<MemberId>, self = alice, members = [alice, bob, carol]) {
+    const t = new Transcript<Body>(members);
+    const monitor = new AckMonitor<Body>(self, t, needsAck, config, (m) => online.has(m));
+    let seq = 0;
+    const add = (id: string, author: string, kind: Body['kind'], nowMs: number, parents = t.frontier()) => {
+      t.add({ id, author: memberId(author), parents, body: { kind } });
+      return monitor.accepted(id, nowMs, ++seq);
+    };
+    return { t, monitor, add };
+  }
+
+  it('a reader silent since a message is pending: no warning, no resend, whatever the time', () => {
+    const online = new Set([alice, carol]);
+    const { monitor, add } = ordered(online);
+    add('a1', 'alice', 'payload', 0);
+    add('c1', 'carol', 'ack', 10);
+    expect(monitor.status('a1')).toBe('pending'); // only bob is missing, and bob sleeps
+    expect(monitor.delivery('a1')).toEqual({ readers: [bob, carol], acked: [carol], waiting: [], pending: [bob], late: [], gone: [] });
+    expect(monitor.tick(1_000_000)).toEqual([]);
+    expect(monitor.status('a1')).toBe('pending');
+  });
+
+  it('a reader shown online past the timeout is late (warned once); the resends go to it only', () => {
+    const online = new Set([alice, bob]); // carol's phone sleeps; bob is online but never acks
+    const { monitor, add } = ordered(online);
+    add('a1', 'alice', 'payload', 0);
+    expect(monitor.status('a1')).toBe('waiting');
+    expect(monitor.tick(1_000)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+    expect(monitor.tick(2_000)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+    expect(monitor.tick(3_000)).toEqual([]); // maxResends
+    expect(monitor.tick(5_000)).toEqual([{ kind: 'not-fully-acked', id: 'a1', missing: [bob] }]);
+    expect(monitor.tick(50_000)).toEqual([]);
+    expect(monitor.status('a1')).toBe('late');
+    expect(monitor.delivery('a1').late).toEqual([bob]);
+    expect(monitor.delivery('a1').pending).toEqual([carol]);
+  });
+
+  it('a reader who writes past a message without acking it is late at once, with no timer', () => {
+    const dave = memberId('dave');
+    const { monitor, add } = ordered(new Set(), alice, [alice, bob, carol, dave]); // nobody online: no timer fires
+    add('a1', 'alice', 'payload', 0);
+    add('d1', 'dave', 'payload', 10, []); // dave had not seen a1: pending, not late
+    expect(monitor.missing('a1')).toEqual([bob, carol, dave]);
+    expect(monitor.status('a1')).toBe('pending');
+    // bob writes after d1, which the relay ordered after a1, but without a1: he skipped it
+    expect(add('b1', 'bob', 'ack', 20, ['d1'])).toEqual([{ kind: 'not-fully-acked', id: 'a1', missing: [bob] }]);
+    expect(monitor.status('a1')).toBe('late');
+    expect(monitor.delivery('a1')).toMatchObject({ late: [bob], pending: [carol, dave] });
+  });
+
+  it("the author's own earlier message does not count as seen later (the relay orders it after what it had not shown)", () => {
+    const online = new Set<MemberId>([alice, bob, carol]);
+    const { t, monitor } = ordered(online, alice);
+    // relay order: a1 (seq 1), b1 (seq 2, bob had not seen a1), b2 (seq 3, child of b1)
+    t.add({ id: 'a1', author: alice, parents: [], body: { kind: 'payload' } });
+    monitor.accepted('a1', 0, 1);
+    t.add({ id: 'b1', author: bob, parents: [], body: { kind: 'payload' } });
+    expect(monitor.accepted('b1', 1, 2)).toEqual([]);
+    t.add({ id: 'b2', author: bob, parents: ['b1'], body: { kind: 'payload' } });
+    expect(monitor.accepted('b2', 2, 3)).toEqual([]);
+    expect(monitor.status('a1')).toBe('waiting');
+  });
+
+  it("a member's last word acks what it names; then it is no longer awaited", () => {
+    const { monitor, add } = ordered(new Set());
+    add('a1', 'alice', 'payload', 0);
+    add('a2', 'alice', 'payload', 1);
+    add('c1', 'carol', 'payload', 2, ['a2']);
+    add('a3', 'alice', 'payload', 3);
+    // bob moves on having seen c1: his last word names it, which acks a1, a2 and c1; a3 came
+    // after his last word: not his fault, but the subsession did not end fully acked by him
+    expect(monitor.lastWord(bob, ['c1']).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
+    expect(monitor.delivery('a2').acked).toContain(bob);
+    expect(monitor.delivery('a3').gone).toEqual([bob]);
+    expect(monitor.hasDeparted(bob)).toBe(true);
+    expect(monitor.endedConsistent()).toBe(false);
+  });
+
+  it('a last word that names a later message but not an earlier one is late at once', () => {
+    const dave = memberId('dave');
+    const { monitor, add } = ordered(new Set(), alice, [alice, bob, carol, dave]);
+    add('a1', 'alice', 'payload', 0);
+    add('c1', 'carol', 'payload', 1, []); // ordered after a1, without it
+    expect(monitor.lastWord(dave, ['c1']).filter((a) => a.kind === 'not-fully-acked')).toEqual([{ kind: 'not-fully-acked', id: 'a1', missing: [dave] }]);
+    expect(monitor.endedConsistent()).toBe(false);
+  });
+});

@@ -23,7 +23,8 @@ export interface LogEntry<Body> {
 }
 
 export class MessageLog<Body> {
-  private readonly transcripts: Transcript<Body>[] = [];
+  /** By subsession index; undefined once pruned. */
+  private readonly transcripts: (Transcript<Body> | undefined)[] = [];
   private readonly shown: LogEntry<Body>[] = [];
   private readonly byId = new Map<MessageKey, LogEntry<Body>>();
   /** Per transcript message: its maximal content ancestors-or-self (computed at acceptance). */
@@ -36,6 +37,30 @@ export class MessageLog<Body> {
   addSubsession(transcript: Transcript<Body>): number {
     this.transcripts.push(transcript);
     return this.transcripts.length - 1;
+  }
+
+  /** Keeps numbering in step for a subsession that is not in memory (pruned before a restore). */
+  skipSubsession(index: number): void {
+    assert(index === this.transcripts.length, 'subsessions are skipped in order');
+    this.transcripts.push(undefined);
+  }
+
+  /**
+   * Issue 8: a subsession pruned from memory leaves the log (the worker keeps what it showed);
+   * its number stays taken.
+   */
+  dropSubsession(index: number): void {
+    const transcript = this.transcripts[index];
+    if (transcript === undefined) return;
+    for (const id of transcript.ids()) {
+      this.subsessionOfId.delete(id);
+      this.contentMax.delete(id);
+      this.byId.delete(id);
+    }
+    this.transcripts[index] = undefined;
+    const kept = this.shown.filter((e) => e.subsession !== index);
+    this.shown.length = 0;
+    this.shown.push(...kept);
   }
 
   subsessionCount(): number {
