@@ -26,6 +26,14 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** UTF-8 encode (WHATWG semantics: lone surrogates become U+FFFD). */
 export function utf8Encode(text: string): Uint8Array {
+  // Fast path (every message body passes here): plain ASCII is its own encoding.
+  let ascii = true;
+  for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
+  if (ascii) {
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
   const out: number[] = [];
   for (let i = 0; i < text.length; i++) {
     let cp = text.charCodeAt(i);
@@ -46,6 +54,10 @@ export function utf8Encode(text: string): Uint8Array {
 
 /** Strict UTF-8 decode: overlong forms, surrogates and truncated sequences are a ProtocolError. */
 export function utf8Decode(bytes: Uint8Array): string {
+  // Fast path: plain ASCII decodes to the same char codes.
+  let ascii = true;
+  for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i]! < 0x80;
+  if (ascii) return latin1Decode(bytes);
   let out = '';
   for (let i = 0; i < bytes.length; ) {
     const b0 = bytes[i]!;

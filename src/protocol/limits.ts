@@ -93,6 +93,20 @@ export const INCLUDE_GATHER_MS = 2_000;
 export const INCLUDE_BACKOFF_MS = 20_000;
 
 /**
+ * Rule 10: a newcomer waiting to be included has no subsession to send heartbeats in, so it says
+ * "I am here, include me" (REJOIN_DOWN) again this often while its app runs. Shorter than the
+ * presence expiry (PresenceConfig.expiryMs, 4 minutes by default) so that it stays shown online;
+ * the members' include planning treats each one as a new event (at most one proposal each).
+ */
+export const WAITING_KNOCK_INTERVAL_MS = 3 * 60_000;
+
+/**
+ * Rule 10: ... for this long after it joined, woke (caught up) or saw its include fail; then it
+ * stops (no endless loops in the relay log) until the next of those.
+ */
+export const WAITING_KNOCK_FOR_MS = 30 * 60_000;
+
+/**
  * Rule 13: on reaching the head, a member whose newest key contribution is older than this
  * proposes a refresh. Contributions change only when a member initiates, and a stolen snapshot
  * opens every key of the relay log its contributions apply to (compare RFC 9750 on inactive

@@ -70,11 +70,16 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     expect(sim.warnings()).toEqual([]);
   });
 
-  it('warns, naming the member, when a reader never acks', async () => {
+  it('a reader who says nothing is pending; one who writes long after without acking is late, and named', async () => {
     const sim = await chat3(4);
     sim.faults.loss.set('carol' as MemberId, 1);
     await sim.act('alice', (s, now) => s.send('never seen', now));
     await sim.advance(25_000);
+    // carol said nothing since (her phone may be asleep): no warning (async-groups rule 14)
+    expect(sim.member('alice').warnings).toEqual([]);
+    expect(sim.member('alice').session.status(sim.member('alice').delivered[0]!.id)).toBe('waiting');
+    await sim.act('carol', (s, now) => s.send('talking without having seen it', now));
+    await sim.settle();
     const warning = sim.member('alice').warnings.find((w) => w.kind === 'not-fully-acked');
     expect(warning).toMatchObject({ kind: 'not-fully-acked', missing: ['carol'] });
     const id = sim.member('alice').delivered[0]!.id;

@@ -113,10 +113,13 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
 
   const members = r.many(RecordType.MEMBER, MAX_GROUP_MEMBERS, 'MEMBER').map(decodeMemberId);
   if (new Set(members).size !== members.length) throw new ProtocolError('bad-value', 'duplicate MEMBER');
-  // mpENC §5.2.3: these lists fill up to one entry per member during the upflow.
-  const intKeys = r.many(RecordType.INT_KEY, members.length, 'INT_KEY').map((v) => (v.length === 0 ? null : fixedBytes(v, KEY_BYTES, 'INT_KEY')));
-  const nonces = r.many(RecordType.NONCE, members.length, 'NONCE').map((v) => fixedBytes(v, KEY_BYTES, 'NONCE'));
-  const pubKeys = r.many(RecordType.PUB_KEY, members.length, 'PUB_KEY').map((v) => fixedBytes(v, KEY_BYTES, 'PUB_KEY'));
+  // mpENC §5.2.3: these lists fill up to one entry per member during the upflow. A Covey v2
+  // contribution names its operation instead of listing the members (by reference), so without
+  // a member list the group's limit bounds them.
+  const listMax = members.length > 0 ? members.length : MAX_GROUP_MEMBERS;
+  const intKeys = r.many(RecordType.INT_KEY, listMax, 'INT_KEY').map((v) => (v.length === 0 ? null : fixedBytes(v, KEY_BYTES, 'INT_KEY')));
+  const nonces = r.many(RecordType.NONCE, listMax, 'NONCE').map((v) => fixedBytes(v, KEY_BYTES, 'NONCE'));
+  const pubKeys = r.many(RecordType.PUB_KEY, listMax, 'PUB_KEY').map((v) => fixedBytes(v, KEY_BYTES, 'PUB_KEY'));
 
   let metadata: GreetingMetadata | undefined;
   const prevPf = r.maybe(RecordType.PREV_PF);

@@ -19,7 +19,7 @@ import { OPERATION_TIMEOUT_MS } from '../limits.js';
 import { makeNonce } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { downflow, recipientSecret, requireFull, upflow } from './cliques.js';
-import { CONFIRM_TYPE, DOWNFLOW_TYPE, greeting, newSigningKey, sameKeys, sameMembers, UPFLOW_TYPE, warn } from './helpers.js';
+import { CONFIRM_TYPE, DOWNFLOW_TYPE, greeting, newSigningKey, UPFLOW_TYPE, warn } from './helpers.js';
 import { finish, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
 import type { MembershipState, Operation, Subsession } from './types.js';
 import {
@@ -40,16 +40,16 @@ export async function onContributionV2(s: MembershipState, g: GreetingPacket, ct
   const n = op.members.length;
   const index = op.members.indexOf(g.source);
   if (index < 0) throw new ProtocolError('unknown-member', `${g.source} is not in this operation`);
-  if (!sameMembers(g.members, op.members)) throw new ProtocolError('bad-value', 'MEMBER list differs from the operation');
   const last = index === n - 1;
   if (op.nextIndex !== index || last !== (g.greetType === DOWNFLOW_TYPE[op.kind])) throw new ProtocolError('unexpected-packet', `not ${g.source}'s turn`);
-  if (g.nonces.length !== index + 1 || g.pubKeys.length !== index + 1) throw new ProtocolError('bad-value', 'contribution lists of the wrong length');
-  if (!sameKeys(g.nonces.slice(0, index), op.nonces) || !sameKeys(g.pubKeys.slice(0, index), op.pubKeys)) {
-    throw new ProtocolError('bad-value', 'earlier contributions altered');
-  }
+  // By reference (issue 8: no n³ bytes): the member list and the earlier contributors' nonces
+  // and keys are the operation's (OP_REF names it); the packet adds its sender's own.
+  if (g.members.length !== 0 || g.nonces.length !== 1 || g.pubKeys.length !== 1) throw new ProtocolError('bad-value', 'a contribution carries its own nonce and key only');
+  const nonces = [...op.nonces, g.nonces[0]!];
+  const pubKeys = [...op.pubKeys, g.pubKeys[0]!];
   // No proof of possession of the ephemeral key is needed as long as no one can claim another
   // member's: a data packet is attributed by the key that verifies it.
-  if (op.pubKeys.some((k) => bytesEqual(k, g.pubKeys[index]!))) throw new ProtocolError('bad-value', 'a signing key of another member');
+  if (op.pubKeys.some((k) => bytesEqual(k, g.pubKeys[0]!))) throw new ProtocolError('bad-value', 'a signing key of another member');
   // Rule 2: every member checks every contribution before anyone builds on it or uses the key.
   const staticKey = env.keys.staticKey(g.source);
   if (staticKey === undefined) throw new ProtocolError('unknown-member', `no static key for ${g.source}`);
@@ -64,8 +64,8 @@ export async function onContributionV2(s: MembershipState, g: GreetingPacket, ct
       ...op,
       nextIndex: index + 1,
       intKeys: g.intKeys,
-      nonces: g.nonces,
-      pubKeys: g.pubKeys,
+      nonces,
+      pubKeys,
       turnSinceMs: env.nowMs,
       turnOnline: env.isOnline?.(nextMember) ?? true,
     };
@@ -77,8 +77,8 @@ export async function onContributionV2(s: MembershipState, g: GreetingPacket, ct
   if (g.dest !== null || g.intKeys.length !== n) throw new ProtocolError('bad-value', 'downflow INT_KEY count or DEST');
   if (g.keyConfirmation === undefined) throw new ProtocolError('bad-record', 'final packet without KEY_CONFIRMATION');
   const intKeys = requireFull(g.intKeys);
-  const sid = await sessionIdV2(env.crypto, op.members, g.nonces, op.opRef);
-  let done: Operation = { ...op, nextIndex: -1, intKeys, nonces: g.nonces, pubKeys: g.pubKeys, sid };
+  const sid = await sessionIdV2(env.crypto, op.members, nonces, op.opRef);
+  let done: Operation = { ...op, nextIndex: -1, intKeys, nonces, pubKeys, sid };
   if (op.role === 'participant' && g.source !== s.self) {
     const j = op.members.indexOf(s.self);
     if (op.contributions === null || op.contributions.length === 0) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
@@ -118,12 +118,11 @@ export async function contributeV2(s: MembershipState, ctx: StepCtx): Promise<Me
   const n = op.members.length;
   const eph = s.ephemeral ?? (await newSigningKey(ctx.env));
   const nonce = makeNonce(random);
-  const nonces = [...op.nonces, nonce];
-  const pubKeys = [...op.pubKeys, eph.pub];
+  const nonces = [...op.nonces, nonce]; // our own packet carries only ours (by reference)
   const due = { ...s.due, contribute: false };
   if (i < n - 1) {
     const up = await upflow(crypto, random, op.intKeys, i, op.contributions!);
-    const fields = greeting(UPFLOW_TYPE[op.kind]!, s.self, op.members[i + 1]!, op.members, up.intKeys, nonces, pubKeys, { opRef: op.opRef });
+    const fields = greeting(UPFLOW_TYPE[op.kind]!, s.self, op.members[i + 1]!, [], up.intKeys, [nonce], [eph.pub], { opRef: op.opRef });
     ctx.fx.push({ kind: 'send', text: await contributorText(crypto, s.staticSeed, fields) });
     return { ...s, ephemeral: eph, due, op: { ...op, contributions: up.contributions, nonce } };
   }
@@ -131,7 +130,7 @@ export async function contributeV2(s: MembershipState, ctx: StepCtx): Promise<Me
   const secrets = await deriveSubsessionSecrets(crypto, down.secret);
   const sid = await sessionIdV2(crypto, op.members, nonces, op.opRef);
   const keyConfirmation = await finalKeyConfirmation(crypto, secrets.confirmKey, sid);
-  const fields = greeting(DOWNFLOW_TYPE[op.kind]!, s.self, null, op.members, down.intKeys, nonces, pubKeys, { opRef: op.opRef, keyConfirmation });
+  const fields = greeting(DOWNFLOW_TYPE[op.kind]!, s.self, null, [], down.intKeys, [nonce], [eph.pub], { opRef: op.opRef, keyConfirmation });
   ctx.fx.push({ kind: 'send', text: await contributorText(crypto, s.staticSeed, fields) });
   return { ...s, ephemeral: eph, due, op: { ...op, contributions: down.contributions, nonce, groupKey: secrets.groupKey, confirmKey: secrets.confirmKey } };
 }

@@ -88,9 +88,31 @@ export function warn(fx: Effects, code: WarningCode, member: MemberId | null, me
   fx.push({ kind: 'warning', code, member, message });
 }
 
-export function remember(seen: readonly string[], key: string): readonly string[] {
-  const all = [...seen, key];
-  return all.length > MAX_REMEMBERED_GREETINGS ? all.slice(all.length - MAX_REMEMBERED_GREETINGS) : all;
+/**
+ * Signatures of recent greeting packets, as immutable chunks of SEEN_CHUNK keys (oldest first),
+ * so that a step shares every full chunk with the state before it and a lookup costs a few set
+ * probes (issue 8: the flat list made each packet cost O(MAX_REMEMBERED_GREETINGS) per member).
+ */
+export type SeenSignatures = readonly (readonly string[])[];
+
+const SEEN_CHUNK = 64;
+/** Chunks are immutable, so each one's set is built once. */
+const chunkSets = new WeakMap<readonly string[], Set<string>>();
+
+export function hasSeen(seen: SeenSignatures, key: string): boolean {
+  for (const chunk of seen) {
+    let set = chunkSets.get(chunk);
+    if (set === undefined) chunkSets.set(chunk, (set = new Set(chunk)));
+    if (set.has(key)) return true;
+  }
+  return false;
+}
+
+export function remember(seen: SeenSignatures, key: string): SeenSignatures {
+  const last = seen[seen.length - 1];
+  const chunks = last !== undefined && last.length < SEEN_CHUNK ? [...seen.slice(0, -1), [...last, key]] : [...seen, [key]];
+  // Bounded: the oldest chunk goes once MAX_REMEMBERED_GREETINGS are exceeded.
+  return chunks.length * SEEN_CHUNK > MAX_REMEMBERED_GREETINGS + SEEN_CHUNK ? chunks.slice(1) : chunks;
 }
 
 export function rememberSubsession(recent: readonly Subsession[], sub: Subsession | null): readonly Subsession[] {

@@ -16,29 +16,31 @@
  * automatic proposals (mpENC §3.3 exclusions, rule 10 includes, rule 13 refreshes). Greeting
  * packets are receive.ts; operations are flow-v2.ts (and flow-v1.ts for mpENC v1 peers).
  */
+import { bytesEqual, hexDecode } from '../bytes.js';
 import type { ChannelEvent } from '../channel.js';
 import { GreetType } from '../codec/constants.js';
 import type { GreetingFields } from '../codec/greeting.js';
 import { MAX_GROUP_MEMBERS } from '../codec/limits.js';
 import type { MemberId, MessageId } from '../ids.js';
 import {
-  INCLUDE_BACKOFF_MS,
-  INCLUDE_GATHER_MS,
   MAX_AUTOMATIC_ATTEMPTS,
   OPERATION_TIMEOUT_MS,
   OPERATION_WAIT_LIMIT_MS,
   REFRESH_AFTER_MS,
+  WAITING_KNOCK_FOR_MS,
+  WAITING_KNOCK_INTERVAL_MS,
 } from '../limits.js';
 import { acceptFinal, EMPTY_ORDER, genesis, lastEntry } from '../order/server-order.js';
 import { makeNonce } from '../packets/aske.js';
 import { makeLeavePacketId } from '../packets/ids.js';
 import { downflow, upflow } from './cliques.js';
 import { awaitedOnline, contributeV2, sendConfirmation } from './flow-v2.js';
-import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, relayTime, warn, type Effects } from './helpers.js';
+import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, warn, type Effects } from './helpers.js';
 import { afterFailure, sendAbort, sendRejoin, startOver, type StepCtx } from './outcome.js';
+import { isInviter, onlineNewcomers, planInclude } from './plan.js';
 import { onPacket } from './receive.js';
 import type { MembershipEnv, MembershipInput, MembershipState, OperationKind, StepResult } from './types.js';
-import { AbortReason, contributorText, deriveSubsessionSecrets, finalKeyConfirmation, initialFinalBinding, metadataHash } from './wire.js';
+import { AbortReason, abortText, contributorText, deriveSubsessionSecrets, finalKeyConfirmation, initialFinalBinding, metadataHash } from './wire.js';
 
 /**
  * A fresh member view: solo, in no channel yet. `staticSeed` null makes a passive observer.
@@ -66,7 +68,6 @@ export function createMembership(options: { self: MemberId; staticSeed: Uint8Arr
     invitedUntilMs: null,
     plannedInclude: null,
     rejoining: [],
-    rejoinHead: null,
     retry: null,
     due: NO_DUE,
   };
@@ -97,16 +98,24 @@ export async function step(state: MembershipState, input: MembershipInput, env: 
       break;
     case 'caught-up':
       s = { ...state, due: { ...state.due, refreshCheck: state.current !== null } };
+      s = await knock(s, ctx);
       break;
     case 'invited':
       s = planInclude({ ...state, invitedUntilMs: input.untilMs }, ctx, state.lastSeq ?? 0);
       break;
     case 'retention':
-      s = await onRetention(state, input.firstSeq, ctx);
+      s = await onRetention(input.members === undefined ? state : { ...state, channel: input.members }, input.firstSeq, ctx);
       break;
   }
-  // An operation just ended: newcomers still waiting get another chance (rule 10: a new event).
-  if (state.op !== null && s.op === null) s = planInclude(s, ctx, ctx.seq ?? state.lastSeq ?? 0);
+  // An operation just ended (one that was running, or an exclude or refresh that ended at its
+  // initial packet): newcomers still waiting get another chance (rule 10: a new event).
+  const newSubsession = s.current !== null && (state.current === null || !bytesEqual(state.current.sid, s.current.sid));
+  if ((state.op !== null && s.op === null) || newSubsession) s = planInclude(s, ctx, ctx.seq ?? state.lastSeq ?? 0);
+  // The include we were a newcomer in failed: we are still waiting, so we say we are here.
+  if (state.op !== null && s.op === null && state.op.role === 'participant' && s.current === null && env.quiet !== true) s = await knock(s, ctx);
+  if (s.current !== null && s.knocking != null) s = { ...s, knocking: null };
+  // We started over (rule 11, or a key mismatch): our rejoin request went out; keep saying it.
+  if (s.current === null && state.current !== null && s.knocking == null && s.channel.includes(s.self)) s = waitToBeIncluded(s, ctx);
   s = await sendDue(s, ctx);
   s = await autoPropose(s, ctx);
   return { state: s, effects: fx };
@@ -251,10 +260,38 @@ async function retryWithoutMissing(s: MembershipState, ctx: StepCtx): Promise<Me
 // Automatic proposals and sends that fell due (rules 6, 10, 11, 13; mpENC §3.3)
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Rule 10: a newcomer waiting to be included whose phone slept is shown offline, so nobody
+ * includes it; when it has caught up it announces itself with REJOIN_DOWN (its static key
+ * signs it), and the members online plan its include as for a join.
+ */
+async function knock(s: MembershipState, ctx: StepCtx): Promise<MembershipState> {
+  if (s.current !== null || s.op !== null || s.proposal !== null || s.passive || s.staticSeed === null) return s;
+  if (!s.channel.includes(s.self) || s.channel.length < 2 || ctx.env.quiet === true) return s;
+  return sendRejoin(waitToBeIncluded(s, ctx), ctx);
+}
+
+/** We said we are here: we say it again every WAITING_KNOCK_INTERVAL_MS for WAITING_KNOCK_FOR_MS. */
+function waitToBeIncluded(s: MembershipState, ctx: StepCtx): MembershipState {
+  if (s.passive || s.staticSeed === null || s.channel.length < 2) return s;
+  ctx.fx.push({ kind: 'set-timer', atMs: ctx.env.nowMs + WAITING_KNOCK_INTERVAL_MS });
+  return { ...s, knocking: { atMs: ctx.env.nowMs, untilMs: ctx.env.nowMs + WAITING_KNOCK_FOR_MS } };
+}
+
+async function knockAgain(s: MembershipState, ctx: StepCtx): Promise<MembershipState> {
+  const k = s.knocking;
+  if (k == null || ctx.env.nowMs < k.atMs + WAITING_KNOCK_INTERVAL_MS) return s;
+  if (s.current !== null || ctx.env.nowMs > k.untilMs || !s.channel.includes(s.self)) return { ...s, knocking: null };
+  if (s.op !== null || s.proposal !== null || ctx.env.quiet === true) return s;
+  const next = ctx.env.nowMs + WAITING_KNOCK_INTERVAL_MS;
+  if (next <= k.untilMs) ctx.fx.push({ kind: 'set-timer', atMs: next });
+  return sendRejoin({ ...s, knocking: { atMs: ctx.env.nowMs, untilMs: k.untilMs } }, ctx);
+}
+
 /** Makes the sends that fell due while we were catching up (rule 6), once we are not. */
 async function sendDue(s: MembershipState, ctx: StepCtx): Promise<MembershipState> {
   if (ctx.env.quiet === true) return s;
-  if (s.due.rejoin && s.rejoinHead !== null) s = await sendRejoin(s, ctx, s.rejoinHead);
+  if (s.due.rejoin) s = await sendRejoin(s, ctx);
   const op = s.op;
   if (s.due.contribute) {
     const ours = op !== null && op.version === 2 && op.role === 'participant' && !op.abortSent && op.nextIndex >= 0 && op.members[op.nextIndex] === s.self;
@@ -265,6 +302,10 @@ async function sendDue(s: MembershipState, ctx: StepCtx): Promise<MembershipStat
     s = s.op !== null && s.op.role === 'participant' && !s.op.abortSent ? await sendAbort(s, reason, ctx) : { ...s, due: { ...s.due, abort: null } };
   }
   if (s.due.confirm) s = await sendConfirmation(s, ctx);
+  if (s.due.voids !== undefined && s.due.voids.length > 0 && s.staticSeed !== null) {
+    for (const ref of s.due.voids) ctx.fx.push({ kind: 'send', text: await abortText(ctx.env.crypto, s.staticSeed, s.self, hexDecode(ref), AbortReason.REFUSED) });
+    s = { ...s, due: { ...s.due, voids: [] } };
+  }
   return s;
 }
 
@@ -305,36 +346,6 @@ async function autoPropose(s: MembershipState, ctx: StepCtx): Promise<Membership
   return s;
 }
 
-/** Channel members outside our subsession (not asking to rejoin from inside it), shown online. */
-function onlineNewcomers(s: MembershipState, env: MembershipEnv): MemberId[] {
-  const cur = s.current;
-  return s.channel.filter((m) => m !== s.self && !(cur?.members.includes(m) ?? false) && (env.isOnline?.(m) ?? true));
-}
-
-function isInviter(s: MembershipState, env: MembershipEnv): boolean {
-  return s.invitedUntilMs !== null && relayTime(env) <= s.invitedUntilMs;
-}
-
-/**
- * Rule 10: newcomers are included by an online member: the one who invited them after a short
- * gathering delay (newcomers who join close together are included together), any other after a
- * backoff by rank; at most one proposal per event. A solo member starts the group only if it is
- * the inviter.
- */
-function planInclude(s: MembershipState, ctx: StepCtx, forSeq: number): MembershipState {
-  const { env } = ctx;
-  if (!s.autoInclude || s.passive || s.staticSeed === null || !s.channel.includes(s.self)) return s;
-  if (onlineNewcomers(s, env).length === 0) return s;
-  const inviter = isInviter(s, env);
-  if (s.current === null && !inviter) return s;
-  const ranked = [...(s.current?.members ?? [s.self])].sort();
-  const delay = inviter ? INCLUDE_GATHER_MS : INCLUDE_BACKOFF_MS * (1 + ranked.indexOf(s.self));
-  const atMs = env.nowMs + delay;
-  if (s.plannedInclude !== null && s.plannedInclude.atMs <= atMs) return s;
-  ctx.fx.push({ kind: 'set-timer', atMs });
-  return { ...s, plannedInclude: { atMs, forSeq } };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Channel events, time, retention
 // ---------------------------------------------------------------------------------------------
@@ -346,7 +357,8 @@ async function onChannel(s0: MembershipState, ev: ChannelEvent, ctx: StepCtx, kn
     // Our own join: the relay's numbering for us starts here. Joining means we had left (maybe
     // removed while offline, unseen): mpENC §3.3, we are solo until an operation includes us.
     const solo = s.current === null && s.op === null && s.proposal === null ? s : await onLeft(s, [s.self], s.channel, ctx);
-    return { ...solo, channel: ev.members, lastSeq: ev.seq, membershipSeq };
+    // The join says we are here; while we wait to be included we say it again now and then.
+    return waitToBeIncluded({ ...solo, channel: ev.members, lastSeq: ev.seq, membershipSeq }, ctx);
   }
   if (s.lastSeq !== null) {
     // An event we already processed: a client re-fetching after a reconnect does this, so it
@@ -398,6 +410,7 @@ async function onTick(s: MembershipState, ctx: StepCtx): Promise<MembershipState
   // Rule 8: a proposal and its secret live until the relay's order decides it; no clock here.
   const { env } = ctx;
   const op = s.op;
+  if (s.knocking != null) s = await knockAgain(s, ctx);
   if (op === null || op.role !== 'participant' || op.abortSent) return s;
   if (op.version === 1) {
     // mpENC v1 peers are all online together: the old timeout.

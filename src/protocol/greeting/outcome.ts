@@ -3,7 +3,7 @@
  * subsession is installed atomically), failure (state exactly as before), our abort, and the
  * key-confirmation failure that makes us start over. Shared by the v1 and v2 flows.
  */
-import type { PacketId } from '../ids.js';
+import { chainHash, type PacketId } from '../ids.js';
 import { acceptFinal, EMPTY_ORDER, lastEntry } from '../order/server-order.js';
 import { requireFull } from './cliques.js';
 import { failed, NO_DUE, relayTime, rememberSubsession, warn, type Effects } from './helpers.js';
@@ -51,12 +51,15 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     confirmed: op.version === 1 ? op.members : op.contributors,
     finned: [],
     finalSeq: ctx.seq,
+    ...(op.version === 2 && { contributors: op.contributors }),
+    ...(op.version === 2 && op.kind === 'include' && participant && s.current === null && { joinedHere: true }),
   };
   const previous = s.current;
   if (op.role === 'observer' && !s.passive) {
     // We were excluded: wait to be removed from the channel (mpENC §3.3).
     fx.push({ kind: 'excluded', by: op.initiator });
-    return { ...s, order: EMPTY_ORDER, op: null, current: null, recent: [], own: null, due: NO_DUE };
+    // (Our invitations were to the group we are no longer in: we start nothing on their behalf.)
+    return { ...s, order: EMPTY_ORDER, op: null, current: null, recent: [], own: null, due: NO_DUE, invitedUntilMs: null, plannedInclude: null };
   }
   if (participant && (op.groupKey === null || op.contributions === null)) {
     throw new Error('operation finished before we derived the group key'); // a bug: asserted by the flows
@@ -126,12 +129,11 @@ export async function sendAbort(s: MembershipState, reason: AbortReason, ctx: St
  * saw, or a key confirmation failed): drop its secrets, go solo, and ask to be included again.
  * Nothing else is lost: the session keeps what it has shown.
  */
-export async function startOver(s: MembershipState, ctx: StepCtx, reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld'): Promise<MembershipState> {
+export async function startOver(s: MembershipState, ctx: StepCtx, reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded'): Promise<MembershipState> {
   if (s.op !== null) ctx.fx.push(failed(s.op, 'rejected-packet'));
   if (s.proposal !== null) ctx.fx.push({ kind: 'proposal-rejected', operation: s.proposal.kind, reason: 'we start over in this group' });
   if (reason === 'key-mismatch') warn(ctx.fx, 'key-mismatch', null, 'our key of the new subsession differs from its contributor\'s: we start over in this group');
   ctx.fx.push({ kind: 'start-over', reason });
-  const lastHead = lastEntry(s.order)?.chainHash ?? null;
   const solo: MembershipState = {
     ...s,
     order: EMPTY_ORDER,
@@ -144,15 +146,30 @@ export async function startOver(s: MembershipState, ctx: StepCtx, reason: 'reten
     plannedInclude: null,
     rejoining: [],
     retry: null,
-    due: { ...NO_DUE, rejoin: lastHead !== null },
+    due: NO_DUE,
   };
-  return lastHead === null ? solo : sendRejoin(solo, ctx, lastHead);
+  // Superseded: a member is including us again right now; nothing to ask for.
+  return reason === 'superseded' ? solo : sendRejoin(solo, ctx);
 }
 
-/** Posts REJOIN_DOWN naming the chain head we last held, or keeps it due (rule 6). */
-export async function sendRejoin(s: MembershipState, ctx: StepCtx, lastHead: Uint8Array): Promise<MembershipState> {
+/**
+ * The subsession we joined as a newcomer was made by an include no member who did not contribute
+ * has confirmed yet: the group may never have taken it (see Subsession.joinedHere).
+ */
+export function provisional(cur: Subsession | null): boolean {
+  if (cur === null || cur.joinedHere !== true || cur.contributors === undefined) return false;
+  const contributors = cur.contributors;
+  return cur.confirmed.every((m) => contributors.includes(m));
+}
+
+/**
+ * Posts REJOIN_DOWN (rule 11: "include me again"; rule 10: "I am back, include me"), or keeps it
+ * due while we catch up (rule 6). It carries a fresh random value, so that two requests of ours
+ * are never the same packet (an exact repeat is a replay).
+ */
+export async function sendRejoin(s: MembershipState, ctx: StepCtx): Promise<MembershipState> {
   if (s.staticSeed === null || s.passive) return { ...s, due: { ...s.due, rejoin: false } };
-  if (ctx.env.quiet === true) return { ...s, due: { ...s.due, rejoin: true }, rejoinHead: lastHead };
-  ctx.fx.push({ kind: 'send', text: await rejoinText(ctx.env.crypto, s.staticSeed, s.self, lastHead as never) });
-  return { ...s, due: { ...s.due, rejoin: false }, rejoinHead: null };
+  if (ctx.env.quiet === true) return { ...s, due: { ...s.due, rejoin: true } };
+  ctx.fx.push({ kind: 'send', text: await rejoinText(ctx.env.crypto, s.staticSeed, s.self, chainHash(ctx.env.random(32))) });
+  return { ...s, due: { ...s.due, rejoin: false } };
 }

@@ -19,8 +19,9 @@ import { makePacketId } from '../packets/ids.js';
 import { requireFull } from './cliques.js';
 import { checkAckV1, contributeV1, onOperationPacketV1, receiveDownflowV1 } from './flow-v1.js';
 import { contributeV2, onConfirmationV2, onContributionV2, ownSecrets } from './flow-v2.js';
-import { CONFIRM_TYPES, contributorsOf, failed, INITIAL_KIND, remember, sameKeys, sameMembers, versionOf, warn } from './helpers.js';
-import { afterFailure, doom, failAt, finish, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
+import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, remember, sameKeys, sameMembers, versionOf, warn } from './helpers.js';
+import { afterFailure, doom, failAt, finish, provisional, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
+import { planInclude } from './plan.js';
 import type { MembershipState, Operation, OperationKind, Subsession } from './types.js';
 import {
   AbortReason,
@@ -60,7 +61,7 @@ export async function onPacket(s0: MembershipState, sender: MemberId, text: stri
   // Issue 8: replays are recognised by the signature (Ed25519 is deterministic and strictly
   // verified, so a repeat of a packet repeats its signature), not by hashing the whole text.
   const key = hexEncode(g.signature);
-  if (s0.seen.includes(key)) {
+  if (hasSeen(s0.seen, key)) {
     if (!concerned) return s0;
     warn(fx, 'replay', sender, 'a greeting packet was repeated');
     // Only a repeat of the ongoing operation's own packets fails it: every participant saw
@@ -141,8 +142,25 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   const { env, fx } = ctx;
   const { crypto } = env;
   const kind = INITIAL_KIND.get(g.greetType);
-  const cur = s.current;
   const version = versionOf(g.version);
+  if (
+    kind === 'include' &&
+    version === 2 &&
+    g.source !== s.self &&
+    provisional(s.current) &&
+    s.current!.members.includes(g.source) &&
+    g.members.indexOf(s.self) >= g.nonces.length &&
+    g.metadata !== undefined &&
+    parentVerdict(s.order, g.metadata) === 'unknown-parent'
+  ) {
+    // A member of the subsession we joined includes us as a newcomer, building on a history that
+    // does not hold our include: for the group we are not in it (the order refused the include,
+    // which we could not check). (An include that builds on what ours built on lost the race to
+    // ours: it is stale, and refused below.) The packet must be genuine before we drop anything.
+    const staticKey = env.keys.staticKey(g.source);
+    if (staticKey !== undefined && (await verifyContributor(crypto, g, staticKey))) s = await startOver(s, ctx, 'superseded');
+  }
+  const cur = s.current;
   const relevant =
     kind === undefined
       ? false
@@ -162,7 +180,7 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   // view of the group: refused as it is, before its shape is compared with a view it never had.
   const early = parentVerdict(s.order, meta);
   if (early === 'ongoing' || early === 'stale') {
-    if (ours) s = rejectProposal(s, ctx, rejectionReason(early));
+    if (ours) s = await voidRefused(rejectProposal(s, ctx, rejectionReason(early)), g, ctx, idOf, kind, version);
     return refused(s, g, ctx, idOf, kind, version);
   }
   checkInitialShape(kind, g, cur, version);
@@ -186,7 +204,7 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   const id = await idOf();
   const verdict = await acceptInitial(crypto, s.order, id, meta, oneShot);
   if (!verdict.accept) {
-    if (ours) s = rejectProposal(s, ctx, rejectionReason(verdict.reason));
+    if (ours) s = await voidRefused(rejectProposal(s, ctx, rejectionReason(verdict.reason)), g, ctx, idOf, kind, version);
     s = await refused(s, g, ctx, idOf, kind, version);
     if (verdict.reason === 'unknown-parent' && version === 2 && cur !== null && !s.passive && s.staticSeed !== null && env.quiet !== true) {
       // A fellow member builds on a history we never saw: the order was forked. Say so to
@@ -285,6 +303,19 @@ async function onInitialDownflowV1(s: MembershipState, g: GreetingPacket, ctx: S
 }
 
 /** Remembers the OP_REF a refused v2 initial packet would have had (fork detection, ServerOrder.refused). */
+/**
+ * Our own include, refused by the order: its newcomers cannot tell (they do not hold the group's
+ * chain), and one who contributes ends it for itself. We declare it void (ABORT_DOWN, REFUSED),
+ * at once or once we have caught up (rule 6).
+ */
+async function voidRefused(s: MembershipState, g: GreetingPacket, ctx: StepCtx, idOf: PacketIdOf, kind: OperationKind, version: 1 | 2): Promise<MembershipState> {
+  if (kind !== 'include' || version !== 2 || g.metadata === undefined || s.staticSeed === null) return s;
+  const ref = await chainStep(ctx.env.crypto, g.metadata.chainHash, await idOf(), 'initial');
+  if (ctx.env.quiet === true) return { ...s, due: { ...s.due, voids: [...(s.due.voids ?? []), hexEncode(ref)] } };
+  ctx.fx.push({ kind: 'send', text: await abortText(ctx.env.crypto, s.staticSeed, s.self, ref, AbortReason.REFUSED) });
+  return s;
+}
+
 async function refused(s: MembershipState, g: GreetingPacket, ctx: StepCtx, idOf: PacketIdOf, kind: OperationKind, version: 1 | 2): Promise<MembershipState> {
   if (version !== 2 || s.current === null || g.metadata === undefined) return s;
   const oneShot = g.members.length === 1 || kind === 'refresh' || kind === 'exclude';
@@ -352,6 +383,15 @@ async function foreignPacket(s: MembershipState, g: GreetingPacket, ctx: StepCtx
       warn(ctx.fx, 'bad-signature', from, 'a late packet of a finished operation does not verify');
       return s;
     }
+    const cur = s.current;
+    if (g.greetType === GreetType.ABORT_DOWN && g.abortReason === AbortReason.REFUSED && done.succeeded && cur !== null && bytesEqual(cur.opRef, opRef) && cur.initiator === from) {
+      // Its initiator says the order refused the include that made our subsession. As its
+      // newcomer we could not check it (provisional): we drop it and wait to be included.
+      // A member who checked it and took it holds another order than its initiator: a fork.
+      if (provisional(cur)) return startOver(s, ctx, 'superseded');
+      warn(ctx.fx, 'inconsistent-order', from, `${from} says the order refused an include we accepted: the order was forked`);
+      return startOver(s, ctx, 'forked');
+    }
     if (done.failedOurChecks === true && g.greetType !== GreetType.ABORT_DOWN && isKnownMember(s, from)) {
       // A packet of this operation failed our checks, yet a member goes on with it: the relay
       // showed us something else than the others. We cannot use our view: start over.
@@ -362,8 +402,16 @@ async function foreignPacket(s: MembershipState, g: GreetingPacket, ctx: StepCtx
   }
   // A joiner (or a solo member) cannot tell operations before its time from foreign ones; a
   // would-be joiner of an operation we refused is no member of ours. It must still be genuine.
+  // Its initiator declares void an include we refused too, or never saw (we were busy, or not
+  // yet here): nothing to do.
+  if (g.greetType === GreetType.ABORT_DOWN && g.abortReason === AbortReason.REFUSED) {
+    if (!(await lateIsGenuine(g, ctx))) warn(ctx.fx, 'bad-signature', from, 'an abort in its name does not verify');
+    return s;
+  }
+  // Nor can we tell anything from someone outside our subsession (one we excluded may go on in
+  // a group of its own, in the same channel until it is removed).
   if (s.current === null) return s;
-  if (!isKnownMember(s, from)) {
+  if (!s.current.members.includes(from)) {
     if (!(await lateIsGenuine(g, ctx))) warn(ctx.fx, 'bad-signature', from, 'a packet of an operation we do not know does not verify');
     return s;
   }
@@ -430,15 +478,19 @@ async function onAbort(s: MembershipState, g: GreetingPacket, ctx: StepCtx, idOf
   return afterFailure({ ...s, order, op: null, due: { ...s.due, contribute: false, abort: null } });
 }
 
-/** Rule 11: a member lost this group's state and asks to be excluded and included again. */
+/**
+ * Rule 11: a member lost this group's state and asks to be excluded and included again. From a
+ * newcomer outside our subsession (rule 10), it says it is back online, waiting to be included.
+ */
 async function onRejoin(s: MembershipState, g: GreetingPacket, ctx: StepCtx): Promise<MembershipState> {
   if (g.version !== PROTOCOL_VERSION_2 || g.opRef === undefined) throw new ProtocolError('bad-record', 'malformed rejoin request');
   const member = g.source;
   const cur = s.current;
-  if (member === s.self || cur === null || !cur.members.includes(member) || s.rejoining.includes(member)) return s;
+  if (member === s.self || s.rejoining.includes(member) || !s.channel.includes(member)) return s;
   const staticKey = ctx.env.keys.staticKey(member);
   if (staticKey === undefined || !(await verifyRejoin(ctx.env.crypto, g, staticKey))) throw new ProtocolError('bad-signature', `rejoin request of ${member} does not verify`);
   ctx.fx.push({ kind: 'seen', member });
+  if (cur === null || !cur.members.includes(member)) return planInclude(s, ctx, ctx.seq ?? 0, member);
   return { ...s, rejoining: [...s.rejoining, member] };
 }
 

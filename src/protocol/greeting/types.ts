@@ -81,6 +81,14 @@ export interface Subsession {
   readonly finned: readonly MemberId[];
   /** Relay seq of the final packet (rule 12: data ordered before it cannot be under it). */
   readonly finalSeq: number | null;
+  /** v2: who contributed to the operation that made it (the others confirm later, rule 5). */
+  readonly contributors?: readonly MemberId[];
+  /**
+   * We were a newcomer of the include that made it. A newcomer cannot check an include against
+   * the group's chain; until a member who did not contribute confirms it, it is provisional: if
+   * its initiator says the order refused it, or a member includes us again, we drop it.
+   */
+  readonly joinedHere?: boolean;
 }
 
 /** Our own secrets for the current subsession (mpENC §5.2 "keep all contributions"). */
@@ -157,6 +165,8 @@ export interface DueSends {
   readonly rejoin: boolean;
   /** Rule 13: check the age of our contributions once we reach the head. */
   readonly refreshCheck: boolean;
+  /** OP_REFs (hex) of our own includes the order refused, to declare void (AbortReason.REFUSED). */
+  readonly voids?: readonly string[];
 }
 
 /** An automatic include to propose (rule 10) at `atMs`, unless it became moot by then. */
@@ -186,8 +196,8 @@ export interface MembershipState {
   readonly proposal: Proposal | null;
   /** Automatic proposals made since the last success or channel change (MAX_AUTOMATIC_ATTEMPTS). */
   readonly automaticAttempts: number;
-  /** Signatures (hex) of greeting packets seen recently: an exact repeat is a replay. */
-  readonly seen: readonly string[];
+  /** Signatures (hex) of greeting packets seen recently: an exact repeat is a replay (helpers.SeenSignatures). */
+  readonly seen: readonly (readonly string[])[];
   /** A passive observer follows every operation it sees, as the mpENC trace check needs. */
   readonly passive: boolean;
   /** Rule 10: propose includes of newcomers automatically (the app's setting). */
@@ -195,10 +205,13 @@ export interface MembershipState {
   /** Rule 10: until this relay time we invited someone, so we include newcomers at once. */
   readonly invitedUntilMs: number | null;
   readonly plannedInclude: PlannedInclude | null;
+  /**
+   * Rule 10: while we wait to be included, when we last said "I am here, include me" and until
+   * when we say it again every WAITING_KNOCK_INTERVAL_MS (null: not waiting).
+   */
+  readonly knocking?: { readonly atMs: number; readonly untilMs: number } | null;
   /** Rule 11: members who asked to be included again; they are excluded (not kicked), then included. */
   readonly rejoining: readonly MemberId[];
-  /** Rule 11: the chain head our REJOIN_DOWN names, while it waits to be sent (rule 6). */
-  readonly rejoinHead: Uint8Array | null;
   /** After a user's "retry without", the include to propose once our abort is ordered. */
   readonly retry: { readonly members: readonly MemberId[] } | null;
   readonly due: DueSends;
@@ -223,8 +236,12 @@ export type MembershipInput =
   | { readonly kind: 'caught-up' }
   /** Rule 10: we invited someone (until `untilMs`, relay time): we include newcomers at once. */
   | { readonly kind: 'invited'; readonly untilMs: number }
-  /** Rule 11: the relay no longer holds events before `firstSeq` (its retention limit). */
-  | { readonly kind: 'retention'; readonly firstSeq: number };
+  /**
+   * Rule 11: the relay no longer holds events before `firstSeq` (its retention limit).
+   * `members`: the channel's members just before `firstSeq`, as the relay reports them (the
+   * membership events we missed are gone too).
+   */
+  | { readonly kind: 'retention'; readonly firstSeq: number; readonly members?: readonly MemberId[] };
 
 /** 'aborted': an ABORT_DOWN was accepted; 'member-left': a target left the channel (§3.3);
  * 'left-channel': we left; 'rejected-packet': a packet of the operation failed our checks. */
@@ -281,7 +298,7 @@ export type MembershipEffect =
    * confirmation failed, or the group went on with an operation we failed): our secrets of this
    * group are gone, we are solo and have asked (REJOIN_DOWN) to be included again.
    */
-  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' }
+  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded' }
   | { readonly kind: 'warning'; readonly code: WarningCode; readonly member: MemberId | null; readonly message: string }
   | { readonly kind: 'set-timer'; readonly atMs: number };
 

@@ -34,7 +34,8 @@
  *   earlier subsession), with its key confirmation and its last word in its previous subsession
  *   (FIN_PM); no member, nonce or key lists.
  * - REJOIN_DOWN (rule 11): a member that was away longer than the relay keeps events asks, with
- *   its static key, to be excluded and included again.
+ *   its static key, to be excluded and included again; a newcomer that was asleep says, the same
+ *   way, that it is back (rule 10). Its OP_REF field holds a fresh random value.
  */
 import { concatBytes, latin1Encode } from '../bytes.js';
 import { CONTRIBUTOR_SIGNATURE_CONTEXT, GreetType, PROTOCOL_VERSION_2, SESSION_SIGNATURE_CONTEXT } from '../codec/constants.js';
@@ -57,11 +58,16 @@ export const AbortReason = {
   SECURITY: 3,
   /** The sender's chain of operations disagrees with this operation's (a forked order). */
   INCONSISTENT: 4,
+  /**
+   * The initiator's own include was refused by the relay's order (made from a stale view): its
+   * newcomers, who cannot tell, learn that it is void (issue 8; rule 8's "decided by the order").
+   */
+  REFUSED: 5,
 } as const;
 export type AbortReason = (typeof AbortReason)[keyof typeof AbortReason];
 
 export function isAbortReason(value: number): value is AbortReason {
-  return value >= 1 && value <= 4;
+  return value >= 1 && value <= 5;
 }
 
 export function isAlarmingAbort(reason: AbortReason): boolean {
@@ -201,8 +207,8 @@ export async function verifyContributor(crypto: CryptoProvider, packet: Greeting
   return crypto.ed25519Verify(staticPub, concatBytes(CONTRIBUTOR_CONTEXT, packet.signed), packet.signature);
 }
 
-/** A REJOIN_DOWN packet (rule 11), signed with the sender's static key. */
-export async function rejoinText(crypto: CryptoProvider, staticSeed: Uint8Array, source: MemberId, lastHead: ChainHash): Promise<string> {
+/** A REJOIN_DOWN packet (rules 10, 11), signed with the sender's static key; `fresh`: random. */
+export async function rejoinText(crypto: CryptoProvider, staticSeed: Uint8Array, source: MemberId, fresh: ChainHash): Promise<string> {
   const fields: GreetingFields = {
     version: PROTOCOL_VERSION_2,
     greetType: GreetType.REJOIN_DOWN,
@@ -212,7 +218,7 @@ export async function rejoinText(crypto: CryptoProvider, staticSeed: Uint8Array,
     intKeys: [],
     nonces: [],
     pubKeys: [],
-    opRef: lastHead,
+    opRef: fresh,
   };
   const signed = encodeGreetingRegion(fields);
   const signature = await crypto.ed25519Sign(staticSeed, concatBytes(REJOIN_CONTEXT, signed));

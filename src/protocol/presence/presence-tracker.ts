@@ -1,7 +1,8 @@
 /**
- * PresenceTracker (mpENC §4.3; async-groups rule 15), one per session: a member is "online" if an
- * authenticated packet of theirs (a data message we accepted, or a greeting whose signature we
- * checked) arrived within `expiryMs`; otherwise "last seen" at the relay time of its latest one.
+ * PresenceTracker (mpENC §4.3; async-groups rule 15), one per session: a member is "online" if a
+ * packet the relay attributes to them (the relay authenticates who posts; any packet counts, even
+ * one of a subsession we are not in) was ordered within `expiryMs`; otherwise "last seen" at the
+ * relay time of its latest one.
  * Relay times (ChannelEvent.atMs), not our clock at processing: a member catching up on a day of
  * messages must not see everyone as online. A member who just joined the channel counts as
  * online from its join event (liveness only: no safety decision rests on presence).
@@ -56,7 +57,7 @@ export class PresenceTracker {
     this.lastSentMs = nowMs;
   }
 
-  /** An authenticated packet of `member`, ordered by the relay at `atMs`. */
+  /** A packet the relay attributes to `member`, ordered at `atMs`. */
   seen(member: MemberId, atMs: number): void {
     if (member === this.self) return;
     const before = this.lastSeenMs.get(member);

@@ -11,11 +11,13 @@
  *     (the caller's `needsAck` decides by body type). This is what stops acks-of-acks: an ack never
  *     creates an obligation, so it never triggers another ack, yet it still acks its ancestors.
  *  3. Pending is not late (rule 14): a reader who has said nothing since m is "pending" (a phone
- *     that sleeps), never a warning. A reader owes an ack for m once it writes a message with an
- *     ancestor ordered after m (`order`: the relay seq that carried it): m must then be an
- *     ancestor too, or it is an inconsistency at once, with no timer. A reader shown online
- *     (a fresh authenticated packet) who has not acked m `ackTimeoutMs` after we accepted it is
- *     late too. Each message warns once, naming the readers at fault.
+ *     that sleeps), never a warning, however long. A reader owes an ack for m once it writes a
+ *     message with an ancestor ordered after m (`order`: the relay seq that carried it): m must
+ *     then be an ancestor too, or it is an inconsistency at once, with no timer. The ack timer
+ *     applies only to a reader who shows it is online: a message of it that we accept
+ *     `ackTimeoutMs` or more after m, still without acking m, makes it late too (a phone that
+ *     fell asleep says nothing, so it never trips this). Each message warns once, naming the
+ *     readers at fault.
  *  4. Automatic acks: when we accept another member's message that needs acks and we have not
  *     acked it, an explicit ack is due `autoAckDelayMs` later, batched for everything that arrives
  *     meanwhile and cancelled by any message we write (it acks everything we have).
@@ -77,6 +79,8 @@ export interface Delivery {
 interface Tracked {
   readonly needed: boolean;
   readonly acceptedAtMs: number;
+  /** Relay time of the message (rule 3's timer compares relay times, not when we processed them). */
+  atMs: number;
   readonly remaining: Set<MemberId>;
   /** Readers at fault (rule 3): active since, or online past the timeout, without acking. */
   readonly owing: Set<MemberId>;
@@ -91,8 +95,6 @@ interface Tracked {
 interface AwaitQueue {
   readonly ids: MessageKey[];
   head: number;
-  /** Rule 3: items before this index were checked against the reader's reach already. */
-  checked: number;
 }
 
 export interface AckMonitorSnapshot {
@@ -100,6 +102,7 @@ export interface AckMonitorSnapshot {
     readonly id: MessageKey;
     readonly needed: boolean;
     readonly acceptedAtMs: number;
+    readonly atMs: number;
     readonly remaining: readonly MemberId[];
     readonly owing: readonly MemberId[];
     readonly gone: readonly MemberId[];
@@ -135,8 +138,7 @@ export class AckMonitor<Body> {
   private ackDueAtMs: number | undefined;
   private readonly lastReackMs = new Map<MessageKey, number>();
   private readonly lastActiveResendMs = new Map<MemberId, number>();
-  /** Rule 3 and rule 5 deadlines of messages that need acks (ordered: no scan per call). */
-  private readonly warnAt = new DeadlineHeap<MessageKey>();
+  /** Rule 5 deadlines of messages that need acks (ordered: no scan per call). */
   private readonly resendAt = new DeadlineHeap<MessageKey>();
   /** Relay order of each message (undefined for ours until the relay hands it back). */
   private readonly orders = new Map<MessageKey, number>();
@@ -165,9 +167,10 @@ export class AckMonitor<Body> {
 
   /**
    * Call after every message accepted into the transcript (ours and others'), in order. `order`
-   * is the relay seq of the event that carried it (undefined for ours, until `ordered`).
+   * is the relay seq of the event that carried it (undefined for ours, until `ordered`), `atMs`
+   * its relay time (default now: for ours, when we sealed it).
    */
-  accepted(id: MessageKey, nowMs: number, order?: number): AckAction[] {
+  accepted(id: MessageKey, nowMs: number, order?: number, atMs: number = nowMs): AckAction[] {
     const actions: AckAction[] = [];
     const message = this.transcript.get(id);
     if (order !== undefined) this.orders.set(id, order);
@@ -175,7 +178,7 @@ export class AckMonitor<Body> {
     this.reaches.set(id, reach);
     this.applyAcksBy(message.author, actions);
     if (message.author !== this.self) {
-      this.checkReach(message.author, reach, actions);
+      this.checkLate(message.author, reach, atMs, actions);
       this.resendToActiveReader(message.author, nowMs, actions);
     }
     const needed = this.needsAck(message.body);
@@ -186,6 +189,7 @@ export class AckMonitor<Body> {
       this.track(id, message.author, {
         needed,
         acceptedAtMs: nowMs,
+        atMs,
         remaining: new Set(readers),
         owing: new Set(),
         gone: new Set(),
@@ -199,9 +203,12 @@ export class AckMonitor<Body> {
     return actions;
   }
 
-  /** The relay handed back our own message `id` at seq `order`. */
-  ordered(id: MessageKey, order: number): void {
-    if (this.transcript.has(id) && !this.orders.has(id)) this.orders.set(id, order);
+  /** The relay handed back our own message `id` at seq `order`, at relay time `atMs`. */
+  ordered(id: MessageKey, order: number, atMs?: number): void {
+    if (!this.transcript.has(id) || this.orders.has(id)) return;
+    this.orders.set(id, order);
+    const t = this.tracked.get(id);
+    if (t !== undefined && atMs !== undefined) t.atMs = atMs;
   }
 
   /**
@@ -226,9 +233,8 @@ export class AckMonitor<Body> {
           this.ackedOne(queue.ids[queue.head]!, member, actions);
           queue.head += 1;
         }
-        queue.checked = Math.max(queue.checked, queue.head);
       }
-      this.checkReach(member, reach, actions);
+      this.checkLate(member, reach, Number.NEGATIVE_INFINITY, actions);
     }
     // What it has not acked now it never will: not a fault (it moved on before seeing it, or a
     // lossy transport lost it), but the subsession did not end with everything acked by all.
@@ -295,20 +301,7 @@ export class AckMonitor<Body> {
       this.ackDueAtMs = undefined;
       if (this.owesAck()) actions.push({ kind: 'send-ack' });
     }
-    // Both heaps hold only messages that need acks and are still tracked.
-    for (const id of this.warnAt.takeDue(nowMs)) {
-      const t = this.tracked.get(id)!;
-      // Rule 3: the timer is for readers shown online; the silent ones are pending, not late.
-      const late = [...t.remaining].filter((r) => r !== this.self && this.isOnline(r));
-      for (const r of late) {
-        t.owing.add(r);
-        this.lateReaders.add(r);
-      }
-      if (late.length > 0 && !t.warned) {
-        t.warned = true;
-        actions.push({ kind: 'not-fully-acked', id, missing: [...t.owing].sort() });
-      }
-    }
+    // The heap holds only messages that need acks and are still tracked.
     for (const id of this.resendAt.takeDue(nowMs)) {
       const t = this.tracked.get(id)!;
       // Rule 5: to the readers who are online; the relay keeps it for the others.
@@ -324,11 +317,9 @@ export class AckMonitor<Body> {
 
   /** When `tick` next has something to do, for the session's timer. O(1) amortised. */
   nextDeadlineMs(): number | undefined {
-    let next = this.ackDueAtMs;
-    for (const at of [this.warnAt.next(), this.resendAt.next()]) {
-      if (at !== undefined && (next === undefined || at < next)) next = at;
-    }
-    return next;
+    const resend = this.resendAt.next();
+    const next = this.ackDueAtMs;
+    return resend !== undefined && (next === undefined || resend < next) ? resend : next;
   }
 
   status(id: MessageKey): AckStatus {
@@ -389,6 +380,7 @@ export class AckMonitor<Body> {
         id,
         needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
+        atMs: t.atMs,
         remaining: [...t.remaining].sort(),
         owing: [...t.owing].sort(),
         gone: [...t.gone].sort(),
@@ -432,6 +424,7 @@ export class AckMonitor<Body> {
       monitor.track(t.id, transcript.get(t.id).author, {
         needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
+        atMs: t.atMs,
         remaining: new Set(t.remaining),
         owing: new Set(t.owing),
         gone: new Set(t.gone),
@@ -466,45 +459,43 @@ export class AckMonitor<Body> {
     this.tracked.set(id, t);
     if (t.needed) {
       this.neededCount += 1;
-      if (!t.warned) this.warnAt.set(id, t.acceptedAtMs + this.config.ackTimeoutMs);
       if (t.resends < this.config.maxResends) this.resendAt.set(id, t.nextResendMs);
     }
     for (const reader of t.remaining) {
       let byAuthor = this.awaiting.get(reader);
       if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
       let queue = byAuthor.get(author);
-      if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0, checked: 0 }));
+      if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0 }));
       queue.ids.push(id);
       if (t.needed) this.owed.set(reader, (this.owed.get(reader) ?? 0) + 1);
     }
   }
 
   /**
-   * Rule 3: `reader` wrote a message whose ancestors reach relay order `reach`: every message
-   * it has not acked that was ordered before that, it has skipped. An author's messages are
-   * ordered along its line, so each queue is checked from where it was last checked.
+   * Rule 3: `reader` wrote a message (ordered at relay time `atMs`) whose ancestors reach relay
+   * order `reach`. Every message it has not acked that was ordered before that, it has skipped;
+   * every one ordered `ackTimeoutMs` or more before its message, it has had time to ack (and its
+   * message shows it was online). Relay times: a backlog processed late changes nothing.
+   * Queues are in acceptance (and relay) order, so the scan stops at the first message that is
+   * neither; only those already found late are passed over again.
    */
-  private checkReach(reader: MemberId, reach: number, actions: AckAction[]): void {
-    if (reach < 0) return;
+  private checkLate(reader: MemberId, reach: number, atMs: number, actions: AckAction[]): void {
     const byAuthor = this.awaiting.get(reader);
     if (byAuthor === undefined) return;
     const flagged: MessageKey[] = [];
     for (const queue of byAuthor.values()) {
-      let i = Math.max(queue.checked, queue.head);
-      for (; i < queue.ids.length; i++) {
+      for (let i = queue.head; i < queue.ids.length; i++) {
         const id = queue.ids[i]!;
-        const order = this.orders.get(id);
-        if (order === undefined || order >= reach) break;
         const t = this.tracked.get(id)!;
-        if (!t.owing.has(reader)) {
-          t.owing.add(reader);
-          if (t.needed) {
-            flagged.push(id);
-            this.lateReaders.add(reader);
-          }
-        }
+        const order = this.orders.get(id);
+        const skipped = order !== undefined && order < reach;
+        const overdue = atMs >= t.atMs + this.config.ackTimeoutMs;
+        if (!skipped && !overdue) break;
+        if (t.owing.has(reader) || !t.needed) continue;
+        t.owing.add(reader);
+        this.lateReaders.add(reader);
+        flagged.push(id);
       }
-      queue.checked = i;
     }
     for (const id of flagged) {
       const t = this.tracked.get(id)!;
@@ -539,7 +530,6 @@ export class AckMonitor<Body> {
       }
       if (queue.head > 64 && queue.head * 2 > queue.ids.length) {
         queue.ids.splice(0, queue.head);
-        queue.checked = Math.max(0, queue.checked - queue.head);
         queue.head = 0;
       }
     }
@@ -556,7 +546,6 @@ export class AckMonitor<Body> {
     }
     if (t.remaining.size > 0) return;
     this.tracked.delete(id);
-    this.warnAt.delete(id);
     this.resendAt.delete(id);
     if (t.needed) {
       this.neededCount -= 1;

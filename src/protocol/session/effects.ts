@@ -49,7 +49,7 @@ export type SessionNotice =
    * Rule 11, in plain words for the user: we were away longer than the relay keeps messages
    * (or could not use the group's new keys); the others add us again, nothing shown is lost.
    */
-  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld'; readonly text: string }
+  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded'; readonly text: string }
   | { readonly kind: 'left' };
 
 /** Security-relevant conditions (mpENC §2.3, §3.5): each names its cause. */

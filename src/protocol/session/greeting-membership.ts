@@ -80,8 +80,8 @@ export class GreetingMembership implements Membership {
     return this.run({ kind: 'caught-up' }, context, nowMs);
   }
 
-  retention(firstSeq: number, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
-    return this.run({ kind: 'retention', firstSeq }, context, nowMs);
+  retention(firstSeq: number, members: readonly MemberId[] | undefined, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'retention', firstSeq, ...(members !== undefined && { members }) }, context, nowMs);
   }
 
   invited(untilMs: number, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {

@@ -57,7 +57,7 @@ export type MembershipOutput =
    * Rule 11: we cannot use this group's keys any more (away longer than the relay keeps events,
    * events withheld, or a key that did not match): we are solo and asked to be included again.
    */
-  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' };
+  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded' };
 
 /** What the membership may ask of the message half while it works. */
 export interface MembershipContext {
@@ -94,8 +94,8 @@ export interface Membership {
   nextDeadlineMs(): number | undefined;
   /** Rule 6: we reached the head we saw when we started fetching; send what fell due. Optional. */
   caughtUp?(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
-  /** Rule 11: the relay no longer holds events before `firstSeq`. Optional. */
-  retention?(firstSeq: number, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
+  /** Rule 11: the relay no longer holds events before `firstSeq`; `members`: the channel then. Optional. */
+  retention?(firstSeq: number, members: readonly MemberId[] | undefined, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
   /** Rule 10: we invited someone, until `untilMs` (relay time). Optional. */
   invited?(untilMs: number, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
   /** Rule 9: abort the operation (ours, or any waiting include). Optional. */

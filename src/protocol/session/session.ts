@@ -215,8 +215,10 @@ export class Session {
    */
   catchUp(headSeq: number, nowMs: number): Promise<SessionEffect[]> {
     return this.run(nowMs, async (out) => {
+      // Nothing to fetch (the app came back with nothing new): we are at the head already, so
+      // what falls due on waking (rule 13's check, a waiting newcomer's "I am here") does now.
       if (this.lastSeq !== null && headSeq <= this.lastSeq) {
-        if (this.catchUpTo !== null) await this.caughtUp(nowMs, out);
+        await this.caughtUp(nowMs, out);
         return;
       }
       this.catchUpTo = headSeq;
@@ -226,12 +228,15 @@ export class Session {
   /**
    * Rule 11: the relay no longer holds events before `firstSeq` (ReadEventsResponse.firstSeq).
    * If we missed some, we cannot trust our keys of this group: we say so in plain words, drop
-   * them, go solo and ask to be included again. Nothing already shown is lost.
+   * them, go solo and ask to be included again. Nothing already shown is lost. `channelMembers`:
+   * the channel's members just before `firstSeq`, if the relay says (the membership events we
+   * missed are gone too; the next one we see carries the whole membership anyway).
    */
-  retention(firstSeq: number, nowMs: number): Promise<SessionEffect[]> {
+  retention(firstSeq: number, nowMs: number, channelMembers?: readonly MemberId[]): Promise<SessionEffect[]> {
     return this.run(nowMs, async (out) => {
       if (this.lastSeq !== null && firstSeq > this.lastSeq + 1) this.lastSeq = firstSeq - 1;
-      await this.applyMembership((await this.membership.retention?.(firstSeq, this.context(nowMs), nowMs)) ?? [], nowMs, out);
+      if (channelMembers !== undefined) this.channel = [...channelMembers];
+      await this.applyMembership((await this.membership.retention?.(firstSeq, channelMembers, this.context(nowMs), nowMs)) ?? [], nowMs, out);
     });
   }
 
@@ -558,7 +563,7 @@ export class Session {
     const id = idKey(await makeMessageId(this.deps.crypto, packet));
     out.push({ kind: 'send', text, sealed: { subsession: sub.index, membershipSeq: this.membershipSeq } });
     this.presence.sent(nowMs);
-    await this.offer(sub, { id, author: this.self, parents, body }, { text, seq: undefined, sender: this.self }, this.self, nowMs, nowMs, out);
+    await this.offer(sub, { id, author: this.self, parents, body }, { text, seq: undefined, sender: this.self, atMs: nowMs }, this.self, nowMs, nowMs, out);
     assert(sub.transcript.has(id), 'our own message is accepted at once');
     return id;
   }
@@ -572,6 +577,8 @@ export class Session {
   private async receivePacket(event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
     const packet = decodeData(event.text);
     const atMs = event.atMs ?? nowMs;
+    // Presence (rule 15) is what the relay saw: any packet it attributes to a member, at its time.
+    if (event.sender !== this.self) this.presence.seen(event.sender, atMs);
     if (packet === undefined) {
       await this.applyMembership(await this.membership.receivePacket(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
       return;
@@ -589,7 +596,7 @@ export class Session {
     for (const sub of this.subsessions.values()) {
       if (sub.transcript.has(id) || sub.pending.has(id) || sub.held.some((h) => h.message.id === id)) {
         // Our own packet, handed back by the relay: now we know its place in the order.
-        if (event.sender === this.self) sub.acks.ordered(id, event.seq);
+        if (event.sender === this.self) sub.acks.ordered(id, event.seq, event.atMs);
         await this.applyAcks(sub, sub.acks.duplicate(id, event.sender, nowMs), nowMs, out);
         return;
       }
@@ -612,7 +619,7 @@ export class Session {
           return;
         }
         const message = { id, author, parents: content.parents.map(idKey), body: content.body };
-        await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender }, event, nowMs, out);
+        await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
         return;
       }
     }
@@ -621,20 +628,21 @@ export class Session {
 
   /**
    * Rule 12: a data packet that verifies under no subsession we hold. If its sender had confirmed
-   * a subsession we hold (its confirmation packet reached us first, or it contributed to it and
-   * was in none before), it has processed that subsession's operation and posts nothing under an
-   * older one (rule 7: it seals under none; it resends only in the subsession it seals under):
-   * a packet of it that we cannot verify is forged, altered, or sealed in a fork of the order,
-   * and we say so. Anything else is traffic we are not part of (before our time, or while we
-   * are solo or excluded): we cannot read it and need not.
+   * our current subsession (its confirmation packet reached us first, or it contributed to it
+   * without initiating it), it has processed the operation that made it and posts nothing under
+   * an older one (rule 7: it seals under none; it resends only in the subsession it seals under),
+   * and any newer one would have been made by an operation ordered before this packet, which we
+   * would have seen: a packet of it that we cannot verify is forged, altered, or sealed in a fork
+   * of the order, and we say so. Anything else is traffic we are not part of (before our time, in
+   * a subsession we were excluded from, or while we are solo): we cannot read it and need not.
    */
   private unverifiable(event: ChannelPacket, out: Out): void {
     const sender = event.sender;
-    const settled = [...this.subsessions.values()].some(
-      (s) => s.confirmedByPacket.has(sender) || (s.setup.initiator !== undefined && s.setup.initiator !== sender && (s.setup.confirmed?.includes(sender) ?? false)),
-    );
-    const addressed = this.current !== undefined && this.pruned.length === 0 && settled;
-    if (addressed) out.push({ kind: 'warn', warning: { kind: 'fork', sender, seq: event.seq } });
+    const cur = this.current;
+    const settled =
+      cur !== undefined &&
+      (cur.confirmedByPacket.has(sender) || (cur.setup.initiator !== undefined && cur.setup.initiator !== sender && (cur.setup.confirmed?.includes(sender) ?? false)));
+    if (settled) out.push({ kind: 'warn', warning: { kind: 'fork', sender, seq: event.seq } });
     else this.unreadable += 1;
   }
 
@@ -694,7 +702,7 @@ export class Session {
   private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> {
     const { id, author, body } = message;
     const position = this.log.accepted(sub.index, id);
-    const actions = sub.acks.accepted(id, nowMs, carried.seq);
+    const actions = sub.acks.accepted(id, nowMs, carried.seq, carried.atMs);
     // Keep the packet texts someone may need again: those some reader lacks (resends, rule 5 of
     // AckMonitor), and our latest message (re-acks, rule 6).
     if (author === this.self) {
@@ -751,6 +759,7 @@ export class Session {
           if (!this.quiet() && sub.phase.kind === 'active') for (const text of sub.resendPackets(action.id, action.to)) out.push({ kind: 'send', text });
           break;
         case 'not-fully-acked':
+          if (sub.phase.kind === 'closed' && sub.phase.missedEvents === true) break;
           out.push({ kind: 'warn', warning: { kind: 'not-fully-acked', id: action.id, missing: action.missing } });
           if (this.log.has(action.id)) out.push({ kind: 'status', id: action.id, status: 'late' });
           break;
@@ -943,8 +952,11 @@ export class Session {
   }
 
   /** Rule 11 (and rule 4): the membership dropped this group's secrets; we are solo until included again. */
-  private async startOver(reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld', nowMs: number, out: Out): Promise<void> {
-    for (const sub of this.live()) this.close(sub, sub.acks.endedConsistent() && sub.acks.isConsistent(), out);
+  private async startOver(reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded', nowMs: number, out: Out): Promise<void> {
+    // We missed events or cannot trust what we hold: what we have is not the whole transcript.
+    for (const sub of this.live()) this.close(sub, false, out);
+    // Every subsession we kept is one whose tail we may have missed.
+    for (const sub of this.subsessions.values()) if (sub.phase.kind === 'closed') sub.phase = { ...sub.phase, missedEvents: true };
     this.current = undefined;
     const text =
       reason === 'retention'

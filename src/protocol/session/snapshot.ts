@@ -55,9 +55,9 @@ export interface SubsessionSnapshot {
   /** Accepted messages in acceptance order. */
   readonly messages: readonly SnapshotMessage[];
   /** Messages waiting for parents, in arrival order. */
-  readonly pending: readonly { readonly message: SnapshotMessage; readonly text: string; readonly seq: number | null; readonly sender: MemberId; readonly receivedAtMs: number }[];
+  readonly pending: readonly { readonly message: SnapshotMessage; readonly text: string; readonly seq: number | null; readonly sender: MemberId; readonly atMs: number; readonly receivedAtMs: number }[];
   /** Messages waiting for their author's confirmation (rule 5). */
-  readonly held: readonly { readonly message: SnapshotMessage; readonly text: string; readonly seq: number | null; readonly sender: MemberId; readonly receivedAtMs: number }[];
+  readonly held: readonly { readonly message: SnapshotMessage; readonly text: string; readonly seq: number | null; readonly sender: MemberId; readonly atMs: number; readonly receivedAtMs: number }[];
   readonly packets: readonly (readonly [MessageKey, string])[];
   readonly acks: AckMonitorSnapshot;
   readonly phase: SubsessionPhase;
@@ -127,8 +127,8 @@ export function snapshotSubsession(sub: Subsession): SubsessionSnapshot {
     installedAtSeq: sub.installedAtSeq,
     setup: setupToSnapshot(sub.setup),
     messages: sub.transcript.ids().map((id) => snapshotMessage(sub.transcript.get(id))),
-    pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra.text, seq: p.extra.seq ?? null, sender: p.extra.sender, receivedAtMs: p.receivedAtMs })),
-    held: sub.held.map((h) => ({ message: snapshotMessage(h.message), text: h.carried.text, seq: h.carried.seq ?? null, sender: h.sender, receivedAtMs: h.receivedAtMs })),
+    pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra.text, seq: p.extra.seq ?? null, sender: p.extra.sender, atMs: p.extra.atMs, receivedAtMs: p.receivedAtMs })),
+    held: sub.held.map((h) => ({ message: snapshotMessage(h.message), text: h.carried.text, seq: h.carried.seq ?? null, sender: h.sender, atMs: h.carried.atMs, receivedAtMs: h.receivedAtMs })),
     packets: [...sub.packets],
     acks: sub.acks.snapshot(),
     phase: sub.phase,
@@ -145,9 +145,9 @@ export function restoreSubsession(s: SubsessionSnapshot, self: MemberId, config:
   for (const p of s.pending) {
     const check = sub.transcript.check(p.message);
     assert(check.kind === 'missing-parents', 'a pending message still misses parents');
-    sub.pending.add({ message: p.message, extra: { text: p.text, seq: p.seq ?? undefined, sender: p.sender }, receivedAtMs: p.receivedAtMs }, check.missing);
+    sub.pending.add({ message: p.message, extra: { text: p.text, seq: p.seq ?? undefined, sender: p.sender, atMs: p.atMs }, receivedAtMs: p.receivedAtMs }, check.missing);
   }
-  sub.held = s.held.map((h) => ({ message: h.message, carried: { text: h.text, seq: h.seq ?? undefined, sender: h.sender }, sender: h.sender, receivedAtMs: h.receivedAtMs }));
+  sub.held = s.held.map((h) => ({ message: h.message, carried: { text: h.text, seq: h.seq ?? undefined, sender: h.sender, atMs: h.atMs }, sender: h.sender, receivedAtMs: h.receivedAtMs }));
   for (const [id, text] of s.packets) sub.packets.set(id, text);
   sub.acks = AckMonitor.restore(s.acks, self, sub.transcript, needsAck, config.reliability, isOnline);
   sub.phase = s.phase;

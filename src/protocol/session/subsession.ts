@@ -46,7 +46,12 @@ export type SubsessionPhase =
    * Otherwise an operation replaced it (`replacedBy`): it waits for the last words.
    */
   | { readonly kind: 'parting'; readonly finId: MessageKey | null; readonly deadlineMs: number | null; readonly replacedBy: number | null }
-  | { readonly kind: 'closed'; readonly consistent: boolean };
+  /**
+   * `missedEvents`: closed because we missed events (rule 11, withheld events): the relay's
+   * order of what we see in it later says nothing about what its authors had read, so no ack
+   * lateness is judged there any more.
+   */
+  | { readonly kind: 'closed'; readonly consistent: boolean; readonly missedEvents?: boolean };
 
 /** What waits in the transcript stage with a message: its packet (for resends) and its relay order. */
 export interface Carried {
@@ -54,6 +59,8 @@ export interface Carried {
   readonly seq: number | undefined;
   /** Who posted the packet (its author, or a member resending it). */
   readonly sender: MemberId;
+  /** Relay time of the event that carried it (our clock for our own, until the relay hands it back). */
+  readonly atMs: number;
 }
 
 /** A verified message whose author has not confirmed this subsession yet (rule 5). */

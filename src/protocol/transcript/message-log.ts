@@ -30,6 +30,8 @@ export class MessageLog<Body> {
   /** Per transcript message: its maximal content ancestors-or-self (computed at acceptance). */
   private readonly contentMax = new Map<MessageKey, readonly MessageKey[]>();
   private readonly subsessionOfId = new Map<MessageKey, number>();
+  /** Per content message: its real parents (computed once, at acceptance). */
+  private readonly contentParents = new Map<MessageKey, readonly MessageKey[]>();
 
   constructor(private readonly isContent: (body: Body) => boolean) {}
 
@@ -55,6 +57,7 @@ export class MessageLog<Body> {
     for (const id of transcript.ids()) {
       this.subsessionOfId.delete(id);
       this.contentMax.delete(id);
+      this.contentParents.delete(id);
       this.byId.delete(id);
     }
     this.transcripts[index] = undefined;
@@ -88,6 +91,7 @@ export class MessageLog<Body> {
       return undefined;
     }
     this.contentMax.set(id, [id]);
+    this.contentParents.set(id, inherited);
     const entry: LogEntry<Body> = {
       id,
       subsession,
@@ -132,10 +136,8 @@ export class MessageLog<Body> {
 
   /** mpENC §2.3 "Real parents": the latest content messages the author had seen. */
   parents(id: MessageKey): MessageKey[] {
-    const entry = this.get(id);
-    const transcript = this.transcript(entry.subsession);
-    const parents = transcript.get(id).parents;
-    return this.maximal(transcript, parents.flatMap((p) => this.contentMax.get(p) ?? []));
+    this.get(id);
+    return [...this.contentParents.get(id)!];
   }
 
   /** Content ancestors of a message: everything else is greyed out when it is selected (§2.3). */
@@ -150,7 +152,7 @@ export class MessageLog<Body> {
     const entry = this.get(id);
     // The caller usually knows the position (accepted() returned it): no O(n) search then.
     const at = position !== undefined && this.shown[position] === entry ? position : this.positionOf(entry);
-    const parents = this.parents(id);
+    const parents = this.contentParents.get(id)!;
     const above = this.shown[at - 1];
     if (above === undefined || above.subsession !== this.get(id).subsession) return parents.length > 0;
     return parents.length !== 1 || parents[0] !== above.id;
