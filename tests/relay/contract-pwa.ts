@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/relay/ids.js';
 import type { CapabilityToken, ChannelId, PushWakePayload, RelayEvent } from '../../src/shared/relay-api.js';
-import { RelayClient, RelayClientError, packetBytes } from '../../src/worker/relay-client.js';
+import { RelayClientError, packetBytes, type RelayClient } from '../../src/worker/relay-client.js';
 import { checkVapid, decryptPush, PushReceiver, type TestSubscription } from './helpers/push-receiver.js';
 import { errorBody, makeMember, packetOf, RelayTestEnv, type MakeStoreHarness, type StoreHarness } from './helpers/relay-harness.js';
 

@@ -51,14 +51,14 @@ export class PushReceiver {
   ) {}
 
   static async start(): Promise<PushReceiver> {
-    let receiver: PushReceiver | undefined;
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const receiver = new PushReceiver(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => receiver?.accept(req, Buffer.concat(chunks), res));
+      req.on('end', () => receiver.accept(req, Buffer.concat(chunks), res));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    receiver = new PushReceiver(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     return receiver;
   }
 
