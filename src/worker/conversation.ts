@@ -13,6 +13,7 @@
  */
 import { base64UrlDecode, base64UrlEncode, utf8Decode, utf8Encode } from '../protocol/bytes.js';
 import type { ChannelEvent } from '../protocol/channel.js';
+import { decodePacket } from '../protocol/codec/packet.js';
 import { isProtocolError } from '../protocol/errors.js';
 import { createMembership } from '../protocol/greeting/index.js';
 import type { MemberId } from '../protocol/ids.js';
@@ -25,7 +26,7 @@ import {
   type SessionNotice,
   type SessionWarning,
 } from '../protocol/session/index.js';
-import type { OutboxRecord } from '../shared/client-db.js';
+import type { FetchTokenRecord, OutboxRecord } from '../shared/client-db.js';
 import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
 import { WorkerError, type MessageRef, type NoticeAction, type NoticeTone, type OperationId } from '../shared/worker-api.js';
 import type { Batch, ClientStore } from '../store/client-store.js';
@@ -46,6 +47,14 @@ const MAX_TRACKED_POSITIONS = 2_000;
 /** Join claims and invitations a group keeps (bounded state; older ones drop). */
 const MAX_CLAIMS = 64;
 const MAX_INVITES = 256;
+
+function isDataPacket(text: string): boolean {
+  try {
+    return decodePacket(text).kind === 'data';
+  } catch {
+    return false;
+  }
+}
 
 export class CrashError extends Error {
   constructor(point: string) {
@@ -81,6 +90,8 @@ export class ConversationRuntime {
   readonly window = new Map<number, TimelineRecord>();
   windowLoaded = 0;
   stopped = false;
+  /** Our read-only fetch token for the service worker (kept current with every step). */
+  fetchToken: FetchTokenRecord | null = null;
   readonly signer: RelaySigner;
 
   private constructor(
@@ -195,12 +206,18 @@ export class ConversationRuntime {
     for (const effect of effects) {
       switch (effect.kind) {
         case 'send': {
+          const data = isDataPacket(effect.text);
+          // Rule 7: nothing sealed under a key that someone who left still holds (resends and
+          // acks included) leaves while their exclusion is under way.
+          if (data && this.departedInKey()) break;
           const record: OutboxRecord = {
             postId: randomId(deps),
             relay: this.record.relay,
             channel: this.channel,
             packet: base64UrlEncode(utf8Encode(effect.text)),
-            ifNoLeaveAfter: this.meta.lastSeq,
+            // async-groups rule 7: data packets are conditional on nobody having left since we
+            // sealed them; membership packets must reach the order regardless.
+            ifNoLeaveAfter: data ? this.meta.lastSeq : null,
             queuedAtMs: nowMs,
             presigned: null,
             attempts: 0,
@@ -238,6 +255,10 @@ export class ConversationRuntime {
     const stored: SessionRecord = { snapshot: this.session.snapshot(), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
     batch.put('sessions', this.id, stored);
     batch.put('conversations', this.id, this.record);
+    if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
+      this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
+      batch.putTransit('fetchTokens', this.fetchToken);
+    }
     await this.host.store.commit(batch);
     deps.fault?.('after-persist', what);
     if (outbox.length > 0) this.host.enqueueOutbox(outbox);
@@ -611,8 +632,36 @@ export class ConversationRuntime {
     }
   }
 
+  /**
+   * Whether a message may be sealed now. Never while a member of the current key has left the
+   * channel (its exclusion is under way): the leaver could read it (async-groups rule 7).
+   */
   canSeal(): boolean {
-    return this.session.state() === 'active' && this.session.currentSubsession() !== undefined && this.record.state === 'active';
+    if (this.session.state() !== 'active' || this.session.currentSubsession() === undefined || this.record.state !== 'active') return false;
+    return !this.departedInKey();
+  }
+
+  private departedInKey(): boolean {
+    if (this.session.currentSubsession() === undefined) return false;
+    const channel = new Set<string>(this.session.channelMembers());
+    return !this.session.members().every((m) => channel.has(m));
+  }
+
+  /**
+   * The relay refused a data packet because someone left after we sealed it (rule 7): the
+   * message goes back to the queue and is sealed again under the key without them.
+   */
+  resealAfterRefusal(postId: string): Promise<void> {
+    return this.run('reseal', async () => {
+      await this.save((batch) => {
+        for (const [position, item] of this.window) {
+          if (item.t !== 'm' || !item.postIds.includes(postId) || item.author !== this.self) continue;
+          this.putTimeline(position, { ...item, mpenc: null, state: 'queued', postIds: [] }, batch);
+          if (!this.record.queued.some((q) => q.ref === item.ref)) this.record.queued.push({ ref: item.ref, position, text: item.text, atMs: item.atMs });
+        }
+      });
+      await this.followUps();
+    });
   }
 
   /** Sends a group control payload (roster, rename, invitation notice). */

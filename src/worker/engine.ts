@@ -9,7 +9,7 @@
  * into the inbox store → subscribe to every channel from its processed seq → flush the outbox.
  */
 import { base64UrlDecode, base64UrlEncode } from '../protocol/bytes.js';
-import type { OutboxRecord } from '../shared/client-db.js';
+import type { FetchTokenRecord, OutboxRecord } from '../shared/client-db.js';
 import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
 import {
   MAX_DISPLAY_NAME_CHARS,
@@ -31,7 +31,7 @@ import { cleanName, linkFor, makeBinding, makeCard, CARD_FRAGMENT, type Binding,
 import { ConversationRuntime, CrashError, type ConversationHost } from './conversation.js';
 import { sealJoinClaim } from './group-messages.js';
 import type { ClientDeps } from './deps.js';
-import { CLAIM_REPOST_MS, DEPOSIT_TTL_MS, DEPOSIT_USES, INVITE_TTL_MS } from './limits.js';
+import { CLAIM_REPOST_MS, DEPOSIT_TTL_MS, DEPOSIT_USES, FETCH_TOKEN_RENEW_MS, FETCH_TOKEN_TTL_MS, INVITE_TTL_MS } from './limits.js';
 import { Outbox } from './outbox.js';
 import { People } from './people.js';
 import { makeQr } from './qr.js';
@@ -64,6 +64,8 @@ export class CoveyEngine implements ConversationHost {
   /** Drafts by conversation (plaintext under the data key, async-groups rule 7). */
   readonly drafts = new Map<ConversationId, string>();
   private inboxChain: Promise<unknown> = Promise.resolve();
+  /** The inbox's fetch token for the service worker. */
+  inboxToken: FetchTokenRecord | null = null;
   private stopped = false;
   /** Called once when the engine must stop (replaced by another tab, or a crash was injected). */
   onFatal: (error: unknown) => void = () => undefined;
@@ -150,6 +152,9 @@ export class CoveyEngine implements ConversationHost {
       this.addRuntime(runtime);
     }
     await this.outbox.load();
+    const tokens = new Map((await this.store.transit('fetchTokens')).map((t) => [t.channel as string, t]));
+    for (const runtime of this.conversations.values()) runtime.fetchToken = tokens.get(runtime.channel) ?? null;
+    this.inboxToken = tokens.get(profile.inbox.channel) ?? null;
     this.phase = 'ready';
     // The inbox store first (what the service worker fetched while we were closed), then live.
     await this.processStoredInbox();
@@ -170,9 +175,38 @@ export class CoveyEngine implements ConversationHost {
       void this.completeJoin(runtime).catch((error: unknown) => this.deps.log?.('warn', `join not finished: ${String(error)}`));
       return;
     }
-    if (r.state !== 'left' && r.state !== 'removed') this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
+    if (r.state !== 'left' && r.state !== 'removed') {
+      this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
+      void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
+    }
     runtime.resume();
     if (r.state === 'waiting' && !r.createdByMe && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
+  }
+
+  /**
+   * Makes (or renews) our read-only fetch token for a channel and stores it where the service
+   * worker reads it (src/shared/client-db.ts), so it can fetch while the app is closed. Best
+   * effort: offline, the old token (if any) keeps working until it expires.
+   */
+  async renewFetchToken(
+    relay: string,
+    channel: ChannelId,
+    signer: RelaySigner,
+    current: FetchTokenRecord | null,
+    afterSeq: number,
+    set: (token: FetchTokenRecord) => void,
+  ): Promise<void> {
+    if (current !== null && current.expiresAtMs - this.deps.now() > FETCH_TOKEN_RENEW_MS) return;
+    try {
+      const client = this.relay(relay).client;
+      const made = await client.createFetchToken(channel, FETCH_TOKEN_TTL_MS, signer);
+      const token: FetchTokenRecord = { channel, relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq };
+      await this.store.commit(this.store.batch().putTransit('fetchTokens', token));
+      set(token);
+      if (current !== null) await client.revokeFetchTokens(channel, current.token, signer).catch(() => undefined);
+    } catch (error) {
+      if (error instanceof EngineReplacedError) this.fatal(error);
+    }
   }
 
   private async processStoredInbox(): Promise<void> {
@@ -340,6 +374,10 @@ export class CoveyEngine implements ConversationHost {
     const runtime = this.byChannel.get(record.channel);
     this.deps.log?.('warn', `post refused: ${code} ${message}`);
     if (runtime === undefined) return;
+    if (code === 'membership-changed') {
+      await runtime.resealAfterRefusal(record.postId).catch(() => undefined);
+      return;
+    }
     await runtime
       .run('refused', async () => {
         await runtime.save((batch) => {
@@ -746,7 +784,7 @@ export class CoveyEngine implements ConversationHost {
     runtime.stop();
     this.relay(runtime.record.relay).unwatch(runtime.channel);
     this.outbox.forget(runtime.channel);
-    const batch = this.store.batch().delete('conversations', id).delete('sessions', id).delete('drafts', id);
+    const batch = this.store.batch().delete('conversations', id).delete('sessions', id).delete('drafts', id).delete('fetchTokens', runtime.channel);
     for (const r of await this.store.transit('outbox')) if (r.channel === runtime.channel) batch.delete('outbox', r.postId);
     await this.store.commit(batch);
     await this.store.deleteTimeline(id);

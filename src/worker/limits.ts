@@ -10,3 +10,7 @@ export const DEPOSIT_USES = 1_000;
 export const INVITE_TTL_MS = 14 * 24 * 3600_000;
 /** A joiner still waiting re-posts its claim when the last one is older than this (rule 10: "online now"). */
 export const CLAIM_REPOST_MS = 10 * 60_000;
+/** Fetch tokens for the service worker live the relay's longest (maxFetchTokenTtlMs: 30 days)... */
+export const FETCH_TOKEN_TTL_MS = 30 * 24 * 3600_000;
+/** ...and are renewed when less than this is left (the app renews them whenever it runs). */
+export const FETCH_TOKEN_RENEW_MS = 20 * 24 * 3600_000;

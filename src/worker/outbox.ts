@@ -137,7 +137,8 @@ export class Outbox {
       return 'done';
     }
     try {
-      const result = await this.owner.client(record.relay).post(record.channel, base64UrlDecode(record.packet), record.postId, signer);
+      const options = record.ifNoLeaveAfter === null ? { postId: record.postId } : { postId: record.postId, ifNoLeaveAfter: record.ifNoLeaveAfter };
+      const result = await this.owner.client(record.relay).post(record.channel, base64UrlDecode(record.packet), options, signer);
       this.deps.fault?.('after-post', record.postId);
       await this.remove(record);
       this.attempts.set(record.channel, 0);

@@ -37,6 +37,7 @@ import {
   type Card,
 } from './cards.js';
 import type { ClientStore } from '../store/client-store.js';
+import type { FetchTokenRecord } from '../shared/client-db.js';
 import type { ConversationRuntime } from './conversation.js';
 import type { ClientDeps } from './deps.js';
 import type { ProfileRecord } from './records.js';
@@ -67,6 +68,8 @@ export interface PeopleHost {
   alert(tone: 'info' | 'warning' | 'danger', text: string, whatToDo: string | null): void;
   inboxRun<T>(fn: () => Promise<T>): Promise<T>;
   saveProfile(change: Partial<ProfileRecord>): Promise<void>;
+  inboxToken: FetchTokenRecord | null;
+  renewFetchToken(relay: string, channel: ChannelId, signer: RelaySigner, current: FetchTokenRecord | null, afterSeq: number, set: (t: FetchTokenRecord) => void): Promise<void>;
   acceptInvitation(id: InvitationId): Promise<ConversationRuntime>;
 }
 type CoveyEngine = PeopleHost;
@@ -107,7 +110,10 @@ export class People {
   }
 
   watchInbox(): void {
-    void this.owner().then((owner) => this.engine.relay(this.me.homeRelay).watch(this.me.inbox.channel, this.me.inbox.lastSeq, owner));
+    void this.owner().then((owner) => {
+      this.engine.relay(this.me.homeRelay).watch(this.me.inbox.channel, this.me.inbox.lastSeq, owner);
+      void this.engine.renewFetchToken(this.me.homeRelay, this.me.inbox.channel, owner, this.engine.inboxToken, this.me.inbox.lastSeq, (t) => (this.engine.inboxToken = t));
+    });
   }
 
   // ── lookups ──────────────────────────────────────────────────────────────────────────────
@@ -415,6 +421,11 @@ export class People {
       }
       const profile = { ...this.me, inbox: { ...inbox, lastSeq: event.seq } };
       batch.put('profile', 'me', profile);
+      const token = this.engine.inboxToken;
+      if (token !== null) {
+        this.engine.inboxToken = { ...token, afterSeq: event.seq };
+        batch.putTransit('fetchTokens', this.engine.inboxToken);
+      }
       await this.engine.store.commit(batch);
       this.engine.profile = profile;
       for (const fn of after) await fn().catch((e: unknown) => this.engine.deps.log?.('warn', `inbox follow-up failed: ${String(e)}`));
