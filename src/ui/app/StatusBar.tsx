@@ -3,10 +3,31 @@
  * (and how many messages wait), and that the browser may delete data.
  */
 import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
 import type { AppView } from '../../shared/worker-api.js';
 import { Icon } from '../components/icons.js';
 
+/** The storage warning can be put away (it stays in Settings); remembered in this browser. */
+const STORAGE_NOTE_KEY = 'covey.storage-note-dismissed';
+
+function storageNoteDismissed(): boolean {
+  try {
+    return localStorage.getItem(STORAGE_NOTE_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
 export function StatusBar({ app }: { app: AppView }): JSX.Element | null {
+  const [dismissed, setDismissed] = useState(storageNoteDismissed);
+  const dismiss = () => {
+    setDismissed(true);
+    try {
+      localStorage.setItem(STORAGE_NOTE_KEY, '1');
+    } catch {
+      // shown again next time: harmless
+    }
+  };
   const troubled = app.relays.filter((relay) => relay.state !== 'connected');
   const lines: JSX.Element[] = [];
   for (const relay of troubled) {
@@ -22,12 +43,15 @@ export function StatusBar({ app }: { app: AppView }): JSX.Element | null {
       </p>,
     );
   }
-  if (app.persistence === 'refused') {
+  if (app.persistence === 'refused' && !dismissed) {
     lines.push(
-      <p key="persistence" class="status-line status-warning">
+      <div key="persistence" class="status-line status-warning">
         <Icon name="alert" small />
-        <span>This browser may delete Covey’s messages and keys when it runs low on space. Install Covey or bookmark it to keep them.</span>
-      </p>,
+        <span>This browser may delete Covey’s messages and keys when it runs low on space. Installing Covey or bookmarking it usually stops that.</span>
+        <button type="button" class="icon-btn status-dismiss" aria-label="Dismiss the storage warning" onClick={dismiss}>
+          <Icon name="close" small />
+        </button>
+      </div>,
     );
   }
   if (lines.length === 0) return null;

@@ -12,7 +12,9 @@ import type {
   ConversationId,
   ConversationView,
   Delivery,
+  InvitationView,
   MemberRef,
+  MemberView,
   MessageRef,
   MessageView,
   NoticeView,
@@ -84,9 +86,9 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
   let contacts: ContactView[] = [];
   let requests: { id: string; name: string; safetyNumber: string; receivedAtMs: number; existingContactId: ContactId | null }[] = [];
   const conversations = new Map<ConversationId, FakeConversation>();
-  let invitations: import('../../../src/shared/worker-api.js').InvitationView[] = [];
+  let invitations: InvitationView[] = [];
 
-  const member = (name: string, self = false, extra: Partial<import('../../../src/shared/worker-api.js').MemberView> = {}) => ({
+  const member = (name: string, self = false, extra: Partial<MemberView> = {}) => ({
     member: `m-${name}` as MemberRef,
     contactId: self ? null : (`c-${name.toLowerCase()}` as ContactId),
     name,

@@ -45,19 +45,31 @@ export function MembersPanel({ conversation, onClose }: { conversation: Conversa
               <li key={member.member} class={away ? 'member member-away' : 'member'}>
                 <Avatar name={member.name} />
                 <div class="member-body">
-                  <p class="member-name">
-                    {member.self ? `${member.name} (you)` : member.name} {!member.self && <VerificationMark verification={member.verification} withText />}
+                  {!member.self && member.contactId !== null ? (
+                    <button
+                      type="button"
+                      class="member-name link-btn"
+                      aria-label={`${member.name}: safety number and contact details`}
+                      onClick={() => router.go({ section: 'contacts', detail: { name: 'contact', id: member.contactId as ContactId } })}
+                    >
+                      {member.name}
+                    </button>
+                  ) : (
+                    <p class="member-name">{member.self ? `${member.name} (you)` : member.name}</p>
+                  )}
+                  <p class="hint">
+                    {!member.self && (
+                      <>
+                        <VerificationMark verification={member.verification} withText />
+                        {' · '}
+                      </>
+                    )}
+                    {member.self ? 'This device' : (role ?? presenceText(member.presence))}
                   </p>
-                  <p class="hint">{member.self ? 'This device' : (role ?? presenceText(member.presence))}</p>
                 </div>
-                {!member.self && member.contactId !== null && (
-                  <button type="button" class="btn btn-quiet" onClick={() => router.go({ section: 'contacts', detail: { name: 'contact', id: member.contactId as ContactId } })}>
-                    Safety number<span class="visually-hidden"> of {member.name}</span>
-                  </button>
-                )}
                 {!member.self && group && conversation.canManage && (
-                  <button type="button" class="btn btn-quiet btn-danger" onClick={() => setOpen({ remove: member })}>
-                    Remove<span class="visually-hidden"> {member.name}</span>
+                  <button type="button" class="icon-btn btn-danger" aria-label={`Remove ${member.name}`} title={`Remove ${member.name}`} onClick={() => setOpen({ remove: member })}>
+                    <Icon name="close" />
                   </button>
                 )}
               </li>

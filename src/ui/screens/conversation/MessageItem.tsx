@@ -4,7 +4,7 @@
  * button from the keyboard) shows who has it and greys out what its author had not seen.
  */
 import type { JSX } from 'preact';
-import { useId } from 'preact/hooks';
+import { useEffect, useId, useRef } from 'preact/hooks';
 import type { ConversationId, ConversationKind, Delivery, MessageView } from '../../../shared/worker-api.js';
 import { useAction, useApi } from '../../app/engine.js';
 import { ErrorText } from '../../components/Notice.js';
@@ -162,8 +162,11 @@ function Details({ id, message, details }: { id: string; message: MessageView; d
       </dl>
     );
   })();
+  const ref = useRef<HTMLDivElement>(null);
+  const ready = details?.status === 'ready';
+  useEffect(() => ref.current?.scrollIntoView({ block: 'nearest' }), [ready]);
   return (
-    <div class="msg-details" id={id} role="region" aria-label="Message details">
+    <div class="msg-details" id={id} role="region" aria-label="Message details" ref={ref}>
       <p class={message.delivery.state === 'not-acked' || message.delivery.state === 'failed' ? 'details-delivery details-warn' : 'details-delivery'}>{deliveryText(message.delivery)}</p>
       <p class="hint">
         Written {longTime(message.timeMs)} by {message.author.self ? 'you' : message.author.name}
