@@ -13,7 +13,7 @@ import { Icon, type IconName } from '../../components/icons.js';
 import { linkify } from '../../format/linkify.js';
 import { longTime, timeOnly } from '../../format/time.js';
 import { deliveryShort, deliveryText, listNames } from '../../format/words.js';
-import type { DetailsState } from './Timeline.js';
+import type { DetailsState } from './details-state.js';
 
 const DELIVERY_ICONS: Record<Delivery['state'], IconName> = {
   'waiting-to-send': 'clock',

@@ -5,17 +5,16 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { ConversationView, MessageDetails, MessageRef, NoticeView, TimelineItem } from '../../../shared/worker-api.js';
+import type { ConversationView, MessageRef, NoticeView, TimelineItem } from '../../../shared/worker-api.js';
 import { asWorkerError, useApi } from '../../app/engine.js';
 import { Icon } from '../../components/icons.js';
 import { dayLabel, sameDay } from '../../format/time.js';
+import type { DetailsState } from './details-state.js';
 import { MessageItem } from './MessageItem.js';
 import { NoticeActionButton } from './NoticeAction.js';
 
 /** "Near the bottom": new messages keep the view pinned to the end (px). */
 const STICK_TO_BOTTOM_PX = 80;
-
-export type DetailsState = { readonly status: 'loading' } | { readonly status: 'ready'; readonly details: MessageDetails } | { readonly status: 'failed'; readonly text: string };
 
 export function Timeline({ conversation, onLoadEarlier }: { conversation: ConversationView; onLoadEarlier: () => void }): JSX.Element {
   const api = useApi();
