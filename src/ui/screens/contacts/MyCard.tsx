@@ -38,7 +38,7 @@ export function MyCardScreen({ app }: { app: AppView }): JSX.Element {
             <div class="qr-frame">
               <QrImage qr={value.qr} label={`QR code of ${value.name}’s Covey link`} />
             </div>
-            <p class="link-text" id="my-card-link">
+            <p class="link-text" id="my-card-link" data-testid="my-card-link">
               {value.link}
             </p>
             <div class="row">

@@ -68,7 +68,7 @@ export function MembersPanel({ conversation, onClose }: { conversation: Conversa
                   </p>
                 </div>
                 {!member.self && group && conversation.canManage && (
-                  <button type="button" class="icon-btn btn-danger" aria-label={`Remove ${member.name}`} title={`Remove ${member.name}`} onClick={() => setOpen({ remove: member })}>
+                  <button type="button" class="icon-btn btn-danger" aria-label={`Remove ${member.name} from the group`} title={`Remove ${member.name} from the group`} onClick={() => setOpen({ remove: member })}>
                     <Icon name="close" />
                   </button>
                 )}
