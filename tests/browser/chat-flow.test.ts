@@ -15,7 +15,7 @@
  * The two flows of the issue (all online; Carol closed while the others chat) share one run per
  * engine: the second starts where the first has formed the group, which keeps CI time down.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startTestRelay, type TestRelay } from './harness/app.js';
 import { browserRun, openEngine } from './harness/engines.js';
 import { DESKTOP, PHONE, type Engine, type Profile, type Tab, type Viewport } from './harness/types.js';
@@ -62,6 +62,15 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', (engineName) => {
     await engine?.close();
     await relay?.dispose();
   });
+  // Each step builds on the one before: after a failure the rest are skipped (not passed), so a
+  // broken run fails fast instead of waiting out every later step's timeouts.
+  let broken = false;
+  beforeEach((context) => {
+    if (broken) context.skip();
+  });
+  afterEach((context) => {
+    if (context.task.result?.state === 'fail') broken = true;
+  });
 
   const wait = { timeoutMs: FLOW_TIMEOUT_MS };
 
@@ -101,7 +110,7 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', (engineName) => {
       await tab.click({ role: 'button', name: 'Contacts' });
       await tab.click({ role: 'button', name: /Your link and code/ });
       await tab.waitFor({ testId: 'my-card-link' }, wait);
-      links.push(await tab.evaluate(() => document.querySelector('[data-testid="my-card-link"]')?.textContent ?? ''));
+      links.push(await tab.evaluate(() => document.querySelector<HTMLTextAreaElement>('[data-testid="my-card-link"]')?.value ?? ''));
     }
     await screens(tabs.bob, 'my-card');
     for (const [link, name] of [[links[0]!, BOB], [links[1]!, CAROL]] as const) {

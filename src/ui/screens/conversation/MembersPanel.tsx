@@ -19,6 +19,7 @@ import { presenceText } from '../../format/words.js';
 import { ContactPicker } from '../groups/ContactPicker.js';
 import { CopyButton, ShareButton } from '../contacts/ShareButtons.js';
 import { QrImage } from '../../components/QrImage.js';
+import { LinkBox } from '../../components/LinkBox.js';
 
 type Open = null | 'add' | 'rename' | 'leave' | 'link' | { remove: MemberView };
 
@@ -241,7 +242,7 @@ function InviteLinkDialog({ conversation, onClose }: { conversation: Conversatio
         ) : (
           <>
             <QrImage qr={link.qr} label={`QR code of the invite link to ${conversation.name}`} />
-            <p class="link-text">{link.link}</p>
+            <LinkBox link={link.link} label={`Invite link to ${conversation.name}`} />
             <p class="hint">Expires {timeUntil(link.expiresAtMs)}.</p>
             <div class="row">
               <CopyButton text={link.link} label="Copy link" />
