@@ -243,6 +243,7 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', (engineName) => {
     await bob.click({ role: 'button', name: new RegExp(ALICE) });
     await alice.click({ role: 'button', name: 'Contacts' });
     await alice.click({ role: 'button', name: new RegExp(BOB) });
+    for (const tab of [bob, alice]) await tab.waitFor({ role: 'heading', name: 'Safety number' });
     const number = (tab: Tab) => tab.evaluate(() => [...document.querySelectorAll('.safety-number li')].map((li) => li.textContent).join(' '));
     const [bobSees, aliceSees] = [await number(bob), await number(alice)];
     expect(bobSees).toMatch(/^(\d{5} ){11}\d{5}$/);
