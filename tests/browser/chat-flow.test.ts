@@ -266,6 +266,7 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', (engineName) => {
     await second.close();
     // The first tab still runs the engine: it sends and Alice receives.
     await send(tabs.bob, 'Still here after the second tab');
+    await openGroup(tabs.alice);
     await waitForMessage(tabs.alice, 'Still here after the second tab');
   });
 
