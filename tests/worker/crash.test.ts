@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../src/relay/server.js';
-import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
+import type { ContactId } from '../../src/shared/worker-api.js';
 import { CrashError } from '../../src/worker/conversation.js';
 import type { FaultHook, FaultPoint } from '../../src/worker/deps.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
