@@ -104,8 +104,9 @@ export class ClientStore {
 
   private constructor(readonly db: CoveyDatabase) {}
 
-  static async open(factory: IDBFactory, name?: string): Promise<ClientStore> {
-    return new ClientStore(await openCoveyDb(factory, name));
+  /** `version` only for tests that build an older layout (migration tests). */
+  static async open(factory: IDBFactory, name?: string, version?: number): Promise<ClientStore> {
+    return new ClientStore(await openCoveyDb(factory, name, version));
   }
 
   close(): void {

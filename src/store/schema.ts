@@ -71,10 +71,12 @@ export type CoveyDatabase = IDBPDatabase<CoveyDb>;
 export function upgradeCoveyDb(
   db: IDBPDatabase<CoveyDb>,
   oldVersion: number,
-  _newVersion: number | null,
+  newVersion: number | null,
   tx: IDBPTransaction<CoveyDb, StoreName[], 'versionchange'>,
 ): void {
-  if (oldVersion < 1) {
+  // Each step runs once, in order; bounded by newVersion so a test can build an old layout.
+  const target = newVersion ?? CLIENT_DB_VERSION;
+  if (oldVersion < 1 && target >= 1) {
     db.createObjectStore('meta');
     db.createObjectStore('profile');
     db.createObjectStore('contacts');
@@ -84,7 +86,7 @@ export function upgradeCoveyDb(
     db.createObjectStore(TRANSIT_STORES.outbox, { keyPath: 'postId' });
     db.createObjectStore(TRANSIT_STORES.inbox, { keyPath: ['channel', 'seq'] });
   }
-  if (oldVersion < 2) {
+  if (oldVersion < 2 && target >= 2) {
     db.createObjectStore('requests');
     db.createObjectStore('invitations');
     db.createObjectStore('drafts');

@@ -23,6 +23,7 @@ import type {
   ConversationsView,
 } from '../../../src/shared/worker-api.js';
 import type { FaultHook, LockManagerLike, Timers } from '../../../src/worker/deps.js';
+import type { FetchLike } from '../../../src/worker/relay-client.js';
 import { EngineHost, type HostDeps } from '../../../src/worker/engine-host.js';
 import { NodeWebSocket, nodeFetch } from '../../relay/helpers/relay-harness.js';
 
@@ -133,6 +134,8 @@ export interface ClientOptions {
   readonly timers?: Timers;
   readonly sessionConfig?: SessionConfig;
   readonly appOrigin?: string;
+  /** Wraps Node's fetch (tests that watch or break the network). */
+  readonly fetch?: FetchLike;
 }
 
 /** A UI-less client: one tab of one profile, running the worker core. */
@@ -159,7 +162,7 @@ export class TestClient {
     const profile = options.profile ?? new Profile(name);
     const deps: HostDeps = {
       indexedDB: profile.indexedDB,
-      fetch: nodeFetch,
+      fetch: options.fetch ?? nodeFetch,
       WebSocket: NodeWebSocket,
       crypto: await testCrypto(),
       now: options.now ?? (() => Date.now()),
