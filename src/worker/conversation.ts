@@ -35,6 +35,7 @@ import type { ClientDeps } from './deps.js';
 import { decodePayload, encodePayload, JOIN_CLAIM_PREFIX, openJoinClaim, type GroupPayload } from './group-messages.js';
 import type { ConversationRecord, GroupInvite, OperationRecord, SessionRecord, TimelineRecord } from './records.js';
 import type { RelaySigner } from './relay-client.js';
+import { SnapshotChunks } from './snapshot-chunks.js';
 
 /** async-groups rule 10: a member who is not the inviter includes a joiner only after this. */
 export const INCLUDE_BACKOFF_MS = 20_000;
@@ -99,6 +100,7 @@ export class ConversationRuntime {
     public record: ConversationRecord,
     public session: Session,
     public meta: { lastSeq: number; lastSeen: Record<string, number> },
+    private readonly chunks: SnapshotChunks = new SnapshotChunks(record.id),
   ) {
     const seed = base64UrlDecode(record.memberSeed);
     this.signer = { publicKey: record.memberKey, sign: (message) => host.deps.crypto.ed25519Sign(seed, message) };
@@ -141,16 +143,23 @@ export class ConversationRuntime {
     return new ConversationRuntime(host, record, session, { lastSeq: 0, lastSeen: {} });
   }
 
-  static restore(host: ConversationHost, record: ConversationRecord, stored: SessionRecord): ConversationRuntime {
+  static async restore(host: ConversationHost, record: ConversationRecord, stored: SessionRecord): Promise<ConversationRuntime> {
     if (stored.snapshot === null) {
       const fresh = ConversationRuntime.create(host, record);
       fresh.meta = { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } };
       return fresh;
     }
+    const chunks = new SnapshotChunks(record.id);
+    const snapshot = await chunks.join(host.store, stored.snapshot);
     const deps = ConversationRuntime.membershipDeps(host.deps);
-    const membership = GreetingMembership.restore(stored.snapshot.membership, deps);
-    const session = Session.restore(stored.snapshot, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
-    return new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } });
+    const membership = GreetingMembership.restore(snapshot.membership, deps);
+    const session = Session.restore(snapshot, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
+    return new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } }, chunks);
+  }
+
+  /** The session record to store now (new snapshot chunks go into `batch`). */
+  sessionRecord(batch: Batch): SessionRecord {
+    return { snapshot: this.chunks.split(this.session.snapshot(), batch), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
   }
 
   /** After a restore: the timer the session needs, and any follow-up work that was owed. */
@@ -252,8 +261,7 @@ export class ConversationRuntime {
     if (options.ownRef !== undefined) this.sealedOwn(options.ownRef, delivered, postIds, batch);
     await options.prepare?.(batch);
     for (const r of outbox) batch.putTransit('outbox', r);
-    const stored: SessionRecord = { snapshot: this.session.snapshot(), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
-    batch.put('sessions', this.id, stored);
+    batch.put('sessions', this.id, this.sessionRecord(batch));
     batch.put('conversations', this.id, this.record);
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };

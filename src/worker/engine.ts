@@ -148,7 +148,7 @@ export class CoveyEngine implements ConversationHost {
     for (const [id, text] of await this.store.all<string>('drafts')) this.drafts.set(id as ConversationId, text);
     const sessions = new Map(await this.store.all<SessionRecord>('sessions'));
     for (const [id, record] of await this.store.all<ConversationRecord>('conversations')) {
-      const runtime = ConversationRuntime.restore(this, record, sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} });
+      const runtime = await ConversationRuntime.restore(this, record, sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} });
       this.addRuntime(runtime);
     }
     await this.outbox.load();
@@ -356,7 +356,7 @@ export class CoveyEngine implements ConversationHost {
     const record = await this.store.get<ConversationRecord>('conversations', id);
     if (record === undefined) return;
     const stored = (await this.store.get<SessionRecord>('sessions', id)) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
-    const runtime = ConversationRuntime.restore(this, record, stored);
+    const runtime = await ConversationRuntime.restore(this, record, stored);
     this.addRuntime(runtime);
     this.startRuntime(runtime);
     this.changed(runtime);
@@ -673,7 +673,8 @@ export class CoveyEngine implements ConversationHost {
     for (const b of body.members) record.bindings[b.mk] = b;
     record.bindings[member.key] = await this.ownBinding(record);
     record.pendingJoin = { cap: body.cap, jk: body.jk, inviteId: body.id };
-    record.invites.push({ id: body.id, jk: body.jk, ik: this.profile!.identityKey, name: this.profile!.displayName, by: member.key, expiresAtMs: body.exp, operationId: null, usedBy: null });
+    // Our own invitation, kept to post fresh join claims (rule 10); it is ours, never announced.
+    record.invites.push({ id: body.id, jk: body.jk, ik: this.profile!.identityKey, name: this.profile!.displayName, by: member.key, expiresAtMs: body.exp, operationId: null, usedBy: member.key });
     record.operations.push({
       id: `op-join-${body.id}` as OperationId,
       kind: 'join',
@@ -725,7 +726,7 @@ export class CoveyEngine implements ConversationHost {
       if (runtime.meta.lastSeq === 0) runtime.meta.lastSeq = joinedSeq - 1;
       const outbox = this.claimRecord(runtime, claim);
       await runtime.save((batch) => {
-        batch.put('sessions', r.id, { snapshot: runtime.session.snapshot(), lastSeq: runtime.meta.lastSeq, lastSeen: runtime.meta.lastSeen } satisfies SessionRecord);
+        batch.put('sessions', r.id, runtime.sessionRecord(batch));
         batch.putTransit('outbox', outbox);
       });
       this.outbox.enqueue([outbox]);
@@ -787,7 +788,8 @@ export class CoveyEngine implements ConversationHost {
     const batch = this.store.batch().delete('conversations', id).delete('sessions', id).delete('drafts', id).delete('fetchTokens', runtime.channel);
     for (const r of await this.store.transit('outbox')) if (r.channel === runtime.channel) batch.delete('outbox', r.postId);
     await this.store.commit(batch);
-    await this.store.deleteTimeline(id);
+    await this.store.deleteRange('timeline', id);
+    await this.store.deleteRange('sessionChunks', `${id}/`);
     for (const contact of this.people.contacts.values()) {
       if (contact.directConversationId === id) await this.people.saveContact({ ...contact, directConversationId: null });
     }

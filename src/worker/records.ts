@@ -2,7 +2,6 @@
  * The worker's stored records (values of the sealed stores of src/store/schema.ts, JSON inside
  * AES-GCM). Bytes are base64url text. README "Store format" lists them with their keys.
  */
-import type { SessionSnapshot } from '../protocol/session/index.js';
 import type { CapabilityToken, ChannelId, MemberKey } from '../shared/relay-api.js';
 import type {
   ContactId,
@@ -19,6 +18,7 @@ import type {
   Verification,
 } from '../shared/worker-api.js';
 import type { Binding, Card } from './cards.js';
+import type { StoredSnapshot } from './snapshot-chunks.js';
 
 /** profile 'me'. */
 export interface ProfileRecord {
@@ -195,7 +195,8 @@ export interface ConversationRecord {
 
 /** sessions/<conversationId>: written with every Session call (persist before send). */
 export interface SessionRecord {
-  readonly snapshot: SessionSnapshot | null;
+  /** The session snapshot, its settled messages cut out into sessionChunks (snapshot-chunks.ts). */
+  readonly snapshot: StoredSnapshot | null;
   /** Newest channel seq processed (re-subscribe after it). */
   readonly lastSeq: number;
   /** Relay time of each member's latest packet (presence "last seen", async-groups rule 15). */
