@@ -23,9 +23,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { WebSocket } from 'ws';
 import type { ChannelId, ServerFrame } from '../src/shared/relay-api.js';
-import type { ContactId, ConversationId, ConversationView } from '../src/shared/worker-api.js';
+import type { ContactId, ContactsView, ConversationId, ConversationsView, ConversationView } from '../src/shared/worker-api.js';
+import { WorkerClient, type BridgePort } from '../src/shared/worker-bridge.js';
 import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/process.js';
 import { keepAliveAgent, newMember, rawRequest, setupGroup, signedHeaders, subscribeFrame, type TestMember } from '../tests/relay/helpers/signed-http.js';
 import { connect, identity, OPEN_LIMITS, Profile, TestClient } from '../tests/worker/helpers/client-harness.js';
@@ -94,25 +96,86 @@ async function baseline(url: string, count: number, packetBytes: number): Promis
   return samples;
 }
 
-/** Resolves when `client` has pushed a view of `id` whose timeline shows `text`. */
-function whenShown(client: TestClient, id: ConversationId, text: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${client.name}: "${text}" not shown within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-    const previous = client.onConversationView;
-    client.onConversationView = (viewId: ConversationId, view: ConversationView) => {
-      previous?.(viewId, view);
-      if (viewId !== id) return;
-      for (let i = view.timeline.length - 1; i >= Math.max(0, view.timeline.length - 5); i--) {
-        const item = view.timeline[i]!;
-        if (item.type === 'message' && item.text === text) {
-          clearTimeout(timer);
-          client.onConversationView = previous;
-          resolve(performance.now());
-          return;
-        }
-      }
+/** A client whose engine runs in a worker thread, reached only through the bridge (like the UI). */
+class ThreadClient {
+  contacts: ContactsView | undefined;
+  conversations: ConversationsView | undefined;
+  view: ConversationView | undefined;
+  private waiters: ((view: ConversationView) => void)[] = [];
+
+  private constructor(
+    readonly name: string,
+    private readonly worker: Worker,
+    readonly client: WorkerClient,
+  ) {
+    client.watch('contacts', {}, (v) => (this.contacts = v));
+    client.watch('conversations', {}, (v) => (this.conversations = v));
+  }
+
+  static async start(name: string, relay: string): Promise<ThreadClient> {
+    const worker = new Worker(new URL('./client-thread-entry.mjs', import.meta.url), { workerData: { relay } });
+    const port: BridgePort = {
+      postMessage: (m) => worker.postMessage(m),
+      addEventListener: (_type, listener) => void worker.on('message', (data: unknown) => listener({ data })),
     };
-  });
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: { t?: string }) => m.t === 'started' && resolve());
+      worker.once('error', reject);
+    });
+    return new ThreadClient(name, worker, new WorkerClient(port, { defaultTimeoutMs: STEP_TIMEOUT_MS }));
+  }
+
+  open(id: ConversationId): void {
+    this.client.watch('conversation', { conversationId: id }, (view) => {
+      this.view = view;
+      for (const w of this.waiters) w(view);
+    });
+  }
+
+  /** Resolves with the time the pushed view first shows `text`. */
+  whenShown(text: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name}: "${text}" not shown within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+      const check = (view: ConversationView) => {
+        const timeline = view.timeline;
+        for (let i = timeline.length - 1; i >= Math.max(0, timeline.length - 5); i--) {
+          const item = timeline[i]!;
+          if (item.type === 'message' && item.text === text) {
+            clearTimeout(timer);
+            this.waiters = this.waiters.filter((w) => w !== check);
+            resolve(performance.now());
+            return;
+          }
+        }
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  async until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    for (;;) {
+      const v = probe();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline) throw new Error(`${this.name}: timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+    await this.worker.terminate();
+  }
+}
+
+/** Alice adds Bob from his card; Bob accepts. Returns Alice's contact id for Bob. */
+async function threadConnect(a: ThreadClient, b: ThreadClient): Promise<ContactId> {
+  const card = await b.client.api.myCard({});
+  const { contactId } = await a.client.api.addContact({ link: card.link });
+  const request = await b.until('request', () => b.contacts?.requests.find((r) => r.name === a.name));
+  await b.client.api.acceptContactRequest({ requestId: request.id });
+  await a.until('connected', () => a.contacts?.contacts.some((c) => c.id === contactId && c.state === 'connected'));
+  return contactId;
 }
 
 async function groupOf(owner: TestClient, others: TestClient[], contacts: ContactId[], name: string): Promise<Map<TestClient, ConversationId>> {
@@ -130,53 +193,64 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'covey-bench-client-'));
   const relay = await startRelayProcess({ entry: RELAY_TEST_ENTRY, env: { RELAY_TEST_STORE: dataDir, RELAY_TEST_LIMITS: JSON.stringify(OPEN_LIMITS) } });
   const clients: TestClient[] = [];
+  const threadClients: ThreadClient[] = [];
   try {
     const setupStart = performance.now();
-    const [alice, bob, carol] = await Promise.all(['Alice', 'Bob', 'Carol'].map((n) => TestClient.start(n, { relay })));
-    clients.push(alice!, bob!, carol!);
-    for (const c of clients) await identity(c);
-    const [ab] = await connect(alice!, bob!);
-    const [ac] = await connect(alice!, carol!);
-    const ids = await groupOf(alice!, [bob!, carol!], [ab, ac] as ContactId[], 'Bench');
+    const threads = await Promise.all(['Alice', 'Bob', 'Carol'].map((n) => ThreadClient.start(n, relay.url)));
+    threadClients.push(...threads);
+    const [alice, bob, carol] = threads as [ThreadClient, ThreadClient, ThreadClient];
+    for (const t of threads) await t.client.api.createIdentity({ displayName: t.name });
+    const ab = await threadConnect(alice, bob);
+    const ac = await threadConnect(alice, carol);
+    const ids = new Map<ThreadClient, ConversationId>();
+    ids.set(alice, (await alice.client.api.createGroup({ name: 'Bench', contactIds: [ab, ac] })).conversationId);
+    for (const t of [bob, carol]) {
+      const invitation = await t.until('invitation', () => t.conversations?.invitations[0]);
+      ids.set(t, (await t.client.api.acceptInvitation({ invitationId: invitation.id })).conversationId);
+    }
+    for (const t of threads) {
+      t.open(ids.get(t)!);
+      await t.until('the group of three', () => t.view?.state === 'active' && t.view.members.filter((m) => m.role === 'member').length === 3);
+    }
     console.error(`setup ${Math.round(performance.now() - setupStart)} ms`);
 
-    // 1. send → shown at both others.
+    // 1. send → shown at both others, each engine in its own thread behind the bridge.
     const samples: number[] = [];
-    let packetBytes = 0;
     for (let i = 0; i < MESSAGES; i++) {
-      const from = clients[i % 3]!;
-      const others = clients.filter((c) => c !== from);
+      const from = threads[i % 3]!;
+      const others = threads.filter((t) => t !== from);
       const text = `message ${i} from ${from.name}: the quick brown fox jumps over the lazy dog`;
-      const shown = others.map((o) => whenShown(o, ids.get(o)!, text));
+      const shown = others.map((o) => o.whenShown(text));
       const start = performance.now();
-      await from.call('send', { conversationId: ids.get(from)!, text });
+      await from.client.api.send({ conversationId: ids.get(from)!, text });
       const times = await Promise.all(shown);
       samples.push(Math.max(...times) - start);
     }
-    // The size of a real packet, for the baseline.
-    const outbox = await alice!.host.engine!.store.transit('outbox');
-    packetBytes = outbox[0]?.packet.length ?? 0;
-    if (packetBytes === 0) packetBytes = 512;
+    const packetBytes = 512;
+    for (const t of threadClients.splice(0)) await t.close();
 
     // 2. Baseline on the same relay.
     const base = await baseline(relay.url, MESSAGES, Math.round((packetBytes * 3) / 4));
 
-    // 3. Restore: Dave's profile gets CONVERSATIONS × MESSAGES_PER_CONVERSATION from Alice.
+    // 3. Restore: Dave's profile gets CONVERSATIONS × MESSAGES_PER_CONVERSATION from Erin.
     const buildStart = performance.now();
+    const erin = await TestClient.start('Erin', { relay });
+    clients.push(erin);
+    await identity(erin);
     const daveProfile = new Profile('Dave');
     let dave = await TestClient.start('Dave', { relay, profile: daveProfile });
     clients.push(dave);
     await identity(dave);
-    const [ad] = await connect(alice!, dave);
+    const [ad] = await connect(erin, dave);
     const rooms: { alice: ConversationId; dave: ConversationId }[] = [];
     for (let c = 0; c < CONVERSATIONS; c++) {
-      const g = await groupOf(alice!, [dave], [ad] as ContactId[], `Room ${c}`);
-      rooms.push({ alice: g.get(alice!)!, dave: g.get(dave)! });
+      const g = await groupOf(erin, [dave], [ad] as ContactId[], `Room ${c}`);
+      rooms.push({ alice: g.get(erin)!, dave: g.get(dave)! });
     }
     for (const room of rooms) {
       for (let i = 0; i < MESSAGES_PER_CONVERSATION; i += BUILD_WINDOW) {
         const batch = Math.min(BUILD_WINDOW, MESSAGES_PER_CONVERSATION - i);
-        for (let k = 0; k < batch; k++) await alice!.call('send', { conversationId: room.alice, text: `room message ${i + k}` });
+        for (let k = 0; k < batch; k++) await erin.call('send', { conversationId: room.alice, text: `room message ${i + k}` });
         const engine = dave.host.engine!;
         await dave.until('the batch at Dave', () => (engine.conversations.get(room.dave)?.record.nextPosition ?? 0) > i + batch, 300_000);
       }
@@ -226,6 +300,7 @@ async function main(): Promise<void> {
       },
     });
   } finally {
+    for (const t of threadClients) await t.close();
     for (const c of clients) c.close();
     keepAliveAgent.destroy();
     await relay.stop();

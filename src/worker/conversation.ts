@@ -43,8 +43,6 @@ export const INCLUDE_BACKOFF_MS = 20_000;
 export const CLAIM_FRESH_MS = 10 * 60_000;
 /** Timeline records of a conversation kept in memory for its open view. */
 export const TIMELINE_CACHE = 5_000;
-/** Message refs whose timeline position we remember (to update them: sealed, failed). */
-const MAX_TRACKED_POSITIONS = 2_000;
 /** Join claims and invitations a group keeps (bounded state; older ones drop). */
 const MAX_CLAIMS = 64;
 const MAX_INVITES = 256;
@@ -319,8 +317,13 @@ export class ConversationRuntime {
   append(item: TimelineRecord, batch: Batch): number {
     const position = this.record.nextPosition++;
     this.putTimeline(position, item, batch);
-    if (item.t === 'm') this.track(item.ref, position);
     return position;
+  }
+
+  /** A message's timeline position, from the window (the open view) — undefined when not in it. */
+  positionOf(ref: string): number | undefined {
+    for (const [position, item] of this.window) if (item.t === 'm' && (item.ref === ref || item.mpenc === ref)) return position;
+    return undefined;
   }
 
   putTimeline(position: number, item: TimelineRecord, batch: Batch): void {
@@ -328,12 +331,6 @@ export class ConversationRuntime {
     this.window.set(position, item);
     if (this.window.size > TIMELINE_CACHE) this.window.delete(this.window.keys().next().value!);
     this.record.lastActivityMs = Math.max(this.record.lastActivityMs, item.atMs);
-  }
-
-  private track(ref: MessageRef, position: number): void {
-    this.record.positions[ref] = position;
-    const keys = Object.keys(this.record.positions);
-    if (keys.length > MAX_TRACKED_POSITIONS) delete this.record.positions[keys[0]!];
   }
 
   notice(tone: NoticeTone, text: string, whatToDo: string | null, action: NoticeAction | null, atMs: number, batch: Batch): void {
@@ -408,9 +405,9 @@ export class ConversationRuntime {
 
   /** Our own message got its mpENC id (or failed): update its timeline record. */
   private sealedOwn(ref: MessageRef, message: DeliveredMessage | undefined, postIds: string[], batch: Batch): void {
-    const position = this.record.positions[ref];
-    if (position === undefined) return;
     const queued = this.record.queued.find((q) => q.ref === ref);
+    const position = queued?.position;
+    if (position === undefined) return;
     this.record.queued = this.record.queued.filter((q) => q.ref !== ref);
     const text = queued?.text ?? (this.window.get(position) as { text?: string } | undefined)?.text ?? '';
     const atMs = queued?.atMs ?? this.host.deps.now();
@@ -421,7 +418,6 @@ export class ConversationRuntime {
         : { t: 'm', ref, mpenc: message.id, author: this.self, text, atMs, parents: [], hiddenParents: message.hiddenParents, state: 'sealed', failure: null, postIds },
       batch,
     );
-    if (message !== undefined) this.record.mpencRefs[message.id] = ref;
   }
 
   // ── notices and warnings from the session, in plain words ─────────────────────────────────

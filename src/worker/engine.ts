@@ -61,6 +61,7 @@ export class CoveyEngine implements ConversationHost {
   readonly outbox: Outbox;
   readonly people: People;
   readonly alerts: NoticeView[] = [];
+  private hasPassphrase: boolean | undefined;
   /** Drafts by conversation (plaintext under the data key, async-groups rule 7). */
   readonly drafts = new Map<ConversationId, string>();
   private inboxChain: Promise<unknown> = Promise.resolve();
@@ -510,6 +511,7 @@ export class CoveyEngine implements ConversationHost {
     const keys = (await this.store.keys())!;
     try {
       await this.store.putKeys(await rewrapKeys(keys, current, passphrase, this.deps.pbkdf2Iterations ?? PBKDF2_ITERATIONS));
+      this.hasPassphrase = true;
     } catch (error) {
       if (error instanceof WrongPassphraseError) throw new WorkerError('wrong-passphrase', 'Your current passphrase is not right.');
       throw error;
@@ -523,6 +525,7 @@ export class CoveyEngine implements ConversationHost {
     if (keys.passphrase === null) return;
     try {
       await this.store.putKeys(await rewrapKeys(keys, current, null));
+      this.hasPassphrase = false;
     } catch (error) {
       if (error instanceof WrongPassphraseError) throw new WorkerError('wrong-passphrase', 'That passphrase is not right.');
       throw error;
@@ -530,8 +533,10 @@ export class CoveyEngine implements ConversationHost {
     this.sink.invalidate('app');
   }
 
+  /** Whether a passphrase locks the store (read once, then kept current by the commands). */
   async passphraseSet(): Promise<boolean> {
-    return (await this.store.keys())?.passphrase != null;
+    this.hasPassphrase ??= (await this.store.keys())?.passphrase != null;
+    return this.hasPassphrase;
   }
 
   // ── conversations ────────────────────────────────────────────────────────────────────────
@@ -579,13 +584,11 @@ export class CoveyEngine implements ConversationHost {
       unread: 0,
       last: null,
       lastActivityMs: now,
-      positions: {},
       attention: false,
       lastMembers: [],
       createdByMe: fields.createdByMe,
       leaving: false,
       announced: [],
-      mpencRefs: {},
       pendingJoin: null,
       claimedAtMs: null,
     };

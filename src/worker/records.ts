@@ -173,8 +173,6 @@ export interface ConversationRecord {
   unread: number;
   last: { readonly author: MemberKey; readonly text: string; readonly atMs: number; readonly position: number } | null;
   lastActivityMs: number;
-  /** Timeline position of each message ref we may need to update (ours, recent ones). */
-  positions: Record<string, number>;
   /** A security warning waits for the user. */
   attention: boolean;
   /** Members of the newest subsession we saw (to tell who joined and who went). */
@@ -185,8 +183,6 @@ export interface ConversationRecord {
   leaving: boolean;
   /** Ids of our invitations already announced to the group. */
   announced: string[];
-  /** Our messages that were queued before sealing: mpENC key → ref. */
-  mpencRefs: Record<string, MessageRef>;
   /** An accepted invitation whose relay join or claim is not done yet (crash-safe joining). */
   pendingJoin: { readonly cap: CapabilityToken; readonly jk: string; readonly inviteId: string } | null;
   /** When we last posted a join claim (re-posted on start while still waiting: rule 10). */
