@@ -488,27 +488,36 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         expect(await upgradeStatus(relay.url)).toBe(503);
       });
 
-      it('lets a connection resubscribe many channels at once, but rate-limits frame floods and upgrades', async () => {
-        const limits = { rateBurst: 5, rateRequestsPerSecond: 1, maxSubscriptionsPerConnection: 20, maxWsBadFrames: 1000 };
+      it('frames, upgrades and HTTP requests of one address share one rate-limit budget', async () => {
+        const limits = { rateBurst: 20, rateRequestsPerSecond: 1, maxSubscriptionsPerConnection: 20, maxWsBadFrames: 1000 };
         const { relay, clients } = await group(1, { limits });
         const a = clients[0]!;
         const channels: ChannelId[] = [];
         for (let i = 0; i < 12; i++) {
-          env.clockMs += 10_000; // refills the address bucket (rate 1/s, burst 5)
+          env.clockMs += 60_000; // refills the address bucket (rate 1/s, burst 20)
           channels.push((await a.createChannel('group')).channelId);
         }
-        env.clockMs += 10_000;
-        const socket = await env.socket(relay);
-        for (const channel of channels) socket.send(await a.subscribeFrame(channel, 0));
+        env.clockMs += 60_000; // full bucket: 20 tokens, and the clock stands still from here
+        const socket = await env.socket(relay); // 1
+        for (const channel of channels) socket.send(await a.subscribeFrame(channel, 0)); // 12
         await socket.until((f) => f.filter((x) => x.type === 'subscribed').length === 12, 'twelve subscriptions');
         expect(socket.frames.filter((f) => f.type === 'error')).toEqual([]);
-        for (let i = 0; i < 30; i++) socket.send({ type: 'ping' });
-        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'rate-limited'), 'a rate-limited frame');
-        expect(socket.frames.filter((f) => f.type === 'pong').length).toBeLessThan(30);
-        // Upgrades draw on the address budget: 4 tokens were left after the first socket.
+        // 7 tokens left for everything else from this address: HTTP requests...
         const statuses: number[] = [];
-        for (let i = 0; i < 5; i++) statuses.push(await upgradeStatus(relay.url));
-        expect(statuses).toEqual([101, 101, 101, 101, 429]);
+        for (let i = 0; i < 5; i++) statuses.push((await env.raw(relay, { method: 'GET', path: '/v1/push/key' })).status);
+        expect(statuses).toEqual([200, 200, 200, 200, 200]);
+        // ...another upgrade, one more frame, then the budget is gone for all three.
+        expect(await upgradeStatus(relay.url)).toBe(101);
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'rate-limited'), 'a rate-limited frame');
+        expect((await env.raw(relay, { method: 'GET', path: '/v1/push/key' })).status).toBe(429);
+        expect(await upgradeStatus(relay.url)).toBe(429);
+        // A flood of signed subscribes from one address gets no further than the budget.
+        for (let i = 0; i < 50; i++) socket.send(await a.subscribeFrame(channels[i % 12]!, 0));
+        await socket.until((f) => f.filter((x) => x.type === 'error' && x.code === 'rate-limited').length >= 51, 'fifty refusals');
+        expect(socket.frames.filter((f) => f.type === 'subscribed')).toHaveLength(12);
       });
     });
 
@@ -643,7 +652,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         const { relay, clients, channel } = await group(1);
         const health = await env.raw(relay, { method: 'GET', path: '/healthz' });
         expect(health.status).toBe(200);
-        expect(health.json).toEqual({ ok: true, store: relay.store.name });
+        expect(health.json).toMatchObject({ ok: true, store: relay.store.name, storage: { writable: true } });
         await clients[0]!.post(channel, packetOf('counted'));
         const socket = await env.socket(relay);
         socket.send(await clients[0]!.subscribeFrame(channel, 0));
