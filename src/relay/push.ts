@@ -31,7 +31,7 @@ import { isRelayError } from './http/errors.js';
 import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
-import { RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /** Events read per catch-up step (also capped by maxReadBytes): bounds memory per subscription. */
 const PUMP_BATCH_EVENTS = 200;

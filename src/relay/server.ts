@@ -194,7 +194,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const storage = new StorageGuard(store, limits, logger);
   await storage.start();
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
-  let hub: ReturnType<typeof makePushHub> | undefined;
+  // The hub needs deps and deps reach the hub (removals end its subscriptions): bound after both exist.
+  const late: { hub?: ReturnType<typeof makePushHub> } = {};
   const deps: RelayDeps = {
     store,
     limits,
@@ -203,10 +204,10 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     webPush,
     storage,
     quotas: new Quotas(limits),
-    memberRemoved: (channelId, event) => hub?.memberRemoved(channelId, event),
+    memberRemoved: (channelId, event) => late.hub?.memberRemoved(channelId, event),
   };
-  hub = makePushHub(deps, rateLimiter, logger);
-  const pushHub = hub;
+  const pushHub = makePushHub(deps, rateLimiter, logger);
+  late.hub = pushHub;
   const site = options.staticDir === undefined ? undefined : staticSite(options.staticDir, options.connectSources ?? []);
   const host = options.host ?? '127.0.0.1';
   let draining = false;

@@ -33,6 +33,7 @@ import {
   type ReadEventsResponse,
   type RegisterPushRequest,
   type RegisterPushResponse,
+  type RevokeCapabilityResponse,
   type RevokeFetchTokensResponse,
   type RelayErrorCode,
   type RelayEvent,
@@ -237,6 +238,11 @@ export class RelayClient {
     signer?: RelaySigner,
   ): Promise<CreateCapabilityResponse> {
     return this.json('POST', `/v1/channels/${channel}/capabilities`, { json: request, ...(signer ? { signer } : {}) });
+  }
+
+  /** Revokes an invite (or deposit capability) of this channel; any member holding it may. */
+  revokeCapability(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<RevokeCapabilityResponse> {
+    return this.json('POST', `/v1/channels/${channel}/capabilities/revoke`, { json: { capability }, ...(signer ? { signer } : {}) });
   }
 
   join(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<JoinResponse> {
