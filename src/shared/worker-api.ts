@@ -133,6 +133,12 @@ export interface AppView {
   readonly pendingRequests: number;
   /** Set when phase is 'failed'. */
   readonly failure: { readonly code: WorkerErrorCode; readonly text: string } | null;
+  /**
+   * Security and delivery alerts that belong to no conversation, newest first (e.g. "A contact
+   * request was refused: it was a replay"). Show them where the person looks for news.
+   * (Added after v1 landed: absent means none.)
+   */
+  readonly alerts?: readonly NoticeView[];
 }
 
 // ---- contacts -------------------------------------------------------------------------------
