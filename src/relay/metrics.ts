@@ -15,6 +15,8 @@ export class RelayMetrics {
   eventBytes = 0;
   eventsPushed = 0;
   connections = 0;
+  /** Open TCP connections on the public port (HTTP keep-alive and WebSocket alike). */
+  tcpConnections = 0;
   subscriptions = 0;
   private readonly requestsByCode = new Map<string, number>();
   private readonly bucketCounts = new Array<number>(LATENCY_BUCKETS_S.length).fill(0);
@@ -47,6 +49,7 @@ export class RelayMetrics {
       `covey_relay_events_pushed_total ${this.eventsPushed}`,
     ]);
     metric('covey_relay_connections', 'gauge', 'Open WebSocket connections.', [`covey_relay_connections ${this.connections}`]);
+    metric('covey_relay_tcp_connections', 'gauge', 'Open TCP connections on the public port.', [`covey_relay_tcp_connections ${this.tcpConnections}`]);
     metric('covey_relay_subscriptions', 'gauge', 'Active channel subscriptions.', [`covey_relay_subscriptions ${this.subscriptions}`]);
     metric(
       'covey_relay_requests_total',

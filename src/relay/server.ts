@@ -335,6 +335,10 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   /** TCP connections per socket address (trusted proxies carry many clients: exempt). */
   const socketsByAddress = new Map<string, number>();
   const onConnection = (socket: Socket): void => {
+    metrics.tcpConnections += 1;
+    socket.once('close', () => {
+      metrics.tcpConnections -= 1;
+    });
     const peer = socket.remoteAddress;
     if (peer === undefined || clients.isTrusted(peer.replace(/^::ffff:/, ''))) return;
     const key = addressKey(peer.replace(/^::ffff:/, ''));

@@ -176,7 +176,7 @@ describe('hostile requests never reach an uncaught exception', () => {
 
 describe('clients that do not read hold bounded relay memory', () => {
   /** A drain timeout short enough to watch it cut the non-readers. */
-  const DRAIN_TIMEOUT_MS = 2_000;
+  const DRAIN_TIMEOUT_MS = 3_000;
   const BLOB_BYTES = 32 * 1024 * 1024;
   const READERS = 8;
   let relay: RelayProcess;
@@ -201,6 +201,11 @@ describe('clients that do not read hold bounded relay memory', () => {
     return Math.max(external, arrayBuffers);
   };
 
+  const gauge = async (name: string): Promise<number> => {
+    const text = (await rawRequest(`${relay.url}/metrics`, 'GET', {})).body.toString('utf8');
+    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  };
+
   it('streams a blob to readers that stall: a piece each, not the blob, then cuts them', async () => {
     const owner = newMember();
     const channel = await setupGroup(relay.url, [owner]);
@@ -216,6 +221,7 @@ describe('clients that do not read hold bounded relay memory', () => {
     expect(finalized.status).toBe(201);
     const capability = (JSON.parse(finalized.body.toString('utf8')) as { readCapability: string }).readCapability;
     const before = await memory();
+    const tcpBefore = await gauge('covey_relay_tcp_connections');
     const port = Number(new URL(relay.url).port);
     const sockets: Socket[] = [];
     const received: number[] = [];
@@ -238,8 +244,10 @@ describe('clients that do not read hold bounded relay memory', () => {
     console.log(`stalled blob readers: relay buffers ${(before / 2 ** 20).toFixed(1)} → ${(during / 2 ** 20).toFixed(1)} MiB for ${READERS} × ${BLOB_BYTES / 2 ** 20} MiB`);
     // Before the fix each reader held the whole 32 MiB blob (≈ 29 MiB each, issue 13).
     expect(during - before).toBeLessThan(READERS * 2 * 1024 * 1024);
-    // The drain timeout cuts them: reading now, each finds the response cut short, then the end.
-    await new Promise((resolve) => setTimeout(resolve, DRAIN_TIMEOUT_MS * 1.5));
+    // The drain timeout cuts them (the relay's connection gauge says so: a paused client cannot
+    // see it until it reads); reading now, each finds the response cut short, then the end.
+    expect(await gauge('covey_relay_tcp_connections')).toBeGreaterThan(tcpBefore); // not all cut yet (a loaded machine may be slow)
+    await expect.poll(() => gauge('covey_relay_tcp_connections'), { timeout: DRAIN_TIMEOUT_MS * 10, interval: 200 }).toBe(tcpBefore);
     for (const socket of sockets) socket.resume();
     await expect.poll(() => closed.every(Boolean), { timeout: DRAIN_TIMEOUT_MS * 2, interval: 100 }).toBe(true);
     expect(received.every((bytes) => bytes < BLOB_BYTES)).toBe(true);
@@ -273,12 +281,9 @@ describe('clients that do not read hold bounded relay memory', () => {
     expect(during - before).toBeLessThan(READERS * 4 * 1024 * 1024);
     // The relay drops them after responseDrainTimeoutMs (its connection gauge says so: a paused
     // client cannot see the close until it reads).
-    const connections = async (): Promise<number> => {
-      const text = (await rawRequest(`${relay.url}/metrics`, 'GET', {})).body.toString('utf8');
-      return Number(/^covey_relay_connections (\d+)$/m.exec(text)?.[1] ?? NaN);
-    };
-    expect(await connections()).toBe(READERS);
-    await expect.poll(connections, { timeout: DRAIN_TIMEOUT_MS * 3, interval: 200 }).toBe(0);
+    const connections = (): Promise<number> => gauge('covey_relay_connections');
+    expect(await connections()).toBeGreaterThan(0);
+    await expect.poll(connections, { timeout: DRAIN_TIMEOUT_MS * 10, interval: 200 }).toBe(0);
     for (const ws of sockets) ws.terminate();
   });
 });
