@@ -333,7 +333,10 @@ export function conversationView(engine: CoveyEngine, rt: ConversationRuntime, l
   const items = windowItems(rt, limit);
   const timeline: TimelineItem[] = [];
   let aboveMpenc: string | null | undefined;
-  const refOf = (key: string) => (r.mpencRefs[key] ?? key) as MessageRef;
+  // Our own messages keep the ref `send` returned; parents name mpENC keys: map them back.
+  const refs = new Map<string, MessageRef>();
+  for (const [, item] of items) if (item.t === 'm' && item.mpenc !== null) refs.set(item.mpenc, item.ref);
+  const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
   for (const [position, item] of items) {
     if (item.t === 'n') {
       timeline.push({ type: 'notice', id: `n${position}`, timeMs: item.atMs, tone: item.tone, text: item.text, whatToDo: item.whatToDo, action: item.action });
@@ -398,11 +401,12 @@ export function conversationView(engine: CoveyEngine, rt: ConversationRuntime, l
 }
 
 export function messageDetails(engine: CoveyEngine, rt: ConversationRuntime, ref: MessageRef): MessageDetails {
-  const position = rt.record.positions[ref];
-  let item: TimelineRecord | undefined = position === undefined ? undefined : rt.window.get(position);
-  if (item === undefined) for (const candidate of rt.window.values()) if (candidate.t === 'm' && candidate.ref === ref) item = candidate;
-  const mpenc = item?.t === 'm' ? item.mpenc : (rt.session.messages().has(ref) ? ref : null);
-  const refOf = (key: string) => (rt.record.mpencRefs[key] ?? key) as MessageRef;
+  const position = rt.positionOf(ref);
+  const item: TimelineRecord | undefined = position === undefined ? undefined : rt.window.get(position);
+  const mpenc = item?.t === 'm' ? item.mpenc : rt.session.messages().has(ref) ? ref : null;
+  const refs = new Map<string, MessageRef>();
+  for (const candidate of rt.window.values()) if (candidate.t === 'm' && candidate.mpenc !== null) refs.set(candidate.mpenc, candidate.ref);
+  const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
   if (mpenc === null || !rt.session.messages().has(mpenc)) return { id: ref, readers: [], parents: [], ancestors: [] };
   const log = rt.session.messages();
   const unacked = new Set<string>(log.unacked(mpenc));

@@ -33,6 +33,7 @@ const samples: Record<SealedStoreName, [string | [string, number], unknown]> = {
   invitations: ['v1', { body: { name: GROUP } }],
   conversations: ['c1', { name: GROUP, last: { text: SECRET } }],
   sessions: ['c1', { snapshot: { text: SECRET }, lastSeq: 7 }],
+  sessionChunks: [['c1/0', 0], [{ body: { type: 'payload', text: SECRET } }]],
   timeline: [['c1', 3], { t: 'm', text: SECRET }],
   drafts: ['c1', SECRET],
   seen: ['ab12', { at: 1 }],
@@ -50,6 +51,7 @@ describe('client store', () => {
     await store.commit(batch);
     for (const name of SEALED_STORES) expect(await store.get(name, samples[name][0])).toEqual(samples[name][1]);
     expect(await store.timeline('c1', 10)).toEqual([[3, samples.timeline[1]]]);
+    expect(await store.range('sessionChunks', 'c1/0')).toEqual([[0, samples.sessionChunks[1]]]);
     expect(await store.transit('outbox')).toEqual([outbox]);
     expect(await store.transit('inbox')).toEqual([inbox]);
     expect(await store.transit('fetchTokens')).toEqual([token]);
@@ -91,7 +93,7 @@ describe('client store', () => {
     }
     const store = await ClientStore.open(factory);
     expect(store.db.version).toBe(CLIENT_DB_VERSION);
-    expect([...store.db.objectStoreNames]).toEqual(expect.arrayContaining(['requests', 'invitations', 'drafts', 'seen', 'fetchTokens']));
+    expect([...store.db.objectStoreNames]).toEqual(expect.arrayContaining(['requests', 'invitations', 'drafts', 'seen', 'fetchTokens', 'sessionChunks']));
     store.setDataKey(await unlockKeys((await store.keys())!));
     expect(await store.get('contacts', 'p1')).toEqual(samples.contacts[1]);
     // The index added in version 2 covers records written before it.

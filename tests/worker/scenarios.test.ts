@@ -175,4 +175,32 @@ describe('client scenarios', () => {
     expect(alice.view(conversationId)?.members.map((m) => m.role)).toEqual(['member', 'invited']);
     expect(alice.view(conversationId)?.state).toBe('waiting');
   });
+
+  it('locks with a passphrase: phase locked, commands refused, wrong passphrase refused, unlock restores everything', async () => {
+    const profile = new Profile('Dora');
+    const dora = await client('Dora', { profile });
+    const { conversationId } = await dora.call('createGroup', { name: 'Locked room', contactIds: [] });
+    await dora.call('send', { conversationId, text: 'kept safe' });
+    await dora.call('reportPersistence', { granted: false });
+    await dora.until('persistence refused', () => dora.app?.persistence === 'refused');
+    await expect(dora.call('setPassphrase', { passphrase: 'short' })).rejects.toMatchObject({ code: 'bad-request' });
+    await expect(dora.call('lock', {})).rejects.toMatchObject({ code: 'invalid-state' });
+    await dora.call('setPassphrase', { passphrase: 'a long enough passphrase' });
+    await dora.until('passphrase set', () => dora.app?.passphraseSet === true);
+    await dora.call('lock', {});
+    await dora.until('locked', () => dora.app?.phase === 'locked');
+    await expect(dora.call('myCard', {})).rejects.toMatchObject({ code: 'locked' });
+    await expect(dora.call('unlock', { passphrase: 'not the passphrase' })).rejects.toMatchObject({ code: 'wrong-passphrase' });
+    // A restart stays locked.
+    dora.close();
+    clients = clients.filter((c) => c !== dora);
+    const again = await client('Dora', { profile, fresh: false });
+    await again.until('locked after restart', () => again.app?.phase === 'locked');
+    await again.call('unlock', { passphrase: 'a long enough passphrase' });
+    await again.until('ready', () => again.app?.phase === 'ready');
+    await again.until('the message', () => again.texts(conversationId).includes('kept safe'));
+    expect(again.app?.persistence).toBe('refused');
+    await again.call('clearPassphrase', { current: 'a long enough passphrase' });
+    await again.until('no passphrase', () => again.app?.passphraseSet === false);
+  });
 });

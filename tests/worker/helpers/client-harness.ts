@@ -6,7 +6,6 @@
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { expect } from 'vitest';
 import type { CryptoProvider } from '../../../src/protocol/crypto/provider.js';
 import { selectCryptoProvider } from '../../../src/protocol/crypto/select.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from '../../../src/protocol/session/index.js';
@@ -47,13 +46,15 @@ export const realTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** Per-address rate limits lifted: every client of a test or benchmark shares 127.0.0.1. */
+export const OPEN_LIMITS = { rateRequestsPerSecond: 100_000, rateBurst: 100_000 };
+
 export async function startTestRelay(): Promise<RunningRelay> {
   return startRelay({
     store: openSqliteStore({ dataDir: ':memory:' }),
     port: 0,
     logLevel: 'silent',
-    // Every client of a test shares 127.0.0.1: lift the per-address rate limit.
-    limits: { rateRequestsPerSecond: 100_000, rateBurst: 100_000 },
+    limits: OPEN_LIMITS,
   });
 }
 
@@ -126,7 +127,7 @@ export class Profile {
 }
 
 export interface ClientOptions {
-  readonly relay: RunningRelay;
+  readonly relay: { readonly url: string };
   readonly profile?: Profile;
   readonly locks?: boolean;
   readonly fault?: FaultHook;
@@ -148,6 +149,8 @@ export class TestClient {
   private readonly open = new Map<ConversationId, { view: ConversationView | undefined; stop: () => void }>();
   private readonly stops: (() => void)[] = [];
   readonly errors: string[] = [];
+  /** Called with every conversation view pushed (benchmarks time what is shown). */
+  onConversationView: ((id: ConversationId, view: ConversationView) => void) | null = null;
 
   private constructor(
     readonly name: string,
@@ -194,7 +197,15 @@ export class TestClient {
     let entry = this.open.get(id);
     if (entry === undefined) {
       const e: { view: ConversationView | undefined; stop: () => void } = { view: undefined, stop: () => undefined };
-      e.stop = this.host.watch('conversation', limit === undefined ? { conversationId: id } : { conversationId: id, limit }, (v) => (e.view = v as ConversationView), () => undefined);
+      e.stop = this.host.watch(
+        'conversation',
+        limit === undefined ? { conversationId: id } : { conversationId: id, limit },
+        (v) => {
+          e.view = v as ConversationView;
+          this.onConversationView?.(id, e.view);
+        },
+        () => undefined,
+      );
       this.open.set(id, e);
       entry = e;
     }
@@ -234,5 +245,5 @@ export async function connect(a: TestClient, b: TestClient): Promise<[string, st
 
 export async function identity(client: TestClient): Promise<void> {
   await client.call('createIdentity', { displayName: client.name });
-  expect(client.host.engine?.phase).toBe('ready');
+  if (client.host.engine?.phase !== 'ready') throw new Error(`${client.name}: not ready after createIdentity`);
 }
