@@ -430,7 +430,8 @@ export class ConversationRuntime {
       case 'subsession-closed':
         return;
       case 'member-parting':
-        this.notice('info', `${this.host.nameOf(notice.member as string as MemberKey, this)} is leaving the group`, null, null, atMs, batch);
+        // A subsession's members part from it at every membership change (mpENC §3.5 shutdown):
+        // not news for people. Real departures show as "… is no longer in the group".
         return;
       case 'presence':
       case 'unreadable-dropped':
