@@ -67,6 +67,7 @@ export default defineConfig({
       devOptions: { enabled: false },
     }),
   ],
-  build: { target: 'es2022', sourcemap: true },
+  // manifest: .vite/manifest.json maps each chunk to its static imports (scripts/size.ts reads it).
+  build: { target: 'es2022', sourcemap: true, manifest: true },
   worker: { format: 'es' },
 });

@@ -48,6 +48,7 @@ async function openProfile(engine: Engine, shared: Browser, options: ProfileOpti
     viewport: options.viewport ?? null,
     colorScheme: options.colorScheme ?? 'light',
     serviceWorkers: 'allow',
+    ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
   } as const;
   const userDataDir = options.persistent === true ? tempDir('covey-chromium-profile-') : undefined;
   const launch = async (): Promise<BrowserContext> => {
@@ -160,12 +161,12 @@ export async function installabilityErrors(tab: Tab): Promise<readonly string[]>
  * Fires a Background Sync event at the tab's origin's service worker (`ServiceWorker.
  * dispatchSyncEvent`), as Chromium does when connectivity returns. Resolves once dispatched.
  */
-export async function dispatchSyncEvent(tab: Tab, tag: string, options: { readonly lastChance?: boolean } = {}): Promise<void> {
+export async function dispatchSyncEvent(tab: Tab, tag: string, options: { readonly lastChance?: boolean; readonly registrationTimeoutMs?: number } = {}): Promise<void> {
   const cdp = await cdpSession(tab);
   try {
     const origin = new URL(await tab.url()).origin;
     const registrationId = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no service worker registration for ${origin}`)), 5_000);
+      const timer = setTimeout(() => reject(new Error(`no service worker registration for ${origin}`)), options.registrationTimeoutMs ?? 5_000);
       cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
         const match = registrations.find((r) => r.scopeURL.startsWith(origin) && !r.isDeleted);
         if (match) {

@@ -34,6 +34,7 @@ export async function firefoxEngine(wsEndpoint: string): Promise<Engine> {
     supports: SUPPORT,
     whyNot: (feature) => (SUPPORT[feature] ? '' : (WHY_NOT[feature] ?? 'unsupported')),
     async newProfile(options: ProfileOptions = {}) {
+      if (options.userAgent !== undefined) throw new UnsupportedError('firefox', 'pose as another browser', 'user-agent override is wired for Chromium only');
       if (options.colorScheme === 'dark') throw new UnsupportedError('firefox', 'choose a colour scheme', WHY_NOT.colorScheme ?? '');
       const profile = await openProfile(engine, browser, options, options.name ?? `profile-${++count}`, () => profiles.delete(profile));
       profiles.add(profile);

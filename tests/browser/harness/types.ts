@@ -48,6 +48,8 @@ export interface ProfileOptions {
    * installability and `beforeinstallprompt` need.
    */
   readonly persistent?: boolean;
+  /** Chromium only: pose as another browser (e.g. iOS Safari, for its install instructions). */
+  readonly userAgent?: string;
 }
 
 /**

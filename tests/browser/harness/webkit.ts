@@ -63,6 +63,7 @@ export async function webkitEngine(setup: WebKitSetup): Promise<Engine> {
     supports: SUPPORT,
     whyNot: (feature) => (SUPPORT[feature] ? '' : (WHY_NOT[feature] ?? 'unsupported')),
     async newProfile(options: ProfileOptions = {}) {
+      if (options.userAgent !== undefined) throw new UnsupportedError('webkit', 'pose as another browser', 'user-agent override is wired for Chromium only');
       if (options.persistent === true) throw new UnsupportedError('webkit', 'open a persistent profile', WHY_NOT.persistentProfiles ?? '');
       const profile = await openProfile(engine, setup, options, options.name ?? `profile-${++count}`, () => profiles.delete(profile));
       profiles.add(profile);
