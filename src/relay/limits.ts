@@ -58,6 +58,22 @@ export interface RelayLimits {
   readonly shutdownGraceMs: number;
   /** Slowest request header/body delivery accepted (slowloris). */
   readonly requestTimeoutMs: number;
+  /** Longest fetch-token lifetime: the worker renews it whenever the app runs; older events are gone anyway. */
+  readonly maxFetchTokenTtlMs: number;
+  /** Live fetch tokens per member and channel (renewals overlap, tabs race); the soonest-expiring go first. */
+  readonly maxFetchTokensPerMember: number;
+  /** Push coalescing: at most one push per subscription endpoint per this interval; later events wait and share one. */
+  readonly pushMinIntervalMs: number;
+  /** How long a push service keeps an undelivered push (TTL header): a day; the app catches up on open anyway. */
+  readonly pushTtlMs: number;
+  /** A push request that takes longer is abandoned (a slow push service must not hold sockets). */
+  readonly pushTimeoutMs: number;
+  /** Push requests in flight at once, per relay node. */
+  readonly pushMaxConcurrent: number;
+  /** Endpoints with coalescing state kept in memory; beyond it, new pushes are dropped (logged). */
+  readonly pushMaxTrackedEndpoints: number;
+  /** Longest push endpoint URL accepted at registration (real ones are a few hundred characters). */
+  readonly maxPushEndpointChars: number;
 }
 
 const SECOND_MS = 1000;
@@ -92,6 +108,14 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   sweepIntervalMs: MINUTE_MS,
   shutdownGraceMs: 10 * SECOND_MS,
   requestTimeoutMs: 30 * SECOND_MS,
+  maxFetchTokenTtlMs: 30 * DAY_MS,
+  maxFetchTokensPerMember: 4,
+  pushMinIntervalMs: 10 * SECOND_MS,
+  pushTtlMs: DAY_MS,
+  pushTimeoutMs: 10 * SECOND_MS,
+  pushMaxConcurrent: 32,
+  pushMaxTrackedEndpoints: 100_000,
+  maxPushEndpointChars: 2048,
 };
 
 /** The environment variable that overrides limit `name`: maxPacketBytes → RELAY_LIMIT_MAX_PACKET_BYTES. */

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { limitsFromEnv } from './limits.js';
 import { parseLogLevel } from './log.js';
 import { startRelay } from './server.js';
+import { connectSourcesFromEnv } from './static.js';
+import { pushHostsFromEnv } from './web-push/endpoint.js';
 import { openStoreFromEnv } from './store/select.js';
 
 const DEFAULT_PORT = 8787;
@@ -25,6 +27,14 @@ async function main(): Promise<void> {
     port,
     host: env['HOST'] ?? '127.0.0.1',
     staticDir: env['RELAY_STATIC_DIR'] ?? './dist',
+    connectSources: connectSourcesFromEnv(env['RELAY_CONNECT_SRC']),
+    push:
+      env['RELAY_PUSH'] === 'off'
+        ? false
+        : {
+            allowedHosts: pushHostsFromEnv(env['RELAY_PUSH_HOSTS']),
+            ...(env['RELAY_VAPID_SUBJECT'] === undefined || env['RELAY_VAPID_SUBJECT'] === '' ? {} : { subject: env['RELAY_VAPID_SUBJECT'] }),
+          },
     limits: limitsFromEnv(env),
     // Quiet by default under the test runner (child relays of the crash and multi-node tests).
     logLevel: parseLogLevel(env['RELAY_LOG'], env['VITEST'] === undefined ? 'info' : 'warn'),

@@ -27,7 +27,7 @@ export class RelayMetrics {
     }
   }
 
-  render(stored: { channels: number; events: number; bytes: number }): string {
+  render(stored: { channels: number; events: number; bytes: number }, pushes?: Readonly<Record<string, number>>): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, values: string[]): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...values);
@@ -56,6 +56,14 @@ export class RelayMetrics {
       `covey_relay_request_duration_seconds_sum ${this.latencySum}`,
       `covey_relay_request_duration_seconds_count ${this.latencyCount}`,
     ]);
+    if (pushes !== undefined) {
+      metric(
+        'covey_relay_pushes_total',
+        'counter',
+        'Web Push requests by outcome (sent, gone, later, failed; dropped = not sent, state full).',
+        Object.entries(pushes).map(([outcome, n]) => `covey_relay_pushes_total{outcome="${outcome}"} ${n}`),
+      );
+    }
     metric('covey_relay_channels', 'gauge', 'Channels in the store.', [`covey_relay_channels ${stored.channels}`]);
     metric('covey_relay_stored_events', 'gauge', 'Events in the store.', [`covey_relay_stored_events ${stored.events}`]);
     metric('covey_relay_stored_bytes', 'gauge', 'Event bytes in the store.', [`covey_relay_stored_bytes ${stored.bytes}`]);

@@ -95,9 +95,15 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     send(conn, channel === undefined ? { type: 'error', code, error } : { type: 'error', code, error, channel });
   };
 
+  /** Presence for Web Push: a member with a live subscription here is not woken by push. */
+  const setOnline = (sub: Subscription, delta: 1 | -1): void => {
+    store.setOnline(sub.channelId, sub.key, delta).catch((error: unknown) => logger.warn('presence update failed', { error: String(error) }));
+  };
+
   const endSubscription = (sub: Subscription): void => {
     if (sub.ended) return;
     sub.ended = true;
+    setOnline(sub, -1);
     metrics.subscriptions -= 1;
     if (sub.conn.subscriptions.get(sub.channelId) === sub) sub.conn.subscriptions.delete(sub.channelId);
     const set = byChannel.get(sub.channelId);
@@ -208,6 +214,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     if (set === undefined) byChannel.set(channelId, (set = new Set()));
     set.add(sub);
     metrics.subscriptions += 1;
+    setOnline(sub, 1);
     const channel = await store.getChannel(channelId);
     send(conn, {
       type: 'subscribed',

@@ -18,6 +18,11 @@ import { RateLimiter } from './rate-limit.js';
 import { bodyLimit, matchRoute } from './routes/router.js';
 import { staticSite } from './static.js';
 import type { RelayStore } from './store/types.js';
+import { DEFAULT_PUSH_HOSTS } from './web-push/endpoint.js';
+import { makeWebPush, newVapidKeys, type WebPushService, type WebPushSettings } from './web-push/dispatcher.js';
+
+/** VAPID subject when the operator sets none: push services want a contact; set RELAY_VAPID_SUBJECT. */
+export const DEFAULT_VAPID_SUBJECT = 'mailto:operator@covey-relay.invalid';
 
 export interface RelayOptions {
   readonly store: RelayStore;
@@ -31,11 +36,19 @@ export interface RelayOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Directory of the built app to serve (index.html required); omitted: no static files. */
   readonly staticDir?: string;
+  /** Other relays the app may connect to (RELAY_CONNECT_SRC): added to the app's CSP connect-src. */
+  readonly connectSources?: readonly string[];
   readonly logLevel?: LogLevel;
   /** Relay clock; tests inject a fake one. */
   readonly now?: () => number;
   /** Close the store in close() (default true: the relay owns it). */
   readonly closeStore?: boolean;
+  /**
+   * Web Push (issue 12 §5): false turns it off (RELAY_PUSH=off); otherwise the VAPID subject
+   * (RELAY_VAPID_SUBJECT), the push services allowed (RELAY_PUSH_HOSTS), and for tests only,
+   * `allowLoopback` (http(s) endpoints on this machine).
+   */
+  readonly push?: false | Partial<WebPushSettings>;
 }
 
 export interface RunningRelay {
@@ -64,10 +77,25 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const logger: Logger = makeLogger(options.logLevel ?? 'info');
   const metrics = new RelayMetrics();
   const now = options.now ?? Date.now;
-  const deps: RelayDeps = { store: options.store, limits, metrics, now };
+  let webPush: WebPushService | undefined;
+  if (options.push !== false) {
+    const vapid = await options.store.vapidKeys(newVapidKeys());
+    webPush = makeWebPush(
+      options.store,
+      vapid,
+      limits,
+      {
+        subject: options.push?.subject ?? DEFAULT_VAPID_SUBJECT,
+        allowedHosts: options.push?.allowedHosts ?? DEFAULT_PUSH_HOSTS,
+        allowLoopback: options.push?.allowLoopback ?? false,
+      },
+      logger,
+    );
+  }
+  const deps: RelayDeps = { store: options.store, limits, metrics, now, webPush };
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
   const hub = makePushHub(deps, rateLimiter, logger);
-  const site = options.staticDir === undefined ? undefined : staticSite(options.staticDir);
+  const site = options.staticDir === undefined ? undefined : staticSite(options.staticDir, options.connectSources ?? []);
   const host = options.host ?? '127.0.0.1';
   let draining = false;
   let inFlight = 0;
@@ -90,7 +118,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       return { code: 'ok', route: '/healthz' };
     }
     if (path === '/metrics' && method === 'GET') {
-      const text = metrics.render(await options.store.stats());
+      const text = metrics.render(await options.store.stats(), webPush?.counts);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(text);
       return { code: 'ok', route: '/metrics' };
@@ -98,7 +126,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const match = matchRoute(method, path);
     if (match.kind === 'none') {
       if (path === '/v1/ws') throw new RelayError('bad-request', 'GET /v1/ws expects a WebSocket upgrade');
-      if (!path.startsWith('/v1/') && site?.serve(path, method, res) === true) return { code: 'ok', route: 'static' };
+      if (!path.startsWith('/v1/') && site?.serve(path, method, res, { host: req.headers.host, secure: options.tls !== undefined }) === true) return { code: 'ok', route: 'static' };
       throw new RelayError('not-found', 'no such route');
     }
     if (match.kind === 'wrong-method') throw new RelayError('method-not-allowed', `method ${method} not allowed here`);
@@ -189,6 +217,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     closing ??= (async () => {
       draining = true;
       clearInterval(sweepTimer);
+      webPush?.close();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await hub.close();

@@ -1,22 +1,20 @@
-import { render } from 'preact';
-import { InstallOffer, UpdatePrompt, startShell } from './shell/index.js';
-import './placeholder.css';
+/**
+ * The app's entry: starts the engine's Web Worker (src/worker/main.ts: keys, crypto, store and
+ * relays live there, never on this thread) and renders the UI on its typed bridge.
+ */
+import { WorkerClient } from '../shared/worker-bridge.js';
+import { mountApp, mountFatal } from './app/mount.js';
+import { startShell } from './shell/index.js';
 
-/** Placeholder screen until the chat UI lands (issue 11): says honestly what exists so far. */
-function App() {
-  return (
-    <>
-      <main class="placeholder">
-        <h1>Covey</h1>
-        <p>End-to-end encrypted group chat. The engine and relay are built; the chat screens come next.</p>
-        <InstallOffer />
-      </main>
-      <UpdatePrompt />
-    </>
-  );
-}
-
-startShell();
 const root = document.getElementById('app');
-if (!root) throw new Error('index.html has no #app element');
-render(<App />, root);
+const shellRoot = document.getElementById('shell');
+if (!root || !shellRoot) throw new Error('index.html has no #app or #shell element');
+// The service worker (offline, updates) and its prompts, independent of the engine and screens.
+startShell(shellRoot);
+
+const worker = new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'covey-engine' });
+worker.addEventListener('error', (event) => {
+  event.preventDefault();
+  mountFatal(root, 'The part of Covey that encrypts and stores your messages did not start. Reloading usually helps; if not, this browser may be too old for Covey.');
+});
+mountApp(root, new WorkerClient(worker));

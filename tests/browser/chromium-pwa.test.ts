@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildApp, startTestRelay, type TestRelay } from './harness/app.js';
+import { buildApp, settledAppScreen, startTestRelay, type TestRelay } from './harness/app.js';
 import { dispatchSyncEvent, installabilityErrors } from './harness/chromium.js';
 import { browserRun, openEngine } from './harness/engines.js';
 import { PHONE, type Engine, type Tab } from './harness/types.js';
@@ -64,7 +64,7 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
     await tab.click({ role: 'button', name: 'Not now' });
     expect(await tab.isVisible({ role: 'region', name: 'Install Covey' })).toBe(false);
     await tab.reload();
-    await tab.waitFor({ role: 'heading', name: 'Covey' });
+    await settledAppScreen(tab);
     expect(await tab.isVisible({ role: 'region', name: 'Install Covey' })).toBe(false);
     expect(await profile.problems()).toEqual([]);
     await profile.close();

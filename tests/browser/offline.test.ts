@@ -2,10 +2,12 @@
  * Per engine: the installed app opens with no network from the precache (issue 12 §2). The relay
  * is stopped, and where the engine can emulate it the network is offline too (WebKit cannot: the
  * relay is stopped only, and the test says so). A fresh tab opens the app at its root and at a
- * deep link; then the relay comes back on the same port and the app reaches it again.
+ * deep link and reaches the same screen it showed online (the first-run screen: the engine's
+ * worker came from the precache too); then the relay comes back on the same port and the app
+ * reaches it again.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestRelay, type TestRelay } from './harness/app.js';
+import { settledAppScreen, startTestRelay, type TestRelay } from './harness/app.js';
 import { browserRun, openEngine } from './harness/engines.js';
 import type { Engine, Profile, Tab } from './harness/types.js';
 
@@ -37,6 +39,7 @@ describe.each(browserRun().engines)('%s', (name) => {
     const first = await profile.open(relay.url);
     await first.waitUntil(() => navigator.serviceWorker.controller !== null, undefined, { what: 'the service worker to control the page' });
     expect(await first.evaluate(relayAnswers)).toBe(true);
+    const onlineScreen = await settledAppScreen(first);
     await profile.closeTabs();
 
     await relay.stop();
@@ -44,16 +47,17 @@ describe.each(browserRun().engines)('%s', (name) => {
     else console.info(`${name}: relay stopped only; ${engine.whyNot('offline')}`);
 
     let tab: Tab = await profile.open(relay.url);
-    await tab.waitFor({ role: 'heading', name: 'Covey' });
+    expect(await settledAppScreen(tab)).toBe(onlineScreen);
     expect(await tab.evaluate(relayAnswers)).toBe(false);
     await tab.goto(`${relay.url}/conversations/some-group`);
-    await tab.waitFor({ role: 'heading', name: 'Covey' });
+    expect(await settledAppScreen(tab)).toBe(onlineScreen);
     expect(await tab.evaluate(() => location.pathname)).toBe('/conversations/some-group');
+    await profile.closeTabs();
 
     await relay.start();
     if (engine.supports.offline) await profile.setOffline(false);
     tab = await profile.open(relay.url);
     await tab.waitUntil(relayAnswers, undefined, { what: 'the relay to answer again' });
-    await tab.waitFor({ role: 'heading', name: 'Covey' });
+    expect(await settledAppScreen(tab)).toBe(onlineScreen);
   });
 });

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { RelayLimits } from '../limits.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { RelayStore, RetentionPolicy } from '../store/types.js';
+import type { WebPushService } from '../web-push/dispatcher.js';
 
 export interface RelayDeps {
   readonly store: RelayStore;
@@ -10,6 +11,8 @@ export interface RelayDeps {
   readonly metrics: RelayMetrics;
   /** The relay clock (tests inject a fake one). */
   readonly now: () => number;
+  /** Web Push (undefined when the operator turned it off: RELAY_PUSH=off). */
+  readonly webPush: WebPushService | undefined;
 }
 
 export function retentionPolicy(limits: RelayLimits): RetentionPolicy {

@@ -17,7 +17,7 @@ import { parseJsonObject } from '../http/io.js';
 import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
-import type { ChannelId } from '../../shared/relay-api.js';
+import type { ChannelId, RelayEvent } from '../../shared/relay-api.js';
 import {
   capabilityHeader,
   channelOf,
@@ -26,8 +26,10 @@ import {
   intQuery,
   member,
   noBody,
+  optionalIntField,
   packetField,
   postIdField,
+  reader,
   signer,
 } from './common.js';
 
@@ -53,6 +55,7 @@ export async function channelInfo(ctx: RequestContext, id: string): Promise<Repl
     owner: channel.owner,
     headSeq: channel.headSeq,
     firstSeq: channel.firstSeq,
+    lastLeftSeq: channel.lastLeftSeq,
     members: await ctx.deps.store.listMembers(channelId),
   };
   return { status: 200, json: response };
@@ -85,6 +88,7 @@ export async function join(ctx: RequestContext, id: string): Promise<Reply> {
   const capHash = hashToken(parseToken(body['capability']));
   const result = await ctx.deps.store.joinWithCapability(channelId, key, capHash, ctx.nowMs);
   if (!result.ok) throw new RelayError('invalid-capability', 'invite is unknown, expired or used up');
+  if (result.value.event !== null) appended(ctx, channelId, result.value.event);
   const response: JoinResponse = {
     joinedSeq: result.value.member.joinedSeq,
     event: result.value.event as MemberJoinedEvent | null,
@@ -103,6 +107,7 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
     if (result.code === 'no-target') throw new RelayError('not-found', 'no such member in this channel');
     throw new RelayError('forbidden', 'not a member of this channel');
   }
+  appended(ctx, channelId, result.value);
   await trimAfterWrite(ctx, channelId);
   const response: RemoveMemberResponse = { event: result.value as MemberLeftEvent };
   return { status: 200, json: response };
@@ -114,17 +119,23 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
   const body = parseJsonObject(ctx.body);
   const packet = packetField(ctx, body);
   const postId = postIdField(body);
-  // Membership is checked inside the append (store/types.ts): a removed member never posts after
-  // its member-left event, even on another relay node.
+  const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  // Membership (and the rule 7 condition) are checked inside the append (store/types.ts): a
+  // removed member never posts after its member-left event, even on another relay node.
   const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
     asMember: key,
     ...(postId === undefined ? {} : { postId }),
+    ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
   });
-  if (!result.ok) throw new RelayError('forbidden', 'not a member of this channel');
+  if (!result.ok) {
+    if (result.code === 'membership-changed') {
+      throw new RelayError('membership-changed', `a member left after seq ${ifNoLeaveAfter}: catch up, then seal and post again`);
+    }
+    throw new RelayError('forbidden', 'not a member of this channel');
+  }
   const { event, duplicate } = result.value;
   if (!duplicate) {
-    ctx.deps.metrics.eventsAppended += 1;
-    ctx.deps.metrics.eventBytes += packet.length;
+    appended(ctx, channelId, event);
     await trimAfterWrite(ctx, channelId);
   }
   const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
@@ -142,8 +153,7 @@ export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
   }
   const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: null, packet }, ctx.nowMs);
   if (!result.ok) throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
-  ctx.deps.metrics.eventsAppended += 1;
-  ctx.deps.metrics.eventBytes += packet.length;
+  appended(ctx, channelId, result.value.event);
   await trimAfterWrite(ctx, channelId);
   const response: DepositResponse = { seq: result.value.event.seq, timeMs: result.value.event.timeMs };
   return { status: 201, json: response };
@@ -151,7 +161,8 @@ export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
 
 export async function readEvents(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  const { info } = await member(ctx, channelId);
+  // A member, or its service worker with a fetch token (reads only this route).
+  const { info } = await reader(ctx, channelId);
   noBody(ctx);
   const { limits, store } = ctx.deps;
   const after = intQuery(ctx, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
@@ -180,6 +191,15 @@ export async function ackCursor(ctx: RequestContext, id: string): Promise<Reply>
   await trimAfterWrite(ctx, channelId);
   const response: AckCursorResponse = { cursor };
   return { status: 200, json: response };
+}
+
+/** An event was appended through this node: metrics, and Web Push for members who are away. */
+function appended(ctx: RequestContext, channelId: ChannelId, event: RelayEvent): void {
+  if (event.type === 'packet') {
+    ctx.deps.metrics.eventsAppended += 1;
+    ctx.deps.metrics.eventBytes += event.packet.length;
+  }
+  ctx.deps.webPush?.appended(channelId, event);
 }
 
 /** Retention right after a write (DESIGN.md §3): read-by-all, max age and max bytes. */

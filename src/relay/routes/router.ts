@@ -13,6 +13,8 @@ import {
   readEvents,
   removeMember,
 } from './channels.js';
+import { createFetchToken, revokeFetchTokens } from './fetch-tokens.js';
+import { registerPush, unregisterPush, vapidKey } from './push.js';
 
 type Handler = (ctx: RequestContext, ...params: string[]) => Promise<Reply>;
 
@@ -50,6 +52,11 @@ export const ROUTES: readonly Route[] = [
   route('PUT', '/v1/uploads/:upload', putChunk, 'chunk'),
   route('POST', '/v1/uploads/:upload/finalize', finalizeUpload, 'none'),
   route('GET', '/v1/blobs/:hash', readBlob, 'none'),
+  route('POST', '/v1/channels/:id/fetch-tokens', createFetchToken),
+  route('POST', '/v1/channels/:id/fetch-tokens/revoke', revokeFetchTokens),
+  route('GET', '/v1/push/key', vapidKey, 'none'),
+  route('PUT', '/v1/channels/:id/push', registerPush),
+  route('DELETE', '/v1/channels/:id/push', unregisterPush, 'none'),
 ];
 
 export type RouteMatch =

@@ -11,7 +11,7 @@
  * before the writer gets its ack and before any node pushes it.
  *
  * Key layout (P = prefix, default "covey:"; `id` = channel id, `h` = capability/upload hash):
- *   P ch:<id>        hash   kind owner created head first bytes
+ *   P ch:<id>        hash   kind owner created head first bytes left (seq of the newest member-left)
  *   P ev:<id>        stream entries "<seq>-0" → d (event JSON without seq), t (timeMs), sz, pf?
  *   P mem:<id>       hash   member key → joinedSeq
  *   P cur:<id>       hash   member key → cursor
@@ -24,6 +24,12 @@
  *   P blob:<sha>     hash   exp;  P blobd:<sha> string: the bytes
  *   P blobcap:<h>    hash   sha exp
  *   P exp:<kind>     zset   expiry index for sweep (cap, up, blob, blobcap)
+ *   P ft:<id>        hash   fetch token hash → "<member>\n<joinedSeq>\n<expiresAtMs>"
+ *   P ftm:<id>:<key> zset   one member's fetch token hashes, scored by expiresAtMs (cap, revoke all)
+ *   P push:<id>      hash   member key → push subscription JSON {"e": endpoint, "p": p256dh, "a": auth}
+ *   P online:<id>    hash   "<member>\n<nodeId>" → live WebSocket subscriptions on that node
+ *   P node:<nodeId>  string heartbeat of a relay node (PX): presence of a dead node is ignored
+ *   P vapid          string the VAPID key pair JSON (SET NX: the first node to start decides)
  *   P events         pub/sub channel: {"c": channelId, "s": seq, "f": feed id, "e": event JSON without seq}
  *   P feed           stream (capped, ~FEED_MAX_ENTRIES) of every append: c (channel id), s (seq).
  *                    Pub/sub is fire-and-forget: a node whose subscriber connection drops reads
@@ -78,6 +84,7 @@ return seq
 /**
  * KEYS: ch ev mem posts stats feed
  * ARGV: channelJson data timeMs size asMember ('' = none) postField ('' = none) pubchan
+ *       ifNoLeaveAfter ('' = unconditional; async-groups.md rule 7)
  * → {'ok', seq} | {'dup', seq, data} | {'err', code}
  */
 export const APPEND = `${APPEND_EVENT}
@@ -95,6 +102,9 @@ if ARGV[6] ~= '' then
       end
     end
   end
+end
+if ARGV[8] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'left') or '0') > tonumber(ARGV[8]) then
+  return {'err', 'membership-changed'}
 end
 local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[4], ARGV[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6])
 return {'ok', seq}
@@ -121,7 +131,7 @@ return {'joined', seq}
 `;
 
 /**
- * KEYS: ch ev mem cur stats posts feed
+ * KEYS: ch ev mem cur stats posts ft ftm(target) push feed
  * ARGV: channelJson actor target data timeMs size pubchan
  * → {'ok', seq} | {'err', code}
  */
@@ -130,8 +140,97 @@ if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return {'err', 'not-member'
 if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {'err', 'no-target'} end
 redis.call('HDEL', KEYS[3], ARGV[3])
 redis.call('HDEL', KEYS[4], ARGV[3])
+for _, h in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do redis.call('HDEL', KEYS[7], h) end
+redis.call('DEL', KEYS[8])
+redis.call('HDEL', KEYS[9], ARGV[3])
 local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[7], ARGV[1], ARGV[4], ARGV[5], ARGV[6], '')
+redis.call('HSET', KEYS[1], 'left', seq)
 return {'ok', seq}
+`;
+
+/**
+ * KEYS: mem ft ftm(member)
+ * ARGV: member hash expiresAtMs nowMs maxPerMember
+ * → 1, or 0 when not a member. Drops the member's expired tokens, then the soonest-expiring beyond the cap.
+ */
+export const PUT_FETCH_TOKEN = `
+local joined = redis.call('HGET', KEYS[1], ARGV[1])
+if not joined then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1] .. '\\n' .. joined .. '\\n' .. ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])) do
+  redis.call('HDEL', KEYS[2], h)
+  redis.call('ZREM', KEYS[3], h)
+end
+local extra = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5])
+if extra > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[3], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[2], popped[i]) end
+end
+return 1
+`;
+
+/**
+ * KEYS: ft mem cur
+ * ARGV: hash nowMs
+ * → {member, joinedSeq, cursor}, or nil (unknown, expired, or its member left since).
+ */
+export const USE_FETCH_TOKEN = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local member, joined, exp = string.match(v, '^([^\\n]+)\\n(%d+)\\n(%d+)$')
+if not member or tonumber(exp) <= tonumber(ARGV[2]) then return false end
+if redis.call('HGET', KEYS[2], member) ~= joined then return false end
+return {member, tonumber(joined), tonumber(redis.call('HGET', KEYS[3], member) or '0')}
+`;
+
+/**
+ * KEYS: ft ftm(member)
+ * ARGV: hash ('' = all of the member's tokens)
+ * → how many were deleted.
+ */
+export const REVOKE_FETCH_TOKENS = `
+if ARGV[1] == '' then
+  local tokens = redis.call('ZRANGE', KEYS[2], 0, -1)
+  for _, h in ipairs(tokens) do redis.call('HDEL', KEYS[1], h) end
+  redis.call('DEL', KEYS[2])
+  return #tokens
+end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: mem push
+ * ARGV: member subscriptionJson
+ * → 1, or 0 when not a member.
+ */
+export const PUT_PUSH = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: push
+ * ARGV: member endpoint ('' = whatever it is)
+ */
+export const DELETE_PUSH = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+if ARGV[2] ~= '' and cjson.decode(v).e ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+`;
+
+/**
+ * KEYS: online
+ * ARGV: field ("<member>\n<nodeId>") delta
+ */
+export const SET_ONLINE = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], tonumber(ARGV[2]))
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n
 `;
 
 /**

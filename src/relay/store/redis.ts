@@ -17,7 +17,7 @@
  * run twice (that would append a packet twice); the caller sees an error and may retry with a
  * postId, which is idempotent.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import {
@@ -26,10 +26,16 @@ import {
   APPEND_UPLOAD_CHUNK,
   CREATE_CHANNEL,
   CREATE_UPLOAD,
+  DELETE_PUSH,
   JOIN,
   PUT_BLOB,
   PUT_CAPABILITY,
+  PUT_FETCH_TOKEN,
+  PUT_PUSH,
   REMOVE_MEMBER,
+  REVOKE_FETCH_TOKENS,
+  SET_ONLINE,
+  USE_FETCH_TOKEN,
   FEED_MAX_ENTRIES,
   SWEEP_EXPIRED,
   TRIM,
@@ -40,7 +46,10 @@ import {
   type ChannelRecord,
   type EventListener,
   type NewEvent,
+  type PushSubscriptionRecord,
+  type PushTarget,
   type RelayStore,
+  type VapidKeys,
   type StoreRefusal,
   type StoreResult,
   type UploadRecord,
@@ -56,6 +65,11 @@ const SWEEP_SCAN_COUNT = 500;
 const SWEEP_EXPIRED_BATCH = 1_000;
 /** Feed entries read per round while catching up after a pub/sub reconnect. */
 const FEED_CATCH_UP_BATCH = 200;
+/** How often a node refreshes its heartbeat key, and how long the key lives without refresh. */
+const NODE_HEARTBEAT_MS = 10_000;
+const NODE_HEARTBEAT_TTL_MS = 3 * NODE_HEARTBEAT_MS;
+/** Random bytes of a node id (presence entries name their node). */
+const NODE_ID_BYTES = 9;
 /** How long connecting to Redis may take before the store gives up (startup fails loudly). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -100,6 +114,12 @@ const scripts = {
   appendUploadChunk: new LuaScript(APPEND_UPLOAD_CHUNK),
   putBlob: new LuaScript(PUT_BLOB),
   sweepExpired: new LuaScript(SWEEP_EXPIRED),
+  putFetchToken: new LuaScript(PUT_FETCH_TOKEN),
+  useFetchToken: new LuaScript(USE_FETCH_TOKEN),
+  revokeFetchTokens: new LuaScript(REVOKE_FETCH_TOKENS),
+  putPush: new LuaScript(PUT_PUSH),
+  deletePush: new LuaScript(DELETE_PUSH),
+  setOnline: new LuaScript(SET_ONLINE),
 };
 
 /** The JSON stored for an event: everything but seq (the stream entry id is the seq). */
@@ -198,7 +218,23 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     expiry: (kind: 'cap' | 'up' | 'blob' | 'blobcap') => `${prefix}exp:${kind}`,
     pubsub: `${prefix}events`,
     feed: `${prefix}feed`,
+    fetchTokens: (id: string) => `${prefix}ft:${id}`,
+    memberFetchTokens: (id: string, member: string) => `${prefix}ftm:${id}:${member}`,
+    push: (id: string) => `${prefix}push:${id}`,
+    online: (id: string) => `${prefix}online:${id}`,
+    node: (nodeId: string) => `${prefix}node:${nodeId}`,
+    vapid: `${prefix}vapid`,
   };
+
+  // Presence (setOnline) names this node; its heartbeat key says the node is alive, so the
+  // presence a crashed node leaves behind is ignored once the key expires.
+  const nodeId = randomBytes(NODE_ID_BYTES).toString('base64url');
+  const heartbeat = (): Promise<unknown> => redis.set(key.node(nodeId), '1', 'PX', NODE_HEARTBEAT_TTL_MS);
+  await heartbeat();
+  const heartbeatTimer = setInterval(() => {
+    heartbeat().catch((error: unknown) => warn(`node heartbeat failed: ${error instanceof Error ? error.message : String(error)}`));
+  }, NODE_HEARTBEAT_MS);
+  heartbeatTimer.unref();
 
   const listeners = new Set<EventListener>();
   let closed = false;
@@ -367,6 +403,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         firstSeq: Number(fields.first),
         storedBytes: Number(fields.bytes),
         memberCount,
+        lastLeftSeq: Number(fields.left ?? 0),
       };
       return record;
     },
@@ -437,7 +474,18 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       const reply = asArray(
         await scripts.removeMember.run(
           redis,
-          [key.channel(channelId), key.events(channelId), key.members(channelId), key.cursors(channelId), key.stats, key.posts(channelId), key.feed],
+          [
+            key.channel(channelId),
+            key.events(channelId),
+            key.members(channelId),
+            key.cursors(channelId),
+            key.stats,
+            key.posts(channelId),
+            key.fetchTokens(channelId),
+            key.memberFetchTokens(channelId, target),
+            key.push(channelId),
+            key.feed,
+          ],
           [channelJson, actor, target, data, timeMs, size, key.pubsub],
         ),
       );
@@ -455,7 +503,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         await scripts.append.run(
           redis,
           [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats, key.feed],
-          [channelJson, data, timeMs, size, options?.asMember ?? '', postField, key.pubsub],
+          [channelJson, data, timeMs, size, options?.asMember ?? '', postField, key.pubsub, options?.ifNoLeaveAfter ?? ''],
         ),
       );
       if (reply[0] === 'dup') return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true } };
@@ -501,6 +549,87 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       checkOpen();
       // One sorted set for all nonces: ZADD NX is atomic across nodes, and sweep drops by score.
       return (await redis.zadd(key.nonces, 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
+    },
+
+    async putFetchToken(record, maxPerMember, nowMs) {
+      checkOpen();
+      const done = await scripts.putFetchToken.run(
+        redis,
+        [key.members(record.channelId), key.fetchTokens(record.channelId), key.memberFetchTokens(record.channelId, record.member)],
+        [record.member, record.hash, record.expiresAtMs, nowMs, maxPerMember],
+      );
+      return Number(done) === 1 ? { ok: true, value: undefined } : refusal('not-member');
+    },
+
+    async useFetchToken(hash, channelId, nowMs) {
+      checkOpen();
+      const reply = await scripts.useFetchToken.run(
+        redis,
+        [key.fetchTokens(channelId), key.members(channelId), key.cursors(channelId)],
+        [hash, nowMs],
+      );
+      if (reply === null) return undefined;
+      const [member, joinedSeq, cursor] = asArray(reply);
+      return { key: String(member) as MemberKey, joinedSeq: Number(joinedSeq), cursor: Number(cursor) };
+    },
+
+    async revokeFetchTokens(channelId, member, hash) {
+      checkOpen();
+      return Number(
+        await scripts.revokeFetchTokens.run(redis, [key.fetchTokens(channelId), key.memberFetchTokens(channelId, member)], [hash ?? '']),
+      );
+    },
+
+    async putPushSubscription(channelId, member, subscription) {
+      checkOpen();
+      const json = JSON.stringify({ e: subscription.endpoint, p: subscription.p256dh, a: subscription.auth });
+      return Number(await scripts.putPush.run(redis, [key.members(channelId), key.push(channelId)], [member, json])) === 1;
+    },
+
+    async deletePushSubscription(channelId, member, endpoint) {
+      checkOpen();
+      await scripts.deletePush.run(redis, [key.push(channelId)], [member, endpoint ?? '']);
+    },
+
+    async pushTargets(channelId) {
+      checkOpen();
+      const [[pushError, subscriptions], [onlineError, presence]] = (await redis
+        .multi()
+        .hgetall(key.push(channelId))
+        .hgetall(key.online(channelId))
+        .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
+      if (pushError !== null) throw pushError;
+      if (onlineError !== null) throw onlineError;
+      if (Object.keys(subscriptions).length === 0) return [];
+      // Presence counts only while its node's heartbeat lives.
+      const entries = Object.keys(presence).map((field) => field.split('\n') as [string, string]);
+      const nodes = [...new Set(entries.map(([, node]) => node))];
+      const alive = new Set<string>();
+      if (nodes.length > 0) {
+        const beats = await redis.mget(...nodes.map((node) => key.node(node)));
+        nodes.forEach((node, i) => {
+          if (beats[i] !== null) alive.add(node);
+        });
+      }
+      const onlineMembers = new Set(entries.filter(([, node]) => alive.has(node)).map(([member]) => member));
+      return Object.entries(subscriptions).map(([member, json]): PushTarget => {
+        const parsed = JSON.parse(json) as { e: string; p: string; a: string };
+        const subscription: PushSubscriptionRecord = { endpoint: parsed.e, p256dh: parsed.p, auth: parsed.a };
+        return { member: member as MemberKey, subscription, online: onlineMembers.has(member) };
+      });
+    },
+
+    async setOnline(channelId, member, delta) {
+      checkOpen();
+      await scripts.setOnline.run(redis, [key.online(channelId)], [`${member}\n${nodeId}`, delta]);
+    },
+
+    async vapidKeys(candidate) {
+      checkOpen();
+      await redis.set(key.vapid, JSON.stringify(candidate), 'NX');
+      const stored = await redis.get(key.vapid);
+      if (stored === null) throw new Error('redis store lost its VAPID keys');
+      return JSON.parse(stored) as VapidKeys;
     },
 
     async createUpload(record: UploadRecord) {
@@ -619,6 +748,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       if (closed) return;
       closed = true;
       listeners.clear();
+      clearInterval(heartbeatTimer);
+      // This node's presence dies with it (pushTargets ignores fields of nodes without a heartbeat).
+      await redis.del(key.node(nodeId)).catch(() => undefined);
       await Promise.allSettled([subscriber.quit(), redis.quit()]);
       subscriber.disconnect();
       redis.disconnect();

@@ -18,6 +18,8 @@ import {
   type CapabilityHash,
   type CapabilityRecord,
   type ChannelRecord,
+  type FetchTokenRecord,
+  type VapidKeys,
   type EventListener,
   type NewEvent,
   type RelayStore,
@@ -29,6 +31,9 @@ import {
 /** File name inside the data directory. */
 export const SQLITE_FILE_NAME = 'relay.sqlite';
 
+/** The settings row that holds the VAPID key pair (JSON). */
+const VAPID_SETTING = 'vapid';
+
 /** Writes committed together at most: bounds one transaction's time and the loop stall. */
 const MAX_WRITES_PER_COMMIT = 512;
 /** Channels trimmed per sweep batch (bounds one transaction; the sweep loops over batches). */
@@ -37,7 +42,8 @@ const SWEEP_BATCH_CHANNELS = 500;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS channels (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, created_ms INTEGER NOT NULL,
-  head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL, bytes INTEGER NOT NULL
+  head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  last_left_seq INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS members (
   channel TEXT NOT NULL, key TEXT NOT NULL, joined_seq INTEGER NOT NULL, cursor INTEGER NOT NULL,
@@ -69,7 +75,19 @@ CREATE TABLE IF NOT EXISTS blobs (
 CREATE TABLE IF NOT EXISTS blob_caps (
   hash TEXT PRIMARY KEY, sha256 TEXT NOT NULL, expires_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fetch_tokens (
+  hash TEXT PRIMARY KEY, channel TEXT NOT NULL, member TEXT NOT NULL, joined_seq INTEGER NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fetch_tokens_member ON fetch_tokens (channel, member, expires_ms);
+CREATE TABLE IF NOT EXISTS push_subs (
+  channel TEXT NOT NULL, member TEXT NOT NULL, endpoint TEXT NOT NULL, p256dh TEXT NOT NULL, auth TEXT NOT NULL,
+  PRIMARY KEY (channel, member)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
+
+/** Columns added after the first release: [table, column, definition] (ALTER TABLE on older files). */
+const ADDED_COLUMNS: ReadonlyArray<readonly [string, string, string]> = [['channels', 'last_left_seq', 'INTEGER NOT NULL DEFAULT 0']];
 
 interface ChannelRow {
   id: string;
@@ -79,6 +97,7 @@ interface ChannelRow {
   head_seq: number;
   first_seq: number;
   bytes: number;
+  last_left_seq: number;
 }
 interface EventRow {
   seq: number;
@@ -133,7 +152,8 @@ export interface SqliteRelayStore extends RelayStore {
 export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   let path = ':memory:';
   if (options.dataDir !== ':memory:') {
-    mkdirSync(options.dataDir, { recursive: true });
+    // Owner-only: the file holds the VAPID private key and every channel's ciphertext.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     path = join(options.dataDir, SQLITE_FILE_NAME);
   }
   const db = new Database(path);
@@ -142,14 +162,21 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   db.pragma('foreign_keys = OFF');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  for (const [table, column, definition] of ADDED_COLUMNS) {
+    const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
 
   const listeners = new Set<EventListener>();
+  /** WebSocket presence (`setOnline`): "<channel>\n<member>" → live subscriptions in this process. */
+  const online = new Map<string, number>();
   let closed = false;
 
   const q = {
     getChannel: db.prepare<[string], ChannelRow>('SELECT * FROM channels WHERE id = ?'),
     insertChannel: db.prepare('INSERT INTO channels (id, kind, owner, created_ms, head_seq, first_seq, bytes) VALUES (?, ?, ?, ?, 0, 1, 0)'),
     bumpHead: db.prepare('UPDATE channels SET head_seq = head_seq + 1, bytes = bytes + ? WHERE id = ? RETURNING head_seq'),
+    setLastLeft: db.prepare('UPDATE channels SET last_left_seq = ? WHERE id = ?'),
     setTrimmed: db.prepare('UPDATE channels SET first_seq = MAX(first_seq, ?), bytes = bytes - ? WHERE id = ?'),
     countMembers: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM members WHERE channel = ?'),
     getMember: db.prepare<[string, string], MemberRow>('SELECT key, joined_seq, cursor FROM members WHERE channel = ? AND key = ?'),
@@ -196,6 +223,27 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     expiredUploads: db.prepare<[number], { id: string }>('SELECT id FROM uploads WHERE expires_ms <= ?'),
     expireBlobs: db.prepare('DELETE FROM blobs WHERE expires_ms <= ?'),
     expireBlobCaps: db.prepare('DELETE FROM blob_caps WHERE expires_ms <= ?'),
+    insertFetchToken: db.prepare('INSERT INTO fetch_tokens (hash, channel, member, joined_seq, expires_ms) VALUES (?, ?, ?, ?, ?)'),
+    getFetchToken: db.prepare<[string], { channel: string; member: string; joined_seq: number; expires_ms: number }>(
+      'SELECT channel, member, joined_seq, expires_ms FROM fetch_tokens WHERE hash = ?',
+    ),
+    memberFetchTokens: db.prepare<[string, string], { hash: string; expires_ms: number }>(
+      'SELECT hash, expires_ms FROM fetch_tokens WHERE channel = ? AND member = ? ORDER BY expires_ms DESC, hash DESC',
+    ),
+    deleteFetchToken: db.prepare('DELETE FROM fetch_tokens WHERE hash = ? AND channel = ? AND member = ?'),
+    deleteMemberFetchTokens: db.prepare('DELETE FROM fetch_tokens WHERE channel = ? AND member = ?'),
+    expireFetchTokens: db.prepare('DELETE FROM fetch_tokens WHERE expires_ms <= ?'),
+    putPush: db.prepare(
+      'INSERT INTO push_subs (channel, member, endpoint, p256dh, auth) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (channel, member) DO UPDATE SET endpoint = excluded.endpoint, p256dh = excluded.p256dh, auth = excluded.auth',
+    ),
+    deletePush: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ?'),
+    deletePushIfEndpoint: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ? AND endpoint = ?'),
+    pushTargets: db.prepare<[string], { member: string; endpoint: string; p256dh: string; auth: string }>(
+      'SELECT member, endpoint, p256dh, auth FROM push_subs WHERE channel = ?',
+    ),
+    insertSetting: db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)'),
+    getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?'),
     statsChannels: db.prepare<[], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM channels'),
     statsEvents: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
   };
@@ -253,7 +301,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     if (q.getMember.get(channelId, actor) === undefined) return { ok: false, code: 'not-member' };
     if (q.getMember.get(channelId, target) === undefined) return { ok: false, code: 'no-target' };
     q.deleteMember.run(channelId, target);
-    return { ok: true, value: appendRow(channelId, { type: 'member-left', member: target, by: actor }, nowMs, null) };
+    q.deleteMemberFetchTokens.run(channelId, target);
+    q.deletePush.run(channelId, target);
+    const event = appendRow(channelId, { type: 'member-left', member: target, by: actor }, nowMs, null);
+    q.setLastLeft.run(event.seq, channelId);
+    return { ok: true, value: event };
   });
 
   const appendTx = db.transaction(
@@ -263,6 +315,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       nowMs: number,
       asMember: MemberKey | undefined,
       postId: string | undefined,
+      ifNoLeaveAfter: number | undefined,
     ): StoreResult<{ event: RelayEvent; duplicate: boolean }> => {
       if (asMember !== undefined) {
         if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
@@ -273,6 +326,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       if (postId !== undefined && author !== null) {
         const earlier = q.findPost.get(channelId, author, postId);
         if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true } };
+      }
+      if (ifNoLeaveAfter !== undefined && (q.getChannel.get(channelId)?.last_left_seq ?? 0) > ifNoLeaveAfter) {
+        return { ok: false, code: 'membership-changed' };
       }
       return { ok: true, value: { event: appendRow(channelId, event, nowMs, postId ?? null), duplicate: false } };
     },
@@ -315,6 +371,21 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     return count;
   });
 
+  const putFetchTokenTx = db.transaction((record: FetchTokenRecord, maxPerMember: number, nowMs: number): StoreResult<void> => {
+    const member = q.getMember.get(record.channelId, record.member);
+    if (member === undefined) return { ok: false, code: 'not-member' };
+    q.insertFetchToken.run(record.hash, record.channelId, record.member, member.joined_seq, record.expiresAtMs);
+    // Newest expiry first: keep the first maxPerMember live ones.
+    q.memberFetchTokens.all(record.channelId, record.member).forEach((token, i) => {
+      if (i >= maxPerMember || token.expires_ms <= nowMs) q.deleteFetchToken.run(token.hash, record.channelId, record.member);
+    });
+    return { ok: true, value: undefined };
+  });
+
+  const revokeFetchTokensTx = db.transaction((channelId: ChannelId, member: MemberKey, hash: CapabilityHash | undefined): number =>
+    hash === undefined ? q.deleteMemberFetchTokens.run(channelId, member).changes : q.deleteFetchToken.run(hash, channelId, member).changes,
+  );
+
   const chunkTx = db.transaction((id: CapabilityHash, offset: number, bytes: Uint8Array, nowMs: number): StoreResult<number> => {
     const upload = q.getUpload.get(id);
     if (upload === undefined || upload.expires_ms <= nowMs) return { ok: false, code: 'not-found' };
@@ -339,6 +410,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
   const expireTx = db.transaction((nowMs: number) => {
     q.expireNonces.run(nowMs);
+    q.expireFetchTokens.run(nowMs);
     q.expireCaps.run(nowMs);
     for (const { id } of q.expiredUploads.all(nowMs)) deleteUploadTx(id);
     q.expireBlobs.run(nowMs);
@@ -458,6 +530,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
         firstSeq: row.first_seq,
         storedBytes: row.bytes,
         memberCount: q.countMembers.get(channelId)?.n ?? 0,
+        lastLeftSeq: row.last_left_seq,
       };
       return record;
     },
@@ -489,7 +562,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
     appendEvent(channelId, event, nowMs, options) {
       return write(
-        () => appendTx(channelId, event, nowMs, options?.asMember, options?.postId),
+        () => appendTx(channelId, event, nowMs, options?.asMember, options?.postId, options?.ifNoLeaveAfter),
         (result) => (result.ok && !result.value.duplicate ? [[channelId, result.value.event]] : []),
       );
     },
@@ -517,6 +590,62 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
     useNonce(key, nonce, expiresAtMs) {
       return write(() => q.insertNonce.run(key, nonce, expiresAtMs).changes === 1, undefined, false);
+    },
+
+    putFetchToken(record, maxPerMember, nowMs) {
+      return write(() => putFetchTokenTx(record, maxPerMember, nowMs));
+    },
+
+    async useFetchToken(hash, channelId, nowMs) {
+      checkOpen();
+      const token = q.getFetchToken.get(hash);
+      if (token === undefined || token.channel !== channelId || token.expires_ms <= nowMs) return undefined;
+      const member = q.getMember.get(channelId, token.member);
+      if (member === undefined || member.joined_seq !== token.joined_seq) return undefined;
+      return toMember(member);
+    },
+
+    revokeFetchTokens(channelId, member, hash) {
+      return write(() => revokeFetchTokensTx(channelId, member, hash));
+    },
+
+    putPushSubscription(channelId, member, subscription) {
+      return write(() => {
+        if (q.getMember.get(channelId, member) === undefined) return false;
+        q.putPush.run(channelId, member, subscription.endpoint, subscription.p256dh, subscription.auth);
+        return true;
+      });
+    },
+
+    async deletePushSubscription(channelId, member, endpoint) {
+      await write(() =>
+        endpoint === undefined ? q.deletePush.run(channelId, member) : q.deletePushIfEndpoint.run(channelId, member, endpoint),
+      );
+    },
+
+    async pushTargets(channelId) {
+      checkOpen();
+      return q.pushTargets.all(channelId).map((row) => ({
+        member: row.member as MemberKey,
+        subscription: { endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth },
+        online: (online.get(`${channelId}\n${row.member}`) ?? 0) > 0,
+      }));
+    },
+
+    async setOnline(channelId, member, delta) {
+      const key = `${channelId}\n${member}`;
+      const count = (online.get(key) ?? 0) + delta;
+      if (count > 0) online.set(key, count);
+      else online.delete(key);
+    },
+
+    async vapidKeys(candidate) {
+      const stored = await write(() => {
+        q.insertSetting.run(VAPID_SETTING, JSON.stringify(candidate));
+        return q.getSetting.get(VAPID_SETTING)?.value;
+      });
+      if (stored === undefined) throw new Error('sqlite store lost its VAPID keys');
+      return JSON.parse(stored) as VapidKeys;
     },
 
     async createUpload(record: UploadRecord) {

@@ -38,6 +38,8 @@ export interface ChannelRecord {
   /** Sum of `eventSizeBytes` over stored events (retention's max-bytes input). */
   readonly storedBytes: number;
   readonly memberCount: number;
+  /** Seq of the newest member-left event ever appended; 0 when nobody ever left (conditional posts). */
+  readonly lastLeftSeq: number;
 }
 
 /** What a new event says; the store assigns seq and timeMs. */
@@ -75,6 +77,42 @@ export interface UploadRecord {
   readonly expiresAtMs: number;
 }
 
+/**
+ * A read-only fetch token (issue 12 §4), stored by hash. It reads `channelId` as `member` and only
+ * while that member is still the same member: it is bound to the member's joinedSeq, so leaving
+ * (or being removed) and rejoining does not revive it.
+ */
+export interface FetchTokenRecord {
+  readonly hash: CapabilityHash;
+  readonly channelId: ChannelId;
+  readonly member: MemberKey;
+  readonly expiresAtMs: number;
+}
+
+/** Where to send a member's Web Push for one channel (the browser's PushSubscription). */
+export interface PushSubscriptionRecord {
+  /** https URL of the push service (validated by the caller). */
+  readonly endpoint: string;
+  /** base64url, 65-byte uncompressed P-256 point. */
+  readonly p256dh: string;
+  /** base64url, 16 bytes. */
+  readonly auth: string;
+}
+
+/** A member of a channel with a push subscription, and whether it has a live WebSocket subscription. */
+export interface PushTarget {
+  readonly member: MemberKey;
+  readonly subscription: PushSubscriptionRecord;
+  /** True while some relay node holds a WebSocket subscription of this member to this channel. */
+  readonly online: boolean;
+}
+
+/** The relay's VAPID key pair (RFC 8292), base64url: public = 65-byte point, private = 32-byte scalar. */
+export interface VapidKeys {
+  readonly publicKey: string;
+  readonly privateKey: string;
+}
+
 /** Retention limits (src/relay/limits.ts), passed in so tests can shrink them. */
 export interface RetentionPolicy {
   /** Events older than this are removed even if unread. */
@@ -93,8 +131,16 @@ export type StoreResult<T> = { readonly ok: true; readonly value: T } | { readon
  * - offset-mismatch: a chunk's offset is not the upload's `received`.
  * - too-large: a chunk would go beyond the upload's announced size.
  * - not-found: no such upload.
+ * - membership-changed: a conditional append's channel had a member leave after its condition.
  */
-export type StoreRefusal = 'not-member' | 'no-target' | 'invalid-capability' | 'offset-mismatch' | 'too-large' | 'not-found';
+export type StoreRefusal =
+  | 'not-member'
+  | 'no-target'
+  | 'invalid-capability'
+  | 'offset-mismatch'
+  | 'too-large'
+  | 'not-found'
+  | 'membership-changed';
 
 /** Called for every event appended through this store, on every node (Redis: via pub/sub). */
 export type EventListener = (channelId: ChannelId, event: RelayEvent) => void;
@@ -136,7 +182,8 @@ export interface RelayStore {
 
   /**
    * Atomically: `actor` must be a member ('not-member'), `target` must be a member ('no-target');
-   * removes target and appends `member-left` {member: target, by: actor}. actor === target is leaving.
+   * removes target, its fetch tokens and its push subscription, sets lastLeftSeq, and appends
+   * `member-left` {member: target, by: actor}. actor === target is leaving.
    * The channel and its log stay even when the last member leaves (retention removes the events).
    */
   removeMember(channelId: ChannelId, actor: MemberKey, target: MemberKey, nowMs: number): Promise<StoreResult<RelayEvent>>;
@@ -147,15 +194,17 @@ export interface RelayStore {
    * Atomically: if `asMember` is set, it must be a member ('not-member'), checked in the same step as
    * the append so a removed member can never post after its member-left event. If `postId` is set
    * and (channel, author, postId) was already appended, returns that event with `duplicate: true`
-   * and appends nothing. Otherwise assigns seq = headSeq + 1 and timeMs = nowMs, stores the event,
-   * adds eventSizeBytes to storedBytes, and notifies listeners (after it is durable).
-   * Does NOT trim: the caller calls `trim` afterwards.
+   * and appends nothing. If `ifNoLeaveAfter` is set and the channel's lastLeftSeq is greater, refuses
+   * 'membership-changed' (async-groups.md rule 7; after the duplicate check, so a retry of a post
+   * that was accepted still gets its seq). Otherwise assigns seq = headSeq + 1 and timeMs = nowMs,
+   * stores the event, adds eventSizeBytes to storedBytes, and notifies listeners (after it is
+   * durable). Does NOT trim: the caller calls `trim` afterwards.
    */
   appendEvent(
     channelId: ChannelId,
     event: NewEvent,
     nowMs: number,
-    options?: { readonly asMember?: MemberKey; readonly postId?: string },
+    options?: { readonly asMember?: MemberKey; readonly postId?: string; readonly ifNoLeaveAfter?: number },
   ): Promise<StoreResult<{ readonly event: RelayEvent; readonly duplicate: boolean }>>;
 
   /**
@@ -198,6 +247,48 @@ export interface RelayStore {
    * the request's own write fsyncs it). It must survive a process crash either way.
    */
   useNonce(key: MemberKey, nonce: string, expiresAtMs: number): Promise<boolean>;
+
+  // ---- read-only fetch tokens (issue 12 §4) ---------------------------------------------------
+
+  /**
+   * Atomically: `record.member` must be a member of `record.channelId` ('not-member'); stores the
+   * token bound to the member's current joinedSeq; then deletes this member's expired tokens in the
+   * channel and, beyond `maxPerMember`, those that expire soonest.
+   */
+  putFetchToken(record: FetchTokenRecord, maxPerMember: number, nowMs: number): Promise<StoreResult<void>>;
+
+  /**
+   * The member that token `hash` reads `channelId` as: only if the token exists for that channel,
+   * is unexpired at nowMs, and its member is still a member with the joinedSeq the token was bound
+   * to. Undefined otherwise (one answer for every failure).
+   */
+  useFetchToken(hash: CapabilityHash, channelId: ChannelId, nowMs: number): Promise<MemberInfo | undefined>;
+
+  /** Deletes `member`'s fetch token `hash` in the channel, or all of its tokens there; returns how many. */
+  revokeFetchTokens(channelId: ChannelId, member: MemberKey, hash?: CapabilityHash): Promise<number>;
+
+  // ---- Web Push (issue 12 §5) ----------------------------------------------------------------
+
+  /** Atomically: if `member` is a member, sets its push subscription for the channel (replacing one); else false. */
+  putPushSubscription(channelId: ChannelId, member: MemberKey, subscription: PushSubscriptionRecord): Promise<boolean>;
+
+  /** Deletes the member's push subscription in the channel; with `endpoint`, only if it is still that one. */
+  deletePushSubscription(channelId: ChannelId, member: MemberKey, endpoint?: string): Promise<void>;
+
+  /** Every push subscription of the channel's members, with their WebSocket presence. */
+  pushTargets(channelId: ChannelId): Promise<PushTarget[]>;
+
+  /**
+   * A WebSocket subscription of `member` to the channel started (+1) or ended (-1) on this node.
+   * Presence is not durable: it dies with the node (Redis: with the node's heartbeat).
+   */
+  setOnline(channelId: ChannelId, member: MemberKey, delta: 1 | -1): Promise<void>;
+
+  /**
+   * The relay's VAPID keys: the stored ones, or `candidate`, stored atomically on first use (two
+   * nodes starting at once agree on one pair: every node must sign for the same public key).
+   */
+  vapidKeys(candidate: VapidKeys): Promise<VapidKeys>;
 
   // ---- blobs (content-addressed, chunked uploads with resume) --------------------------------
 

@@ -1,36 +1,17 @@
 /**
  * How to install where the browser has no install button: iOS (Share → Add to Home Screen) and
- * Safari on macOS (File → Add to Dock). Dismissable; the choice is remembered on this device.
+ * Safari on macOS (File → Add to Dock).
  */
-import { useState } from 'preact/hooks';
 import type { InstallHint as Hint } from './install-hint.js';
 import './shell.css';
 
-const DISMISSED_KEY = 'covey.shell.installHintDismissed';
-
 export interface InstallHintProps {
   readonly hint: Exclude<Hint, 'none'>;
-}
-
-function wasDismissed(): boolean {
-  try {
-    return localStorage.getItem(DISMISSED_KEY) === '1';
-  } catch {
-    return false; // storage blocked: show the hint, it costs nothing
-  }
+  /** Shows "Not now" (the banner); inline placements (settings) leave it out. */
+  readonly onDismiss?: () => void;
 }
 
 export function InstallHint(props: InstallHintProps) {
-  const [dismissed, setDismissed] = useState(wasDismissed);
-  if (dismissed) return null;
-  const dismiss = (): void => {
-    setDismissed(true);
-    try {
-      localStorage.setItem(DISMISSED_KEY, '1');
-    } catch {
-      // storage blocked: dismissed for this visit only
-    }
-  };
   return (
     <section class="shell-hint" aria-label="Install Covey" data-testid="install-hint">
       {props.hint === 'ios-share' ? (
@@ -53,11 +34,13 @@ export function InstallHint(props: InstallHintProps) {
           </p>
         </>
       )}
-      <div class="shell-actions">
-        <button type="button" class="shell-button" onClick={dismiss}>
-          Not now
-        </button>
-      </div>
+      {props.onDismiss && (
+        <div class="shell-actions">
+          <button type="button" class="shell-button" onClick={props.onDismiss}>
+            Not now
+          </button>
+        </div>
+      )}
     </section>
   );
 }

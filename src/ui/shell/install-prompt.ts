@@ -4,6 +4,7 @@
  * and keeps the event here until the user presses "Install Covey".
  */
 import { signal } from '@preact/signals';
+import { installHintFor, type InstallHint } from './install-hint.js';
 
 /** Not in TypeScript's DOM types: a Chromium extension (WICG "Web App Install Prompt"). */
 interface BeforeInstallPromptEvent extends Event {
@@ -44,4 +45,9 @@ export async function promptInstall(): Promise<InstallOutcome> {
 export function isStandalone(): boolean {
   const iosStandalone = (navigator as Navigator & { readonly standalone?: boolean }).standalone === true;
   return iosStandalone || window.matchMedia('(display-mode: standalone)').matches;
+}
+
+/** The written instructions this browser needs, if any (see install-hint.ts). */
+export function currentInstallHint(): InstallHint {
+  return installHintFor({ userAgent: navigator.userAgent, maxTouchPoints: navigator.maxTouchPoints, standalone: isStandalone() });
 }

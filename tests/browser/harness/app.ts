@@ -9,8 +9,43 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startRelay, type RunningRelay } from '../../../src/relay/server.js';
 import { openSqliteStore } from '../../../src/relay/store/sqlite.js';
+import type { Tab, Target } from './types.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+
+/** What a fresh profile shows once the app (and its engine) started: the first-run screen. */
+export const FIRST_RUN: Target = { role: 'heading', name: 'Welcome to Covey' };
+
+/** How long a screen must stay the same to count as settled (the app swaps "Opening…" quickly). */
+const SCREEN_SETTLED_MS = 1_000;
+const SCREEN_POLL_MS = 250;
+
+/** Runs in the page: the first line of what the app's root shows ('' before it rendered). */
+export function appScreenInPage(): string {
+  const text = (document.getElementById('app')?.innerText ?? '').trim();
+  return text.split('\n')[0]?.trim() ?? '';
+}
+
+/**
+ * Waits until the app rendered and its screen stayed the same for SCREEN_SETTLED_MS; returns the
+ * screen's first line ("Welcome to Covey" on first run, or whatever the app settled on).
+ */
+export async function settledAppScreen(tab: Tab, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  let sameSinceMs = Date.now();
+  for (;;) {
+    const screen = await tab.evaluate(appScreenInPage).catch(() => '');
+    if (screen !== last) {
+      last = screen;
+      sameSinceMs = Date.now();
+    } else if (screen !== '' && Date.now() - sameSinceMs >= SCREEN_SETTLED_MS) {
+      return screen;
+    }
+    if (Date.now() > deadline) throw new Error(`${tab.profile.engine.name}/${tab.profile.name}: the app did not settle on a screen within ${timeoutMs} ms (last: "${last}")`);
+    await new Promise((resolve) => setTimeout(resolve, SCREEN_POLL_MS));
+  }
+}
 
 export interface BuildOptions {
   /** Empty or missing directory to build into. */
