@@ -4,9 +4,13 @@
  */
 import { WorkerClient } from '../shared/worker-bridge.js';
 import { mountApp, mountFatal } from './app/mount.js';
+import { startShell } from './shell/index.js';
 
 const root = document.getElementById('app');
-if (!root) throw new Error('index.html has no #app element');
+const shellRoot = document.getElementById('shell');
+if (!root || !shellRoot) throw new Error('index.html has no #app or #shell element');
+// The service worker (offline, updates) and its prompts, independent of the engine and screens.
+startShell(shellRoot);
 
 const worker = new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'covey-engine' });
 worker.addEventListener('error', (event) => {
