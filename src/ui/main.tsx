@@ -17,4 +17,14 @@ worker.addEventListener('error', (event) => {
   event.preventDefault();
   mountFatal(root, 'The part of Covey that encrypts and stores your messages did not start. Reloading usually helps; if not, this browser may be too old for Covey.');
 });
+// A page kept in the back/forward cache keeps its worker, and so the engine's lock: Covey opened
+// again in a new tab would wait for a page nobody sees (WebKit keeps it so). Let the engine go
+// when the page is hidden for the cache (like a crash: it loses nothing), and start afresh if the
+// page comes back from it.
+addEventListener('pagehide', (event) => {
+  if (event.persisted) worker.terminate();
+});
+addEventListener('pageshow', (event) => {
+  if (event.persisted) location.reload();
+});
 mountApp(root, new WorkerClient(worker));
