@@ -216,7 +216,7 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
       { has: BOB, waiting: CAROL },
       { ...wait, what: 'details: Bob has it, Carol not online since' },
     );
-    await screens(tabs.alice, 'message-selected');
+    await screens(tabs.alice, 'message-selected', { keepInView: '.msg-details' });
     await tabs.alice.press('Escape');
     await tabs.alice.waitUntil(() => document.querySelector('.msg-details') === null, undefined, { what: 'details closed' });
     await tabs.bob.reload();
@@ -347,11 +347,13 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
    * The full matrix runs in Chromium; the other engines take the desktop light shot and axe only
    * (layout and colour are the same CSS; the CI budget is shared).
    */
-  async function screens(tab: Tab, name: string, options: { axe?: boolean; sizes?: 'both' | 'desktop' } = {}): Promise<void> {
+  async function screens(tab: Tab, name: string, options: { axe?: boolean; sizes?: 'both' | 'desktop'; keepInView?: string } = {}): Promise<void> {
     const full = engineName === 'chromium';
     const sizes: [string, Viewport][] = options.sizes === 'desktop' || !full ? [['desktop', DESKTOP]] : [['phone', phone], ['desktop', DESKTOP]];
     for (const [sizeName, size] of sizes) {
       await tab.setViewport(size);
+      // The app scrolls what was just opened into view; a resize afterwards can leave it below.
+      if (options.keepInView !== undefined) await tab.evaluate((selector) => document.querySelector(selector)?.scrollIntoView({ block: 'nearest' }), options.keepInView);
       for (const theme of full ? (['light', 'dark'] as const) : (['light'] as const)) {
         await tab.evaluate((value) => {
           document.documentElement.dataset['theme'] = value;
