@@ -88,6 +88,8 @@ export class ConversationRuntime {
   /** Recent timeline records by position (the open view's window), newest last. */
   readonly window = new Map<number, TimelineRecord>();
   windowLoaded = 0;
+  /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
+  readonly chatCache = new Map<string, boolean>();
   stopped = false;
   /** Our read-only fetch token for the service worker (kept current with every step). */
   fetchToken: FetchTokenRecord | null = null;

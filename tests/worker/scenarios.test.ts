@@ -203,4 +203,28 @@ describe('client scenarios', () => {
     await again.call('clearPassphrase', { current: 'a long enough passphrase' });
     await again.until('no passphrase', () => again.app?.passphraseSet === false);
   });
+
+  it('works across two relays: a group lives on its creator\'s relay, inboxes on their owners\'', async () => {
+    const other = await startTestRelay();
+    try {
+      const alice = await client('Alice');
+      const bob = await TestClient.start('Bob', { relay: other });
+      clients.push(bob);
+      await identity(bob);
+      expect(bob.host.engine!.profile!.homeRelay).toBe(other.url);
+      const [ab] = await connect(alice, bob);
+      const { conversationId } = await alice.call('createGroup', { name: 'Two relays', contactIds: [ab as ContactId] });
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+      expect(bob.view(bobId)?.relay ?? (await bob.until('view', () => bob.view(bobId)))?.relay).toBe(relay.url);
+      await alice.until('active', () => alice.view(conversationId)?.state === 'active');
+      await bob.call('send', { conversationId: bobId, text: 'from the other relay' });
+      await alice.until('message', () => alice.texts(conversationId).includes('from the other relay'));
+      await bob.until('connected to both', () => bob.app?.relays.length === 2 && bob.app.relays.every((r) => r.state === 'connected'));
+    } finally {
+      for (const c of clients) c.close();
+      clients = [];
+      await other.close();
+    }
+  });
 });
