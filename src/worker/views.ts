@@ -67,6 +67,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
     pendingRequests: engine.people.requests.size + engine.people.invitations.size,
     failure: null,
     alerts: [...engine.alerts],
+    push: p.push == null ? 'off' : 'on',
   };
 }
 
