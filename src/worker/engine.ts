@@ -182,7 +182,7 @@ export class CoveyEngine implements ConversationHost {
       void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
     }
     runtime.resume();
-    if (r.state === 'waiting' && !r.createdByMe && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
+    if (runtime.stillJoining() && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
   }
 
   /**
@@ -794,6 +794,21 @@ export class CoveyEngine implements ConversationHost {
   }
 
   /** Rule 10: a joiner still waiting says again that it is online now. */
+  postRaw(runtime: ConversationRuntime, text: string): void {
+    const outbox = this.claimRecord(runtime, text);
+    void runtime
+      .run('raw', async () => {
+        await runtime.save((batch) => void batch.putTransit('outbox', outbox));
+        this.outbox.enqueue([outbox]);
+      })
+      .catch(() => undefined);
+  }
+
+  claimAgain(runtime: ConversationRuntime): void {
+    runtime.record.claimedAtMs = this.deps.now(); // at most one re-post in flight
+    void this.repostClaim(runtime).catch(() => undefined);
+  }
+
   private async repostClaim(runtime: ConversationRuntime): Promise<void> {
     const invite = runtime.record.invites.find((i) => i.by === runtime.self);
     const binding = runtime.record.bindings[runtime.self];

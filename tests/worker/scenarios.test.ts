@@ -282,4 +282,38 @@ describe('client scenarios', () => {
     expect(await erin.call('setPush', { subscription: null })).toEqual({ channels: 3 });
     await erin.until('push off', () => erin.app?.push === 'off');
   });
+
+  it('adds a joiner who accepted while every member was away, once both are online (rule 10)', async () => {
+    let offsetMs = 0;
+    const now = () => Date.now() + offsetMs;
+    const { startRelay } = await import('../../src/relay/server.js');
+    const { openSqliteStore } = await import('../../src/relay/store/sqlite.js');
+    const { OPEN_LIMITS } = await import('./helpers/client-harness.js');
+    const timed = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', limits: OPEN_LIMITS, now });
+    try {
+      const aliceProfile = new Profile('Alice');
+      let alice = await TestClient.start('Alice', { relay: timed, now, profile: aliceProfile });
+      const bob = await TestClient.start('Bob', { relay: timed, now });
+      clients.push(alice, bob);
+      await identity(alice);
+      await identity(bob);
+      const [ab] = await connect(alice, bob);
+      const { conversationId } = await alice.call('createGroup', { name: 'Away', contactIds: [ab as ContactId] });
+      alice.close();
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+      await bob.until('waiting', () => bob.view(bobId)?.operations.some((o) => o.kind === 'join'));
+      offsetMs = 30 * 60_000; // Alice opens Covey half an hour later; Bob's claim is stale by then
+      alice = await TestClient.start('Alice', { relay: timed, now, profile: aliceProfile });
+      clients.push(alice);
+      await alice.until('Bob added', () => alice.view(conversationId)?.members.filter((m) => m.role === 'member').length === 2);
+      await bob.until('active', () => bob.view(bobId)?.state === 'active');
+      await bob.call('send', { conversationId: bobId, text: 'made it' });
+      await alice.until('message', () => alice.texts(conversationId).includes('made it'));
+    } finally {
+      for (const c of clients) c.close();
+      clients = [];
+      await timed.close();
+    }
+  });
 });
