@@ -6,7 +6,10 @@
  * - members of one subsession (same sid and final packet) agree on members, group key, chain hash;
  * - a failed operation leaves the member's subsession and contributions exactly as they were;
  * - without an attack, no warning fires, and all honest members in the channel end in one state;
- * - with an attack, some honest member warns (the attack is detected).
+ * - with an attack, some honest member warns (the attack is detected);
+ * - the security oracle (oracle.ts) finds nothing: no member holds a key of a subsession it is
+ *   not in (derived, or opened by its stored contributions on any downflow slot), and every
+ *   operation was accepted on the chain hash its member held.
  */
 import { bytesEqual, hexEncode } from '../../src/protocol/bytes.js';
 import { decodePacket, encodePacketBytes } from '../../src/protocol/codec/packet.js';
@@ -16,6 +19,7 @@ import type { MembershipState, Subsession, OwnSecrets } from '../../src/protocol
 import type { MemberId } from '../../src/protocol/ids.js';
 import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import { SimGroup, type SimMember } from './channel.js';
+import { SecurityOracle } from './oracle.js';
 
 export const ATTACKS = ['tamper', 'tamper-one', 'replay', 'inject', 'withhold', 'reorder'] as const;
 export type Attack = (typeof ATTACKS)[number];
@@ -27,6 +31,8 @@ export interface ScenarioOptions {
   readonly steps: number;
   /** Probability that the scenario carries one attack. */
   readonly attackRate: number;
+  /** Run the oracle's contribution trial (oracle.ts check 1, the expensive half). Default true. */
+  readonly keyTrial?: boolean;
 }
 
 export interface ScenarioResult {
@@ -43,7 +49,8 @@ export interface ScenarioResult {
 const name = (i: number) => `u${i}` as MemberId;
 
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
-  const g = new SimGroup({ crypto: o.crypto, seed: o.seed, lag: 0 });
+  const oracle = new SecurityOracle(o.crypto, { keyTrial: o.keyTrial ?? true });
+  const g = new SimGroup({ crypto: o.crypto, seed: o.seed, lag: 0, oracle });
   const rng = g.rng;
   const lag = rng.float() < 0.5 ? 0 : rng.float() * 0.6;
   (g as unknown as { lag: number }).lag = lag;
@@ -161,6 +168,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   // An attack that found nothing to act on (no greeting after it was armed) did not happen.
   const attack = planned !== null && fired() ? planned : null;
   checkAgreement(g, violate, attack === null);
+  await oracle.checkKeys(g.downflows(), [...g.members.keys()]);
+  for (const v of oracle.violations) violate(`oracle: ${v}`);
   if (attack === null && warningsBeforeAttack + warningsAfterAttack > 0) {
     violate(`${warningsBeforeAttack + warningsAfterAttack} warnings without an attack: ${firstWarning(g)}`);
   }
