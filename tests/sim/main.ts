@@ -1,6 +1,7 @@
 /**
  * `npm run sim -- --runs N --seed S [--members M] [--steps K] [--attacks P] [--provider noble|webcrypto] [--key-trial N]`
- * (`--sessions` runs full session scenarios instead: see the branch below)
+ * (`--sessions` runs full session scenarios instead, `--insider` the malicious-member scenarios:
+ * see the branches below)
  * Runs N random membership scenarios (tests/sim/scenario.ts), each checked by the security oracle
  * (tests/sim/oracle.ts; `--key-trial N` runs its contribution trial on every Nth scenario only),
  * and prints one JSON line:
@@ -8,7 +9,7 @@
  * Exits non-zero on any violation or undetected attack, printing the seed and step to replay
  * (`--runs 1 --seed <scenario seed> --exact`).
  */
-import { providers } from '../helpers/providers.js';
+import { providers, webCryptoProvider } from '../helpers/providers.js';
 import { runScenario, type ScenarioResult } from './scenario.js';
 import { simDefaults, scenarioSeed } from './config.js';
 
@@ -34,6 +35,29 @@ if (process.argv.includes('--sessions')) {
     messages: s.messages, operations: s.operations, restarts: s.restarts, msPerRun: Math.round(s.ms / Math.max(1, runs)),
   }));
   process.exit(sessionSimsClean(s) ? 0 : 1);
+}
+
+if (process.argv.includes('--insider')) {
+  // Issue 9 §1: a malicious member (tests/sim/insider.ts), each misbehaviour on `--runs` seeds.
+  const { INSIDER_ATTACKS, KNOWN_INSIDER_GAPS, runInsiderScenario } = await import('./insider.js');
+  const runs = Number(arg('runs') ?? 3);
+  const seed = Number(arg('seed') ?? 1);
+  const started = performance.now();
+  const passed: Record<string, number> = {};
+  for (const attack of INSIDER_ATTACKS) {
+    passed[attack] = 0;
+    for (let i = 0; i < runs; i++) {
+      const r = await runInsiderScenario(webCryptoProvider, seed + i, attack);
+      if (r.ok) passed[attack]++;
+      else if (!KNOWN_INSIDER_GAPS.includes(attack)) console.error(`VIOLATION ${attack} seed ${seed + i}: ${r.verdict}`);
+    }
+    const gap = KNOWN_INSIDER_GAPS.includes(attack) ? ' (known gap)' : '';
+    console.error(`${attack.padEnd(24)} ${passed[attack]}/${runs} handled${gap}`);
+  }
+  const failing = INSIDER_ATTACKS.filter((a) => passed[a]! < runs);
+  const expected = [...KNOWN_INSIDER_GAPS].sort().join(',') === [...failing].sort().join(',');
+  console.log(JSON.stringify({ mode: 'insider', runs, seed, passed, failing, knownGaps: KNOWN_INSIDER_GAPS, asExpected: expected, msPerRun: Math.round((performance.now() - started) / (runs * INSIDER_ATTACKS.length)) }));
+  process.exit(expected ? 0 : 1);
 }
 
 const runs = Number(arg('runs') ?? simDefaults.runs);
