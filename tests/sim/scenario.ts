@@ -12,7 +12,8 @@
  *   operation was accepted on the chain hash its member held.
  */
 import { bytesEqual, hexEncode } from '../../src/protocol/bytes.js';
-import { decodePacket, encodePacketBytes } from '../../src/protocol/codec/packet.js';
+import { GreetFlag } from '../../src/protocol/codec/constants.js';
+import { decodePacket, encodePacket, encodePacketBytes } from '../../src/protocol/codec/packet.js';
 import { frame } from '../../src/protocol/codec/framing.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import type { MembershipState, Subsession, OwnSecrets } from '../../src/protocol/greeting/types.js';
@@ -21,7 +22,7 @@ import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import { SimGroup, type SimMember } from './channel.js';
 import { SecurityOracle } from './oracle.js';
 
-export const ATTACKS = ['tamper', 'tamper-one', 'replay', 'inject', 'withhold', 'reorder'] as const;
+export const ATTACKS = ['tamper', 'tamper-int-key', 'tamper-one', 'replay', 'inject', 'withhold', 'reorder'] as const;
 export type Attack = (typeof ATTACKS)[number];
 
 export interface ScenarioOptions {
@@ -211,6 +212,26 @@ function armAttack(g: SimGroup, attack: Attack, eve: SimMember, greetings: () =>
         if (done || !isGreeting(text)) return undefined;
         done = true;
         return flip(text);
+      };
+      return () => done;
+    }
+    case 'tamper-int-key': {
+      // One INT_KEY of the next complete list (a downflow, or an exclude/refresh initial packet)
+      // changed on the way, for everyone: its owner would derive another key than the others.
+      let done = false;
+      g.transformOutgoing = (_sender, text) => {
+        if (done || !isGreeting(text)) return undefined;
+        const p = decodePacket(text);
+        if (p.kind !== 'greeting' || (p.greetType & GreetFlag.DOWN) === 0 || p.intKeys.length !== p.members.length || p.intKeys.some((k) => k === null)) return undefined;
+        done = true;
+        const slot = rng.int(p.intKeys.length);
+        const intKeys = p.intKeys.map((k, j) => {
+          if (j !== slot) return k;
+          const copy = Uint8Array.from(k!);
+          copy[rng.int(31)]! ^= 1 << rng.int(8); // byte 31's top bit is masked by x25519 (RFC 7748 §5)
+          return copy;
+        });
+        return encodePacket({ ...p, intKeys });
       };
       return () => done;
     }
