@@ -88,6 +88,10 @@ export class ConversationRuntime {
   /** Recent timeline records by position (the open view's window), newest last. */
   readonly window = new Map<number, TimelineRecord>();
   windowLoaded = 0;
+  /** The conversation record as last written (JSON), to skip rewriting it unchanged. */
+  private writtenRecord: string | null = null;
+  /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
+  readonly chatCache = new Map<string, boolean>();
   stopped = false;
   /** Our read-only fetch token for the service worker (kept current with every step). */
   fetchToken: FetchTokenRecord | null = null;
@@ -260,7 +264,7 @@ export class ConversationRuntime {
     await options.prepare?.(batch);
     for (const r of outbox) batch.putTransit('outbox', r);
     batch.put('sessions', this.id, this.sessionRecord(batch));
-    batch.put('conversations', this.id, this.record);
+    this.putRecord(batch);
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
       batch.putTransit('fetchTokens', this.fetchToken);
@@ -278,9 +282,20 @@ export class ConversationRuntime {
   async save(prepare?: (batch: Batch) => void | Promise<void>): Promise<void> {
     const batch = this.host.store.batch();
     await prepare?.(batch);
-    batch.put('conversations', this.id, this.record);
+    this.putRecord(batch);
     await this.host.store.commit(batch);
     this.host.changed(this);
+  }
+
+  /**
+   * The conversation record, when it changed since it was last written: most steps (acks,
+   * heartbeats) leave it alone, and each sealed write is a WebCrypto call.
+   */
+  private putRecord(batch: Batch): void {
+    const json = JSON.stringify(this.record);
+    if (json === this.writtenRecord) return;
+    batch.putJson('conversations', this.id, json);
+    this.writtenRecord = json;
   }
 
   private schedule(atMs: number | undefined): void {
