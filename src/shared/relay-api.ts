@@ -302,9 +302,34 @@ export interface PushWakePayload {
   readonly channels: readonly ChannelId[];
 }
 
+/** Room for new content, as of the relay's last check (see src/relay/README.md "Storage high-water mark"). */
+export interface StorageStatus {
+  /** False while new content is refused with 507 storage-full. */
+  readonly writable: boolean;
+  /** Why not writable: 'disk-low' | 'memory-high' | 'stored-bytes-quota'. */
+  readonly reason?: string;
+  /** Free bytes of the data dir's file system (SQLite). */
+  readonly freeBytes?: number;
+  /** Redis used memory and maxmemory (when set). */
+  readonly usedBytes?: number;
+  readonly limitBytes?: number;
+  /** Stored event bytes (the quota's measure). */
+  readonly storedBytes?: number;
+}
+
 export interface HealthResponse {
   readonly ok: true;
   readonly store: string;
+  readonly storage: StorageStatus;
+}
+
+/** POST /v1/channels/:id/capabilities/revoke (signed, member): revokes an invite or deposit capability of this channel. */
+export interface RevokeCapabilityRequest {
+  readonly capability: CapabilityToken;
+}
+export interface RevokeCapabilityResponse {
+  /** 1 when revoked, 0 when unknown, expired or another channel's. */
+  readonly revoked: number;
 }
 
 // ---- WebSocket frames (GET /v1/ws, JSON text frames) ---------------------------------------
@@ -369,6 +394,7 @@ export interface RelayErrorBody {
 export const RELAY_ERROR_STATUS = {
   'bad-request': 400, // malformed JSON, field or parameter
   'bad-signature': 401, // missing or invalid auth headers or signature
+  unauthorized: 401, // /metrics without its operator token
   'stale-timestamp': 401, // covey-time outside MAX_CLOCK_SKEW_MS of the relay clock
   'replayed-nonce': 401, // this key already used this nonce
   forbidden: 403, // not a member, not the owner, or no such channel (indistinguishable on purpose)
@@ -381,6 +407,8 @@ export const RELAY_ERROR_STATUS = {
   'unsupported-media-type': 415,
   'hash-mismatch': 422, // finalized upload's SHA-256 differs from the announced one
   'rate-limited': 429, // too many requests from this client; retry later
+  'quota-exceeded': 429, // channel or upload quota of this client address or key used up; retry later
+  'storage-full': 507, // the relay is out of storage: new content refused (leave, read, ack still work)
   internal: 500,
   'too-many-connections': 503,
   'shutting-down': 503,

@@ -104,8 +104,9 @@ export class ClientStore {
 
   private constructor(readonly db: CoveyDatabase) {}
 
-  static async open(factory: IDBFactory, name?: string): Promise<ClientStore> {
-    return new ClientStore(await openCoveyDb(factory, name));
+  /** `version` only for tests that build an older layout (migration tests). */
+  static async open(factory: IDBFactory, name?: string, version?: number): Promise<ClientStore> {
+    return new ClientStore(await openCoveyDb(factory, name, version));
   }
 
   close(): void {
@@ -174,7 +175,7 @@ export class ClientStore {
   }
 
   /** Every record of a sealed store, with its key. */
-  async all<T>(store: Exclude<SealedStoreName, 'timeline'>): Promise<[string, T][]> {
+  async all<T>(store: Exclude<SealedStoreName, 'timeline' | 'sessionChunks'>): Promise<[string, T][]> {
     const tx = this.db.transaction(store);
     const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll()]);
     await tx.done;
@@ -195,6 +196,23 @@ export class ClientStore {
     }
     found.reverse();
     return Promise.all(found.map(async ([pos, sealed]) => [pos, await this.open<T>('timeline', [conversationId, pos], sealed)] as [number, T]));
+  }
+
+  /** Every record of a [prefix, n] keyed store under one prefix, by n ascending. */
+  async range<T>(store: 'timeline' | 'sessionChunks', prefix: string): Promise<[number, T][]> {
+    const range = IDBKeyRange.bound([prefix, 0], [prefix, Number.MAX_SAFE_INTEGER]);
+    const tx = this.db.transaction(store);
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(range), tx.store.getAll(range)]);
+    await tx.done;
+    return Promise.all(keys.map(async (key, i) => [(key as [string, number])[1], await this.open<T>(store, key as [string, number], values[i]!)] as [number, T]));
+  }
+
+  /** Deletes every record of a [prefix, n] keyed store whose prefix starts with `start`. */
+  async deleteRange(store: 'timeline' | 'sessionChunks', start: string): Promise<void> {
+    const tx = this.db.transaction(['meta', store], 'readwrite');
+    await this.checkEpoch(tx.objectStore('meta'));
+    await tx.objectStore(store).delete(IDBKeyRange.bound([start, 0], [`${start}\uffff`, Number.MAX_SAFE_INTEGER]));
+    await tx.done;
   }
 
   async transit<S extends TransitStore>(store: S): Promise<(S extends 'outbox' ? OutboxRecord : S extends 'inbox' ? InboxRecord : FetchTokenRecord)[]> {
@@ -225,14 +243,6 @@ export class ClientStore {
       await tx.done.catch(() => undefined);
       throw error;
     }
-    await tx.done;
-  }
-
-  /** Deletes every timeline record of a conversation (within one transaction, epoch-checked). */
-  async deleteTimeline(conversationId: string): Promise<void> {
-    const tx = this.db.transaction(['meta', 'timeline'], 'readwrite');
-    await this.checkEpoch(tx.objectStore('meta'));
-    await tx.objectStore('timeline').delete(IDBKeyRange.bound([conversationId, 0], [conversationId, Number.MAX_SAFE_INTEGER]));
     await tx.done;
   }
 

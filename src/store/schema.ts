@@ -13,13 +13,14 @@
  *
  * History: v1 (the first layout: meta, profile, contacts, conversations, sessions, timeline,
  * outbox, inbox); v2 added requests, invitations, drafts, seen, fetchTokens and the outbox's
- * by-channel index.
+ * by-channel index; v3 added sessionChunks (a session's accepted messages in fixed chunks, so a
+ * step rewrites only what changed).
  */
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
 
 export { CLIENT_DB_NAME };
-export const CLIENT_DB_VERSION = 2;
+export const CLIENT_DB_VERSION = 3;
 
 /** An encrypted value: AES-256-GCM, 12-byte IV, tag appended. */
 export interface Sealed {
@@ -54,6 +55,8 @@ export interface CoveyDb extends DBSchema {
   /** Key [conversationId, position]: messages and notices in display order. */
   timeline: { key: [string, number]; value: Sealed };
   drafts: { key: string; value: Sealed };
+  /** Key ["<conversationId>/<subsession>", chunk]: immutable chunks of accepted messages. */
+  sessionChunks: { key: [string, number]; value: Sealed };
   /** Ids of inbox messages already processed (replay protection); key: hex hash. */
   seen: { key: string; value: Sealed };
   outbox: { key: string; value: OutboxRecord; indexes: { [OUTBOX_BY_CHANNEL_INDEX]: [string, number] } };
@@ -63,18 +66,20 @@ export interface CoveyDb extends DBSchema {
 
 export type StoreName = StoreNames<CoveyDb>;
 /** Stores whose values are Sealed. */
-export type SealedStoreName = 'profile' | 'contacts' | 'requests' | 'invitations' | 'conversations' | 'sessions' | 'timeline' | 'drafts' | 'seen';
-export const SEALED_STORES: readonly SealedStoreName[] = ['profile', 'contacts', 'requests', 'invitations', 'conversations', 'sessions', 'timeline', 'drafts', 'seen'];
+export type SealedStoreName = 'profile' | 'contacts' | 'requests' | 'invitations' | 'conversations' | 'sessions' | 'sessionChunks' | 'timeline' | 'drafts' | 'seen';
+export const SEALED_STORES: readonly SealedStoreName[] = ['profile', 'contacts', 'requests', 'invitations', 'conversations', 'sessions', 'sessionChunks', 'timeline', 'drafts', 'seen'];
 export type CoveyDatabase = IDBPDatabase<CoveyDb>;
 
 /** The migrations, one step per version (idb README). Runs inside the versionchange transaction. */
 export function upgradeCoveyDb(
   db: IDBPDatabase<CoveyDb>,
   oldVersion: number,
-  _newVersion: number | null,
+  newVersion: number | null,
   tx: IDBPTransaction<CoveyDb, StoreName[], 'versionchange'>,
 ): void {
-  if (oldVersion < 1) {
+  // Each step runs once, in order; bounded by newVersion so a test can build an old layout.
+  const target = newVersion ?? CLIENT_DB_VERSION;
+  if (oldVersion < 1 && target >= 1) {
     db.createObjectStore('meta');
     db.createObjectStore('profile');
     db.createObjectStore('contacts');
@@ -84,12 +89,15 @@ export function upgradeCoveyDb(
     db.createObjectStore(TRANSIT_STORES.outbox, { keyPath: 'postId' });
     db.createObjectStore(TRANSIT_STORES.inbox, { keyPath: ['channel', 'seq'] });
   }
-  if (oldVersion < 2) {
+  if (oldVersion < 2 && target >= 2) {
     db.createObjectStore('requests');
     db.createObjectStore('invitations');
     db.createObjectStore('drafts');
     db.createObjectStore('seen');
     db.createObjectStore(TRANSIT_STORES.fetchTokens, { keyPath: 'channel' });
     tx.objectStore('outbox').createIndex(OUTBOX_BY_CHANNEL_INDEX, ['channel', 'queuedAtMs']);
+  }
+  if (oldVersion < 3 && target >= 3) {
+    db.createObjectStore('sessionChunks');
   }
 }

@@ -278,7 +278,7 @@ async function markRead(runtime: ConversationRuntime, upTo: MessageRef | undefin
     const latest = r.nextPosition - 1;
     let position = latest;
     if (upTo !== undefined) {
-      const known = r.positions[upTo];
+      const known = runtime.positionOf(upTo);
       if (known === undefined) throw new WorkerError('not-found', 'There is no such message.');
       position = known;
     }

@@ -35,6 +35,7 @@ import type { ClientDeps } from './deps.js';
 import { decodePayload, encodePayload, JOIN_CLAIM_PREFIX, openJoinClaim, type GroupPayload } from './group-messages.js';
 import type { ConversationRecord, GroupInvite, OperationRecord, SessionRecord, TimelineRecord } from './records.js';
 import type { RelaySigner } from './relay-client.js';
+import { SnapshotChunks } from './snapshot-chunks.js';
 
 /** async-groups rule 10: a member who is not the inviter includes a joiner only after this. */
 export const INCLUDE_BACKOFF_MS = 20_000;
@@ -42,8 +43,6 @@ export const INCLUDE_BACKOFF_MS = 20_000;
 export const CLAIM_FRESH_MS = 10 * 60_000;
 /** Timeline records of a conversation kept in memory for its open view. */
 export const TIMELINE_CACHE = 5_000;
-/** Message refs whose timeline position we remember (to update them: sealed, failed). */
-const MAX_TRACKED_POSITIONS = 2_000;
 /** Join claims and invitations a group keeps (bounded state; older ones drop). */
 const MAX_CLAIMS = 64;
 const MAX_INVITES = 256;
@@ -99,6 +98,7 @@ export class ConversationRuntime {
     public record: ConversationRecord,
     public session: Session,
     public meta: { lastSeq: number; lastSeen: Record<string, number> },
+    private readonly chunks: SnapshotChunks = new SnapshotChunks(record.id),
   ) {
     const seed = base64UrlDecode(record.memberSeed);
     this.signer = { publicKey: record.memberKey, sign: (message) => host.deps.crypto.ed25519Sign(seed, message) };
@@ -141,16 +141,23 @@ export class ConversationRuntime {
     return new ConversationRuntime(host, record, session, { lastSeq: 0, lastSeen: {} });
   }
 
-  static restore(host: ConversationHost, record: ConversationRecord, stored: SessionRecord): ConversationRuntime {
+  static async restore(host: ConversationHost, record: ConversationRecord, stored: SessionRecord): Promise<ConversationRuntime> {
     if (stored.snapshot === null) {
       const fresh = ConversationRuntime.create(host, record);
       fresh.meta = { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } };
       return fresh;
     }
+    const chunks = new SnapshotChunks(record.id);
+    const snapshot = await chunks.join(host.store, stored.snapshot);
     const deps = ConversationRuntime.membershipDeps(host.deps);
-    const membership = GreetingMembership.restore(stored.snapshot.membership, deps);
-    const session = Session.restore(stored.snapshot, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
-    return new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } });
+    const membership = GreetingMembership.restore(snapshot.membership, deps);
+    const session = Session.restore(snapshot, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
+    return new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } }, chunks);
+  }
+
+  /** The session record to store now (new snapshot chunks go into `batch`). */
+  sessionRecord(batch: Batch): SessionRecord {
+    return { snapshot: this.chunks.split(this.session.snapshot(), batch), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
   }
 
   /** After a restore: the timer the session needs, and any follow-up work that was owed. */
@@ -252,8 +259,7 @@ export class ConversationRuntime {
     if (options.ownRef !== undefined) this.sealedOwn(options.ownRef, delivered, postIds, batch);
     await options.prepare?.(batch);
     for (const r of outbox) batch.putTransit('outbox', r);
-    const stored: SessionRecord = { snapshot: this.session.snapshot(), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
-    batch.put('sessions', this.id, stored);
+    batch.put('sessions', this.id, this.sessionRecord(batch));
     batch.put('conversations', this.id, this.record);
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
@@ -311,8 +317,13 @@ export class ConversationRuntime {
   append(item: TimelineRecord, batch: Batch): number {
     const position = this.record.nextPosition++;
     this.putTimeline(position, item, batch);
-    if (item.t === 'm') this.track(item.ref, position);
     return position;
+  }
+
+  /** A message's timeline position, from the window (the open view) — undefined when not in it. */
+  positionOf(ref: string): number | undefined {
+    for (const [position, item] of this.window) if (item.t === 'm' && (item.ref === ref || item.mpenc === ref)) return position;
+    return undefined;
   }
 
   putTimeline(position: number, item: TimelineRecord, batch: Batch): void {
@@ -320,12 +331,6 @@ export class ConversationRuntime {
     this.window.set(position, item);
     if (this.window.size > TIMELINE_CACHE) this.window.delete(this.window.keys().next().value!);
     this.record.lastActivityMs = Math.max(this.record.lastActivityMs, item.atMs);
-  }
-
-  private track(ref: MessageRef, position: number): void {
-    this.record.positions[ref] = position;
-    const keys = Object.keys(this.record.positions);
-    if (keys.length > MAX_TRACKED_POSITIONS) delete this.record.positions[keys[0]!];
   }
 
   notice(tone: NoticeTone, text: string, whatToDo: string | null, action: NoticeAction | null, atMs: number, batch: Batch): void {
@@ -400,9 +405,9 @@ export class ConversationRuntime {
 
   /** Our own message got its mpENC id (or failed): update its timeline record. */
   private sealedOwn(ref: MessageRef, message: DeliveredMessage | undefined, postIds: string[], batch: Batch): void {
-    const position = this.record.positions[ref];
-    if (position === undefined) return;
     const queued = this.record.queued.find((q) => q.ref === ref);
+    const position = queued?.position;
+    if (position === undefined) return;
     this.record.queued = this.record.queued.filter((q) => q.ref !== ref);
     const text = queued?.text ?? (this.window.get(position) as { text?: string } | undefined)?.text ?? '';
     const atMs = queued?.atMs ?? this.host.deps.now();
@@ -413,7 +418,6 @@ export class ConversationRuntime {
         : { t: 'm', ref, mpenc: message.id, author: this.self, text, atMs, parents: [], hiddenParents: message.hiddenParents, state: 'sealed', failure: null, postIds },
       batch,
     );
-    if (message !== undefined) this.record.mpencRefs[message.id] = ref;
   }
 
   // ── notices and warnings from the session, in plain words ─────────────────────────────────
@@ -426,7 +430,8 @@ export class ConversationRuntime {
       case 'subsession-closed':
         return;
       case 'member-parting':
-        this.notice('info', `${this.host.nameOf(notice.member as string as MemberKey, this)} is leaving the group`, null, null, atMs, batch);
+        // A subsession's members part from it at every membership change (mpENC §3.5 shutdown):
+        // not news for people. Real departures show as "… is no longer in the group".
         return;
       case 'presence':
       case 'unreadable-dropped':

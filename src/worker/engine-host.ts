@@ -47,7 +47,7 @@ export class EngineHost implements BridgeHandler, ViewSink {
   private phase: AppPhase = 'starting';
   private failure: AppView['failure'] = null;
   private readonly watchers = new Set<Watcher>();
-  private flushTimer: unknown = null;
+  private flushScheduled = false;
   private release: (() => void) | null = null;
   private channel: BroadcastLike | null = null;
   private waiting = false;
@@ -185,7 +185,6 @@ export class EngineHost implements BridgeHandler, ViewSink {
     this.stopEngine();
     this.release?.();
     this.channel?.close();
-    if (this.flushTimer !== null) this.deps.timers.clearTimeout(this.flushTimer);
   }
 
   private setPhase(phase: AppPhase): void {
@@ -255,12 +254,17 @@ export class EngineHost implements BridgeHandler, ViewSink {
     this.scheduleFlush();
   }
 
+  /**
+   * Rebuilds dirty views once the current step's synchronous part is over: every invalidation of
+   * one step coalesces into one update per view, with no timer hop (a timer costs ≥ 1 ms).
+   */
   private scheduleFlush(): void {
-    if (this.flushTimer !== null || this.closed) return;
-    this.flushTimer = this.deps.timers.setTimeout(() => {
-      this.flushTimer = null;
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
       for (const w of this.watchers) if (w.dirty) void this.refresh(w);
-    }, 0);
+    });
   }
 
   private async refresh(w: Watcher): Promise<void> {

@@ -61,6 +61,7 @@ export class CoveyEngine implements ConversationHost {
   readonly outbox: Outbox;
   readonly people: People;
   readonly alerts: NoticeView[] = [];
+  private hasPassphrase: boolean | undefined;
   /** Drafts by conversation (plaintext under the data key, async-groups rule 7). */
   readonly drafts = new Map<ConversationId, string>();
   private inboxChain: Promise<unknown> = Promise.resolve();
@@ -148,7 +149,7 @@ export class CoveyEngine implements ConversationHost {
     for (const [id, text] of await this.store.all<string>('drafts')) this.drafts.set(id as ConversationId, text);
     const sessions = new Map(await this.store.all<SessionRecord>('sessions'));
     for (const [id, record] of await this.store.all<ConversationRecord>('conversations')) {
-      const runtime = ConversationRuntime.restore(this, record, sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} });
+      const runtime = await ConversationRuntime.restore(this, record, sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} });
       this.addRuntime(runtime);
     }
     await this.outbox.load();
@@ -356,7 +357,7 @@ export class CoveyEngine implements ConversationHost {
     const record = await this.store.get<ConversationRecord>('conversations', id);
     if (record === undefined) return;
     const stored = (await this.store.get<SessionRecord>('sessions', id)) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
-    const runtime = ConversationRuntime.restore(this, record, stored);
+    const runtime = await ConversationRuntime.restore(this, record, stored);
     this.addRuntime(runtime);
     this.startRuntime(runtime);
     this.changed(runtime);
@@ -510,6 +511,7 @@ export class CoveyEngine implements ConversationHost {
     const keys = (await this.store.keys())!;
     try {
       await this.store.putKeys(await rewrapKeys(keys, current, passphrase, this.deps.pbkdf2Iterations ?? PBKDF2_ITERATIONS));
+      this.hasPassphrase = true;
     } catch (error) {
       if (error instanceof WrongPassphraseError) throw new WorkerError('wrong-passphrase', 'Your current passphrase is not right.');
       throw error;
@@ -523,6 +525,7 @@ export class CoveyEngine implements ConversationHost {
     if (keys.passphrase === null) return;
     try {
       await this.store.putKeys(await rewrapKeys(keys, current, null));
+      this.hasPassphrase = false;
     } catch (error) {
       if (error instanceof WrongPassphraseError) throw new WorkerError('wrong-passphrase', 'That passphrase is not right.');
       throw error;
@@ -530,8 +533,10 @@ export class CoveyEngine implements ConversationHost {
     this.sink.invalidate('app');
   }
 
+  /** Whether a passphrase locks the store (read once, then kept current by the commands). */
   async passphraseSet(): Promise<boolean> {
-    return (await this.store.keys())?.passphrase != null;
+    this.hasPassphrase ??= (await this.store.keys())?.passphrase != null;
+    return this.hasPassphrase;
   }
 
   // ── conversations ────────────────────────────────────────────────────────────────────────
@@ -579,13 +584,11 @@ export class CoveyEngine implements ConversationHost {
       unread: 0,
       last: null,
       lastActivityMs: now,
-      positions: {},
       attention: false,
       lastMembers: [],
       createdByMe: fields.createdByMe,
       leaving: false,
       announced: [],
-      mpencRefs: {},
       pendingJoin: null,
       claimedAtMs: null,
     };
@@ -673,7 +676,8 @@ export class CoveyEngine implements ConversationHost {
     for (const b of body.members) record.bindings[b.mk] = b;
     record.bindings[member.key] = await this.ownBinding(record);
     record.pendingJoin = { cap: body.cap, jk: body.jk, inviteId: body.id };
-    record.invites.push({ id: body.id, jk: body.jk, ik: this.profile!.identityKey, name: this.profile!.displayName, by: member.key, expiresAtMs: body.exp, operationId: null, usedBy: null });
+    // Our own invitation, kept to post fresh join claims (rule 10); it is ours, never announced.
+    record.invites.push({ id: body.id, jk: body.jk, ik: this.profile!.identityKey, name: this.profile!.displayName, by: member.key, expiresAtMs: body.exp, operationId: null, usedBy: member.key });
     record.operations.push({
       id: `op-join-${body.id}` as OperationId,
       kind: 'join',
@@ -725,7 +729,7 @@ export class CoveyEngine implements ConversationHost {
       if (runtime.meta.lastSeq === 0) runtime.meta.lastSeq = joinedSeq - 1;
       const outbox = this.claimRecord(runtime, claim);
       await runtime.save((batch) => {
-        batch.put('sessions', r.id, { snapshot: runtime.session.snapshot(), lastSeq: runtime.meta.lastSeq, lastSeen: runtime.meta.lastSeen } satisfies SessionRecord);
+        batch.put('sessions', r.id, runtime.sessionRecord(batch));
         batch.putTransit('outbox', outbox);
       });
       this.outbox.enqueue([outbox]);
@@ -787,7 +791,8 @@ export class CoveyEngine implements ConversationHost {
     const batch = this.store.batch().delete('conversations', id).delete('sessions', id).delete('drafts', id).delete('fetchTokens', runtime.channel);
     for (const r of await this.store.transit('outbox')) if (r.channel === runtime.channel) batch.delete('outbox', r.postId);
     await this.store.commit(batch);
-    await this.store.deleteTimeline(id);
+    await this.store.deleteRange('timeline', id);
+    await this.store.deleteRange('sessionChunks', `${id}/`);
     for (const contact of this.people.contacts.values()) {
       if (contact.directConversationId === id) await this.people.saveContact({ ...contact, directConversationId: null });
     }

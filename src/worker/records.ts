@@ -2,7 +2,6 @@
  * The worker's stored records (values of the sealed stores of src/store/schema.ts, JSON inside
  * AES-GCM). Bytes are base64url text. README "Store format" lists them with their keys.
  */
-import type { SessionSnapshot } from '../protocol/session/index.js';
 import type { CapabilityToken, ChannelId, MemberKey } from '../shared/relay-api.js';
 import type {
   ContactId,
@@ -19,6 +18,7 @@ import type {
   Verification,
 } from '../shared/worker-api.js';
 import type { Binding, Card } from './cards.js';
+import type { StoredSnapshot } from './snapshot-chunks.js';
 
 /** profile 'me'. */
 export interface ProfileRecord {
@@ -173,8 +173,6 @@ export interface ConversationRecord {
   unread: number;
   last: { readonly author: MemberKey; readonly text: string; readonly atMs: number; readonly position: number } | null;
   lastActivityMs: number;
-  /** Timeline position of each message ref we may need to update (ours, recent ones). */
-  positions: Record<string, number>;
   /** A security warning waits for the user. */
   attention: boolean;
   /** Members of the newest subsession we saw (to tell who joined and who went). */
@@ -185,8 +183,6 @@ export interface ConversationRecord {
   leaving: boolean;
   /** Ids of our invitations already announced to the group. */
   announced: string[];
-  /** Our messages that were queued before sealing: mpENC key → ref. */
-  mpencRefs: Record<string, MessageRef>;
   /** An accepted invitation whose relay join or claim is not done yet (crash-safe joining). */
   pendingJoin: { readonly cap: CapabilityToken; readonly jk: string; readonly inviteId: string } | null;
   /** When we last posted a join claim (re-posted on start while still waiting: rule 10). */
@@ -195,7 +191,8 @@ export interface ConversationRecord {
 
 /** sessions/<conversationId>: written with every Session call (persist before send). */
 export interface SessionRecord {
-  readonly snapshot: SessionSnapshot | null;
+  /** The session snapshot, its settled messages cut out into sessionChunks (snapshot-chunks.ts). */
+  readonly snapshot: StoredSnapshot | null;
   /** Newest channel seq processed (re-subscribe after it). */
   readonly lastSeq: number;
   /** Relay time of each member's latest packet (presence "last seen", async-groups rule 15). */

@@ -33,6 +33,7 @@ import {
   type ReadEventsResponse,
   type RegisterPushRequest,
   type RegisterPushResponse,
+  type RevokeCapabilityResponse,
   type RevokeFetchTokensResponse,
   type RelayErrorCode,
   type RelayEvent,
@@ -108,6 +109,12 @@ const READ_ALL_MAX_PAGES = 1000;
 /** Reconnect backoff: first delay, cap. Jittered ±50 %. */
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/**
+ * Resending subscribes the relay refused as rate-limited (its budget per address is shared with
+ * HTTP requests): first delay and cap, jittered ±50 %.
+ */
+const RESUBSCRIBE_BASE_MS = 1_000;
+const RESUBSCRIBE_MAX_MS = 30_000;
 
 async function sha256Base64Url(bytes: Uint8Array): Promise<string> {
   return base64UrlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
@@ -231,6 +238,11 @@ export class RelayClient {
     signer?: RelaySigner,
   ): Promise<CreateCapabilityResponse> {
     return this.json('POST', `/v1/channels/${channel}/capabilities`, { json: request, ...(signer ? { signer } : {}) });
+  }
+
+  /** Revokes an invite (or deposit capability) of this channel; any member holding it may. */
+  revokeCapability(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<RevokeCapabilityResponse> {
+    return this.json('POST', `/v1/channels/${channel}/capabilities/revoke`, { json: { capability }, ...(signer ? { signer } : {}) });
   }
 
   join(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<JoinResponse> {
@@ -415,6 +427,21 @@ export class RelayClient {
     let closed = false;
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    /** Channels the relay confirmed on the current connection; the rest may need a resend. */
+    const confirmed = new Set<ChannelId>();
+    let resubscribeAttempt = 0;
+    let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
+    const jitter = (): number => 0.5 + (this.random(1)[0] ?? 128) / 255;
+    /** A rate-limited frame names no channel: resend, later, every subscribe not yet confirmed. */
+    const scheduleResubscribe = (): void => {
+      if (resubscribeTimer !== undefined || closed) return;
+      const delay = Math.min(RESUBSCRIBE_MAX_MS, RESUBSCRIBE_BASE_MS * 2 ** resubscribeAttempt) * jitter();
+      resubscribeAttempt += 1;
+      resubscribeTimer = setTimeout(() => {
+        resubscribeTimer = undefined;
+        for (const channel of channels.keys()) if (!confirmed.has(channel)) sendSubscribe(channel);
+      }, delay);
+    };
 
     const sendSubscribe = (channel: ChannelId): void => {
       const entry = channels.get(channel);
@@ -439,6 +466,8 @@ export class RelayClient {
         }
         case 'subscribed':
           attempt = 0;
+          resubscribeAttempt = 0;
+          confirmed.add(frame.channel);
           handlers.onSubscribed?.(frame.channel, frame.headSeq, frame.firstSeq);
           return;
         case 'unsubscribed':
@@ -448,6 +477,7 @@ export class RelayClient {
           }
           return;
         case 'error':
+          if (frame.code === 'rate-limited') scheduleResubscribe();
           handlers.onError?.(frame);
           return;
         case 'pong':
@@ -462,6 +492,7 @@ export class RelayClient {
       ws.addEventListener('open', () => {
         if (socket !== ws) return;
         open = true;
+        confirmed.clear();
         handlers.onConnection?.('open');
         for (const channel of channels.keys()) sendSubscribe(channel);
       });
@@ -484,8 +515,7 @@ export class RelayClient {
         if (closed) return;
         const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
         attempt += 1;
-        const jitter = 0.5 + (this.random(1)[0] ?? 128) / 255;
-        timer = setTimeout(connect, delay * jitter);
+        timer = setTimeout(connect, delay * jitter());
       });
     };
     connect();
@@ -493,6 +523,7 @@ export class RelayClient {
     return {
       add: (channel, afterSeq, signer) => {
         channels.set(channel, { seq: afterSeq, signer });
+        confirmed.delete(channel);
         sendSubscribe(channel);
       },
       remove: (channel) => {
@@ -503,6 +534,7 @@ export class RelayClient {
       close: () => {
         closed = true;
         if (timer !== undefined) clearTimeout(timer);
+        if (resubscribeTimer !== undefined) clearTimeout(resubscribeTimer);
         socket?.close(1000, 'client closed');
         socket = undefined;
       },

@@ -25,6 +25,7 @@ import type {
 import type { ConversationRuntime } from './conversation.js';
 import type { CoveyEngine } from './engine.js';
 import type { OperationRecord, TimelineRecord } from './records.js';
+import { decodePayload } from './group-messages.js';
 import { fingerprint } from './safety-number.js';
 
 /** Characters of a message shown in the conversation list. */
@@ -311,6 +312,31 @@ function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<Ti
   return { state: 'delivered', acked: of - unacked.length, of, notYetOnline: unacked.map(name) };
 }
 
+/** Whether an accepted message is a chat message (shown), not a roster, rename or invite notice. */
+function isChat(rt: ConversationRuntime, id: string): boolean {
+  const body = rt.session.messages().get(id).body;
+  return body.type === 'payload' && decodePayload(body.text).t === 'm';
+}
+
+/**
+ * A message's real parents as the person sees them (mpENC §2.3): control payloads (roster,
+ * rename, invite notices) are not shown, so they are replaced by their own parents.
+ */
+export function chatParents(rt: ConversationRuntime, id: string): string[] {
+  const log = rt.session.messages();
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...log.parents(id)];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    if (isChat(rt, p)) out.add(p);
+    else stack.push(...log.parents(p));
+  }
+  return [...out];
+}
+
 /** Timeline window (oldest first) holding at most `limit` messages. */
 function windowItems(rt: ConversationRuntime, limit: number): [number, TimelineRecord][] {
   const all = [...rt.window.entries()].sort((a, b) => a[0] - b[0]);
@@ -333,15 +359,20 @@ export function conversationView(engine: CoveyEngine, rt: ConversationRuntime, l
   const items = windowItems(rt, limit);
   const timeline: TimelineItem[] = [];
   let aboveMpenc: string | null | undefined;
-  const refOf = (key: string) => (r.mpencRefs[key] ?? key) as MessageRef;
+  // Our own messages keep the ref `send` returned; parents name mpENC keys: map them back.
+  const refs = new Map<string, MessageRef>();
+  for (const [, item] of items) if (item.t === 'm' && item.mpenc !== null) refs.set(item.mpenc, item.ref);
+  const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
   for (const [position, item] of items) {
     if (item.t === 'n') {
       timeline.push({ type: 'notice', id: `n${position}`, timeMs: item.atMs, tone: item.tone, text: item.text, whatToDo: item.whatToDo, action: item.action });
       continue;
     }
     const log = rt.session.messages();
-    const parents = item.mpenc !== null && log.has(item.mpenc) ? log.parents(item.mpenc) : [];
-    let parentsDiffer = item.hiddenParents;
+    const parents = item.mpenc !== null && log.has(item.mpenc) ? chatParents(rt, item.mpenc) : [];
+    // mpENC §2.3(b): say so when its real parents are not just the message shown above it (the
+    // first message in the window has nothing above to compare with: only a merge is worth a note).
+    let parentsDiffer = parents.length > 1;
     if (item.mpenc !== null && aboveMpenc !== undefined) parentsDiffer = aboveMpenc === null ? parents.length > 0 : !(parents.length === 1 && parents[0] === aboveMpenc);
     aboveMpenc = item.mpenc;
     const binding = r.bindings[item.author];
@@ -398,11 +429,12 @@ export function conversationView(engine: CoveyEngine, rt: ConversationRuntime, l
 }
 
 export function messageDetails(engine: CoveyEngine, rt: ConversationRuntime, ref: MessageRef): MessageDetails {
-  const position = rt.record.positions[ref];
-  let item: TimelineRecord | undefined = position === undefined ? undefined : rt.window.get(position);
-  if (item === undefined) for (const candidate of rt.window.values()) if (candidate.t === 'm' && candidate.ref === ref) item = candidate;
-  const mpenc = item?.t === 'm' ? item.mpenc : (rt.session.messages().has(ref) ? ref : null);
-  const refOf = (key: string) => (rt.record.mpencRefs[key] ?? key) as MessageRef;
+  const position = rt.positionOf(ref);
+  const item: TimelineRecord | undefined = position === undefined ? undefined : rt.window.get(position);
+  const mpenc = item?.t === 'm' ? item.mpenc : rt.session.messages().has(ref) ? ref : null;
+  const refs = new Map<string, MessageRef>();
+  for (const candidate of rt.window.values()) if (candidate.t === 'm' && candidate.mpenc !== null) refs.set(candidate.mpenc, candidate.ref);
+  const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
   if (mpenc === null || !rt.session.messages().has(mpenc)) return { id: ref, readers: [], parents: [], ancestors: [] };
   const log = rt.session.messages();
   const unacked = new Set<string>(log.unacked(mpenc));
@@ -419,7 +451,7 @@ export function messageDetails(engine: CoveyEngine, rt: ConversationRuntime, ref
       member: m as string as MemberRef,
       state: !unacked.has(m) ? 'acked' : late ? 'not-acked' : 'pending',
     })),
-    parents: log.parents(mpenc).map(refOf),
-    ancestors: [...log.ancestors(mpenc)].map(refOf),
+    parents: chatParents(rt, mpenc).map(refOf),
+    ancestors: [...log.ancestors(mpenc)].filter((a) => isChat(rt, a)).map(refOf),
   };
 }

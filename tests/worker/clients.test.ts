@@ -65,6 +65,22 @@ describe('three clients on one relay', () => {
       return m?.type === 'message' && m.delivery.state === 'delivered-to-all';
     });
 
+    // mpENC §2.3(b): one after the other, nothing to say; concurrent messages, then a reply that
+    // saw both, which says its real parents differ from the message above it.
+    const shown = (c: TestClient, id: ConversationId) => c.view(id)!.timeline.flatMap((t) => (t.type === 'message' ? [t] : []));
+    expect(shown(carol, joined.Carol!).map((m) => m.parentsDiffer)).toEqual([false, false]);
+    await Promise.all([alice.call('send', { conversationId, text: 'at once A' }), bob.call('send', { conversationId: joined.Bob!, text: 'at once B' })]);
+    await carol.until('both concurrent', () => carol.texts(joined.Carol!).length === 4);
+    await carol.call('send', { conversationId: joined.Carol!, text: 'saw both' });
+    await alice.until('the reply', () => alice.texts(conversationId).includes('saw both'));
+    const reply = shown(alice, conversationId).at(-1)!;
+    expect(reply.text).toBe('saw both');
+    expect(reply.parents.length).toBe(2);
+    expect(reply.parentsDiffer).toBe(true);
+    const details = await alice.call('messageDetails', { conversationId, messageId: reply.id });
+    expect(details.ancestors.length).toBe(4);
+    expect(details.readers.map((r) => r.name).sort()).toEqual(['Bob', 'You']);
+
     const carolMember = alice.view(conversationId)!.members.find((m) => m.name === 'Carol')!;
     await alice.call('removeMember', { conversationId, member: carolMember.member });
     await carol.until('removed', () => carol.view(joined.Carol!)?.state === 'removed');

@@ -12,6 +12,7 @@ import {
   postPacket,
   readEvents,
   removeMember,
+  revokeCapability,
 } from './channels.js';
 import { createFetchToken, revokeFetchTokens } from './fetch-tokens.js';
 import { registerPush, unregisterPush, vapidKey } from './push.js';
@@ -41,6 +42,7 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/v1/channels', createChannel),
   route('GET', '/v1/channels/:id', channelInfo, 'none'),
   route('POST', '/v1/channels/:id/capabilities', createCapability),
+  route('POST', '/v1/channels/:id/capabilities/revoke', revokeCapability),
   route('POST', '/v1/channels/:id/join', join),
   route('DELETE', '/v1/channels/:id/members/:key', removeMember, 'none'),
   route('POST', '/v1/channels/:id/events', postPacket),

@@ -44,7 +44,7 @@ export function deliveryText(delivery: Delivery): string {
         ? `Delivered to ${delivery.acked} of ${delivery.of}; ${names(delivery.notYetOnline)} ${delivery.notYetOnline.length === 1 ? 'has' : 'have'} not been online since`
         : `Delivered to ${delivery.acked} of ${delivery.of}`;
     case 'delivered-to-all':
-      return delivery.of === 1 ? 'Delivered' : `Delivered to all ${delivery.of}`;
+      return delivery.of === 1 ? 'Delivered' : `Delivered to everyone (${delivery.of})`;
     case 'not-acked':
       return delivery.text;
     case 'failed':

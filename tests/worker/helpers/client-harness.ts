@@ -6,7 +6,6 @@
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { expect } from 'vitest';
 import type { CryptoProvider } from '../../../src/protocol/crypto/provider.js';
 import { selectCryptoProvider } from '../../../src/protocol/crypto/select.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from '../../../src/protocol/session/index.js';
@@ -23,6 +22,7 @@ import type {
   ConversationsView,
 } from '../../../src/shared/worker-api.js';
 import type { FaultHook, LockManagerLike, Timers } from '../../../src/worker/deps.js';
+import type { FetchLike } from '../../../src/worker/relay-client.js';
 import { EngineHost, type HostDeps } from '../../../src/worker/engine-host.js';
 import { NodeWebSocket, nodeFetch } from '../../relay/helpers/relay-harness.js';
 
@@ -46,13 +46,15 @@ export const realTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** Per-address rate limits lifted: every client of a test or benchmark shares 127.0.0.1. */
+export const OPEN_LIMITS = { rateRequestsPerSecond: 100_000, rateBurst: 100_000 };
+
 export async function startTestRelay(): Promise<RunningRelay> {
   return startRelay({
     store: openSqliteStore({ dataDir: ':memory:' }),
     port: 0,
     logLevel: 'silent',
-    // Every client of a test shares 127.0.0.1: lift the per-address rate limit.
-    limits: { rateRequestsPerSecond: 100_000, rateBurst: 100_000 },
+    limits: OPEN_LIMITS,
   });
 }
 
@@ -125,7 +127,7 @@ export class Profile {
 }
 
 export interface ClientOptions {
-  readonly relay: RunningRelay;
+  readonly relay: { readonly url: string };
   readonly profile?: Profile;
   readonly locks?: boolean;
   readonly fault?: FaultHook;
@@ -133,6 +135,8 @@ export interface ClientOptions {
   readonly timers?: Timers;
   readonly sessionConfig?: SessionConfig;
   readonly appOrigin?: string;
+  /** Wraps Node's fetch (tests that watch or break the network). */
+  readonly fetch?: FetchLike;
 }
 
 /** A UI-less client: one tab of one profile, running the worker core. */
@@ -145,6 +149,8 @@ export class TestClient {
   private readonly open = new Map<ConversationId, { view: ConversationView | undefined; stop: () => void }>();
   private readonly stops: (() => void)[] = [];
   readonly errors: string[] = [];
+  /** Called with every conversation view pushed (benchmarks time what is shown). */
+  onConversationView: ((id: ConversationId, view: ConversationView) => void) | null = null;
 
   private constructor(
     readonly name: string,
@@ -159,7 +165,7 @@ export class TestClient {
     const profile = options.profile ?? new Profile(name);
     const deps: HostDeps = {
       indexedDB: profile.indexedDB,
-      fetch: nodeFetch,
+      fetch: options.fetch ?? nodeFetch,
       WebSocket: NodeWebSocket,
       crypto: await testCrypto(),
       now: options.now ?? (() => Date.now()),
@@ -191,7 +197,15 @@ export class TestClient {
     let entry = this.open.get(id);
     if (entry === undefined) {
       const e: { view: ConversationView | undefined; stop: () => void } = { view: undefined, stop: () => undefined };
-      e.stop = this.host.watch('conversation', limit === undefined ? { conversationId: id } : { conversationId: id, limit }, (v) => (e.view = v as ConversationView), () => undefined);
+      e.stop = this.host.watch(
+        'conversation',
+        limit === undefined ? { conversationId: id } : { conversationId: id, limit },
+        (v) => {
+          e.view = v as ConversationView;
+          this.onConversationView?.(id, e.view);
+        },
+        () => undefined,
+      );
       this.open.set(id, e);
       entry = e;
     }
@@ -231,5 +245,5 @@ export async function connect(a: TestClient, b: TestClient): Promise<[string, st
 
 export async function identity(client: TestClient): Promise<void> {
   await client.call('createIdentity', { displayName: client.name });
-  expect(client.host.engine?.phase).toBe('ready');
+  if (client.host.engine?.phase !== 'ready') throw new Error(`${client.name}: not ready after createIdentity`);
 }

@@ -178,9 +178,10 @@ function Invitation({ invitation }: { invitation: InvitationView }): JSX.Element
         <div class="row">
           <button type="button" class="btn btn-primary" onClick={() => void accept.run()} disabled={accept.pending || decline.pending}>
             {accept.pending ? 'Joining…' : 'Join'}
+            <span class="visually-hidden"> {invitation.groupName}</span>
           </button>
           <button type="button" class="btn" onClick={() => void decline.run()} disabled={accept.pending || decline.pending}>
-            Decline
+            Decline<span class="visually-hidden"> {invitation.groupName}</span>
           </button>
         </div>
         <ErrorText error={accept.error ?? decline.error} />

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { AppView, MyCard } from '../../../shared/worker-api.js';
 import { useAction, useApi } from '../../app/engine.js';
 import { useRouter } from '../../app/router.js';
+import { LinkBox } from '../../components/LinkBox.js';
 import { ErrorText } from '../../components/Notice.js';
 import { QrImage } from '../../components/QrImage.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
@@ -38,9 +39,7 @@ export function MyCardScreen({ app }: { app: AppView }): JSX.Element {
             <div class="qr-frame">
               <QrImage qr={value.qr} label={`QR code of ${value.name}’s Covey link`} />
             </div>
-            <p class="link-text" id="my-card-link">
-              {value.link}
-            </p>
+            <LinkBox link={value.link} label="Your Covey link" testId="my-card-link" />
             <div class="row">
               <CopyButton text={value.link} label="Copy link" />
               <ShareButton title={`Chat with ${value.name} on Covey`} url={value.link} />

@@ -106,10 +106,7 @@ function ReadOnly({ conversation }: { conversation: ConversationView }): JSX.Ele
   });
   return (
     <div class="read-only">
-      <p>
-        {conversation.state === 'removed' ? 'You were removed from this group.' : 'You left this group.'} You can still read what was said while you were in it; new
-        messages do not reach you.
-      </p>
+      <p>{conversation.state === 'removed' ? 'You were removed from this group' : 'You left this group'}: you can read it, but no longer send or receive messages here.</p>
       <button type="button" class="btn btn-danger" onClick={() => void remove.run()} disabled={remove.pending}>
         Delete this chat from this device
       </button>

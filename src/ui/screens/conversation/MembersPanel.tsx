@@ -19,6 +19,7 @@ import { presenceText } from '../../format/words.js';
 import { ContactPicker } from '../groups/ContactPicker.js';
 import { CopyButton, ShareButton } from '../contacts/ShareButtons.js';
 import { QrImage } from '../../components/QrImage.js';
+import { LinkBox } from '../../components/LinkBox.js';
 
 type Open = null | 'add' | 'rename' | 'leave' | 'link' | { remove: MemberView };
 
@@ -68,7 +69,7 @@ export function MembersPanel({ conversation, onClose }: { conversation: Conversa
                   </p>
                 </div>
                 {!member.self && group && conversation.canManage && (
-                  <button type="button" class="icon-btn btn-danger" aria-label={`Remove ${member.name}`} title={`Remove ${member.name}`} onClick={() => setOpen({ remove: member })}>
+                  <button type="button" class="icon-btn btn-danger" aria-label={`Remove ${member.name} from the group`} title={`Remove ${member.name} from the group`} onClick={() => setOpen({ remove: member })}>
                     <Icon name="close" />
                   </button>
                 )}
@@ -241,7 +242,7 @@ function InviteLinkDialog({ conversation, onClose }: { conversation: Conversatio
         ) : (
           <>
             <QrImage qr={link.qr} label={`QR code of the invite link to ${conversation.name}`} />
-            <p class="link-text">{link.link}</p>
+            <LinkBox link={link.link} label={`Invite link to ${conversation.name}`} />
             <p class="hint">Expires {timeUntil(link.expiresAtMs)}.</p>
             <div class="row">
               <CopyButton text={link.link} label="Copy link" />

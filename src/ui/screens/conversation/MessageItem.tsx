@@ -72,11 +72,11 @@ export function MessageItem({
   if (dimmed) classes.push('msg-dimmed');
   if (!message.read) classes.push('msg-unread');
   return (
-    <li class={classes.join(' ')} data-message-id={message.id}>
+    <li class={classes.join(' ')} data-message-id={message.id} data-delivery={delivery.state}>
       {message.parentsDiffer && (
         <p class="msg-parents-differ">
           <Icon name="info" small />
-          {message.author.self ? 'You' : message.author.name} had not seen the message above when writing this. Select it to see what was seen.
+          {message.author.self ? 'You' : message.author.name} had seen different messages than the one above when writing this. Select it to see which.
         </p>
       )}
       <div class="bubble" onClick={onBubbleClick}>
