@@ -180,19 +180,23 @@ async function openProfile(engine: Engine, setup: WebKitSetup, options: ProfileO
     },
   };
 
-  /** Closing a window: the last one stays open, blank, so the session (and storage) lives on. */
+  /**
+   * Closing a window really closes it (its page, workers and Web Locks go away; navigating to
+   * about:blank would leave it in the back/forward cache). WebDriver ends the session with its
+   * last window, so before closing the last one a blank spare opens, which the next open() uses.
+   */
   const closeWindow = async (handle: string): Promise<void> => {
     await collect(handle);
-    if (windows.size > 0 || spareWindow !== undefined) {
-      // Another window stays open: this one can really close.
-      await driver.close();
-      const rest = await driver.getAllWindowHandles();
-      current = '';
-      if (rest[0] !== undefined) await focus(rest[0]);
-    } else {
-      await driver.get('about:blank');
-      spareWindow = handle;
+    if (windows.size === 0 && spareWindow === undefined) {
+      await driver.switchTo().newWindow('tab');
+      spareWindow = await driver.getWindowHandle();
+      current = spareWindow;
+      await focus(handle);
     }
+    await driver.close();
+    current = '';
+    const rest = await driver.getAllWindowHandles();
+    if (rest[0] !== undefined) await focus(rest[0]);
   };
 
   function windowPrimitives(
