@@ -24,6 +24,7 @@ import {
   type NoticeView,
   type OperationId,
   type PersistenceState,
+  type PushSubscriptionJson,
 } from '../shared/worker-api.js';
 import { ClientStore, EngineReplacedError, type Batch } from '../store/client-store.js';
 import { createKeys, PBKDF2_ITERATIONS, rewrapKeys, unlockKeys, WrongPassphraseError } from '../store/vault.js';
@@ -181,7 +182,7 @@ export class CoveyEngine implements ConversationHost {
       void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
     }
     runtime.resume();
-    if (r.state === 'waiting' && !r.createdByMe && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
+    if (runtime.stillJoining() && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
   }
 
   /**
@@ -488,6 +489,45 @@ export class CoveyEngine implements ConversationHost {
     this.sink.invalidate('app');
   }
 
+  // ── push ─────────────────────────────────────────────────────────────────────────────────
+
+  async pushServerKey(): Promise<{ publicKey: string | null; relay: string }> {
+    const relay = this.profile!.homeRelay;
+    try {
+      return { publicKey: (await this.relay(relay).client.vapidKey()).publicKey, relay };
+    } catch (error) {
+      if (error instanceof RelayClientError && error.status === 404) return { publicKey: null, relay };
+      throw this.networkError(error, relay);
+    }
+  }
+
+  /** Registers (or with null, removes) the push subscription in our channels on the home relay. */
+  async setPush(subscription: PushSubscriptionJson | null): Promise<number> {
+    const home = this.profile!.homeRelay;
+    const targets: { channel: ChannelId; signer: RelaySigner }[] = [{ channel: this.profile!.inbox.channel, signer: await this.people.ownerSigner() }];
+    for (const rt of this.conversations.values()) {
+      if (rt.record.relay === home && rt.record.state !== 'left' && rt.record.state !== 'removed' && rt.record.pendingJoin === null) targets.push({ channel: rt.channel, signer: rt.signer });
+    }
+    const client = this.relay(home).client;
+    try {
+      for (const t of targets) {
+        if (subscription === null) await client.unregisterPush(t.channel, t.signer);
+        else await client.registerPush(t.channel, subscription, t.signer);
+      }
+    } catch (error) {
+      throw this.networkError(error, home);
+    }
+    await this.saveProfile({ push: subscription });
+    return targets.length;
+  }
+
+  /** A group we just created or joined gets the push subscription too (best effort). */
+  private registerPushFor(runtime: ConversationRuntime): void {
+    const push = this.profile?.push;
+    if (push == null || runtime.record.relay !== this.profile!.homeRelay) return;
+    void this.relay(runtime.record.relay).client.registerPush(runtime.channel, push, runtime.signer).catch(() => undefined);
+  }
+
   // ── passphrase ───────────────────────────────────────────────────────────────────────────
 
   async unlock(passphrase: string): Promise<void> {
@@ -615,6 +655,7 @@ export class CoveyEngine implements ConversationHost {
     await runtime.save((batch) => void batch.put('sessions', record.id, { snapshot: null, lastSeq: 0, lastSeen: {} } satisfies SessionRecord));
     this.addRuntime(runtime);
     this.startRuntime(runtime);
+    this.registerPushFor(runtime);
     for (const contact of contacts) await this.invite(runtime, contact.id);
     return runtime;
   }
@@ -736,6 +777,7 @@ export class CoveyEngine implements ConversationHost {
     });
     this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
     runtime.resume();
+    this.registerPushFor(runtime);
   }
 
   private claimRecord(runtime: ConversationRuntime, text: string): OutboxRecord {
@@ -752,6 +794,21 @@ export class CoveyEngine implements ConversationHost {
   }
 
   /** Rule 10: a joiner still waiting says again that it is online now. */
+  postRaw(runtime: ConversationRuntime, text: string): void {
+    const outbox = this.claimRecord(runtime, text);
+    void runtime
+      .run('raw', async () => {
+        await runtime.save((batch) => void batch.putTransit('outbox', outbox));
+        this.outbox.enqueue([outbox]);
+      })
+      .catch(() => undefined);
+  }
+
+  claimAgain(runtime: ConversationRuntime): void {
+    runtime.record.claimedAtMs = this.deps.now(); // at most one re-post in flight
+    void this.repostClaim(runtime).catch(() => undefined);
+  }
+
   private async repostClaim(runtime: ConversationRuntime): Promise<void> {
     const invite = runtime.record.invites.find((i) => i.by === runtime.self);
     const binding = runtime.record.bindings[runtime.self];
