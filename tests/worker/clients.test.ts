@@ -56,6 +56,11 @@ describe('three clients on one relay', () => {
 
     await alice.call('send', { conversationId, text: 'hello all' });
     await bob.until('alice message', () => bob.texts(joined.Bob!).includes('hello all'));
+    // Unread until read; the conversation list and the app badge agree.
+    await bob.until('unread', () => bob.conversations?.conversations.find((c) => c.id === joined.Bob)?.unread === 1 && bob.app?.unread === 1);
+    expect(bob.view(joined.Bob!)!.timeline.find((t) => t.type === 'message' && t.text === 'hello all')).toMatchObject({ read: false, mine: false });
+    await bob.call('markRead', { conversationId: joined.Bob! });
+    await bob.until('read', () => bob.app?.unread === 0 && bob.view(joined.Bob!)!.timeline.every((t) => t.type !== 'message' || t.read));
     await bob.call('send', { conversationId: joined.Bob!, text: 'hi from bob' });
     await carol.until('both messages', () => carol.texts(joined.Carol!).join('|') === 'hello all|hi from bob');
     const fromBob = carol.view(joined.Carol!)!.timeline.find((t) => t.type === 'message' && t.text === 'hi from bob');
