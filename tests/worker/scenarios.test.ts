@@ -316,4 +316,45 @@ describe('client scenarios', () => {
       await timed.close();
     }
   });
+
+  it('exports an encrypted backup and restores identity, contacts and history on an empty device', async () => {
+    const alice = await client('Alice');
+    const bob = await client('Bob');
+    const [ab, ba] = await connect(alice, bob);
+    await alice.call('verifyContact', { contactId: ab as ContactId });
+    const { conversationId } = await alice.call('createGroup', { name: 'Before the loss', contactIds: [ab as ContactId] });
+    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+    const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    await alice.until('active', () => alice.view(conversationId)?.state === 'active');
+    await bob.call('send', { conversationId: bobId, text: 'remember this' });
+    await alice.until('message', () => alice.texts(conversationId).includes('remember this'));
+    const fingerprint = alice.app!.me!.fingerprint;
+
+    const { fileName, text } = await alice.call('exportBackup', { passphrase: 'backup passphrase' });
+    expect(fileName).toMatch(/^covey-backup-\d{4}-\d{2}-\d{2}\.txt$/);
+    expect(plaintextIn(text, ['remember this', 'Before the loss', 'Alice', 'Bob'])).toEqual([]);
+    alice.close();
+
+    const fresh = await client('Alice', { fresh: false });
+    await fresh.until('first run', () => fresh.app?.phase === 'no-identity');
+    await expect(fresh.call('importBackup', { text, passphrase: 'not it at all' })).rejects.toMatchObject({ code: 'wrong-passphrase' });
+    await expect(fresh.call('importBackup', { text: 'hello', passphrase: 'backup passphrase' })).rejects.toMatchObject({ code: 'bad-request' });
+    await fresh.call('importBackup', { text, passphrase: 'backup passphrase' });
+    await fresh.until('ready', () => fresh.app?.phase === 'ready');
+    expect(fresh.app!.me!.fingerprint).toBe(fingerprint);
+    await expect(fresh.call('importBackup', { text, passphrase: 'backup passphrase' })).rejects.toMatchObject({ code: 'invalid-state' });
+    await fresh.until('contacts', () => fresh.contacts?.contacts.find((c) => c.name === 'Bob' && c.verification === 'verified'));
+    await fresh.until('history', () => fresh.texts(conversationId).includes('remember this'));
+    const view = fresh.view(conversationId)!;
+    expect(view.state).toBe('left');
+    expect(view.timeline.at(-1)).toMatchObject({ type: 'notice', whatToDo: 'To take part again, ask a member to invite you.' });
+    // Bob sees the same person (no key change) and can invite her again.
+    const { conversationId: again } = await bob.call('createGroup', { name: 'After the loss', contactIds: [ba as ContactId] });
+    const reinvite = await fresh.until('the new invitation', () => fresh.conversations?.invitations.find((i) => i.groupName === 'After the loss'));
+    const { conversationId: freshAgain } = await fresh.call('acceptInvitation', { invitationId: reinvite.id });
+    await bob.until('included', () => bob.view(again)?.state === 'active');
+    await fresh.call('send', { conversationId: freshAgain, text: 'back in' });
+    await bob.until('hello again', () => bob.texts(again).includes('back in'));
+    expect(bob.contacts?.contacts.find((c) => c.name === 'Alice')?.verification).not.toBe('key-changed');
+  });
 });
