@@ -578,7 +578,11 @@ export class ConversationRuntime {
   /** A relay event of this channel (from the socket or the inbox store), in seq order. */
   receive(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
     return this.run('receive', async () => {
-      if (event.seq <= this.meta.lastSeq) return;
+      if (event.seq <= this.meta.lastSeq) {
+        // Already processed (fetched twice: socket and service worker): only drop the copy.
+        if (prepare !== undefined) await this.save(prepare);
+        return;
+      }
       const channelEvent = this.toChannelEvent(event);
       if (event.type === 'packet' && event.author !== null) {
         this.meta.lastSeen[event.author] = Math.max(this.meta.lastSeen[event.author] ?? 0, event.timeMs);

@@ -177,10 +177,7 @@ export class CoveyEngine implements ConversationHost {
       void this.completeJoin(runtime).catch((error: unknown) => this.deps.log?.('warn', `join not finished: ${String(error)}`));
       return;
     }
-    if (r.state !== 'left' && r.state !== 'removed') {
-      this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
-      void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
-    }
+    if (r.state !== 'left' && r.state !== 'removed') this.watchChannel(runtime);
     runtime.resume();
     if (runtime.stillJoining() && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
   }
@@ -209,6 +206,13 @@ export class CoveyEngine implements ConversationHost {
     } catch (error) {
       if (error instanceof EngineReplacedError) this.fatal(error);
     }
+  }
+
+  /** Reads the channel live, and keeps a fetch token for the service worker. */
+  private watchChannel(runtime: ConversationRuntime): void {
+    const r = runtime.record;
+    this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
+    void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
   }
 
   private async processStoredInbox(): Promise<void> {
@@ -775,7 +779,7 @@ export class CoveyEngine implements ConversationHost {
       });
       this.outbox.enqueue([outbox]);
     });
-    this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
+    this.watchChannel(runtime);
     runtime.resume();
     this.registerPushFor(runtime);
   }
