@@ -17,7 +17,7 @@ export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const FIRST_RUN: Target = { role: 'heading', name: 'Welcome to Covey' };
 
 /** How long a screen must stay the same to count as settled (the app swaps "Opening…" quickly). */
-const SCREEN_SETTLED_MS = 1_000;
+const SCREEN_SETTLED_MS = 600;
 const SCREEN_POLL_MS = 250;
 
 /** Runs in the page: the first line of what the app's root shows ('' before it rendered). */
