@@ -97,6 +97,18 @@ describe.each(browserRun().engines)('%s', (name) => {
     await other.close();
   });
 
+  test('a dark profile prefers dark where the engine can choose (Firefox: says why not)', async () => {
+    if (!engine.supports.colorScheme) {
+      await expect(engine.newProfile({ colorScheme: 'dark' })).rejects.toThrow(engine.whyNot('colorScheme'));
+      return;
+    }
+    const dark = await engine.newProfile({ name: 'dark', colorScheme: 'dark' });
+    const darkTab = await dark.open(relay.url);
+    expect(await darkTab.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches)).toBe(true);
+    await dark.close();
+    expect(await tab.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches)).toBe(false);
+  });
+
   test('a second tab of a profile shares its storage', async () => {
     const second = await profile.open(relay.url);
     expect(await second.evaluate(() => localStorage.getItem('covey-harness'))).toBe('kept');
