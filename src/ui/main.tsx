@@ -28,3 +28,13 @@ addEventListener('pageshow', (event) => {
   if (event.persisted) location.reload();
 });
 mountApp(root, new WorkerClient(worker));
+
+// A page kept in the back/forward cache keeps its worker, and so the engine's Web Lock: the next
+// Covey page in this tab would find Covey "open in another tab" (WebKit caches such pages). So
+// the engine stops when the page goes into the cache, and a page restored from it starts afresh.
+window.addEventListener('pagehide', (event) => {
+  if (event.persisted) worker.terminate();
+});
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) window.location.reload();
+});

@@ -90,6 +90,12 @@ describe.each(browserRun().engines)('%s', (name) => {
     expect(scriptUrl).toBe(`${relay.url}/sw.js`);
   });
 
+  test('moving to another Covey page in the same tab reaches the same screen (the page left does not keep the engine)', async () => {
+    const before = await settledAppScreen(tab);
+    await tab.goto(`${relay.url}/settings`);
+    expect(await settledAppScreen(tab)).toBe(before);
+  });
+
   test('no console errors or CSP violations while loading, and no serious accessibility violations', async () => {
     await tab.reload();
     await settledAppScreen(tab);

@@ -49,7 +49,11 @@ describe.each(browserRun().engines)('%s', (name) => {
     let tab: Tab = await profile.open(relay.url);
     expect(await settledAppScreen(tab)).toBe(onlineScreen);
     expect(await tab.evaluate(relayAnswers)).toBe(false);
-    await tab.goto(`${relay.url}/conversations/some-group`);
+    // A deep link, in a fresh tab. (Not by navigating this one: WebKit would keep the page
+    // before in its back/forward cache, engine lock included, and the app would rightly say
+    // "open in another tab".)
+    await profile.closeTabs();
+    tab = await profile.open(`${relay.url}/conversations/some-group`);
     expect(await settledAppScreen(tab)).toBe(onlineScreen);
     expect(await tab.evaluate(() => location.pathname)).toBe('/conversations/some-group');
     await profile.closeTabs();

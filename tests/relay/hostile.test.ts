@@ -17,7 +17,7 @@ import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from './helper
 import { keepAliveAgent, newMember, rawRequest, setupGroup, signedJson, subscribeFrame } from './helpers/signed-http.js';
 
 /** Corpus inputs sent each way: every case and variant of makeInput, many times over. */
-const CORPUS_INPUTS = Number(process.env.HOSTILE_INPUTS ?? 500);
+const CORPUS_INPUTS = Number(process.env.HOSTILE_INPUTS ?? 300);
 /** Raw connections at once. */
 const CONCURRENCY = 16;
 /** How long one raw exchange may take. */

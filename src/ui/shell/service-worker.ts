@@ -43,7 +43,7 @@ export function registerServiceWorker(): void {
 }
 
 async function start(): Promise<void> {
-  const hadController = navigator.serviceWorker.controller !== null;
+  let controller = navigator.serviceWorker.controller;
   const { Workbox } = await import('workbox-window');
   const wb = new Workbox(SERVICE_WORKER_URL, { scope: '/' });
   workbox = wb;
@@ -53,9 +53,11 @@ async function start(): Promise<void> {
   });
   // Another tab accepted the update: this page still runs the old code, so offer the reload
   // here too instead of reloading it under the user's hands.
+  // (The first install taking control of a page that had no worker is no update.)
   navigator.serviceWorker.addEventListener('controllerchange', () => {
     if (applying) window.location.reload();
-    else if (hadController) updateReady.value = true;
+    else if (controller !== null) updateReady.value = true;
+    controller = navigator.serviceWorker.controller;
   });
   try {
     const registration = await wb.register();

@@ -17,7 +17,7 @@ export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const FIRST_RUN: Target = { role: 'heading', name: 'Welcome to Covey' };
 
 /** How long a screen must stay the same to count as settled (the app swaps "Opening…" quickly). */
-const SCREEN_SETTLED_MS = 1_000;
+const SCREEN_SETTLED_MS = 600;
 const SCREEN_POLL_MS = 250;
 
 /** Runs in the page: the first line of what the app's root shows ('' before it rendered). */
@@ -28,7 +28,8 @@ export function appScreenInPage(): string {
 
 /**
  * Waits until the app rendered and its screen stayed the same for SCREEN_SETTLED_MS; returns the
- * screen's first line ("Welcome to Covey" on first run, or whatever the app settled on).
+ * screen's first line ("Welcome to Covey" on first run, or whatever the app settled on). A screen
+ * whose first line ends in "…" ("Opening Covey…") is still on its way.
  */
 export async function settledAppScreen(tab: Tab, timeoutMs = 15_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -39,7 +40,7 @@ export async function settledAppScreen(tab: Tab, timeoutMs = 15_000): Promise<st
     if (screen !== last) {
       last = screen;
       sameSinceMs = Date.now();
-    } else if (screen !== '' && Date.now() - sameSinceMs >= SCREEN_SETTLED_MS) {
+    } else if (screen !== '' && !screen.endsWith('…') && Date.now() - sameSinceMs >= SCREEN_SETTLED_MS) {
       return screen;
     }
     if (Date.now() > deadline) throw new Error(`${tab.profile.engine.name}/${tab.profile.name}: the app did not settle on a screen within ${timeoutMs} ms (last: "${last}")`);

@@ -17,8 +17,9 @@ export interface EngineSupport {
   /** Viewports as narrow as a phone (PHONE, 360 px). */
   readonly phoneViewport: boolean;
   /**
-   * Console errors and CSP violations during the page's own load are seen. Else only those after
-   * the harness hooked in (right after each navigation the harness makes).
+   * Console errors and CSP violations during the page's own load, and console errors of its
+   * workers (the engine's), are seen. Else only the page's, after the harness hooked in (right
+   * after each navigation the harness makes).
    */
   readonly consoleFromStart: boolean;
   /** The browser has Background Sync (Chromium; tests fire it over CDP). */

@@ -10,7 +10,8 @@
  * - no persistent profiles: MiniBrowser in automation mode always uses an ephemeral data store, so
  *   storage lives as long as the profile (closeTabs() keeps it; nothing survives close());
  * - console messages: there is no console channel and no script before the page's own, so the
- *   probe is installed after each navigation; errors and CSP violations before that are not seen;
+ *   probe is installed after each navigation; errors and CSP violations before that, and the
+ *   console of workers, are not seen;
  * - no phone-narrow windows: MiniBrowser's toolbar keeps the window at least 447 px wide;
  * - no Background Sync and no Push in WebKitGTK.
  */
@@ -32,7 +33,7 @@ const WHY_NOT: Partial<Record<EngineFeature, string>> = {
   offline: 'WebDriver classic has no network emulation and MiniBrowser no offline switch; the relay is stopped instead',
   persistentProfiles: 'MiniBrowser in automation mode always uses an ephemeral data store (storage lives until the profile closes)',
   phoneViewport: "MiniBrowser's toolbar holds its window at least 447 px wide; take phone screenshots in Chromium or Firefox",
-  consoleFromStart: 'WebKitWebDriver has no console channel and cannot run a script before the page: the probe, installed after each navigation, sees what happens after it (WebKitGTK does not buffer CSP reports for ReportingObserver)',
+  consoleFromStart: 'WebKitWebDriver has no console channel and cannot run a script before the page: the probe, installed after each navigation, sees what happens in the page after it (WebKitGTK does not buffer CSP reports for ReportingObserver), nothing of its workers',
   backgroundSync: 'WebKit has no Background Sync API; the app flushes its outbox on open, on `online` and on reconnect',
   push: 'WebKitGTK has no Web Push',
 };
@@ -180,19 +181,23 @@ async function openProfile(engine: Engine, setup: WebKitSetup, options: ProfileO
     },
   };
 
-  /** Closing a window: the last one stays open, blank, so the session (and storage) lives on. */
+  /**
+   * Closing a window really closes it (its page, workers and Web Locks go away; navigating to
+   * about:blank would leave it in the back/forward cache). WebDriver ends the session with its
+   * last window, so before closing the last one a blank spare opens, which the next open() uses.
+   */
   const closeWindow = async (handle: string): Promise<void> => {
     await collect(handle);
-    if (windows.size > 0 || spareWindow !== undefined) {
-      // Another window stays open: this one can really close.
-      await driver.close();
-      const rest = await driver.getAllWindowHandles();
-      current = '';
-      if (rest[0] !== undefined) await focus(rest[0]);
-    } else {
-      await driver.get('about:blank');
-      spareWindow = handle;
+    if (windows.size === 0 && spareWindow === undefined) {
+      await driver.switchTo().newWindow('tab');
+      spareWindow = await driver.getWindowHandle();
+      current = spareWindow;
+      await focus(handle);
     }
+    await driver.close();
+    current = '';
+    const rest = await driver.getAllWindowHandles();
+    if (rest[0] !== undefined) await focus(rest[0]);
   };
 
   function windowPrimitives(
