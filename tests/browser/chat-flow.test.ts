@@ -72,8 +72,13 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
   beforeEach((context) => {
     if (broken) context.skip();
   });
-  afterEach((context) => {
-    if (context.task.result?.state === 'fail') broken = true;
+  afterEach(async (context) => {
+    if (context.task.result?.state !== 'fail' || broken) return;
+    broken = true;
+    // What each person saw when the step failed (test-artifacts/browser/<engine>/failed-*.png).
+    for (const [key, profile] of Object.entries(profiles)) {
+      for (const [i, tab] of profile.tabs.entries()) await tab.screenshot(`failed-${key}-${i}`).catch(() => undefined);
+    }
   });
 
   const wait = { timeoutMs: FLOW_TIMEOUT_MS };
