@@ -559,6 +559,16 @@ export interface WorkerCommands {
    * relay's key), now and for groups joined later; null turns it off everywhere.
    */
   setPush: Cmd<{ readonly subscription: PushSubscriptionJson | null }, { readonly channels: number }>;
+
+  // backup (added after v1 landed)
+  /**
+   * An encrypted backup of the identity, contacts and every conversation's history, as text to
+   * save as a file (offer `fileName`). No group keys: after an import, conversations are
+   * read-only until a member invites you again.
+   */
+  exportBackup: Cmd<{ readonly passphrase: string }, { readonly fileName: string; readonly text: string }>;
+  /** First run only (phase 'no-identity'): restore a backup made by `exportBackup`. */
+  importBackup: Cmd<{ readonly text: string; readonly passphrase: string }, Empty>;
 }
 export type CommandName = keyof WorkerCommands;
 export type CommandParams<C extends CommandName> = WorkerCommands[C]['params'];

@@ -60,7 +60,7 @@ function ids<T extends string>(p: Params, key: string, max: number): T[] {
 }
 
 /** Commands allowed before the profile is ready (each checks its own phase). */
-const ANY_PHASE: ReadonlySet<string> = new Set(['createIdentity', 'unlock', 'reportPersistence', 'useEngineHere']);
+const ANY_PHASE: ReadonlySet<string> = new Set(['createIdentity', 'importBackup', 'unlock', 'reportPersistence', 'useEngineHere']);
 
 export async function runCommand(engine: CoveyEngine, command: CommandName | string, raw: unknown): Promise<unknown> {
   const p = params(raw);
@@ -233,6 +233,11 @@ export async function runCommand(engine: CoveyEngine, command: CommandName | str
     }
     case 'deleteConversation':
       await engine.deleteConversation(id<ConversationId>(p, 'conversationId'));
+      return {};
+    case 'exportBackup':
+      return engine.exportBackup(text(p, 'passphrase', MAX_PASSPHRASE_CHARS, { min: MIN_PASSPHRASE_CHARS }));
+    case 'importBackup':
+      await engine.importBackup(text(p, 'text', 200_000_000), text(p, 'passphrase', MAX_PASSPHRASE_CHARS));
       return {};
     case 'pushServerKey':
       return engine.pushServerKey();

@@ -418,7 +418,14 @@ export class People {
   receiveInbox(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
     return this.engine.inboxRun(async () => {
       const inbox = this.me.inbox;
-      if (event.seq <= inbox.lastSeq) return;
+      if (event.seq <= inbox.lastSeq) {
+        if (prepare !== undefined) {
+          const drop = this.engine.store.batch();
+          prepare(drop);
+          await this.engine.store.commit(drop);
+        }
+        return;
+      }
       const batch = this.engine.store.batch();
       prepare?.(batch);
       const after: (() => Promise<void>)[] = [];

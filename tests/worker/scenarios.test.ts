@@ -282,4 +282,79 @@ describe('client scenarios', () => {
     expect(await erin.call('setPush', { subscription: null })).toEqual({ channels: 3 });
     await erin.until('push off', () => erin.app?.push === 'off');
   });
+
+  it('adds a joiner who accepted while every member was away, once both are online (rule 10)', async () => {
+    let offsetMs = 0;
+    const now = () => Date.now() + offsetMs;
+    const { startRelay } = await import('../../src/relay/server.js');
+    const { openSqliteStore } = await import('../../src/relay/store/sqlite.js');
+    const { OPEN_LIMITS } = await import('./helpers/client-harness.js');
+    const timed = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', limits: OPEN_LIMITS, now });
+    try {
+      const aliceProfile = new Profile('Alice');
+      let alice = await TestClient.start('Alice', { relay: timed, now, profile: aliceProfile });
+      const bob = await TestClient.start('Bob', { relay: timed, now });
+      clients.push(alice, bob);
+      await identity(alice);
+      await identity(bob);
+      const [ab] = await connect(alice, bob);
+      const { conversationId } = await alice.call('createGroup', { name: 'Away', contactIds: [ab as ContactId] });
+      alice.close();
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+      await bob.until('waiting', () => bob.view(bobId)?.operations.some((o) => o.kind === 'join'));
+      offsetMs = 30 * 60_000; // Alice opens Covey half an hour later; Bob's claim is stale by then
+      alice = await TestClient.start('Alice', { relay: timed, now, profile: aliceProfile });
+      clients.push(alice);
+      await alice.until('Bob added', () => alice.view(conversationId)?.members.filter((m) => m.role === 'member').length === 2);
+      await bob.until('active', () => bob.view(bobId)?.state === 'active');
+      await bob.call('send', { conversationId: bobId, text: 'made it' });
+      await alice.until('message', () => alice.texts(conversationId).includes('made it'));
+    } finally {
+      for (const c of clients) c.close();
+      clients = [];
+      await timed.close();
+    }
+  });
+
+  it('exports an encrypted backup and restores identity, contacts and history on an empty device', async () => {
+    const alice = await client('Alice');
+    const bob = await client('Bob');
+    const [ab, ba] = await connect(alice, bob);
+    await alice.call('verifyContact', { contactId: ab as ContactId });
+    const { conversationId } = await alice.call('createGroup', { name: 'Before the loss', contactIds: [ab as ContactId] });
+    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+    const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    await alice.until('active', () => alice.view(conversationId)?.state === 'active');
+    await bob.call('send', { conversationId: bobId, text: 'remember this' });
+    await alice.until('message', () => alice.texts(conversationId).includes('remember this'));
+    const fingerprint = alice.app!.me!.fingerprint;
+
+    const { fileName, text } = await alice.call('exportBackup', { passphrase: 'backup passphrase' });
+    expect(fileName).toMatch(/^covey-backup-\d{4}-\d{2}-\d{2}\.txt$/);
+    expect(plaintextIn(text, ['remember this', 'Before the loss', 'Alice', 'Bob'])).toEqual([]);
+    alice.close();
+
+    const fresh = await client('Alice', { fresh: false });
+    await fresh.until('first run', () => fresh.app?.phase === 'no-identity');
+    await expect(fresh.call('importBackup', { text, passphrase: 'not it at all' })).rejects.toMatchObject({ code: 'wrong-passphrase' });
+    await expect(fresh.call('importBackup', { text: 'hello', passphrase: 'backup passphrase' })).rejects.toMatchObject({ code: 'bad-request' });
+    await fresh.call('importBackup', { text, passphrase: 'backup passphrase' });
+    await fresh.until('ready', () => fresh.app?.phase === 'ready');
+    expect(fresh.app!.me!.fingerprint).toBe(fingerprint);
+    await expect(fresh.call('importBackup', { text, passphrase: 'backup passphrase' })).rejects.toMatchObject({ code: 'invalid-state' });
+    await fresh.until('contacts', () => fresh.contacts?.contacts.find((c) => c.name === 'Bob' && c.verification === 'verified'));
+    await fresh.until('history', () => fresh.texts(conversationId).includes('remember this'));
+    const view = fresh.view(conversationId)!;
+    expect(view.state).toBe('left');
+    expect(view.timeline.at(-1)).toMatchObject({ type: 'notice', whatToDo: 'To take part again, ask a member to invite you.' });
+    // Bob sees the same person (no key change) and can invite her again.
+    const { conversationId: again } = await bob.call('createGroup', { name: 'After the loss', contactIds: [ba as ContactId] });
+    const reinvite = await fresh.until('the new invitation', () => fresh.conversations?.invitations.find((i) => i.groupName === 'After the loss'));
+    const { conversationId: freshAgain } = await fresh.call('acceptInvitation', { invitationId: reinvite.id });
+    await bob.until('included', () => bob.view(again)?.state === 'active');
+    await fresh.call('send', { conversationId: freshAgain, text: 'back in' });
+    await bob.until('hello again', () => bob.texts(again).includes('back in'));
+    expect(bob.contacts?.contacts.find((c) => c.name === 'Alice')?.verification).not.toBe('key-changed');
+  });
 });
