@@ -195,6 +195,15 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
       M.hello,
       { ...wait, what: 'hello delivered to all' },
     );
+    // Regressions (worker): forming the group showed "<name> is leaving the group" though nobody
+    // left, and the first message said its author "had seen different messages".
+    for (const tab of Object.values(tabs)) {
+      const seen = await tab.evaluate((text) => {
+        const first = [...document.querySelectorAll('.msg')].find((li) => li.querySelector('.msg-text')?.textContent === text);
+        return { leaving: document.querySelector('.timeline')?.textContent?.includes('is leaving') ?? false, firstDiffers: first === undefined || first.querySelector('.msg-parents-differ') !== null };
+      }, M.hello);
+      expect(seen).toEqual({ leaving: false, firstDiffers: false });
+    }
     await screens(tabs.alice, 'conversation');
   });
 
@@ -221,6 +230,8 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
       { has: BOB, waiting: CAROL },
       { ...wait, what: 'details: Bob has it, Carol not online since' },
     );
+    // Alice had every earlier message when she wrote it: nothing above it is greyed out.
+    await tabs.alice.waitForText('Its author had seen every message above it when writing it.', wait);
     await screens(tabs.alice, 'message-selected', { keepInView: '.msg-details' });
     await tabs.alice.press('Escape');
     await tabs.alice.waitUntil(() => document.querySelector('.msg-details') === null, undefined, { what: 'details closed' });
