@@ -361,7 +361,8 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
   /**
    * Screenshots of one screen at phone and desktop sizes, light and dark, and axe at both sizes.
    * The full matrix runs in Chromium; the other engines take the desktop light shot and axe only
-   * (layout and colour are the same CSS; the CI budget is shared).
+   * (layout and colour are the same CSS; the CI budget is shared). Axe skips desktop-dark: its
+   * colours are checked at phone size and its layout in light (a quarter of the axe time).
    */
   async function screens(tab: Tab, name: string, options: { axe?: boolean; sizes?: 'both' | 'desktop'; keepInView?: string } = {}): Promise<void> {
     const full = engineName === 'chromium';
@@ -375,7 +376,7 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
           document.documentElement.dataset['theme'] = value;
         }, theme);
         await tab.screenshot(`${name}-${sizeName}-${theme}`);
-        if (options.axe !== false) {
+        if (options.axe !== false && !(sizes.length > 1 && sizeName === 'desktop' && theme === 'dark')) {
           const violations = await tab.axe();
           expect(violations, `${name} ${sizeName} ${theme}: ${JSON.stringify(violations, null, 1)}`).toEqual([]);
         }
