@@ -73,6 +73,11 @@ const BENCH_LIMITS: Partial<RelayLimits> = {
   rateBurst: 1e9,
   maxConnections: 20_000,
   maxConnectionsPerClient: 20_000,
+  maxHttpConnections: 40_000,
+  maxHttpConnectionsPerClient: 40_000,
+  maxRequestsInFlightPerClient: 1e9,
+  channelQuotaBurst: 1e9,
+  uploadQuotaBurstBytes: 1e12,
 };
 
 function envInt(name: string, fallback: number): number {

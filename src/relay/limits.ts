@@ -32,9 +32,15 @@ export interface RelayLimits {
   readonly maxCapabilityTtlMs: number;
   /** Most redemptions per capability: an invite link for a big group, bounded. */
   readonly maxCapabilityUses: number;
-  /** Token-bucket refill rate per client (remote address): requests per second. */
+  /**
+   * Token-bucket refill rate per client address (IPv6: per /64), shared by HTTP requests,
+   * WebSocket upgrades and WebSocket frames: requests per second.
+   */
   readonly rateRequestsPerSecond: number;
-  /** Token-bucket size per client: allows bursts (opening the app reads many channels). */
+  /**
+   * Token-bucket size per client address: allows bursts. Big enough for a reconnecting client to
+   * resubscribe maxSubscriptionsPerConnection channels at once and still make requests.
+   */
   readonly rateBurst: number;
   /** Clients tracked by the rate limiter before the oldest are forgotten: bounds its memory. */
   readonly rateMaxClients: number;
@@ -42,13 +48,26 @@ export interface RelayLimits {
   readonly maxSubscriptionsPerConnection: number;
   /** Open WebSockets per relay process: bounds memory and file descriptors. */
   readonly maxConnections: number;
-  /** Open WebSockets per client address: one client cannot take all connections. */
+  /** Open WebSockets per client address: one client cannot take all connections (a browser needs one). */
   readonly maxConnectionsPerClient: number;
+  /** Open TCP connections (HTTP and WebSocket) per relay process: bounds file descriptors. */
+  readonly maxHttpConnections: number;
+  /** Open TCP connections per socket address (trusted proxies exempt): a browser uses a handful. */
+  readonly maxHttpConnectionsPerClient: number;
+  /** Requests being answered at once per client address (counts proxied clients too). */
+  readonly maxRequestsInFlightPerClient: number;
+  /** A response the client does not read within this long is cut (its buffers are freed). */
+  readonly responseDrainTimeoutMs: number;
+  /** Most bytes of events per read (HTTP and WebSocket catch-up); at least one event is always returned. */
+  readonly maxReadBytes: number;
   /** Largest WebSocket frame from a client: subscribe frames are small. */
   readonly maxWsFrameBytes: number;
   /** Refused frames before a connection is closed: a broken or hostile client stops costing work. */
   readonly maxWsBadFrames: number;
-  /** Bytes buffered for a slow WebSocket before it is dropped (it resumes from its seq later). */
+  /**
+   * Bytes queued for a slow WebSocket: catch-up waits below it, a live event that would pass it
+   * drops the connection (1013; the client resumes from its seq).
+   */
   readonly maxWsBufferedBytes: number;
   /** Ping interval; a connection that missed one pong is closed (dead peers free their slots). */
   readonly wsPingIntervalMs: number;
@@ -58,6 +77,38 @@ export interface RelayLimits {
   readonly shutdownGraceMs: number;
   /** Slowest request header/body delivery accepted (slowloris). */
   readonly requestTimeoutMs: number;
+  /** Longest fetch-token lifetime: the worker renews it whenever the app runs; older events are gone anyway. */
+  readonly maxFetchTokenTtlMs: number;
+  /** Live fetch tokens per member and channel (renewals overlap, tabs race); the soonest-expiring go first. */
+  readonly maxFetchTokensPerMember: number;
+  /** Push coalescing: at most one push per subscription endpoint per this interval; later events wait and share one. */
+  readonly pushMinIntervalMs: number;
+  /** How long a push service keeps an undelivered push (TTL header): a day; the app catches up on open anyway. */
+  readonly pushTtlMs: number;
+  /** A push request that takes longer is abandoned (a slow push service must not hold sockets). */
+  readonly pushTimeoutMs: number;
+  /** Push requests in flight at once, per relay node. */
+  readonly pushMaxConcurrent: number;
+  /** Endpoints with coalescing state kept in memory; beyond it, new pushes are dropped (logged). */
+  readonly pushMaxTrackedEndpoints: number;
+  /** Longest push endpoint URL accepted at registration (real ones are a few hundred characters). */
+  readonly maxPushEndpointChars: number;
+  /** Channels a client address (and, separately, a key) may create at once: quota bucket size. */
+  readonly channelQuotaBurst: number;
+  /** Channels per hour a client address (and a key) may create once the burst is used. */
+  readonly channelQuotaPerHour: number;
+  /** Upload bytes a client address (and a key) may announce at once: quota bucket size. */
+  readonly uploadQuotaBurstBytes: number;
+  /** Upload bytes per hour a client address (and a key) may announce once the burst is used. */
+  readonly uploadQuotaBytesPerHour: number;
+  /** Below this much free disk in the data dir (SQLite), new content is refused (507 storage-full). */
+  readonly minFreeDiskBytes: number;
+  /** Above this fraction of Redis maxmemory (when set), new content is refused (507 storage-full). */
+  readonly redisMemoryHighWater: number;
+  /** Stored event + blob + upload bytes beyond which new content is refused; 0 = no such quota. */
+  readonly maxStoredBytes: number;
+  /** How often free disk / Redis memory is checked (the result is what /healthz reports). */
+  readonly storageCheckIntervalMs: number;
 }
 
 const SECOND_MS = 1000;
@@ -80,24 +131,48 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   maxCapabilityTtlMs: 30 * DAY_MS,
   maxCapabilityUses: 1000,
   rateRequestsPerSecond: 50,
-  rateBurst: 200,
+  rateBurst: 600,
   rateMaxClients: 100_000,
   maxSubscriptionsPerConnection: 500,
   maxConnections: 10_000,
-  maxConnectionsPerClient: 2_000,
+  maxConnectionsPerClient: 64,
+  maxHttpConnections: 20_000,
+  maxHttpConnectionsPerClient: 128,
+  maxRequestsInFlightPerClient: 64,
+  responseDrainTimeoutMs: 30 * SECOND_MS,
+  maxReadBytes: 1 * MIB,
   maxWsFrameBytes: 4 * KIB,
   maxWsBadFrames: 20,
-  maxWsBufferedBytes: 8 * MIB,
+  maxWsBufferedBytes: 2 * MIB,
   wsPingIntervalMs: 30 * SECOND_MS,
   sweepIntervalMs: MINUTE_MS,
   shutdownGraceMs: 10 * SECOND_MS,
   requestTimeoutMs: 30 * SECOND_MS,
+  maxFetchTokenTtlMs: 30 * DAY_MS,
+  maxFetchTokensPerMember: 4,
+  pushMinIntervalMs: 10 * SECOND_MS,
+  pushTtlMs: DAY_MS,
+  pushTimeoutMs: 10 * SECOND_MS,
+  pushMaxConcurrent: 32,
+  pushMaxTrackedEndpoints: 100_000,
+  maxPushEndpointChars: 2048,
+  channelQuotaBurst: 50,
+  channelQuotaPerHour: 60,
+  uploadQuotaBurstBytes: 256 * MIB,
+  uploadQuotaBytesPerHour: 512 * MIB,
+  minFreeDiskBytes: 512 * MIB,
+  redisMemoryHighWater: 0.9,
+  maxStoredBytes: 0,
+  storageCheckIntervalMs: 5 * SECOND_MS,
 };
 
 /** The environment variable that overrides limit `name`: maxPacketBytes → RELAY_LIMIT_MAX_PACKET_BYTES. */
 export function limitEnvName(name: keyof RelayLimits): string {
   return `RELAY_LIMIT_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
+
+/** Limits that may be 0 (meaning "off"). */
+const ZERO_ALLOWED: ReadonlySet<keyof RelayLimits> = new Set(['maxStoredBytes', 'minFreeDiskBytes']);
 
 /** Limits overridden by RELAY_LIMIT_* variables; throws on a value that is not a positive number. */
 export function limitsFromEnv(env: Readonly<Record<string, string | undefined>>): Partial<RelayLimits> {
@@ -106,7 +181,9 @@ export function limitsFromEnv(env: Readonly<Record<string, string | undefined>>)
     const text = env[limitEnvName(name)];
     if (text === undefined || text === '') continue;
     const value = Number(text);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`${limitEnvName(name)} must be a positive number, got ${text}`);
+    if (!Number.isFinite(value) || value < 0 || (value === 0 && !ZERO_ALLOWED.has(name))) {
+      throw new Error(`${limitEnvName(name)} must be a positive number, got ${text}`);
+    }
     overrides[name] = value;
   }
   return overrides;

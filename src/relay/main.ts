@@ -1,13 +1,18 @@
 /**
  * `npm run relay`: starts the relay on http://127.0.0.1:8787 (PORT, HOST), SQLite in ./data
  * (RELAY_DATA_DIR) or Redis (RELAY_REDIS_URL), TLS with RELAY_TLS_CERT/RELAY_TLS_KEY, the built app
- * from ./dist (RELAY_STATIC_DIR), any limit by RELAY_LIMIT_<NAME> (limits.ts). Prints its URL;
+ * from ./dist (RELAY_STATIC_DIR), any limit by RELAY_LIMIT_<NAME> (limits.ts); operator settings
+ * RELAY_TRUSTED_PROXIES, RELAY_METRICS_TOKEN, RELAY_ADMIN_PORT/HOST, RELAY_CONNECT_SRC,
+ * RELAY_PUSH, RELAY_VAPID_SUBJECT, RELAY_PUSH_HOSTS (src/relay/README.md). Prints its URL;
  * SIGTERM/SIGINT drain and exit.
  */
 import { readFileSync } from 'node:fs';
 import { limitsFromEnv } from './limits.js';
 import { parseLogLevel } from './log.js';
-import { startRelay } from './server.js';
+import { isLoopbackHost, startRelay } from './server.js';
+import { connectSourcesFromEnv } from './static.js';
+import { pushHostsFromEnv } from './web-push/endpoint.js';
+import { trustedProxiesFromEnv } from './http/client-address.js';
 import { openStoreFromEnv } from './store/select.js';
 
 const DEFAULT_PORT = 8787;
@@ -19,18 +24,41 @@ async function main(): Promise<void> {
   const certPath = env['RELAY_TLS_CERT'];
   const keyPath = env['RELAY_TLS_KEY'];
   if ((certPath === undefined) !== (keyPath === undefined)) throw new Error('set both RELAY_TLS_CERT and RELAY_TLS_KEY, or neither');
+  const adminPortText = env['RELAY_ADMIN_PORT'];
+  const adminPort = adminPortText === undefined || adminPortText === '' ? undefined : Number(adminPortText);
+  if (adminPort !== undefined && (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)) {
+    throw new Error(`RELAY_ADMIN_PORT must be 0..65535, got ${adminPortText}`);
+  }
+  const metricsToken = env['RELAY_METRICS_TOKEN'] === '' ? undefined : env['RELAY_METRICS_TOKEN'];
+  const host = env['HOST'] ?? '127.0.0.1';
+  const trustedProxies = trustedProxiesFromEnv(env['RELAY_TRUSTED_PROXIES']);
   const store = await openStoreFromEnv(env);
   const relay = await startRelay({
     store,
     port,
-    host: env['HOST'] ?? '127.0.0.1',
+    host,
+    trustedProxies,
+    ...(metricsToken === undefined ? {} : { metricsToken }),
+    ...(adminPort === undefined ? {} : { admin: { port: adminPort, host: env['RELAY_ADMIN_HOST'] ?? '127.0.0.1' } }),
     staticDir: env['RELAY_STATIC_DIR'] ?? './dist',
+    connectSources: connectSourcesFromEnv(env['RELAY_CONNECT_SRC']),
+    push:
+      env['RELAY_PUSH'] === 'off'
+        ? false
+        : {
+            allowedHosts: pushHostsFromEnv(env['RELAY_PUSH_HOSTS']),
+            ...(env['RELAY_VAPID_SUBJECT'] === undefined || env['RELAY_VAPID_SUBJECT'] === '' ? {} : { subject: env['RELAY_VAPID_SUBJECT'] }),
+          },
     limits: limitsFromEnv(env),
     // Quiet by default under the test runner (child relays of the crash and multi-node tests).
     logLevel: parseLogLevel(env['RELAY_LOG'], env['VITEST'] === undefined ? 'info' : 'warn'),
     ...(certPath !== undefined && keyPath !== undefined ? { tls: { cert: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
   });
   process.stdout.write(`Covey relay listening on ${relay.url} (store: ${store.name})\n`);
+  if (relay.adminUrl !== undefined) process.stdout.write(`Admin (/metrics, /healthz) on ${relay.adminUrl}\n`);
+  if (!isLoopbackHost(host) && metricsToken === undefined && adminPort === undefined) {
+    process.stderr.write('WARNING: /metrics is public. Set RELAY_METRICS_TOKEN or RELAY_ADMIN_PORT.\n');
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

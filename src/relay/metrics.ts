@@ -1,4 +1,9 @@
-/** Prometheus text-format metrics (issue 5 §9): counters, gauges and one latency histogram. */
+/**
+ * Prometheus text-format metrics (issue 5 §9): counters, gauges and one latency histogram, all
+ * from memory (issue 13 "Broken" 4: a scrape never touches the store; the stored counts are those
+ * of the last storage check).
+ */
+import type { StorageStatus } from '../shared/relay-api.js';
 
 /** Request latency buckets in seconds: sub-millisecond loopback up to slow disks. */
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -10,6 +15,8 @@ export class RelayMetrics {
   eventBytes = 0;
   eventsPushed = 0;
   connections = 0;
+  /** Open TCP connections on the public port (HTTP keep-alive and WebSocket alike). */
+  tcpConnections = 0;
   subscriptions = 0;
   private readonly requestsByCode = new Map<string, number>();
   private readonly bucketCounts = new Array<number>(LATENCY_BUCKETS_S.length).fill(0);
@@ -27,7 +34,7 @@ export class RelayMetrics {
     }
   }
 
-  render(stored: { channels: number; events: number; bytes: number }): string {
+  render(stored: { channels: number; events: number; bytes: number }, pushes?: Readonly<Record<string, number>>, storage?: StorageStatus): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, values: string[]): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...values);
@@ -42,6 +49,7 @@ export class RelayMetrics {
       `covey_relay_events_pushed_total ${this.eventsPushed}`,
     ]);
     metric('covey_relay_connections', 'gauge', 'Open WebSocket connections.', [`covey_relay_connections ${this.connections}`]);
+    metric('covey_relay_tcp_connections', 'gauge', 'Open TCP connections on the public port.', [`covey_relay_tcp_connections ${this.tcpConnections}`]);
     metric('covey_relay_subscriptions', 'gauge', 'Active channel subscriptions.', [`covey_relay_subscriptions ${this.subscriptions}`]);
     metric(
       'covey_relay_requests_total',
@@ -56,9 +64,25 @@ export class RelayMetrics {
       `covey_relay_request_duration_seconds_sum ${this.latencySum}`,
       `covey_relay_request_duration_seconds_count ${this.latencyCount}`,
     ]);
+    if (pushes !== undefined) {
+      metric(
+        'covey_relay_pushes_total',
+        'counter',
+        'Web Push requests by outcome (sent, gone, later, failed; dropped = not sent, state full).',
+        Object.entries(pushes).map(([outcome, n]) => `covey_relay_pushes_total{outcome="${outcome}"} ${n}`),
+      );
+    }
     metric('covey_relay_channels', 'gauge', 'Channels in the store.', [`covey_relay_channels ${stored.channels}`]);
     metric('covey_relay_stored_events', 'gauge', 'Events in the store.', [`covey_relay_stored_events ${stored.events}`]);
     metric('covey_relay_stored_bytes', 'gauge', 'Event bytes in the store.', [`covey_relay_stored_bytes ${stored.bytes}`]);
+    if (storage !== undefined) {
+      metric('covey_relay_storage_writable', 'gauge', '1 while new content is accepted, 0 at the storage high-water mark.', [
+        `covey_relay_storage_writable ${storage.writable ? 1 : 0}`,
+      ]);
+      if (storage.freeBytes !== undefined) {
+        metric('covey_relay_storage_free_bytes', 'gauge', 'Free bytes of the data dir file system.', [`covey_relay_storage_free_bytes ${storage.freeBytes}`]);
+      }
+    }
     return `${lines.join('\n')}\n`;
   }
 }

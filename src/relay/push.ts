@@ -4,6 +4,12 @@
  * node, via Redis pub/sub for the Redis store) drives delivery; a subscription that is behind,
  * or sees a gap, catches up with readEvents ("pumping"), so each channel's events arrive in seq
  * order with no gaps or repeats other than those retention made.
+ *
+ * Hostile clients (issue 13): frames draw on the client address's one rate-limit bucket, shared
+ * with its HTTP requests; catch-up waits while the socket's queue is over half of
+ * maxWsBufferedBytes (a client that does not read holds at most that, then is dropped after
+ * responseDrainTimeoutMs); a live event that would overfill the queue drops the connection (1013).
+ * A removal ends the member's subscriptions at once, whatever their cursor.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,6 +20,7 @@ import {
   relaySubscribePath,
   type ChannelId,
   type MemberKey,
+  type MemberLeftEvent,
   type RelayErrorCode,
   type RelayEvent,
   type ServerFrame,
@@ -24,10 +31,12 @@ import { isRelayError } from './http/errors.js';
 import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
-import { RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from './rate-limit.js';
 
-/** Events read per catch-up step: bounds memory per subscription. */
+/** Events read per catch-up step (also capped by maxReadBytes): bounds memory per subscription. */
 const PUMP_BATCH_EVENTS = 200;
+/** How often a catch-up that waits for a slow reader looks at its queue again. */
+const DRAIN_POLL_MS = 25;
 /** WebSocket close codes (RFC 6455 §7.4.1). */
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
@@ -52,8 +61,6 @@ interface Subscription {
 interface Connection {
   readonly socket: WebSocket;
   readonly client: string;
-  /** This connection's frame budget (see `upgrade`). */
-  readonly frames: RateLimiter;
   readonly subscriptions: Map<ChannelId, Subscription>;
   badFrames: number;
   alive: boolean;
@@ -67,6 +74,8 @@ export interface PushHub {
   /** Handles an HTTP upgrade on /v1/ws (limits checked first; refusals are JSON HTTP errors). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, client: string): void;
   connectionCount(): number;
+  /** A member was removed from (or left) the channel: end its subscriptions here now. */
+  memberRemoved(channelId: ChannelId, event: MemberLeftEvent): void;
   /** Closes every connection with 1001 and stops the ping timer. */
   close(): Promise<void>;
 }
@@ -82,27 +91,55 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   /** Sends a frame (or its JSON text, when already serialized for several subscribers). */
   const send = (conn: Connection, frame: ServerFrame, text?: string): void => {
     if (conn.socket.readyState !== conn.socket.OPEN) return;
+    const data = text ?? JSON.stringify(frame);
     // A reader that cannot keep up is dropped rather than buffered without bound; it resumes
-    // from its last seq when it reconnects.
-    if (conn.socket.bufferedAmount > limits.maxWsBufferedBytes) {
-      conn.socket.close(CLOSE_TRY_LATER, 'too slow');
+    // from its last seq when it reconnects. (Frames are ASCII JSON: length = bytes, nearly.)
+    if (conn.socket.bufferedAmount + data.length > limits.maxWsBufferedBytes) {
+      conn.socket.terminate();
       return;
     }
-    conn.socket.send(text ?? JSON.stringify(frame));
+    conn.socket.send(data);
   };
 
   const sendError = (conn: Connection, code: RelayErrorCode, error: string, channel?: ChannelId): void => {
     send(conn, channel === undefined ? { type: 'error', code, error } : { type: 'error', code, error, channel });
   };
 
+  /** Presence for Web Push: a member with a live subscription here is not woken by push. */
+  const setOnline = (sub: Subscription, delta: 1 | -1): void => {
+    store.setOnline(sub.channelId, sub.key, delta).catch((error: unknown) => logger.warn('presence update failed', { error: String(error) }));
+  };
+
   const endSubscription = (sub: Subscription): void => {
     if (sub.ended) return;
     sub.ended = true;
+    setOnline(sub, -1);
     metrics.subscriptions -= 1;
     if (sub.conn.subscriptions.get(sub.channelId) === sub) sub.conn.subscriptions.delete(sub.channelId);
     const set = byChannel.get(sub.channelId);
     set?.delete(sub);
     if (set?.size === 0) byChannel.delete(sub.channelId);
+  };
+
+  /** Ends a subscription because its member is no longer in the channel. */
+  const endRemoved = (sub: Subscription): void => {
+    if (sub.ended) return;
+    send(sub.conn, { type: 'unsubscribed', channel: sub.channelId, reason: 'removed' });
+    endSubscription(sub);
+  };
+
+  /** Waits until the connection's queue is below half the cap; false if it closed or timed out. */
+  const drained = async (conn: Connection): Promise<boolean> => {
+    const deadline = performance.now() + limits.responseDrainTimeoutMs;
+    // Bounded by the deadline.
+    while (conn.socket.readyState === conn.socket.OPEN && conn.socket.bufferedAmount > limits.maxWsBufferedBytes / 2) {
+      if (performance.now() > deadline) {
+        conn.socket.terminate();
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return conn.socket.readyState === conn.socket.OPEN;
   };
 
   /** Sends one event in order; ends the subscription after the member's own member-left. */
@@ -120,14 +157,17 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     sub.pumping = true;
     try {
       for (;;) {
-        const events = await store.readEvents(sub.channelId, sub.lastSent, PUMP_BATCH_EVENTS);
+        if (!(await drained(sub.conn)) || sub.ended) return;
+        const events = await store.readEvents(sub.channelId, sub.lastSent, PUMP_BATCH_EVENTS, limits.maxReadBytes);
         for (const event of events) {
           if (sub.ended) return;
           if (event.seq > sub.lastSent) deliver(sub, event);
         }
         if (sub.ended) return;
-        if (events.length < PUMP_BATCH_EVENTS && sub.wantHead <= sub.lastSent) return;
         if (events.length === 0) return; // wanted events already trimmed: nothing more to read
+        const channel = events.length < PUMP_BATCH_EVENTS ? await store.getChannel(sub.channelId) : undefined;
+        // Caught up when nothing is newer than what was sent (a byte-capped batch is short too).
+        if (events.length < PUMP_BATCH_EVENTS && sub.wantHead <= sub.lastSent && (channel?.headSeq ?? 0) <= sub.lastSent) return;
       }
     } catch (error) {
       logger.error('push catch-up failed', { error: String(error) });
@@ -144,6 +184,12 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     let text: string | undefined;
     for (const sub of [...set]) {
       if (sub.ended) continue;
+      // A removal ends the subscription whatever its cursor: in order, the member-left event is
+      // delivered first (below); otherwise the subscription ends now, with no events after it.
+      if (event.type === 'member-left' && event.member === sub.key && (sub.pumping || event.seq !== sub.lastSent + 1)) {
+        endRemoved(sub);
+        continue;
+      }
       if (sub.pumping) sub.wantHead = Math.max(sub.wantHead, event.seq);
       else if (event.seq === sub.lastSent + 1) {
         text ??= JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame);
@@ -182,8 +228,14 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       return;
     }
     const member = await store.getMember(channelId, key);
-    if (member === undefined) {
+    const channel = member === undefined ? undefined : await store.getChannel(channelId);
+    if (member === undefined || channel === undefined) {
       sendError(conn, 'forbidden', 'not a member of this channel', channelId);
+      return;
+    }
+    // A resume point past the head would skip events, the member's own removal among them.
+    if (afterSeq > channel.headSeq) {
+      sendError(conn, 'bad-request', `afterSeq ${afterSeq} is beyond the channel's head ${channel.headSeq}`, channelId);
       return;
     }
     const previous = conn.subscriptions.get(channelId);
@@ -208,12 +260,12 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     if (set === undefined) byChannel.set(channelId, (set = new Set()));
     set.add(sub);
     metrics.subscriptions += 1;
-    const channel = await store.getChannel(channelId);
+    setOnline(sub, 1);
     send(conn, {
       type: 'subscribed',
       channel: channelId,
-      headSeq: channel?.headSeq ?? 0,
-      firstSeq: Math.max(channel?.firstSeq ?? 0, member.joinedSeq),
+      headSeq: channel.headSeq,
+      firstSeq: Math.max(channel.firstSeq, member.joinedSeq),
     });
     await pump(sub);
   };
@@ -224,7 +276,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       sendError(conn, code, error);
       if (conn.badFrames >= limits.maxWsBadFrames) conn.socket.close(CLOSE_POLICY, 'too many bad frames');
     };
-    const wait = conn.frames.take('', deps.now());
+    // One budget per client address, shared with its HTTP requests (issue 13 "Weak").
+    const wait = rateLimiter.take(conn.client, deps.now());
     if (wait > 0) {
       bad('rate-limited', `rate limited; retry in ${wait} s`);
       return;
@@ -299,8 +352,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       if ((perClient.get(client) ?? 0) >= limits.maxConnectionsPerClient) {
         return refuseUpgrade(socket, 'too-many-connections', 'too many connections from this client');
       }
-      // Opening a connection costs the client address one request; its frames then draw on a
-      // budget of their own, big enough to resubscribe every channel at once after a reconnect.
+      // Opening a connection costs the client address one request, as each of its frames will.
       if (rateLimiter.take(client, deps.now()) > 0) return refuseUpgrade(socket, 'rate-limited', 'too many requests');
       perClient.set(client, (perClient.get(client) ?? 0) + 1);
       let counted = true;
@@ -316,7 +368,6 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         const conn: Connection = {
           socket: ws,
           client,
-          frames: new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst + limits.maxSubscriptionsPerConnection, 1),
           subscriptions: new Map(),
           badFrames: 0,
           alive: true,
@@ -359,6 +410,14 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       });
     },
     connectionCount: () => connections.size,
+    memberRemoved(channelId, event) {
+      for (const sub of [...(byChannel.get(channelId) ?? [])]) {
+        if (sub.key !== event.member || sub.ended) continue;
+        // In order: the member sees its own member-left, then the end (as from the store's event).
+        if (!sub.pumping && event.seq === sub.lastSent + 1) deliver(sub, event);
+        else endRemoved(sub);
+      }
+    },
     async close() {
       closing = true;
       clearInterval(pingTimer);

@@ -18,8 +18,11 @@ export class RateLimiter {
     private readonly maxClients: number,
   ) {}
 
-  /** Takes one token for `client`; returns 0 if allowed, else seconds until one is available. */
-  take(client: string, nowMs: number): number {
+  /**
+   * Takes `cost` tokens (default 1) for `client`; returns 0 if allowed, else seconds until they
+   * are available (nothing is taken then). A cost above the burst can never be paid.
+   */
+  take(client: string, nowMs: number, cost = 1): number {
     let bucket = this.buckets.get(client);
     if (bucket === undefined) {
       if (this.buckets.size >= this.maxClients) {
@@ -33,10 +36,16 @@ export class RateLimiter {
       bucket.updatedMs = nowMs;
     }
     this.buckets.set(client, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= cost) {
+      bucket.tokens -= cost;
       return 0;
     }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.perSecond));
+    return Math.max(1, Math.ceil((cost - bucket.tokens) / this.perSecond));
+  }
+
+  /** Gives back tokens taken for a request that was then refused for another reason. */
+  refund(client: string, cost: number): void {
+    const bucket = this.buckets.get(client);
+    if (bucket !== undefined) bucket.tokens = Math.min(this.burst, bucket.tokens + cost);
   }
 }

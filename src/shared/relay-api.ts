@@ -21,6 +21,8 @@ export const RELAY_HEADERS = {
   time: 'covey-time',
   signature: 'covey-signature',
   capability: 'covey-capability',
+  /** A read-only fetch token (GET events only): what the service worker holds instead of a key. */
+  fetchToken: 'covey-fetch-token',
 } as const;
 
 /** WebSocket subscriptions are signed like an HTTP request with this pseudo-method. */
@@ -30,7 +32,7 @@ export const RELAY_SUBSCRIBE_METHOD = 'SUBSCRIBE';
 export type MemberKey = string & { readonly __brand: 'MemberKey' };
 /** An unguessable channel id: 16 random bytes, base64url (22 characters). */
 export type ChannelId = string & { readonly __brand: 'ChannelId' };
-/** A bearer secret (32 random bytes, base64url, 43 characters): invite, deposit, upload or blob read. */
+/** A bearer secret (32 random bytes, base64url, 43 characters): invite, deposit, upload, blob read or fetch token. */
 export type CapabilityToken = string & { readonly __brand: 'CapabilityToken' };
 /** SHA-256 of a blob's bytes, lowercase hex. */
 export type BlobHash = string & { readonly __brand: 'BlobHash' };
@@ -56,6 +58,15 @@ export function relaySigningText(
 /** The path signed for a WebSocket subscription to `channelId`. */
 export function relaySubscribePath(channelId: string): string {
   return `${RELAY_API_PREFIX}/channels/${channelId}`;
+}
+
+/**
+ * The path of an events read, as signed by a member or sent with a fetch token (the service
+ * worker builds it here: it cannot import the worker's client).
+ */
+export function relayEventsPath(channelId: string, afterSeq: number, limit?: number): string {
+  const query = limit === undefined ? `after=${afterSeq}` : `after=${afterSeq}&limit=${limit}`;
+  return `${RELAY_API_PREFIX}/channels/${channelId}/events?${query}`;
 }
 
 // ---- events --------------------------------------------------------------------------------
@@ -119,6 +130,11 @@ export interface ChannelInfoResponse {
   readonly headSeq: number;
   /** Seq of the oldest event still stored (headSeq + 1 when retention removed them all). */
   readonly firstSeq: number;
+  /**
+   * Seq of the newest member-left event ever appended (0: nobody ever left). A conditional post
+   * (`ifNoLeaveAfter`) is refused when this is greater than its condition.
+   */
+  readonly lastLeftSeq: number;
   readonly members: readonly MemberInfo[];
 }
 
@@ -162,6 +178,13 @@ export interface PostPacketRequest {
    * idempotent: the same author posting the same postId again gets the first seq back.
    */
   readonly postId?: string;
+  /**
+   * Conditional post (async-groups.md rule 7): the seq up to which the sealer had processed the
+   * channel's events when it sealed this packet (so at least its newest member-left event). The
+   * relay refuses the post with 409 `membership-changed` if any member left after that seq,
+   * checked atomically with the append. Omitted: unconditional.
+   */
+  readonly ifNoLeaveAfter?: number;
 }
 export interface PostPacketResponse {
   readonly seq: number;
@@ -220,9 +243,93 @@ export interface FinalizeUploadResponse {
   readonly expiresAtMs: number;
 }
 
+/** POST /v1/channels/:id/fetch-tokens (signed, member): a read-only token for this member and channel. */
+export interface CreateFetchTokenRequest {
+  /** Lifetime from now; capped by maxFetchTokenTtlMs. */
+  readonly ttlMs: number;
+}
+export interface CreateFetchTokenResponse {
+  /**
+   * Send as the `covey-fetch-token` header of GET /v1/channels/:id/events (and nothing else):
+   * reads this channel's events as this member, from its join on. Dies when it expires, is
+   * revoked, or the member leaves or is removed.
+   */
+  readonly token: CapabilityToken;
+  readonly expiresAtMs: number;
+}
+
+/** POST /v1/channels/:id/fetch-tokens/revoke (signed, member): one token, or all of the signer's. */
+export interface RevokeFetchTokensRequest {
+  /** The token to revoke; omitted: every fetch token of the signer in this channel. */
+  readonly token?: CapabilityToken;
+}
+export interface RevokeFetchTokensResponse {
+  /** How many tokens were revoked (0: unknown, expired, already revoked or someone else's). */
+  readonly revoked: number;
+}
+
+/** GET /v1/push/key: the relay's VAPID public key, the `applicationServerKey` of PushManager.subscribe. */
+export interface VapidKeyResponse {
+  /** Uncompressed P-256 point (65 bytes), base64url. */
+  readonly publicKey: string;
+}
+
+/**
+ * PUT /v1/channels/:id/push (signed, member): where to wake this member for this channel, from
+ * `PushSubscription.toJSON()`. One subscription per member and channel (a new one replaces it).
+ */
+export interface RegisterPushRequest {
+  readonly endpoint: string;
+  readonly keys: {
+    /** The subscription's P-256 public key: uncompressed point (65 bytes), base64url. */
+    readonly p256dh: string;
+    /** The subscription's auth secret: 16 bytes, base64url. */
+    readonly auth: string;
+  };
+}
+export interface RegisterPushResponse {
+  /** True after PUT, false after DELETE. */
+  readonly registered: boolean;
+}
+
+/**
+ * The decrypted payload of every Web Push the relay sends: no message content, only which
+ * channels have new events (so the service worker fetches those with their fetch tokens).
+ */
+export interface PushWakePayload {
+  readonly type: 'covey-wake';
+  /** Channels with new events for this subscription since its last push (at most a few dozen). */
+  readonly channels: readonly ChannelId[];
+}
+
+/** Room for new content, as of the relay's last check (see src/relay/README.md "Storage high-water mark"). */
+export interface StorageStatus {
+  /** False while new content is refused with 507 storage-full. */
+  readonly writable: boolean;
+  /** Why not writable: 'disk-low' | 'memory-high' | 'stored-bytes-quota'. */
+  readonly reason?: string;
+  /** Free bytes of the data dir's file system (SQLite). */
+  readonly freeBytes?: number;
+  /** Redis used memory and maxmemory (when set). */
+  readonly usedBytes?: number;
+  readonly limitBytes?: number;
+  /** Stored event bytes (the quota's measure). */
+  readonly storedBytes?: number;
+}
+
 export interface HealthResponse {
   readonly ok: true;
   readonly store: string;
+  readonly storage: StorageStatus;
+}
+
+/** POST /v1/channels/:id/capabilities/revoke (signed, member): revokes an invite or deposit capability of this channel. */
+export interface RevokeCapabilityRequest {
+  readonly capability: CapabilityToken;
+}
+export interface RevokeCapabilityResponse {
+  /** 1 when revoked, 0 when unknown, expired or another channel's. */
+  readonly revoked: number;
 }
 
 // ---- WebSocket frames (GET /v1/ws, JSON text frames) ---------------------------------------
@@ -287,6 +394,7 @@ export interface RelayErrorBody {
 export const RELAY_ERROR_STATUS = {
   'bad-request': 400, // malformed JSON, field or parameter
   'bad-signature': 401, // missing or invalid auth headers or signature
+  unauthorized: 401, // /metrics without its operator token
   'stale-timestamp': 401, // covey-time outside MAX_CLOCK_SKEW_MS of the relay clock
   'replayed-nonce': 401, // this key already used this nonce
   forbidden: 403, // not a member, not the owner, or no such channel (indistinguishable on purpose)
@@ -294,10 +402,13 @@ export const RELAY_ERROR_STATUS = {
   'not-found': 404, // unknown route, upload or blob
   'method-not-allowed': 405,
   'offset-mismatch': 409, // chunk offset is not the upload's current offset (GET status, resume)
+  'membership-changed': 409, // conditional post: a member left after the post's ifNoLeaveAfter
   'body-too-large': 413, // request body over its route's limit
   'unsupported-media-type': 415,
   'hash-mismatch': 422, // finalized upload's SHA-256 differs from the announced one
   'rate-limited': 429, // too many requests from this client; retry later
+  'quota-exceeded': 429, // channel or upload quota of this client address or key used up; retry later
+  'storage-full': 507, // the relay is out of storage: new content refused (leave, read, ack still work)
   internal: 500,
   'too-many-connections': 503,
   'shutting-down': 503,

@@ -9,6 +9,7 @@ import { base64UrlDecode, base64UrlEncode, utf8Encode } from '../protocol/bytes.
 import {
   RELAY_HEADERS,
   RELAY_SUBSCRIBE_METHOD,
+  relayEventsPath,
   relaySigningText,
   relaySubscribePath,
   type AckCursorResponse,
@@ -20,21 +21,40 @@ import {
   type ChannelKind,
   type CreateCapabilityResponse,
   type CreateChannelResponse,
+  type CreateFetchTokenResponse,
   type DepositResponse,
   type ErrorFrame,
   type FinalizeUploadResponse,
   type HealthResponse,
   type JoinResponse,
   type MemberKey,
+  type PostPacketRequest,
   type PostPacketResponse,
   type ReadEventsResponse,
+  type RegisterPushRequest,
+  type RegisterPushResponse,
+  type RevokeCapabilityResponse,
+  type RevokeFetchTokensResponse,
   type RelayErrorCode,
   type RelayEvent,
   type RemoveMemberResponse,
   type ServerFrame,
   type SubscribeFrame,
   type UploadStatusResponse,
+  type VapidKeyResponse,
 } from '../shared/relay-api.js';
+
+/** Options of a post: idempotency and the rule 7 condition (src/relay/README.md "Conditional posts"). */
+export interface PostOptions {
+  /** Makes a retry idempotent (same author + postId → the first seq, `duplicate: true`). */
+  readonly postId?: string;
+  /**
+   * Conditional post (async-groups.md rule 7): the seq up to which this packet's sealer had
+   * processed the channel. Refused with RelayClientError code 'membership-changed' (409) if a
+   * member left after it: catch up, re-seal, post again.
+   */
+  readonly ifNoLeaveAfter?: number;
+}
 
 /** Signs with one member's per-channel key. */
 export interface RelaySigner {
@@ -89,6 +109,12 @@ const READ_ALL_MAX_PAGES = 1000;
 /** Reconnect backoff: first delay, cap. Jittered ±50 %. */
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/**
+ * Resending subscribes the relay refused as rate-limited (its budget per address is shared with
+ * HTTP requests): first delay and cap, jittered ±50 %.
+ */
+const RESUBSCRIBE_BASE_MS = 1_000;
+const RESUBSCRIBE_MAX_MS = 30_000;
 
 async function sha256Base64Url(bytes: Uint8Array): Promise<string> {
   return base64UrlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
@@ -214,6 +240,11 @@ export class RelayClient {
     return this.json('POST', `/v1/channels/${channel}/capabilities`, { json: request, ...(signer ? { signer } : {}) });
   }
 
+  /** Revokes an invite (or deposit capability) of this channel; any member holding it may. */
+  revokeCapability(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<RevokeCapabilityResponse> {
+    return this.json('POST', `/v1/channels/${channel}/capabilities/revoke`, { json: { capability }, ...(signer ? { signer } : {}) });
+  }
+
   join(channel: ChannelId, capability: CapabilityToken, signer?: RelaySigner): Promise<JoinResponse> {
     return this.json('POST', `/v1/channels/${channel}/join`, { json: { capability }, ...(signer ? { signer } : {}) });
   }
@@ -226,15 +257,60 @@ export class RelayClient {
     return this.removeMember(channel, this.signerOr(signer).publicKey, signer);
   }
 
-  /** Posts opaque packet bytes; `postId` makes a retry idempotent. */
-  post(channel: ChannelId, packet: Uint8Array, postId?: string, signer?: RelaySigner): Promise<PostPacketResponse> {
-    const json = postId === undefined ? { packet: base64UrlEncode(packet) } : { packet: base64UrlEncode(packet), postId };
+  /**
+   * Posts opaque packet bytes. The third argument is a postId (a retry with it is idempotent) or
+   * PostOptions, which can also make the post conditional on no member having left (rule 7).
+   */
+  post(channel: ChannelId, packet: Uint8Array, options?: string | PostOptions, signer?: RelaySigner): Promise<PostPacketResponse> {
+    const { postId, ifNoLeaveAfter } = typeof options === 'string' ? { postId: options, ifNoLeaveAfter: undefined } : (options ?? {});
+    const json: PostPacketRequest = {
+      packet: base64UrlEncode(packet),
+      ...(postId === undefined ? {} : { postId }),
+      ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
+    };
     return this.json('POST', `/v1/channels/${channel}/events`, { json, ...(signer ? { signer } : {}) });
   }
 
   read(channel: ChannelId, after: number, limit?: number, signer?: RelaySigner): Promise<ReadEventsResponse> {
-    const query = limit === undefined ? `after=${after}` : `after=${after}&limit=${limit}`;
-    return this.json('GET', `/v1/channels/${channel}/events?${query}`, signer ? { signer } : {});
+    return this.json('GET', relayEventsPath(channel, after, limit), signer ? { signer } : {});
+  }
+
+  // ---- read-only fetch tokens (for the service worker, which holds no keys) -------------------
+
+  /** A token that reads this channel's events as the signer, and nothing else (README "Fetch tokens"). */
+  createFetchToken(channel: ChannelId, ttlMs: number, signer?: RelaySigner): Promise<CreateFetchTokenResponse> {
+    return this.json('POST', `/v1/channels/${channel}/fetch-tokens`, { json: { ttlMs }, ...(signer ? { signer } : {}) });
+  }
+
+  /** Revokes one of the signer's fetch tokens in the channel, or all of them when `token` is omitted. */
+  revokeFetchTokens(channel: ChannelId, token?: CapabilityToken, signer?: RelaySigner): Promise<RevokeFetchTokensResponse> {
+    return this.json('POST', `/v1/channels/${channel}/fetch-tokens/revoke`, {
+      json: token === undefined ? {} : { token },
+      ...(signer ? { signer } : {}),
+    });
+  }
+
+  /** Reads events with a fetch token instead of a signature (what the service worker does). */
+  readWithFetchToken(channel: ChannelId, token: CapabilityToken, after: number, limit?: number): Promise<ReadEventsResponse> {
+    return this.json('GET', relayEventsPath(channel, after, limit), { signer: null, headers: { [RELAY_HEADERS.fetchToken]: token } });
+  }
+
+  // ---- Web Push registration ------------------------------------------------------------------
+
+  /** The relay's VAPID public key: pass it (decoded) as applicationServerKey to PushManager.subscribe. */
+  vapidKey(): Promise<VapidKeyResponse> {
+    return this.json('GET', '/v1/push/key', { signer: null });
+  }
+
+  /** Registers the browser's PushSubscription (its toJSON()) for the signer in this channel (replaces an earlier one). */
+  registerPush(channel: ChannelId, subscription: RegisterPushRequest, signer?: RelaySigner): Promise<RegisterPushResponse> {
+    const json: RegisterPushRequest = { endpoint: subscription.endpoint, keys: { p256dh: subscription.keys.p256dh, auth: subscription.keys.auth } };
+    return this.json('PUT', `/v1/channels/${channel}/push`, { json, ...(signer ? { signer } : {}) });
+  }
+
+  /** Stops push for the signer in this channel. */
+  unregisterPush(channel: ChannelId, signer?: RelaySigner): Promise<RegisterPushResponse> {
+    return this.json('DELETE', `/v1/channels/${channel}/push`, signer ? { signer } : {});
   }
 
   /** Reads every page after `after` (bounded by READ_ALL_MAX_PAGES). */
@@ -351,6 +427,21 @@ export class RelayClient {
     let closed = false;
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    /** Channels the relay confirmed on the current connection; the rest may need a resend. */
+    const confirmed = new Set<ChannelId>();
+    let resubscribeAttempt = 0;
+    let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
+    const jitter = (): number => 0.5 + (this.random(1)[0] ?? 128) / 255;
+    /** A rate-limited frame names no channel: resend, later, every subscribe not yet confirmed. */
+    const scheduleResubscribe = (): void => {
+      if (resubscribeTimer !== undefined || closed) return;
+      const delay = Math.min(RESUBSCRIBE_MAX_MS, RESUBSCRIBE_BASE_MS * 2 ** resubscribeAttempt) * jitter();
+      resubscribeAttempt += 1;
+      resubscribeTimer = setTimeout(() => {
+        resubscribeTimer = undefined;
+        for (const channel of channels.keys()) if (!confirmed.has(channel)) sendSubscribe(channel);
+      }, delay);
+    };
 
     const sendSubscribe = (channel: ChannelId): void => {
       const entry = channels.get(channel);
@@ -375,6 +466,8 @@ export class RelayClient {
         }
         case 'subscribed':
           attempt = 0;
+          resubscribeAttempt = 0;
+          confirmed.add(frame.channel);
           handlers.onSubscribed?.(frame.channel, frame.headSeq, frame.firstSeq);
           return;
         case 'unsubscribed':
@@ -384,6 +477,7 @@ export class RelayClient {
           }
           return;
         case 'error':
+          if (frame.code === 'rate-limited') scheduleResubscribe();
           handlers.onError?.(frame);
           return;
         case 'pong':
@@ -398,6 +492,7 @@ export class RelayClient {
       ws.addEventListener('open', () => {
         if (socket !== ws) return;
         open = true;
+        confirmed.clear();
         handlers.onConnection?.('open');
         for (const channel of channels.keys()) sendSubscribe(channel);
       });
@@ -420,8 +515,7 @@ export class RelayClient {
         if (closed) return;
         const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
         attempt += 1;
-        const jitter = 0.5 + (this.random(1)[0] ?? 128) / 255;
-        timer = setTimeout(connect, delay * jitter);
+        timer = setTimeout(connect, delay * jitter());
       });
     };
     connect();
@@ -429,6 +523,7 @@ export class RelayClient {
     return {
       add: (channel, afterSeq, signer) => {
         channels.set(channel, { seq: afterSeq, signer });
+        confirmed.delete(channel);
         sendSubscribe(channel);
       },
       remove: (channel) => {
@@ -439,6 +534,7 @@ export class RelayClient {
       close: () => {
         closed = true;
         if (timer !== undefined) clearTimeout(timer);
+        if (resubscribeTimer !== undefined) clearTimeout(resubscribeTimer);
         socket?.close(1000, 'client closed');
         socket = undefined;
       },

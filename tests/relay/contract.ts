@@ -3,6 +3,7 @@
  * tests/relay/contract-sqlite.test.ts and contract-redis.test.ts call `relayContract`.
  */
 import { createHash } from 'node:crypto';
+import { hashToken } from '../../src/relay/ids.js';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -488,27 +489,36 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         expect(await upgradeStatus(relay.url)).toBe(503);
       });
 
-      it('lets a connection resubscribe many channels at once, but rate-limits frame floods and upgrades', async () => {
-        const limits = { rateBurst: 5, rateRequestsPerSecond: 1, maxSubscriptionsPerConnection: 20, maxWsBadFrames: 1000 };
+      it('frames, upgrades and HTTP requests of one address share one rate-limit budget', async () => {
+        const limits = { rateBurst: 20, rateRequestsPerSecond: 1, maxSubscriptionsPerConnection: 20, maxWsBadFrames: 1000 };
         const { relay, clients } = await group(1, { limits });
         const a = clients[0]!;
         const channels: ChannelId[] = [];
         for (let i = 0; i < 12; i++) {
-          env.clockMs += 10_000; // refills the address bucket (rate 1/s, burst 5)
+          env.clockMs += 60_000; // refills the address bucket (rate 1/s, burst 20)
           channels.push((await a.createChannel('group')).channelId);
         }
-        env.clockMs += 10_000;
-        const socket = await env.socket(relay);
-        for (const channel of channels) socket.send(await a.subscribeFrame(channel, 0));
+        env.clockMs += 60_000; // full bucket: 20 tokens, and the clock stands still from here
+        const socket = await env.socket(relay); // 1
+        for (const channel of channels) socket.send(await a.subscribeFrame(channel, 0)); // 12
         await socket.until((f) => f.filter((x) => x.type === 'subscribed').length === 12, 'twelve subscriptions');
         expect(socket.frames.filter((f) => f.type === 'error')).toEqual([]);
-        for (let i = 0; i < 30; i++) socket.send({ type: 'ping' });
-        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'rate-limited'), 'a rate-limited frame');
-        expect(socket.frames.filter((f) => f.type === 'pong').length).toBeLessThan(30);
-        // Upgrades draw on the address budget: 4 tokens were left after the first socket.
+        // 7 tokens left for everything else from this address: HTTP requests...
         const statuses: number[] = [];
-        for (let i = 0; i < 5; i++) statuses.push(await upgradeStatus(relay.url));
-        expect(statuses).toEqual([101, 101, 101, 101, 429]);
+        for (let i = 0; i < 5; i++) statuses.push((await env.raw(relay, { method: 'GET', path: '/v1/push/key' })).status);
+        expect(statuses).toEqual([200, 200, 200, 200, 200]);
+        // ...another upgrade, one more frame, then the budget is gone for all three.
+        expect(await upgradeStatus(relay.url)).toBe(101);
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'rate-limited'), 'a rate-limited frame');
+        expect((await env.raw(relay, { method: 'GET', path: '/v1/push/key' })).status).toBe(429);
+        expect(await upgradeStatus(relay.url)).toBe(429);
+        // A flood of signed subscribes from one address gets no further than the budget.
+        for (let i = 0; i < 50; i++) socket.send(await a.subscribeFrame(channels[i % 12]!, 0));
+        await socket.until((f) => f.filter((x) => x.type === 'error' && x.code === 'rate-limited').length >= 51, 'fifty refusals');
+        expect(socket.frames.filter((f) => f.type === 'subscribed')).toHaveLength(12);
       });
     });
 
@@ -617,6 +627,142 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
       });
     });
 
+    describe('hostile clients and quotas (issue 13)', () => {
+      it('refuses a subscription resuming beyond the head; one at the head ends on removal', async () => {
+        const { relay, clients, channel, members } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const socket = await env.socket(relay);
+        socket.send(await b.subscribeFrame(channel, 7));
+        await socket.until((f) => f.some((x) => x.type === 'error' && x.code === 'bad-request' && x.channel === channel), 'bad-request');
+        expect(socket.frames.some((f) => f.type === 'subscribed')).toBe(false);
+        socket.send(await b.subscribeFrame(channel, 2));
+        await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+        await a.removeMember(channel, members[1]!.publicKey);
+        await socket.until((f) => f.some((x) => x.type === 'unsubscribed' && x.reason === 'removed'), 'unsubscribed');
+        await a.post(channel, packetOf('after'));
+        socket.send({ type: 'ping' });
+        await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
+        expect(eventFrames(socket.frames, channel).filter((e) => e.type === 'packet')).toEqual([]);
+      });
+
+      it('caps an events read by bytes as well as by count (HTTP and WebSocket catch-up)', async () => {
+        const packet = packetOf('p'.repeat(600)); // 800 base64url chars + 64 overhead = 864 bytes counted
+        const { relay, clients, channel } = await group(1, { limits: { maxReadBytes: 2_000 } });
+        const a = clients[0]!;
+        for (let i = 0; i < 6; i++) await a.post(channel, packet);
+        const first = await a.read(channel, 1);
+        expect(first.events.map((e) => e.seq)).toEqual([2, 3]);
+        expect(first.more).toBe(true);
+        expect((await a.readAll(channel, 0)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        const socket = await env.socket(relay);
+        socket.send(await a.subscribeFrame(channel, 0));
+        await socket.until((f) => eventFrames(f, channel).length === 7, 'all seven events');
+        expect(eventFrames(socket.frames, channel).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      });
+
+      it('kills invites with their maker\'s membership and lets members revoke them', async () => {
+        const { relay, clients, channel, members } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const own = await b.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 5 });
+        const forFriend = await b.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 5 });
+        await a.removeMember(channel, members[1]!.publicKey);
+        // The removed member cannot come back with an invite it minted, nor can anyone else use it.
+        expect(await refusal(b.join(channel, own.capability))).toEqual({ status: 403, code: 'invalid-capability' });
+        expect(await refusal(env.client(relay, makeMember()).join(channel, forFriend.capability))).toEqual({ status: 403, code: 'invalid-capability' });
+        // A rejoin through a fresh invite does not revive the old ones.
+        await b.join(channel, (await a.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 })).capability);
+        expect(await refusal(env.client(relay, makeMember()).join(channel, forFriend.capability))).toEqual({ status: 403, code: 'invalid-capability' });
+        // Revocation by any member who holds it; a revoked invite opens nothing.
+        const invite = await a.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 5 });
+        expect(await b.revokeCapability(channel, invite.capability)).toEqual({ revoked: 1 });
+        expect(await b.revokeCapability(channel, invite.capability)).toEqual({ revoked: 0 });
+        expect(await refusal(env.client(relay, makeMember()).join(channel, invite.capability))).toEqual({ status: 403, code: 'invalid-capability' });
+        // Not another channel's, and only by members.
+        const other = await group(1);
+        const foreign = await other.clients[0]!.createCapability(other.channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+        expect(await a.revokeCapability(channel, foreign.capability)).toEqual({ revoked: 0 });
+        expect(await refusal(env.client(relay, makeMember()).revokeCapability(channel, foreign.capability))).toEqual({ status: 403, code: 'forbidden' });
+        expect((await env.client(other.relay, makeMember()).join(other.channel, foreign.capability)).event).not.toBeNull();
+        // An inbox owner who leaves takes its deposit capabilities along.
+        const owner = env.client(relay, makeMember());
+        const inbox = (await owner.createChannel('inbox')).channelId;
+        const deposit = await owner.createCapability(inbox, { kind: 'deposit', ttlMs: MINUTE_MS, uses: 5 });
+        await owner.leave(inbox);
+        expect(await refusal(env.client(relay).deposit(inbox, deposit.capability, packetOf('x')))).toEqual({ status: 403, code: 'invalid-capability' });
+      });
+
+      it('checks a deposit capability before parsing the body, and a bad body uses none of it', async () => {
+        const { relay } = await group(1);
+        const owner = env.client(relay, makeMember());
+        const inbox = (await owner.createChannel('inbox')).channelId;
+        const cap = await owner.createCapability(inbox, { kind: 'deposit', ttlMs: MINUTE_MS, uses: 1 });
+        const path = `/v1/channels/${inbox}/deposit`;
+        const forged = await env.raw(relay, { method: 'POST', path, rawBody: '{not json', headers: { 'covey-capability': 'A'.repeat(43), 'content-type': 'application/json' } });
+        expect([forged.status, errorBody(forged).code]).toEqual([403, 'invalid-capability']);
+        const malformed = await env.raw(relay, { method: 'POST', path, rawBody: '{not json', headers: { 'covey-capability': cap.capability, 'content-type': 'application/json' } });
+        expect([malformed.status, errorBody(malformed).code]).toEqual([400, 'bad-request']);
+        expect((await env.client(relay).deposit(inbox, cap.capability, packetOf('one'))).seq).toBe(2);
+        expect(await refusal(env.client(relay).deposit(inbox, cap.capability, packetOf('two')))).toEqual({ status: 403, code: 'invalid-capability' });
+      });
+
+      it('keeps quotas of new channels and upload bytes per client address and per key', async () => {
+        const relay = await env.relay({ limits: { rateBurst: 1e6, channelQuotaBurst: 3, channelQuotaPerHour: 1, uploadQuotaBurstBytes: 10_000, uploadQuotaBytesPerHour: 1 } });
+        const statuses: Array<number | string> = [];
+        for (let i = 0; i < 4; i++) {
+          statuses.push(await env.client(relay, makeMember()).createChannel('group').then(() => 201, (e: unknown) => (e instanceof RelayClientError ? e.code : 'error')));
+        }
+        expect(statuses).toEqual([201, 201, 201, 'quota-exceeded']);
+        const limited = await env.raw(relay, { method: 'POST', path: '/v1/channels', signer: makeMember(), body: { kind: 'group' } });
+        expect([limited.status, errorBody(limited).code, Number(limited.headers.get('retry-after')) > 0]).toEqual([429, 'quota-exceeded', true]);
+        // An hour later (relay clock) there is room again.
+        env.clockMs += 3_600_000;
+        const a = env.client(relay, makeMember());
+        const channel = (await a.createChannel('group')).channelId;
+        await a.createUpload(channel, 'a'.repeat(64) as never, 6_000);
+        expect(await refusal(a.createUpload(channel, 'b'.repeat(64) as never, 6_000))).toEqual({ status: 429, code: 'quota-exceeded' });
+      });
+
+      it('refuses new content with 507 past maxStoredBytes, and reports it in /healthz', async () => {
+        const { clients, channel, members } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        await a.post(channel, packetOf('fills the quota'));
+        const full = await env.relay({ limits: { rateBurst: 1e6, maxStoredBytes: 1 } });
+        const alice = env.client(full, members[0]);
+        expect(await refusal(alice.post(channel, packetOf('no room')))).toEqual({ status: 507, code: 'storage-full' });
+        const health = (await env.raw(full, { method: 'GET', path: '/healthz' })).json as { storage: { writable: boolean; reason: string } };
+        expect(health.storage).toMatchObject({ writable: false, reason: 'stored-bytes-quota' });
+        await b.leave(channel); // leaving always works
+      });
+
+      it('deletes a channel with its last member, and keeps O(1) counters right', async () => {
+        const { relay, clients, channel, members } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const before = await relay.store.stats();
+        await a.post(channel, packetOf('x'));
+        const withPost = await relay.store.stats();
+        expect([withPost.channels, withPost.events - before.events, withPost.bytes - before.bytes]).toEqual([
+          before.channels,
+          1,
+          64 + Buffer.from(packetOf('x')).toString('base64url').length,
+        ]);
+        const token = await b.createFetchToken(channel, MINUTE_MS);
+        await a.leave(channel);
+        expect(await relay.store.getChannel(channel)).toBeDefined();
+        await b.leave(channel);
+        expect(await relay.store.getChannel(channel)).toBeUndefined();
+        expect(await relay.store.readEvents(channel, 0, 100, 1e9)).toEqual([]);
+        expect(await relay.store.listMembers(channel)).toEqual([]);
+        expect(await relay.store.useFetchToken(hashToken(token.token), channel, env.clockMs)).toBeUndefined();
+        const after = await relay.store.stats();
+        expect(after.channels).toBe(before.channels - 1);
+        // The channel's events (2 joins, 1 post, 2 leaves) are gone from the counts.
+        expect(after.events).toBe(before.events - 2);
+        expect(after.bytes).toBe(before.bytes - 2 * 64);
+        expect(await refusal(b.read(channel, 0))).toEqual({ status: 403, code: 'forbidden' });
+        expect(members).toHaveLength(2);
+      });
+    });
+
     describe('durability and operations', () => {
       it('keeps everything acknowledged across a relay restart on the same store', async () => {
           const first = await env.relay({ limits: { rateBurst: 1e6 } });
@@ -643,7 +789,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         const { relay, clients, channel } = await group(1);
         const health = await env.raw(relay, { method: 'GET', path: '/healthz' });
         expect(health.status).toBe(200);
-        expect(health.json).toEqual({ ok: true, store: relay.store.name });
+        expect(health.json).toMatchObject({ ok: true, store: relay.store.name, storage: { writable: true } });
         await clients[0]!.post(channel, packetOf('counted'));
         const socket = await env.socket(relay);
         socket.send(await clients[0]!.subscribeFrame(channel, 0));

@@ -59,8 +59,8 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     const seqs = results.map((result) => (result.ok ? result.value.event.seq : -1)).sort((x, y) => x - y);
     expect(seqs).toEqual(Array.from({ length: 2 * POSTS_PER_NODE }, (_, i) => i + 2));
 
-    const fromA = await nodeA.readEvents(id, 0, 1_000);
-    const fromB = await nodeB.readEvents(id, 0, 1_000);
+    const fromA = await nodeA.readEvents(id, 0, 1_000, Infinity);
+    const fromB = await nodeB.readEvents(id, 0, 1_000, Infinity);
     expect(fromA).toEqual(fromB);
     expect(fromA.map((event) => event.seq)).toEqual(Array.from({ length: 2 * POSTS_PER_NODE + 1 }, (_, i) => i + 1));
 
@@ -120,7 +120,7 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect(channel?.headSeq).toBe(EVENTS + 1);
     expect(channel?.storedBytes).toBe(7 * (64 + 10));
     expect(await store.stats()).toEqual({ channels: 1, events: 7, bytes: 7 * (64 + 10) });
-    expect((await store.readEvents(id, 0, 100)).map((event) => event.seq)).toEqual(
+    expect((await store.readEvents(id, 0, 100, Infinity)).map((event) => event.seq)).toEqual(
       Array.from({ length: 7 }, (_, i) => EVENTS + 1 - 6 + i),
     );
     expect(await admin.xlen(`${prefix}ev:${id}`)).toBe(7);
@@ -131,7 +131,7 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     const id = channelId('cap');
     await nodeA.createChannel(id, 'group', memberKey(3), NOW_MS);
     const hash = 'c'.repeat(64) as CapabilityHash;
-    await nodeA.putCapability({ hash, channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 1_000, usesLeft: 3 });
+    await nodeA.putCapability({ hash, channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 1_000, usesLeft: 3, creator: memberKey(3) });
     const joins = await Promise.all(
       Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? nodeA : nodeB).joinWithCapability(id, memberKey(100 + i), hash, NOW_MS)),
     );
@@ -154,28 +154,36 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     const id = channelId('sweep');
     await store.createChannel(id, 'group', memberKey(5), NOW_MS);
     const hash = (c: string) => c.repeat(64) as CapabilityHash;
-    await store.putCapability({ hash: hash('1'), channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 10, usesLeft: 1 });
-    await store.putCapability({ hash: hash('2'), channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 1_000, usesLeft: 1 });
-    const sha = 'ab'.repeat(32) as Parameters<RelayStore['putBlob']>[0];
+    const creator = memberKey(5);
+    await store.putCapability({ hash: hash('1'), channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 10, usesLeft: 1, creator });
+    await store.putCapability({ hash: hash('2'), channelId: id, kind: 'invite', expiresAtMs: NOW_MS + 1_000, usesLeft: 1, creator });
+    const sha = 'ab'.repeat(32) as Parameters<RelayStore['finalizeUpload']>[1];
     await store.createUpload({ id: hash('3'), channelId: id, sha256: sha, size: 4, received: 0, expiresAtMs: NOW_MS + 10 });
     expect(await store.appendUploadChunk(hash('3'), 0, new Uint8Array([1, 2]), NOW_MS)).toEqual({ ok: true, value: 2 });
-    await store.putBlob(sha, new Uint8Array([9, 8, 7]), hash('4'), NOW_MS + 10);
+    const finalized = async (upload: CapabilityHash, readCap: CapabilityHash, expiresAtMs: number): Promise<boolean> => {
+      await store.createUpload({ id: upload, channelId: id, sha256: sha, size: 3, received: 0, expiresAtMs: NOW_MS + 1_000 });
+      await store.appendUploadChunk(upload, 0, new Uint8Array([9, 8, 7]), NOW_MS);
+      return store.finalizeUpload(upload, sha, readCap, expiresAtMs);
+    };
+    expect(await finalized(hash('6'), hash('4'), NOW_MS + 10)).toBe(true);
     // The same blob uploaded again later extends its life (each upload gets its own read capability).
-    await store.putBlob(sha, new Uint8Array([9, 8, 7]), hash('5'), NOW_MS + 1_000);
-    expect(await store.readBlob(hash('4'), NOW_MS + 5)).toEqual({ sha256: sha, bytes: new Uint8Array([9, 8, 7]) });
+    expect(await finalized(hash('7'), hash('5'), NOW_MS + 1_000)).toBe(true);
+    expect(await store.openBlob(hash('4'), NOW_MS + 5)).toEqual({ sha256: sha, size: 3 });
+    expect(await store.readBlobRange(sha, 1, 100)).toEqual(new Uint8Array([8, 7]));
+    expect(await store.getUpload(hash('6'), NOW_MS)).toBeUndefined();
     expect(await store.useNonce(memberKey(5), 'n1', NOW_MS + 10)).toBe(true);
 
     await store.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 10);
     expect(await admin.exists(`${prefix}cap:${hash('1')}`)).toBe(0);
-    expect(await store.useCapability(hash('2'), id, 'invite', NOW_MS + 10)).toBe(true);
+    expect(await store.checkCapability(hash('2'), id, 'invite', NOW_MS + 10)).toBe(true);
     expect(await store.getUpload(hash('3'), NOW_MS)).toBeUndefined();
     expect(await admin.exists(`${prefix}up:${hash('3')}`, `${prefix}upd:${hash('3')}`)).toBe(0);
-    expect(await store.readBlob(hash('5'), NOW_MS + 10)).toEqual({ sha256: sha, bytes: new Uint8Array([9, 8, 7]) });
-    expect(await store.readBlob(hash('4'), NOW_MS + 10)).toBeUndefined(); // its own capability expired and was swept
+    expect(await store.openBlob(hash('5'), NOW_MS + 10)).toEqual({ sha256: sha, size: 3 });
+    expect(await store.openBlob(hash('4'), NOW_MS + 10)).toBeUndefined(); // its own capability expired and was swept
     expect(await store.useNonce(memberKey(5), 'n1', NOW_MS + 20)).toBe(true);
 
     await store.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 1_000);
-    expect(await store.readBlob(hash('5'), NOW_MS + 1_000)).toBeUndefined();
+    expect(await store.openBlob(hash('5'), NOW_MS + 1_000)).toBeUndefined();
     const left = (await admin.keys(`${prefix}*`)).sort();
     // Only the channel itself and the indexes remain.
     expect(left.filter((k) => /cap:|up:|upd:|blob:|blobd:|blobcap:/.test(k))).toEqual([]);

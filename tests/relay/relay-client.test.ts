@@ -142,4 +142,42 @@ describe('relay client', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(FakeSocket.all).toHaveLength(3);
   });
+
+  it('resends subscribes the relay refused as rate-limited, with backoff, until confirmed', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const client = new RelayClient({
+      baseUrl: 'http://relay.test',
+      fetch: async () => new Response('{}'),
+      WebSocket: FakeSocket,
+      signer: makeMember(),
+      now: () => 1000,
+      randomBytes: (n) => new Uint8Array(n).fill(127),
+    });
+    const other = 'BBBBBBBBBBBBBBBBBBBBBB' as ChannelId;
+    const sub = client.subscribe({ onEvent: () => undefined });
+    sub.add(CHANNEL, 0);
+    sub.add(other, 0);
+    const socket = FakeSocket.all[0]!;
+    socket.emit('open');
+    await until(() => socket.sent.length >= 2);
+    socket.frame({ type: 'subscribed', channel: CHANNEL, headSeq: 1, firstSeq: 1 });
+    socket.frame({ type: 'error', code: 'rate-limited', error: 'rate limited; retry in 1 s' });
+    await vi.advanceTimersByTimeAsync(900);
+    expect(socket.sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(200);
+    await until(() => socket.sent.length >= 3);
+    // Only the refused channel is sent again.
+    expect(socket.sent.slice(2)).toMatchObject([{ type: 'subscribe', channel: other }]);
+    // Refused again: the delay doubles.
+    socket.frame({ type: 'error', code: 'rate-limited', error: 'rate limited; retry in 1 s' });
+    await vi.advanceTimersByTimeAsync(1_900);
+    expect(socket.sent).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(200);
+    await until(() => socket.sent.length >= 4);
+    socket.frame({ type: 'subscribed', channel: other, headSeq: 1, firstSeq: 1 });
+    socket.frame({ type: 'error', code: 'rate-limited', error: 'a ping was refused' });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(socket.sent).toHaveLength(4); // both confirmed: nothing to resend
+    sub.close();
+  });
 });

@@ -91,7 +91,7 @@ describe('relay operations', () => {
         res.on('end', () => resolve(text));
       }).on('error', reject);
     });
-    expect(JSON.parse(body)).toEqual({ ok: true, store: 'sqlite' });
+    expect(JSON.parse(body)).toMatchObject({ ok: true, store: 'sqlite', storage: { writable: true } });
   });
 
   it('answers CORS preflights', async () => {

@@ -61,6 +61,34 @@ export class AsleepFailure extends Error {
   }
 }
 
+/** Totals of a batch of asleep scenarios (`npm run sim -- --sessions --asleep`). */
+export interface AsleepBatch {
+  readonly runs: number;
+  readonly seed: number;
+  readonly passed: number;
+  readonly failures: readonly string[];
+  readonly totals: Omit<AsleepScenarioResult, 'seed' | 'members'>;
+  readonly ms: number;
+}
+
+/** Seeds `seed` … `seed + runs - 1`; the key trial on every seed divisible by `keyTrialEvery`. */
+export async function runAsleepBatch(crypto: CryptoProvider, runs: number, seed: number, keyTrialEvery = 4): Promise<AsleepBatch> {
+  const started = performance.now();
+  const failures: string[] = [];
+  const totals = { messages: 0, operations: 0, completed: 0, sleeps: 0, catchUps: 0, retentionGaps: 0, restarts: 0, keysChecked: 0, warnings: 0 };
+  let passed = 0;
+  for (let s = seed; s < seed + runs; s++) {
+    try {
+      const r = await runAsleepScenario(crypto, s, { keyTrial: keyTrialEvery > 0 && s % keyTrialEvery === 0 });
+      passed++;
+      for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
+    } catch (e) {
+      failures.push(e instanceof AsleepFailure ? e.message : `asleep scenario seed ${s}: crashed: ${e instanceof Error ? e.stack : String(e)}`);
+    }
+  }
+  return { runs, seed, passed, failures, totals, ms: performance.now() - started };
+}
+
 export interface AsleepScenarioResult {
   readonly seed: number;
   readonly members: number;
@@ -644,14 +672,6 @@ function checkTranscripts(w: AsleepWorld, fail: (m: string) => never): void {
   for (const [sid, byMember] of views) {
     if (new Set(byMember.values()).size > 1) {
       const sizes = [...byMember].map(([m, d]) => `${m}:${d === '' ? 0 : d.split('|').length}`);
-      if (process.env['ASLEEP_DEBUG'] !== undefined) {
-        for (const p of active) {
-          const info = p.session.subsessionInfo().find((i) => i.sessionId === sid);
-          if (info === undefined) continue;
-          const snap = p.session.snapshot().subsessions.find((x) => x.index === info.index);
-          console.log(p.id, JSON.stringify(info), 'held', snap?.held.map((h) => `${h.message.author}:${h.message.body.type}`), 'msgs', snap?.messages.map((m) => `${m.author}:${m.body.type}`));
-        }
-      }
       fail(`members disagree on the transcript of subsession ${sid.slice(0, 8)}: ${sizes.join(' ')}`);
     }
   }

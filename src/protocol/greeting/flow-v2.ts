@@ -147,7 +147,7 @@ export async function sendConfirmation(s: MembershipState, ctx: StepCtx): Promis
   if (cur === null || cur.version !== 2 || cur.confirmKey === null || s.ephemeral === null || s.staticSeed === null) return done;
   const j = cur.members.indexOf(s.self);
   if (j < 0 || !bytesEqual(cur.ephemeralPubKeys[j]!, s.ephemeral.pub)) return done;
-  const keyConfirmation = await memberKeyConfirmation(ctx.env.crypto, cur.confirmKey, s.self, cur.sid);
+  const keyConfirmation = await memberKeyConfirmation(ctx.env.crypto, cur.confirmKey, s.self, cur);
   const finPms = ctx.env.lastWord?.(cur.sid) ?? [];
   const fields = greeting(CONFIRM_TYPE[cur.kind], s.self, null, [], [], [], [], { opRef: cur.opRef, keyConfirmation, ...(finPms.length > 0 && { finPms }) });
   ctx.fx.push({ kind: 'send', text: await greetingText(ctx.env.crypto, s.ephemeral.seed, fields) });
@@ -180,9 +180,9 @@ export async function onConfirmationV2(s: MembershipState, g: GreetingPacket, ct
   if (g.keyConfirmation === undefined) throw new ProtocolError('bad-record', 'confirmation without KEY_CONFIRMATION');
   ctx.fx.push({ kind: 'seen', member });
   if (target.confirmKey !== null) {
-    const expected = await memberKeyConfirmation(ctx.env.crypto, target.confirmKey, member, target.sid);
+    const expected = await memberKeyConfirmation(ctx.env.crypto, target.confirmKey, member, target);
     if (!bytesEqual(expected, g.keyConfirmation)) {
-      warn(ctx.fx, 'key-mismatch', member, `${member} holds another key of this subsession`);
+      warn(ctx.fx, 'key-mismatch', member, `${member} holds another key or another copy of the operation that made this subsession`);
       return s;
     }
   }

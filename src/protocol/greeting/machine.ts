@@ -21,7 +21,7 @@ import type { ChannelEvent } from '../channel.js';
 import { GreetType } from '../codec/constants.js';
 import type { GreetingFields } from '../codec/greeting.js';
 import { MAX_GROUP_MEMBERS } from '../codec/limits.js';
-import type { MemberId, MessageId } from '../ids.js';
+import { chainHash, type MemberId, type MessageId } from '../ids.js';
 import {
   MAX_AUTOMATIC_ATTEMPTS,
   OPERATION_TIMEOUT_MS,
@@ -303,7 +303,7 @@ async function sendDue(s: MembershipState, ctx: StepCtx): Promise<MembershipStat
   }
   if (s.due.confirm) s = await sendConfirmation(s, ctx);
   if (s.due.voids !== undefined && s.due.voids.length > 0 && s.staticSeed !== null) {
-    for (const ref of s.due.voids) ctx.fx.push({ kind: 'send', text: await abortText(ctx.env.crypto, s.staticSeed, s.self, hexDecode(ref), AbortReason.REFUSED) });
+    for (const ref of s.due.voids) ctx.fx.push({ kind: 'send', text: await abortText(ctx.env.crypto, s.staticSeed, s.self, chainHash(hexDecode(ref)), AbortReason.REFUSED) });
     s = { ...s, due: { ...s.due, voids: [] } };
   }
   return s;

@@ -191,9 +191,24 @@ export async function initialFinalBinding(crypto: CryptoProvider, members: reado
   return concatBytes(await crypto.sha256(sessionIdInput(members, nonces)), metaHash);
 }
 
-/** KEY_CONFIRMATION of a member's confirmation: HMAC(K, "covey confirm v2" ‖ member ‖ sid). */
-export async function memberKeyConfirmation(crypto: CryptoProvider, confirmKey: Uint8Array, member: MemberId, sid: SessionId): Promise<Uint8Array> {
-  return crypto.hmacSha256(confirmKey, concatBytes(MEMBER_MAC_CONTEXT, latin1Encode(member), sid));
+/** What a member's confirmation vouches for: the subsession as the member holds it. */
+export interface ConfirmedView {
+  readonly sid: SessionId;
+  /** Chain hash at the operation's final packet: the order of operations up to it. */
+  readonly chainHash: ChainHash;
+  readonly ephemeralPubKeys: readonly Uint8Array[];
+}
+
+/**
+ * KEY_CONFIRMATION of a member's confirmation (rules 4, 5): HMAC(K, "covey confirm v2" ‖ member
+ * ‖ sid ‖ chain hash ‖ SHA-256(ephemeral keys)). Beyond the key, it vouches for the order and for
+ * every member's signing key, so that a member shown another copy of some contribution (another
+ * ephemeral key, another final packet) disagrees with the others at its first confirmation.
+ * (The member id is followed by fixed-length fields only.)
+ */
+export async function memberKeyConfirmation(crypto: CryptoProvider, confirmKey: Uint8Array, member: MemberId, view: ConfirmedView): Promise<Uint8Array> {
+  const keys = await crypto.sha256(concatBytes(...view.ephemeralPubKeys));
+  return crypto.hmacSha256(confirmKey, concatBytes(MEMBER_MAC_CONTEXT, latin1Encode(member), view.sid, view.chainHash, keys));
 }
 
 /** A contributor's packet (rule 2): MESSAGE_SIGNATURE by its static key over "coveygreet2" ‖ S. */

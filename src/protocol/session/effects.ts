@@ -36,7 +36,10 @@ export type SessionNotice =
   /** Members of the current subsession not shown online (grey them out, mpENC §2.3; rule 15). */
   | { readonly kind: 'presence'; readonly subsession: number; readonly expired: readonly MemberId[] }
   | { readonly kind: 'membership'; readonly text: string }
-  /** A packet we could never read was dropped: traffic of a subsession we are not in. */
+  /**
+   * A data packet we cannot read was dropped at once: traffic of a subsession we are not in (or
+   * were shown late, its parents lost), or a forgery from someone whose view we cannot vouch for.
+   */
   | { readonly kind: 'unreadable-dropped'; readonly sender: MemberId }
   /**
    * Rule 12: `author` sent message `id` under subsession `subsession` before seeing the change

@@ -304,7 +304,7 @@ export class Session {
     return this.presence.expired(this.current?.members ?? [], this.nowMs);
   }
 
-  /** Rule 15: "online", or "last seen" at the relay time of the member's latest authenticated packet. */
+  /** Rule 15: "online", or "last seen" at the relay time of the latest packet the relay attributes to the member. */
   presenceOf(member: MemberId): Presence {
     return this.presence.presence(member, this.nowMs);
   }
@@ -642,8 +642,12 @@ export class Session {
     const settled =
       cur !== undefined &&
       (cur.confirmedByPacket.has(sender) || (cur.setup.initiator !== undefined && cur.setup.initiator !== sender && (cur.setup.confirmed?.includes(sender) ?? false)));
-    if (settled) out.push({ kind: 'warn', warning: { kind: 'fork', sender, seq: event.seq } });
-    else this.unreadable += 1;
+    if (settled) {
+      out.push({ kind: 'warn', warning: { kind: 'fork', sender, seq: event.seq } });
+      return;
+    }
+    this.unreadable += 1;
+    out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
   }
 
   // ── stage: confirmation gate (rule 5) ─────────────────────────────────────────────────────
@@ -684,6 +688,7 @@ export class Session {
       // A closed subsession still shows a late message (rule 12), but nothing waits there any
       // more: its parents, which the relay orders first, never came to us.
       this.unreadable += 1;
+      out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
       return;
     }
     const result = ingest(sub.transcript, sub.pending, { message, extra: carried, receivedAtMs: nowMs });

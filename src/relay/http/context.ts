@@ -2,7 +2,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { RelayLimits } from '../limits.js';
 import type { RelayMetrics } from '../metrics.js';
+import type { ChannelId, MemberLeftEvent } from '../../shared/relay-api.js';
+import type { Quotas } from '../quotas.js';
+import type { StorageGuard } from '../storage-guard.js';
 import type { RelayStore, RetentionPolicy } from '../store/types.js';
+import type { WebPushService } from '../web-push/dispatcher.js';
 
 export interface RelayDeps {
   readonly store: RelayStore;
@@ -10,6 +14,14 @@ export interface RelayDeps {
   readonly metrics: RelayMetrics;
   /** The relay clock (tests inject a fake one). */
   readonly now: () => number;
+  /** Web Push (undefined when the operator turned it off: RELAY_PUSH=off). */
+  readonly webPush: WebPushService | undefined;
+  /** Refuses new content when storage is low (507 storage-full). */
+  readonly storage: StorageGuard;
+  /** Channel and upload quotas per client address and per key. */
+  readonly quotas: Quotas;
+  /** Tells live WebSocket subscriptions of a removed member on this node to end (issue 13 "Broken" 2). */
+  readonly memberRemoved: (channelId: ChannelId, event: MemberLeftEvent) => void;
 }
 
 export function retentionPolicy(limits: RelayLimits): RetentionPolicy {
@@ -25,9 +37,22 @@ export interface RequestContext {
   readonly body: Uint8Array;
   readonly nowMs: number;
   readonly deps: RelayDeps;
+  /** The client's address key (http/client-address.ts): quotas and rate limits. */
+  readonly client: string;
 }
 
-/** A handler's answer: JSON, or raw bytes (blob reads). */
+/**
+ * A handler's answer: JSON, raw bytes, or a byte stream of known length (blob reads): `next(offset)`
+ * gives the bytes from `offset` on (at most one stored chunk; empty at the end). The server
+ * pulls the next piece only once the client has taken the last one (backpressure), so a client
+ * that does not read holds one piece in the relay, not the whole blob.
+ */
 export type Reply =
   | { readonly status: number; readonly json: unknown }
-  | { readonly status: number; readonly bytes: Uint8Array; readonly headers?: Record<string, string> };
+  | { readonly status: number; readonly bytes: Uint8Array; readonly headers?: Record<string, string> }
+  | {
+      readonly status: number;
+      readonly length: number;
+      readonly next: (offset: number) => Promise<Uint8Array>;
+      readonly headers?: Record<string, string>;
+    };

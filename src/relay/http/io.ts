@@ -9,8 +9,18 @@ import { RelayError } from './errors.js';
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
-  'access-control-allow-headers': 'content-type, covey-key, covey-nonce, covey-time, covey-signature, covey-capability',
+  'access-control-allow-headers': 'content-type, covey-key, covey-nonce, covey-time, covey-signature, covey-capability, covey-fetch-token',
+  'access-control-expose-headers': 'retry-after',
   'access-control-max-age': '600',
+};
+
+/**
+ * On every API answer: never rendered as a page, never sniffed into one (a blob is ciphertext,
+ * but a browser must not be talked into running it as HTML).
+ */
+export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'; sandbox",
 };
 
 const EMPTY = new Uint8Array(0);
@@ -73,6 +83,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...CORS_HEADERS,
+    ...API_SECURITY_HEADERS,
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(text)),
     'cache-control': 'no-store',
@@ -84,6 +95,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function sendBytes(res: ServerResponse, status: number, bytes: Uint8Array, headers: Record<string, string> = {}): void {
   res.writeHead(status, {
     ...CORS_HEADERS,
+    ...API_SECURITY_HEADERS,
     'content-type': 'application/octet-stream',
     'content-length': String(bytes.byteLength),
     ...headers,

@@ -2,13 +2,18 @@
  * Blobs (issue 5 §5): content-addressed (SHA-256) encrypted attachments. A member opens an upload
  * announcing hash and size; chunks are PUT at the current offset (GET status to resume after a
  * failure); finalize checks the hash and returns a read capability. Reading needs both the hash
- * and that capability.
+ * and that capability. Neither finalize nor a read holds a whole blob in memory (issue 13
+ * "Broken" 3): finalize hashes it piece by piece, a read streams it with backpressure.
  */
-import type { FinalizeUploadResponse, UploadStatusResponse, CapabilityToken } from '../../shared/relay-api.js';
+
+/** Bytes hashed or sent per piece: memory held per finalize or per reading client. */
+const BLOB_PIECE_BYTES = 256 * 1024;
+import type { BlobHash, FinalizeUploadResponse, UploadStatusResponse, CapabilityToken } from '../../shared/relay-api.js';
 import type { Reply, RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { parseJsonObject } from '../http/io.js';
-import { constantTimeEqual, hashToken, newToken, parseBlobHash, parseToken, sha256Hex } from '../ids.js';
+import { createHash } from 'node:crypto';
+import { constantTimeEqual, hashToken, newToken, parseBlobHash, parseToken } from '../ids.js';
 import type { UploadRecord } from '../store/types.js';
 import { capabilityHeader, channelParam, intField, intQuery, member, noBody } from './common.js';
 
@@ -25,11 +30,13 @@ async function openUpload(ctx: RequestContext, tokenText: string): Promise<{ tok
 
 export async function createUpload(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  await member(ctx, channelId);
+  const { key } = await member(ctx, channelId);
   const body = parseJsonObject(ctx.body);
   const sha256 = parseBlobHash(body['sha256']);
   if (sha256 === undefined) throw new RelayError('bad-request', 'sha256 must be 64 lowercase hex characters');
   const size = intField(body, 'size', 0, ctx.deps.limits.maxBlobBytes);
+  ctx.deps.storage.requireRoom();
+  ctx.deps.quotas.upload(ctx.client, key, size, ctx.nowMs);
   const token = newToken();
   const upload: UploadRecord = {
     id: hashToken(token),
@@ -53,6 +60,7 @@ export async function putChunk(ctx: RequestContext, tokenText: string): Promise<
   const offset = intQuery(ctx, 'offset', -1, 0, Number.MAX_SAFE_INTEGER);
   if (offset < 0) throw new RelayError('bad-request', 'offset query parameter is required');
   const { token, upload } = await openUpload(ctx, tokenText);
+  ctx.deps.storage.requireRoom();
   const result = await ctx.deps.store.appendUploadChunk(upload.id, offset, ctx.body, ctx.nowMs);
   if (!result.ok) {
     if (result.code === 'offset-mismatch') throw new RelayError('offset-mismatch', `expected offset ${upload.received}`);
@@ -69,15 +77,24 @@ export async function finalizeUpload(ctx: RequestContext, tokenText: string): Pr
   if (upload.received !== upload.size) {
     throw new RelayError('bad-request', `upload incomplete: ${upload.received} of ${upload.size} bytes`);
   }
-  const bytes = (await store.readUploadBytes(upload.id)) ?? new Uint8Array(0);
-  if (sha256Hex(bytes) !== upload.sha256) {
+  const hash = createHash('sha256');
+  // Bounded: each piece moves `offset` forward by at least one byte, up to the upload's size.
+  for (let offset = 0; offset < upload.size; ) {
+    const piece = await store.readUploadRange(upload.id, offset, BLOB_PIECE_BYTES);
+    if (piece === undefined) throw new RelayError('not-found', 'no such upload (expired or finalized?)');
+    if (piece.length === 0) throw new Error(`upload store lost bytes at ${offset} of ${upload.size}`);
+    hash.update(piece);
+    offset += piece.length;
+  }
+  if ((hash.digest('hex') as BlobHash) !== upload.sha256) {
     await store.deleteUpload(upload.id);
     throw new RelayError('hash-mismatch', 'uploaded bytes do not hash to the announced sha256; upload discarded');
   }
   const readCapability = newToken();
   const expiresAtMs = ctx.nowMs + limits.blobTtlMs;
-  await store.putBlob(upload.sha256, bytes, hashToken(readCapability), expiresAtMs);
-  await store.deleteUpload(upload.id);
+  if (!(await store.finalizeUpload(upload.id, upload.sha256, hashToken(readCapability), expiresAtMs))) {
+    throw new RelayError('not-found', 'no such upload (expired or finalized?)');
+  }
   const response: FinalizeUploadResponse = { sha256: upload.sha256, size: upload.size, readCapability, expiresAtMs };
   return { status: 201, json: response };
 }
@@ -86,10 +103,16 @@ export async function readBlob(ctx: RequestContext, hashText: string): Promise<R
   noBody(ctx);
   const wanted = parseBlobHash(hashText);
   if (wanted === undefined) throw new RelayError('bad-request', 'blob hash must be 64 lowercase hex characters');
-  const blob = await ctx.deps.store.readBlob(hashToken(parseToken(capabilityHeader(ctx))), ctx.nowMs);
+  const { store } = ctx.deps;
+  const blob = await store.openBlob(hashToken(parseToken(capabilityHeader(ctx))), ctx.nowMs);
   // One answer for unknown capability, other blob and expired blob, after the same comparison.
   if (!constantTimeEqual(blob?.sha256 ?? '0'.repeat(64), wanted) || blob === undefined) {
     throw new RelayError('invalid-capability', 'no blob with this hash for this capability');
   }
-  return { status: 200, bytes: blob.bytes, headers: { 'cache-control': 'private, max-age=31536000, immutable' } };
+  return {
+    status: 200,
+    length: blob.size,
+    next: (offset) => store.readBlobRange(blob.sha256, offset, BLOB_PIECE_BYTES),
+    headers: { 'cache-control': 'private, max-age=31536000, immutable' },
+  };
 }

@@ -12,12 +12,13 @@ import type {
   PostPacketResponse,
   ReadEventsResponse,
   RemoveMemberResponse,
+  RevokeCapabilityResponse,
 } from '../../shared/relay-api.js';
 import { parseJsonObject } from '../http/io.js';
 import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
-import type { ChannelId } from '../../shared/relay-api.js';
+import type { ChannelId, RelayEvent } from '../../shared/relay-api.js';
 import {
   capabilityHeader,
   channelOf,
@@ -26,8 +27,10 @@ import {
   intQuery,
   member,
   noBody,
+  optionalIntField,
   packetField,
   postIdField,
+  reader,
   signer,
 } from './common.js';
 
@@ -36,6 +39,8 @@ export async function createChannel(ctx: RequestContext): Promise<Reply> {
   const body = parseJsonObject(ctx.body);
   const kind = body['kind'];
   if (kind !== 'group' && kind !== 'inbox') throw new RelayError('bad-request', 'kind must be "group" or "inbox"');
+  ctx.deps.storage.requireRoom();
+  ctx.deps.quotas.channel(ctx.client, creator, ctx.nowMs);
   const channelId = newChannelId();
   const event = await ctx.deps.store.createChannel(channelId, kind, creator, ctx.nowMs);
   const response: CreateChannelResponse = { channelId, kind, event: event as MemberJoinedEvent };
@@ -53,6 +58,7 @@ export async function channelInfo(ctx: RequestContext, id: string): Promise<Repl
     owner: channel.owner,
     headSeq: channel.headSeq,
     firstSeq: channel.firstSeq,
+    lastLeftSeq: channel.lastLeftSeq,
     members: await ctx.deps.store.listMembers(channelId),
   };
   return { status: 200, json: response };
@@ -72,9 +78,22 @@ export async function createCapability(ctx: RequestContext, id: string): Promise
   const uses = intField(body, 'uses', 1, limits.maxCapabilityUses);
   const capability = newToken();
   const expiresAtMs = ctx.nowMs + ttlMs;
-  await ctx.deps.store.putCapability({ hash: hashToken(capability), channelId, kind, expiresAtMs, usesLeft: uses });
+  // Bound to its maker's membership: it dies when the maker leaves or is removed (issue 13).
+  const stored = await ctx.deps.store.putCapability({ hash: hashToken(capability), channelId, kind, expiresAtMs, usesLeft: uses, creator: key });
+  if (!stored.ok) throw new RelayError('forbidden', 'not a member of this channel');
   const response: CreateCapabilityResponse = { capability, kind, expiresAtMs, uses };
   return { status: 201, json: response };
+}
+
+/** Revokes an invite (or deposit capability) of this channel: any member holding it may. */
+export async function revokeCapability(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  await member(ctx, channelId);
+  const body = parseJsonObject(ctx.body);
+  const capability = parseToken(body['capability']);
+  if (capability === undefined) throw new RelayError('bad-request', 'capability must be a capability token (43 base64url characters)');
+  const response: RevokeCapabilityResponse = { revoked: await ctx.deps.store.revokeCapability(hashToken(capability), channelId) };
+  return { status: 200, json: response };
 }
 
 export async function join(ctx: RequestContext, id: string): Promise<Reply> {
@@ -85,6 +104,7 @@ export async function join(ctx: RequestContext, id: string): Promise<Reply> {
   const capHash = hashToken(parseToken(body['capability']));
   const result = await ctx.deps.store.joinWithCapability(channelId, key, capHash, ctx.nowMs);
   if (!result.ok) throw new RelayError('invalid-capability', 'invite is unknown, expired or used up');
+  if (result.value.event !== null) appended(ctx, channelId, result.value.event);
   const response: JoinResponse = {
     joinedSeq: result.value.member.joinedSeq,
     event: result.value.event as MemberJoinedEvent | null,
@@ -103,6 +123,10 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
     if (result.code === 'no-target') throw new RelayError('not-found', 'no such member in this channel');
     throw new RelayError('forbidden', 'not a member of this channel');
   }
+  appended(ctx, channelId, result.value);
+  // Ends the member's WebSocket subscriptions on this node now, whatever their cursor; other
+  // nodes hear the member-left through the store.
+  ctx.deps.memberRemoved(channelId, result.value as MemberLeftEvent);
   await trimAfterWrite(ctx, channelId);
   const response: RemoveMemberResponse = { event: result.value as MemberLeftEvent };
   return { status: 200, json: response };
@@ -114,17 +138,24 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
   const body = parseJsonObject(ctx.body);
   const packet = packetField(ctx, body);
   const postId = postIdField(body);
-  // Membership is checked inside the append (store/types.ts): a removed member never posts after
-  // its member-left event, even on another relay node.
+  ctx.deps.storage.requireRoom();
+  const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  // Membership (and the rule 7 condition) are checked inside the append (store/types.ts): a
+  // removed member never posts after its member-left event, even on another relay node.
   const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
     asMember: key,
     ...(postId === undefined ? {} : { postId }),
+    ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
   });
-  if (!result.ok) throw new RelayError('forbidden', 'not a member of this channel');
+  if (!result.ok) {
+    if (result.code === 'membership-changed') {
+      throw new RelayError('membership-changed', `a member left after seq ${ifNoLeaveAfter}: catch up, then seal and post again`);
+    }
+    throw new RelayError('forbidden', 'not a member of this channel');
+  }
   const { event, duplicate } = result.value;
   if (!duplicate) {
-    ctx.deps.metrics.eventsAppended += 1;
-    ctx.deps.metrics.eventBytes += packet.length;
+    appended(ctx, channelId, event);
     await trimAfterWrite(ctx, channelId);
   }
   const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
@@ -134,16 +165,20 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
 export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
   const capHash = hashToken(parseToken(capabilityHeader(ctx)));
-  // Validate the body before using up one of the capability's uses.
-  const body = parseJsonObject(ctx.body);
-  const packet = packetField(ctx, body);
-  if (!(await ctx.deps.store.useCapability(capHash, channelId, 'deposit', ctx.nowMs))) {
+  const { store } = ctx.deps;
+  // Cheap things first (issue 13): a lookup, before the body is parsed; the use is taken by the
+  // append itself, atomically, so a malformed body never uses up a deposit.
+  if (!(await store.checkCapability(capHash, channelId, 'deposit', ctx.nowMs))) {
     throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
   }
-  const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: null, packet }, ctx.nowMs);
+  const body = parseJsonObject(ctx.body);
+  const packet = packetField(ctx, body);
+  ctx.deps.storage.requireRoom();
+  const result = await store.appendEvent(channelId, { type: 'packet', author: null, packet }, ctx.nowMs, {
+    capability: { hash: capHash, kind: 'deposit' },
+  });
   if (!result.ok) throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
-  ctx.deps.metrics.eventsAppended += 1;
-  ctx.deps.metrics.eventBytes += packet.length;
+  appended(ctx, channelId, result.value.event);
   await trimAfterWrite(ctx, channelId);
   const response: DepositResponse = { seq: result.value.event.seq, timeMs: result.value.event.timeMs };
   return { status: 201, json: response };
@@ -151,21 +186,23 @@ export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
 
 export async function readEvents(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  const { info } = await member(ctx, channelId);
+  // A member, or its service worker with a fetch token (reads only this route).
+  const { info } = await reader(ctx, channelId);
   noBody(ctx);
   const { limits, store } = ctx.deps;
   const after = intQuery(ctx, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
   const limit = intQuery(ctx, 'limit', limits.maxReadEvents, 1, limits.maxReadEvents);
   // A member sees the log from its own join on: earlier ciphertext is none of its business.
   const from = Math.max(after, info.joinedSeq - 1);
-  const events = await store.readEvents(channelId, from, limit);
+  const events = await store.readEvents(channelId, from, limit, limits.maxReadBytes);
   const channel = await channelOf(ctx, channelId);
   const last = events.at(-1);
   const response: ReadEventsResponse = {
     events,
     headSeq: channel.headSeq,
     firstSeq: Math.max(channel.firstSeq, info.joinedSeq),
-    more: last !== undefined && events.length === limit && last.seq < channel.headSeq,
+    // Fewer than `limit` events can also mean the byte cap ended the page.
+    more: last !== undefined && last.seq < channel.headSeq,
   };
   return { status: 200, json: response };
 }
@@ -180,6 +217,15 @@ export async function ackCursor(ctx: RequestContext, id: string): Promise<Reply>
   await trimAfterWrite(ctx, channelId);
   const response: AckCursorResponse = { cursor };
   return { status: 200, json: response };
+}
+
+/** An event was appended through this node: metrics, and Web Push for members who are away. */
+function appended(ctx: RequestContext, channelId: ChannelId, event: RelayEvent): void {
+  if (event.type === 'packet') {
+    ctx.deps.metrics.eventsAppended += 1;
+    ctx.deps.metrics.eventBytes += event.packet.length;
+  }
+  ctx.deps.webPush?.appended(channelId, event);
 }
 
 /** Retention right after a write (DESIGN.md §3): read-by-all, max age and max bytes. */

@@ -4,7 +4,7 @@ import { RELAY_HEADERS } from '../../shared/relay-api.js';
 import { authenticate } from '../auth.js';
 import type { RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
-import { parseChannelId } from '../ids.js';
+import { hashToken, parseChannelId, parseToken } from '../ids.js';
 import type { ChannelRecord } from '../store/types.js';
 
 const POST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -52,11 +52,30 @@ export async function member(ctx: RequestContext, channelId: ChannelId): Promise
   return { key, info };
 }
 
+/**
+ * Who reads: a signed member, or (without signature headers) the holder of a fetch token, which
+ * reads as its member and only through the routes that call this (the events read). One answer,
+ * 403 invalid-capability, for every failing token: unknown, expired, revoked, other channel, or
+ * its member left.
+ */
+export async function reader(ctx: RequestContext, channelId: ChannelId): Promise<{ key: MemberKey; info: MemberInfo }> {
+  const token = header(ctx, RELAY_HEADERS.fetchToken);
+  if (token === undefined || header(ctx, RELAY_HEADERS.key) !== undefined) return member(ctx, channelId);
+  const info = await ctx.deps.store.useFetchToken(hashToken(parseToken(token)), channelId, ctx.nowMs);
+  if (info === undefined) throw new RelayError('invalid-capability', 'fetch token is unknown, expired, revoked or not for this channel');
+  return { key: info.key, info };
+}
+
 /** The channel of a request already known to come from a member (so it exists). */
 export async function channelOf(ctx: RequestContext, channelId: ChannelId): Promise<ChannelRecord> {
   const channel = await ctx.deps.store.getChannel(channelId);
   if (channel === undefined) throw new RelayError('forbidden', 'not a member of this channel');
   return channel;
+}
+
+/** An optional integer field: undefined when absent. */
+export function optionalIntField(body: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+  return body[name] === undefined ? undefined : intField(body, name, min, max);
 }
 
 export function intField(body: Record<string, unknown>, name: string, min: number, max: number): number {

@@ -12,7 +12,10 @@ import {
   postPacket,
   readEvents,
   removeMember,
+  revokeCapability,
 } from './channels.js';
+import { createFetchToken, revokeFetchTokens } from './fetch-tokens.js';
+import { registerPush, unregisterPush, vapidKey } from './push.js';
 
 type Handler = (ctx: RequestContext, ...params: string[]) => Promise<Reply>;
 
@@ -39,6 +42,7 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/v1/channels', createChannel),
   route('GET', '/v1/channels/:id', channelInfo, 'none'),
   route('POST', '/v1/channels/:id/capabilities', createCapability),
+  route('POST', '/v1/channels/:id/capabilities/revoke', revokeCapability),
   route('POST', '/v1/channels/:id/join', join),
   route('DELETE', '/v1/channels/:id/members/:key', removeMember, 'none'),
   route('POST', '/v1/channels/:id/events', postPacket),
@@ -50,6 +54,11 @@ export const ROUTES: readonly Route[] = [
   route('PUT', '/v1/uploads/:upload', putChunk, 'chunk'),
   route('POST', '/v1/uploads/:upload/finalize', finalizeUpload, 'none'),
   route('GET', '/v1/blobs/:hash', readBlob, 'none'),
+  route('POST', '/v1/channels/:id/fetch-tokens', createFetchToken),
+  route('POST', '/v1/channels/:id/fetch-tokens/revoke', revokeFetchTokens),
+  route('GET', '/v1/push/key', vapidKey, 'none'),
+  route('PUT', '/v1/channels/:id/push', registerPush),
+  route('DELETE', '/v1/channels/:id/push', unregisterPush, 'none'),
 ];
 
 export type RouteMatch =

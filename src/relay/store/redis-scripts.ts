@@ -11,19 +11,25 @@
  * before the writer gets its ack and before any node pushes it.
  *
  * Key layout (P = prefix, default "covey:"; `id` = channel id, `h` = capability/upload hash):
- *   P ch:<id>        hash   kind owner created head first bytes
+ *   P ch:<id>        hash   kind owner created head first bytes left (seq of the newest member-left)
  *   P ev:<id>        stream entries "<seq>-0" → d (event JSON without seq), t (timeMs), sz, pf?
  *   P mem:<id>       hash   member key → joinedSeq
  *   P cur:<id>       hash   member key → cursor
  *   P post:<id>      hash   "<author>\n<postId>" → seq (idempotent posts; removed with the event)
  *   P channels       set    every channel id (sweep, stats)
  *   P stats          hash   events bytes (stored, over all channels)
- *   P cap:<h>        hash   channel kind exp uses
+ *   P cap:<h>        hash   channel kind exp uses creator cjoined (the maker and its joinedSeq)
  *   P nonces         zset   "<key>\n<nonce>" scored by expiresAtMs
  *   P up:<h>         hash   channel sha size received exp;  P upd:<h> string: the bytes so far
- *   P blob:<sha>     hash   exp;  P blobd:<sha> string: the bytes
+ *   P blob:<sha>     hash   exp size;  P blobd:<sha> string: the bytes (GETRANGE streams them)
  *   P blobcap:<h>    hash   sha exp
  *   P exp:<kind>     zset   expiry index for sweep (cap, up, blob, blobcap)
+ *   P ft:<id>        hash   fetch token hash → "<member>\n<joinedSeq>\n<expiresAtMs>"
+ *   P ftm:<id>:<key> zset   one member's fetch token hashes, scored by expiresAtMs (cap, revoke all)
+ *   P push:<id>      hash   member key → push subscription JSON {"e": endpoint, "p": p256dh, "a": auth}
+ *   P online:<id>    hash   "<member>\n<nodeId>" → live WebSocket subscriptions on that node
+ *   P node:<nodeId>  string heartbeat of a relay node (PX): presence of a dead node is ignored
+ *   P vapid          string the VAPID key pair JSON (SET NX: the first node to start decides)
  *   P events         pub/sub channel: {"c": channelId, "s": seq, "f": feed id, "e": event JSON without seq}
  *   P feed           stream (capped, ~FEED_MAX_ENTRIES) of every append: c (channel id), s (seq).
  *                    Pub/sub is fire-and-forget: a node whose subscriber connection drops reads
@@ -76,12 +82,32 @@ return seq
 `;
 
 /**
- * KEYS: ch ev mem posts stats feed
+ * Lua: true when capability hash `cap` (its HMGET of channel kind exp uses creator cjoined) may be
+ * used now for `channel`/`kind`: unexpired, uses left, and its maker still the member it was
+ * (no creator: made before makers were recorded). `mem` is the channel's members hash.
+ */
+const CAPABILITY_USABLE = `
+local function capability_usable(cap, channel, kind, nowMs, mem)
+  if not cap[1] or cap[1] ~= channel or cap[2] ~= kind or tonumber(cap[3]) <= tonumber(nowMs) or tonumber(cap[4]) <= 0 then
+    return false
+  end
+  if cap[5] and redis.call('HGET', mem, cap[5]) ~= cap[6] then return false end
+  return true
+end
+`;
+
+/**
+ * KEYS: ch ev mem posts stats [cap] feed   (cap only for a capability append: inbox deposits)
  * ARGV: channelJson data timeMs size asMember ('' = none) postField ('' = none) pubchan
+ *       ifNoLeaveAfter ('' = unconditional; async-groups.md rule 7) capKind ('' = no capability)
  * → {'ok', seq} | {'dup', seq, data} | {'err', code}
  */
-export const APPEND = `${APPEND_EVENT}
+export const APPEND = `${APPEND_EVENT}${CAPABILITY_USABLE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'err', 'not-member'} end
+if ARGV[9] ~= '' then
+  local cap = redis.call('HMGET', KEYS[6], 'channel', 'kind', 'exp', 'uses', 'creator', 'cjoined')
+  if not capability_usable(cap, cjson.decode(ARGV[1]), ARGV[9], ARGV[3], KEYS[3]) then return {'err', 'invalid-capability'} end
+end
 if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0 then return {'err', 'not-member'} end
 if ARGV[6] ~= '' then
   local old = redis.call('HGET', KEYS[4], ARGV[6])
@@ -96,6 +122,10 @@ if ARGV[6] ~= '' then
     end
   end
 end
+if ARGV[8] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'left') or '0') > tonumber(ARGV[8]) then
+  return {'err', 'membership-changed'}
+end
+if ARGV[9] ~= '' then redis.call('HINCRBY', KEYS[6], 'uses', -1) end
 local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[4], ARGV[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6])
 return {'ok', seq}
 `;
@@ -105,12 +135,11 @@ return {'ok', seq}
  * ARGV: channelJson channelId key nowMs data size pubchan
  * → {'member', joinedSeq, cursor} | {'joined', seq} | {'err', 'invalid-capability'}
  */
-export const JOIN = `${APPEND_EVENT}
+export const JOIN = `${APPEND_EVENT}${CAPABILITY_USABLE}
 local joined = redis.call('HGET', KEYS[3], ARGV[3])
 if joined then return {'member', tonumber(joined), tonumber(redis.call('HGET', KEYS[4], ARGV[3]) or '0')} end
-local cap = redis.call('HMGET', KEYS[5], 'channel', 'kind', 'exp', 'uses')
-if not cap[1] or cap[1] ~= ARGV[2] or cap[2] ~= 'invite' or tonumber(cap[3]) <= tonumber(ARGV[4])
-  or tonumber(cap[4]) <= 0 or redis.call('EXISTS', KEYS[1]) == 0 then
+local cap = redis.call('HMGET', KEYS[5], 'channel', 'kind', 'exp', 'uses', 'creator', 'cjoined')
+if not capability_usable(cap, ARGV[2], 'invite', ARGV[4], KEYS[3]) or redis.call('EXISTS', KEYS[1]) == 0 then
   return {'err', 'invalid-capability'}
 end
 redis.call('HINCRBY', KEYS[5], 'uses', -1)
@@ -121,17 +150,133 @@ return {'joined', seq}
 `;
 
 /**
- * KEYS: ch ev mem cur stats posts feed
- * ARGV: channelJson actor target data timeMs size pubchan
- * → {'ok', seq} | {'err', code}
+ * Lua: deletes channel `id` and everything kept for it when it has no members left.
+ * Keys: ch ev mem cur posts ft push online channels stats. Returns 1 if deleted.
  */
-export const REMOVE_MEMBER = `${APPEND_EVENT}
+const DELETE_IF_EMPTY = `
+local function delete_if_empty(ch, ev, mem, cur, posts, ft, push, online, channels, stats, id)
+  if redis.call('HLEN', mem) > 0 or redis.call('EXISTS', ch) == 0 then return 0 end
+  local events = redis.call('XLEN', ev)
+  local bytes = tonumber(redis.call('HGET', ch, 'bytes') or '0')
+  redis.call('DEL', ch, ev, mem, cur, posts, ft, push, online)
+  redis.call('SREM', channels, id)
+  redis.call('HINCRBY', stats, 'events', -events)
+  redis.call('HINCRBY', stats, 'bytes', -bytes)
+  return 1
+end
+`;
+
+/**
+ * KEYS: ch ev mem cur stats posts ft ftm(target) push online channels feed
+ * ARGV: channelJson actor target data timeMs size pubchan
+ * → {'ok', seq} | {'err', code}. The last member's leave deletes the channel (store/types.ts).
+ */
+export const REMOVE_MEMBER = `${APPEND_EVENT}${DELETE_IF_EMPTY}
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return {'err', 'not-member'} end
 if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {'err', 'no-target'} end
 redis.call('HDEL', KEYS[3], ARGV[3])
 redis.call('HDEL', KEYS[4], ARGV[3])
+for _, h in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do redis.call('HDEL', KEYS[7], h) end
+redis.call('DEL', KEYS[8])
+redis.call('HDEL', KEYS[9], ARGV[3])
 local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[7], ARGV[1], ARGV[4], ARGV[5], ARGV[6], '')
+redis.call('HSET', KEYS[1], 'left', seq)
+delete_if_empty(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[11], KEYS[5], cjson.decode(ARGV[1]))
 return {'ok', seq}
+`;
+
+/**
+ * KEYS: ch ev mem cur posts ft push online channels stats
+ * ARGV: channelId
+ * → 1 when the channel had no members and was deleted, else 0.
+ */
+export const DELETE_CHANNEL_IF_EMPTY = `${DELETE_IF_EMPTY}
+return delete_if_empty(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], ARGV[1])
+`;
+
+/**
+ * KEYS: mem ft ftm(member)
+ * ARGV: member hash expiresAtMs nowMs maxPerMember
+ * → 1, or 0 when not a member. Drops the member's expired tokens, then the soonest-expiring beyond the cap.
+ */
+export const PUT_FETCH_TOKEN = `
+local joined = redis.call('HGET', KEYS[1], ARGV[1])
+if not joined then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1] .. '\\n' .. joined .. '\\n' .. ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])) do
+  redis.call('HDEL', KEYS[2], h)
+  redis.call('ZREM', KEYS[3], h)
+end
+local extra = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5])
+if extra > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[3], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[2], popped[i]) end
+end
+return 1
+`;
+
+/**
+ * KEYS: ft mem cur
+ * ARGV: hash nowMs
+ * → {member, joinedSeq, cursor}, or nil (unknown, expired, or its member left since).
+ */
+export const USE_FETCH_TOKEN = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local member, joined, exp = string.match(v, '^([^\\n]+)\\n(%d+)\\n(%d+)$')
+if not member or tonumber(exp) <= tonumber(ARGV[2]) then return false end
+if redis.call('HGET', KEYS[2], member) ~= joined then return false end
+return {member, tonumber(joined), tonumber(redis.call('HGET', KEYS[3], member) or '0')}
+`;
+
+/**
+ * KEYS: ft ftm(member)
+ * ARGV: hash ('' = all of the member's tokens)
+ * → how many were deleted.
+ */
+export const REVOKE_FETCH_TOKENS = `
+if ARGV[1] == '' then
+  local tokens = redis.call('ZRANGE', KEYS[2], 0, -1)
+  for _, h in ipairs(tokens) do redis.call('HDEL', KEYS[1], h) end
+  redis.call('DEL', KEYS[2])
+  return #tokens
+end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: mem push
+ * ARGV: member subscriptionJson
+ * → 1, or 0 when not a member.
+ */
+export const PUT_PUSH = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: push
+ * ARGV: member endpoint ('' = whatever it is)
+ */
+export const DELETE_PUSH = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+if ARGV[2] ~= '' and cjson.decode(v).e ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+`;
+
+/**
+ * KEYS: online
+ * ARGV: field ("<member>\n<nodeId>") delta
+ */
+export const SET_ONLINE = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], tonumber(ARGV[2]))
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n
 `;
 
 /**
@@ -217,28 +362,39 @@ return removed
 `;
 
 /**
- * KEYS: cap expcap
- * ARGV: hash channel kind exp uses
- * → 1, or error "capability exists".
+ * KEYS: cap expcap mem
+ * ARGV: hash channel kind exp uses creator
+ * → 1, 0 when the creator is not a member, or error "capability exists".
  */
 export const PUT_CAPABILITY = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('capability exists') end
-redis.call('HSET', KEYS[1], 'channel', ARGV[2], 'kind', ARGV[3], 'exp', ARGV[4], 'uses', ARGV[5])
+local joined = redis.call('HGET', KEYS[3], ARGV[6])
+if not joined then return 0 end
+redis.call('HSET', KEYS[1], 'channel', ARGV[2], 'kind', ARGV[3], 'exp', ARGV[4], 'uses', ARGV[5], 'creator', ARGV[6], 'cjoined', joined)
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return 1
 `;
 
 /**
- * KEYS: cap
+ * Read-only. KEYS: cap mem
  * ARGV: channel kind nowMs
- * → 1 when a use was taken, else 0.
+ * → 1 when usable now, else 0.
  */
-export const USE_CAPABILITY = `
-local cap = redis.call('HMGET', KEYS[1], 'channel', 'kind', 'exp', 'uses')
-if not cap[1] or cap[1] ~= ARGV[1] or cap[2] ~= ARGV[2] or tonumber(cap[3]) <= tonumber(ARGV[3]) or tonumber(cap[4]) <= 0 then
-  return 0
-end
-redis.call('HINCRBY', KEYS[1], 'uses', -1)
+export const CHECK_CAPABILITY = `${CAPABILITY_USABLE}
+local cap = redis.call('HMGET', KEYS[1], 'channel', 'kind', 'exp', 'uses', 'creator', 'cjoined')
+if capability_usable(cap, ARGV[1], ARGV[2], ARGV[3], KEYS[2]) then return 1 end
+return 0
+`;
+
+/**
+ * KEYS: cap expcap
+ * ARGV: channel hash
+ * → 1 when deleted, 0 when unknown or another channel's.
+ */
+export const REVOKE_CAPABILITY = `
+if redis.call('HGET', KEYS[1], 'channel') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 `;
 
@@ -269,21 +425,30 @@ return {'ok', redis.call('HINCRBY', KEYS[1], 'received', #ARGV[2])}
 `;
 
 /**
- * KEYS: blob blobd blobcap expblob expblobcap
- * ARGV: sha bytes capHash exp
+ * Turns a complete upload into a blob without copying its bytes through the relay (RENAME).
+ * KEYS: up upd blob blobd blobcap expblob expblobcap expup
+ * ARGV: sha capHash exp uploadHash
+ * → 1, or 0 when the upload is gone.
  */
-export const PUT_BLOB = `
-local exp = tonumber(ARGV[4])
-local old = redis.call('HGET', KEYS[1], 'exp')
+export const FINALIZE_UPLOAD = `
+local size = redis.call('HGET', KEYS[1], 'received')
+if not size then return 0 end
+local exp = tonumber(ARGV[3])
+local old = redis.call('HGET', KEYS[3], 'exp')
 if old then
   exp = math.max(exp, tonumber(old))
+  redis.call('DEL', KEYS[2])
+elseif redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[4])
 else
-  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[4], '')
 end
-redis.call('HSET', KEYS[1], 'exp', string.format('%d', exp))
-redis.call('ZADD', KEYS[4], exp, ARGV[1])
-redis.call('HSET', KEYS[3], 'sha', ARGV[1], 'exp', ARGV[4])
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
+redis.call('HSET', KEYS[3], 'exp', string.format('%d', exp), 'size', size)
+redis.call('ZADD', KEYS[6], exp, ARGV[1])
+redis.call('HSET', KEYS[5], 'sha', ARGV[1], 'exp', ARGV[3])
+redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[8], ARGV[4])
 return 1
 `;
 

@@ -17,30 +17,41 @@
  * run twice (that would append a packet twice); the caller sees an error and may retry with a
  * postId, which is idempotent.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import {
   ACK_CURSOR,
   APPEND,
   APPEND_UPLOAD_CHUNK,
+  CHECK_CAPABILITY,
+  DELETE_CHANNEL_IF_EMPTY,
+  FINALIZE_UPLOAD,
+  REVOKE_CAPABILITY,
   CREATE_CHANNEL,
   CREATE_UPLOAD,
+  DELETE_PUSH,
   JOIN,
-  PUT_BLOB,
   PUT_CAPABILITY,
+  PUT_FETCH_TOKEN,
+  PUT_PUSH,
   REMOVE_MEMBER,
+  REVOKE_FETCH_TOKENS,
+  SET_ONLINE,
+  USE_FETCH_TOKEN,
   FEED_MAX_ENTRIES,
   SWEEP_EXPIRED,
   TRIM,
-  USE_CAPABILITY,
 } from './redis-scripts.js';
 import {
   eventSizeBytes,
   type ChannelRecord,
   type EventListener,
   type NewEvent,
+  type PushSubscriptionRecord,
+  type PushTarget,
   type RelayStore,
+  type VapidKeys,
   type StoreRefusal,
   type StoreResult,
   type UploadRecord,
@@ -56,6 +67,13 @@ const SWEEP_SCAN_COUNT = 500;
 const SWEEP_EXPIRED_BATCH = 1_000;
 /** Feed entries read per round while catching up after a pub/sub reconnect. */
 const FEED_CATCH_UP_BATCH = 200;
+/** Events per XRANGE page of a read (a byte cap usually ends the read within the first page). */
+const READ_PAGE_EVENTS = 64;
+/** How often a node refreshes its heartbeat key, and how long the key lives without refresh. */
+const NODE_HEARTBEAT_MS = 10_000;
+const NODE_HEARTBEAT_TTL_MS = 3 * NODE_HEARTBEAT_MS;
+/** Random bytes of a node id (presence entries name their node). */
+const NODE_ID_BYTES = 9;
 /** How long connecting to Redis may take before the store gives up (startup fails loudly). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -95,11 +113,19 @@ const scripts = {
   ackCursor: new LuaScript(ACK_CURSOR),
   trim: new LuaScript(TRIM),
   putCapability: new LuaScript(PUT_CAPABILITY),
-  useCapability: new LuaScript(USE_CAPABILITY),
+  checkCapability: new LuaScript(CHECK_CAPABILITY),
+  revokeCapability: new LuaScript(REVOKE_CAPABILITY),
+  deleteChannelIfEmpty: new LuaScript(DELETE_CHANNEL_IF_EMPTY),
   createUpload: new LuaScript(CREATE_UPLOAD),
   appendUploadChunk: new LuaScript(APPEND_UPLOAD_CHUNK),
-  putBlob: new LuaScript(PUT_BLOB),
+  finalizeUpload: new LuaScript(FINALIZE_UPLOAD),
   sweepExpired: new LuaScript(SWEEP_EXPIRED),
+  putFetchToken: new LuaScript(PUT_FETCH_TOKEN),
+  useFetchToken: new LuaScript(USE_FETCH_TOKEN),
+  revokeFetchTokens: new LuaScript(REVOKE_FETCH_TOKENS),
+  putPush: new LuaScript(PUT_PUSH),
+  deletePush: new LuaScript(DELETE_PUSH),
+  setOnline: new LuaScript(SET_ONLINE),
 };
 
 /** The JSON stored for an event: everything but seq (the stream entry id is the seq). */
@@ -198,7 +224,23 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     expiry: (kind: 'cap' | 'up' | 'blob' | 'blobcap') => `${prefix}exp:${kind}`,
     pubsub: `${prefix}events`,
     feed: `${prefix}feed`,
+    fetchTokens: (id: string) => `${prefix}ft:${id}`,
+    memberFetchTokens: (id: string, member: string) => `${prefix}ftm:${id}:${member}`,
+    push: (id: string) => `${prefix}push:${id}`,
+    online: (id: string) => `${prefix}online:${id}`,
+    node: (nodeId: string) => `${prefix}node:${nodeId}`,
+    vapid: `${prefix}vapid`,
   };
+
+  // Presence (setOnline) names this node; its heartbeat key says the node is alive, so the
+  // presence a crashed node leaves behind is ignored once the key expires.
+  const nodeId = randomBytes(NODE_ID_BYTES).toString('base64url');
+  const heartbeat = (): Promise<unknown> => redis.set(key.node(nodeId), '1', 'PX', NODE_HEARTBEAT_TTL_MS);
+  await heartbeat();
+  const heartbeatTimer = setInterval(() => {
+    heartbeat().catch((error: unknown) => warn(`node heartbeat failed: ${error instanceof Error ? error.message : String(error)}`));
+  }, NODE_HEARTBEAT_MS);
+  heartbeatTimer.unref();
 
   const listeners = new Set<EventListener>();
   let closed = false;
@@ -286,15 +328,30 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     return [JSON.stringify(channelId), eventData(event, nowMs), nowMs, eventSizeBytes(event)];
   }
 
-  async function readEntries(channelId: ChannelId, afterSeq: number, limit: number): Promise<RelayEvent[]> {
-    if (limit <= 0) return [];
-    const start = afterSeq < 0 ? '-' : `${Math.floor(afterSeq) + 1}-0`;
-    const entries = (await redis.xrange(key.events(channelId), start, '+', 'COUNT', limit)) as Array<[string, string[]]>;
-    return entries.map(([id, fields]) => {
-      const data = fieldOf(fields, 'd');
-      if (data === undefined) throw new Error(`corrupt event ${id} in ${channelId}`);
-      return toEvent(seqOf(id), data);
-    });
+  /**
+   * Up to `limit` events after `afterSeq`, stopping before `maxBytes` (store/types.ts). Read in
+   * pages of READ_PAGE_EVENTS so a byte-capped read never fetches hundreds of big packets.
+   */
+  async function readEntries(channelId: ChannelId, afterSeq: number, limit: number, maxBytes = Infinity): Promise<RelayEvent[]> {
+    const events: RelayEvent[] = [];
+    let bytes = 0;
+    let from = Math.max(0, Math.floor(afterSeq));
+    // Bounded: each page moves `from` forward or ends the loop.
+    while (events.length < limit) {
+      const count = Math.min(limit - events.length, READ_PAGE_EVENTS);
+      const entries = (await redis.xrange(key.events(channelId), `${from + 1}-0`, '+', 'COUNT', count)) as Array<[string, string[]]>;
+      for (const [id, fields] of entries) {
+        const data = fieldOf(fields, 'd');
+        if (data === undefined) throw new Error(`corrupt event ${id} in ${channelId}`);
+        bytes += Number(fieldOf(fields, 'sz') ?? 0);
+        if (bytes > maxBytes && events.length > 0) return events;
+        events.push(toEvent(seqOf(id), data));
+      }
+      const last = events.at(-1);
+      if (entries.length < count || last === undefined) return events;
+      from = last.seq;
+    }
+    return events;
   }
 
   async function trimChannel(channelId: ChannelId, maxEventAgeMs: number, maxChannelBytes: number, nowMs: number): Promise<number> {
@@ -367,6 +424,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         firstSeq: Number(fields.first),
         storedBytes: Number(fields.bytes),
         memberCount,
+        lastLeftSeq: Number(fields.left ?? 0),
       };
       return record;
     },
@@ -437,7 +495,20 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       const reply = asArray(
         await scripts.removeMember.run(
           redis,
-          [key.channel(channelId), key.events(channelId), key.members(channelId), key.cursors(channelId), key.stats, key.posts(channelId), key.feed],
+          [
+            key.channel(channelId),
+            key.events(channelId),
+            key.members(channelId),
+            key.cursors(channelId),
+            key.stats,
+            key.posts(channelId),
+            key.fetchTokens(channelId),
+            key.memberFetchTokens(channelId, target),
+            key.push(channelId),
+            key.online(channelId),
+            key.channels,
+            key.feed,
+          ],
           [channelJson, actor, target, data, timeMs, size, key.pubsub],
         ),
       );
@@ -451,21 +522,31 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       const author = event.type === 'packet' ? event.author : null;
       // Idempotent posts are per (channel, author, postId), as in the SQLite store.
       const postField = options?.postId !== undefined && author !== null ? `${author}\n${options.postId}` : '';
+      const capability = options?.capability;
+      const keys = [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats];
+      if (capability !== undefined) keys.push(key.capability(capability.hash));
+      keys.push(key.feed);
       const reply = asArray(
-        await scripts.append.run(
-          redis,
-          [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats, key.feed],
-          [channelJson, data, timeMs, size, options?.asMember ?? '', postField, key.pubsub],
-        ),
+        await scripts.append.run(redis, keys, [
+          channelJson,
+          data,
+          timeMs,
+          size,
+          options?.asMember ?? '',
+          postField,
+          key.pubsub,
+          options?.ifNoLeaveAfter ?? '',
+          capability?.kind ?? '',
+        ]),
       );
       if (reply[0] === 'dup') return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true } };
       if (reply[0] !== 'ok') return refusal(reply[1]);
       return { ok: true, value: { event: toEvent(Number(reply[1]), data), duplicate: false } };
     },
 
-    async readEvents(channelId, afterSeq, limit) {
+    async readEvents(channelId, afterSeq, limit, maxBytes) {
       checkOpen();
-      return await readEntries(channelId, afterSeq, limit);
+      return await readEntries(channelId, afterSeq, limit, maxBytes);
     },
 
     async ackCursor(channelId, memberKey, seq) {
@@ -485,22 +566,109 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async putCapability(record) {
       checkOpen();
-      await scripts.putCapability.run(
+      const done = await scripts.putCapability.run(
         redis,
-        [key.capability(record.hash), key.expiry('cap')],
-        [record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft],
+        [key.capability(record.hash), key.expiry('cap'), key.members(record.channelId)],
+        [record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft, record.creator],
       );
+      return Number(done) === 1 ? { ok: true, value: undefined } : refusal('not-member');
     },
 
-    async useCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
+    async checkCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
       checkOpen();
-      return Number(await scripts.useCapability.run(redis, [key.capability(capHash)], [channelId, kind, nowMs])) === 1;
+      return Number(await scripts.checkCapability.run(redis, [key.capability(capHash), key.members(channelId)], [channelId, kind, nowMs])) === 1;
+    },
+
+    async revokeCapability(capHash, channelId) {
+      checkOpen();
+      return Number(await scripts.revokeCapability.run(redis, [key.capability(capHash), key.expiry('cap')], [channelId, capHash]));
     },
 
     async useNonce(memberKey, nonce, expiresAtMs) {
       checkOpen();
       // One sorted set for all nonces: ZADD NX is atomic across nodes, and sweep drops by score.
       return (await redis.zadd(key.nonces, 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
+    },
+
+    async putFetchToken(record, maxPerMember, nowMs) {
+      checkOpen();
+      const done = await scripts.putFetchToken.run(
+        redis,
+        [key.members(record.channelId), key.fetchTokens(record.channelId), key.memberFetchTokens(record.channelId, record.member)],
+        [record.member, record.hash, record.expiresAtMs, nowMs, maxPerMember],
+      );
+      return Number(done) === 1 ? { ok: true, value: undefined } : refusal('not-member');
+    },
+
+    async useFetchToken(hash, channelId, nowMs) {
+      checkOpen();
+      const reply = await scripts.useFetchToken.run(
+        redis,
+        [key.fetchTokens(channelId), key.members(channelId), key.cursors(channelId)],
+        [hash, nowMs],
+      );
+      if (reply === null) return undefined;
+      const [member, joinedSeq, cursor] = asArray(reply);
+      return { key: String(member) as MemberKey, joinedSeq: Number(joinedSeq), cursor: Number(cursor) };
+    },
+
+    async revokeFetchTokens(channelId, member, hash) {
+      checkOpen();
+      return Number(
+        await scripts.revokeFetchTokens.run(redis, [key.fetchTokens(channelId), key.memberFetchTokens(channelId, member)], [hash ?? '']),
+      );
+    },
+
+    async putPushSubscription(channelId, member, subscription) {
+      checkOpen();
+      const json = JSON.stringify({ e: subscription.endpoint, p: subscription.p256dh, a: subscription.auth });
+      return Number(await scripts.putPush.run(redis, [key.members(channelId), key.push(channelId)], [member, json])) === 1;
+    },
+
+    async deletePushSubscription(channelId, member, endpoint) {
+      checkOpen();
+      await scripts.deletePush.run(redis, [key.push(channelId)], [member, endpoint ?? '']);
+    },
+
+    async pushTargets(channelId) {
+      checkOpen();
+      const [[pushError, subscriptions], [onlineError, presence]] = (await redis
+        .multi()
+        .hgetall(key.push(channelId))
+        .hgetall(key.online(channelId))
+        .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
+      if (pushError !== null) throw pushError;
+      if (onlineError !== null) throw onlineError;
+      if (Object.keys(subscriptions).length === 0) return [];
+      // Presence counts only while its node's heartbeat lives.
+      const entries = Object.keys(presence).map((field) => field.split('\n') as [string, string]);
+      const nodes = [...new Set(entries.map(([, node]) => node))];
+      const alive = new Set<string>();
+      if (nodes.length > 0) {
+        const beats = await redis.mget(...nodes.map((node) => key.node(node)));
+        nodes.forEach((node, i) => {
+          if (beats[i] !== null) alive.add(node);
+        });
+      }
+      const onlineMembers = new Set(entries.filter(([, node]) => alive.has(node)).map(([member]) => member));
+      return Object.entries(subscriptions).map(([member, json]): PushTarget => {
+        const parsed = JSON.parse(json) as { e: string; p: string; a: string };
+        const subscription: PushSubscriptionRecord = { endpoint: parsed.e, p256dh: parsed.p, auth: parsed.a };
+        return { member: member as MemberKey, subscription, online: onlineMembers.has(member) };
+      });
+    },
+
+    async setOnline(channelId, member, delta) {
+      checkOpen();
+      await scripts.setOnline.run(redis, [key.online(channelId)], [`${member}\n${nodeId}`, delta]);
+    },
+
+    async vapidKeys(candidate) {
+      checkOpen();
+      await redis.set(key.vapid, JSON.stringify(candidate), 'NX');
+      const stored = await redis.get(key.vapid);
+      if (stored === null) throw new Error('redis store lost its VAPID keys');
+      return JSON.parse(stored) as VapidKeys;
     },
 
     async createUpload(record: UploadRecord) {
@@ -539,11 +707,17 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       return { ok: true, value: Number(reply[1]) };
     },
 
-    async readUploadBytes(id) {
+    async readUploadRange(id, offset, maxBytes) {
       checkOpen();
-      if ((await redis.exists(key.upload(id))) === 0) return undefined;
-      const data = await redis.getBuffer(key.uploadData(id));
-      return new Uint8Array(data ?? Buffer.alloc(0));
+      const [[existsError, exists], [rangeError, bytes]] = (await redis
+        .multi()
+        .exists(key.upload(id))
+        .getrangeBuffer(key.uploadData(id), offset, offset + maxBytes - 1)
+        .exec()) as [[Error | null, number], [Error | null, Buffer]];
+      if (existsError !== null) throw existsError;
+      if (rangeError !== null) throw rangeError;
+      if (exists === 0) return undefined;
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
 
     async deleteUpload(id) {
@@ -551,29 +725,46 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       await redis.multi().del(key.upload(id), key.uploadData(id)).zrem(key.expiry('up'), id).exec();
     },
 
-    async putBlob(sha256, bytes, readCapHash, expiresAtMs) {
+    async finalizeUpload(id, sha256, readCapHash, expiresAtMs) {
       checkOpen();
-      await scripts.putBlob.run(
+      const done = await scripts.finalizeUpload.run(
         redis,
-        [key.blob(sha256), key.blobData(sha256), key.blobCapability(readCapHash), key.expiry('blob'), key.expiry('blobcap')],
-        [sha256, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), readCapHash, expiresAtMs],
+        [
+          key.upload(id),
+          key.uploadData(id),
+          key.blob(sha256),
+          key.blobData(sha256),
+          key.blobCapability(readCapHash),
+          key.expiry('blob'),
+          key.expiry('blobcap'),
+          key.expiry('up'),
+        ],
+        [sha256, readCapHash, expiresAtMs, id],
       );
+      return Number(done) === 1;
     },
 
-    async readBlob(readCapHash, nowMs) {
+    async openBlob(readCapHash, nowMs) {
       checkOpen();
       const sha = await redis.hget(key.blobCapability(readCapHash), 'sha');
       if (sha === null) return undefined;
       // As in the SQLite store: the blob's own (possibly extended) expiry decides.
-      const [[expError, exp], [dataError, data]] = (await redis
+      const [[fieldsError, fields], [lengthError, length]] = (await redis
         .multi()
-        .hget(key.blob(sha), 'exp')
-        .getBuffer(key.blobData(sha))
-        .exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
-      if (expError !== null) throw expError;
-      if (dataError !== null) throw dataError;
-      if (exp === null || data === null || Number(exp) <= nowMs) return undefined;
-      return { sha256: sha as BlobHash, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+        .hmget(key.blob(sha), 'exp', 'size')
+        .strlen(key.blobData(sha))
+        .exec()) as [[Error | null, Array<string | null>], [Error | null, number]];
+      if (fieldsError !== null) throw fieldsError;
+      if (lengthError !== null) throw lengthError;
+      const [exp, size] = fields;
+      if (exp === null || exp === undefined || Number(exp) <= nowMs) return undefined;
+      return { sha256: sha as BlobHash, size: size === null || size === undefined ? length : Number(size) };
+    },
+
+    async readBlobRange(sha256, offset, maxBytes) {
+      checkOpen();
+      const bytes = await redis.getrangeBuffer(key.blobData(sha256), offset, offset + maxBytes - 1);
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
 
     async sweep(policy, nowMs) {
@@ -587,6 +778,27 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         // One page at a time, its trims pipelined on the connection (bounded by SWEEP_SCAN_COUNT-ish).
         const counts = await Promise.all(ids.map((id) => trimChannel(id as ChannelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs)));
         for (const count of counts) removed += count;
+        // Channels without members (left before the last leave deleted them).
+        await Promise.all(
+          ids.map((id) =>
+            scripts.deleteChannelIfEmpty.run(
+              redis,
+              [
+                key.channel(id),
+                key.events(id),
+                key.members(id),
+                key.cursors(id),
+                key.posts(id),
+                key.fetchTokens(id),
+                key.push(id),
+                key.online(id),
+                key.channels,
+                key.stats,
+              ],
+              [id],
+            ),
+          ),
+        );
       } while (cursor !== '0');
       await redis.zremrangebyscore(key.nonces, '-inf', nowMs);
       await sweepIndex('cap', `${prefix}cap:`, undefined, nowMs);
@@ -615,10 +827,25 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       return { channels, events: Number(counts[0] ?? 0), bytes: Number(counts[1] ?? 0) };
     },
 
+    async storageUsage() {
+      checkOpen();
+      const info = await redis.info('memory');
+      const field = (name: string): number | undefined => {
+        const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(info);
+        return match?.[1] === undefined ? undefined : Number(match[1]);
+      };
+      const used = field('used_memory');
+      const limit = field('maxmemory');
+      return { ...(used === undefined ? {} : { usedBytes: used }), ...(limit === undefined || limit === 0 ? {} : { limitBytes: limit }) };
+    },
+
     async close() {
       if (closed) return;
       closed = true;
       listeners.clear();
+      clearInterval(heartbeatTimer);
+      // This node's presence dies with it (pushTargets ignores fields of nodes without a heartbeat).
+      await redis.del(key.node(nodeId)).catch(() => undefined);
       await Promise.allSettled([subscriber.quit(), redis.quit()]);
       subscriber.disconnect();
       redis.disconnect();

@@ -11,6 +11,7 @@
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import {
@@ -18,6 +19,8 @@ import {
   type CapabilityHash,
   type CapabilityRecord,
   type ChannelRecord,
+  type FetchTokenRecord,
+  type VapidKeys,
   type EventListener,
   type NewEvent,
   type RelayStore,
@@ -29,6 +32,21 @@ import {
 /** File name inside the data directory. */
 export const SQLITE_FILE_NAME = 'relay.sqlite';
 
+/**
+ * A capability that may be used: (hash, channel, kind) match, unexpired, uses left, and its maker
+ * still the member it was when it made it (NULL creator: made before creators were recorded).
+ * Parameters: hash, channel, kind, nowMs.
+ */
+const USABLE_CAPABILITY = `hash = ? AND channel = ? AND kind = ? AND expires_ms > ? AND uses_left > 0
+  AND (creator IS NULL OR EXISTS (SELECT 1 FROM members m
+    WHERE m.channel = capabilities.channel AND m.key = capabilities.creator AND m.joined_seq = capabilities.creator_joined))`;
+
+/** Empty channels deleted per sweep batch. */
+const SWEEP_BATCH_EMPTY_CHANNELS = 500;
+
+/** The settings row that holds the VAPID key pair (JSON). */
+const VAPID_SETTING = 'vapid';
+
 /** Writes committed together at most: bounds one transaction's time and the loop stall. */
 const MAX_WRITES_PER_COMMIT = 512;
 /** Channels trimmed per sweep batch (bounds one transaction; the sweep loops over batches). */
@@ -37,7 +55,8 @@ const SWEEP_BATCH_CHANNELS = 500;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS channels (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, created_ms INTEGER NOT NULL,
-  head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL, bytes INTEGER NOT NULL
+  head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  last_left_seq INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS members (
   channel TEXT NOT NULL, key TEXT NOT NULL, joined_seq INTEGER NOT NULL, cursor INTEGER NOT NULL,
@@ -50,8 +69,10 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_post_id ON events (channel, actor, post_id) WHERE post_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS capabilities (
-  hash TEXT PRIMARY KEY, channel TEXT NOT NULL, kind TEXT NOT NULL, expires_ms INTEGER NOT NULL, uses_left INTEGER NOT NULL
+  hash TEXT PRIMARY KEY, channel TEXT NOT NULL, kind TEXT NOT NULL, expires_ms INTEGER NOT NULL, uses_left INTEGER NOT NULL,
+  creator TEXT, creator_joined INTEGER
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS capabilities_channel ON capabilities (channel);
 CREATE TABLE IF NOT EXISTS nonces (
   key TEXT NOT NULL, nonce TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (key, nonce)
 ) WITHOUT ROWID;
@@ -63,13 +84,53 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE TABLE IF NOT EXISTS upload_chunks (
   id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (id, offset)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs (
-  sha256 TEXT PRIMARY KEY, data BLOB NOT NULL, expires_ms INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS blob_files (
+  sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blob_chunks (
+  sha256 TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sha256, offset)
 );
 CREATE TABLE IF NOT EXISTS blob_caps (
   hash TEXT PRIMARY KEY, sha256 TEXT NOT NULL, expires_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fetch_tokens (
+  hash TEXT PRIMARY KEY, channel TEXT NOT NULL, member TEXT NOT NULL, joined_seq INTEGER NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fetch_tokens_member ON fetch_tokens (channel, member, expires_ms);
+CREATE TABLE IF NOT EXISTS push_subs (
+  channel TEXT NOT NULL, member TEXT NOT NULL, endpoint TEXT NOT NULL, p256dh TEXT NOT NULL, auth TEXT NOT NULL,
+  PRIMARY KEY (channel, member)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats (
+  id INTEGER PRIMARY KEY CHECK (id = 1), channels INTEGER NOT NULL, events INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
 `;
+
+/** Columns added after the first release: [table, column, definition] (ALTER TABLE on older files). */
+const ADDED_COLUMNS: ReadonlyArray<readonly [string, string, string]> = [
+  ['channels', 'last_left_seq', 'INTEGER NOT NULL DEFAULT 0'],
+  // NULL in capabilities made before creators were recorded: those stay valid until they expire.
+  ['capabilities', 'creator', 'TEXT'],
+  ['capabilities', 'creator_joined', 'INTEGER'],
+];
+
+/**
+ * Migrations of data, run once at open: blobs stored whole (table `blobs`) move to chunked
+ * storage; the O(1) counters are computed once for a file that has none yet.
+ */
+function migrate(db: Database.Database): void {
+  const hasOldBlobs = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'blobs'").get();
+  if ((hasOldBlobs?.n ?? 0) > 0) {
+    db.transaction(() => {
+      db.exec('INSERT OR IGNORE INTO blob_files (sha256, size, expires_ms) SELECT sha256, length(data), expires_ms FROM blobs');
+      db.exec('INSERT OR IGNORE INTO blob_chunks (sha256, offset, data) SELECT sha256, 0, data FROM blobs WHERE length(data) > 0');
+      db.exec('DROP TABLE blobs');
+    })();
+  }
+  db.exec(`INSERT OR IGNORE INTO stats (id, channels, events, bytes) SELECT 1,
+    (SELECT COUNT(*) FROM channels), (SELECT COUNT(*) FROM events), (SELECT COALESCE(SUM(bytes), 0) FROM channels)`);
+}
 
 interface ChannelRow {
   id: string;
@@ -79,8 +140,10 @@ interface ChannelRow {
   head_seq: number;
   first_seq: number;
   bytes: number;
+  last_left_seq: number;
 }
 interface EventRow {
+  size?: number;
   seq: number;
   time_ms: number;
   type: string;
@@ -115,6 +178,15 @@ function toEvent(row: EventRow): RelayEvent {
   }
 }
 
+/** Up to maxBytes of a stored chunk starting at `offset` (which lies in it, or past the end: empty). */
+function sliceChunk(row: { offset: number; data: Buffer } | undefined, offset: number, maxBytes: number): Uint8Array {
+  if (row === undefined) return new Uint8Array(0);
+  const start = offset - row.offset;
+  if (start >= row.data.length) return new Uint8Array(0);
+  const slice = row.data.subarray(start, start + maxBytes);
+  return new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+}
+
 function toMember(row: MemberRow): MemberInfo {
   return { key: row.key as MemberKey, joinedSeq: row.joined_seq, cursor: row.cursor };
 }
@@ -133,7 +205,8 @@ export interface SqliteRelayStore extends RelayStore {
 export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   let path = ':memory:';
   if (options.dataDir !== ':memory:') {
-    mkdirSync(options.dataDir, { recursive: true });
+    // Owner-only: the file holds the VAPID private key and every channel's ciphertext.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     path = join(options.dataDir, SQLITE_FILE_NAME);
   }
   const db = new Database(path);
@@ -142,14 +215,22 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   db.pragma('foreign_keys = OFF');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  for (const [table, column, definition] of ADDED_COLUMNS) {
+    const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
+  migrate(db);
 
   const listeners = new Set<EventListener>();
+  /** WebSocket presence (`setOnline`): "<channel>\n<member>" → live subscriptions in this process. */
+  const online = new Map<string, number>();
   let closed = false;
 
   const q = {
     getChannel: db.prepare<[string], ChannelRow>('SELECT * FROM channels WHERE id = ?'),
     insertChannel: db.prepare('INSERT INTO channels (id, kind, owner, created_ms, head_seq, first_seq, bytes) VALUES (?, ?, ?, ?, 0, 1, 0)'),
     bumpHead: db.prepare('UPDATE channels SET head_seq = head_seq + 1, bytes = bytes + ? WHERE id = ? RETURNING head_seq'),
+    setLastLeft: db.prepare('UPDATE channels SET last_left_seq = ? WHERE id = ?'),
     setTrimmed: db.prepare('UPDATE channels SET first_seq = MAX(first_seq, ?), bytes = bytes - ? WHERE id = ?'),
     countMembers: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM members WHERE channel = ?'),
     getMember: db.prepare<[string, string], MemberRow>('SELECT key, joined_seq, cursor FROM members WHERE channel = ? AND key = ?'),
@@ -165,8 +246,20 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       'SELECT seq, time_ms, type, member, actor, packet FROM events WHERE channel = ? AND actor = ? AND post_id = ?',
     ),
     readEvents: db.prepare<[string, number, number], EventRow>(
-      'SELECT seq, time_ms, type, member, actor, packet FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, time_ms, type, member, actor, packet, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
+    countEvents: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE channel = ?'),
+    deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel = ?'),
+    deleteChannelMembers: db.prepare('DELETE FROM members WHERE channel = ?'),
+    deleteChannelCaps: db.prepare('DELETE FROM capabilities WHERE channel = ?'),
+    deleteChannelFetchTokens: db.prepare('DELETE FROM fetch_tokens WHERE channel = ?'),
+    deleteChannelPush: db.prepare('DELETE FROM push_subs WHERE channel = ?'),
+    deleteChannelRow: db.prepare('DELETE FROM channels WHERE id = ?'),
+    emptyChannels: db.prepare<[number], { id: string }>(
+      'SELECT id FROM channels c WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.channel = c.id) LIMIT ?',
+    ),
+    countStats: db.prepare('UPDATE stats SET channels = channels + ?, events = events + ?, bytes = bytes + ? WHERE id = 1'),
+    getStats: db.prepare<[], { channels: number; events: number; bytes: number }>('SELECT channels, events, bytes FROM stats WHERE id = 1'),
     lastOlderThan: db.prepare<[string, number], { s: number | null }>('SELECT MAX(seq) AS s FROM events WHERE channel = ? AND time_ms < ?'),
     sizesAfter: db.prepare<[string, number], { seq: number; size: number }>('SELECT seq, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq'),
     sizeUpTo: db.prepare<[string, number], { b: number | null; n: number }>(
@@ -174,30 +267,60 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     ),
     deleteUpTo: db.prepare('DELETE FROM events WHERE channel = ? AND seq <= ?'),
     channelIdsAfter: db.prepare<[string, number], { id: string }>('SELECT id FROM channels WHERE id > ? ORDER BY id LIMIT ?'),
-    insertCap: db.prepare('INSERT INTO capabilities (hash, channel, kind, expires_ms, uses_left) VALUES (?, ?, ?, ?, ?)'),
-    useCap: db.prepare(
-      'UPDATE capabilities SET uses_left = uses_left - 1 WHERE hash = ? AND channel = ? AND kind = ? AND expires_ms > ? AND uses_left > 0',
+    insertCap: db.prepare(
+      'INSERT INTO capabilities (hash, channel, kind, expires_ms, uses_left, creator, creator_joined) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
+    useCap: db.prepare(`UPDATE capabilities SET uses_left = uses_left - 1 WHERE ${USABLE_CAPABILITY}`),
+    checkCap: db.prepare<[string, string, string, number], { n: number }>(`SELECT COUNT(*) AS n FROM capabilities WHERE ${USABLE_CAPABILITY}`),
+    revokeCap: db.prepare('DELETE FROM capabilities WHERE hash = ? AND channel = ?'),
     insertNonce: db.prepare('INSERT OR IGNORE INTO nonces (key, nonce, expires_ms) VALUES (?, ?, ?)'),
     insertUpload: db.prepare('INSERT INTO uploads (id, channel, sha256, size, received, expires_ms) VALUES (?, ?, ?, ?, 0, ?)'),
     getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
     setReceived: db.prepare('UPDATE uploads SET received = ? WHERE id = ?'),
     insertChunk: db.prepare('INSERT INTO upload_chunks (id, offset, data) VALUES (?, ?, ?)'),
-    readChunks: db.prepare<[string], { data: Buffer }>('SELECT data FROM upload_chunks WHERE id = ? ORDER BY offset'),
+    uploadChunkAt: db.prepare<[string, number], { offset: number; data: Buffer }>(
+      'SELECT offset, data FROM upload_chunks WHERE id = ? AND offset <= ? ORDER BY offset DESC LIMIT 1',
+    ),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
     deleteChunks: db.prepare('DELETE FROM upload_chunks WHERE id = ?'),
-    insertBlob: db.prepare('INSERT INTO blobs (sha256, data, expires_ms) VALUES (?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET expires_ms = MAX(expires_ms, excluded.expires_ms)'),
+    getBlobFile: db.prepare<[string], { size: number; expires_ms: number }>('SELECT size, expires_ms FROM blob_files WHERE sha256 = ?'),
+    insertBlobFile: db.prepare('INSERT INTO blob_files (sha256, size, expires_ms) VALUES (?, ?, ?)'),
+    extendBlobFile: db.prepare('UPDATE blob_files SET expires_ms = MAX(expires_ms, ?) WHERE sha256 = ?'),
+    moveUploadChunks: db.prepare('INSERT INTO blob_chunks (sha256, offset, data) SELECT ?, offset, data FROM upload_chunks WHERE id = ?'),
     insertBlobCap: db.prepare('INSERT INTO blob_caps (hash, sha256, expires_ms) VALUES (?, ?, ?)'),
-    readBlob: db.prepare<[string, number], { sha256: string; data: Buffer }>(
-      'SELECT b.sha256 AS sha256, b.data AS data FROM blob_caps c JOIN blobs b ON b.sha256 = c.sha256 WHERE c.hash = ? AND b.expires_ms > ?',
+    openBlob: db.prepare<[string, number], { sha256: string; size: number }>(
+      'SELECT f.sha256 AS sha256, f.size AS size FROM blob_caps c JOIN blob_files f ON f.sha256 = c.sha256 WHERE c.hash = ? AND f.expires_ms > ?',
+    ),
+    blobChunkAt: db.prepare<[string, number], { offset: number; data: Buffer }>(
+      'SELECT offset, data FROM blob_chunks WHERE sha256 = ? AND offset <= ? ORDER BY offset DESC LIMIT 1',
     ),
     expireNonces: db.prepare('DELETE FROM nonces WHERE expires_ms <= ?'),
     expireCaps: db.prepare('DELETE FROM capabilities WHERE expires_ms <= ? OR uses_left <= 0'),
     expiredUploads: db.prepare<[number], { id: string }>('SELECT id FROM uploads WHERE expires_ms <= ?'),
-    expireBlobs: db.prepare('DELETE FROM blobs WHERE expires_ms <= ?'),
+    expireBlobChunks: db.prepare('DELETE FROM blob_chunks WHERE sha256 IN (SELECT sha256 FROM blob_files WHERE expires_ms <= ?)'),
+    expireBlobs: db.prepare('DELETE FROM blob_files WHERE expires_ms <= ?'),
     expireBlobCaps: db.prepare('DELETE FROM blob_caps WHERE expires_ms <= ?'),
-    statsChannels: db.prepare<[], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM channels'),
-    statsEvents: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
+    insertFetchToken: db.prepare('INSERT INTO fetch_tokens (hash, channel, member, joined_seq, expires_ms) VALUES (?, ?, ?, ?, ?)'),
+    getFetchToken: db.prepare<[string], { channel: string; member: string; joined_seq: number; expires_ms: number }>(
+      'SELECT channel, member, joined_seq, expires_ms FROM fetch_tokens WHERE hash = ?',
+    ),
+    memberFetchTokens: db.prepare<[string, string], { hash: string; expires_ms: number }>(
+      'SELECT hash, expires_ms FROM fetch_tokens WHERE channel = ? AND member = ? ORDER BY expires_ms DESC, hash DESC',
+    ),
+    deleteFetchToken: db.prepare('DELETE FROM fetch_tokens WHERE hash = ? AND channel = ? AND member = ?'),
+    deleteMemberFetchTokens: db.prepare('DELETE FROM fetch_tokens WHERE channel = ? AND member = ?'),
+    expireFetchTokens: db.prepare('DELETE FROM fetch_tokens WHERE expires_ms <= ?'),
+    putPush: db.prepare(
+      'INSERT INTO push_subs (channel, member, endpoint, p256dh, auth) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (channel, member) DO UPDATE SET endpoint = excluded.endpoint, p256dh = excluded.p256dh, auth = excluded.auth',
+    ),
+    deletePush: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ?'),
+    deletePushIfEndpoint: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ? AND endpoint = ?'),
+    pushTargets: db.prepare<[string], { member: string; endpoint: string; p256dh: string; auth: string }>(
+      'SELECT member, endpoint, p256dh, auth FROM push_subs WHERE channel = ?',
+    ),
+    insertSetting: db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)'),
+    getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?'),
   };
 
   function notify(channelId: ChannelId, event: RelayEvent): void {
@@ -228,11 +351,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       packet = event.packet;
     }
     q.insertEvent.run(channelId, seq, nowMs, event.type, member, actor, packet, size, postId);
+    q.countStats.run(0, 1, size);
     return toEvent({ seq, time_ms: nowMs, type: event.type, member, actor, packet });
   }
 
   const createTx = db.transaction((channelId: ChannelId, kind: ChannelKind, owner: MemberKey, nowMs: number): RelayEvent => {
     q.insertChannel.run(channelId, kind, owner, nowMs);
+    q.countStats.run(1, 0, 0);
     const event = appendRow(channelId, { type: 'member-joined', member: owner }, nowMs, null);
     q.insertMember.run(channelId, owner, event.seq, event.seq - 1);
     return event;
@@ -249,11 +374,30 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     },
   );
 
+  /** Deletes a channel and everything kept for it (uploads expire on their own). */
+  const deleteChannelTx = db.transaction((channelId: string): void => {
+    const channel = q.getChannel.get(channelId);
+    if (channel === undefined) return;
+    const events = q.countEvents.get(channelId)?.n ?? 0;
+    q.deleteChannelEvents.run(channelId);
+    q.deleteChannelMembers.run(channelId);
+    q.deleteChannelCaps.run(channelId);
+    q.deleteChannelFetchTokens.run(channelId);
+    q.deleteChannelPush.run(channelId);
+    q.deleteChannelRow.run(channelId);
+    q.countStats.run(-1, -events, -channel.bytes);
+  });
+
   const removeTx = db.transaction((channelId: ChannelId, actor: MemberKey, target: MemberKey, nowMs: number): StoreResult<RelayEvent> => {
     if (q.getMember.get(channelId, actor) === undefined) return { ok: false, code: 'not-member' };
     if (q.getMember.get(channelId, target) === undefined) return { ok: false, code: 'no-target' };
     q.deleteMember.run(channelId, target);
-    return { ok: true, value: appendRow(channelId, { type: 'member-left', member: target, by: actor }, nowMs, null) };
+    q.deleteMemberFetchTokens.run(channelId, target);
+    q.deletePush.run(channelId, target);
+    const event = appendRow(channelId, { type: 'member-left', member: target, by: actor }, nowMs, null);
+    q.setLastLeft.run(event.seq, channelId);
+    if ((q.countMembers.get(channelId)?.n ?? 0) === 0) deleteChannelTx(channelId);
+    return { ok: true, value: event };
   });
 
   const appendTx = db.transaction(
@@ -263,7 +407,12 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       nowMs: number,
       asMember: MemberKey | undefined,
       postId: string | undefined,
+      ifNoLeaveAfter: number | undefined,
+      capability: { hash: CapabilityHash; kind: CapabilityKind } | undefined,
     ): StoreResult<{ event: RelayEvent; duplicate: boolean }> => {
+      if (capability !== undefined && (q.checkCap.get(capability.hash, channelId, capability.kind, nowMs)?.n ?? 0) !== 1) {
+        return { ok: false, code: 'invalid-capability' };
+      }
       if (asMember !== undefined) {
         if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
       } else if (q.getChannel.get(channelId) === undefined) {
@@ -274,6 +423,10 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
         const earlier = q.findPost.get(channelId, author, postId);
         if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true } };
       }
+      if (ifNoLeaveAfter !== undefined && (q.getChannel.get(channelId)?.last_left_seq ?? 0) > ifNoLeaveAfter) {
+        return { ok: false, code: 'membership-changed' };
+      }
+      if (capability !== undefined) q.useCap.run(capability.hash, channelId, capability.kind, nowMs);
       return { ok: true, value: { event: appendRow(channelId, event, nowMs, postId ?? null), duplicate: false } };
     },
   );
@@ -312,8 +465,24 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     const count = removed?.n ?? 0;
     q.deleteUpTo.run(channelId, cut);
     q.setTrimmed.run(cut + 1, removed?.b ?? 0, channelId);
+    q.countStats.run(0, -count, -(removed?.b ?? 0));
     return count;
   });
+
+  const putFetchTokenTx = db.transaction((record: FetchTokenRecord, maxPerMember: number, nowMs: number): StoreResult<void> => {
+    const member = q.getMember.get(record.channelId, record.member);
+    if (member === undefined) return { ok: false, code: 'not-member' };
+    q.insertFetchToken.run(record.hash, record.channelId, record.member, member.joined_seq, record.expiresAtMs);
+    // Newest expiry first: keep the first maxPerMember live ones.
+    q.memberFetchTokens.all(record.channelId, record.member).forEach((token, i) => {
+      if (i >= maxPerMember || token.expires_ms <= nowMs) q.deleteFetchToken.run(token.hash, record.channelId, record.member);
+    });
+    return { ok: true, value: undefined };
+  });
+
+  const revokeFetchTokensTx = db.transaction((channelId: ChannelId, member: MemberKey, hash: CapabilityHash | undefined): number =>
+    hash === undefined ? q.deleteMemberFetchTokens.run(channelId, member).changes : q.deleteFetchToken.run(hash, channelId, member).changes,
+  );
 
   const chunkTx = db.transaction((id: CapabilityHash, offset: number, bytes: Uint8Array, nowMs: number): StoreResult<number> => {
     const upload = q.getUpload.get(id);
@@ -332,15 +501,33 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     q.deleteChunks.run(id);
   });
 
-  const putBlobTx = db.transaction((sha256: BlobHash, bytes: Uint8Array, readCapHash: CapabilityHash, expiresAtMs: number) => {
-    q.insertBlob.run(sha256, bytes, expiresAtMs);
+  const finalizeTx = db.transaction((id: CapabilityHash, sha256: BlobHash, readCapHash: CapabilityHash, expiresAtMs: number): boolean => {
+    const upload = q.getUpload.get(id);
+    if (upload === undefined) return false;
+    if (q.getBlobFile.get(sha256) === undefined) {
+      q.insertBlobFile.run(sha256, upload.received, expiresAtMs);
+      q.moveUploadChunks.run(sha256, id);
+    } else {
+      q.extendBlobFile.run(expiresAtMs, sha256);
+    }
     q.insertBlobCap.run(readCapHash, sha256, expiresAtMs);
+    deleteUploadTx(id);
+    return true;
+  });
+
+  const putCapabilityTx = db.transaction((record: CapabilityRecord): StoreResult<void> => {
+    const creator = q.getMember.get(record.channelId, record.creator);
+    if (creator === undefined) return { ok: false, code: 'not-member' };
+    q.insertCap.run(record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft, record.creator, creator.joined_seq);
+    return { ok: true, value: undefined };
   });
 
   const expireTx = db.transaction((nowMs: number) => {
     q.expireNonces.run(nowMs);
+    q.expireFetchTokens.run(nowMs);
     q.expireCaps.run(nowMs);
     for (const { id } of q.expiredUploads.all(nowMs)) deleteUploadTx(id);
+    q.expireBlobChunks.run(nowMs);
     q.expireBlobs.run(nowMs);
     q.expireBlobCaps.run(nowMs);
   });
@@ -458,6 +645,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
         firstSeq: row.first_seq,
         storedBytes: row.bytes,
         memberCount: q.countMembers.get(channelId)?.n ?? 0,
+        lastLeftSeq: row.last_left_seq,
       };
       return record;
     },
@@ -489,14 +677,21 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
     appendEvent(channelId, event, nowMs, options) {
       return write(
-        () => appendTx(channelId, event, nowMs, options?.asMember, options?.postId),
+        () => appendTx(channelId, event, nowMs, options?.asMember, options?.postId, options?.ifNoLeaveAfter, options?.capability),
         (result) => (result.ok && !result.value.duplicate ? [[channelId, result.value.event]] : []),
       );
     },
 
-    async readEvents(channelId, afterSeq, limit) {
+    async readEvents(channelId, afterSeq, limit, maxBytes) {
       checkOpen();
-      return q.readEvents.all(channelId, afterSeq, limit).map(toEvent);
+      const events: RelayEvent[] = [];
+      let bytes = 0;
+      for (const row of q.readEvents.iterate(channelId, afterSeq, limit)) {
+        bytes += row.size ?? 0;
+        if (bytes > maxBytes && events.length > 0) break;
+        events.push(toEvent(row));
+      }
+      return events;
     },
 
     ackCursor(channelId, key, seq) {
@@ -507,16 +702,77 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => trimTx(channelId, policy, nowMs));
     },
 
-    async putCapability(record: CapabilityRecord) {
-      await write(() => q.insertCap.run(record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft));
+    putCapability(record: CapabilityRecord) {
+      return write(() => putCapabilityTx(record));
     },
 
-    useCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
-      return write(() => q.useCap.run(capHash, channelId, kind, nowMs).changes === 1);
+    async checkCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
+      checkOpen();
+      return (q.checkCap.get(capHash, channelId, kind, nowMs)?.n ?? 0) === 1;
+    },
+
+    revokeCapability(capHash, channelId) {
+      return write(() => q.revokeCap.run(capHash, channelId).changes);
     },
 
     useNonce(key, nonce, expiresAtMs) {
       return write(() => q.insertNonce.run(key, nonce, expiresAtMs).changes === 1, undefined, false);
+    },
+
+    putFetchToken(record, maxPerMember, nowMs) {
+      return write(() => putFetchTokenTx(record, maxPerMember, nowMs));
+    },
+
+    async useFetchToken(hash, channelId, nowMs) {
+      checkOpen();
+      const token = q.getFetchToken.get(hash);
+      if (token === undefined || token.channel !== channelId || token.expires_ms <= nowMs) return undefined;
+      const member = q.getMember.get(channelId, token.member);
+      if (member === undefined || member.joined_seq !== token.joined_seq) return undefined;
+      return toMember(member);
+    },
+
+    revokeFetchTokens(channelId, member, hash) {
+      return write(() => revokeFetchTokensTx(channelId, member, hash));
+    },
+
+    putPushSubscription(channelId, member, subscription) {
+      return write(() => {
+        if (q.getMember.get(channelId, member) === undefined) return false;
+        q.putPush.run(channelId, member, subscription.endpoint, subscription.p256dh, subscription.auth);
+        return true;
+      });
+    },
+
+    async deletePushSubscription(channelId, member, endpoint) {
+      await write(() =>
+        endpoint === undefined ? q.deletePush.run(channelId, member) : q.deletePushIfEndpoint.run(channelId, member, endpoint),
+      );
+    },
+
+    async pushTargets(channelId) {
+      checkOpen();
+      return q.pushTargets.all(channelId).map((row) => ({
+        member: row.member as MemberKey,
+        subscription: { endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth },
+        online: (online.get(`${channelId}\n${row.member}`) ?? 0) > 0,
+      }));
+    },
+
+    async setOnline(channelId, member, delta) {
+      const key = `${channelId}\n${member}`;
+      const count = (online.get(key) ?? 0) + delta;
+      if (count > 0) online.set(key, count);
+      else online.delete(key);
+    },
+
+    async vapidKeys(candidate) {
+      const stored = await write(() => {
+        q.insertSetting.run(VAPID_SETTING, JSON.stringify(candidate));
+        return q.getSetting.get(VAPID_SETTING)?.value;
+      });
+      if (stored === undefined) throw new Error('sqlite store lost its VAPID keys');
+      return JSON.parse(stored) as VapidKeys;
     },
 
     async createUpload(record: UploadRecord) {
@@ -541,25 +797,29 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => chunkTx(id, offset, bytes, nowMs));
     },
 
-    async readUploadBytes(id) {
+    async readUploadRange(id, offset, maxBytes) {
       checkOpen();
       if (q.getUpload.get(id) === undefined) return undefined;
-      return new Uint8Array(Buffer.concat(q.readChunks.all(id).map((row) => row.data)));
+      return sliceChunk(q.uploadChunkAt.get(id, offset), offset, maxBytes);
     },
 
     async deleteUpload(id) {
       await write(() => deleteUploadTx(id));
     },
 
-    async putBlob(sha256, bytes, readCapHash, expiresAtMs) {
-      await write(() => putBlobTx(sha256, bytes, readCapHash, expiresAtMs));
+    finalizeUpload(id, sha256, readCapHash, expiresAtMs) {
+      return write(() => finalizeTx(id, sha256, readCapHash, expiresAtMs));
     },
 
-    async readBlob(readCapHash, nowMs) {
+    async openBlob(readCapHash, nowMs) {
       checkOpen();
-      const row = q.readBlob.get(readCapHash, nowMs);
-      if (row === undefined) return undefined;
-      return { sha256: row.sha256 as BlobHash, bytes: new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) };
+      const row = q.openBlob.get(readCapHash, nowMs);
+      return row === undefined ? undefined : { sha256: row.sha256 as BlobHash, size: row.size };
+    },
+
+    async readBlobRange(sha256, offset, maxBytes) {
+      checkOpen();
+      return sliceChunk(q.blobChunkAt.get(sha256, offset), offset, maxBytes);
     },
 
     async sweep(policy, nowMs) {
@@ -572,6 +832,12 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
         const last = batch.at(-1);
         if (last === undefined || batch.length < SWEEP_BATCH_CHANNELS) break;
         after = last.id;
+      }
+      // Channels without members (whose last member left before channels were deleted with it).
+      for (;;) {
+        const empty = q.emptyChannels.all(SWEEP_BATCH_EMPTY_CHANNELS);
+        if (empty.length > 0) await write(() => empty.forEach(({ id }) => deleteChannelTx(id)));
+        if (empty.length < SWEEP_BATCH_EMPTY_CHANNELS) break;
       }
       await write(() => expireTx(nowMs));
       return removed;
@@ -586,8 +852,15 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
     async stats() {
       checkOpen();
-      const channels = q.statsChannels.get();
-      return { channels: channels?.n ?? 0, events: q.statsEvents.get()?.n ?? 0, bytes: channels?.b ?? 0 };
+      const row = q.getStats.get();
+      return { channels: row?.channels ?? 0, events: row?.events ?? 0, bytes: row?.bytes ?? 0 };
+    },
+
+    async storageUsage() {
+      checkOpen();
+      if (options.dataDir === ':memory:') return {};
+      const fs = await statfs(options.dataDir);
+      return { freeBytes: fs.bavail * fs.bsize };
     },
 
     async close() {

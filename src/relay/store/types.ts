@@ -38,6 +38,8 @@ export interface ChannelRecord {
   /** Sum of `eventSizeBytes` over stored events (retention's max-bytes input). */
   readonly storedBytes: number;
   readonly memberCount: number;
+  /** Seq of the newest member-left event ever appended; 0 when nobody ever left (conditional posts). */
+  readonly lastLeftSeq: number;
 }
 
 /** What a new event says; the store assigns seq and timeMs. */
@@ -62,6 +64,12 @@ export interface CapabilityRecord {
   readonly expiresAtMs: number;
   /** Remaining redemptions (> 0 while usable). */
   readonly usesLeft: number;
+  /**
+   * The member who made it. A capability lives only while its maker is still the member it was
+   * when it made it (bound to its joinedSeq): a removed member cannot rejoin with an invite it
+   * minted, an inbox owner who left takes its deposit capabilities with it (issue 13).
+   */
+  readonly creator: MemberKey;
 }
 
 export interface UploadRecord {
@@ -73,6 +81,42 @@ export interface UploadRecord {
   /** Bytes received so far, always contiguous from 0. */
   readonly received: number;
   readonly expiresAtMs: number;
+}
+
+/**
+ * A read-only fetch token (issue 12 §4), stored by hash. It reads `channelId` as `member` and only
+ * while that member is still the same member: it is bound to the member's joinedSeq, so leaving
+ * (or being removed) and rejoining does not revive it.
+ */
+export interface FetchTokenRecord {
+  readonly hash: CapabilityHash;
+  readonly channelId: ChannelId;
+  readonly member: MemberKey;
+  readonly expiresAtMs: number;
+}
+
+/** Where to send a member's Web Push for one channel (the browser's PushSubscription). */
+export interface PushSubscriptionRecord {
+  /** https URL of the push service (validated by the caller). */
+  readonly endpoint: string;
+  /** base64url, 65-byte uncompressed P-256 point. */
+  readonly p256dh: string;
+  /** base64url, 16 bytes. */
+  readonly auth: string;
+}
+
+/** A member of a channel with a push subscription, and whether it has a live WebSocket subscription. */
+export interface PushTarget {
+  readonly member: MemberKey;
+  readonly subscription: PushSubscriptionRecord;
+  /** True while some relay node holds a WebSocket subscription of this member to this channel. */
+  readonly online: boolean;
+}
+
+/** The relay's VAPID key pair (RFC 8292), base64url: public = 65-byte point, private = 32-byte scalar. */
+export interface VapidKeys {
+  readonly publicKey: string;
+  readonly privateKey: string;
 }
 
 /** Retention limits (src/relay/limits.ts), passed in so tests can shrink them. */
@@ -93,8 +137,16 @@ export type StoreResult<T> = { readonly ok: true; readonly value: T } | { readon
  * - offset-mismatch: a chunk's offset is not the upload's `received`.
  * - too-large: a chunk would go beyond the upload's announced size.
  * - not-found: no such upload.
+ * - membership-changed: a conditional append's channel had a member leave after its condition.
  */
-export type StoreRefusal = 'not-member' | 'no-target' | 'invalid-capability' | 'offset-mismatch' | 'too-large' | 'not-found';
+export type StoreRefusal =
+  | 'not-member'
+  | 'no-target'
+  | 'invalid-capability'
+  | 'offset-mismatch'
+  | 'too-large'
+  | 'not-found'
+  | 'membership-changed';
 
 /** Called for every event appended through this store, on every node (Redis: via pub/sub). */
 export type EventListener = (channelId: ChannelId, event: RelayEvent) => void;
@@ -136,8 +188,11 @@ export interface RelayStore {
 
   /**
    * Atomically: `actor` must be a member ('not-member'), `target` must be a member ('no-target');
-   * removes target and appends `member-left` {member: target, by: actor}. actor === target is leaving.
-   * The channel and its log stay even when the last member leaves (retention removes the events).
+   * removes target, its fetch tokens and its push subscription, sets lastLeftSeq, and appends
+   * `member-left` {member: target, by: actor}. actor === target is leaving.
+   * When that was the last member, the whole channel is deleted in the same step (log, cursors,
+   * tokens, push subscriptions): nobody can read it or join it again (its capabilities died with
+   * their makers), so keeping it would only fill the disk. Listeners still get the member-left.
    */
   removeMember(channelId: ChannelId, actor: MemberKey, target: MemberKey, nowMs: number): Promise<StoreResult<RelayEvent>>;
 
@@ -145,24 +200,34 @@ export interface RelayStore {
 
   /**
    * Atomically: if `asMember` is set, it must be a member ('not-member'), checked in the same step as
-   * the append so a removed member can never post after its member-left event. If `postId` is set
+   * the append so a removed member can never post after its member-left event. If `capability` is
+   * set (inbox deposits), it must open this channel with that kind (as `useCapability`), and one of
+   * its uses is taken in the same step ('invalid-capability'). If `postId` is set
    * and (channel, author, postId) was already appended, returns that event with `duplicate: true`
-   * and appends nothing. Otherwise assigns seq = headSeq + 1 and timeMs = nowMs, stores the event,
-   * adds eventSizeBytes to storedBytes, and notifies listeners (after it is durable).
-   * Does NOT trim: the caller calls `trim` afterwards.
+   * and appends nothing. If `ifNoLeaveAfter` is set and the channel's lastLeftSeq is greater, refuses
+   * 'membership-changed' (async-groups.md rule 7; after the duplicate check, so a retry of a post
+   * that was accepted still gets its seq). Otherwise assigns seq = headSeq + 1 and timeMs = nowMs,
+   * stores the event, adds eventSizeBytes to storedBytes, and notifies listeners (after it is
+   * durable). Does NOT trim: the caller calls `trim` afterwards.
    */
   appendEvent(
     channelId: ChannelId,
     event: NewEvent,
     nowMs: number,
-    options?: { readonly asMember?: MemberKey; readonly postId?: string },
+    options?: {
+      readonly asMember?: MemberKey;
+      readonly postId?: string;
+      readonly ifNoLeaveAfter?: number;
+      readonly capability?: { readonly hash: CapabilityHash; readonly kind: CapabilityKind };
+    },
   ): Promise<StoreResult<{ readonly event: RelayEvent; readonly duplicate: boolean }>>;
 
   /**
    * Up to `limit` stored events with seq > afterSeq, ascending, consecutive (no gaps: retention only
-   * removes a prefix). Empty when the channel does not exist.
+   * removes a prefix), stopping before the event that would take the total past `maxBytes`
+   * (eventSizeBytes each; the first event is always returned). Empty when the channel does not exist.
    */
-  readEvents(channelId: ChannelId, afterSeq: number, limit: number): Promise<RelayEvent[]>;
+  readEvents(channelId: ChannelId, afterSeq: number, limit: number, maxBytes: number): Promise<RelayEvent[]>;
 
   /**
    * Sets member `key`'s cursor to max(cursor, min(seq, headSeq)) and returns it; undefined when
@@ -181,14 +246,21 @@ export interface RelayStore {
 
   // ---- capabilities and nonces ---------------------------------------------------------------
 
-  /** Stores a capability. Throws if the hash exists (a bug: tokens are 256-bit random). */
-  putCapability(record: CapabilityRecord): Promise<void>;
+  /**
+   * Atomically: `record.creator` must be a member ('not-member'); stores the capability bound to
+   * the creator's current joinedSeq. Throws if the hash exists (a bug: tokens are 256-bit random).
+   */
+  putCapability(record: CapabilityRecord): Promise<StoreResult<void>>;
 
   /**
-   * Atomically: if capability `capHash` is for `channelId`, has `kind`, is unexpired and has uses
-   * left, uses one and returns true; otherwise false and nothing changes. (Inbox deposits.)
+   * Read-only: true if capability `capHash` is for `channelId`, has `kind`, is unexpired at nowMs,
+   * has uses left, and its creator is still the member that made it. (Checked before a deposit's
+   * body is even parsed; the use is taken atomically by appendEvent.)
    */
-  useCapability(capHash: CapabilityHash, channelId: ChannelId, kind: CapabilityKind, nowMs: number): Promise<boolean>;
+  checkCapability(capHash: CapabilityHash, channelId: ChannelId, kind: CapabilityKind, nowMs: number): Promise<boolean>;
+
+  /** Deletes capability `capHash` if it belongs to `channelId`; returns 1 if it did, else 0. */
+  revokeCapability(capHash: CapabilityHash, channelId: ChannelId): Promise<number>;
 
   /**
    * Replay protection: records (key, nonce) until expiresAtMs and returns true if it was new,
@@ -198,6 +270,48 @@ export interface RelayStore {
    * the request's own write fsyncs it). It must survive a process crash either way.
    */
   useNonce(key: MemberKey, nonce: string, expiresAtMs: number): Promise<boolean>;
+
+  // ---- read-only fetch tokens (issue 12 §4) ---------------------------------------------------
+
+  /**
+   * Atomically: `record.member` must be a member of `record.channelId` ('not-member'); stores the
+   * token bound to the member's current joinedSeq; then deletes this member's expired tokens in the
+   * channel and, beyond `maxPerMember`, those that expire soonest.
+   */
+  putFetchToken(record: FetchTokenRecord, maxPerMember: number, nowMs: number): Promise<StoreResult<void>>;
+
+  /**
+   * The member that token `hash` reads `channelId` as: only if the token exists for that channel,
+   * is unexpired at nowMs, and its member is still a member with the joinedSeq the token was bound
+   * to. Undefined otherwise (one answer for every failure).
+   */
+  useFetchToken(hash: CapabilityHash, channelId: ChannelId, nowMs: number): Promise<MemberInfo | undefined>;
+
+  /** Deletes `member`'s fetch token `hash` in the channel, or all of its tokens there; returns how many. */
+  revokeFetchTokens(channelId: ChannelId, member: MemberKey, hash?: CapabilityHash): Promise<number>;
+
+  // ---- Web Push (issue 12 §5) ----------------------------------------------------------------
+
+  /** Atomically: if `member` is a member, sets its push subscription for the channel (replacing one); else false. */
+  putPushSubscription(channelId: ChannelId, member: MemberKey, subscription: PushSubscriptionRecord): Promise<boolean>;
+
+  /** Deletes the member's push subscription in the channel; with `endpoint`, only if it is still that one. */
+  deletePushSubscription(channelId: ChannelId, member: MemberKey, endpoint?: string): Promise<void>;
+
+  /** Every push subscription of the channel's members, with their WebSocket presence. */
+  pushTargets(channelId: ChannelId): Promise<PushTarget[]>;
+
+  /**
+   * A WebSocket subscription of `member` to the channel started (+1) or ended (-1) on this node.
+   * Presence is not durable: it dies with the node (Redis: with the node's heartbeat).
+   */
+  setOnline(channelId: ChannelId, member: MemberKey, delta: 1 | -1): Promise<void>;
+
+  /**
+   * The relay's VAPID keys: the stored ones, or `candidate`, stored atomically on first use (two
+   * nodes starting at once agree on one pair: every node must sign for the same public key).
+   */
+  vapidKeys(candidate: VapidKeys): Promise<VapidKeys>;
 
   // ---- blobs (content-addressed, chunked uploads with resume) --------------------------------
 
@@ -214,29 +328,39 @@ export interface RelayStore {
    */
   appendUploadChunk(id: CapabilityHash, offset: number, bytes: Uint8Array, nowMs: number): Promise<StoreResult<number>>;
 
-  /** All bytes received so far for the upload (the caller hashes them), or undefined. */
-  readUploadBytes(id: CapabilityHash): Promise<Uint8Array | undefined>;
+  /**
+   * Up to `maxBytes` of the upload's received bytes from `offset` (fewer at a stored chunk's end;
+   * empty at the end), or undefined when there is no such upload. The caller hashes them piece by
+   * piece: a 32 MiB upload never sits in memory whole.
+   */
+  readUploadRange(id: CapabilityHash, offset: number, maxBytes: number): Promise<Uint8Array | undefined>;
 
-  /** Deletes the upload and its chunks (after finalize, or on hash mismatch). */
+  /** Deletes the upload and its chunks (on hash mismatch). */
   deleteUpload(id: CapabilityHash): Promise<void>;
 
   /**
-   * Atomically stores the blob under its hash (keeping the bytes if the hash is already stored and
-   * extending its expiry to the later of the two), and a read capability `readCapHash` for it.
+   * Atomically turns complete upload `id` into blob `sha256` (the caller checked the hash; if the
+   * blob is already stored its bytes stay and its expiry becomes the later of the two), stores a
+   * read capability `readCapHash` for it, and deletes the upload. False when the upload is gone.
    */
-  putBlob(sha256: BlobHash, bytes: Uint8Array, readCapHash: CapabilityHash, expiresAtMs: number): Promise<void>;
+  finalizeUpload(id: CapabilityHash, sha256: BlobHash, readCapHash: CapabilityHash, expiresAtMs: number): Promise<boolean>;
 
   /**
-   * The blob that read capability `readCapHash` opens, if unexpired at nowMs:
-   * { sha256, bytes }. The caller compares sha256 with the requested hash in constant time.
+   * The blob that read capability `readCapHash` opens, if unexpired at nowMs: { sha256, size }.
+   * The caller compares sha256 with the requested hash in constant time, then streams it with
+   * readBlobRange.
    */
-  readBlob(readCapHash: CapabilityHash, nowMs: number): Promise<{ readonly sha256: BlobHash; readonly bytes: Uint8Array } | undefined>;
+  openBlob(readCapHash: CapabilityHash, nowMs: number): Promise<{ readonly sha256: BlobHash; readonly size: number } | undefined>;
+
+  /** Up to `maxBytes` of blob `sha256` from `offset` (fewer at a stored chunk's end; empty at the end or when gone). */
+  readBlobRange(sha256: BlobHash, offset: number, maxBytes: number): Promise<Uint8Array>;
 
   // ---- housekeeping, notification, lifecycle -------------------------------------------------
 
   /**
-   * Periodic sweep: `trim` every channel with the policy, and delete expired nonces, capabilities,
-   * uploads and blobs. Returns the number of events removed. Bounded work per call is fine.
+   * Periodic sweep: `trim` every channel with the policy, delete channels without members, and
+   * delete expired nonces, capabilities, fetch tokens, uploads and blobs. Returns the number of
+   * events removed. Bounded work per call is fine.
    */
   sweep(policy: RetentionPolicy, nowMs: number): Promise<number>;
 
@@ -248,11 +372,26 @@ export interface RelayStore {
    */
   subscribe(listener: EventListener): () => void;
 
-  /** Counts for /metrics: channels, stored events and bytes. */
+  /**
+   * Counts for /metrics and the storage quota: channels, stored events and their bytes. Kept as
+   * counters updated with each write (O(1) to read: no scan of the log, issue 13 "Broken" 4).
+   */
   stats(): Promise<{ readonly channels: number; readonly events: number; readonly bytes: number }>;
+
+  /**
+   * Room left for the data: free bytes of the data dir's file system (SQLite), or Redis memory
+   * used and its maxmemory (when set). Undefined fields are unknown (an in-memory store).
+   */
+  storageUsage(): Promise<StorageUsage>;
 
   /** Flushes and releases everything; the store is unusable afterwards. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface StorageUsage {
+  readonly freeBytes?: number;
+  readonly usedBytes?: number;
+  readonly limitBytes?: number;
 }
 
 /** Makes a store (tests pass one to startRelay; main.ts picks SQLite or Redis). */

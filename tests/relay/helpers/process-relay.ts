@@ -34,8 +34,8 @@ process.on('message', (message: { id: number; op: string }) => {
   if (message.op === 'memory') {
     gc();
     gc();
-    const { heapUsed, rss } = process.memoryUsage();
-    reply({ heapUsed, rss });
+    const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
+    reply({ heapUsed, rss, external, arrayBuffers });
   } else if (message.op === 'stats') {
     void store.stats().then(reply);
   } else {

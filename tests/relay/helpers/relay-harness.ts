@@ -18,6 +18,8 @@ export interface StoreHarness {
   open(): Promise<RelayStore>;
   /** Deletes the backing data (temp dir, Redis keys). */
   destroy(): Promise<void>;
+  /** Everything stored, as text (database files, or every Redis key and value): secrets must not be in it. */
+  dump(): Promise<string>;
 }
 export type MakeStoreHarness = () => Promise<StoreHarness>;
 

@@ -1,0 +1,29 @@
+/**
+ * One Covey client in its own thread for bench:client, as in a browser: the engine (EngineHost)
+ * runs in a worker and the "UI" (the benchmark's main thread) talks to it only through the real
+ * postMessage bridge (src/shared/worker-bridge.ts). Each person has their own device, so each
+ * engine gets its own thread. Storage is fake-indexeddb (Node has no IndexedDB).
+ */
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { parentPort, workerData } from 'node:worker_threads';
+import WebSocket from 'ws';
+import { selectCryptoProvider } from '../src/protocol/crypto/select.js';
+import { serveBridge, type BridgePort } from '../src/shared/worker-bridge.js';
+import { EngineHost } from '../src/worker/engine-host.js';
+import type { FetchLike, WebSocketConstructor } from '../src/worker/relay-client.js';
+
+const { relay } = workerData as { relay: string };
+const host = new EngineHost({
+  indexedDB: new IDBFactory(),
+  fetch: fetch as unknown as FetchLike,
+  WebSocket: WebSocket as unknown as WebSocketConstructor,
+  crypto: await selectCryptoProvider(),
+  now: () => Date.now(),
+  timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
+  appOrigin: 'https://covey.test',
+  defaultRelay: relay,
+});
+serveBridge(parentPort as unknown as BridgePort, host);
+await host.start();
+parentPort!.postMessage({ t: 'started' });

@@ -1,0 +1,318 @@
+/**
+ * `npm run bench:client` (issue 10 "Benchmark"): three UI-less clients (the real worker core on
+ * fake-indexeddb, WebCrypto through the hybrid provider) on one relay.
+ *
+ * 1. Latency: MESSAGES messages, round robin from Alice, Bob and Carol, each sent when the previous
+ *    one was shown at both others; per message the time from the `send` command to the moment the
+ *    conversation view that shows it has been pushed at BOTH other clients. Targets: p50 ≤ 12 ms,
+ *    p99 ≤ 30 ms (mpenc_js: p50 119 ms, p99 284 ms for three members).
+ * 2. Baseline in the same run, same relay: the bare relay round trip (a signed POST of a packet of
+ *    the same size → the WebSocket push at both other members, no engine, no store), so the share
+ *    of the engine and the store is visible.
+ * 3. Restore: a profile holding CONVERSATIONS conversations × MESSAGES_PER_CONVERSATION messages
+ *    (made by real traffic), closed and reopened: time to 'ready', to the conversation list, and to
+ *    the first conversation shown with its 200 newest messages.
+ *
+ * The relay runs in its own process (SQLite on disk, synchronous=FULL, as in production). Each of
+ * the three latency clients runs its engine in its own worker thread and is driven only through
+ * the real postMessage bridge, like the UI; the restore part runs in this thread. The three share
+ * this process's libuv thread pool, where Node runs WebCrypto: the npm script gives it 8 threads
+ * (UV_THREADPOOL_SIZE) so three simulated devices do not queue behind one pool of 4.
+ * Output: a table, then one JSON line.
+ *
+ * Env: BENCH_MESSAGES (200), BENCH_CONVERSATIONS (10), BENCH_MESSAGES_PER_CONVERSATION (1000).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { WebSocket } from 'ws';
+import type { ChannelId, ServerFrame } from '../src/shared/relay-api.js';
+import type { ContactId, ContactsView, ConversationId, ConversationsView, ConversationView } from '../src/shared/worker-api.js';
+import { WorkerClient, type BridgePort } from '../src/shared/worker-bridge.js';
+import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/process.js';
+import { keepAliveAgent, newMember, rawRequest, setupGroup, signedHeaders, subscribeFrame, type TestMember } from '../tests/relay/helpers/signed-http.js';
+import { connect, identity, OPEN_LIMITS, Profile, TestClient } from '../tests/worker/helpers/client-harness.js';
+import { printJsonLine, printTable, round } from './harness.js';
+
+const MESSAGES = envInt('BENCH_MESSAGES', 200);
+const CONVERSATIONS = envInt('BENCH_CONVERSATIONS', 10);
+const MESSAGES_PER_CONVERSATION = envInt('BENCH_MESSAGES_PER_CONVERSATION', 1_000);
+/** One step may not hang the run: a message not shown within this is a failure. */
+const STEP_TIMEOUT_MS = 30_000;
+/** Messages in flight while building the restore profile (bounds memory and the relay's queue). */
+const BUILD_WINDOW = 50;
+
+function envInt(name: string, fallback: number): number {
+  const v = process.env[name];
+  return v === undefined ? fallback : Number.parseInt(v, 10);
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function stats(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+}
+
+/** Bare relay: A posts signed packets, B and C are subscribed; time post → both pushes. */
+async function baseline(url: string, count: number, packetBytes: number): Promise<number[]> {
+  const members: TestMember[] = [newMember(), newMember(), newMember()];
+  const channel = await setupGroup(url, members);
+  const waiting = new Map<string, { left: number; done: () => void }>();
+  const sockets: WebSocket[] = [];
+  for (const member of members.slice(1)) {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { perMessageDeflate: false });
+    sockets.push(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.once('open', () => ws.send(JSON.stringify(subscribeFrame(member, channel as ChannelId, 0))));
+      ws.on('message', (data: Buffer) => {
+        const frame = JSON.parse(data.toString('utf8')) as ServerFrame;
+        if (frame.type === 'subscribed') resolve();
+        else if (frame.type === 'event' && frame.event.type === 'packet') {
+          const w = waiting.get(frame.event.packet);
+          if (w !== undefined && --w.left === 0) w.done();
+        }
+      });
+    });
+  }
+  const samples: number[] = [];
+  const path = `/v1/channels/${channel}/events`;
+  for (let i = 0; i < count; i++) {
+    const packet = Buffer.alloc(packetBytes, i % 251).toString('base64url').slice(0, -8) + String(i).padStart(8, '0');
+    const body = JSON.stringify({ packet });
+    const start = performance.now();
+    const shown = new Promise<void>((resolve) => waiting.set(packet, { left: 2, done: resolve }));
+    const headers = { 'content-type': 'application/json', ...signedHeaders(members[0]!, 'POST', path, body) };
+    const { status } = await rawRequest(url + path, 'POST', headers, body);
+    if (status !== 201) throw new Error(`baseline post: HTTP ${status}`);
+    await shown;
+    samples.push(performance.now() - start);
+    waiting.delete(packet);
+  }
+  for (const ws of sockets) ws.close();
+  return samples;
+}
+
+/** A client whose engine runs in a worker thread, reached only through the bridge (like the UI). */
+class ThreadClient {
+  contacts: ContactsView | undefined;
+  conversations: ConversationsView | undefined;
+  view: ConversationView | undefined;
+  private waiters: ((view: ConversationView) => void)[] = [];
+
+  private constructor(
+    readonly name: string,
+    private readonly worker: Worker,
+    readonly client: WorkerClient,
+  ) {
+    client.watch('contacts', {}, (v) => (this.contacts = v));
+    client.watch('conversations', {}, (v) => (this.conversations = v));
+  }
+
+  static async start(name: string, relay: string): Promise<ThreadClient> {
+    const worker = new Worker(new URL('./client-thread-entry.mjs', import.meta.url), { workerData: { relay } });
+    const port: BridgePort = {
+      postMessage: (m) => worker.postMessage(m),
+      addEventListener: (_type, listener) => void worker.on('message', (data: unknown) => listener({ data })),
+    };
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: { t?: string }) => m.t === 'started' && resolve());
+      worker.once('error', reject);
+    });
+    return new ThreadClient(name, worker, new WorkerClient(port, { defaultTimeoutMs: STEP_TIMEOUT_MS }));
+  }
+
+  open(id: ConversationId): void {
+    this.client.watch('conversation', { conversationId: id }, (view) => {
+      this.view = view;
+      for (const w of this.waiters) w(view);
+    });
+  }
+
+  /** Resolves with the time the pushed view first shows `text`. */
+  whenShown(text: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name}: "${text}" not shown within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+      const check = (view: ConversationView) => {
+        const timeline = view.timeline;
+        for (let i = timeline.length - 1; i >= Math.max(0, timeline.length - 5); i--) {
+          const item = timeline[i]!;
+          if (item.type === 'message' && item.text === text) {
+            clearTimeout(timer);
+            this.waiters = this.waiters.filter((w) => w !== check);
+            resolve(performance.now());
+            return;
+          }
+        }
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  async until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    for (;;) {
+      const v = probe();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline) throw new Error(`${this.name}: timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+    await this.worker.terminate();
+  }
+}
+
+/** Alice adds Bob from his card; Bob accepts. Returns Alice's contact id for Bob. */
+async function threadConnect(a: ThreadClient, b: ThreadClient): Promise<ContactId> {
+  const card = await b.client.api.myCard({});
+  const { contactId } = await a.client.api.addContact({ link: card.link });
+  const request = await b.until('request', () => b.contacts?.requests.find((r) => r.name === a.name));
+  await b.client.api.acceptContactRequest({ requestId: request.id });
+  await a.until('connected', () => a.contacts?.contacts.some((c) => c.id === contactId && c.state === 'connected'));
+  return contactId;
+}
+
+async function groupOf(owner: TestClient, others: TestClient[], contacts: ContactId[], name: string): Promise<Map<TestClient, ConversationId>> {
+  const ids = new Map<TestClient, ConversationId>();
+  ids.set(owner, (await owner.call('createGroup', { name, contactIds: contacts })).conversationId);
+  for (const other of others) {
+    const invitation = await other.until('invitation', () => other.conversations?.invitations.find((i) => i.groupName === name));
+    ids.set(other, (await other.call('acceptInvitation', { invitationId: invitation.id })).conversationId);
+  }
+  for (const [client, id] of ids) await client.until(`${name} active`, () => client.view(id)?.state === 'active' && client.view(id)!.members.length === others.length + 1);
+  return ids;
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'covey-bench-client-'));
+  const relay = await startRelayProcess({ entry: RELAY_TEST_ENTRY, env: { RELAY_TEST_STORE: dataDir, RELAY_TEST_LIMITS: JSON.stringify(OPEN_LIMITS) } });
+  const clients: TestClient[] = [];
+  const threadClients: ThreadClient[] = [];
+  try {
+    const setupStart = performance.now();
+    const threads = await Promise.all(['Alice', 'Bob', 'Carol'].map((n) => ThreadClient.start(n, relay.url)));
+    threadClients.push(...threads);
+    const [alice, bob, carol] = threads as [ThreadClient, ThreadClient, ThreadClient];
+    for (const t of threads) await t.client.api.createIdentity({ displayName: t.name });
+    const ab = await threadConnect(alice, bob);
+    const ac = await threadConnect(alice, carol);
+    const ids = new Map<ThreadClient, ConversationId>();
+    ids.set(alice, (await alice.client.api.createGroup({ name: 'Bench', contactIds: [ab, ac] })).conversationId);
+    for (const t of [bob, carol]) {
+      const invitation = await t.until('invitation', () => t.conversations?.invitations[0]);
+      ids.set(t, (await t.client.api.acceptInvitation({ invitationId: invitation.id })).conversationId);
+    }
+    for (const t of threads) {
+      t.open(ids.get(t)!);
+      await t.until('the group of three', () => t.view?.state === 'active' && t.view.members.filter((m) => m.role === 'member').length === 3);
+    }
+    console.error(`setup ${Math.round(performance.now() - setupStart)} ms`);
+
+    // 1. send → shown at both others, each engine in its own thread behind the bridge.
+    const samples: number[] = [];
+    for (let i = 0; i < MESSAGES; i++) {
+      const from = threads[i % 3]!;
+      const others = threads.filter((t) => t !== from);
+      const text = `message ${i} from ${from.name}: the quick brown fox jumps over the lazy dog`;
+      const shown = others.map((o) => o.whenShown(text));
+      const start = performance.now();
+      await from.client.api.send({ conversationId: ids.get(from)!, text });
+      const times = await Promise.all(shown);
+      samples.push(Math.max(...times) - start);
+    }
+    const packetBytes = 512;
+    for (const t of threadClients.splice(0)) await t.close();
+
+    // 2. Baseline on the same relay.
+    const base = await baseline(relay.url, MESSAGES, Math.round((packetBytes * 3) / 4));
+
+    // 3. Restore: Dave's profile gets CONVERSATIONS × MESSAGES_PER_CONVERSATION from Erin.
+    const buildStart = performance.now();
+    const erin = await TestClient.start('Erin', { relay });
+    clients.push(erin);
+    await identity(erin);
+    const daveProfile = new Profile('Dave');
+    let dave = await TestClient.start('Dave', { relay, profile: daveProfile });
+    clients.push(dave);
+    await identity(dave);
+    const [ad] = await connect(erin, dave);
+    const rooms: { alice: ConversationId; dave: ConversationId }[] = [];
+    for (let c = 0; c < CONVERSATIONS; c++) {
+      const g = await groupOf(erin, [dave], [ad] as ContactId[], `Room ${c}`);
+      rooms.push({ alice: g.get(erin)!, dave: g.get(dave)! });
+    }
+    for (const room of rooms) {
+      for (let i = 0; i < MESSAGES_PER_CONVERSATION; i += BUILD_WINDOW) {
+        const batch = Math.min(BUILD_WINDOW, MESSAGES_PER_CONVERSATION - i);
+        for (let k = 0; k < batch; k++) await erin.call('send', { conversationId: room.alice, text: `room message ${i + k}` });
+        const engine = dave.host.engine!;
+        await dave.until('the batch at Dave', () => (engine.conversations.get(room.dave)?.record.nextPosition ?? 0) > i + batch, 300_000).catch((error: unknown) => {
+          const state = (c: TestClient) => ({ errors: c.errors.slice(-5), outbox: c.host.engine?.outbox.count(), relays: c.app?.relays.map((r) => `${r.state} ${r.problem ?? ''}`) });
+          console.error('stalled while building the restore profile', JSON.stringify({ dave: state(dave), erin: state(erin) }));
+          throw error;
+        });
+      }
+    }
+    await new Promise((r) => setTimeout(r, 3_000)); // acks settle
+    const buildMs = performance.now() - buildStart;
+    console.error(`restore profile built in ${Math.round(buildMs)} ms`);
+    dave.close();
+    clients.splice(clients.indexOf(dave), 1);
+
+    const restoreStart = performance.now();
+    dave = await TestClient.start('Dave', { relay, profile: daveProfile });
+    clients.push(dave);
+    const readyMs = (await dave.until('ready', () => dave.app?.phase === 'ready' && performance.now(), 300_000)) - restoreStart;
+    const listMs = (await dave.until('list', () => dave.conversations?.conversations.length === CONVERSATIONS && performance.now(), 300_000)) - restoreStart;
+    const first = rooms.at(-1)!.dave;
+    const shownMs =
+      (await dave.until('first conversation', () => (dave.view(first)?.timeline.filter((t) => t.type === 'message').length ?? 0) >= Math.min(200, MESSAGES_PER_CONVERSATION) && performance.now(), 300_000)) -
+      restoreStart;
+
+    const latency = stats(samples);
+    const bare = stats(base);
+    printTable(
+      ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms'],
+      [
+        ['send → shown at both others (3 clients)', String(latency.n), latency.p50.toFixed(1), latency.p99.toFixed(1), latency.max.toFixed(1)],
+        ['baseline: bare relay post → both pushes', String(bare.n), bare.p50.toFixed(1), bare.p99.toFixed(1), bare.max.toFixed(1)],
+        ['engine + store share (p50 difference)', '', (latency.p50 - bare.p50).toFixed(1), (latency.p99 - bare.p99).toFixed(1), ''],
+      ],
+    );
+    console.log('');
+    printTable(
+      ['restore of a profile', 'conversations', 'messages', 'ms'],
+      [
+        ['to ready (store opened, sessions restored)', String(CONVERSATIONS), String(CONVERSATIONS * MESSAGES_PER_CONVERSATION), readyMs.toFixed(0)],
+        ['to the conversation list shown', '', '', listMs.toFixed(0)],
+        ['to a conversation shown (200 newest)', '', '', shownMs.toFixed(0)],
+      ],
+    );
+    console.log(`targets: p50 ≤ 12 ms ${latency.p50 <= 12 ? 'met' : 'MISSED'}, p99 ≤ 30 ms ${latency.p99 <= 30 ? 'met' : 'MISSED'}; packet ${packetBytes} base64 chars`);
+    printJsonLine('client', {
+      results: {
+        latency: { n: latency.n, p50Ms: round(latency.p50), p99Ms: round(latency.p99), maxMs: round(latency.max) },
+        baseline: { n: bare.n, p50Ms: round(bare.p50), p99Ms: round(bare.p99), maxMs: round(bare.max) },
+        restore: { conversations: CONVERSATIONS, messagesPerConversation: MESSAGES_PER_CONVERSATION, readyMs: round(readyMs), listMs: round(listMs), conversationShownMs: round(shownMs) },
+        targets: { p50Ms: 12, p99Ms: 30, met: latency.p50 <= 12 && latency.p99 <= 30 },
+      },
+    });
+  } finally {
+    for (const t of threadClients) await t.close();
+    for (const c of clients) c.close();
+    keepAliveAgent.destroy();
+    await relay.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,86 @@
+/**
+ * The part of the client's IndexedDB database that the service worker reads and writes without
+ * keys (DESIGN.md §4, §6; issue 10 §4): relay ciphertext stored as-is. The worker owns the
+ * database (src/store/schema.ts: one typed DBSchema, all migrations); sw/ imports only this file.
+ *
+ * Rules for the service worker:
+ * - Open the database WITHOUT a version (`indexedDB.open(CLIENT_DB_NAME)`). If `upgradeneeded`
+ *   fires, the database does not exist yet: abort that transaction and do nothing (the worker
+ *   creates it). Close it on `versionchange`, so the worker can migrate.
+ * - Touch only the stores named here, and only as described below. Every other store holds
+ *   records encrypted under a key the service worker never has.
+ *
+ * Records hold no plaintext: packets are mpENC ciphertext (base64url, exactly as the relay
+ * carries them), ids are random, and channel ids and relay URLs are what the relay already knows.
+ */
+import type { CapabilityToken, ChannelId, RelayEvent } from './relay-api.js';
+
+export const CLIENT_DB_NAME = 'covey';
+
+/** Store names the service worker may use. */
+export const TRANSIT_STORES = {
+  /** Packets to post, in order of `queuedAtMs` per channel. Key: `postId`. */
+  outbox: 'outbox',
+  /** Relay events fetched but not yet processed by the engine. Key: [`channel`, `seq`]. */
+  inbox: 'inbox',
+  /** Read-only fetch tokens, one per channel we read. Key: `channel`. */
+  fetchTokens: 'fetchTokens',
+} as const;
+
+/** Index of the outbox by channel then queue time: posts of one channel leave in order. */
+export const OUTBOX_BY_CHANNEL_INDEX = 'byChannel';
+
+/**
+ * A packet waiting to be posted. The worker writes it in the same transaction that stores the
+ * session state which produced it (persist before send); it is deleted once the relay accepted
+ * it (201, or 200 with duplicate: true for a retried `postId`).
+ */
+export interface OutboxRecord {
+  /** Idempotency key of the post (relay README: 1..64 of [A-Za-z0-9_-]); random, 22 characters. */
+  readonly postId: string;
+  /** The relay's origin, e.g. https://relay.example. */
+  readonly relay: string;
+  readonly channel: ChannelId;
+  /** The packet bytes, base64url, exactly as to be posted. */
+  readonly packet: string;
+  /**
+   * async-groups rule 7: the channel seq up to which the sealer had processed events; sent as
+   * `ifNoLeaveAfter`. A 409 `membership-changed` means the packet must be re-sealed by the worker:
+   * leave the record for it.
+   */
+  readonly ifNoLeaveAfter: number | null;
+  readonly queuedAtMs: number;
+  /**
+   * Headers of a post request signed in advance by the worker for exactly this body, or null. A
+   * relay accepts them only within its clock skew window (5 minutes) of `signedAtMs` and each
+   * nonce once: past that window leave the record for the worker, which signs again.
+   */
+  readonly presigned: { readonly headers: Readonly<Record<string, string>>; readonly body: string; readonly signedAtMs: number } | null;
+  /** Failed attempts so far (for backoff); the worker and the service worker both update it. */
+  readonly attempts: number;
+}
+
+/** A relay event fetched into the inbox (by the worker or the service worker), not yet processed. */
+export interface InboxRecord {
+  readonly relay: string;
+  readonly channel: ChannelId;
+  readonly seq: number;
+  /** The event exactly as the relay sent it (packet events carry base64url ciphertext). */
+  readonly event: RelayEvent;
+  readonly fetchedAtMs: number;
+}
+
+/**
+ * A read-only fetch token (relay README "fetch tokens"), made by the worker for each channel it
+ * reads, so the service worker can fetch `GET /v1/channels/:id/events?after=N` with the
+ * `covey-fetch-token` header while the app is closed. The service worker fetches after
+ * max(`afterSeq`, the newest inbox seq of that channel) and writes what it gets to the inbox.
+ */
+export interface FetchTokenRecord {
+  readonly channel: ChannelId;
+  readonly relay: string;
+  readonly token: CapabilityToken;
+  readonly expiresAtMs: number;
+  /** The newest seq the engine has processed in this channel (the worker keeps it current). */
+  readonly afterSeq: number;
+}

@@ -1,0 +1,267 @@
+/**
+ * The client store (issue 10 §4): opens the database, seals and opens records with the data key,
+ * and writes every change of one engine step in ONE transaction (`Batch` → `commit`), which also
+ * checks the engine epoch: a write from an engine that another tab has since replaced is refused
+ * before it touches anything (so two engines can never both persist, and so never both send).
+ *
+ * Sealed values are JSON, UTF-8, AES-256-GCM under the data key with "store\nkey" as associated
+ * data. The IndexedDB factory is injected (the browser's, or fake-indexeddb in Node tests).
+ */
+import { wrap, type IDBPTransaction } from 'idb';
+import type { TRANSIT_STORES} from '../shared/client-db.js';
+import { type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
+import {
+  CLIENT_DB_NAME,
+  CLIENT_DB_VERSION,
+  SEALED_STORES,
+  upgradeCoveyDb,
+  type CoveyDatabase,
+  type CoveyDb,
+  type EngineRecord,
+  type KeysRecord,
+  type Sealed,
+  type SealedStoreName,
+  type StoreName,
+} from './schema.js';
+import { aesGcmOpen, aesGcmSeal } from './vault.js';
+
+/** Another engine (another tab) started after this one: this one must stop (issue 10 §1). */
+export class EngineReplacedError extends Error {
+  constructor() {
+    super('another tab took over the engine');
+    this.name = 'EngineReplacedError';
+  }
+}
+
+/** A sealed record failed to open: tampered, or sealed under another key. */
+export class CorruptRecordError extends Error {
+  constructor(store: string, key: string) {
+    super(`record ${store}/${key} does not decrypt`);
+    this.name = 'CorruptRecordError';
+  }
+}
+
+export type RecordKey = string | [string, number];
+
+const keyText = (key: RecordKey): string => (typeof key === 'string' ? key : `${key[0]}\u0000${key[1]}`);
+const aadFor = (store: SealedStoreName, key: RecordKey): Uint8Array => new TextEncoder().encode(`covey-record-v1\n${store}\n${keyText(key)}`);
+
+type TransitStore = (typeof TRANSIT_STORES)[keyof typeof TRANSIT_STORES];
+type TransitValue = OutboxRecord | InboxRecord | FetchTokenRecord;
+
+type Write =
+  | { readonly kind: 'sealed'; readonly store: SealedStoreName; readonly key: RecordKey; readonly value: Sealed }
+  | { readonly kind: 'transit'; readonly store: TransitStore; readonly value: TransitValue }
+  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey };
+
+/** Opens the database with the given factory, running migrations. */
+export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version = CLIENT_DB_VERSION): Promise<CoveyDatabase> {
+  const request = factory.open(name, version);
+  request.addEventListener('upgradeneeded', (event) => {
+    const tx = wrap(request.transaction!) as unknown as IDBPTransaction<CoveyDb, StoreName[], 'versionchange'>;
+    upgradeCoveyDb(wrap(request.result) as unknown as CoveyDatabase, event.oldVersion, event.newVersion, tx);
+  });
+  return wrap(request) as unknown as Promise<CoveyDatabase>;
+}
+
+/** The changes of one engine step, sealed before the transaction opens (IndexedDB transactions
+ * commit as soon as they wait on anything else, so all crypto happens first). */
+export class Batch {
+  readonly writes: Write[] = [];
+  private readonly pending: Promise<void>[] = [];
+
+  constructor(private readonly store: ClientStore) {}
+
+  put(store: SealedStoreName, key: RecordKey, value: unknown): this {
+    this.pending.push(this.store.seal(store, key, value).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
+    return this;
+  }
+
+  /** `put` of a value already serialised with JSON.stringify. */
+  putJson(store: SealedStoreName, key: RecordKey, json: string): this {
+    this.pending.push(this.store.sealJson(store, key, json).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
+    return this;
+  }
+
+  putTransit(store: TransitStore, value: TransitValue): this {
+    this.writes.push({ kind: 'transit', store, value });
+    return this;
+  }
+
+  delete(store: StoreName, key: RecordKey): this {
+    this.writes.push({ kind: 'delete', store, key });
+    return this;
+  }
+
+  get empty(): boolean {
+    return this.writes.length === 0 && this.pending.length === 0;
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+}
+
+export class ClientStore {
+  private dataKey: CryptoKey | null = null;
+  private epoch: number | null = null;
+  /** Test hook: runs inside commit after the epoch check, before the writes (crash injection). */
+  beforeWrite: ((batch: Batch) => void) | null = null;
+
+  private constructor(readonly db: CoveyDatabase) {}
+
+  /** `version` only for tests that build an older layout (migration tests). */
+  static async open(factory: IDBFactory, name?: string, version?: number): Promise<ClientStore> {
+    return new ClientStore(await openCoveyDb(factory, name, version));
+  }
+
+  close(): void {
+    this.db.close();
+    this.dataKey = null;
+  }
+
+  get unlocked(): boolean {
+    return this.dataKey !== null;
+  }
+
+  setDataKey(key: CryptoKey | null): void {
+    this.dataKey = key;
+  }
+
+  async keys(): Promise<KeysRecord | undefined> {
+    return (await this.db.get('meta', 'keys')) as KeysRecord | undefined;
+  }
+
+  async putKeys(record: KeysRecord): Promise<void> {
+    const tx = this.db.transaction('meta', 'readwrite');
+    await this.checkEpoch(tx.store);
+    await tx.store.put(record, 'keys');
+    await tx.done;
+  }
+
+  /** Becomes the current engine: every later commit of an older engine is refused. */
+  async claimEpoch(nowMs: number): Promise<number> {
+    const tx = this.db.transaction('meta', 'readwrite');
+    const current = (await tx.store.get('engine')) as EngineRecord | undefined;
+    const epoch = (current?.epoch ?? 0) + 1;
+    await tx.store.put({ epoch, startedAtMs: nowMs }, 'engine');
+    await tx.done;
+    this.epoch = epoch;
+    return epoch;
+  }
+
+  private async checkEpoch(meta: { get(key: 'engine'): Promise<unknown> }): Promise<void> {
+    if (this.epoch === null) return;
+    const current = (await meta.get('engine')) as EngineRecord | undefined;
+    if (current?.epoch !== this.epoch) throw new EngineReplacedError();
+  }
+
+  private key(): CryptoKey {
+    if (this.dataKey === null) throw new Error('store is locked');
+    return this.dataKey;
+  }
+
+  async seal(store: SealedStoreName, key: RecordKey, value: unknown): Promise<Sealed> {
+    return this.sealJson(store, key, JSON.stringify(value));
+  }
+
+  async sealJson(store: SealedStoreName, key: RecordKey, json: string): Promise<Sealed> {
+    return aesGcmSeal(this.key(), new TextEncoder().encode(json), aadFor(store, key));
+  }
+
+  async open<T>(store: SealedStoreName, key: RecordKey, sealed: Sealed): Promise<T> {
+    let plain: Uint8Array;
+    try {
+      plain = await aesGcmOpen(this.key(), sealed, aadFor(store, key));
+    } catch {
+      throw new CorruptRecordError(store, keyText(key));
+    }
+    return JSON.parse(new TextDecoder().decode(plain)) as T;
+  }
+
+  async get<T>(store: SealedStoreName, key: RecordKey): Promise<T | undefined> {
+    const sealed = (await this.db.get(store, key as never)) as Sealed | undefined;
+    return sealed === undefined ? undefined : this.open<T>(store, key, sealed);
+  }
+
+  /** Every record of a sealed store, with its key. */
+  async all<T>(store: Exclude<SealedStoreName, 'timeline' | 'sessionChunks'>): Promise<[string, T][]> {
+    const tx = this.db.transaction(store);
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll()]);
+    await tx.done;
+    return Promise.all(keys.map(async (key, i) => [key, await this.open<T>(store, key, values[i]!)] as [string, T]));
+  }
+
+  /**
+   * Timeline records of one conversation with position in [from, to], newest `limit` of them,
+   * oldest first.
+   */
+  async timeline<T>(conversationId: string, limit: number, before = Number.MAX_SAFE_INTEGER): Promise<[number, T][]> {
+    const range = IDBKeyRange.bound([conversationId, 0], [conversationId, before], false, true);
+    const found: [number, Sealed][] = [];
+    let cursor = await this.db.transaction('timeline').store.openCursor(range, 'prev');
+    while (cursor !== null && found.length < limit) {
+      found.push([(cursor.key as [string, number])[1], cursor.value]);
+      cursor = await cursor.continue();
+    }
+    found.reverse();
+    return Promise.all(found.map(async ([pos, sealed]) => [pos, await this.open<T>('timeline', [conversationId, pos], sealed)] as [number, T]));
+  }
+
+  /** Every record of a [prefix, n] keyed store under one prefix, by n ascending. */
+  async range<T>(store: 'timeline' | 'sessionChunks', prefix: string): Promise<[number, T][]> {
+    const range = IDBKeyRange.bound([prefix, 0], [prefix, Number.MAX_SAFE_INTEGER]);
+    const tx = this.db.transaction(store);
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(range), tx.store.getAll(range)]);
+    await tx.done;
+    return Promise.all(keys.map(async (key, i) => [(key as [string, number])[1], await this.open<T>(store, key as [string, number], values[i]!)] as [number, T]));
+  }
+
+  /** Deletes every record of a [prefix, n] keyed store whose prefix starts with `start`. */
+  async deleteRange(store: 'timeline' | 'sessionChunks', start: string): Promise<void> {
+    const tx = this.db.transaction(['meta', store], 'readwrite');
+    await this.checkEpoch(tx.objectStore('meta'));
+    await tx.objectStore(store).delete(IDBKeyRange.bound([start, 0], [`${start}\uffff`, Number.MAX_SAFE_INTEGER]));
+    await tx.done;
+  }
+
+  async transit<S extends TransitStore>(store: S): Promise<(S extends 'outbox' ? OutboxRecord : S extends 'inbox' ? InboxRecord : FetchTokenRecord)[]> {
+    return (await this.db.getAll(store)) as never;
+  }
+
+  batch(): Batch {
+    return new Batch(this);
+  }
+
+  /** Writes a batch atomically (one transaction), after checking this engine is still current. */
+  async commit(batch: Batch): Promise<void> {
+    await batch.ready();
+    if (batch.writes.length === 0) return;
+    const names = new Set<StoreName>(['meta']);
+    for (const w of batch.writes) names.add(w.store);
+    const tx = this.db.transaction([...names], 'readwrite');
+    try {
+      await this.checkEpoch(tx.objectStore('meta'));
+      this.beforeWrite?.(batch);
+      for (const w of batch.writes) {
+        if (w.kind === 'sealed') void tx.objectStore(w.store).put(w.value, w.key as never);
+        else if (w.kind === 'transit') void tx.objectStore(w.store).put(w.value as never);
+        else void tx.objectStore(w.store).delete(w.key as never);
+      }
+    } catch (error) {
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      throw error;
+    }
+    await tx.done;
+  }
+
+  /** Every store's raw contents (tests: the "raw dump holds no plaintext" check). */
+  async rawDump(): Promise<Record<string, unknown[]>> {
+    const out: Record<string, unknown[]> = {};
+    for (const name of [...this.db.objectStoreNames] as StoreName[]) out[name] = await this.db.getAll(name);
+    return out;
+  }
+}
+
+export { SEALED_STORES };

@@ -1,0 +1,103 @@
+/**
+ * The client's IndexedDB database (issue 10 §4; DESIGN.md §4): one typed `DBSchema`, migrations
+ * as `if (oldVersion < N)` steps.
+ *
+ * Three kinds of store:
+ * - `meta`: the wrapped data key and the engine epoch. No plaintext of any kind.
+ * - Sealed stores (`profile`, `contacts`, `requests`, `invitations`, `conversations`, `sessions`,
+ *   `timeline`, `drafts`, `seen`): every value is a `Sealed` record, AES-GCM under the data key
+ *   with the store name and key as associated data (a record cannot be moved to another key).
+ *   Keys are random ids or counters; no index reads a sealed value.
+ * - Transit stores (`outbox`, `inbox`, `fetchTokens`, shapes in src/shared/client-db.ts): relay
+ *   ciphertext as-is, so the service worker can move it without keys.
+ *
+ * History: v1 (the first layout: meta, profile, contacts, conversations, sessions, timeline,
+ * outbox, inbox); v2 added requests, invitations, drafts, seen, fetchTokens and the outbox's
+ * by-channel index; v3 added sessionChunks (a session's accepted messages in fixed chunks, so a
+ * step rewrites only what changed).
+ */
+import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
+import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
+
+export { CLIENT_DB_NAME };
+export const CLIENT_DB_VERSION = 3;
+
+/** An encrypted value: AES-256-GCM, 12-byte IV, tag appended. */
+export interface Sealed {
+  readonly iv: Uint8Array;
+  readonly ct: Uint8Array;
+}
+
+/** meta 'keys': the data key, wrapped (vault.ts). */
+export interface KeysRecord {
+  readonly version: 1;
+  /** Non-extractable AES-GCM key: wraps the data key (or the passphrase-wrapped data key). */
+  readonly deviceKey: CryptoKey;
+  readonly wrapped: Sealed;
+  /** Set when a passphrase locks the store: `wrapped` then holds AES-GCM(PBKDF2 key, data key). */
+  readonly passphrase: { readonly salt: Uint8Array; readonly iterations: number } | null;
+}
+
+/** meta 'engine': bumped by each engine that starts; a write from an older engine is refused. */
+export interface EngineRecord {
+  readonly epoch: number;
+  readonly startedAtMs: number;
+}
+
+export interface CoveyDb extends DBSchema {
+  meta: { key: 'keys'; value: KeysRecord } | { key: 'engine'; value: EngineRecord };
+  profile: { key: string; value: Sealed };
+  contacts: { key: string; value: Sealed };
+  requests: { key: string; value: Sealed };
+  invitations: { key: string; value: Sealed };
+  conversations: { key: string; value: Sealed };
+  sessions: { key: string; value: Sealed };
+  /** Key [conversationId, position]: messages and notices in display order. */
+  timeline: { key: [string, number]; value: Sealed };
+  drafts: { key: string; value: Sealed };
+  /** Key ["<conversationId>/<subsession>", chunk]: immutable chunks of accepted messages. */
+  sessionChunks: { key: [string, number]; value: Sealed };
+  /** Ids of inbox messages already processed (replay protection); key: hex hash. */
+  seen: { key: string; value: Sealed };
+  outbox: { key: string; value: OutboxRecord; indexes: { [OUTBOX_BY_CHANNEL_INDEX]: [string, number] } };
+  inbox: { key: [string, number]; value: InboxRecord };
+  fetchTokens: { key: string; value: FetchTokenRecord };
+}
+
+export type StoreName = StoreNames<CoveyDb>;
+/** Stores whose values are Sealed. */
+export type SealedStoreName = 'profile' | 'contacts' | 'requests' | 'invitations' | 'conversations' | 'sessions' | 'sessionChunks' | 'timeline' | 'drafts' | 'seen';
+export const SEALED_STORES: readonly SealedStoreName[] = ['profile', 'contacts', 'requests', 'invitations', 'conversations', 'sessions', 'sessionChunks', 'timeline', 'drafts', 'seen'];
+export type CoveyDatabase = IDBPDatabase<CoveyDb>;
+
+/** The migrations, one step per version (idb README). Runs inside the versionchange transaction. */
+export function upgradeCoveyDb(
+  db: IDBPDatabase<CoveyDb>,
+  oldVersion: number,
+  newVersion: number | null,
+  tx: IDBPTransaction<CoveyDb, StoreName[], 'versionchange'>,
+): void {
+  // Each step runs once, in order; bounded by newVersion so a test can build an old layout.
+  const target = newVersion ?? CLIENT_DB_VERSION;
+  if (oldVersion < 1 && target >= 1) {
+    db.createObjectStore('meta');
+    db.createObjectStore('profile');
+    db.createObjectStore('contacts');
+    db.createObjectStore('conversations');
+    db.createObjectStore('sessions');
+    db.createObjectStore('timeline');
+    db.createObjectStore(TRANSIT_STORES.outbox, { keyPath: 'postId' });
+    db.createObjectStore(TRANSIT_STORES.inbox, { keyPath: ['channel', 'seq'] });
+  }
+  if (oldVersion < 2 && target >= 2) {
+    db.createObjectStore('requests');
+    db.createObjectStore('invitations');
+    db.createObjectStore('drafts');
+    db.createObjectStore('seen');
+    db.createObjectStore(TRANSIT_STORES.fetchTokens, { keyPath: 'channel' });
+    tx.objectStore('outbox').createIndex(OUTBOX_BY_CHANNEL_INDEX, ['channel', 'queuedAtMs']);
+  }
+  if (oldVersion < 3 && target >= 3) {
+    db.createObjectStore('sessionChunks');
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Writing a message: Enter sends, Shift+Enter starts a new line. The draft is the worker's
+ * (saved as you type, so a reload or a crash loses nothing).
+ */
+import type { JSX } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { MAX_MESSAGE_TEXT_CHARS, type ConversationView } from '../../../shared/worker-api.js';
+import { useAction, useApi } from '../../app/engine.js';
+import { ErrorText } from '../../components/Notice.js';
+import { Icon } from '../../components/icons.js';
+
+/** Save the draft this long after the last keystroke. */
+const DRAFT_SAVE_DELAY_MS = 600;
+/** The box grows with the text up to this many lines, then scrolls. */
+const MAX_COMPOSER_ROWS = 6;
+
+export function Composer({ conversation }: { conversation: ConversationView }): JSX.Element {
+  const api = useApi();
+  const [text, setText] = useState(conversation.draft);
+  const saved = useRef(conversation.draft);
+  const textRef = useRef(text);
+  textRef.current = text;
+  const box = useRef<HTMLTextAreaElement>(null);
+  const conversationId = conversation.id;
+
+  const saveDraft = (value: string) => {
+    if (value === saved.current) return;
+    saved.current = value;
+    void api.saveDraft({ conversationId, text: value }).catch(() => undefined);
+  };
+  useEffect(() => {
+    const timer = setTimeout(() => saveDraft(text), DRAFT_SAVE_DELAY_MS);
+    return () => clearTimeout(timer);
+  });
+  // Leaving the conversation saves what was typed.
+  useEffect(() => () => saveDraft(textRef.current), []);
+
+  const send = useAction(async (value: string) => {
+    await api.send({ conversationId, text: value });
+    setText('');
+    saveDraft('');
+  });
+  const trimmed = text.trim();
+  const tooLong = text.length > MAX_MESSAGE_TEXT_CHARS;
+  const submit = () => {
+    if (trimmed.length === 0 || tooLong) return;
+    void send.run(text).then(() => box.current?.focus());
+  };
+  const rows = Math.min(MAX_COMPOSER_ROWS, Math.max(1, text.split('\n').length));
+  return (
+    <form
+      class="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        submit();
+      }}
+    >
+      {conversation.state === 'waiting' && <p class="composer-note hint">Nobody else has joined yet. What you write waits and is sent when they do.</p>}
+      <ErrorText error={send.error} />
+      {tooLong && <p class="error-text">A message can be at most {MAX_MESSAGE_TEXT_CHARS.toLocaleString()} characters.</p>}
+      <div class="composer-row">
+        <label for={`composer-${conversationId}`} class="visually-hidden">
+          Message to {conversation.name}
+        </label>
+        <textarea
+          id={`composer-${conversationId}`}
+          ref={box}
+          class="input composer-input"
+          rows={rows}
+          placeholder="Message"
+          value={text}
+          onInput={(event) => setText(event.currentTarget.value)}
+          onKeyDown={(event) => {
+            if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+              event.preventDefault();
+              submit();
+            }
+          }}
+        />
+        <button type="submit" class="icon-btn send-btn" aria-label="Send" disabled={trimmed.length === 0 || tooLong || send.pending}>
+          <Icon name="send" />
+        </button>
+      </div>
+    </form>
+  );
+}

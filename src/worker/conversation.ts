@@ -1,0 +1,900 @@
+/**
+ * One conversation's runtime (issue 10 §1, §2, §7): its mpENC `Session`, the serial queue its
+ * calls run on, its timer, and the step that makes it crash-safe:
+ *
+ *   call the session → fold its effects into records → ONE transaction (snapshot, processed seq,
+ *   delivered messages, notices, outbox packets) → hand the packets to the outbox → relay actions
+ *   (remove a member, leave) → timer → views.
+ *
+ * Nothing leaves before the state that produced it is stored (a restart can never sign a second,
+ * different "next" message), and a packet stored in the outbox leaves exactly once (postId).
+ * What a step must do next (send the roster, seal queued messages, include a joiner) is read from
+ * the stored record by `followUps`, so a crash between two steps only delays it.
+ */
+import { base64UrlDecode, base64UrlEncode, utf8Decode, utf8Encode } from '../protocol/bytes.js';
+import type { ChannelEvent } from '../protocol/channel.js';
+import { decodePacket } from '../protocol/codec/packet.js';
+import { isProtocolError } from '../protocol/errors.js';
+import { createMembership } from '../protocol/greeting/index.js';
+import type { MemberId } from '../protocol/ids.js';
+import {
+  DEFAULT_SESSION_CONFIG,
+  GreetingMembership,
+  Session,
+  type DeliveredMessage,
+  type SessionEffect,
+  type SessionNotice,
+  type SessionWarning,
+} from '../protocol/session/index.js';
+import type { FetchTokenRecord, OutboxRecord } from '../shared/client-db.js';
+import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
+import { WorkerError, type MessageRef, type NoticeAction, type NoticeTone, type OperationId } from '../shared/worker-api.js';
+import type { Batch, ClientStore } from '../store/client-store.js';
+import { verifyBinding, type Binding } from './cards.js';
+import type { ClientDeps } from './deps.js';
+import { decodePayload, encodePayload, JOIN_CLAIM_PREFIX, openJoinClaim, type GroupPayload } from './group-messages.js';
+import type { ConversationRecord, GroupInvite, OperationRecord, SessionRecord, TimelineRecord } from './records.js';
+import type { RelaySigner } from './relay-client.js';
+import { SnapshotChunks } from './snapshot-chunks.js';
+
+/** async-groups rule 10: a member who is not the inviter includes a joiner only after this. */
+export const INCLUDE_BACKOFF_MS = 20_000;
+/** A join claim older than this is not "online now" (rule 10): wait for the joiner's next claim. */
+export const CLAIM_FRESH_MS = 10 * 60_000;
+/** Timeline records of a conversation kept in memory for its open view. */
+export const TIMELINE_CACHE = 5_000;
+/** Join claims and invitations a group keeps (bounded state; older ones drop). */
+const MAX_CLAIMS = 64;
+const MAX_INVITES = 256;
+
+function isDataPacket(text: string): boolean {
+  try {
+    return decodePacket(text).kind === 'data';
+  } catch {
+    return false;
+  }
+}
+
+/** "Is anyone waiting to be added still here?": carries nothing; any member may post it. */
+export const PING_TEXT = '?covey-ping';
+
+export class CrashError extends Error {
+  constructor(point: string) {
+    super(`injected crash at ${point}`);
+    this.name = 'CrashError';
+  }
+}
+
+/** What a conversation needs from the engine around it. */
+export interface ConversationHost {
+  readonly deps: ClientDeps;
+  readonly store: ClientStore;
+  /** Our identity key (base64url) and display name, for bindings. */
+  identityKey(): string;
+  nameOf(member: MemberKey, conversation: ConversationRuntime): string;
+  enqueueOutbox(records: OutboxRecord[]): void;
+  relayAction(conversation: ConversationRuntime, action: ConversationRecord['pendingRelay'][number]): Promise<void>;
+  changed(conversation: ConversationRuntime): void;
+  /** Storage or engine-replaced failure: the engine stops or reloads this conversation. */
+  failed(conversation: ConversationRuntime, error: unknown): void;
+  /** Posts a plain channel packet that is not mpENC (join claims, pings) through the outbox. */
+  postRaw(conversation: ConversationRuntime, text: string): void;
+  /** Posts a fresh join claim (rule 10: the joiner is online now); runs after the current step. */
+  claimAgain(conversation: ConversationRuntime): void;
+  /** Sending is held: a member's key changed and the user has not accepted it (issue 10 §5). */
+  sendHeld(conversation: ConversationRuntime): boolean;
+}
+
+const randomId = (deps: ClientDeps, bytes = 16) => base64UrlEncode(deps.crypto.randomBytes(bytes));
+
+export class ConversationRuntime {
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: unknown = null;
+  private timerAtMs: number | null = null;
+  private backoffTimer: unknown = null;
+  /** Recent timeline records by position (the open view's window), newest last. */
+  readonly window = new Map<number, TimelineRecord>();
+  windowLoaded = 0;
+  private lastPingAtMs = 0;
+  /** The conversation record as last written (JSON), to skip rewriting it unchanged. */
+  private writtenRecord: string | null = null;
+  /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
+  readonly chatCache = new Map<string, boolean>();
+  stopped = false;
+  /** Our read-only fetch token for the service worker (kept current with every step). */
+  fetchToken: FetchTokenRecord | null = null;
+  readonly signer: RelaySigner;
+
+  private constructor(
+    private readonly host: ConversationHost,
+    public record: ConversationRecord,
+    public session: Session,
+    public meta: { lastSeq: number; lastSeen: Record<string, number> },
+    private readonly chunks: SnapshotChunks = new SnapshotChunks(record.id),
+  ) {
+    const seed = base64UrlDecode(record.memberSeed);
+    this.signer = { publicKey: record.memberKey, sign: (message) => host.deps.crypto.ed25519Sign(seed, message) };
+  }
+
+  get id() {
+    return this.record.id;
+  }
+  get channel(): ChannelId {
+    return this.record.channel;
+  }
+  get self(): MemberKey {
+    return this.record.memberKey;
+  }
+
+  // ── creation and restore ─────────────────────────────────────────────────────────────────
+
+  private static membershipDeps(deps: ClientDeps) {
+    return {
+      crypto: deps.crypto,
+      random: (n: number) => deps.crypto.randomBytes(n),
+      // One id space (DESIGN.md §3): a member id is its channel key, so its static key is itself.
+      keys: {
+        staticKey(member: MemberId): Uint8Array | undefined {
+          try {
+            const key = base64UrlDecode(member);
+            return key.length === 32 ? key : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+      },
+    };
+  }
+
+  static create(host: ConversationHost, record: ConversationRecord): ConversationRuntime {
+    const deps = ConversationRuntime.membershipDeps(host.deps);
+    const membership = new GreetingMembership(createMembership({ self: record.memberKey as string as MemberId, staticSeed: base64UrlDecode(record.memberSeed) }), deps);
+    const session = new Session(record.memberKey as string as MemberId, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
+    return new ConversationRuntime(host, record, session, { lastSeq: 0, lastSeen: {} });
+  }
+
+  static async restore(host: ConversationHost, record: ConversationRecord, stored: SessionRecord): Promise<ConversationRuntime> {
+    if (stored.snapshot === null) {
+      const fresh = ConversationRuntime.create(host, record);
+      fresh.meta = { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } };
+      return fresh;
+    }
+    const chunks = new SnapshotChunks(record.id);
+    const snapshot = await chunks.join(host.store, stored.snapshot);
+    const deps = ConversationRuntime.membershipDeps(host.deps);
+    const membership = GreetingMembership.restore(snapshot.membership, deps);
+    const session = Session.restore(snapshot, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
+    return new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } }, chunks);
+  }
+
+  /** The session record to store now (new snapshot chunks go into `batch`). */
+  sessionRecord(batch: Batch): SessionRecord {
+    return { snapshot: this.chunks.split(this.session.snapshot(), batch), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
+  }
+
+  /** After a restore: the timer the session needs, and any follow-up work that was owed. */
+  resume(): void {
+    this.schedule(this.session.nextDeadlineMs());
+    void this.run('resume', () => this.followUps());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) this.host.deps.timers.clearTimeout(this.timer);
+    if (this.backoffTimer !== null) this.host.deps.timers.clearTimeout(this.backoffTimer);
+    this.timer = null;
+    this.backoffTimer = null;
+  }
+
+  /** Runs `fn` after everything queued before it (Session calls must not overlap). */
+  run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(async () => {
+      if (this.stopped) throw new WorkerError('invalid-state', 'this conversation is being reloaded; try again');
+      try {
+        return await fn();
+      } catch (error) {
+        if (error instanceof WorkerError) throw error;
+        this.host.failed(this, error);
+        throw error instanceof CrashError ? error : new WorkerError('internal', `${what} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  // ── the step ─────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * One Session call and everything it caused, persisted in one transaction before any packet
+   * leaves. `prepare` adds the caller's own writes to the same batch.
+   */
+  private async step(
+    what: string,
+    call: ((session: Session, nowMs: number) => Promise<SessionEffect[]>) | null,
+    options: { eventTimeMs?: number; ownRef?: MessageRef; prepare?: (batch: Batch) => void | Promise<void> } = {},
+  ): Promise<SessionEffect[]> {
+    const deps = this.host.deps;
+    const nowMs = deps.now();
+    const effects = call === null ? [] : await call(this.session, nowMs);
+    deps.fault?.('after-session-call', what);
+    const batch = this.host.store.batch();
+    const outbox: OutboxRecord[] = [];
+    const postIds: string[] = [];
+    let timerAt: number | undefined;
+    let delivered: DeliveredMessage | undefined;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send': {
+          const data = isDataPacket(effect.text);
+          // Rule 7: nothing sealed under a key that someone who left still holds (resends and
+          // acks included) leaves while their exclusion is under way.
+          if (data && this.departedInKey()) break;
+          const record: OutboxRecord = {
+            postId: randomId(deps),
+            relay: this.record.relay,
+            channel: this.channel,
+            packet: base64UrlEncode(utf8Encode(effect.text)),
+            // async-groups rule 7: data packets are conditional on nobody having left since we
+            // sealed them; membership packets must reach the order regardless.
+            ifNoLeaveAfter: data ? this.meta.lastSeq : null,
+            queuedAtMs: nowMs,
+            presigned: null,
+            attempts: 0,
+          };
+          outbox.push(record);
+          postIds.push(record.postId);
+          break;
+        }
+        case 'deliver':
+          if ((effect.message.author as string) === this.self && options.ownRef !== undefined && delivered === undefined) delivered = effect.message;
+          else await this.deliver(effect.message, options.eventTimeMs ?? nowMs, batch);
+          break;
+        case 'notice':
+          this.onNotice(effect.notice, nowMs, batch);
+          break;
+        case 'warn':
+          this.onWarning(effect.warning, nowMs, batch);
+          break;
+        case 'kick':
+          for (const m of effect.members) this.record.pendingRelay.push({ kind: 'remove', member: m as string as MemberKey });
+          break;
+        case 'leave':
+          this.record.pendingRelay.push({ kind: 'leave' });
+          break;
+        case 'setTimer':
+          timerAt = effect.atMs;
+          break;
+        case 'status':
+          break;
+      }
+    }
+    if (options.ownRef !== undefined) this.sealedOwn(options.ownRef, delivered, postIds, batch);
+    await options.prepare?.(batch);
+    for (const r of outbox) batch.putTransit('outbox', r);
+    batch.put('sessions', this.id, this.sessionRecord(batch));
+    this.putRecord(batch);
+    if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
+      this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
+      batch.putTransit('fetchTokens', this.fetchToken);
+    }
+    await this.host.store.commit(batch);
+    deps.fault?.('after-persist', what);
+    if (outbox.length > 0) this.host.enqueueOutbox(outbox);
+    await this.performRelayActions();
+    if (timerAt !== undefined) this.schedule(timerAt);
+    this.host.changed(this);
+    return effects;
+  }
+
+  /** Writes records with no session call (the same transaction rules). */
+  async save(prepare?: (batch: Batch) => void | Promise<void>): Promise<void> {
+    const batch = this.host.store.batch();
+    await prepare?.(batch);
+    this.putRecord(batch);
+    await this.host.store.commit(batch);
+    this.host.changed(this);
+  }
+
+  /**
+   * The conversation record, when it changed since it was last written: most steps (acks,
+   * heartbeats) leave it alone, and each sealed write is a WebCrypto call.
+   */
+  private putRecord(batch: Batch): void {
+    const json = JSON.stringify(this.record);
+    if (json === this.writtenRecord) return;
+    batch.putJson('conversations', this.id, json);
+    this.writtenRecord = json;
+  }
+
+  private schedule(atMs: number | undefined): void {
+    if (atMs === undefined || this.stopped) return;
+    if (this.timerAtMs !== null && this.timerAtMs <= atMs && this.timer !== null) return;
+    if (this.timer !== null) this.host.deps.timers.clearTimeout(this.timer);
+    this.timerAtMs = atMs;
+    this.timer = this.host.deps.timers.setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAtMs = null;
+        void this.run('tick', async () => {
+          await this.step('tick', (s, now) => s.tick(now));
+          this.schedule(this.session.nextDeadlineMs());
+          await this.followUps();
+        }).catch(() => undefined);
+      },
+      Math.max(0, atMs - this.host.deps.now()),
+    );
+  }
+
+  private async performRelayActions(): Promise<void> {
+    while (this.record.pendingRelay.length > 0 && !this.stopped) {
+      const action = this.record.pendingRelay[0]!;
+      await this.host.relayAction(this, action);
+      this.record.pendingRelay.shift();
+      await this.save();
+    }
+  }
+
+  // ── timeline ─────────────────────────────────────────────────────────────────────────────
+
+  /** Appends a timeline record (in `batch`) and returns its position. */
+  append(item: TimelineRecord, batch: Batch): number {
+    const position = this.record.nextPosition++;
+    this.putTimeline(position, item, batch);
+    return position;
+  }
+
+  /** A message's timeline position, from the window (the open view) — undefined when not in it. */
+  positionOf(ref: string): number | undefined {
+    for (const [position, item] of this.window) if (item.t === 'm' && (item.ref === ref || item.mpenc === ref)) return position;
+    return undefined;
+  }
+
+  putTimeline(position: number, item: TimelineRecord, batch: Batch): void {
+    batch.put('timeline', [this.id, position], item);
+    this.window.set(position, item);
+    if (this.window.size > TIMELINE_CACHE) this.window.delete(this.window.keys().next().value!);
+    this.record.lastActivityMs = Math.max(this.record.lastActivityMs, item.atMs);
+  }
+
+  notice(tone: NoticeTone, text: string, whatToDo: string | null, action: NoticeAction | null, atMs: number, batch: Batch): void {
+    this.append({ t: 'n', tone, text, whatToDo, action, atMs }, batch);
+    if (tone === 'danger') this.record.attention = true;
+  }
+
+  private async deliver(message: DeliveredMessage, atMs: number, batch: Batch): Promise<void> {
+    const author = message.author as string as MemberKey;
+    const payload = decodePayload(message.text);
+    const mine = author === this.self;
+    switch (payload.t) {
+      case 'm': {
+        const ref = message.id as MessageRef;
+        this.append(
+          { t: 'm', ref, mpenc: message.id, author, text: payload.x, atMs, parents: [], hiddenParents: message.hiddenParents, state: 'sealed', failure: null, postIds: [] },
+          batch,
+        );
+        this.record.last = { author, text: payload.x, atMs, position: this.record.nextPosition - 1 };
+        if (!mine) this.record.unread++;
+        return;
+      }
+      case 'r':
+        await this.onRoster(author, payload, atMs, batch);
+        return;
+      case 'n':
+        if (this.record.name !== payload.name) {
+          this.record.name = payload.name;
+          this.notice('info', `${mine ? 'You' : this.host.nameOf(author, this)} renamed the group to “${payload.name}”`, null, null, atMs, batch);
+        }
+        return;
+      case 'i':
+        this.learnInvite({ id: payload.id, jk: payload.jk, ik: payload.ik, name: payload.name, by: author, expiresAtMs: payload.exp, operationId: null, usedBy: null }, atMs);
+        return;
+      case 'x':
+        this.record.invites = this.record.invites.filter((i) => i.id !== payload.id);
+        this.record.operations = this.record.operations.filter((o) => o.inviteId !== payload.id);
+        return;
+    }
+  }
+
+  private async onRoster(author: MemberKey, payload: Extract<GroupPayload, { t: 'r' }>, atMs: number, batch: Batch): Promise<void> {
+    const members = new Set<string>(this.session.members());
+    let bad = 0;
+    for (const raw of payload.b) {
+      try {
+        const binding = await verifyBinding(this.host.deps.crypto, raw, { ch: this.channel });
+        if (!members.has(binding.mk)) continue; // not (or no longer) a member: nothing to name
+        const known = this.record.bindings[binding.mk];
+        if (known !== undefined && known.ik !== binding.ik) {
+          bad++;
+          continue;
+        }
+        this.record.bindings[binding.mk] = binding;
+      } catch {
+        bad++;
+      }
+    }
+    if (payload.name !== this.record.name) this.record.name = payload.name;
+    this.record.kind = payload.kind;
+    if (bad > 0) {
+      this.notice(
+        'danger',
+        `${this.host.nameOf(author, this)} sent a member list with ${bad} entr${bad === 1 ? 'y' : 'ies'} that failed the signature check; they were ignored`,
+        'Compare safety numbers with the members of this group. If it happens again, someone may be tampering with the group.',
+        null,
+        atMs,
+        batch,
+      );
+    }
+  }
+
+  /** Our own message got its mpENC id (or failed): update its timeline record. */
+  private sealedOwn(ref: MessageRef, message: DeliveredMessage | undefined, postIds: string[], batch: Batch): void {
+    const queued = this.record.queued.find((q) => q.ref === ref);
+    const position = queued?.position;
+    if (position === undefined) return;
+    this.record.queued = this.record.queued.filter((q) => q.ref !== ref);
+    const text = queued?.text ?? (this.window.get(position) as { text?: string } | undefined)?.text ?? '';
+    const atMs = queued?.atMs ?? this.host.deps.now();
+    this.putTimeline(
+      position,
+      message === undefined
+        ? { t: 'm', ref, mpenc: null, author: this.self, text, atMs, parents: [], hiddenParents: false, state: 'failed', failure: 'It could not be sealed.', postIds: [] }
+        : { t: 'm', ref, mpenc: message.id, author: this.self, text, atMs, parents: [], hiddenParents: message.hiddenParents, state: 'sealed', failure: null, postIds },
+      batch,
+    );
+  }
+
+  // ── notices and warnings from the session, in plain words ─────────────────────────────────
+
+  private onNotice(notice: SessionNotice, atMs: number, batch: Batch): void {
+    switch (notice.kind) {
+      case 'subsession-started':
+        this.onMembers(notice.members as readonly string[] as MemberKey[], atMs, batch);
+        return;
+      case 'subsession-closed':
+        return;
+      case 'member-parting':
+        // A subsession's members part from it at every membership change (mpENC §3.5 shutdown):
+        // not news for people. Real departures show as "… is no longer in the group".
+        return;
+      case 'presence':
+      case 'unreadable-dropped':
+        return;
+      case 'membership':
+        this.onMembershipText(notice.text, atMs, batch);
+        return;
+      case 'left': {
+        const voluntary = this.record.state === 'left' || this.record.leaving;
+        this.record.state = voluntary ? 'left' : 'removed';
+        this.record.operations = [];
+        this.notice(voluntary ? 'info' : 'warning', voluntary ? 'You left the group' : 'You were removed from the group', voluntary ? null : 'You can read what was said before, but no longer send or receive.', null, atMs, batch);
+        return;
+      }
+    }
+  }
+
+  private onMembers(members: MemberKey[], atMs: number, batch: Batch): void {
+    const before = new Set(this.record.lastMembers);
+    const after = new Set(members);
+    const added = members.filter((m) => !before.has(m) && m !== this.self);
+    const removed = [...before].filter((m) => !after.has(m) && m !== this.self);
+    const wasIn = before.has(this.self);
+    this.record.lastMembers = [...members];
+    if (this.record.state === 'waiting') this.record.state = 'active';
+    if (!wasIn) {
+      this.notice('info', this.record.createdByMe ? 'The group is ready: messages are end-to-end encrypted' : 'You joined the group', null, null, atMs, batch);
+      this.record.operations = this.record.operations.filter((o) => o.kind !== 'join');
+    }
+    for (const m of added) {
+      if (!wasIn && !this.record.createdByMe) continue; // joining: the others were there before us
+      this.notice('info', `${this.host.nameOf(m, this)} joined`, null, null, atMs, batch);
+    }
+    for (const m of removed) this.notice('info', `${this.host.nameOf(m, this)} is no longer in the group`, null, null, atMs, batch);
+    // Operations that this change completed drop out (their notices stay in the timeline).
+    this.record.operations = this.record.operations.filter((op) => {
+      if (op.kind === 'add') return !op.targets.every((t) => t.member !== null && after.has(t.member));
+      if (op.kind === 'remove') return !op.targets.every((t) => t.member !== null && !after.has(t.member));
+      return true;
+    });
+    // Invitations those joiners used are spent (one person each); their claims are done.
+    for (const claim of this.record.claims) {
+      if (after.has(claim.member)) this.record.invites = this.record.invites.map((i) => (i.id === claim.inviteId ? { ...i, usedBy: claim.member } : i));
+    }
+    this.record.claims = this.record.claims.filter((c) => !after.has(c.member));
+    if (this.record.proposing !== null) {
+      const p = this.record.proposing;
+      const done = p.kind === 'include' ? p.members.every((m) => after.has(m)) : p.members.every((m) => !after.has(m));
+      if (done) {
+        this.record.proposing = null;
+        // issue 10 §6: whoever completed an include (or the start) tells everyone who is who.
+        if (p.kind === 'include') this.record.owesRoster = true;
+      }
+    }
+  }
+
+  private onMembershipText(text: string, atMs: number, batch: Batch): void {
+    // The greeting layer reports failures and refusals as text (GreetingMembership.translate).
+    const failed = /^operation failed: (.*)$/.exec(text) ?? /^our (\w+) was not accepted: (.*)$/.exec(text) ?? /^cannot (\w+): (.*)$/.exec(text);
+    if (failed === null) return;
+    const p = this.record.proposing;
+    if (p === null) return;
+    this.record.proposing = null;
+    const names = p.members.map((m) => this.host.nameOf(m, this)).join(', ');
+    const ops = this.record.operations.filter((o) => o.state === 'running');
+    for (const op of ops) {
+      const retry = op.kind === 'add' && this.record.claims.some((c) => op.targets.some((t) => t.member === c.member));
+      this.updateOperation(op.id, { state: retry ? 'waiting' : 'failed', failure: retry ? null : `Could not ${p.kind === 'include' ? 'add' : 'remove'} ${names}` });
+    }
+    if (p.kind === 'exclude') {
+      this.notice('warning', `Removing ${names} did not go through`, 'Try again; if it keeps failing, a member may be offline in the middle of a change.', null, atMs, batch);
+    }
+  }
+
+  private onWarning(warning: SessionWarning, atMs: number, batch: Batch): void {
+    const name = (m: MemberId) => this.host.nameOf(m as string as MemberKey, this);
+    switch (warning.kind) {
+      case 'not-fully-acked':
+        return; // shown on the message itself (delivery 'not-acked')
+      case 'rejected':
+        this.notice(
+          'danger',
+          `A message from ${name(warning.sender)} failed a security check and was not shown (${warning.code})`,
+          'If this repeats, someone may be tampering with the relay. Compare safety numbers with this person.',
+          null,
+          atMs,
+          batch,
+        );
+        return;
+      case 'missing-parents-expired':
+        this.notice('warning', `A message from ${name(warning.author)} was never shown: messages it replies to never arrived`, 'Ask them to send it again.', null, atMs, batch);
+        return;
+      case 'fork':
+        this.notice(
+          'danger',
+          `A packet in ${name(warning.sender)}'s name fits no version of this group you hold`,
+          'The relay may be showing members different histories. Compare safety numbers with this person.',
+          null,
+          atMs,
+          batch,
+        );
+        return;
+      case 'sealed-after-moving-on':
+        this.notice(
+          'danger',
+          `${name(warning.author)} sent a message under a key they had already moved on from`,
+          'Their app may be broken, or the relay replayed an old message. If it repeats, compare safety numbers.',
+          null,
+          atMs,
+          batch,
+        );
+        return;
+      case 'unconfirmed-author':
+        this.notice('warning', `Messages from ${name(warning.author)} are waiting: their device has not confirmed the group's new key yet`, null, null, atMs, batch);
+        return;
+      case 'dropped':
+        this.notice('warning', `A message from ${name(warning.sender)} was dropped: ${warning.reason}`, null, null, atMs, batch);
+        return;
+      case 'shutdown-inconsistent':
+        this.notice(
+          'warning',
+          `Before the group changed, ${warning.missing.map(name).join(', ')} did not confirm every message`,
+          'They may have missed some messages; ask them if anything is missing.',
+          null,
+          atMs,
+          batch,
+        );
+        return;
+      case 'membership':
+        this.notice('danger', `The group's key agreement reported a problem: ${warning.text}`, 'If it repeats, someone may be tampering with the relay; compare safety numbers.', null, atMs, batch);
+        return;
+    }
+  }
+
+  updateOperation(id: OperationId, change: Partial<OperationRecord>): void {
+    this.record.operations = this.record.operations.map((o) => (o.id === id ? { ...o, ...change } : o));
+  }
+
+  // ── inputs ───────────────────────────────────────────────────────────────────────────────
+
+  /** A relay event of this channel (from the socket or the inbox store), in seq order. */
+  receive(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
+    return this.run('receive', async () => {
+      if (event.seq <= this.meta.lastSeq) {
+        // Already processed (fetched twice: socket and service worker): only drop the copy.
+        if (prepare !== undefined) await this.save(prepare);
+        return;
+      }
+      const channelEvent = this.toChannelEvent(event);
+      if (event.type === 'packet' && event.author !== null) {
+        this.meta.lastSeen[event.author] = Math.max(this.meta.lastSeen[event.author] ?? 0, event.timeMs);
+      }
+      this.meta.lastSeq = event.seq;
+      if (channelEvent === null) {
+        await this.step('skip', null, { prepare });
+        return;
+      }
+      let claimText: string | null = null;
+      if (channelEvent.kind === 'packet' && channelEvent.text.startsWith(JOIN_CLAIM_PREFIX) && channelEvent.sender !== (this.self as string)) claimText = channelEvent.text;
+      if (this.stillJoining() && event.type === 'packet' && event.author !== this.self && this.host.deps.now() - (this.record.claimedAtMs ?? 0) > CLAIM_FRESH_MS / 2) {
+        // A member is online now and our claim is getting old: say again that we are here.
+        this.host.claimAgain(this);
+      }
+      await this.step('receive', (s, now) => s.receive(channelEvent, now), {
+        eventTimeMs: event.timeMs,
+        prepare: async (batch) => {
+          if (claimText !== null) await this.onClaim(event.type === 'packet' ? (event.author as MemberKey) : this.self, claimText, event.timeMs, batch);
+          prepare?.(batch);
+        },
+      });
+      await this.followUps();
+    });
+  }
+
+  /**
+   * We (re)subscribed: the relay's head is `headSeq` and it holds events from `firstSeq` on.
+   * The session stays silent until it has processed the head (async-groups rule 6), and starts
+   * over in this group if events it never saw are gone (rule 11). Queued before the backlog.
+   */
+  catchUp(headSeq: number, firstSeq: number): Promise<void> {
+    return this.run('catch-up', async () => {
+      if (this.record.state === 'left' || this.record.state === 'removed') return;
+      if (firstSeq > this.meta.lastSeq + 1) await this.step('retention', (s, now) => s.retention(firstSeq, now));
+      await this.step('catch-up', (s, now) => s.catchUp(headSeq, now));
+      await this.followUps();
+    });
+  }
+
+  private toChannelEvent(event: RelayEvent): ChannelEvent | null {
+    const current = this.session.channelMembers() as readonly string[] as MemberKey[];
+    switch (event.type) {
+      case 'member-joined': {
+        const joined = event.member;
+        let members: MemberKey[];
+        if (joined === this.self) {
+          members = [...new Set([...(this.record.joinMembers ?? []), this.self])];
+          this.record.joinMembers = null;
+        } else members = current.includes(joined) ? current : [...current, joined];
+        return { kind: 'joined', seq: event.seq, atMs: event.timeMs, joined: [joined as string as MemberId], members: members as string[] as MemberId[] };
+      }
+      case 'member-left':
+        return { kind: 'left', seq: event.seq, atMs: event.timeMs, left: [event.member as string as MemberId], members: current.filter((m) => m !== event.member) as string[] as MemberId[] };
+      case 'packet': {
+        if (event.author === null) return null; // deposits exist only in inboxes
+        let text: string;
+        try {
+          text = utf8Decode(base64UrlDecode(event.packet));
+        } catch {
+          text = '?covey-undecodable';
+        }
+        // Relay time (atMs): acks' lateness and presence are judged by it (async-groups rules 14, 15).
+        return { kind: 'packet', seq: event.seq, atMs: event.timeMs, sender: event.author as string as MemberId, text };
+      }
+    }
+  }
+
+  /** We joined the channel and wait to be included (rule 10). */
+  stillJoining(): boolean {
+    return this.record.state === 'waiting' && !this.record.createdByMe && this.record.pendingJoin === null && this.session.currentSubsession() === undefined;
+  }
+
+  /** Sends (or queues, when no key agreement is up yet) a chat message. */
+  send(text: string): Promise<MessageRef> {
+    return this.run('send', async () => {
+      if (this.record.state === 'left' || this.record.state === 'removed') throw new WorkerError('invalid-state', 'You are no longer in this group.');
+      const nowMs = this.host.deps.now();
+      const ref = `q${randomId(this.host.deps, 12)}` as MessageRef;
+      // async-groups rule 7: written now, sealed when it can go (plaintext stays under the data key).
+      const position = this.record.nextPosition;
+      await this.save((batch) => {
+        this.append({ t: 'm', ref, mpenc: null, author: this.self, text, atMs: nowMs, parents: [], hiddenParents: false, state: 'queued', failure: null, postIds: [] }, batch);
+        this.record.queued.push({ ref, position, text, atMs: nowMs });
+        this.record.last = { author: this.self, text, atMs: nowMs, position };
+        this.record.readUpTo = Math.max(this.record.readUpTo, position);
+      });
+      // Sealed in its own step, queued behind this one: the command returns once the message is
+      // stored, even when the conversation is busy catching up.
+      void this.run('seal', () => this.sealQueued()).catch(() => undefined);
+      return ref;
+    });
+  }
+
+  /** Seals waiting messages while the session can send (each its own step). */
+  private async sealQueued(): Promise<void> {
+    while (this.canSeal() && this.record.queued.length > 0 && !this.host.sendHeld(this)) {
+      const q = this.record.queued[0]!;
+      try {
+        await this.step('send', (s, now) => s.send(encodePayload({ t: 'm', x: q.text }), now), { ownRef: q.ref });
+      } catch (error) {
+        if (!isProtocolError(error)) throw error;
+        return; // e.g. no active subsession after all: stays queued
+      }
+    }
+  }
+
+  /**
+   * Whether a message may be sealed now. Never while a member of the current key has left the
+   * channel (its exclusion is under way): the leaver could read it (async-groups rule 7).
+   */
+  canSeal(): boolean {
+    if (this.session.state() !== 'active' || this.session.currentSubsession() === undefined || this.record.state !== 'active') return false;
+    return !this.departedInKey();
+  }
+
+  private departedInKey(): boolean {
+    if (this.session.currentSubsession() === undefined) return false;
+    const channel = new Set<string>(this.session.channelMembers());
+    return !this.session.members().every((m) => channel.has(m));
+  }
+
+  /**
+   * The relay refused a data packet because someone left after we sealed it (rule 7): the
+   * message goes back to the queue and is sealed again under the key without them.
+   */
+  resealAfterRefusal(postId: string): Promise<void> {
+    return this.run('reseal', async () => {
+      await this.save((batch) => {
+        for (const [position, item] of this.window) {
+          if (item.t !== 'm' || !item.postIds.includes(postId) || item.author !== this.self) continue;
+          this.putTimeline(position, { ...item, mpenc: null, state: 'queued', postIds: [] }, batch);
+          if (!this.record.queued.some((q) => q.ref === item.ref)) this.record.queued.push({ ref: item.ref, position, text: item.text, atMs: item.atMs });
+        }
+      });
+      await this.followUps();
+    });
+  }
+
+  /** Sends a group control payload (roster, rename, invitation notice). */
+  async sendControl(payload: GroupPayload): Promise<void> {
+    await this.step(`control-${payload.t}`, (s, now) => s.send(encodePayload(payload), now));
+  }
+
+  /**
+   * Work owed after any step, read from the stored record: the roster, queued messages, invite
+   * notices, and includes of claimed joiners (rule 10).
+   */
+  async followUps(): Promise<void> {
+    if (this.stopped || this.record.state === 'left' || this.record.state === 'removed') return;
+    if (this.canSeal() && this.record.owesRoster) {
+      this.record.owesRoster = false;
+      const bindings = this.session.members().map((m) => this.record.bindings[m]).filter((b): b is Binding => b !== undefined);
+      await this.sendControl({ t: 'r', name: this.record.name, kind: this.record.kind, b: bindings });
+    }
+    if (this.canSeal()) {
+      for (const invite of this.record.invites) {
+        if (invite.by !== this.self || invite.usedBy !== null || this.record.announced.includes(invite.id)) continue;
+        this.record.announced.push(invite.id);
+        await this.sendControl({ t: 'i', id: invite.id, jk: invite.jk, ik: invite.ik, name: invite.name, exp: invite.expiresAtMs });
+      }
+    }
+    await this.sealQueued();
+    await this.includeClaims(false);
+  }
+
+  /** Rule 10: include the fresh claimants; the inviter at once, others after a backoff. */
+  private async includeClaims(afterBackoff: boolean): Promise<void> {
+    if (this.record.proposing !== null || this.session.state() !== 'active') return;
+    const nowMs = this.host.deps.now();
+    const members = new Set<string>(this.session.members());
+    const channel = new Set<string>(this.session.channelMembers());
+    const waiting = this.record.claims.filter((c) => !members.has(c.member) && channel.has(c.member));
+    const fresh = waiting.filter((c) => nowMs - c.atMs < CLAIM_FRESH_MS);
+    if (fresh.length === 0) {
+      // Joiners who claimed while nobody was online: ask whether they still are (they answer
+      // with a fresh claim when they see anyone's packet). At most once per half freshness.
+      if (waiting.length > 0 && nowMs - this.lastPingAtMs > CLAIM_FRESH_MS / 2) {
+        this.lastPingAtMs = nowMs;
+        this.host.postRaw(this, PING_TEXT);
+      }
+      return;
+    }
+    const mine = fresh.filter((c) => this.record.invites.find((i) => i.id === c.inviteId)?.by === this.self);
+    const chosen = afterBackoff ? fresh : mine;
+    if (chosen.length === 0) {
+      if (this.backoffTimer === null) {
+        this.backoffTimer = this.host.deps.timers.setTimeout(() => {
+          this.backoffTimer = null;
+          void this.run('include-backoff', () => this.includeClaims(true)).catch(() => undefined);
+        }, INCLUDE_BACKOFF_MS);
+      }
+      return;
+    }
+    const targets = chosen.map((c) => c.member);
+    this.record.proposing = { kind: 'include', members: targets };
+    for (const op of this.record.operations) {
+      if (op.kind === 'add' && op.targets.some((t) => t.member !== null && targets.includes(t.member))) this.updateOperation(op.id, { state: 'running' });
+    }
+    await this.step('include', (s, now) => s.include(targets as string[] as MemberId[], now));
+  }
+
+  /** A join claim packet: verify it against the invitations we know and remember the joiner. */
+  private async onClaim(sender: MemberKey, text: string, atMs: number, batch: Batch): Promise<void> {
+    for (const invite of this.record.invites) {
+      if (invite.usedBy !== null && invite.usedBy !== sender) continue;
+      const opened = await openJoinClaim(invite.jk, this.channel, text);
+      if (opened === undefined || opened.id !== invite.id) continue;
+      let binding: Binding;
+      try {
+        binding = await verifyBinding(this.host.deps.crypto, opened.binding, { ch: this.channel, mk: sender });
+      } catch (error) {
+        this.notice('danger', `Someone tried to join with a forged identity: ${error instanceof Error ? error.message : String(error)}`, 'Nothing changed. If it repeats, tell the group.', null, atMs, batch);
+        return;
+      }
+      if (invite.ik !== null && binding.ik !== invite.ik) {
+        this.notice('danger', `Someone used ${invite.name ?? 'an'} invitation with another identity key; they were not added`, 'Nothing changed. Invite the person again if you still want them here.', null, atMs, batch);
+        return;
+      }
+      if (invite.expiresAtMs < atMs) return;
+      this.record.bindings[sender] = binding;
+      // Fresh means posted lately by the relay's clock (rule 10: online now), not read lately.
+      this.record.claims = [...this.record.claims.filter((c) => c.member !== sender), { member: sender, binding, inviteId: invite.id, atMs }].slice(-MAX_CLAIMS);
+      for (const op of this.record.operations) {
+        if (op.inviteId === invite.id) this.updateOperation(op.id, { targets: op.targets.map((t) => ({ ...t, member: sender })) });
+      }
+      return;
+    }
+  }
+
+  learnInvite(invite: GroupInvite, atMs: number): void {
+    if (this.record.invites.some((i) => i.id === invite.id)) return;
+    // Announced after its invitee was already included (we joined later): spent already.
+    const members = new Set<string>(this.session.members());
+    const joined = invite.ik === null ? undefined : Object.values(this.record.bindings).find((b) => b.ik === invite.ik && members.has(b.mk));
+    const known = joined === undefined ? invite : { ...invite, usedBy: joined.mk };
+    this.record.invites = [...this.record.invites, known].slice(-MAX_INVITES);
+    if (known.usedBy === null && invite.operationId === null && invite.expiresAtMs > atMs) {
+      const name = invite.name ?? 'someone with an invite link';
+      this.record.operations.push({
+        id: `op-${invite.id}` as OperationId,
+        kind: 'add',
+        state: 'waiting',
+        targets: [{ ik: invite.ik, member: null, name }],
+        startedAtMs: atMs,
+        expiresAtMs: invite.expiresAtMs,
+        failure: null,
+        inviteId: invite.id,
+      });
+    }
+  }
+
+  // ── membership actions ───────────────────────────────────────────────────────────────────
+
+  exclude(member: MemberKey, operationId: OperationId): Promise<void> {
+    return this.run('exclude', async () => {
+      if (!this.canSeal()) throw new WorkerError('invalid-state', 'The group is not ready for changes yet.');
+      if (this.record.proposing !== null) throw new WorkerError('invalid-state', 'Another change to this group is still under way; try again when it is done.');
+      if (!this.session.members().includes(member as string as MemberId)) throw new WorkerError('not-found', 'That person is not a member.');
+      const name = this.host.nameOf(member, this);
+      this.record.proposing = { kind: 'exclude', members: [member] };
+      this.record.operations.push({
+        id: operationId,
+        kind: 'remove',
+        state: 'running',
+        targets: [{ ik: this.record.bindings[member]?.ik ?? null, member, name }],
+        startedAtMs: this.host.deps.now(),
+        expiresAtMs: null,
+        failure: null,
+        inviteId: null,
+      });
+      await this.step('exclude', (s, now) => s.exclude([member as string as MemberId], now));
+    });
+  }
+
+  leave(): Promise<void> {
+    return this.run('leave', async () => {
+      if (this.record.state === 'left' || this.record.state === 'removed') return;
+      this.record.leaving = true;
+      if (this.session.state() !== 'active') {
+        this.record.pendingRelay.push({ kind: 'leave' });
+        await this.save();
+        await this.performRelayActions();
+        return;
+      }
+      await this.step('leave', (s, now) => s.leave(now));
+    });
+  }
+
+  /** Our own leave or removal reached the relay (member-left for us). */
+  markGone(): void {
+    if (this.record.state === 'left' || this.record.state === 'removed') return;
+    this.record.state = this.record.leaving ? 'left' : 'removed';
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Browser entry of the engine's Web Worker: wires the real runtime (IndexedDB, fetch, WebSocket,
+ * Web Locks, BroadcastChannel, WebCrypto through the hybrid provider) into the EngineHost and
+ * serves the bridge on the worker's global scope. The UI starts it with
+ * `new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module' })`.
+ *
+ * The bridge listens from the first instant, before anything asynchronous: a module worker may
+ * dispatch messages while its top-level code still awaits (Firefox does), and a message that
+ * finds no listener is lost. Calls and watches that arrive early wait for the host.
+ */
+/// <reference lib="webworker" />
+import { selectCryptoProvider } from '../protocol/crypto/select.js';
+import { serveBridge, toErrorBody, type BridgeHandler, type BridgePort } from '../shared/worker-bridge.js';
+import { EngineHost } from './engine-host.js';
+import type { FetchLike, WebSocketConstructor } from './relay-client.js';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+async function startHost(): Promise<EngineHost> {
+  const origin = self.location.origin;
+  const host = new EngineHost({
+    indexedDB: self.indexedDB,
+    fetch: ((input, init) => self.fetch(input, init as RequestInit)) as FetchLike,
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    crypto: await selectCryptoProvider(),
+    now: () => Date.now(),
+    timers: { setTimeout: (callback, ms) => self.setTimeout(callback, ms), clearTimeout: (handle) => self.clearTimeout(handle as number) },
+    appOrigin: origin,
+    defaultRelay: origin,
+    persisted: self.navigator.storage?.persisted === undefined ? undefined : () => self.navigator.storage.persisted(),
+    locks: self.navigator.locks,
+    broadcast: (name) => new BroadcastChannel(name),
+    log: (level, message) => (level === 'error' ? console.error : level === 'warn' ? console.warn : console.info)(`[covey] ${message}`),
+  });
+  void host.start();
+  return host;
+}
+
+const hostReady = startHost();
+
+/** Serves the bridge at once; everything waits for the host. */
+const deferred: BridgeHandler = {
+  call: async (command, params) => (await hostReady).call(command, params),
+  watch(view, params, push, fail) {
+    let stop: (() => void) | null = null;
+    let cancelled = false;
+    hostReady.then(
+      (host) => {
+        if (cancelled) return;
+        try {
+          stop = host.watch(view, params, push, fail);
+        } catch (error) {
+          fail(toErrorBody(error));
+        }
+      },
+      (error: unknown) => fail({ code: 'internal', message: `the engine did not start: ${String(error)}` }),
+    );
+    return () => {
+      cancelled = true;
+      stop?.();
+    };
+  },
+};
+serveBridge(self as unknown as BridgePort, deferred);

@@ -1,0 +1,171 @@
+/**
+ * The outbox (issue 10 §2): packets leave only from here, after the session state that made them
+ * is stored. Records are written by the step that sealed them (same transaction) and deleted once
+ * the relay has them; a retry carries the same `postId`, so the relay stores each packet once.
+ *
+ * Posts of one channel leave strictly in order, one at a time (mpENC needs the relay order to be
+ * the sealing order of one author); channels proceed independently. Network failures retry with
+ * backoff; a refusal the relay will repeat is final and reported to the owner of the packet.
+ */
+import { base64UrlDecode } from '../protocol/bytes.js';
+import type { OutboxRecord } from '../shared/client-db.js';
+import type { ChannelId } from '../shared/relay-api.js';
+import type { ClientStore } from '../store/client-store.js';
+import type { ClientDeps } from './deps.js';
+import { RelayClientError, type RelayClient, type RelaySigner } from './relay-client.js';
+
+/** Retry delays after a failed post: first, cap (doubling, jittered). */
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
+export interface OutboxOwner {
+  client(relay: string): RelayClient;
+  /** The channel's member signer, or undefined when the channel is gone (the record is dropped). */
+  signer(channel: ChannelId): RelaySigner | undefined;
+  posted(record: OutboxRecord, seq: number): void;
+  /** The relay refused for good (e.g. 'forbidden' after removal, 'membership-changed'). */
+  refused(record: OutboxRecord, code: string, message: string): void;
+  networkTrouble(relay: string, message: string): void;
+  fatal(error: unknown): void;
+}
+
+export class Outbox {
+  private readonly queues = new Map<ChannelId, OutboxRecord[]>();
+  private readonly busy = new Set<ChannelId>();
+  private readonly retryTimers = new Map<ChannelId, unknown>();
+  private readonly attempts = new Map<ChannelId, number>();
+  private stopped = false;
+
+  constructor(
+    private readonly store: ClientStore,
+    private readonly deps: ClientDeps,
+    private readonly owner: OutboxOwner,
+  ) {}
+
+  /** Loads what a previous run left (start of the engine). */
+  async load(): Promise<void> {
+    const records = await this.store.transit('outbox');
+    records.sort((a, b) => a.queuedAtMs - b.queuedAtMs || a.postId.localeCompare(b.postId));
+    this.enqueue(records);
+  }
+
+  /** postIds still waiting (a message with one of these shows 'waiting to send'). */
+  pending(): Set<string> {
+    const out = new Set<string>();
+    for (const queue of this.queues.values()) for (const r of queue) out.add(r.postId);
+    return out;
+  }
+
+  count(relay?: string): number {
+    let n = 0;
+    for (const queue of this.queues.values()) for (const r of queue) if (relay === undefined || r.relay === relay) n++;
+    return n;
+  }
+
+  /** Records just committed: post them (in order, after what waits already). */
+  enqueue(records: readonly OutboxRecord[]): void {
+    for (const r of records) {
+      const queue = this.queues.get(r.channel) ?? [];
+      if (!queue.some((q) => q.postId === r.postId)) queue.push(r);
+      this.queues.set(r.channel, queue);
+    }
+    for (const channel of new Set(records.map((r) => r.channel))) void this.drain(channel);
+  }
+
+  /** Retry everything now (the network came back). */
+  retryAll(): void {
+    for (const [channel, timer] of this.retryTimers) {
+      this.deps.timers.clearTimeout(timer);
+      this.retryTimers.delete(channel);
+      this.attempts.set(channel, 0);
+      void this.drain(channel);
+    }
+  }
+
+  /** Drops a channel's queue (conversation deleted); the caller deletes the records. */
+  forget(channel: ChannelId): void {
+    this.queues.delete(channel);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.retryTimers.values()) this.deps.timers.clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  private async drain(channel: ChannelId): Promise<void> {
+    if (this.busy.has(channel) || this.retryTimers.has(channel) || this.stopped) return;
+    this.busy.add(channel);
+    try {
+      for (;;) {
+        const queue = this.queues.get(channel);
+        const record = queue?.[0];
+        if (queue === undefined || record === undefined || this.stopped) return;
+        const outcome = await this.post(record);
+        if (this.stopped) return;
+        if (outcome === 'retry') {
+          this.scheduleRetry(channel);
+          return;
+        }
+        queue.shift();
+        if (queue.length === 0) this.queues.delete(channel);
+      }
+    } catch (error) {
+      this.owner.fatal(error);
+    } finally {
+      this.busy.delete(channel);
+    }
+  }
+
+  private scheduleRetry(channel: ChannelId): void {
+    const attempt = (this.attempts.get(channel) ?? 0) + 1;
+    this.attempts.set(channel, attempt);
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + (this.deps.crypto.randomBytes(1)[0]! / 255));
+    this.retryTimers.set(
+      channel,
+      this.deps.timers.setTimeout(() => {
+        this.retryTimers.delete(channel);
+        void this.drain(channel);
+      }, delay),
+    );
+  }
+
+  private async post(record: OutboxRecord): Promise<'done' | 'retry'> {
+    const signer = this.owner.signer(record.channel);
+    if (signer === undefined) {
+      await this.remove(record);
+      return 'done';
+    }
+    try {
+      const options = record.ifNoLeaveAfter === null ? { postId: record.postId } : { postId: record.postId, ifNoLeaveAfter: record.ifNoLeaveAfter };
+      const result = await this.owner.client(record.relay).post(record.channel, base64UrlDecode(record.packet), options, signer);
+      this.deps.fault?.('after-post', record.postId);
+      await this.remove(record);
+      this.attempts.set(record.channel, 0);
+      this.owner.posted(record, result.seq);
+      return 'done';
+    } catch (error) {
+      if (error instanceof RelayClientError) {
+        if (error.status === 429 || error.status >= 500 || error.code === 'stale-timestamp' || error.code === 'replayed-nonce') {
+          this.owner.networkTrouble(record.relay, `The relay is busy (${error.code}); retrying`);
+          return 'retry';
+        }
+        await this.remove(record);
+        this.owner.refused(record, error.code, error.message);
+        return 'done';
+      }
+      if (error instanceof TypeError) {
+        // fetch rejects with TypeError on network failure.
+        this.owner.networkTrouble(record.relay, `Cannot reach ${record.relay}; messages wait and go when it is back`);
+        return 'retry';
+      }
+      throw error;
+    }
+  }
+
+  private async remove(record: OutboxRecord): Promise<void> {
+    const batch = this.store.batch().delete('outbox', record.postId);
+    await this.store.commit(batch);
+    this.deps.fault?.('after-outbox-delete', record.postId);
+  }
+}

@@ -1,0 +1,466 @@
+/**
+ * View models (src/shared/worker-api.ts) computed from the engine's state: what the UI renders.
+ * Plain words are made here, once, so every screen says the same thing.
+ */
+import type { MemberId } from '../protocol/ids.js';
+import type { MemberKey } from '../shared/relay-api.js';
+import type {
+  AppView,
+  ContactView,
+  ContactsView,
+  ConversationSummary,
+  ConversationView,
+  ConversationsView,
+  Delivery,
+  MemberRef,
+  MemberView,
+  MessageDetails,
+  MessageRef,
+  MessageView,
+  OperationView,
+  Presence,
+  TimelineItem,
+  Verification,
+} from '../shared/worker-api.js';
+import type { ConversationRuntime } from './conversation.js';
+import type { CoveyEngine } from './engine.js';
+import type { OperationRecord, TimelineRecord } from './records.js';
+import { decodePayload } from './group-messages.js';
+import { fingerprint } from './safety-number.js';
+
+/** Messages whose kind (chat or control) a conversation remembers for its views. */
+const CHAT_CACHE = 10_000;
+/** Characters of a message shown in the conversation list. */
+const PREVIEW_CHARS = 100;
+
+const firstLine = (text: string) => {
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.length > PREVIEW_CHARS ? `${line.slice(0, PREVIEW_CHARS - 1)}…` : line;
+};
+
+export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView, 'phase' | 'failure'>): Promise<AppView> {
+  if (engine === null || engine.phase !== 'ready') {
+    return {
+      phase: engine?.phase ?? fallback.phase,
+      me: null,
+      persistence: engine?.persistence ?? 'unknown',
+      passphraseSet: engine === null ? false : await engine.passphraseSet().catch(() => false),
+      relays: [],
+      queued: 0,
+      unread: 0,
+      pendingRequests: 0,
+      failure: fallback.failure,
+      alerts: [],
+    };
+  }
+  const p = engine.profile!;
+  let unread = 0;
+  for (const c of engine.conversations.values()) unread += c.record.unread;
+  return {
+    phase: 'ready',
+    me: { displayName: p.displayName, fingerprint: await fingerprint(engine.deps.crypto, p.identityKey), homeRelay: p.homeRelay },
+    persistence: engine.persistence,
+    passphraseSet: await engine.passphraseSet(),
+    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), problem: r.problem })),
+    queued: engine.outbox.count() + engine.people.pendingDeposits(),
+    unread,
+    pendingRequests: engine.people.requests.size + engine.people.invitations.size,
+    failure: null,
+    alerts: [...engine.alerts],
+    push: p.push == null ? 'off' : 'on',
+  };
+}
+
+// ── people ───────────────────────────────────────────────────────────────────────────────────
+
+export function verificationOf(engine: CoveyEngine, ik: string | undefined, self: boolean): Verification {
+  if (self) return 'verified';
+  if (ik === undefined) return 'unverified';
+  const contact = engine.people.contactByIk(ik);
+  if (contact === undefined) return 'unverified';
+  if (contact.verification === 'key-changed') return 'key-changed';
+  return contact.card.ik === ik ? contact.verification : 'unverified';
+}
+
+function presenceOf(engine: CoveyEngine, rt: ConversationRuntime, member: MemberKey): Presence {
+  if (member === rt.self) return { state: 'online' };
+  const seen = rt.meta.lastSeen[member];
+  if (seen === undefined) return { state: 'unknown' };
+  const expiryMs = rt.session.config.presence.expiryMs;
+  const expired = rt.session.expired().includes(member as string as MemberId);
+  if (!expired && engine.deps.now() - seen < expiryMs) return { state: 'online' };
+  return { state: 'last-seen', atMs: seen };
+}
+
+function bestPresence(a: Presence, b: Presence): Presence {
+  if (a.state === 'online' || b.state === 'online') return { state: 'online' };
+  if (a.state === 'last-seen' && b.state === 'last-seen') return a.atMs >= b.atMs ? a : b;
+  return a.state === 'last-seen' ? a : b;
+}
+
+export async function contactsView(engine: CoveyEngine): Promise<ContactsView> {
+  const people = engine.people;
+  const contacts: ContactView[] = [];
+  for (const c of people.contacts.values()) {
+    let presence: Presence = { state: 'unknown' };
+    for (const rt of engine.conversations.values()) {
+      for (const [member, binding] of Object.entries(rt.record.bindings)) {
+        if (binding.ik === c.card.ik && member !== rt.self) presence = bestPresence(presence, presenceOf(engine, rt, member as MemberKey));
+      }
+    }
+    contacts.push({
+      id: c.id,
+      name: people.displayName(c),
+      verification: c.verification,
+      safetyNumber: await people.safety(c.changedCard?.ik ?? c.card.ik),
+      state: c.state,
+      directConversationId: c.directConversationId,
+      presence,
+      keyChange:
+        c.changedCard === null
+          ? null
+          : {
+              text: `${people.displayName(c)}'s security key changed`,
+              whatToDo: `If ${people.displayName(c)} reinstalled Covey, compare the new safety number with them, then accept the new key. Until then nothing is sent to them.`,
+              previousSafetyNumber: await people.safety(c.card.ik),
+            },
+      addedAtMs: c.addedAtMs,
+    });
+  }
+  contacts.sort((a, b) => a.name.localeCompare(b.name));
+  const requests = await Promise.all(
+    [...people.requests.values()].map(async (r) => ({
+      id: r.id,
+      name: r.card.name,
+      safetyNumber: await people.safety(r.card.ik),
+      receivedAtMs: r.receivedAtMs,
+      existingContactId: people.contactByIk(r.card.ik)?.id ?? null,
+    })),
+  );
+  requests.sort((a, b) => b.receivedAtMs - a.receivedAtMs);
+  return { contacts, requests };
+}
+
+// ── conversations ────────────────────────────────────────────────────────────────────────────
+
+function conversationName(engine: CoveyEngine, rt: ConversationRuntime): string {
+  const r = rt.record;
+  if (r.kind !== 'direct') return r.name;
+  const other = Object.keys(r.bindings).find((m) => m !== rt.self);
+  if (other !== undefined) return engine.nameOf(other as MemberKey, rt);
+  const invited = r.operations.find((o) => o.kind === 'add' || o.kind === 'join')?.targets[0]?.name;
+  return invited ?? 'Chat';
+}
+
+function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: OperationRecord): OperationView {
+  const now = engine.deps.now();
+  const names = op.targets.map((t) => (t.member !== null && rt.record.bindings[t.member] !== undefined ? engine.nameOf(t.member, rt) : t.name));
+  const who = names.join(', ');
+  const expired = op.state === 'waiting' && op.expiresAtMs !== null && op.expiresAtMs < now;
+  const state = expired ? 'failed' : op.state;
+  let text: string;
+  switch (op.kind) {
+    case 'add':
+      if (state === 'failed') text = expired ? `Could not add ${who}: the invitation expired before it was used` : `Could not add ${who}${op.failure === null ? '' : `: ${op.failure}`}`;
+      else if (state === 'running') text = `Adding ${who}`;
+      else if (op.targets.some((t) => t.member !== null)) text = `Adding ${who} — ${who} joined; a member who is online adds them`;
+      else text = op.targets[0]?.ik === null ? `Invite link — waits for someone to open it` : `Adding ${who} — waits for ${who} to open Covey`;
+      break;
+    case 'join':
+      text = state === 'failed' ? `Could not join${op.failure === null ? '' : `: ${op.failure}`}` : `Joining — waits for a member of the group to open Covey and add you`;
+      break;
+    case 'remove':
+      text = state === 'failed' ? `Could not remove ${who}${op.failure === null ? '' : `: ${op.failure}`}` : `Removing ${who}`;
+      break;
+    case 'leave':
+      text = `Leaving the group`;
+      break;
+    case 'rename':
+      text = `Renaming the group`;
+      break;
+    case 'create':
+      text = `Creating the group`;
+      break;
+  }
+  return {
+    id: op.id,
+    kind: op.kind,
+    state,
+    text,
+    targets: names,
+    startedAtMs: op.startedAtMs,
+    expiresAtMs: op.expiresAtMs,
+    canCancel: state !== 'running' && (op.kind === 'add' || op.kind === 'join'),
+    canRetry: state === 'failed' && op.kind !== 'join',
+  };
+}
+
+export function summary(engine: CoveyEngine, rt: ConversationRuntime): ConversationSummary {
+  const r = rt.record;
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: conversationName(engine, rt),
+    state: r.state,
+    lastMessage: r.last === null ? null : { authorName: engine.nameOf(r.last.author, rt), mine: r.last.author === rt.self, text: firstLine(r.last.text), timeMs: r.last.atMs },
+    unread: r.unread,
+    timeMs: r.lastActivityMs,
+    operations: r.operations.map((op) => operationView(engine, rt, op)),
+    needsAttention: r.attention || engine.heldBy(rt).length > 0,
+    hasDraft: engine.drafts.has(r.id),
+    memberCount: rt.session.members().length,
+  };
+}
+
+export function conversationsView(engine: CoveyEngine): ConversationsView {
+  const conversations = [...engine.conversations.values()].map((rt) => summary(engine, rt)).sort((a, b) => b.timeMs - a.timeMs);
+  const invitations = [...engine.people.invitations.values()]
+    .map((i) => {
+      const contact = engine.people.contactByIk(i.inviter.ik);
+      return {
+        id: i.id,
+        kind: i.body.kind,
+        groupName: i.body.kind === 'direct' ? `Chat with ${contact === undefined ? i.inviter.name : engine.people.displayName(contact)}` : i.body.name,
+        inviterName: contact === undefined ? i.inviter.name : engine.people.displayName(contact),
+        inviterVerification: verificationOf(engine, i.inviter.ik, false),
+        inviterIsContact: contact !== undefined,
+        memberNames: i.body.members.filter((b) => b.ik !== i.inviter.ik).map((b) => b.name),
+        via: i.via,
+        receivedAtMs: i.receivedAtMs,
+        expiresAtMs: i.body.exp,
+      };
+    })
+    .sort((a, b) => b.receivedAtMs - a.receivedAtMs);
+  return { conversations, invitations };
+}
+
+function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
+  const r = rt.record;
+  const out: MemberView[] = [];
+  const inSession = new Set<string>(rt.session.members());
+  // A joiner waiting to be included knows the members from its invitation.
+  const listed = r.state === 'waiting' && !r.createdByMe ? Object.keys(r.bindings) : [...inSession];
+  for (const m of new Set([rt.self as string, ...listed])) {
+    const member = m as MemberKey;
+    const binding = r.bindings[member];
+    out.push({
+      member: member as string as MemberRef,
+      contactId: binding === undefined ? null : (engine.people.contactByIk(binding.ik)?.id ?? null),
+      name: member === rt.self ? `${engine.profile!.displayName} (you)` : engine.nameOf(member, rt),
+      self: member === rt.self,
+      verification: verificationOf(engine, binding?.ik, member === rt.self),
+      presence: presenceOf(engine, rt, member),
+      role: 'member',
+    });
+  }
+  for (const claim of r.claims) {
+    if (inSession.has(claim.member) || out.some((o) => o.member === (claim.member as string))) continue;
+    out.push({
+      member: claim.member as string as MemberRef,
+      contactId: engine.people.contactByIk(claim.binding.ik)?.id ?? null,
+      name: engine.nameOf(claim.member, rt),
+      self: false,
+      verification: verificationOf(engine, claim.binding.ik, false),
+      presence: presenceOf(engine, rt, claim.member),
+      role: 'joining',
+    });
+  }
+  for (const invite of r.invites) {
+    if (invite.ik === null || invite.usedBy !== null || invite.expiresAtMs < engine.deps.now() || r.claims.some((c) => c.inviteId === invite.id)) continue;
+    if (Object.values(r.bindings).some((b) => b.ik === invite.ik && inSession.has(b.mk))) continue;
+    if (invite.by === rt.self && r.state === 'waiting' && !r.createdByMe) continue; // our own join
+    out.push({
+      member: `i:${invite.id}` as MemberRef,
+      contactId: engine.people.contactByIk(invite.ik)?.id ?? null,
+      name: invite.name ?? 'Invited',
+      self: false,
+      verification: verificationOf(engine, invite.ik, false),
+      presence: { state: 'unknown' },
+      role: 'invited',
+    });
+  }
+  const [me, ...others] = out;
+  others.sort((a, b) => a.name.localeCompare(b.name));
+  return [me!, ...others];
+}
+
+function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<TimelineRecord, { t: 'm' }>, pendingPosts: Set<string>): Delivery {
+  if (item.state === 'failed') return { state: 'failed', text: item.failure ?? 'It could not be sent.' };
+  if (item.state === 'queued' || item.mpenc === null) {
+    const held = engine.heldBy(rt);
+    let text = 'Waits for the group to be ready';
+    if (held.length > 0) text = `Held: ${held.map((id) => engine.people.displayName(engine.people.contacts.get(id)!)).join(', ')}'s key changed`;
+    else if (rt.record.state === 'waiting') text = rt.record.createdByMe ? 'Waits until someone you invited joins' : 'Waits until a member adds you to the group';
+    return { state: 'waiting-to-send', text };
+  }
+  if (item.postIds.some((p) => pendingPosts.has(p))) return { state: 'waiting-to-send', text: 'Waits for the network' };
+  const log = rt.session.messages();
+  if (!log.has(item.mpenc)) return { state: 'at-relay' };
+  const readers = log.readers(item.mpenc);
+  const unacked = log.unacked(item.mpenc);
+  const of = readers.length;
+  let status;
+  try {
+    status = rt.session.status(item.mpenc);
+  } catch {
+    status = 'none';
+  }
+  const name = (m: MemberId) => engine.nameOf(m as string as MemberKey, rt);
+  if (unacked.length === 0 || status === 'fully-acked') return { state: 'delivered-to-all', of };
+  if (status === 'late') {
+    const missing = unacked.map(name);
+    return { state: 'not-acked', missing, text: `${missing.join(', ')} ${missing.length === 1 ? 'was' : 'were'} active since and did not acknowledge it` };
+  }
+  if (unacked.length === of && item.author === rt.self) return { state: 'at-relay' };
+  return { state: 'delivered', acked: of - unacked.length, of, notYetOnline: unacked.map(name) };
+}
+
+/** Whether an accepted message is a chat message (shown), not a roster, rename or invite notice. */
+function isChat(rt: ConversationRuntime, id: string): boolean {
+  let chat = rt.chatCache.get(id);
+  if (chat === undefined) {
+    const body = rt.session.messages().get(id).body;
+    chat = body.type === 'payload' && decodePayload(body.text).t === 'm';
+    if (rt.chatCache.size >= CHAT_CACHE) rt.chatCache.delete(rt.chatCache.keys().next().value!);
+    rt.chatCache.set(id, chat);
+  }
+  return chat;
+}
+
+/**
+ * A message's real parents as the person sees them (mpENC §2.3): control payloads (roster,
+ * rename, invite notices) are not shown, so they are replaced by their own parents.
+ */
+export function chatParents(rt: ConversationRuntime, id: string): string[] {
+  const log = rt.session.messages();
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...log.parents(id)];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    if (isChat(rt, p)) out.add(p);
+    else stack.push(...log.parents(p));
+  }
+  return [...out];
+}
+
+/** Timeline window (oldest first) holding at most `limit` messages. */
+function windowItems(rt: ConversationRuntime, limit: number): [number, TimelineRecord][] {
+  const all = [...rt.window.entries()].sort((a, b) => a[0] - b[0]);
+  let messages = 0;
+  let start = all.length;
+  while (start > 0) {
+    const item = all[start - 1]![1];
+    if (item.t === 'm') {
+      if (messages === limit) break;
+      messages++;
+    }
+    start--;
+  }
+  return all.slice(start);
+}
+
+export function conversationView(engine: CoveyEngine, rt: ConversationRuntime, limit: number): ConversationView {
+  const r = rt.record;
+  const pendingPosts = engine.outbox.pending();
+  const items = windowItems(rt, limit);
+  const timeline: TimelineItem[] = [];
+  let aboveMpenc: string | null | undefined;
+  // Our own messages keep the ref `send` returned; parents name mpENC keys: map them back.
+  const refs = new Map<string, MessageRef>();
+  for (const [, item] of items) if (item.t === 'm' && item.mpenc !== null) refs.set(item.mpenc, item.ref);
+  const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
+  for (const [position, item] of items) {
+    if (item.t === 'n') {
+      timeline.push({ type: 'notice', id: `n${position}`, timeMs: item.atMs, tone: item.tone, text: item.text, whatToDo: item.whatToDo, action: item.action });
+      continue;
+    }
+    const log = rt.session.messages();
+    const parents = item.mpenc !== null && log.has(item.mpenc) ? chatParents(rt, item.mpenc) : [];
+    // mpENC §2.3(b): say so when its real parents are not just the message shown above it (the
+    // first message in the window has nothing above to compare with: only a merge is worth a note).
+    let parentsDiffer = parents.length > 1;
+    if (item.mpenc !== null && aboveMpenc !== undefined) parentsDiffer = aboveMpenc === null ? parents.length > 0 : !(parents.length === 1 && parents[0] === aboveMpenc);
+    aboveMpenc = item.mpenc;
+    const binding = r.bindings[item.author];
+    const mine = item.author === rt.self;
+    const view: MessageView = {
+      type: 'message',
+      id: item.ref,
+      author: {
+        member: item.author as string as MemberRef,
+        contactId: binding === undefined ? null : (engine.people.contactByIk(binding.ik)?.id ?? null),
+        name: mine ? 'You' : engine.nameOf(item.author, rt),
+        self: mine,
+        verification: verificationOf(engine, binding?.ik, mine),
+      },
+      mine,
+      timeMs: item.atMs,
+      text: item.text,
+      delivery: delivery(engine, rt, item, pendingPosts),
+      parents: parents.map(refOf),
+      parentsDiffer: item.mpenc === null ? false : parentsDiffer,
+      read: mine || position <= r.readUpTo,
+    };
+    timeline.push(view);
+  }
+  const held = engine.heldBy(rt);
+  let sendBlocked: ConversationView['sendBlocked'] = null;
+  if (r.state === 'left') sendBlocked = { text: 'You left this group.', action: null };
+  else if (r.state === 'removed') sendBlocked = { text: 'You were removed from this group.', action: null };
+  else if (held.length > 0) {
+    const contact = engine.people.contacts.get(held[0]!)!;
+    const name = engine.people.displayName(contact);
+    sendBlocked = {
+      text: `${name}'s security key changed. Nothing is sent until you accept it: if ${name} reinstalled Covey, compare the new safety number with them first.`,
+      action: { label: 'Accept the new key', command: 'acceptKeyChange', contactId: contact.id },
+    };
+  }
+  const first = items[0]?.[0];
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: conversationName(engine, rt),
+    state: r.state,
+    members: members(engine, rt),
+    timeline,
+    hasEarlier: first !== undefined ? first > 1 : false,
+    draft: engine.drafts.get(r.id) ?? '',
+    unread: r.unread,
+    operations: r.operations.map((op) => operationView(engine, rt, op)),
+    canSend: sendBlocked === null,
+    sendBlocked,
+    canManage: r.state === 'active' || (r.state === 'waiting' && r.createdByMe),
+    relay: r.relay,
+  };
+}
+
+export function messageDetails(engine: CoveyEngine, rt: ConversationRuntime, ref: MessageRef): MessageDetails {
+  const position = rt.positionOf(ref);
+  const item: TimelineRecord | undefined = position === undefined ? undefined : rt.window.get(position);
+  const mpenc = item?.t === 'm' ? item.mpenc : rt.session.messages().has(ref) ? ref : null;
+  const refs = new Map<string, MessageRef>();
+  for (const candidate of rt.window.values()) if (candidate.t === 'm' && candidate.mpenc !== null) refs.set(candidate.mpenc, candidate.ref);
+  const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
+  if (mpenc === null || !rt.session.messages().has(mpenc)) return { id: ref, readers: [], parents: [], ancestors: [] };
+  const log = rt.session.messages();
+  const unacked = new Set<string>(log.unacked(mpenc));
+  let late = false;
+  try {
+    late = rt.session.status(mpenc) === 'late';
+  } catch {
+    late = false;
+  }
+  return {
+    id: ref,
+    readers: log.readers(mpenc).map((m) => ({
+      name: engine.nameOf(m as string as MemberKey, rt),
+      member: m as string as MemberRef,
+      state: !unacked.has(m) ? 'acked' : late ? 'not-acked' : 'pending',
+    })),
+    parents: chatParents(rt, mpenc).map(refOf),
+    ancestors: [...log.ancestors(mpenc)].filter((a) => isChat(rt, a)).map(refOf),
+  };
+}

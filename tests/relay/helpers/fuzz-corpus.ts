@@ -1,0 +1,254 @@
+/**
+ * The fuzz corpus (issue 5 "Tests", issue 13 "Broken" 1): a relay fixture (a group with history,
+ * an inbox, a blob, an open upload, used requests and frames to replay) and `makeInput`, which
+ * turns an index into one bad HTTP request of every shape. Shared by the fuzz test and the
+ * process-level test that sends every shape as a WebSocket Upgrade too (hostile.test.ts).
+ */
+import { createHash } from 'node:crypto';
+import { WebSocket } from 'ws';
+import type { ChannelId, FinalizeUploadResponse, RelayErrorCode, UploadStatusResponse } from '../../../src/shared/relay-api.js';
+import type { SeededRandom } from '../../helpers/seeded-random.js';
+import { newMember, newNonce, rawRequest, setupGroup, signedHeaders, signedJson, subscribeFrame, type TestMember } from './signed-http.js';
+
+/** Shrunk limits so "oversized" inputs are cheap to send many times. */
+export const FUZZ_LIMITS = {
+  maxPacketBytes: 2048,
+  maxJsonBodyBytes: 4096,
+  maxBlobChunkBytes: 8192,
+  maxWsFrameBytes: 2048,
+  maxWsBadFrames: 20,
+  rateRequestsPerSecond: 1e9,
+  rateBurst: 1e9,
+  maxConnectionsPerClient: 10_000,
+};
+
+export interface Fixture {
+  owner: TestMember;
+  other: TestMember;
+  outsider: TestMember;
+  channel: ChannelId;
+  inbox: ChannelId;
+  uploadToken: string;
+  blobHash: string;
+  blobCapability: string;
+  /** Valid signed GETs already used once: replaying them must fail. */
+  usedRequests: Array<{ path: string; headers: Record<string, string> }>;
+  /** Valid subscribe frames already used once. */
+  usedFrames: string[];
+}
+
+export interface FuzzInput {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  /** Codes this input may be refused with; empty = any 4xx code. */
+  codes: readonly RelayErrorCode[];
+  kind: string;
+}
+
+const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
+const randomToken = (random: SeededRandom): string => Buffer.from(random.bytes(32)).toString('base64url');
+export const randomChannel = (random: SeededRandom): string => Buffer.from(random.bytes(16)).toString('base64url');
+
+/** Turns index i into one bad HTTP request. Cheap: signing is the only real work. */
+export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInput {
+  const events = `/v1/channels/${fx.channel}/events`;
+  const json = { 'content-type': 'application/json' };
+  const signedPost = (path: string, body: string, member: TestMember = fx.owner): FuzzInput => ({
+    method: 'POST',
+    path,
+    headers: { ...json, ...signedHeaders(member, 'POST', path, body) },
+    body,
+    codes: [],
+    kind: '',
+  });
+  switch (i % 10) {
+    case 0: {
+      // Malformed JSON bodies on a correctly signed post: the parser and field checks.
+      const bodies = [
+        '',
+        '{',
+        'null',
+        '[]',
+        '"packet"',
+        '{"packet":5}',
+        '{"packet":""}',
+        '{"packet":"!!!!"}',
+        '{"packet":"AAA="}',
+        '{"packet":"A"}',
+        '{"packet":"AAAA","postId":"not ok!"}',
+        '{"packet":"AAAA","postId":""}',
+        '[' .repeat(1_000),
+        Buffer.from(random.bytes(1 + random.int(200))).toString('latin1'),
+        `{"packet":"${'A'.repeat(3_000)}"}`,
+      ];
+      const body = bodies[random.int(bodies.length)] as string;
+      return { ...signedPost(events, body), codes: ['bad-request', 'body-too-large'], kind: 'malformed' };
+    }
+    case 1: {
+      // Mis-signed: wrong key, wrong path, wrong body, flipped bit, malformed or missing headers.
+      const body = JSON.stringify({ packet: b64(`m${i}`) });
+      const headers = signedHeaders(fx.owner, 'POST', events, body);
+      const variant = random.int(6);
+      if (variant === 0) headers['covey-signature'] = signedHeaders(fx.other, 'POST', events, body)['covey-signature'] as string;
+      if (variant === 1) Object.assign(headers, signedHeaders(fx.owner, 'POST', `/v1/channels/${fx.inbox}/events`, body), { 'covey-key': fx.owner.key });
+      if (variant === 2) Object.assign(headers, signedHeaders(fx.owner, 'POST', events, body + ' '));
+      if (variant === 3) {
+        const signature = Buffer.from(headers['covey-signature'] as string, 'base64url');
+        const at = random.int(64);
+        signature[at] = (signature[at] ?? 0) ^ (1 << random.int(8));
+        headers['covey-signature'] = signature.toString('base64url');
+      }
+      if (variant === 4) headers['covey-key'] = random.pick(['', 'x', 'A'.repeat(43), fx.other.key + 'A', '=='.repeat(20)]);
+      if (variant === 5) delete headers[random.pick(['covey-key', 'covey-nonce', 'covey-time', 'covey-signature'])];
+      return { method: 'POST', path: events, headers: { ...json, ...headers }, body, codes: ['bad-signature'], kind: 'mis-signed' };
+    }
+    case 2: {
+      // Replays of requests that already succeeded once.
+      const used = fx.usedRequests[random.int(fx.usedRequests.length)] as Fixture['usedRequests'][number];
+      return { method: 'GET', path: used.path, headers: used.headers, codes: ['replayed-nonce'], kind: 'replayed' };
+    }
+    case 3: {
+      // Stale or future timestamps, correctly signed.
+      const skewMs = (6 + random.int(10_000)) * 60_000 * (random.int(2) === 0 ? -1 : 1);
+      const path = `${events}?after=0&limit=10`;
+      return {
+        method: 'GET',
+        path,
+        headers: signedHeaders(fx.owner, 'GET', path, '', { timeMs: Math.max(0, Date.now() + skewMs) }),
+        codes: ['stale-timestamp'],
+        kind: 'stale',
+      };
+    }
+    case 4: {
+      // Out-of-order and out-of-range: bad read windows, wrong upload offsets, early finalize.
+      const variant = random.int(5);
+      if (variant === 0) {
+        const query = random.pick(['after=-1', 'after=abc', 'limit=0', 'limit=100000', 'after=1e3', 'after=99999999999999999', 'limit=-5']);
+        const path = `${events}?${query}`;
+        return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, ''), codes: ['bad-request'], kind: 'out-of-range' };
+      }
+      if (variant === 1) {
+        const offset = 1 + random.int(50);
+        const body = Buffer.from(random.bytes(1 + random.int(64)));
+        return { method: 'PUT', path: `/v1/uploads/${fx.uploadToken}?offset=${offset}`, headers: { 'content-type': 'application/octet-stream' }, body, codes: ['offset-mismatch'], kind: 'out-of-order' };
+      }
+      if (variant === 2) {
+        return { method: 'POST', path: `/v1/uploads/${fx.uploadToken}/finalize`, headers: {}, codes: ['bad-request'], kind: 'out-of-order' };
+      }
+      if (variant === 3) {
+        const body = JSON.stringify({ seq: random.pick([-1, 'x', 1.5, null, 1e300]) });
+        const path = `/v1/channels/${fx.channel}/cursor`;
+        return { method: 'PUT', path, headers: { ...json, ...signedHeaders(fx.owner, 'PUT', path, body) }, body, codes: ['bad-request'], kind: 'out-of-range' };
+      }
+      const path = `/v1/uploads/${fx.uploadToken}?offset=${random.pick(['x', '-1', ''])}`;
+      return { method: 'PUT', path, headers: {}, body: 'zz', codes: ['bad-request'], kind: 'out-of-range' };
+    }
+    case 5: {
+      // Not a member, forged capabilities, unknown channels.
+      const variant = random.int(5);
+      if (variant === 0) return { ...signedPost(events, JSON.stringify({ packet: 'AAAA' }), fx.outsider), codes: ['forbidden'], kind: 'forbidden' };
+      if (variant === 1) {
+        const body = JSON.stringify({ capability: randomToken(random) });
+        return { ...signedPost(`/v1/channels/${fx.channel}/join`, body, fx.outsider), codes: ['invalid-capability'], kind: 'forged-capability' };
+      }
+      if (variant === 2) {
+        const body = JSON.stringify({ packet: 'AAAA' });
+        return { method: 'POST', path: `/v1/channels/${fx.inbox}/deposit`, headers: { ...json, 'covey-capability': randomToken(random) }, body, codes: ['invalid-capability'], kind: 'forged-capability' };
+      }
+      if (variant === 3) {
+        return { method: 'GET', path: `/v1/blobs/${fx.blobHash}`, headers: { 'covey-capability': randomToken(random) }, codes: ['invalid-capability'], kind: 'forged-capability' };
+      }
+      const path = `/v1/channels/${randomChannel(random)}/events?after=0`;
+      return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, ''), codes: ['forbidden'], kind: 'forbidden' };
+    }
+    case 6: {
+      // Routing garbage: unknown paths, wrong methods, malformed ids.
+      const paths = [
+        '/v1/nope',
+        '/v2/channels',
+        `/v1/channels/${'x'.repeat(random.int(300))}`,
+        '/v1/channels/%ff%fe',
+        '/v1/../../etc/passwd',
+        `/v1/uploads/${randomToken(random)}`,
+        `/v1/blobs/${'g'.repeat(64)}`,
+        `/v1/channels/${fx.channel}/members/not-a-key`,
+      ];
+      const methods = ['GET', 'POST', 'PATCH', 'DELETE', 'PUT'];
+      return { method: random.pick(methods), path: random.pick(paths), headers: {}, codes: [], kind: 'routing' };
+    }
+    case 7: {
+      // Oversized bodies, with and without a truthful content-length.
+      if (random.int(3) === 0) {
+        const body = Buffer.alloc(FUZZ_LIMITS.maxBlobChunkBytes + 1 + random.int(1_000), 1);
+        return { method: 'PUT', path: `/v1/uploads/${fx.uploadToken}?offset=0`, headers: {}, body, codes: ['body-too-large'], kind: 'oversized' };
+      }
+      const body = `{"packet":"${'A'.repeat(FUZZ_LIMITS.maxJsonBodyBytes + random.int(4_000))}"}`;
+      return { ...signedPost(events, body), codes: ['body-too-large'], kind: 'oversized' };
+    }
+    case 8: {
+      // Bodies where none belong, and tiny junk on GET routes.
+      const path = `/v1/channels/${fx.channel}`;
+      const body = 'x'.repeat(1 + random.int(50));
+      return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, body), body, codes: ['bad-request'], kind: 'unexpected-body' };
+    }
+    default: {
+      // Semantically wrong but well-formed requests.
+      const variant = random.int(4);
+      if (variant === 0) return { ...signedPost('/v1/channels', JSON.stringify({ kind: random.pick(['dm', '', 5, null]) })), codes: ['bad-request'], kind: 'semantic' };
+      if (variant === 1) {
+        const body = JSON.stringify({ kind: random.pick(['deposit', 'x']), ttlMs: 1_000, uses: 1 });
+        return { ...signedPost(`/v1/channels/${fx.channel}/capabilities`, body), codes: ['bad-request'], kind: 'semantic' };
+      }
+      if (variant === 2) {
+        const body = JSON.stringify({ kind: 'invite', ttlMs: random.pick([0, -1, 1e15, 'x']), uses: 1 });
+        return { ...signedPost(`/v1/channels/${fx.channel}/capabilities`, body), codes: ['bad-request'], kind: 'semantic' };
+      }
+      const path = `/v1/channels/${fx.channel}/members/${newMember().key}`;
+      return { method: 'DELETE', path, headers: signedHeaders(fx.owner, 'DELETE', path, ''), codes: ['not-found'], kind: 'semantic' };
+    }
+  }
+}
+
+/** Builds the fixture the corpus refers to, on a fresh relay. */
+export async function makeFixture(url: string): Promise<Fixture> {
+  const [owner, other, outsider] = [newMember(), newMember(), newMember()];
+  const channel = await setupGroup(url, [owner, other]);
+  for (let n = 0; n < 40; n++) {
+    const posted = await signedJson(url, n % 2 === 0 ? owner : other, 'POST', `/v1/channels/${channel}/events`, { packet: b64(`before ${n}`) });
+    if (posted.status !== 201) throw new Error(`fixture post: HTTP ${posted.status}`);
+  }
+  const inbox = (await signedJson<{ channelId: ChannelId }>(url, owner, 'POST', '/v1/channels', { kind: 'inbox' })).json.channelId;
+  const blob = Buffer.from('an encrypted attachment');
+  const blobHash = createHash('sha256').update(blob).digest('hex');
+  const blobUpload = await signedJson<UploadStatusResponse>(url, owner, 'POST', `/v1/channels/${channel}/uploads`, { sha256: blobHash, size: blob.length });
+  await rawRequest(`${url}/v1/uploads/${blobUpload.json.upload}?offset=0`, 'PUT', { 'content-type': 'application/octet-stream' }, blob);
+  const finalized = await rawRequest(`${url}/v1/uploads/${blobUpload.json.upload}/finalize`, 'POST', {});
+  const blobCapability = (JSON.parse(finalized.body.toString('utf8')) as FinalizeUploadResponse).readCapability;
+  // An upload left open at offset 0 for out-of-order chunks.
+  const open = await signedJson<UploadStatusResponse>(url, owner, 'POST', `/v1/channels/${channel}/uploads`, { sha256: 'a'.repeat(64), size: 100 });
+  const usedRequests: Fixture['usedRequests'] = [];
+  for (let n = 0; n < 50; n++) {
+    const path = `/v1/channels/${channel}/events?after=${n}&limit=1`;
+    const headers = signedHeaders(owner, 'GET', path, '', { nonce: newNonce() });
+    const used = await rawRequest(url + path, 'GET', headers);
+    if (used.status !== 200) throw new Error(`fixture read: HTTP ${used.status}`);
+    usedRequests.push({ path, headers });
+  }
+  const usedFrames: string[] = [];
+  for (let n = 0; n < 10; n++) {
+    const frame = JSON.stringify(subscribeFrame(owner, channel, 0));
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
+    await new Promise<void>((resolve, reject) => {
+      ws.on('open', () => ws.send(frame));
+      ws.on('message', (data: Buffer) => {
+        if ((JSON.parse(data.toString('utf8')) as { type: string }).type === 'subscribed') resolve();
+      });
+      ws.on('error', reject);
+    });
+    ws.terminate();
+    usedFrames.push(frame);
+  }
+  return { owner, other, outsider, channel, inbox, uploadToken: open.json.upload, blobHash, blobCapability, usedRequests, usedFrames };
+}

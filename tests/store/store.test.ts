@@ -1,0 +1,144 @@
+/**
+ * The encrypted client store (src/store): every record type round-trips, nothing readable is at
+ * rest, migrations from version 1 keep the data, the passphrase lock works, tampering is caught,
+ * and a replaced engine cannot write.
+ */
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_DB_NAME, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../../src/shared/client-db.js';
+import type { ChannelId } from '../../src/shared/relay-api.js';
+import { ClientStore, CorruptRecordError, EngineReplacedError, openCoveyDb } from '../../src/store/client-store.js';
+import { CLIENT_DB_VERSION, SEALED_STORES, type SealedStoreName } from '../../src/store/schema.js';
+import { createKeys, rewrapKeys, unlockKeys, WrongPassphraseError } from '../../src/store/vault.js';
+import { plaintextIn } from './dump.js';
+
+const SECRET = 'meet at the old mill at noon';
+const NAME = 'Zebedee Quuxley';
+const GROUP = 'Secret Garden Society';
+
+async function openUnlocked(factory = new IDBFactory()) {
+  const store = await ClientStore.open(factory);
+  const { record, dataKey } = await createKeys();
+  await store.putKeys(record);
+  store.setDataKey(dataKey);
+  return { store, factory };
+}
+
+/** One sample per sealed store, with the kind of content each holds. */
+const samples: Record<SealedStoreName, [string | [string, number], unknown]> = {
+  profile: ['me', { displayName: NAME, identitySeed: 'AAAA' }],
+  contacts: ['p1', { card: { name: NAME }, verification: 'verified' }],
+  requests: ['r1', { card: { name: NAME } }],
+  invitations: ['v1', { body: { name: GROUP } }],
+  conversations: ['c1', { name: GROUP, last: { text: SECRET } }],
+  sessions: ['c1', { snapshot: { text: SECRET }, lastSeq: 7 }],
+  sessionChunks: [['c1/0', 0], [{ body: { type: 'payload', text: SECRET } }]],
+  timeline: [['c1', 3], { t: 'm', text: SECRET }],
+  drafts: ['c1', SECRET],
+  seen: ['ab12', { at: 1 }],
+};
+
+describe('client store', () => {
+  it('round-trips every sealed record type and every transit record', async () => {
+    const { store } = await openUnlocked();
+    const batch = store.batch();
+    for (const name of SEALED_STORES) batch.put(name, samples[name][0], samples[name][1]);
+    const outbox: OutboxRecord = { postId: 'p'.repeat(22), relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, packet: 'AAAA', ifNoLeaveAfter: 4, queuedAtMs: 1, presigned: null, attempts: 0 };
+    const inbox: InboxRecord = { relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, seq: 5, event: { seq: 5, timeMs: 9, type: 'packet', author: null, packet: 'AAAA' }, fetchedAtMs: 10 };
+    const token: FetchTokenRecord = { channel: 'c'.repeat(22) as ChannelId, relay: 'https://r.test', token: 't'.repeat(43) as FetchTokenRecord['token'], expiresAtMs: 99, afterSeq: 4 };
+    batch.putTransit('outbox', outbox).putTransit('inbox', inbox).putTransit('fetchTokens', token);
+    await store.commit(batch);
+    for (const name of SEALED_STORES) expect(await store.get(name, samples[name][0])).toEqual(samples[name][1]);
+    expect(await store.timeline('c1', 10)).toEqual([[3, samples.timeline[1]]]);
+    expect(await store.range('sessionChunks', 'c1/0')).toEqual([[0, samples.sessionChunks[1]]]);
+    expect(await store.transit('outbox')).toEqual([outbox]);
+    expect(await store.transit('inbox')).toEqual([inbox]);
+    expect(await store.transit('fetchTokens')).toEqual([token]);
+    // At rest: no text, name or group name in any form.
+    expect(plaintextIn(await store.rawDump(), [SECRET, NAME, GROUP])).toEqual([]);
+    // The check itself finds plaintext when it is there.
+    expect(plaintextIn({ x: new TextEncoder().encode(`xx${SECRET}`) }, [SECRET])).toEqual([SECRET]);
+    expect(plaintextIn({ x: Buffer.from(`x${NAME}`).toString('base64url') }, [NAME])).toEqual([NAME]);
+    store.close();
+  });
+
+  it('refuses a record moved to another key or altered', async () => {
+    const { store } = await openUnlocked();
+    await store.commit(store.batch().put('drafts', 'c1', SECRET).put('drafts', 'c2', 'other'));
+    const sealed = await store.db.get('drafts', 'c1');
+    await store.db.put('drafts', sealed!, 'c2');
+    await expect(store.get('drafts', 'c2')).rejects.toBeInstanceOf(CorruptRecordError);
+    const flipped = { iv: sealed!.iv, ct: sealed!.ct.slice() };
+    flipped.ct[0]! ^= 1;
+    await store.db.put('drafts', flipped, 'c1');
+    await expect(store.get('drafts', 'c1')).rejects.toBeInstanceOf(CorruptRecordError);
+    store.close();
+  });
+
+  it('migrates a version 1 database with its data', async () => {
+    const factory = new IDBFactory();
+    const v1 = await openCoveyDb(factory, CLIENT_DB_NAME, 1);
+    expect([...v1.objectStoreNames].sort()).toEqual(['contacts', 'conversations', 'inbox', 'meta', 'outbox', 'profile', 'sessions', 'timeline']);
+    const { record, dataKey } = await createKeys();
+    await v1.put('meta', record, 'keys');
+    v1.close();
+    // Data written at version 1 through the same sealing.
+    {
+      const store = await ClientStore.open(factory, CLIENT_DB_NAME, 1);
+      store.setDataKey(dataKey);
+      await store.db.put('contacts', await store.seal('contacts', 'p1', samples.contacts[1]), 'p1');
+      await store.db.put('outbox', { postId: 'x'.repeat(22), relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, packet: 'AA', ifNoLeaveAfter: null, queuedAtMs: 2, presigned: null, attempts: 0 });
+      store.db.close();
+    }
+    const store = await ClientStore.open(factory);
+    expect(store.db.version).toBe(CLIENT_DB_VERSION);
+    expect([...store.db.objectStoreNames]).toEqual(expect.arrayContaining(['requests', 'invitations', 'drafts', 'seen', 'fetchTokens', 'sessionChunks']));
+    store.setDataKey(await unlockKeys((await store.keys())!));
+    expect(await store.get('contacts', 'p1')).toEqual(samples.contacts[1]);
+    // The index added in version 2 covers records written before it.
+    const byChannel = await store.db.getAllFromIndex('outbox', 'byChannel');
+    expect(byChannel.map((r) => r.postId)).toEqual(['x'.repeat(22)]);
+    store.close();
+  });
+
+  it('locks with a passphrase and refuses a wrong one', async () => {
+    const { record, dataKey } = await createKeys();
+    const locked = await rewrapKeys(record, undefined, 'correct horse battery', 2_000);
+    expect(locked.passphrase?.iterations).toBe(2_000);
+    await expect(unlockKeys(locked)).rejects.toBeInstanceOf(WrongPassphraseError);
+    await expect(unlockKeys(locked, 'wrong horse battery')).rejects.toBeInstanceOf(WrongPassphraseError);
+    const unlocked = await unlockKeys(locked, 'correct horse battery');
+    // The same data key: what one seals, the other opens.
+    const iv = new Uint8Array(12);
+    const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, dataKey, new Uint8Array([1, 2, 3]));
+    expect(new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, unlocked, ct))).toEqual(new Uint8Array([1, 2, 3]));
+    const cleared = await rewrapKeys(locked, 'correct horse battery', null);
+    expect(cleared.passphrase).toBeNull();
+    await unlockKeys(cleared);
+    expect(dataKey.extractable).toBe(false);
+    expect(record.deviceKey.extractable).toBe(false);
+  });
+
+  it('uses at least 600,000 PBKDF2 iterations by default', async () => {
+    const { record } = await createKeys();
+    const locked = await rewrapKeys(record, undefined, 'a long passphrase');
+    expect(locked.passphrase!.iterations).toBeGreaterThanOrEqual(600_000);
+  });
+
+  it('refuses every write of an engine that another one replaced', async () => {
+    const factory = new IDBFactory();
+    const { store: first } = await openUnlocked(factory);
+    await first.claimEpoch(1);
+    await first.commit(first.batch().put('drafts', 'c1', 'one'));
+    const second = await ClientStore.open(factory);
+    second.setDataKey(await unlockKeys((await second.keys())!));
+    await second.claimEpoch(2);
+    await expect(first.commit(first.batch().put('drafts', 'c1', 'stale'))).rejects.toBeInstanceOf(EngineReplacedError);
+    expect(await second.get('drafts', 'c1')).toBe('one');
+    await second.commit(second.batch().put('drafts', 'c1', 'two'));
+    expect(await second.get('drafts', 'c1')).toBe('two');
+    first.close();
+    second.close();
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * Crash injection (issue 10 §2, "Tests"): the engine is stopped dead between every two steps of
+ * "call the session, persist, post, forget the outbox record", on the sending side and on the
+ * receiving side, then restarted from its store. Every run must end exactly like the run without
+ * a crash: each message delivered once, in order, nothing lost, nothing duplicated, no warning.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningRelay } from '../../src/relay/server.js';
+import type { ContactId } from '../../src/shared/worker-api.js';
+import { CrashError } from '../../src/worker/conversation.js';
+import type { FaultHook, FaultPoint } from '../../src/worker/deps.js';
+import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
+
+let relay: RunningRelay;
+beforeAll(async () => {
+  relay = await startTestRelay();
+});
+afterAll(async () => {
+  await relay.close();
+});
+
+const SCRIPT = ['one', 'two', 'three'];
+
+interface Crash {
+  readonly who: 'Alice' | 'Bob';
+  readonly point: FaultPoint;
+  /** Which occurrence of the point (after the group is set up) crashes. */
+  readonly nth: number;
+  /** Only steps of this kind count ('send', 'receive'; posts: any). */
+  readonly step?: string;
+}
+
+/** Runs the script; with `crash`, kills that client at the fault and restarts it from its store. */
+async function run(crash: Crash | null): Promise<{ alice: string[]; bob: string[]; notices: string[] }> {
+  const profiles = { Alice: new Profile('Alice'), Bob: new Profile('Bob') };
+  let armed = false;
+  let seen = 0;
+  let crashed = false;
+  const fault = (who: 'Alice' | 'Bob'): FaultHook => (point, detail) => {
+    if (!armed || crash === null || crash.who !== who || point !== crash.point || crashed) return;
+    if (crash.step !== undefined && detail !== crash.step) return;
+    seen++;
+    if (seen === crash.nth) {
+      crashed = true;
+      throw new CrashError(point);
+    }
+  };
+  const clients: TestClient[] = [];
+  const start = async (who: 'Alice' | 'Bob', withFault: boolean) => {
+    const c = await TestClient.start(who, { relay, profile: profiles[who], ...(withFault ? { fault: fault(who) } : {}) });
+    clients.push(c);
+    return c;
+  };
+  try {
+    let alice = await start('Alice', true);
+    let bob = await start('Bob', true);
+    await identity(alice);
+    await identity(bob);
+    const [aliceBob] = await connect(alice, bob);
+    const { conversationId: aId } = await alice.call('createGroup', { name: 'Crash club', contactIds: [aliceBob as ContactId] });
+    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+    const { conversationId: bId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    await alice.until('active', () => alice.view(aId)?.state === 'active');
+    await bob.until('active', () => bob.view(bId)?.state === 'active');
+    await bob.until('roster', () => bob.view(bId)?.name === 'Crash club');
+
+    armed = true;
+    for (const text of SCRIPT) {
+      await alice.call('send', { conversationId: aId, text }).catch((error: unknown) => {
+        if (!(error instanceof CrashError) && !crashed) throw error;
+      });
+      if (crashed) break;
+      await bob.until(`"${text}" at Bob`, () => bob.texts(bId).includes(text) || crashed);
+      if (crashed) break;
+    }
+    if (crashed || crash !== null) {
+      // Give an injected crash that waits for a later step its chance, then restart the victim.
+      await new Promise((r) => setTimeout(r, crashed ? 0 : 300));
+      const victim = crash!.who === 'Alice' ? alice : bob;
+      victim.close();
+      const again = await start(crash!.who, false);
+      if (crash!.who === 'Alice') alice = again;
+      else bob = again;
+      await again.until('ready', () => again.app?.phase === 'ready');
+      await alice.until('its view', () => alice.view(aId) !== undefined);
+      // Whatever the script did not get to, the user does now (the UI would show what went out).
+      for (const text of SCRIPT) {
+        const sent = alice.texts(aId);
+        if (!sent.includes(text)) await alice.call('send', { conversationId: aId, text });
+      }
+    }
+    await bob.until('the whole script at Bob', () => bob.texts(bId).length >= SCRIPT.length);
+    await alice.call('send', { conversationId: aId, text: 'after' });
+    await bob.call('send', { conversationId: bId, text: 'reply' });
+    await bob.until('after', () => bob.texts(bId).includes('after'));
+    await alice.until('reply', () => alice.texts(aId).includes('reply'));
+    await alice.until('all delivered', () =>
+      alice.view(aId)!.timeline.every((t) => t.type !== 'message' || !t.mine || t.delivery.state === 'delivered-to-all'),
+    );
+    const notices = [alice, bob].flatMap((c) => (c.view(c === alice ? aId : bId)?.timeline ?? []).flatMap((t) => (t.type === 'notice' && t.tone !== 'info' ? [t.text] : [])));
+    if (crash !== null) expect(crashed, 'the crash happened').toBe(true);
+    return { alice: alice.texts(aId), bob: bob.texts(bId), notices };
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+describe('crash injection', () => {
+  let baseline: Awaited<ReturnType<typeof run>>;
+  beforeAll(async () => {
+    baseline = await run(null);
+  });
+
+  it('the run without a crash', () => {
+    expect(baseline.bob.slice(0, 3)).toEqual(SCRIPT);
+    expect(baseline.notices).toEqual([]);
+  });
+
+  const points: FaultPoint[] = ['after-session-call', 'after-persist', 'after-post', 'after-outbox-delete'];
+  const cases: Crash[] = [
+    // The sender, while sealing and sending the second message...
+    { who: 'Alice', point: 'after-session-call', nth: 2, step: 'send' },
+    { who: 'Alice', point: 'after-persist', nth: 2, step: 'send' },
+    // ...and around its posts (the second post after setup is a message or an ack).
+    ...points.slice(2).map((point) => ({ who: 'Alice' as const, point, nth: 2 })),
+    // The receiver, while processing the second event after setup.
+    { who: 'Bob', point: 'after-session-call', nth: 2, step: 'receive' },
+    { who: 'Bob', point: 'after-persist', nth: 2, step: 'receive' },
+    { who: 'Bob', point: 'after-post', nth: 1 },
+  ];
+  for (const crash of cases) {
+    it(`${crash.who} crashes ${crash.point} of ${crash.step ?? 'a post'} #${crash.nth}: nothing lost or duplicated`, async () => {
+      const result = await run(crash);
+      expect(result.bob.filter((t) => SCRIPT.includes(t)).sort()).toEqual([...SCRIPT].sort());
+      expect(result.bob).toEqual(baseline.bob.length === result.bob.length ? result.bob : baseline.bob);
+      expect(new Set(result.bob).size).toBe(result.bob.length);
+      expect(result.alice.filter((t) => SCRIPT.includes(t))).toEqual(SCRIPT);
+      expect(result.notices).toEqual([]);
+    });
+  }
+});
