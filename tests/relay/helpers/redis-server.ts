@@ -107,13 +107,18 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
   });
 }
 
+export interface RedisServerOptions {
+  /** 'always' (default: what the relay promises) or, for the benchmark's comparison only, 'no'. */
+  readonly appendfsync?: 'always' | 'no';
+}
+
 /** Starts redis-server; a port race (another process took the port) retries with a new port. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const PORT_ATTEMPTS = 3;
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     try {
-      return await startOnce(await freePort());
+      return await startOnce(await freePort(), options);
     } catch (error) {
       lastError = error;
     }
@@ -162,7 +167,7 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   }
 }
 
-async function startOnce(port: number): Promise<RedisServer> {
+async function startOnce(port: number, options: RedisServerOptions): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'covey-redis-'));
   const args = [
     '--port', String(port),
@@ -170,7 +175,7 @@ async function startOnce(port: number): Promise<RedisServer> {
     '--dir', dir,
     '--save', '',
     '--appendonly', 'yes',
-    '--appendfsync', 'always',
+    '--appendfsync', options.appendfsync ?? 'always',
     '--protected-mode', 'yes',
     '--daemonize', 'no',
     '--loglevel', 'warning',
