@@ -32,6 +32,8 @@ export interface StepResult {
   readonly missing: number;
   /** Posts not accepted (refused or failed). */
   readonly postErrors: number;
+  /** "status×count" of the posts not accepted (0 = transport error), e.g. "0×3 503×1". */
+  readonly errorStatuses: string;
   readonly accepted: number;
 }
 
@@ -124,6 +126,8 @@ export async function runStep(
     const author = channel.authors[Math.floor(i / channels.length) % channel.authors.length] ?? 0;
     plan.push({ post: target.preparePost(channel.index, author, payloadOf(firstId + i)), channel });
   }
+  target.resetConnections();
+  const errorStatuses = new Map<number, number>();
   let inFlight = 0;
   let accepted = 0;
   let refused = 0;
@@ -146,7 +150,10 @@ export async function runStep(
         if (status === target.acceptedStatus) {
           accepted += 1;
           expected += step.channel.subscribers;
-        } else refused += 1;
+        } else {
+          refused += 1;
+          errorStatuses.set(status, (errorStatuses.get(status) ?? 0) + 1);
+        }
       }),
     );
   }
@@ -163,6 +170,7 @@ export async function runStep(
     p99Ms: percentile(sorted, 99),
     missing: Math.max(0, expected - counter.delivered),
     postErrors: refused,
+    errorStatuses: [...errorStatuses].map(([status, n]) => `${status}×${n}`).join(' '),
     accepted,
   };
 }

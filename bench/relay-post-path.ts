@@ -83,6 +83,8 @@ export interface CommitResult {
   readonly label: string;
   readonly posts: number;
   readonly errors: number;
+  /** "status×count" of the posts not accepted (0 = transport error). */
+  readonly errorStatuses: string;
   readonly seconds: number;
   readonly postsPerSec: number;
   /** Per round, to see the noise. */
@@ -107,7 +109,7 @@ export async function runCommit(names: readonly string[], options: CommitOptions
       await target.prepare(channelCount, options.channelSize);
     }
     const writers = Array.from({ length: options.writers }, (_, w) => ({ channel: w % channelCount, author: Math.floor(w / channelCount) }));
-    const totals = targets.map(() => ({ posts: 0, errors: 0, ms: 0, rounds: [] as number[] }));
+    const totals = targets.map(() => ({ posts: 0, errors: 0, ms: 0, rounds: [] as number[], statuses: new Map<number, number>() }));
     let nextId = 0;
     for (let round = 0; round < options.rounds; round++) {
       for (let k = 0; k < targets.length; k++) {
@@ -123,6 +125,7 @@ export async function runCommit(names: readonly string[], options: CommitOptions
         );
         let posts = 0;
         let errors = 0;
+        target.resetConnections();
         const start = performance.now();
         const end = start + options.roundMs;
         await Promise.all(
@@ -133,7 +136,10 @@ export async function runCommit(names: readonly string[], options: CommitOptions
               const post = pool.pop() ?? target.preparePost(channel, author, payloadOf(nextId++));
               const status = await target.send(post);
               if (status === target.acceptedStatus) posts += 1;
-              else errors += 1;
+              else {
+                errors += 1;
+                total.statuses.set(status, (total.statuses.get(status) ?? 0) + 1);
+              }
             }
           }),
         );
@@ -146,12 +152,13 @@ export async function runCommit(names: readonly string[], options: CommitOptions
       }
     }
     return targets.map((target, i) => {
-      const total = totals[i] ?? { posts: 0, errors: 0, ms: 1, rounds: [] };
+      const total = totals[i] ?? { posts: 0, errors: 0, ms: 1, rounds: [], statuses: new Map<number, number>() };
       return {
         key: target.key,
         label: target.label,
         posts: total.posts,
         errors: total.errors,
+        errorStatuses: [...total.statuses].map(([status, n]) => `${status}×${n}`).join(' '),
         seconds: total.ms / 1000,
         postsPerSec: (total.posts * 1000) / total.ms,
         roundRates: total.rounds,

@@ -70,6 +70,11 @@ export interface BenchTarget {
   send(post: PreparedPost): Promise<number>;
   /** The status that means "accepted". */
   readonly acceptedStatus: number;
+  /**
+   * Drops the kept-alive HTTP sockets. Called before each step: a socket left idle while another
+   * target ran may be closed by the server just as it is reused, which would fail a post.
+   */
+  resetConnections(): void;
   /** IPC to the server child ('memory', 'cpu', 'profile-start', 'profile-stop'). */
   request<T>(op: string, args?: Record<string, unknown>): Promise<T>;
   close(): Promise<void>;
@@ -213,7 +218,12 @@ export class BaselineTarget implements BenchTarget {
   readonly label = 'baseline (bare ws)';
   readonly acceptedStatus = 201;
   private child: ServerChild | undefined;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+  private agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+
+  resetConnections(): void {
+    this.agent.destroy();
+    this.agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+  }
 
   async prepare(): Promise<void> {
     this.child = await spawnServer('baseline');
@@ -274,7 +284,12 @@ export class RelayTarget implements BenchTarget {
   private redis: RedisServer | undefined;
   private dataDir: string | undefined;
   private channels: Array<{ id: ChannelId; members: TestMember[] }> = [];
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+  private agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+
+  resetConnections(): void {
+    this.agent.destroy();
+    this.agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+  }
 
   constructor(
     readonly key: string,

@@ -111,7 +111,7 @@ function printRamp(results: readonly RampResult[]): void {
         fixed(step.p50Ms, 2),
         fixed(step.p99Ms, 2),
         String(step.missing),
-        String(step.postErrors),
+        step.postErrors === 0 ? '0' : `${step.postErrors} (${step.errorStatuses})`,
       ]);
     }
     rows.push([result.label, '-', '-', '-', '-', '-', '-', `stopped: ${result.stop}${result.error === undefined ? '' : ` (${result.error})`}`]);
@@ -152,7 +152,13 @@ function printCommit(results: readonly CommitResult[]): void {
   console.log(`\ncommit: ${COMMIT_WRITERS} concurrent writers (closed loop), ${COMMIT_ROUNDS} alternating rounds of ${COMMIT_ROUND_MS} ms`);
   printTable(
     ['target', 'posts', 'errors', 'posts/s', 'per round'],
-    results.map((result) => [result.label, String(result.posts), String(result.errors), fixed(result.postsPerSec), result.roundRates.map((r) => r.toFixed(0)).join(' ')]),
+    results.map((result) => [
+      result.label,
+      String(result.posts),
+      result.errors === 0 ? '0' : `${result.errors} (${result.errorStatuses})`,
+      fixed(result.postsPerSec),
+      result.roundRates.map((r) => r.toFixed(0)).join(' '),
+    ]),
   );
 }
 

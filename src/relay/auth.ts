@@ -9,7 +9,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { relaySigningText, type MemberKey } from '../shared/relay-api.js';
 import { RelayError } from './http/errors.js';
 import { decodeBase64UrlExact, parseMemberKey, parseSignature, sha256Base64Url } from './ids.js';
-import type { RelayStore } from './store/types.js';
+import type { NonceUse, RelayStore } from './store/types.js';
 
 /** DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the 32 key bytes follow. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -62,23 +62,27 @@ export interface SignedParts {
   readonly signature: unknown;
 }
 
-export interface AuthCheck {
-  readonly store: RelayStore;
+export interface ClockCheck {
   readonly nowMs: number;
   readonly maxClockSkewMs: number;
 }
 
+export interface AuthCheck extends ClockCheck {
+  readonly store: RelayStore;
+}
+
 /**
- * Verifies a signed request or subscription and consumes its nonce. Returns the signer's key;
- * throws RelayError 'bad-signature' | 'stale-timestamp' | 'replayed-nonce'.
+ * Verifies a signed request or subscription: the signature, then the time window. Returns the
+ * signer's key and the nonce to record (the caller must record it before acting: `authenticate`
+ * does, a post records it in its own append). Throws RelayError 'bad-signature' | 'stale-timestamp'.
  */
-export async function authenticate(
+export function verifySigned(
   parts: SignedParts,
   method: string,
   pathWithQuery: string,
   body: Uint8Array,
-  check: AuthCheck,
-): Promise<MemberKey> {
+  check: ClockCheck,
+): { readonly key: MemberKey; readonly nonce: NonceUse } {
   const key = parseMemberKey(parts.key);
   const signature = parseSignature(parts.signature);
   const nonce = parts.nonce;
@@ -104,7 +108,22 @@ export async function authenticate(
     throw new RelayError('stale-timestamp', 'request time is too far from the relay clock');
   }
   // The nonce is remembered until no request carrying it could pass the time check again.
-  if (!(await check.store.useNonce(key, nonce, timeMs + check.maxClockSkewMs + 1))) {
+  return { key, nonce: { key, nonce, expiresAtMs: timeMs + check.maxClockSkewMs + 1 } };
+}
+
+/**
+ * Verifies a signed request or subscription and consumes its nonce. Returns the signer's key;
+ * throws RelayError 'bad-signature' | 'stale-timestamp' | 'replayed-nonce'.
+ */
+export async function authenticate(
+  parts: SignedParts,
+  method: string,
+  pathWithQuery: string,
+  body: Uint8Array,
+  check: AuthCheck,
+): Promise<MemberKey> {
+  const { key, nonce } = verifySigned(parts, method, pathWithQuery, body, check);
+  if (!(await check.store.useNonce(nonce.key, nonce.nonce, nonce.expiresAtMs))) {
     throw new RelayError('replayed-nonce', 'this nonce was already used');
   }
   return key;

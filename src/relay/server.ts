@@ -29,7 +29,7 @@ import { RateLimiter } from './rate-limit.js';
 import { bodyLimit, matchRoute } from './routes/router.js';
 import { staticSite } from './static.js';
 import { StorageGuard } from './storage-guard.js';
-import type { RelayStore } from './store/types.js';
+import { StoreUnavailableError, type RelayStore } from './store/types.js';
 import { DEFAULT_PUSH_HOSTS } from './web-push/endpoint.js';
 import { makeWebPush, newVapidKeys, type WebPushService, type WebPushSettings } from './web-push/dispatcher.js';
 
@@ -111,6 +111,19 @@ export function parseTarget(target: string | undefined): { path: string; query: 
   } catch {
     return undefined;
   }
+}
+
+/** Seconds a client should wait before retrying when the store is unavailable (a node restarting, a failover). */
+const STORE_UNAVAILABLE_RETRY_S = 5;
+
+/** An error that is not a RelayError: the store being unreachable (503), or a bug (500). */
+function asRelayError(error: unknown): RelayError {
+  if (error instanceof StoreUnavailableError) {
+    return new RelayError('store-unavailable', 'the storage for this request is unavailable; retry later', {
+      'retry-after': String(STORE_UNAVAILABLE_RETRY_S),
+    });
+  }
+  return new RelayError('internal', 'internal error');
 }
 
 /** Cuts a response the client does not read within `timeoutMs` (its buffers are then freed). */
@@ -296,8 +309,9 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     work.then(
       ({ code, route }) => finish(code, route, res.statusCode),
       (error: unknown) => {
-        const relayError = isRelayError(error) ? error : new RelayError('internal', 'internal error');
-        if (!isRelayError(error)) logger.error('request failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        const relayError = isRelayError(error) ? error : asRelayError(error);
+        if (error instanceof StoreUnavailableError) logger.warn('store unavailable', { error: error.message });
+        else if (!isRelayError(error)) logger.error('request failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
         if (!res.headersSent) {
           // After a refused body the rest of it is not read: close rather than read it all.
           const closeAfter = relayError.code === 'body-too-large' || draining;

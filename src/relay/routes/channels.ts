@@ -32,6 +32,7 @@ import {
   postIdField,
   reader,
   signer,
+  signerWithNonce,
 } from './common.js';
 
 export async function createChannel(ctx: RequestContext): Promise<Reply> {
@@ -104,7 +105,7 @@ export async function join(ctx: RequestContext, id: string): Promise<Reply> {
   const capHash = hashToken(parseToken(body['capability']));
   const result = await ctx.deps.store.joinWithCapability(channelId, key, capHash, ctx.nowMs);
   if (!result.ok) throw new RelayError('invalid-capability', 'invite is unknown, expired or used up');
-  if (result.value.event !== null) appended(ctx, channelId, result.value.event);
+  if (result.value.event !== null) appended(ctx, channelId, result.value.event, true);
   const response: JoinResponse = {
     joinedSeq: result.value.member.joinedSeq,
     event: result.value.event as MemberJoinedEvent | null,
@@ -123,7 +124,7 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
     if (result.code === 'no-target') throw new RelayError('not-found', 'no such member in this channel');
     throw new RelayError('forbidden', 'not a member of this channel');
   }
-  appended(ctx, channelId, result.value);
+  appended(ctx, channelId, result.value, true);
   // Ends the member's WebSocket subscriptions on this node now, whatever their cursor; other
   // nodes hear the member-left through the store.
   ctx.deps.memberRemoved(channelId, result.value as MemberLeftEvent);
@@ -134,30 +135,32 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
 
 export async function postPacket(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  const key = await signer(ctx);
+  // The signature is checked here; its nonce is recorded by the append itself (one store step).
+  const { key, nonce } = signerWithNonce(ctx);
   const body = parseJsonObject(ctx.body);
   const packet = packetField(ctx, body);
   const postId = postIdField(body);
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
-  // Membership (and the rule 7 condition) are checked inside the append (store/types.ts): a
-  // removed member never posts after its member-left event, even on another relay node.
+  // The nonce, membership, the rule 7 condition, the append and retention are ONE store step
+  // (store/types.ts): a removed member never posts after its member-left event, even on another
+  // relay node, and a post costs one round trip to Redis.
   const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
+    nonce,
     asMember: key,
+    retention: retentionPolicy(ctx.deps.limits),
     ...(postId === undefined ? {} : { postId }),
     ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
   });
   if (!result.ok) {
+    if (result.code === 'replayed-nonce') throw new RelayError('replayed-nonce', 'this nonce was already used');
     if (result.code === 'membership-changed') {
       throw new RelayError('membership-changed', `a member left after seq ${ifNoLeaveAfter}: catch up, then seal and post again`);
     }
     throw new RelayError('forbidden', 'not a member of this channel');
   }
   const { event, duplicate } = result.value;
-  if (!duplicate) {
-    appended(ctx, channelId, event);
-    await trimAfterWrite(ctx, channelId);
-  }
+  if (!duplicate) appended(ctx, channelId, event, result.value.hasPushSubscriptions);
   const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
   return { status: duplicate ? 200 : 201, json: response };
 }
@@ -176,10 +179,10 @@ export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
   ctx.deps.storage.requireRoom();
   const result = await store.appendEvent(channelId, { type: 'packet', author: null, packet }, ctx.nowMs, {
     capability: { hash: capHash, kind: 'deposit' },
+    retention: retentionPolicy(ctx.deps.limits),
   });
   if (!result.ok) throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
-  appended(ctx, channelId, result.value.event);
-  await trimAfterWrite(ctx, channelId);
+  appended(ctx, channelId, result.value.event, result.value.hasPushSubscriptions);
   const response: DepositResponse = { seq: result.value.event.seq, timeMs: result.value.event.timeMs };
   return { status: 201, json: response };
 }
@@ -219,13 +222,16 @@ export async function ackCursor(ctx: RequestContext, id: string): Promise<Reply>
   return { status: 200, json: response };
 }
 
-/** An event was appended through this node: metrics, and Web Push for members who are away. */
-function appended(ctx: RequestContext, channelId: ChannelId, event: RelayEvent): void {
+/**
+ * An event was appended through this node: metrics, and Web Push for members who are away
+ * (looked up only when the store says the channel has push subscriptions).
+ */
+function appended(ctx: RequestContext, channelId: ChannelId, event: RelayEvent, hasPushSubscriptions: boolean): void {
   if (event.type === 'packet') {
     ctx.deps.metrics.eventsAppended += 1;
     ctx.deps.metrics.eventBytes += event.packet.length;
   }
-  ctx.deps.webPush?.appended(channelId, event);
+  if (hasPushSubscriptions) ctx.deps.webPush?.appended(channelId, event);
 }
 
 /** Retention right after a write (DESIGN.md §3): read-by-all, max age and max bytes. */

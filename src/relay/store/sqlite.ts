@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import {
+  StoreUnavailableError,
   eventSizeBytes,
   type CapabilityHash,
   type CapabilityRecord,
@@ -367,6 +368,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     ),
     deletePush: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ?'),
     deletePushIfEndpoint: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ? AND endpoint = ?'),
+    hasPush: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM push_subs WHERE channel = ? LIMIT 1'),
     pushTargets: db.prepare<[string], { member: string; endpoint: string; p256dh: string; auth: string }>(
       'SELECT member, endpoint, p256dh, auth FROM push_subs WHERE channel = ?',
     ),
@@ -451,36 +453,36 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     return { ok: true, value: event };
   });
 
-  const appendTx = db.transaction(
-    (
-      channelId: ChannelId,
-      event: NewEvent,
-      nowMs: number,
-      asMember: MemberKey | undefined,
-      postId: string | undefined,
-      ifNoLeaveAfter: number | undefined,
-      capability: { hash: CapabilityHash; kind: CapabilityKind } | undefined,
-    ): StoreResult<{ event: RelayEvent; duplicate: boolean }> => {
-      if (capability !== undefined && (q.checkCap.get(capability.hash, channelId, capability.kind, nowMs)?.n ?? 0) !== 1) {
-        return { ok: false, code: 'invalid-capability' };
-      }
-      if (asMember !== undefined) {
-        if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
-      } else if (q.getChannel.get(channelId) === undefined) {
-        return { ok: false, code: 'not-member' };
-      }
-      const author = event.type === 'packet' ? event.author : null;
-      if (postId !== undefined && author !== null) {
-        const earlier = q.findPost.get(channelId, author, postId);
-        if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true } };
-      }
-      if (ifNoLeaveAfter !== undefined && (q.getChannel.get(channelId)?.last_left_seq ?? 0) > ifNoLeaveAfter) {
-        return { ok: false, code: 'membership-changed' };
-      }
-      if (capability !== undefined) q.useCap.run(capability.hash, channelId, capability.kind, nowMs);
-      return { ok: true, value: { event: appendRow(channelId, event, nowMs, postId ?? null), duplicate: false } };
-    },
-  );
+  type AppendOptions = Parameters<RelayStore['appendEvent']>[3];
+  type AppendResult = StoreResult<{ event: RelayEvent; duplicate: boolean; hasPushSubscriptions: boolean }>;
+  const appendTx = db.transaction((channelId: ChannelId, event: NewEvent, nowMs: number, options: AppendOptions = {}): AppendResult => {
+    const { nonce, asMember, postId, ifNoLeaveAfter, capability, retention } = options;
+    // The nonce first, whatever follows (as `useNonce` before the request's own checks).
+    if (nonce !== undefined && q.insertNonce.run(nonce.key, nonce.nonce, nonce.expiresAtMs).changes !== 1) {
+      return { ok: false, code: 'replayed-nonce' };
+    }
+    if (capability !== undefined && (q.checkCap.get(capability.hash, channelId, capability.kind, nowMs)?.n ?? 0) !== 1) {
+      return { ok: false, code: 'invalid-capability' };
+    }
+    if (asMember !== undefined) {
+      if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
+    } else if (q.getChannel.get(channelId) === undefined) {
+      return { ok: false, code: 'not-member' };
+    }
+    const author = event.type === 'packet' ? event.author : null;
+    if (postId !== undefined && author !== null) {
+      const earlier = q.findPost.get(channelId, author, postId);
+      if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true, hasPushSubscriptions: false } };
+    }
+    if (ifNoLeaveAfter !== undefined && (q.getChannel.get(channelId)?.last_left_seq ?? 0) > ifNoLeaveAfter) {
+      return { ok: false, code: 'membership-changed' };
+    }
+    if (capability !== undefined) q.useCap.run(capability.hash, channelId, capability.kind, nowMs);
+    const appended = appendRow(channelId, event, nowMs, postId ?? null);
+    if (retention !== undefined) trimTx(channelId, retention, nowMs);
+    const hasPushSubscriptions = q.hasPush.get(channelId) !== undefined;
+    return { ok: true, value: { event: appended, duplicate: false, hasPushSubscriptions } };
+  });
 
   const ackTx = db.transaction((channelId: ChannelId, key: MemberKey, seq: number): number | undefined => {
     const member = q.getMember.get(channelId, key);
@@ -602,7 +604,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   /** Reads (and close) waiting for the running fdatasync. */
   let afterSync: Array<() => void> = [];
   /** Set when an fdatasync failed: what was committed may not be on disk, so nothing goes on. */
-  let broken: Error | undefined;
+  let broken: StoreUnavailableError | undefined;
   let walFd: number | undefined;
   let commits = 0;
 
@@ -634,7 +636,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     const done = (error: Error | null): void => {
       syncing = false;
       if (error !== null) {
-        broken = new Error(`fdatasync of the SQLite WAL failed, the store stops: ${error.message}`);
+        broken = new StoreUnavailableError(`fdatasync of the SQLite WAL failed, the store stops: ${error.message}`);
         warn(broken.message);
         for (const { job } of group) job.reject(broken);
       } else {
@@ -801,7 +803,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
     appendEvent(channelId, event, nowMs, options) {
       return write(
-        () => appendTx(channelId, event, nowMs, options?.asMember, options?.postId, options?.ifNoLeaveAfter, options?.capability),
+        () => appendTx(channelId, event, nowMs, options),
         (result) => (result.ok && !result.value.duplicate ? [[channelId, result.value.event]] : []),
       );
     },
@@ -936,7 +938,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => finalizeTx(id, sha256, readCapHash, expiresAtMs));
     },
 
-    openBlob(readCapHash, nowMs) {
+    openBlob(_sha256, readCapHash, nowMs) {
       return read(() => {
         const row = q.openBlob.get(readCapHash, nowMs);
         return row === undefined ? undefined : { sha256: row.sha256 as BlobHash, size: row.size };
