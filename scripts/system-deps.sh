@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system programs Covey's tests need that a fresh machine lacks (Debian/Ubuntu):
-# redis-server for the relay's multi-node tests, chromium for browser end-to-end tests.
+# redis-server for the relay's multi-node tests (redis-cli, from redis-tools, forms the Redis Cluster
+# of tests/relay/redis-cluster.test.ts), chromium for browser end-to-end tests.
 # Runs as `npm test`'s pretest step and from .ci/run. Without root or sudo it prints the command
 # to run and fails, so a missing service is never silently skipped.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
 
 if [ ${#missing[@]} -eq 0 ]; then

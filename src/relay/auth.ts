@@ -6,7 +6,7 @@
  * nonce (replay) are checked. node:crypto's ed25519 is used because it is fast (OpenSSL).
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { relaySigningText, type MemberKey } from '../shared/relay-api.js';
+import { relaySigningText, type ChannelId, type MemberKey } from '../shared/relay-api.js';
 import { RelayError } from './http/errors.js';
 import { decodeBase64UrlExact, parseMemberKey, parseSignature, sha256Base64Url } from './ids.js';
 import type { NonceUse, RelayStore } from './store/types.js';
@@ -69,6 +69,8 @@ export interface ClockCheck {
 
 export interface AuthCheck extends ClockCheck {
   readonly store: RelayStore;
+  /** The channel the request is about (the store may keep its nonce with the channel). */
+  readonly channelId?: ChannelId;
 }
 
 /**
@@ -123,7 +125,7 @@ export async function authenticate(
   check: AuthCheck,
 ): Promise<MemberKey> {
   const { key, nonce } = verifySigned(parts, method, pathWithQuery, body, check);
-  if (!(await check.store.useNonce(nonce.key, nonce.nonce, nonce.expiresAtMs))) {
+  if (!(await check.store.useNonce(nonce.key, nonce.nonce, nonce.expiresAtMs, check.channelId))) {
     throw new RelayError('replayed-nonce', 'this nonce was already used');
   }
   return key;

@@ -99,7 +99,7 @@ export async function revokeCapability(ctx: RequestContext, id: string): Promise
 
 export async function join(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  const key = await signer(ctx);
+  const key = await signer(ctx, channelId);
   const body = parseJsonObject(ctx.body);
   // A malformed token hashes a dummy: the store does the same lookup either way (ids.ts).
   const capHash = hashToken(parseToken(body['capability']));

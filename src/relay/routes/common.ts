@@ -24,12 +24,17 @@ function signedParts(ctx: RequestContext): Parameters<typeof authenticate>[0] {
   };
 }
 
-/** Verifies the request signature and nonce (auth.ts); returns the signer's key. */
-export function signer(ctx: RequestContext): Promise<MemberKey> {
+/**
+ * Verifies the request signature and nonce (auth.ts); returns the signer's key. `channelId`: the
+ * channel the request is about, whose store shard keeps the nonce (so the request depends only on
+ * that channel's Redis node).
+ */
+export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<MemberKey> {
   return authenticate(signedParts(ctx), ctx.method, ctx.pathWithQuery, ctx.body, {
     store: ctx.deps.store,
     nowMs: ctx.nowMs,
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
+    ...(channelId === undefined ? {} : { channelId }),
   });
 }
 
@@ -59,7 +64,7 @@ export function channelParam(text: string): ChannelId {
  * the same work (issue 5 §3).
  */
 export async function member(ctx: RequestContext, channelId: ChannelId): Promise<{ key: MemberKey; info: MemberInfo }> {
-  const key = await signer(ctx);
+  const key = await signer(ctx, channelId);
   const info = await ctx.deps.store.getMember(channelId, key);
   if (info === undefined) throw new RelayError('forbidden', 'not a member of this channel');
   return { key, info };

@@ -719,10 +719,12 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       );
     },
 
-    async useNonce(memberKey, nonce, expiresAtMs) {
+    async useNonce(memberKey, nonce, expiresAtMs, channelId) {
       checkOpen();
-      // One sorted set per shard (the key's): ZADD NX is atomic across nodes, sweep drops by score.
-      return (await redis.zadd(key.nonces(channelShard(memberKey)), 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
+      // One sorted set per shard, the channel's (a post's append uses the same one) or, for a
+      // request about no channel, the key's. ZADD NX is atomic across nodes; sweep drops by score.
+      const shard = channelShard(channelId ?? memberKey);
+      return (await redis.zadd(key.nonces(shard), 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
     },
 
     async putFetchToken(record, maxPerMember, nowMs) {

@@ -224,7 +224,7 @@ export interface RelayStore {
 
   /**
    * Atomically, in ONE step (for Redis: one script, one round trip): if `nonce` is set, records it as
-   * `useNonce` would, refusing 'replayed-nonce' when it was used (before any other check, whatever
+   * `useNonce(…, channelId)` would, refusing 'replayed-nonce' when it was used (before any other check, whatever
    * the outcome of the rest). If `asMember` is set, it must be a member ('not-member'), checked in the same step as
    * the append so a removed member can never post after its member-left event. If `capability` is
    * set (inbox deposits), it must open this channel with that kind (as `useCapability`), and one of
@@ -295,12 +295,15 @@ export interface RelayStore {
 
   /**
    * Replay protection: records (key, nonce) until expiresAtMs and returns true if it was new,
-   * false if already recorded (a replay). Atomic across nodes (Redis: SET NX PX).
+   * false if already recorded (a replay). Atomic across nodes (Redis: ZADD NX). `channelId`: the
+   * channel the signed request is about, if any; a store may keep the nonce with that channel (the
+   * Redis store does: a request about a channel then needs only that channel's node). The same
+   * signed request always names the same channel, so a replay is always caught.
    * Durability, the one exception to the rule above: the nonce must be durable no later than the
    * next state change that this request makes (SQLite commits nonce-only batches without fsync;
    * the request's own write fsyncs it). It must survive a process crash either way.
    */
-  useNonce(key: MemberKey, nonce: string, expiresAtMs: number): Promise<boolean>;
+  useNonce(key: MemberKey, nonce: string, expiresAtMs: number, channelId?: ChannelId): Promise<boolean>;
 
   // ---- read-only fetch tokens (issue 12 §4) ---------------------------------------------------
 

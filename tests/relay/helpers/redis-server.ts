@@ -110,6 +110,8 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
 export interface RedisServerOptions {
   /** 'always' (default: what the relay promises) or, for the benchmark's comparison only, 'no'. */
   readonly appendfsync?: 'always' | 'no';
+  /** More redis-server arguments (a cluster node's, say). */
+  readonly args?: readonly string[];
 }
 
 /** Starts redis-server; a port race (another process took the port) retries with a new port. */
@@ -179,6 +181,7 @@ async function startOnce(port: number, options: RedisServerOptions): Promise<Red
     '--protected-mode', 'yes',
     '--daemonize', 'no',
     '--loglevel', 'warning',
+    ...(options.args ?? []),
   ];
   let running = spawnRedis(args);
   const stop = async (): Promise<void> => {
