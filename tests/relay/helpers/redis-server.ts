@@ -30,14 +30,18 @@ export interface RedisServer {
 
 export type RedisAvailability = { available: true } | { available: false; reason: string };
 
-/** Whether `redis-server` is on PATH. Tests use it with `describe.skipIf` outside CI. */
-export function redisAvailability(): RedisAvailability {
+/** Whether `redis-server` (and with `cli`, `redis-cli`) is on PATH. Tests use it with `describe.skipIf` outside CI. */
+export function redisAvailability(cli = false): RedisAvailability {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error !== undefined || probe.status !== 0) {
     return {
       available: false,
       reason: 'redis-server not found on PATH (install: apt-get install -y redis-server, or run scripts/system-deps.sh)',
     };
+  }
+  const cliProbe = cli ? spawnSync('redis-cli', ['--version'], { encoding: 'utf8' }) : undefined;
+  if (cliProbe !== undefined && (cliProbe.error !== undefined || cliProbe.status !== 0)) {
+    return { available: false, reason: 'redis-cli not found on PATH (install: apt-get install -y redis-tools, or run scripts/system-deps.sh)' };
   }
   return { available: true };
 }
@@ -46,8 +50,8 @@ export function redisAvailability(): RedisAvailability {
  * The decision a Redis suite makes at load time: run, skip with a message, or fail (CI).
  * Returns true when the suite should be skipped.
  */
-export function skipWithoutRedis(suiteName: string): boolean {
-  const availability = redisAvailability();
+export function skipWithoutRedis(suiteName: string, cli = false): boolean {
+  const availability = redisAvailability(cli);
   if (availability.available) return false;
   if (process.env.CI === 'true') {
     throw new Error(`${suiteName}: ${availability.reason}. CI must run the Redis tests, so this is a failure.`);
