@@ -4,8 +4,10 @@
  * - CPU per accepted post, by part: the relay process's CPU time (every thread, process.cpuUsage)
  *   over a steady step at a rate well below saturation, divided by the posts accepted; and a V8
  *   CPU profile of its main thread over the same step, split into signature check, JSON, store,
- *   fan-out and the rest (relay-cpu-parts.ts). The bare `ws` baseline's CPU per post is measured
- *   the same way, in the same run.
+ *   fan-out and the rest (relay-cpu-parts.ts). The profiler samples wall-clock time (on a loaded
+ *   machine a descheduled thread keeps being sampled where it stopped), so the profile gives each
+ *   part's SHARE, and the part's µs are that share of the measured CPU per post. The bare `ws`
+ *   baseline's CPU per post is measured the same way, in the same run.
  * - Group commit: 100 concurrent writers (closed loop: each posts again as soon as it has its
  *   answer) against the relay with durable storage and against the same relay with durability
  *   off (SQLite synchronous=OFF; Redis appendfsync no), in alternating rounds of one run.
@@ -25,7 +27,7 @@ export interface CpuResult {
   readonly accepted: number;
   /** Process CPU (user + system, every thread) per accepted post, µs. */
   readonly cpuUsPerPost: number;
-  /** Main-thread profile per accepted post, µs, by part (absent for the baseline). */
+  /** CPU per accepted post, µs, split by part in the proportions of the main-thread profile (absent for the baseline). */
   readonly parts?: Record<CpuPart, number>;
   readonly p99Ms: number;
 }
@@ -53,7 +55,9 @@ export async function measureCpu(entry: RampTarget, counter: DeliveryCounter, ra
     let parts: Record<CpuPart, number> | undefined;
     if (profile) {
       const totals = cpuByPart(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile);
-      parts = Object.fromEntries(CPU_PARTS.map((part) => [part, totals[part] / accepted])) as Record<CpuPart, number>;
+      const sampled = CPU_PARTS.reduce((sum, part) => sum + totals[part], 0);
+      const cpuPerPost = cpuUs / accepted;
+      parts = Object.fromEntries(CPU_PARTS.map((part) => [part, sampled === 0 ? 0 : (totals[part] / sampled) * cpuPerPost])) as Record<CpuPart, number>;
     }
     return {
       key: target.key,

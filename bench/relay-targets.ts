@@ -278,6 +278,11 @@ export class BaselineTarget implements BenchTarget {
  */
 export type RelayStoreKind = 'sqlite' | 'sqlite-off' | 'redis' | 'redis-off';
 
+export interface RelayTargetOptions {
+  /** Signature-check threads (RELAY_VERIFY_THREADS); 0 = on the event loop. */
+  readonly verifyThreads?: number;
+}
+
 export class RelayTarget implements BenchTarget {
   readonly acceptedStatus = 201;
   private relay: RelayProcess | undefined;
@@ -295,6 +300,7 @@ export class RelayTarget implements BenchTarget {
     readonly key: string,
     readonly label: string,
     private readonly kind: RelayStoreKind,
+    private readonly options: RelayTargetOptions = {},
   ) {}
 
   async prepare(channelCount: number, channelSize: number, setupConcurrency = 10): Promise<void> {
@@ -311,7 +317,11 @@ export class RelayTarget implements BenchTarget {
     this.relay = await startRelayProcess({
       entry: RELAY_TEST_ENTRY,
       ipc: true,
-      env: { RELAY_TEST_STORE: storeSpec, RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS) },
+      env: {
+        RELAY_TEST_STORE: storeSpec,
+        RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS),
+        RELAY_TEST_VERIFY_THREADS: String(this.options.verifyThreads ?? 0),
+      },
     });
     const url = this.relay.url;
     this.channels = new Array(channelCount);
@@ -405,6 +415,10 @@ export function makeTarget(name: string): BenchTarget {
       return new RelayTarget('redis', 'relay, Redis', 'redis');
     case 'redis-off':
       return new RelayTarget('redisOff', 'relay, Redis appendfsync no', 'redis-off');
+    case 'sqlite-vt':
+      return new RelayTarget('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
+    case 'redis-vt':
+      return new RelayTarget('redisVerifyThread', 'relay, Redis, 1 signature thread', 'redis', { verifyThreads: 1 });
     default:
       throw new Error(`unknown bench target ${name}`);
   }

@@ -121,7 +121,9 @@ function printRamp(results: readonly RampResult[]): void {
 }
 
 function printCpu(results: readonly CpuResult[]): void {
-  console.log(`\ncpu: µs of relay CPU per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers); parts from a main-thread profile`);
+  console.log(
+    `\ncpu: µs of relay CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers), split in the proportions of a main-thread profile`,
+  );
   printTable(
     ['target', 'posts', 'CPU µs/post', ...CPU_PARTS, 'p99 ms'],
     results.map((result) => [

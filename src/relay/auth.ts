@@ -9,6 +9,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { relaySigningText, type ChannelId, type MemberKey } from '../shared/relay-api.js';
 import { RelayError } from './http/errors.js';
 import { decodeBase64UrlExact, parseMemberKey, parseSignature, sha256Base64Url } from './ids.js';
+import type { SignatureVerifier } from './signature-pool.js';
 import type { NonceUse, RelayStore } from './store/types.js';
 
 /** DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the 32 key bytes follow. */
@@ -65,6 +66,8 @@ export interface SignedParts {
 export interface ClockCheck {
   readonly nowMs: number;
   readonly maxClockSkewMs: number;
+  /** Where the Ed25519 check runs (./signature-pool.ts); inline on this thread when absent. */
+  readonly verifier?: SignatureVerifier;
 }
 
 export interface AuthCheck extends ClockCheck {
@@ -78,13 +81,13 @@ export interface AuthCheck extends ClockCheck {
  * signer's key and the nonce to record (the caller must record it before acting: `authenticate`
  * does, a post records it in its own append). Throws RelayError 'bad-signature' | 'stale-timestamp'.
  */
-export function verifySigned(
+export async function verifySigned(
   parts: SignedParts,
   method: string,
   pathWithQuery: string,
   body: Uint8Array,
   check: ClockCheck,
-): { readonly key: MemberKey; readonly nonce: NonceUse } {
+): Promise<{ readonly key: MemberKey; readonly nonce: NonceUse }> {
   const key = parseMemberKey(parts.key);
   const signature = parseSignature(parts.signature);
   const nonce = parts.nonce;
@@ -102,8 +105,9 @@ export function verifySigned(
     throw new RelayError('bad-signature', 'missing or malformed signature headers');
   }
   const timeMs = Number(timeText);
-  const text = relaySigningText(method, pathWithQuery, sha256Base64Url(body), nonce, timeMs);
-  if (!verifyEd25519(key, Buffer.from(text, 'utf8'), signature)) {
+  const message = Buffer.from(relaySigningText(method, pathWithQuery, sha256Base64Url(body), nonce, timeMs), 'utf8');
+  const valid = check.verifier === undefined ? verifyEd25519(key, message, signature) : await check.verifier.verify(key, message, signature);
+  if (!valid) {
     throw new RelayError('bad-signature', 'signature does not verify');
   }
   if (Math.abs(check.nowMs - timeMs) > check.maxClockSkewMs) {
@@ -124,7 +128,7 @@ export async function authenticate(
   body: Uint8Array,
   check: AuthCheck,
 ): Promise<MemberKey> {
-  const { key, nonce } = verifySigned(parts, method, pathWithQuery, body, check);
+  const { key, nonce } = await verifySigned(parts, method, pathWithQuery, body, check);
   if (!(await check.store.useNonce(nonce.key, nonce.nonce, nonce.expiresAtMs, check.channelId))) {
     throw new RelayError('replayed-nonce', 'this nonce was already used');
   }

@@ -248,7 +248,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         RELAY_SUBSCRIBE_METHOD,
         relaySubscribePath(channelId),
         EMPTY,
-        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId },
+        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId, verifier: deps.verifier },
       );
     } catch (error) {
       if (!isRelayError(error)) throw error;

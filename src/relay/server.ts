@@ -28,6 +28,7 @@ import { Quotas } from './quotas.js';
 import { RateLimiter } from './rate-limit.js';
 import { bodyLimit, matchRoute } from './routes/router.js';
 import { staticSite } from './static.js';
+import { startVerifierPool } from './signature-pool.js';
 import { StorageGuard } from './storage-guard.js';
 import { StoreUnavailableError, type RelayStore } from './store/types.js';
 import { DEFAULT_PUSH_HOSTS } from './web-push/endpoint.js';
@@ -75,6 +76,11 @@ export interface RelayOptions {
    * default 127.0.0.1); the public port then serves no /metrics at all.
    */
   readonly admin?: { readonly port: number; readonly host?: string };
+  /**
+   * Worker threads that check request signatures (RELAY_VERIFY_THREADS; ./signature-pool.ts).
+   * 0 (default): on the event loop.
+   */
+  readonly verifyThreads?: number;
 }
 
 export interface RunningRelay {
@@ -209,6 +215,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
   // The hub needs deps and deps reach the hub (removals end its subscriptions): bound after both exist.
   const late: { hub?: ReturnType<typeof makePushHub> } = {};
+  const verifier = (options.verifyThreads ?? 0) > 0 ? startVerifierPool(options.verifyThreads ?? 0, (message) => logger.warn(message)) : undefined;
   const deps: RelayDeps = {
     store,
     limits,
@@ -218,6 +225,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     storage,
     quotas: new Quotas(limits),
     memberRemoved: (channelId, event) => late.hub?.memberRemoved(channelId, event),
+    verifier,
   };
   const pushHub = makePushHub(deps, rateLimiter, logger);
   late.hub = pushHub;
@@ -451,6 +459,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       }
       server.closeAllConnections();
       await Promise.all([serverClosed, adminClosed]);
+      await verifier?.close();
       if (options.closeStore !== false) await store.close();
       logger.info('relay stopped', { url });
     })();

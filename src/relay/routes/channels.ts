@@ -136,7 +136,7 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
 export async function postPacket(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
   // The signature is checked here; its nonce is recorded by the append itself (one store step).
-  const { key, nonce } = signerWithNonce(ctx);
+  const { key, nonce } = await signerWithNonce(ctx);
   const body = parseJsonObject(ctx.body);
   const packet = packetField(ctx, body);
   const postId = postIdField(body);

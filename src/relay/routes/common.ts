@@ -34,6 +34,7 @@ export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<Memb
     store: ctx.deps.store,
     nowMs: ctx.nowMs,
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
+    verifier: ctx.deps.verifier,
     ...(channelId === undefined ? {} : { channelId }),
   });
 }
@@ -42,10 +43,11 @@ export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<Memb
  * Verifies the request signature and time, leaving its nonce for the caller to record in its own
  * store step (a post: one round trip to Redis instead of two).
  */
-export function signerWithNonce(ctx: RequestContext): { readonly key: MemberKey; readonly nonce: NonceUse } {
+export function signerWithNonce(ctx: RequestContext): Promise<{ readonly key: MemberKey; readonly nonce: NonceUse }> {
   return verifySigned(signedParts(ctx), ctx.method, ctx.pathWithQuery, ctx.body, {
     nowMs: ctx.nowMs,
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
+    verifier: ctx.deps.verifier,
   });
 }
 

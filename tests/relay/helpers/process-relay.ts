@@ -4,7 +4,7 @@
  * in-memory store. Started by `startRelayProcess({ entry: RELAY_TEST_ENTRY, ipc: true, env })`.
  *
  * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>'; RELAY_TEST_LIMITS = JSON of
- * Partial<RelayLimits>. IPC requests (process.send): {id, op: 'memory'} → GC, then
+ * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = signature threads (0). IPC requests (process.send): {id, op: 'memory'} → GC, then
  * {heapUsed, rss}; {id, op: 'stats'} → store.stats(); {id, op: 'cpu'} → process.cpuUsage() (µs,
  * every thread); {id, op: 'profile-start'} and {id, op: 'profile-stop', path} → a V8 CPU profile
  * of the main thread written to `path` (bench:relay's CPU-per-post breakdown). Prints its URL
@@ -32,7 +32,14 @@ const gc = runInNewContext('gc') as () => void;
 
 const store = await openStore(process.env.RELAY_TEST_STORE ?? 'memory');
 const limits = JSON.parse(process.env.RELAY_TEST_LIMITS ?? '{}') as Partial<RelayLimits>;
-const relay = await startRelay({ store, port: Number(process.env.PORT ?? 0), host: '127.0.0.1', logLevel: 'silent', limits });
+const relay = await startRelay({
+  store,
+  port: Number(process.env.PORT ?? 0),
+  host: '127.0.0.1',
+  logLevel: 'silent',
+  limits,
+  verifyThreads: Number(process.env.RELAY_TEST_VERIFY_THREADS ?? 0),
+});
 
 /** The inspector session of a running CPU profile (one at a time). */
 let profiler: Session | undefined;
