@@ -13,8 +13,11 @@
  *    (made by real traffic), closed and reopened: time to 'ready', to the conversation list, and to
  *    the first conversation shown with its 200 newest messages.
  *
- * The relay runs in its own process (SQLite on disk, synchronous=FULL, as in production); the
- * clients share this one (a real deployment gives each its own device: this is conservative).
+ * The relay runs in its own process (SQLite on disk, synchronous=FULL, as in production). Each of
+ * the three latency clients runs its engine in its own worker thread and is driven only through
+ * the real postMessage bridge, like the UI; the restore part runs in this thread. The three share
+ * this process's libuv thread pool, where Node runs WebCrypto: the npm script gives it 8 threads
+ * (UV_THREADPOOL_SIZE) so three simulated devices do not queue behind one pool of 4.
  * Output: a table, then one JSON line.
  *
  * Env: BENCH_MESSAGES (200), BENCH_CONVERSATIONS (10), BENCH_MESSAGES_PER_CONVERSATION (1000).
@@ -252,7 +255,11 @@ async function main(): Promise<void> {
         const batch = Math.min(BUILD_WINDOW, MESSAGES_PER_CONVERSATION - i);
         for (let k = 0; k < batch; k++) await erin.call('send', { conversationId: room.alice, text: `room message ${i + k}` });
         const engine = dave.host.engine!;
-        await dave.until('the batch at Dave', () => (engine.conversations.get(room.dave)?.record.nextPosition ?? 0) > i + batch, 300_000);
+        await dave.until('the batch at Dave', () => (engine.conversations.get(room.dave)?.record.nextPosition ?? 0) > i + batch, 300_000).catch((error: unknown) => {
+          const state = (c: TestClient) => ({ errors: c.errors.slice(-5), outbox: c.host.engine?.outbox.count(), relays: c.app?.relays.map((r) => `${r.state} ${r.problem ?? ''}`) });
+          console.error('stalled while building the restore profile', JSON.stringify({ dave: state(dave), erin: state(erin) }));
+          throw error;
+        });
       }
     }
     await new Promise((r) => setTimeout(r, 3_000)); // acks settle

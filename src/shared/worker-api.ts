@@ -139,6 +139,8 @@ export interface AppView {
    * (Added after v1 landed: absent means none.)
    */
   readonly alerts?: readonly NoticeView[];
+  /** Web Push wake-ups (`setPush`): 'on' or 'off'. (Added after v1 landed: absent means off.) */
+  readonly push?: 'on' | 'off';
 }
 
 // ---- contacts -------------------------------------------------------------------------------
@@ -438,6 +440,12 @@ export interface InviteLink {
   readonly expiresAtMs: number;
 }
 
+/** `PushSubscription.toJSON()`, as the page gets it from PushManager.subscribe. */
+export interface PushSubscriptionJson {
+  readonly endpoint: string;
+  readonly keys: { readonly p256dh: string; readonly auth: string };
+}
+
 // ---- views (the stream) -----------------------------------------------------------------------
 
 /**
@@ -537,6 +545,30 @@ export interface WorkerCommands {
   >;
   /** Forget a conversation on this device (leaves it first when still a member). */
   deleteConversation: Cmd<{ readonly conversationId: ConversationId }, Empty>;
+
+  // push (added after v1 landed)
+  /**
+   * The home relay's Web Push key (VAPID, base64url: `applicationServerKey` of
+   * PushManager.subscribe), or null when that relay has push turned off.
+   */
+  pushServerKey: Cmd<Empty, { readonly publicKey: string | null; readonly relay: string }>;
+  /**
+   * Opt-in wake-ups while Covey is closed (ask first, and say what it reveals: the relay and the
+   * push service learn that this browser is in these channels; src/relay/README.md). Registers
+   * `subscription` in the inbox and every group on the home relay (a subscription is bound to one
+   * relay's key), now and for groups joined later; null turns it off everywhere.
+   */
+  setPush: Cmd<{ readonly subscription: PushSubscriptionJson | null }, { readonly channels: number }>;
+
+  // backup (added after v1 landed)
+  /**
+   * An encrypted backup of the identity, contacts and every conversation's history, as text to
+   * save as a file (offer `fileName`). No group keys: after an import, conversations are
+   * read-only until a member invites you again.
+   */
+  exportBackup: Cmd<{ readonly passphrase: string }, { readonly fileName: string; readonly text: string }>;
+  /** First run only (phase 'no-identity'): restore a backup made by `exportBackup`. */
+  importBackup: Cmd<{ readonly text: string; readonly passphrase: string }, Empty>;
 }
 export type CommandName = keyof WorkerCommands;
 export type CommandParams<C extends CommandName> = WorkerCommands[C]['params'];

@@ -66,6 +66,8 @@ export const SLOW_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>([
   'useEngineHere',
   'acceptInvitation',
   'createInviteLink',
+  'exportBackup',
+  'importBackup',
 ]);
 /** Calls in flight on one bridge: a runaway UI loop fails fast instead of queueing forever. */
 export const MAX_CALLS_IN_FLIGHT = 1_000;

@@ -77,6 +77,12 @@ export class Batch {
     return this;
   }
 
+  /** `put` of a value already serialised with JSON.stringify. */
+  putJson(store: SealedStoreName, key: RecordKey, json: string): this {
+    this.pending.push(this.store.sealJson(store, key, json).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
+    return this;
+  }
+
   putTransit(store: TransitStore, value: TransitValue): this {
     this.writes.push({ kind: 'transit', store, value });
     return this;
@@ -156,7 +162,11 @@ export class ClientStore {
   }
 
   async seal(store: SealedStoreName, key: RecordKey, value: unknown): Promise<Sealed> {
-    return aesGcmSeal(this.key(), new TextEncoder().encode(JSON.stringify(value)), aadFor(store, key));
+    return this.sealJson(store, key, JSON.stringify(value));
+  }
+
+  async sealJson(store: SealedStoreName, key: RecordKey, json: string): Promise<Sealed> {
+    return aesGcmSeal(this.key(), new TextEncoder().encode(json), aadFor(store, key));
   }
 
   async open<T>(store: SealedStoreName, key: RecordKey, sealed: Sealed): Promise<T> {

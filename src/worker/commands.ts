@@ -20,6 +20,7 @@ import {
   type InvitationId,
   type MessageRef,
   type OperationId,
+  type PushSubscriptionJson,
   type RequestId,
 } from '../shared/worker-api.js';
 import { cleanName, linkFor, makeInviteLinkPayload, INVITE_FRAGMENT } from './cards.js';
@@ -59,7 +60,7 @@ function ids<T extends string>(p: Params, key: string, max: number): T[] {
 }
 
 /** Commands allowed before the profile is ready (each checks its own phase). */
-const ANY_PHASE: ReadonlySet<string> = new Set(['createIdentity', 'unlock', 'reportPersistence', 'useEngineHere']);
+const ANY_PHASE: ReadonlySet<string> = new Set(['createIdentity', 'importBackup', 'unlock', 'reportPersistence', 'useEngineHere']);
 
 export async function runCommand(engine: CoveyEngine, command: CommandName | string, raw: unknown): Promise<unknown> {
   const p = params(raw);
@@ -233,8 +234,27 @@ export async function runCommand(engine: CoveyEngine, command: CommandName | str
     case 'deleteConversation':
       await engine.deleteConversation(id<ConversationId>(p, 'conversationId'));
       return {};
+    case 'exportBackup':
+      return engine.exportBackup(text(p, 'passphrase', MAX_PASSPHRASE_CHARS, { min: MIN_PASSPHRASE_CHARS }));
+    case 'importBackup':
+      await engine.importBackup(text(p, 'text', 200_000_000), text(p, 'passphrase', MAX_PASSPHRASE_CHARS));
+      return {};
+    case 'pushServerKey':
+      return engine.pushServerKey();
+    case 'setPush':
+      return { channels: await engine.setPush(pushSubscription(p.subscription)) };
   }
   throw bad(`unknown command ${JSON.stringify(String(command).slice(0, 40))}`);
+}
+
+/** A PushSubscription.toJSON() shape (null: off); the relay checks the rest. */
+function pushSubscription(value: unknown): PushSubscriptionJson | null {
+  if (value === null) return null;
+  const v = params(value);
+  const keys = params(v.keys);
+  const endpoint = text(v, 'endpoint', 2_000);
+  if (!/^https:\/\//.test(endpoint)) throw bad('the push endpoint must be an https URL');
+  return { endpoint, keys: { p256dh: text(keys, 'p256dh', 200), auth: text(keys, 'auth', 100) } };
 }
 
 async function startDirectChat(engine: CoveyEngine, contactId: ContactId): Promise<ConversationId> {

@@ -55,6 +55,9 @@ function isDataPacket(text: string): boolean {
   }
 }
 
+/** "Is anyone waiting to be added still here?": carries nothing; any member may post it. */
+export const PING_TEXT = '?covey-ping';
+
 export class CrashError extends Error {
   constructor(point: string) {
     super(`injected crash at ${point}`);
@@ -74,6 +77,10 @@ export interface ConversationHost {
   changed(conversation: ConversationRuntime): void;
   /** Storage or engine-replaced failure: the engine stops or reloads this conversation. */
   failed(conversation: ConversationRuntime, error: unknown): void;
+  /** Posts a plain channel packet that is not mpENC (join claims, pings) through the outbox. */
+  postRaw(conversation: ConversationRuntime, text: string): void;
+  /** Posts a fresh join claim (rule 10: the joiner is online now); runs after the current step. */
+  claimAgain(conversation: ConversationRuntime): void;
   /** Sending is held: a member's key changed and the user has not accepted it (issue 10 §5). */
   sendHeld(conversation: ConversationRuntime): boolean;
 }
@@ -88,6 +95,11 @@ export class ConversationRuntime {
   /** Recent timeline records by position (the open view's window), newest last. */
   readonly window = new Map<number, TimelineRecord>();
   windowLoaded = 0;
+  private lastPingAtMs = 0;
+  /** The conversation record as last written (JSON), to skip rewriting it unchanged. */
+  private writtenRecord: string | null = null;
+  /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
+  readonly chatCache = new Map<string, boolean>();
   stopped = false;
   /** Our read-only fetch token for the service worker (kept current with every step). */
   fetchToken: FetchTokenRecord | null = null;
@@ -260,7 +272,7 @@ export class ConversationRuntime {
     await options.prepare?.(batch);
     for (const r of outbox) batch.putTransit('outbox', r);
     batch.put('sessions', this.id, this.sessionRecord(batch));
-    batch.put('conversations', this.id, this.record);
+    this.putRecord(batch);
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
       batch.putTransit('fetchTokens', this.fetchToken);
@@ -278,9 +290,20 @@ export class ConversationRuntime {
   async save(prepare?: (batch: Batch) => void | Promise<void>): Promise<void> {
     const batch = this.host.store.batch();
     await prepare?.(batch);
-    batch.put('conversations', this.id, this.record);
+    this.putRecord(batch);
     await this.host.store.commit(batch);
     this.host.changed(this);
+  }
+
+  /**
+   * The conversation record, when it changed since it was last written: most steps (acks,
+   * heartbeats) leave it alone, and each sealed write is a WebCrypto call.
+   */
+  private putRecord(batch: Batch): void {
+    const json = JSON.stringify(this.record);
+    if (json === this.writtenRecord) return;
+    batch.putJson('conversations', this.id, json);
+    this.writtenRecord = json;
   }
 
   private schedule(atMs: number | undefined): void {
@@ -555,7 +578,11 @@ export class ConversationRuntime {
   /** A relay event of this channel (from the socket or the inbox store), in seq order. */
   receive(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
     return this.run('receive', async () => {
-      if (event.seq <= this.meta.lastSeq) return;
+      if (event.seq <= this.meta.lastSeq) {
+        // Already processed (fetched twice: socket and service worker): only drop the copy.
+        if (prepare !== undefined) await this.save(prepare);
+        return;
+      }
       const channelEvent = this.toChannelEvent(event);
       if (event.type === 'packet' && event.author !== null) {
         this.meta.lastSeen[event.author] = Math.max(this.meta.lastSeen[event.author] ?? 0, event.timeMs);
@@ -567,6 +594,10 @@ export class ConversationRuntime {
       }
       let claimText: string | null = null;
       if (channelEvent.kind === 'packet' && channelEvent.text.startsWith(JOIN_CLAIM_PREFIX) && channelEvent.sender !== (this.self as string)) claimText = channelEvent.text;
+      if (this.stillJoining() && event.type === 'packet' && event.author !== this.self && this.host.deps.now() - (this.record.claimedAtMs ?? 0) > CLAIM_FRESH_MS / 2) {
+        // A member is online now and our claim is getting old: say again that we are here.
+        this.host.claimAgain(this);
+      }
       await this.step('receive', (s, now) => s.receive(channelEvent, now), {
         eventTimeMs: event.timeMs,
         prepare: async (batch) => {
@@ -605,6 +636,11 @@ export class ConversationRuntime {
     }
   }
 
+  /** We joined the channel and wait to be included (rule 10). */
+  stillJoining(): boolean {
+    return this.record.state === 'waiting' && !this.record.createdByMe && this.record.pendingJoin === null && this.session.currentSubsession() === undefined;
+  }
+
   /** Sends (or queues, when no key agreement is up yet) a chat message. */
   send(text: string): Promise<MessageRef> {
     return this.run('send', async () => {
@@ -619,7 +655,9 @@ export class ConversationRuntime {
         this.record.last = { author: this.self, text, atMs: nowMs, position };
         this.record.readUpTo = Math.max(this.record.readUpTo, position);
       });
-      await this.sealQueued();
+      // Sealed in its own step, queued behind this one: the command returns once the message is
+      // stored, even when the conversation is busy catching up.
+      void this.run('seal', () => this.sealQueued()).catch(() => undefined);
       return ref;
     });
   }
@@ -702,8 +740,17 @@ export class ConversationRuntime {
     const nowMs = this.host.deps.now();
     const members = new Set<string>(this.session.members());
     const channel = new Set<string>(this.session.channelMembers());
-    const fresh = this.record.claims.filter((c) => !members.has(c.member) && channel.has(c.member) && nowMs - c.atMs < CLAIM_FRESH_MS);
-    if (fresh.length === 0) return;
+    const waiting = this.record.claims.filter((c) => !members.has(c.member) && channel.has(c.member));
+    const fresh = waiting.filter((c) => nowMs - c.atMs < CLAIM_FRESH_MS);
+    if (fresh.length === 0) {
+      // Joiners who claimed while nobody was online: ask whether they still are (they answer
+      // with a fresh claim when they see anyone's packet). At most once per half freshness.
+      if (waiting.length > 0 && nowMs - this.lastPingAtMs > CLAIM_FRESH_MS / 2) {
+        this.lastPingAtMs = nowMs;
+        this.host.postRaw(this, PING_TEXT);
+      }
+      return;
+    }
     const mine = fresh.filter((c) => this.record.invites.find((i) => i.id === c.inviteId)?.by === this.self);
     const chosen = afterBackoff ? fresh : mine;
     if (chosen.length === 0) {
@@ -742,7 +789,8 @@ export class ConversationRuntime {
       }
       if (invite.expiresAtMs < atMs) return;
       this.record.bindings[sender] = binding;
-      this.record.claims = [...this.record.claims.filter((c) => c.member !== sender), { member: sender, binding, inviteId: invite.id, atMs: this.host.deps.now() }].slice(-MAX_CLAIMS);
+      // Fresh means posted lately by the relay's clock (rule 10: online now), not read lately.
+      this.record.claims = [...this.record.claims.filter((c) => c.member !== sender), { member: sender, binding, inviteId: invite.id, atMs }].slice(-MAX_CLAIMS);
       for (const op of this.record.operations) {
         if (op.inviteId === invite.id) this.updateOperation(op.id, { targets: op.targets.map((t) => ({ ...t, member: sender })) });
       }

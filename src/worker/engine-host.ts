@@ -211,7 +211,7 @@ export class EngineHost implements BridgeHandler, ViewSink {
       throw new WorkerError('starting', 'Covey is still starting.');
     }
     const result = await runCommand(engine, command, params);
-    if (command === 'unlock' || command === 'createIdentity') this.setPhase(engine.phase);
+    if (command === 'unlock' || command === 'createIdentity' || command === 'importBackup') this.setPhase(engine.phase);
     return result;
   }
 

@@ -24,6 +24,7 @@ import {
   type NoticeView,
   type OperationId,
   type PersistenceState,
+  type PushSubscriptionJson,
 } from '../shared/worker-api.js';
 import { ClientStore, EngineReplacedError, type Batch } from '../store/client-store.js';
 import { createKeys, PBKDF2_ITERATIONS, rewrapKeys, unlockKeys, WrongPassphraseError } from '../store/vault.js';
@@ -35,7 +36,8 @@ import { CLAIM_REPOST_MS, DEPOSIT_TTL_MS, DEPOSIT_USES, FETCH_TOKEN_RENEW_MS, FE
 import { Outbox } from './outbox.js';
 import { People } from './people.js';
 import { makeQr } from './qr.js';
-import { PROFILE_KEY, type ConversationRecord, type ProfileRecord, type SessionRecord } from './records.js';
+import { PROFILE_KEY, type ConversationRecord, type ProfileRecord, type SessionRecord, type TimelineRecord } from './records.js';
+import { openBackup, sealBackup, type BackupContent } from './backup.js';
 import { RelayClientError, type RelaySigner } from './relay-client.js';
 import { RelayLink } from './relays.js';
 import { fingerprint } from './safety-number.js';
@@ -176,12 +178,9 @@ export class CoveyEngine implements ConversationHost {
       void this.completeJoin(runtime).catch((error: unknown) => this.deps.log?.('warn', `join not finished: ${String(error)}`));
       return;
     }
-    if (r.state !== 'left' && r.state !== 'removed') {
-      this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
-      void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
-    }
+    if (r.state !== 'left' && r.state !== 'removed') this.watchChannel(runtime);
     runtime.resume();
-    if (r.state === 'waiting' && !r.createdByMe && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
+    if (runtime.stillJoining() && r.claimedAtMs !== null && this.deps.now() - r.claimedAtMs > CLAIM_REPOST_MS) void this.repostClaim(runtime);
   }
 
   /**
@@ -208,6 +207,13 @@ export class CoveyEngine implements ConversationHost {
     } catch (error) {
       if (error instanceof EngineReplacedError) this.fatal(error);
     }
+  }
+
+  /** Reads the channel live, and keeps a fetch token for the service worker. */
+  private watchChannel(runtime: ConversationRuntime): void {
+    const r = runtime.record;
+    this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
+    void this.renewFetchToken(r.relay, r.channel, runtime.signer, runtime.fetchToken, runtime.meta.lastSeq, (t) => (runtime.fetchToken = t));
   }
 
   private async processStoredInbox(): Promise<void> {
@@ -488,6 +494,104 @@ export class CoveyEngine implements ConversationHost {
     this.sink.invalidate('app');
   }
 
+  // ── push ─────────────────────────────────────────────────────────────────────────────────
+
+  async pushServerKey(): Promise<{ publicKey: string | null; relay: string }> {
+    const relay = this.profile!.homeRelay;
+    try {
+      return { publicKey: (await this.relay(relay).client.vapidKey()).publicKey, relay };
+    } catch (error) {
+      if (error instanceof RelayClientError && error.status === 404) return { publicKey: null, relay };
+      throw this.networkError(error, relay);
+    }
+  }
+
+  /** Registers (or with null, removes) the push subscription in our channels on the home relay. */
+  async setPush(subscription: PushSubscriptionJson | null): Promise<number> {
+    const home = this.profile!.homeRelay;
+    const targets: { channel: ChannelId; signer: RelaySigner }[] = [{ channel: this.profile!.inbox.channel, signer: await this.people.ownerSigner() }];
+    for (const rt of this.conversations.values()) {
+      if (rt.record.relay === home && rt.record.state !== 'left' && rt.record.state !== 'removed' && rt.record.pendingJoin === null) targets.push({ channel: rt.channel, signer: rt.signer });
+    }
+    const client = this.relay(home).client;
+    try {
+      for (const t of targets) {
+        if (subscription === null) await client.unregisterPush(t.channel, t.signer);
+        else await client.registerPush(t.channel, subscription, t.signer);
+      }
+    } catch (error) {
+      throw this.networkError(error, home);
+    }
+    await this.saveProfile({ push: subscription });
+    return targets.length;
+  }
+
+  /** A group we just created or joined gets the push subscription too (best effort). */
+  private registerPushFor(runtime: ConversationRuntime): void {
+    const push = this.profile?.push;
+    if (push == null || runtime.record.relay !== this.profile!.homeRelay) return;
+    void this.relay(runtime.record.relay).client.registerPush(runtime.channel, push, runtime.signer).catch(() => undefined);
+  }
+
+  // ── backup ───────────────────────────────────────────────────────────────────────────────
+
+  async exportBackup(passphrase: string): Promise<{ fileName: string; text: string }> {
+    const conversations = [];
+    for (const rt of this.conversations.values()) {
+      conversations.push({ record: rt.record, timeline: await this.store.range<TimelineRecord>('timeline', rt.id) });
+    }
+    const content: BackupContent = { version: 1, createdAtMs: this.deps.now(), profile: this.profile!, contacts: [...this.people.contacts.values()], conversations };
+    const text = await sealBackup(content, passphrase, this.deps.pbkdf2Iterations ?? PBKDF2_ITERATIONS);
+    const day = new Date(this.deps.now()).toISOString().slice(0, 10);
+    return { fileName: `covey-backup-${day}.txt`, text };
+  }
+
+  /** First run only: identity, contacts and histories from a backup; groups read-only (backup.ts). */
+  async importBackup(text: string, passphrase: string): Promise<void> {
+    if (this.phase !== 'no-identity') throw new WorkerError('invalid-state', 'A backup can only be restored on a device without a profile.');
+    const content = await openBackup(text, passphrase);
+    if ((await this.store.keys()) === undefined) {
+      const created = await createKeys();
+      await this.store.putKeys(created.record);
+      this.store.setDataKey(created.dataKey);
+    } else this.store.setDataKey(await unlockKeys((await this.store.keys())!));
+    const now = this.deps.now();
+    const batch = this.store.batch().put('profile', PROFILE_KEY, { ...content.profile, persistence: 'unknown', push: null });
+    for (const contact of content.contacts) batch.put('contacts', contact.id, contact);
+    for (const { record, timeline } of content.conversations) {
+      const restored: ConversationRecord = {
+        ...record,
+        state: record.state === 'removed' ? 'removed' : 'left',
+        pendingJoin: null,
+        pendingRelay: [],
+        queued: [],
+        proposing: null,
+        claims: [],
+        invites: [],
+        operations: [],
+        owesRoster: false,
+        nextPosition: record.nextPosition + 1,
+        lastActivityMs: now,
+      };
+      for (const [position, item] of timeline) batch.put('timeline', [record.id, position], item);
+      batch.put('timeline', [record.id, record.nextPosition], {
+        t: 'n',
+        tone: 'warning',
+        text: 'Restored from a backup: this device no longer holds the group’s keys',
+        whatToDo: 'To take part again, ask a member to invite you.',
+        action: null,
+        atMs: now,
+      } satisfies TimelineRecord);
+      batch.put('conversations', record.id, restored);
+      batch.put('sessions', record.id, { snapshot: null, lastSeq: 0, lastSeen: {} } satisfies SessionRecord);
+    }
+    await this.store.commit(batch);
+    await this.load();
+    this.sink.invalidate('app');
+    this.sink.invalidate('contacts');
+    this.sink.invalidate('conversations');
+  }
+
   // ── passphrase ───────────────────────────────────────────────────────────────────────────
 
   async unlock(passphrase: string): Promise<void> {
@@ -615,6 +719,7 @@ export class CoveyEngine implements ConversationHost {
     await runtime.save((batch) => void batch.put('sessions', record.id, { snapshot: null, lastSeq: 0, lastSeen: {} } satisfies SessionRecord));
     this.addRuntime(runtime);
     this.startRuntime(runtime);
+    this.registerPushFor(runtime);
     for (const contact of contacts) await this.invite(runtime, contact.id);
     return runtime;
   }
@@ -734,8 +839,9 @@ export class CoveyEngine implements ConversationHost {
       });
       this.outbox.enqueue([outbox]);
     });
-    this.relay(r.relay).watch(r.channel, runtime.meta.lastSeq, runtime.signer);
+    this.watchChannel(runtime);
     runtime.resume();
+    this.registerPushFor(runtime);
   }
 
   private claimRecord(runtime: ConversationRuntime, text: string): OutboxRecord {
@@ -752,6 +858,21 @@ export class CoveyEngine implements ConversationHost {
   }
 
   /** Rule 10: a joiner still waiting says again that it is online now. */
+  postRaw(runtime: ConversationRuntime, text: string): void {
+    const outbox = this.claimRecord(runtime, text);
+    void runtime
+      .run('raw', async () => {
+        await runtime.save((batch) => void batch.putTransit('outbox', outbox));
+        this.outbox.enqueue([outbox]);
+      })
+      .catch(() => undefined);
+  }
+
+  claimAgain(runtime: ConversationRuntime): void {
+    runtime.record.claimedAtMs = this.deps.now(); // at most one re-post in flight
+    void this.repostClaim(runtime).catch(() => undefined);
+  }
+
   private async repostClaim(runtime: ConversationRuntime): Promise<void> {
     const invite = runtime.record.invites.find((i) => i.by === runtime.self);
     const binding = runtime.record.bindings[runtime.self];

@@ -103,6 +103,10 @@ export class People {
     return this.engine.profile!;
   }
 
+  ownerSigner(): Promise<RelaySigner> {
+    return this.owner();
+  }
+
   private async owner(): Promise<RelaySigner> {
     const crypto = this.engine.deps.crypto;
     const seed = base64UrlDecode(this.me.inbox.ownerSeed);
@@ -397,6 +401,13 @@ export class People {
       const cap = await this.engine.relay(p.homeRelay).client.createCapability(p.inbox.channel, { kind: 'deposit', ttlMs: DEPOSIT_TTL_MS, uses: DEPOSIT_USES }, owner);
       const card = await makeCard(this.engine.deps.crypto, this.engine.identitySeed!, { name: p.displayName, hk: p.card.hk, relay: p.homeRelay, inbox: p.inbox.channel, deposit: cap.capability, exp: cap.expiresAtMs });
       await this.engine.saveProfile({ card, inbox: { ...p.inbox, deposit: cap.capability, depositExpiresAtMs: cap.expiresAtMs } });
+      // Contacts hold the old capability: send them the new card (an acceptance carries it; a
+      // newer card for the same key replaces the old one), so they can still invite us.
+      for (const contact of this.contacts.values()) {
+        if (contact.state === 'connected' && contact.verification !== 'key-changed') {
+          void this.sendToInbox(contact.card, 'contact-accept', {}, `your renewed card to ${this.displayName(contact)}`).catch(() => undefined);
+        }
+      }
     } catch {
       // Offline: the old card keeps working until it expires; tried again on the next start.
     }
@@ -407,7 +418,14 @@ export class People {
   receiveInbox(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
     return this.engine.inboxRun(async () => {
       const inbox = this.me.inbox;
-      if (event.seq <= inbox.lastSeq) return;
+      if (event.seq <= inbox.lastSeq) {
+        if (prepare !== undefined) {
+          const drop = this.engine.store.batch();
+          prepare(drop);
+          await this.engine.store.commit(drop);
+        }
+        return;
+      }
       const batch = this.engine.store.batch();
       prepare?.(batch);
       const after: (() => Promise<void>)[] = [];

@@ -14,6 +14,7 @@ import type {
   NoticeTone,
   OperationId,
   OperationKind,
+  PushSubscriptionJson,
   RequestId,
   Verification,
 } from '../shared/worker-api.js';
@@ -40,6 +41,8 @@ export interface ProfileRecord {
   readonly card: Card;
   readonly persistence: 'granted' | 'refused' | 'unsupported' | 'unknown';
   readonly createdAtMs: number;
+  /** The Web Push subscription registered in our channels on the home relay (setPush), if any. */
+  readonly push?: PushSubscriptionJson | null;
 }
 
 /** profile 'deposits': sealed inbox messages waiting to be deposited (offline, relay down). */

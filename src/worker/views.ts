@@ -28,6 +28,8 @@ import type { OperationRecord, TimelineRecord } from './records.js';
 import { decodePayload } from './group-messages.js';
 import { fingerprint } from './safety-number.js';
 
+/** Messages whose kind (chat or control) a conversation remembers for its views. */
+const CHAT_CACHE = 10_000;
 /** Characters of a message shown in the conversation list. */
 const PREVIEW_CHARS = 100;
 
@@ -65,6 +67,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
     pendingRequests: engine.people.requests.size + engine.people.invitations.size,
     failure: null,
     alerts: [...engine.alerts],
+    push: p.push == null ? 'off' : 'on',
   };
 }
 
@@ -314,8 +317,14 @@ function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<Ti
 
 /** Whether an accepted message is a chat message (shown), not a roster, rename or invite notice. */
 function isChat(rt: ConversationRuntime, id: string): boolean {
-  const body = rt.session.messages().get(id).body;
-  return body.type === 'payload' && decodePayload(body.text).t === 'm';
+  let chat = rt.chatCache.get(id);
+  if (chat === undefined) {
+    const body = rt.session.messages().get(id).body;
+    chat = body.type === 'payload' && decodePayload(body.text).t === 'm';
+    if (rt.chatCache.size >= CHAT_CACHE) rt.chatCache.delete(rt.chatCache.keys().next().value!);
+    rt.chatCache.set(id, chat);
+  }
+  return chat;
 }
 
 /**

@@ -1,32 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { hybridProvider } from '../helpers/providers.js';
-import { runSessionScenario } from '../sim/session-scenarios.js';
+import { runSessionSims, type SessionSimSummary } from '../sim/session-main.js';
 
 /**
- * Issue 4: CI runs at least 1,000 session scenarios (~0.15 s each with scripted membership),
- * plus 200 over real CLIQUES/ASKE greetings (~0.26 s each). `npm run sim -- --sessions --runs N`
- * runs thousands locally.
+ * Issue 4, measured as issue 9 §1 asks: CI runs COVEY_SESSION_SCENARIOS random session scenarios
+ * (default 1,000), odd seeds over real CLIQUES/ASKE greetings and even seeds over scripted
+ * operations (so half use real greetings). Each is checked by the security oracle (key secrecy,
+ * one keystream per (key, IV), authorship, messages in the subsession that sealed them), every
+ * injected attack must be refused or warned about by each victim with its state as without it,
+ * and a run with no fault and no attack must raise no warning. `npm run sim -- --sessions
+ * --membership mixed --runs N` runs thousands locally.
  */
 const SCENARIOS = Number(process.env.COVEY_SESSION_SCENARIOS ?? 1000);
-const GREETING_SCENARIOS = Number(process.env.COVEY_GREETING_SCENARIOS ?? 200);
 /** Per-test budget: a loaded 2-core CI machine runs these at a third of the idle speed. */
 const BATCH_TIMEOUT_MS = 1_200_000;
 
-describe('random session scenarios (lossy relay, operations, restarts, attacks)', () => {
-  it(`${SCENARIOS} seeds converge with every invariant`, async () => {
-    let faulty = 0;
-    for (let seed = 1; seed <= SCENARIOS; seed++) {
-      const result = await runSessionScenario(hybridProvider, seed);
-      expect(result.seed).toBe(seed);
-      if (result.faulty) faulty++;
-    }
-    expect(faulty).toBeGreaterThan(0);
-  }, BATCH_TIMEOUT_MS);
+function explain(s: SessionSimSummary): string {
+  return [...s.failures, ...s.undetected].join('\n');
+}
 
-  it(`${GREETING_SCENARIOS} seeds over real greetings converge with every invariant`, async () => {
-    for (let seed = 1; seed <= GREETING_SCENARIOS; seed++) {
-      const result = await runSessionScenario(hybridProvider, seed, { membership: 'greeting' });
-      expect(result.operations).toBeGreaterThan(0);
-    }
+describe('random session scenarios (lossy relay, operations, restarts, attacks)', () => {
+  it(`${SCENARIOS} seeds, half over real greetings: no violation, no false warning, every attack detected`, async () => {
+    const s = await runSessionSims(SCENARIOS, 1, false, 'mixed');
+    expect(s.violations, explain(s)).toBe(0);
+    expect(s.falseWarnings, explain(s)).toBe(0);
+    expect(s.attacksDetected, explain(s)).toBe(s.attacks);
+    expect(s.greetingScenarios).toBeGreaterThanOrEqual(SCENARIOS / 2);
+    expect(s.faulty).toBeGreaterThan(0);
+    if (SCENARIOS >= 100) expect(s.attacks).toBeGreaterThan(SCENARIOS / 10);
   }, BATCH_TIMEOUT_MS);
 });

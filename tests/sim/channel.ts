@@ -14,6 +14,9 @@ import { createMembership, step } from '../../src/protocol/greeting/machine.js';
 import type { KeyDirectory, MembershipEffect, MembershipInput, MembershipState } from '../../src/protocol/greeting/types.js';
 import { memberId, type MemberId } from '../../src/protocol/ids.js';
 import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
+import { decodePacket } from '../../src/protocol/codec/packet.js';
+import { lastEntry } from '../../src/protocol/order/server-order.js';
+import { completeIntKeyLists, type SecurityOracle } from './oracle.js';
 
 export interface SimMember {
   readonly id: MemberId;
@@ -52,6 +55,8 @@ export interface SimOptions {
   readonly seed: number;
   /** Probability that a delivery step is skipped for a member (lag), 0 = lockstep. */
   readonly lag?: number;
+  /** Records each member's keys, contributions and signatures, and checks them (oracle.ts). */
+  readonly oracle?: SecurityOracle;
 }
 
 export class SimGroup {
@@ -69,13 +74,17 @@ export class SimGroup {
   onOrder: ((index: number, sender: MemberId, text: string) => Manipulation[] | void) | null = null;
   /** Hook: an attacker on the way to the relay may replace a packet (for every member). */
   transformOutgoing: ((sender: MemberId, text: string) => string | undefined) | null = null;
+  /** Hook: a packet on its way to the relay is lost (a withheld packet; true = drop it). */
+  dropOutgoing: ((sender: MemberId, text: string) => boolean) | null = null;
   /** The same, for attacks that must sign (a malicious insider re-signing its own packets). */
   transformOutgoingAsync: ((sender: MemberId, text: string) => Promise<string | undefined>) | null = null;
   readonly keys: KeyDirectory;
+  readonly oracle: SecurityOracle | undefined;
   private readonly lag: number;
 
   constructor(options: SimOptions) {
     this.crypto = options.crypto;
+    this.oracle = options.oracle;
     this.rng = seededRandom(options.seed);
     this.lag = options.lag ?? 0;
     this.keys = { staticKey: (m) => this.members.get(m)?.staticPub };
@@ -144,9 +153,10 @@ export class SimGroup {
     let n = 0;
     while (this.outbox.length > 0 && n < max) {
       const [sender, original] = this.outbox.shift()!;
+      n++;
+      if (this.dropOutgoing?.(sender, original) === true) continue;
       const text = this.transformOutgoing?.(sender, original) ?? original;
       if (this.channel.includes(sender)) this.post(sender, text);
-      n++;
     }
   }
 
@@ -196,8 +206,10 @@ export class SimGroup {
 
   async input(m: SimMember, input: MembershipInput): Promise<readonly MembershipEffect[]> {
     const before = m.state;
-    const result = await step(m.state, input, { crypto: this.crypto, random: this.rng.bytes, nowMs: this.nowMs, keys: this.keys });
+    const crypto = this.oracle?.providerFor(m.id) ?? this.crypto;
+    const result = await step(m.state, input, { crypto, random: this.rng.bytes, nowMs: this.nowMs, keys: this.keys });
     m.state = result.state;
+    if (this.oracle !== undefined) this.observe(this.oracle, m, before, input, result.effects);
     this.onStep?.(m, before, input, result.effects);
     for (const e of result.effects) {
       m.effects.push(e);
@@ -206,6 +218,22 @@ export class SimGroup {
       else if (e.kind === 'set-timer') m.timers.push(e.atMs);
     }
     return result.effects;
+  }
+
+  /** Hands the oracle what the member's state holds, and checks which chain it accepted on. */
+  private observe(oracle: SecurityOracle, m: SimMember, before: MembershipState, input: MembershipInput, effects: readonly MembershipEffect[]): void {
+    oracle.noteState(m.id, m.state);
+    if (input.kind !== 'channel' || input.event.kind !== 'packet' || !effects.some((e) => e.kind === 'operation-accepted')) return;
+    const packet = decodePacket(input.event.text);
+    if (packet.kind === 'greeting' && packet.metadata !== undefined) {
+      oracle.checkChainAccepted(m.id, packet.metadata.chainHash, lastEntry(before.order)?.chainHash ?? null);
+      oracle.checkInitialSigned(m.id, packet.source, packet.signature, packet.signed);
+    }
+  }
+
+  /** Every complete INT_KEY list the relay ordered (downflows; exclude and refresh initial packets). */
+  downflows(): { members: string[]; intKeys: Uint8Array[] }[] {
+    return completeIntKeyLists(this.log.flatMap(({ event }) => (event.kind === 'packet' ? [event.text] : [])));
   }
 
   readonly kickRequests = new Set<MemberId>();

@@ -6,18 +6,23 @@
  * - members of one subsession (same sid and final packet) agree on members, group key, chain hash;
  * - a failed operation leaves the member's subsession and contributions exactly as they were;
  * - without an attack, no warning fires, and all honest members in the channel end in one state;
- * - with an attack, some honest member warns (the attack is detected).
+ * - with an attack, some honest member warns (the attack is detected);
+ * - the security oracle (oracle.ts) finds nothing: no member holds a key of a subsession it is
+ *   not in (derived, or opened by its stored contributions on any downflow slot), and every
+ *   operation was accepted on the chain hash its member held.
  */
 import { bytesEqual, hexEncode } from '../../src/protocol/bytes.js';
-import { decodePacket, encodePacketBytes } from '../../src/protocol/codec/packet.js';
+import { GreetFlag } from '../../src/protocol/codec/constants.js';
+import { decodePacket, encodePacket, encodePacketBytes } from '../../src/protocol/codec/packet.js';
 import { frame } from '../../src/protocol/codec/framing.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import type { MembershipState, Subsession, OwnSecrets } from '../../src/protocol/greeting/types.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import { SimGroup, type SimMember } from './channel.js';
+import { SecurityOracle } from './oracle.js';
 
-export const ATTACKS = ['tamper', 'tamper-one', 'replay', 'inject', 'withhold', 'reorder'] as const;
+export const ATTACKS = ['tamper', 'tamper-int-key', 'tamper-one', 'replay', 'inject', 'withhold', 'reorder'] as const;
 export type Attack = (typeof ATTACKS)[number];
 
 export interface ScenarioOptions {
@@ -27,6 +32,8 @@ export interface ScenarioOptions {
   readonly steps: number;
   /** Probability that the scenario carries one attack. */
   readonly attackRate: number;
+  /** Run the oracle's contribution trial (oracle.ts check 1, the expensive half). Default true. */
+  readonly keyTrial?: boolean;
 }
 
 export interface ScenarioResult {
@@ -43,7 +50,8 @@ export interface ScenarioResult {
 const name = (i: number) => `u${i}` as MemberId;
 
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
-  const g = new SimGroup({ crypto: o.crypto, seed: o.seed, lag: 0 });
+  const oracle = new SecurityOracle(o.crypto, { keyTrial: o.keyTrial ?? true });
+  const g = new SimGroup({ crypto: o.crypto, seed: o.seed, lag: 0, oracle });
   const rng = g.rng;
   const lag = rng.float() < 0.5 ? 0 : rng.float() * 0.6;
   (g as unknown as { lag: number }).lag = lag;
@@ -161,6 +169,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   // An attack that found nothing to act on (no greeting after it was armed) did not happen.
   const attack = planned !== null && fired() ? planned : null;
   checkAgreement(g, violate, attack === null);
+  await oracle.checkKeys(g.downflows(), [...g.members.keys()]);
+  for (const v of oracle.violations) violate(`oracle: ${v}`);
   if (attack === null && warningsBeforeAttack + warningsAfterAttack > 0) {
     violate(`${warningsBeforeAttack + warningsAfterAttack} warnings without an attack: ${firstWarning(g)}`);
   }
@@ -202,6 +212,26 @@ function armAttack(g: SimGroup, attack: Attack, eve: SimMember, greetings: () =>
         if (done || !isGreeting(text)) return undefined;
         done = true;
         return flip(text);
+      };
+      return () => done;
+    }
+    case 'tamper-int-key': {
+      // One INT_KEY of the next complete list (a downflow, or an exclude/refresh initial packet)
+      // changed on the way, for everyone: its owner would derive another key than the others.
+      let done = false;
+      g.transformOutgoing = (_sender, text) => {
+        if (done || !isGreeting(text)) return undefined;
+        const p = decodePacket(text);
+        if (p.kind !== 'greeting' || (p.greetType & GreetFlag.DOWN) === 0 || p.intKeys.length !== p.members.length || p.intKeys.some((k) => k === null)) return undefined;
+        done = true;
+        const slot = rng.int(p.intKeys.length);
+        const intKeys = p.intKeys.map((k, j) => {
+          if (j !== slot) return k;
+          const copy = Uint8Array.from(k!);
+          copy[rng.int(31)]! ^= 1 << rng.int(8); // byte 31's top bit is masked by x25519 (RFC 7748 §5)
+          return copy;
+        });
+        return encodePacket({ ...p, intKeys });
       };
       return () => done;
     }

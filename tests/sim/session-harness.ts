@@ -19,6 +19,9 @@ import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
 import { DEFAULT_SESSION_CONFIG } from '../../src/protocol/session/config.js';
 import type { DeliveredMessage, SessionEffect, SessionWarning } from '../../src/protocol/session/effects.js';
 import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
+import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
+import { decodePacket } from '../../src/protocol/codec/packet.js';
+import type { SecurityOracle } from './oracle.js';
 
 const OP_PREFIX = '?covey-test-op:';
 
@@ -62,6 +65,8 @@ export class ScriptedMembership implements Membership {
   ) {}
 
   async receivePacket(event: ChannelPacket): Promise<MembershipOutput[]> {
+    // mpenc-wire.md "Framing": text that does not start with "?" is plain text, not ours to judge.
+    if (!event.text.startsWith('?')) return [];
     if (!event.text.startsWith(OP_PREFIX)) return [{ kind: 'warn', text: `unexpected packet from ${event.sender}` }];
     const op = JSON.parse(event.text.slice(OP_PREFIX.length)) as ScriptedOp;
     const members = op.members.map((m) => memberId(m));
@@ -134,6 +139,51 @@ export interface SimSessionMember {
   readonly effects: SessionEffect[];
 }
 
+/** A packet an attacker put into the relay order (SessionSim.inject). */
+export interface InjectedAttack {
+  readonly kind: string;
+  readonly seq: number;
+  readonly sender: MemberId;
+  readonly text: string;
+  /** Hex message id the packet would have if accepted (undefined: it is no data packet). */
+  readonly messageId: string | undefined;
+  /**
+   * The genuine packet it was made from, when it carries the very same message (a re-labelled
+   * copy): a member that already holds the message is then compared with a twin shown the
+   * genuine packet again, i.e. an ordinary duplicate.
+   */
+  readonly original: string | undefined;
+  /** What each channel member did with it, once it processed it. */
+  readonly outcomes: AttackOutcome[];
+}
+
+export interface AttackOutcome {
+  readonly member: MemberId;
+  /** The member had left the session already: the attack never reached a session. */
+  readonly inactive: boolean;
+  /** Its state right after is the state a harmless packet in its place would have left. */
+  readonly stateMatches: boolean;
+  /** It held the message already, and treated the packet as the duplicate it is. */
+  readonly absorbed: boolean;
+  /** Where the member's effects stood before it processed the packet. */
+  readonly effectIndex: number;
+  /** It said so at once (a warning, or a notice that it refused or dropped something). */
+  readonly signalled: boolean;
+  /** Deliveries beyond the twin's. */
+  readonly delivered: number;
+  /** 1 if it sent other packets than the twin did. */
+  readonly sent: number;
+}
+
+/** What the twin of an attacked member processes in the attack's place: plain text. */
+export const HARMLESS_TEXT = 'plain text, nothing to see';
+
+/** Who wrote a delivered message and what it said (the forgery check compares both). */
+interface Authored {
+  readonly author: MemberId;
+  readonly text: string;
+}
+
 export interface Faults {
   /** Per member: probability that a data packet shown to them is lost. */
   loss: Map<MemberId, number>;
@@ -176,23 +226,36 @@ export class SessionSim {
   private stepCount = 0;
   /** Every packet the relay ordered (for replay attacks). */
   readonly posted: ChannelPacket[] = [];
+  /** Injected attack packets, by relay seq. */
+  readonly attacks = new Map<number, InjectedAttack>();
+  /** Every payload message an author delivered to itself: what others must be shown. */
+  readonly written = new Map<string, Authored>();
+  /** Broken invariants seen while the run went on (forgeries, oracle findings are kept there). */
+  readonly violations: string[] = [];
 
   constructor(
     readonly crypto: CryptoProvider,
     seed: number,
     readonly config: SessionConfig = SIM_CONFIG,
     readonly membershipKind: MembershipKind = scriptedMembership,
+    readonly oracle?: SecurityOracle,
   ) {
     this.rng = seededRandom(seed);
+  }
+
+  /** The provider a member runs on (recorded by the oracle, if any). */
+  cryptoFor(id: MemberId): CryptoProvider {
+    return this.oracle?.providerFor(id) ?? this.crypto;
   }
 
   addMember(name: string): SimSessionMember {
     const id = memberId(name);
     const rng = seededRandom(this.rng.int(2 ** 31));
-    const membership = this.membershipKind.create(id, this.crypto, rng.bytes);
+    const crypto = this.cryptoFor(id);
+    const membership = this.membershipKind.create(id, crypto, rng.bytes);
     const member: SimSessionMember = {
       id,
-      session: new Session(id, { crypto: this.crypto, random: rng.bytes }, membership, this.config),
+      session: new Session(id, { crypto, random: rng.bytes }, membership, this.config),
       membership,
       rng,
       inbox: [],
@@ -245,11 +308,24 @@ export class SessionSim {
     }
   }
 
+  /**
+   * An attacker puts `text` into the relay order as `sender`: every channel member is shown it,
+   * without the transport's random faults (so that the run around it goes as it would without).
+   */
+  inject(kind: string, sender: MemberId, text: string, messageId: string | undefined, original?: string): InjectedAttack {
+    const event: ChannelPacket = { kind: 'packet', seq: ++this.seq, sender, text };
+    const attack: InjectedAttack = { kind, seq: event.seq, sender, text, messageId, original, outcomes: [] };
+    this.attacks.set(event.seq, attack);
+    for (const id of this.channel) this.members.get(id)!.inbox.push(event);
+    return attack;
+  }
+
   private broadcast(event: ChannelEvent): void {
     for (const id of this.channel) this.members.get(id)?.inbox.push(event);
   }
 
   async apply(m: SimSessionMember, effects: readonly SessionEffect[]): Promise<void> {
+    if (this.oracle !== undefined && m.membership instanceof GreetingMembership) this.oracle.noteState(m.id, m.membership.machine);
     for (const e of effects) {
       m.effects.push(e);
       switch (e.kind) {
@@ -270,11 +346,28 @@ export class SessionSim {
           break;
         case 'deliver':
           m.delivered.push(e.message);
+          this.checkDelivery(m, e.message);
           break;
         default:
           break;
       }
     }
+  }
+
+  /** The forgery check: a delivered message is what its author wrote, author and text alike. */
+  private checkDelivery(m: SimSessionMember, d: DeliveredMessage): void {
+    if (d.author === m.id) {
+      const earlier = this.written.get(d.id);
+      if (earlier !== undefined && (earlier.author !== d.author || earlier.text !== d.text)) this.violations.push(`${m.id} wrote ${d.id.slice(0, 8)} twice, differently`);
+      this.written.set(d.id, { author: d.author, text: d.text });
+    } else {
+      const w = this.written.get(d.id);
+      if (w === undefined) this.violations.push(`${m.id} was shown ${d.id.slice(0, 8)} "${d.text}" as ${d.author}'s, which nobody wrote`);
+      else if (w.author !== d.author || w.text !== d.text) {
+        this.violations.push(`${m.id} was shown ${d.id.slice(0, 8)} as ${d.author}'s "${d.text}", but ${w.author} wrote "${w.text}"`);
+      }
+    }
+    this.oracle?.checkAuthor(m.id, d.id, d.author);
   }
 
   async act(name: string, action: (s: Session, nowMs: number) => Promise<SessionEffect[]>): Promise<void> {
@@ -290,8 +383,9 @@ export class SessionSim {
     const m = this.member(name);
     const text = JSON.stringify(m.session.snapshot());
     const snapshot = JSON.parse(text) as SessionSnapshot;
-    m.membership = this.membershipKind.restore(snapshot.membership, m.id, this.crypto, m.rng.bytes);
-    m.session = Session.restore(snapshot, { crypto: this.crypto, random: m.rng.bytes }, m.membership, this.config);
+    const crypto = this.cryptoFor(m.id);
+    m.membership = this.membershipKind.restore(snapshot.membership, m.id, crypto, m.rng.bytes);
+    m.session = Session.restore(snapshot, { crypto, random: m.rng.bytes }, m.membership, this.config);
     return JSON.stringify(m.session.snapshot()) === text;
   }
 
@@ -305,8 +399,47 @@ export class SessionSim {
     if (ready.length === 0) return this.held.length > 0;
     const m = ready[this.rng.int(ready.length)]!;
     const event = m.inbox.shift()!;
-    await this.apply(m, await m.session.receive(event, this.nowMs));
+    const attack = event.kind === 'packet' ? this.attacks.get(event.seq) : undefined;
+    if (attack !== undefined) await this.receiveAttack(m, event as ChannelPacket, attack);
+    else await this.apply(m, await m.session.receive(event, this.nowMs));
     return true;
+  }
+
+  /**
+   * The member processes an attack packet; a twin restored from its state just before processes,
+   * in its place and with the same seq, what a run without the attack would have shown it: plain
+   * text, or for a re-labelled copy of a message it already holds, the genuine packet (a
+   * duplicate). The two must then agree on state, deliveries and packets sent, but for the attack
+   * packet waiting among the undecryptable ones (issue 9: "the victim's state must match a run
+   * without it").
+   */
+  private async receiveAttack(m: SimSessionMember, event: ChannelPacket, attack: InjectedAttack): Promise<void> {
+    const inactive = m.session.state() === 'left';
+    const before = m.session.snapshot();
+    const text = JSON.stringify(before);
+    const holds = attack.messageId !== undefined && before.subsessions.some((sub) => sub.messages.some((x) => x.id === attack.messageId) || sub.pending.some((x) => x.message.id === attack.messageId));
+    const twinText = holds && attack.original !== undefined ? attack.original : HARMLESS_TEXT;
+    const effectIndex = m.effects.length;
+    const effects = await m.session.receive(event, this.nowMs);
+    await this.apply(m, effects);
+    const snapshot = JSON.parse(text) as SessionSnapshot;
+    const twinRandom = seededRandom(event.seq).bytes;
+    const twinMembership = this.membershipKind.restore(snapshot.membership, m.id, this.crypto, twinRandom);
+    const twin = Session.restore(snapshot, { crypto: this.crypto, random: twinRandom }, twinMembership, this.config);
+    const twinEffects = await twin.receive({ ...event, text: twinText }, this.nowMs);
+    const normal = (s: SessionSnapshot) => JSON.stringify({ ...s, lastTimerMs: null, undecryptable: s.undecryptable.filter((u) => u.seq !== event.seq) });
+    const sends = (fx: readonly SessionEffect[]) => JSON.stringify(fx.flatMap((e) => (e.kind === 'send' ? [e.text] : [])));
+    const delivered = (fx: readonly SessionEffect[]) => fx.filter((e) => e.kind === 'deliver').length;
+    attack.outcomes.push({
+      member: m.id,
+      inactive,
+      stateMatches: normal(m.session.snapshot()) === normal(twin.snapshot()),
+      absorbed: twinText !== HARMLESS_TEXT,
+      effectIndex,
+      signalled: effects.some(isRefusal),
+      delivered: delivered(effects) - delivered(twinEffects),
+      sent: sends(effects) === sends(twinEffects) ? 0 : 1,
+    });
   }
 
   /** Delivers until every inbox is empty (bounded). */
@@ -336,7 +469,26 @@ export class SessionSim {
     this.nowMs = Math.max(this.nowMs, end);
   }
 
+  /** Data packets the relay ordered (attacks left out). */
+  dataPackets(): ChannelPacket[] {
+    return this.posted.filter((p) => isDataPacket(p.text));
+  }
+
   warnings(): SessionWarning[] {
     return [...this.members.values()].flatMap((m) => m.warnings);
+  }
+}
+
+/** A warning, or a notice that something was refused or dropped: the member said so. */
+export function isRefusal(e: SessionEffect): boolean {
+  return e.kind === 'warn' || (e.kind === 'notice' && e.notice.kind === 'unreadable-dropped');
+}
+
+function isDataPacket(text: string): boolean {
+  if (!text.startsWith('?mpENC:')) return false;
+  try {
+    return decodePacket(text).kind === 'data';
+  } catch {
+    return false;
   }
 }

@@ -17,21 +17,40 @@ import type { MemberId } from '../../src/protocol/ids.js';
 import { isProtocolError } from '../../src/protocol/errors.js';
 import { needsAck } from '../../src/protocol/session/effects.js';
 import { seededRandom } from '../helpers/seeded-random.js';
-import { noFaults, scriptedMembership, SessionSim, SIM_CONFIG, type MembershipKind, type SimSessionMember } from './session-harness.js';
-import { utf8Encode } from '../../src/protocol/bytes.js';
+import { isRefusal, noFaults, scriptedMembership, SessionSim, SIM_CONFIG, type MembershipKind, type SimSessionMember } from './session-harness.js';
+import { completeIntKeyLists, SecurityOracle } from './oracle.js';
+import type { ChannelPacket } from '../../src/protocol/channel.js';
+import type { DataPacket } from '../../src/protocol/codec/data.js';
+import { decodePacket, encodePacket } from '../../src/protocol/codec/packet.js';
+import { idKey } from '../../src/protocol/ids.js';
+import { makeMessageId } from '../../src/protocol/packets/ids.js';
+import type { SeededRandom } from '../helpers/seeded-random.js';
+import { base64Decode, utf8Encode } from '../../src/protocol/bytes.js';
 import { createMembership } from '../../src/protocol/greeting/machine.js';
 import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 
 export interface SessionScenarioResult {
   readonly seed: number;
+  readonly membership: 'scripted' | 'greeting';
   readonly members: number;
   readonly messages: number;
   readonly operations: number;
   readonly restarts: number;
+  /** Attacks that reached at least one member's live session. */
   readonly attacks: number;
+  /** Of those, attacks every victim refused or warned about, its state as without the attack. */
+  readonly attacksDetected: number;
+  /** Why each undetected attack counts as undetected. */
+  readonly undetected: readonly string[];
   readonly faulty: boolean;
   readonly warnings: number;
+  /** Warnings in a run with neither a transport fault nor an attack (must be 0). */
+  readonly falseWarnings: number;
 }
+
+/** What an attacker does to data packets (the relay, or anyone who can post to the channel). */
+export const SESSION_ATTACKS = ['tamper-payload', 'tamper-iv', 'tamper-signature', 'cross-subsession'] as const;
+export type SessionAttack = (typeof SESSION_ATTACKS)[number];
 
 export class ScenarioFailure extends Error {
   constructor(
@@ -52,6 +71,8 @@ export interface SessionScenarioOptions {
    */
   readonly membership?: 'scripted' | 'greeting';
   readonly trace?: (line: string) => void;
+  /** The oracle's contribution trial (oracle.ts check 1, expensive half). Default true. */
+  readonly keyTrial?: boolean;
 }
 
 /** Greeting membership with static keys derived from member names (simulation only). */
@@ -78,7 +99,8 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
   const count = 3 + rng.int(6);
   const names = Array.from({ length: count }, (_, i) => `m${i}`);
   const kind = greeting ? await greetingMembershipKind(crypto, names) : scriptedMembership;
-  const sim = new SessionSim(crypto, seed, SIM_CONFIG, kind);
+  const oracle = new SecurityOracle(crypto, { keyTrial: options.keyTrial ?? true });
+  const sim = new SessionSim(crypto, seed, SIM_CONFIG, kind, oracle);
   const fail = (message: string): never => {
     throw new ScenarioFailure(seed, message);
   };
@@ -102,11 +124,9 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
     sim.faults = { loss: new Map(lossy.map((n) => [n as MemberId, 0.1 + rng.float() * 0.3])), duplicate: 0.05, delay: 0.1 };
   }
 
-  const sent = new Set<string>();
   let messages = 0;
   let operations = 1;
   let restarts = 0;
-  let attacks = 0;
   let lateIncluded = late === undefined;
   let excluded = false;
   const active = (): SimSessionMember[] =>
@@ -121,7 +141,6 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
       try {
         trace(`${sim.nowMs} send ${text}`);
         await sim.act(m.id, (s, now) => s.send(text, now));
-        sent.add(text);
         messages++;
       } catch (e) {
         if (!isProtocolError(e) || e.code !== 'invalid-state') throw e;
@@ -153,14 +172,12 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
       await sim.act(by.id, (s, now) => s.exclude([victim.id], now));
       if (greeting) await sim.advance(1_000);
     } else if (r < 0.9 && attacked) {
-      const data = sim.posted.filter((p) => p.text.startsWith('?mpENC:'));
-      if (data.length > 0) {
-        attacks++;
-        const victim = rng.pick(data);
-        const chars = [...victim.text];
-        const at = 8 + rng.int(chars.length - 10);
-        chars[at] = chars[at] === 'A' ? 'B' : 'A';
-        sim.post(rng.pick(sim.channel), rng.int(2) === 0 ? victim.text : chars.join(''));
+      const kind = rng.pick(SESSION_ATTACKS);
+      const forged = forge(kind, sim.dataPackets(), rng);
+      if (forged !== undefined) {
+        const sender = rng.pick(sim.channel);
+        trace(`${sim.nowMs} attack ${kind} as ${sender}`);
+        sim.inject(kind, sender, forged.text, await dataMessageId(crypto, forged.text), forged.original);
       }
     } else {
       await sim.settle();
@@ -172,6 +189,8 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
   sim.faults = noFaults();
   await sim.advance(60_000);
   await sim.advance(60_000);
+  // Attack packets wait among the undecryptable ones until they expire (mpENC §4.2 step 5).
+  if (sim.attacks.size > 0) await sim.advance(sim.config.undecryptableExpiryMs + 1);
 
   const survivors = [...sim.members.values()].filter((m) => m.session.state() === 'active' && m.session.currentSubsession() !== undefined);
   if (survivors.length < 2) fail('fewer than two members left in the session');
@@ -231,23 +250,121 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
     }
   }
 
-  // Nothing twice, nothing before its parents, nothing forged.
+  // Nothing twice, nothing before its parents, nothing forged (the author and text of every
+  // delivery are checked against what its author wrote as it happens: SessionSim.checkDelivery).
   for (const m of sim.members.values()) {
     const seen = new Set<string>();
     const log = m.session.messages();
     for (const d of m.delivered) {
       if (seen.has(d.id)) fail(`${m.id} got ${d.id.slice(0, 8)} twice`);
-      if (!sent.has(d.text)) fail(`${m.id} got a message nobody sent: ${d.text}`);
       for (const p of log.parents(d.id)) if (!seen.has(p)) fail(`${m.id} got ${d.id.slice(0, 8)} before its parent`);
       seen.add(d.id);
     }
   }
+  if (sim.violations.length > 0) fail(sim.violations[0]!);
 
+  // The oracle: key secrecy across subsessions, one keystream per (key, IV), authorship.
+  oracle.expectSealed(new Set(sim.dataPackets().map((p) => p.text)).size);
+  await oracle.checkKeys(completeIntKeyLists(sim.posted.map((p) => p.text)), names);
+  for (const m of sim.members.values()) {
+    const transcripts = m.session.transcripts();
+    for (const sub of m.session.snapshot().subsessions) {
+      const keys = { sessionId: base64Decode(sub.setup.sessionId), groupKey: base64Decode(sub.setup.groupKey) };
+      await oracle.checkPlacement(m.id, keys, transcripts[sub.index]!.ids());
+    }
+  }
+  if (oracle.violations.length > 0) fail(`oracle: ${oracle.violations[0]}`);
+
+  const { attacks, attacksDetected, undetected } = judgeAttacks(sim);
   const warnings = sim.warnings();
-  if (!faulty && warnings.length > 0) fail(`warnings without a fault: ${JSON.stringify(warnings.slice(0, 3))}`);
   if (!attacked) {
     const unexpected = warnings.filter((w) => w.kind === 'rejected' || w.kind === 'undecryptable-expired' || w.kind === 'dropped');
     if (unexpected.length > 0) fail(`rejections without an attack: ${JSON.stringify(unexpected[0])}`);
   }
-  return { seed, members: count, messages, operations, restarts, attacks, faulty, warnings: warnings.length };
+  return {
+    seed,
+    membership: greeting ? 'greeting' : 'scripted',
+    members: count,
+    messages,
+    operations,
+    restarts,
+    attacks,
+    attacksDetected,
+    undetected,
+    faulty,
+    warnings: warnings.length,
+    falseWarnings: faulty ? 0 : warnings.length,
+  };
+}
+
+/**
+ * An attack packet made from the data packets posted so far, or undefined if there is nothing to
+ * work from. Tampering flips one bit of the payload, IV or signature (the encoding stays valid, so
+ * the packet goes all the way to verification); 'cross-subsession' re-labels a packet of an older
+ * subsession with the newest packet's SIDKEY_HINT, which no signature covers (mpENC §5.3).
+ */
+export function forge(kind: SessionAttack, posted: readonly ChannelPacket[], rng: SeededRandom): { text: string; original?: string } | undefined {
+  if (posted.length === 0) return undefined;
+  const decode = (text: string): DataPacket => decodePacket(text) as DataPacket;
+  const flip = (bytes: Uint8Array): Uint8Array => {
+    const copy = Uint8Array.from(bytes);
+    copy[rng.int(copy.length)]! ^= 1 << rng.int(8);
+    return copy;
+  };
+  if (kind === 'cross-subsession') {
+    const newest = decode(posted[posted.length - 1]!.text);
+    const older = posted.filter((p) => decode(p.text).sidkeyHint !== newest.sidkeyHint);
+    if (older.length === 0) return undefined;
+    const original = rng.pick(older).text;
+    return { text: encodePacket({ ...decode(original), sidkeyHint: newest.sidkeyHint }), original };
+  }
+  const p = decode(rng.pick(posted).text);
+  if (kind === 'tamper-payload') return { text: encodePacket({ ...p, payload: flip(p.payload) }) };
+  if (kind === 'tamper-iv') return { text: encodePacket({ ...p, iv: flip(p.iv) }) };
+  return { text: encodePacket({ ...p, signature: flip(p.signature) }) };
+}
+
+/** The message id a data packet would have if accepted (hex), or undefined for other packets. */
+async function dataMessageId(crypto: CryptoProvider, text: string): Promise<string | undefined> {
+  try {
+    const p = decodePacket(text);
+    return p.kind === 'data' ? idKey(await makeMessageId(crypto, p)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Issue 9 §1, measured: an attack is detected when every member whose live session it reached
+ * (its victims) refused it or warned about it, and its state right after was the state a harmless
+ * packet in its place would have left (SessionSim.receiveAttack); and by the end it accepted
+ * nothing of it and holds it no longer.
+ */
+export function judgeAttacks(sim: SessionSim): { attacks: number; attacksDetected: number; undetected: string[] } {
+  let attacks = 0;
+  let attacksDetected = 0;
+  const undetected: string[] = [];
+  for (const attack of sim.attacks.values()) {
+    const victims = attack.outcomes.filter((o) => !o.inactive);
+    if (victims.length === 0) continue; // it reached no live session: no attack happened
+    attacks++;
+    const misses: string[] = [];
+    for (const o of victims) {
+      const m = sim.members.get(o.member)!;
+      const later = m.effects.slice(o.effectIndex).filter(isRefusal);
+      // A packet carrying a message the member holds is a duplicate: the message is in the
+      // subsession that sealed it (the oracle checks that), so only a new entry would be wrong.
+      const accepted = o.delivered > 0 || (!o.absorbed && attack.messageId !== undefined && attack.original === undefined && m.session.transcripts().some((t) => t.has(attack.messageId!)));
+      const gone = m.session.state() === 'left'; // it died with the session, never accepted
+      const held = !gone && m.session.snapshot().undecryptable.some((u) => u.seq === attack.seq);
+      if (!o.stateMatches) misses.push(`${o.member}'s state differs from a run without it`);
+      if (accepted) misses.push(`${o.member} accepted it`);
+      if (o.sent > 0) misses.push(`${o.member} answered it`);
+      if (held) misses.push(`${o.member} still holds it`);
+      if (!o.absorbed && !o.signalled && later.length === 0 && !gone && attack.original === undefined) misses.push(`${o.member} never refused it`);
+    }
+    if (misses.length === 0) attacksDetected++;
+    else undetected.push(`${attack.kind} (seq ${attack.seq}): ${misses.join('; ')}`);
+  }
+  return { attacks, attacksDetected, undetected };
 }

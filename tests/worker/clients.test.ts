@@ -56,6 +56,11 @@ describe('three clients on one relay', () => {
 
     await alice.call('send', { conversationId, text: 'hello all' });
     await bob.until('alice message', () => bob.texts(joined.Bob!).includes('hello all'));
+    // Unread until read; the conversation list and the app badge agree.
+    await bob.until('unread', () => bob.conversations?.conversations.find((c) => c.id === joined.Bob)?.unread === 1 && bob.app?.unread === 1);
+    expect(bob.view(joined.Bob!)!.timeline.find((t) => t.type === 'message' && t.text === 'hello all')).toMatchObject({ read: false, mine: false });
+    await bob.call('markRead', { conversationId: joined.Bob! });
+    await bob.until('read', () => bob.app?.unread === 0 && bob.view(joined.Bob!)!.timeline.every((t) => t.type !== 'message' || t.read));
     await bob.call('send', { conversationId: joined.Bob!, text: 'hi from bob' });
     await carol.until('both messages', () => carol.texts(joined.Carol!).join('|') === 'hello all|hi from bob');
     const fromBob = carol.view(joined.Carol!)!.timeline.find((t) => t.type === 'message' && t.text === 'hi from bob');
@@ -89,6 +94,18 @@ describe('three clients on one relay', () => {
     await bob.until('after removal', () => bob.texts(joined.Bob!).includes('carol cannot read this'));
     expect(carol.texts(joined.Carol!)).not.toContain('carol cannot read this');
     expect(carol.view(joined.Carol!)?.canSend).toBe(false);
+    // Rename, then Bob leaves: Alice is told, Bob's copy stays read-only, then he deletes it.
+    await alice.call('renameGroup', { conversationId, name: 'Walking club' });
+    await bob.until('renamed', () => bob.view(joined.Bob!)?.name === 'Walking club');
+    expect(bob.view(joined.Bob!)!.timeline.some((t) => t.type === 'notice' && t.text === 'Alice renamed the group to “Walking club”')).toBe(true);
+    await bob.call('leaveConversation', { conversationId: joined.Bob! });
+    await bob.until('left', () => bob.view(joined.Bob!)?.state === 'left');
+    await alice.until('bob gone', () => alice.view(conversationId)!.timeline.some((t) => t.type === 'notice' && t.text === 'Bob is no longer in the group'));
+    expect(bob.view(joined.Bob!)!.canSend).toBe(false);
+    await expect(bob.call('send', { conversationId: joined.Bob!, text: 'too late' })).rejects.toMatchObject({ code: 'invalid-state' });
+    await bob.call('deleteConversation', { conversationId: joined.Bob! });
+    await bob.until('deleted', () => !bob.conversations!.conversations.some((c) => c.id === joined.Bob));
+    expect(await bob.host.engine!.store.timeline(joined.Bob!, 10)).toEqual([]);
     for (const c of [alice, bob, carol]) expect(c.errors).toEqual([]);
   });
 });

@@ -55,10 +55,10 @@ const COMMANDS = [
   'acceptKeyChange', 'renameContact', 'removeContact', 'startDirectChat', 'createGroup', 'inviteContacts', 'createInviteLink',
   'openInviteLink', 'acceptInvitation', 'declineInvitation', 'send', 'retrySend', 'markRead', 'saveDraft', 'messageDetails',
   'removeMember', 'leaveConversation', 'renameGroup', 'cancelOperation', 'retryOperation', 'replaceOperation', 'deleteConversation',
-  'noSuchCommand', '__proto__', 'constructor',
+  'pushServerKey', 'setPush', 'exportBackup', 'importBackup', 'noSuchCommand', '__proto__', 'constructor',
 ] as const satisfies readonly (keyof WorkerCommands | string)[];
 /** Commands that would legitimately change what the check after the fuzz relies on. */
-const DESTRUCTIVE = new Set(['removeContact', 'deleteConversation', 'leaveConversation', 'removeMember', 'setPassphrase', 'lock', 'declineInvitation']);
+const DESTRUCTIVE = new Set(['removeContact', 'deleteConversation', 'leaveConversation', 'removeMember', 'setPassphrase', 'lock', 'declineInvitation', 'setPush']);
 
 const junk = fc.oneof(
   fc.string({ maxLength: 30 }),

@@ -4,6 +4,7 @@
  * request and forged bindings are each refused with a clear error and change nothing else; a
  * raw dump of each profile holds no message text, name or group name.
  */
+import { createECDH } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { base64UrlDecode, base64UrlEncode } from '../../src/protocol/bytes.js';
 import type { RunningRelay } from '../../src/relay/server.js';
@@ -55,6 +56,13 @@ async function groupOfThree(bobProfile?: Profile, carolProfile?: Profile) {
 }
 
 const messages = (c: TestClient, id: ConversationId) => c.texts(id);
+
+/** A real uncompressed P-256 point, as a browser's push subscription holds. */
+function p256PublicKey(): Uint8Array {
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  return new Uint8Array(ecdh.getPublicKey());
+}
 
 describe('client scenarios', () => {
   it('a member closed for the whole conversation reads everything after reopening, in order', async () => {
@@ -202,5 +210,151 @@ describe('client scenarios', () => {
     expect(again.app?.persistence).toBe('refused');
     await again.call('clearPassphrase', { current: 'a long enough passphrase' });
     await again.until('no passphrase', () => again.app?.passphraseSet === false);
+  });
+
+  it('works across two relays: a group lives on its creator\'s relay, inboxes on their owners\'', async () => {
+    const other = await startTestRelay();
+    try {
+      const alice = await client('Alice');
+      const bob = await TestClient.start('Bob', { relay: other });
+      clients.push(bob);
+      await identity(bob);
+      expect(bob.host.engine!.profile!.homeRelay).toBe(other.url);
+      const [ab] = await connect(alice, bob);
+      const { conversationId } = await alice.call('createGroup', { name: 'Two relays', contactIds: [ab as ContactId] });
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+      expect(bob.view(bobId)?.relay ?? (await bob.until('view', () => bob.view(bobId)))?.relay).toBe(relay.url);
+      await alice.until('active', () => alice.view(conversationId)?.state === 'active');
+      await bob.call('send', { conversationId: bobId, text: 'from the other relay' });
+      await alice.until('message', () => alice.texts(conversationId).includes('from the other relay'));
+      await bob.until('connected to both', () => bob.app?.relays.length === 2 && bob.app.relays.every((r) => r.state === 'connected'));
+    } finally {
+      for (const c of clients) c.close();
+      clients = [];
+      await other.close();
+    }
+  });
+
+  it('renews its card before the deposit capability expires and sends it to its contacts', async () => {
+    let offsetMs = 0;
+    const now = () => Date.now() + offsetMs;
+    const { startRelay } = await import('../../src/relay/server.js');
+    const { openSqliteStore } = await import('../../src/relay/store/sqlite.js');
+    const { OPEN_LIMITS } = await import('./helpers/client-harness.js');
+    const timed = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', limits: OPEN_LIMITS, now });
+    try {
+      const alice = await TestClient.start('Alice', { relay: timed, now });
+      const bob = await TestClient.start('Bob', { relay: timed, now });
+      clients.push(alice, bob);
+      await identity(alice);
+      await identity(bob);
+      const [, bobAlice] = await connect(alice, bob);
+      const before = (await alice.call('myCard', {})).expiresAtMs;
+      offsetMs = 24 * 24 * 3600_000; // 24 days on: 6 left, under the 7-day renewal threshold
+      const renewed = await alice.call('myCard', {});
+      expect(renewed.expiresAtMs).toBeGreaterThan(before);
+      await bob.until('the renewed card', () => bob.host.engine!.people.contacts.get(bobAlice as never)?.card.exp === renewed.expiresAtMs);
+      // Bob can still reach Alice after the old capability expired.
+      offsetMs = 31 * 24 * 3600_000;
+      const { conversationId } = await bob.call('createGroup', { name: 'Still reachable', contactIds: [] });
+      await bob.call('inviteContacts', { conversationId, contactIds: [bobAlice as ContactId] });
+      await alice.until('the invitation', () => alice.conversations?.invitations.some((i) => i.groupName === 'Still reachable'));
+    } finally {
+      for (const c of clients) c.close();
+      clients = [];
+      await timed.close();
+    }
+  });
+
+  it('registers a push subscription in its home relay channels, and removes it', async () => {
+    const erin = await client('Erin');
+    const { conversationId } = await erin.call('createGroup', { name: 'Pushy', contactIds: [] });
+    const { publicKey, relay: home } = await erin.call('pushServerKey', {});
+    expect(home).toBe(relay.url);
+    expect(publicKey).toMatch(/^[A-Za-z0-9_-]{87}$/);
+    const subscription = { endpoint: 'https://fcm.googleapis.com/fcm/send/covey-test', keys: { p256dh: base64UrlEncode(p256PublicKey()), auth: base64UrlEncode(new Uint8Array(16)) } };
+    await expect(erin.call('setPush', { subscription: { ...subscription, endpoint: 'http://example.com/x' } })).rejects.toMatchObject({ code: 'bad-request' });
+    expect(await erin.call('setPush', { subscription })).toEqual({ channels: 2 });
+    await erin.until('push on', () => erin.app?.push === 'on');
+    const { conversationId: second } = await erin.call('createGroup', { name: 'Pushy too', contactIds: [] });
+    expect(second).not.toBe(conversationId);
+    expect(await erin.call('setPush', { subscription: null })).toEqual({ channels: 3 });
+    await erin.until('push off', () => erin.app?.push === 'off');
+  });
+
+  it('adds a joiner who accepted while every member was away, once both are online (rule 10)', async () => {
+    let offsetMs = 0;
+    const now = () => Date.now() + offsetMs;
+    const { startRelay } = await import('../../src/relay/server.js');
+    const { openSqliteStore } = await import('../../src/relay/store/sqlite.js');
+    const { OPEN_LIMITS } = await import('./helpers/client-harness.js');
+    const timed = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', limits: OPEN_LIMITS, now });
+    try {
+      const aliceProfile = new Profile('Alice');
+      let alice = await TestClient.start('Alice', { relay: timed, now, profile: aliceProfile });
+      const bob = await TestClient.start('Bob', { relay: timed, now });
+      clients.push(alice, bob);
+      await identity(alice);
+      await identity(bob);
+      const [ab] = await connect(alice, bob);
+      const { conversationId } = await alice.call('createGroup', { name: 'Away', contactIds: [ab as ContactId] });
+      alice.close();
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+      await bob.until('waiting', () => bob.view(bobId)?.operations.some((o) => o.kind === 'join'));
+      offsetMs = 30 * 60_000; // Alice opens Covey half an hour later; Bob's claim is stale by then
+      alice = await TestClient.start('Alice', { relay: timed, now, profile: aliceProfile });
+      clients.push(alice);
+      await alice.until('Bob added', () => alice.view(conversationId)?.members.filter((m) => m.role === 'member').length === 2);
+      await bob.until('active', () => bob.view(bobId)?.state === 'active');
+      await bob.call('send', { conversationId: bobId, text: 'made it' });
+      await alice.until('message', () => alice.texts(conversationId).includes('made it'));
+    } finally {
+      for (const c of clients) c.close();
+      clients = [];
+      await timed.close();
+    }
+  });
+
+  it('exports an encrypted backup and restores identity, contacts and history on an empty device', async () => {
+    const alice = await client('Alice');
+    const bob = await client('Bob');
+    const [ab, ba] = await connect(alice, bob);
+    await alice.call('verifyContact', { contactId: ab as ContactId });
+    const { conversationId } = await alice.call('createGroup', { name: 'Before the loss', contactIds: [ab as ContactId] });
+    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+    const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    await alice.until('active', () => alice.view(conversationId)?.state === 'active');
+    await bob.call('send', { conversationId: bobId, text: 'remember this' });
+    await alice.until('message', () => alice.texts(conversationId).includes('remember this'));
+    const fingerprint = alice.app!.me!.fingerprint;
+
+    const { fileName, text } = await alice.call('exportBackup', { passphrase: 'backup passphrase' });
+    expect(fileName).toMatch(/^covey-backup-\d{4}-\d{2}-\d{2}\.txt$/);
+    expect(plaintextIn(text, ['remember this', 'Before the loss', 'Alice', 'Bob'])).toEqual([]);
+    alice.close();
+
+    const fresh = await client('Alice', { fresh: false });
+    await fresh.until('first run', () => fresh.app?.phase === 'no-identity');
+    await expect(fresh.call('importBackup', { text, passphrase: 'not it at all' })).rejects.toMatchObject({ code: 'wrong-passphrase' });
+    await expect(fresh.call('importBackup', { text: 'hello', passphrase: 'backup passphrase' })).rejects.toMatchObject({ code: 'bad-request' });
+    await fresh.call('importBackup', { text, passphrase: 'backup passphrase' });
+    await fresh.until('ready', () => fresh.app?.phase === 'ready');
+    expect(fresh.app!.me!.fingerprint).toBe(fingerprint);
+    await expect(fresh.call('importBackup', { text, passphrase: 'backup passphrase' })).rejects.toMatchObject({ code: 'invalid-state' });
+    await fresh.until('contacts', () => fresh.contacts?.contacts.find((c) => c.name === 'Bob' && c.verification === 'verified'));
+    await fresh.until('history', () => fresh.texts(conversationId).includes('remember this'));
+    const view = fresh.view(conversationId)!;
+    expect(view.state).toBe('left');
+    expect(view.timeline.at(-1)).toMatchObject({ type: 'notice', whatToDo: 'To take part again, ask a member to invite you.' });
+    // Bob sees the same person (no key change) and can invite her again.
+    const { conversationId: again } = await bob.call('createGroup', { name: 'After the loss', contactIds: [ba as ContactId] });
+    const reinvite = await fresh.until('the new invitation', () => fresh.conversations?.invitations.find((i) => i.groupName === 'After the loss'));
+    const { conversationId: freshAgain } = await fresh.call('acceptInvitation', { invitationId: reinvite.id });
+    await bob.until('included', () => bob.view(again)?.state === 'active');
+    await fresh.call('send', { conversationId: freshAgain, text: 'back in' });
+    await bob.until('hello again', () => bob.texts(again).includes('back in'));
+    expect(bob.contacts?.contacts.find((c) => c.name === 'Alice')?.verification).not.toBe('key-changed');
   });
 });

@@ -212,10 +212,10 @@ export class TestClient {
     return entry.view;
   }
 
-  async until<T>(what: string, probe: () => T | undefined | false, timeoutMs = WAIT_MS): Promise<T> {
+  async until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const value = probe();
+      const value = await probe();
       if (value !== undefined && value !== false) return value;
       if (Date.now() > deadline) throw new Error(`${this.name}: timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 10));

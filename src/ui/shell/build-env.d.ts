@@ -1,0 +1,2 @@
+/** Names the build (vite.config.ts `define`). */
+declare const __COVEY_VERSION__: string;

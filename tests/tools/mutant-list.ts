@@ -1,0 +1,163 @@
+/**
+ * The one-line bugs `npm run mutants` (tests/tools/mutants.ts) puts into the engine, one at a time.
+ * Each is (file, anchor, replacement): the anchor (text, or a regex when the line is not unique on
+ * its own) must match exactly once, else the script stops with "anchor moved". Whoever refactors
+ * the code an anchor names updates the anchor here, keeping the bug the same.
+ *
+ * Stages run in order and stop at the first failure; the cheapest, most relevant come first.
+ */
+
+export interface Stage {
+  /** Shown in the table; defaults to the command. */
+  readonly label?: string;
+  readonly command: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+}
+
+export interface Mutant {
+  readonly name: string;
+  /** The bug it stands for, in a few words. */
+  readonly bug: string;
+  readonly file: string;
+  readonly anchor: string | RegExp;
+  readonly replacement: string;
+  readonly stages: readonly Stage[];
+}
+
+const vitest = (label: string, ...files: string[]): Stage => ({ label, command: ['node_modules/.bin/vitest', 'run', ...files] });
+const sim = (label: string, ...args: string[]): Stage => ({ label, command: ['node_modules/.bin/tsx', 'tests/sim/main.ts', ...args] });
+
+/**
+ * Short simulations: a few dozen scenarios each (full-size membership with attacks in most runs;
+ * sessions in both modes; every insider scenario).
+ */
+const MEMBERSHIP_SIM = sim('sim membership', '--runs', '40', '--seed', '9', '--provider', 'webcrypto', '--attacks', '0.6');
+const SESSION_SIM = sim('sim sessions', '--sessions', '--membership', 'mixed', '--runs', '40', '--seed', '1');
+const INSIDER_SIM = sim('sim insider', '--insider', '--runs', '3', '--seed', '1');
+const GREETING_SIM = sim('sim sessions greeting', '--sessions', '--greeting', '--runs', '30', '--seed', '1');
+
+const GREETING_TESTS = vitest('greeting tests', 'tests/protocol/greeting-attacks.test.ts', 'tests/protocol/membership-insider.test.ts', 'tests/protocol/greeting-aka.test.ts', 'tests/protocol/greeting-cliques.test.ts', 'tests/protocol/membership-transport.test.ts', 'tests/protocol/order-server-order.test.ts', 'tests/protocol/session-greeting.test.ts');
+const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 'tests/protocol/packets-properties.test.ts');
+const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
+const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
+const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
+
+/** The simulators first where the point is that they catch it (issue 9: these passed them all). */
+const SIMS_FIRST = [MEMBERSHIP_SIM, INSIDER_SIM, GREETING_SIM, GREETING_TESTS];
+const TESTS_FIRST = [GREETING_TESTS, MEMBERSHIP_SIM, INSIDER_SIM];
+
+export const MUTANTS: readonly Mutant[] = [
+  {
+    name: 'exclude-keeps-old-key',
+    bug: 'an exclude reuses the old group key (the excluded member keeps reading)',
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: "groupKey: op.role === 'participant' ? op.groupKey : null,",
+    replacement: "groupKey: op.role === 'participant' ? (op.kind === 'exclude' && s.current !== null ? s.current.groupKey : op.groupKey) : null,",
+    stages: SIMS_FIRST,
+  },
+  {
+    name: 'zero-iv',
+    bug: 'an all-zero IV on every data packet (one keystream per subsession)',
+    file: 'src/protocol/packets/data.ts',
+    anchor: 'const iv = random(DATA_IV_BYTES);',
+    replacement: 'const iv = new Uint8Array(DATA_IV_BYTES);',
+    stages: [SESSION_SIM, PACKET_TESTS, TRACE_TESTS],
+  },
+  {
+    name: 'skip-op-ref-compare',
+    bug: 'a packet naming another operation (another chain hash) is taken as ours',
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: /if \(op === null \|\| !bytesEqual\(op\.opRef, g\.opRef\)\) return foreignPacket\(s, g, env, fx\);(?=\n {2}\} else if)/,
+    replacement: 'if (op === null) return foreignPacket(s, g, env, fx);',
+    stages: SIMS_FIRST,
+  },
+  {
+    name: 'skip-chain-hash-compare',
+    bug: "an initial packet's CHAIN_HASH is not compared with our chain",
+    file: 'src/protocol/order/server-order.ts',
+    anchor: '!bytesEqual(last.packetId, parent.prevPf) || !bytesEqual(last.chainHash, parent.chainHash)',
+    replacement: '!bytesEqual(last.packetId, parent.prevPf)',
+    stages: [INSIDER_SIM, MEMBERSHIP_SIM, GREETING_TESTS],
+  },
+  {
+    name: 'skip-data-signature',
+    bug: 'data packets are decrypted without verifying their signature',
+    file: 'src/protocol/packets/data.ts',
+    anchor: 'if (!(await verifyDataPacket(crypto, packet, keys, authorPubKey))) {',
+    replacement: 'if (false && !(await verifyDataPacket(crypto, packet, keys, authorPubKey))) {',
+    stages: [SESSION_SIM, PACKET_TESTS],
+  },
+  {
+    name: 'data-signature-without-sid',
+    bug: 'the data signature binds the group key but not the session id',
+    file: 'src/protocol/packets/data.ts',
+    anchor: 'return crypto.sha256(concatBytes(keys.sessionId, keys.groupKey));',
+    replacement: 'return crypto.sha256(concatBytes(keys.groupKey));',
+    stages: [PACKET_TESTS, TRACE_TESTS, SESSION_SIM],
+  },
+  {
+    name: 'session-signature-without-sid',
+    bug: 'the ASKE session signature does not bind the session id',
+    file: 'src/protocol/packets/aske.ts',
+    anchor: 'ack.ephemeralPubKey, ack.nonce, ack.sessionId),',
+    replacement: 'ack.ephemeralPubKey, ack.nonce),',
+    stages: [TRACE_TESTS, GREETING_TESTS, MEMBERSHIP_SIM],
+  },
+  {
+    name: 'skip-session-signature-check',
+    bug: "a member's SESSION_SIGNATURE (its static key vouching for sid and keys) is not verified",
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: 'if (!(await verifyAck(env.crypto, staticKey, g.sessionSignature, ack, binding))) {',
+    replacement: 'if (false && !(await verifyAck(env.crypto, staticKey, g.sessionSignature, ack, binding))) {',
+    stages: TESTS_FIRST,
+  },
+  {
+    name: 'skip-initial-signature-check',
+    bug: "an initial greeting packet's MESSAGE_SIGNATURE is not verified",
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: 'if (!(await verifyGreeting(crypto, g, pub))) throw',
+    replacement: 'if (false && !(await verifyGreeting(crypto, g, pub))) throw',
+    stages: SIMS_FIRST,
+  },
+  {
+    name: 'skip-greeting-replay-check',
+    bug: 'an exact repeat of a greeting packet is not recognised',
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: 'if (s0.seen.includes(hash)) {',
+    replacement: 'if (false && s0.seen.includes(hash)) {',
+    stages: SIMS_FIRST,
+  },
+  {
+    name: 'skip-seq-gap-check',
+    bug: 'a gap in the relay numbering (withheld events) goes unnoticed',
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: 'if (ev.seq !== s.lastSeq + 1) {',
+    replacement: 'if (false && ev.seq !== s.lastSeq + 1) {',
+    stages: TESTS_FIRST,
+  },
+  {
+    name: 'skip-source-check',
+    bug: 'SOURCE is not compared with the channel sender',
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: 'if (g.source !== sender) {',
+    replacement: 'if (false && g.source !== sender) {',
+    stages: TESTS_FIRST,
+  },
+  {
+    name: 'accept-missing-parents',
+    bug: 'a message whose parents are missing is accepted at once',
+    file: 'src/protocol/transcript/transcript.ts',
+    anchor: "if (missing.length > 0) return { kind: 'missing-parents', missing };",
+    replacement: '',
+    stages: [TRANSCRIPT_TESTS, SESSION_SIM],
+  },
+  {
+    name: 'x25519-accepts-low-order',
+    bug: 'noble x25519 returns zeros for a small-order point instead of refusing it',
+    file: 'src/protocol/crypto/noble.ts',
+    anchor: /(?<=small-order u\.\n)\s+throw new ProtocolError\('low-order-point', 'x25519 result is all zero'\);/,
+    replacement: '      return new Uint8Array(32);',
+    stages: [CRYPTO_TESTS],
+  },
+];

@@ -1,0 +1,80 @@
+/**
+ * The service worker's side of the store (src/shared/client-db.ts), played by the test with no
+ * keys: while Bob's app is closed, read his fetch tokens, fetch new events from the relay with
+ * them, write them to the inbox store; Bob opens and processes them first, then drops them. And
+ * packets queued while the relay is unreachable leave from the outbox when it is back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningRelay } from '../../src/relay/server.js';
+import type { InboxRecord } from '../../src/shared/client-db.js';
+import type { ContactId } from '../../src/shared/worker-api.js';
+import { ClientStore } from '../../src/store/client-store.js';
+import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
+import { nodeFetch } from '../relay/helpers/relay-harness.js';
+import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
+
+let relay: RunningRelay;
+beforeAll(async () => {
+  relay = await startTestRelay();
+});
+afterAll(async () => {
+  await relay.close();
+});
+
+describe('transit stores', () => {
+  it('what a keyless fetcher put in the inbox store is processed first on open, then dropped', async () => {
+    const bobProfile = new Profile('Bob');
+    const alice = await TestClient.start('Alice', { relay });
+    let bob = await TestClient.start('Bob', { relay, profile: bobProfile });
+    await identity(alice);
+    await identity(bob);
+    const [ab] = await connect(alice, bob);
+    const { conversationId } = await alice.call('createGroup', { name: 'Transit', contactIds: [ab as ContactId] });
+    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+    const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    await bob.until('active', () => bob.view(bobId)?.state === 'active');
+    await bob.until('fetch tokens stored', async () => (await bob.host.engine!.store.transit('fetchTokens')).length === 2 || undefined);
+    bob.close();
+
+    for (const text of ['while', 'you', 'slept']) await alice.call('send', { conversationId, text });
+    await alice.until('sent', () => alice.host.engine!.outbox.count() === 0);
+
+    // The "service worker": no data key, only the transit stores and the relay.
+    const keyless = await ClientStore.open(bobProfile.indexedDB);
+    const tokens = await keyless.transit('fetchTokens');
+    const raw = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch });
+    let fetched = 0;
+    const batch = keyless.batch();
+    for (const token of tokens) {
+      const page = await raw.readWithFetchToken(token.channel, token.token, token.afterSeq);
+      for (const event of page.events) {
+        const record: InboxRecord = { relay: token.relay, channel: token.channel, seq: event.seq, event, fetchedAtMs: Date.now() };
+        batch.putTransit('inbox', record);
+        fetched++;
+      }
+    }
+    await keyless.commit(batch);
+    keyless.close();
+    expect(fetched).toBeGreaterThanOrEqual(3);
+
+    // Bob opens with the relay unreachable: everything comes from the inbox store.
+    const offline: FetchLike = async () => {
+      throw new TypeError('fetch failed (offline)');
+    };
+    bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline });
+    await bob.until('the three messages', () => ['while', 'you', 'slept'].every((t) => bob.texts(bobId).includes(t)));
+    expect(await bob.host.engine!.store.transit('inbox')).toEqual([]);
+    // He answers while offline: it waits in the outbox, in plain sight of the "service worker".
+    await bob.call('send', { conversationId: bobId, text: 'offline reply' });
+    await bob.until('queued', async () => (await bob.host.engine!.store.transit('outbox')).length > 0 || undefined);
+    const waiting = bob.view(bobId)!.timeline.find((t) => t.type === 'message' && t.text === 'offline reply');
+    expect(waiting?.type === 'message' && waiting.delivery.state).toBe('waiting-to-send');
+    bob.close();
+    // Back online: the outbox flushes on start.
+    bob = await TestClient.start('Bob', { relay, profile: bobProfile });
+    await alice.until('the reply', () => alice.texts(conversationId).includes('offline reply'));
+    await bob.until('outbox empty', async () => (await bob.host.engine!.store.transit('outbox')).length === 0 || undefined);
+    alice.close();
+    bob.close();
+  });
+});
