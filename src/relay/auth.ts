@@ -66,6 +66,11 @@ export interface AuthCheck {
   readonly store: RelayStore;
   readonly nowMs: number;
   readonly maxClockSkewMs: number;
+  /**
+   * How old a signature may be, when a route allows more than the clock skew (deferred posts,
+   * README "Deferred posts"); the nonce is then remembered that long. Default: maxClockSkewMs.
+   */
+  readonly maxAgeMs?: number;
 }
 
 /**
@@ -100,11 +105,12 @@ export async function authenticate(
   if (!verifyEd25519(key, Buffer.from(text, 'utf8'), signature)) {
     throw new RelayError('bad-signature', 'signature does not verify');
   }
-  if (Math.abs(check.nowMs - timeMs) > check.maxClockSkewMs) {
+  const maxAgeMs = Math.max(check.maxAgeMs ?? check.maxClockSkewMs, check.maxClockSkewMs);
+  if (timeMs - check.nowMs > check.maxClockSkewMs || check.nowMs - timeMs > maxAgeMs) {
     throw new RelayError('stale-timestamp', 'request time is too far from the relay clock');
   }
   // The nonce is remembered until no request carrying it could pass the time check again.
-  if (!(await check.store.useNonce(key, nonce, timeMs + check.maxClockSkewMs + 1))) {
+  if (!(await check.store.useNonce(key, nonce, timeMs + maxAgeMs + 1))) {
     throw new RelayError('replayed-nonce', 'this nonce was already used');
   }
   return key;

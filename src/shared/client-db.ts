@@ -51,13 +51,25 @@ export interface OutboxRecord {
   readonly ifNoLeaveAfter: number | null;
   readonly queuedAtMs: number;
   /**
-   * Headers of a post request signed in advance by the worker for exactly this body, or null. A
-   * relay accepts them only within its clock skew window (5 minutes) of `signedAtMs` and each
-   * nonce once: past that window leave the record for the worker, which signs again.
+   * A deferred post signed in advance by the worker for exactly this packet, postId and
+   * `ifNoLeaveAfter`, or null (membership packets, which must reach the order whatever happened,
+   * are never presigned). The service worker sends it as is (see `PresignedPost`).
    */
-  readonly presigned: { readonly headers: Readonly<Record<string, string>>; readonly body: string; readonly signedAtMs: number } | null;
+  readonly presigned: PresignedPost | null;
   /** Failed attempts so far (for backoff); the worker and the service worker both update it. */
   readonly attempts: number;
+}
+
+/**
+ * `POST <relay><relayDeferredPostPath(channel)>` with these headers and this body, exactly. The
+ * relay accepts the signature up to DEFERRED_POST_MAX_AGE_MS after `signedAtMs` and its nonce once
+ * (src/relay/README.md "Deferred posts"); on any refusal (401 stale or replayed, 409
+ * membership-changed, 403) leave the record for the worker, which holds the key and decides.
+ */
+export interface PresignedPost {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly signedAtMs: number;
 }
 
 /** A relay event fetched into the inbox (by the worker or the service worker), not yet processed. */

@@ -6,9 +6,11 @@
  * path, body hash, nonce and time (README "Authentication").
  */
 import { base64UrlDecode, base64UrlEncode, utf8Encode } from '../protocol/bytes.js';
+import type { PresignedPost } from '../shared/client-db.js';
 import {
   RELAY_HEADERS,
   RELAY_SUBSCRIBE_METHOD,
+  relayDeferredPostPath,
   relayEventsPath,
   relaySigningText,
   relaySubscribePath,
@@ -22,6 +24,7 @@ import {
   type CreateCapabilityResponse,
   type CreateChannelResponse,
   type CreateFetchTokenResponse,
+  type DeferredPostRequest,
   type DepositResponse,
   type ErrorFrame,
   type FinalizeUploadResponse,
@@ -269,6 +272,23 @@ export class RelayClient {
       ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
     };
     return this.json('POST', `/v1/channels/${channel}/events`, { json, ...(signer ? { signer } : {}) });
+  }
+
+  /**
+   * A conditional, idempotent post signed now and sent later by someone who holds no key (the
+   * service worker, from the outbox: src/shared/client-db.ts `presigned`) to the deferred route,
+   * which accepts the signature for up to DEFERRED_POST_MAX_AGE_MS (relay README "Deferred posts").
+   */
+  async presignDeferredPost(
+    channel: ChannelId,
+    packet: Uint8Array,
+    options: { readonly postId: string; readonly ifNoLeaveAfter: number },
+    signer?: RelaySigner,
+  ): Promise<PresignedPost> {
+    const json: DeferredPostRequest = { packet: base64UrlEncode(packet), postId: options.postId, ifNoLeaveAfter: options.ifNoLeaveAfter };
+    const body = JSON.stringify(json);
+    const headers = await this.signHeaders(this.signerOr(signer), 'POST', relayDeferredPostPath(channel), utf8Encode(body));
+    return { headers: { ...headers, 'content-type': 'application/json' }, body, signedAtMs: Number(headers[RELAY_HEADERS.time]) };
   }
 
   read(channel: ChannelId, after: number, limit?: number, signer?: RelaySigner): Promise<ReadEventsResponse> {

@@ -5,7 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/relay/ids.js';
-import type { CapabilityToken, ChannelId, PushWakePayload, RelayEvent } from '../../src/shared/relay-api.js';
+import type { PresignedPost } from '../../src/shared/client-db.js';
+import { DEFERRED_POST_MAX_AGE_MS, relayDeferredPostPath, type CapabilityToken, type ChannelId, type PushWakePayload, type RelayEvent } from '../../src/shared/relay-api.js';
 import { RelayClientError, packetBytes, type RelayClient } from '../../src/worker/relay-client.js';
 import { checkVapid, decryptPush, PushReceiver, type TestSubscription } from './helpers/push-receiver.js';
 import { errorBody, makeMember, packetOf, RelayTestEnv, type MakeStoreHarness, type StoreHarness } from './helpers/relay-harness.js';
@@ -91,6 +92,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         const packet = Buffer.from('x').toString('base64url');
         const attempts: Array<[string, string, unknown?]> = [
           ['POST', `/v1/channels/${channel}/events`, { packet }],
+          ['POST', `/v1/channels/${channel}/deferred-events`, { packet, postId: 'p', ifNoLeaveAfter: 2 }],
           ['POST', `/v1/channels/${channel}/join`, { capability: token }],
           ['POST', `/v1/channels/${channel}/capabilities`, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 }],
           ['DELETE', `/v1/channels/${channel}/members/${members[0]!.publicKey}`],
@@ -236,6 +238,71 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         expect(outcomes.every((o) => typeof o === 'number' || o === 'membership-changed')).toBe(true);
         for (const seq of outcomes) if (typeof seq === 'number') expect(seq).toBeLessThan(leftSeq);
         expect(outcomes.filter((o) => o === 'membership-changed').length).toBe(40 - (leftSeq - head - 1));
+      });
+    });
+
+    describe('deferred posts (what the keyless service worker sends for a message written offline)', () => {
+      const deferred = (relay: Parameters<RelayTestEnv['raw']>[0], channel: ChannelId, presigned: PresignedPost, path = relayDeferredPostPath(channel)) =>
+        env.raw(relay, { method: 'POST', path, headers: { ...presigned.headers }, rawBody: presigned.body });
+
+      it('accepts a conditional post signed days earlier, on its own route only, once', async () => {
+        const { relay, clients, channel, members } = await group(3);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const head = (await a.channelInfo(channel)).headSeq;
+        const presigned = await a.presignDeferredPost(channel, packetOf('written offline'), { postId: 'offline-1', ifNoLeaveAfter: head });
+        expect(presigned.signedAtMs).toBe(env.clockMs);
+        // The same request signed for the ordinary route is dead after the clock skew window.
+        const ordinary = { method: 'POST', path: `/v1/channels/${channel}/events`, signer: members[0]!, body: { packet: 'eA', postId: 'x' }, timeMs: env.clockMs };
+        env.clockMs += 3 * DAY_MS;
+        const late = await env.raw(relay, ordinary);
+        expect([late.status, errorBody(late).code]).toEqual([401, 'stale-timestamp']);
+        // A deferred signature does not open the ordinary route (the path is signed).
+        const moved = await deferred(relay, channel, presigned, `/v1/channels/${channel}/events`);
+        expect([moved.status, errorBody(moved).code]).toEqual([401, 'bad-signature']);
+        const sent = await deferred(relay, channel, presigned);
+        expect(sent.status).toBe(201);
+        expect(sent.json).toMatchObject({ seq: head + 1, duplicate: false });
+        const read = await b.read(channel, head);
+        expect(texts(read.events)).toEqual(['written offline']);
+        expect(read.events[0]).toMatchObject({ author: members[0]!.publicKey });
+        // Replaying it appends nothing; the worker's own retry (fresh signature, same postId) is a duplicate.
+        const replay = await deferred(relay, channel, presigned);
+        expect([replay.status, errorBody(replay).code]).toEqual([401, 'replayed-nonce']);
+        expect(await a.post(channel, packetOf('written offline'), { postId: 'offline-1', ifNoLeaveAfter: head })).toMatchObject({ seq: head + 1, duplicate: true });
+        expect((await a.channelInfo(channel)).headSeq).toBe(head + 1);
+      });
+
+      it('dies after maxDeferredPostAgeMs, keeps rule 7 and membership, and needs postId and ifNoLeaveAfter', async () => {
+        const { relay, clients, channel, members } = await group(3);
+        const [a, , c] = clients as [RelayClient, RelayClient, RelayClient];
+        const head = (await a.channelInfo(channel)).headSeq;
+        const old = await a.presignDeferredPost(channel, packetOf('too old'), { postId: 'old', ifNoLeaveAfter: head });
+        const beforeLeave = await a.presignDeferredPost(channel, packetOf('sealed before the leave'), { postId: 'stale', ifNoLeaveAfter: head });
+        env.clockMs += DEFERRED_POST_MAX_AGE_MS + 1;
+        const expired = await deferred(relay, channel, old);
+        expect([expired.status, errorBody(expired).code]).toEqual([401, 'stale-timestamp']);
+        env.clockMs -= 2;
+        await c.leave(channel);
+        const refused = await deferred(relay, channel, beforeLeave);
+        expect([refused.status, errorBody(refused).code]).toEqual([409, 'membership-changed']);
+        // From the future: no more than the clock skew.
+        env.clockMs += 10 * MINUTE_MS;
+        const future = await a.presignDeferredPost(channel, packetOf('future'), { postId: 'future', ifNoLeaveAfter: head + 1 });
+        env.clockMs -= 10 * MINUTE_MS;
+        const early = await deferred(relay, channel, future);
+        expect([early.status, errorBody(early).code]).toEqual([401, 'stale-timestamp']);
+        // Unconditional or without postId: refused (only replay-safe, rule-7-safe posts wait this long).
+        const path = relayDeferredPostPath(channel);
+        for (const body of [{ packet: 'eA', postId: 'p' }, { packet: 'eA', ifNoLeaveAfter: head + 1 }]) {
+          const response = await env.raw(relay, { method: 'POST', path, signer: members[0]!, body });
+          expect([response.status, errorBody(response).code]).toEqual([400, 'bad-request']);
+        }
+        // A removed member's presigned post is refused.
+        const removedLater = await a.presignDeferredPost(channel, packetOf('after removal'), { postId: 'gone', ifNoLeaveAfter: head + 1 });
+        await (clients[1] as RelayClient).removeMember(channel, members[0]!.publicKey);
+        const gone = await deferred(relay, channel, removedLater);
+        expect([gone.status, errorBody(gone).code]).toEqual([403, 'forbidden']);
+        expect(texts((await (clients[1] as RelayClient).read(channel, 0)).events)).toEqual([]);
       });
     });
 

@@ -18,7 +18,7 @@ import { parseJsonObject } from '../http/io.js';
 import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
-import type { ChannelId, RelayEvent } from '../../shared/relay-api.js';
+import type { ChannelId, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import {
   capabilityHeader,
   channelOf,
@@ -140,6 +140,34 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
   const postId = postIdField(body);
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  return appendPost(ctx, channelId, key, packet, postId, ifNoLeaveAfter);
+}
+
+/**
+ * A post signed up to maxDeferredPostAgeMs ago (README "Deferred posts"): what the service
+ * worker sends for a message written offline while the app is closed. Only conditional and
+ * idempotent posts: a replay is its own duplicate, and rule 7 still holds.
+ */
+export async function postDeferredPacket(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const key = await signer(ctx, ctx.deps.limits.maxDeferredPostAgeMs);
+  const body = parseJsonObject(ctx.body);
+  const packet = packetField(ctx, body);
+  const postId = postIdField(body);
+  if (postId === undefined) throw new RelayError('bad-request', 'a deferred post needs a postId');
+  ctx.deps.storage.requireRoom();
+  const ifNoLeaveAfter = intField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  return appendPost(ctx, channelId, key, packet, postId, ifNoLeaveAfter);
+}
+
+async function appendPost(
+  ctx: RequestContext,
+  channelId: ChannelId,
+  key: MemberKey,
+  packet: string,
+  postId: string | undefined,
+  ifNoLeaveAfter: number | undefined,
+): Promise<Reply> {
   // Membership (and the rule 7 condition) are checked inside the append (store/types.ts): a
   // removed member never posts after its member-left event, even on another relay node.
   const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {

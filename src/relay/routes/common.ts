@@ -15,8 +15,11 @@ function header(ctx: RequestContext, name: string): string | undefined {
   return Array.isArray(value) ? undefined : value;
 }
 
-/** Verifies the request signature and nonce (auth.ts); returns the signer's key. */
-export function signer(ctx: RequestContext): Promise<MemberKey> {
+/**
+ * Verifies the request signature and nonce (auth.ts); returns the signer's key. `maxAgeMs`
+ * widens the window into the past for the one route that allows it (deferred posts).
+ */
+export function signer(ctx: RequestContext, maxAgeMs?: number): Promise<MemberKey> {
   return authenticate(
     {
       key: header(ctx, RELAY_HEADERS.key),
@@ -27,7 +30,12 @@ export function signer(ctx: RequestContext): Promise<MemberKey> {
     ctx.method,
     ctx.pathWithQuery,
     ctx.body,
-    { store: ctx.deps.store, nowMs: ctx.nowMs, maxClockSkewMs: ctx.deps.limits.maxClockSkewMs },
+    {
+      store: ctx.deps.store,
+      nowMs: ctx.nowMs,
+      maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
+      ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
+    },
   );
 }
 
