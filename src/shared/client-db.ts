@@ -13,9 +13,15 @@
  * Records hold no plaintext: packets are mpENC ciphertext (base64url, exactly as the relay
  * carries them), ids are random, and channel ids and relay URLs are what the relay already knows.
  */
-import type { CapabilityToken, ChannelId, RelayEvent } from './relay-api.js';
+import type { CapabilityToken, ChannelId, MemberKey, RelayEvent } from './relay-api.js';
 
 export const CLIENT_DB_NAME = 'covey';
+
+/**
+ * The Web Lock held by the tab that runs the engine (src/worker/engine-host.ts). While it is held
+ * the engine reads live and processes news itself: the service worker leaves the inbox alone.
+ */
+export const ENGINE_LOCK_NAME = 'covey-engine';
 
 /** Store names the service worker may use. */
 export const TRANSIT_STORES = {
@@ -50,6 +56,8 @@ export interface OutboxRecord {
    */
   readonly ifNoLeaveAfter: number | null;
   readonly queuedAtMs: number;
+  /** Posted with `wake` (a message a person wrote; PostPacketRequest.wake). Absent: false. */
+  readonly wake?: boolean;
   /**
    * A deferred post signed in advance by the worker for exactly this packet, postId and
    * `ifNoLeaveAfter`, or null (membership packets, which must reach the order whatever happened,
@@ -95,4 +103,9 @@ export interface FetchTokenRecord {
   readonly expiresAtMs: number;
   /** The newest seq the engine has processed in this channel (the worker keeps it current). */
   readonly afterSeq: number;
+  /**
+   * Our member key in this channel (the relay names it as the author of our own packets; public),
+   * so the service worker counts only what others wrote. Added later: older records lack it.
+   */
+  readonly member?: MemberKey;
 }

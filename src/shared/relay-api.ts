@@ -112,6 +112,12 @@ export interface PacketEvent extends EventBase {
   readonly type: 'packet';
   readonly author: MemberKey | null;
   readonly packet: string;
+  /**
+   * Present when the author asked to wake members who are away (`wake` on the post): a message a
+   * person wrote, not an ack, heartbeat or key exchange. Web Push is sent for these and for inbox
+   * deposits only, and the service worker counts them for its notification.
+   */
+  readonly wake?: true;
 }
 
 export type RelayEvent = MemberJoinedEvent | MemberLeftEvent | PacketEvent;
@@ -201,6 +207,12 @@ export interface PostPacketRequest {
    * checked atomically with the append. Omitted: unconditional.
    */
   readonly ifNoLeaveAfter?: number;
+  /**
+   * Wake members who are away (Web Push, the service worker's notification count): true for what
+   * a person wrote; omitted for protocol traffic (acks, heartbeats, key exchange), which would
+   * otherwise wake every closed phone in the group each minute. Visible to the relay.
+   */
+  readonly wake?: boolean;
 }
 /**
  * POST /v1/channels/:id/deferred-events (signed by a member, up to maxDeferredPostAgeMs before it
@@ -211,6 +223,7 @@ export interface DeferredPostRequest {
   readonly packet: string;
   readonly postId: string;
   readonly ifNoLeaveAfter: number;
+  readonly wake?: boolean;
 }
 export interface PostPacketResponse {
   readonly seq: number;

@@ -137,7 +137,11 @@ export class Outbox {
       return 'done';
     }
     try {
-      const options = record.ifNoLeaveAfter === null ? { postId: record.postId } : { postId: record.postId, ifNoLeaveAfter: record.ifNoLeaveAfter };
+      const options = {
+        postId: record.postId,
+        ...(record.ifNoLeaveAfter === null ? {} : { ifNoLeaveAfter: record.ifNoLeaveAfter }),
+        ...(record.wake === true ? { wake: true } : {}),
+      };
       const result = await this.owner.client(record.relay).post(record.channel, base64UrlDecode(record.packet), options, signer);
       this.deps.fault?.('after-post', record.postId);
       await this.remove(record);

@@ -57,6 +57,8 @@ export interface PostOptions {
    * member left after it: catch up, re-seal, post again.
    */
   readonly ifNoLeaveAfter?: number;
+  /** Wake members who are away (Web Push): what a person wrote, not protocol traffic. */
+  readonly wake?: boolean;
 }
 
 /** Signs with one member's per-channel key. */
@@ -147,6 +149,11 @@ export interface RelaySubscription {
   remove(channel: ChannelId): void;
   /** Last seq delivered per channel: persist it to resume later. */
   positions(): ReadonlyMap<ChannelId, number>;
+  /**
+   * Connects now instead of waiting out the backoff (the browser says the network is back), with
+   * the backoff reset. Does nothing while connected or connecting.
+   */
+  reconnectNow(): void;
   close(): void;
 }
 
@@ -265,11 +272,12 @@ export class RelayClient {
    * PostOptions, which can also make the post conditional on no member having left (rule 7).
    */
   post(channel: ChannelId, packet: Uint8Array, options?: string | PostOptions, signer?: RelaySigner): Promise<PostPacketResponse> {
-    const { postId, ifNoLeaveAfter } = typeof options === 'string' ? { postId: options, ifNoLeaveAfter: undefined } : (options ?? {});
+    const { postId, ifNoLeaveAfter, wake } = typeof options === 'string' ? { postId: options, ifNoLeaveAfter: undefined, wake: undefined } : (options ?? {});
     const json: PostPacketRequest = {
       packet: base64UrlEncode(packet),
       ...(postId === undefined ? {} : { postId }),
       ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
+      ...(wake === true ? { wake } : {}),
     };
     return this.json('POST', `/v1/channels/${channel}/events`, { json, ...(signer ? { signer } : {}) });
   }
@@ -282,10 +290,15 @@ export class RelayClient {
   async presignDeferredPost(
     channel: ChannelId,
     packet: Uint8Array,
-    options: { readonly postId: string; readonly ifNoLeaveAfter: number },
+    options: { readonly postId: string; readonly ifNoLeaveAfter: number; readonly wake?: boolean },
     signer?: RelaySigner,
   ): Promise<PresignedPost> {
-    const json: DeferredPostRequest = { packet: base64UrlEncode(packet), postId: options.postId, ifNoLeaveAfter: options.ifNoLeaveAfter };
+    const json: DeferredPostRequest = {
+      packet: base64UrlEncode(packet),
+      postId: options.postId,
+      ifNoLeaveAfter: options.ifNoLeaveAfter,
+      ...(options.wake === true ? { wake: true } : {}),
+    };
     const body = JSON.stringify(json);
     const headers = await this.signHeaders(this.signerOr(signer), 'POST', relayDeferredPostPath(channel), utf8Encode(body));
     return { headers: { ...headers, 'content-type': 'application/json' }, body, signedAtMs: Number(headers[RELAY_HEADERS.time]) };
@@ -551,6 +564,13 @@ export class RelayClient {
         if (socket !== undefined && open) socket.send(JSON.stringify({ type: 'unsubscribe', channel }));
       },
       positions: () => new Map([...channels].map(([channel, entry]) => [channel, entry.seq])),
+      reconnectNow: () => {
+        if (closed || socket !== undefined || timer === undefined) return;
+        clearTimeout(timer);
+        timer = undefined;
+        attempt = 0;
+        connect();
+      },
       close: () => {
         closed = true;
         if (timer !== undefined) clearTimeout(timer);

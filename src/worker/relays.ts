@@ -51,6 +51,11 @@ export class RelayLink {
     this.handlers.onState(this.url);
   }
 
+  /** The network may be back (the browser's `online`): try the relay now, not after the backoff. */
+  reconnectNow(): void {
+    this.subscription?.reconnectNow();
+  }
+
   close(): void {
     this.subscription?.close();
     this.subscription = null;

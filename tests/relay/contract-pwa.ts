@@ -322,7 +322,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         expect(Buffer.from(publicKey, 'base64url')).toHaveLength(65);
         const sub = receiver.subscription();
         expect(await b.registerPush(channel, sub)).toEqual({ registered: true });
-        await a.post(channel, packetOf('secret words'));
+        await a.post(channel, packetOf('secret words'), { wake: true });
         const [push] = await receiver.waitFor(sub, 1);
         const plaintext = decryptPush(sub, push!).toString('utf8');
         expect(JSON.parse(plaintext)).toEqual({ type: 'covey-wake', channels: [channel] });
@@ -332,17 +332,31 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         const claims = checkVapid(push!, sub.endpoint, Date.now());
         expect(claims).toMatchObject({ sub: SUBJECT, publicKey });
         // Its own posts do not wake it; a live WebSocket subscription means no push either.
-        await b.post(channel, packetOf('mine'));
+        await b.post(channel, packetOf('mine'), { wake: true });
         const socket = await env.socket(relay);
         socket.send(await b.subscribeFrame(channel, 0));
         await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
-        await a.post(channel, packetOf('seen live'));
+        await a.post(channel, packetOf('seen live'), { wake: true });
         await socket.until((f) => f.some((x) => x.type === 'event' && x.event.seq === 5), 'live event');
         socket.ws.terminate();
         await expect.poll(async () => (await relay.store.pushTargets(channel))[0]?.online, { timeout: 5_000 }).toBe(false);
-        await a.post(channel, packetOf('after the socket closed'));
+        // Protocol traffic (acks, heartbeats: no wake), joins and leaves wake nobody.
+        await a.post(channel, packetOf('heartbeat'));
+        const invite = await a.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+        const newcomer = env.client(relay, makeMember());
+        await newcomer.join(channel, invite.capability);
+        await newcomer.leave(channel);
+        await a.post(channel, packetOf('after the socket closed'), { wake: true });
         await receiver.waitFor(sub, 2);
-        // Exactly two: the post by b itself and the one seen live woke nobody.
+        const read = await b.read(channel, 0);
+        expect(read.events.filter((e) => e.type === 'packet').map((e) => [texts([e])[0], e.type === 'packet' && e.wake === true])).toEqual([
+          ['secret words', true],
+          ['mine', true],
+          ['seen live', true],
+          ['heartbeat', false],
+          ['after the socket closed', true],
+        ]);
+        // Exactly two: the post by b itself, the one seen live and the rest woke nobody.
         expect(receiver.pushesFor(sub)).toHaveLength(2);
         expect(payloadOf(sub, 1)).toEqual({ type: 'covey-wake', channels: [channel] });
       });
@@ -357,11 +371,11 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         await b.registerPush(channel, sub);
         await b.registerPush(second, sub); // the same browser in two channels: one endpoint
         receiver.hold();
-        await a.post(channel, packetOf('first'));
+        await a.post(channel, packetOf('first'), { wake: true });
         await expect.poll(() => receiver.pushesFor(sub).length, { timeout: 5_000 }).toBe(1);
         for (let i = 0; i < 5; i++) {
-          await a.post(channel, packetOf(`burst ${i}`));
-          await a.post(second, packetOf(`burst ${i}`));
+          await a.post(channel, packetOf(`burst ${i}`), { wake: true });
+          await a.post(second, packetOf(`burst ${i}`), { wake: true });
         }
         receiver.release();
         await receiver.waitFor(sub, 2);
@@ -379,7 +393,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         await b.registerPush(channel, gone);
         await c.registerPush(channel, receiver.subscription());
         expect((await relay.store.pushTargets(channel)).length).toBe(2);
-        await a.post(channel, packetOf('x'));
+        await a.post(channel, packetOf('x'), { wake: true });
         await receiver.waitFor(gone, 1);
         await expect.poll(async () => (await relay.store.pushTargets(channel)).map((t) => t.subscription.endpoint), { timeout: 5_000 }).not.toContain(
           gone.endpoint,
@@ -430,7 +444,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         // Same store, production settings.
         const relay = await env.relay({ limits: { rateBurst: 1e6, pushMinIntervalMs: 50 } });
         const a = env.client(relay, first.members[0]!);
-        await a.post(first.channel, packetOf('x'));
+        await a.post(first.channel, packetOf('x'), { wake: true });
         const metric = async (): Promise<string> => (await env.raw(relay, { method: 'GET', path: '/metrics' })).text;
         await expect.poll(metric, { timeout: 5_000 }).toMatch(/^covey_relay_pushes_total\{outcome="failed"\} 1$/m);
         expect(receiver.pushesFor(sub)).toEqual([]);

@@ -32,6 +32,7 @@ import {
   postIdField,
   reader,
   signer,
+  wakeField,
 } from './common.js';
 
 export async function createChannel(ctx: RequestContext): Promise<Reply> {
@@ -140,7 +141,7 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
   const postId = postIdField(body);
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
-  return appendPost(ctx, channelId, key, packet, postId, ifNoLeaveAfter);
+  return appendPost(ctx, channelId, key, packet, wakeField(body), postId, ifNoLeaveAfter);
 }
 
 /**
@@ -157,7 +158,7 @@ export async function postDeferredPacket(ctx: RequestContext, id: string): Promi
   if (postId === undefined) throw new RelayError('bad-request', 'a deferred post needs a postId');
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = intField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
-  return appendPost(ctx, channelId, key, packet, postId, ifNoLeaveAfter);
+  return appendPost(ctx, channelId, key, packet, wakeField(body), postId, ifNoLeaveAfter);
 }
 
 async function appendPost(
@@ -165,12 +166,14 @@ async function appendPost(
   channelId: ChannelId,
   key: MemberKey,
   packet: string,
+  wake: boolean,
   postId: string | undefined,
   ifNoLeaveAfter: number | undefined,
 ): Promise<Reply> {
   // Membership (and the rule 7 condition) are checked inside the append (store/types.ts): a
   // removed member never posts after its member-left event, even on another relay node.
-  const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
+  const event = { type: 'packet' as const, author: key, packet, ...(wake ? { wake: true as const } : {}) };
+  const result = await ctx.deps.store.appendEvent(channelId, event, ctx.nowMs, {
     asMember: key,
     ...(postId === undefined ? {} : { postId }),
     ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
@@ -181,12 +184,13 @@ async function appendPost(
     }
     throw new RelayError('forbidden', 'not a member of this channel');
   }
-  const { event, duplicate } = result.value;
+  const { duplicate } = result.value;
+  const stored = result.value.event;
   if (!duplicate) {
-    appended(ctx, channelId, event);
+    appended(ctx, channelId, stored);
     await trimAfterWrite(ctx, channelId);
   }
-  const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
+  const response: PostPacketResponse = { seq: stored.seq, timeMs: stored.timeMs, duplicate };
   return { status: duplicate ? 200 : 201, json: response };
 }
 

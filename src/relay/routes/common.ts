@@ -128,6 +128,14 @@ export function postIdField(body: Record<string, unknown>): string | undefined {
   return postId;
 }
 
+/** The optional `wake` flag of a post (PostPacketRequest.wake). */
+export function wakeField(body: Record<string, unknown>): boolean {
+  const wake = body['wake'];
+  if (wake === undefined) return false;
+  if (typeof wake !== 'boolean') throw new RelayError('bad-request', 'wake must be true or false');
+  return wake;
+}
+
 export function noBody(ctx: RequestContext): void {
   if (ctx.body.length !== 0) throw new RelayError('bad-request', 'this request takes no body');
 }
