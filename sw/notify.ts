@@ -21,18 +21,12 @@ export function newsBody(count: number): string {
   return count === 1 ? '1 new message' : `${count} new messages`;
 }
 
-/** True when a window of the app is on screen: it shows the news itself. */
-export async function appVisible(): Promise<boolean> {
-  const windows = await self.clients.matchAll({ type: 'window' });
-  return windows.some((client) => client.visibilityState === 'visible');
-}
-
 /**
  * Shows or updates the notification: `fresh` more messages on top of those it already counted.
  * `unknown`: the relay woke us but the fetch failed, so say there is news without a number.
+ * (Only called while no tab runs the engine: an open app shows the news itself.)
  */
 export async function showNews(fresh: number, options: { readonly unknown?: boolean } = {}): Promise<void> {
-  if (await appVisible()) return;
   const [current] = await self.registration.getNotifications({ tag: NEWS_NOTIFICATION_TAG });
   const before = (current?.data as NewsData | undefined)?.count ?? 0;
   const count = before + fresh;

@@ -79,12 +79,19 @@ async function engineRunning(): Promise<boolean> {
   return (state.held ?? []).some((lock) => lock.name === ENGINE_LOCK_NAME);
 }
 
-/** Fetches news into the inbox (unless the app runs) and says so. */
+/**
+ * Fetches news into the inbox and, unless the app runs (it shows news itself), says so. Fetching
+ * while a tab runs the engine only costs a request: the engine drops inbox records of events it
+ * has processed when it next starts.
+ */
 async function receive(first: readonly string[] = [], woken = false): Promise<boolean> {
-  if (await engineRunning()) return false;
   const result = await fetchIntoInbox(deps, first);
+  if (await engineRunning()) return result.retry;
   // A push says there is news: if we could not fetch it, still say so (without a number).
-  if (result.news > 0 || (woken && result.retry)) await showNews(result.news, { unknown: result.retry && result.news === 0 });
+  if (result.news > 0 || (woken && result.retry)) {
+    // Not allowed to notify (the person never turned notifications on): the inbox holds the news.
+    await showNews(result.news, { unknown: result.retry && result.news === 0 }).catch(() => undefined);
+  }
   return result.retry;
 }
 

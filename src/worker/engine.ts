@@ -86,8 +86,9 @@ export class CoveyEngine implements ConversationHost {
       signer: (channel) => this.byChannel.get(channel)?.signer,
       posted: (record) => this.posted(record),
       refused: (record, code, message) => void this.refusedPost(record, code, message),
-      networkTrouble: (relay, message) => {
-        this.relay(relay).reportFailure(message);
+      networkTrouble: (relay, message, unreachable) => {
+        if (unreachable) this.relay(relay).reportUnreachable(message);
+        else this.relay(relay).reportFailure(message);
         this.sink.invalidate('app');
       },
       fatal: (error) => this.fatal(error),
@@ -237,6 +238,11 @@ export class CoveyEngine implements ConversationHost {
    */
   networkMayBeBack(): void {
     for (const link of this.relays.values()) link.reconnectNow();
+  }
+
+  /** The browser says the network is gone (`offline`): no socket is trusted until one reopens. */
+  networkLost(): void {
+    for (const link of this.relays.values()) link.reportUnreachable('This device is offline; messages wait and go when it is back');
   }
 
   relay(url: string): RelayLink {

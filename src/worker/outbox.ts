@@ -25,7 +25,8 @@ export interface OutboxOwner {
   posted(record: OutboxRecord, seq: number): void;
   /** The relay refused for good (e.g. 'forbidden' after removal, 'membership-changed'). */
   refused(record: OutboxRecord, code: string, message: string): void;
-  networkTrouble(relay: string, message: string): void;
+  /** `unreachable`: the request did not reach the relay at all (not a busy relay's answer). */
+  networkTrouble(relay: string, message: string, unreachable: boolean): void;
   fatal(error: unknown): void;
 }
 
@@ -151,7 +152,7 @@ export class Outbox {
     } catch (error) {
       if (error instanceof RelayClientError) {
         if (error.status === 429 || error.status >= 500 || error.code === 'stale-timestamp' || error.code === 'replayed-nonce') {
-          this.owner.networkTrouble(record.relay, `The relay is busy (${error.code}); retrying`);
+          this.owner.networkTrouble(record.relay, `The relay is busy (${error.code}); retrying`, false);
           return 'retry';
         }
         await this.remove(record);
@@ -160,7 +161,7 @@ export class Outbox {
       }
       if (error instanceof TypeError) {
         // fetch rejects with TypeError on network failure.
-        this.owner.networkTrouble(record.relay, `Cannot reach ${record.relay}; messages wait and go when it is back`);
+        this.owner.networkTrouble(record.relay, `Cannot reach ${record.relay}; messages wait and go when it is back`, true);
         return 'retry';
       }
       throw error;

@@ -154,6 +154,11 @@ export interface RelaySubscription {
    * the backoff reset. Does nothing while connected or connecting.
    */
   reconnectNow(): void;
+  /**
+   * Treats the current connection as dead (a request just failed to reach the relay): reports
+   * 'closed' and reconnects with backoff, resuming every channel from its last seq.
+   */
+  reconnect(): void;
   close(): void;
 }
 
@@ -518,6 +523,17 @@ export class RelayClient {
       }
     };
 
+    /** The current socket is gone (closed, or given up on): say so and reconnect with backoff. */
+    const lost = (): void => {
+      open = false;
+      socket = undefined;
+      handlers.onConnection?.('closed');
+      if (closed) return;
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+      attempt += 1;
+      timer = setTimeout(connect, delay * jitter());
+    };
+
     const connect = (): void => {
       if (closed) return;
       const ws = new WebSocketImpl(wsUrl);
@@ -541,14 +557,7 @@ export class RelayClient {
         // 'close' follows.
       });
       ws.addEventListener('close', () => {
-        if (socket !== ws) return;
-        open = false;
-        socket = undefined;
-        handlers.onConnection?.('closed');
-        if (closed) return;
-        const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
-        attempt += 1;
-        timer = setTimeout(connect, delay * jitter());
+        if (socket === ws) lost();
       });
     };
     connect();
@@ -564,6 +573,12 @@ export class RelayClient {
         if (socket !== undefined && open) socket.send(JSON.stringify({ type: 'unsubscribe', channel }));
       },
       positions: () => new Map([...channels].map(([channel, entry]) => [channel, entry.seq])),
+      reconnect: () => {
+        const dead = socket;
+        if (closed || dead === undefined) return;
+        lost();
+        dead.close(4000, 'request failed: reconnecting');
+      },
       reconnectNow: () => {
         if (closed || socket !== undefined || timer === undefined) return;
         clearTimeout(timer);

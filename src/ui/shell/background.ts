@@ -84,6 +84,10 @@ export function startBackgroundWork(client: WorkerClient): void {
   window.addEventListener('pagehide', () => {
     if (app !== undefined && app.phase === 'ready' && app.queued > 0) void registerOutboxSync();
   });
+  // The engine's worker may not hear these itself (emulated networks, some browsers).
+  for (const [event, online] of [['online', true], ['offline', false]] as const) {
+    window.addEventListener(event, () => void client.call('networkChanged', { online }).catch(() => undefined));
+  }
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && app?.phase === 'ready') void closeNews();
   });
