@@ -665,7 +665,9 @@ export class ConversationRuntime {
         this.record.last = { author: this.self, text, atMs: nowMs, position };
         this.record.readUpTo = Math.max(this.record.readUpTo, position);
       });
-      await this.sealQueued();
+      // Sealed in its own step, queued behind this one: the command returns once the message is
+      // stored, even when the conversation is busy catching up.
+      void this.run('seal', () => this.sealQueued()).catch(() => undefined);
       return ref;
     });
   }

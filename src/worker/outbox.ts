@@ -57,6 +57,17 @@ export class Outbox {
     return out;
   }
 
+  /** Diagnostics: per channel, how many wait, whether one is being posted, retry attempts. */
+  describe(): { channel: string; waiting: number; posting: boolean; retrying: boolean; attempts: number }[] {
+    return [...this.queues].map(([channel, queue]) => ({
+      channel,
+      waiting: queue.length,
+      posting: this.busy.has(channel),
+      retrying: this.retryTimers.has(channel),
+      attempts: this.attempts.get(channel) ?? 0,
+    }));
+  }
+
   count(relay?: string): number {
     let n = 0;
     for (const queue of this.queues.values()) for (const r of queue) if (relay === undefined || r.relay === relay) n++;
@@ -159,8 +170,10 @@ export class Outbox {
         this.owner.refused(record, error.code, error.message);
         return 'done';
       }
-      if (error instanceof TypeError) {
-        // fetch rejects with TypeError on network failure.
+      if (error instanceof TypeError || (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))) {
+        // fetch rejects with TypeError on network failure, and with TimeoutError when the relay
+        // did not answer in time (relays.ts): the post may or may not have landed; the retry
+        // carries the same postId, so it lands once either way.
         this.owner.networkTrouble(record.relay, `Cannot reach ${record.relay}; messages wait and go when it is back`, true);
         return 'retry';
       }

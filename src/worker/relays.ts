@@ -6,7 +6,7 @@
  */
 import type { ChannelId, ErrorFrame, RelayEvent } from '../shared/relay-api.js';
 import type { ClientDeps } from './deps.js';
-import { RelayClient, type RelaySigner, type RelaySubscription } from './relay-client.js';
+import { RelayClient, type FetchLike, type RelaySigner, type RelaySubscription } from './relay-client.js';
 
 export interface RelayLinkHandlers {
   onEvent(relay: string, channel: ChannelId, event: RelayEvent): void;
@@ -14,6 +14,16 @@ export interface RelayLinkHandlers {
   onState(relay: string): void;
   /** A refused subscription (e.g. 'forbidden': we are no longer a member). */
   onRefused(relay: string, frame: ErrorFrame): void;
+}
+
+/**
+ * A relay request that gets no answer is given up after this (then retried like a network
+ * failure): without it one hung request would stall a channel's outbox for good.
+ */
+export const RELAY_REQUEST_TIMEOUT_MS = 30_000;
+
+function withTimeout(fetch: FetchLike): FetchLike {
+  return (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(RELAY_REQUEST_TIMEOUT_MS) } as typeof init);
 }
 
 export class RelayLink {
@@ -29,7 +39,7 @@ export class RelayLink {
     private readonly deps: ClientDeps,
     private readonly handlers: RelayLinkHandlers,
   ) {
-    this.client = new RelayClient({ baseUrl: url, fetch: deps.fetch, WebSocket: deps.WebSocket, now: deps.now, randomBytes: (n) => deps.crypto.randomBytes(n) });
+    this.client = new RelayClient({ baseUrl: url, fetch: withTimeout(deps.fetch), WebSocket: deps.WebSocket, now: deps.now, randomBytes: (n) => deps.crypto.randomBytes(n) });
   }
 
   /** Reads `channel` from after `afterSeq` (again, if it was read already: a restart). */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, hexEncode, latin1Encode } from '../../src/protocol/bytes.js';
-import { DATA_SIGNATURE_CONTEXT } from '../../src/protocol/codec/constants.js';
+import { DATA_SIGNATURE_CONTEXT, GREETING_SIGNATURE_CONTEXT } from '../../src/protocol/codec/constants.js';
 import { applyContributions } from '../../src/protocol/greeting/cliques.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { deriveGroupKey } from '../../src/protocol/packets/group-key.js';
@@ -83,6 +83,13 @@ describe('security oracle', () => {
     expect(oracle.violations).toEqual([]);
     await a.aesCtr(key, block, latin1Encode('other message'));
     expect(oracle.violations).toEqual([expect.stringContaining('keystream reuse')]);
+    // The same rule for AES-GCM nonces.
+    const nonce = new Uint8Array(12).fill(9);
+    await a.aesGcmEncrypt(key, nonce, latin1Encode('sealed once'));
+    await a.aesGcmEncrypt(key, nonce, latin1Encode('sealed once'));
+    expect(oracle.violations).toHaveLength(1);
+    await a.aesGcmEncrypt(key, nonce, latin1Encode('sealed twice'));
+    expect(oracle.violations[1]).toContain('nonce reuse');
   });
 
   it('knows who signed each data packet, and flags a message shown under another author', async () => {
@@ -96,6 +103,18 @@ describe('security oracle', () => {
     expect(oracle.violations).toEqual([]);
     oracle.checkAuthor('b', id, 'c');
     expect(oracle.violations).toEqual([expect.stringContaining('but a signed it')]);
+  });
+
+  it('flags an operation accepted on an initial packet its initiator did not sign as it stands', async () => {
+    const oracle = new SecurityOracle(crypto);
+    const seed = new Uint8Array(32).fill(4);
+    const signed = latin1Encode('an initial packet');
+    const signature = await oracle.providerFor('a').ed25519Sign(seed, new Uint8Array([...latin1Encode(GREETING_SIGNATURE_CONTEXT), ...signed]));
+    oracle.checkInitialSigned('b', 'a', signature, signed);
+    expect(oracle.violations).toEqual([]);
+    oracle.checkInitialSigned('b', 'c', signature, signed);
+    oracle.checkInitialSigned('b', 'a', signature, latin1Encode('an altered packet'));
+    expect(oracle.violations).toHaveLength(2);
   });
 
   it('flags an operation accepted on a chain hash the member does not hold (a joiner adopts one)', () => {

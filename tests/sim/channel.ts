@@ -227,6 +227,7 @@ export class SimGroup {
     const packet = decodePacket(input.event.text);
     if (packet.kind === 'greeting' && packet.metadata !== undefined) {
       oracle.checkChainAccepted(m.id, packet.metadata.chainHash, lastEntry(before.order)?.chainHash ?? null);
+      oracle.checkInitialSigned(m.id, packet.source, packet.signature, packet.signed);
     }
   }
 

@@ -89,6 +89,7 @@ export async function runInsiderScenario(crypto: CryptoProvider, seed: number, a
     g.join(n);
   }
   const mal = await g.addMember(INSIDER);
+  const malCrypto = oracle.providerFor(INSIDER); // what the insider signs is recorded as its own
   g.join(INSIDER);
   await g.settle();
   const joinsLater = attack === 'split-ephemeral';
@@ -119,12 +120,12 @@ export async function runInsiderScenario(crypto: CryptoProvider, seed: number, a
           const i = p.members.indexOf(INSIDER);
           const sid = await makeSessionId(crypto, p.members, p.nonces);
           const ack = { member: INSIDER, ephemeralPubKey: p.pubKeys[i]!, nonce: p.nonces[i]!, sessionId: sid };
-          const sessionSignature = await signAck(crypto, mal.staticSeed, ack, await metadataHash(crypto, metadata));
-          return greetingText(crypto, eph.seed, { ...p, metadata, sessionSignature });
+          const sessionSignature = await signAck(malCrypto, mal.staticSeed, ack, await metadataHash(crypto, metadata));
+          return greetingText(malCrypto, eph.seed, { ...p, metadata, sessionSignature });
         }
         const v = p.members.indexOf(victim.id);
         const slot = attack === 'low-order-int-key' ? SMALL_ORDER_POINT : await crypto.x25519PublicKey(rng.bytes(32));
-        return greetingText(crypto, eph.seed, { ...p, intKeys: p.intKeys.map((k, j) => (j === v ? slot : k)) });
+        return greetingText(malCrypto, eph.seed, { ...p, intKeys: p.intKeys.map((k, j) => (j === v ? slot : k)) });
       };
       break;
     }
@@ -141,8 +142,8 @@ export async function runInsiderScenario(crypto: CryptoProvider, seed: number, a
         const altPub = await crypto.ed25519PublicKey(altSeed);
         const sid = await makeSessionId(crypto, p.members, p.nonces);
         const ack = { member: INSIDER, ephemeralPubKey: altPub, nonce: p.nonces[i]!, sessionId: sid };
-        const sessionSignature = await signAck(crypto, mal.staticSeed, ack, p.opRef ?? null);
-        variant = await greetingText(crypto, altSeed, { ...p, pubKeys: p.pubKeys.map((k, j) => (j === i ? altPub : k)), sessionSignature });
+        const sessionSignature = await signAck(malCrypto, mal.staticSeed, ack, p.opRef ?? null);
+        variant = await greetingText(malCrypto, altSeed, { ...p, pubKeys: p.pubKeys.map((k, j) => (j === i ? altPub : k)), sessionSignature });
         return undefined;
       };
       g.onOrder = (_index, sender, text) => {

@@ -18,12 +18,13 @@
  *  3. authorship: a delivered message was signed by its claimed author (the forgery check of
  *     the session simulator compares author and text on top);
  *  4. the chain hash is compared: a member accepts an operation only on the chain hash it holds
- *     itself (mpENC §3.3; the initial packet's CHAIN_HASH against its own head).
+ *     itself (mpENC §3.3; the initial packet's CHAIN_HASH against its own head);
+ *  5. an operation is accepted only on an initial packet its initiator signed, as it stands.
  * It also checks itself: a subsession key that no member was seen deriving means the engine
  * derives keys some other way now, and the oracle says so rather than go blind.
  */
 import { bytesEqual, concatBytes, hexEncode, latin1Encode } from '../../src/protocol/bytes.js';
-import { DATA_SIGNATURE_CONTEXT, GreetFlag, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
+import { DATA_SIGNATURE_CONTEXT, GreetFlag, GREETING_SIGNATURE_CONTEXT, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import type { Contributions } from '../../src/protocol/greeting/cliques.js';
@@ -32,6 +33,7 @@ import { isProtocolError } from '../../src/protocol/errors.js';
 
 const GROUP_KEY_INFO_BYTES = latin1Encode(GROUP_KEY_INFO);
 const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
+const GREETING_CONTEXT = latin1Encode(GREETING_SIGNATURE_CONTEXT);
 /** SHA-256(sid ‖ gk) follows the context in a data signature (mpenc-wire.md "Data packets"). */
 const SIDKEY_HASH_BYTES = 32;
 const MESSAGE_ID_BYTES = 20;
@@ -95,6 +97,8 @@ export class SecurityOracle {
   private readonly secretOf = new Map<string, Uint8Array>();
   /** hex(key) ‖ hex(counter block) → fingerprint of the {plaintext, ciphertext} pair. */
   private readonly keystreams = new Map<string, string>();
+  /** Hex signature → who made it, over what (fingerprint of the signed message). */
+  private readonly signatures = new Map<string, { readonly who: string; readonly message: string }>();
   /** Hex message id → member who signed that data packet, and SHA-256(sid ‖ gk) it signed. */
   private readonly dataSigners = new Map<string, { readonly who: string; readonly subsession: string }>();
   /** Member → its contribution chains, each kept once (a chain's prefixes are tried with it). */
@@ -144,7 +148,11 @@ export class SecurityOracle {
         this.noteCtr(key, counterBlock, data, out);
         return out;
       },
-      aesGcmEncrypt: (key, nonce, plaintext, aad) => base.aesGcmEncrypt(key, nonce, plaintext, aad),
+      aesGcmEncrypt: async (key, nonce, plaintext, aad) => {
+        // AES-GCM has the same rule: a (key, nonce) pair seals one plaintext only.
+        this.noteNonce(key, nonce, plaintext, aad);
+        return base.aesGcmEncrypt(key, nonce, plaintext, aad);
+      },
       aesGcmDecrypt: (key, nonce, ciphertext, aad) => base.aesGcmDecrypt(key, nonce, ciphertext, aad),
     };
     this.wrappers.set(who, wrapper);
@@ -173,7 +181,16 @@ export class SecurityOracle {
     }
   }
 
+  private noteNonce(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): void {
+    const slot = `gcm:${hexEncode(key)}${hexEncode(nonce)}`;
+    const what = `${fingerprint(plaintext)}/${aad === undefined ? '' : fingerprint(aad)}`;
+    const seen = this.keystreams.get(slot);
+    if (seen === undefined) this.keystreams.set(slot, what);
+    else if (seen !== what) this.violate(`nonce reuse: key ${hexEncode(key).slice(0, 8)}… with AES-GCM nonce ${hexEncode(nonce)} seals two different plaintexts`);
+  }
+
   private async noteSignature(who: string, message: Uint8Array, signature: Uint8Array): Promise<void> {
+    this.signatures.set(hexEncode(signature), { who, message: fingerprint(message) });
     if (message.length < DATA_CONTEXT.length + SIDKEY_HASH_BYTES || !bytesEqual(message.subarray(0, DATA_CONTEXT.length), DATA_CONTEXT)) return;
     // mpenc-wire.md "Ids": message id = SHA-256(signature ‖ S)[0..20], S = the signed region.
     const signed = message.subarray(DATA_CONTEXT.length + SIDKEY_HASH_BYTES);
@@ -223,6 +240,15 @@ export class SecurityOracle {
     if (this.holdingKeys.has(key)) return;
     this.holdingKeys.add(key);
     this.holdings.push({ member, holding: { sid: Uint8Array.from(holding.sid), groupKey: Uint8Array.from(holding.groupKey), members: [...holding.members] } });
+  }
+
+  /** Check 5: `member` accepted an operation on this initial packet, claimed to be `source`'s. */
+  checkInitialSigned(member: string, source: string, signature: Uint8Array, signed: Uint8Array): void {
+    const made = this.signatures.get(hexEncode(signature));
+    const message = fingerprint(concatBytes(GREETING_CONTEXT, signed));
+    if (made === undefined || made.who !== source || made.message !== message) {
+      this.violate(`${member} accepted an operation on an initial packet ${source} never signed as it stands${made === undefined ? '' : ` (the signature is ${made.who}'s, over other bytes)`}`);
+    }
   }
 
   /**
@@ -289,10 +315,16 @@ export class SecurityOracle {
     }
   }
 
-  /** Self-check for the session simulator: every distinct data packet sealed was seen sealing. */
+  /**
+   * Self-check for the session simulator: every distinct data packet posted was seen signed and
+   * encrypted (with AES-CTR), so checks 2 and 3 looked at all of them.
+   */
   expectSealed(dataPackets: number): void {
     if (dataPackets > 0 && this.counts.dataSignatures < dataPackets) {
       this.violate(`oracle blind: ${dataPackets} data packets posted but only ${this.counts.dataSignatures} data signatures seen (update tests/sim/oracle.ts)`);
+    }
+    if (dataPackets > 0 && this.counts.ctrUses < dataPackets) {
+      this.violate(`oracle blind: ${dataPackets} data packets posted but only ${this.counts.ctrUses} AES-CTR uses seen (update tests/sim/oracle.ts)`);
     }
   }
 }

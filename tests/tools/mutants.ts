@@ -53,7 +53,7 @@ interface StageResult {
 }
 
 /** Lines worth quoting as the reason a stage failed. */
-const EVIDENCE = /VIOLATION|UNDETECTED|FAIL |AssertionError|Error:|×/;
+const EVIDENCE = /VIOLATION|UNDETECTED|FAIL |AssertionError|Error:|^\s*×\s/;
 
 function runStage(cwd: string, stage: Stage): Promise<StageResult> {
   const started = Date.now();

@@ -39,11 +39,19 @@ function DetailPane({ detail, app }: { detail: Detail; app: AppView }): JSX.Elem
   }
 }
 
-function NothingOpen(): JSX.Element {
+/** What the wide screen's right side says while nothing is open there, per section. */
+const NOTHING_OPEN: Record<Section, { icon: IconName; text: string }> = {
+  chats: { icon: 'chat', text: 'Choose a chat on the left, or start a new one.' },
+  contacts: { icon: 'users', text: 'Choose someone on the left to see your safety number with them, or add a friend.' },
+  settings: { icon: 'settings', text: 'Everything Covey keeps stays in this browser: these settings apply here only.' },
+};
+
+function NothingOpen({ section }: { section: Section }): JSX.Element {
+  const { icon, text } = NOTHING_OPEN[section];
   return (
     <div class="nothing-open">
-      <Icon name="chat" />
-      <p>Choose a chat on the left, or start a new one.</p>
+      <Icon name={icon} />
+      <p>{text}</p>
     </div>
   );
 }
@@ -86,7 +94,7 @@ export function Layout({ app }: { app: AppView }): JSX.Element {
             })}
           </nav>
         </div>
-        <div class="detail">{route.detail === null ? <NothingOpen /> : <DetailPane detail={route.detail} app={app} />}</div>
+        <div class="detail">{route.detail === null ? <NothingOpen section={route.section} /> : <DetailPane detail={route.detail} app={app} />}</div>
       </div>
       <OpenLink />
     </RouterContext.Provider>

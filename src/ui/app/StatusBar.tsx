@@ -1,6 +1,8 @@
 /**
  * What the person must know about the whole app, on top of the list: the relay cannot be reached
- * (and how many messages wait), and that the browser may delete data.
+ * (and how many messages wait), security and delivery alerts that belong to no conversation
+ * (AppView.alerts: a contact's key changed, a request was refused), and that the browser may
+ * delete data.
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
@@ -18,8 +20,13 @@ function storageNoteDismissed(): boolean {
   }
 }
 
+/** Alerts beyond these are still counted ("and 3 more"): a burst must not bury the chat list. */
+const MAX_ALERTS_SHOWN = 3;
+
 export function StatusBar({ app }: { app: AppView }): JSX.Element | null {
   const [dismissed, setDismissed] = useState(storageNoteDismissed);
+  // The worker keeps alerts for this session only; putting one away is for this page's life too.
+  const [putAway, setPutAway] = useState<ReadonlySet<string>>(new Set());
   const dismiss = () => {
     setDismissed(true);
     try {
@@ -39,6 +46,31 @@ export function StatusBar({ app }: { app: AppView }): JSX.Element | null {
         <span>
           {relay.problem ?? (relay.state === 'connecting' ? `Connecting to ${host}…` : `Offline: cannot reach ${host}.`)}
           {waiting}
+        </span>
+      </p>,
+    );
+  }
+  const alerts = (app.alerts ?? []).filter((alert) => !putAway.has(alert.id));
+  for (const alert of alerts.slice(0, MAX_ALERTS_SHOWN)) {
+    lines.push(
+      <div key={alert.id} class={`status-line status-${alert.tone}`}>
+        <Icon name={alert.tone === 'info' ? 'info' : 'alert'} small />
+        <span>
+          <strong>{alert.text}</strong>
+          {alert.whatToDo !== null && <> {alert.whatToDo}</>}
+        </span>
+        <button type="button" class="icon-btn status-dismiss" aria-label={`Dismiss: ${alert.text}`} onClick={() => setPutAway(new Set([...putAway, alert.id]))}>
+          <Icon name="close" small />
+        </button>
+      </div>,
+    );
+  }
+  if (alerts.length > MAX_ALERTS_SHOWN) {
+    const more = alerts.length - MAX_ALERTS_SHOWN;
+    lines.push(
+      <p key="more-alerts" class="status-line status-info">
+        <span>
+          {more} more {more === 1 ? 'alert' : 'alerts'}: dismiss the ones above to see {more === 1 ? 'it' : 'them'}.
         </span>
       </p>,
     );

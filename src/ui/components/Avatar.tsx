@@ -9,8 +9,11 @@ function colourOf(name: string): number {
   return hash % AVATAR_COLOURS;
 }
 
+/** Initials from the words that start with a letter or digit ("Ana (work)" → "A", not "A("). */
 function initialsOf(name: string): string {
-  const words = name.trim().split(/\s+/u).filter((word) => word.length > 0);
+  const all = name.trim().split(/\s+/u).filter((word) => word.length > 0);
+  const lettered = all.filter((word) => /^[\p{L}\p{N}]/u.test(word));
+  const words = lettered.length > 0 ? lettered : all; // a name of only emoji keeps its emoji
   const first = [...(words[0] ?? '?')][0] ?? '?';
   const second = words.length > 1 ? ([...(words[words.length - 1] ?? '')][0] ?? '') : '';
   return (first + second).toUpperCase();

@@ -2,7 +2,7 @@
  * View-model states in plain words (GOV.UK: say what it is and what to do), shared by every
  * screen so the same state always reads the same.
  */
-import type { Delivery, Presence, Verification } from '../../shared/worker-api.js';
+import type { ContactView, Delivery, Presence, Verification } from '../../shared/worker-api.js';
 import { shortTime } from './time.js';
 
 export function presenceText(presence: Presence, nowMs: number = Date.now()): string {
@@ -14,6 +14,16 @@ export function presenceText(presence: Presence, nowMs: number = Date.now()): st
     case 'unknown':
       return 'Not seen yet';
   }
+}
+
+/**
+ * A contact's line under their name. Presence comes from the chats you share, so a contact you
+ * have no chat with yet has none: say that, not "not seen", which reads as if they never came.
+ */
+export function contactStatusText(contact: ContactView, nowMs: number = Date.now()): string {
+  if (contact.state === 'requested') return 'Has not accepted your request yet';
+  if (contact.presence.state === 'unknown') return 'No chat together yet';
+  return presenceText(contact.presence, nowMs);
 }
 
 export function verificationText(verification: Verification): string {

@@ -1,14 +1,13 @@
 /**
- * Settings → "On this device" (issue 12): install, and notifications while Covey is closed
- * (Web Push, opt-in: ask first, say what it reveals), and what this browser can do while the app
- * is closed. Placed by the Settings screen; styles are the UI's (card, btn, hint).
+ * Settings → "Notifications and offline" (issue 12): notifications while Covey is closed (Web
+ * Push, opt-in: ask first, say what it reveals), and what this browser does with messages written
+ * offline. Placed by the Settings screen; styles are the UI's (card, btn, hint).
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { AppView } from '../../shared/worker-api.js';
 import { useApi } from '../app/engine.js';
 import { backgroundSyncSupported } from './background.js';
-import { InstallOffer } from './InstallOffer.js';
 import { installed } from './install-prompt.js';
 import { serviceWorkerStatus } from './service-worker.js';
 
@@ -77,9 +76,7 @@ export function DeviceSettings({ app }: { app: AppView }): JSX.Element {
 
   return (
     <section class="card stack" aria-labelledby="device-title">
-      <h2 id="device-title">On this device</h2>
-      <InstallOffer />
-      <h3 class="label">Notifications</h3>
+      <h2 id="device-title">Notifications and offline</h2>
       {support === 'supported' ? (
         <>
           <p class="hint">

@@ -70,7 +70,10 @@ async function openProfile(engine: Engine, shared: Browser, options: ProfileOpti
       return [...tabs];
     },
     async open(url) {
-      const page = await context.newPage();
+      // Its own window, as on its own device: Firefox renders only the selected tab of a window,
+      // so a page in a background tab is hidden (rAF ~2/s, IntersectionObserver stalls) and
+      // every click on it (puppeteer scrolls into view first) waited seconds to a minute.
+      const page = await context.newPage({ type: 'window' });
       await page.evaluateOnNewDocument(installProbe, { prefix: PROBE_PREFIX, wrapConsole: false });
       page.on('console', (message) => problems.console(message.type(), message.text()));
       page.on('pageerror', (error) => problems.pageError(String(error)));

@@ -53,8 +53,23 @@ export class DriverTab<E> implements Tab {
     return this.page.url();
   }
 
+  /**
+   * A person waits until the thing can be clicked: while the driver refuses the click (WebKit:
+   * "element not interactable" during a window resize; an element re-rendered between finding
+   * and clicking), find it again and retry until the wait's deadline.
+   */
   async click(target: Target, options?: WaitOptions): Promise<void> {
-    await this.page.click(await this.element(target, options));
+    const deadline = Date.now() + (options?.timeoutMs ?? WAIT_TIMEOUT_MS);
+    for (;;) {
+      const element = await this.element(target, { timeoutMs: Math.max(0, deadline - Date.now()) });
+      try {
+        await this.page.click(element);
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      await sleep(POLL_INTERVAL_MS);
+    }
   }
 
   async type(target: Target, text: string, options?: WaitOptions): Promise<void> {

@@ -143,7 +143,8 @@ async function openProfile(engine: Engine, setup: WebKitSetup, options: ProfileO
         handle = spareWindow;
         spareWindow = undefined;
       } else {
-        await driver.switchTo().newWindow('tab');
+        // A window, not a tab: WebKit does not paint a background tab, and a screenshot of one never came back.
+        await driver.switchTo().newWindow('window');
         handle = await driver.getWindowHandle();
       }
       current = handle;

@@ -68,6 +68,20 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
     unread: 0,
     pendingRequests: 0,
     failure: null,
+    alerts:
+      scene === 'busy'
+        ? [
+            {
+              type: 'notice',
+              id: 'alert-1',
+              timeMs: NOW - 3 * MIN,
+              tone: 'danger',
+              text: 'Dana Diaz’s security key changed',
+              whatToDo: 'Sending to Dana Diaz is held. If they reinstalled Covey, compare the new safety number with them, then accept the new key.',
+              action: null,
+            },
+          ]
+        : [],
   };
 
   const contact = (id: string, name: string, verification: ContactView['verification'], extra: Partial<ContactView> = {}): ContactView => ({

@@ -13,6 +13,7 @@ import { VerificationMark } from '../../components/VerificationMark.js';
 import { Icon } from '../../components/icons.js';
 import { shortTime, longTime } from '../../format/time.js';
 import { listNames } from '../../format/words.js';
+import { InstallOffer } from '../../shell/index.js';
 import './chats.css';
 
 const EMPTY = {};
@@ -77,6 +78,7 @@ function EmptyChats(): JSX.Element {
       <button type="button" class="btn" onClick={() => router.go({ section: 'chats', detail: { name: 'new-group' } })}>
         <Icon name="users" /> Make a group
       </button>
+      <InstallOffer />
     </div>
   );
 }

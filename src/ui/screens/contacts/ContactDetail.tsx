@@ -14,7 +14,7 @@ import { Callout, ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { VerificationMark } from '../../components/VerificationMark.js';
 import { Icon } from '../../components/icons.js';
-import { presenceText } from '../../format/words.js';
+import { contactStatusText } from '../../format/words.js';
 import { ScanDialog } from '../../scan/ScanDialog.js';
 
 const EMPTY = {};
@@ -72,7 +72,7 @@ function Contact({ contact }: { contact: ContactView }): JSX.Element {
           <Avatar name={contact.name} large />
           <div>
             <VerificationMark verification={contact.verification} withText />
-            <p class="hint">{contact.state === 'requested' ? 'Has not accepted your request yet' : presenceText(contact.presence)}</p>
+            <p class="hint">{contactStatusText(contact)}</p>
           </div>
         </div>
         <div class="row">

@@ -11,7 +11,7 @@ import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { VerificationMark } from '../../components/VerificationMark.js';
 import { Icon } from '../../components/icons.js';
-import { presenceText } from '../../format/words.js';
+import { contactStatusText } from '../../format/words.js';
 
 const EMPTY = {};
 
@@ -94,7 +94,7 @@ export function ContactList({ app }: { app: AppView }): JSX.Element {
                           <span class="chat-row-name">{contact.name}</span>
                           <VerificationMark verification={contact.verification} withText={contact.verification !== 'unverified'} />
                         </span>
-                        <span class="chat-row-preview">{contact.state === 'requested' ? 'Has not accepted your request yet' : presenceText(contact.presence)}</span>
+                        <span class="chat-row-preview">{contactStatusText(contact)}</span>
                       </span>
                     </button>
                   </li>

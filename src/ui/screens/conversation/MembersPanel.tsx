@@ -42,9 +42,11 @@ export function MembersPanel({ conversation, onClose }: { conversation: Conversa
           {conversation.members.map((member) => {
             const role = roleText(member);
             const away = member.presence.state !== 'online';
+            // The worker marks your own entry "Name (you)"; this panel says so itself, once.
+            const name = member.self ? member.name.replace(/ \(you\)$/, '') : member.name;
             return (
               <li key={member.member} class={away ? 'member member-away' : 'member'}>
-                <Avatar name={member.name} />
+                <Avatar name={name} />
                 <div class="member-body">
                   {!member.self && member.contactId !== null ? (
                     <button
@@ -56,7 +58,7 @@ export function MembersPanel({ conversation, onClose }: { conversation: Conversa
                       {member.name}
                     </button>
                   ) : (
-                    <p class="member-name">{member.self ? `${member.name} (you)` : member.name}</p>
+                    <p class="member-name">{member.self ? `${name} (you)` : name}</p>
                   )}
                   <p class="hint">
                     {!member.self && (

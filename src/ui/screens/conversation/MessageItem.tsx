@@ -62,6 +62,10 @@ export function MessageItem({
   const detailsId = useId();
   const { delivery } = message;
   const warn = delivery.state === 'not-acked' || delivery.state === 'failed';
+  // mpENC §2.3: a progress mark on the messages you send; on anyone's message, the warning when a
+  // reader did not acknowledge it. Other people's messages otherwise show their time only (as
+  // messengers do); selecting one still shows who has it.
+  const showDelivery = message.mine || warn;
   const onBubbleClick = (event: MouseEvent) => {
     if (event.target instanceof Element && event.target.closest('a, button') !== null) return;
     if ((getSelection()?.toString() ?? '') !== '') return; // selecting text to copy it
@@ -95,12 +99,14 @@ export function MessageItem({
           <time dateTime={new Date(message.timeMs).toISOString()} title={longTime(message.timeMs)}>
             {timeOnly(message.timeMs)}
           </time>
-          <span class={`delivery delivery-${delivery.state}`} title={deliveryText(delivery)}>
-            <Icon name={DELIVERY_ICONS[delivery.state]} small />
-            <span aria-hidden="true">{deliveryShort(delivery)}</span>
-          </span>
+          {showDelivery && (
+            <span class={`delivery delivery-${delivery.state}`} title={deliveryText(delivery)}>
+              <Icon name={DELIVERY_ICONS[delivery.state]} small />
+              <span aria-hidden="true">{deliveryShort(delivery)}</span>
+            </span>
+          )}
           <span class="visually-hidden">
-            , {deliveryText(delivery)}. {selected ? 'Hide details' : 'Show details'}
+            {showDelivery ? `, ${deliveryText(delivery)}.` : '.'} {selected ? 'Hide details' : 'Show details'}
           </span>
         </button>
       </div>

@@ -66,6 +66,9 @@ export function Timeline({ conversation, onLoadEarlier }: { conversation: Conver
   const ancestors = details?.status === 'ready' ? new Set(details.details.ancestors) : null;
   const items: JSX.Element[] = [];
   let previous: TimelineItem | null = null;
+  // Messages above the selected one that its author had not seen: what the hint talks about.
+  let dimmedAbove = 0;
+  let passedSelected = false;
   for (const item of conversation.timeline) {
     if (previous === null || !sameDay(previous.timeMs, item.timeMs)) {
       items.push(
@@ -78,6 +81,8 @@ export function Timeline({ conversation, onLoadEarlier }: { conversation: Conver
     else {
       const isSelected = item.id === selected;
       const dimmed = selected !== null && !isSelected && ancestors !== null && !ancestors.has(item.id);
+      if (isSelected) passedSelected = true;
+      else if (dimmed && !passedSelected) dimmedAbove++;
       const groupedWithPrevious = previous?.type === 'message' && previous.author.member === item.author.member && sameDay(previous.timeMs, item.timeMs);
       items.push(
         <MessageItem
@@ -105,7 +110,11 @@ export function Timeline({ conversation, onLoadEarlier }: { conversation: Conver
       )}
       {selected !== null && (
         <p class="selection-hint" role="status">
-          Greyed-out messages had not reached the author when they wrote the selected one.{' '}
+          {ancestors === null
+            ? 'Looking up what its author had seen…'
+            : dimmedAbove === 0
+              ? 'Its author had seen every message above it when writing it.'
+              : 'Greyed-out messages had not reached the author when they wrote the selected one.'}{' '}
           <button type="button" class="link-btn" onClick={() => setSelected(null)}>
             Done
           </button>

@@ -68,3 +68,27 @@ export function EngineDown({ message }: { message: string }): JSX.Element {
     </main>
   );
 }
+
+/**
+ * Opened over plain http:// from another device: browsers give WebCrypto, service workers and
+ * Web Locks to secure pages only (https://, or localhost on the same computer), so the engine
+ * cannot run. Say why and what to do, instead of failing at the first key.
+ */
+export function NeedsSecureOrigin({ host }: { host: string }): JSX.Element {
+  return (
+    <main class="phase">
+      <div class="phase-card stack">
+        <h1>Covey needs a secure connection</h1>
+        <p>
+          This page came from <span class="mono">http://{host}</span> without encryption. Browsers let only secure pages use the tools Covey encrypts
+          your messages with, so Covey cannot start here.
+        </p>
+        <p>Open Covey at its https:// address instead.</p>
+        <p class="hint">
+          Running this relay yourself? Give it a certificate (RELAY_TLS_CERT and RELAY_TLS_KEY) or put it behind an HTTPS proxy. On the relay’s own
+          computer, http://localhost works as it is.
+        </p>
+      </div>
+    </main>
+  );
+}

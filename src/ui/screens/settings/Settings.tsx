@@ -9,7 +9,7 @@ import { Dialog } from '../../components/Dialog.js';
 import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { Icon } from '../../components/icons.js';
-import { DeviceSettings } from '../../shell/index.js';
+import { COVEY_VERSION, DeviceSettings } from '../../shell/index.js';
 
 const THEMES: readonly { value: Theme; label: string }[] = [
   { value: 'system', label: 'Same as this device' },
@@ -117,6 +117,7 @@ export function Settings({ app }: { app: AppView }): JSX.Element {
             ))}
           </ul>
           <p class={app.persistence === 'refused' ? 'error-text' : 'hint'}>{PERSISTENCE_TEXT[app.persistence]}</p>
+          <InstallOffer />
         </section>
 
         <section class="card stack" aria-labelledby="about-title">
@@ -127,6 +128,7 @@ export function Settings({ app }: { app: AppView }): JSX.Element {
           <p class="hint">
             Home relay: {app.me?.homeRelay}
           </p>
+          <p class="hint">Version {COVEY_VERSION}</p>
         </section>
       </div>
       {dialog === 'set' && <SetPassphrase hasCurrent={app.passphraseSet} onClose={() => setDialog(null)} />}
