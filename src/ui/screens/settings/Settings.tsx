@@ -9,7 +9,7 @@ import { Dialog } from '../../components/Dialog.js';
 import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { Icon } from '../../components/icons.js';
-import { COVEY_VERSION, DeviceSettings } from '../../shell/index.js';
+import { COVEY_VERSION, DeviceSettings, InstallOffer } from '../../shell/index.js';
 
 const THEMES: readonly { value: Theme; label: string }[] = [
   { value: 'system', label: 'Same as this device' },
