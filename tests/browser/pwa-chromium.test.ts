@@ -15,6 +15,8 @@
  * 4. What the service worker holds: its stores carry ciphertext, ids and read-only tokens only,
  *    and such a token cannot post (the relay tests check every other route and channel).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ConversationId } from '../../src/shared/worker-api.js';
 import type { TestClient } from '../worker/helpers/client-harness.js';
@@ -163,6 +165,13 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
   });
 
   test('the service worker holds ciphertext, ids and read-only tokens only; a token cannot post', async () => {
+    // Its code: no key operation at all, and only the transit stores of the client database.
+    const code = readFileSync(join(browserRun().appDir, 'sw.js'), 'utf8');
+    expect(code.match(/\b(subtle|importKey|unwrapKey|decrypt|deriveBits|deriveKey)\b/g)).toBeNull();
+    const stores = [...code.matchAll(/\b(?:transaction|objectStore)\(\s*[`'"]([^`'"]+)[`'"]/g)].map((m) => m[1]);
+    expect(stores.length).toBeGreaterThan(0);
+    expect(new Set(stores)).toEqual(new Set(stores.filter((name) => ['outbox', 'inbox', 'fetchTokens'].includes(name!))));
+
     const page = await probe();
     const dump = await page.evaluate(transitDump);
     expect(dump.fields['fetchTokens']).toEqual(['afterSeq', 'channel', 'expiresAtMs', 'member', 'relay', 'token']);
