@@ -451,6 +451,7 @@ export const RELAY_ERROR_STATUS = {
   internal: 500,
   'too-many-connections': 503,
   'shutting-down': 503,
+  'store-unavailable': 503, // the storage holding this channel is unreachable (a Redis node down): retry later
   // WebSocket-only codes (sent in error frames):
   'too-many-subscriptions': 429,
 } as const satisfies Record<string, number>;
