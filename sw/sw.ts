@@ -71,6 +71,18 @@ self.addEventListener('message', (event) => {
   }
 });
 
+/**
+ * One job at a time: a sync the page registered and one the browser fires again, or a push
+ * arriving meanwhile, would otherwise fetch the same events twice (and count them twice) or post
+ * the same presigned request twice (the second a replayed nonce).
+ */
+let queue: Promise<unknown> = Promise.resolve();
+function serially<T>(job: () => Promise<T>): Promise<T> {
+  const next = queue.then(job);
+  queue = next.catch(() => undefined);
+  return next;
+}
+
 /** True while a tab runs the engine: it reads live and processes news itself. */
 async function engineRunning(): Promise<boolean> {
   const locks = (self.navigator as Navigator & { locks?: LockManager }).locks;
@@ -99,20 +111,20 @@ self.addEventListener('sync', (event) => {
   const sync = event as SyncEvent;
   if (sync.tag !== OUTBOX_SYNC_TAG) return;
   sync.waitUntil(
-    (async () => {
+    serially(async () => {
       // Sending is safe while a tab also sends: every post is idempotent (postId).
       const sent = await flushOutbox(deps);
       const fetchFailed = await receive();
       // Rejecting makes the browser fire the sync again later (with backoff).
       if (sent.retry || fetchFailed) throw new Error('Covey: the relay is still out of reach; trying again later');
-    })(),
+    }),
   );
 });
 
 self.addEventListener('periodicsync', (event) => {
   const sync = event as SyncEvent;
   if (sync.tag !== FETCH_PERIODIC_SYNC_TAG) return;
-  sync.waitUntil(receive().then(() => undefined));
+  sync.waitUntil(serially(() => receive()).then(() => undefined));
 });
 
 self.addEventListener('push', (event) => {
@@ -123,7 +135,7 @@ self.addEventListener('push', (event) => {
   } catch {
     // Not ours or damaged: fetch everything.
   }
-  event.waitUntil(receive(first, true).then(() => undefined));
+  event.waitUntil(serially(() => receive(first, true)).then(() => undefined));
 });
 
 self.addEventListener('notificationclick', (event) => {

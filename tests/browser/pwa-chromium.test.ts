@@ -33,6 +33,7 @@ import {
   STEP,
   syncTags,
   transitDump,
+  untilPosted,
   waitForAppClosed,
   waitForEmptyOutbox,
   waitForNotifications,
@@ -79,7 +80,7 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
 
     const texts = Array.from({ length: RECEIVED }, (_, i) => `night note ${i + 1}`);
     for (const text of texts) await alice.call('send', { conversationId: aliceGroup, text });
-    await alice.until('all posted', () => alice.host.engine!.outbox.count() === 0, STEP.timeoutMs);
+    await untilPosted(alice, aliceGroup, texts);
 
     const page = await probe();
     const before = await page.evaluate(transitDump);
@@ -148,7 +149,7 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
   test('wakes by push: the service worker fetches and shows "New messages in Covey" without content', async () => {
     const texts = ['are you up?', 'call me'];
     for (const text of texts) await alice.call('send', { conversationId: aliceGroup, text });
-    await alice.until('posted', () => alice.host.engine!.outbox.count() === 0, STEP.timeoutMs);
+    await untilPosted(alice, aliceGroup, texts);
     const page = await probe();
     const channel = JSON.parse((await page.evaluate(transitDump)).json).fetchTokens.map((t: { channel: string }) => t.channel) as string[];
     await deliverPushMessage(page, JSON.stringify({ type: 'covey-wake', channels: channel }));

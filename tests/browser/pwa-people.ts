@@ -12,6 +12,18 @@ import type { Tab } from './harness/types.js';
 /** Waits of a whole step (the machine is shared; the engine starts, PBKDF2-free, in seconds). */
 export const STEP = { timeoutMs: 30_000 } as const;
 
+/** Waits until the friend's messages with these texts are all at the relay (sealed and posted). */
+export async function untilPosted(friend: TestClient, conversationId: ConversationId, texts: readonly string[]): Promise<void> {
+  await friend.until(
+    'all posted',
+    () => {
+      const posted = new Set((friend.view(conversationId)?.timeline ?? []).flatMap((t) => (t.type === 'message' && t.delivery.state !== 'waiting-to-send' ? [t.text] : [])));
+      return texts.every((t) => posted.has(t)) && friend.host.engine!.outbox.count() === 0;
+    },
+    STEP.timeoutMs,
+  );
+}
+
 /** A friend in Node on the relay at `url` (the browser's app origin). */
 export async function nodeFriend(name: string, url: string): Promise<TestClient> {
   const friend = await TestClient.start(name, { relay: { url } });
@@ -126,7 +138,8 @@ export async function syncTags(): Promise<string[]> {
 
 /** Waits (in a page of the origin) until the notifications are exactly these bodies ([] = none). */
 export async function waitForNotifications(page: Tab, bodies: readonly string[], what: string): Promise<void> {
-  await page.waitUntil(
+  await page
+    .waitUntil(
     async (expected) => {
       const registration = await navigator.serviceWorker.getRegistration();
       const shown = ((await registration?.getNotifications()) ?? []).map((n) => n.body);
@@ -134,7 +147,12 @@ export async function waitForNotifications(page: Tab, bodies: readonly string[],
     },
     bodies,
     { ...STEP, what },
-  );
+  )
+    .catch(async (error: unknown) => {
+      const shown = await page.evaluate(notifications).catch(() => 'unknown');
+      const stores = await page.evaluate(transitDump).then((d) => d.counts).catch(() => 'unknown');
+      throw new Error(`${String(error)}; shown: ${JSON.stringify(shown)}; transit stores: ${JSON.stringify(stores)}`, { cause: error });
+    });
 }
 
 /** Waits (in a page of the origin) until the outbox store has no record left. */

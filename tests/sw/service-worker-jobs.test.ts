@@ -56,7 +56,10 @@ describe('the service worker jobs, keyless, on a real profile', () => {
     bob.close();
     const texts = ['one', 'two', 'three'];
     for (const text of texts) await alice.call('send', { conversationId, text });
-    await alice.until('sent', () => alice.host.engine!.outbox.count() === 0);
+    await alice.until('all at the relay', () => {
+      const posted = (alice.view(conversationId)?.timeline ?? []).filter((t) => t.type === 'message' && texts.includes(t.text) && t.delivery.state !== 'waiting-to-send');
+      return posted.length === texts.length && alice.host.engine!.outbox.count() === 0;
+    });
 
     // Offline first: nothing stored, and the browser is told to try again.
     expect(await fetchIntoInbox(swDeps(bobProfile, offlineFetch))).toMatchObject({ stored: 0, news: 0, retry: true });
