@@ -61,6 +61,24 @@ export class RelayLink {
     this.handlers.onState(this.url);
   }
 
+  /**
+   * A request did not reach the relay at all (fetch failed): the network is gone, whatever the
+   * socket seems to say (a socket can look open for minutes after the network dropped, and
+   * emulated offline leaves it open). Drop it and reconnect with backoff: the state turns
+   * 'offline' until a new connection opens, so the app shows what waits, and Background Sync is
+   * asked for.
+   */
+  reportUnreachable(problem: string): void {
+    this.problem = problem;
+    if (this.subscription !== null && this.state === 'connected') this.subscription.reconnect();
+    else this.reportFailure(problem);
+  }
+
+  /** The network may be back (the browser's `online`): try the relay now, not after the backoff. */
+  reconnectNow(): void {
+    this.subscription?.reconnectNow();
+  }
+
   close(): void {
     this.subscription?.close();
     this.subscription = null;
