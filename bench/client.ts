@@ -256,7 +256,7 @@ async function main(): Promise<void> {
         for (let k = 0; k < batch; k++) await erin.call('send', { conversationId: room.alice, text: `room message ${i + k}` });
         const engine = dave.host.engine!;
         await dave.until('the batch at Dave', () => (engine.conversations.get(room.dave)?.record.nextPosition ?? 0) > i + batch, 300_000).catch((error: unknown) => {
-          const state = (c: TestClient) => ({ errors: c.errors.slice(-5), outbox: c.host.engine?.outbox.count(), relays: c.app?.relays.map((r) => `${r.state} ${r.problem ?? ''}`) });
+          const state = (c: TestClient) => ({ errors: c.errors.slice(-5), outbox: c.host.engine?.outbox.describe(), relays: c.app?.relays.map((r) => `${r.state} ${r.problem ?? ''}`) });
           console.error('stalled while building the restore profile', JSON.stringify({ dave: state(dave), erin: state(erin) }));
           throw error;
         });

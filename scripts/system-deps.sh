@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs Covey's tests need that a fresh machine lacks (Debian/Ubuntu):
-# - redis-server: the relay's multi-node tests;
+# - redis-server: the relay's multi-node tests; redis-cli (redis-tools) forms the Redis Cluster of
+#   tests/relay/redis-cluster.test.ts;
 # - chromium, firefox-esr, and WebKit (webkit2gtk-driver: WebKitWebDriver; libwebkit2gtk-4.1-0:
 #   its MiniBrowser) under xvfb: the cross-browser tests (tests/browser/README.md);
 # - fonts-liberation: real fonts for screenshots and layout checks.
@@ -17,6 +18,7 @@ have_package() { dpkg -s "$1" >/dev/null 2>&1; }
 have_minibrowser() { dpkg -L libwebkit2gtk-4.1-0 2>/dev/null | grep '/MiniBrowser$' >/dev/null; }
 
 have_command redis-server || missing+=(redis-server)
+have_command redis-cli || missing+=(redis-tools)
 have_command chromium || missing+=(chromium)
 have_package fonts-liberation || missing+=(fonts-liberation)
 have_command firefox-esr || missing+=(firefox-esr)
@@ -45,5 +47,5 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
 # Installed but still unusable is a failure too.
 have_command chromium && have_command firefox-esr && have_command WebKitWebDriver && have_minibrowser \
-  && have_command Xvfb && have_command redis-server \
+  && have_command Xvfb && have_command redis-server && have_command redis-cli \
   || { echo "system-deps: installation finished but a browser or service is still missing" >&2; exit 1; }

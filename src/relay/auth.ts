@@ -6,10 +6,11 @@
  * nonce (replay) are checked. node:crypto's ed25519 is used because it is fast (OpenSSL).
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { relaySigningText, type MemberKey } from '../shared/relay-api.js';
+import { relaySigningText, type ChannelId, type MemberKey } from '../shared/relay-api.js';
 import { RelayError } from './http/errors.js';
 import { decodeBase64UrlExact, parseMemberKey, parseSignature, sha256Base64Url } from './ids.js';
-import type { RelayStore } from './store/types.js';
+import type { SignatureVerifier } from './signature-pool.js';
+import type { NonceUse, RelayStore } from './store/types.js';
 
 /** DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the 32 key bytes follow. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -62,23 +63,36 @@ export interface SignedParts {
   readonly signature: unknown;
 }
 
-export interface AuthCheck {
-  readonly store: RelayStore;
+export interface ClockCheck {
   readonly nowMs: number;
   readonly maxClockSkewMs: number;
+  /** Where the Ed25519 check runs (./signature-pool.ts); inline on this thread when absent. */
+  readonly verifier?: SignatureVerifier;
+  /**
+   * How old a signature may be, when a route allows more than the clock skew (deferred posts,
+   * README "Deferred posts"); the nonce is then remembered that long. Default: maxClockSkewMs.
+   */
+  readonly maxAgeMs?: number;
+}
+
+export interface AuthCheck extends ClockCheck {
+  readonly store: RelayStore;
+  /** The channel the request is about (the store may keep its nonce with the channel). */
+  readonly channelId?: ChannelId;
 }
 
 /**
- * Verifies a signed request or subscription and consumes its nonce. Returns the signer's key;
- * throws RelayError 'bad-signature' | 'stale-timestamp' | 'replayed-nonce'.
+ * Verifies a signed request or subscription: the signature, then the time window. Returns the
+ * signer's key and the nonce to record (the caller must record it before acting: `authenticate`
+ * does, a post records it in its own append). Throws RelayError 'bad-signature' | 'stale-timestamp'.
  */
-export async function authenticate(
+export async function verifySigned(
   parts: SignedParts,
   method: string,
   pathWithQuery: string,
   body: Uint8Array,
-  check: AuthCheck,
-): Promise<MemberKey> {
+  check: ClockCheck,
+): Promise<{ readonly key: MemberKey; readonly nonce: NonceUse }> {
   const key = parseMemberKey(parts.key);
   const signature = parseSignature(parts.signature);
   const nonce = parts.nonce;
@@ -96,15 +110,32 @@ export async function authenticate(
     throw new RelayError('bad-signature', 'missing or malformed signature headers');
   }
   const timeMs = Number(timeText);
-  const text = relaySigningText(method, pathWithQuery, sha256Base64Url(body), nonce, timeMs);
-  if (!verifyEd25519(key, Buffer.from(text, 'utf8'), signature)) {
+  const message = Buffer.from(relaySigningText(method, pathWithQuery, sha256Base64Url(body), nonce, timeMs), 'utf8');
+  const valid = check.verifier === undefined ? verifyEd25519(key, message, signature) : await check.verifier.verify(key, message, signature);
+  if (!valid) {
     throw new RelayError('bad-signature', 'signature does not verify');
   }
-  if (Math.abs(check.nowMs - timeMs) > check.maxClockSkewMs) {
+  const maxAgeMs = Math.max(check.maxAgeMs ?? check.maxClockSkewMs, check.maxClockSkewMs);
+  if (timeMs - check.nowMs > check.maxClockSkewMs || check.nowMs - timeMs > maxAgeMs) {
     throw new RelayError('stale-timestamp', 'request time is too far from the relay clock');
   }
   // The nonce is remembered until no request carrying it could pass the time check again.
-  if (!(await check.store.useNonce(key, nonce, timeMs + check.maxClockSkewMs + 1))) {
+  return { key, nonce: { key, nonce, expiresAtMs: timeMs + maxAgeMs + 1 } };
+}
+
+/**
+ * Verifies a signed request or subscription and consumes its nonce. Returns the signer's key;
+ * throws RelayError 'bad-signature' | 'stale-timestamp' | 'replayed-nonce'.
+ */
+export async function authenticate(
+  parts: SignedParts,
+  method: string,
+  pathWithQuery: string,
+  body: Uint8Array,
+  check: AuthCheck,
+): Promise<MemberKey> {
+  const { key, nonce } = await verifySigned(parts, method, pathWithQuery, body, check);
+  if (!(await check.store.useNonce(nonce.key, nonce.nonce, nonce.expiresAtMs, check.channelId))) {
     throw new RelayError('replayed-nonce', 'this nonce was already used');
   }
   return key;

@@ -14,6 +14,7 @@ import { connectSourcesFromEnv } from './static.js';
 import { pushHostsFromEnv } from './web-push/endpoint.js';
 import { trustedProxiesFromEnv } from './http/client-address.js';
 import { openStoreFromEnv } from './store/select.js';
+import { verifyThreadsFromEnv } from './signature-pool.js';
 
 const DEFAULT_PORT = 8787;
 
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
             ...(env['RELAY_VAPID_SUBJECT'] === undefined || env['RELAY_VAPID_SUBJECT'] === '' ? {} : { subject: env['RELAY_VAPID_SUBJECT'] }),
           },
     limits: limitsFromEnv(env),
+    verifyThreads: verifyThreadsFromEnv(env['RELAY_VERIFY_THREADS']),
     // Quiet by default under the test runner (child relays of the crash and multi-node tests).
     logLevel: parseLogLevel(env['RELAY_LOG'], env['VITEST'] === undefined ? 'info' : 'warn'),
     ...(certPath !== undefined && keyPath !== undefined ? { tls: { cert: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),

@@ -32,9 +32,12 @@ import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
 import type { RateLimiter } from './rate-limit.js';
+import { StoreUnavailableError } from './store/types.js';
 
 /** Events read per catch-up step (also capped by maxReadBytes): bounds memory per subscription. */
 const PUMP_BATCH_EVENTS = 200;
+/** Channels whose head is read at once when the store asks for a resync. */
+const RESYNC_CONCURRENCY = 64;
 /** How often a catch-up that waits for a slow reader looks at its queue again. */
 const DRAIN_POLL_MS = 25;
 /** WebSocket close codes (RFC 6455 §7.4.1). */
@@ -177,11 +180,12 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     }
   };
 
-  const onEvent = (channelId: ChannelId, event: RelayEvent): void => {
+  const onEvent = (channelId: ChannelId, event: RelayEvent, frame?: string): void => {
     const set = byChannel.get(channelId);
     if (set === undefined) return;
-    // One serialization per event, however many subscribers this node has for the channel.
-    let text: string | undefined;
+    // One serialization per event, however many subscribers this node has for the channel (none
+    // when the store hands over the frame ready to send: the Redis store publishes it whole).
+    let text = frame;
     for (const sub of [...set]) {
       if (sub.ended) continue;
       // A removal ends the subscription whatever its cursor: in order, the member-left event is
@@ -200,7 +204,31 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       }
     }
   };
-  const unsubscribeStore = store.subscribe(onEvent);
+  /**
+   * The store may have missed events (its pub/sub connection came back): every subscription that
+   * is behind its channel's head catches up from the log. One head read per channel, a bounded
+   * number at a time.
+   */
+  const resync = async (): Promise<void> => {
+    const channels = [...byChannel.keys()];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < channels.length; i = next++) {
+        const channelId = channels[i];
+        if (channelId === undefined) continue;
+        const head = (await store.getChannel(channelId))?.headSeq ?? 0;
+        for (const sub of [...(byChannel.get(channelId) ?? [])]) {
+          if (sub.ended || sub.lastSent >= head) continue;
+          sub.wantHead = Math.max(sub.wantHead, head);
+          if (!sub.pumping) void pump(sub);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESYNC_CONCURRENCY, channels.length) }, worker));
+  };
+  const unsubscribeStore = store.subscribe(onEvent, () => {
+    resync().catch((error: unknown) => logger.warn('push resync failed', { error: String(error) }));
+  });
 
   const subscribe = async (conn: Connection, frame: Record<string, unknown>): Promise<void> => {
     const channelId = parseChannelId(frame['channel']);
@@ -220,7 +248,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         RELAY_SUBSCRIBE_METHOD,
         relaySubscribePath(channelId),
         EMPTY,
-        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs },
+        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId, verifier: deps.verifier },
       );
     } catch (error) {
       if (!isRelayError(error)) throw error;
@@ -391,6 +419,11 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
           conn.queue = conn.queue
             .then(() => onFrame(conn, data, isBinary))
             .catch((error: unknown) => {
+              if (error instanceof StoreUnavailableError) {
+                logger.warn('websocket frame: store unavailable', { error: error.message });
+                sendError(conn, 'store-unavailable', 'storage is unavailable for this channel now; subscribe again later');
+                return;
+              }
               logger.error('websocket frame failed', { error: String(error) });
               sendError(conn, 'internal', 'internal error');
             })

@@ -28,8 +28,9 @@ import { Quotas } from './quotas.js';
 import { RateLimiter } from './rate-limit.js';
 import { bodyLimit, matchRoute } from './routes/router.js';
 import { staticSite } from './static.js';
+import { startVerifierPool } from './signature-pool.js';
 import { StorageGuard } from './storage-guard.js';
-import type { RelayStore } from './store/types.js';
+import { StoreUnavailableError, type RelayStore } from './store/types.js';
 import { DEFAULT_PUSH_HOSTS } from './web-push/endpoint.js';
 import { makeWebPush, newVapidKeys, type WebPushService, type WebPushSettings } from './web-push/dispatcher.js';
 
@@ -75,6 +76,11 @@ export interface RelayOptions {
    * default 127.0.0.1); the public port then serves no /metrics at all.
    */
   readonly admin?: { readonly port: number; readonly host?: string };
+  /**
+   * Worker threads that check request signatures (RELAY_VERIFY_THREADS; ./signature-pool.ts).
+   * 0 (default): on the event loop.
+   */
+  readonly verifyThreads?: number;
 }
 
 export interface RunningRelay {
@@ -111,6 +117,19 @@ export function parseTarget(target: string | undefined): { path: string; query: 
   } catch {
     return undefined;
   }
+}
+
+/** Seconds a client should wait before retrying when the store is unavailable (a node restarting, a failover). */
+const STORE_UNAVAILABLE_RETRY_S = 5;
+
+/** An error that is not a RelayError: the store being unreachable (503), or a bug (500). */
+function asRelayError(error: unknown): RelayError {
+  if (error instanceof StoreUnavailableError) {
+    return new RelayError('store-unavailable', 'the storage for this request is unavailable; retry later', {
+      'retry-after': String(STORE_UNAVAILABLE_RETRY_S),
+    });
+  }
+  return new RelayError('internal', 'internal error');
 }
 
 /** Cuts a response the client does not read within `timeoutMs` (its buffers are then freed). */
@@ -196,6 +215,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
   // The hub needs deps and deps reach the hub (removals end its subscriptions): bound after both exist.
   const late: { hub?: ReturnType<typeof makePushHub> } = {};
+  const verifier = (options.verifyThreads ?? 0) > 0 ? startVerifierPool(options.verifyThreads ?? 0, (message) => logger.warn(message)) : undefined;
   const deps: RelayDeps = {
     store,
     limits,
@@ -205,6 +225,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     storage,
     quotas: new Quotas(limits),
     memberRemoved: (channelId, event) => late.hub?.memberRemoved(channelId, event),
+    verifier,
   };
   const pushHub = makePushHub(deps, rateLimiter, logger);
   late.hub = pushHub;
@@ -296,8 +317,9 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     work.then(
       ({ code, route }) => finish(code, route, res.statusCode),
       (error: unknown) => {
-        const relayError = isRelayError(error) ? error : new RelayError('internal', 'internal error');
-        if (!isRelayError(error)) logger.error('request failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        const relayError = isRelayError(error) ? error : asRelayError(error);
+        if (error instanceof StoreUnavailableError) logger.warn('store unavailable', { error: error.message });
+        else if (!isRelayError(error)) logger.error('request failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
         if (!res.headersSent) {
           // After a refused body the rest of it is not read: close rather than read it all.
           const closeAfter = relayError.code === 'body-too-large' || draining;
@@ -437,6 +459,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       }
       server.closeAllConnections();
       await Promise.all([serverClosed, adminClosed]);
+      await verifier?.close();
       if (options.closeStore !== false) await store.close();
       logger.info('relay stopped', { url });
     })();

@@ -73,6 +73,14 @@ export interface ConversationHost {
   identityKey(): string;
   nameOf(member: MemberKey, conversation: ConversationRuntime): string;
   enqueueOutbox(records: OutboxRecord[]): void;
+  /**
+   * The queue time of the next outbox record: strictly increasing, so records of one channel
+   * keep their sealing order wherever they are read back in `queuedAtMs` order (the outbox after
+   * a restart, the service worker).
+   */
+  nextQueueTime(): number;
+  /** The record with its deferred post signed (data packets only), for the keyless service worker. */
+  presign(record: OutboxRecord, signer: RelaySigner): Promise<OutboxRecord>;
   relayAction(conversation: ConversationRuntime, action: ConversationRecord['pendingRelay'][number]): Promise<void>;
   changed(conversation: ConversationRuntime): void;
   /** Storage or engine-replaced failure: the engine stops or reloads this conversation. */
@@ -237,11 +245,13 @@ export class ConversationRuntime {
             // async-groups rule 7: data packets are conditional on nobody having left since we
             // sealed them; membership packets must reach the order regardless.
             ifNoLeaveAfter: data ? this.meta.lastSeq : null,
-            queuedAtMs: nowMs,
+            queuedAtMs: this.host.nextQueueTime(),
+            // The step that seals a message the person wrote: its packet wakes those away.
+            ...(data && options.ownRef !== undefined ? { wake: true } : {}),
             presigned: null,
             attempts: 0,
           };
-          outbox.push(record);
+          outbox.push(data ? await this.host.presign(record, this.signer) : record);
           postIds.push(record.postId);
           break;
         }

@@ -6,7 +6,7 @@
  */
 import type { ChannelId, ErrorFrame, RelayEvent } from '../shared/relay-api.js';
 import type { ClientDeps } from './deps.js';
-import { RelayClient, type RelaySigner, type RelaySubscription } from './relay-client.js';
+import { RelayClient, type FetchLike, type RelaySigner, type RelaySubscription } from './relay-client.js';
 
 export interface RelayLinkHandlers {
   onEvent(relay: string, channel: ChannelId, event: RelayEvent): void;
@@ -16,6 +16,16 @@ export interface RelayLinkHandlers {
   onRefused(relay: string, frame: ErrorFrame): void;
   /** (Re)subscribed: the relay's head and oldest event it still holds for us (async-groups rules 6, 11). */
   onSubscribed?(relay: string, channel: ChannelId, headSeq: number, firstSeq: number): void;
+}
+
+/**
+ * A relay request that gets no answer is given up after this (then retried like a network
+ * failure): without it one hung request would stall a channel's outbox for good.
+ */
+export const RELAY_REQUEST_TIMEOUT_MS = 30_000;
+
+function withTimeout(fetch: FetchLike): FetchLike {
+  return (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(RELAY_REQUEST_TIMEOUT_MS) } as typeof init);
 }
 
 export class RelayLink {
@@ -31,7 +41,7 @@ export class RelayLink {
     private readonly deps: ClientDeps,
     private readonly handlers: RelayLinkHandlers,
   ) {
-    this.client = new RelayClient({ baseUrl: url, fetch: deps.fetch, WebSocket: deps.WebSocket, now: deps.now, randomBytes: (n) => deps.crypto.randomBytes(n) });
+    this.client = new RelayClient({ baseUrl: url, fetch: withTimeout(deps.fetch), WebSocket: deps.WebSocket, now: deps.now, randomBytes: (n) => deps.crypto.randomBytes(n) });
   }
 
   /** Reads `channel` from after `afterSeq` (again, if it was read already: a restart). */
@@ -51,6 +61,24 @@ export class RelayLink {
     this.state = 'offline';
     this.problem = problem;
     this.handlers.onState(this.url);
+  }
+
+  /**
+   * A request did not reach the relay at all (fetch failed): the network is gone, whatever the
+   * socket seems to say (a socket can look open for minutes after the network dropped, and
+   * emulated offline leaves it open). Drop it and reconnect with backoff: the state turns
+   * 'offline' until a new connection opens, so the app shows what waits, and Background Sync is
+   * asked for.
+   */
+  reportUnreachable(problem: string): void {
+    this.problem = problem;
+    if (this.subscription !== null && this.state === 'connected') this.subscription.reconnect();
+    else this.reportFailure(problem);
+  }
+
+  /** The network may be back (the browser's `online`): try the relay now, not after the backoff. */
+  reconnectNow(): void {
+    this.subscription?.reconnectNow();
   }
 
   close(): void {

@@ -215,3 +215,46 @@ describe('removal ends subscriptions', () => {
     ws.close();
   });
 });
+
+describe('store resync', () => {
+  it('delivers the events a lost pub/sub hid, in order, once the store asks for a resync', async () => {
+    const base = openSqliteStore({ dataDir: ':memory:' });
+    // A store whose event hints can be switched off (a Redis pub/sub outage), then asks to resync.
+    let deaf = false;
+    let resync: (() => void) | undefined;
+    const flaky: RelayStore = Object.assign(Object.create(base) as RelayStore, {
+      subscribe: (listener: Parameters<RelayStore['subscribe']>[0], onResync?: () => void) => {
+        resync = onResync;
+        return base.subscribe((channel, event, frame) => {
+          if (!deaf) listener(channel, event, frame);
+        });
+      },
+    });
+    const relay = await relayWith({ limits: { rateBurst: 1e6 } }, flaky);
+    const [a, b] = [makeMember(), makeMember()];
+    const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });
+    const bob = alice.withSigner(b);
+    const channel = (await alice.createChannel('group')).channelId;
+    await bob.join(channel, (await alice.createCapability(channel, { kind: 'invite', ttlMs: 60_000, uses: 1 })).capability);
+    const frames: ServerFrame[] = [];
+    const ws = new NodeWebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+    ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
+    await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
+    ws.send(JSON.stringify(await bob.subscribeFrame(channel, 2)));
+    await expect.poll(() => frames.some((f) => f.type === 'subscribed')).toBe(true);
+    const seqs = (): number[] => frames.flatMap((f) => (f.type === 'event' ? [f.event.seq] : []));
+    await alice.post(channel, packetOf('heard'));
+    await expect.poll(seqs).toEqual([3]);
+    deaf = true;
+    await alice.post(channel, packetOf('lost 1'));
+    await alice.post(channel, packetOf('lost 2'));
+    deaf = false;
+    expect(seqs()).toEqual([3]);
+    expect(resync).toBeTypeOf('function');
+    resync?.();
+    await expect.poll(seqs, { timeout: 5_000 }).toEqual([3, 4, 5]);
+    await alice.post(channel, packetOf('live again'));
+    await expect.poll(seqs, { timeout: 5_000 }).toEqual([3, 4, 5, 6]);
+    ws.close();
+  });
+});

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
 import { openRedisStore } from '../../src/relay/store/redis.js';
+import { redisKeys } from '../../src/relay/store/redis-keys.js';
 import type { CapabilityHash, RelayStore } from '../../src/relay/store/types.js';
 import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
@@ -85,21 +86,40 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     ]);
   });
 
-  it('notifies events published while its pub/sub connection was down, from the feed', async () => {
+  it('asks its listeners to resync once its pub/sub connection is back, and publishes live again', async () => {
     const [nodeA, nodeB] = [await open(), await open()];
     const id = channelId('blip');
     await nodeA.createChannel(id, 'group', memberKey(6), NOW_MS);
     const heard: number[] = [];
-    nodeB.subscribe((channel, event) => channel === id && heard.push(event.seq));
+    let resyncs = 0;
+    nodeB.subscribe(
+      (channel, event) => channel === id && heard.push(event.seq),
+      () => (resyncs += 1),
+    );
     await nodeA.appendEvent(id, { type: 'packet', author: memberKey(6), packet: 'AAAA' }, NOW_MS);
     await waitFor(() => heard.includes(2));
-    // Drop every pub/sub connection, then publish at once: node B is not listening for these.
+    expect(resyncs).toBe(0);
+    // Drop every pub/sub connection: the events published before the resubscribe are not heard,
+    // and the resync is how listeners learn to read them from the log (push.ts does).
     expect(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(2);
-    for (let i = 0; i < 5; i++) await nodeA.appendEvent(id, { type: 'packet', author: memberKey(6), packet: 'AAAA' }, NOW_MS);
-    await waitFor(() => [3, 4, 5, 6, 7].every((seq) => heard.includes(seq)));
+    await waitFor(() => resyncs >= 1);
     // After the reconnect, live pub/sub works again.
     await nodeA.appendEvent(id, { type: 'packet', author: memberKey(6), packet: 'AAAA' }, NOW_MS);
-    await waitFor(() => heard.includes(8));
+    await waitFor(() => heard.includes(3));
+  });
+
+  it('publishes each event as its ready-to-send WebSocket frame', async () => {
+    const [nodeA, nodeB] = [await open(), await open()];
+    const id = channelId('frame');
+    const frames: string[] = [];
+    nodeB.subscribe((_channel, _event, frame) => frame !== undefined && frames.push(frame));
+    await nodeA.createChannel(id, 'group', memberKey(7), NOW_MS);
+    const posted = await nodeA.appendEvent(id, { type: 'packet', author: memberKey(7), packet: 'AQID' }, NOW_MS + 5);
+    await waitFor(() => frames.length >= 2);
+    expect(frames.map((frame) => JSON.parse(frame) as unknown)).toEqual([
+      { type: 'event', channel: id, event: { seq: 1, type: 'member-joined', timeMs: NOW_MS, member: memberKey(7) } },
+      { type: 'event', channel: id, event: posted.ok ? posted.value.event : undefined },
+    ]);
   });
 
   it('trims a log longer than one script batch, keeping the counters right', async () => {
@@ -123,7 +143,7 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect((await store.readEvents(id, 0, 100, Infinity)).map((event) => event.seq)).toEqual(
       Array.from({ length: 7 }, (_, i) => EVENTS + 1 - 6 + i),
     );
-    expect(await admin.xlen(`${prefix}ev:${id}`)).toBe(7);
+    expect(await admin.xlen(redisKeys(prefix).events(id))).toBe(7);
   });
 
   it('refuses a reused capability across nodes: exactly one join per use', async () => {
@@ -168,25 +188,25 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect(await finalized(hash('6'), hash('4'), NOW_MS + 10)).toBe(true);
     // The same blob uploaded again later extends its life (each upload gets its own read capability).
     expect(await finalized(hash('7'), hash('5'), NOW_MS + 1_000)).toBe(true);
-    expect(await store.openBlob(hash('4'), NOW_MS + 5)).toEqual({ sha256: sha, size: 3 });
+    expect(await store.openBlob(sha, hash('4'), NOW_MS + 5)).toEqual({ sha256: sha, size: 3 });
     expect(await store.readBlobRange(sha, 1, 100)).toEqual(new Uint8Array([8, 7]));
     expect(await store.getUpload(hash('6'), NOW_MS)).toBeUndefined();
     expect(await store.useNonce(memberKey(5), 'n1', NOW_MS + 10)).toBe(true);
 
     await store.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 10);
-    expect(await admin.exists(`${prefix}cap:${hash('1')}`)).toBe(0);
+    expect(await admin.exists(redisKeys(prefix).capability(id, hash('1')))).toBe(0);
     expect(await store.checkCapability(hash('2'), id, 'invite', NOW_MS + 10)).toBe(true);
     expect(await store.getUpload(hash('3'), NOW_MS)).toBeUndefined();
-    expect(await admin.exists(`${prefix}up:${hash('3')}`, `${prefix}upd:${hash('3')}`)).toBe(0);
-    expect(await store.openBlob(hash('5'), NOW_MS + 10)).toEqual({ sha256: sha, size: 3 });
-    expect(await store.openBlob(hash('4'), NOW_MS + 10)).toBeUndefined(); // its own capability expired and was swept
+    expect(await admin.exists(redisKeys(prefix).upload(sha, hash('3')), redisKeys(prefix).uploadData(sha, hash('3')))).toBe(0);
+    expect(await store.openBlob(sha, hash('5'), NOW_MS + 10)).toEqual({ sha256: sha, size: 3 });
+    expect(await store.openBlob(sha, hash('4'), NOW_MS + 10)).toBeUndefined(); // its own capability expired and was swept
     expect(await store.useNonce(memberKey(5), 'n1', NOW_MS + 20)).toBe(true);
 
     await store.sweep({ maxEventAgeMs: 1e12, maxChannelBytes: 1e12 }, NOW_MS + 1_000);
-    expect(await store.openBlob(hash('5'), NOW_MS + 1_000)).toBeUndefined();
+    expect(await store.openBlob(sha, hash('5'), NOW_MS + 1_000)).toBeUndefined();
     const left = (await admin.keys(`${prefix}*`)).sort();
     // Only the channel itself and the indexes remain.
-    expect(left.filter((k) => /cap:|up:|upd:|blob:|blobd:|blobcap:/.test(k))).toEqual([]);
+    expect(left.filter((k) => /cap:|up:|upd:|upi:|blob:|blobd:|blobcap:/.test(k))).toEqual([]);
   });
 
   it('warns when Redis could lose an acknowledged write', async () => {

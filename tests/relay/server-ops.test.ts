@@ -165,10 +165,10 @@ describe('relay operations', () => {
     for (const host of ['0.0.0.0', '::', '192.168.1.10', '10.0.0.1', 'relay.example']) expect(isLoopbackHost(host)).toBe(false);
   });
 
-  it('opens SQLite in WAL mode with synchronous=FULL', async () => {
+  it('opens SQLite in WAL mode, commits appending to the WAL and each group fdatasynced before it resolves', async () => {
     const dataDir = join(dir, 'data');
     const store = openSqliteStore({ dataDir });
-    expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 2 });
+    expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 1, commitSync: 'fdatasync', checkpoints: 'thread' });
     await store.createChannel('AAAAAAAAAAAAAAAAAAAAAA' as never, 'group', makeMember().publicKey, Date.now());
     const probe = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
     expect(probe.pragma('journal_mode', { simple: true })).toBe('wal');

@@ -7,6 +7,7 @@ import type { Quotas } from '../quotas.js';
 import type { StorageGuard } from '../storage-guard.js';
 import type { RelayStore, RetentionPolicy } from '../store/types.js';
 import type { WebPushService } from '../web-push/dispatcher.js';
+import type { SignatureVerifier } from '../signature-pool.js';
 
 export interface RelayDeps {
   readonly store: RelayStore;
@@ -22,6 +23,8 @@ export interface RelayDeps {
   readonly quotas: Quotas;
   /** Tells live WebSocket subscriptions of a removed member on this node to end (issue 13 "Broken" 2). */
   readonly memberRemoved: (channelId: ChannelId, event: MemberLeftEvent) => void;
+  /** Where request signatures are checked: worker threads (RELAY_VERIFY_THREADS), or undefined for inline. */
+  readonly verifier: SignatureVerifier | undefined;
 }
 
 export function retentionPolicy(limits: RelayLimits): RetentionPolicy {

@@ -104,7 +104,7 @@ export async function readBlob(ctx: RequestContext, hashText: string): Promise<R
   const wanted = parseBlobHash(hashText);
   if (wanted === undefined) throw new RelayError('bad-request', 'blob hash must be 64 lowercase hex characters');
   const { store } = ctx.deps;
-  const blob = await store.openBlob(hashToken(parseToken(capabilityHeader(ctx))), ctx.nowMs);
+  const blob = await store.openBlob(wanted, hashToken(parseToken(capabilityHeader(ctx))), ctx.nowMs);
   // One answer for unknown capability, other blob and expired blob, after the same comparison.
   if (!constantTimeEqual(blob?.sha256 ?? '0'.repeat(64), wanted) || blob === undefined) {
     throw new RelayError('invalid-capability', 'no blob with this hash for this capability');

@@ -18,7 +18,7 @@ import { parseJsonObject } from '../http/io.js';
 import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
-import type { ChannelId, RelayEvent } from '../../shared/relay-api.js';
+import type { ChannelId, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import {
   capabilityHeader,
   channelOf,
@@ -32,7 +32,10 @@ import {
   postIdField,
   reader,
   signer,
+  signerWithNonce,
+  wakeField,
 } from './common.js';
+import type { NonceUse } from '../store/types.js';
 
 export async function createChannel(ctx: RequestContext): Promise<Reply> {
   const creator = await signer(ctx);
@@ -98,13 +101,13 @@ export async function revokeCapability(ctx: RequestContext, id: string): Promise
 
 export async function join(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  const key = await signer(ctx);
+  const key = await signer(ctx, channelId);
   const body = parseJsonObject(ctx.body);
   // A malformed token hashes a dummy: the store does the same lookup either way (ids.ts).
   const capHash = hashToken(parseToken(body['capability']));
   const result = await ctx.deps.store.joinWithCapability(channelId, key, capHash, ctx.nowMs);
   if (!result.ok) throw new RelayError('invalid-capability', 'invite is unknown, expired or used up');
-  if (result.value.event !== null) appended(ctx, channelId, result.value.event);
+  if (result.value.event !== null) appended(ctx, channelId, result.value.event, true);
   const response: JoinResponse = {
     joinedSeq: result.value.member.joinedSeq,
     event: result.value.event as MemberJoinedEvent | null,
@@ -123,7 +126,7 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
     if (result.code === 'no-target') throw new RelayError('not-found', 'no such member in this channel');
     throw new RelayError('forbidden', 'not a member of this channel');
   }
-  appended(ctx, channelId, result.value);
+  appended(ctx, channelId, result.value, true);
   // Ends the member's WebSocket subscriptions on this node now, whatever their cursor; other
   // nodes hear the member-left through the store.
   ctx.deps.memberRemoved(channelId, result.value as MemberLeftEvent);
@@ -134,32 +137,67 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
 
 export async function postPacket(ctx: RequestContext, id: string): Promise<Reply> {
   const channelId = channelParam(id);
-  const key = await signer(ctx);
+  // The signature is checked here; its nonce is recorded by the append itself (one store step).
+  const { key, nonce } = await signerWithNonce(ctx);
   const body = parseJsonObject(ctx.body);
   const packet = packetField(ctx, body);
   const postId = postIdField(body);
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
-  // Membership (and the rule 7 condition) are checked inside the append (store/types.ts): a
-  // removed member never posts after its member-left event, even on another relay node.
-  const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
+  return appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter });
+}
+
+/**
+ * A post signed up to maxDeferredPostAgeMs ago (README "Deferred posts"): what the service
+ * worker sends for a message written offline while the app is closed. Only conditional and
+ * idempotent posts: a replay is refused by its nonce (kept for the whole window), a retry by the
+ * worker is its duplicate, and rule 7 still holds.
+ */
+export async function postDeferredPacket(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const { key, nonce } = await signerWithNonce(ctx, ctx.deps.limits.maxDeferredPostAgeMs);
+  const body = parseJsonObject(ctx.body);
+  const packet = packetField(ctx, body);
+  const postId = postIdField(body);
+  if (postId === undefined) throw new RelayError('bad-request', 'a deferred post needs a postId');
+  ctx.deps.storage.requireRoom();
+  const ifNoLeaveAfter = intField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  return appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter });
+}
+
+interface PostParts {
+  readonly key: MemberKey;
+  readonly nonce: NonceUse;
+  readonly packet: string;
+  readonly wake: boolean;
+  readonly postId: string | undefined;
+  readonly ifNoLeaveAfter: number | undefined;
+}
+
+async function appendPost(ctx: RequestContext, channelId: ChannelId, post: PostParts): Promise<Reply> {
+  const { key, nonce, packet, postId, ifNoLeaveAfter } = post;
+  // The nonce, membership, the rule 7 condition, the append and retention are ONE store step
+  // (store/types.ts): a removed member never posts after its member-left event, even on another
+  // relay node, and a post costs one round trip to Redis.
+  const event = { type: 'packet' as const, author: key, packet, ...(post.wake ? { wake: true as const } : {}) };
+  const result = await ctx.deps.store.appendEvent(channelId, event, ctx.nowMs, {
+    nonce,
     asMember: key,
+    retention: retentionPolicy(ctx.deps.limits),
     ...(postId === undefined ? {} : { postId }),
     ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
   });
   if (!result.ok) {
+    if (result.code === 'replayed-nonce') throw new RelayError('replayed-nonce', 'this nonce was already used');
     if (result.code === 'membership-changed') {
       throw new RelayError('membership-changed', `a member left after seq ${ifNoLeaveAfter}: catch up, then seal and post again`);
     }
     throw new RelayError('forbidden', 'not a member of this channel');
   }
-  const { event, duplicate } = result.value;
-  if (!duplicate) {
-    appended(ctx, channelId, event);
-    await trimAfterWrite(ctx, channelId);
-  }
-  const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
-  return { status: duplicate ? 200 : 201, json: response };
+  const stored = result.value.event;
+  if (!result.value.duplicate) appended(ctx, channelId, stored, result.value.hasPushSubscriptions);
+  const response: PostPacketResponse = { seq: stored.seq, timeMs: stored.timeMs, duplicate: result.value.duplicate };
+  return { status: result.value.duplicate ? 200 : 201, json: response };
 }
 
 export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
@@ -176,10 +214,10 @@ export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {
   ctx.deps.storage.requireRoom();
   const result = await store.appendEvent(channelId, { type: 'packet', author: null, packet }, ctx.nowMs, {
     capability: { hash: capHash, kind: 'deposit' },
+    retention: retentionPolicy(ctx.deps.limits),
   });
   if (!result.ok) throw new RelayError('invalid-capability', 'deposit capability is unknown, expired or used up');
-  appended(ctx, channelId, result.value.event);
-  await trimAfterWrite(ctx, channelId);
+  appended(ctx, channelId, result.value.event, result.value.hasPushSubscriptions);
   const response: DepositResponse = { seq: result.value.event.seq, timeMs: result.value.event.timeMs };
   return { status: 201, json: response };
 }
@@ -219,13 +257,16 @@ export async function ackCursor(ctx: RequestContext, id: string): Promise<Reply>
   return { status: 200, json: response };
 }
 
-/** An event was appended through this node: metrics, and Web Push for members who are away. */
-function appended(ctx: RequestContext, channelId: ChannelId, event: RelayEvent): void {
+/**
+ * An event was appended through this node: metrics, and Web Push for members who are away
+ * (looked up only when the store says the channel has push subscriptions).
+ */
+function appended(ctx: RequestContext, channelId: ChannelId, event: RelayEvent, hasPushSubscriptions: boolean): void {
   if (event.type === 'packet') {
     ctx.deps.metrics.eventsAppended += 1;
     ctx.deps.metrics.eventBytes += event.packet.length;
   }
-  ctx.deps.webPush?.appended(channelId, event);
+  if (hasPushSubscriptions) ctx.deps.webPush?.appended(channelId, event);
 }
 
 /** Retention right after a write (DESIGN.md §3): read-by-all, max age and max bytes. */

@@ -1,11 +1,11 @@
 /** Shared steps of route handlers: signature auth, membership, field validation. */
 import type { ChannelId, MemberInfo, MemberKey } from '../../shared/relay-api.js';
 import { RELAY_HEADERS } from '../../shared/relay-api.js';
-import { authenticate } from '../auth.js';
+import { authenticate, verifySigned } from '../auth.js';
 import type { RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, parseChannelId, parseToken } from '../ids.js';
-import type { ChannelRecord } from '../store/types.js';
+import type { ChannelRecord, NonceUse } from '../store/types.js';
 
 const POST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
@@ -15,20 +15,50 @@ function header(ctx: RequestContext, name: string): string | undefined {
   return Array.isArray(value) ? undefined : value;
 }
 
-/** Verifies the request signature and nonce (auth.ts); returns the signer's key. */
-export function signer(ctx: RequestContext): Promise<MemberKey> {
-  return authenticate(
-    {
-      key: header(ctx, RELAY_HEADERS.key),
-      nonce: header(ctx, RELAY_HEADERS.nonce),
-      time: header(ctx, RELAY_HEADERS.time),
-      signature: header(ctx, RELAY_HEADERS.signature),
-    },
-    ctx.method,
-    ctx.pathWithQuery,
-    ctx.body,
-    { store: ctx.deps.store, nowMs: ctx.nowMs, maxClockSkewMs: ctx.deps.limits.maxClockSkewMs },
-  );
+function signedParts(ctx: RequestContext): Parameters<typeof authenticate>[0] {
+  return {
+    key: header(ctx, RELAY_HEADERS.key),
+    nonce: header(ctx, RELAY_HEADERS.nonce),
+    time: header(ctx, RELAY_HEADERS.time),
+    signature: header(ctx, RELAY_HEADERS.signature),
+  };
+}
+
+/**
+ * Verifies the request signature and nonce (auth.ts); returns the signer's key. `channelId`: the
+ * channel the request is about, whose store shard keeps the nonce (so the request depends only on
+ * that channel's Redis node).
+ */
+export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<MemberKey> {
+  return authenticate(signedParts(ctx), ctx.method, ctx.pathWithQuery, ctx.body, {
+    store: ctx.deps.store,
+    nowMs: ctx.nowMs,
+    maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
+    verifier: ctx.deps.verifier,
+    ...(channelId === undefined ? {} : { channelId }),
+  });
+}
+
+/**
+ * Verifies the request signature and time, leaving its nonce for the caller to record in its own
+ * store step (a post: one round trip to Redis instead of two). `maxAgeMs` widens the window into
+ * the past for the one route that allows it (deferred posts).
+ */
+export function signerWithNonce(ctx: RequestContext, maxAgeMs?: number): Promise<{ readonly key: MemberKey; readonly nonce: NonceUse }> {
+  return verifySigned(signedParts(ctx), ctx.method, ctx.pathWithQuery, ctx.body, {
+    nowMs: ctx.nowMs,
+    maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
+    verifier: ctx.deps.verifier,
+    ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
+  });
+}
+
+/** The optional `wake` flag of a post (PostPacketRequest.wake). */
+export function wakeField(body: Record<string, unknown>): boolean {
+  const wake = body['wake'];
+  if (wake === undefined) return false;
+  if (typeof wake !== 'boolean') throw new RelayError('bad-request', 'wake must be true or false');
+  return wake;
 }
 
 export function capabilityHeader(ctx: RequestContext): string | undefined {
@@ -46,7 +76,7 @@ export function channelParam(text: string): ChannelId {
  * the same work (issue 5 §3).
  */
 export async function member(ctx: RequestContext, channelId: ChannelId): Promise<{ key: MemberKey; info: MemberInfo }> {
-  const key = await signer(ctx);
+  const key = await signer(ctx, channelId);
   const info = await ctx.deps.store.getMember(channelId, key);
   if (info === undefined) throw new RelayError('forbidden', 'not a member of this channel');
   return { key, info };

@@ -1,54 +1,57 @@
 /**
  * Lua scripts of the Redis store (./redis.ts). Each store method that changes state is ONE script,
- * so it is atomic across relay nodes: Redis runs a script alone, start to end.
+ * so it is atomic across relay nodes: Redis runs a script alone, start to end. Every script
+ * touches keys of ONE hash tag (./redis-keys.ts), so it also runs on Redis Cluster, where a
+ * script must stay within one slot.
  *
  * Why seq is dense and monotonic with many nodes (DESIGN.md §3: the relay's order is the single
  * consistent order mpENC needs): the next seq is `HINCRBY ch head 1`, the stream entry id is
  * `<seq>-0`, and the PUBLISH that tells every node about the event happen in the same script.
- * No two appends interleave, so seqs have no gaps or repeats, and pub/sub messages of one
- * channel leave Redis in seq order. With `appendfsync always`, Redis writes and fsyncs the AOF
- * before it sends any reply or pub/sub message of that event loop turn: an event is durable
- * before the writer gets its ack and before any node pushes it.
+ * No two appends of a channel interleave (its keys live on one node, which runs one script at a
+ * time), so seqs have no gaps or repeats, and pub/sub messages of one channel leave Redis in seq
+ * order. With `appendfsync always`, Redis writes and fsyncs the AOF before it sends any reply or
+ * pub/sub message of that event loop turn: an event is durable before the writer gets its ack and
+ * before any node pushes it. Redis serves every command that arrived in one turn before that one
+ * fsync, so pipelined appends share it (group commit inside Redis).
  *
- * Key layout (P = prefix, default "covey:"; `id` = channel id, `h` = capability/upload hash):
- *   P ch:<id>        hash   kind owner created head first bytes left (seq of the newest member-left)
- *   P ev:<id>        stream entries "<seq>-0" → d (event JSON without seq), t (timeMs), sz, pf?
- *   P mem:<id>       hash   member key → joinedSeq
- *   P cur:<id>       hash   member key → cursor
- *   P post:<id>      hash   "<author>\n<postId>" → seq (idempotent posts; removed with the event)
- *   P channels       set    every channel id (sweep, stats)
- *   P stats          hash   events bytes (stored, over all channels)
- *   P cap:<h>        hash   channel kind exp uses creator cjoined (the maker and its joinedSeq)
- *   P nonces         zset   "<key>\n<nonce>" scored by expiresAtMs
- *   P up:<h>         hash   channel sha size received exp;  P upd:<h> string: the bytes so far
- *   P blob:<sha>     hash   exp size;  P blobd:<sha> string: the bytes (GETRANGE streams them)
- *   P blobcap:<h>    hash   sha exp
- *   P exp:<kind>     zset   expiry index for sweep (cap, up, blob, blobcap)
- *   P ft:<id>        hash   fetch token hash → "<member>\n<joinedSeq>\n<expiresAtMs>"
- *   P ftm:<id>:<key> zset   one member's fetch token hashes, scored by expiresAtMs (cap, revoke all)
- *   P push:<id>      hash   member key → push subscription JSON {"e": endpoint, "p": p256dh, "a": auth}
- *   P online:<id>    hash   "<member>\n<nodeId>" → live WebSocket subscriptions on that node
- *   P node:<nodeId>  string heartbeat of a relay node (PX): presence of a dead node is ignored
- *   P vapid          string the VAPID key pair JSON (SET NX: the first node to start decides)
- *   P events         pub/sub channel: {"c": channelId, "s": seq, "f": feed id, "e": event JSON without seq}
- *   P feed           stream (capped, ~FEED_MAX_ENTRIES) of every append: c (channel id), s (seq).
- *                    Pub/sub is fire-and-forget: a node whose subscriber connection drops reads
- *                    what it missed from here after reconnecting (redis.ts `catchUp`).
+ * Key layout v2 (P = prefix, default "covey:"; {cS} = the channel's shard tag, {bS} a blob
+ * shard's; `id` = channel id, `h` = a token hash):
+ *   P{cS}ch:<id>        hash   kind owner created head first bytes left (seq of the newest member-left)
+ *   P{cS}ev:<id>        stream entries "<seq>-0" → d (event JSON without seq), t (timeMs), sz, pf?
+ *   P{cS}mem:<id>       hash   member key → joinedSeq
+ *   P{cS}cur:<id>       hash   member key → cursor
+ *   P{cS}post:<id>      hash   "<author>\n<postId>" → seq (idempotent posts; removed with the event)
+ *   P{cS}ft:<id>        hash   fetch token hash → "<member>\n<joinedSeq>\n<expiresAtMs>"
+ *   P{cS}ftm:<id>:<key> zset   one member's fetch token hashes, scored by expiresAtMs (cap, revoke all)
+ *   P{cS}push:<id>      hash   member key → push subscription JSON {"e": endpoint, "p": p256dh, "a": auth}
+ *   P{cS}online:<id>    hash   "<member>\n<nodeId>" → live WebSocket subscriptions on that node
+ *   P{cS}cap:<h>        hash   channel kind exp uses creator cjoined (the maker and its joinedSeq)
+ *   P{cS}channels       set    the shard's channel ids (sweep, stats)
+ *   P{cS}stats          hash   events bytes (stored, over the shard's channels)
+ *   P{cS}nonces         zset   "<key>\n<nonce>" scored by expiresAtMs: posts to the shard's
+ *                              channels, and other signed requests of keys hashing to the shard
+ *   P{cS}exp:cap        zset   capability expiry index for sweep
+ *   P{bS}up:<h>         hash   channel sha size received exp;  P{bS}upd:<h> string: the bytes so far
+ *   P{bS'}upi:<h>       string the upload's blob sha (in the shard of the upload token hash h)
+ *   P{bS}blob:<sha>     hash   exp size;  P{bS}blobd:<sha> string: the bytes (GETRANGE streams them)
+ *   P{bS}blobcap:<h>    hash   sha exp
+ *   P{bS}exp:<kind>     zset   expiry indexes for sweep (up, upi, blob, blobcap)
+ *   P{nodes}nodes       hash   relay node id → heartbeat expiry (ms): presence of dead nodes is ignored
+ *   P vapid             string the VAPID key pair JSON (SET NX: the first node to start decides)
+ *   P layout            string the key layout version (2)
+ *   P events            pub/sub channel: each append's WebSocket frame text
+ *                       {"type":"event","channel":<id>,"event":{"seq":N,...}}
  *
  * Expiry is checked against the caller's nowMs (never Redis TTLs), so both stores agree on a
  * fake clock in tests; `sweep` deletes what has expired.
  */
 
-/** Entries the feed keeps (approximately): how long a node may miss pub/sub and still catch up exactly. */
-export const FEED_MAX_ENTRIES = 10_000;
-
 /**
- * Appends one event; the shared core of every script that appends. The feed key is always the
- * script's last KEYS entry; the channel id (raw) is needed for the feed entry.
+ * Appends one event; the shared core of every script that appends. Publishes the event's
+ * WebSocket frame, built here so no node has to re-serialize it.
  */
 const APPEND_EVENT = `
 local function append_event(ch, ev, stats, posts, pubchan, channelJson, data, timeMs, size, postField)
-  local feed = KEYS[#KEYS]
   local seq = redis.call('HINCRBY', ch, 'head', 1)
   local id = string.format('%d-0', seq)
   if postField ~= '' then
@@ -60,14 +63,84 @@ local function append_event(ch, ev, stats, posts, pubchan, channelJson, data, ti
   redis.call('HINCRBY', ch, 'bytes', size)
   redis.call('HINCRBY', stats, 'events', 1)
   redis.call('HINCRBY', stats, 'bytes', size)
-  local feedId = redis.call('XADD', feed, 'MAXLEN', '~', ${FEED_MAX_ENTRIES}, '*', 'c', cjson.decode(channelJson), 's', seq)
-  redis.call('PUBLISH', pubchan, '{"c":' .. channelJson .. ',"s":' .. string.format('%d', seq) .. ',"f":"' .. feedId .. '","e":' .. data .. '}')
+  redis.call('PUBLISH', pubchan, '{"type":"event","channel":' .. channelJson .. ',"event":{"seq":' .. string.format('%d', seq) .. ',' .. string.sub(data, 2) .. '}')
   return seq
 end
 `;
 
 /**
- * KEYS: ch ev mem cur channels stats posts feed
+ * Retention for one channel: a prefix of the log, in three phases (store/types.ts `trim`): read by
+ * every current member, then older than the cutoff, then oldest while over the byte cap. At most
+ * maxEvents events per call (bounded work inside Redis; callers loop or leave the rest to the sweep).
+ * Cheap when there is nothing to do: one HMGET, one HVALS, one XRANGE of one entry.
+ */
+const TRIM_CHANNEL = `
+local function trim_channel(ch, ev, cur, posts, stats, cutoff, maxBytes, batch, maxEvents)
+  local info = redis.call('HMGET', ch, 'head', 'first', 'bytes')
+  if not info[1] then return 0 end
+  local head, first, bytes = tonumber(info[1]), tonumber(info[2]), tonumber(info[3])
+  if first > head then return 0 end
+  local readByAll = 0
+  local cursors = redis.call('HVALS', cur)
+  if #cursors > 0 then
+    readByAll = math.huge
+    for _, c in ipairs(cursors) do readByAll = math.min(readByAll, tonumber(c)) end
+  end
+  if readByAll < first and bytes <= maxBytes then
+    local oldest = redis.call('XRANGE', ev, string.format('%d-0', first), '+', 'COUNT', 1)[1]
+    if not oldest then return 0 end
+    local t = 0
+    local fields = oldest[2]
+    for i = 1, #fields, 2 do if fields[i] == 't' then t = tonumber(fields[i + 1]) end end
+    if t >= cutoff then return 0 end
+  end
+  local phase = 1
+  local removed = 0
+  local removedBytes = 0
+  local nextFirst = first
+  while phase <= 3 and removed < maxEvents do
+    local entries = redis.call('XRANGE', ev, string.format('%d-0', nextFirst), '+', 'COUNT', batch)
+    if #entries == 0 then break end
+    local stop = false
+    for _, entry in ipairs(entries) do
+      local seq = tonumber(string.match(entry[1], '^(%d+)'))
+      local fields = entry[2]
+      local t, sz, pf = 0, 0, nil
+      for i = 1, #fields, 2 do
+        local name = fields[i]
+        if name == 't' then t = tonumber(fields[i + 1])
+        elseif name == 'sz' then sz = tonumber(fields[i + 1])
+        elseif name == 'pf' then pf = fields[i + 1] end
+      end
+      local remove = false
+      while phase <= 3 do
+        if phase == 1 and seq <= readByAll then remove = true break
+        elseif phase == 2 and t < cutoff then remove = true break
+        elseif phase == 3 and bytes - removedBytes > maxBytes then remove = true break
+        else phase = phase + 1 end
+      end
+      if not remove then stop = true break end
+      removed = removed + 1
+      removedBytes = removedBytes + sz
+      if pf then redis.call('HDEL', posts, pf) end
+      nextFirst = seq + 1
+      if removed >= maxEvents then stop = true break end
+    end
+    if stop then break end
+  end
+  if removed > 0 then
+    redis.call('XTRIM', ev, 'MINID', string.format('%d-0', nextFirst))
+    redis.call('HSET', ch, 'first', string.format('%d', nextFirst))
+    redis.call('HINCRBY', ch, 'bytes', -removedBytes)
+    redis.call('HINCRBY', stats, 'events', -removed)
+    redis.call('HINCRBY', stats, 'bytes', -removedBytes)
+  end
+  return removed
+end
+`;
+
+/**
+ * KEYS: ch ev mem cur channels stats posts
  * ARGV: channelJson channelId kind owner nowMs data size pubchan
  * → seq of the creator's member-joined event, or error "channel exists".
  */
@@ -97,15 +170,20 @@ end
 `;
 
 /**
- * KEYS: ch ev mem posts stats [cap] feed   (cap only for a capability append: inbox deposits)
- * ARGV: channelJson data timeMs size asMember ('' = none) postField ('' = none) pubchan
- *       ifNoLeaveAfter ('' = unconditional; async-groups.md rule 7) capKind ('' = no capability)
- * → {'ok', seq} | {'dup', seq, data} | {'err', code}
+ * A post or deposit in ONE round trip: nonce, checks, append, retention, and whether anyone has a
+ * push subscription.
+ * KEYS: ch ev mem posts stats cur push nonces [cap]   (cap only for a capability append: inbox deposits)
+ * ARGV: 1 channelJson 2 data 3 timeMs 4 size 5 asMember ('' = none) 6 postField ('' = none)
+ *       7 pubchan 8 ifNoLeaveAfter ('' = unconditional; async-groups.md rule 7)
+ *       9 capKind ('' = no capability) 10 nonce member "<key>\n<nonce>" ('' = none) 11 nonce expiry
+ *       12 trim cutoff ('' = no retention) 13 trim maxBytes 14 trim batch 15 trim maxEvents
+ * → {'ok', seq, hasPush (0|1)} | {'dup', seq, data} | {'err', code}
  */
-export const APPEND = `${APPEND_EVENT}${CAPABILITY_USABLE}
+export const APPEND = `${APPEND_EVENT}${TRIM_CHANNEL}${CAPABILITY_USABLE}
+if ARGV[10] ~= '' and redis.call('ZADD', KEYS[8], 'NX', ARGV[11], ARGV[10]) == 0 then return {'err', 'replayed-nonce'} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'err', 'not-member'} end
 if ARGV[9] ~= '' then
-  local cap = redis.call('HMGET', KEYS[6], 'channel', 'kind', 'exp', 'uses', 'creator', 'cjoined')
+  local cap = redis.call('HMGET', KEYS[9], 'channel', 'kind', 'exp', 'uses', 'creator', 'cjoined')
   if not capability_usable(cap, cjson.decode(ARGV[1]), ARGV[9], ARGV[3], KEYS[3]) then return {'err', 'invalid-capability'} end
 end
 if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0 then return {'err', 'not-member'} end
@@ -125,13 +203,16 @@ end
 if ARGV[8] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'left') or '0') > tonumber(ARGV[8]) then
   return {'err', 'membership-changed'}
 end
-if ARGV[9] ~= '' then redis.call('HINCRBY', KEYS[6], 'uses', -1) end
+if ARGV[9] ~= '' then redis.call('HINCRBY', KEYS[9], 'uses', -1) end
 local seq = append_event(KEYS[1], KEYS[2], KEYS[5], KEYS[4], ARGV[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6])
-return {'ok', seq}
+if ARGV[12] ~= '' then
+  trim_channel(KEYS[1], KEYS[2], KEYS[6], KEYS[4], KEYS[5], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]))
+end
+return {'ok', seq, redis.call('EXISTS', KEYS[7])}
 `;
 
 /**
- * KEYS: ch ev mem cur cap stats posts feed
+ * KEYS: ch ev mem cur cap stats posts
  * ARGV: channelJson channelId key nowMs data size pubchan
  * → {'member', joinedSeq, cursor} | {'joined', seq} | {'err', 'invalid-capability'}
  */
@@ -167,7 +248,7 @@ end
 `;
 
 /**
- * KEYS: ch ev mem cur stats posts ft ftm(target) push online channels feed
+ * KEYS: ch ev mem cur stats posts ft ftm(target) push online channels
  * ARGV: channelJson actor target data timeMs size pubchan
  * → {'ok', seq} | {'err', code}. The last member's leave deletes the channel (store/types.ts).
  */
@@ -297,68 +378,12 @@ return cursor
 `;
 
 /**
- * Retention for one channel: a prefix of the log, in three phases (store/types.ts `trim`):
- * read by every current member, then older than the age cutoff, then oldest while over the byte cap.
- * At most ARGV[4] events per call (bounded work inside Redis; the caller loops).
  * KEYS: ch ev cur posts stats
  * ARGV: cutoffTimeMs maxChannelBytes batch maxEvents
  * → number of events removed.
  */
-export const TRIM = `
-local head = tonumber(redis.call('HGET', KEYS[1], 'head') or '-1')
-if head < 0 then return 0 end
-local first = tonumber(redis.call('HGET', KEYS[1], 'first'))
-local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes'))
-local readByAll = 0
-local cursors = redis.call('HVALS', KEYS[3])
-if #cursors > 0 then
-  readByAll = math.huge
-  for _, c in ipairs(cursors) do readByAll = math.min(readByAll, tonumber(c)) end
-end
-local cutoff = tonumber(ARGV[1])
-local maxBytes = tonumber(ARGV[2])
-local batch = tonumber(ARGV[3])
-local maxEvents = tonumber(ARGV[4])
-local phase = 1
-local removed = 0
-local removedBytes = 0
-local nextFirst = first
-while phase <= 3 and removed < maxEvents do
-  local entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', nextFirst), '+', 'COUNT', batch)
-  if #entries == 0 then break end
-  for _, entry in ipairs(entries) do
-    local seq = tonumber(string.match(entry[1], '^(%d+)'))
-    local fields = entry[2]
-    local t, sz, pf = 0, 0, nil
-    for i = 1, #fields, 2 do
-      local name = fields[i]
-      if name == 't' then t = tonumber(fields[i + 1])
-      elseif name == 'sz' then sz = tonumber(fields[i + 1])
-      elseif name == 'pf' then pf = fields[i + 1] end
-    end
-    local remove = false
-    while phase <= 3 do
-      if phase == 1 and seq <= readByAll then remove = true break
-      elseif phase == 2 and t < cutoff then remove = true break
-      elseif phase == 3 and bytes - removedBytes > maxBytes then remove = true break
-      else phase = phase + 1 end
-    end
-    if not remove then break end
-    removed = removed + 1
-    removedBytes = removedBytes + sz
-    if pf then redis.call('HDEL', KEYS[4], pf) end
-    nextFirst = seq + 1
-    if removed >= maxEvents then break end
-  end
-end
-if removed > 0 then
-  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', nextFirst))
-  redis.call('HSET', KEYS[1], 'first', string.format('%d', nextFirst))
-  redis.call('HINCRBY', KEYS[1], 'bytes', -removedBytes)
-  redis.call('HINCRBY', KEYS[5], 'events', -removed)
-  redis.call('HINCRBY', KEYS[5], 'bytes', -removedBytes)
-end
-return removed
+export const TRIM = `${TRIM_CHANNEL}
+return trim_channel(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 `;
 
 /**
@@ -425,7 +450,8 @@ return {'ok', redis.call('HINCRBY', KEYS[1], 'received', #ARGV[2])}
 `;
 
 /**
- * Turns a complete upload into a blob without copying its bytes through the relay (RENAME).
+ * Turns a complete upload into a blob without copying its bytes through the relay (RENAME: the
+ * upload lives in its blob's shard, so both keys share a slot).
  * KEYS: up upd blob blobd blobcap expblob expblobcap expup
  * ARGV: sha capHash exp uploadHash
  * → 1, or 0 when the upload is gone.
@@ -453,17 +479,26 @@ return 1
 `;
 
 /**
- * Deletes up to ARGV[3] expired members of an expiry index and the keys they name.
- * KEYS: the index zset
- * ARGV: nowMs keyPrefix (key = keyPrefix .. member) limit [dataKeyPrefix]
+ * Deletes the members of an expiry index that are (still) expired, with the keys they name; the
+ * caller read the candidates first and names their keys here, so the script touches only
+ * declared keys of one slot. A member whose score moved past nowMs meanwhile (a blob uploaded
+ * again) is kept.
+ * KEYS: index, then keysPerMember keys for each member, in order
+ * ARGV: nowMs keysPerMember member...
  * → how many were deleted.
  */
 export const SWEEP_EXPIRED = `
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(expired) do
-  redis.call('DEL', ARGV[2] .. member)
-  if ARGV[4] then redis.call('DEL', ARGV[4] .. member) end
-  redis.call('ZREM', KEYS[1], member)
+local now = tonumber(ARGV[1])
+local per = tonumber(ARGV[2])
+local deleted = 0
+for i = 3, #ARGV do
+  local member = ARGV[i]
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  if score and tonumber(score) <= now then
+    for k = 1, per do redis.call('DEL', KEYS[1 + (i - 3) * per + k]) end
+    redis.call('ZREM', KEYS[1], member)
+    deleted = deleted + 1
+  end
 end
-return #expired
+return deleted
 `;

@@ -1,49 +1,66 @@
 /**
- * The Redis store: several relay nodes behind one address share one Redis (DESIGN.md §3,
- * issue 5 §8). Each channel is a Redis Stream whose entry ids are the relay's seqs; membership,
- * cursors, capabilities, nonces, uploads and blobs live in hashes, sets and sorted sets. Every
- * state change is one Lua script (./redis-scripts.ts explains the key layout and why the seq stays
- * dense and monotonic per channel across nodes). Contracts: ./types.ts.
+ * The Redis store: several relay nodes behind one address share one Redis, standalone or a Redis
+ * Cluster (DESIGN.md §3, issue 5 §8, issue 13 "Scale-out"). Each channel is a Redis Stream whose
+ * entry ids are the relay's seqs; membership, cursors, capabilities, nonces, uploads and blobs
+ * live in hashes, sets and sorted sets. Every state change is one Lua script on one hash slot
+ * (./redis-scripts.ts explains why the seq stays dense and monotonic per channel across nodes;
+ * ./redis-keys.ts the key layout and its hash tags). Contracts: ./types.ts.
  *
- * Cross-node push: the append script PUBLISHes each event on one pub/sub channel; every store
- * instance subscribes on its own connection and calls its listeners, so a WebSocket on node B
- * gets an event posted on node A. The local node hears its own events the same way, which keeps
- * the per-channel order of notifications equal to the seq order on every node.
+ * Speed (issue 13): a post is ONE script, so one round trip (nonce, membership, dedup, rule 7
+ * condition, append, retention, "anyone to wake by push?"); commands issued in the same tick go
+ * out in one write (ioredis auto-pipelining), and Redis serves them before one AOF fsync. Each
+ * append publishes its WebSocket frame ready to send, so a node parses it once and serializes
+ * nothing.
+ *
+ * Cross-node push: every node subscribes to the event channel (./redis-events.ts) and calls its
+ * listeners; a WebSocket on node B gets an event posted on node A. The local node hears its own
+ * events the same way, which keeps the per-channel order of notifications equal to the seq order
+ * on every node. After the subscriber connection drops and comes back, listeners are asked to
+ * resync from the logs.
+ *
+ * Cluster: `url` may list several seed nodes (comma-separated); when the first reachable one says
+ * `cluster_enabled:1` the store talks to the cluster (ioredis Cluster, redirections followed). A
+ * channel lives on the node that owns its shard's slot; while that node is down, its channels'
+ * calls fail with StoreUnavailableError (the relay answers 503 `store-unavailable`) and the other
+ * channels go on, if the cluster runs with `cluster-require-full-coverage no`.
  *
  * Durability: Redis replies to a write only after its AOF is fsynced when it runs with
- * `appendonly yes` and `appendfsync always`; the store checks that at connect and warns loudly
- * otherwise. Writes are never re-sent by the client after a reconnect
+ * `appendonly yes` and `appendfsync always`; the store checks that on every master at connect and
+ * warns loudly otherwise. Writes are never re-sent by the client after a reconnect
  * (`autoResendUnfulfilledCommands: false`): a script that ran but whose reply was lost must not
  * run twice (that would append a packet twice); the caller sees an error and may retry with a
  * postId, which is idempotent.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
+import { openEventLink, type EventLinkTarget } from './redis-events.js';
+import { BLOB_SHARDS, CHANNEL_SHARDS, KEY_LAYOUT_VERSION, blobShard, channelShard, redisKeys } from './redis-keys.js';
+import { migrateLayoutV1 } from './redis-migrate.js';
 import {
   ACK_CURSOR,
   APPEND,
   APPEND_UPLOAD_CHUNK,
   CHECK_CAPABILITY,
-  DELETE_CHANNEL_IF_EMPTY,
-  FINALIZE_UPLOAD,
-  REVOKE_CAPABILITY,
   CREATE_CHANNEL,
   CREATE_UPLOAD,
+  DELETE_CHANNEL_IF_EMPTY,
   DELETE_PUSH,
+  FINALIZE_UPLOAD,
   JOIN,
   PUT_CAPABILITY,
   PUT_FETCH_TOKEN,
   PUT_PUSH,
   REMOVE_MEMBER,
+  REVOKE_CAPABILITY,
   REVOKE_FETCH_TOKENS,
   SET_ONLINE,
-  USE_FETCH_TOKEN,
-  FEED_MAX_ENTRIES,
   SWEEP_EXPIRED,
   TRIM,
+  USE_FETCH_TOKEN,
 } from './redis-scripts.js';
 import {
+  StoreUnavailableError,
   eventSizeBytes,
   type ChannelRecord,
   type EventListener,
@@ -51,42 +68,58 @@ import {
   type PushSubscriptionRecord,
   type PushTarget,
   type RelayStore,
-  type VapidKeys,
   type StoreRefusal,
   type StoreResult,
   type UploadRecord,
+  type VapidKeys,
 } from './types.js';
 
 /** Stream entries read per XRANGE inside the trim script (bounds one reply's size). */
 const TRIM_SCAN_BATCH = 256;
 /** Events one trim script removes at most: bounds how long one script blocks Redis; trim loops. */
 const TRIM_MAX_EVENTS_PER_SCRIPT = 5_000;
+/** Events a post's own retention removes at most (the sweep does the rest of a long backlog). */
+const TRIM_MAX_EVENTS_PER_POST = 64;
 /** Channel ids per SSCAN page during a sweep. */
 const SWEEP_SCAN_COUNT = 500;
 /** Expired records deleted per script call during a sweep (bounded work per call). */
-const SWEEP_EXPIRED_BATCH = 1_000;
-/** Feed entries read per round while catching up after a pub/sub reconnect. */
-const FEED_CATCH_UP_BATCH = 200;
+const SWEEP_EXPIRED_BATCH = 200;
 /** Events per XRANGE page of a read (a byte cap usually ends the read within the first page). */
 const READ_PAGE_EVENTS = 64;
-/** How often a node refreshes its heartbeat key, and how long the key lives without refresh. */
+/** How often a node refreshes its heartbeat, and how long it counts as alive without one. */
 const NODE_HEARTBEAT_MS = 10_000;
 const NODE_HEARTBEAT_TTL_MS = 3 * NODE_HEARTBEAT_MS;
+/** A node's entry is deleted from the node table this long after its heartbeat stopped. */
+const NODE_FORGET_MS = 24 * 60 * 60 * 1000;
+/** Presence naming a node this node has not heard of yet re-reads the node table, at most this often. */
+const NODE_REFRESH_MIN_MS = 1_000;
 /** Random bytes of a node id (presence entries name their node). */
 const NODE_ID_BYTES = 9;
 /** How long connecting to Redis may take before the store gives up (startup fails loudly). */
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A command without a reply after this long fails (StoreUnavailableError): a node that stopped
+ * answering must not hold requests forever. Generous: a loaded Redis can take a second.
+ */
+const COMMAND_TIMEOUT_MS = 10_000;
+/** Upload token hash → its blob's sha, remembered per node (an upload's chunks come one by one). */
+const UPLOAD_INDEX_CACHE_MAX = 1_000;
 
 export interface RedisStoreOptions {
-  /** redis://host:port/db */
+  /**
+   * redis://[user:password@]host:port[/db], or several seed nodes of a Redis Cluster separated by
+   * commas (any one reachable node is enough to find the others).
+   */
   readonly url: string;
-  /** Key prefix: relays sharing a prefix share channels; another prefix is another relay. */
+  /** Key prefix: relays sharing a prefix share channels; another prefix is another relay. No braces. */
   readonly prefix?: string;
   /** Called with a human message for operational warnings (non-durable Redis config, lost pub/sub). */
   readonly warn?: (message: string) => void;
 }
 
-/** One Lua script, run by SHA with a fallback to EVAL when Redis has not cached it yet. */
+type Client = Redis | Cluster;
+
+/** One Lua script, run by SHA with a fallback to EVAL when the node has not cached it yet. */
 class LuaScript {
   private readonly sha: string;
 
@@ -94,13 +127,13 @@ class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>): Promise<unknown> {
+  async run(client: Client, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>): Promise<unknown> {
     try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
       // EVAL caches the script; a NOSCRIPT reply means nothing ran, so retrying is safe.
-      return await redis.eval(this.source, keys.length, ...keys, ...args);
+      return await client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
 }
@@ -136,13 +169,12 @@ function eventData(event: NewEvent, timeMs: number): string {
     case 'member-left':
       return JSON.stringify({ type: event.type, timeMs, member: event.member, by: event.by });
     case 'packet':
-      return JSON.stringify({ type: event.type, timeMs, author: event.author, packet: event.packet });
+      return JSON.stringify({ type: event.type, timeMs, author: event.author, packet: event.packet, ...(event.wake === true ? { wake: true } : {}) });
   }
 }
 
-/** Rebuilds an event from its stored JSON; anything else is a corrupt store (a bug: crash). */
-function toEvent(seq: number, data: string): RelayEvent {
-  const parsed = JSON.parse(data) as Record<string, unknown>;
+/** An event from its parsed JSON; anything else is a corrupt store (a bug: crash). */
+function eventFromJson(seq: number, parsed: Record<string, unknown>): RelayEvent {
   const timeMs = parsed.timeMs;
   if (typeof timeMs !== 'number') throw new Error(`corrupt event ${seq}: no timeMs`);
   switch (parsed.type) {
@@ -151,10 +183,21 @@ function toEvent(seq: number, data: string): RelayEvent {
     case 'member-left':
       return { seq, timeMs, type: 'member-left', member: parsed.member as MemberKey, by: parsed.by as MemberKey };
     case 'packet':
-      return { seq, timeMs, type: 'packet', author: (parsed.author ?? null) as MemberKey | null, packet: String(parsed.packet) };
+      return {
+        seq,
+        timeMs,
+        type: 'packet',
+        author: (parsed.author ?? null) as MemberKey | null,
+        packet: String(parsed.packet),
+        ...(parsed.wake === true ? { wake: true as const } : {}),
+      };
     default:
       throw new Error(`corrupt event ${seq}: type ${String(parsed.type)}`);
   }
+}
+
+function toEvent(seq: number, data: string): RelayEvent {
+  return eventFromJson(seq, JSON.parse(data) as Record<string, unknown>);
 }
 
 /** The seq of a stream entry id "<seq>-0". */
@@ -167,13 +210,6 @@ function fieldOf(fields: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
-/** True when stream id `a` ("<ms>-<n>") comes after `b`. */
-function feedIdAfter(a: string, b: string): boolean {
-  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
-  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
-  return aMs > bMs || (aMs === bMs && aSeq > bSeq);
-}
-
 function asArray(reply: unknown): unknown[] {
   if (!Array.isArray(reply)) throw new Error(`unexpected Redis reply ${String(reply)}`);
   return reply;
@@ -183,59 +219,146 @@ function refusal<T>(code: unknown): StoreResult<T> {
   return { ok: false, code: String(code) as StoreRefusal };
 }
 
+/** The replies of a MULTI/EXEC, each checked (a failed command throws its error). */
+function results(replies: Array<[Error | null, unknown]> | null): unknown[] {
+  if (replies === null) throw new Error('Redis transaction aborted');
+  return replies.map(([error, value]) => {
+    if (error !== null) throw error;
+    return value;
+  });
+}
+
 /**
- * Connects the command and pub/sub connections, checks durability, subscribes to the event channel,
- * and returns the store. Rejects if Redis is unreachable.
+ * Errors that mean "storage unreachable or not serving this slot now", as opposed to bugs: the
+ * relay answers 503 for these. Matched by message (ioredis and Redis report them as text).
+ */
+const UNAVAILABLE_PATTERN =
+  /CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY|OOM |Connection is closed|connect ECONN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Command timed out|MaxRetriesPerRequest|max retries|Too many Cluster redirections|Failed to refresh slots|None of startup nodes|Cluster isn't ready|Stream isn't writeable|enableOfflineQueue|is closed/i;
+
+function unavailable(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError) return error;
+  if (error instanceof Error && (UNAVAILABLE_PATTERN.test(error.message) || error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError')) {
+    return new StoreUnavailableError(`Redis unavailable: ${error.message}`);
+  }
+  return error;
+}
+
+interface Seed {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+function parseSeeds(spec: string): Seed[] {
+  const seeds = spec
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((url) => {
+      const parsed = new URL(url);
+      if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new RangeError(`not a redis:// URL: ${url}`);
+      return {
+        url,
+        host: parsed.hostname.replace(/^\[|\]$/g, ''),
+        port: parsed.port === '' ? 6379 : Number(parsed.port),
+        ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+        ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+      };
+    });
+  if (seeds.length === 0) throw new RangeError('no Redis URL');
+  return seeds;
+}
+
+/** Whether the first reachable seed runs in cluster mode (INFO cluster). */
+async function probeCluster(seeds: readonly Seed[], connection: RedisOptions): Promise<boolean> {
+  let lastError: unknown;
+  for (const seed of seeds) {
+    const probe = new Redis(seed.url, { ...connection, lazyConnect: true, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      const info = await probe.info('cluster');
+      return /^cluster_enabled:1/m.test(info);
+    } catch (error) {
+      lastError = error;
+    } finally {
+      probe.disconnect();
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/**
+ * Connects the command and pub/sub connections, checks durability, moves an older key layout,
+ * subscribes to the event channel, and returns the store. Rejects if Redis is unreachable.
  */
 export async function openRedisStore(options: RedisStoreOptions): Promise<RelayStore> {
   const prefix = options.prefix ?? 'covey:';
   const warn = options.warn ?? ((message: string) => console.warn(`[relay redis] ${message}`));
-  const connectionOptions = {
-    lazyConnect: true,
+  const key = redisKeys(prefix);
+  const seeds = parseSeeds(options.url);
+  const connection: RedisOptions = {
     connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
     // See the module comment: a write whose reply was lost must not be executed twice.
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
   };
-  const redis = new Redis(options.url, connectionOptions);
-  const subscriber = new Redis(options.url, { ...connectionOptions, autoResendUnfulfilledCommands: true });
+  const isCluster = await probeCluster(seeds, connection);
+  let redis: Client;
+  if (isCluster) {
+    const first = seeds[0] as Seed;
+    redis = new Cluster(
+      seeds.map((seed): ClusterNode => ({ host: seed.host, port: seed.port })),
+      {
+        lazyConnect: true,
+        enableAutoPipelining: true,
+        scaleReads: 'master',
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        retryDelayOnTryAgain: 100,
+        maxRedirections: 16,
+        redisOptions: {
+          ...connection,
+          ...(first.username === undefined ? {} : { username: first.username }),
+          ...(first.password === undefined ? {} : { password: first.password }),
+        },
+      },
+    );
+  } else {
+    redis = new Redis((seeds[0] as Seed).url, { ...connection, lazyConnect: true, enableAutoPipelining: true });
+  }
   // ioredis emits 'error' on every failed reconnect; without a handler Node would crash the relay.
   redis.on('error', (error: Error) => warn(`command connection: ${error.message}`));
-  subscriber.on('error', (error: Error) => warn(`pub/sub connection: ${error.message}`));
-  await Promise.all([redis.connect(), subscriber.connect()]);
+  await redis.connect();
 
   await checkDurability(redis, warn);
+  await checkLayout(redis, isCluster, prefix, warn);
 
-  const key = {
-    channel: (id: string) => `${prefix}ch:${id}`,
-    events: (id: string) => `${prefix}ev:${id}`,
-    members: (id: string) => `${prefix}mem:${id}`,
-    cursors: (id: string) => `${prefix}cur:${id}`,
-    posts: (id: string) => `${prefix}post:${id}`,
-    channels: `${prefix}channels`,
-    stats: `${prefix}stats`,
-    capability: (hash: string) => `${prefix}cap:${hash}`,
-    nonces: `${prefix}nonces`,
-    upload: (hash: string) => `${prefix}up:${hash}`,
-    uploadData: (hash: string) => `${prefix}upd:${hash}`,
-    blob: (sha: string) => `${prefix}blob:${sha}`,
-    blobData: (sha: string) => `${prefix}blobd:${sha}`,
-    blobCapability: (hash: string) => `${prefix}blobcap:${hash}`,
-    expiry: (kind: 'cap' | 'up' | 'blob' | 'blobcap') => `${prefix}exp:${kind}`,
-    pubsub: `${prefix}events`,
-    feed: `${prefix}feed`,
-    fetchTokens: (id: string) => `${prefix}ft:${id}`,
-    memberFetchTokens: (id: string, member: string) => `${prefix}ftm:${id}:${member}`,
-    push: (id: string) => `${prefix}push:${id}`,
-    online: (id: string) => `${prefix}online:${id}`,
-    node: (nodeId: string) => `${prefix}node:${nodeId}`,
-    vapid: `${prefix}vapid`,
-  };
-
-  // Presence (setOnline) names this node; its heartbeat key says the node is alive, so the
-  // presence a crashed node leaves behind is ignored once the key expires.
+  // Presence (setOnline) names this node; its entry in the node table says the node is alive, so
+  // the presence a crashed node leaves behind is ignored once its heartbeat expires.
   const nodeId = randomBytes(NODE_ID_BYTES).toString('base64url');
-  const heartbeat = (): Promise<unknown> => redis.set(key.node(nodeId), '1', 'PX', NODE_HEARTBEAT_TTL_MS);
+  let aliveNodes = new Set<string>([nodeId]);
+  let nodesReadAtMs = 0;
+  const readNodes = async (): Promise<void> => {
+    const now = Date.now();
+    nodesReadAtMs = now;
+    const table = await redis.hgetall(key.nodes);
+    const alive = new Set<string>([nodeId]);
+    const forgotten: string[] = [];
+    for (const [id, expiry] of Object.entries(table)) {
+      if (Number(expiry) > now) alive.add(id);
+      else if (Number(expiry) + NODE_FORGET_MS < now) forgotten.push(id);
+    }
+    aliveNodes = alive;
+    if (forgotten.length > 0) await redis.hdel(key.nodes, ...forgotten);
+  };
+  const heartbeat = async (): Promise<void> => {
+    await redis.hset(key.nodes, nodeId, String(Date.now() + NODE_HEARTBEAT_TTL_MS));
+    await readNodes();
+  };
   await heartbeat();
   const heartbeatTimer = setInterval(() => {
     heartbeat().catch((error: unknown) => warn(`node heartbeat failed: ${error instanceof Error ? error.message : String(error)}`));
@@ -243,87 +366,63 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
   heartbeatTimer.unref();
 
   const listeners = new Set<EventListener>();
+  const resyncListeners = new Set<() => void>();
   let closed = false;
 
-  const notify = (channelId: ChannelId, event: RelayEvent): void => {
+  const onMessage = (message: string): void => {
+    let channelId: ChannelId;
+    let event: RelayEvent;
+    try {
+      const frame = JSON.parse(message) as { channel?: unknown; event?: Record<string, unknown> };
+      const seq = frame.event?.seq;
+      if (typeof frame.channel !== 'string' || frame.event === undefined || typeof seq !== 'number') throw new Error('not an event frame');
+      channelId = frame.channel as ChannelId;
+      event = eventFromJson(seq, frame.event);
+    } catch (error) {
+      warn(`ignored a malformed pub/sub message: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
     for (const listener of listeners) {
       try {
-        listener(channelId, event);
+        listener(channelId, event, message);
       } catch {
         // Listeners must not throw (types.ts); one bad listener must not stop the others.
       }
     }
   };
-
-  // The newest feed entry this node has notified: where a catch-up after a reconnect starts.
-  const [newest] = (await redis.xrevrange(key.feed, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-  let lastFeedId = newest?.[0] ?? '0-0';
-
-  subscriber.on('message', (_channel: string, message: string) => {
-    let channelId: ChannelId;
-    let event: RelayEvent;
-    try {
-      const parsed = JSON.parse(message) as { c: string; s: number; f: string; e: Record<string, unknown> };
-      channelId = parsed.c as ChannelId;
-      event = toEvent(parsed.s, JSON.stringify(parsed.e));
-      if (feedIdAfter(parsed.f, lastFeedId)) lastFeedId = parsed.f;
-    } catch (error) {
-      warn(`ignored a malformed pub/sub message: ${error instanceof Error ? error.message : String(error)}`);
-      return;
-    }
-    notify(channelId, event);
-  });
-
-  /**
-   * After the pub/sub connection comes back, notify what was published while it was down, from the
-   * feed. Events may be notified twice (types.ts allows it; the push hub skips seqs it has sent).
-   */
-  let catchingUp = false;
-  const catchUp = async (): Promise<void> => {
-    if (catchingUp || closed) return;
-    catchingUp = true;
-    try {
-      const [oldest] = (await redis.xrange(key.feed, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
-      if (oldest !== undefined && lastFeedId !== '0-0' && feedIdAfter(oldest[0], lastFeedId)) {
-        warn('pub/sub was down longer than the feed covers: some subscribers catch up only on their next event');
+  const onResync = (): void => {
+    for (const resync of resyncListeners) {
+      try {
+        resync();
+      } catch {
+        // As for listeners.
       }
-      // Bounded: the feed holds about FEED_MAX_ENTRIES entries and each round moves past a batch.
-      for (let round = 0; round <= FEED_MAX_ENTRIES / FEED_CATCH_UP_BATCH + 1; round++) {
-        const entries = (await redis.xrange(key.feed, `(${lastFeedId}`, '+', 'COUNT', FEED_CATCH_UP_BATCH)) as Array<[string, string[]]>;
-        const events = await Promise.all(
-          entries.map(async ([, fields]) => {
-            const channelId = fieldOf(fields, 'c') as ChannelId;
-            const seq = Number(fieldOf(fields, 's'));
-            return { channelId, events: await readEntries(channelId, seq - 1, 1) };
-          }),
-        );
-        for (const { channelId, events: [event] } of events) if (event !== undefined) notify(channelId, event);
-        const last = entries.at(-1);
-        if (last !== undefined && feedIdAfter(last[0], lastFeedId)) lastFeedId = last[0];
-        if (entries.length < FEED_CATCH_UP_BATCH) return;
-      }
-    } catch (error) {
-      warn(`catch-up after a pub/sub reconnect failed: ${error instanceof Error ? error.message : String(error)}`);
-    } finally {
-      catchingUp = false;
     }
   };
-  // 'ready' fires again after every reconnect, just BEFORE ioredis resubscribes by itself. Reading
-  // the feed then could miss what is published before the SUBSCRIBE lands, so subscribe first
-  // (twice is harmless) and read the feed once Redis has confirmed it.
-  subscriber.on('ready', () => {
-    subscriber.subscribe(key.pubsub).then(
-      () => catchUp(),
-      (error: unknown) => warn(`resubscribe failed: ${error instanceof Error ? error.message : String(error)}`),
-    );
+  const linkTargets = (): EventLinkTarget[] => {
+    if (!(redis instanceof Cluster)) return [{ url: (seeds[0] as Seed).url }];
+    const known = redis.nodes('all').map((node) => ({ host: String(node.options.host), port: Number(node.options.port) }));
+    return known.length > 0 ? known : seeds.map((seed) => ({ host: seed.host, port: seed.port }));
+  };
+  const first = seeds[0] as Seed;
+  const link = await openEventLink({
+    targets: linkTargets,
+    connection: {
+      ...connection,
+      ...(first.username === undefined ? {} : { username: first.username }),
+      ...(first.password === undefined ? {} : { password: first.password }),
+    },
+    channel: key.pubsub,
+    onMessage,
+    onResync,
+    warn,
   });
-  await subscriber.subscribe(key.pubsub);
 
   function checkOpen(): void {
     if (closed) throw new Error('redis store is closed');
   }
 
-  /** The fields of the append script's shared tail: channel JSON, data, time, size. */
+  /** The fields of the append scripts' shared tail: channel JSON, data, time, size. */
   function appendArgs(channelId: ChannelId, event: NewEvent, nowMs: number): [string, string, number, number] {
     return [JSON.stringify(channelId), eventData(event, nowMs), nowMs, eventSizeBytes(event)];
   }
@@ -355,13 +454,14 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
   }
 
   async function trimChannel(channelId: ChannelId, maxEventAgeMs: number, maxChannelBytes: number, nowMs: number): Promise<number> {
+    const stats = key.stats(channelShard(channelId));
     let removed = 0;
     // Bounded: each round removes up to TRIM_MAX_EVENTS_PER_SCRIPT of a finite log, and stops when a round removes fewer.
     for (;;) {
       const count = Number(
         await scripts.trim.run(
           redis,
-          [key.channel(channelId), key.events(channelId), key.cursors(channelId), key.posts(channelId), key.stats],
+          [key.channel(channelId), key.events(channelId), key.cursors(channelId), key.posts(channelId), stats],
           [nowMs - maxEventAgeMs, maxChannelBytes, TRIM_SCAN_BATCH, TRIM_MAX_EVENTS_PER_SCRIPT],
         ),
       );
@@ -370,13 +470,38 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     }
   }
 
-  async function sweepIndex(kind: 'cap' | 'up' | 'blob' | 'blobcap', keyPrefix: string, dataPrefix: string | undefined, nowMs: number): Promise<void> {
+  /**
+   * Deletes what an expiry index says has expired: candidates read first, then deleted by a
+   * script that re-checks each score (SWEEP_EXPIRED). `keysOf` names the keys of one member.
+   */
+  async function sweepIndex(index: string, keysOf: (member: string) => string[], nowMs: number): Promise<void> {
+    // Bounded: each round deletes the batch it read (or stops when nothing is left).
     for (;;) {
-      const args: Array<string | number> = [nowMs, keyPrefix, SWEEP_EXPIRED_BATCH];
-      if (dataPrefix !== undefined) args.push(dataPrefix);
-      const count = Number(await scripts.sweepExpired.run(redis, [key.expiry(kind)], args));
-      if (count < SWEEP_EXPIRED_BATCH) return;
+      const members = await redis.zrangebyscore(index, '-inf', nowMs, 'LIMIT', 0, SWEEP_EXPIRED_BATCH);
+      if (members.length === 0) return;
+      const per = keysOf(members[0] as string).length;
+      await scripts.sweepExpired.run(redis, [index, ...members.flatMap(keysOf)], [nowMs, per, ...members]);
+      if (members.length < SWEEP_EXPIRED_BATCH) return;
     }
+  }
+
+  /** Upload token hash → the sha of the blob it uploads (its keys live in that blob's shard). */
+  const uploadIndexCache = new Map<string, BlobHash>();
+  async function uploadSha(id: string): Promise<BlobHash | undefined> {
+    const cached = uploadIndexCache.get(id);
+    if (cached !== undefined) return cached;
+    const sha = await redis.get(key.uploadIndex(id));
+    if (sha === null) return undefined;
+    if (uploadIndexCache.size >= UPLOAD_INDEX_CACHE_MAX) {
+      const oldest = uploadIndexCache.keys().next();
+      if (oldest.done !== true) uploadIndexCache.delete(oldest.value);
+    }
+    uploadIndexCache.set(id, sha as BlobHash);
+    return sha as BlobHash;
+  }
+  async function forgetUpload(id: string): Promise<void> {
+    uploadIndexCache.delete(id);
+    results(await redis.multi().del(key.uploadIndex(id)).zrem(key.uploadIndexExpiry(blobShard(id)), id).exec());
   }
 
   const store: RelayStore = {
@@ -386,6 +511,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       checkOpen();
       const event = { type: 'member-joined', member: owner } as const;
       const [channelJson, data, , size] = appendArgs(channelId, event, nowMs);
+      const shard = channelShard(channelId);
       const seq = Number(
         await scripts.createChannel.run(
           redis,
@@ -394,10 +520,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
             key.events(channelId),
             key.members(channelId),
             key.cursors(channelId),
-            key.channels,
-            key.stats,
+            key.channels(shard),
+            key.stats(shard),
             key.posts(channelId),
-            key.feed,
           ],
           [channelJson, channelId, kind, owner, nowMs, data, size, key.pubsub],
         ),
@@ -407,13 +532,10 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async getChannel(channelId) {
       checkOpen();
-      const [[channelError, fields], [membersError, memberCount]] = (await redis
-        .multi()
-        .hgetall(key.channel(channelId))
-        .hlen(key.members(channelId))
-        .exec()) as [[Error | null, Record<string, string>], [Error | null, number]];
-      if (channelError !== null) throw channelError;
-      if (membersError !== null) throw membersError;
+      const [fields, memberCount] = results(await redis.multi().hgetall(key.channel(channelId)).hlen(key.members(channelId)).exec()) as [
+        Record<string, string>,
+        number,
+      ];
       if (fields.head === undefined) return undefined;
       const record: ChannelRecord = {
         channelId,
@@ -431,28 +553,23 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async getMember(channelId, memberKey) {
       checkOpen();
-      const [joined, cursor] = (await redis
-        .multi()
-        .hget(key.members(channelId), memberKey)
-        .hget(key.cursors(channelId), memberKey)
-        .exec()) as [[Error | null, string | null], [Error | null, string | null]];
-      if (joined[0] !== null) throw joined[0];
-      if (joined[1] === null) return undefined;
-      return { key: memberKey, joinedSeq: Number(joined[1]), cursor: Number(cursor[1] ?? 0) };
+      const [joined, cursor] = results(
+        await redis.multi().hget(key.members(channelId), memberKey).hget(key.cursors(channelId), memberKey).exec(),
+      ) as [string | null, string | null];
+      if (joined === null) return undefined;
+      return { key: memberKey, joinedSeq: Number(joined), cursor: Number(cursor ?? 0) };
     },
 
     async listMembers(channelId) {
       checkOpen();
-      const [joined, cursors] = (await redis
-        .multi()
-        .hgetall(key.members(channelId))
-        .hgetall(key.cursors(channelId))
-        .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
-      if (joined[0] !== null) throw joined[0];
-      const members: MemberInfo[] = Object.entries(joined[1]).map(([memberKey, joinedSeq]) => ({
+      const [joined, cursors] = results(await redis.multi().hgetall(key.members(channelId)).hgetall(key.cursors(channelId)).exec()) as [
+        Record<string, string>,
+        Record<string, string>,
+      ];
+      const members: MemberInfo[] = Object.entries(joined).map(([memberKey, joinedSeq]) => ({
         key: memberKey as MemberKey,
         joinedSeq: Number(joinedSeq),
-        cursor: Number(cursors[1][memberKey] ?? 0),
+        cursor: Number(cursors[memberKey] ?? 0),
       }));
       return members.sort((a, b) => a.joinedSeq - b.joinedSeq);
     },
@@ -469,10 +586,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
             key.events(channelId),
             key.members(channelId),
             key.cursors(channelId),
-            key.capability(capHash),
-            key.stats,
+            key.capability(channelId, capHash),
+            key.stats(channelShard(channelId)),
             key.posts(channelId),
-            key.feed,
           ],
           [channelJson, channelId, memberKey, nowMs, data, size, key.pubsub],
         ),
@@ -484,7 +600,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       const seq = Number(reply[1]);
       return {
         ok: true,
-        value: { member: { key: memberKey, joinedSeq: seq, cursor: seq - 1 }, event: { seq, timeMs: nowMs, type: 'member-joined', member: memberKey } },
+        value: { member: { key: memberKey, joinedSeq: seq, cursor: seq - 1 }, event: { seq, timeMs: nowMs, ...event } },
       };
     },
 
@@ -492,6 +608,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       checkOpen();
       const event = { type: 'member-left', member: target, by: actor } as const;
       const [channelJson, data, timeMs, size] = appendArgs(channelId, event, nowMs);
+      const shard = channelShard(channelId);
       const reply = asArray(
         await scripts.removeMember.run(
           redis,
@@ -500,14 +617,13 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
             key.events(channelId),
             key.members(channelId),
             key.cursors(channelId),
-            key.stats,
+            key.stats(shard),
             key.posts(channelId),
             key.fetchTokens(channelId),
             key.memberFetchTokens(channelId, target),
             key.push(channelId),
             key.online(channelId),
-            key.channels,
-            key.feed,
+            key.channels(shard),
           ],
           [channelJson, actor, target, data, timeMs, size, key.pubsub],
         ),
@@ -523,9 +639,20 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       // Idempotent posts are per (channel, author, postId), as in the SQLite store.
       const postField = options?.postId !== undefined && author !== null ? `${author}\n${options.postId}` : '';
       const capability = options?.capability;
-      const keys = [key.channel(channelId), key.events(channelId), key.members(channelId), key.posts(channelId), key.stats];
-      if (capability !== undefined) keys.push(key.capability(capability.hash));
-      keys.push(key.feed);
+      const nonce = options?.nonce;
+      const retention = options?.retention;
+      const shard = channelShard(channelId);
+      const keys = [
+        key.channel(channelId),
+        key.events(channelId),
+        key.members(channelId),
+        key.posts(channelId),
+        key.stats(shard),
+        key.cursors(channelId),
+        key.push(channelId),
+        key.nonces(shard),
+      ];
+      if (capability !== undefined) keys.push(key.capability(channelId, capability.hash));
       const reply = asArray(
         await scripts.append.run(redis, keys, [
           channelJson,
@@ -537,11 +664,19 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
           key.pubsub,
           options?.ifNoLeaveAfter ?? '',
           capability?.kind ?? '',
+          nonce === undefined ? '' : `${nonce.key}\n${nonce.nonce}`,
+          nonce?.expiresAtMs ?? '',
+          retention === undefined ? '' : nowMs - retention.maxEventAgeMs,
+          retention?.maxChannelBytes ?? '',
+          TRIM_SCAN_BATCH,
+          TRIM_MAX_EVENTS_PER_POST,
         ]),
       );
-      if (reply[0] === 'dup') return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true } };
+      if (reply[0] === 'dup') {
+        return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true, hasPushSubscriptions: false } };
+      }
       if (reply[0] !== 'ok') return refusal(reply[1]);
-      return { ok: true, value: { event: toEvent(Number(reply[1]), data), duplicate: false } };
+      return { ok: true, value: { event: toEvent(Number(reply[1]), data), duplicate: false, hasPushSubscriptions: Number(reply[2]) === 1 } };
     },
 
     async readEvents(channelId, afterSeq, limit, maxBytes) {
@@ -568,7 +703,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       checkOpen();
       const done = await scripts.putCapability.run(
         redis,
-        [key.capability(record.hash), key.expiry('cap'), key.members(record.channelId)],
+        [key.capability(record.channelId, record.hash), key.capabilityExpiry(channelShard(record.channelId)), key.members(record.channelId)],
         [record.hash, record.channelId, record.kind, record.expiresAtMs, record.usesLeft, record.creator],
       );
       return Number(done) === 1 ? { ok: true, value: undefined } : refusal('not-member');
@@ -576,18 +711,27 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async checkCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
       checkOpen();
-      return Number(await scripts.checkCapability.run(redis, [key.capability(capHash), key.members(channelId)], [channelId, kind, nowMs])) === 1;
+      const reply = await scripts.checkCapability.run(redis, [key.capability(channelId, capHash), key.members(channelId)], [channelId, kind, nowMs]);
+      return Number(reply) === 1;
     },
 
     async revokeCapability(capHash, channelId) {
       checkOpen();
-      return Number(await scripts.revokeCapability.run(redis, [key.capability(capHash), key.expiry('cap')], [channelId, capHash]));
+      return Number(
+        await scripts.revokeCapability.run(
+          redis,
+          [key.capability(channelId, capHash), key.capabilityExpiry(channelShard(channelId))],
+          [channelId, capHash],
+        ),
+      );
     },
 
-    async useNonce(memberKey, nonce, expiresAtMs) {
+    async useNonce(memberKey, nonce, expiresAtMs, channelId) {
       checkOpen();
-      // One sorted set for all nonces: ZADD NX is atomic across nodes, and sweep drops by score.
-      return (await redis.zadd(key.nonces, 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
+      // One sorted set per shard, the channel's (a post's append uses the same one) or, for a
+      // request about no channel, the key's. ZADD NX is atomic across nodes; sweep drops by score.
+      const shard = channelShard(channelId ?? memberKey);
+      return (await redis.zadd(key.nonces(shard), 'NX', expiresAtMs, `${memberKey}\n${nonce}`)) === 1;
     },
 
     async putFetchToken(record, maxPerMember, nowMs) {
@@ -632,25 +776,15 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async pushTargets(channelId) {
       checkOpen();
-      const [[pushError, subscriptions], [onlineError, presence]] = (await redis
-        .multi()
-        .hgetall(key.push(channelId))
-        .hgetall(key.online(channelId))
-        .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
-      if (pushError !== null) throw pushError;
-      if (onlineError !== null) throw onlineError;
+      const [subscriptions, presence] = results(await redis.multi().hgetall(key.push(channelId)).hgetall(key.online(channelId)).exec()) as [
+        Record<string, string>,
+        Record<string, string>,
+      ];
       if (Object.keys(subscriptions).length === 0) return [];
       // Presence counts only while its node's heartbeat lives.
       const entries = Object.keys(presence).map((field) => field.split('\n') as [string, string]);
-      const nodes = [...new Set(entries.map(([, node]) => node))];
-      const alive = new Set<string>();
-      if (nodes.length > 0) {
-        const beats = await redis.mget(...nodes.map((node) => key.node(node)));
-        nodes.forEach((node, i) => {
-          if (beats[i] !== null) alive.add(node);
-        });
-      }
-      const onlineMembers = new Set(entries.filter(([, node]) => alive.has(node)).map(([member]) => member));
+      if (entries.some(([, node]) => !aliveNodes.has(node)) && Date.now() - nodesReadAtMs > NODE_REFRESH_MIN_MS) await readNodes();
+      const onlineMembers = new Set(entries.filter(([, node]) => aliveNodes.has(node)).map(([member]) => member));
       return Object.entries(subscriptions).map(([member, json]): PushTarget => {
         const parsed = JSON.parse(json) as { e: string; p: string; a: string };
         const subscription: PushSubscriptionRecord = { endpoint: parsed.e, p256dh: parsed.p, auth: parsed.a };
@@ -673,16 +807,26 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async createUpload(record: UploadRecord) {
       checkOpen();
+      // The index first: an index without its upload is harmless (not found), the reverse is lost.
+      results(
+        await redis
+          .multi()
+          .set(key.uploadIndex(record.id), record.sha256)
+          .zadd(key.uploadIndexExpiry(blobShard(record.id)), record.expiresAtMs, record.id)
+          .exec(),
+      );
       await scripts.createUpload.run(
         redis,
-        [key.upload(record.id), key.uploadData(record.id), key.expiry('up')],
+        [key.upload(record.sha256, record.id), key.uploadData(record.sha256, record.id), key.uploadExpiry(blobShard(record.sha256))],
         [record.id, record.channelId, record.sha256, record.size, record.expiresAtMs],
       );
     },
 
     async getUpload(id, nowMs) {
       checkOpen();
-      const fields = await redis.hgetall(key.upload(id));
+      const sha = await uploadSha(id);
+      if (sha === undefined) return undefined;
+      const fields = await redis.hgetall(key.upload(sha, id));
       if (fields.exp === undefined || Number(fields.exp) <= nowMs) return undefined;
       return {
         id,
@@ -696,10 +840,12 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async appendUploadChunk(id, offset, bytes, nowMs) {
       checkOpen();
+      const sha = await uploadSha(id);
+      if (sha === undefined) return refusal('not-found');
       const reply = asArray(
         await scripts.appendUploadChunk.run(
           redis,
-          [key.upload(id), key.uploadData(id)],
+          [key.upload(sha, id), key.uploadData(sha, id)],
           [offset, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), nowMs],
         ),
       );
@@ -709,56 +855,69 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
 
     async readUploadRange(id, offset, maxBytes) {
       checkOpen();
-      const [[existsError, exists], [rangeError, bytes]] = (await redis
-        .multi()
-        .exists(key.upload(id))
-        .getrangeBuffer(key.uploadData(id), offset, offset + maxBytes - 1)
-        .exec()) as [[Error | null, number], [Error | null, Buffer]];
-      if (existsError !== null) throw existsError;
-      if (rangeError !== null) throw rangeError;
+      const sha = await uploadSha(id);
+      if (sha === undefined) return undefined;
+      const [exists, bytes] = results(
+        await redis
+          .multi()
+          .exists(key.upload(sha, id))
+          .getrangeBuffer(key.uploadData(sha, id), offset, offset + maxBytes - 1)
+          .exec(),
+      ) as [number, Buffer];
       if (exists === 0) return undefined;
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
 
     async deleteUpload(id) {
       checkOpen();
-      await redis.multi().del(key.upload(id), key.uploadData(id)).zrem(key.expiry('up'), id).exec();
+      const sha = await uploadSha(id);
+      if (sha !== undefined) {
+        results(await redis.multi().del(key.upload(sha, id), key.uploadData(sha, id)).zrem(key.uploadExpiry(blobShard(sha)), id).exec());
+      }
+      await forgetUpload(id);
     },
 
     async finalizeUpload(id, sha256, readCapHash, expiresAtMs) {
       checkOpen();
+      const uploadedSha = await uploadSha(id);
+      // The caller checked the bytes hash to sha256; an upload announced as another blob is a bug.
+      if (uploadedSha === undefined) return false;
+      if (uploadedSha !== sha256) throw new Error(`upload ${id} is for blob ${uploadedSha}, not ${sha256}`);
+      const shard = blobShard(sha256);
       const done = await scripts.finalizeUpload.run(
         redis,
         [
-          key.upload(id),
-          key.uploadData(id),
+          key.upload(sha256, id),
+          key.uploadData(sha256, id),
           key.blob(sha256),
           key.blobData(sha256),
-          key.blobCapability(readCapHash),
-          key.expiry('blob'),
-          key.expiry('blobcap'),
-          key.expiry('up'),
+          key.blobCapability(sha256, readCapHash),
+          key.blobExpiry(shard),
+          key.blobCapabilityExpiry(shard),
+          key.uploadExpiry(shard),
         ],
         [sha256, readCapHash, expiresAtMs, id],
       );
-      return Number(done) === 1;
+      if (Number(done) !== 1) return false;
+      await forgetUpload(id).catch(() => undefined);
+      return true;
     },
 
-    async openBlob(readCapHash, nowMs) {
+    async openBlob(sha256, readCapHash, nowMs) {
       checkOpen();
-      const sha = await redis.hget(key.blobCapability(readCapHash), 'sha');
-      if (sha === null) return undefined;
+      const [capSha, fields, length] = results(
+        await redis
+          .multi()
+          .hget(key.blobCapability(sha256, readCapHash), 'sha')
+          .hmget(key.blob(sha256), 'exp', 'size')
+          .strlen(key.blobData(sha256))
+          .exec(),
+      ) as [string | null, Array<string | null>, number];
+      if (capSha === null) return undefined;
       // As in the SQLite store: the blob's own (possibly extended) expiry decides.
-      const [[fieldsError, fields], [lengthError, length]] = (await redis
-        .multi()
-        .hmget(key.blob(sha), 'exp', 'size')
-        .strlen(key.blobData(sha))
-        .exec()) as [[Error | null, Array<string | null>], [Error | null, number]];
-      if (fieldsError !== null) throw fieldsError;
-      if (lengthError !== null) throw lengthError;
       const [exp, size] = fields;
       if (exp === null || exp === undefined || Number(exp) <= nowMs) return undefined;
-      return { sha256: sha as BlobHash, size: size === null || size === undefined ? length : Number(size) };
+      return { sha256: capSha as BlobHash, size: size === null || size === undefined ? length : Number(size) };
     },
 
     async readBlobRange(sha256, offset, maxBytes) {
@@ -770,102 +929,160 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     async sweep(policy, nowMs) {
       checkOpen();
       let removed = 0;
-      let cursor = '0';
-      // Bounded: SSCAN visits every channel once (ids added meanwhile may or may not be seen).
-      do {
-        const [next, ids] = await redis.sscan(key.channels, cursor, 'COUNT', SWEEP_SCAN_COUNT);
-        cursor = next;
-        // One page at a time, its trims pipelined on the connection (bounded by SWEEP_SCAN_COUNT-ish).
-        const counts = await Promise.all(ids.map((id) => trimChannel(id as ChannelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs)));
-        for (const count of counts) removed += count;
-        // Channels without members (left before the last leave deleted them).
-        await Promise.all(
-          ids.map((id) =>
-            scripts.deleteChannelIfEmpty.run(
-              redis,
-              [
-                key.channel(id),
-                key.events(id),
-                key.members(id),
-                key.cursors(id),
-                key.posts(id),
-                key.fetchTokens(id),
-                key.push(id),
-                key.online(id),
-                key.channels,
-                key.stats,
-              ],
-              [id],
+      // Bounded: every shard once; SSCAN visits each of its channels once (ids added meanwhile may or may not be seen).
+      for (let shard = 0; shard < CHANNEL_SHARDS; shard++) {
+        let cursor = '0';
+        do {
+          const [next, ids] = await redis.sscan(key.channels(shard), cursor, 'COUNT', SWEEP_SCAN_COUNT);
+          cursor = next;
+          // One page at a time, its trims pipelined on the connection.
+          const counts = await Promise.all(ids.map((id) => trimChannel(id as ChannelId, policy.maxEventAgeMs, policy.maxChannelBytes, nowMs)));
+          for (const count of counts) removed += count;
+          // Channels without members (left before the last leave deleted them).
+          await Promise.all(
+            ids.map((id) =>
+              scripts.deleteChannelIfEmpty.run(
+                redis,
+                [
+                  key.channel(id),
+                  key.events(id),
+                  key.members(id),
+                  key.cursors(id),
+                  key.posts(id),
+                  key.fetchTokens(id),
+                  key.push(id),
+                  key.online(id),
+                  key.channels(shard),
+                  key.stats(shard),
+                ],
+                [id],
+              ),
             ),
-          ),
-        );
-      } while (cursor !== '0');
-      await redis.zremrangebyscore(key.nonces, '-inf', nowMs);
-      await sweepIndex('cap', `${prefix}cap:`, undefined, nowMs);
-      await sweepIndex('up', `${prefix}up:`, `${prefix}upd:`, nowMs);
-      await sweepIndex('blob', `${prefix}blob:`, `${prefix}blobd:`, nowMs);
-      await sweepIndex('blobcap', `${prefix}blobcap:`, undefined, nowMs);
+          );
+        } while (cursor !== '0');
+        await redis.zremrangebyscore(key.nonces(shard), '-inf', nowMs);
+        const tag = key.channelShardTag(shard);
+        await sweepIndex(key.capabilityExpiry(shard), (hash) => [`${tag}cap:${hash}`], nowMs);
+      }
+      for (let shard = 0; shard < BLOB_SHARDS; shard++) {
+        const tag = key.blobShardTag(shard);
+        await sweepIndex(key.uploadExpiry(shard), (hash) => [`${tag}up:${hash}`, `${tag}upd:${hash}`], nowMs);
+        await sweepIndex(key.uploadIndexExpiry(shard), (hash) => [`${tag}upi:${hash}`], nowMs);
+        await sweepIndex(key.blobExpiry(shard), (sha) => [`${tag}blob:${sha}`, `${tag}blobd:${sha}`], nowMs);
+        await sweepIndex(key.blobCapabilityExpiry(shard), (hash) => [`${tag}blobcap:${hash}`], nowMs);
+      }
+      uploadIndexCache.clear();
       return removed;
     },
 
-    subscribe(listener) {
+    subscribe(listener, onResync) {
       listeners.add(listener);
+      if (onResync !== undefined) resyncListeners.add(onResync);
       return () => {
         listeners.delete(listener);
+        if (onResync !== undefined) resyncListeners.delete(onResync);
       };
     },
 
     async stats() {
       checkOpen();
-      const [[channelsError, channels], [statsError, counts]] = (await redis
-        .multi()
-        .scard(key.channels)
-        .hmget(key.stats, 'events', 'bytes')
-        .exec()) as [[Error | null, number], [Error | null, Array<string | null>]];
-      if (channelsError !== null) throw channelsError;
-      if (statsError !== null) throw statsError;
-      return { channels, events: Number(counts[0] ?? 0), bytes: Number(counts[1] ?? 0) };
+      // O(shards), not O(channels): each shard keeps its own counters (issue 13 "Broken" 4).
+      const shards = Array.from({ length: CHANNEL_SHARDS }, (_, shard) => shard);
+      const [channels, counts] = await Promise.all([
+        Promise.all(shards.map((shard) => redis.scard(key.channels(shard)))),
+        Promise.all(shards.map((shard) => redis.hmget(key.stats(shard), 'events', 'bytes'))),
+      ]);
+      return {
+        channels: channels.reduce((sum, n) => sum + n, 0),
+        events: counts.reduce((sum, [events]) => sum + Number(events ?? 0), 0),
+        bytes: counts.reduce((sum, [, bytes]) => sum + Number(bytes ?? 0), 0),
+      };
     },
 
     async storageUsage() {
       checkOpen();
-      const info = await redis.info('memory');
-      const field = (name: string): number | undefined => {
-        const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(info);
-        return match?.[1] === undefined ? undefined : Number(match[1]);
-      };
-      const used = field('used_memory');
-      const limit = field('maxmemory');
-      return { ...(used === undefined ? {} : { usedBytes: used }), ...(limit === undefined || limit === 0 ? {} : { limitBytes: limit }) };
+      // The fullest master decides: a channel on it cannot move elsewhere.
+      const masters = redis instanceof Cluster ? redis.nodes('master') : [redis];
+      let usage: { usedBytes?: number; limitBytes?: number } = {};
+      let worst = -1;
+      for (const node of masters) {
+        const info = await node.info('memory');
+        const field = (name: string): number | undefined => {
+          const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(info);
+          return match?.[1] === undefined ? undefined : Number(match[1]);
+        };
+        const used = field('used_memory');
+        const limit = field('maxmemory');
+        const fill = used !== undefined && limit !== undefined && limit > 0 ? used / limit : 0;
+        if (fill > worst) {
+          worst = fill;
+          usage = { ...(used === undefined ? {} : { usedBytes: used }), ...(limit === undefined || limit === 0 ? {} : { limitBytes: limit }) };
+        }
+      }
+      return usage;
     },
 
     async close() {
       if (closed) return;
       closed = true;
       listeners.clear();
+      resyncListeners.clear();
       clearInterval(heartbeatTimer);
       // This node's presence dies with it (pushTargets ignores fields of nodes without a heartbeat).
-      await redis.del(key.node(nodeId)).catch(() => undefined);
-      await Promise.allSettled([subscriber.quit(), redis.quit()]);
-      subscriber.disconnect();
+      await redis.hdel(key.nodes, nodeId).catch(() => undefined);
+      await link.close();
+      await redis.quit().catch(() => undefined);
       redis.disconnect();
     },
   };
-  return store;
+  return withUnavailableErrors(store);
 }
 
-/** Warns when Redis could acknowledge a write it has not fsynced (issue 5 §8). */
-async function checkDurability(redis: Redis, warn: (message: string) => void): Promise<void> {
-  try {
-    const appendonly = (await redis.config('GET', 'appendonly')) as string[];
-    const appendfsync = (await redis.config('GET', 'appendfsync')) as string[];
-    if (appendonly[1] !== 'yes' || appendfsync[1] !== 'always') {
-      warn(
-        `Redis runs with appendonly=${appendonly[1] ?? '?'} appendfsync=${appendfsync[1] ?? '?'}: ` +
-          'an acknowledged write can be lost in a crash. Run Redis with --appendonly yes --appendfsync always.',
-      );
-    }
-  } catch {
-    warn('could not read the Redis durability settings (CONFIG disabled?): make sure it runs with appendfsync always.');
+/**
+ * The store with every asynchronous method's connection-level failures turned into
+ * StoreUnavailableError (see `unavailable`); refusals and bugs pass through unchanged.
+ */
+function withUnavailableErrors(store: RelayStore): RelayStore {
+  const wrapped: Record<string, unknown> = { ...store };
+  for (const [name, value] of Object.entries(store)) {
+    if (typeof value !== 'function' || name === 'subscribe') continue;
+    const method = value as (...args: unknown[]) => Promise<unknown>;
+    wrapped[name] = (...args: unknown[]) => method(...args).catch((error: unknown) => Promise.reject(unavailable(error)));
   }
+  return wrapped as unknown as RelayStore;
+}
+
+/** Warns when Redis could acknowledge a write it has not fsynced (issue 5 §8), on every master. */
+async function checkDurability(redis: Client, warn: (message: string) => void): Promise<void> {
+  const masters = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of masters) {
+    const where = `${String(node.options.host ?? '?')}:${String(node.options.port ?? '?')}`;
+    try {
+      const appendonly = (await node.config('GET', 'appendonly')) as string[];
+      const appendfsync = (await node.config('GET', 'appendfsync')) as string[];
+      if (appendonly[1] !== 'yes' || appendfsync[1] !== 'always') {
+        warn(
+          `Redis ${where} runs with appendonly=${appendonly[1] ?? '?'} appendfsync=${appendfsync[1] ?? '?'}: ` +
+            'an acknowledged write can be lost in a crash. Run Redis with --appendonly yes --appendfsync always.',
+        );
+      }
+    } catch {
+      warn(`could not read the durability settings of Redis ${where} (CONFIG disabled?): make sure it runs with appendfsync always.`);
+    }
+  }
+}
+
+/**
+ * Makes sure the keys follow layout v2: a fresh prefix is marked; a standalone store of layout v1
+ * is moved (./redis-migrate.ts); a newer layout stops the relay (it was written by a newer relay).
+ */
+async function checkLayout(redis: Client, isCluster: boolean, prefix: string, warn: (message: string) => void): Promise<void> {
+  const key = redisKeys(prefix);
+  const stored = await redis.get(key.layout);
+  if (stored !== null && Number(stored) > KEY_LAYOUT_VERSION) {
+    throw new Error(`Redis keys under "${prefix}" use layout ${stored}; this relay knows up to ${KEY_LAYOUT_VERSION}: upgrade the relay`);
+  }
+  if (stored !== null && Number(stored) === KEY_LAYOUT_VERSION) return;
+  if (!isCluster && redis instanceof Redis) await migrateLayoutV1(redis, prefix, warn);
+  await redis.set(key.layout, String(KEY_LAYOUT_VERSION));
 }

@@ -1,20 +1,28 @@
 /**
- * The default store: one SQLite file (better-sqlite3) in WAL mode with synchronous=FULL, so every
- * committed transaction is fsynced before the method resolves (issue 5 §8: durable before
- * acknowledged). better-sqlite3 is synchronous; a single relay process owns the file, so each
- * method is one transaction (a savepoint) and therefore atomic. Contracts: ./types.ts.
+ * The default store: one SQLite file (better-sqlite3) in WAL mode, durable before each method
+ * resolves (issue 5 §8: durable before acknowledged). better-sqlite3 is synchronous; a single
+ * relay process owns the file, so each method is one transaction (a savepoint) and therefore
+ * atomic. Contracts: ./types.ts.
  *
- * Group commit: writes requested in the same event-loop turn run in ONE outer transaction, so
- * they share one fsync; each write's promise resolves (and its events are announced) only after
- * that commit. An fsync costs milliseconds and blocks the loop, so without this the relay would
- * do a few hundred writes per second whatever the concurrency.
+ * Group commit, with the fsync off the event loop (issue 13 "Scale-out": fsync must not be what
+ * limits posts/s). Writes requested while the previous group is being made durable queue up; then
+ * they all run in ONE transaction, committed without an fsync (synchronous=NORMAL: in WAL mode a
+ * commit only appends to the WAL file), and ONE `fdatasync` of the WAL file runs on libuv's thread
+ * pool while the event loop goes on verifying, parsing and pushing. Each write's promise resolves
+ * (and its events are announced) only after that fdatasync. While it runs, the next group waits
+ * and so do reads: a read runs only when every commit it can see is durable, so nobody ever sees
+ * an event that a power cut could take back (its seq would then be given to another event).
+ * Checkpoints (copying the WAL into the database file, with their own fsyncs) run on a worker
+ * thread (./sqlite-checkpointer.ts), not inside commits.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import {
+  StoreUnavailableError,
   eventSizeBytes,
   type CapabilityHash,
   type CapabilityRecord,
@@ -49,6 +57,10 @@ const VAPID_SETTING = 'vapid';
 
 /** Writes committed together at most: bounds one transaction's time and the loop stall. */
 const MAX_WRITES_PER_COMMIT = 512;
+/** Commits between two requests to the checkpoint thread (each commit adds pages to the WAL). */
+const COMMITS_PER_CHECKPOINT_POKE = 64;
+/** WAL bytes kept on disk after it is reused (SQLite truncates it to this). */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Channels trimmed per sweep batch (bounds one transaction; the sweep loops over batches). */
 const SWEEP_BATCH_CHANNELS = 500;
 
@@ -113,6 +125,8 @@ const ADDED_COLUMNS: ReadonlyArray<readonly [string, string, string]> = [
   // NULL in capabilities made before creators were recorded: those stay valid until they expire.
   ['capabilities', 'creator', 'TEXT'],
   ['capabilities', 'creator_joined', 'INTEGER'],
+  // 1 when the packet asked to wake members who are away (PacketEvent.wake); NULL otherwise.
+  ['events', 'wake', 'INTEGER'],
 ];
 
 /**
@@ -150,6 +164,7 @@ interface EventRow {
   member: string | null;
   actor: string | null;
   packet: string | null;
+  wake?: number | null;
 }
 interface MemberRow {
   key: string;
@@ -172,7 +187,14 @@ function toEvent(row: EventRow): RelayEvent {
     case 'member-left':
       return { seq: row.seq, timeMs: row.time_ms, type: 'member-left', member: row.member as MemberKey, by: row.actor as MemberKey };
     case 'packet':
-      return { seq: row.seq, timeMs: row.time_ms, type: 'packet', author: row.actor as MemberKey | null, packet: row.packet ?? '' };
+      return {
+        seq: row.seq,
+        timeMs: row.time_ms,
+        type: 'packet',
+        author: row.actor as MemberKey | null,
+        packet: row.packet ?? '',
+        ...(row.wake === 1 ? { wake: true as const } : {}),
+      };
     default:
       throw new Error(`corrupt event row type ${row.type}`);
   }
@@ -194,12 +216,31 @@ function toMember(row: MemberRow): MemberInfo {
 export interface SqliteStoreOptions {
   /** Directory of the database file (created if missing); ':memory:' for a throwaway store. */
   readonly dataDir: string;
+  /**
+   * 'off' = synchronous=OFF: nothing is fsynced, so an acknowledged write can be lost in a power
+   * cut. Only for `npm run bench:relay`'s group-commit comparison; never for a real relay.
+   */
+  readonly durability?: 'fsync' | 'off';
+  /** Operational warnings (the checkpoint thread stopped, an fsync failed). Default console.warn. */
+  readonly warn?: (message: string) => void;
+  /** How a group's WAL is made durable; default `fs.fdatasync`. Tests hold or fail it. */
+  readonly syncFile?: (fd: number, done: (error: Error | null) => void) => void;
 }
 
 /** The SQLite store, plus its durability settings for tests and /healthz-style checks. */
 export interface SqliteRelayStore extends RelayStore {
-  /** The connection's journal mode and synchronous level (expected: 'wal', 2 = FULL). */
-  durability(): { readonly journalMode: string; readonly synchronous: number };
+  /**
+   * The connection's journal mode and synchronous level (expected: 'wal', 1 = NORMAL: commits
+   * append to the WAL), and how commits are made durable ('fdatasync' of the WAL before a write
+   * resolves; 'none' for ':memory:' and the bench's durability 'off').
+   */
+  durability(): {
+    readonly journalMode: string;
+    readonly synchronous: number;
+    readonly commitSync: 'fdatasync' | 'none';
+    /** 'thread': ./sqlite-checkpointer.ts; 'inline': SQLite's own, inside commits (that thread died, or ':memory:'). */
+    readonly checkpoints: 'thread' | 'inline';
+  };
 }
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
@@ -209,9 +250,15 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     path = join(options.dataDir, SQLITE_FILE_NAME);
   }
+  const warn = options.warn ?? ((message: string) => console.warn(`[relay sqlite] ${message}`));
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // NORMAL: a commit appends to the WAL without an fsync; `write` below fsyncs each group itself.
+  const synchronous = options.durability === 'off' ? 'OFF' : 'NORMAL';
+  /** Whether writes wait for an fdatasync of the WAL before they resolve. */
+  const syncCommits = path !== ':memory:' && options.durability !== 'off';
+  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   db.pragma('foreign_keys = OFF');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
@@ -221,10 +268,25 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   }
   migrate(db);
 
+  // Checkpoints on their own thread (see the module comment); SQLite's own, inside commits, only
+  // if that thread dies.
+  let checkpointer: Checkpointer | undefined;
+  let checkpointsOnThread = false;
+  if (path !== ':memory:') {
+    db.pragma('wal_autocheckpoint = 0');
+    checkpointsOnThread = true;
+    checkpointer = startCheckpointer(path, synchronous === 'OFF' ? 'OFF' : 'NORMAL', warn, () => {
+      checkpointsOnThread = false;
+      if (!closed) db.pragma('wal_autocheckpoint = 1000');
+    });
+  }
+
   const listeners = new Set<EventListener>();
   /** WebSocket presence (`setOnline`): "<channel>\n<member>" → live subscriptions in this process. */
   const online = new Map<string, number>();
   let closed = false;
+  /** close() started: new writes still queue (in-flight requests finish), nothing new is refused yet. */
+  let closing = false;
 
   const q = {
     getChannel: db.prepare<[string], ChannelRow>('SELECT * FROM channels WHERE id = ?'),
@@ -240,13 +302,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     setCursor: db.prepare('UPDATE members SET cursor = ? WHERE channel = ? AND key = ?'),
     minCursor: db.prepare<[string], { c: number | null; n: number }>('SELECT MIN(cursor) AS c, COUNT(*) AS n FROM members WHERE channel = ?'),
     insertEvent: db.prepare(
-      'INSERT INTO events (channel, seq, time_ms, type, member, actor, packet, size, post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO events (channel, seq, time_ms, type, member, actor, packet, size, post_id, wake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     findPost: db.prepare<[string, string, string], EventRow>(
-      'SELECT seq, time_ms, type, member, actor, packet FROM events WHERE channel = ? AND actor = ? AND post_id = ?',
+      'SELECT seq, time_ms, type, member, actor, packet, wake FROM events WHERE channel = ? AND actor = ? AND post_id = ?',
     ),
     readEvents: db.prepare<[string, number, number], EventRow>(
-      'SELECT seq, time_ms, type, member, actor, packet, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, time_ms, type, member, actor, packet, size, wake FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
     countEvents: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE channel = ?'),
     deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel = ?'),
@@ -316,6 +378,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     ),
     deletePush: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ?'),
     deletePushIfEndpoint: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ? AND endpoint = ?'),
+    hasPush: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM push_subs WHERE channel = ? LIMIT 1'),
     pushTargets: db.prepare<[string], { member: string; endpoint: string; p256dh: string; auth: string }>(
       'SELECT member, endpoint, p256dh, auth FROM push_subs WHERE channel = ?',
     ),
@@ -342,6 +405,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     let member: string | null = null;
     let actor: string | null = null;
     let packet: string | null = null;
+    let wake: number | null = null;
     if (event.type === 'member-joined') member = event.member;
     else if (event.type === 'member-left') {
       member = event.member;
@@ -349,10 +413,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     } else {
       actor = event.author;
       packet = event.packet;
+      wake = event.wake === true ? 1 : null;
     }
-    q.insertEvent.run(channelId, seq, nowMs, event.type, member, actor, packet, size, postId);
+    q.insertEvent.run(channelId, seq, nowMs, event.type, member, actor, packet, size, postId, wake);
     q.countStats.run(0, 1, size);
-    return toEvent({ seq, time_ms: nowMs, type: event.type, member, actor, packet });
+    return toEvent({ seq, time_ms: nowMs, type: event.type, member, actor, packet, wake });
   }
 
   const createTx = db.transaction((channelId: ChannelId, kind: ChannelKind, owner: MemberKey, nowMs: number): RelayEvent => {
@@ -400,36 +465,36 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     return { ok: true, value: event };
   });
 
-  const appendTx = db.transaction(
-    (
-      channelId: ChannelId,
-      event: NewEvent,
-      nowMs: number,
-      asMember: MemberKey | undefined,
-      postId: string | undefined,
-      ifNoLeaveAfter: number | undefined,
-      capability: { hash: CapabilityHash; kind: CapabilityKind } | undefined,
-    ): StoreResult<{ event: RelayEvent; duplicate: boolean }> => {
-      if (capability !== undefined && (q.checkCap.get(capability.hash, channelId, capability.kind, nowMs)?.n ?? 0) !== 1) {
-        return { ok: false, code: 'invalid-capability' };
-      }
-      if (asMember !== undefined) {
-        if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
-      } else if (q.getChannel.get(channelId) === undefined) {
-        return { ok: false, code: 'not-member' };
-      }
-      const author = event.type === 'packet' ? event.author : null;
-      if (postId !== undefined && author !== null) {
-        const earlier = q.findPost.get(channelId, author, postId);
-        if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true } };
-      }
-      if (ifNoLeaveAfter !== undefined && (q.getChannel.get(channelId)?.last_left_seq ?? 0) > ifNoLeaveAfter) {
-        return { ok: false, code: 'membership-changed' };
-      }
-      if (capability !== undefined) q.useCap.run(capability.hash, channelId, capability.kind, nowMs);
-      return { ok: true, value: { event: appendRow(channelId, event, nowMs, postId ?? null), duplicate: false } };
-    },
-  );
+  type AppendOptions = Parameters<RelayStore['appendEvent']>[3];
+  type AppendResult = StoreResult<{ event: RelayEvent; duplicate: boolean; hasPushSubscriptions: boolean }>;
+  const appendTx = db.transaction((channelId: ChannelId, event: NewEvent, nowMs: number, options: AppendOptions = {}): AppendResult => {
+    const { nonce, asMember, postId, ifNoLeaveAfter, capability, retention } = options;
+    // The nonce first, whatever follows (as `useNonce` before the request's own checks).
+    if (nonce !== undefined && q.insertNonce.run(nonce.key, nonce.nonce, nonce.expiresAtMs).changes !== 1) {
+      return { ok: false, code: 'replayed-nonce' };
+    }
+    if (capability !== undefined && (q.checkCap.get(capability.hash, channelId, capability.kind, nowMs)?.n ?? 0) !== 1) {
+      return { ok: false, code: 'invalid-capability' };
+    }
+    if (asMember !== undefined) {
+      if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
+    } else if (q.getChannel.get(channelId) === undefined) {
+      return { ok: false, code: 'not-member' };
+    }
+    const author = event.type === 'packet' ? event.author : null;
+    if (postId !== undefined && author !== null) {
+      const earlier = q.findPost.get(channelId, author, postId);
+      if (earlier !== undefined) return { ok: true, value: { event: toEvent(earlier), duplicate: true, hasPushSubscriptions: false } };
+    }
+    if (ifNoLeaveAfter !== undefined && (q.getChannel.get(channelId)?.last_left_seq ?? 0) > ifNoLeaveAfter) {
+      return { ok: false, code: 'membership-changed' };
+    }
+    if (capability !== undefined) q.useCap.run(capability.hash, channelId, capability.kind, nowMs);
+    const appended = appendRow(channelId, event, nowMs, postId ?? null);
+    if (retention !== undefined) trimTx(channelId, retention, nowMs);
+    const hasPushSubscriptions = q.hasPush.get(channelId) !== undefined;
+    return { ok: true, value: { event: appended, duplicate: false, hasPushSubscriptions } };
+  });
 
   const ackTx = db.transaction((channelId: ChannelId, key: MemberKey, seq: number): number | undefined => {
     const member = q.getMember.get(channelId, key);
@@ -540,8 +605,20 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     /** False only for nonces: see `write`. */
     readonly durable: boolean;
   }
+  interface Settled {
+    readonly job: WriteJob;
+    readonly value: unknown;
+  }
   let pending: WriteJob[] = [];
   let flushScheduled = false;
+  /** True while the fdatasync of the last group runs: the next group and every read wait. */
+  let syncing = false;
+  /** Reads (and close) waiting for the running fdatasync. */
+  let afterSync: Array<() => void> = [];
+  /** Set when an fdatasync failed: what was committed may not be on disk, so nothing goes on. */
+  let broken: StoreUnavailableError | undefined;
+  let walFd: number | undefined;
+  let commits = 0;
 
   /** Runs every job in one transaction; a job that throws rolls back only its own savepoint. */
   const commitBatch = db.transaction((jobs: readonly WriteJob[]) =>
@@ -554,30 +631,75 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     }),
   );
 
+  function settle({ job, value }: Settled): void {
+    for (const [channelId, event] of job.announce(value)) notify(channelId, event);
+    job.resolve(value);
+  }
+
+  /** The WAL file, opened once it exists (the first commit in WAL mode creates it). */
+  function wal(): number {
+    walFd ??= openSync(`${path}-wal`, 'r');
+    return walFd;
+  }
+
+  /** Makes the group's commit durable off the event loop, then resolves it (see the module comment). */
+  function syncThenSettle(group: readonly Settled[]): void {
+    syncing = true;
+    const done = (error: Error | null): void => {
+      syncing = false;
+      if (error !== null) {
+        broken = new StoreUnavailableError(`fdatasync of the SQLite WAL failed, the store stops: ${error.message}`);
+        warn(broken.message);
+        for (const { job } of group) job.reject(broken);
+      } else {
+        for (const settled of group) settle(settled);
+      }
+      const waiting = afterSync;
+      afterSync = [];
+      for (const resume of waiting) resume();
+      // Not now: the reads just resumed (microtasks) run first, while everything is durable.
+      if (pending.length > 0) scheduleFlush();
+    };
+    let fd: number;
+    try {
+      fd = wal();
+    } catch (error) {
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    (options.syncFile ?? fdatasync)(fd, done);
+  }
+
   function flush(): void {
     flushScheduled = false;
-    const jobs = pending.slice(0, MAX_WRITES_PER_COMMIT);
-    pending = pending.slice(jobs.length);
-    if (pending.length > 0) scheduleFlush();
-    if (jobs.length === 0) return;
+    if (syncing || pending.length === 0) return;
+    const jobs = pending.length <= MAX_WRITES_PER_COMMIT ? pending : pending.slice(0, MAX_WRITES_PER_COMMIT);
+    pending = pending.length <= MAX_WRITES_PER_COMMIT ? [] : pending.slice(MAX_WRITES_PER_COMMIT);
+    if (broken !== undefined) {
+      for (const job of jobs) job.reject(broken);
+      return;
+    }
     let outcomes: ReturnType<typeof commitBatch>;
-    const light = jobs.every((job) => !job.durable);
     try {
-      if (light) db.pragma('synchronous = NORMAL');
       outcomes = commitBatch(jobs);
     } catch (error) {
       for (const job of jobs) job.reject(error);
+      if (pending.length > 0) scheduleFlush();
       return;
-    } finally {
-      if (light) db.pragma('synchronous = FULL');
     }
+    commits += 1;
+    if (commits % COMMITS_PER_CHECKPOINT_POKE === 0) checkpointer?.poke();
+    const group: Settled[] = [];
     jobs.forEach((job, i) => {
       const outcome = outcomes[i];
       if (outcome === undefined) return job.reject(new Error('sqlite batch lost a job'));
       if (!outcome.ok) return job.reject(outcome.error);
-      for (const [channelId, event] of job.announce(outcome.value)) notify(channelId, event);
-      job.resolve(outcome.value);
+      // A nonce alone need not wait (see `write`); everything else is answered once durable.
+      if (syncCommits && job.durable) group.push({ job, value: outcome.value });
+      else settle({ job, value: outcome.value });
     });
+    if (group.length > 0) syncThenSettle(group);
+    else if (pending.length > 0) scheduleFlush();
   }
 
   function scheduleFlush(): void {
@@ -587,13 +709,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   }
 
   /**
-   * Queues a write (a transaction function or a single statement); resolves after its commit.
-   * `announce` lists the events to notify listeners of, once durable.
+   * Queues a write (a transaction function or a single statement); resolves after its group is
+   * committed and durable. `announce` lists the events to notify listeners of, once durable.
    *
-   * `durable: false` (nonces only) lets a batch of nothing but such writes commit without an
-   * fsync (synchronous=NORMAL): the WAL is append-only, so the next durable commit, which is the
-   * request's own write if it has one, makes the nonce durable too. A nonce lost in a power cut
-   * (not a process crash: the WAL is written either way) can only let a read be replayed.
+   * `durable: false` (nonces only) resolves right after the commit, without waiting for the
+   * fdatasync: the WAL is append-only, so the next durable group, which is the request's own write
+   * if it has one, makes the nonce durable too. A nonce lost in a power cut (not a process crash:
+   * the WAL is written either way) can only let a read be replayed.
    */
   function write<T>(
     run: () => T,
@@ -601,6 +723,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     durable = true,
   ): Promise<T> {
     if (closed) return Promise.reject(new Error('sqlite store is closed'));
+    if (broken !== undefined) return Promise.reject(broken);
     return new Promise<T>((resolve, reject) => {
       pending.push({
         run,
@@ -613,8 +736,20 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     });
   }
 
+  /**
+   * Runs a read when everything it can see is durable: at once, or after the running fdatasync
+   * (and before the next group commits).
+   */
+  async function read<T>(query: () => T): Promise<T> {
+    checkOpen();
+    if (syncing) await new Promise<void>((resolve) => afterSync.push(resolve));
+    checkOpen();
+    return query();
+  }
+
   function checkOpen(): void {
     if (closed) throw new Error('sqlite store is closed');
+    if (broken !== undefined) throw broken;
   }
 
   const store: SqliteRelayStore = {
@@ -625,6 +760,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return {
         journalMode: String(db.pragma('journal_mode', { simple: true })),
         synchronous: Number(db.pragma('synchronous', { simple: true })),
+        commitSync: syncCommits ? 'fdatasync' : 'none',
+        checkpoints: checkpointsOnThread ? 'thread' : 'inline',
       };
     },
 
@@ -632,33 +769,34 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => createTx(channelId, kind, owner, nowMs), (event) => [[channelId, event]]);
     },
 
-    async getChannel(channelId) {
-      checkOpen();
-      const row = q.getChannel.get(channelId);
-      if (row === undefined) return undefined;
-      const record: ChannelRecord = {
-        channelId: row.id as ChannelId,
-        kind: row.kind as ChannelKind,
-        owner: row.owner as MemberKey,
-        createdAtMs: row.created_ms,
-        headSeq: row.head_seq,
-        firstSeq: row.first_seq,
-        storedBytes: row.bytes,
-        memberCount: q.countMembers.get(channelId)?.n ?? 0,
-        lastLeftSeq: row.last_left_seq,
-      };
-      return record;
+    getChannel(channelId) {
+      return read(() => {
+        const row = q.getChannel.get(channelId);
+        if (row === undefined) return undefined;
+        const record: ChannelRecord = {
+          channelId: row.id as ChannelId,
+          kind: row.kind as ChannelKind,
+          owner: row.owner as MemberKey,
+          createdAtMs: row.created_ms,
+          headSeq: row.head_seq,
+          firstSeq: row.first_seq,
+          storedBytes: row.bytes,
+          memberCount: q.countMembers.get(channelId)?.n ?? 0,
+          lastLeftSeq: row.last_left_seq,
+        };
+        return record;
+      });
     },
 
-    async getMember(channelId, key) {
-      checkOpen();
-      const row = q.getMember.get(channelId, key);
-      return row === undefined ? undefined : toMember(row);
+    getMember(channelId, key) {
+      return read(() => {
+        const row = q.getMember.get(channelId, key);
+        return row === undefined ? undefined : toMember(row);
+      });
     },
 
-    async listMembers(channelId) {
-      checkOpen();
-      return q.listMembers.all(channelId).map(toMember);
+    listMembers(channelId) {
+      return read(() => q.listMembers.all(channelId).map(toMember));
     },
 
     joinWithCapability(channelId, key, capHash, nowMs) {
@@ -677,21 +815,22 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
     appendEvent(channelId, event, nowMs, options) {
       return write(
-        () => appendTx(channelId, event, nowMs, options?.asMember, options?.postId, options?.ifNoLeaveAfter, options?.capability),
+        () => appendTx(channelId, event, nowMs, options),
         (result) => (result.ok && !result.value.duplicate ? [[channelId, result.value.event]] : []),
       );
     },
 
-    async readEvents(channelId, afterSeq, limit, maxBytes) {
-      checkOpen();
-      const events: RelayEvent[] = [];
-      let bytes = 0;
-      for (const row of q.readEvents.iterate(channelId, afterSeq, limit)) {
-        bytes += row.size ?? 0;
-        if (bytes > maxBytes && events.length > 0) break;
-        events.push(toEvent(row));
-      }
-      return events;
+    readEvents(channelId, afterSeq, limit, maxBytes) {
+      return read(() => {
+        const events: RelayEvent[] = [];
+        let bytes = 0;
+        for (const row of q.readEvents.iterate(channelId, afterSeq, limit)) {
+          bytes += row.size ?? 0;
+          if (bytes > maxBytes && events.length > 0) break;
+          events.push(toEvent(row));
+        }
+        return events;
+      });
     },
 
     ackCursor(channelId, key, seq) {
@@ -706,9 +845,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => putCapabilityTx(record));
     },
 
-    async checkCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
-      checkOpen();
-      return (q.checkCap.get(capHash, channelId, kind, nowMs)?.n ?? 0) === 1;
+    checkCapability(capHash, channelId, kind: CapabilityKind, nowMs) {
+      return read(() => (q.checkCap.get(capHash, channelId, kind, nowMs)?.n ?? 0) === 1);
     },
 
     revokeCapability(capHash, channelId) {
@@ -723,13 +861,14 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => putFetchTokenTx(record, maxPerMember, nowMs));
     },
 
-    async useFetchToken(hash, channelId, nowMs) {
-      checkOpen();
-      const token = q.getFetchToken.get(hash);
-      if (token === undefined || token.channel !== channelId || token.expires_ms <= nowMs) return undefined;
-      const member = q.getMember.get(channelId, token.member);
-      if (member === undefined || member.joined_seq !== token.joined_seq) return undefined;
-      return toMember(member);
+    useFetchToken(hash, channelId, nowMs) {
+      return read(() => {
+        const token = q.getFetchToken.get(hash);
+        if (token === undefined || token.channel !== channelId || token.expires_ms <= nowMs) return undefined;
+        const member = q.getMember.get(channelId, token.member);
+        if (member === undefined || member.joined_seq !== token.joined_seq) return undefined;
+        return toMember(member);
+      });
     },
 
     revokeFetchTokens(channelId, member, hash) {
@@ -750,13 +889,14 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       );
     },
 
-    async pushTargets(channelId) {
-      checkOpen();
-      return q.pushTargets.all(channelId).map((row) => ({
-        member: row.member as MemberKey,
-        subscription: { endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth },
-        online: (online.get(`${channelId}\n${row.member}`) ?? 0) > 0,
-      }));
+    pushTargets(channelId) {
+      return read(() =>
+        q.pushTargets.all(channelId).map((row) => ({
+          member: row.member as MemberKey,
+          subscription: { endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth },
+          online: (online.get(`${channelId}\n${row.member}`) ?? 0) > 0,
+        })),
+      );
     },
 
     async setOnline(channelId, member, delta) {
@@ -779,28 +919,27 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       await write(() => q.insertUpload.run(record.id, record.channelId, record.sha256, record.size, record.expiresAtMs));
     },
 
-    async getUpload(id, nowMs) {
-      checkOpen();
-      const row = q.getUpload.get(id);
-      if (row === undefined || row.expires_ms <= nowMs) return undefined;
-      return {
-        id: row.id as CapabilityHash,
-        channelId: row.channel as ChannelId,
-        sha256: row.sha256 as BlobHash,
-        size: row.size,
-        received: row.received,
-        expiresAtMs: row.expires_ms,
-      };
+    getUpload(id, nowMs) {
+      return read(() => {
+        const row = q.getUpload.get(id);
+        if (row === undefined || row.expires_ms <= nowMs) return undefined;
+        return {
+          id: row.id as CapabilityHash,
+          channelId: row.channel as ChannelId,
+          sha256: row.sha256 as BlobHash,
+          size: row.size,
+          received: row.received,
+          expiresAtMs: row.expires_ms,
+        };
+      });
     },
 
     appendUploadChunk(id, offset, bytes, nowMs) {
       return write(() => chunkTx(id, offset, bytes, nowMs));
     },
 
-    async readUploadRange(id, offset, maxBytes) {
-      checkOpen();
-      if (q.getUpload.get(id) === undefined) return undefined;
-      return sliceChunk(q.uploadChunkAt.get(id, offset), offset, maxBytes);
+    readUploadRange(id, offset, maxBytes) {
+      return read(() => (q.getUpload.get(id) === undefined ? undefined : sliceChunk(q.uploadChunkAt.get(id, offset), offset, maxBytes)));
     },
 
     async deleteUpload(id) {
@@ -811,15 +950,15 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return write(() => finalizeTx(id, sha256, readCapHash, expiresAtMs));
     },
 
-    async openBlob(readCapHash, nowMs) {
-      checkOpen();
-      const row = q.openBlob.get(readCapHash, nowMs);
-      return row === undefined ? undefined : { sha256: row.sha256 as BlobHash, size: row.size };
+    openBlob(_sha256, readCapHash, nowMs) {
+      return read(() => {
+        const row = q.openBlob.get(readCapHash, nowMs);
+        return row === undefined ? undefined : { sha256: row.sha256 as BlobHash, size: row.size };
+      });
     },
 
-    async readBlobRange(sha256, offset, maxBytes) {
-      checkOpen();
-      return sliceChunk(q.blobChunkAt.get(sha256, offset), offset, maxBytes);
+    readBlobRange(sha256, offset, maxBytes) {
+      return read(() => sliceChunk(q.blobChunkAt.get(sha256, offset), offset, maxBytes));
     },
 
     async sweep(policy, nowMs) {
@@ -850,10 +989,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       };
     },
 
-    async stats() {
-      checkOpen();
-      const row = q.getStats.get();
-      return { channels: row?.channels ?? 0, events: row?.events ?? 0, bytes: row?.bytes ?? 0 };
+    stats() {
+      return read(() => {
+        const row = q.getStats.get();
+        return { channels: row?.channels ?? 0, events: row?.events ?? 0, bytes: row?.bytes ?? 0 };
+      });
     },
 
     async storageUsage() {
@@ -864,12 +1004,19 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     },
 
     async close() {
-      if (closed) return;
-      // Writes already requested still commit (their callers are waiting for the answer).
-      while (pending.length > 0) flush();
+      if (closed || closing) return;
+      closing = true;
+      // Writes already requested still commit and become durable (their callers wait for the
+      // answer). Bounded: each round commits a group or waits for the running fdatasync.
+      while (pending.length > 0 || syncing) {
+        if (syncing) await new Promise<void>((resolve) => afterSync.push(resolve));
+        else flush();
+      }
       closed = true;
       listeners.clear();
+      await checkpointer?.close();
       db.close();
+      if (walFd !== undefined) closeSync(walFd);
     },
   };
   return store;

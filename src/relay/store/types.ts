@@ -5,8 +5,10 @@
  * Division of labour: the HTTP layer (src/relay/routes) parses, authenticates (signatures,
  * timestamps) and applies limits; the store keeps state and makes each method ONE atomic step,
  * so that two relay nodes on one Redis, or a crash at any moment, never leave half an operation.
- * Every method that changes state is durable when its promise resolves (SQLite: WAL with
- * synchronous=FULL; Redis: appendfsync always), because the relay acknowledges right after.
+ * Every method that changes state is durable when its promise resolves (SQLite: the WAL is
+ * fdatasynced first; Redis: appendfsync always), because the relay acknowledges right after.
+ * A store that cannot reach its storage throws `StoreUnavailableError` (the relay answers 503
+ * `store-unavailable`: nothing was acknowledged, the client retries later).
  *
  * Secrets are never stored: capabilities (invite, deposit, upload, blob read) are stored and looked
  * up by `CapabilityHash` = SHA-256 of the token, computed by the caller.
@@ -46,7 +48,7 @@ export interface ChannelRecord {
 export type NewEvent =
   | { readonly type: 'member-joined'; readonly member: MemberKey }
   | { readonly type: 'member-left'; readonly member: MemberKey; readonly by: MemberKey }
-  | { readonly type: 'packet'; readonly author: MemberKey | null; readonly packet: string };
+  | { readonly type: 'packet'; readonly author: MemberKey | null; readonly packet: string; readonly wake?: true };
 
 /**
  * Bytes an event counts against its channel's max-bytes limit: the packet's base64url length plus
@@ -119,6 +121,13 @@ export interface VapidKeys {
   readonly privateKey: string;
 }
 
+/** A request's replay-protection nonce, recorded until `expiresAtMs` (see `useNonce`). */
+export interface NonceUse {
+  readonly key: MemberKey;
+  readonly nonce: string;
+  readonly expiresAtMs: number;
+}
+
 /** Retention limits (src/relay/limits.ts), passed in so tests can shrink them. */
 export interface RetentionPolicy {
   /** Events older than this are removed even if unread. */
@@ -138,8 +147,10 @@ export type StoreResult<T> = { readonly ok: true; readonly value: T } | { readon
  * - too-large: a chunk would go beyond the upload's announced size.
  * - not-found: no such upload.
  * - membership-changed: a conditional append's channel had a member leave after its condition.
+ * - replayed-nonce: the append's (key, nonce) was already used.
  */
 export type StoreRefusal =
+  | 'replayed-nonce'
   | 'not-member'
   | 'no-target'
   | 'invalid-capability'
@@ -148,8 +159,21 @@ export type StoreRefusal =
   | 'not-found'
   | 'membership-changed';
 
-/** Called for every event appended through this store, on every node (Redis: via pub/sub). */
-export type EventListener = (channelId: ChannelId, event: RelayEvent) => void;
+/**
+ * Called for every event appended through this store, on every node (Redis: via pub/sub).
+ * `frame`, when given, is the JSON text of the WebSocket frame `{type: 'event', channel, event}`
+ * for this event, ready to send (the Redis store publishes it whole, so no node re-serializes).
+ */
+export type EventListener = (channelId: ChannelId, event: RelayEvent, frame?: string) => void;
+
+/**
+ * The storage could not be reached or refused to serve (a Redis node down, the cluster without
+ * coverage for the channel's slot, a failed fdatasync). Nothing was acknowledged; the relay
+ * answers 503 `store-unavailable` with a retry-after.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
 
 export interface RelayStore {
   /** Short name for logs, /healthz and metrics ('sqlite', 'redis'). */
@@ -199,7 +223,9 @@ export interface RelayStore {
   // ---- the event log -------------------------------------------------------------------------
 
   /**
-   * Atomically: if `asMember` is set, it must be a member ('not-member'), checked in the same step as
+   * Atomically, in ONE step (for Redis: one script, one round trip): if `nonce` is set, records it as
+   * `useNonce(…, channelId)` would, refusing 'replayed-nonce' when it was used (before any other check, whatever
+   * the outcome of the rest). If `asMember` is set, it must be a member ('not-member'), checked in the same step as
    * the append so a removed member can never post after its member-left event. If `capability` is
    * set (inbox deposits), it must open this channel with that kind (as `useCapability`), and one of
    * its uses is taken in the same step ('invalid-capability'). If `postId` is set
@@ -208,19 +234,24 @@ export interface RelayStore {
    * 'membership-changed' (async-groups.md rule 7; after the duplicate check, so a retry of a post
    * that was accepted still gets its seq). Otherwise assigns seq = headSeq + 1 and timeMs = nowMs,
    * stores the event, adds eventSizeBytes to storedBytes, and notifies listeners (after it is
-   * durable). Does NOT trim: the caller calls `trim` afterwards.
+   * durable). With `retention`, then trims the channel as `trim` does, in the same step (at most
+   * a bounded number of events: the sweep does the rest of a long backlog).
+   * `hasPushSubscriptions` says whether any member of the channel has a Web Push subscription
+   * (so the caller looks up push targets only when there is someone to wake).
    */
   appendEvent(
     channelId: ChannelId,
     event: NewEvent,
     nowMs: number,
     options?: {
+      readonly nonce?: NonceUse;
       readonly asMember?: MemberKey;
       readonly postId?: string;
       readonly ifNoLeaveAfter?: number;
       readonly capability?: { readonly hash: CapabilityHash; readonly kind: CapabilityKind };
+      readonly retention?: RetentionPolicy;
     },
-  ): Promise<StoreResult<{ readonly event: RelayEvent; readonly duplicate: boolean }>>;
+  ): Promise<StoreResult<{ readonly event: RelayEvent; readonly duplicate: boolean; readonly hasPushSubscriptions: boolean }>>;
 
   /**
    * Up to `limit` stored events with seq > afterSeq, ascending, consecutive (no gaps: retention only
@@ -264,12 +295,15 @@ export interface RelayStore {
 
   /**
    * Replay protection: records (key, nonce) until expiresAtMs and returns true if it was new,
-   * false if already recorded (a replay). Atomic across nodes (Redis: SET NX PX).
+   * false if already recorded (a replay). Atomic across nodes (Redis: ZADD NX). `channelId`: the
+   * channel the signed request is about, if any; a store may keep the nonce with that channel (the
+   * Redis store does: a request about a channel then needs only that channel's node). The same
+   * signed request always names the same channel, so a replay is always caught.
    * Durability, the one exception to the rule above: the nonce must be durable no later than the
    * next state change that this request makes (SQLite commits nonce-only batches without fsync;
    * the request's own write fsyncs it). It must survive a process crash either way.
    */
-  useNonce(key: MemberKey, nonce: string, expiresAtMs: number): Promise<boolean>;
+  useNonce(key: MemberKey, nonce: string, expiresAtMs: number, channelId?: ChannelId): Promise<boolean>;
 
   // ---- read-only fetch tokens (issue 12 §4) ---------------------------------------------------
 
@@ -346,11 +380,16 @@ export interface RelayStore {
   finalizeUpload(id: CapabilityHash, sha256: BlobHash, readCapHash: CapabilityHash, expiresAtMs: number): Promise<boolean>;
 
   /**
-   * The blob that read capability `readCapHash` opens, if unexpired at nowMs: { sha256, size }.
+   * The blob that read capability `readCapHash` opens, if unexpired at nowMs and if it is blob
+   * `sha256` (the one requested; a store may look only where that blob lives): { sha256, size }.
    * The caller compares sha256 with the requested hash in constant time, then streams it with
    * readBlobRange.
    */
-  openBlob(readCapHash: CapabilityHash, nowMs: number): Promise<{ readonly sha256: BlobHash; readonly size: number } | undefined>;
+  openBlob(
+    sha256: BlobHash,
+    readCapHash: CapabilityHash,
+    nowMs: number,
+  ): Promise<{ readonly sha256: BlobHash; readonly size: number } | undefined>;
 
   /** Up to `maxBytes` of blob `sha256` from `offset` (fewer at a stored chunk's end; empty at the end or when gone). */
   readBlobRange(sha256: BlobHash, offset: number, maxBytes: number): Promise<Uint8Array>;
@@ -367,10 +406,12 @@ export interface RelayStore {
   /**
    * Registers a listener for appended events, returns its unsubscribe function. Listeners get
    * each event after it is durable; per channel in seq order as seen by this node. Delivery is a
-   * hint: a listener may miss or see an event twice (e.g. a Redis reconnect) and must fall back to
-   * readEvents when it sees a gap. Listeners must not throw.
+   * hint: a listener may miss or see an event twice and must fall back to readEvents when it sees
+   * a gap. When events may have been missed with no later event to show the gap (the Redis pub/sub
+   * connection dropped and came back), the store calls `onResync`: the listener then reads every
+   * channel it follows up to its head. Listeners must not throw.
    */
-  subscribe(listener: EventListener): () => void;
+  subscribe(listener: EventListener, onResync?: () => void): () => void;
 
   /**
    * Counts for /metrics and the storage quota: channels, stored events and their bytes. Kept as

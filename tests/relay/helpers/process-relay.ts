@@ -3,10 +3,15 @@
  * core, its own heap to measure) but with test settings main.ts does not take: limits, an
  * in-memory store. Started by `startRelayProcess({ entry: RELAY_TEST_ENTRY, ipc: true, env })`.
  *
- * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'redis:<url>'; RELAY_TEST_LIMITS = JSON of
- * Partial<RelayLimits>. IPC requests (process.send): {id, op: 'memory'} → GC, then
- * {heapUsed, rss}; {id, op: 'stats'} → store.stats(). Prints its URL like main.ts.
+ * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>'; RELAY_TEST_LIMITS = JSON of
+ * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = signature threads (0). IPC requests (process.send): {id, op: 'memory'} → GC, then
+ * {heapUsed, rss}; {id, op: 'stats'} → store.stats(); {id, op: 'cpu'} → process.cpuUsage() (µs,
+ * every thread); {id, op: 'profile-start'} and {id, op: 'profile-stop', path} → a V8 CPU profile
+ * of the main thread written to `path` (bench:relay's CPU-per-post breakdown). Prints its URL
+ * like main.ts.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RelayLimits } from '../../../src/relay/limits.js';
@@ -17,6 +22,8 @@ import type { RelayStore } from '../../../src/relay/store/types.js';
 
 async function openStore(spec: string): Promise<RelayStore> {
   if (spec.startsWith('redis:')) return await openRedisStore({ url: spec.slice('redis:'.length), warn: () => undefined });
+  // The bench's group-commit comparison: the same relay with nothing fsynced.
+  if (spec.startsWith('sqlite-off:')) return openSqliteStore({ dataDir: spec.slice('sqlite-off:'.length), durability: 'off' });
   return openSqliteStore({ dataDir: spec === 'memory' ? ':memory:' : spec });
 }
 
@@ -25,9 +32,37 @@ const gc = runInNewContext('gc') as () => void;
 
 const store = await openStore(process.env.RELAY_TEST_STORE ?? 'memory');
 const limits = JSON.parse(process.env.RELAY_TEST_LIMITS ?? '{}') as Partial<RelayLimits>;
-const relay = await startRelay({ store, port: Number(process.env.PORT ?? 0), host: '127.0.0.1', logLevel: 'silent', limits });
+const relay = await startRelay({
+  store,
+  port: Number(process.env.PORT ?? 0),
+  host: '127.0.0.1',
+  logLevel: 'silent',
+  limits,
+  verifyThreads: Number(process.env.RELAY_TEST_VERIFY_THREADS ?? 0),
+});
 
-process.on('message', (message: { id: number; op: string }) => {
+/** The inspector session of a running CPU profile (one at a time). */
+let profiler: Session | undefined;
+
+async function startProfile(): Promise<void> {
+  if (profiler !== undefined) throw new Error('a CPU profile is already running');
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  // 200 µs between samples: fine enough for parts that take tens of µs per post, cheap enough.
+  await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+  await profiler.post('Profiler.start');
+}
+
+async function stopProfile(path: string): Promise<void> {
+  if (profiler === undefined) throw new Error('no CPU profile is running');
+  const { profile } = await profiler.post('Profiler.stop');
+  profiler.disconnect();
+  profiler = undefined;
+  writeFileSync(path, JSON.stringify(profile));
+}
+
+process.on('message', (message: { id: number; op: string; path?: string }) => {
   const reply = (value: unknown): void => {
     process.send?.({ id: message.id, value });
   };
@@ -38,6 +73,18 @@ process.on('message', (message: { id: number; op: string }) => {
     reply({ heapUsed, rss, external, arrayBuffers });
   } else if (message.op === 'stats') {
     void store.stats().then(reply);
+  } else if (message.op === 'cpu') {
+    reply(process.cpuUsage());
+  } else if (message.op === 'profile-start') {
+    startProfile().then(
+      () => reply({ ok: true }),
+      (error: unknown) => reply({ error: String(error) }),
+    );
+  } else if (message.op === 'profile-stop') {
+    stopProfile(message.path ?? '').then(
+      () => reply({ ok: true }),
+      (error: unknown) => reply({ error: String(error) }),
+    );
   } else {
     reply({ error: `unknown op ${message.op}` });
   }

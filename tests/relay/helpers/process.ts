@@ -30,7 +30,7 @@ export interface RelayProcess {
   stop(): Promise<number | null>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** With `ipc: true`: one request to the child (tests/relay/helpers/process-relay.ts ops). */
-  request<T>(op: string): Promise<T>;
+  request<T>(op: string, args?: Record<string, unknown>): Promise<T>;
 }
 
 export interface RelayProcessOptions {
@@ -110,7 +110,7 @@ export async function startRelayProcess(options: RelayProcessOptions = {}): Prom
     pid,
     exited,
     log: () => output,
-    request: <T>(op: string) =>
+    request: <T>(op: string, args: Record<string, unknown> = {}) =>
       new Promise<T>((resolveRequest, reject) => {
         if (options.ipc !== true) throw new Error('startRelayProcess: request() needs ipc: true');
         const id = nextRequestId++;
@@ -119,7 +119,7 @@ export async function startRelayProcess(options: RelayProcessOptions = {}): Prom
           clearTimeout(timer);
           resolveRequest(value as T);
         });
-        child.send({ id, op });
+        child.send({ id, op, ...args });
       }),
     kill: async () => {
       if (isRunning()) child.kill('SIGKILL');

@@ -30,14 +30,18 @@ export interface RedisServer {
 
 export type RedisAvailability = { available: true } | { available: false; reason: string };
 
-/** Whether `redis-server` is on PATH. Tests use it with `describe.skipIf` outside CI. */
-export function redisAvailability(): RedisAvailability {
+/** Whether `redis-server` (and with `cli`, `redis-cli`) is on PATH. Tests use it with `describe.skipIf` outside CI. */
+export function redisAvailability(cli = false): RedisAvailability {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error !== undefined || probe.status !== 0) {
     return {
       available: false,
       reason: 'redis-server not found on PATH (install: apt-get install -y redis-server, or run scripts/system-deps.sh)',
     };
+  }
+  const cliProbe = cli ? spawnSync('redis-cli', ['--version'], { encoding: 'utf8' }) : undefined;
+  if (cliProbe !== undefined && (cliProbe.error !== undefined || cliProbe.status !== 0)) {
+    return { available: false, reason: 'redis-cli not found on PATH (install: apt-get install -y redis-tools, or run scripts/system-deps.sh)' };
   }
   return { available: true };
 }
@@ -46,8 +50,8 @@ export function redisAvailability(): RedisAvailability {
  * The decision a Redis suite makes at load time: run, skip with a message, or fail (CI).
  * Returns true when the suite should be skipped.
  */
-export function skipWithoutRedis(suiteName: string): boolean {
-  const availability = redisAvailability();
+export function skipWithoutRedis(suiteName: string, cli = false): boolean {
+  const availability = redisAvailability(cli);
   if (availability.available) return false;
   if (process.env.CI === 'true') {
     throw new Error(`${suiteName}: ${availability.reason}. CI must run the Redis tests, so this is a failure.`);
@@ -107,13 +111,20 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
   });
 }
 
+export interface RedisServerOptions {
+  /** 'always' (default: what the relay promises) or, for the benchmark's comparison only, 'no'. */
+  readonly appendfsync?: 'always' | 'no';
+  /** More redis-server arguments (a cluster node's, say). */
+  readonly args?: readonly string[];
+}
+
 /** Starts redis-server; a port race (another process took the port) retries with a new port. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const PORT_ATTEMPTS = 3;
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     try {
-      return await startOnce(await freePort());
+      return await startOnce(await freePort(), options);
     } catch (error) {
       lastError = error;
     }
@@ -162,7 +173,7 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   }
 }
 
-async function startOnce(port: number): Promise<RedisServer> {
+async function startOnce(port: number, options: RedisServerOptions): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'covey-redis-'));
   const args = [
     '--port', String(port),
@@ -170,10 +181,11 @@ async function startOnce(port: number): Promise<RedisServer> {
     '--dir', dir,
     '--save', '',
     '--appendonly', 'yes',
-    '--appendfsync', 'always',
+    '--appendfsync', options.appendfsync ?? 'always',
     '--protected-mode', 'yes',
     '--daemonize', 'no',
     '--loglevel', 'warning',
+    ...(options.args ?? []),
   ];
   let running = spawnRedis(args);
   const stop = async (): Promise<void> => {

@@ -118,32 +118,37 @@ export async function signedJson<T = Record<string, unknown>>(
   pathWithQuery: string,
   jsonBody?: unknown,
   extraHeaders: Record<string, string> = {},
+  agent: Agent = keepAliveAgent,
 ): Promise<JsonResponse<T>> {
   const body = jsonBody === undefined ? '' : JSON.stringify(jsonBody);
   const headers: Record<string, string> = { ...extraHeaders };
   if (jsonBody !== undefined) headers['content-type'] = 'application/json';
   if (member !== undefined) Object.assign(headers, signedHeaders(member, method, pathWithQuery, body));
-  const response = await rawRequest(baseUrl + pathWithQuery, method, headers, jsonBody === undefined ? undefined : body);
+  const response = await rawRequest(baseUrl + pathWithQuery, method, headers, jsonBody === undefined ? undefined : body, agent);
   const text = response.body.toString('utf8');
   return { status: response.status, json: (text === '' ? {} : JSON.parse(text)) as T };
 }
 
 /** Creates a group channel as `members[0]` and joins the others with one invite. */
-export async function setupGroup(baseUrl: string, members: readonly TestMember[]): Promise<ChannelId> {
+export async function setupGroup(baseUrl: string, members: readonly TestMember[], agent: Agent = keepAliveAgent): Promise<ChannelId> {
   const [owner, ...others] = members;
   if (owner === undefined) throw new RangeError('setupGroup needs at least one member');
-  const created = await signedJson<{ channelId: ChannelId }>(baseUrl, owner, 'POST', '/v1/channels', { kind: 'group' });
+  const created = await signedJson<{ channelId: ChannelId }>(baseUrl, owner, 'POST', '/v1/channels', { kind: 'group' }, {}, agent);
   if (created.status !== 201) throw new Error(`create channel: HTTP ${created.status} ${JSON.stringify(created.json)}`);
   const channelId = created.json.channelId;
   if (others.length === 0) return channelId;
-  const invite = await signedJson<{ capability: string }>(baseUrl, owner, 'POST', `/v1/channels/${channelId}/capabilities`, {
-    kind: 'invite',
-    ttlMs: 600_000,
-    uses: others.length,
-  });
+  const invite = await signedJson<{ capability: string }>(
+    baseUrl,
+    owner,
+    'POST',
+    `/v1/channels/${channelId}/capabilities`,
+    { kind: 'invite', ttlMs: 600_000, uses: others.length },
+    {},
+    agent,
+  );
   if (invite.status !== 201) throw new Error(`invite: HTTP ${invite.status} ${JSON.stringify(invite.json)}`);
   for (const member of others) {
-    const joined = await signedJson(baseUrl, member, 'POST', `/v1/channels/${channelId}/join`, { capability: invite.json.capability });
+    const joined = await signedJson(baseUrl, member, 'POST', `/v1/channels/${channelId}/join`, { capability: invite.json.capability }, {}, agent);
     if (joined.status !== 200) throw new Error(`join: HTTP ${joined.status} ${JSON.stringify(joined.json)}`);
   }
   return channelId;
