@@ -27,7 +27,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import { assert, isProtocolError, ProtocolError } from '../errors.js';
 import { idKey, messageId, type MemberId, type MessageId, type SessionId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
-import { openDataPacket, sealDataPacket, sidkeyHint } from '../packets/data.js';
+import { openCheckedDataPacket, openDataPacket, sealDataPacket, sidkeyHint, verifyDataPacket } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
 import { PresenceTracker, type Presence, type PresenceAction } from '../presence/presence-tracker.js';
 import type { RandomSource } from '../random.js';
@@ -105,6 +105,8 @@ export class Session {
   /** The latest clock reading we were given (presence queries between calls use it). */
   private nowMs = 0;
   private busy = false;
+  /** receiveAll: events decoded, and signature checks started, ahead of processing. */
+  private ahead: Map<ChannelEvent, Ahead> | null = null;
 
   constructor(
     readonly self: MemberId,
@@ -185,27 +187,53 @@ export class Session {
   // ── inputs from the world ──────────────────────────────────────────────────────────────────
 
   receive(event: ChannelEvent, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, (out) => this.receiveOne(event, nowMs, out));
+  }
+
+  /**
+   * Events in relay order (a page of a catch-up, rule 6), processed exactly as `receive` would
+   * one by one, in one call (one timer, one step for the worker to persist). The signature checks
+   * of the next data packets are started VERIFY_AHEAD events ahead, so that with WebCrypto they
+   * run off the main thread while earlier events are processed (issue 8: catch-up). A check
+   * started ahead is used only for the subsession and author the sequential path tries first;
+   * anything else is checked as `receive` would.
+   */
+  receiveAll(events: readonly ChannelEvent[], nowMs: number): Promise<SessionEffect[]> {
     return this.run(nowMs, async (out) => {
-      if (this.sessionState === 'left') return;
-      const atMs = event.atMs ?? nowMs;
-      switch (event.kind) {
-        case 'joined':
-          this.channel = [...event.members];
-          this.membershipSeq = event.seq;
-          for (const m of event.joined) this.presence.joined(m, atMs);
-          await this.applyMembership(await this.membership.channelChanged(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
-          break;
-        case 'left':
-          this.membershipSeq = event.seq;
-          await this.channelLeft(event, nowMs, out);
-          break;
-        case 'packet':
-          await this.receivePacket(event, nowMs, out);
-          break;
+      this.ahead = new Map();
+      try {
+        for (let i = 0; i < events.length; i++) {
+          this.verifyAhead(events, i + 1, i + 1 + VERIFY_AHEAD);
+          const event = events[i]!;
+          await this.receiveOne(event, nowMs, out);
+          this.ahead.delete(event);
+        }
+      } finally {
+        this.ahead = null;
       }
-      if (this.lastSeq === null || event.seq > this.lastSeq) this.lastSeq = event.seq;
-      if (this.catchUpTo !== null && event.seq >= this.catchUpTo) await this.caughtUp(nowMs, out);
     });
+  }
+
+  private async receiveOne(event: ChannelEvent, nowMs: number, out: Out): Promise<void> {
+    if (this.sessionState === 'left') return;
+    const atMs = event.atMs ?? nowMs;
+    switch (event.kind) {
+      case 'joined':
+        this.channel = [...event.members];
+        this.membershipSeq = event.seq;
+        for (const m of event.joined) this.presence.joined(m, atMs);
+        await this.applyMembership(await this.membership.channelChanged(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
+        break;
+      case 'left':
+        this.membershipSeq = event.seq;
+        await this.channelLeft(event, nowMs, out);
+        break;
+      case 'packet':
+        await this.receivePacket(event, nowMs, out);
+        break;
+    }
+    if (this.lastSeq === null || event.seq > this.lastSeq) this.lastSeq = event.seq;
+    if (this.catchUpTo !== null && event.seq >= this.catchUpTo) await this.caughtUp(nowMs, out);
   }
 
   /**
@@ -575,7 +603,8 @@ export class Session {
    * has observed them (it follows the relay's numbering of every event).
    */
   private async receivePacket(event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
-    const packet = decodeData(event.text);
+    const ahead = this.ahead?.get(event);
+    const packet = ahead !== undefined ? ahead.packet : decodeData(event.text);
     const atMs = event.atMs ?? nowMs;
     // Presence (rule 15) is what the relay saw: any packet it attributes to a member, at its time.
     if (event.sender !== this.self) this.presence.seen(event.sender, atMs);
@@ -602,7 +631,8 @@ export class Session {
       }
     }
     // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first.
-    const candidates = [...this.subsessions.values()].filter((s) => s.hint === packet.sidkeyHint).sort((a, b) => b.index - a.index);
+    const candidates = this.candidates(packet);
+    const ahead = this.ahead?.get(event);
     for (const sub of candidates) {
       // The channel sender is usually the author; resent packets come from someone else.
       const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
@@ -610,7 +640,9 @@ export class Session {
       for (const author of authors) {
         let content;
         try {
-          content = await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!);
+          // (A check started ahead, receiveAll, for exactly this subsession and author.)
+          const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author ? await ahead.verdict : undefined;
+          content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
         } catch (e) {
           if (!isProtocolError(e)) throw e;
           if (e.code === 'bad-signature') continue;
@@ -624,6 +656,34 @@ export class Session {
       }
     }
     this.unverifiable(event, out);
+  }
+
+  /** mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first. */
+  private candidates(packet: DataPacket): Subsession[] {
+    return [...this.subsessions.values()].filter((s) => s.hint === packet.sidkeyHint).sort((a, b) => b.index - a.index);
+  }
+
+  /** receiveAll: decodes events[from, to) and starts the signature check the sequential path tries first. */
+  private verifyAhead(events: readonly ChannelEvent[], from: number, to: number): void {
+    const ahead = this.ahead!;
+    const crypto = this.deps.crypto;
+    for (let j = from; j < Math.min(to, events.length); j++) {
+      const event = events[j]!;
+      if (event.kind !== 'packet' || ahead.has(event)) continue;
+      const packet = decodeData(event.text);
+      const sub = packet === undefined ? undefined : this.candidates(packet)[0];
+      const pub = sub?.setup.signingKeys.get(event.sender);
+      if (packet === undefined || sub === undefined || pub === undefined) {
+        ahead.set(event, { packet });
+        continue;
+      }
+      // A check that throws (never for well-formed inputs) is simply done again in order.
+      const verdict = sub.keys(crypto).then(
+        (keys) => verifyDataPacket(crypto, packet, keys, pub),
+        () => undefined,
+      ).catch(() => undefined);
+      ahead.set(event, { packet, sub, author: event.sender, verdict });
+    }
   }
 
   /**
@@ -1029,6 +1089,21 @@ class LazyContext implements MembershipContext {
 }
 
 /** The data packet in `text`, or undefined for anything else (greetings, plain text, garbage). */
+/** An event of a receiveAll page, decoded ahead, with its first signature check under way. */
+interface Ahead {
+  readonly packet: DataPacket | undefined;
+  readonly sub?: Subsession;
+  readonly author?: MemberId;
+  /** undefined: the check failed to run (it is done again in order). */
+  readonly verdict?: Promise<boolean | undefined>;
+}
+
+/**
+ * receiveAll starts this many signature checks ahead of the event it processes: enough to keep
+ * WebCrypto's worker threads busy, few enough that a page's memory stays small.
+ */
+const VERIFY_AHEAD = 32;
+
 function decodeData(text: string): DataPacket | undefined {
   try {
     const packet = decodePacket(text);
