@@ -23,7 +23,7 @@
  *
  * Env: BENCH_SECTIONS ("ramp,cpu,commit,soak"), BENCH_TARGETS ("baseline,sqlite,redis"),
  * BENCH_SUBSCRIBERS (1000), BENCH_CHANNEL_SIZE (10), BENCH_RATES ("100,250,500,1000,1500,2000,
- * 3000,4000,6000,8000"), BENCH_STEP_MS (2000), BENCH_BUDGET_MS (ramp, 150000), BENCH_CPU_RATE (300),
+ * 3000,4000,6000,8000"), BENCH_STEP_MS (2000), BENCH_BUDGET_MS (ramp, 150000), BENCH_CPU_RATE (1000),
  * BENCH_CPU_MS (4000), BENCH_COMMIT_TARGETS ("sqlite,sqlite-off,sqlite-vt,redis,redis-off"),
  * BENCH_COMMIT_WRITERS (100), BENCH_COMMIT_ROUNDS (5), BENCH_COMMIT_ROUND_MS (3000),
  * BENCH_SOAK_TARGETS ("baseline,sqlite"), BENCH_SOAK_IDLE (10000), BENCH_SOAK_ACTIVE (1000),
@@ -57,7 +57,7 @@ const RATES = envList('BENCH_RATES', '100,250,500,1000,1500,2000,3000,4000,6000,
 const STEP_MS = envInt('BENCH_STEP_MS', 2_000);
 const RAMP_BUDGET_MS = envInt('BENCH_BUDGET_MS', 150_000);
 /** Well below every target's saturation: CPU per post at a steady load, not at a pile-up. */
-const CPU_RATE = envInt('BENCH_CPU_RATE', 300);
+const CPU_RATE = envInt('BENCH_CPU_RATE', 1000);
 const CPU_MS = envInt('BENCH_CPU_MS', 4_000);
 const COMMIT_TARGETS = envList('BENCH_COMMIT_TARGETS', 'sqlite,sqlite-off,sqlite-vt,redis,redis-off');
 const COMMIT_WRITERS = envInt('BENCH_COMMIT_WRITERS', 100);
