@@ -68,6 +68,11 @@ export interface ClockCheck {
   readonly maxClockSkewMs: number;
   /** Where the Ed25519 check runs (./signature-pool.ts); inline on this thread when absent. */
   readonly verifier?: SignatureVerifier;
+  /**
+   * How old a signature may be, when a route allows more than the clock skew (deferred posts,
+   * README "Deferred posts"); the nonce is then remembered that long. Default: maxClockSkewMs.
+   */
+  readonly maxAgeMs?: number;
 }
 
 export interface AuthCheck extends ClockCheck {
@@ -110,11 +115,12 @@ export async function verifySigned(
   if (!valid) {
     throw new RelayError('bad-signature', 'signature does not verify');
   }
-  if (Math.abs(check.nowMs - timeMs) > check.maxClockSkewMs) {
+  const maxAgeMs = Math.max(check.maxAgeMs ?? check.maxClockSkewMs, check.maxClockSkewMs);
+  if (timeMs - check.nowMs > check.maxClockSkewMs || check.nowMs - timeMs > maxAgeMs) {
     throw new RelayError('stale-timestamp', 'request time is too far from the relay clock');
   }
   // The nonce is remembered until no request carrying it could pass the time check again.
-  return { key, nonce: { key, nonce, expiresAtMs: timeMs + check.maxClockSkewMs + 1 } };
+  return { key, nonce: { key, nonce, expiresAtMs: timeMs + maxAgeMs + 1 } };
 }
 
 /**

@@ -3,6 +3,7 @@
  * everything"). `RelayLimits` is the configurable object; `DEFAULT_RELAY_LIMITS` the defaults.
  * Tests shrink them through startRelay({ limits }).
  */
+import { DEFERRED_POST_MAX_AGE_MS } from '../shared/relay-api.js';
 
 export interface RelayLimits {
   /**
@@ -28,6 +29,12 @@ export interface RelayLimits {
   readonly maxChannelBytes: number;
   /** Accepted clock difference of a signed request: phones' clocks drift, replay window stays short. */
   readonly maxClockSkewMs: number;
+  /**
+   * Oldest signature accepted on a deferred post (README "Deferred posts"): a message written
+   * offline leaves from the service worker, presigned, when the network returns with the app
+   * closed. Its nonce is remembered this long (deferred posts only), which bounds the window.
+   */
+  readonly maxDeferredPostAgeMs: number;
   /** Longest capability lifetime: invites should not live forever. */
   readonly maxCapabilityTtlMs: number;
   /** Most redemptions per capability: an invite link for a big group, bounded. */
@@ -128,6 +135,7 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   maxEventAgeMs: 30 * DAY_MS,
   maxChannelBytes: 64 * MIB,
   maxClockSkewMs: 5 * MINUTE_MS,
+  maxDeferredPostAgeMs: DEFERRED_POST_MAX_AGE_MS,
   maxCapabilityTtlMs: 30 * DAY_MS,
   maxCapabilityUses: 1000,
   rateRequestsPerSecond: 50,

@@ -13,9 +13,15 @@
  * Records hold no plaintext: packets are mpENC ciphertext (base64url, exactly as the relay
  * carries them), ids are random, and channel ids and relay URLs are what the relay already knows.
  */
-import type { CapabilityToken, ChannelId, RelayEvent } from './relay-api.js';
+import type { CapabilityToken, ChannelId, MemberKey, RelayEvent } from './relay-api.js';
 
 export const CLIENT_DB_NAME = 'covey';
+
+/**
+ * The Web Lock held by the tab that runs the engine (src/worker/engine-host.ts). While it is held
+ * the engine reads live and processes news itself: the service worker leaves the inbox alone.
+ */
+export const ENGINE_LOCK_NAME = 'covey-engine';
 
 /** Store names the service worker may use. */
 export const TRANSIT_STORES = {
@@ -50,14 +56,28 @@ export interface OutboxRecord {
    */
   readonly ifNoLeaveAfter: number | null;
   readonly queuedAtMs: number;
+  /** Posted with `wake` (a message a person wrote; PostPacketRequest.wake). Absent: false. */
+  readonly wake?: boolean;
   /**
-   * Headers of a post request signed in advance by the worker for exactly this body, or null. A
-   * relay accepts them only within its clock skew window (5 minutes) of `signedAtMs` and each
-   * nonce once: past that window leave the record for the worker, which signs again.
+   * A deferred post signed in advance by the worker for exactly this packet, postId and
+   * `ifNoLeaveAfter`, or null (membership packets, which must reach the order whatever happened,
+   * are never presigned). The service worker sends it as is (see `PresignedPost`).
    */
-  readonly presigned: { readonly headers: Readonly<Record<string, string>>; readonly body: string; readonly signedAtMs: number } | null;
+  readonly presigned: PresignedPost | null;
   /** Failed attempts so far (for backoff); the worker and the service worker both update it. */
   readonly attempts: number;
+}
+
+/**
+ * `POST <relay><relayDeferredPostPath(channel)>` with these headers and this body, exactly. The
+ * relay accepts the signature up to DEFERRED_POST_MAX_AGE_MS after `signedAtMs` and its nonce once
+ * (src/relay/README.md "Deferred posts"); on any refusal (401 stale or replayed, 409
+ * membership-changed, 403) leave the record for the worker, which holds the key and decides.
+ */
+export interface PresignedPost {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly signedAtMs: number;
 }
 
 /** A relay event fetched into the inbox (by the worker or the service worker), not yet processed. */
@@ -83,4 +103,9 @@ export interface FetchTokenRecord {
   readonly expiresAtMs: number;
   /** The newest seq the engine has processed in this channel (the worker keeps it current). */
   readonly afterSeq: number;
+  /**
+   * Our member key in this channel (the relay names it as the author of our own packets; public),
+   * so the service worker counts only what others wrote. Added later: older records lack it.
+   */
+  readonly member?: MemberKey;
 }

@@ -69,6 +69,22 @@ export function relayEventsPath(channelId: string, afterSeq: number, limit?: num
   return `${RELAY_API_PREFIX}/channels/${channelId}/events?${query}`;
 }
 
+/**
+ * The path of a deferred post (POST, signed earlier by the member, sent later by the keyless
+ * service worker; src/relay/README.md "Deferred posts"). A separate path, so a signature made for
+ * the ordinary post route can never be stretched to the longer window, nor the other way round.
+ */
+export function relayDeferredPostPath(channelId: string): string {
+  return `${RELAY_API_PREFIX}/channels/${channelId}/deferred-events`;
+}
+
+/**
+ * Default age up to which the relay accepts a deferred post's signature (`maxDeferredPostAgeMs`):
+ * a message written offline still goes out from the service worker when the network returns
+ * within two weeks with the app closed; past that the app signs it again when it opens.
+ */
+export const DEFERRED_POST_MAX_AGE_MS = 14 * 24 * 60 * 60 * 1000;
+
 // ---- events --------------------------------------------------------------------------------
 
 interface EventBase {
@@ -96,6 +112,12 @@ export interface PacketEvent extends EventBase {
   readonly type: 'packet';
   readonly author: MemberKey | null;
   readonly packet: string;
+  /**
+   * Present when the author asked to wake members who are away (`wake` on the post): a message a
+   * person wrote, not an ack, heartbeat or key exchange. Web Push is sent for these and for inbox
+   * deposits only, and the service worker counts them for its notification.
+   */
+  readonly wake?: true;
 }
 
 export type RelayEvent = MemberJoinedEvent | MemberLeftEvent | PacketEvent;
@@ -185,6 +207,23 @@ export interface PostPacketRequest {
    * checked atomically with the append. Omitted: unconditional.
    */
   readonly ifNoLeaveAfter?: number;
+  /**
+   * Wake members who are away (Web Push, the service worker's notification count): true for what
+   * a person wrote; omitted for protocol traffic (acks, heartbeats, key exchange), which would
+   * otherwise wake every closed phone in the group each minute. Visible to the relay.
+   */
+  readonly wake?: boolean;
+}
+/**
+ * POST /v1/channels/:id/deferred-events (signed by a member, up to maxDeferredPostAgeMs before it
+ * arrives): a conditional, idempotent post only, so replaying it is harmless and it can never land
+ * after a member-left its sealer had not seen (async-groups.md rule 7).
+ */
+export interface DeferredPostRequest {
+  readonly packet: string;
+  readonly postId: string;
+  readonly ifNoLeaveAfter: number;
+  readonly wake?: boolean;
 }
 export interface PostPacketResponse {
   readonly seq: number;

@@ -17,3 +17,16 @@ export interface ServiceWorkerVersion {
 
 /** Paths the relay answers itself: never the app shell, even for a navigation (see sw/sw.ts). */
 export const RELAY_PATH_PREFIXES: readonly string[] = ['/v1/', '/healthz', '/metrics'];
+
+/**
+ * Background Sync tag the page registers while something waits in the outbox and the relay is
+ * out of reach: the browser fires it when connectivity returns, even with every tab closed, and
+ * the service worker sends what it can (sw/outbox.ts), then fetches news.
+ */
+export const OUTBOX_SYNC_TAG = 'covey-outbox';
+
+/** Periodic Background Sync tag (installed Chromium apps that were granted it): fetch news. */
+export const FETCH_PERIODIC_SYNC_TAG = 'covey-fetch';
+
+/** The one notification the service worker shows ("New messages in Covey"), replaced in place. */
+export const NEWS_NOTIFICATION_TAG = 'covey-news';

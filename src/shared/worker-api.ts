@@ -560,6 +560,15 @@ export interface WorkerCommands {
    */
   setPush: Cmd<{ readonly subscription: PushSubscriptionJson | null }, { readonly channels: number }>;
 
+  // network (added after v1 landed)
+  /**
+   * The page's `online` / `offline` events (a dedicated worker does not always hear them itself:
+   * emulated networks, some browsers). Offline: no relay socket is trusted until one reopens, so
+   * `app.relays` says offline at once; online: every relay is tried now instead of after the
+   * reconnect backoff, and what waits in the outbox leaves. Allowed in every phase.
+   */
+  networkChanged: Cmd<{ readonly online: boolean }, Empty>;
+
   // backup (added after v1 landed)
   /**
    * An encrypted backup of the identity, contacts and every conversation's history, as text to

@@ -4,7 +4,7 @@
  */
 import { WorkerClient } from '../shared/worker-bridge.js';
 import { mountApp, mountFatal, mountInsecure } from './app/mount.js';
-import { startShell } from './shell/index.js';
+import { startBackgroundWork, startShell } from './shell/index.js';
 
 const root = document.getElementById('app');
 const shellRoot = document.getElementById('shell');
@@ -26,7 +26,10 @@ function startEngine(root: HTMLElement): void {
     event.preventDefault();
     mountFatal(root, 'The part of Covey that encrypts and stores your messages did not start. Reloading usually helps; if not, this browser may be too old for Covey.');
   });
-  mountApp(root, new WorkerClient(worker));
+  const client = new WorkerClient(worker);
+  mountApp(root, client);
+  // Background Sync while packets wait for the network; notifications closed once the app shows.
+  startBackgroundWork(client);
 
   // A page kept in the back/forward cache keeps its worker, and so the engine's Web Lock: the next
   // Covey page in this tab would find Covey "open in another tab" (WebKit caches such pages). So

@@ -60,7 +60,7 @@ function ids<T extends string>(p: Params, key: string, max: number): T[] {
 }
 
 /** Commands allowed before the profile is ready (each checks its own phase). */
-const ANY_PHASE: ReadonlySet<string> = new Set(['createIdentity', 'importBackup', 'unlock', 'reportPersistence', 'useEngineHere']);
+const ANY_PHASE: ReadonlySet<string> = new Set(['createIdentity', 'importBackup', 'unlock', 'reportPersistence', 'useEngineHere', 'networkChanged']);
 
 export async function runCommand(engine: CoveyEngine, command: CommandName | string, raw: unknown): Promise<unknown> {
   const p = params(raw);
@@ -84,6 +84,11 @@ export async function runCommand(engine: CoveyEngine, command: CommandName | str
     }
     case 'useEngineHere':
       return {}; // this tab already runs the engine
+    case 'networkChanged':
+      if (p.online === true) engine.networkMayBeBack();
+      else if (p.online === false) engine.networkLost();
+      else throw bad('online must be true or false');
+      return {};
     case 'setPassphrase': {
       const passphrase = text(p, 'passphrase', MAX_PASSPHRASE_CHARS, { min: MIN_PASSPHRASE_CHARS });
       const current = p.current === undefined ? undefined : text(p, 'current', MAX_PASSPHRASE_CHARS);

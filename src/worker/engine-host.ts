@@ -20,8 +20,9 @@ import type { ConversationRuntime } from './conversation.js';
 import { CoveyEngine, type ViewSink } from './engine.js';
 import type { TimelineRecord } from './records.js';
 import { appView, contactsView, conversationsView, conversationView } from './views.js';
+import { ENGINE_LOCK_NAME } from '../shared/client-db.js';
 
-export const ENGINE_LOCK = 'covey-engine';
+export const ENGINE_LOCK = ENGINE_LOCK_NAME;
 export const HANDOVER_CHANNEL = 'covey-engine-handover';
 /** How long a holder may take to hand the engine over before its lock is stolen. */
 export const HANDOVER_TIMEOUT_MS = 5_000;

@@ -43,6 +43,8 @@ import { RelayLink } from './relays.js';
 import { fingerprint } from './safety-number.js';
 
 /** Alerts kept for the app view. */
+/** Smallest step between two outbox queue times (nextQueueTime). */
+const QUEUE_TIME_STEP_MS = 0.001;
 const MAX_ALERTS = 50;
 
 /** Where the engine reports view changes (the host's ViewHub). */
@@ -67,6 +69,7 @@ export class CoveyEngine implements ConversationHost {
   /** Drafts by conversation (plaintext under the data key, async-groups rule 7). */
   readonly drafts = new Map<ConversationId, string>();
   private inboxChain: Promise<unknown> = Promise.resolve();
+  private lastQueueTimeMs = 0;
   /** The inbox's fetch token for the service worker. */
   inboxToken: FetchTokenRecord | null = null;
   private stopped = false;
@@ -83,8 +86,9 @@ export class CoveyEngine implements ConversationHost {
       signer: (channel) => this.byChannel.get(channel)?.signer,
       posted: (record) => this.posted(record),
       refused: (record, code, message) => void this.refusedPost(record, code, message),
-      networkTrouble: (relay, message) => {
-        this.relay(relay).reportFailure(message);
+      networkTrouble: (relay, message, unreachable) => {
+        if (unreachable) this.relay(relay).reportUnreachable(message);
+        else this.relay(relay).reportFailure(message);
         this.sink.invalidate('app');
       },
       fatal: (error) => this.fatal(error),
@@ -200,7 +204,7 @@ export class CoveyEngine implements ConversationHost {
     try {
       const client = this.relay(relay).client;
       const made = await client.createFetchToken(channel, FETCH_TOKEN_TTL_MS, signer);
-      const token: FetchTokenRecord = { channel, relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq };
+      const token: FetchTokenRecord = { channel, relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq, member: signer.publicKey };
       await this.store.commit(this.store.batch().putTransit('fetchTokens', token));
       set(token);
       if (current !== null) await client.revokeFetchTokens(channel, current.token, signer).catch(() => undefined);
@@ -228,6 +232,19 @@ export class CoveyEngine implements ConversationHost {
     }
   }
 
+  /**
+   * The browser says the network is back (`online`): every relay link tries now instead of
+   * after its backoff; once connected, the outbox and pending deposits flush (onState).
+   */
+  networkMayBeBack(): void {
+    for (const link of this.relays.values()) link.reconnectNow();
+  }
+
+  /** The browser says the network is gone (`offline`): no socket is trusted until one reopens. */
+  networkLost(): void {
+    for (const link of this.relays.values()) link.reportUnreachable('This device is offline; messages wait and go when it is back');
+  }
+
   relay(url: string): RelayLink {
     let link = this.relays.get(url);
     if (link === undefined) {
@@ -243,6 +260,9 @@ export class CoveyEngine implements ConversationHost {
         },
         onRefused: (_relay, frame) => {
           if (frame.channel !== undefined && frame.code === 'forbidden') this.onRemovedFromChannel(frame.channel);
+        },
+        onSubscribed: (_relay, channel, headSeq, firstSeq) => {
+          void this.byChannel.get(channel)?.catchUp(headSeq, firstSeq).catch(() => undefined);
         },
       });
       this.relays.set(url, link);
@@ -310,6 +330,23 @@ export class CoveyEngine implements ConversationHost {
   enqueueOutbox(records: OutboxRecord[]): void {
     this.outbox.enqueue(records);
     this.sink.invalidate('app');
+  }
+
+  nextQueueTime(): number {
+    // Sub-millisecond steps keep the order within one millisecond; still a time for display.
+    this.lastQueueTimeMs = Math.max(this.deps.now(), this.lastQueueTimeMs + QUEUE_TIME_STEP_MS);
+    return this.lastQueueTimeMs;
+  }
+
+  async presign(record: OutboxRecord, signer: RelaySigner): Promise<OutboxRecord> {
+    if (record.ifNoLeaveAfter === null) return record;
+    const presigned = await this.relay(record.relay).client.presignDeferredPost(
+      record.channel,
+      base64UrlDecode(record.packet),
+      { postId: record.postId, ifNoLeaveAfter: record.ifNoLeaveAfter, wake: record.wake === true },
+      signer,
+    );
+    return { ...record, presigned };
   }
 
   async relayAction(conversation: ConversationRuntime, action: ConversationRecord['pendingRelay'][number]): Promise<void> {
@@ -851,7 +888,7 @@ export class CoveyEngine implements ConversationHost {
       channel: runtime.channel,
       packet: base64UrlEncode(new TextEncoder().encode(text)),
       ifNoLeaveAfter: null,
-      queuedAtMs: this.deps.now(),
+      queuedAtMs: this.nextQueueTime(),
       presigned: null,
       attempts: 0,
     };

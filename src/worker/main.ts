@@ -38,6 +38,11 @@ async function startHost(): Promise<EngineHost> {
 
 const hostReady = startHost();
 
+// Reconnect at once when the browser says the network is back, instead of after the backoff
+// (a flush on reconnect is how browsers without Background Sync send what waited).
+self.addEventListener('online', () => void hostReady.then((host) => host.engine?.networkMayBeBack()));
+self.addEventListener('offline', () => void hostReady.then((host) => host.engine?.networkLost()));
+
 /** Serves the bridge at once; everything waits for the host. */
 const deferred: BridgeHandler = {
   call: async (command, params) => (await hostReady).call(command, params),

@@ -25,7 +25,8 @@ export interface OutboxOwner {
   posted(record: OutboxRecord, seq: number): void;
   /** The relay refused for good (e.g. 'forbidden' after removal, 'membership-changed'). */
   refused(record: OutboxRecord, code: string, message: string): void;
-  networkTrouble(relay: string, message: string): void;
+  /** `unreachable`: the request did not reach the relay at all (not a busy relay's answer). */
+  networkTrouble(relay: string, message: string, unreachable: boolean): void;
   fatal(error: unknown): void;
 }
 
@@ -148,7 +149,11 @@ export class Outbox {
       return 'done';
     }
     try {
-      const options = record.ifNoLeaveAfter === null ? { postId: record.postId } : { postId: record.postId, ifNoLeaveAfter: record.ifNoLeaveAfter };
+      const options = {
+        postId: record.postId,
+        ...(record.ifNoLeaveAfter === null ? {} : { ifNoLeaveAfter: record.ifNoLeaveAfter }),
+        ...(record.wake === true ? { wake: true } : {}),
+      };
       const result = await this.owner.client(record.relay).post(record.channel, base64UrlDecode(record.packet), options, signer);
       this.deps.fault?.('after-post', record.postId);
       await this.remove(record);
@@ -158,7 +163,7 @@ export class Outbox {
     } catch (error) {
       if (error instanceof RelayClientError) {
         if (error.status === 429 || error.status >= 500 || error.code === 'stale-timestamp' || error.code === 'replayed-nonce') {
-          this.owner.networkTrouble(record.relay, `The relay is busy (${error.code}); retrying`);
+          this.owner.networkTrouble(record.relay, `The relay is busy (${error.code}); retrying`, false);
           return 'retry';
         }
         await this.remove(record);
@@ -169,7 +174,7 @@ export class Outbox {
         // fetch rejects with TypeError on network failure, and with TimeoutError when the relay
         // did not answer in time (relays.ts): the post may or may not have landed; the retry
         // carries the same postId, so it lands once either way.
-        this.owner.networkTrouble(record.relay, `Cannot reach ${record.relay}; messages wait and go when it is back`);
+        this.owner.networkTrouble(record.relay, `Cannot reach ${record.relay}; messages wait and go when it is back`, true);
         return 'retry';
       }
       throw error;

@@ -375,7 +375,9 @@ export class People {
             this.engine.alert('warning', `Could not deliver ${d.what}: the relay refused (${error.code})`, 'Their link may have expired: ask them for a new one.');
           } else {
             done = false;
-            this.engine.relay(d.relay).reportFailure(`Cannot reach ${d.relay}`);
+            const link = this.engine.relay(d.relay);
+            if (error instanceof RelayClientError) link.reportFailure(`Cannot reach ${d.relay}`);
+            else link.reportUnreachable(`Cannot reach ${d.relay}`);
           }
         }
         if (done) {

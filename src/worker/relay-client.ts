@@ -6,9 +6,11 @@
  * path, body hash, nonce and time (README "Authentication").
  */
 import { base64UrlDecode, base64UrlEncode, utf8Encode } from '../protocol/bytes.js';
+import type { PresignedPost } from '../shared/client-db.js';
 import {
   RELAY_HEADERS,
   RELAY_SUBSCRIBE_METHOD,
+  relayDeferredPostPath,
   relayEventsPath,
   relaySigningText,
   relaySubscribePath,
@@ -22,6 +24,7 @@ import {
   type CreateCapabilityResponse,
   type CreateChannelResponse,
   type CreateFetchTokenResponse,
+  type DeferredPostRequest,
   type DepositResponse,
   type ErrorFrame,
   type FinalizeUploadResponse,
@@ -54,6 +57,8 @@ export interface PostOptions {
    * member left after it: catch up, re-seal, post again.
    */
   readonly ifNoLeaveAfter?: number;
+  /** Wake members who are away (Web Push): what a person wrote, not protocol traffic. */
+  readonly wake?: boolean;
 }
 
 /** Signs with one member's per-channel key. */
@@ -144,6 +149,16 @@ export interface RelaySubscription {
   remove(channel: ChannelId): void;
   /** Last seq delivered per channel: persist it to resume later. */
   positions(): ReadonlyMap<ChannelId, number>;
+  /**
+   * Connects now instead of waiting out the backoff (the browser says the network is back), with
+   * the backoff reset. Does nothing while connected or connecting.
+   */
+  reconnectNow(): void;
+  /**
+   * Treats the current connection as dead (a request just failed to reach the relay): reports
+   * 'closed' and reconnects with backoff, resuming every channel from its last seq.
+   */
+  reconnect(): void;
   close(): void;
 }
 
@@ -262,13 +277,36 @@ export class RelayClient {
    * PostOptions, which can also make the post conditional on no member having left (rule 7).
    */
   post(channel: ChannelId, packet: Uint8Array, options?: string | PostOptions, signer?: RelaySigner): Promise<PostPacketResponse> {
-    const { postId, ifNoLeaveAfter } = typeof options === 'string' ? { postId: options, ifNoLeaveAfter: undefined } : (options ?? {});
+    const { postId, ifNoLeaveAfter, wake } = typeof options === 'string' ? { postId: options, ifNoLeaveAfter: undefined, wake: undefined } : (options ?? {});
     const json: PostPacketRequest = {
       packet: base64UrlEncode(packet),
       ...(postId === undefined ? {} : { postId }),
       ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
+      ...(wake === true ? { wake } : {}),
     };
     return this.json('POST', `/v1/channels/${channel}/events`, { json, ...(signer ? { signer } : {}) });
+  }
+
+  /**
+   * A conditional, idempotent post signed now and sent later by someone who holds no key (the
+   * service worker, from the outbox: src/shared/client-db.ts `presigned`) to the deferred route,
+   * which accepts the signature for up to DEFERRED_POST_MAX_AGE_MS (relay README "Deferred posts").
+   */
+  async presignDeferredPost(
+    channel: ChannelId,
+    packet: Uint8Array,
+    options: { readonly postId: string; readonly ifNoLeaveAfter: number; readonly wake?: boolean },
+    signer?: RelaySigner,
+  ): Promise<PresignedPost> {
+    const json: DeferredPostRequest = {
+      packet: base64UrlEncode(packet),
+      postId: options.postId,
+      ifNoLeaveAfter: options.ifNoLeaveAfter,
+      ...(options.wake === true ? { wake: true } : {}),
+    };
+    const body = JSON.stringify(json);
+    const headers = await this.signHeaders(this.signerOr(signer), 'POST', relayDeferredPostPath(channel), utf8Encode(body));
+    return { headers: { ...headers, 'content-type': 'application/json' }, body, signedAtMs: Number(headers[RELAY_HEADERS.time]) };
   }
 
   read(channel: ChannelId, after: number, limit?: number, signer?: RelaySigner): Promise<ReadEventsResponse> {
@@ -485,6 +523,17 @@ export class RelayClient {
       }
     };
 
+    /** The current socket is gone (closed, or given up on): say so and reconnect with backoff. */
+    const lost = (): void => {
+      open = false;
+      socket = undefined;
+      handlers.onConnection?.('closed');
+      if (closed) return;
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+      attempt += 1;
+      timer = setTimeout(connect, delay * jitter());
+    };
+
     const connect = (): void => {
       if (closed) return;
       const ws = new WebSocketImpl(wsUrl);
@@ -508,14 +557,7 @@ export class RelayClient {
         // 'close' follows.
       });
       ws.addEventListener('close', () => {
-        if (socket !== ws) return;
-        open = false;
-        socket = undefined;
-        handlers.onConnection?.('closed');
-        if (closed) return;
-        const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
-        attempt += 1;
-        timer = setTimeout(connect, delay * jitter());
+        if (socket === ws) lost();
       });
     };
     connect();
@@ -531,6 +573,19 @@ export class RelayClient {
         if (socket !== undefined && open) socket.send(JSON.stringify({ type: 'unsubscribe', channel }));
       },
       positions: () => new Map([...channels].map(([channel, entry]) => [channel, entry.seq])),
+      reconnect: () => {
+        const dead = socket;
+        if (closed || dead === undefined) return;
+        lost();
+        dead.close(4000, 'request failed: reconnecting');
+      },
+      reconnectNow: () => {
+        if (closed || socket !== undefined || timer === undefined) return;
+        clearTimeout(timer);
+        timer = undefined;
+        attempt = 0;
+        connect();
+      },
       close: () => {
         closed = true;
         if (timer !== undefined) clearTimeout(timer);

@@ -14,6 +14,8 @@ export interface RelayLinkHandlers {
   onState(relay: string): void;
   /** A refused subscription (e.g. 'forbidden': we are no longer a member). */
   onRefused(relay: string, frame: ErrorFrame): void;
+  /** (Re)subscribed: the relay's head and oldest event it still holds for us (async-groups rules 6, 11). */
+  onSubscribed?(relay: string, channel: ChannelId, headSeq: number, firstSeq: number): void;
 }
 
 /**
@@ -61,6 +63,24 @@ export class RelayLink {
     this.handlers.onState(this.url);
   }
 
+  /**
+   * A request did not reach the relay at all (fetch failed): the network is gone, whatever the
+   * socket seems to say (a socket can look open for minutes after the network dropped, and
+   * emulated offline leaves it open). Drop it and reconnect with backoff: the state turns
+   * 'offline' until a new connection opens, so the app shows what waits, and Background Sync is
+   * asked for.
+   */
+  reportUnreachable(problem: string): void {
+    this.problem = problem;
+    if (this.subscription !== null && this.state === 'connected') this.subscription.reconnect();
+    else this.reportFailure(problem);
+  }
+
+  /** The network may be back (the browser's `online`): try the relay now, not after the backoff. */
+  reconnectNow(): void {
+    this.subscription?.reconnectNow();
+  }
+
   close(): void {
     this.subscription?.close();
     this.subscription = null;
@@ -70,6 +90,7 @@ export class RelayLink {
     if (this.subscription !== null) return this.subscription;
     this.subscription = this.client.subscribe({
       onEvent: (channel, event) => this.handlers.onEvent(this.url, channel, event),
+      onSubscribed: (channel, headSeq, firstSeq) => this.handlers.onSubscribed?.(this.url, channel, headSeq, firstSeq),
       onRemoved: (channel) => {
         this.channels.delete(channel);
         this.handlers.onRemoved(this.url, channel);

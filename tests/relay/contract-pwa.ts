@@ -5,7 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/relay/ids.js';
-import type { CapabilityToken, ChannelId, PushWakePayload, RelayEvent } from '../../src/shared/relay-api.js';
+import type { PresignedPost } from '../../src/shared/client-db.js';
+import { DEFERRED_POST_MAX_AGE_MS, relayDeferredPostPath, type CapabilityToken, type ChannelId, type PushWakePayload, type RelayEvent } from '../../src/shared/relay-api.js';
 import { RelayClientError, packetBytes, type RelayClient } from '../../src/worker/relay-client.js';
 import { checkVapid, decryptPush, PushReceiver, type TestSubscription } from './helpers/push-receiver.js';
 import { errorBody, makeMember, packetOf, RelayTestEnv, type MakeStoreHarness, type StoreHarness } from './helpers/relay-harness.js';
@@ -91,6 +92,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         const packet = Buffer.from('x').toString('base64url');
         const attempts: Array<[string, string, unknown?]> = [
           ['POST', `/v1/channels/${channel}/events`, { packet }],
+          ['POST', `/v1/channels/${channel}/deferred-events`, { packet, postId: 'p', ifNoLeaveAfter: 2 }],
           ['POST', `/v1/channels/${channel}/join`, { capability: token }],
           ['POST', `/v1/channels/${channel}/capabilities`, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 }],
           ['DELETE', `/v1/channels/${channel}/members/${members[0]!.publicKey}`],
@@ -239,6 +241,71 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
       });
     });
 
+    describe('deferred posts (what the keyless service worker sends for a message written offline)', () => {
+      const deferred = (relay: Parameters<RelayTestEnv['raw']>[0], channel: ChannelId, presigned: PresignedPost, path = relayDeferredPostPath(channel)) =>
+        env.raw(relay, { method: 'POST', path, headers: { ...presigned.headers }, rawBody: presigned.body });
+
+      it('accepts a conditional post signed days earlier, on its own route only, once', async () => {
+        const { relay, clients, channel, members } = await group(3);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const head = (await a.channelInfo(channel)).headSeq;
+        const presigned = await a.presignDeferredPost(channel, packetOf('written offline'), { postId: 'offline-1', ifNoLeaveAfter: head });
+        expect(presigned.signedAtMs).toBe(env.clockMs);
+        // The same request signed for the ordinary route is dead after the clock skew window.
+        const ordinary = { method: 'POST', path: `/v1/channels/${channel}/events`, signer: members[0]!, body: { packet: 'eA', postId: 'x' }, timeMs: env.clockMs };
+        env.clockMs += 3 * DAY_MS;
+        const late = await env.raw(relay, ordinary);
+        expect([late.status, errorBody(late).code]).toEqual([401, 'stale-timestamp']);
+        // A deferred signature does not open the ordinary route (the path is signed).
+        const moved = await deferred(relay, channel, presigned, `/v1/channels/${channel}/events`);
+        expect([moved.status, errorBody(moved).code]).toEqual([401, 'bad-signature']);
+        const sent = await deferred(relay, channel, presigned);
+        expect(sent.status).toBe(201);
+        expect(sent.json).toMatchObject({ seq: head + 1, duplicate: false });
+        const read = await b.read(channel, head);
+        expect(texts(read.events)).toEqual(['written offline']);
+        expect(read.events[0]).toMatchObject({ author: members[0]!.publicKey });
+        // Replaying it appends nothing; the worker's own retry (fresh signature, same postId) is a duplicate.
+        const replay = await deferred(relay, channel, presigned);
+        expect([replay.status, errorBody(replay).code]).toEqual([401, 'replayed-nonce']);
+        expect(await a.post(channel, packetOf('written offline'), { postId: 'offline-1', ifNoLeaveAfter: head })).toMatchObject({ seq: head + 1, duplicate: true });
+        expect((await a.channelInfo(channel)).headSeq).toBe(head + 1);
+      });
+
+      it('dies after maxDeferredPostAgeMs, keeps rule 7 and membership, and needs postId and ifNoLeaveAfter', async () => {
+        const { relay, clients, channel, members } = await group(3);
+        const [a, , c] = clients as [RelayClient, RelayClient, RelayClient];
+        const head = (await a.channelInfo(channel)).headSeq;
+        const old = await a.presignDeferredPost(channel, packetOf('too old'), { postId: 'old', ifNoLeaveAfter: head });
+        const beforeLeave = await a.presignDeferredPost(channel, packetOf('sealed before the leave'), { postId: 'stale', ifNoLeaveAfter: head });
+        env.clockMs += DEFERRED_POST_MAX_AGE_MS + 1;
+        const expired = await deferred(relay, channel, old);
+        expect([expired.status, errorBody(expired).code]).toEqual([401, 'stale-timestamp']);
+        env.clockMs -= 2;
+        await c.leave(channel);
+        const refused = await deferred(relay, channel, beforeLeave);
+        expect([refused.status, errorBody(refused).code]).toEqual([409, 'membership-changed']);
+        // From the future: no more than the clock skew.
+        env.clockMs += 10 * MINUTE_MS;
+        const future = await a.presignDeferredPost(channel, packetOf('future'), { postId: 'future', ifNoLeaveAfter: head + 1 });
+        env.clockMs -= 10 * MINUTE_MS;
+        const early = await deferred(relay, channel, future);
+        expect([early.status, errorBody(early).code]).toEqual([401, 'stale-timestamp']);
+        // Unconditional or without postId: refused (only replay-safe, rule-7-safe posts wait this long).
+        const path = relayDeferredPostPath(channel);
+        for (const body of [{ packet: 'eA', postId: 'p' }, { packet: 'eA', ifNoLeaveAfter: head + 1 }]) {
+          const response = await env.raw(relay, { method: 'POST', path, signer: members[0]!, body });
+          expect([response.status, errorBody(response).code]).toEqual([400, 'bad-request']);
+        }
+        // A removed member's presigned post is refused.
+        const removedLater = await a.presignDeferredPost(channel, packetOf('after removal'), { postId: 'gone', ifNoLeaveAfter: head + 1 });
+        await (clients[1] as RelayClient).removeMember(channel, members[0]!.publicKey);
+        const gone = await deferred(relay, channel, removedLater);
+        expect([gone.status, errorBody(gone).code]).toEqual([403, 'forbidden']);
+        expect(texts((await (clients[1] as RelayClient).read(channel, 0)).events)).toEqual([]);
+      });
+    });
+
     describe('Web Push', () => {
       const pushOptions = { push: { allowLoopback: true, subject: SUBJECT } };
 
@@ -255,7 +322,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         expect(Buffer.from(publicKey, 'base64url')).toHaveLength(65);
         const sub = receiver.subscription();
         expect(await b.registerPush(channel, sub)).toEqual({ registered: true });
-        await a.post(channel, packetOf('secret words'));
+        await a.post(channel, packetOf('secret words'), { wake: true });
         const [push] = await receiver.waitFor(sub, 1);
         const plaintext = decryptPush(sub, push!).toString('utf8');
         expect(JSON.parse(plaintext)).toEqual({ type: 'covey-wake', channels: [channel] });
@@ -265,17 +332,31 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         const claims = checkVapid(push!, sub.endpoint, Date.now());
         expect(claims).toMatchObject({ sub: SUBJECT, publicKey });
         // Its own posts do not wake it; a live WebSocket subscription means no push either.
-        await b.post(channel, packetOf('mine'));
+        await b.post(channel, packetOf('mine'), { wake: true });
         const socket = await env.socket(relay);
         socket.send(await b.subscribeFrame(channel, 0));
         await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
-        await a.post(channel, packetOf('seen live'));
+        await a.post(channel, packetOf('seen live'), { wake: true });
         await socket.until((f) => f.some((x) => x.type === 'event' && x.event.seq === 5), 'live event');
         socket.ws.terminate();
         await expect.poll(async () => (await relay.store.pushTargets(channel))[0]?.online, { timeout: 5_000 }).toBe(false);
-        await a.post(channel, packetOf('after the socket closed'));
+        // Protocol traffic (acks, heartbeats: no wake), joins and leaves wake nobody.
+        await a.post(channel, packetOf('heartbeat'));
+        const invite = await a.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+        const newcomer = env.client(relay, makeMember());
+        await newcomer.join(channel, invite.capability);
+        await newcomer.leave(channel);
+        await a.post(channel, packetOf('after the socket closed'), { wake: true });
         await receiver.waitFor(sub, 2);
-        // Exactly two: the post by b itself and the one seen live woke nobody.
+        const read = await b.read(channel, 0);
+        expect(read.events.filter((e) => e.type === 'packet').map((e) => [texts([e])[0], e.type === 'packet' && e.wake === true])).toEqual([
+          ['secret words', true],
+          ['mine', true],
+          ['seen live', true],
+          ['heartbeat', false],
+          ['after the socket closed', true],
+        ]);
+        // Exactly two: the post by b itself, the one seen live and the rest woke nobody.
         expect(receiver.pushesFor(sub)).toHaveLength(2);
         expect(payloadOf(sub, 1)).toEqual({ type: 'covey-wake', channels: [channel] });
       });
@@ -290,11 +371,11 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         await b.registerPush(channel, sub);
         await b.registerPush(second, sub); // the same browser in two channels: one endpoint
         receiver.hold();
-        await a.post(channel, packetOf('first'));
+        await a.post(channel, packetOf('first'), { wake: true });
         await expect.poll(() => receiver.pushesFor(sub).length, { timeout: 5_000 }).toBe(1);
         for (let i = 0; i < 5; i++) {
-          await a.post(channel, packetOf(`burst ${i}`));
-          await a.post(second, packetOf(`burst ${i}`));
+          await a.post(channel, packetOf(`burst ${i}`), { wake: true });
+          await a.post(second, packetOf(`burst ${i}`), { wake: true });
         }
         receiver.release();
         await receiver.waitFor(sub, 2);
@@ -312,7 +393,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         await b.registerPush(channel, gone);
         await c.registerPush(channel, receiver.subscription());
         expect((await relay.store.pushTargets(channel)).length).toBe(2);
-        await a.post(channel, packetOf('x'));
+        await a.post(channel, packetOf('x'), { wake: true });
         await receiver.waitFor(gone, 1);
         await expect.poll(async () => (await relay.store.pushTargets(channel)).map((t) => t.subscription.endpoint), { timeout: 5_000 }).not.toContain(
           gone.endpoint,
@@ -363,7 +444,7 @@ export function pwaContract(name: string, makeHarness: MakeStoreHarness): void {
         // Same store, production settings.
         const relay = await env.relay({ limits: { rateBurst: 1e6, pushMinIntervalMs: 50 } });
         const a = env.client(relay, first.members[0]!);
-        await a.post(first.channel, packetOf('x'));
+        await a.post(first.channel, packetOf('x'), { wake: true });
         const metric = async (): Promise<string> => (await env.raw(relay, { method: 'GET', path: '/metrics' })).text;
         await expect.poll(metric, { timeout: 5_000 }).toMatch(/^covey_relay_pushes_total\{outcome="failed"\} 1$/m);
         expect(receiver.pushesFor(sub)).toEqual([]);

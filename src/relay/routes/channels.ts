@@ -18,7 +18,7 @@ import { parseJsonObject } from '../http/io.js';
 import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
-import type { ChannelId, RelayEvent } from '../../shared/relay-api.js';
+import type { ChannelId, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import {
   capabilityHeader,
   channelOf,
@@ -33,7 +33,9 @@ import {
   reader,
   signer,
   signerWithNonce,
+  wakeField,
 } from './common.js';
+import type { NonceUse } from '../store/types.js';
 
 export async function createChannel(ctx: RequestContext): Promise<Reply> {
   const creator = await signer(ctx);
@@ -142,10 +144,43 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
   const postId = postIdField(body);
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  return appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter });
+}
+
+/**
+ * A post signed up to maxDeferredPostAgeMs ago (README "Deferred posts"): what the service
+ * worker sends for a message written offline while the app is closed. Only conditional and
+ * idempotent posts: a replay is refused by its nonce (kept for the whole window), a retry by the
+ * worker is its duplicate, and rule 7 still holds.
+ */
+export async function postDeferredPacket(ctx: RequestContext, id: string): Promise<Reply> {
+  const channelId = channelParam(id);
+  const { key, nonce } = await signerWithNonce(ctx, ctx.deps.limits.maxDeferredPostAgeMs);
+  const body = parseJsonObject(ctx.body);
+  const packet = packetField(ctx, body);
+  const postId = postIdField(body);
+  if (postId === undefined) throw new RelayError('bad-request', 'a deferred post needs a postId');
+  ctx.deps.storage.requireRoom();
+  const ifNoLeaveAfter = intField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
+  return appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter });
+}
+
+interface PostParts {
+  readonly key: MemberKey;
+  readonly nonce: NonceUse;
+  readonly packet: string;
+  readonly wake: boolean;
+  readonly postId: string | undefined;
+  readonly ifNoLeaveAfter: number | undefined;
+}
+
+async function appendPost(ctx: RequestContext, channelId: ChannelId, post: PostParts): Promise<Reply> {
+  const { key, nonce, packet, postId, ifNoLeaveAfter } = post;
   // The nonce, membership, the rule 7 condition, the append and retention are ONE store step
   // (store/types.ts): a removed member never posts after its member-left event, even on another
   // relay node, and a post costs one round trip to Redis.
-  const result = await ctx.deps.store.appendEvent(channelId, { type: 'packet', author: key, packet }, ctx.nowMs, {
+  const event = { type: 'packet' as const, author: key, packet, ...(post.wake ? { wake: true as const } : {}) };
+  const result = await ctx.deps.store.appendEvent(channelId, event, ctx.nowMs, {
     nonce,
     asMember: key,
     retention: retentionPolicy(ctx.deps.limits),
@@ -159,10 +194,10 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
     }
     throw new RelayError('forbidden', 'not a member of this channel');
   }
-  const { event, duplicate } = result.value;
-  if (!duplicate) appended(ctx, channelId, event, result.value.hasPushSubscriptions);
-  const response: PostPacketResponse = { seq: event.seq, timeMs: event.timeMs, duplicate };
-  return { status: duplicate ? 200 : 201, json: response };
+  const stored = result.value.event;
+  if (!result.value.duplicate) appended(ctx, channelId, stored, result.value.hasPushSubscriptions);
+  const response: PostPacketResponse = { seq: stored.seq, timeMs: stored.timeMs, duplicate: result.value.duplicate };
+  return { status: result.value.duplicate ? 200 : 201, json: response };
 }
 
 export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {

@@ -41,14 +41,24 @@ export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<Memb
 
 /**
  * Verifies the request signature and time, leaving its nonce for the caller to record in its own
- * store step (a post: one round trip to Redis instead of two).
+ * store step (a post: one round trip to Redis instead of two). `maxAgeMs` widens the window into
+ * the past for the one route that allows it (deferred posts).
  */
-export function signerWithNonce(ctx: RequestContext): Promise<{ readonly key: MemberKey; readonly nonce: NonceUse }> {
+export function signerWithNonce(ctx: RequestContext, maxAgeMs?: number): Promise<{ readonly key: MemberKey; readonly nonce: NonceUse }> {
   return verifySigned(signedParts(ctx), ctx.method, ctx.pathWithQuery, ctx.body, {
     nowMs: ctx.nowMs,
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
     verifier: ctx.deps.verifier,
+    ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
   });
+}
+
+/** The optional `wake` flag of a post (PostPacketRequest.wake). */
+export function wakeField(body: Record<string, unknown>): boolean {
+  const wake = body['wake'];
+  if (wake === undefined) return false;
+  if (typeof wake !== 'boolean') throw new RelayError('bad-request', 'wake must be true or false');
+  return wake;
 }
 
 export function capabilityHeader(ctx: RequestContext): string | undefined {

@@ -169,7 +169,7 @@ function eventData(event: NewEvent, timeMs: number): string {
     case 'member-left':
       return JSON.stringify({ type: event.type, timeMs, member: event.member, by: event.by });
     case 'packet':
-      return JSON.stringify({ type: event.type, timeMs, author: event.author, packet: event.packet });
+      return JSON.stringify({ type: event.type, timeMs, author: event.author, packet: event.packet, ...(event.wake === true ? { wake: true } : {}) });
   }
 }
 
@@ -183,7 +183,14 @@ function eventFromJson(seq: number, parsed: Record<string, unknown>): RelayEvent
     case 'member-left':
       return { seq, timeMs, type: 'member-left', member: parsed.member as MemberKey, by: parsed.by as MemberKey };
     case 'packet':
-      return { seq, timeMs, type: 'packet', author: (parsed.author ?? null) as MemberKey | null, packet: String(parsed.packet) };
+      return {
+        seq,
+        timeMs,
+        type: 'packet',
+        author: (parsed.author ?? null) as MemberKey | null,
+        packet: String(parsed.packet),
+        ...(parsed.wake === true ? { wake: true as const } : {}),
+      };
     default:
       throw new Error(`corrupt event ${seq}: type ${String(parsed.type)}`);
   }

@@ -125,6 +125,8 @@ const ADDED_COLUMNS: ReadonlyArray<readonly [string, string, string]> = [
   // NULL in capabilities made before creators were recorded: those stay valid until they expire.
   ['capabilities', 'creator', 'TEXT'],
   ['capabilities', 'creator_joined', 'INTEGER'],
+  // 1 when the packet asked to wake members who are away (PacketEvent.wake); NULL otherwise.
+  ['events', 'wake', 'INTEGER'],
 ];
 
 /**
@@ -162,6 +164,7 @@ interface EventRow {
   member: string | null;
   actor: string | null;
   packet: string | null;
+  wake?: number | null;
 }
 interface MemberRow {
   key: string;
@@ -184,7 +187,14 @@ function toEvent(row: EventRow): RelayEvent {
     case 'member-left':
       return { seq: row.seq, timeMs: row.time_ms, type: 'member-left', member: row.member as MemberKey, by: row.actor as MemberKey };
     case 'packet':
-      return { seq: row.seq, timeMs: row.time_ms, type: 'packet', author: row.actor as MemberKey | null, packet: row.packet ?? '' };
+      return {
+        seq: row.seq,
+        timeMs: row.time_ms,
+        type: 'packet',
+        author: row.actor as MemberKey | null,
+        packet: row.packet ?? '',
+        ...(row.wake === 1 ? { wake: true as const } : {}),
+      };
     default:
       throw new Error(`corrupt event row type ${row.type}`);
   }
@@ -292,13 +302,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     setCursor: db.prepare('UPDATE members SET cursor = ? WHERE channel = ? AND key = ?'),
     minCursor: db.prepare<[string], { c: number | null; n: number }>('SELECT MIN(cursor) AS c, COUNT(*) AS n FROM members WHERE channel = ?'),
     insertEvent: db.prepare(
-      'INSERT INTO events (channel, seq, time_ms, type, member, actor, packet, size, post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO events (channel, seq, time_ms, type, member, actor, packet, size, post_id, wake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     findPost: db.prepare<[string, string, string], EventRow>(
-      'SELECT seq, time_ms, type, member, actor, packet FROM events WHERE channel = ? AND actor = ? AND post_id = ?',
+      'SELECT seq, time_ms, type, member, actor, packet, wake FROM events WHERE channel = ? AND actor = ? AND post_id = ?',
     ),
     readEvents: db.prepare<[string, number, number], EventRow>(
-      'SELECT seq, time_ms, type, member, actor, packet, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, time_ms, type, member, actor, packet, size, wake FROM events WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
     countEvents: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE channel = ?'),
     deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel = ?'),
@@ -396,6 +406,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     let member: string | null = null;
     let actor: string | null = null;
     let packet: string | null = null;
+    let wake: number | null = null;
     if (event.type === 'member-joined') member = event.member;
     else if (event.type === 'member-left') {
       member = event.member;
@@ -403,10 +414,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     } else {
       actor = event.author;
       packet = event.packet;
+      wake = event.wake === true ? 1 : null;
     }
-    q.insertEvent.run(channelId, seq, nowMs, event.type, member, actor, packet, size, postId);
+    q.insertEvent.run(channelId, seq, nowMs, event.type, member, actor, packet, size, postId, wake);
     q.countStats.run(0, 1, size);
-    return toEvent({ seq, time_ms: nowMs, type: event.type, member, actor, packet });
+    return toEvent({ seq, time_ms: nowMs, type: event.type, member, actor, packet, wake });
   }
 
   const createTx = db.transaction((channelId: ChannelId, kind: ChannelKind, owner: MemberKey, nowMs: number): RelayEvent => {

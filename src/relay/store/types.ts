@@ -48,7 +48,7 @@ export interface ChannelRecord {
 export type NewEvent =
   | { readonly type: 'member-joined'; readonly member: MemberKey }
   | { readonly type: 'member-left'; readonly member: MemberKey; readonly by: MemberKey }
-  | { readonly type: 'packet'; readonly author: MemberKey | null; readonly packet: string };
+  | { readonly type: 'packet'; readonly author: MemberKey | null; readonly packet: string; readonly wake?: true };
 
 /**
  * Bytes an event counts against its channel's max-bytes limit: the packet's base64url length plus

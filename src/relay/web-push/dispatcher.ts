@@ -233,7 +233,10 @@ export function makeWebPush(
       return { endpoint: endpoint as string, p256dh: p256dh as string, auth: auth as string };
     },
     appended(channelId, event) {
-      if (closed) return;
+      // Only what a person wrote wakes anyone (PacketEvent.wake; inbox deposits are contact
+      // requests and invitations): acks, heartbeats, joins and leaves would wake every closed
+      // phone of a group each minute.
+      if (closed || event.type !== 'packet' || (event.wake !== true && event.author !== null)) return;
       let batch = batches.get(channelId);
       if (batch === undefined) {
         if (batches.size >= limits.pushMaxTrackedEndpoints) {

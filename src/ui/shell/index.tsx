@@ -10,6 +10,8 @@ import { ShellOverlay } from './ShellOverlay.js';
 import { listenForInstallPrompt } from './install-prompt.js';
 import { registerServiceWorker } from './service-worker.js';
 
+export { backgroundSyncSupported, startBackgroundWork } from './background.js';
+export { DeviceSettings } from './DeviceSettings.js';
 export { InstallBanner } from './InstallBanner.js';
 export { InstallButton } from './InstallButton.js';
 export { InstallHint } from './InstallHint.js';

@@ -182,6 +182,38 @@ export async function dispatchSyncEvent(tab: Tab, tag: string, options: { readon
   }
 }
 
+/** The tab's origin's service worker registration id, as CDP names it. */
+async function registrationIdOf(cdp: CDPSession, origin: string, timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no service worker registration for ${origin}`)), timeoutMs);
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const match = registrations.find((r) => r.scopeURL.startsWith(origin) && !r.isDeleted);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match.registrationId);
+      }
+    });
+    void cdp.send('ServiceWorker.enable');
+  });
+}
+
+/**
+ * Delivers a Web Push message to the tab's origin's service worker (`ServiceWorker.
+ * deliverPushMessage`), as the browser does when its push service delivers one: the `push`
+ * event with `data` as its payload (the relay's RFC 8291 encryption is the push service's side,
+ * tested at the relay level). Resolves once dispatched.
+ */
+export async function deliverPushMessage(tab: Tab, data: string): Promise<void> {
+  const cdp = await cdpSession(tab);
+  try {
+    const origin = new URL(await tab.url()).origin;
+    const registrationId = await registrationIdOf(cdp, origin, 5_000);
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data });
+  } finally {
+    await cdp.detach();
+  }
+}
+
 /** Grants a permission (e.g. 'notifications') to the tab's origin in its profile. */
 export async function grantPermission(tab: Tab, permission: 'notifications' | 'background-sync' | 'periodic-background-sync'): Promise<void> {
   const page = pages.get(tab);

@@ -9,7 +9,7 @@ import { Dialog } from '../../components/Dialog.js';
 import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { Icon } from '../../components/icons.js';
-import { COVEY_VERSION, InstallOffer } from '../../shell/index.js';
+import { COVEY_VERSION, DeviceSettings, InstallOffer } from '../../shell/index.js';
 
 const THEMES: readonly { value: Theme; label: string }[] = [
   { value: 'system', label: 'Same as this device' },
@@ -100,6 +100,8 @@ export function Settings({ app }: { app: AppView }): JSX.Element {
             </>
           )}
         </section>
+
+        <DeviceSettings app={app} />
 
         <section class="card stack" aria-labelledby="connection-title">
           <h2 id="connection-title">Connection and storage</h2>

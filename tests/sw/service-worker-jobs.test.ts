@@ -1,0 +1,178 @@
+/**
+ * The service worker's two jobs (sw/inbox.ts, sw/outbox.ts) run in Node on a real profile's
+ * IndexedDB and a real relay, with no key: the engine (tests/worker harness) makes the state a
+ * closed app leaves behind, the jobs move ciphertext, the engine opens and finds the result.
+ * The browser tests (tests/browser/pwa-*.test.ts) drive the same code from real service workers.
+ */
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningRelay } from '../../src/relay/server.js';
+import { CLIENT_DB_NAME, type OutboxRecord } from '../../src/shared/client-db.js';
+import { DEFERRED_POST_MAX_AGE_MS } from '../../src/shared/relay-api.js';
+import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
+import { ClientStore } from '../../src/store/client-store.js';
+import { openClientDb, type ServiceWorkerDeps } from '../../sw/client-db.js';
+import { fetchIntoInbox } from '../../sw/inbox.js';
+import { flushOutbox } from '../../sw/outbox.js';
+import { connect, identity, Profile, startTestRelay, TestClient } from '../worker/helpers/client-harness.js';
+
+let relay: RunningRelay;
+beforeAll(async () => {
+  relay = await startTestRelay();
+});
+afterAll(async () => {
+  await relay.close();
+});
+
+const offlineFetch = async (): Promise<Response> => {
+  throw new TypeError('fetch failed (offline)');
+};
+
+function swDeps(profile: { indexedDB: IDBFactory }, fetch: ServiceWorkerDeps['fetch'] = (url, init) => globalThis.fetch(url, init)): ServiceWorkerDeps {
+  return { indexedDB: profile.indexedDB as unknown as globalThis.IDBFactory, fetch, now: () => Date.now() };
+}
+
+/** Alice and Bob in a group; Bob's engine has made its fetch tokens. */
+async function pair(): Promise<{ alice: TestClient; bob: TestClient; bobProfile: Profile; conversationId: ConversationId; bobId: ConversationId }> {
+  const bobProfile = new Profile('Bob');
+  const alice = await TestClient.start('Alice', { relay });
+  const bob = await TestClient.start('Bob', { relay, profile: bobProfile });
+  await identity(alice);
+  await identity(bob);
+  const [ab] = await connect(alice, bob);
+  const { conversationId } = await alice.call('createGroup', { name: 'Sync', contactIds: [ab as ContactId] });
+  const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+  const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+  await bob.until('active', () => bob.view(bobId)?.state === 'active');
+  await alice.until('Bob in the group', () => alice.view(conversationId)?.members.some((m) => m.name === 'Bob' && m.role === 'member'));
+  await bob.until('fetch tokens stored', async () => (await bob.host.engine!.store.transit('fetchTokens')).length === 2 || undefined);
+  return { alice, bob, bobProfile, conversationId, bobId };
+}
+
+describe('the service worker jobs, keyless, on a real profile', () => {
+  it('fetches what arrived while the app was closed into the inbox, counts only messages others wrote, and the app shows them offline', async () => {
+    const { alice, bob, bobProfile, conversationId, bobId } = await pair();
+    bob.close();
+    const texts = ['one', 'two', 'three'];
+    for (const text of texts) await alice.call('send', { conversationId, text });
+    await alice.until('all at the relay', () => {
+      const posted = (alice.view(conversationId)?.timeline ?? []).filter((t) => t.type === 'message' && texts.includes(t.text) && t.delivery.state !== 'waiting-to-send');
+      return posted.length === texts.length && alice.host.engine!.outbox.count() === 0;
+    });
+
+    // Offline first: nothing stored, and the browser is told to try again.
+    expect(await fetchIntoInbox(swDeps(bobProfile, offlineFetch))).toMatchObject({ stored: 0, news: 0, retry: true });
+    const first = await fetchIntoInbox(swDeps(bobProfile));
+    expect(first.retry).toBe(false);
+    // Acks and key exchange are stored too (the engine needs them) but are no news.
+    expect(first.news).toBe(texts.length);
+    expect(first.stored).toBeGreaterThanOrEqual(texts.length);
+    expect(first.channelsWithNews).toHaveLength(1);
+    // Again: it resumes after what it stored.
+    expect(await fetchIntoInbox(swDeps(bobProfile))).toMatchObject({ stored: 0, news: 0 });
+
+    const keyless = await ClientStore.open(bobProfile.indexedDB);
+    const inbox = await keyless.transit('inbox');
+    keyless.close();
+    expect(inbox).toHaveLength(first.stored);
+    for (const record of inbox) {
+      const raw = JSON.stringify(record);
+      for (const text of texts) expect(raw).not.toContain(text);
+    }
+
+    const reopened = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offlineFetch });
+    await reopened.until('the three messages, offline', () => texts.every((t) => reopened.texts(bobId).includes(t)));
+    expect(reopened.texts(bobId).filter((t) => texts.includes(t))).toEqual(texts);
+    await reopened.until('inbox processed', async () => (await reopened.host.engine!.store.transit('inbox')).length === 0 || undefined);
+    reopened.close();
+    alice.close();
+  });
+
+  it('sends what was written offline after the app closed, each message once, and leaves membership packets to the worker', async () => {
+    const { alice, bobProfile, conversationId, bobId, bob } = await pair();
+    bob.close();
+    // Bob opens offline and writes two messages: sealed, presigned, waiting.
+    const offline = await TestClient.start('Bob', { relay: { url: relay.url }, profile: bobProfile, fetch: offlineFetch });
+    await offline.until('ready', () => offline.view(bobId)?.state === 'active');
+    await offline.call('send', { conversationId: bobId, text: 'written offline 1' });
+    await offline.call('send', { conversationId: bobId, text: 'written offline 2' });
+    const waiting = await offline.until('both in the outbox', async () => {
+      const records = await offline.host.engine!.store.transit('outbox');
+      return records.length >= 2 ? records : undefined;
+    });
+    expect(waiting.every((r) => r.ifNoLeaveAfter === null || (r.presigned !== null && r.wake === true))).toBe(true);
+    offline.close();
+
+    expect(await flushOutbox(swDeps(bobProfile, offlineFetch))).toMatchObject({ sent: 0, retry: true });
+    const flushed = await flushOutbox(swDeps(bobProfile));
+    expect(flushed).toMatchObject({ sent: 2, left: 0, retry: false });
+    await alice.until('both arrived', () => alice.texts(conversationId).includes('written offline 2'));
+    // A second sync finds nothing; the worker's own retries later are duplicates.
+    expect(await flushOutbox(swDeps(bobProfile))).toMatchObject({ sent: 0, left: 0 });
+    const back = await TestClient.start('Bob', { relay, profile: bobProfile });
+    await back.until('delivered', () => back.view(bobId)?.timeline.some((t) => t.type === 'message' && t.text === 'written offline 2' && t.delivery.state !== 'waiting-to-send'));
+    await alice.call('send', { conversationId, text: 'after' });
+    await back.until('a later message', () => back.texts(bobId).includes('after'));
+    expect(alice.texts(conversationId).filter((t) => t.startsWith('written offline'))).toEqual(['written offline 1', 'written offline 2']);
+    expect(back.texts(bobId).filter((t) => t.startsWith('written offline'))).toEqual(['written offline 1', 'written offline 2']);
+    back.close();
+    alice.close();
+  });
+});
+
+describe('the outbox rules of the service worker (crafted records)', () => {
+  async function profileWith(records: OutboxRecord[]): Promise<{ indexedDB: IDBFactory }> {
+    const profile = { indexedDB: new IDBFactory() };
+    const store = await ClientStore.open(profile.indexedDB);
+    const batch = store.batch();
+    for (const r of records) batch.putTransit('outbox', r);
+    await store.commit(batch);
+    store.close();
+    return profile;
+  }
+  const now = Date.now();
+  const record = (channel: string, n: number, presigned: boolean, signedAtMs = now): OutboxRecord => ({
+    postId: `p${channel}${n}`,
+    relay: 'http://relay.test',
+    channel: channel as OutboxRecord['channel'],
+    packet: 'eA',
+    ifNoLeaveAfter: presigned ? 1 : null,
+    queuedAtMs: now + n / 1000,
+    presigned: presigned ? { headers: { 'covey-nonce': `n${channel}${n}` }, body: `{"n":${n}}`, signedAtMs } : null,
+    attempts: 0,
+  });
+
+  it('keeps each channel in queue order and stops it at the first record it cannot send', async () => {
+    const profile = await profileWith([record('a', 3, true), record('a', 1, true), record('a', 2, false), record('b', 2, true), record('b', 1, true)]);
+    const posted: string[] = [];
+    const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+      posted.push(`${new URL(url).pathname} ${String(init.body)}`);
+      return new Response('{"seq":1,"timeMs":1,"duplicate":false}', { status: 201 });
+    };
+    expect(await flushOutbox({ indexedDB: profile.indexedDB as unknown as globalThis.IDBFactory, fetch, now: () => now })).toEqual({ sent: 3, left: 2, retry: false });
+    expect(posted.filter((p) => p.includes('/a/'))).toEqual(['/v1/channels/a/deferred-events {"n":1}']);
+    expect(posted.filter((p) => p.includes('/b/'))).toEqual(['/v1/channels/b/deferred-events {"n":1}', '/v1/channels/b/deferred-events {"n":2}']);
+  });
+
+  it('leaves refused, stale and nearly stale records to the worker, and asks to retry only for a busy relay', async () => {
+    const stale = now - DEFERRED_POST_MAX_AGE_MS + 60_000;
+    const profile = await profileWith([record('a', 1, true), record('b', 1, true), record('c', 1, true, stale)]);
+    const status: Record<string, number> = { a: 409, b: 503 };
+    const fetch = async (url: string): Promise<Response> => new Response('{}', { status: status[url.split('/')[5]!] ?? 201 });
+    const deps = { indexedDB: profile.indexedDB as unknown as globalThis.IDBFactory, fetch, now: () => now };
+    expect(await flushOutbox(deps)).toEqual({ sent: 0, left: 3, retry: true });
+    const store = await ClientStore.open(profile.indexedDB);
+    const left = await store.transit('outbox');
+    store.close();
+    expect(Object.fromEntries(left.map((r) => [r.channel, r.attempts]))).toEqual({ a: 1, b: 1, c: 0 });
+  });
+
+  it('never creates the database, and touches nothing when there is none', async () => {
+    const empty = new IDBFactory();
+    expect(await openClientDb(empty as unknown as globalThis.IDBFactory)).toBeNull();
+    expect(await flushOutbox({ indexedDB: empty as unknown as globalThis.IDBFactory, fetch: offlineFetch, now: () => now })).toEqual({ sent: 0, left: 0, retry: false });
+    expect(await fetchIntoInbox({ indexedDB: empty as unknown as globalThis.IDBFactory, fetch: offlineFetch, now: () => now })).toMatchObject({ stored: 0 });
+    expect((await empty.databases()).map((d) => d.name)).not.toContain(CLIENT_DB_NAME);
+  });
+});
