@@ -763,6 +763,9 @@ export class ConversationRuntime {
    */
   async followUps(): Promise<void> {
     if (this.stopped || this.record.state === 'left' || this.record.state === 'removed') return;
+    // Rule 6, and issue 9 §2 (after a restore the session authors nothing until it caught up):
+    // what is owed waits for the head; the step that reaches it runs these follow-ups again.
+    if (this.session.catchingUp()) return;
     if (this.canSeal() && this.record.owesRoster) {
       this.record.owesRoster = false;
       const bindings = this.session.members().map((m) => this.record.bindings[m]).filter((b): b is Binding => b !== undefined);
