@@ -30,7 +30,7 @@ import type { MessageBody } from '../packets/body.js';
 import { sealDataPacket, sidkeyHint } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
 import { PresenceTracker, type Presence, type PresenceAction } from '../presence/presence-tracker.js';
-import type { RandomSource } from '../random.js';
+import { checkedRandom, type RandomSource } from '../random.js';
 import type { AckStatus, Delivery } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
@@ -114,6 +114,8 @@ export class Session {
    * (the pipeline accepts our own packets that we no longer hold like anyone else's).
    */
   private restoredBehind = false;
+  /** deps.random, refusing a source that repeats (issue 9 §2; random.ts). */
+  private readonly random: RandomSource;
   /** The latest clock reading we were given (presence queries between calls use it). */
   private nowMs = 0;
   private busy = false;
@@ -125,6 +127,7 @@ export class Session {
     readonly config: SessionConfig = DEFAULT_SESSION_CONFIG,
   ) {
     this.presence = new PresenceTracker(self, 0, config.presence);
+    this.random = checkedRandom(deps.random);
     this.inbound = new Inbound({
       self,
       crypto: deps.crypto,
@@ -634,7 +637,7 @@ export class Session {
     assert(sub.phase.kind === 'active' || (sub.phase.kind === 'parting' && sub.phase.replacedBy === null), 'sealing only under a subsession no operation replaced');
     assert(!this.quiet(), 'nothing is sealed while catching up (rule 6)');
     const parents = sub.transcript.frontier();
-    const packet = await sealDataPacket(this.deps.crypto, this.deps.random, {
+    const packet = await sealDataPacket(this.deps.crypto, this.random, {
       keys: await sub.keys(this.deps.crypto),
       ephemeralSeed: sub.setup.ownSigningSeed,
       content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
