@@ -254,7 +254,10 @@ export function conversationsView(engine: CoveyEngine): ConversationsView {
 function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
   const r = rt.record;
   const out: MemberView[] = [];
-  const inSession = new Set<string>(rt.session.members());
+  // Out of the group (left or removed): its roster is no longer ours to know or show; listing
+  // what is left of it showed pending invitations as members and dropped the people still there.
+  const gone = r.state === 'left' || r.state === 'removed';
+  const inSession = new Set<string>(gone ? [] : rt.session.members());
   // A joiner waiting to be included knows the members from its invitation.
   const listed = r.state === 'waiting' && !r.createdByMe ? Object.keys(r.bindings) : [...inSession];
   for (const m of new Set([rt.self as string, ...listed])) {
@@ -270,7 +273,7 @@ function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
       role: 'member',
     });
   }
-  for (const claim of r.claims) {
+  for (const claim of gone ? [] : r.claims) {
     if (inSession.has(claim.member) || out.some((o) => o.member === (claim.member as string))) continue;
     out.push({
       member: claim.member as string as MemberRef,
@@ -282,7 +285,7 @@ function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
       role: 'joining',
     });
   }
-  for (const invite of r.invites) {
+  for (const invite of gone ? [] : r.invites) {
     if (invite.ik === null || invite.usedBy !== null || invite.expiresAtMs < engine.deps.now() || r.claims.some((c) => c.inviteId === invite.id)) continue;
     if (Object.values(r.bindings).some((b) => b.ik === invite.ik && inSession.has(b.mk))) continue;
     if (invite.by === rt.self && r.state === 'waiting' && !r.createdByMe) continue; // our own join
