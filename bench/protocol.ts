@@ -1,126 +1,62 @@
 /**
  * `npm run bench:protocol -- <greet|messages|all>`: protocol benchmarks beside ts-mls.
  *
- * greet (issue 3): CPU time of membership operations, all members' work summed (the members run
- * one after another in this process, so process CPU time is the total), per crypto provider:
- *  - start a group of n (CLIQUES IKA + ASKE: n-1 upflow hops, one downflow, n-1 confirmations,
- *    every member verifying every session signature), n = 2, 10, 50 and MAX_GROUP_MEMBERS;
- *  - include one member and exclude one member at n = 10, 50 and MAX_GROUP_MEMBERS;
+ * greet (issues 3 and 8): CPU time of membership operations, all members' work summed
+ * (bench/protocol-greet.ts), per crypto provider (the hybrid the app uses, and plain WebCrypto;
+ * BENCH_GREET_NOBLE=1 adds noble, about 2.5x slower):
+ *  - start a group of n, n = 2, 10, 50 and 100;
+ *  - include one member and exclude one member at n = 10, 50 and 100;
+ *  - the same at n = 100 with a third of the members asleep during the operation;
  * beside ts-mls (bench/protocol-greet-mls.ts: createGroup, add n-1 in one commit, every member
  * joins; add one; remove one). Sizes above MAX_GROUP_MEMBERS (the codec's limit, 128) would
- * be skipped for mpENC and reported as such.
- * Static identity keys are made before timing (they are long-lived); ephemeral keys, nonces and
- * contributions are made inside it. Ends with one JSON line with the mpENC / ts-mls CPU ratios.
+ * be skipped for mpENC and reported as such. Ends with one JSON line with the mpENC / ts-mls CPU
+ * ratios and issue 8's targets (hybrid: start 50 and 100, include and exclude one at 100 ≤ 0.5x).
  *
- * messages (issue 4): bench/protocol-messages.ts.
+ * messages (issues 4 and 8): bench/protocol-messages.ts.
  */
-import { performance } from 'node:perf_hooks';
-import { bytesEqual } from '../src/protocol/bytes.js';
 import { MAX_GROUP_MEMBERS } from '../src/protocol/limits.js';
 import { nobleProvider } from '../src/protocol/crypto/noble.js';
 import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
-import type { MemberId } from '../src/protocol/ids.js';
+import { selectCryptoProvider } from '../src/protocol/crypto/select.js';
 import { webCryptoProvider } from '../tests/helpers/providers.js';
-import { SimGroup } from '../tests/sim/channel.js';
 import { formatOps, printJsonLine, printTable, round } from './harness.js';
+import { coveyGreet, type GreetResult } from './protocol-greet.js';
 import { GREET_MLS_TABLE_HEADERS, runGreetMlsBaseline } from './protocol-greet-mls.js';
 import { printMessagesReport, runMessagesBench } from './protocol-messages.js';
 
-interface GreetResult {
-  readonly provider: string;
-  readonly op: 'start' | 'include one' | 'exclude one';
-  readonly n: number;
-  readonly cpuMs: number;
-  readonly wallMs: number;
-  readonly agreed: boolean;
-}
-
-const names = (n: number) => Array.from({ length: n }, (_, i) => `member${String(i).padStart(3, '0')}`);
-
-async function timedCpu(work: () => Promise<void>): Promise<{ cpuMs: number; wallMs: number }> {
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  await work();
-  const cpu = process.cpuUsage(cpu0);
-  return { cpuMs: (cpu.user + cpu.system) / 1000, wallMs: performance.now() - wall0 };
-}
-
-function agreed(g: SimGroup, expected: number): boolean {
-  const holders = g.honestMembers().filter((m) => m.state.current !== null && g.channel.includes(m.id));
-  const first = holders[0]?.state.current;
-  return (
-    first !== undefined &&
-    first !== null &&
-    holders.length === expected &&
-    first.members.length === expected &&
-    holders.every((m) => bytesEqual(m.state.current!.groupKey!, first.groupKey!) && bytesEqual(m.state.current!.chainHash, first.chainHash)) &&
-    g.warnings().length === 0
-  );
-}
-
-/** A started group of n (untimed unless `time`), with static keys made before anything else. */
-async function startGroup(crypto: CryptoProvider, n: number, extra: number): Promise<{ g: SimGroup; timing: { cpuMs: number; wallMs: number } }> {
-  const g = new SimGroup({ crypto, seed: n });
-  const all = names(n + extra);
-  for (const name of all) await g.addMember(name);
-  for (const name of all.slice(0, n)) g.join(name);
-  await g.settle();
-  const timing = await timedCpu(async () => {
-    await g.input(g.member(all[0]!), { kind: 'start', others: all.slice(1, n) as MemberId[] });
-    await g.settle();
-  });
-  return { g, timing };
-}
-
-async function coveyGreet(crypto: CryptoProvider, startSizes: readonly number[], changeSizes: readonly number[]): Promise<GreetResult[]> {
-  const out: GreetResult[] = [];
-  await startGroup(crypto, 3, 0); // warm-up (JIT, key caches), untimed
-  for (const n of startSizes) {
-    const { g, timing } = await startGroup(crypto, n, 0);
-    out.push({ provider: crypto.name, op: 'start', n, ...timing, agreed: agreed(g, n) });
-  }
-  for (const n of changeSizes) {
-    // Include one at n: a group of n; one more joins the channel and is included.
-    const inc = await startGroup(crypto, n, 1);
-    const joiner = names(n + 1)[n]!;
-    inc.g.join(joiner);
-    await inc.g.settle();
-    const incTiming = await timedCpu(async () => {
-      await inc.g.input(inc.g.member(names(1)[0]!), { kind: 'include', members: [joiner as MemberId] });
-      await inc.g.settle();
-    });
-    out.push({ provider: crypto.name, op: 'include one', n, ...incTiming, agreed: agreed(inc.g, n + 1) });
-    // Exclude one at n: from the same sizes' fresh group.
-    const exc = await startGroup(crypto, n, 0);
-    const victim = names(n)[n - 1]!;
-    const excTiming = await timedCpu(async () => {
-      await exc.g.input(exc.g.member(names(1)[0]!), { kind: 'exclude', members: [victim as MemberId] });
-      await exc.g.settle();
-    });
-    out.push({ provider: crypto.name, op: 'exclude one', n, ...excTiming, agreed: agreed(exc.g, n - 1) });
-  }
-  return out;
-}
+/** Issue 8: CPU ratio mpENC / ts-mls the hybrid provider must stay under, per row. */
+const GREET_TARGET_RATIO = 0.5;
+const GREET_TARGET_ROWS: readonly (readonly [GreetResult['op'], number])[] = [
+  ['start', 50],
+  ['start', 100],
+  ['include one', 100],
+  ['exclude one', 100],
+  ['include one, 1/3 asleep', 100],
+  ['exclude one, 1/3 asleep', 100],
+];
 
 async function greet(): Promise<boolean> {
   // BENCH_GREET_QUICK=1: a smoke run (n = 2, 10).
   const quick = process.env['BENCH_GREET_QUICK'] === '1';
   const startWanted = quick ? [2, 10] : [2, 10, 50, 100];
   const changeWanted = quick ? [10] : [10, 50, 100];
+  const sleepyWanted = quick ? [10] : [100];
   const fits = (n: number) => n <= MAX_GROUP_MEMBERS;
   const cap = (sizes: number[]) => [...new Set(sizes.map((n) => (fits(n) ? n : MAX_GROUP_MEMBERS)))];
   const startSizes = cap(startWanted);
   const changeSizes = cap(changeWanted).map((n) => (n === MAX_GROUP_MEMBERS ? n - 1 : n)); // include one must fit too
+  const sleepySizes = cap(sleepyWanted).map((n) => (n === MAX_GROUP_MEMBERS ? n - 1 : n));
   const skipped = [...startWanted, ...changeWanted].filter((n) => !fits(n));
-  const providers = [nobleProvider, webCryptoProvider];
+  const providers: CryptoProvider[] = [await selectCryptoProvider(), webCryptoProvider];
+  if (process.env['BENCH_GREET_NOBLE'] === '1') providers.push(nobleProvider);
   const covey: GreetResult[] = [];
-  for (const p of providers) covey.push(...(await coveyGreet(p, startSizes, changeSizes)));
+  for (const p of providers) covey.push(...(await coveyGreet(p, startSizes, changeSizes, sleepySizes)));
   const mlsStart = [...new Set([...startWanted, ...startSizes])].sort((a, b) => a - b);
-  const mlsChange = [...new Set([...changeWanted, ...changeSizes])].sort((a, b) => a - b);
+  const mlsChange = [...new Set([...changeWanted, ...changeSizes, ...sleepySizes])].sort((a, b) => a - b);
   const mls = await runGreetMlsBaseline({ start: mlsStart, change: mlsChange });
 
   const mlsOf = (op: GreetResult['op'], n: number) =>
-    (op === 'start' ? mls.start : op === 'include one' ? mls.add : mls.remove).find((r) => r.n === n);
+    (op === 'start' ? mls.start : op.startsWith('include') ? mls.add : mls.remove).find((r) => r.n === n);
   const rows = covey.map((r) => {
     const m = mlsOf(r.op, r.n);
     return [
@@ -144,9 +80,16 @@ async function greet(): Promise<boolean> {
     const m = mlsOf(r.op, r.n);
     ((ratios[r.provider] ??= {})[r.op] ??= {})[String(r.n)] = m === undefined ? NaN : round(r.cpuMs / m.timing.cpuMs);
   }
+  const targets = GREET_TARGET_ROWS.flatMap(([op, n]) => {
+    const ratio = ratios['hybrid']?.[op]?.[String(n)];
+    return ratio === undefined ? [] : [{ op, n, ratio, met: ratio <= GREET_TARGET_RATIO }];
+  });
+  if (targets.length > 0) {
+    console.log(`\nissue 8 targets (hybrid, CPU vs ts-mls ≤ ${GREET_TARGET_RATIO}x): ${targets.map((t) => `${t.op} ${t.n}: ${t.ratio}x ${t.met ? 'met' : 'NOT MET'}`).join('; ')}`);
+  }
   const coveyJson: Record<string, Record<string, Record<string, { cpuMs: number; wallMs: number; agreed: boolean }>>> = {};
   for (const r of covey) ((coveyJson[r.provider] ??= {})[r.op] ??= {})[String(r.n)] = { cpuMs: round(r.cpuMs), wallMs: round(r.wallMs), agreed: r.agreed };
-  printJsonLine('protocol-greet', { maxGroupMembers: MAX_GROUP_MEMBERS, mpenc: coveyJson, tsMls: mls.json, cpuRatioMpencOverTsMls: ratios });
+  printJsonLine('protocol-greet', { maxGroupMembers: MAX_GROUP_MEMBERS, mpenc: coveyJson, tsMls: mls.json, cpuRatioMpencOverTsMls: ratios, targets });
   return covey.every((r) => r.agreed) && [...mls.start, ...mls.add, ...mls.remove].every((r) => r.agreed);
 }
 

@@ -95,6 +95,21 @@ export interface CommitResult {
   readonly roundRates: number[];
 }
 
+/**
+ * The median over rounds of `a`'s rate / `b`'s rate in the same round: the two ran one after the
+ * other, so a change in the machine's load between rounds cancels out.
+ */
+export function pairedRatio(a: CommitResult, b: CommitResult): number | undefined {
+  const ratios = a.roundRates.flatMap((rate, i) => {
+    const other = b.roundRates[i];
+    return other === undefined || other === 0 ? [] : [rate / other];
+  });
+  if (ratios.length === 0) return undefined;
+  ratios.sort((x, y) => x - y);
+  const mid = Math.floor(ratios.length / 2);
+  return ratios.length % 2 === 1 ? ratios[mid] : ((ratios[mid - 1] ?? 0) + (ratios[mid] ?? 0)) / 2;
+}
+
 /** Posts signed per writer before a round, at least and at most (more are signed on demand). */
 const POOL_MIN = 20;
 const POOL_MAX = 400;

@@ -281,6 +281,11 @@ export type RelayStoreKind = 'sqlite' | 'sqlite-off' | 'redis' | 'redis-off';
 export interface RelayTargetOptions {
   /** Signature-check threads (RELAY_VERIFY_THREADS); 0 = on the event loop. */
   readonly verifyThreads?: number;
+  /**
+   * Run the relay of another checkout (BENCH_BEFORE_DIR: e.g. `git worktree add /tmp/before <commit>`
+   * with this checkout's node_modules linked in), to compare before and after in one run.
+   */
+  readonly root?: string;
 }
 
 export class RelayTarget implements BenchTarget {
@@ -317,6 +322,7 @@ export class RelayTarget implements BenchTarget {
     this.relay = await startRelayProcess({
       entry: RELAY_TEST_ENTRY,
       ipc: true,
+      ...(this.options.root === undefined ? {} : { root: this.options.root }),
       env: {
         RELAY_TEST_STORE: storeSpec,
         RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS),
@@ -415,6 +421,13 @@ export function makeTarget(name: string): BenchTarget {
       return new RelayTarget('redis', 'relay, Redis', 'redis');
     case 'redis-off':
       return new RelayTarget('redisOff', 'relay, Redis appendfsync no', 'redis-off');
+    case 'sqlite-before':
+    case 'redis-before': {
+      const root = process.env.BENCH_BEFORE_DIR;
+      if (root === undefined || root === '') throw new Error(`${name} needs BENCH_BEFORE_DIR (a checkout of the code to compare with)`);
+      const kind = name === 'sqlite-before' ? 'sqlite' : 'redis';
+      return new RelayTarget(`${kind}Before`, `relay before, ${kind === 'sqlite' ? 'SQLite' : 'Redis'}`, kind, { root });
+    }
     case 'sqlite-vt':
       return new RelayTarget('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
     case 'redis-vt':

@@ -26,6 +26,14 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** UTF-8 encode (WHATWG semantics: lone surrogates become U+FFFD). */
 export function utf8Encode(text: string): Uint8Array {
+  // Fast path (every message body passes here): plain ASCII is its own encoding.
+  let ascii = true;
+  for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
+  if (ascii) {
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
   const out: number[] = [];
   for (let i = 0; i < text.length; i++) {
     let cp = text.charCodeAt(i);
@@ -46,6 +54,10 @@ export function utf8Encode(text: string): Uint8Array {
 
 /** Strict UTF-8 decode: overlong forms, surrogates and truncated sequences are a ProtocolError. */
 export function utf8Decode(bytes: Uint8Array): string {
+  // Fast path: plain ASCII decodes to the same char codes.
+  let ascii = true;
+  for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i]! < 0x80;
+  if (ascii) return latin1Decode(bytes);
   let out = '';
   for (let i = 0; i < bytes.length; ) {
     const b0 = bytes[i]!;
@@ -84,52 +96,84 @@ export function latin1Encode(text: string): Uint8Array {
 }
 
 export function latin1Decode(bytes: Uint8Array): string {
+  return charCodesToString(bytes);
+}
+
+/** Bytes as one flat string of char codes (a rope of += would be flattened later, at a cost). */
+function charCodesToString(codes: Uint8Array): string {
+  const CHUNK = 8192; // below engines' argument-count limits
+  if (codes.length <= CHUNK) return String.fromCharCode.apply(null, codes as unknown as number[]);
   let out = '';
-  for (const b of bytes) out += String.fromCharCode(b);
+  for (let i = 0; i < codes.length; i += CHUNK) {
+    out += String.fromCharCode.apply(null, codes.subarray(i, i + CHUNK) as unknown as number[]);
+  }
   return out;
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0));
 const B64_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < 64; i++) B64_INDEX[B64.charCodeAt(i)] = i;
 
 export function base64Encode(bytes: Uint8Array): string {
-  let out = '';
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]!;
-    out += i + 1 < bytes.length ? B64[(n >> 6) & 63]! : '=';
-    out += i + 2 < bytes.length ? B64[n & 63]! : '=';
+    out[o++] = B64_CODES[(n >> 18) & 63]!;
+    out[o++] = B64_CODES[(n >> 12) & 63]!;
+    out[o++] = i + 1 < bytes.length ? B64_CODES[(n >> 6) & 63]! : 61;
+    out[o++] = i + 2 < bytes.length ? B64_CODES[n & 63]! : 61;
   }
-  return out;
+  return charCodesToString(out);
 }
 
 /** Strict canonical base64 (RFC 4648 §4, padded): anything else is a ProtocolError. */
 export function base64Decode(text: string): Uint8Array {
-  if (text.length % 4 !== 0) throw new ProtocolError('bad-framing', 'base64 length is not a multiple of 4');
+  return base64DecodeRange(text, 0, text.length);
+}
+
+/**
+ * base64Decode of `text[start, end)`, without copying the text or allocating per group, since
+ * every packet passes through here (issue 8 hot paths).
+ */
+export function base64DecodeRange(text: string, start: number, end: number): Uint8Array {
+  const length = end - start;
+  if (length % 4 !== 0) throw new ProtocolError('bad-framing', 'base64 length is not a multiple of 4');
   let pad = 0;
-  if (text.endsWith('==')) pad = 2;
-  else if (text.endsWith('=')) pad = 1;
-  const out = new Uint8Array((text.length / 4) * 3 - pad);
+  if (length > 0 && text.charCodeAt(end - 1) === 61) pad = text.charCodeAt(end - 2) === 61 ? 2 : 1;
+  const out = new Uint8Array((length / 4) * 3 - pad);
   let o = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    let n = 0;
-    for (let k = 0; k < 4; k++) {
-      const c = text.charCodeAt(i + k);
-      const isPad = c === 61 && i + 4 === text.length && k >= 4 - pad;
-      const v = isPad ? 0 : c < 128 ? B64_INDEX[c]! : -1;
-      if (v < 0) throw new ProtocolError('bad-framing', `invalid base64 character at ${i + k}`);
-      n = (n << 6) | v;
-    }
-    const bytes = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-    const keep = i + 4 === text.length ? 3 - pad : 3;
+  const full = end - (pad > 0 ? 4 : 0);
+  for (let i = start; i < full; i += 4) {
+    const n = (sextet(text, i) << 18) | (sextet(text, i + 1) << 12) | (sextet(text, i + 2) << 6) | sextet(text, i + 3);
+    out[o++] = n >> 16;
+    out[o++] = (n >> 8) & 255;
+    out[o++] = n & 255;
+  }
+  if (pad > 0) {
+    const i = end - 4;
+    const a = sextet(text, i);
+    const b = sextet(text, i + 1);
     // Canonical form: the bits dropped by padding must be zero.
-    if (keep < 3 && (bytes[keep] !== 0 || (keep === 1 && bytes[2] !== 0))) {
-      throw new ProtocolError('bad-framing', 'non-canonical base64 padding bits');
+    if (pad === 2) {
+      if ((b & 15) !== 0) throw new ProtocolError('bad-framing', 'non-canonical base64 padding bits');
+      out[o] = (a << 2) | (b >> 4);
+    } else {
+      const c = sextet(text, i + 2);
+      if ((c & 3) !== 0) throw new ProtocolError('bad-framing', 'non-canonical base64 padding bits');
+      out[o] = (a << 2) | (b >> 4);
+      out[o + 1] = ((b & 15) << 4) | (c >> 2);
     }
-    for (let k = 0; k < keep; k++) out[o++] = bytes[k]!;
   }
   return out;
+}
+
+function sextet(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  const v = c < 128 ? B64_INDEX[c]! : -1;
+  if (v < 0) throw new ProtocolError('bad-framing', `invalid base64 character at ${i}`);
+  return v;
 }
 
 export function base64UrlEncode(bytes: Uint8Array): string {
@@ -142,9 +186,11 @@ export function base64UrlDecode(text: string): Uint8Array {
   return base64Decode(std + '='.repeat((4 - (std.length % 4)) % 4));
 }
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 export function hexEncode(bytes: Uint8Array): string {
   let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) out += HEX_PAIRS[bytes[i]!]!;
   return out;
 }
 

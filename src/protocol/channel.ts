@@ -14,6 +14,8 @@ import type { MemberId } from './ids.js';
 export interface ChannelJoined {
   readonly kind: 'joined';
   readonly seq: number;
+  /** Relay clock when the event was appended (RelayEvent.timeMs); absent in old traces. */
+  readonly atMs?: number;
   readonly joined: readonly MemberId[];
   readonly members: readonly MemberId[];
 }
@@ -22,6 +24,7 @@ export interface ChannelJoined {
 export interface ChannelLeft {
   readonly kind: 'left';
   readonly seq: number;
+  readonly atMs?: number;
   readonly left: readonly MemberId[];
   readonly members: readonly MemberId[];
 }
@@ -30,6 +33,8 @@ export interface ChannelLeft {
 export interface ChannelPacket {
   readonly kind: 'packet';
   readonly seq: number;
+  /** Relay clock when the packet was ordered: "last seen" (async-groups rule 15) uses it. */
+  readonly atMs?: number;
   readonly sender: MemberId;
   readonly text: string;
 }

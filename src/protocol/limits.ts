@@ -44,12 +44,21 @@ export const MAX_PENDING_PROPOSALS = 1;
 export const MAX_AUTOMATIC_ATTEMPTS = 3;
 
 /**
- * An operation that has not finished this long after its initial packet was accepted is
- * aborted by every participant still waiting (Covey closes mpENC §6.1.1 "Error and abort
- * messages"). Generous: relay round trips of a slow phone on a bad network, times O(n) upflow
- * steps, must fit well inside it; an offline member (still in the channel) stalls it this long.
+ * An operation whose awaited contributors are all shown online (rule 15) and that has not moved
+ * this long since their turn began is aborted by its initiator (Covey closes mpENC §6.1.1
+ * "Error and abort messages"; async-groups rule 9). Generous: relay round trips of a slow phone
+ * on a bad network, times O(n) upflow steps, must fit well inside it. It never applies to a
+ * contributor who is offline: that is waiting, not failing (OPERATION_WAIT_LIMIT_MS).
  */
 export const OPERATION_TIMEOUT_MS = 120_000;
+
+/**
+ * How long an operation may wait for contributors who are offline (async-groups rule 9: "waiting
+ * is a state, not a failure"). Phones sleep for days; two weeks covers a holiday, and a newcomer
+ * who has not opened the app by then is unlikely to; the app can abort earlier (any member may
+ * abort a waiting include) or retry without the member who never came.
+ */
+export const OPERATION_WAIT_LIMIT_MS = 14 * 24 * 60 * 60_000;
 
 /**
  * Packet ids of finished operations we remember, to tell a late packet of a finished operation
@@ -58,13 +67,49 @@ export const OPERATION_TIMEOUT_MS = 120_000;
 export const MAX_REMEMBERED_OPERATIONS = 256;
 
 /**
- * Greeting packet texts remembered (as hashes) to recognise an exact replay. Covers the last
- * few operations of a full group (a start of n members is about 2n packets).
+ * Greeting signatures remembered to recognise an exact replay. Covers the last few operations
+ * of a full group (a start of n members is about 2n packets).
  */
 export const MAX_REMEMBERED_GREETINGS = 1024;
 
 /**
- * A proposal of ours that the relay has not put in the order after this long is given up (the
- * relay dropped it, or we lost the connection): the user may propose again.
+ * Subsessions before the current one whose late confirmations we still check (rule 5): a member
+ * confirms only the head it sees, which may be a few operations behind ours by the time its
+ * confirmation is ordered; one whose subsession we no longer hold is ignored as old.
  */
-export const PROPOSAL_TIMEOUT_MS = 120_000;
+export const MAX_RECENT_SUBSESSIONS = 8;
+
+/**
+ * Rule 10: newcomers who join within this long of the first are included together by the
+ * member who invited them (it waits this long after a join before proposing).
+ */
+export const INCLUDE_GATHER_MS = 2_000;
+
+/**
+ * Rule 10: a member who did not invite the newcomer proposes its include only if nobody did
+ * within this backoff times (1 + its rank among the members, by id), so that usually exactly one
+ * member proposes, the inviter.
+ */
+export const INCLUDE_BACKOFF_MS = 20_000;
+
+/**
+ * Rule 10: a newcomer waiting to be included has no subsession to send heartbeats in, so it says
+ * "I am here, include me" (REJOIN_DOWN) again this often while its app runs. Shorter than the
+ * presence expiry (PresenceConfig.expiryMs, 4 minutes by default) so that it stays shown online;
+ * the members' include planning treats each one as a new event (at most one proposal each).
+ */
+export const WAITING_KNOCK_INTERVAL_MS = 3 * 60_000;
+
+/**
+ * Rule 10: ... for this long after it joined, woke (caught up) or saw its include fail; then it
+ * stops (no endless loops in the relay log) until the next of those.
+ */
+export const WAITING_KNOCK_FOR_MS = 30 * 60_000;
+
+/**
+ * Rule 13: on reaching the head, a member whose newest key contribution is older than this
+ * proposes a refresh. Contributions change only when a member initiates, and a stolen snapshot
+ * opens every key of the relay log its contributions apply to (compare RFC 9750 on inactive
+ * members).
+ */
+export const REFRESH_AFTER_MS = 7 * 24 * 60 * 60_000;

@@ -25,6 +25,28 @@ export function decodeBase64UrlExact(text: unknown, length: number): Buffer | un
   return bytes;
 }
 
+/** The 6-bit value of a base64url character (the caller checked the alphabet). */
+function base64UrlValue(code: number): number {
+  if (code >= 65 && code <= 90) return code - 65; // A-Z
+  if (code >= 97 && code <= 122) return code - 71; // a-z
+  if (code >= 48 && code <= 57) return code + 4; // 0-9
+  return code === 45 ? 62 : 63; // '-' or '_'
+}
+
+/**
+ * Whether unpadded base64url text of the base64url alphabet is canonical (decoding and encoding
+ * again gives the same text), without decoding it: its length is not 1 mod 4, and the bits of the
+ * last character that encode nothing are zero. A packet is checked on every post; this allocates
+ * nothing.
+ */
+export function isCanonicalBase64Url(text: string): boolean {
+  const tail = text.length % 4;
+  if (tail === 1) return false;
+  if (tail === 0) return true;
+  const last = base64UrlValue(text.charCodeAt(text.length - 1));
+  return tail === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0;
+}
+
 export function newChannelId(): ChannelId {
   return randomBytes(CHANNEL_ID_BYTES).toString('base64url') as ChannelId;
 }

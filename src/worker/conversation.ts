@@ -557,8 +557,28 @@ export class ConversationRuntime {
       case 'missing-parents-expired':
         this.notice('warning', `A message from ${name(warning.author)} was never shown: messages it replies to never arrived`, 'Ask them to send it again.', null, atMs, batch);
         return;
-      case 'undecryptable-expired':
-        this.notice('warning', `A message from ${name(warning.sender)} could not be decrypted`, 'Ask them to send it again.', null, atMs, batch);
+      case 'fork':
+        this.notice(
+          'danger',
+          `A packet in ${name(warning.sender)}'s name fits no version of this group you hold`,
+          'The relay may be showing members different histories. Compare safety numbers with this person.',
+          null,
+          atMs,
+          batch,
+        );
+        return;
+      case 'sealed-after-moving-on':
+        this.notice(
+          'danger',
+          `${name(warning.author)} sent a message under a key they had already moved on from`,
+          'Their app may be broken, or the relay replayed an old message. If it repeats, compare safety numbers.',
+          null,
+          atMs,
+          batch,
+        );
+        return;
+      case 'unconfirmed-author':
+        this.notice('warning', `Messages from ${name(warning.author)} are waiting: their device has not confirmed the group's new key yet`, null, null, atMs, batch);
         return;
       case 'dropped':
         this.notice('warning', `A message from ${name(warning.sender)} was dropped: ${warning.reason}`, null, null, atMs, batch);
@@ -619,6 +639,20 @@ export class ConversationRuntime {
     });
   }
 
+  /**
+   * We (re)subscribed: the relay's head is `headSeq` and it holds events from `firstSeq` on.
+   * The session stays silent until it has processed the head (async-groups rule 6), and starts
+   * over in this group if events it never saw are gone (rule 11). Queued before the backlog.
+   */
+  catchUp(headSeq: number, firstSeq: number): Promise<void> {
+    return this.run('catch-up', async () => {
+      if (this.record.state === 'left' || this.record.state === 'removed') return;
+      if (firstSeq > this.meta.lastSeq + 1) await this.step('retention', (s, now) => s.retention(firstSeq, now));
+      await this.step('catch-up', (s, now) => s.catchUp(headSeq, now));
+      await this.followUps();
+    });
+  }
+
   private toChannelEvent(event: RelayEvent): ChannelEvent | null {
     const current = this.session.channelMembers() as readonly string[] as MemberKey[];
     switch (event.type) {
@@ -629,10 +663,10 @@ export class ConversationRuntime {
           members = [...new Set([...(this.record.joinMembers ?? []), this.self])];
           this.record.joinMembers = null;
         } else members = current.includes(joined) ? current : [...current, joined];
-        return { kind: 'joined', seq: event.seq, joined: [joined as string as MemberId], members: members as string[] as MemberId[] };
+        return { kind: 'joined', seq: event.seq, atMs: event.timeMs, joined: [joined as string as MemberId], members: members as string[] as MemberId[] };
       }
       case 'member-left':
-        return { kind: 'left', seq: event.seq, left: [event.member as string as MemberId], members: current.filter((m) => m !== event.member) as string[] as MemberId[] };
+        return { kind: 'left', seq: event.seq, atMs: event.timeMs, left: [event.member as string as MemberId], members: current.filter((m) => m !== event.member) as string[] as MemberId[] };
       case 'packet': {
         if (event.author === null) return null; // deposits exist only in inboxes
         let text: string;
@@ -641,7 +675,8 @@ export class ConversationRuntime {
         } catch {
           text = '?covey-undecodable';
         }
-        return { kind: 'packet', seq: event.seq, sender: event.author as string as MemberId, text };
+        // Relay time (atMs): acks' lateness and presence are judged by it (async-groups rules 14, 15).
+        return { kind: 'packet', seq: event.seq, atMs: event.timeMs, sender: event.author as string as MemberId, text };
       }
     }
   }

@@ -261,6 +261,9 @@ export class CoveyEngine implements ConversationHost {
         onRefused: (_relay, frame) => {
           if (frame.channel !== undefined && frame.code === 'forbidden') this.onRemovedFromChannel(frame.channel);
         },
+        onSubscribed: (_relay, channel, headSeq, firstSeq) => {
+          void this.byChannel.get(channel)?.catchUp(headSeq, firstSeq).catch(() => undefined);
+        },
       });
       this.relays.set(url, link);
     }

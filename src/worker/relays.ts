@@ -14,6 +14,8 @@ export interface RelayLinkHandlers {
   onState(relay: string): void;
   /** A refused subscription (e.g. 'forbidden': we are no longer a member). */
   onRefused(relay: string, frame: ErrorFrame): void;
+  /** (Re)subscribed: the relay's head and oldest event it still holds for us (async-groups rules 6, 11). */
+  onSubscribed?(relay: string, channel: ChannelId, headSeq: number, firstSeq: number): void;
 }
 
 /**
@@ -88,6 +90,7 @@ export class RelayLink {
     if (this.subscription !== null) return this.subscription;
     this.subscription = this.client.subscribe({
       onEvent: (channel, event) => this.handlers.onEvent(this.url, channel, event),
+      onSubscribed: (channel, headSeq, firstSeq) => this.handlers.onSubscribed?.(this.url, channel, headSeq, firstSeq),
       onRemoved: (channel) => {
         this.channels.delete(channel);
         this.handlers.onRemoved(this.url, channel);

@@ -3,13 +3,16 @@
  * repo): a deterministic 37-packet session of the original implementation (mpenc-wire.md
  * "The trace file"). Binary values are base64 in the file and Uint8Array here.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { base64Decode } from '../../src/protocol/bytes.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const TRACE_PATH = resolve(REPO_ROOT, '../shared/spec/vectors/mpenc_js-trace-seed1.json');
+const TRACE_FILE = 'shared/spec/vectors/mpenc_js-trace-seed1.json';
+/** Beside the repo (../shared), or beside the folder of git worktrees (../../shared). */
+export const TRACE_PATH =
+  ['..', '../..'].map((up) => resolve(REPO_ROOT, up, TRACE_FILE)).find((p) => existsSync(p)) ?? resolve(REPO_ROOT, '..', TRACE_FILE);
 
 export interface TracePacket {
   readonly index: number;

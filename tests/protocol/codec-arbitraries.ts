@@ -21,7 +21,12 @@ export const greetTypeArb = fc.constantFrom(...(Object.values(GreetType) as Gree
 
 /** Covey v2 extensions: only on v2 packets (the decoder rejects them in v1). */
 const v2OnlyArb = fc.record(
-  { opRef: bytesArb(32).map(chainHash), abortReason: fc.integer({ min: 0, max: 255 }) },
+  {
+    opRef: bytesArb(32).map(chainHash),
+    abortReason: fc.integer({ min: 0, max: 255 }),
+    keyConfirmation: bytesArb(32),
+    finPms: fc.array(bytesArb(20).map(messageId), { minLength: 1, maxLength: 4 }),
+  },
   { requiredKeys: [] },
 );
 

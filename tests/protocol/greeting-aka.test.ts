@@ -85,7 +85,7 @@ describe.each(providers)('include, exclude, refresh ($name)', (crypto) => {
     expect(g.member('m01').state.current).toBeNull();
   });
 
-  it('refresh: same members and sid, new key', async () => {
+  it('refresh: same members, new key, new sid (async-groups rule 3: a fresh initiator nonce)', async () => {
     const g = await makeGroup(crypto, 4, 24);
     const before = g.member('m03').state.current!;
     await g.input(g.member('m03'), { kind: 'refresh' });
@@ -94,7 +94,10 @@ describe.each(providers)('include, exclude, refresh ($name)', (crypto) => {
     expectAgreement(g, all);
     const after = g.member('m00').state.current!;
     expect(after.members).toEqual(before.members);
-    expect(bytesEqual(after.sid, before.sid)).toBe(true);
+    expect(bytesEqual(after.sid, before.sid)).toBe(false);
+    const i = after.members.indexOf('m03' as MemberId);
+    expect(bytesEqual(after.nonces[i]!, before.nonces[i]!)).toBe(false);
+    expect(after.nonces.filter((n, j) => j !== i).every((n, j) => bytesEqual(n, before.nonces.filter((_, k) => k !== i)[j]!))).toBe(true);
     expect(bytesEqual(after.groupKey!, before.groupKey!)).toBe(false);
     expect(g.warnings()).toEqual([]);
   });

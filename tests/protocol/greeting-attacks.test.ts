@@ -10,6 +10,8 @@ import { AbortReason } from '../../src/protocol/greeting/wire.js';
 import type { MembershipEffect } from '../../src/protocol/greeting/types.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { signGreeting } from '../../src/protocol/packets/greeting-signature.js';
+import { contributorText } from '../../src/protocol/greeting/wire.js';
+import { bytesEqual } from '../../src/protocol/bytes.js';
 import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import { providers } from '../helpers/providers.js';
 import { SimGroup, type SimMember } from '../sim/channel.js';
@@ -93,14 +95,36 @@ describe('attacks on membership operations', () => {
     expectIntact(g, before);
   });
 
-  it('replayed greeting from an earlier operation: the ongoing refresh is aborted', async () => {
+
+  it('replayed greeting from an earlier operation: the members who saw it warn; the ongoing include goes on', async () => {
     const g = await makeGroup(crypto, 3, 43);
-    const old = g.log.map((e) => e.event).find((e) => e.kind === 'packet' && greetingOf(e.text)?.greetType === GreetType.INIT_PARTICIPANT_CONFIRM_DOWN)!;
-    const before = snapshot(g);
+    await g.addMember('m03');
+    g.join('m03');
+    await g.settle();
+    const old = g.log.map((e) => e.event).find((e) => e.kind === 'packet' && greetingOf(e.text)?.greetType === GreetType.INIT_PARTICIPANT_UP)!;
     const fx = await run(g, async () => {
-      await g.input(g.member('m02'), { kind: 'refresh' });
+      await g.input(g.member('m02'), { kind: 'include', members: ids(['m03']) });
       g.flushOutbox();
       if (old.kind === 'packet') g.post(old.sender, old.text); // replayed right after the initial packet
+    });
+    // The newcomer never saw the original, so only the members can tell: an operation must end
+    // the same way for everyone (rule 1), so a packet outside it does not fail it.
+    for (const id of ['m00', 'm01', 'm02'] as MemberId[]) expect(fx.get(id)!.some((e) => e.kind === 'warning' && e.code === 'replay'), id).toBe(true);
+    expectAgreement(g, g.honestMembers());
+    expect(g.member('m00').state.current!.members).toContain('m03');
+  });
+
+  it('replayed initial packet of the ongoing include: everyone fails it', async () => {
+    const g = await makeGroup(crypto, 3, 143);
+    await g.addMember('m03');
+    g.join('m03');
+    await g.settle();
+    const before = snapshot(g);
+    const fx = await run(g, async () => {
+      await g.input(g.member('m02'), { kind: 'include', members: ids(['m03']) });
+      const [sender, text] = g.outbox[0]!;
+      g.flushOutbox();
+      g.post(sender, text);
     });
     for (const [id, f] of fx) {
       expect(f.some((e) => e.kind === 'warning' && e.code === 'replay'), id).toBe(true);
@@ -109,24 +133,25 @@ describe('attacks on membership operations', () => {
     expectIntact(g, before);
   });
 
-  it('forged SOURCE: a channel member posting as another fails the operation', async () => {
+  it('forged SOURCE: a channel member posting as the awaited newcomer fails the include', async () => {
     const g = await makeGroup(crypto, 3, 44);
     await g.addMember('eve', false);
+    await g.addMember('m03');
     g.join('eve');
+    g.join('m03');
     await g.settle();
     const before = snapshot(g);
     const fx = await run(g, async () => {
-      await g.input(g.member('m00'), { kind: 'refresh' });
+      await g.input(g.member('m00'), { kind: 'include', members: ids(['m03']) });
       const initial = greetingOf(g.outbox[0]![1])!;
       g.flushOutbox();
-      // eve posts a confirmation in m01's name, before m01's own.
+      // eve posts a downflow in m03's name before m03's own.
       const forged = await signGreeting(crypto, g.rng.bytes(32), {
         ...initial,
-        greetType: GreetType.REFRESH_AUX_PARTICIPANT_CONFIRM_DOWN,
-        source: 'm01' as MemberId,
-        intKeys: [],
+        greetType: GreetType.INCLUDE_AUX_PARTICIPANT_DOWN,
+        source: 'm03' as MemberId,
+        dest: null,
         metadata: undefined,
-        sessionSignature: g.rng.bytes(64),
         opRef: g.rng.bytes(32) as never,
       } as never);
       g.post('eve', encodePacket(forged));
@@ -156,58 +181,52 @@ describe('attacks on membership operations', () => {
     expectIntact(h, before);
   });
 
-  it('low-order point from a malicious insider: the include fails with low-order warnings', async () => {
+
+  it('low-order point in one slot from a malicious newcomer: that member warns and starts over, never using the key', async () => {
     const g = await makeGroup(crypto, 3, 47);
     const joiner = await g.addMember('m03');
     g.join('m03');
     await g.settle();
-    const before = snapshot(g);
     g.transformOutgoingAsync = async (sender, text) => {
       const p = greetingOf(text);
       if (sender !== 'm03' || p?.greetType !== GreetType.INCLUDE_AUX_PARTICIPANT_DOWN || p.intKeys[0]?.every((b) => b === 0)) return undefined;
-      const intKeys = p.intKeys.map((k, i) => (i === 0 ? new Uint8Array(32) : k)); // u = 0: small order
-      return encodePacket(await signGreeting(crypto, joiner.state.ephemeral!.seed, { ...p, intKeys }));
+      const intKeys = p.intKeys.map((k, i) => (i === 0 ? new Uint8Array(32) : k)); // u = 0: small order, in m00's slot only
+      return contributorText(crypto, joiner.staticSeed, { ...p, intKeys });
     };
     const fx = await run(g, () => g.input(g.member('m01'), { kind: 'include', members: ids(['m03']) }).then(() => undefined));
-    expect(fx.get('m00' as MemberId)!.some((e) => e.kind === 'warning' && e.code === 'low-order-point')).toBe(true);
-    for (const [id, f] of fx) expect(succeeded(f), id).toBe(false);
-    expectIntact(g, before, ['m00', 'm01', 'm02'].map((n) => g.member(n)));
+    const victim = fx.get('m00' as MemberId)!;
+    expect(victim.some((e) => e.kind === 'warning' && e.code === 'low-order-point')).toBe(true);
+    expect(victim.some((e) => e.kind === 'start-over')).toBe(true);
+    expect(succeeded(victim)).toBe(false);
+    // Rule 1: the downflow is final for the others; the victim never held a key of their subsession.
+    for (const n of ['m01', 'm02', 'm03']) expect(g.member(n).state.current?.members, n).toContain('m03');
+    expect(g.member('m00').state.current).toBeNull();
   });
 
-  it('withheld final packet to one member: she fails and warns, the others find out at the next operation', async () => {
+  it('withheld final packet to one member: she warns at the next event and starts over; the others go on and exclude her', async () => {
     const g = await makeGroup(crypto, 3, 48);
     const victim = g.member('m02');
-    const before = snapshot(g);
-    let confirms = 0;
+    const oldKey = victim.state.current!.groupKey!;
     g.onOrder = (_index, _sender, text) => {
-      if (greetingOf(text)?.greetType !== GreetType.REFRESH_AUX_PARTICIPANT_CONFIRM_DOWN) return;
-      confirms++;
-      // The refresh needs m01's and m02's confirmations; withhold the last one from m02.
-      return confirms === 2 ? [{ kind: 'withhold', member: victim.id }] : undefined;
+      if (greetingOf(text)?.greetType !== GreetType.REFRESH_AUX_INITIATOR_DOWN) return;
+      return [{ kind: 'withhold', member: victim.id }]; // the refresh is final at its initial packet
     };
     const fx = await run(g, () => g.input(g.member('m00'), { kind: 'refresh' }).then(() => undefined));
     g.onOrder = null;
     const vf = fx.get(victim.id)!;
     expect(vf.some((e) => e.kind === 'warning' && e.code === 'events-withheld')).toBe(true);
-    expect(vf.some((e) => e.kind === 'operation-failed')).toBe(true);
-    expectIntact(g, before, [victim]);
-    // The next operation cannot pass unnoticed: the victim refuses its unknown parent and says
-    // so; the others' operation fails with a warning.
-    const marks = new Map(g.honestMembers().map((m) => [m.id, m.effects.length]));
-    const mid = snapshot(g);
-    await g.input(g.member('m01'), { kind: 'refresh' });
-    await g.settle();
-    for (const m of g.honestMembers()) {
-      const f = effectsSince(m, marks.get(m.id)!);
-      expect(warned(f), m.id).toBe(true);
-      expect(succeeded(f), m.id).toBe(false);
-    }
-    expectIntact(g, mid);
+    expect(vf.some((e) => e.kind === 'start-over')).toBe(true);
+    expect(succeeded(vf)).toBe(false);
+    expect(victim.state.current).toBeNull();
+    // The victim asked to be included again: the others excluded it (it stays in the channel).
+    const rest = ['m00', 'm01'].map((n) => g.member(n));
+    expectAgreement(g, rest);
+    expect(g.channel).toContain(victim.id);
+    expect(bytesEqual(rest[0]!.state.current!.groupKey!, oldKey)).toBe(false);
   });
 
-  it('two different orders shown to two members: every member warns, both operations fail', async () => {
+  it('two orders shown to two members: the one shown the swapped order warns and starts over', async () => {
     const g = await makeGroup(crypto, 3, 49);
-    const before = snapshot(g);
     const fx = await run(g, async () => {
       await g.input(g.member('m00'), { kind: 'refresh' });
       await g.input(g.member('m01'), { kind: 'refresh' });
@@ -216,14 +235,14 @@ describe('attacks on membership operations', () => {
       g.manipulations.set(first, [{ kind: 'swap-with-next', member: 'm01' as MemberId }]);
       g.flushOutbox();
     });
-    for (const [id, f] of fx) {
-      expect(f.some((e) => e.kind === 'warning' && (e.code === 'inconsistent-order' || e.code === 'peer-alarm')), id).toBe(true);
-      expect(succeeded(f), id).toBe(false);
-    }
-    expectIntact(g, before);
+    const f = fx.get('m01' as MemberId)!;
+    expect(f.some((e) => e.kind === 'warning')).toBe(true);
+    expect(f.some((e) => e.kind === 'start-over')).toBe(true);
+    expectAgreement(g, ['m00', 'm02'].map((n) => g.member(n)));
+    expect(g.member('m01').state.current).toBeNull();
   });
 
-  it('greeting metadata altered in transit to a joiner (re-signed): the members warn, nobody succeeds', async () => {
+  it('greeting metadata altered in transit to a joiner (re-signed): the joiner refuses it at once; the include times out', async () => {
     const g = await makeGroup(crypto, 3, 50);
     await g.addMember('m03');
     g.join('m03');
@@ -233,36 +252,31 @@ describe('attacks on membership operations', () => {
       await g.input(g.member('m00'), { kind: 'include', members: ids(['m03']) });
       const [, text] = g.outbox[0]!;
       const p = greetingOf(text)!;
-      // The relay forges the history it shows the joiner, and re-signs with a key of its own in
-      // place of the initiator's (the joiner cannot know the real one yet).
-      const fakeSeed = g.rng.bytes(32);
-      const fakePub = await crypto.ed25519PublicKey(fakeSeed);
+      // The relay forges the history it shows the joiner and re-signs: it holds no member's
+      // static key, which signs a contributor's packet (rule 2).
       const metadata = { ...p.metadata!, chainHash: g.rng.bytes(32) as never };
-      const forged = encodePacket(await signGreeting(crypto, fakeSeed, { ...p, metadata, pubKeys: p.pubKeys.map((k, i) => (i === 0 ? fakePub : k)) }));
+      const forged = await contributorText(crypto, g.rng.bytes(32), { ...p, metadata });
       g.manipulations.set(g.log.length, [{ kind: 'replace', member: 'm03' as MemberId, text: forged }]);
       g.flushOutbox();
     });
-    for (const [id, f] of fx) {
-      // The joiner cannot tell (it never saw the real history); the members see its packets
-      // name an operation they never accepted.
-      if (id !== 'm03') expect(warned(f), id).toBe(true);
-      expect(succeeded(f), id).toBe(false);
-    }
+    expect(fx.get('m03' as MemberId)!.some((e) => e.kind === 'warning' && e.code === 'bad-signature')).toBe(true);
+    for (const [id, f] of fx) expect(succeeded(f), id).toBe(false);
+    expect(fx.get('m00' as MemberId)!.some((e) => e.kind === 'operation-failed' && e.abortReason === AbortReason.TIMEOUT)).toBe(true);
     expect(g.member('m03').state.op).toBeNull();
     expectIntact(g, before, ['m00', 'm01', 'm02'].map((n) => g.member(n)));
   });
 
-  it('no attack: a timeout abort ends a stalled operation the same way for everyone, without warnings', async () => {
+  it('no attack: a refresh completes while a member sleeps; it derives the key when it wakes, without warnings', async () => {
     const g = await makeGroup(crypto, 3, 51);
-    const before = snapshot(g);
     const slow = g.member('m02');
     slow.paused = true; // offline: stays in the channel, processes nothing until it comes back
     const fx = await run(g, () => g.input(g.member('m00'), { kind: 'refresh' }).then(() => undefined));
+    expect(succeeded(fx.get('m00' as MemberId)!)).toBe(true);
     slow.paused = false;
     await g.settle(); // comes back and catches up in order
-    for (const [id, f] of fx) expect(warned(f), id).toBe(false);
-    expect(slow.effects.some((e) => e.kind === 'operation-failed' && e.abortReason === AbortReason.TIMEOUT)).toBe(true);
-    expectIntact(g, before);
+    for (const m of g.honestMembers()) expect(warned(m.effects), m.id).toBe(false);
     expectAgreement(g, g.honestMembers());
+    // Everyone's confirmation (rule 5) reached everyone, the sleeper's too.
+    for (const m of g.honestMembers()) expect([...m.state.current!.confirmed].sort()).toEqual(['m00', 'm01', 'm02']);
   });
 });

@@ -64,16 +64,21 @@ describe('AckMonitor (mpENC §3.5)', () => {
     expect(monitor.tick(100)).toEqual([]);
   });
 
-  it('warns once, naming who did not ack, and reports a late full ack', () => {
+  it('warns once, naming who wrote long after a message without acking it, and reports a late full ack', () => {
     const { monitor, add } = setup();
     add('a1', alice, 'payload', 0);
     add('b1', bob, 'ack', 10);
-    const actions = monitor.tick(5_000);
-    expect(actions).toContainEqual({ kind: 'not-fully-acked', id: 'a1', missing: [carol] });
+    // carol says nothing: she may be asleep, so no timer ever makes her late
+    expect(monitor.tick(50_000).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
+    // she writes, long after a1 (ackTimeoutMs), still without it: she is online and late
+    expect(add('c1', carol, 'heartbeat', 6_000, [])).toEqual([
+      { kind: 'not-fully-acked', id: 'a1', missing: [carol] },
+      { kind: 'resend', id: 'a1', to: [carol] }, // rule 8: she evidently lost it
+    ]);
     expect(monitor.status('a1')).toBe('late');
-    expect(monitor.tick(6_000).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
+    expect(add('c2', carol, 'heartbeat', 7_000, ['c1']).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
     // b1 (bob's ack) still waits for us: acks are watched, never owed
-    expect(add('c1', carol, 'ack', 7_000)).toEqual([{ kind: 'fully-acked', id: 'a1', late: true, needed: true }]);
+    expect(add('c3', carol, 'ack', 7_500, ['c2', 'a1'])).toEqual([{ kind: 'fully-acked', id: 'a1', late: true, needed: true }]);
     expect(monitor.isWatched('b1')).toBe(true);
     expect(monitor.owesAck()).toBe(false);
   });
@@ -87,7 +92,7 @@ describe('AckMonitor (mpENC §3.5)', () => {
     expect(monitor.tick(1_500)).toEqual([]);
     expect(monitor.tick(2_000)).toEqual([{ kind: 'resend', id: 'b1', to: [carol] }]);
     expect(monitor.tick(3_000)).toEqual([]); // maxResends reached
-    expect(monitor.tick(5_000)).toEqual([{ kind: 'not-fully-acked', id: 'b1', missing: [carol] }]);
+    expect(monitor.tick(50_000)).toEqual([]); // and no warning: carol said nothing since
   });
 
   it('does not resend when we are the only reader missing (our auto-ack fixes that)', () => {
@@ -180,5 +185,93 @@ describe('AckMonitor recovery of lost flow-control messages', () => {
     add('c1', 'carol', 'ack', 20); // carol has a1
     expect(monitor.duplicate('b1', carol, 30)).toEqual([]);
     expect(monitor.duplicate('b1', bob, 30)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+  });
+});
+
+describe('AckMonitor for phones that sleep (async-groups rule 14)', () => {
+  /** A transcript where each message carries its relay order; `online` says who is shown online. */
+  function ordered(online: Set<MemberId>, self = alice, members = [alice, bob, carol]) {
+    const t = new Transcript<Body>(members);
+    const monitor = new AckMonitor<Body>(self, t, needsAck, config, (m) => online.has(m));
+    let seq = 0;
+    const add = (id: string, author: string, kind: Body['kind'], nowMs: number, parents = t.frontier()) => {
+      t.add({ id, author: memberId(author), parents, body: { kind } });
+      return monitor.accepted(id, nowMs, ++seq);
+    };
+    return { t, monitor, add };
+  }
+
+  it('a reader silent since a message is pending: no warning, no resend, whatever the time', () => {
+    const online = new Set([alice, carol]);
+    const { monitor, add } = ordered(online);
+    add('a1', 'alice', 'payload', 0);
+    add('c1', 'carol', 'ack', 10);
+    expect(monitor.status('a1')).toBe('pending'); // only bob is missing, and bob sleeps
+    expect(monitor.delivery('a1')).toEqual({ readers: [bob, carol], acked: [carol], waiting: [], pending: [bob], late: [], gone: [] });
+    expect(monitor.tick(1_000_000)).toEqual([]);
+    expect(monitor.status('a1')).toBe('pending');
+  });
+
+  it('resends go only to the readers shown online; the others are pending', () => {
+    const online = new Set([alice, bob]); // carol's phone sleeps; bob is online but does not ack
+    const { monitor, add } = ordered(online);
+    add('a1', 'alice', 'payload', 0);
+    expect(monitor.status('a1')).toBe('waiting');
+    expect(monitor.tick(1_000)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+    expect(monitor.tick(2_000)).toEqual([{ kind: 'resend', id: 'a1', to: [bob] }]);
+    expect(monitor.tick(3_000)).toEqual([]); // maxResends
+    online.delete(bob);
+    expect(monitor.status('a1')).toBe('pending');
+    expect(monitor.delivery('a1').pending).toEqual([bob, carol]);
+  });
+
+  it('a reader who writes past a message without acking it is late at once, with no timer', () => {
+    const dave = memberId('dave');
+    const { monitor, add } = ordered(new Set(), alice, [alice, bob, carol, dave]); // nobody online: no timer fires
+    add('a1', 'alice', 'payload', 0);
+    add('d1', 'dave', 'payload', 10, []); // dave had not seen a1: pending, not late
+    expect(monitor.missing('a1')).toEqual([bob, carol, dave]);
+    expect(monitor.status('a1')).toBe('pending');
+    // bob writes after d1, which the relay ordered after a1, but without a1: he skipped it
+    expect(add('b1', 'bob', 'ack', 20, ['d1'])).toEqual([{ kind: 'not-fully-acked', id: 'a1', missing: [bob] }]);
+    expect(monitor.status('a1')).toBe('late');
+    expect(monitor.delivery('a1')).toMatchObject({ late: [bob], pending: [carol, dave] });
+  });
+
+  it("the author's own earlier message does not count as seen later (the relay orders it after what it had not shown)", () => {
+    const online = new Set<MemberId>([alice, bob, carol]);
+    const { t, monitor } = ordered(online, alice);
+    // relay order: a1 (seq 1), b1 (seq 2, bob had not seen a1), b2 (seq 3, child of b1)
+    t.add({ id: 'a1', author: alice, parents: [], body: { kind: 'payload' } });
+    monitor.accepted('a1', 0, 1);
+    t.add({ id: 'b1', author: bob, parents: [], body: { kind: 'payload' } });
+    expect(monitor.accepted('b1', 1, 2)).toEqual([]);
+    t.add({ id: 'b2', author: bob, parents: ['b1'], body: { kind: 'payload' } });
+    expect(monitor.accepted('b2', 2, 3)).toEqual([]);
+    expect(monitor.status('a1')).toBe('waiting');
+  });
+
+  it("a member's last word acks what it names; then it is no longer awaited", () => {
+    const { monitor, add } = ordered(new Set());
+    add('a1', 'alice', 'payload', 0);
+    add('a2', 'alice', 'payload', 1);
+    add('c1', 'carol', 'payload', 2, ['a2']);
+    add('a3', 'alice', 'payload', 3);
+    // bob moves on having seen c1: his last word names it, which acks a1, a2 and c1; a3 came
+    // after his last word: not his fault, but the subsession did not end fully acked by him
+    expect(monitor.lastWord(bob, ['c1']).filter((a) => a.kind === 'not-fully-acked')).toEqual([]);
+    expect(monitor.delivery('a2').acked).toContain(bob);
+    expect(monitor.delivery('a3').gone).toEqual([bob]);
+    expect(monitor.hasDeparted(bob)).toBe(true);
+    expect(monitor.endedConsistent()).toBe(false);
+  });
+
+  it('a last word that names a later message but not an earlier one is late at once', () => {
+    const dave = memberId('dave');
+    const { monitor, add } = ordered(new Set(), alice, [alice, bob, carol, dave]);
+    add('a1', 'alice', 'payload', 0);
+    add('c1', 'carol', 'payload', 1, []); // ordered after a1, without it
+    expect(monitor.lastWord(dave, ['c1']).filter((a) => a.kind === 'not-fully-acked')).toEqual([{ kind: 'not-fully-acked', id: 'a1', missing: [dave] }]);
+    expect(monitor.endedConsistent()).toBe(false);
   });
 });

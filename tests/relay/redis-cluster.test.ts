@@ -186,16 +186,23 @@ describe.skipIf(skipWithoutRedis('relay on a Redis Cluster', true))('redis clust
       // Back: every acknowledged post is there, in order, and the channel takes posts again.
       await victim.restart();
       await cluster.waitHealthy();
+      /** The relay's cluster client may need a moment to reconnect to the node: 503 until then. */
+      const once = async <T extends { status: number }>(request: () => Promise<T>): Promise<T> => {
+        let response = await request();
+        // Bounded: 50 tries, 200 ms apart.
+        for (let tries = 0; response.status === 503 && tries < 50; tries++) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          response = await request();
+        }
+        return response;
+      };
       for (const channel of lost) {
-        const read = await signedJson<{ events: Array<{ seq: number }> }>(relay.url, channel.members[1], 'GET', `/v1/channels/${channel.id}/events?after=0`);
+        const read = await once(() =>
+          signedJson<{ events: Array<{ seq: number }> }>(relay.url, channel.members[1], 'GET', `/v1/channels/${channel.id}/events?after=0`),
+        );
         expect(read.status).toBe(200);
         expect(read.json.events.map((event) => event.seq).slice(-POSTS_BEFORE)).toEqual(channel.seqs);
-        let again = await post(channel, 'after');
-        // The relay's cluster client may need a moment to reconnect to the node.
-        for (let tries = 0; again.status === 503 && tries < 50; tries++) {
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          again = await post(channel, 'after');
-        }
+        const again = await once(() => post(channel, 'after'));
         expect(again.status).toBe(201);
         expect(Number(again.json['seq'])).toBe((channel.seqs.at(-1) ?? 0) + 1);
       }

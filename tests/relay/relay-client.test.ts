@@ -43,8 +43,15 @@ function verifies(publicKey: string, text: string, signature: string): boolean {
 }
 
 /** Lets real async work (crypto.subtle) finish while timers are fake: setImmediate is not faked. */
+/**
+ * Waits (in event-loop turns, which fake timers leave alone) until `condition` holds, for at most
+ * 5 s of real time: signing goes through WebCrypto on libuv's thread pool, which a loaded machine
+ * can keep busy for longer than a fixed number of turns.
+ */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
+  const WAIT_LIMIT_MS = 5_000;
+  const deadline = performance.now() + WAIT_LIMIT_MS;
+  while (!condition() && performance.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
 }
 
 const packet = (seq: number): RelayEvent => ({ seq, timeMs: 0, type: 'packet', author: null, packet: 'AA' });

@@ -1,7 +1,7 @@
 /** Unit tests of the relay's small parts: rate limiter, env limits, id parsing, ed25519 verify. */
 import { describe, expect, it } from 'vitest';
 import { verifyEd25519 } from '../../src/relay/auth.js';
-import { constantTimeEqual, decodeBase64UrlExact, parseBlobHash, parseChannelId, parseMemberKey } from '../../src/relay/ids.js';
+import { constantTimeEqual, decodeBase64UrlExact, isCanonicalBase64Url, parseBlobHash, parseChannelId, parseMemberKey } from '../../src/relay/ids.js';
 import { DEFAULT_RELAY_LIMITS, limitEnvName, limitsFromEnv } from '../../src/relay/limits.js';
 import { RateLimiter } from '../../src/relay/rate-limit.js';
 import type { MemberKey } from '../../src/shared/relay-api.js';
@@ -93,5 +93,18 @@ describe('ed25519 verification', () => {
     expect(verifyEd25519(Buffer.alloc(32, 0xff).toString('base64url') as MemberKey, message, signature)).toBe(false);
     expect(verifyEd25519('A'.repeat(43) as MemberKey, message, new Uint8Array(64))).toBe(false);
     expect(verifyEd25519('junk' as MemberKey, message, signature)).toBe(false);
+  });
+});
+
+describe('canonical base64url', () => {
+  it('agrees with decoding and encoding again, for every length up to 12 and every last character', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    for (let length = 1; length <= 12; length++) {
+      for (const last of alphabet) {
+        const text = 'Qk'.repeat(6).slice(0, length - 1) + last;
+        const roundTrip = Buffer.from(text, 'base64url').toString('base64url') === text;
+        expect([text, isCanonicalBase64Url(text)]).toEqual([text, roundTrip]);
+      }
+    }
   });
 });

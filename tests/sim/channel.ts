@@ -207,7 +207,14 @@ export class SimGroup {
   async input(m: SimMember, input: MembershipInput): Promise<readonly MembershipEffect[]> {
     const before = m.state;
     const crypto = this.oracle?.providerFor(m.id) ?? this.crypto;
-    const result = await step(m.state, input, { crypto, random: this.rng.bytes, nowMs: this.nowMs, keys: this.keys });
+    const result = await step(m.state, input, {
+      crypto,
+      random: this.rng.bytes,
+      nowMs: this.nowMs,
+      keys: this.keys,
+      // A member is online unless paused (asleep): rule 9's 2-minute timeout needs it.
+      isOnline: (id) => this.members.get(id)?.paused !== true,
+    });
     m.state = result.state;
     if (this.oracle !== undefined) this.observe(this.oracle, m, before, input, result.effects);
     this.onStep?.(m, before, input, result.effects);

@@ -18,13 +18,18 @@ import { GreetType } from '../../src/protocol/codec/constants.js';
 import type { GreetingPacket } from '../../src/protocol/codec/greeting.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import { greetingText, metadataHash, signAck } from '../../src/protocol/greeting/wire.js';
+import { contributorText, finalKeyConfirmation, initialFinalBinding, metadataHash } from '../../src/protocol/greeting/wire.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { chainHash } from '../../src/protocol/ids.js';
-import { OPERATION_TIMEOUT_MS, PROPOSAL_TIMEOUT_MS } from '../../src/protocol/limits.js';
-import { makeSessionId } from '../../src/protocol/packets/aske.js';
+import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import { SimGroup, type SimMember } from './channel.js';
 import { SecurityOracle } from './oracle.js';
+
+/**
+ * How long the relay holds a proposal back: longer than the 3 minutes after which the engine once
+ * gave a proposal up (async-groups rule 8: it no longer does; the order decides).
+ */
+const HOLD_MS = 3 * 60_000;
 
 export const INSIDER_ATTACKS = [
   /** Its refresh downflow gives one member a different INT_KEY: that member derives another key. */
@@ -39,7 +44,7 @@ export const INSIDER_ATTACKS = [
   'false-history',
   /**
    * A proposal signed but held back: the relay holds an honest member's refresh until the
-   * proposer gave it up (PROPOSAL_TIMEOUT_MS), then orders it (issue 9 §2, first gap).
+   * proposer once gave it up (HOLD_MS), then orders it (issue 9 §2, first gap).
    */
   'held-proposal',
   /** The same with an exclude, whose initiator draws a fresh nonce. */
@@ -50,12 +55,10 @@ export type InsiderAttack = (typeof INSIDER_ATTACKS)[number];
 /**
  * The insider scenarios today's engine fails, each with the fix it waits for. The insider test
  * asserts this is exactly the failing set, so a fix (or a new gap) forces an update here.
- * - split-int-key: the victim derives another key and nobody notices: there is no key
- *   confirmation yet (mpENC §5.2.2; async-groups.md rule 4; issue 8).
- * - held-proposal, held-exclude: a proposal the relay orders after its proposer gave it up
- *   finishes for everyone but the proposer, who stays on the old subsession (issue 9 §2, first gap).
+ * (Issue 8 closed the three there were: split-int-key by key confirmation (async-groups rule 4),
+ * held-proposal and held-exclude by proposals that live until the order decides them (rule 8).)
  */
-export const KNOWN_INSIDER_GAPS: readonly InsiderAttack[] = ['split-int-key', 'held-proposal', 'held-exclude'];
+export const KNOWN_INSIDER_GAPS: readonly InsiderAttack[] = [];
 
 export interface InsiderResult {
   readonly attack: InsiderAttack;
@@ -109,41 +112,37 @@ export async function runInsiderScenario(crypto: CryptoProvider, seed: number, a
     case 'split-int-key':
     case 'low-order-int-key':
     case 'false-history': {
-      const eph = mal.state.ephemeral!;
       await g.input(mal, { kind: 'refresh' });
+      const confirmKey = mal.state.proposal?.confirmKey ?? null;
       mal.honest = false; // from here on the attacker drives it
+      // v2 (async-groups rules 1, 2, 4): the refresh is final at its initial packet, signed by
+      // the insider's static key, with the key confirmation it computes; it re-signs whatever
+      // it changes, and recomputes the confirmation where it can (it knows the key).
       g.transformOutgoingAsync = async (sender, text) => {
         const p = sender === INSIDER ? greetingOf(text) : null;
         if (p === null || p.greetType !== GreetType.REFRESH_AUX_INITIATOR_DOWN) return undefined;
         if (attack === 'false-history') {
           const metadata = { ...p.metadata!, chainHash: chainHash(rng.bytes(32)) };
-          const i = p.members.indexOf(INSIDER);
-          const sid = await makeSessionId(crypto, p.members, p.nonces);
-          const ack = { member: INSIDER, ephemeralPubKey: p.pubKeys[i]!, nonce: p.nonces[i]!, sessionId: sid };
-          const sessionSignature = await signAck(malCrypto, mal.staticSeed, ack, await metadataHash(crypto, metadata));
-          return greetingText(malCrypto, eph.seed, { ...p, metadata, sessionSignature });
+          const binding = await initialFinalBinding(crypto, p.members, p.nonces, await metadataHash(crypto, metadata));
+          const keyConfirmation = confirmKey === null ? p.keyConfirmation : await finalKeyConfirmation(crypto, confirmKey, binding);
+          return contributorText(malCrypto, mal.staticSeed, { ...p, metadata, ...(keyConfirmation !== undefined && { keyConfirmation }) });
         }
         const v = p.members.indexOf(victim.id);
         const slot = attack === 'low-order-int-key' ? SMALL_ORDER_POINT : await crypto.x25519PublicKey(rng.bytes(32));
-        return greetingText(malCrypto, eph.seed, { ...p, intKeys: p.intKeys.map((k, j) => (j === v ? slot : k)) });
+        return contributorText(malCrypto, mal.staticSeed, { ...p, intKeys: p.intKeys.map((k, j) => (j === v ? slot : k)) });
       };
       break;
     }
     case 'split-ephemeral': {
-      // The insider joins; its downflow (it is the last joiner) lists another signing key of its
-      // own for the victim's eyes, with a session signature to match: the relay shows the victim
-      // that copy.
+      // The insider joins; its downflow (it is the last joiner; v2: it carries its own nonce and
+      // signing key, under its static key's signature) has another signing key of its own for
+      // the victim's eyes: the relay shows the victim that copy.
       let variant: string | null = null;
       g.transformOutgoingAsync = async (sender, text) => {
         const p = sender === INSIDER ? greetingOf(text) : null;
         if (p === null || p.greetType !== GreetType.INCLUDE_AUX_PARTICIPANT_DOWN || variant !== null) return undefined;
-        const i = p.members.indexOf(INSIDER);
-        const altSeed = rng.bytes(32);
-        const altPub = await crypto.ed25519PublicKey(altSeed);
-        const sid = await makeSessionId(crypto, p.members, p.nonces);
-        const ack = { member: INSIDER, ephemeralPubKey: altPub, nonce: p.nonces[i]!, sessionId: sid };
-        const sessionSignature = await signAck(malCrypto, mal.staticSeed, ack, p.opRef ?? null);
-        variant = await greetingText(malCrypto, altSeed, { ...p, pubKeys: p.pubKeys.map((k, j) => (j === i ? altPub : k)), sessionSignature });
+        const altPub = await crypto.ed25519PublicKey(rng.bytes(32));
+        variant = await contributorText(malCrypto, mal.staticSeed, { ...p, pubKeys: p.pubKeys.map(() => altPub) });
         return undefined;
       };
       g.onOrder = (_index, sender, text) => {
@@ -170,7 +169,7 @@ export async function runInsiderScenario(crypto: CryptoProvider, seed: number, a
       const others = honest().filter((m) => m !== victim).map((m) => m.id);
       await g.input(victim, attack === 'held-proposal' ? { kind: 'refresh' } : { kind: 'exclude', members: [rng.pick(others)] });
       await g.settle();
-      await g.advance(PROPOSAL_TIMEOUT_MS + 1); // the proposer gives it up
+      await g.advance(HOLD_MS + 1); // the proposer once gave it up here
       await g.settle();
       g.dropOutgoing = null;
       if (held !== null) g.post(victim.id, held);

@@ -1,7 +1,7 @@
 /**
  * `npm run sim -- --runs N --seed S [--members M] [--steps K] [--attacks P] [--provider noble|webcrypto] [--key-trial N]`
- * (`--sessions` runs full session scenarios instead, `--insider` the malicious-member scenarios:
- * see the branches below)
+ * (`--sessions` runs full session scenarios instead, `--sessions --asleep` the sleeping-phone
+ * ones, `--insider` the malicious-member scenarios: see the branches below)
  * Runs N random membership scenarios (tests/sim/scenario.ts), each checked by the security oracle
  * (tests/sim/oracle.ts; `--key-trial N` runs its contribution trial on every Nth scenario only),
  * and prints one JSON line:
@@ -16,6 +16,23 @@ import { simDefaults, scenarioSeed } from './config.js';
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv.includes('--sessions') && process.argv.includes('--asleep')) {
+  // Issue 8: sleeping phones (tests/sim/session-asleep.ts), seeds S … S+N-1, each a pure function
+  // of its seed (replay one with `--runs 1 --seed <seed>`); `--key-trial K`: the contribution
+  // trial on seeds divisible by K (default 4; 0 = none). No fault is injected: any warning fails.
+  const { runAsleepBatch } = await import('./session-asleep.js');
+  const { hybridProvider } = await import('../helpers/providers.js');
+  const runs = Number(arg('runs') ?? 500);
+  const seed = Number(arg('seed') ?? 1);
+  const b = await runAsleepBatch(hybridProvider, runs, seed, Number(arg('key-trial') ?? 4));
+  for (const f of b.failures) console.error(`VIOLATION ${f} (replay: npm run sim -- --sessions --asleep --runs 1 --seed ${f.match(/seed (\d+)/)?.[1] ?? '?'})`);
+  console.log(JSON.stringify({
+    runs, seed, mode: 'sessions-asleep', passed: b.passed, violations: b.failures.length, falseWarnings: b.totals.warnings, ...b.totals,
+    msPerRun: Math.round(b.ms / Math.max(1, runs)),
+  }));
+  process.exit(b.failures.length === 0 ? 0 : 1);
 }
 
 if (process.argv.includes('--sessions')) {

@@ -24,7 +24,7 @@
  * derives keys some other way now, and the oracle says so rather than go blind.
  */
 import { bytesEqual, concatBytes, hexEncode, latin1Encode } from '../../src/protocol/bytes.js';
-import { DATA_SIGNATURE_CONTEXT, GreetFlag, GREETING_SIGNATURE_CONTEXT, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
+import { CONTRIBUTOR_SIGNATURE_CONTEXT, DATA_SIGNATURE_CONTEXT, GreetFlag, GREETING_SIGNATURE_CONTEXT, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import type { Contributions } from '../../src/protocol/greeting/cliques.js';
@@ -34,6 +34,8 @@ import { isProtocolError } from '../../src/protocol/errors.js';
 const GROUP_KEY_INFO_BYTES = latin1Encode(GROUP_KEY_INFO);
 const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
 const GREETING_CONTEXT = latin1Encode(GREETING_SIGNATURE_CONTEXT);
+/** v2 contributor packets are signed by the static key under their own context (async-groups rule 2). */
+const CONTRIBUTOR_CONTEXT = latin1Encode(CONTRIBUTOR_SIGNATURE_CONTEXT);
 /** SHA-256(sid ‖ gk) follows the context in a data signature (mpenc-wire.md "Data packets"). */
 const SIDKEY_HASH_BYTES = 32;
 const MESSAGE_ID_BYTES = 20;
@@ -72,7 +74,8 @@ export function completeIntKeyLists(texts: Iterable<string>): { members: string[
     }
     if (packet.kind !== 'greeting' || (packet.greetType & GreetFlag.DOWN) === 0) continue;
     const keys = packet.intKeys;
-    if (keys.length === 0 || keys.length !== packet.members.length || keys.some((k) => k === null)) continue;
+    // (A v2 downflow names its operation by reference: no member list, so every member is tried.)
+    if (keys.length === 0 || (packet.members.length > 0 && keys.length !== packet.members.length) || keys.some((k) => k === null)) continue;
     out.push({ members: [...packet.members], intKeys: keys as Uint8Array[] });
   }
   return out;
@@ -126,6 +129,7 @@ export class SecurityOracle {
     const base = this.base;
     const wrapper: CryptoProvider = {
       name: base.name,
+      forgetKeys: (keys) => base.forgetKeys(keys),
       randomBytes: (length) => base.randomBytes(length),
       sha256: (data) => base.sha256(data),
       hmacSha256: (key, data) => base.hmacSha256(key, data),
@@ -245,8 +249,8 @@ export class SecurityOracle {
   /** Check 5: `member` accepted an operation on this initial packet, claimed to be `source`'s. */
   checkInitialSigned(member: string, source: string, signature: Uint8Array, signed: Uint8Array): void {
     const made = this.signatures.get(hexEncode(signature));
-    const message = fingerprint(concatBytes(GREETING_CONTEXT, signed));
-    if (made === undefined || made.who !== source || made.message !== message) {
+    const asSigned = (context: Uint8Array) => fingerprint(concatBytes(context, signed));
+    if (made === undefined || made.who !== source || (made.message !== asSigned(GREETING_CONTEXT) && made.message !== asSigned(CONTRIBUTOR_CONTEXT))) {
       this.violate(`${member} accepted an operation on an initial packet ${source} never signed as it stands${made === undefined ? '' : ` (the signature is ${made.who}'s, over other bytes)`}`);
     }
   }

@@ -222,7 +222,11 @@ function armAttack(g: SimGroup, attack: Attack, eve: SimMember, greetings: () =>
       g.transformOutgoing = (_sender, text) => {
         if (done || !isGreeting(text)) return undefined;
         const p = decodePacket(text);
-        if (p.kind !== 'greeting' || (p.greetType & GreetFlag.DOWN) === 0 || p.intKeys.length !== p.members.length || p.intKeys.some((k) => k === null)) return undefined;
+        // (A v2 downflow names its operation by reference, without a member list; a v2
+        // confirmation is a down packet with no INT_KEY at all, so there is nothing to change.)
+        if (p.kind !== 'greeting' || (p.greetType & GreetFlag.DOWN) === 0) return undefined;
+        const complete = p.intKeys.length > 0 && (p.members.length === 0 || p.intKeys.length === p.members.length) && p.intKeys.every((k) => k !== null);
+        if (!complete) return undefined;
         done = true;
         const slot = rng.int(p.intKeys.length);
         const intKeys = p.intKeys.map((k, j) => {

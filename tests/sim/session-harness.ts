@@ -9,10 +9,10 @@
  */
 import type { ChannelEvent, ChannelPacket } from '../../src/protocol/channel.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import { hexEncode, utf8Encode } from '../../src/protocol/bytes.js';
-import { memberId, sessionId, type MemberId } from '../../src/protocol/ids.js';
+import { hexDecode, hexEncode, utf8Encode } from '../../src/protocol/bytes.js';
+import { memberId, messageId, sessionId, sessionId as sessionIdOf, type MemberId } from '../../src/protocol/ids.js';
 import type { RandomSource } from '../../src/protocol/random.js';
-import type { Membership, MembershipOutput, SubsessionSetup } from '../../src/protocol/session/membership.js';
+import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from '../../src/protocol/session/membership.js';
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionConfig } from '../../src/protocol/session/config.js';
 import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
@@ -24,16 +24,29 @@ import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { SecurityOracle } from './oracle.js';
 
 const OP_PREFIX = '?covey-test-op:';
+/** A member's confirmation of a scripted subsession, with its last word in the one before (rule 5, 7). */
+const CONFIRM_PREFIX = '?covey-test-confirm:';
+
+interface ScriptedConfirm {
+  readonly nonce: string;
+  /** Hex message ids. */
+  readonly lastWord: string[];
+}
 
 interface ScriptedOp {
   readonly members: string[];
   readonly nonce: string;
   /** Nonce of the last operation the proposer saw (ServerOrder's parent reference). */
   readonly prev: string | null;
+  /** The members before it (so that every member, a newcomer too, knows who contributes). */
+  readonly before: string[];
 }
 
-/** Keys every member derives alike from an operation's nonce (test only: nothing is secret). */
-export async function scriptedSetup(crypto: CryptoProvider, members: readonly MemberId[], nonce: string, self: MemberId): Promise<SubsessionSetup> {
+/**
+ * Keys every member derives alike from an operation's nonce (test only: nothing is secret).
+ * `confirmed`: the members confirmed at once (the proposer, whose packet counts, rule 5).
+ */
+export async function scriptedSetup(crypto: CryptoProvider, members: readonly MemberId[], nonce: string, self: MemberId, confirmed?: readonly MemberId[], initiator?: MemberId): Promise<SubsessionSetup> {
   const seeds = new Map<MemberId, Uint8Array>();
   const signingKeys = new Map<MemberId, Uint8Array>();
   for (const m of members) {
@@ -49,13 +62,21 @@ export async function scriptedSetup(crypto: CryptoProvider, members: readonly Me
     },
     signingKeys,
     ownSigningSeed: seeds.get(self)!,
+    ...(confirmed !== undefined && { confirmed }),
+    ...(initiator !== undefined && { initiator }),
   };
+}
+
+function scriptedSid(crypto: CryptoProvider, nonce: string): Promise<Uint8Array> {
+  return crypto.sha256(utf8Encode(`sid:${nonce}`));
 }
 
 export class ScriptedMembership implements Membership {
   members: MemberId[] | null = null;
   /** Nonce of the last accepted operation: ops must name it as their parent (mpENC §3.3). */
   last: string | null = null;
+  /** Nonces of the operations whose subsessions we were in (confirmations name them). */
+  readonly known = new Set<string>();
   channel: MemberId[] = [];
 
   constructor(
@@ -64,9 +85,15 @@ export class ScriptedMembership implements Membership {
     private readonly random: RandomSource,
   ) {}
 
-  async receivePacket(event: ChannelPacket): Promise<MembershipOutput[]> {
+  async receivePacket(event: ChannelPacket, context?: MembershipContext): Promise<MembershipOutput[]> {
     // mpenc-wire.md "Framing": text that does not start with "?" is plain text, not ours to judge.
     if (!event.text.startsWith('?')) return [];
+    if (event.text.startsWith(CONFIRM_PREFIX)) {
+      const c = JSON.parse(event.text.slice(CONFIRM_PREFIX.length)) as ScriptedConfirm;
+      if (!this.known.has(c.nonce)) return []; // before our time
+      const sessionId = sessionIdOf(await scriptedSid(this.crypto, c.nonce));
+      return [{ kind: 'confirmed', sessionId, member: event.sender, lastWord: c.lastWord.map((h) => messageId(hexDecode(h))) }];
+    }
     if (!event.text.startsWith(OP_PREFIX)) return [{ kind: 'warn', text: `unexpected packet from ${event.sender}` }];
     const op = JSON.parse(event.text.slice(OP_PREFIX.length)) as ScriptedOp;
     const members = op.members.map((m) => memberId(m));
@@ -81,12 +108,24 @@ export class ScriptedMembership implements Membership {
     const excluded = (this.members ?? []).filter((m) => !members.includes(m));
     if (event.sender === this.self && excluded.length > 0) outputs.push({ kind: 'kick', members: excluded });
     if (!members.includes(this.self)) {
-      if (this.members !== null) outputs.push({ kind: 'notice', text: 'we were excluded' });
+      if (this.members !== null) outputs.push({ kind: 'excluded', by: event.sender });
       return outputs;
     }
+    const previous = this.members ?? [];
+    const wasMember = previous.includes(this.self);
     this.members = members;
+    this.known.add(op.nonce);
     outputs.push({ kind: 'started' });
-    outputs.push({ kind: 'completed', subsession: await scriptedSetup(this.crypto, members, op.nonce, this.self) });
+    // As in the greeting machine (rule 1): the proposer and the newcomers contribute; their
+    // packets count as confirmations; the members who were there before confirm later.
+    const contributors = [event.sender, ...members.filter((m) => !op.before.includes(m) && m !== event.sender)];
+    outputs.push({ kind: 'completed', subsession: await scriptedSetup(this.crypto, members, op.nonce, this.self, contributors, event.sender) });
+    if (wasMember && context !== undefined) {
+      // Rule 5: an existing member confirms, with its last word in the subsession it leaves.
+      const sid = sessionIdOf(await scriptedSid(this.crypto, op.nonce));
+      const confirm: ScriptedConfirm = { nonce: op.nonce, lastWord: context.lastWord(sid).map((id) => hexEncode(id)) };
+      outputs.push({ kind: 'send', text: CONFIRM_PREFIX + JSON.stringify(confirm) });
+    }
     return outputs;
   }
 
@@ -101,7 +140,7 @@ export class ScriptedMembership implements Membership {
       operation.kind === 'include'
         ? [...new Set([...current, ...operation.members])]
         : current.filter((m) => !operation.members.includes(m));
-    const op: ScriptedOp = { members: next.sort(), nonce: hexEncode(this.random(16)), prev: this.last };
+    const op: ScriptedOp = { members: next.sort(), nonce: hexEncode(this.random(16)), prev: this.last, before: this.members ?? [] };
     return [{ kind: 'send', text: OP_PREFIX + JSON.stringify(op) }];
   }
 
@@ -114,15 +153,16 @@ export class ScriptedMembership implements Membership {
   }
 
   snapshot(): unknown {
-    return { members: this.members, last: this.last, channel: this.channel };
+    return { members: this.members, last: this.last, channel: this.channel, known: [...this.known] };
   }
 
   static restore(snapshot: unknown, self: MemberId, crypto: CryptoProvider, random: RandomSource): ScriptedMembership {
     const m = new ScriptedMembership(self, crypto, random);
-    const s = snapshot as { members: MemberId[] | null; last: string | null; channel: MemberId[] };
+    const s = snapshot as { members: MemberId[] | null; last: string | null; channel: MemberId[]; known: string[] };
     m.members = s.members;
     m.last = s.last;
     m.channel = s.channel;
+    for (const n of s.known) m.known.add(n);
     return m;
   }
 }
@@ -199,7 +239,9 @@ export const noFaults = (): Faults => ({ loss: new Map(), duplicate: 0, delay: 0
 export const SIM_CONFIG: SessionConfig = {
   ...DEFAULT_SESSION_CONFIG,
   reliability: { autoAckDelayMs: 200, resendIntervalMs: 1_000, maxResends: 8, ackTimeoutMs: 20_000 },
-  presence: { heartbeatIntervalMs: null, expiryMs: 60_000 },
+  // Members count as online (rule 15) for a while after their last packet: a lossy member that
+  // stays quiet is still awake here, and gets resends (AckMonitor rule 5 only resends to the online).
+  presence: { heartbeatIntervalMs: null, expiryMs: 240_000 },
   finTimeoutMs: 30_000,
 };
 
@@ -278,21 +320,21 @@ export class SessionSim {
     const id = name as MemberId;
     if (this.channel.includes(id)) return;
     this.channel = [...this.channel, id];
-    this.broadcast({ kind: 'joined', seq: ++this.seq, joined: [id], members: this.channel });
+    this.broadcast({ kind: 'joined', seq: ++this.seq, atMs: this.nowMs, joined: [id], members: this.channel });
   }
 
   leaveChannel(id: MemberId): void {
     if (!this.channel.includes(id)) return;
     const audience = this.channel;
     this.channel = this.channel.filter((m) => m !== id);
-    const event: ChannelEvent = { kind: 'left', seq: ++this.seq, left: [id], members: this.channel };
+    const event: ChannelEvent = { kind: 'left', seq: ++this.seq, atMs: this.nowMs, left: [id], members: this.channel };
     for (const m of audience) this.members.get(m)?.inbox.push(event);
   }
 
   /** The relay orders a packet and shows it to every channel member (faults on data packets). */
   post(sender: MemberId, text: string): void {
     if (!this.channel.includes(sender)) return;
-    const event: ChannelPacket = { kind: 'packet', seq: ++this.seq, sender, text };
+    const event: ChannelPacket = { kind: 'packet', seq: ++this.seq, atMs: this.nowMs, sender, text };
     this.posted.push(event);
     const isData = text.startsWith('?mpENC:');
     for (const id of this.channel) {
@@ -427,7 +469,8 @@ export class SessionSim {
     const twinMembership = this.membershipKind.restore(snapshot.membership, m.id, this.crypto, twinRandom);
     const twin = Session.restore(snapshot, { crypto: this.crypto, random: twinRandom }, twinMembership, this.config);
     const twinEffects = await twin.receive({ ...event, text: twinText }, this.nowMs);
-    const normal = (s: SessionSnapshot) => JSON.stringify({ ...s, lastTimerMs: null, undecryptable: s.undecryptable.filter((u) => u.seq !== event.seq) });
+    // (A packet nobody can verify is counted, not kept: the count is no state.)
+    const normal = (s: SessionSnapshot) => JSON.stringify({ ...s, lastTimerMs: null, unreadable: 0 });
     const sends = (fx: readonly SessionEffect[]) => JSON.stringify(fx.flatMap((e) => (e.kind === 'send' ? [e.text] : [])));
     const delivered = (fx: readonly SessionEffect[]) => fx.filter((e) => e.kind === 'deliver').length;
     attack.outcomes.push({

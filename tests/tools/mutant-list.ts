@@ -51,9 +51,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: 'exclude-keeps-old-key',
     bug: 'an exclude reuses the old group key (the excluded member keeps reading)',
-    file: 'src/protocol/greeting/machine.ts',
-    anchor: "groupKey: op.role === 'participant' ? op.groupKey : null,",
-    replacement: "groupKey: op.role === 'participant' ? (op.kind === 'exclude' && s.current !== null ? s.current.groupKey : op.groupKey) : null,",
+    file: 'src/protocol/greeting/outcome.ts',
+    anchor: 'groupKey: participant ? op.groupKey : null,',
+    replacement: "groupKey: participant ? (op.kind === 'exclude' && s.current !== null ? s.current.groupKey : op.groupKey) : null,",
     stages: SIMS_FIRST,
   },
   {
@@ -67,9 +67,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: 'skip-op-ref-compare',
     bug: 'a packet naming another operation (another chain hash) is taken as ours',
-    file: 'src/protocol/greeting/machine.ts',
-    anchor: /if \(op === null \|\| !bytesEqual\(op\.opRef, g\.opRef\)\) return foreignPacket\(s, g, env, fx\);(?=\n {2}\} else if)/,
-    replacement: 'if (op === null) return foreignPacket(s, g, env, fx);',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: 'if (s.op === null || !bytesEqual(s.op.opRef, g.opRef)) return await foreignPacket(s, g, ctx);',
+    replacement: 'if (s.op === null) return await foreignPacket(s, g, ctx);',
     stages: SIMS_FIRST,
   },
   {
@@ -106,26 +106,29 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: 'skip-session-signature-check',
-    bug: "a member's SESSION_SIGNATURE (its static key vouching for sid and keys) is not verified",
-    file: 'src/protocol/greeting/machine.ts',
-    anchor: 'if (!(await verifyAck(env.crypto, staticKey, g.sessionSignature, ack, binding))) {',
-    replacement: 'if (false && !(await verifyAck(env.crypto, staticKey, g.sessionSignature, ack, binding))) {',
+    // v2 (issue 8, async-groups rule 2): the static key signs each contribution itself, and every
+    // member checks it; this is the check a SESSION_SIGNATURE check was in v1.
+    bug: "a contributor's static-key signature (its identity vouching for its nonce and keys) is not verified",
+    file: 'src/protocol/greeting/flow-v2.ts',
+    anchor: 'if (!(await verifyContributor(env.crypto, g, staticKey))) throw',
+    replacement: 'if (false && !(await verifyContributor(env.crypto, g, staticKey))) throw',
     stages: TESTS_FIRST,
   },
   {
     name: 'skip-initial-signature-check',
     bug: "an initial greeting packet's MESSAGE_SIGNATURE is not verified",
-    file: 'src/protocol/greeting/machine.ts',
-    anchor: 'if (!(await verifyGreeting(crypto, g, pub))) throw',
-    replacement: 'if (false && !(await verifyGreeting(crypto, g, pub))) throw',
+    // v2: the initial packet's MESSAGE_SIGNATURE is its initiator's static-key signature (rule 2).
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: 'if (!(await verifyContributor(crypto, g, staticKey))) throw',
+    replacement: 'if (false && !(await verifyContributor(crypto, g, staticKey))) throw',
     stages: SIMS_FIRST,
   },
   {
     name: 'skip-greeting-replay-check',
     bug: 'an exact repeat of a greeting packet is not recognised',
-    file: 'src/protocol/greeting/machine.ts',
-    anchor: 'if (s0.seen.includes(hash)) {',
-    replacement: 'if (false && s0.seen.includes(hash)) {',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: 'if (hasSeen(s0.seen, key)) {',
+    replacement: 'if (false && hasSeen(s0.seen, key)) {',
     stages: SIMS_FIRST,
   },
   {
@@ -139,7 +142,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: 'skip-source-check',
     bug: 'SOURCE is not compared with the channel sender',
-    file: 'src/protocol/greeting/machine.ts',
+    file: 'src/protocol/greeting/receive.ts',
     anchor: 'if (g.source !== sender) {',
     replacement: 'if (false && g.source !== sender) {',
     stages: TESTS_FIRST,

@@ -55,6 +55,18 @@ export const RecordType = {
   OP_REF: 0x0304,
   /** One byte, why an ABORT packet aborts (AbortReason in src/protocol/greeting/wire.ts). */
   ABORT_REASON: 0x0305,
+  /**
+   * 32 bytes, HMAC under a key derived from the new group secret (async-groups rule 4): on an
+   * operation's final packet, the contributor's proof of the key; on a confirmation, the
+   * confirmer's.
+   */
+  KEY_CONFIRMATION: 0x0306,
+  /**
+   * Message ids (20 bytes each) on a confirmation: the sender's last messages in the
+   * subsession it confirmed before this one (its last word there, since it never seals there
+   * again: async-groups rule 7).
+   */
+  FIN_PM: 0x0307,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -88,6 +100,8 @@ export const GreetOperation = {
   QUIT: 5,
   /** Covey v2: abort the ongoing operation (mpENC §6.1.1 "Error and abort messages"). */
   ABORT: 6,
+  /** Covey v2: a member who lost its state asks to be included again (async-groups rule 11). */
+  REJOIN: 7,
 } as const;
 export type GreetOperation = (typeof GreetOperation)[keyof typeof GreetOperation];
 
@@ -110,6 +124,8 @@ export const GreetType = {
   REFRESH_AUX_PARTICIPANT_CONFIRM_DOWN: 0x4b,
   /** Abort of the ongoing operation, signed with the sender's static identity key. */
   ABORT_DOWN: 0x62,
+  /** "I was away longer than the relay keeps events: include me again" (static key). */
+  REJOIN_DOWN: 0x72,
 } as const;
 export type GreetType = (typeof GreetType)[keyof typeof GreetType];
 
@@ -123,6 +139,7 @@ export const KNOWN_GREET_TYPES: ReadonlySet<number> = new Set<number>(Object.val
 export const V2_ONLY_GREET_TYPES: ReadonlySet<number> = new Set<number>([
   GreetType.REFRESH_AUX_PARTICIPANT_CONFIRM_DOWN,
   GreetType.ABORT_DOWN,
+  GreetType.REJOIN_DOWN,
 ]);
 
 export function isGreetType(byte: number): byte is GreetType {
@@ -154,6 +171,11 @@ export function greetTypeFlags(greetType: GreetType): GreetTypeFlags {
 export const GREETING_SIGNATURE_CONTEXT = 'greetmsgsig';
 export const DATA_SIGNATURE_CONTEXT = 'datamsgsig';
 export const ERROR_SIGNATURE_CONTEXT = 'errormsgsig';
+/**
+ * Covey v2: context of a contributor's packet, whose MESSAGE_SIGNATURE is made with its STATIC
+ * key (async-groups rule 2), so that no ephemeral signature is ever confused with it.
+ */
+export const CONTRIBUTOR_SIGNATURE_CONTEXT = 'coveygreet2';
 /** Context of the ASKE session signature (mpenc-wire.md "ASKE"). */
 export const SESSION_SIGNATURE_CONTEXT = 'acksig';
 /** HKDF info of the group key (mpenc-wire.md "CLIQUES"). */

@@ -56,5 +56,5 @@ export function decodeData(records: readonly RawRecord[], bytes: Uint8Array): Da
   const iv = fixedBytes(r.take(RecordType.MESSAGE_IV, 'MESSAGE_IV'), DATA_IV_BYTES, 'MESSAGE_IV');
   const payload = boundedBytes(r.take(RecordType.MESSAGE_PAYLOAD, 'MESSAGE_PAYLOAD'), MAX_PADDED_PLAINTEXT_BYTES, 'MESSAGE_PAYLOAD');
   r.end('data packet');
-  return { kind: 'data', sidkeyHint, signature, signed: bytes.slice(signedStart), version, iv, payload };
+  return { kind: 'data', sidkeyHint, signature, signed: bytes.subarray(signedStart), version, iv, payload };
 }

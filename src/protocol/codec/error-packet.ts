@@ -58,7 +58,7 @@ export function decodeError(records: readonly RawRecord[], bytes: Uint8Array): E
   return {
     kind: 'error',
     signature,
-    signed: bytes.slice(signedStart),
+    signed: bytes.subarray(signedStart),
     version,
     source,
     severity: severity as Severity,

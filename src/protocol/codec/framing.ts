@@ -2,7 +2,7 @@
  * Packet text framing (mpENC §5.4; mpenc-wire.md "Framing"): "?mpENC:" + base64(records) + ".".
  * Text not starting with "?mpENC" is plain text, which Covey never treats as a packet.
  */
-import { base64Decode, base64Encode } from '../bytes.js';
+import { base64DecodeRange, base64Encode } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import { MPENC_PACKET_PREFIX, MPENC_PACKET_SUFFIX, MPENC_PREFIX } from './constants.js';
 import { MAX_PACKET_BYTES, MAX_PACKET_TEXT_CHARS } from './limits.js';
@@ -25,7 +25,7 @@ export function unframe(text: string): Uint8Array {
   if (!text.startsWith(MPENC_PACKET_PREFIX) || !text.endsWith(MPENC_PACKET_SUFFIX) || text.length < 8) {
     throw new ProtocolError('bad-framing', 'expected "?mpENC:" + base64 + "."');
   }
-  const bytes = base64Decode(text.slice(MPENC_PACKET_PREFIX.length, -MPENC_PACKET_SUFFIX.length));
+  const bytes = base64DecodeRange(text, MPENC_PACKET_PREFIX.length, text.length - MPENC_PACKET_SUFFIX.length);
   if (bytes.length === 0) throw new ProtocolError('bad-framing', 'empty packet');
   if (bytes.length > MAX_PACKET_BYTES) throw new ProtocolError('too-long', `packet of ${bytes.length} bytes`);
   return bytes;

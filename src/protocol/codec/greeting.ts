@@ -6,7 +6,8 @@
  *   [optional] SESSION_SIGNATURE, [optional] SIGNING_KEY.
  * The signed region S is everything after MESSAGE_SIGNATURE.
  *
- * then Covey v2 only: [optional] OP_REF, [optional] ABORT_REASON.
+ * then Covey v2 only: [optional] OP_REF, [optional] ABORT_REASON, [optional] KEY_CONFIRMATION,
+ * FIN_PM × f.
  *
  * To add a Covey extension record: give it a RecordType, an optional field in GreetingFields,
  * one line in `encodeGreetingRegion` and one in `decodeGreeting` at the same position (after
@@ -54,6 +55,10 @@ export interface GreetingFields {
   readonly opRef?: ChainHash;
   /** ABORT_REASON: one byte, on ABORT_DOWN packets. */
   readonly abortReason?: number;
+  /** KEY_CONFIRMATION: 32-byte HMAC on final packets and confirmations (async-groups rule 4). */
+  readonly keyConfirmation?: Uint8Array;
+  /** FIN_PM: on confirmations, the sender's last messages in its previous subsession. */
+  readonly finPms?: readonly MessageId[];
 }
 
 export interface GreetingPacket extends GreetingFields {
@@ -87,6 +92,8 @@ export function encodeGreetingRegion(f: GreetingFields): Uint8Array {
   if (f.signingKey !== undefined) parts.push(encodeRecord(RecordType.SIGNING_KEY, f.signingKey));
   if (f.opRef !== undefined) parts.push(encodeRecord(RecordType.OP_REF, f.opRef));
   if (f.abortReason !== undefined) parts.push(encodeRecord(RecordType.ABORT_REASON, Uint8Array.of(f.abortReason)));
+  if (f.keyConfirmation !== undefined) parts.push(encodeRecord(RecordType.KEY_CONFIRMATION, f.keyConfirmation));
+  for (const id of f.finPms ?? []) parts.push(encodeRecord(RecordType.FIN_PM, id));
   return concatBytes(...parts);
 }
 
@@ -106,10 +113,13 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
 
   const members = r.many(RecordType.MEMBER, MAX_GROUP_MEMBERS, 'MEMBER').map(decodeMemberId);
   if (new Set(members).size !== members.length) throw new ProtocolError('bad-value', 'duplicate MEMBER');
-  // mpENC §5.2.3: these lists fill up to one entry per member during the upflow.
-  const intKeys = r.many(RecordType.INT_KEY, members.length, 'INT_KEY').map((v) => (v.length === 0 ? null : fixedBytes(v, KEY_BYTES, 'INT_KEY')));
-  const nonces = r.many(RecordType.NONCE, members.length, 'NONCE').map((v) => fixedBytes(v, KEY_BYTES, 'NONCE'));
-  const pubKeys = r.many(RecordType.PUB_KEY, members.length, 'PUB_KEY').map((v) => fixedBytes(v, KEY_BYTES, 'PUB_KEY'));
+  // mpENC §5.2.3: these lists fill up to one entry per member during the upflow. A Covey v2
+  // contribution names its operation instead of listing the members (by reference), so without
+  // a member list the group's limit bounds them.
+  const listMax = members.length > 0 ? members.length : MAX_GROUP_MEMBERS;
+  const intKeys = r.many(RecordType.INT_KEY, listMax, 'INT_KEY').map((v) => (v.length === 0 ? null : fixedBytes(v, KEY_BYTES, 'INT_KEY')));
+  const nonces = r.many(RecordType.NONCE, listMax, 'NONCE').map((v) => fixedBytes(v, KEY_BYTES, 'NONCE'));
+  const pubKeys = r.many(RecordType.PUB_KEY, listMax, 'PUB_KEY').map((v) => fixedBytes(v, KEY_BYTES, 'PUB_KEY'));
 
   let metadata: GreetingMetadata | undefined;
   const prevPf = r.maybe(RecordType.PREV_PF);
@@ -124,16 +134,19 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
   const signingKey = r.maybe(RecordType.SIGNING_KEY);
   const opRef = r.maybe(RecordType.OP_REF);
   const abortReason = r.maybe(RecordType.ABORT_REASON);
+  const keyConfirmation = r.maybe(RecordType.KEY_CONFIRMATION);
+  const finPms = r.many(RecordType.FIN_PM, MAX_LATEST_PM, 'FIN_PM');
   r.end('greeting');
   // Covey's extensions live on v2 packets only, so a v1 packet always means what mpenc_js meant.
-  if (version === PROTOCOL_VERSION_1 && (opRef !== undefined || abortReason !== undefined || V2_ONLY_GREET_TYPES.has(greetType))) {
+  const v2Only = opRef !== undefined || abortReason !== undefined || keyConfirmation !== undefined || finPms.length > 0;
+  if (version === PROTOCOL_VERSION_1 && (v2Only || V2_ONLY_GREET_TYPES.has(greetType))) {
     throw new ProtocolError('bad-record', 'Covey v2 record or greeting type in a v1 packet');
   }
 
   return {
     kind: 'greeting',
     signature,
-    signed: bytes.slice(signedStart),
+    signed: bytes.subarray(signedStart),
     version,
     greetType,
     source,
@@ -147,8 +160,13 @@ export function decodeGreeting(records: readonly RawRecord[], bytes: Uint8Array)
     ...(signingKey !== undefined && { signingKey: fixedBytes(signingKey, KEY_BYTES, 'SIGNING_KEY') }),
     ...(opRef !== undefined && { opRef: chainHash(opRef) }),
     ...(abortReason !== undefined && { abortReason: fixedBytes(abortReason, 1, 'ABORT_REASON')[0]! }),
+    ...(keyConfirmation !== undefined && { keyConfirmation: fixedBytes(keyConfirmation, KEY_CONFIRMATION_BYTES, 'KEY_CONFIRMATION') }),
+    ...(finPms.length > 0 && { finPms: finPms.map(messageId) }),
   };
 }
+
+/** HMAC-SHA-256 output. */
+export const KEY_CONFIRMATION_BYTES = 32;
 
 /** GREET_TYPE is 0x00 then the flag byte (mpenc-wire.md). */
 function decodeGreetType(value: Uint8Array): GreetType {

@@ -41,7 +41,10 @@ export function encodeRecords(records: readonly WireRecord[]): Uint8Array {
   return concatBytes(...records.map((r) => encodeRecord(r.type, r.value)));
 }
 
-/** One record. The value is copied, so decoded packets never alias the input buffer. */
+/**
+ * One record. The value is a view into `bytes` (no copy: every packet is decoded on the hot
+ * path); decoded packets alias their input, which the codec's callers never modify.
+ */
 export const decodeRecord: Decoder<RawRecord> = (bytes, offset) => {
   if (offset + HEADER_BYTES > bytes.length) throw new ProtocolError('truncated', `record header at ${offset}`);
   const type = (bytes[offset]! << 8) | bytes[offset + 1]!;
@@ -50,7 +53,7 @@ export const decodeRecord: Decoder<RawRecord> = (bytes, offset) => {
   if (end > bytes.length) {
     throw new ProtocolError('truncated', `record 0x${type.toString(16)} at ${offset} claims ${length} bytes`);
   }
-  return [{ type, value: bytes.slice(offset + HEADER_BYTES, end), start: offset, end }, end - offset];
+  return [{ type, value: bytes.subarray(offset + HEADER_BYTES, end), start: offset, end }, end - offset];
 };
 
 /**

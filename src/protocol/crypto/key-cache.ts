@@ -12,8 +12,15 @@
  * CryptoKey it names, which already holds the same secret.
  */
 
-/** Keys in use at once: a few subsessions' group keys, our signing keys, peers' public keys. */
-export const KEY_CACHE_MAX_ENTRIES = 64;
+/**
+ * Keys in use at once: a few subsessions' group keys, our signing keys, and the public keys of
+ * every member of our groups. A greeting of a full group (MAX_GROUP_MEMBERS = 128) verifies each
+ * member's static and ephemeral key and applies our contributions (x25519 private keys): about
+ * 3 × 128 keys for one group, so 1,024 keeps a couple of full groups warm (a miss re-imports the
+ * key: ~20 % more per verify, see select.ts). Entries are small (a CryptoKey and its bytes), and
+ * `forget` drops a closed subsession's secrets at once.
+ */
+export const KEY_CACHE_MAX_ENTRIES = 1024;
 
 /** Longer keys (only HMAC takes them; it hashes them first anyway) are not worth a map entry. */
 export const KEY_CACHE_MAX_KEY_BYTES = 64;
@@ -48,13 +55,18 @@ export class KeyCache<K> {
     return loading;
   }
 
+  /** Drops every cached key made from these bytes, whatever its kind (forgetKeys). */
+  forget(keyBytes: Uint8Array): void {
+    if (keyBytes.length > KEY_CACHE_MAX_KEY_BYTES) return;
+    const suffix = ':' + byteString(keyBytes);
+    for (const id of [...this.#entries.keys()]) if (id.endsWith(suffix)) this.#entries.delete(id);
+  }
+
   clear(): void {
     this.#entries.clear();
   }
 }
 
 function byteString(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return s;
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }

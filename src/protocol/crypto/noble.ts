@@ -28,6 +28,10 @@ import {
 export const nobleProvider: CryptoProvider = {
   name: 'noble',
 
+  forgetKeys() {
+    // noble keeps no state per key.
+  },
+
   randomBytes(length) {
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`randomBytes: bad length ${length}`);
     // noble draws from crypto.getRandomValues, which refuses more than 65536 bytes per call.

@@ -43,4 +43,11 @@ export interface CryptoProvider {
   aesGcmEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
   /** Throws ProtocolError('decrypt-failed') when the tag does not verify. */
   aesGcmDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
+
+  /**
+   * Drops any state the provider keeps for these keys (WebCrypto's cache of imported keys), so
+   * a closed subsession's group key and signing seed do not outlive it in memory. A provider
+   * without such state does nothing.
+   */
+  forgetKeys(keys: readonly Uint8Array[]): void;
 }

@@ -92,6 +92,10 @@ export function createWebCryptoProvider(
   return {
     name: 'webcrypto',
 
+    forgetKeys(keys) {
+      for (const k of keys) cache?.forget(k);
+    },
+
     randomBytes(length) {
       if (!Number.isInteger(length) || length < 0) throw new RangeError(`randomBytes: bad length ${length}`);
       const out = new Uint8Array(length);

@@ -52,6 +52,8 @@ export interface FinishedOperation {
   readonly opRef: ChainHash;
   readonly finalId: PacketId;
   readonly succeeded: boolean;
+  /** It failed at a packet that failed our checks (others may have seen it succeed). */
+  readonly failedOurChecks?: boolean;
 }
 
 export interface ServerOrder {
@@ -61,9 +63,14 @@ export interface ServerOrder {
   readonly ongoing: { readonly initialId: PacketId; readonly opRef: ChainHash } | null;
   /** Recently finished operations, oldest first, to tell late packets from foreign ones. */
   readonly finished: readonly FinishedOperation[];
+  /**
+   * The OP_REFs that initial packets we refused (they lost a race) would have had: a member who
+   * later names one of them accepted what we refused, so the group's order was forked.
+   */
+  readonly refused: readonly ChainHash[];
 }
 
-export const EMPTY_ORDER: ServerOrder = { chain: [], ongoing: null, finished: [] };
+export const EMPTY_ORDER: ServerOrder = { chain: [], ongoing: null, finished: [], refused: [] };
 
 export function lastEntry(order: ServerOrder): ChainEntry | null {
   return order.chain.length === 0 ? null : order.chain[order.chain.length - 1]!;
@@ -74,6 +81,16 @@ export type InitialVerdict =
   /** 'ongoing': an operation is running; 'stale': parent is an older final we know (a normal
    * lost race); 'unknown-parent': parent is nothing we ever accepted. */
   | { readonly accept: false; readonly reason: 'ongoing' | 'stale' | 'unknown-parent' };
+
+/** Whether an initial packet with this parent would be accepted now, without chaining it. */
+export function parentVerdict(order: ServerOrder, parent: { readonly prevPf: PacketId; readonly chainHash: ChainHash }): 'ok' | 'ongoing' | 'stale' | 'unknown-parent' {
+  if (order.ongoing !== null) return 'ongoing';
+  const last = lastEntry(order);
+  if (last === null || (bytesEqual(last.packetId, parent.prevPf) && bytesEqual(last.chainHash, parent.chainHash))) return 'ok';
+  // Stale: it names an earlier point of OUR chain, packet and chain hash alike (a lost race). A
+  // packet of ours with another chain hash is no race: the history differs (or was altered).
+  return order.chain.some((e) => e !== last && bytesEqual(e.packetId, parent.prevPf) && bytesEqual(e.chainHash, parent.chainHash)) ? 'stale' : 'unknown-parent';
+}
 
 /**
  * mpENC §3.3: accept the initial packet `id` iff no operation is ongoing and its parent is the
@@ -93,8 +110,8 @@ export async function acceptInitial(
   if (last === null) {
     base = { ...order, chain: [{ packetId: parent.prevPf, chainHash: parent.chainHash }] };
   } else if (!bytesEqual(last.packetId, parent.prevPf) || !bytesEqual(last.chainHash, parent.chainHash)) {
-    const known = order.chain.some((e) => bytesEqual(e.packetId, parent.prevPf));
-    return { accept: false, reason: known ? 'stale' : 'unknown-parent' };
+    const verdict = parentVerdict(order, parent);
+    return { accept: false, reason: verdict === 'stale' ? 'stale' : 'unknown-parent' };
   }
   const prev = lastEntry(base)!;
   const role: ChainRole = oneShot ? 'initial-final' : 'initial';
@@ -104,21 +121,41 @@ export async function acceptInitial(
   return { accept: true, order: next, opRef };
 }
 
-/** Ends the ongoing operation at packet `id` (a final packet, an abort, or a leave pseudo packet). */
-export async function acceptFinal(crypto: CryptoProvider, order: ServerOrder, id: PacketId, role: 'final' | 'leave' | 'abort'): Promise<ServerOrder> {
+/**
+ * Ends the ongoing operation at packet `id` (a final packet, an abort, or a leave pseudo packet).
+ * `failedOurChecks`: an abort that is our own verdict on a bad packet (outcome.failAt).
+ */
+export async function acceptFinal(crypto: CryptoProvider, order: ServerOrder, id: PacketId, role: 'final' | 'leave' | 'abort', failedOurChecks = false): Promise<ServerOrder> {
   assert(order.ongoing !== null, 'acceptFinal without an ongoing operation');
   const prev = lastEntry(order)!;
   const ch = await chainStep(crypto, prev.chainHash, id, role);
-  return {
-    chain: bounded([...order.chain, { packetId: id, chainHash: ch }]),
-    ongoing: null,
-    finished: remember(order.finished, { opRef: order.ongoing.opRef, finalId: id, succeeded: role === 'final' }),
-  };
+  const done: FinishedOperation = { opRef: order.ongoing.opRef, finalId: id, succeeded: role === 'final', ...(failedOurChecks && { failedOurChecks }) };
+  return { ...order, chain: bounded([...order.chain, { packetId: id, chainHash: ch }]), ongoing: null, finished: remember(order.finished, done) };
+}
+
+/** Remembers the OP_REF a refused initial packet would have had (see ServerOrder.refused). */
+export function rememberRefused(order: ServerOrder, opRef: ChainHash): ServerOrder {
+  const all = [...order.refused, opRef];
+  return { ...order, refused: all.length > MAX_REMEMBERED_OPERATIONS ? all.slice(all.length - MAX_REMEMBERED_OPERATIONS) : all };
+}
+
+export function wasRefused(order: ServerOrder, opRef: ChainHash): boolean {
+  return order.refused.some((r) => bytesEqual(r, opRef));
+}
+
+/** The finished operation named `opRef`, if we saw it finish. */
+export function finishedOperation(order: ServerOrder, opRef: ChainHash): FinishedOperation | undefined {
+  return order.finished.find((f) => bytesEqual(f.opRef, opRef));
 }
 
 /** Whether `opRef` names an operation we accepted and saw finish (a late packet is benign). */
 export function isFinishedOperation(order: ServerOrder, opRef: ChainHash): boolean {
   return order.finished.some((f) => bytesEqual(f.opRef, opRef));
+}
+
+/** How an operation we saw finish ended (true: succeeded), or undefined when we never saw it. */
+export function finishedOutcome(order: ServerOrder, opRef: ChainHash): boolean | undefined {
+  return order.finished.find((f) => bytesEqual(f.opRef, opRef))?.succeeded;
 }
 
 export function isOngoingOperation(order: ServerOrder, opRef: ChainHash): boolean {

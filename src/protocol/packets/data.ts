@@ -40,9 +40,25 @@ export async function sidkeyHash(crypto: CryptoProvider, keys: SubsessionKeys): 
   return crypto.sha256(concatBytes(keys.sessionId, keys.groupKey));
 }
 
+/**
+ * Subsession keys with their SHA-256(sid ‖ gk) computed once (issue 8: it was recomputed for
+ * every data packet). Every seal and open of a subsession takes the same value.
+ */
+export interface BoundKeys extends SubsessionKeys {
+  readonly sidkeyHash: Uint8Array;
+}
+
+export async function bindKeys(crypto: CryptoProvider, keys: SubsessionKeys): Promise<BoundKeys> {
+  return { sessionId: keys.sessionId, groupKey: keys.groupKey, sidkeyHash: await sidkeyHash(crypto, keys) };
+}
+
+async function hashOf(crypto: CryptoProvider, keys: SubsessionKeys | BoundKeys): Promise<Uint8Array> {
+  return 'sidkeyHash' in keys ? keys.sidkeyHash : sidkeyHash(crypto, keys);
+}
+
 /** SIDKEY_HINT = SHA-256(sid ‖ gk)[0]: lets a reader try the likely key first (§5.3). */
-export async function sidkeyHint(crypto: CryptoProvider, keys: SubsessionKeys): Promise<number> {
-  return (await sidkeyHash(crypto, keys))[0]!;
+export async function sidkeyHint(crypto: CryptoProvider, keys: SubsessionKeys | BoundKeys): Promise<number> {
+  return (await hashOf(crypto, keys))[0]!;
 }
 
 /** R: the plaintext records before padding. */
@@ -58,7 +74,8 @@ export function encodeDataContent(content: DataContent): Uint8Array {
 export function decodeDataContent(plaintext: Uint8Array): DataContent {
   const records = decodeExactly(recordList(MAX_RECORDS_PER_PACKET), plaintext, MAX_UNPADDED_BYTES);
   const r = new RecordReader(records, plaintext.length);
-  const parents = r.many(RecordType.MESSAGE_PARENT, MAX_MESSAGE_PARENTS, 'MESSAGE_PARENT').map(messageId);
+  // Copies: the records are views into the plaintext buffer, which the caller wipes.
+  const parents = r.many(RecordType.MESSAGE_PARENT, MAX_MESSAGE_PARENTS, 'MESSAGE_PARENT').map((v) => messageId(v.slice()));
   if (new Set(parents.map(idKey)).size !== parents.length) throw new ProtocolError('bad-value', 'duplicate MESSAGE_PARENT');
   const body = decodeMessageBody(r.take(RecordType.MESSAGE_BODY, 'MESSAGE_BODY'));
   r.end('message body');
@@ -66,7 +83,7 @@ export function decodeDataContent(plaintext: Uint8Array): DataContent {
 }
 
 export interface SealArgs {
-  readonly keys: SubsessionKeys;
+  readonly keys: SubsessionKeys | BoundKeys;
   /** The author's ephemeral ed25519 seed (its public key is in the subsession's PUB_KEYs). */
   readonly ephemeralSeed: Uint8Array;
   readonly content: DataContent;
@@ -74,7 +91,7 @@ export interface SealArgs {
 }
 
 export async function sealDataPacket(crypto: CryptoProvider, random: RandomSource, args: SealArgs): Promise<DataPacket> {
-  const hash = await sidkeyHash(crypto, args.keys);
+  const hash = await hashOf(crypto, args.keys);
   const iv = random(DATA_IV_BYTES);
   const padded = pad(encodeDataContent(args.content));
   const payload = await crypto.aesCtr(args.keys.groupKey, counterBlock(iv), padded);
@@ -89,10 +106,10 @@ export async function sealDataPacket(crypto: CryptoProvider, random: RandomSourc
 export async function verifyDataPacket(
   crypto: CryptoProvider,
   packet: DataPacket,
-  keys: SubsessionKeys,
+  keys: SubsessionKeys | BoundKeys,
   authorPubKey: Uint8Array,
 ): Promise<boolean> {
-  const hash = await sidkeyHash(crypto, keys);
+  const hash = await hashOf(crypto, keys);
   return crypto.ed25519Verify(authorPubKey, concatBytes(DATA_CONTEXT, hash, packet.signed), packet.signature);
 }
 
@@ -103,7 +120,7 @@ export async function verifyDataPacket(
 export async function openDataPacket(
   crypto: CryptoProvider,
   packet: DataPacket,
-  keys: SubsessionKeys,
+  keys: SubsessionKeys | BoundKeys,
   authorPubKey: Uint8Array,
 ): Promise<DataContent> {
   if (!(await verifyDataPacket(crypto, packet, keys, authorPubKey))) {

@@ -1,12 +1,15 @@
 /**
- * PresenceTracker (mpENC §4.3): the latest activity of every member of a subsession. A member
- * whose activity is older than `expiryMs` is reported as expired, so the UI can grey them out
- * (mpENC §2.3 "Users not responding to heartbeats"); this detects a transport that drops their
- * packets (or ours). Heartbeats are optional (bandwidth): when enabled, we send one whenever we
- * have been silent for `heartbeatIntervalMs`, so that others do not expire us.
+ * PresenceTracker (mpENC §4.3; async-groups rule 15), one per session: a member is "online" if a
+ * packet the relay attributes to them (the relay authenticates who posts; any packet counts, even
+ * one of a subsession we are not in) was ordered within `expiryMs`; otherwise "last seen" at the
+ * relay time of its latest one.
+ * Relay times (ChannelEvent.atMs), not our clock at processing: a member catching up on a day of
+ * messages must not see everyone as online. A member who just joined the channel counts as
+ * online from its join event (liveness only: no safety decision rests on presence).
  *
- * Activity is any message of the member accepted into the transcript: its signature proves it is
- * theirs and its parents prove what they had seen.
+ * Heartbeats are optional (bandwidth): when enabled, we send one whenever we have been silent for
+ * `heartbeatIntervalMs` (the session sends nothing while catching up, async-groups rule 6).
+ * Members whose presence expired are reported, so the UI can grey them out (mpENC §2.3).
  */
 import { assert } from '../errors.js';
 import type { MemberId } from '../transcript/ids.js';
@@ -22,95 +25,125 @@ export const DEFAULT_PRESENCE: PresenceConfig = { heartbeatIntervalMs: 60_000, e
 
 export type PresenceAction =
   | { readonly kind: 'send-heartbeat' }
+  /** The members (of those asked about) who are not online changed: `expired`, sorted. */
   | { readonly kind: 'presence'; readonly expired: readonly MemberId[] };
+
+/** What the UI shows for a member (rule 15). */
+export type Presence =
+  | { readonly kind: 'online'; readonly lastSeenMs: number }
+  | { readonly kind: 'last-seen'; readonly lastSeenMs: number }
+  | { readonly kind: 'never' };
 
 export interface PresenceSnapshot {
   readonly lastSeenMs: readonly (readonly [MemberId, number])[];
+  readonly joinedAtMs: readonly (readonly [MemberId, number])[];
   readonly lastSentMs: number;
   readonly expired: readonly MemberId[];
 }
 
 export class PresenceTracker {
   private readonly lastSeenMs = new Map<MemberId, number>();
+  private readonly joinedAtMs = new Map<MemberId, number>();
   private lastSentMs: number;
-  private expiredSet = new Set<MemberId>();
+  /** The expired set last reported (the UI greys these out). */
+  private reported: readonly MemberId[] = [];
 
   constructor(
     private readonly self: MemberId,
-    members: readonly MemberId[],
     nowMs: number,
     private readonly config: PresenceConfig = DEFAULT_PRESENCE,
   ) {
     assert(config.heartbeatIntervalMs === null || config.heartbeatIntervalMs < config.expiryMs, 'heartbeats must come before expiry');
-    for (const m of members) if (m !== self) this.lastSeenMs.set(m, nowMs);
     this.lastSentMs = nowMs;
   }
 
-  /** A message of `member` was accepted. Returns a presence change if they had expired. */
-  activity(member: MemberId, nowMs: number): PresenceAction[] {
-    if (member === this.self) {
-      this.lastSentMs = Math.max(this.lastSentMs, nowMs);
-      return [];
-    }
-    if (!this.lastSeenMs.has(member)) return [];
-    this.lastSeenMs.set(member, Math.max(this.lastSeenMs.get(member)!, nowMs));
-    if (!this.expiredSet.delete(member)) return [];
-    return [{ kind: 'presence', expired: this.expired() }];
+  /** A packet the relay attributes to `member`, ordered at `atMs`. */
+  seen(member: MemberId, atMs: number): void {
+    if (member === this.self) return;
+    const before = this.lastSeenMs.get(member);
+    if (before === undefined || atMs > before) this.lastSeenMs.set(member, atMs);
   }
 
-  /** A member left the channel: no longer expected to be active. */
-  forget(member: MemberId): PresenceAction[] {
-    this.lastSeenMs.delete(member);
-    if (!this.expiredSet.delete(member)) return [];
-    return [{ kind: 'presence', expired: this.expired() }];
+  /** `member` joined the channel at `atMs` (relay time). */
+  joined(member: MemberId, atMs: number): void {
+    if (member !== this.self) this.joinedAtMs.set(member, atMs);
   }
 
-  tick(nowMs: number): PresenceAction[] {
-    const actions: PresenceAction[] = [];
-    const hb = this.config.heartbeatIntervalMs;
-    if (hb !== null && nowMs - this.lastSentMs >= hb) {
-      // The caller sends the heartbeat, which comes back to `activity` as our own message.
-      this.lastSentMs = nowMs;
-      actions.push({ kind: 'send-heartbeat' });
-    }
-    let changed = false;
-    for (const [member, seen] of this.lastSeenMs) {
-      if (!this.expiredSet.has(member) && nowMs - seen >= this.config.expiryMs) {
-        this.expiredSet.add(member);
-        changed = true;
-      }
-    }
-    if (changed) actions.push({ kind: 'presence', expired: this.expired() });
-    return actions;
+  /** We sent something (it resets the heartbeat interval). */
+  sent(nowMs: number): void {
+    this.lastSentMs = Math.max(this.lastSentMs, nowMs);
   }
 
-  nextDeadlineMs(): number | undefined {
-    let next: number | undefined;
-    const consider = (at: number) => {
-      if (next === undefined || at < next) next = at;
-    };
-    if (this.config.heartbeatIntervalMs !== null) consider(this.lastSentMs + this.config.heartbeatIntervalMs);
-    for (const [member, seen] of this.lastSeenMs) if (!this.expiredSet.has(member)) consider(seen + this.config.expiryMs);
-    return next;
+  isOnline(member: MemberId, nowMs: number): boolean {
+    if (member === this.self) return true;
+    const at = Math.max(this.lastSeenMs.get(member) ?? -Infinity, this.joinedAtMs.get(member) ?? -Infinity);
+    return nowMs - at < this.config.expiryMs;
   }
 
-  /** Members whose activity expired, sorted. */
-  expired(): MemberId[] {
-    return [...this.expiredSet].sort();
+  presence(member: MemberId, nowMs: number): Presence {
+    const seen = this.lastSeenMs.get(member);
+    const joined = this.joinedAtMs.get(member);
+    if (member === this.self || this.isOnline(member, nowMs)) return { kind: 'online', lastSeenMs: seen ?? joined ?? nowMs };
+    return seen === undefined ? { kind: 'never' } : { kind: 'last-seen', lastSeenMs: seen };
   }
 
   lastSeen(member: MemberId): number | undefined {
     return this.lastSeenMs.get(member);
   }
 
+  /** Of `members`, those not online now, sorted. */
+  expired(members: readonly MemberId[], nowMs: number): MemberId[] {
+    return members.filter((m) => m !== this.self && !this.isOnline(m, nowMs)).sort();
+  }
+
+  /**
+   * `heartbeats`: whether we may send one now (an active subsession, not catching up). Reports
+   * a change of the expired set among `members`.
+   */
+  tick(nowMs: number, members: readonly MemberId[], heartbeats: boolean): PresenceAction[] {
+    const actions: PresenceAction[] = [];
+    const hb = this.config.heartbeatIntervalMs;
+    if (heartbeats && hb !== null && nowMs - this.lastSentMs >= hb) {
+      // The caller sends the heartbeat (which calls `sent`).
+      this.lastSentMs = nowMs;
+      actions.push({ kind: 'send-heartbeat' });
+    }
+    actions.push(...this.report(members, nowMs));
+    return actions;
+  }
+
+  /** The expired set among `members` if it changed since the last report. */
+  report(members: readonly MemberId[], nowMs: number): PresenceAction[] {
+    const expired = this.expired(members, nowMs);
+    if (expired.length === this.reported.length && expired.every((m, i) => m === this.reported[i])) return [];
+    this.reported = expired;
+    return [{ kind: 'presence', expired }];
+  }
+
+  /** The next time presence changes on its own (someone online expires) or a heartbeat is due. */
+  nextDeadlineMs(members: readonly MemberId[], nowMs: number, heartbeats: boolean): number | undefined {
+    let next: number | undefined;
+    const consider = (at: number) => {
+      if (next === undefined || at < next) next = at;
+    };
+    if (heartbeats && this.config.heartbeatIntervalMs !== null) consider(this.lastSentMs + this.config.heartbeatIntervalMs);
+    for (const m of members) {
+      if (m === this.self) continue;
+      const at = Math.max(this.lastSeenMs.get(m) ?? -Infinity, this.joinedAtMs.get(m) ?? -Infinity);
+      if (nowMs - at < this.config.expiryMs) consider(at + this.config.expiryMs);
+    }
+    return next;
+  }
+
   snapshot(): PresenceSnapshot {
-    return { lastSeenMs: [...this.lastSeenMs], lastSentMs: this.lastSentMs, expired: this.expired() };
+    return { lastSeenMs: [...this.lastSeenMs], joinedAtMs: [...this.joinedAtMs], lastSentMs: this.lastSentMs, expired: [...this.reported] };
   }
 
   static restore(snapshot: PresenceSnapshot, self: MemberId, config: PresenceConfig = DEFAULT_PRESENCE): PresenceTracker {
-    const tracker = new PresenceTracker(self, [], snapshot.lastSentMs, config);
+    const tracker = new PresenceTracker(self, snapshot.lastSentMs, config);
     for (const [m, at] of snapshot.lastSeenMs) tracker.lastSeenMs.set(m, at);
-    tracker.expiredSet = new Set(snapshot.expired);
+    for (const [m, at] of snapshot.joinedAtMs) tracker.joinedAtMs.set(m, at);
+    tracker.reported = [...snapshot.expired];
     return tracker;
   }
 }

@@ -1,23 +1,31 @@
 /**
- * End-to-end acks of one subsession (mpENC §3.5; §4.3 ConsistencyMonitor and FlowControl).
+ * End-to-end acks of one subsession (mpENC §3.5; §4.3 ConsistencyMonitor and FlowControl), for
+ * members whose phones sleep (shared/spec/async-groups.md rule 14).
  *
  * The rules, precisely:
  *  1. Parents are implicit acks: reader r has acked message m once r has written any message that
- *     has m as an ancestor (Transcript.ackedBy). Acks are therefore transitive.
+ *     has m as an ancestor (Transcript.ackedBy). Acks are therefore transitive. A member's last
+ *     word in a subsession it has left behind (`lastWord`: the FIN_PM of its confirmation of the
+ *     next one, async-groups rule 7) acks the same way.
  *  2. A message *needs acks* unless it is itself flow control: explicit acks and heartbeats do not
  *     (the caller's `needsAck` decides by body type). This is what stops acks-of-acks: an ack never
  *     creates an obligation, so it never triggers another ack, yet it still acks its ancestors.
- *     Payload and consistency (FIN) messages need acks, so the last content message of a session
- *     or of a busy period ends fully acked: the "final state" of mpENC §3.5.
- *  3. Every message that needs acks, ours and others', must be acked by all its readers within
- *     `ackTimeoutMs` of our accepting it, else one warning names who did not ack.
+ *  3. Pending is not late (rule 14): a reader who has said nothing since m is "pending" (a phone
+ *     that sleeps), never a warning, however long. A reader owes an ack for m once it writes a
+ *     message with an ancestor ordered after m (`order`: the relay seq that carried it): m must
+ *     then be an ancestor too, or it is an inconsistency at once, with no timer. The ack timer
+ *     applies only to a reader who shows it is online: a message of it that we accept
+ *     `ackTimeoutMs` or more after m, still without acking m, makes it late too (a phone that
+ *     fell asleep says nothing, so it never trips this). Each message warns once, naming the
+ *     readers at fault.
  *  4. Automatic acks: when we accept another member's message that needs acks and we have not
  *     acked it, an explicit ack is due `autoAckDelayMs` later, batched for everything that arrives
  *     meanwhile and cancelled by any message we write (it acks everything we have).
  *  5. Resends: a message that needs acks and is not fully acked is resent every
- *     `resendIntervalMs`, at most `maxResends` times, whoever wrote it, to the readers missing
- *     (unless the only one missing is ourselves). The session resends with it the ancestors those
- *     readers have not acked either, so a lost ack never blocks its descendants.
+ *     `resendIntervalMs`, at most `maxResends` times, whoever wrote it, to the missing readers who
+ *     are online (the relay keeps it for the others). The session resends with it the ancestors
+ *     those readers have not acked either, so a lost ack never blocks its descendants, and only
+ *     in the subsession it seals under (rule 12: nobody outside it is shown its packets again).
  *  6. A duplicate of a message we already acked means its sender has not seen our ack (mpENC §3.5:
  *     resends are implicit conditions, there are no resend requests), so unless the sender has
  *     acked our latest message, we resend it to them, at most once per `resendIntervalMs`.
@@ -29,8 +37,10 @@
  *  7. Fully acked is final. Every message, flow control included, is watched until fully acked
  *     only so that the session knows when nobody can need its packet again.
  *
- * All inputs carry `nowMs`; the outputs are actions for the session to turn into effects.
+ * All inputs carry `nowMs`; the outputs are actions for the session to turn into effects. Every
+ * deadline sits in a heap (issue 8: no scan of the tracked messages per call).
  */
+import { DeadlineHeap } from '../deadlines.js';
 import { assert } from '../errors.js';
 import type { MemberId, MessageKey } from '../transcript/ids.js';
 import type { Transcript } from '../transcript/transcript.js';
@@ -40,17 +50,42 @@ export type AckAction =
   | { readonly kind: 'send-ack' }
   /** Resend `id` (and its ancestors they lack) for readers `to`. */
   | { readonly kind: 'resend'; readonly id: MessageKey; readonly to: readonly MemberId[] }
+  /** Rule 3: `missing` have been active since `id` (or are online) and did not ack it. */
   | { readonly kind: 'not-fully-acked'; readonly id: MessageKey; readonly missing: readonly MemberId[] }
   /** `needed`: the message needed acks (else it is flow control whose packet may now be dropped). */
   | { readonly kind: 'fully-acked'; readonly id: MessageKey; readonly late: boolean; readonly needed: boolean };
 
-/** 'none': a message that needs no acks (explicit ack, heartbeat), or one we do not hold. */
-export type AckStatus = 'none' | 'waiting' | 'late' | 'fully-acked';
+/**
+ * 'none': a message that needs no acks (explicit ack, heartbeat), or one we do not hold.
+ * 'waiting': some reader still missing is online; 'pending': every reader still missing has
+ * been silent since (asleep); 'late': a reader active since did not ack it (warned).
+ */
+export type AckStatus = 'none' | 'waiting' | 'pending' | 'late' | 'fully-acked';
+
+/** Who has a message (the UI: "delivered to 3 of 5, 2 not yet online"). */
+export interface Delivery {
+  readonly readers: readonly MemberId[];
+  readonly acked: readonly MemberId[];
+  /** Missing, and online: their ack should come soon. */
+  readonly waiting: readonly MemberId[];
+  /** Missing, and silent since: "not yet online". */
+  readonly pending: readonly MemberId[];
+  /** Missing although active since (rule 3: warned). */
+  readonly late: readonly MemberId[];
+  /** No longer awaited (left the channel, excluded, or moved on) without acking it. */
+  readonly gone: readonly MemberId[];
+}
 
 interface Tracked {
   readonly needed: boolean;
   readonly acceptedAtMs: number;
+  /** Relay time of the message (rule 3's timer compares relay times, not when we processed them). */
+  atMs: number;
   readonly remaining: Set<MemberId>;
+  /** Readers at fault (rule 3): active since, or online past the timeout, without acking. */
+  readonly owing: Set<MemberId>;
+  /** Readers no longer awaited who never acked it (forget). */
+  readonly gone: Set<MemberId>;
   warned: boolean;
   resends: number;
   nextResendMs: number;
@@ -67,7 +102,10 @@ export interface AckMonitorSnapshot {
     readonly id: MessageKey;
     readonly needed: boolean;
     readonly acceptedAtMs: number;
+    readonly atMs: number;
     readonly remaining: readonly MemberId[];
+    readonly owing: readonly MemberId[];
+    readonly gone: readonly MemberId[];
     readonly warned: boolean;
     readonly resends: number;
     readonly nextResendMs: number;
@@ -76,7 +114,18 @@ export interface AckMonitorSnapshot {
   readonly ackDueAtMs: number | null;
   readonly reacks: readonly (readonly [MessageKey, number])[];
   readonly activeResends: readonly (readonly [MemberId, number])[];
+  /** Relay order of the messages whose order we know. */
+  readonly orders: readonly (readonly [MessageKey, number])[];
+  /** Members no longer awaited (left the channel, excluded, or gave their last word). */
+  readonly departed: readonly MemberId[];
+  readonly goneFrom: readonly (readonly [MessageKey, readonly MemberId[]])[];
+  /** Whether a member moved on without acking everything (rule 1's last word fell short). */
+  readonly incomplete: boolean;
+  readonly lateReaders: readonly MemberId[];
 }
+
+/** Always online: the behaviour of mpENC, where every member is in the chat room. */
+const ALWAYS_ONLINE = (): boolean => true;
 
 export class AckMonitor<Body> {
   private readonly tracked = new Map<MessageKey, Tracked>();
@@ -89,29 +138,61 @@ export class AckMonitor<Body> {
   private ackDueAtMs: number | undefined;
   private readonly lastReackMs = new Map<MessageKey, number>();
   private readonly lastActiveResendMs = new Map<MemberId, number>();
+  /** Rule 5 deadlines of messages that need acks (ordered: no scan per call). */
+  private readonly resendAt = new DeadlineHeap<MessageKey>();
+  /** Relay order of each message (undefined for ours until the relay hands it back). */
+  private readonly orders = new Map<MessageKey, number>();
+  /**
+   * Per message: the latest relay order among its ancestors that its author RECEIVED (rule 3's
+   * "an ancestor ordered after m"). The author's own messages do not count: the relay orders
+   * them after whatever it had not shown the author yet.
+   */
+  private readonly reaches = new Map<MessageKey, number>();
+  private readonly departed = new Set<MemberId>();
+  /** Fully tracked-out messages that some reader left without acking. */
+  private readonly goneFrom = new Map<MessageKey, MemberId[]>();
+  /** A member gave its last word without acking everything it was shown (see `lastWord`). */
+  private incomplete = false;
+  /** Every reader ever found at fault here (rule 3), sticky. */
+  private readonly lateReaders = new Set<MemberId>();
 
   constructor(
     private readonly self: MemberId,
     private readonly transcript: Transcript<Body>,
     private readonly needsAck: (body: Body) => boolean,
     private readonly config: ReliabilityConfig = DEFAULT_RELIABILITY,
+    /** Rule 15 presence: whether a member is shown online now. */
+    private readonly isOnline: (member: MemberId) => boolean = ALWAYS_ONLINE,
   ) {}
 
-  /** Call after every message accepted into the transcript (ours and others'), in order. */
-  accepted(id: MessageKey, nowMs: number): AckAction[] {
+  /**
+   * Call after every message accepted into the transcript (ours and others'), in order. `order`
+   * is the relay seq of the event that carried it (undefined for ours, until `ordered`), `atMs`
+   * its relay time (default now: for ours, when we sealed it).
+   */
+  accepted(id: MessageKey, nowMs: number, order?: number, atMs: number = nowMs): AckAction[] {
     const actions: AckAction[] = [];
     const message = this.transcript.get(id);
+    if (order !== undefined) this.orders.set(id, order);
+    const reach = this.reachOf(message.author, message.parents);
+    this.reaches.set(id, reach);
     this.applyAcksBy(message.author, actions);
-    if (message.author !== this.self) this.resendToActiveReader(message.author, nowMs, actions);
+    if (message.author !== this.self) {
+      this.checkLate(message.author, reach, atMs, actions);
+      this.resendToActiveReader(message.author, nowMs, actions);
+    }
     const needed = this.needsAck(message.body);
-    const readers = this.transcript.readers(id).filter((r) => !this.transcript.ackedBy(id, r));
+    const readers = this.transcript.readers(id).filter((r) => !this.departed.has(r) && !this.transcript.ackedBy(id, r));
     if (readers.length === 0) {
       if (needed) this.fullyAcked.add(id);
     } else {
       this.track(id, message.author, {
         needed,
         acceptedAtMs: nowMs,
+        atMs,
         remaining: new Set(readers),
+        owing: new Set(),
+        gone: new Set(),
         warned: false,
         resends: 0,
         nextResendMs: nowMs + this.config.resendIntervalMs,
@@ -122,21 +203,74 @@ export class AckMonitor<Body> {
     return actions;
   }
 
+  /** The relay handed back our own message `id` at seq `order`, at relay time `atMs`. */
+  ordered(id: MessageKey, order: number, atMs?: number): void {
+    if (!this.transcript.has(id) || this.orders.has(id)) return;
+    this.orders.set(id, order);
+    const t = this.tracked.get(id);
+    if (t !== undefined && atMs !== undefined) t.atMs = atMs;
+  }
+
   /**
-   * A member left the channel (mpENC §3.3: they are being excluded): they will never ack, and
-   * that is not a fault, so stop expecting it. Returns the messages this completes.
+   * A member's last word here (rule 1: its FIN_PM, the latest messages it had when it moved to a
+   * later subsession). It acks their ancestors; messages ordered before them that it does not
+   * ack are late (rule 3); then the member is no longer awaited (what came after its last word
+   * it will never ack, and that is no fault).
+   */
+  lastWord(member: MemberId, latest: readonly MessageKey[]): AckAction[] {
+    const actions: AckAction[] = [];
+    const known = latest.filter((id) => this.transcript.has(id));
+    // It names messages we never got (a lossy transport; the relay orders them before the last
+    // word): we cannot call this subsession consistent.
+    if (known.length < latest.length) this.incomplete = true;
+    const byAuthor = this.awaiting.get(member);
+    if (byAuthor !== undefined && known.length > 0) {
+      const reach = this.reachOf(member, known);
+      for (const queue of byAuthor.values()) {
+        // Pop what the last word acks: an author's messages form a line, so what it acks of a
+        // queue (in line order) is a prefix.
+        while (queue.head < queue.ids.length && known.some((f) => this.transcript.isAncestorOrSelf(queue.ids[queue.head]!, f))) {
+          this.ackedOne(queue.ids[queue.head]!, member, actions);
+          queue.head += 1;
+        }
+      }
+      this.checkLate(member, reach, Number.NEGATIVE_INFINITY, actions);
+    }
+    // What it has not acked now it never will: not a fault (it moved on before seeing it, or a
+    // lossy transport lost it), but the subsession did not end with everything acked by all.
+    if (this.awaiting.get(member) !== undefined && [...this.awaiting.get(member)!.values()].some((q) => q.head < q.ids.length)) this.incomplete = true;
+    actions.push(...this.forget(member));
+    return actions;
+  }
+
+  /**
+   * A member left the channel or this subsession (mpENC §3.3; or gave its last word): they will
+   * never ack, and that is not a fault, so stop expecting it. Returns the messages this completes.
    */
   forget(member: MemberId): AckAction[] {
     const actions: AckAction[] = [];
+    this.departed.add(member);
     const byAuthor = this.awaiting.get(member);
     if (byAuthor === undefined) return actions;
     this.awaiting.delete(member);
     this.owed.delete(member);
     for (const queue of byAuthor.values()) {
-      for (let i = queue.head; i < queue.ids.length; i++) this.ackedOne(queue.ids[i]!, member, actions);
+      for (let i = queue.head; i < queue.ids.length; i++) this.ackedOne(queue.ids[i]!, member, actions, true);
     }
     if (member === this.self) this.ackDueAtMs = undefined;
     return actions;
+  }
+
+  hasDeparted(member: MemberId): boolean {
+    return this.departed.has(member);
+  }
+
+  /**
+   * mpENC §3.5 consistency of a subsession that is over: nobody was late (rule 3), and nobody
+   * moved on without acking what it was shown.
+   */
+  endedConsistent(): boolean {
+    return !this.incomplete && this.lateReaders.size === 0;
   }
 
   /** Readers still missing for a message (empty when fully acked or not tracked). */
@@ -167,41 +301,50 @@ export class AckMonitor<Body> {
       this.ackDueAtMs = undefined;
       if (this.owesAck()) actions.push({ kind: 'send-ack' });
     }
-    for (const [id, t] of this.tracked) {
-      if (!t.needed) continue;
-      if (!t.warned && nowMs >= t.acceptedAtMs + this.config.ackTimeoutMs) {
-        t.warned = true;
-        actions.push({ kind: 'not-fully-acked', id, missing: [...t.remaining].sort() });
-      }
-      if (t.resends < this.config.maxResends && nowMs >= t.nextResendMs) {
-        t.resends += 1;
-        t.nextResendMs = nowMs + this.config.resendIntervalMs;
-        const to = [...t.remaining].filter((r) => r !== this.self).sort();
-        if (to.length > 0) actions.push({ kind: 'resend', id, to });
-      }
+    // The heap holds only messages that need acks and are still tracked.
+    for (const id of this.resendAt.takeDue(nowMs)) {
+      const t = this.tracked.get(id)!;
+      // Rule 5: to the readers who are online; the relay keeps it for the others.
+      const to = [...t.remaining].filter((r) => r !== this.self && this.isOnline(r)).sort();
+      if (to.length === 0) continue; // pending readers only: rule 8 resends when one writes
+      t.resends += 1;
+      t.nextResendMs = nowMs + this.config.resendIntervalMs;
+      if (t.resends < this.config.maxResends) this.resendAt.set(id, t.nextResendMs);
+      actions.push({ kind: 'resend', id, to });
     }
     return actions;
   }
 
-  /** When `tick` next has something to do, for the session's timer. */
+  /** When `tick` next has something to do, for the session's timer. O(1) amortised. */
   nextDeadlineMs(): number | undefined {
-    let next = this.ackDueAtMs;
-    const consider = (at: number) => {
-      if (next === undefined || at < next) next = at;
-    };
-    for (const t of this.tracked.values()) {
-      if (!t.needed) continue;
-      if (!t.warned) consider(t.acceptedAtMs + this.config.ackTimeoutMs);
-      if (t.resends < this.config.maxResends) consider(t.nextResendMs);
-    }
-    return next;
+    const resend = this.resendAt.next();
+    const next = this.ackDueAtMs;
+    return resend !== undefined && (next === undefined || resend < next) ? resend : next;
   }
 
   status(id: MessageKey): AckStatus {
     if (this.fullyAcked.has(id)) return 'fully-acked';
     const t = this.tracked.get(id);
     if (t === undefined || !t.needed) return 'none';
-    return t.warned ? 'late' : 'waiting';
+    if (t.warned) return 'late';
+    return [...t.remaining].some((r) => r !== this.self && this.isOnline(r)) ? 'waiting' : 'pending';
+  }
+
+  delivery(id: MessageKey): Delivery {
+    const readers = this.transcript.has(id) ? this.transcript.readers(id) : [];
+    const t = this.tracked.get(id);
+    const missing = t === undefined ? new Set<MemberId>() : t.remaining;
+    const gone = new Set(t === undefined ? (this.goneFrom.get(id) ?? []) : t.gone);
+    const late = [...(t?.owing ?? [])].filter((r) => missing.has(r)).sort();
+    const rest = [...missing].filter((r) => !late.includes(r)).sort();
+    return {
+      readers,
+      acked: readers.filter((r) => !missing.has(r) && !gone.has(r)),
+      waiting: rest.filter((r) => this.isOnline(r)),
+      pending: rest.filter((r) => !this.isOnline(r)),
+      late,
+      gone: [...gone].sort(),
+    };
   }
 
   /** Whether some reader may still lack this message (its packet is worth keeping). */
@@ -224,13 +367,23 @@ export class AckMonitor<Body> {
     return (this.owed.get(this.self) ?? 0) > 0;
   }
 
+  /** Readers found at fault (rule 3) on a message still tracked. */
+  everOwing(): MemberId[] {
+    const out = new Set<MemberId>();
+    for (const t of this.tracked.values()) for (const r of t.owing) if (t.remaining.has(r)) out.add(r);
+    return [...out].sort();
+  }
+
   snapshot(): AckMonitorSnapshot {
     return {
       tracked: [...this.tracked].map(([id, t]) => ({
         id,
         needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
+        atMs: t.atMs,
         remaining: [...t.remaining].sort(),
+        owing: [...t.owing].sort(),
+        gone: [...t.gone].sort(),
         warned: t.warned,
         resends: t.resends,
         nextResendMs: t.nextResendMs,
@@ -239,6 +392,11 @@ export class AckMonitor<Body> {
       ackDueAtMs: this.ackDueAtMs ?? null,
       reacks: [...this.lastReackMs],
       activeResends: [...this.lastActiveResendMs],
+      orders: [...this.orders],
+      departed: [...this.departed].sort(),
+      goneFrom: [...this.goneFrom],
+      incomplete: this.incomplete,
+      lateReaders: [...this.lateReaders].sort(),
     };
   }
 
@@ -249,13 +407,27 @@ export class AckMonitor<Body> {
     transcript: Transcript<Body>,
     needsAck: (body: Body) => boolean,
     config: ReliabilityConfig = DEFAULT_RELIABILITY,
+    isOnline: (member: MemberId) => boolean = ALWAYS_ONLINE,
   ): AckMonitor<Body> {
-    const monitor = new AckMonitor(self, transcript, needsAck, config);
+    const monitor = new AckMonitor(self, transcript, needsAck, config, isOnline);
+    for (const [id, order] of snapshot.orders) monitor.orders.set(id, order);
+    // Reaches are derived: replay them in acceptance order.
+    for (const id of transcript.ids()) {
+      const m = transcript.get(id);
+      monitor.reaches.set(id, monitor.reachOf(m.author, m.parents));
+    }
+    for (const m of snapshot.departed) monitor.departed.add(m);
+    for (const [id, gone] of snapshot.goneFrom) monitor.goneFrom.set(id, [...gone]);
+    monitor.incomplete = snapshot.incomplete;
+    for (const m of snapshot.lateReaders) monitor.lateReaders.add(m);
     for (const t of snapshot.tracked) {
       monitor.track(t.id, transcript.get(t.id).author, {
         needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
+        atMs: t.atMs,
         remaining: new Set(t.remaining),
+        owing: new Set(t.owing),
+        gone: new Set(t.gone),
         warned: t.warned,
         resends: t.resends,
         nextResendMs: t.nextResendMs,
@@ -268,10 +440,27 @@ export class AckMonitor<Body> {
     return monitor;
   }
 
+  /**
+   * The latest relay order among the messages `author` received that `parents` lead to: a
+   * parent by someone else was received, and everything its author saw was ordered before it;
+   * a parent of the author's own passes on what it reached.
+   */
+  private reachOf(author: MemberId, parents: readonly MessageKey[]): number {
+    let reach = -1;
+    for (const p of parents) {
+      const own = this.transcript.get(p).author === author;
+      reach = Math.max(reach, own ? (this.reaches.get(p) ?? -1) : (this.orders.get(p) ?? this.reaches.get(p) ?? -1));
+    }
+    return reach;
+  }
+
   /** Callers add messages in acceptance order, which keeps every queue in line order. */
   private track(id: MessageKey, author: MemberId, t: Tracked): void {
     this.tracked.set(id, t);
-    if (t.needed) this.neededCount += 1;
+    if (t.needed) {
+      this.neededCount += 1;
+      if (t.resends < this.config.maxResends) this.resendAt.set(id, t.nextResendMs);
+    }
     for (const reader of t.remaining) {
       let byAuthor = this.awaiting.get(reader);
       if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
@@ -279,6 +468,40 @@ export class AckMonitor<Body> {
       if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0 }));
       queue.ids.push(id);
       if (t.needed) this.owed.set(reader, (this.owed.get(reader) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * Rule 3: `reader` wrote a message (ordered at relay time `atMs`) whose ancestors reach relay
+   * order `reach`. Every message it has not acked that was ordered before that, it has skipped;
+   * every one ordered `ackTimeoutMs` or more before its message, it has had time to ack (and its
+   * message shows it was online). Relay times: a backlog processed late changes nothing.
+   * Queues are in acceptance (and relay) order, so the scan stops at the first message that is
+   * neither; only those already found late are passed over again.
+   */
+  private checkLate(reader: MemberId, reach: number, atMs: number, actions: AckAction[]): void {
+    const byAuthor = this.awaiting.get(reader);
+    if (byAuthor === undefined) return;
+    const flagged: MessageKey[] = [];
+    for (const queue of byAuthor.values()) {
+      for (let i = queue.head; i < queue.ids.length; i++) {
+        const id = queue.ids[i]!;
+        const t = this.tracked.get(id)!;
+        const order = this.orders.get(id);
+        const skipped = order !== undefined && order < reach;
+        const overdue = atMs >= t.atMs + this.config.ackTimeoutMs;
+        if (!skipped && !overdue) break;
+        if (t.owing.has(reader) || !t.needed) continue;
+        t.owing.add(reader);
+        this.lateReaders.add(reader);
+        flagged.push(id);
+      }
+    }
+    for (const id of flagged) {
+      const t = this.tracked.get(id)!;
+      if (t.warned) continue;
+      t.warned = true;
+      actions.push({ kind: 'not-fully-acked', id, missing: [...t.owing].sort() });
     }
   }
 
@@ -312,20 +535,23 @@ export class AckMonitor<Body> {
     }
   }
 
-  private ackedOne(id: MessageKey, reader: MemberId, actions: AckAction[]): void {
+  private ackedOne(id: MessageKey, reader: MemberId, actions: AckAction[], gone = false): void {
     const t = this.tracked.get(id);
     assert(t !== undefined, 'awaited message is tracked');
     if (!t.remaining.delete(reader)) return;
+    if (gone) t.gone.add(reader);
     if (t.needed) {
       const owed = this.owed.get(reader);
       if (owed !== undefined) this.owed.set(reader, owed - 1);
     }
     if (t.remaining.size > 0) return;
     this.tracked.delete(id);
+    this.resendAt.delete(id);
     if (t.needed) {
       this.neededCount -= 1;
       this.fullyAcked.add(id);
     }
+    if (t.gone.size > 0) this.goneFrom.set(id, [...t.gone].sort());
     actions.push({ kind: 'fully-acked', id, late: t.warned, needed: t.needed });
   }
 }

@@ -5,17 +5,15 @@
 import { DEFAULT_PRESENCE, type PresenceConfig } from '../presence/presence-tracker.js';
 import { DEFAULT_RELIABILITY, type ReliabilityConfig } from '../reliability/config.js';
 import { MAX_PENDING_MESSAGES, PENDING_EXPIRY_MS } from '../transcript/pending.js';
-import { MAX_UNDECRYPTABLE_PACKETS, UNDECRYPTABLE_EXPIRY_MS } from './undecryptable.js';
 
 export interface SessionConfig {
   readonly reliability: ReliabilityConfig;
   readonly presence: PresenceConfig;
-  /** mpENC §3.5 shutdown: how long a parting subsession waits for consistency before closing anyway. */
+  /** mpENC §3.5 shutdown when we leave: how long we wait for the online members' acks of our FIN. */
   readonly finTimeoutMs: number;
   readonly maxPendingMessages: number;
+  /** How long a message waits for missing parents, or for its author's confirmation (rule 5). */
   readonly pendingExpiryMs: number;
-  readonly maxUndecryptablePackets: number;
-  readonly undecryptableExpiryMs: number;
 }
 
 export const DEFAULT_SESSION_CONFIG: SessionConfig = {
@@ -24,6 +22,4 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   finTimeoutMs: 2 * DEFAULT_RELIABILITY.ackTimeoutMs,
   maxPendingMessages: MAX_PENDING_MESSAGES,
   pendingExpiryMs: PENDING_EXPIRY_MS,
-  maxUndecryptablePackets: MAX_UNDECRYPTABLE_PACKETS,
-  undecryptableExpiryMs: UNDECRYPTABLE_EXPIRY_MS,
 };

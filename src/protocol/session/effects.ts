@@ -27,26 +27,64 @@ export interface DeliveredMessage {
 /** UI-level news that is not a security concern (mpENC §2.3). */
 export type SessionNotice =
   | { readonly kind: 'subsession-started'; readonly subsession: number; readonly members: readonly MemberId[] }
-  | { readonly kind: 'subsession-closed'; readonly subsession: number; readonly consistent: boolean }
+  /**
+   * A subsession we left behind is done: `consistent` when everyone who confirmed it gave its
+   * last word and nobody was late; `unconfirmed` never confirmed it (slept through it).
+   */
+  | { readonly kind: 'subsession-closed'; readonly subsession: number; readonly consistent: boolean; readonly unconfirmed?: readonly MemberId[] }
   | { readonly kind: 'member-parting'; readonly subsession: number; readonly member: MemberId }
+  /** Members of the current subsession not shown online (grey them out, mpENC §2.3; rule 15). */
   | { readonly kind: 'presence'; readonly subsession: number; readonly expired: readonly MemberId[] }
   | { readonly kind: 'membership'; readonly text: string }
-  /** A packet we could never read expired: traffic of a subsession we are not in. */
+  /**
+   * A data packet we cannot read was dropped at once: traffic of a subsession we are not in (or
+   * were shown late, its parents lost), or a forgery from someone whose view we cannot vouch for.
+   */
   | { readonly kind: 'unreadable-dropped'; readonly sender: MemberId }
+  /**
+   * Rule 12: `author` sent message `id` under subsession `subsession` before seeing the change
+   * that replaced it ("sent before seeing <change>").
+   */
+  | { readonly kind: 'late-message'; readonly id: MessageKey; readonly author: MemberId; readonly subsession: number; readonly replacedBy: number }
+  /** Rule 6: we caught up with the channel (we send again). */
+  | { readonly kind: 'caught-up' }
+  /**
+   * Rule 11, in plain words for the user: we were away longer than the relay keeps messages
+   * (or could not use the group's new keys); the others add us again, nothing shown is lost.
+   */
+  | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded'; readonly text: string }
   | { readonly kind: 'left' };
 
 /** Security-relevant conditions (mpENC §2.3, §3.5): each names its cause. */
 export type SessionWarning =
+  /** Rule 14: `missing` were active since (or online) and did not ack `id`. Never for a sleeping phone. */
   | { readonly kind: 'not-fully-acked'; readonly id: MessageKey; readonly missing: readonly MemberId[] }
   | { readonly kind: 'rejected'; readonly sender: MemberId; readonly code: string; readonly detail: string }
   | { readonly kind: 'missing-parents-expired'; readonly id: MessageKey; readonly author: MemberId }
-  | { readonly kind: 'undecryptable-expired'; readonly sender: MemberId }
   | { readonly kind: 'dropped'; readonly sender: MemberId; readonly reason: string }
   | { readonly kind: 'shutdown-inconsistent'; readonly subsession: number; readonly missing: readonly MemberId[] }
-  | { readonly kind: 'membership'; readonly text: string };
+  | { readonly kind: 'membership'; readonly text: string }
+  /** Rule 12: a data packet that verifies under no subsession we know at its place in the order. */
+  | { readonly kind: 'fork'; readonly sender: MemberId; readonly seq: number }
+  /** Rule 12: `author` sealed under a subsession after confirming a later one (rule 7 broken, or a replay). */
+  | { readonly kind: 'sealed-after-moving-on'; readonly author: MemberId; readonly subsession: number }
+  /** Rule 5: data of `author` under a subsession it never confirmed (held until it expired). */
+  | { readonly kind: 'unconfirmed-author'; readonly author: MemberId; readonly subsession: number };
+
+/**
+ * Rule 7: what a data packet was sealed under, so that the worker can post it conditionally
+ * (the relay refuses it if a member left the channel since `membershipSeq`) and never post it
+ * once an operation replaced `subsession` (`Session.canPost`).
+ */
+export interface Sealed {
+  readonly subsession: number;
+  /** Seq of the last channel membership event (joined/left) we had processed: the channel's membership version. */
+  readonly membershipSeq: number | null;
+}
 
 export type SessionEffect =
-  | { readonly kind: 'send'; readonly text: string }
+  /** `sealed`: on data packets (rule 7); greetings carry none. */
+  | { readonly kind: 'send'; readonly text: string; readonly sealed?: Sealed }
   | { readonly kind: 'kick'; readonly members: readonly MemberId[] }
   | { readonly kind: 'leave' }
   | { readonly kind: 'deliver'; readonly message: DeliveredMessage }

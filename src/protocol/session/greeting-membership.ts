@@ -1,18 +1,21 @@
 /**
  * The real membership half behind the Session's `Membership` interface: the greeting machine of
- * src/protocol/greeting (CLIQUES + ASKE + ServerOrder, mpENC §3.2–§3.3) driven by `step`.
+ * src/protocol/greeting (CLIQUES + ASKE + ServerOrder, mpENC §3.2–§3.3; async-groups v2) driven
+ * by `step`.
  *
  * Our first include while in no subsession is a start (IKA); later ones are includes (AKA). The
- * latest messages of the current subsession go into LATEST_PM (mpENC §5.2).
+ * latest messages of the current subsession go into LATEST_PM (mpENC §5.2); our last messages in
+ * the subsession we leave go into our confirmation's FIN_PM (async-groups rule 7).
  */
 import type { ChannelJoined, ChannelLeft, ChannelPacket } from '../channel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { MemberId } from '../ids.js';
-import { step } from '../greeting/machine.js';
-import type { KeyDirectory, MembershipEffect, MembershipInput, MembershipState } from '../greeting/types.js';
+import { OPERATION_WAIT_LIMIT_MS } from '../limits.js';
+import { createMembership, step } from '../greeting/machine.js';
+import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState } from '../greeting/types.js';
 import type { RandomSource } from '../random.js';
 import { fromJsonSafe, toJsonSafe, type JsonValue } from './json.js';
-import type { Membership, MembershipContext, MembershipOutput } from './membership.js';
+import type { Membership, MembershipContext, MembershipOutput, WaitingOperation } from './membership.js';
 
 export interface GreetingMembershipDeps {
   readonly crypto: CryptoProvider;
@@ -30,39 +33,81 @@ export class GreetingMembership implements Membership {
     private readonly deps: GreetingMembershipDeps,
   ) {}
 
+  /** A fresh member (solo, in no channel yet); `autoInclude`: rule 10 (the app turns it on). */
+  static create(self: MemberId, staticSeed: Uint8Array, deps: GreetingMembershipDeps, options: { autoInclude?: boolean } = {}): GreetingMembership {
+    return new GreetingMembership(createMembership({ self, staticSeed, autoInclude: options.autoInclude ?? true }), deps);
+  }
+
   /** The machine's state (read only: for queries such as the chain hash). */
   get machine(): MembershipState {
     return this.state;
   }
 
-  receivePacket(event: ChannelPacket, _context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
-    return this.run({ kind: 'channel', event }, nowMs);
+  receivePacket(event: ChannelPacket, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'channel', event }, context, nowMs);
   }
 
   /** The machine numbers every channel event, so it sees data packets too (and ignores them). */
-  observeData(event: ChannelPacket, _context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
-    return this.run({ kind: 'channel', event }, nowMs);
+  observeData(event: ChannelPacket, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'channel', event, knownData: true }, context, nowMs);
   }
 
-  channelChanged(event: ChannelJoined | ChannelLeft, _context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
-    return this.run({ kind: 'channel', event }, nowMs);
+  channelChanged(event: ChannelJoined | ChannelLeft, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'channel', event }, context, nowMs);
   }
 
   propose(
-    operation: { readonly kind: 'include' | 'exclude'; readonly members: readonly MemberId[] },
+    operation: { readonly kind: 'include' | 'exclude' | 'refresh'; readonly members: readonly MemberId[] },
     context: MembershipContext,
     nowMs: number,
   ): Promise<MembershipOutput[]> {
+    const latestPms = context.latestMessages;
     const input: MembershipInput =
-      operation.kind === 'include' && this.state.current === null
-        ? { kind: 'start', others: operation.members }
-        : { kind: operation.kind, members: operation.members, latestPms: context.latestMessages };
-    return this.run(input, nowMs);
+      operation.kind === 'refresh'
+        ? { kind: 'refresh', latestPms }
+        : operation.kind === 'include' && this.state.current === null
+          ? { kind: 'start', others: operation.members }
+          : { kind: operation.kind, members: operation.members, latestPms };
+    return this.run(input, context, nowMs);
   }
 
-  tick(nowMs: number): Promise<MembershipOutput[]> {
+  tick(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
     this.timers = this.timers.filter((t) => t > nowMs);
-    return this.run({ kind: 'tick' }, nowMs);
+    return this.run({ kind: 'tick' }, context, nowMs);
+  }
+
+  caughtUp(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'caught-up' }, context, nowMs);
+  }
+
+  retention(firstSeq: number, members: readonly MemberId[] | undefined, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'retention', firstSeq, ...(members !== undefined && { members }) }, context, nowMs);
+  }
+
+  invited(untilMs: number, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'invited', untilMs }, context, nowMs);
+  }
+
+  abort(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'abort' }, context, nowMs);
+  }
+
+  retryWithoutMissing(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    return this.run({ kind: 'retry-without-missing' }, context, nowMs);
+  }
+
+  waiting(): WaitingOperation | null {
+    const op = this.state.op;
+    if (op === null || op.version !== 2 || op.nextIndex < 0) return null;
+    const awaiting = op.members.slice(op.nextIndex);
+    return {
+      operation: op.kind,
+      initiator: op.initiator,
+      awaiting,
+      sinceMs: op.turnSinceMs,
+      limitAtMs: op.acceptedAtMs + OPERATION_WAIT_LIMIT_MS,
+      canAbort: op.role === 'participant' && !op.abortSent,
+    };
   }
 
   nextDeadlineMs(): number | undefined {
@@ -80,8 +125,18 @@ export class GreetingMembership implements Membership {
     return membership;
   }
 
-  private async run(input: MembershipInput, nowMs: number): Promise<MembershipOutput[]> {
-    const result = await step(this.state, input, { crypto: this.deps.crypto, random: this.deps.random, nowMs, keys: this.deps.keys });
+  private async run(input: MembershipInput, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    const env: MembershipEnv = {
+      crypto: this.deps.crypto,
+      random: this.deps.random,
+      nowMs,
+      keys: this.deps.keys,
+      atMs: context.atMs,
+      quiet: context.quiet,
+      isOnline: context.isOnline,
+      lastWord: (sid) => context.lastWord(sid),
+    };
+    const result = await step(this.state, input, env);
     this.state = result.state;
     return result.effects.flatMap((e) => this.translate(e));
   }
@@ -108,10 +163,20 @@ export class GreetingMembership implements Membership {
               keys: { sessionId: sub.sid, groupKey: sub.groupKey },
               signingKeys: new Map(sub.members.map((m, i) => [m, sub.ephemeralPubKeys[i]!])),
               ownSigningSeed: effect.ownEphemeral.seed,
+              confirmed: [...sub.confirmed],
+              initiator: sub.initiator,
             },
           },
         ];
       }
+      case 'confirmed':
+        return [{ kind: 'confirmed', sessionId: effect.sid, member: effect.member, lastWord: effect.finPms }];
+      case 'seen':
+        return [{ kind: 'seen', member: effect.member }];
+      case 'waiting':
+        return [{ kind: 'notice', text: `the ${effect.operation} waits for ${effect.awaiting.join(', ')} to open Covey` }];
+      case 'start-over':
+        return [{ kind: 'start-over', reason: effect.reason }];
       case 'operation-failed':
         return [{ kind: 'failed', reason: `${effect.operation} ${effect.reason}${effect.by === undefined ? '' : ` by ${effect.by}`}` }];
       case 'proposal-rejected':
@@ -119,7 +184,7 @@ export class GreetingMembership implements Membership {
       case 'intent-refused':
         return [{ kind: 'notice', text: `cannot ${effect.intent}: ${effect.reason}` }];
       case 'excluded':
-        return [{ kind: 'notice', text: `${effect.by} excluded us` }];
+        return [{ kind: 'excluded', by: effect.by }];
       case 'warning':
         return [{ kind: 'warn', text: `${effect.code}${effect.member === null ? '' : ` (${effect.member})`}: ${effect.message}` }];
       case 'set-timer':

@@ -1,39 +1,46 @@
 /**
  * Session (mpENC §4.1, §4.2 HybridSession): the one object the worker talks to for a conversation.
  *
- * Inputs: user actions (`send`, `ack`, `include`, `exclude`, `leave`), channel events (`receive`)
- * and the clock (`tick`), each with `nowMs`. Outputs: the tagged effects each call returns
- * (effects.ts). Randomness and crypto come in through `SessionDeps`. Calls must not overlap: the
- * worker awaits each one before the next (asserted).
+ * Inputs: user actions (`send`, `ack`, `include`, `exclude`, `refresh`, `abort`, `leave`), channel
+ * events (`receive`, `catchUp`, `retention`) and the clock (`tick`), each with `nowMs`. Outputs:
+ * the tagged effects each call returns (effects.ts). Randomness and crypto come in through
+ * `SessionDeps`. Calls must not overlap: the worker awaits each one before the next (asserted).
  *
- * Receive handler (mpENC §4.2): channel membership events and non-data packets go to the
- * membership half; a data packet is tried against the current and the previous subsessions, the
- * SIDKEY_HINT choosing which to try; one that verifies joins that subsession's transcript (or
- * waits there for its parents); one that decrypts nowhere waits for a later subsession.
+ * A data packet goes through stages, each owning its state (issue 8 "Shape"):
+ *   decode → duplicate check → subsession (SIDKEY_HINT) → verify/decrypt (that subsession's
+ *   keys) → confirmation gate (async-groups rule 5) → transcript (parents, pending) → acks and
+ *   presence → the MessageLog and `deliver`.
+ * Everything else (greetings, channel membership) goes to the membership half, whose outputs
+ * (new subsessions, late confirmations with last words, presence) feed the same stages.
+ *
+ * Groups whose phones sleep (shared/spec/async-groups.md): a subsession replaced by an operation
+ * is never sealed under again (rule 7); it waits for the last words of the members who confirmed
+ * it (rules 5, 14), never blocking the new one; a member silent since a message is "pending",
+ * not late (rule 14); presence is "online" or "last seen" at relay time (rule 15); while catching
+ * up we send nothing (rule 6); late messages and unverifiable ones are told apart (rule 12).
  */
 import type { ChannelEvent, ChannelLeft, ChannelPacket } from '../channel.js';
-import { decodePacket, encodePacket } from '../codec/packet.js';
+import { hexDecode } from '../bytes.js';
 import type { DataPacket } from '../codec/data.js';
+import { decodePacket, encodePacket } from '../codec/packet.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { assert, isProtocolError, ProtocolError } from '../errors.js';
-import { hexDecode } from '../bytes.js';
-import { idKey, messageId, type MemberId, type MessageId } from '../ids.js';
+import { idKey, messageId, type MemberId, type MessageId, type SessionId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
 import { openDataPacket, sealDataPacket, sidkeyHint } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
-import type { PresenceAction } from '../presence/presence-tracker.js';
+import { PresenceTracker, type Presence, type PresenceAction } from '../presence/presence-tracker.js';
 import type { RandomSource } from '../random.js';
-import type { AckAction, AckStatus } from '../reliability/ack-monitor.js';
+import type { AckAction, AckStatus, Delivery } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import { ingest } from '../transcript/ingest.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
 import type { TranscriptMessage } from '../transcript/message.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
-import { isContent, type SessionEffect, type SessionState } from './effects.js';
+import { isContent, type Sealed, type SessionEffect, type SessionState } from './effects.js';
+import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup, WaitingOperation } from './membership.js';
 import { checkSnapshotVersion, restoreSubsession, SESSION_SNAPSHOT_VERSION, snapshotSubsession, type SessionSnapshot } from './snapshot.js';
-import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from './membership.js';
-import { Subsession, type SubsessionPhase } from './subsession.js';
-import { UndecryptablePackets } from './undecryptable.js';
+import { MAX_HELD_FOR_CONFIRMATION, Subsession, type Carried, type SubsessionPhase } from './subsession.js';
 
 export interface SessionDeps {
   readonly crypto: CryptoProvider;
@@ -49,30 +56,54 @@ export interface SubsessionInfo {
   /** Hex of the subsession's session id (the same for every member). */
   readonly sessionId: string;
   readonly members: readonly MemberId[];
-  readonly phase: SubsessionPhase['kind'];
+  /** 'pruned': dropped from memory (MAX_KEPT_SUBSESSIONS), only this line remains. */
+  readonly phase: SubsessionPhase['kind'] | 'pruned';
   /** For a closed subsession: whether it closed with every message fully acked. */
   readonly consistent: boolean | null;
   /** Messages waiting for parents. */
   readonly pending: number;
+  /** The subsession that replaced it (rule 7: nobody seals here after processing that). */
+  readonly replacedBy: number | null;
+  /** Members whose confirmation we have (rule 5). */
+  readonly confirmed: readonly MemberId[];
 }
 
 /**
- * Live subsessions (current plus those still shutting down). Each costs a trial decryption only
- * when the SIDKEY_HINT matches; rotations faster than shutdowns finish are rare, so four is room.
+ * Live subsessions (current plus those still parting). A replaced subsession waits for the
+ * last words of the members who confirmed it, which a sleeping phone gives only when it wakes;
+ * beyond this many the oldest is closed as it stands (no warning: sleeping is no fault).
  */
 export const MAX_LIVE_SUBSESSIONS = 4;
 
+/**
+ * Closed subsessions whose keys and transcripts we keep (issue 8: prune old subsessions; rule 12:
+ * a late message sealed under one of them is still read). Older ones are dropped from memory,
+ * their keys forgotten by the crypto provider (`forgetKeys`).
+ */
+export const MAX_KEPT_SUBSESSIONS = 8;
+
 export class Session {
-  /** Every subsession we were part of, by index (= MessageLog subsession index). */
-  protected readonly subsessions: Subsession[] = [];
+  /** Subsessions still in memory, by index (= MessageLog subsession index). */
+  protected readonly subsessions = new Map<number, Subsession>();
+  /** Subsessions dropped from memory: index, session id (hex) and members only. */
+  protected readonly pruned: { readonly index: number; readonly sessionId: string; readonly members: readonly MemberId[] }[] = [];
+  protected nextIndex = 0;
   protected current: Subsession | undefined;
   protected readonly log = new MessageLog<MessageBody>(isContent);
-  protected readonly undecryptable: UndecryptablePackets;
   protected channel: MemberId[] = [];
+  /** Seq of the last channel membership event processed (the channel's membership version, rule 7). */
+  protected membershipSeq: number | null = null;
+  /** Seq of the last channel event processed. */
+  protected lastSeq: number | null = null;
+  /** Rule 6: while set, we are catching up to this head and send nothing. */
+  protected catchUpTo: number | null = null;
+  protected presence: PresenceTracker;
   protected sessionState: SessionState = 'active';
   protected lastTimerMs: number | undefined;
-  /** When our first subsession started (see WaitingPacket.expected). */
-  protected firstSubsessionAtMs: number | undefined;
+  /** Data packets we could not read, not addressed to us (before our time, or while solo). */
+  protected unreadable = 0;
+  /** The latest clock reading we were given (presence queries between calls use it). */
+  private nowMs = 0;
   private busy = false;
 
   constructor(
@@ -81,14 +112,14 @@ export class Session {
     protected readonly membership: Membership,
     readonly config: SessionConfig = DEFAULT_SESSION_CONFIG,
   ) {
-    this.undecryptable = new UndecryptablePackets(config.maxUndecryptablePackets, config.undecryptableExpiryMs);
+    this.presence = new PresenceTracker(self, 0, config.presence);
   }
 
   // ── user actions ───────────────────────────────────────────────────────────────────────────
 
   /** Sends a text message to the current subsession. Returns the effects; the id is in `deliver`. */
   send(text: string, nowMs: number): Promise<SessionEffect[]> {
-    return this.run(async (out) => {
+    return this.run(nowMs, async (out) => {
       const sub = this.activeSubsession('send');
       await this.sendBody(sub, { type: 'payload', text }, nowMs, out);
     });
@@ -96,40 +127,56 @@ export class Session {
 
   /** A manual explicit ack (mpENC §3.5): acks everything we have seen. */
   ack(nowMs: number): Promise<SessionEffect[]> {
-    return this.run(async (out) => {
+    return this.run(nowMs, async (out) => {
       const sub = this.activeSubsession('ack');
       await this.sendBody(sub, { type: 'explicit-ack', manual: true }, nowMs, out);
     });
   }
 
   include(members: readonly MemberId[], nowMs: number): Promise<SessionEffect[]> {
-    return this.run(async (out) => {
-      this.requireState('active', 'include');
-      await this.applyMembership(await this.membership.propose({ kind: 'include', members }, this.context(), nowMs), nowMs, out);
-    });
+    return this.proposal({ kind: 'include', members }, nowMs);
   }
 
   exclude(members: readonly MemberId[], nowMs: number): Promise<SessionEffect[]> {
-    return this.run(async (out) => {
-      this.requireState('active', 'exclude');
-      // mpENC §3.3: we never exclude ourselves; we shut down and leave instead.
-      if (members.includes(this.self)) throw new ProtocolError('invalid-state', 'exclude yourself by leave()');
-      await this.applyMembership(await this.membership.propose({ kind: 'exclude', members }, this.context(), nowMs), nowMs, out);
+    // mpENC §3.3: we never exclude ourselves; we shut down and leave instead.
+    if (members.includes(this.self)) return Promise.reject(new ProtocolError('invalid-state', 'exclude yourself by leave()'));
+    return this.proposal({ kind: 'exclude', members }, nowMs);
+  }
+
+  /** A fresh key for the group (async-groups rule 13 does this by itself for old contributions). */
+  refresh(nowMs: number): Promise<SessionEffect[]> {
+    return this.proposal({ kind: 'refresh', members: [] }, nowMs);
+  }
+
+  /** Rule 9: abort the ongoing operation (ours, or any include that waits for a newcomer). */
+  abort(nowMs: number): Promise<SessionEffect[]> {
+    return this.membershipCall('abort', nowMs, (m, c) => m.abort?.(c, nowMs));
+  }
+
+  /** Rule 9: abort the waiting include and propose it again without the newcomers who never came. */
+  retryWithoutMissing(nowMs: number): Promise<SessionEffect[]> {
+    return this.membershipCall('retry', nowMs, (m, c) => m.retryWithoutMissing?.(c, nowMs));
+  }
+
+  /** Rule 10: we made an invitation valid until `untilMs` (relay time): we include newcomers at once. */
+  invited(untilMs: number, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      await this.applyMembership((await this.membership.invited?.(untilMs, this.context(nowMs), nowMs)) ?? [], nowMs, out);
     });
   }
 
   /**
-   * mpENC §3.3: to part, shut the subsession down (FIN, then wait for consistency), then leave the
-   * channel. The `leave` effect comes when the shutdown finishes (or times out).
+   * mpENC §3.3: to part, shut the subsession down (FIN, then wait for the online members' acks),
+   * then leave the channel. The `leave` effect comes when the shutdown finishes (or times out).
    */
   leave(nowMs: number): Promise<SessionEffect[]> {
-    return this.run(async (out) => {
+    return this.run(nowMs, async (out) => {
       this.requireState('active', 'leave');
       this.sessionState = 'leaving';
       const sub = this.current;
-      if (sub === undefined) {
+      if (sub === undefined || sub.phase.kind !== 'active' || this.quiet()) {
         this.finishLeaving(out);
-      } else if (sub.phase.kind === 'active') {
+      } else {
         await this.startShutdown(sub, nowMs, out);
       }
     });
@@ -138,43 +185,77 @@ export class Session {
   // ── inputs from the world ──────────────────────────────────────────────────────────────────
 
   receive(event: ChannelEvent, nowMs: number): Promise<SessionEffect[]> {
-    return this.run(async (out) => {
+    return this.run(nowMs, async (out) => {
       if (this.sessionState === 'left') return;
+      const atMs = event.atMs ?? nowMs;
       switch (event.kind) {
         case 'joined':
           this.channel = [...event.members];
-          await this.applyMembership(await this.membership.channelChanged(event, this.context(), nowMs), nowMs, out);
-          return;
+          this.membershipSeq = event.seq;
+          for (const m of event.joined) this.presence.joined(m, atMs);
+          await this.applyMembership(await this.membership.channelChanged(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
+          break;
         case 'left':
+          this.membershipSeq = event.seq;
           await this.channelLeft(event, nowMs, out);
-          return;
+          break;
         case 'packet':
           await this.receivePacket(event, nowMs, out);
-          return;
+          break;
       }
+      if (this.lastSeq === null || event.seq > this.lastSeq) this.lastSeq = event.seq;
+      if (this.catchUpTo !== null && event.seq >= this.catchUpTo) await this.caughtUp(nowMs, out);
+    });
+  }
+
+  /**
+   * Rule 6: the worker starts fetching; the relay's head is `headSeq`. Until we have processed
+   * it we send nothing (no confirmations, acks, heartbeats or automatic proposals into a past
+   * we have not seen the end of); then we do what fell due, once.
+   */
+  catchUp(headSeq: number, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      // Nothing to fetch (the app came back with nothing new): we are at the head already, so
+      // what falls due on waking (rule 13's check, a waiting newcomer's "I am here") does now.
+      if (this.lastSeq !== null && headSeq <= this.lastSeq) {
+        await this.caughtUp(nowMs, out);
+        return;
+      }
+      this.catchUpTo = headSeq;
+    });
+  }
+
+  /**
+   * Rule 11: the relay no longer holds events before `firstSeq` (ReadEventsResponse.firstSeq).
+   * If we missed some, we cannot trust our keys of this group: we say so in plain words, drop
+   * them, go solo and ask to be included again. Nothing already shown is lost. `channelMembers`:
+   * the channel's members just before `firstSeq`, if the relay says (the membership events we
+   * missed are gone too; the next one we see carries the whole membership anyway).
+   */
+  retention(firstSeq: number, nowMs: number, channelMembers?: readonly MemberId[]): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      if (this.lastSeq !== null && firstSeq > this.lastSeq + 1) this.lastSeq = firstSeq - 1;
+      if (channelMembers !== undefined) this.channel = [...channelMembers];
+      await this.applyMembership((await this.membership.retention?.(firstSeq, channelMembers, this.context(nowMs), nowMs)) ?? [], nowMs, out);
     });
   }
 
   tick(nowMs: number): Promise<SessionEffect[]> {
     // The worker's timer has fired: the next one is always announced again.
     this.lastTimerMs = undefined;
-    return this.run(async (out) => {
+    return this.run(nowMs, async (out) => {
       if (this.sessionState === 'left') return;
-      for (const sub of this.subsessions) {
-        if (sub.phase.kind === 'closed') continue;
-        await this.applyAcks(sub, sub.acks.tick(nowMs), nowMs, out);
-        if (sub.phase.kind === 'active') await this.applyPresence(sub, sub.presence.tick(nowMs), nowMs, out);
+      const quiet = this.quiet();
+      for (const sub of this.live()) {
+        if (!quiet) await this.applyAcks(sub, sub.acks.tick(nowMs), nowMs, out);
         for (const item of sub.pending.expire(nowMs)) {
           out.push({ kind: 'warn', warning: { kind: 'missing-parents-expired', id: item.message.id, author: item.message.author } });
         }
+        this.expireHeld(sub, nowMs, out);
         await this.checkParting(sub, nowMs, out);
       }
-      for (const waiting of this.undecryptable.expire(nowMs)) {
-        const sender = waiting.event.sender;
-        if (waiting.expected) out.push({ kind: 'warn', warning: { kind: 'undecryptable-expired', sender } });
-        else out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
-      }
-      await this.applyMembership(await this.membership.tick(nowMs), nowMs, out);
+      await this.applyPresence(this.presence.tick(nowMs, this.current?.members ?? [], this.heartbeatsAllowed()), nowMs, out);
+      await this.applyMembership(await this.membership.tick(this.context(nowMs), nowMs), nowMs, out);
     });
   }
 
@@ -203,9 +284,14 @@ export class Session {
     return this.log.entries();
   }
 
-  /** Ack status of a message (mpENC §2.3 "Messages not yet acknowledged"). */
+  /** Ack status of a message (mpENC §2.3 "Messages not yet acknowledged"; rule 14 'pending'). */
   status(id: MessageKey): AckStatus {
     return this.subsessionOf(id).acks.status(id);
+  }
+
+  /** Who has a message: "delivered to k of n, m not yet online" (rule 14). */
+  delivery(id: MessageKey): Delivery {
+    return this.subsessionOf(id).acks.delivery(id);
   }
 
   /** Readers whose ack we have not seen. */
@@ -213,26 +299,69 @@ export class Session {
     return this.subsessionOf(id).transcript.unackedBy(id);
   }
 
-  /** Members of the current subsession whose activity expired (grey them out, §2.3). */
+  /** Members of the current subsession not shown online (grey them out, §2.3; rule 15). */
   expired(): MemberId[] {
-    return this.current?.presence.expired() ?? [];
+    return this.presence.expired(this.current?.members ?? [], this.nowMs);
   }
 
-  /** Every subsession's transcript, by subsession index (tests, the simulator, debugging views). */
+  /** Rule 15: "online", or "last seen" at the relay time of the latest packet the relay attributes to the member. */
+  presenceOf(member: MemberId): Presence {
+    return this.presence.presence(member, this.nowMs);
+  }
+
+  /** Rule 6: whether we are catching up (we send nothing until we reach the head). */
+  catchingUp(): boolean {
+    return this.quiet();
+  }
+
+  /** Rule 9: what the ongoing operation waits for, if it waits (for the UI). */
+  waiting(): WaitingOperation | null {
+    return this.membership.waiting?.(this.nowMs) ?? null;
+  }
+
+  /**
+   * Rule 7: whether a data packet sealed earlier (waiting in the outbox) may still be posted:
+   * only if no operation we processed has replaced the subsession it was sealed under. If not,
+   * the worker drops it and seals the draft again. (The relay's conditional post on
+   * `sealed.membershipSeq` covers members who left that we have not processed yet.)
+   */
+  canPost(sealed: Sealed): boolean {
+    const sub = this.current;
+    return sub !== undefined && sub.index === sealed.subsession && sub.phase.kind === 'active' && this.sessionState === 'active';
+  }
+
+  /** Every subsession's transcript still in memory, by subsession index (tests, the simulator, debugging views). */
   transcripts(): readonly Subsession['transcript'][] {
-    return this.subsessions.map((s) => s.transcript);
+    const out: Subsession['transcript'][] = [];
+    for (const [i, s] of this.subsessions) out[i] = s.transcript;
+    return out;
   }
 
   /** Every subsession we were part of, by index: its session id (hex), members and phase. */
   subsessionInfo(): SubsessionInfo[] {
-    return this.subsessions.map((s) => ({
-      index: s.index,
-      sessionId: idKey(s.setup.keys.sessionId),
-      members: s.members,
-      phase: s.phase.kind,
-      consistent: s.phase.kind === 'closed' ? s.phase.consistent : null,
-      pending: s.pending.size,
+    const info: SubsessionInfo[] = this.pruned.map((p) => ({
+      index: p.index,
+      sessionId: p.sessionId,
+      members: p.members,
+      phase: 'pruned' as const,
+      consistent: null,
+      pending: 0,
+      replacedBy: null,
+      confirmed: [],
     }));
+    for (const s of this.subsessions.values()) {
+      info.push({
+        index: s.index,
+        sessionId: idKey(s.setup.keys.sessionId),
+        members: s.members,
+        phase: s.phase.kind,
+        consistent: s.phase.kind === 'closed' ? s.phase.consistent : null,
+        pending: s.pending.size,
+        replacedBy: s.phase.kind === 'parting' ? s.phase.replacedBy : null,
+        confirmed: [...s.confirmed].sort(),
+      });
+    }
+    return info.sort((a, b) => a.index - b.index);
   }
 
   /** The current subsession's index, if any. */
@@ -250,17 +379,17 @@ export class Session {
       self: this.self,
       state: this.sessionState,
       channel: [...this.channel],
+      membershipSeq: this.membershipSeq,
+      lastSeq: this.lastSeq,
+      catchUpTo: this.catchUpTo,
       current: this.current?.index ?? null,
+      nextIndex: this.nextIndex,
       lastTimerMs: this.lastTimerMs ?? null,
-      firstSubsessionAtMs: this.firstSubsessionAtMs ?? null,
-      undecryptable: this.undecryptable.list().map((w) => ({
-        sender: w.event.sender,
-        seq: w.event.seq,
-        text: w.event.text,
-        receivedAtMs: w.receivedAtMs,
-        expected: w.expected,
-      })),
-      subsessions: this.subsessions.map(snapshotSubsession),
+      nowMs: this.nowMs,
+      unreadable: this.unreadable,
+      presence: this.presence.snapshot(),
+      pruned: this.pruned.map((p) => ({ ...p, members: [...p.members] })),
+      subsessions: [...this.subsessions.values()].map(snapshotSubsession),
       membership: this.membership.snapshot(),
     };
   }
@@ -274,28 +403,34 @@ export class Session {
     const session = new Session(snapshot.self, deps, membership, config);
     session.sessionState = snapshot.state;
     session.channel = [...snapshot.channel];
+    session.membershipSeq = snapshot.membershipSeq;
+    session.lastSeq = snapshot.lastSeq;
+    session.catchUpTo = snapshot.catchUpTo;
+    session.nextIndex = snapshot.nextIndex;
     session.lastTimerMs = snapshot.lastTimerMs ?? undefined;
-    session.firstSubsessionAtMs = snapshot.firstSubsessionAtMs ?? undefined;
-    for (const w of snapshot.undecryptable) {
-      const event = { kind: 'packet', seq: w.seq, sender: w.sender, text: w.text } as const;
-      session.undecryptable.add({ event, receivedAtMs: w.receivedAtMs, expected: w.expected });
-    }
+    session.nowMs = snapshot.nowMs;
+    session.unreadable = snapshot.unreadable;
+    session.presence = PresenceTracker.restore(snapshot.presence, snapshot.self, config.presence);
+    session.pruned.push(...snapshot.pruned);
+    for (const p of snapshot.pruned) session.log.skipSubsession(p.index);
     for (const s of snapshot.subsessions) {
-      const sub = restoreSubsession(s, snapshot.self, config);
+      const sub = restoreSubsession(s, snapshot.self, config, session.isOnline);
+      while (session.log.subsessionCount() < s.index) session.log.skipSubsession(session.log.subsessionCount());
       assert(session.log.addSubsession(sub.transcript) === s.index, 'subsessions restore in order');
-      session.subsessions.push(sub);
+      session.subsessions.set(sub.index, sub);
       // Acceptance order is what the log saw the first time.
       for (const id of sub.transcript.ids()) session.log.accepted(s.index, id);
     }
-    session.current = snapshot.current === null ? undefined : session.subsessions[snapshot.current];
+    session.current = snapshot.current === null ? undefined : session.subsessions.get(snapshot.current);
     return session;
   }
 
-  // ── internals ──────────────────────────────────────────────────────────────────────────────
+  // ── internals: calls, timers, context ─────────────────────────────────────────────────────
 
-  private async run(body: (out: Out) => Promise<void>): Promise<SessionEffect[]> {
+  private async run(nowMs: number, body: (out: Out) => Promise<void>): Promise<SessionEffect[]> {
     assert(!this.busy, 'Session calls must not overlap: await each one');
     this.busy = true;
+    this.nowMs = Math.max(this.nowMs, nowMs);
     const out: Out = [];
     try {
       await body(out);
@@ -304,6 +439,26 @@ export class Session {
     }
     this.scheduleTimer(out);
     return out;
+  }
+
+  private proposal(operation: { kind: 'include' | 'exclude' | 'refresh'; members: readonly MemberId[] }, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      this.requireState('active', operation.kind);
+      this.requireCaughtUp(operation.kind);
+      await this.applyMembership(await this.membership.propose(operation, this.context(nowMs), nowMs), nowMs, out);
+    });
+  }
+
+  private membershipCall(
+    action: string,
+    nowMs: number,
+    call: (m: Membership, c: MembershipContext) => Promise<MembershipOutput[]> | undefined,
+  ): Promise<SessionEffect[]> {
+    return this.run(nowMs, async (out) => {
+      this.requireState('active', action);
+      this.requireCaughtUp(action);
+      await this.applyMembership((await call(this.membership, this.context(nowMs))) ?? [], nowMs, out);
+    });
   }
 
   /** Announces the next deadline when it changed (the worker keeps one timer per session). */
@@ -316,21 +471,38 @@ export class Session {
   /** The earliest time `tick` has work to do. */
   nextDeadlineMs(): number | undefined {
     if (this.sessionState === 'left') return undefined;
-    let next = this.undecryptable.nextExpiryMs();
+    let next: number | undefined;
     const consider = (at: number | undefined) => {
       if (at !== undefined && (next === undefined || at < next)) next = at;
     };
-    for (const sub of this.subsessions) if (sub.phase.kind !== 'closed') consider(sub.nextDeadlineMs());
+    for (const sub of this.live()) consider(sub.nextDeadlineMs(this.config.pendingExpiryMs));
+    consider(this.presence.nextDeadlineMs(this.current?.members ?? [], this.nowMs, this.heartbeatsAllowed()));
     consider(this.membership.nextDeadlineMs());
     return next;
   }
+
+  private quiet(): boolean {
+    return this.catchUpTo !== null;
+  }
+
+  private heartbeatsAllowed(): boolean {
+    return !this.quiet() && this.sessionState === 'active' && this.current?.phase.kind === 'active' && this.current.members.length > 1;
+  }
+
+  private readonly isOnline = (member: MemberId): boolean => this.presence.isOnline(member, this.nowMs);
 
   private requireState(state: SessionState, action: string): void {
     if (this.sessionState !== state) throw new ProtocolError('invalid-state', `cannot ${action} while ${this.sessionState}`);
   }
 
+  /** Rule 6: a member behind the head acts on a view it has not seen the end of: refused. */
+  private requireCaughtUp(action: string): void {
+    if (this.quiet()) throw new ProtocolError('invalid-state', `cannot ${action} while catching up with the channel (keep it as a draft)`);
+  }
+
   private activeSubsession(action: string): Subsession {
     this.requireState('active', action);
+    this.requireCaughtUp(action);
     const sub = this.current;
     if (sub === undefined || sub.phase.kind !== 'active') {
       throw new ProtocolError('invalid-state', `cannot ${action}: no active subsession (include someone first)`);
@@ -339,40 +511,187 @@ export class Session {
   }
 
   private subsessionOf(id: MessageKey): Subsession {
-    for (const sub of this.subsessions) if (sub.transcript.has(id)) return sub;
+    for (const sub of this.subsessions.values()) if (sub.transcript.has(id)) return sub;
     throw new ProtocolError('invalid-state', `no message ${id}`);
   }
 
-  private context(): MembershipContext {
-    const latest: MessageId[] = (this.current?.transcript.frontier() ?? []).map((k) => messageId(hexDecode(k)));
-    return { latestMessages: latest };
+  /** Subsessions not closed, oldest first. */
+  private live(): Subsession[] {
+    return [...this.subsessions.values()].filter((s) => s.phase.kind !== 'closed');
   }
+
+  /** What the membership half may ask of us; the message lists are computed only when read. */
+  private context(nowMs: number, atMs = nowMs): MembershipContext {
+    return new LazyContext(
+      () => (this.current?.transcript.frontier() ?? []).map((k) => messageId(hexDecode(k))),
+      (confirming) => this.lastWordSubsession(confirming)?.transcript.frontier().map((k) => messageId(hexDecode(k))) ?? [],
+      this.quiet(),
+      this.isOnline,
+      atMs,
+    );
+  }
+
+  /**
+   * The newest subsession before `confirming` that we confirmed and have not given our last word
+   * in. `confirming` may not be installed yet (we confirm as soon as we derive its key, rule 5):
+   * then every subsession we hold is before it.
+   */
+  private lastWordSubsession(confirming: SessionId): Subsession | undefined {
+    const key = idKey(confirming);
+    const limit = [...this.subsessions.values()].find((s) => idKey(s.setup.keys.sessionId) === key)?.index ?? Number.POSITIVE_INFINITY;
+    let found: Subsession | undefined;
+    for (const s of this.subsessions.values()) {
+      if (s.index < limit && s.confirmed.has(this.self) && !s.done.has(this.self) && (found === undefined || s.index > found.index)) found = s;
+    }
+    return found;
+  }
+
+  // ── stage: sealing (rule 7) ────────────────────────────────────────────────────────────────
 
   /** Seals a body with the subsession keys, parents = our frontier (mpENC §3.4), and accepts it. */
   protected async sendBody(sub: Subsession, body: MessageBody, nowMs: number, out: Out): Promise<MessageKey> {
+    // Rule 7: never under a subsession an operation we processed has replaced.
+    assert(sub.phase.kind === 'active' || (sub.phase.kind === 'parting' && sub.phase.replacedBy === null), 'sealing only under a subsession no operation replaced');
+    assert(!this.quiet(), 'nothing is sealed while catching up (rule 6)');
     const parents = sub.transcript.frontier();
     const packet = await sealDataPacket(this.deps.crypto, this.deps.random, {
-      keys: sub.setup.keys,
+      keys: await sub.keys(this.deps.crypto),
       ephemeralSeed: sub.setup.ownSigningSeed,
       content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
     });
     const text = encodePacket(packet);
     const id = idKey(await makeMessageId(this.deps.crypto, packet));
-    out.push({ kind: 'send', text });
-    await this.offer(sub, { id, author: this.self, parents, body }, text, this.self, nowMs, out);
+    out.push({ kind: 'send', text, sealed: { subsession: sub.index, membershipSeq: this.membershipSeq } });
+    this.presence.sent(nowMs);
+    await this.offer(sub, { id, author: this.self, parents, body }, { text, seq: undefined, sender: this.self, atMs: nowMs }, this.self, nowMs, nowMs, out);
     assert(sub.transcript.has(id), 'our own message is accepted at once');
     return id;
   }
 
-  private async offer(
-    sub: Subsession,
-    message: TranscriptMessage<MessageBody>,
-    text: string,
-    sender: MemberId,
-    nowMs: number,
-    out: Out,
-  ): Promise<void> {
-    const result = ingest(sub.transcript, sub.pending, { message, extra: text, receivedAtMs: nowMs });
+  // ── stage: decode, duplicates, subsession, verify/decrypt ─────────────────────────────────
+
+  /**
+   * Non-data packets go to the membership half; data packets are ours, after the membership half
+   * has observed them (it follows the relay's numbering of every event).
+   */
+  private async receivePacket(event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
+    const packet = decodeData(event.text);
+    const atMs = event.atMs ?? nowMs;
+    // Presence (rule 15) is what the relay saw: any packet it attributes to a member, at its time.
+    if (event.sender !== this.self) this.presence.seen(event.sender, atMs);
+    if (packet === undefined) {
+      await this.applyMembership(await this.membership.receivePacket(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
+      return;
+    }
+    if (this.membership.observeData !== undefined) {
+      await this.applyMembership(await this.membership.observeData(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
+    }
+    await this.receiveData(event, packet, nowMs, out);
+  }
+
+  private async receiveData(event: ChannelPacket, packet: DataPacket, nowMs: number, out: Out): Promise<void> {
+    const crypto = this.deps.crypto;
+    const id = idKey(await makeMessageId(crypto, packet));
+    // Duplicates (resends, relay duplicates, our own echo) are recognised before any crypto.
+    for (const sub of this.subsessions.values()) {
+      if (sub.transcript.has(id) || sub.pending.has(id) || sub.held.some((h) => h.message.id === id)) {
+        // Our own packet, handed back by the relay: now we know its place in the order.
+        if (event.sender === this.self) sub.acks.ordered(id, event.seq, event.atMs);
+        await this.applyAcks(sub, sub.acks.duplicate(id, event.sender, nowMs), nowMs, out);
+        return;
+      }
+    }
+    // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first.
+    const candidates = [...this.subsessions.values()].filter((s) => s.hint === packet.sidkeyHint).sort((a, b) => b.index - a.index);
+    for (const sub of candidates) {
+      // The channel sender is usually the author; resent packets come from someone else.
+      const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
+      const keys = await sub.keys(crypto);
+      for (const author of authors) {
+        let content;
+        try {
+          content = await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!);
+        } catch (e) {
+          if (!isProtocolError(e)) throw e;
+          if (e.code === 'bad-signature') continue;
+          // It verified, so its author sealed bad plaintext: a broken or malicious member.
+          out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
+          return;
+        }
+        const message = { id, author, parents: content.parents.map(idKey), body: content.body };
+        await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+        return;
+      }
+    }
+    this.unverifiable(event, out);
+  }
+
+  /**
+   * Rule 12: a data packet that verifies under no subsession we hold. If its sender had confirmed
+   * our current subsession (its confirmation packet reached us first, or it contributed to it
+   * without initiating it), it has processed the operation that made it and posts nothing under
+   * an older one (rule 7: it seals under none; it resends only in the subsession it seals under),
+   * and any newer one would have been made by an operation ordered before this packet, which we
+   * would have seen: a packet of it that we cannot verify is forged, altered, or sealed in a fork
+   * of the order, and we say so. Anything else is traffic we are not part of (before our time, in
+   * a subsession we were excluded from, or while we are solo): we cannot read it and need not.
+   */
+  private unverifiable(event: ChannelPacket, out: Out): void {
+    const sender = event.sender;
+    const cur = this.current;
+    const settled =
+      cur !== undefined &&
+      (cur.confirmedByPacket.has(sender) || (cur.setup.initiator !== undefined && cur.setup.initiator !== sender && (cur.setup.confirmed?.includes(sender) ?? false)));
+    if (settled) {
+      out.push({ kind: 'warn', warning: { kind: 'fork', sender, seq: event.seq } });
+      return;
+    }
+    this.unreadable += 1;
+    out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
+  }
+
+  // ── stage: confirmation gate (rule 5) ─────────────────────────────────────────────────────
+
+  private async verified(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
+    const author = message.author;
+    if (author !== this.self && !sub.confirmed.has(author)) {
+      // Rule 5: a member's data in a subsession is accepted only after its confirmation, which
+      // precedes it in the relay's order; hold it meanwhile (bounded).
+      if (sub.held.length >= MAX_HELD_FOR_CONFIRMATION) {
+        out.push({ kind: 'warn', warning: { kind: 'dropped', sender: event.sender, reason: 'too many messages wait for their author\'s confirmation' } });
+        return;
+      }
+      sub.held.push({ message, carried, sender: event.sender, receivedAtMs: nowMs });
+      return;
+    }
+    await this.offer(sub, message, carried, event.sender, event.atMs ?? nowMs, nowMs, out);
+  }
+
+  private async releaseHeld(sub: Subsession, member: MemberId, nowMs: number, out: Out): Promise<void> {
+    const mine = sub.held.filter((h) => h.message.author === member);
+    if (mine.length === 0) return;
+    sub.held = sub.held.filter((h) => h.message.author !== member);
+    for (const h of mine) await this.offer(sub, h.message, h.carried, h.sender, nowMs, nowMs, out);
+  }
+
+  private expireHeld(sub: Subsession, nowMs: number, out: Out): void {
+    const expired = sub.held.filter((h) => nowMs - h.receivedAtMs >= this.config.pendingExpiryMs);
+    if (expired.length === 0) return;
+    sub.held = sub.held.filter((h) => nowMs - h.receivedAtMs < this.config.pendingExpiryMs);
+    for (const h of expired) out.push({ kind: 'warn', warning: { kind: 'unconfirmed-author', author: h.message.author, subsession: sub.index } });
+  }
+
+  // ── stage: transcript ──────────────────────────────────────────────────────────────────────
+
+  private async offer(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, sender: MemberId, atMs: number, nowMs: number, out: Out): Promise<void> {
+    if (sub.phase.kind === 'closed' && !sub.transcript.has(message.id) && message.parents.some((p) => !sub.transcript.has(p))) {
+      // A closed subsession still shows a late message (rule 12), but nothing waits there any
+      // more: its parents, which the relay orders first, never came to us.
+      this.unreadable += 1;
+      out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
+      return;
+    }
+    const result = ingest(sub.transcript, sub.pending, { message, extra: carried, receivedAtMs: nowMs });
     if (result.duplicate) {
       await this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
       return;
@@ -380,50 +699,72 @@ export class Session {
     for (const { item, error } of result.rejected) {
       out.push({ kind: 'warn', warning: { kind: 'rejected', sender: item.message.author, code: error.code, detail: error.message } });
     }
-    for (const item of result.accepted) await this.onAccepted(sub, item.message, item.extra, nowMs, out);
+    for (const item of result.accepted) await this.onAccepted(sub, item.message, item.extra, atMs, nowMs, out);
   }
 
-  private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, text: string, nowMs: number, out: Out): Promise<void> {
+  // ── stage: acks, presence, log ─────────────────────────────────────────────────────────────
+
+  private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> {
     const { id, author, body } = message;
     const position = this.log.accepted(sub.index, id);
-    const actions = sub.acks.accepted(id, nowMs);
-    // Messages that arrive after a reader left the channel do not wait for that reader either.
-    for (const member of sub.departed) actions.push(...sub.acks.forget(member));
+    const actions = sub.acks.accepted(id, nowMs, carried.seq, carried.atMs);
     // Keep the packet texts someone may need again: those some reader lacks (resends, rule 5 of
     // AckMonitor), and our latest message (re-acks, rule 6).
     if (author === this.self) {
       const line = sub.transcript.byAuthor(this.self);
       const previousOwn = line[line.length - 2];
       if (previousOwn !== undefined && !sub.acks.isWatched(previousOwn)) sub.packets.delete(previousOwn);
-    }
-    if (author === this.self || sub.acks.isWatched(id)) sub.packets.set(id, text);
+    } else this.presence.seen(author, atMs);
+    if (author === this.self || sub.acks.isWatched(id)) sub.packets.set(id, carried.text);
     if (body.type === 'payload' && position !== undefined) {
       out.push({
         kind: 'deliver',
-        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.log.hasHiddenParents(id) },
+        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.log.hasHiddenParents(id, position) },
       });
       out.push({ kind: 'status', id, status: sub.acks.status(id) });
+    }
+    if (author !== this.self && sub.phase.kind !== 'active' && (sub.phase.kind === 'closed' || sub.phase.replacedBy !== null)) {
+      this.lateMessage(sub, message, carried.sender === author, out);
     }
     if (body.type === 'consistency' && body.close && author !== this.self) {
       out.push({ kind: 'notice', notice: { kind: 'member-parting', subsession: sub.index, member: author } });
     }
-    await this.applyPresence(sub, sub.presence.activity(author, nowMs), nowMs, out);
     await this.applyAcks(sub, actions, nowMs, out);
     await this.checkParting(sub, nowMs, out);
+  }
+
+  /**
+   * Rule 12: a message under a subsession that an operation replaced, from its author's view
+   * before it saw the change. If the author had already confirmed a later subsession, it sealed
+   * after moving on (rule 7 broken, or a replay): an alarm.
+   */
+  private lateMessage(sub: Subsession, message: TranscriptMessage<MessageBody>, fromAuthor: boolean, out: Out): void {
+    const later = [...this.subsessions.values()].filter((s) => s.index > sub.index);
+    // (A packet resent by another member proves nothing about its author's view.)
+    if (fromAuthor && later.some((s) => s.confirmedByPacket.has(message.author))) {
+      out.push({ kind: 'warn', warning: { kind: 'sealed-after-moving-on', author: message.author, subsession: sub.index } });
+      return;
+    }
+    const replacedBy = sub.phase.kind === 'parting' && sub.phase.replacedBy !== null ? sub.phase.replacedBy : (later[0]?.index ?? sub.index);
+    out.push({ kind: 'notice', notice: { kind: 'late-message', id: message.id, author: message.author, subsession: sub.index, replacedBy } });
   }
 
   private async applyAcks(sub: Subsession, actions: readonly AckAction[], nowMs: number, out: Out): Promise<void> {
     for (const action of actions) {
       switch (action.kind) {
         case 'send-ack':
-          if (sub.phase.kind !== 'closed' && this.sessionState !== 'left') {
+          // Acks go only into the subsession we seal under (rule 7), never while catching up (rule 6).
+          if (sub.phase.kind === 'active' && this.sessionState !== 'left' && !this.quiet()) {
             await this.sendBody(sub, { type: 'explicit-ack', manual: false }, nowMs, out);
           }
           break;
         case 'resend':
-          for (const text of sub.resendPackets(action.id, action.to)) out.push({ kind: 'send', text });
+          // A packet sealed before, posted again: no new plaintext reaches anyone new. Only in
+          // the subsession we seal under: nobody outside it is shown its packets (rule 12).
+          if (!this.quiet() && sub.phase.kind === 'active') for (const text of sub.resendPackets(action.id, action.to)) out.push({ kind: 'send', text });
           break;
         case 'not-fully-acked':
+          if (sub.phase.kind === 'closed' && sub.phase.missedEvents === true) break;
           out.push({ kind: 'warn', warning: { kind: 'not-fully-acked', id: action.id, missing: action.missing } });
           if (this.log.has(action.id)) out.push({ kind: 'status', id: action.id, status: 'late' });
           break;
@@ -435,23 +776,25 @@ export class Session {
     }
   }
 
-  private async applyPresence(sub: Subsession, actions: readonly PresenceAction[], nowMs: number, out: Out): Promise<void> {
+  private async applyPresence(actions: readonly PresenceAction[], nowMs: number, out: Out): Promise<void> {
     for (const action of actions) {
       if (action.kind === 'send-heartbeat') {
-        if (sub.phase.kind === 'active' && this.sessionState === 'active') {
-          await this.sendBody(sub, { type: 'heartbeat' }, nowMs, out);
-        }
-      } else {
-        out.push({ kind: 'notice', notice: { kind: 'presence', subsession: sub.index, expired: action.expired } });
+        const sub = this.current;
+        if (sub !== undefined && this.heartbeatsAllowed()) await this.sendBody(sub, { type: 'heartbeat' }, nowMs, out);
+      } else if (this.current !== undefined) {
+        out.push({ kind: 'notice', notice: { kind: 'presence', subsession: this.current.index, expired: action.expired } });
       }
     }
   }
 
-  private async applyMembership(outputs: readonly MembershipOutput[], nowMs: number, out: Out): Promise<void> {
+  // ── membership outputs ─────────────────────────────────────────────────────────────────────
+
+  private async applyMembership(outputs: readonly MembershipOutput[], nowMs: number, out: Out, seq: number | null = null, atMs = nowMs): Promise<void> {
     for (const o of outputs) {
       switch (o.kind) {
         case 'send':
           out.push({ kind: 'send', text: o.text });
+          this.presence.sent(nowMs);
           break;
         case 'kick':
           out.push({ kind: 'kick', members: o.members });
@@ -463,90 +806,147 @@ export class Session {
         case 'warn':
           out.push({ kind: 'warn', warning: { kind: 'membership', text: o.text } });
           break;
-        case 'started': {
-          // mpenc_js: an accepted operation asks the current subsession to reach consistency, so
-          // the rotation that may follow finds everything acked.
-          const sub = this.current;
-          if (sub !== undefined && sub.phase.kind === 'active' && this.sessionState === 'active') {
-            await this.sendBody(sub, { type: 'consistency', close: false }, nowMs, out);
-          }
+        case 'started':
           break;
-        }
         case 'completed':
-          await this.install(o.subsession, nowMs, out);
+          await this.install(o.subsession, nowMs, out, seq);
+          break;
+        case 'confirmed':
+          this.presence.seen(o.member, atMs);
+          await this.confirmedBy(o.sessionId, o.member, o.lastWord, nowMs, out);
+          break;
+        case 'seen':
+          this.presence.seen(o.member, atMs);
+          break;
+        case 'start-over':
+          await this.startOver(o.reason, nowMs, out);
+          break;
+        case 'excluded':
+          // mpENC §3.3: out of the group until the relay removes us; nothing more is ours to read.
+          for (const sub of this.live()) this.close(sub, sub.acks.endedConsistent() && sub.acks.isConsistent(), out);
+          this.current = undefined;
+          out.push({ kind: 'notice', notice: { kind: 'membership', text: `${o.by} excluded us` } });
           break;
       }
     }
   }
 
-  /** mpENC §3.1: switch to the new subsession atomically; the old one shuts down behind it. */
-  private async install(setup: SubsessionSetup, nowMs: number, out: Out): Promise<void> {
+  /**
+   * Rule 5: `member` confirmed subsession `sid`; its messages there are accepted from now on.
+   * Its last word in the subsessions it had confirmed before acks what it names there, and
+   * after it the member is no longer awaited there (rule 7: it never seals there again).
+   */
+  private async confirmedBy(sid: SessionId, member: MemberId, lastWord: readonly MessageId[], nowMs: number, out: Out): Promise<void> {
+    const key = idKey(sid);
+    const target = [...this.subsessions.values()].find((s) => idKey(s.setup.keys.sessionId) === key);
+    if (target === undefined) return;
+    target.confirmed.add(member);
+    target.confirmedByPacket.add(member);
+    await this.releaseHeld(target, member, nowMs, out);
+    const words = lastWord.map(idKey);
+    const holds = (sub: Subsession, w: MessageKey) => sub.transcript.has(w) || sub.pending.has(w) || sub.held.some((h) => h.message.id === w);
+    const left = [...this.subsessions.values()].filter((s) => s.index < target.index && s.confirmed.has(member) && !s.done.has(member));
+    const newest = left.reduce<Subsession | undefined>((a, b) => (a === undefined || b.index > a.index ? b : a), undefined);
+    for (const sub of left) {
+      sub.done.add(member);
+      if (sub.phase.kind === 'closed') continue;
+      // Its last word names messages of the subsession it leaves (normally one: the newest it
+      // confirmed); a message we never got is that one's too.
+      const here = words.filter((w) => holds(sub, w) || (sub === newest && !left.some((o) => holds(o, w))));
+      await this.applyAcks(sub, sub.acks.lastWord(member, here), nowMs, out);
+      await this.checkParting(sub, nowMs, out);
+    }
+  }
+
+  // ── lifecycle: install, part, close, prune ─────────────────────────────────────────────────
+
+  /** mpENC §3.1: switch to the new subsession atomically; the old one parts behind it. */
+  private async install(setup: SubsessionSetup, nowMs: number, out: Out, seq: number | null): Promise<void> {
     assert(setup.members.includes(this.self), 'a completed operation includes us');
     assert(setup.signingKeys.has(this.self), 'our signing key is in the new subsession');
     const hint = await sidkeyHint(this.deps.crypto, setup.keys);
-    const sub = new Subsession(this.subsessions.length, setup, hint, this.self, this.config, nowMs);
+    const sub = new Subsession(this.nextIndex++, setup, hint, this.self, this.config, seq, this.isOnline);
     // mpENC §3.3: members already gone from the channel are being excluded; never wait for them.
-    for (const m of setup.members) if (this.channel.length > 0 && !this.channel.includes(m)) sub.departed.add(m);
+    for (const m of setup.members) if (this.channel.length > 0 && !this.channel.includes(m)) sub.acks.forget(m);
+    while (this.log.subsessionCount() < sub.index) this.log.skipSubsession(this.log.subsessionCount());
     const index = this.log.addSubsession(sub.transcript);
     assert(index === sub.index, 'log and session number subsessions alike');
-    this.subsessions.push(sub);
-    this.firstSubsessionAtMs ??= nowMs;
-    // mpENC §3.1: previous subsessions shut down in the background, independently of later
-    // operations; only a bounded number stay live (the oldest is closed as it stands).
-    const live = this.subsessions.filter((s) => s.phase.kind !== 'closed' && s !== sub);
-    if (live.length >= MAX_LIVE_SUBSESSIONS) {
-      const oldest = live[0]!;
-      this.close(oldest, oldest.acks.isConsistent() && !oldest.acks.owesAck(), out, this.missingAcks(oldest));
-    }
+    this.subsessions.set(sub.index, sub);
     const previous = this.current;
     this.current = sub;
     out.push({ kind: 'notice', notice: { kind: 'subsession-started', subsession: sub.index, members: [...setup.members] } });
-    if (previous !== undefined && previous.phase.kind === 'active') await this.startShutdown(previous, nowMs, out);
-    if (this.sessionState === 'leaving') await this.startShutdown(sub, nowMs, out);
-    // Packets that decrypted nowhere may belong here (mpENC §4.2 step 5).
-    for (const waiting of this.undecryptable.drain()) {
-      const packet = decodeData(waiting.event.text);
-      assert(packet !== undefined, 'only data packets wait for their subsession');
-      await this.receiveData(waiting.event, packet, waiting.receivedAtMs, nowMs, out, waiting.expected);
+    if (previous !== undefined && previous.phase.kind !== 'closed') {
+      // Rule 7: replaced, so never sealed under again; it waits for the last words of the members
+      // who confirmed it (rule 14), and never for those the operation left out or who never
+      // confirmed it (they slept through it).
+      previous.phase = { kind: 'parting', finId: null, deadlineMs: null, replacedBy: sub.index };
+      for (const m of previous.members) {
+        if (m === this.self) continue;
+        if (!setup.members.includes(m) || !previous.confirmed.has(m)) await this.applyAcks(previous, previous.acks.forget(m), nowMs, out);
+      }
+      // Our own acks there are our last word (our confirmation of the new one).
+      await this.applyAcks(previous, previous.acks.forget(this.self), nowMs, out);
+      await this.checkParting(previous, nowMs, out);
     }
+    // Bounded: the oldest parting subsessions close as they stand (sleeping is no fault).
+    const live = this.live().filter((s) => s !== sub);
+    for (const old of live.slice(0, Math.max(0, live.length - (MAX_LIVE_SUBSESSIONS - 1)))) this.close(old, old.acks.endedConsistent() && old.acks.isConsistent(), out);
+    this.prune();
+    if (this.sessionState === 'leaving' && !this.quiet()) await this.startShutdown(sub, nowMs, out);
   }
 
   private async startShutdown(sub: Subsession, nowMs: number, out: Out): Promise<void> {
     if (sub.phase.kind !== 'active') return;
     const finId = await this.sendBody(sub, { type: 'consistency', close: true }, nowMs, out);
-    sub.phase = { kind: 'parting', finId, deadlineMs: nowMs + this.config.finTimeoutMs };
+    sub.phase = { kind: 'parting', finId, deadlineMs: nowMs + this.config.finTimeoutMs, replacedBy: null };
     await this.checkParting(sub, nowMs, out);
   }
 
-  /** A parting subsession closes once everything is fully acked and we owe no acks (§3.5). */
+  /**
+   * A replaced subsession closes once every member who confirmed it gave its last word (rule 14);
+   * one we leave, once the online members acked our FIN and we owe nothing, or at the FIN timeout.
+   */
   private async checkParting(sub: Subsession, nowMs: number, out: Out): Promise<void> {
-    if (sub.phase.kind !== 'parting') return;
-    if (sub.acks.isConsistent() && !sub.acks.owesAck()) {
-      this.close(sub, true, out);
-    } else if (nowMs >= sub.phase.deadlineMs) {
-      this.close(sub, false, out, this.missingAcks(sub));
+    const phase = sub.phase;
+    if (phase.kind !== 'parting') return;
+    if (phase.replacedBy !== null) {
+      if (sub.lastWordsIn()) this.close(sub, sub.acks.endedConsistent(), out);
+      return;
     }
-  }
-
-  private missingAcks(sub: Subsession): MemberId[] {
-    const missing = new Set<MemberId>();
-    for (const id of sub.acks.outstanding()) for (const m of sub.acks.missing(id)) missing.add(m);
-    if (sub.acks.owesAck()) missing.add(this.self);
-    return [...missing].sort();
+    const fin = phase.finId!;
+    const delivery = sub.acks.delivery(fin);
+    const late = sub.acks.everOwing();
+    if (delivery.waiting.length === 0 && delivery.late.length === 0 && !sub.acks.owesAck()) {
+      this.close(sub, late.length === 0, out, late);
+    } else if (phase.deadlineMs !== null && nowMs >= phase.deadlineMs) {
+      this.close(sub, false, out, [...new Set([...late, ...delivery.waiting])].sort());
+    }
   }
 
   private close(sub: Subsession, consistent: boolean, out: Out, missing: readonly MemberId[] = []): void {
     sub.phase = { kind: 'closed', consistent };
-    // Nothing more is accepted here: what still waits for parents never will (its parents were
-    // lost, e.g. by a member excluded before resends could heal it).
+    // Nothing more waits here: what still waits for parents never will (its parents were lost,
+    // e.g. by a member excluded before resends could heal it).
     for (const item of sub.pending.expire(Number.POSITIVE_INFINITY)) {
       out.push({ kind: 'warn', warning: { kind: 'missing-parents-expired', id: item.message.id, author: item.message.author } });
     }
-    out.push({ kind: 'notice', notice: { kind: 'subsession-closed', subsession: sub.index, consistent } });
-    if (!consistent) out.push({ kind: 'warn', warning: { kind: 'shutdown-inconsistent', subsession: sub.index, missing } });
+    const unconfirmed = sub.members.filter((m) => !sub.confirmed.has(m)).sort();
+    out.push({ kind: 'notice', notice: { kind: 'subsession-closed', subsession: sub.index, consistent, ...(unconfirmed.length > 0 && { unconfirmed }) } });
+    if (!consistent && missing.length > 0) out.push({ kind: 'warn', warning: { kind: 'shutdown-inconsistent', subsession: sub.index, missing } });
     if (sub === this.current && this.sessionState === 'leaving') {
       this.current = undefined;
       this.finishLeaving(out);
+    }
+  }
+
+  /** Issue 8: closed subsessions beyond MAX_KEPT_SUBSESSIONS leave memory, their keys forgotten. */
+  private prune(): void {
+    const closed = [...this.subsessions.values()].filter((s) => s.phase.kind === 'closed' && s !== this.current);
+    for (const old of closed.slice(0, Math.max(0, closed.length - MAX_KEPT_SUBSESSIONS))) {
+      this.subsessions.delete(old.index);
+      this.log.dropSubsession(old.index);
+      this.pruned.push({ index: old.index, sessionId: idKey(old.setup.keys.sessionId), members: old.members });
+      this.deps.crypto.forgetKeys([old.setup.keys.groupKey, old.setup.ownSigningSeed]);
     }
   }
 
@@ -556,11 +956,39 @@ export class Session {
     out.push({ kind: 'notice', notice: { kind: 'left' } });
   }
 
+  /** Rule 11 (and rule 4): the membership dropped this group's secrets; we are solo until included again. */
+  private async startOver(reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded', nowMs: number, out: Out): Promise<void> {
+    // We missed events or cannot trust what we hold: what we have is not the whole transcript.
+    for (const sub of this.live()) this.close(sub, false, out);
+    // Every subsession we kept is one whose tail we may have missed.
+    for (const sub of this.subsessions.values()) if (sub.phase.kind === 'closed') sub.phase = { ...sub.phase, missedEvents: true };
+    this.current = undefined;
+    const text =
+      reason === 'retention'
+        ? 'You were away longer than the relay keeps messages. The others will add you to the group again; nothing you already have is lost.'
+        : 'Covey could not use the group\'s new keys on this device. The others will add you to the group again; nothing you already have is lost.';
+    out.push({ kind: 'notice', notice: { kind: 'start-over', reason, text } });
+    void nowMs;
+  }
+
+  /** We reached the head we saw when we started fetching (rule 6): do what fell due, once. */
+  private async caughtUp(nowMs: number, out: Out): Promise<void> {
+    this.catchUpTo = null;
+    out.push({ kind: 'notice', notice: { kind: 'caught-up' } });
+    await this.applyMembership((await this.membership.caughtUp?.(this.context(nowMs), nowMs)) ?? [], nowMs, out);
+    const sub = this.current;
+    // One explicit ack acks everything we read while catching up.
+    if (sub !== undefined && sub.phase.kind === 'active' && sub.acks.owesAck() && this.sessionState === 'active') {
+      await this.sendBody(sub, { type: 'explicit-ack', manual: false }, nowMs, out);
+    }
+    if (this.sessionState === 'leaving' && sub !== undefined) await this.startShutdown(sub, nowMs, out);
+  }
+
   private async channelLeft(event: ChannelLeft, nowMs: number, out: Out): Promise<void> {
     this.channel = [...event.members];
     if (event.left.includes(this.self)) {
       // Removed from the channel (or our leave went through): nothing more to do here.
-      for (const sub of this.subsessions) if (sub.phase.kind !== 'closed') sub.phase = { kind: 'closed', consistent: sub.acks.isConsistent() };
+      for (const sub of this.live()) sub.phase = { kind: 'closed', consistent: sub.acks.isConsistent() };
       this.current = undefined;
       if (this.sessionState !== 'left') {
         this.sessionState = 'left';
@@ -569,87 +997,34 @@ export class Session {
       return;
     }
     // mpENC §3.3: a member who left the channel is being excluded; their missing acks are no fault.
-    for (const sub of this.subsessions) {
-      if (sub.phase.kind === 'closed') continue;
+    for (const sub of this.live()) {
       for (const member of event.left) {
         if (!sub.members.includes(member)) continue;
-        sub.departed.add(member);
+        sub.done.add(member);
         await this.applyAcks(sub, sub.acks.forget(member), nowMs, out);
-        await this.applyPresence(sub, sub.presence.forget(member), nowMs, out);
       }
       await this.checkParting(sub, nowMs, out);
     }
-    await this.applyMembership(await this.membership.channelChanged(event, this.context(), nowMs), nowMs, out);
+    await this.applyMembership(await this.membership.channelChanged(event, this.context(nowMs, event.atMs ?? nowMs), nowMs), nowMs, out, event.seq, event.atMs ?? nowMs);
+  }
+}
+
+/** A MembershipContext whose message lists are computed only if the membership reads them (most calls do not). */
+class LazyContext implements MembershipContext {
+  constructor(
+    private readonly latest: () => readonly MessageId[],
+    private readonly word: (confirming: SessionId) => readonly MessageId[],
+    readonly quiet: boolean,
+    readonly isOnline: (member: MemberId) => boolean,
+    readonly atMs: number,
+  ) {}
+
+  get latestMessages(): readonly MessageId[] {
+    return this.latest();
   }
 
-  /**
-   * @param receivedAtMs when the packet first arrived (a retried packet keeps its age)
-   */
-  /**
-   * Non-data packets go to the membership half; data packets are ours, after the membership half
-   * has observed them (it may follow the relay's numbering of every event).
-   */
-  private async receivePacket(event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
-    const packet = decodeData(event.text);
-    if (packet === undefined) {
-      await this.applyMembership(await this.membership.receivePacket(event, this.context(), nowMs), nowMs, out);
-      return;
-    }
-    if (this.membership.observeData !== undefined) {
-      await this.applyMembership(await this.membership.observeData(event, this.context(), nowMs), nowMs, out);
-    }
-    await this.receiveData(event, packet, nowMs, nowMs, out, this.readsEverything(nowMs));
-  }
-
-  /** Whether every data packet arriving now should be readable by us (see WaitingPacket). */
-  private readsEverything(nowMs: number): boolean {
-    return this.current !== undefined && this.firstSubsessionAtMs !== undefined && nowMs >= this.firstSubsessionAtMs + this.config.finTimeoutMs;
-  }
-
-  private async receiveData(
-    event: ChannelPacket,
-    packet: DataPacket,
-    receivedAtMs: number,
-    nowMs: number,
-    out: Out,
-    expected: boolean,
-  ): Promise<void> {
-    const crypto = this.deps.crypto;
-    const id = idKey(await makeMessageId(crypto, packet));
-    // Duplicates (resends, relay duplicates, our own echo) are recognised before any crypto.
-    for (const sub of this.subsessions) {
-      if (sub.transcript.has(id) || sub.pending.has(id)) {
-        await this.applyAcks(sub, sub.acks.duplicate(id, event.sender, nowMs), nowMs, out);
-        return;
-      }
-    }
-    // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest live one first.
-    const candidates = this.subsessions.filter((s) => s.phase.kind !== 'closed' && s.hint === packet.sidkeyHint).reverse();
-    for (const sub of candidates) {
-      // The channel sender is usually the author; resent packets come from someone else.
-      const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
-      for (const author of authors) {
-        let content;
-        try {
-          content = await openDataPacket(crypto, packet, sub.setup.keys, sub.setup.signingKeys.get(author)!);
-        } catch (e) {
-          if (!isProtocolError(e)) throw e;
-          if (e.code === 'bad-signature') continue;
-          // It verified, so its author sealed bad plaintext: a broken or malicious member.
-          out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
-          return;
-        }
-        const message = { id, author, parents: content.parents.map(idKey), body: content.body };
-        await this.offer(sub, message, event.text, event.sender, nowMs, out);
-        return;
-      }
-    }
-    // mpENC §4.2 step 5: verifies nowhere (yet). The one-byte hint collides now and then, so a
-    // hint match proves nothing: the packet waits like any other, and a forgery expires there.
-    const dropped = this.undecryptable.add({ event, receivedAtMs, expected });
-    if (dropped !== undefined) {
-      out.push({ kind: 'warn', warning: { kind: 'dropped', sender: dropped.event.sender, reason: 'too many undecryptable packets' } });
-    }
+  lastWord(confirming: SessionId): readonly MessageId[] {
+    return this.word(confirming);
   }
 }
 

@@ -17,14 +17,18 @@ import type { MessageKey } from '../transcript/ids.js';
 import type { SubsessionSetup } from './membership.js';
 import type { SessionState } from './effects.js';
 import { assert } from '../errors.js';
-import { PresenceTracker } from '../presence/presence-tracker.js';
 import { AckMonitor } from '../reliability/ack-monitor.js';
 import type { TranscriptMessage } from '../transcript/message.js';
 import type { SessionConfig } from './config.js';
 import { needsAck } from './effects.js';
 import { Subsession, type SubsessionPhase } from './subsession.js';
 
-export const SESSION_SNAPSHOT_VERSION = 1;
+/**
+ * 2: groups that work while phones sleep (async-groups.md): confirmations, last words, relay
+ * orders, session-wide presence, catch-up state, pruned subsessions. Version 1 snapshots were
+ * never stored by a released app; they are refused.
+ */
+export const SESSION_SNAPSHOT_VERSION = 2;
 
 export interface SnapshotMessage {
   readonly id: MessageKey;
@@ -39,21 +43,27 @@ export interface SetupSnapshot {
   readonly groupKey: string;
   readonly signingKeys: readonly (readonly [MemberId, string])[];
   readonly ownSigningSeed: string;
+  readonly confirmed: readonly MemberId[] | null;
+  readonly initiator: MemberId | null;
 }
 
 export interface SubsessionSnapshot {
   readonly index: number;
   readonly hint: number;
+  readonly installedAtSeq: number | null;
   readonly setup: SetupSnapshot;
   /** Accepted messages in acceptance order. */
   readonly messages: readonly SnapshotMessage[];
   /** Messages waiting for parents, in arrival order. */
-  readonly pending: readonly { readonly message: SnapshotMessage; readonly text: string; readonly receivedAtMs: number }[];
+  readonly pending: readonly { readonly message: SnapshotMessage; readonly text: string; readonly seq: number | null; readonly sender: MemberId; readonly atMs: number; readonly receivedAtMs: number }[];
+  /** Messages waiting for their author's confirmation (rule 5). */
+  readonly held: readonly { readonly message: SnapshotMessage; readonly text: string; readonly seq: number | null; readonly sender: MemberId; readonly atMs: number; readonly receivedAtMs: number }[];
   readonly packets: readonly (readonly [MessageKey, string])[];
   readonly acks: AckMonitorSnapshot;
-  readonly presence: PresenceSnapshot;
   readonly phase: SubsessionPhase;
-  readonly departed: readonly MemberId[];
+  readonly confirmed: readonly MemberId[];
+  readonly confirmedByPacket: readonly MemberId[];
+  readonly done: readonly MemberId[];
 }
 
 export interface SessionSnapshot {
@@ -61,16 +71,16 @@ export interface SessionSnapshot {
   readonly self: MemberId;
   readonly state: SessionState;
   readonly channel: readonly MemberId[];
+  readonly membershipSeq: number | null;
+  readonly lastSeq: number | null;
+  readonly catchUpTo: number | null;
   readonly current: number | null;
+  readonly nextIndex: number;
   readonly lastTimerMs: number | null;
-  readonly firstSubsessionAtMs: number | null;
-  readonly undecryptable: readonly {
-    readonly sender: MemberId;
-    readonly seq: number;
-    readonly text: string;
-    readonly receivedAtMs: number;
-    readonly expected: boolean;
-  }[];
+  readonly nowMs: number;
+  readonly unreadable: number;
+  readonly presence: PresenceSnapshot;
+  readonly pruned: readonly { readonly index: number; readonly sessionId: string; readonly members: readonly MemberId[] }[];
   readonly subsessions: readonly SubsessionSnapshot[];
   /** The membership half's own snapshot; the caller restores it with its own factory. */
   readonly membership: unknown;
@@ -83,6 +93,8 @@ export function setupToSnapshot(setup: SubsessionSetup): SetupSnapshot {
     groupKey: base64Encode(setup.keys.groupKey),
     signingKeys: [...setup.signingKeys].map(([m, k]) => [m, base64Encode(k)] as const),
     ownSigningSeed: base64Encode(setup.ownSigningSeed),
+    confirmed: setup.confirmed === undefined ? null : [...setup.confirmed],
+    initiator: setup.initiator ?? null,
   };
 }
 
@@ -92,6 +104,8 @@ export function setupFromSnapshot(s: SetupSnapshot): SubsessionSetup {
     keys: { sessionId: sessionId(base64Decode(s.sessionId)), groupKey: base64Decode(s.groupKey) },
     signingKeys: new Map(s.signingKeys.map(([m, k]) => [m, base64Decode(k)])),
     ownSigningSeed: base64Decode(s.ownSigningSeed),
+    ...(s.confirmed !== null && { confirmed: [...s.confirmed] }),
+    ...(s.initiator !== null && { initiator: s.initiator }),
   };
 }
 
@@ -110,30 +124,36 @@ export function snapshotSubsession(sub: Subsession): SubsessionSnapshot {
   return {
     index: sub.index,
     hint: sub.hint,
+    installedAtSeq: sub.installedAtSeq,
     setup: setupToSnapshot(sub.setup),
     messages: sub.transcript.ids().map((id) => snapshotMessage(sub.transcript.get(id))),
-    pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra, receivedAtMs: p.receivedAtMs })),
+    pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra.text, seq: p.extra.seq ?? null, sender: p.extra.sender, atMs: p.extra.atMs, receivedAtMs: p.receivedAtMs })),
+    held: sub.held.map((h) => ({ message: snapshotMessage(h.message), text: h.carried.text, seq: h.carried.seq ?? null, sender: h.sender, atMs: h.carried.atMs, receivedAtMs: h.receivedAtMs })),
     packets: [...sub.packets],
     acks: sub.acks.snapshot(),
-    presence: sub.presence.snapshot(),
     phase: sub.phase,
-    departed: [...sub.departed],
+    confirmed: [...sub.confirmed].sort(),
+    confirmedByPacket: [...sub.confirmedByPacket].sort(),
+    done: [...sub.done].sort(),
   };
 }
 
 /** Replays the transcript in acceptance order, which rebuilds clocks, depths and the frontier. */
-export function restoreSubsession(s: SubsessionSnapshot, self: MemberId, config: SessionConfig): Subsession {
-  const sub = new Subsession(s.index, setupFromSnapshot(s.setup), s.hint, self, config, 0);
+export function restoreSubsession(s: SubsessionSnapshot, self: MemberId, config: SessionConfig, isOnline: (member: MemberId) => boolean): Subsession {
+  const sub = new Subsession(s.index, setupFromSnapshot(s.setup), s.hint, self, config, s.installedAtSeq, isOnline);
   for (const m of s.messages) sub.transcript.add(m);
   for (const p of s.pending) {
     const check = sub.transcript.check(p.message);
     assert(check.kind === 'missing-parents', 'a pending message still misses parents');
-    sub.pending.add({ message: p.message, extra: p.text, receivedAtMs: p.receivedAtMs }, check.missing);
+    sub.pending.add({ message: p.message, extra: { text: p.text, seq: p.seq ?? undefined, sender: p.sender, atMs: p.atMs }, receivedAtMs: p.receivedAtMs }, check.missing);
   }
+  sub.held = s.held.map((h) => ({ message: h.message, carried: { text: h.text, seq: h.seq ?? undefined, sender: h.sender, atMs: h.atMs }, sender: h.sender, receivedAtMs: h.receivedAtMs }));
   for (const [id, text] of s.packets) sub.packets.set(id, text);
-  sub.acks = AckMonitor.restore(s.acks, self, sub.transcript, needsAck, config.reliability);
-  sub.presence = PresenceTracker.restore(s.presence, self, config.presence);
+  sub.acks = AckMonitor.restore(s.acks, self, sub.transcript, needsAck, config.reliability, isOnline);
   sub.phase = s.phase;
-  for (const m of s.departed) sub.departed.add(m);
+  sub.confirmed.clear();
+  for (const m of s.confirmed) sub.confirmed.add(m);
+  for (const m of s.confirmedByPacket) sub.confirmedByPacket.add(m);
+  for (const m of s.done) sub.done.add(m);
   return sub;
 }

@@ -1,44 +1,96 @@
 /**
  * One subsession as the message half holds it (mpENC §4.2: "two components for the current and
  * previous subsession; each contains a message encryptor/decryptor, a transcript, and liveness
- * components"). Its lifecycle (mpENC §3.1, §3.5):
+ * components"), with the state each pipeline stage owns for it: its keys (verify/decrypt), the
+ * confirmation gate (async-groups rule 5), its transcript and waiting messages, its acks.
  *
- *   active ──(we send FIN: leaving, or a newer subsession took over)──▶ parting
- *   parting ──(every message fully acked, or the FIN timeout)──▶ closed
+ * Its lifecycle (mpENC §3.1, §3.5; async-groups rules 7, 14):
  *
- * A closed subsession accepts no new messages but still answers duplicates with re-acks, so that
- * members who missed our last acks get them (mpENC §3.5).
+ *   active ──(an operation replaced it: we never seal here again)──▶ parting
+ *   active ──(we leave: our FIN is out)──▶ parting
+ *   parting ──(every member who confirmed it gave its last word, or left; or our FIN is
+ *              acked by those online / timed out)──▶ closed
+ *
+ * A sleeping member never blocks the new subsession: the old one just waits in `parting` (bounded
+ * by MAX_LIVE_SUBSESSIONS). A closed subsession still reads late messages while its keys are kept
+ * (rule 12), and answers duplicates with re-acks (mpENC §3.5).
  */
+import type { CryptoProvider } from '../crypto/provider.js';
 import type { MemberId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
+import { bindKeys, type BoundKeys } from '../packets/data.js';
 import { AckMonitor } from '../reliability/ack-monitor.js';
-import { PresenceTracker } from '../presence/presence-tracker.js';
 import type { MessageKey } from '../transcript/ids.js';
+import type { TranscriptMessage } from '../transcript/message.js';
 import { PendingMessages } from '../transcript/pending.js';
 import { Transcript } from '../transcript/transcript.js';
+import type { SessionConfig } from './config.js';
 import { needsAck } from './effects.js';
 import type { SubsessionSetup } from './membership.js';
-import type { SessionConfig } from './config.js';
 
 /** Packets per resend: a reader far behind catches up over several resends rather than one burst. */
 export const MAX_RESEND_BATCH = 64;
 
+/**
+ * Rule 5: messages of members whose confirmation has not arrived yet (it precedes their data in
+ * the relay's order, so this holds only what a reordering transport delivers early). Bounded: a
+ * forger cannot fill it beyond this, and what still waits at the pending expiry is dropped with
+ * a warning.
+ */
+export const MAX_HELD_FOR_CONFIRMATION = 256;
+
 export type SubsessionPhase =
   | { readonly kind: 'active' }
-  /** We sent our FIN (`finId`); we close when everything is fully acked or at `deadlineMs`. */
-  | { readonly kind: 'parting'; readonly finId: MessageKey; readonly deadlineMs: number }
-  | { readonly kind: 'closed'; readonly consistent: boolean };
+  /**
+   * Not ours to seal in any more. `finId`/`deadlineMs`: we are leaving, our FIN is out.
+   * Otherwise an operation replaced it (`replacedBy`): it waits for the last words.
+   */
+  | { readonly kind: 'parting'; readonly finId: MessageKey | null; readonly deadlineMs: number | null; readonly replacedBy: number | null }
+  /**
+   * `missedEvents`: closed because we missed events (rule 11, withheld events): the relay's
+   * order of what we see in it later says nothing about what its authors had read, so no ack
+   * lateness is judged there any more.
+   */
+  | { readonly kind: 'closed'; readonly consistent: boolean; readonly missedEvents?: boolean };
+
+/** What waits in the transcript stage with a message: its packet (for resends) and its relay order. */
+export interface Carried {
+  readonly text: string;
+  readonly seq: number | undefined;
+  /** Who posted the packet (its author, or a member resending it). */
+  readonly sender: MemberId;
+  /** Relay time of the event that carried it (our clock for our own, until the relay hands it back). */
+  readonly atMs: number;
+}
+
+/** A verified message whose author has not confirmed this subsession yet (rule 5). */
+export interface HeldMessage {
+  readonly message: TranscriptMessage<MessageBody>;
+  readonly carried: Carried;
+  readonly sender: MemberId;
+  readonly receivedAtMs: number;
+}
 
 export class Subsession {
   readonly transcript: Transcript<MessageBody>;
-  readonly pending: PendingMessages<MessageBody, string>;
+  readonly pending: PendingMessages<MessageBody, Carried>;
   acks: AckMonitor<MessageBody>;
-  presence: PresenceTracker;
   /** Packet texts kept for resends: messages not yet fully acked, and our latest message. */
   readonly packets = new Map<MessageKey, string>();
   phase: SubsessionPhase = { kind: 'active' };
-  /** Members who left the channel: never expected to ack again (mpENC §3.3). */
-  readonly departed = new Set<MemberId>();
+  /** Rule 5: members whose confirmation we have (contributors at once, others later). */
+  readonly confirmed: Set<MemberId>;
+  /**
+   * Members whose confirmation PACKET we processed: they had processed the operation that made
+   * this subsession, so they seal under nothing older afterwards (rule 12's alarm).
+   */
+  readonly confirmedByPacket = new Set<MemberId>();
+  /** Members who gave their last word here (FIN_PM of a later confirmation), or left. */
+  readonly done = new Set<MemberId>();
+  /** Rule 5: messages waiting for their author's confirmation. */
+  held: HeldMessage[] = [];
+  /** The keys with SHA-256(sid ‖ gk) computed once, on first use (issue 8 hot path). */
+  private bound: BoundKeys | undefined;
 
   constructor(
     readonly index: number,
@@ -46,21 +98,38 @@ export class Subsession {
     readonly hint: number,
     readonly self: MemberId,
     config: SessionConfig,
-    nowMs: number,
+    /** Relay seq of the event that installed it (rule 12: nothing ordered before is under it). */
+    readonly installedAtSeq: number | null,
+    isOnline: (member: MemberId) => boolean,
   ) {
     this.transcript = new Transcript<MessageBody>(setup.members);
-    this.pending = new PendingMessages<MessageBody, string>(config.maxPendingMessages, config.pendingExpiryMs);
-    this.acks = new AckMonitor(self, this.transcript, needsAck, config.reliability);
-    this.presence = new PresenceTracker(self, setup.members, nowMs, config.presence);
+    this.pending = new PendingMessages<MessageBody, Carried>(config.maxPendingMessages, config.pendingExpiryMs);
+    this.acks = new AckMonitor(self, this.transcript, needsAck, config.reliability, isOnline);
+    this.confirmed = new Set(setup.confirmed ?? setup.members);
   }
 
   get members(): readonly MemberId[] {
     return this.setup.members;
   }
 
+  async keys(crypto: CryptoProvider): Promise<BoundKeys> {
+    this.bound ??= await bindKeys(crypto, this.setup.keys);
+    return this.bound;
+  }
+
   /** Drops a packet that no longer needs resending, unless it is our latest message. */
   release(id: MessageKey): void {
     if (this.transcript.lastBy(this.self) !== id) this.packets.delete(id);
+  }
+
+  /**
+   * Whether it may close: an operation replaced it, and everyone who confirmed it has given
+   * its last word or left (async-groups rule 14: the shutdown waits only for members who
+   * confirmed it).
+   */
+  lastWordsIn(): boolean {
+    if (this.phase.kind !== 'parting' || this.phase.replacedBy === null) return false;
+    return [...this.confirmed].every((m) => m === this.self || this.done.has(m) || this.acks.hasDeparted(m));
   }
 
   /**
@@ -84,10 +153,11 @@ export class Subsession {
     return found.map((k) => this.packets.get(k)).filter((t): t is string => t !== undefined);
   }
 
-  nextDeadlineMs(): number | undefined {
-    const candidates = [this.acks.nextDeadlineMs(), this.pending.nextExpiryMs()];
-    if (this.phase.kind === 'active') candidates.push(this.presence.nextDeadlineMs());
-    if (this.phase.kind === 'parting') candidates.push(this.phase.deadlineMs);
+  /** `heldExpiryMs`: how long a message waits for its author's confirmation (the pending expiry). */
+  nextDeadlineMs(heldExpiryMs: number): number | undefined {
+    const firstHeld = this.held[0];
+    const candidates = [this.acks.nextDeadlineMs(), this.pending.nextExpiryMs(), firstHeld === undefined ? undefined : firstHeld.receivedAtMs + heldExpiryMs];
+    if (this.phase.kind === 'parting' && this.phase.deadlineMs !== null) candidates.push(this.phase.deadlineMs);
     let next: number | undefined;
     for (const c of candidates) if (c !== undefined && (next === undefined || c < next)) next = c;
     return next;

@@ -23,12 +23,15 @@ export interface LogEntry<Body> {
 }
 
 export class MessageLog<Body> {
-  private readonly transcripts: Transcript<Body>[] = [];
+  /** By subsession index; undefined once pruned. */
+  private readonly transcripts: (Transcript<Body> | undefined)[] = [];
   private readonly shown: LogEntry<Body>[] = [];
   private readonly byId = new Map<MessageKey, LogEntry<Body>>();
   /** Per transcript message: its maximal content ancestors-or-self (computed at acceptance). */
   private readonly contentMax = new Map<MessageKey, readonly MessageKey[]>();
   private readonly subsessionOfId = new Map<MessageKey, number>();
+  /** Per content message: its real parents (computed once, at acceptance). */
+  private readonly contentParents = new Map<MessageKey, readonly MessageKey[]>();
 
   constructor(private readonly isContent: (body: Body) => boolean) {}
 
@@ -36,6 +39,31 @@ export class MessageLog<Body> {
   addSubsession(transcript: Transcript<Body>): number {
     this.transcripts.push(transcript);
     return this.transcripts.length - 1;
+  }
+
+  /** Keeps numbering in step for a subsession that is not in memory (pruned before a restore). */
+  skipSubsession(index: number): void {
+    assert(index === this.transcripts.length, 'subsessions are skipped in order');
+    this.transcripts.push(undefined);
+  }
+
+  /**
+   * Issue 8: a subsession pruned from memory leaves the log (the worker keeps what it showed);
+   * its number stays taken.
+   */
+  dropSubsession(index: number): void {
+    const transcript = this.transcripts[index];
+    if (transcript === undefined) return;
+    for (const id of transcript.ids()) {
+      this.subsessionOfId.delete(id);
+      this.contentMax.delete(id);
+      this.contentParents.delete(id);
+      this.byId.delete(id);
+    }
+    this.transcripts[index] = undefined;
+    const kept = this.shown.filter((e) => e.subsession !== index);
+    this.shown.length = 0;
+    this.shown.push(...kept);
   }
 
   subsessionCount(): number {
@@ -63,6 +91,7 @@ export class MessageLog<Body> {
       return undefined;
     }
     this.contentMax.set(id, [id]);
+    this.contentParents.set(id, inherited);
     const entry: LogEntry<Body> = {
       id,
       subsession,
@@ -107,10 +136,8 @@ export class MessageLog<Body> {
 
   /** mpENC §2.3 "Real parents": the latest content messages the author had seen. */
   parents(id: MessageKey): MessageKey[] {
-    const entry = this.get(id);
-    const transcript = this.transcript(entry.subsession);
-    const parents = transcript.get(id).parents;
-    return this.maximal(transcript, parents.flatMap((p) => this.contentMax.get(p) ?? []));
+    this.get(id);
+    return [...this.contentParents.get(id)!];
   }
 
   /** Content ancestors of a message: everything else is greyed out when it is selected (§2.3). */
@@ -121,9 +148,11 @@ export class MessageLog<Body> {
   }
 
   /** §2.3(b): the real parents differ from {the message shown just above}. */
-  hasHiddenParents(id: MessageKey): boolean {
-    const at = this.shown.indexOf(this.get(id));
-    const parents = this.parents(id);
+  hasHiddenParents(id: MessageKey, position?: number): boolean {
+    const entry = this.get(id);
+    // The caller usually knows the position (accepted() returned it): no O(n) search then.
+    const at = position !== undefined && this.shown[position] === entry ? position : this.positionOf(entry);
+    const parents = this.contentParents.get(id)!;
     const above = this.shown[at - 1];
     if (above === undefined || above.subsession !== this.get(id).subsession) return parents.length > 0;
     return parents.length !== 1 || parents[0] !== above.id;
@@ -143,6 +172,13 @@ export class MessageLog<Body> {
     return unique
       .filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)))
       .sort(); // by id: the same answer for every member, whatever the delivery order
+  }
+
+  /** Display position of a shown entry, by binary search on the display order. */
+  private positionOf(entry: LogEntry<Body>): number {
+    const at = this.insertionPoint(entry);
+    assert(this.shown[at] === entry, 'entry is shown');
+    return at;
   }
 
   private insertionPoint(entry: LogEntry<Body>): number {

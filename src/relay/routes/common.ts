@@ -4,7 +4,7 @@ import { RELAY_HEADERS } from '../../shared/relay-api.js';
 import { authenticate, verifySigned } from '../auth.js';
 import type { RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
-import { hashToken, parseChannelId, parseToken } from '../ids.js';
+import { hashToken, isCanonicalBase64Url, parseChannelId, parseToken } from '../ids.js';
 import type { ChannelRecord, NonceUse } from '../store/types.js';
 
 const POST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -135,9 +135,7 @@ export function packetField(ctx: RequestContext, body: Record<string, unknown>):
     throw new RelayError('bad-request', 'packet must be non-empty unpadded base64url');
   }
   if (packet.length > maxChars) throw new RelayError('body-too-large', `packet over ${ctx.deps.limits.maxPacketBytes} bytes`);
-  if (Buffer.from(packet, 'base64url').toString('base64url') !== packet) {
-    throw new RelayError('bad-request', 'packet must be canonical base64url');
-  }
+  if (!isCanonicalBase64Url(packet)) throw new RelayError('bad-request', 'packet must be canonical base64url');
   return packet;
 }
 

@@ -676,7 +676,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true, hasPushSubscriptions: false } };
       }
       if (reply[0] !== 'ok') return refusal(reply[1]);
-      return { ok: true, value: { event: toEvent(Number(reply[1]), data), duplicate: false, hasPushSubscriptions: Number(reply[2]) === 1 } };
+      const appended: RelayEvent = { seq: Number(reply[1]), timeMs: nowMs, ...event };
+      return { ok: true, value: { event: appended, duplicate: false, hasPushSubscriptions: Number(reply[2]) === 1 } };
     },
 
     async readEvents(channelId, afterSeq, limit, maxBytes) {

@@ -323,6 +323,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     countStats: db.prepare('UPDATE stats SET channels = channels + ?, events = events + ?, bytes = bytes + ? WHERE id = 1'),
     getStats: db.prepare<[], { channels: number; events: number; bytes: number }>('SELECT channels, events, bytes FROM stats WHERE id = 1'),
     lastOlderThan: db.prepare<[string, number], { s: number | null }>('SELECT MAX(seq) AS s FROM events WHERE channel = ? AND time_ms < ?'),
+    oldestTime: db.prepare<[string], { t: number }>('SELECT time_ms AS t FROM events WHERE channel = ? ORDER BY seq LIMIT 1'),
     sizesAfter: db.prepare<[string, number], { seq: number; size: number }>('SELECT seq, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq'),
     sizeUpTo: db.prepare<[string, number], { b: number | null; n: number }>(
       'SELECT SUM(size) AS b, COUNT(*) AS n FROM events WHERE channel = ? AND seq <= ?',
@@ -512,9 +513,14 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     // Events every current member has read (DESIGN.md §3).
     const cursors = q.minCursor.get(channelId);
     if (cursors !== undefined && cursors.n > 0 && cursors.c !== null) cut = Math.max(cut, cursors.c);
-    // Maximum age.
-    const old = q.lastOlderThan.get(channelId, nowMs - policy.maxEventAgeMs);
-    if (old?.s != null) cut = Math.max(cut, old.s);
+    // Maximum age. Looked for only when the oldest stored event is that old: the search reads the
+    // channel's log, and a trim runs with every post.
+    const cutoff = nowMs - policy.maxEventAgeMs;
+    const oldest = q.oldestTime.get(channelId);
+    if (oldest !== undefined && oldest.t < cutoff) {
+      const old = q.lastOlderThan.get(channelId, cutoff);
+      if (old?.s != null) cut = Math.max(cut, old.s);
+    }
     // Maximum bytes: drop the oldest until the rest fits.
     let remaining = channel.bytes - (q.sizeUpTo.get(channelId, cut)?.b ?? 0);
     if (remaining > policy.maxChannelBytes) {

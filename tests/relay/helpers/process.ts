@@ -42,6 +42,8 @@ export interface RelayProcessOptions {
   entry?: string;
   /** Open an IPC channel (for process-relay.ts's memory and stats requests). */
   ipc?: boolean;
+  /** Another checkout to run the entry from (the benchmark's before/after comparison); default this one. */
+  root?: string;
 }
 
 /** The test relay entry: main.ts's job with test limits and an in-memory store option. */
@@ -61,7 +63,7 @@ export async function startRelayProcess(options: RelayProcessOptions = {}): Prom
     ...options.env,
   };
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: repoRoot,
+    cwd: options.root ?? repoRoot,
     env,
     stdio: options.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
