@@ -20,6 +20,7 @@
 import { pathToFileURL } from 'node:url';
 import { nobleProvider } from '../src/protocol/crypto/noble.js';
 import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
+import type { SessionEffect } from '../src/protocol/session/effects.js';
 import { selectCryptoProvider } from '../src/protocol/crypto/select.js';
 import { webCryptoProvider } from '../tests/helpers/providers.js';
 import { formatOps, printJsonLine, printTable, round } from './harness.js';
@@ -71,6 +72,8 @@ export interface CoveyMessagesResult {
 
 export interface CatchUpResult {
   readonly provider: string;
+  /** 0: Session.receive one event at a time; else Session.receiveAll pages of this many events. */
+  readonly page: number;
   readonly messages: number;
   readonly authors: number;
   readonly timing: Timing;
@@ -146,8 +149,34 @@ export async function coveyMessages(
   };
 }
 
-/** The member who was away receives the whole queue, in relay order, through Session.receive. */
-export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue): Promise<CatchUpResult> {
+/**
+ * Signature checks per second of `crypto`, one at a time (each awaited before the next), on a
+ * message the size of a data packet's signed bytes: the yardstick of issue 8's catch-up target.
+ */
+export async function verifyRate(crypto: CryptoProvider, count = 2_000): Promise<{ readonly perCpuSec: number; readonly perSec: number }> {
+  const seed = await crypto.sha256(new Uint8Array([1, 2, 3]));
+  const pub = await crypto.ed25519PublicKey(seed);
+  const message = new Uint8Array(320).map((_, i) => i & 0xff);
+  const signature = await crypto.ed25519Sign(seed, message);
+  for (let i = 0; i < 100; i++) await crypto.ed25519Verify(pub, message, signature);
+  const { result, timing } = await timed(async () => {
+    let ok = true;
+    for (let i = 0; i < count; i++) ok = (await crypto.ed25519Verify(pub, message, signature)) && ok;
+    return ok;
+  });
+  if (!result) throw new Error(`${crypto.name}: a good signature did not verify`);
+  return { perCpuSec: (count * 1000) / timing.cpuMs, perSec: (count * 1000) / timing.wallMs };
+}
+
+/** Events per Session.receiveAll call in the paged catch-up (a relay read's page). */
+export const CATCH_UP_PAGE = 200;
+
+/**
+ * The member who was away receives the whole queue, in relay order: through Session.receive one
+ * event at a time (`page` 0), or Session.receiveAll pages of `page` events (what a worker
+ * catching up from the relay's pages does).
+ */
+export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue, page = 0): Promise<CatchUpResult> {
   // Sessions for everyone (so keys and channel agree); only the reader's is used.
   const sessions = await agreedSessions(crypto, queue.members, queue.label, BASE_MS);
   const session = sessions[queue.members.indexOf(queue.reader)]!;
@@ -155,20 +184,22 @@ export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue):
   let inOrder = true;
   let warned = false;
   const nowMs = BASE_MS + 60_000;
-  const { timing } = await timed(async () => {
-    for (const packet of queue.packets) {
-      const effects = await session.receive(packet, nowMs);
-      for (const text of deliveredTexts(effects)) {
-        if (text !== queue.texts[delivered]) inOrder = false;
-        delivered += 1;
-      }
-      if (warnings(effects).length > 0) warned = true;
+  const check = (effects: readonly SessionEffect[]) => {
+    for (const text of deliveredTexts(effects)) {
+      if (text !== queue.texts[delivered]) inOrder = false;
+      delivered += 1;
     }
+    if (warnings(effects).length > 0) warned = true;
+  };
+  const { timing } = await timed(async () => {
+    if (page === 0) for (const packet of queue.packets) check(await session.receive(packet, nowMs));
+    else for (let i = 0; i < queue.packets.length; i += page) check(await session.receiveAll(queue.packets.slice(i, i + page), nowMs));
   });
   const n = queue.packets.length;
   const authors = queue.members.length - 1;
   return {
     provider: crypto.name,
+    page,
     messages: n,
     authors,
     timing,
@@ -184,7 +215,7 @@ const envNumber = (name: string, fallback: number) => {
   return value === undefined || value === '' ? fallback : Number(value);
 };
 
-export const CATCH_UP_TABLE_HEADERS = ['catch-up', 'impl', 'CPU s', 'wall s', 'msgs/s', 'msgs/CPU-s'] as const;
+export const CATCH_UP_TABLE_HEADERS = ['catch-up', 'impl', 'CPU s', 'wall s', 'msgs/s', 'msgs/CPU-s', '÷ verify/s', '÷ verify/CPU-s'] as const;
 
 /** The providers of the default run: both implementations and the hybrid the worker would pick. */
 export async function defaultBenchProviders(): Promise<CryptoProvider[]> {
@@ -212,10 +243,16 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
 
   let queue: CatchUpQueue | undefined;
   const catchUp: CatchUpResult[] = [];
+  const verify = new Map<string, { readonly perCpuSec: number; readonly perSec: number }>();
   if (catchUpMessages > 0) {
     // Sealing does not depend on the provider; WebCrypto builds the queue fastest.
     queue = await buildCatchUpQueue(webCryptoProvider, catchUpMessages, catchUpAuthors, options.seed ?? 1);
-    for (const p of providers) catchUp.push(await coveyCatchUp(p, queue));
+    for (const p of providers) {
+      // Issue 8's yardstick, measured in the same run: the provider's own signature checks.
+      verify.set(p.name, await verifyRate(p, p.name === 'noble' ? 300 : 2_000));
+      catchUp.push(await coveyCatchUp(p, queue, 0));
+      catchUp.push(await coveyCatchUp(p, queue, CATCH_UP_PAGE));
+    }
   }
   const runMlsCatchUp = options.mlsCatchUp ?? process.env['BENCH_MLS_CATCH_UP'] === '1';
   const mlsCatch = catchUpMessages > 0 && runMlsCatchUp ? await mlsCatchUp(catchUpMessages, catchUpAuthors) : undefined;
@@ -233,16 +270,25 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
     }
     if (base !== undefined) rows.push([label, 'ts-mls', us(base.cpuMs), us(base.wallMs), formatOps(1000 / base.cpuMs), '1.00×']);
   }
-  const catchUpRow = (impl: string, c: { messages: number; authors: number; timing: Timing; msgsPerSec: number; msgsPerCpuSec: number }) => [
-    `${formatOps(c.messages)} msgs, ${c.authors} authors`,
+  const catchUpRow = (label: string, impl: string, c: { messages: number; authors: number; timing: Timing; msgsPerSec: number; msgsPerCpuSec: number }, v?: { perSec: number; perCpuSec: number }) => [
+    label,
     impl,
     (c.timing.cpuMs / 1000).toFixed(2),
     (c.timing.wallMs / 1000).toFixed(2),
     formatOps(c.msgsPerSec),
     formatOps(c.msgsPerCpuSec),
+    v === undefined ? '-' : (c.msgsPerSec / v.perSec).toFixed(2) + '×',
+    v === undefined ? '-' : (c.msgsPerCpuSec / v.perCpuSec).toFixed(2) + '×',
   ];
-  const catchUpRows: MessagesRow[] = catchUp.map((c) => catchUpRow(`covey/${c.provider}`, c));
-  if (mlsCatch !== undefined) catchUpRows.push(catchUpRow('ts-mls', mlsCatch));
+  const catchUpRows: MessagesRow[] = [];
+  for (const [name, v] of verify) {
+    catchUpRows.push(['signature checks, one at a time', `covey/${name}`, '-', '-', formatOps(v.perSec), formatOps(v.perCpuSec), '1.00×', '1.00×']);
+    for (const c of catchUp.filter((r) => r.provider === name)) {
+      const how = c.page === 0 ? 'receive one by one' : `receiveAll, pages of ${c.page}`;
+      catchUpRows.push(catchUpRow(`${formatOps(c.messages)} msgs, ${c.authors} authors, ${how}`, `covey/${name}`, c, v));
+    }
+  }
+  if (mlsCatch !== undefined) catchUpRows.push(catchUpRow(`${formatOps(mlsCatch.messages)} msgs, ${mlsCatch.authors} authors`, 'ts-mls', mlsCatch));
   const catchUpJson = (c: { timing: Timing; msgsPerSec: number; msgsPerCpuSec: number }, ok: boolean) => ({
     cpuSeconds: round(c.timing.cpuMs / 1000),
     wallSeconds: round(c.timing.wallMs / 1000),
@@ -285,8 +331,24 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
             messages: queue.packets.length,
             authors: catchUpAuthors,
             maxParents: queue.maxParents,
+            page: CATCH_UP_PAGE,
             results: Object.fromEntries([
-              ...catchUp.map((c) => [c.provider, catchUpJson(c, c.allAccepted)] as const),
+              ...[...verify].map(([name, v]) => {
+                const one = catchUp.find((c) => c.provider === name && c.page === 0)!;
+                const paged = catchUp.find((c) => c.provider === name && c.page !== 0)!;
+                return [
+                  name,
+                  {
+                    verifyPerSec: round(v.perSec),
+                    verifyPerCpuSec: round(v.perCpuSec),
+                    oneByOne: catchUpJson(one, one.allAccepted),
+                    paged: catchUpJson(paged, paged.allAccepted),
+                    /** Issue 8 target: paged catch-up ≥ 0.7 × the provider's verify rate (wall; CPU beside it). */
+                    pagedOverVerify: round(paged.msgsPerSec / v.perSec),
+                    pagedOverVerifyCpu: round(paged.msgsPerCpuSec / v.perCpuSec),
+                  },
+                ] as const;
+              }),
               ...(mlsCatch === undefined ? [] : [['ts-mls', catchUpJson(mlsCatch, mlsCatch.allDelivered)] as const]),
             ]),
           },

@@ -428,11 +428,12 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         try {
           sub.add(channel, 0);
           await b.post(channel, packetOf('1'));
-          await expect.poll(() => seen, { timeout: 5000 }).toEqual([1, 2, 3]);
+          // Generous waits: a reconnect takes a backoff (0.5 s and up) and a loaded CI machine is slow.
+          await expect.poll(() => seen, { timeout: 15_000 }).toEqual([1, 2, 3]);
           opened[0]?.terminate();
-          await expect.poll(() => states, { timeout: 5000 }).toEqual(['open', 'closed', 'open']);
+          await expect.poll(() => states, { timeout: 15_000 }).toEqual(['open', 'closed', 'open']);
           await b.post(channel, packetOf('2'));
-          await expect.poll(() => seen, { timeout: 5000 }).toEqual([1, 2, 3, 4]);
+          await expect.poll(() => seen, { timeout: 15_000 }).toEqual([1, 2, 3, 4]);
           expect(sub.positions().get(channel)).toBe(4);
           expect(opened).toHaveLength(2);
         } finally {

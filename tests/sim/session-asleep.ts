@@ -46,6 +46,9 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
+/** Events per relay read while catching up (small, so that pages end mid-operation too). */
+const CATCH_UP_PAGE = 7;
+
 /** The relay keeps events this long (rule 11 needs a phone to sleep longer now and then). */
 export const ASLEEP_RETENTION_MS = 30 * DAY;
 
@@ -380,10 +383,15 @@ class AsleepWorld {
     }
     if (backlog > 0) this.catchUps += 1;
     await this.call(p, (s, now) => s.catchUp(this.log.length, now));
-    // It processes its backlog first (the worker drains it before anything else).
+    // It processes its backlog first (the worker drains it before anything else), in pages as
+    // the relay returns them (Session.receiveAll, which checks signatures ahead).
     while (p.cursor < this.log.length) {
-      const { event, audience } = this.log[p.cursor++]!;
-      if (audience.includes(p.id)) await this.call(p, (s, now) => s.receive(event, now));
+      const page: ChannelEvent[] = [];
+      while (p.cursor < this.log.length && page.length < CATCH_UP_PAGE) {
+        const { event, audience } = this.log[p.cursor++]!;
+        if (audience.includes(p.id)) page.push(event);
+      }
+      if (page.length > 0) await this.call(p, (s, now) => s.receiveAll(page, now));
     }
     // Catch-up is linear: about one signature check per event (a data packet, a contribution or
     // a confirmation each need one), plus its own catch-up's few.

@@ -151,7 +151,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'accept-missing-parents',
     bug: 'a message whose parents are missing is accepted at once',
     file: 'src/protocol/transcript/transcript.ts',
-    anchor: "if (missing.length > 0) return { kind: 'missing-parents', missing };",
+    anchor: "if (!parents.every((p) => this.entries.has(p))) return { kind: 'missing-parents', missing: parents.filter((p) => !this.entries.has(p)) };",
     replacement: '',
     stages: [TRANSCRIPT_TESTS, SESSION_SIM],
   },

@@ -5,7 +5,7 @@
  * Edge-case policies shared with webcrypto.ts live in checks.ts.
  */
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { ctr, gcm } from '@noble/ciphers/aes.js';
+import { gcm, unsafe as aesInternals } from '@noble/ciphers/aes.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -25,11 +25,41 @@ import {
   MAX_RANDOM_BYTES_PER_CALL,
 } from './checks.js';
 
+/**
+ * AES-CTR with the key schedule kept per group key (issue 8 hot path: catch-up decrypts
+ * thousands of small packets under one key, and noble's `ctr()` expands the key and copies the
+ * input on every call). noble's own CTR core (`unsafe.ctrCounter`, the function `ctr()` runs;
+ * version pinned by the lockfile, checked by the NIST and Wycheproof vectors) on an expanded key
+ * cached by key object. The cache holds a copy of the key bytes and is used only while they
+ * match (a key wiped or changed in place is expanded again); forgetKeys() wipes and drops it.
+ */
+const expandedKeys = new WeakMap<Uint8Array, { readonly copy: Uint8Array; readonly xk: Uint32Array }>();
+
+function expandedKey(key: Uint8Array): Uint32Array {
+  const cached = expandedKeys.get(key);
+  if (cached !== undefined && bytesEqual(cached.copy, key)) return cached.xk;
+  if (cached !== undefined) cached.xk.fill(0);
+  const xk = aesInternals.expandKeyLE(key);
+  expandedKeys.set(key, { copy: Uint8Array.from(key), xk });
+  return xk;
+}
+
+function forgetExpanded(keys: readonly Uint8Array[]): void {
+  for (const key of keys) {
+    const cached = expandedKeys.get(key);
+    if (cached === undefined) continue;
+    cached.xk.fill(0);
+    cached.copy.fill(0);
+    expandedKeys.delete(key);
+  }
+}
+
 export const nobleProvider: CryptoProvider = {
   name: 'noble',
 
-  forgetKeys() {
-    // noble keeps no state per key.
+  forgetKeys(keys) {
+    // Only the AES key schedules above are kept per key.
+    forgetExpanded(keys);
   },
 
   randomBytes(length) {
@@ -107,7 +137,13 @@ export const nobleProvider: CryptoProvider = {
     checkKey(counterBlock, 16, 'AES-CTR counter block');
     checkBytes(data, 'AES-CTR input');
     // noble increments the whole 16-byte block big-endian, wrapping mod 2^128 (as webcrypto.ts).
-    return ctr(key, counterBlock).encrypt(data);
+    // Fresh, 4-byte-aligned buffers: the counter block advances in place, and the output is
+    // computed in place over a copy of the input.
+    const counter = Uint8Array.from(counterBlock);
+    const out = new Uint8Array(data.length);
+    out.set(data);
+    aesInternals.ctrCounter(expandedKey(key), counter, out, out);
+    return out;
   },
 
   async aesGcmEncrypt(key, nonce, plaintext, aad) {

@@ -60,7 +60,10 @@ export function createHybridProvider(
   // async, so that bad arguments reject (as in the two providers) rather than throw.
   return {
     name: 'hybrid',
-    forgetKeys: (keys) => fast?.forgetKeys(keys),
+    forgetKeys: (keys) => {
+      fast?.forgetKeys(keys);
+      nobleProvider.forgetKeys(keys); // its AES key schedules
+    },
     randomBytes: (length) => (sym ?? nobleProvider).randomBytes(length),
     sha256: async (data) => bySize(data.length, thresholds.sha256MinBytes).sha256(data),
     hmacSha256: async (key, data) => bySize(data.length, thresholds.sha256MinBytes).hmacSha256(key, data),

@@ -126,6 +126,20 @@ export async function openDataPacket(
   if (!(await verifyDataPacket(crypto, packet, keys, authorPubKey))) {
     throw new ProtocolError('bad-signature', 'data packet signature does not verify for this author and subsession');
   }
+  return decryptDataPacket(crypto, packet, keys);
+}
+
+/**
+ * `openDataPacket` with the signature checked beforehand (`verified`: verifyDataPacket's verdict
+ * for these keys and this author; Session.receiveAll checks signatures ahead, issue 8).
+ */
+export async function openCheckedDataPacket(crypto: CryptoProvider, packet: DataPacket, keys: SubsessionKeys | BoundKeys, verified: boolean): Promise<DataContent> {
+  if (!verified) throw new ProtocolError('bad-signature', 'data packet signature does not verify for this author and subsession');
+  return decryptDataPacket(crypto, packet, keys);
+}
+
+/** Decrypts, unpads and parses a packet whose signature verified. */
+async function decryptDataPacket(crypto: CryptoProvider, packet: DataPacket, keys: SubsessionKeys | BoundKeys): Promise<DataContent> {
   const padded = await crypto.aesCtr(keys.groupKey, counterBlock(packet.iv), packet.payload);
   try {
     return decodeDataContent(unpad(padded));

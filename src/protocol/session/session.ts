@@ -6,10 +6,11 @@
  * the tagged effects each call returns (effects.ts). Randomness and crypto come in through
  * `SessionDeps`. Calls must not overlap: the worker awaits each one before the next (asserted).
  *
- * A data packet goes through stages, each owning its state (issue 8 "Shape"):
+ * A data packet goes through stages, each owning its state (issue 8 "Shape"; inbound.ts):
  *   decode → duplicate check → subsession (SIDKEY_HINT) → verify/decrypt (that subsession's
  *   keys) → confirmation gate (async-groups rule 5) → transcript (parents, pending) → acks and
- *   presence → the MessageLog and `deliver`.
+ *   presence → the MessageLog and `deliver`. This file holds the calls, the membership half's
+ *   outputs and the subsessions' lifecycle (install, part, close, prune, start over).
  * Everything else (greetings, channel membership) goes to the membership half, whose outputs
  * (new subsessions, late confirmations with last words, presence) feed the same stages.
  *
@@ -21,26 +22,24 @@
  */
 import type { ChannelEvent, ChannelLeft, ChannelPacket } from '../channel.js';
 import { hexDecode } from '../bytes.js';
-import type { DataPacket } from '../codec/data.js';
-import { decodePacket, encodePacket } from '../codec/packet.js';
+import { encodePacket } from '../codec/packet.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { assert, isProtocolError, ProtocolError } from '../errors.js';
+import { assert, ProtocolError } from '../errors.js';
 import { idKey, messageId, type MemberId, type MessageId, type SessionId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
-import { openDataPacket, sealDataPacket, sidkeyHint } from '../packets/data.js';
+import { sealDataPacket, sidkeyHint } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
 import { PresenceTracker, type Presence, type PresenceAction } from '../presence/presence-tracker.js';
 import type { RandomSource } from '../random.js';
-import type { AckAction, AckStatus, Delivery } from '../reliability/ack-monitor.js';
+import type { AckStatus, Delivery } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
-import { ingest } from '../transcript/ingest.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
-import type { TranscriptMessage } from '../transcript/message.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
+import { Inbound } from './inbound.js';
 import { isContent, type Sealed, type SessionEffect, type SessionState } from './effects.js';
 import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup, WaitingOperation } from './membership.js';
 import { checkSnapshotVersion, restoreSubsession, SESSION_SNAPSHOT_VERSION, snapshotSubsession, type SessionSnapshot } from './snapshot.js';
-import { MAX_HELD_FOR_CONFIRMATION, Subsession, type Carried, type SubsessionPhase } from './subsession.js';
+import { Subsession, type SubsessionPhase } from './subsession.js';
 
 export interface SessionDeps {
   readonly crypto: CryptoProvider;
@@ -100,8 +99,8 @@ export class Session {
   protected presence: PresenceTracker;
   protected sessionState: SessionState = 'active';
   protected lastTimerMs: number | undefined;
-  /** Data packets we could not read, not addressed to us (before our time, or while solo). */
-  protected unreadable = 0;
+  /** The inbound pipeline of data packets (decode → … → acks), its own state inside. */
+  protected readonly inbound: Inbound;
   /** The latest clock reading we were given (presence queries between calls use it). */
   private nowMs = 0;
   private busy = false;
@@ -113,6 +112,19 @@ export class Session {
     readonly config: SessionConfig = DEFAULT_SESSION_CONFIG,
   ) {
     this.presence = new PresenceTracker(self, 0, config.presence);
+    this.inbound = new Inbound({
+      self,
+      crypto: deps.crypto,
+      config,
+      log: this.log,
+      subsessions: () => this.subsessions.values(),
+      current: () => this.current,
+      presence: () => this.presence,
+      quiet: () => this.quiet(),
+      active: () => this.sessionState !== 'left',
+      sendBody: (sub, body, nowMs, out) => this.sendBody(sub, body, nowMs, out),
+      checkParting: (sub, nowMs, out) => this.checkParting(sub, nowMs, out),
+    });
   }
 
   // ── user actions ───────────────────────────────────────────────────────────────────────────
@@ -185,27 +197,52 @@ export class Session {
   // ── inputs from the world ──────────────────────────────────────────────────────────────────
 
   receive(event: ChannelEvent, nowMs: number): Promise<SessionEffect[]> {
+    return this.run(nowMs, (out) => this.receiveOne(event, nowMs, out));
+  }
+
+  /**
+   * Events in relay order (a page of a catch-up, rule 6), processed exactly as `receive` would
+   * one by one, in one call (one timer, one step for the worker to persist). The signature checks
+   * of the next data packets are started VERIFY_AHEAD events ahead, so that with WebCrypto they
+   * run off the main thread while earlier events are processed (issue 8: catch-up). A check
+   * started ahead is used only for the subsession and author the sequential path tries first;
+   * anything else is checked as `receive` would.
+   */
+  receiveAll(events: readonly ChannelEvent[], nowMs: number): Promise<SessionEffect[]> {
     return this.run(nowMs, async (out) => {
-      if (this.sessionState === 'left') return;
-      const atMs = event.atMs ?? nowMs;
-      switch (event.kind) {
-        case 'joined':
-          this.channel = [...event.members];
-          this.membershipSeq = event.seq;
-          for (const m of event.joined) this.presence.joined(m, atMs);
-          await this.applyMembership(await this.membership.channelChanged(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
-          break;
-        case 'left':
-          this.membershipSeq = event.seq;
-          await this.channelLeft(event, nowMs, out);
-          break;
-        case 'packet':
-          await this.receivePacket(event, nowMs, out);
-          break;
+      this.inbound.beginPage();
+      try {
+        for (let i = 0; i < events.length; i++) {
+          this.inbound.next(events, i);
+          await this.receiveOne(events[i]!, nowMs, out);
+          this.inbound.done(events[i]!);
+        }
+      } finally {
+        this.inbound.endPage();
       }
-      if (this.lastSeq === null || event.seq > this.lastSeq) this.lastSeq = event.seq;
-      if (this.catchUpTo !== null && event.seq >= this.catchUpTo) await this.caughtUp(nowMs, out);
     });
+  }
+
+  private async receiveOne(event: ChannelEvent, nowMs: number, out: Out): Promise<void> {
+    if (this.sessionState === 'left') return;
+    const atMs = event.atMs ?? nowMs;
+    switch (event.kind) {
+      case 'joined':
+        this.channel = [...event.members];
+        this.membershipSeq = event.seq;
+        for (const m of event.joined) this.presence.joined(m, atMs);
+        await this.applyMembership(await this.membership.channelChanged(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
+        break;
+      case 'left':
+        this.membershipSeq = event.seq;
+        await this.channelLeft(event, nowMs, out);
+        break;
+      case 'packet':
+        await this.receivePacket(event, nowMs, out);
+        break;
+    }
+    if (this.lastSeq === null || event.seq > this.lastSeq) this.lastSeq = event.seq;
+    if (this.catchUpTo !== null && event.seq >= this.catchUpTo) await this.caughtUp(nowMs, out);
   }
 
   /**
@@ -247,11 +284,11 @@ export class Session {
       if (this.sessionState === 'left') return;
       const quiet = this.quiet();
       for (const sub of this.live()) {
-        if (!quiet) await this.applyAcks(sub, sub.acks.tick(nowMs), nowMs, out);
+        if (!quiet) await this.inbound.applyAcks(sub, sub.acks.tick(nowMs), nowMs, out);
         for (const item of sub.pending.expire(nowMs)) {
           out.push({ kind: 'warn', warning: { kind: 'missing-parents-expired', id: item.message.id, author: item.message.author } });
         }
-        this.expireHeld(sub, nowMs, out);
+        this.inbound.expireHeld(sub, nowMs, out);
         await this.checkParting(sub, nowMs, out);
       }
       await this.applyPresence(this.presence.tick(nowMs, this.current?.members ?? [], this.heartbeatsAllowed()), nowMs, out);
@@ -386,7 +423,7 @@ export class Session {
       nextIndex: this.nextIndex,
       lastTimerMs: this.lastTimerMs ?? null,
       nowMs: this.nowMs,
-      unreadable: this.unreadable,
+      unreadable: this.inbound.unreadable,
       presence: this.presence.snapshot(),
       pruned: this.pruned.map((p) => ({ ...p, members: [...p.members] })),
       subsessions: [...this.subsessions.values()].map(snapshotSubsession),
@@ -409,7 +446,7 @@ export class Session {
     session.nextIndex = snapshot.nextIndex;
     session.lastTimerMs = snapshot.lastTimerMs ?? undefined;
     session.nowMs = snapshot.nowMs;
-    session.unreadable = snapshot.unreadable;
+    session.inbound.unreadable = snapshot.unreadable;
     session.presence = PresenceTracker.restore(snapshot.presence, snapshot.self, config.presence);
     session.pruned.push(...snapshot.pruned);
     for (const p of snapshot.pruned) session.log.skipSubsession(p.index);
@@ -563,19 +600,19 @@ export class Session {
     const id = idKey(await makeMessageId(this.deps.crypto, packet));
     out.push({ kind: 'send', text, sealed: { subsession: sub.index, membershipSeq: this.membershipSeq } });
     this.presence.sent(nowMs);
-    await this.offer(sub, { id, author: this.self, parents, body }, { text, seq: undefined, sender: this.self, atMs: nowMs }, this.self, nowMs, nowMs, out);
+    await this.inbound.offer(sub, { id, author: this.self, parents, body }, { text, seq: undefined, sender: this.self, atMs: nowMs }, this.self, nowMs, nowMs, out);
     assert(sub.transcript.has(id), 'our own message is accepted at once');
     return id;
   }
 
-  // ── stage: decode, duplicates, subsession, verify/decrypt ─────────────────────────────────
+  // ── inbound: greetings to the membership half, data packets to the pipeline (inbound.ts) ──
 
   /**
    * Non-data packets go to the membership half; data packets are ours, after the membership half
    * has observed them (it follows the relay's numbering of every event).
    */
   private async receivePacket(event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
-    const packet = decodeData(event.text);
+    const packet = this.inbound.decode(event);
     const atMs = event.atMs ?? nowMs;
     // Presence (rule 15) is what the relay saw: any packet it attributes to a member, at its time.
     if (event.sender !== this.self) this.presence.seen(event.sender, atMs);
@@ -586,194 +623,7 @@ export class Session {
     if (this.membership.observeData !== undefined) {
       await this.applyMembership(await this.membership.observeData(event, this.context(nowMs, atMs), nowMs), nowMs, out, event.seq, atMs);
     }
-    await this.receiveData(event, packet, nowMs, out);
-  }
-
-  private async receiveData(event: ChannelPacket, packet: DataPacket, nowMs: number, out: Out): Promise<void> {
-    const crypto = this.deps.crypto;
-    const id = idKey(await makeMessageId(crypto, packet));
-    // Duplicates (resends, relay duplicates, our own echo) are recognised before any crypto.
-    for (const sub of this.subsessions.values()) {
-      if (sub.transcript.has(id) || sub.pending.has(id) || sub.held.some((h) => h.message.id === id)) {
-        // Our own packet, handed back by the relay: now we know its place in the order.
-        if (event.sender === this.self) sub.acks.ordered(id, event.seq, event.atMs);
-        await this.applyAcks(sub, sub.acks.duplicate(id, event.sender, nowMs), nowMs, out);
-        return;
-      }
-    }
-    // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first.
-    const candidates = [...this.subsessions.values()].filter((s) => s.hint === packet.sidkeyHint).sort((a, b) => b.index - a.index);
-    for (const sub of candidates) {
-      // The channel sender is usually the author; resent packets come from someone else.
-      const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
-      const keys = await sub.keys(crypto);
-      for (const author of authors) {
-        let content;
-        try {
-          content = await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!);
-        } catch (e) {
-          if (!isProtocolError(e)) throw e;
-          if (e.code === 'bad-signature') continue;
-          // It verified, so its author sealed bad plaintext: a broken or malicious member.
-          out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
-          return;
-        }
-        const message = { id, author, parents: content.parents.map(idKey), body: content.body };
-        await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
-        return;
-      }
-    }
-    this.unverifiable(event, out);
-  }
-
-  /**
-   * Rule 12: a data packet that verifies under no subsession we hold. If its sender had confirmed
-   * our current subsession (its confirmation packet reached us first, or it contributed to it
-   * without initiating it), it has processed the operation that made it and posts nothing under
-   * an older one (rule 7: it seals under none; it resends only in the subsession it seals under),
-   * and any newer one would have been made by an operation ordered before this packet, which we
-   * would have seen: a packet of it that we cannot verify is forged, altered, or sealed in a fork
-   * of the order, and we say so. Anything else is traffic we are not part of (before our time, in
-   * a subsession we were excluded from, or while we are solo): we cannot read it and need not.
-   */
-  private unverifiable(event: ChannelPacket, out: Out): void {
-    const sender = event.sender;
-    const cur = this.current;
-    const settled =
-      cur !== undefined &&
-      (cur.confirmedByPacket.has(sender) || (cur.setup.initiator !== undefined && cur.setup.initiator !== sender && (cur.setup.confirmed?.includes(sender) ?? false)));
-    if (settled) {
-      out.push({ kind: 'warn', warning: { kind: 'fork', sender, seq: event.seq } });
-      return;
-    }
-    this.unreadable += 1;
-    out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
-  }
-
-  // ── stage: confirmation gate (rule 5) ─────────────────────────────────────────────────────
-
-  private async verified(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
-    const author = message.author;
-    if (author !== this.self && !sub.confirmed.has(author)) {
-      // Rule 5: a member's data in a subsession is accepted only after its confirmation, which
-      // precedes it in the relay's order; hold it meanwhile (bounded).
-      if (sub.held.length >= MAX_HELD_FOR_CONFIRMATION) {
-        out.push({ kind: 'warn', warning: { kind: 'dropped', sender: event.sender, reason: 'too many messages wait for their author\'s confirmation' } });
-        return;
-      }
-      sub.held.push({ message, carried, sender: event.sender, receivedAtMs: nowMs });
-      return;
-    }
-    await this.offer(sub, message, carried, event.sender, event.atMs ?? nowMs, nowMs, out);
-  }
-
-  private async releaseHeld(sub: Subsession, member: MemberId, nowMs: number, out: Out): Promise<void> {
-    const mine = sub.held.filter((h) => h.message.author === member);
-    if (mine.length === 0) return;
-    sub.held = sub.held.filter((h) => h.message.author !== member);
-    for (const h of mine) await this.offer(sub, h.message, h.carried, h.sender, nowMs, nowMs, out);
-  }
-
-  private expireHeld(sub: Subsession, nowMs: number, out: Out): void {
-    const expired = sub.held.filter((h) => nowMs - h.receivedAtMs >= this.config.pendingExpiryMs);
-    if (expired.length === 0) return;
-    sub.held = sub.held.filter((h) => nowMs - h.receivedAtMs < this.config.pendingExpiryMs);
-    for (const h of expired) out.push({ kind: 'warn', warning: { kind: 'unconfirmed-author', author: h.message.author, subsession: sub.index } });
-  }
-
-  // ── stage: transcript ──────────────────────────────────────────────────────────────────────
-
-  private async offer(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, sender: MemberId, atMs: number, nowMs: number, out: Out): Promise<void> {
-    if (sub.phase.kind === 'closed' && !sub.transcript.has(message.id) && message.parents.some((p) => !sub.transcript.has(p))) {
-      // A closed subsession still shows a late message (rule 12), but nothing waits there any
-      // more: its parents, which the relay orders first, never came to us.
-      this.unreadable += 1;
-      out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
-      return;
-    }
-    const result = ingest(sub.transcript, sub.pending, { message, extra: carried, receivedAtMs: nowMs });
-    if (result.duplicate) {
-      await this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
-      return;
-    }
-    for (const { item, error } of result.rejected) {
-      out.push({ kind: 'warn', warning: { kind: 'rejected', sender: item.message.author, code: error.code, detail: error.message } });
-    }
-    for (const item of result.accepted) await this.onAccepted(sub, item.message, item.extra, atMs, nowMs, out);
-  }
-
-  // ── stage: acks, presence, log ─────────────────────────────────────────────────────────────
-
-  private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> {
-    const { id, author, body } = message;
-    const position = this.log.accepted(sub.index, id);
-    const actions = sub.acks.accepted(id, nowMs, carried.seq, carried.atMs);
-    // Keep the packet texts someone may need again: those some reader lacks (resends, rule 5 of
-    // AckMonitor), and our latest message (re-acks, rule 6).
-    if (author === this.self) {
-      const line = sub.transcript.byAuthor(this.self);
-      const previousOwn = line[line.length - 2];
-      if (previousOwn !== undefined && !sub.acks.isWatched(previousOwn)) sub.packets.delete(previousOwn);
-    } else this.presence.seen(author, atMs);
-    if (author === this.self || sub.acks.isWatched(id)) sub.packets.set(id, carried.text);
-    if (body.type === 'payload' && position !== undefined) {
-      out.push({
-        kind: 'deliver',
-        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.log.hasHiddenParents(id, position) },
-      });
-      out.push({ kind: 'status', id, status: sub.acks.status(id) });
-    }
-    if (author !== this.self && sub.phase.kind !== 'active' && (sub.phase.kind === 'closed' || sub.phase.replacedBy !== null)) {
-      this.lateMessage(sub, message, carried.sender === author, out);
-    }
-    if (body.type === 'consistency' && body.close && author !== this.self) {
-      out.push({ kind: 'notice', notice: { kind: 'member-parting', subsession: sub.index, member: author } });
-    }
-    await this.applyAcks(sub, actions, nowMs, out);
-    await this.checkParting(sub, nowMs, out);
-  }
-
-  /**
-   * Rule 12: a message under a subsession that an operation replaced, from its author's view
-   * before it saw the change. If the author had already confirmed a later subsession, it sealed
-   * after moving on (rule 7 broken, or a replay): an alarm.
-   */
-  private lateMessage(sub: Subsession, message: TranscriptMessage<MessageBody>, fromAuthor: boolean, out: Out): void {
-    const later = [...this.subsessions.values()].filter((s) => s.index > sub.index);
-    // (A packet resent by another member proves nothing about its author's view.)
-    if (fromAuthor && later.some((s) => s.confirmedByPacket.has(message.author))) {
-      out.push({ kind: 'warn', warning: { kind: 'sealed-after-moving-on', author: message.author, subsession: sub.index } });
-      return;
-    }
-    const replacedBy = sub.phase.kind === 'parting' && sub.phase.replacedBy !== null ? sub.phase.replacedBy : (later[0]?.index ?? sub.index);
-    out.push({ kind: 'notice', notice: { kind: 'late-message', id: message.id, author: message.author, subsession: sub.index, replacedBy } });
-  }
-
-  private async applyAcks(sub: Subsession, actions: readonly AckAction[], nowMs: number, out: Out): Promise<void> {
-    for (const action of actions) {
-      switch (action.kind) {
-        case 'send-ack':
-          // Acks go only into the subsession we seal under (rule 7), never while catching up (rule 6).
-          if (sub.phase.kind === 'active' && this.sessionState !== 'left' && !this.quiet()) {
-            await this.sendBody(sub, { type: 'explicit-ack', manual: false }, nowMs, out);
-          }
-          break;
-        case 'resend':
-          // A packet sealed before, posted again: no new plaintext reaches anyone new. Only in
-          // the subsession we seal under: nobody outside it is shown its packets (rule 12).
-          if (!this.quiet() && sub.phase.kind === 'active') for (const text of sub.resendPackets(action.id, action.to)) out.push({ kind: 'send', text });
-          break;
-        case 'not-fully-acked':
-          if (sub.phase.kind === 'closed' && sub.phase.missedEvents === true) break;
-          out.push({ kind: 'warn', warning: { kind: 'not-fully-acked', id: action.id, missing: action.missing } });
-          if (this.log.has(action.id)) out.push({ kind: 'status', id: action.id, status: 'late' });
-          break;
-        case 'fully-acked':
-          sub.release(action.id);
-          if (action.needed && this.log.has(action.id)) out.push({ kind: 'status', id: action.id, status: 'fully-acked' });
-          break;
-      }
-    }
+    await this.inbound.receiveData(event, packet, nowMs, out);
   }
 
   private async applyPresence(actions: readonly PresenceAction[], nowMs: number, out: Out): Promise<void> {
@@ -842,7 +692,7 @@ export class Session {
     if (target === undefined) return;
     target.confirmed.add(member);
     target.confirmedByPacket.add(member);
-    await this.releaseHeld(target, member, nowMs, out);
+    await this.inbound.releaseHeld(target, member, nowMs, out);
     const words = lastWord.map(idKey);
     const holds = (sub: Subsession, w: MessageKey) => sub.transcript.has(w) || sub.pending.has(w) || sub.held.some((h) => h.message.id === w);
     const left = [...this.subsessions.values()].filter((s) => s.index < target.index && s.confirmed.has(member) && !s.done.has(member));
@@ -853,7 +703,7 @@ export class Session {
       // Its last word names messages of the subsession it leaves (normally one: the newest it
       // confirmed); a message we never got is that one's too.
       const here = words.filter((w) => holds(sub, w) || (sub === newest && !left.some((o) => holds(o, w))));
-      await this.applyAcks(sub, sub.acks.lastWord(member, here), nowMs, out);
+      await this.inbound.applyAcks(sub, sub.acks.lastWord(member, here), nowMs, out);
       await this.checkParting(sub, nowMs, out);
     }
   }
@@ -882,10 +732,10 @@ export class Session {
       previous.phase = { kind: 'parting', finId: null, deadlineMs: null, replacedBy: sub.index };
       for (const m of previous.members) {
         if (m === this.self) continue;
-        if (!setup.members.includes(m) || !previous.confirmed.has(m)) await this.applyAcks(previous, previous.acks.forget(m), nowMs, out);
+        if (!setup.members.includes(m) || !previous.confirmed.has(m)) await this.inbound.applyAcks(previous, previous.acks.forget(m), nowMs, out);
       }
       // Our own acks there are our last word (our confirmation of the new one).
-      await this.applyAcks(previous, previous.acks.forget(this.self), nowMs, out);
+      await this.inbound.applyAcks(previous, previous.acks.forget(this.self), nowMs, out);
       await this.checkParting(previous, nowMs, out);
     }
     // Bounded: the oldest parting subsessions close as they stand (sleeping is no fault).
@@ -960,8 +810,13 @@ export class Session {
   private async startOver(reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded', nowMs: number, out: Out): Promise<void> {
     // We missed events or cannot trust what we hold: what we have is not the whole transcript.
     for (const sub of this.live()) this.close(sub, false, out);
-    // Every subsession we kept is one whose tail we may have missed.
-    for (const sub of this.subsessions.values()) if (sub.phase.kind === 'closed') sub.phase = { ...sub.phase, missedEvents: true };
+    // Every subsession we kept is one whose tail we may have missed: its keys are no longer used
+    // (rule 11: drop this group's secrets; what we showed stays).
+    for (const sub of this.subsessions.values()) {
+      if (sub.phase.kind !== 'closed') continue;
+      sub.phase = { ...sub.phase, missedEvents: true };
+      this.deps.crypto.forgetKeys([sub.setup.keys.groupKey, sub.setup.ownSigningSeed]);
+    }
     this.current = undefined;
     const text =
       reason === 'retention'
@@ -1001,7 +856,7 @@ export class Session {
       for (const member of event.left) {
         if (!sub.members.includes(member)) continue;
         sub.done.add(member);
-        await this.applyAcks(sub, sub.acks.forget(member), nowMs, out);
+        await this.inbound.applyAcks(sub, sub.acks.forget(member), nowMs, out);
       }
       await this.checkParting(sub, nowMs, out);
     }
@@ -1025,16 +880,5 @@ class LazyContext implements MembershipContext {
 
   lastWord(confirming: SessionId): readonly MessageId[] {
     return this.word(confirming);
-  }
-}
-
-/** The data packet in `text`, or undefined for anything else (greetings, plain text, garbage). */
-function decodeData(text: string): DataPacket | undefined {
-  try {
-    const packet = decodePacket(text);
-    return packet.kind === 'data' ? packet : undefined;
-  } catch (e) {
-    if (!isProtocolError(e)) throw e;
-    return undefined;
   }
 }

@@ -101,7 +101,8 @@ export class MessageLog<Body> {
     };
     this.byId.set(id, entry);
     const at = this.insertionPoint(entry);
-    this.shown.splice(at, 0, entry);
+    if (at === this.shown.length) this.shown.push(entry);
+    else this.shown.splice(at, 0, entry);
     return at;
   }
 
@@ -168,6 +169,7 @@ export class MessageLog<Body> {
   }
 
   private maximal(transcript: Transcript<Body>, candidates: readonly MessageKey[]): MessageKey[] {
+    if (candidates.length <= 1) return [...candidates]; // (most messages: one content ancestor line)
     const unique = [...new Set(candidates)];
     return unique
       .filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)))
@@ -182,6 +184,9 @@ export class MessageLog<Body> {
   }
 
   private insertionPoint(entry: LogEntry<Body>): number {
+    // Most messages go last (a catch-up appends): one comparison before the search.
+    const last = this.shown[this.shown.length - 1];
+    if (last === undefined || compareEntries(last, entry) < 0) return this.shown.length;
     let lo = 0;
     let hi = this.shown.length;
     while (lo < hi) {

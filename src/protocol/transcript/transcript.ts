@@ -40,6 +40,8 @@ export type CheckResult =
   | { readonly kind: 'duplicate' }
   | { readonly kind: 'missing-parents'; readonly missing: readonly MessageKey[] };
 
+const READY: CheckResult = { kind: 'ready' };
+
 export class Transcript<Body = unknown> {
   readonly members: readonly MemberId[];
   private readonly authorSlot = new Map<MemberId, number>();
@@ -161,6 +163,12 @@ export class Transcript<Body = unknown> {
    * message that can never be accepted; says 'missing-parents' when it must wait.
    */
   check(message: TranscriptMessage<Body>): CheckResult {
+    const result = this.validate(message);
+    return result.kind === 'ready' ? READY : result;
+  }
+
+  /** `check`, keeping the merged clock of a ready message for `add` (computed once). */
+  private validate(message: TranscriptMessage<Body>): Exclude<CheckResult, { kind: 'ready' }> | { readonly kind: 'ready'; readonly clock: Uint32Array } {
     if (this.entries.has(message.id)) return { kind: 'duplicate' };
     if (!this.authorSlot.has(message.author)) {
       throw new ProtocolError('unknown-member', `author ${message.author} is not a member of this subsession`);
@@ -168,14 +176,15 @@ export class Transcript<Body = unknown> {
     if (message.parents.length > MAX_MESSAGE_PARENTS) {
       throw new ProtocolError('limit-exceeded', `${message.parents.length} parents > ${MAX_MESSAGE_PARENTS}`);
     }
-    if (new Set(message.parents).size !== message.parents.length) {
-      throw new ProtocolError('bad-value', 'a parent is referenced twice');
+    // (Pairwise: the list is short, and this runs for every message of a catch-up.)
+    const parents = message.parents;
+    for (let i = 0; i < parents.length; i++) {
+      for (let j = i + 1; j < parents.length; j++) if (parents[i] === parents[j]) throw new ProtocolError('bad-value', 'a parent is referenced twice');
     }
-    if (message.parents.includes(message.id)) {
+    if (parents.includes(message.id)) {
       throw new ProtocolError('inconsistent', 'a message cannot be its own parent');
     }
-    const missing = message.parents.filter((p) => !this.entries.has(p));
-    if (missing.length > 0) return { kind: 'missing-parents', missing };
+    if (!parents.every((p) => this.entries.has(p))) return { kind: 'missing-parents', missing: parents.filter((p) => !this.entries.has(p)) };
 
     // mpENC §3.4: parents form an anti-chain. Pairwise with O(1) ancestor tests; the count is
     // bounded by MAX_MESSAGE_PARENTS and in practice by the number of authors.
@@ -196,7 +205,7 @@ export class Transcript<Body = unknown> {
         `message of ${message.author} does not follow the author's previous message (fork of the author's line)`,
       );
     }
-    return { kind: 'ready' };
+    return { kind: 'ready', clock };
   }
 
   /**
@@ -204,12 +213,12 @@ export class Transcript<Body = unknown> {
    * before any change, so a rejected message leaves the transcript untouched.
    */
   add(message: TranscriptMessage<Body>): boolean {
-    const result = this.check(message);
+    const result = this.validate(message);
     if (result.kind === 'duplicate') return false;
     assert(result.kind === 'ready', 'add() needs every parent present; check() first');
 
     const slot = this.slotOf(message.author);
-    const clock = this.mergedClock(message.parents);
+    const clock = result.clock;
     const line = this.lines[slot]!;
     const authorSeq = line.length + 1;
     clock[slot] = authorSeq;
