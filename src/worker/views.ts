@@ -326,7 +326,19 @@ function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<Ti
     status = 'none';
   }
   const name = (m: MemberId) => engine.nameOf(m as string as MemberKey, rt);
-  if (unacked.length === 0 || status === 'fully-acked') return { state: 'delivered-to-all', of };
+  if (unacked.length === 0) return { state: 'delivered-to-all', of };
+  if (status === 'fully-acked') {
+    // Issue 9 §2: readers who left (or moved on) without acking it: their ack will never come.
+    let gone: readonly MemberId[];
+    try {
+      gone = rt.session.delivery(item.mpenc).gone;
+    } catch {
+      gone = [];
+    }
+    if (gone.length === 0) return { state: 'delivered-to-all', of };
+    const missing = gone.map(name);
+    return { state: 'not-acked', missing, text: `${missing.join(', ')} left before acknowledging it: that acknowledgement will never come` };
+  }
   if (status === 'late') {
     const missing = unacked.map(name);
     return { state: 'not-acked', missing, text: `${missing.join(', ')} ${missing.length === 1 ? 'was' : 'were'} active since and did not acknowledge it` };

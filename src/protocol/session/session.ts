@@ -903,7 +903,8 @@ export class Session {
       for (const member of event.left) {
         if (!sub.members.includes(member)) continue;
         sub.done.add(member);
-        await this.inbound.applyAcks(sub, sub.acks.forget(member), nowMs, out);
+        // Issue 9 §2: what it was shown and never acked still counts for consistency.
+        await this.inbound.applyAcks(sub, sub.acks.left(member), nowMs, out);
       }
       await this.checkParting(sub, nowMs, out);
     }
