@@ -15,10 +15,11 @@ import type { ChannelEvent, ChannelPacket } from '../channel.js';
 import type { DataPacket } from '../codec/data.js';
 import { decodePacket } from '../codec/packet.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { isProtocolError } from '../errors.js';
+import { isProtocolError, ProtocolError } from '../errors.js';
 import { idKey, type MemberId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
-import { openCheckedDataPacket, openDataPacket, verifyDataPacket } from '../packets/data.js';
+import { decryptDataPacketWith, openCheckedDataPacket, openDataPacket, verifyDataPacket, type DataContent } from '../packets/data.js';
+import { PROTOCOL_VERSION_2 } from '../codec/constants.js';
 import { makeMessageId } from '../packets/ids.js';
 import type { PresenceTracker } from '../presence/presence-tracker.js';
 import type { AckAction } from '../reliability/ack-monitor.js';
@@ -131,7 +132,13 @@ export class Inbound {
         try {
           // (A check started ahead, receiveAll, for exactly this subsession and author.)
           const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author ? await ahead.verdict : undefined;
-          content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
+          if (sub.chains === undefined && !sub.ratchet) {
+            content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
+          } else {
+            const verified = verdict ?? (await verifyDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!));
+            if (!verified) continue;
+            content = await this.openChained(sub, author, packet);
+          }
         } catch (e) {
           if (!isProtocolError(e)) throw e;
           if (e.code === 'bad-signature') continue;
@@ -145,6 +152,26 @@ export class Inbound {
       }
     }
     this.unverifiable(event, out);
+  }
+
+  /**
+   * Issue 9 §3: a verified v2 packet, under its author's message key for its CHAIN_INDEX. The
+   * key is taken out of the chain state (used once) and wiped. A v1 packet here, or an index
+   * whose key is gone (the author signed two packets with one index, or it was dropped beyond
+   * MAX_SKIPPED_MESSAGE_KEYS), is refused.
+   */
+  private async openChained(sub: Subsession, author: MemberId, packet: DataPacket): Promise<DataContent> {
+    const crypto = this.host.crypto;
+    await sub.startRatchet(crypto);
+    if (packet.version !== PROTOCOL_VERSION_2 || packet.chainIndex === undefined) throw new ProtocolError('bad-record', 'a v1 data packet in a v2 subsession');
+    const key = await sub.chains!.take(crypto, author, packet.chainIndex);
+    if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);
+    try {
+      return await decryptDataPacketWith(crypto, packet, key);
+    } finally {
+      crypto.forgetKeys([key]);
+      key.fill(0);
+    }
   }
 
   private isDuplicate(id: MessageKey): boolean {
