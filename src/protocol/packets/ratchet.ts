@@ -14,6 +14,7 @@
  * As §6.2.1 says, no entropy is added along the way: a leaked chain opens its later packets.
  */
 import { base64Decode, base64Encode, concatBytes, latin1Encode, utf8Encode } from '../bytes.js';
+import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ProtocolError } from '../errors.js';
 import type { MemberId, SessionId } from '../ids.js';
@@ -22,6 +23,12 @@ const CHAIN_INFO = latin1Encode('covey chain v2');
 const MESSAGE_KEY_STEP = Uint8Array.of(0x01);
 const CHAIN_KEY_STEP = Uint8Array.of(0x02);
 const CHAIN_KEY_BYTES = 32;
+
+/**
+ * The chain steps are HMACs of one byte: on noble whatever the provider (as the hybrid does for
+ * small hashes, crypto/select.ts): WebCrypto's import-then-sign costs far more than the hash.
+ */
+const smallHmac = (key: Uint8Array, data: Uint8Array): Promise<Uint8Array> => nobleProvider.hmacSha256(key, data);
 
 /**
  * Message keys kept for packets skipped over (a packet arrived before earlier ones of its
@@ -90,7 +97,7 @@ export class SenderChains {
     }
     if (index - chain.next > MAX_CHAIN_JUMP) return undefined;
     while (chain.next < index) {
-      this.skipped.set(`${member} ${chain.next}`, await crypto.hmacSha256(chain.key, MESSAGE_KEY_STEP));
+      this.skipped.set(`${member} ${chain.next}`, await smallHmac(chain.key, MESSAGE_KEY_STEP));
       await this.advance(crypto, chain);
       if (this.skipped.size > MAX_SKIPPED_MESSAGE_KEYS) {
         const oldest = this.skipped.keys().next().value!;
@@ -98,7 +105,7 @@ export class SenderChains {
         this.skipped.delete(oldest);
       }
     }
-    const key = await crypto.hmacSha256(chain.key, MESSAGE_KEY_STEP);
+    const key = await smallHmac(chain.key, MESSAGE_KEY_STEP);
     await this.advance(crypto, chain);
     return key;
   }
@@ -129,7 +136,7 @@ export class SenderChains {
   }
 
   private async advance(crypto: CryptoProvider, chain: Chain): Promise<void> {
-    const next = await crypto.hmacSha256(chain.key, CHAIN_KEY_STEP);
+    const next = await smallHmac(chain.key, CHAIN_KEY_STEP);
     chain.key.fill(0);
     chain.key = next;
     chain.next += 1;
