@@ -87,26 +87,39 @@ export class SenderChains {
    * no chain here. The caller wipes the key after use.
    */
   async take(crypto: CryptoProvider, member: MemberId, index: number): Promise<Uint8Array | undefined> {
+    const key = await this.key(crypto, member, index);
+    if (key !== undefined) this.skipped.delete(`${member} ${index}`);
+    return key;
+  }
+
+  /**
+   * The message key of `member`'s packet `index`, kept until `consume` (a reader deletes it once
+   * it has kept the message: a packet it opened and then dropped, e.g. a late one whose parents
+   * never came, may come again and must open again). Undefined as for `take`. Not a copy: wipe
+   * it only through `consume`.
+   */
+  async key(crypto: CryptoProvider, member: MemberId, index: number): Promise<Uint8Array | undefined> {
     const chain = this.chains.get(member);
     if (chain === undefined || !Number.isSafeInteger(index) || index < 0) return undefined;
-    if (index < chain.next) {
-      const slot = `${member} ${index}`;
-      const key = this.skipped.get(slot);
-      this.skipped.delete(slot);
-      return key;
-    }
+    if (index < chain.next) return this.skipped.get(`${member} ${index}`);
     if (index - chain.next > MAX_CHAIN_JUMP) return undefined;
-    while (chain.next < index) {
+    while (chain.next <= index) {
       this.skipped.set(`${member} ${chain.next}`, await smallHmac(chain.key, MESSAGE_KEY_STEP));
-      await this.advance(crypto, chain);
+      await this.advance(chain);
       if (this.skipped.size > MAX_SKIPPED_MESSAGE_KEYS) {
         const oldest = this.skipped.keys().next().value!;
         this.skipped.get(oldest)!.fill(0);
         this.skipped.delete(oldest);
       }
     }
-    const key = await smallHmac(chain.key, MESSAGE_KEY_STEP);
-    await this.advance(crypto, chain);
+    return this.skipped.get(`${member} ${index}`);
+  }
+
+  /** The message key of `member`'s packet `index` is used: deleted from this state and returned for the caller to wipe. */
+  consume(member: MemberId, index: number): Uint8Array | undefined {
+    const slot = `${member} ${index}`;
+    const key = this.skipped.get(slot);
+    this.skipped.delete(slot);
     return key;
   }
 
@@ -135,7 +148,7 @@ export class SenderChains {
     return chains;
   }
 
-  private async advance(crypto: CryptoProvider, chain: Chain): Promise<void> {
+  private async advance(chain: Chain): Promise<void> {
     const next = await smallHmac(chain.key, CHAIN_KEY_STEP);
     chain.key.fill(0);
     chain.key = next;

@@ -99,6 +99,12 @@ export class Subsession {
    * Undefined for a v1 subsession (mpenc_js), whose packets are under the group key.
    */
   chains: SenderChains | undefined;
+  /**
+   * Messages opened under a chain key that wait (for parents, or for their author's
+   * confirmation): author and CHAIN_INDEX, so the key goes when they are accepted. In memory
+   * only (after a restart such a key stays until MAX_SKIPPED_MESSAGE_KEYS pushes it out).
+   */
+  readonly openKeys = new Map<MessageKey, readonly [MemberId, number]>();
 
   constructor(
     readonly index: number,
