@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../src/protocol/bytes.js';
+import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { providers } from '../helpers/providers.js';
 import type { SimMember } from '../sim/channel.js';
@@ -64,6 +65,33 @@ describe('operations while members sleep (issue 8, point 1)', () => {
     for (const m of sleepers) expect(bytesEqual(m.state.current!.groupKey!, final), m.id).toBe(true);
     // Their late confirmations (rule 5) reach everyone.
     for (const m of members) expect([...m.state.current!.confirmed].sort(), m.id).toEqual(['m00', 'm01', 'm02', 'm03', 'm05']);
+    expect(g.warnings()).toEqual([]);
+  });
+
+  it('point 5: a proposal made from a stale view is refused by ServerOrder, says so, and is never retried', async () => {
+    const g = await makeGroup(crypto, 4, 82);
+    const stale = g.member('m01');
+    stale.paused = true; // asleep: it will not see m00's refresh before it proposes
+    await g.input(g.member('m00'), { kind: 'refresh' });
+    await g.settle();
+    const packetsBefore = g.log.filter((e) => e.event.kind === 'packet' && e.event.sender === 'm01').length;
+    // It wakes and, before processing anything, its user excludes m02 (a view two keys old).
+    const fx = await g.input(stale, { kind: 'exclude', members: ids(['m02']) });
+    expect(fx.some((e) => e.kind === 'send')).toBe(true);
+    stale.paused = false;
+    await g.settle();
+    const rejections = stale.effects.filter((e) => e.kind === 'proposal-rejected');
+    expect(rejections).toHaveLength(1);
+    expect(rejections[0]).toMatchObject({ operation: 'exclude' });
+    expect((rejections[0] as { reason: string }).reason).toMatch(/nothing was retried/);
+    // Hours pass: nothing is proposed again on its own (mpENC §6.1.1 footnote).
+    await g.advance(10 * OPERATION_TIMEOUT_MS);
+    await g.settle();
+    const sent = g.log.filter((e) => e.event.kind === 'packet' && e.event.sender === 'm01').length - packetsBefore;
+    // Its refused proposal, and its confirmation of m00's refresh (rule 5): nothing else.
+    expect(sent).toBe(2);
+    expectAgreement(g, g.honestMembers());
+    expect(g.member('m00').state.current!.members).toContain('m02');
     expect(g.warnings()).toEqual([]);
   });
 });
