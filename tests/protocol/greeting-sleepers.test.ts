@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../src/protocol/bytes.js';
-import { OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
+import { INCLUDE_GATHER_MS, OPERATION_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { providers } from '../helpers/providers.js';
 import type { SimMember } from '../sim/channel.js';
@@ -92,6 +92,37 @@ describe('operations while members sleep (issue 8, point 1)', () => {
     expect(sent).toBe(2);
     expectAgreement(g, g.honestMembers());
     expect(g.member('m00').state.current!.members).toContain('m02');
+    expect(g.warnings()).toEqual([]);
+  });
+
+  it('point 1 (rule 10): newcomers who join close together are included together, by the inviter, while others sleep', async () => {
+    const g = await makeGroup(crypto, 3, 83);
+    for (const m of g.honestMembers()) m.state = { ...m.state, autoInclude: true };
+    g.member('m02').paused = true; // asleep: proposes nothing, is not waited for
+    const inviter = g.member('m01');
+    await g.input(inviter, { kind: 'invited', untilMs: g.nowMs + 24 * 3_600_000 });
+    const marks = new Map(g.honestMembers().map((m) => [m.id, m.effects.length]));
+    for (const n of ['m03', 'm04']) {
+      const m = await g.addMember(n);
+      m.state = { ...m.state, autoInclude: true };
+    }
+    g.join('m03');
+    await g.settle();
+    await g.advance(INCLUDE_GATHER_MS / 4); // the second accepts the invitation a moment later
+    g.join('m04');
+    await g.settle();
+    await g.advance(INCLUDE_GATHER_MS);
+    await g.settle();
+    await g.advance(INCLUDE_GATHER_MS);
+    await g.settle();
+    // One include of both, proposed by the inviter; nobody else proposed one.
+    const accepted = (n: string) => g.member(n).effects.slice(marks.get(n as MemberId) ?? 0).filter((e) => e.kind === 'operation-accepted');
+    expect(accepted('m00')).toHaveLength(1);
+    expect(accepted('m00')[0]).toMatchObject({ operation: 'include', initiator: 'm01', members: ['m00', 'm01', 'm02', 'm03', 'm04'] });
+    finishedAmong(['m00', 'm01', 'm03', 'm04'].map((n) => g.member(n)), ['m00', 'm01', 'm02', 'm03', 'm04']);
+    g.member('m02').paused = false;
+    await g.settle();
+    expectAgreement(g, g.honestMembers());
     expect(g.warnings()).toEqual([]);
   });
 });
