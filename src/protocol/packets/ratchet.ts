@@ -4,8 +4,11 @@
  * per sender, and each data packet of v2 is encrypted under its own message key.
  *
  *   CK₀(m)   = HKDF-SHA256(ikm = group key, salt = sid, info = "covey chain v2" ‖ u8 len ‖ m, 32)
- *   MKᵢ(m)   = HMAC-SHA256(CKᵢ(m), 0x01)          (AES-256-CTR key of m's i-th packet)
- *   CKᵢ₊₁(m) = HMAC-SHA256(CKᵢ(m), 0x02)
+ *   MKᵢ(m)   = SHA-256(CKᵢ(m) ‖ 0x01)          (AES-256-CTR key of m's i-th packet)
+ *   CKᵢ₊₁(m) = SHA-256(CKᵢ(m) ‖ 0x02)
+ *
+ * (A hash chain as §6.2.1 names it: CK is a uniformly random 32-byte secret, so one SHA-256
+ * compression per step suffices; HMAC would cost four, measured on the catch-up path.)
  *
  * Once the chains are derived the group key is not kept (the subsession holds SHA-256(sid ‖ gk)
  * for the data signatures and these chains only). A message key is used once and deleted; a
@@ -25,10 +28,10 @@ const CHAIN_KEY_STEP = Uint8Array.of(0x02);
 const CHAIN_KEY_BYTES = 32;
 
 /**
- * The chain steps are HMACs of one byte: on noble whatever the provider (as the hybrid does for
- * small hashes, crypto/select.ts): WebCrypto's import-then-sign costs far more than the hash.
+ * One chain step, SHA-256(CK ‖ label), on noble whatever the provider (as the hybrid does for
+ * small hashes, crypto/select.ts): WebCrypto's per-call cost is far more than the hash.
  */
-const smallHmac = (key: Uint8Array, data: Uint8Array): Promise<Uint8Array> => nobleProvider.hmacSha256(key, data);
+const chainStep = (key: Uint8Array, label: Uint8Array): Promise<Uint8Array> => nobleProvider.sha256(concatBytes(key, label));
 
 /**
  * Message keys kept for packets skipped over (a packet arrived before earlier ones of its
@@ -40,7 +43,7 @@ const smallHmac = (key: Uint8Array, data: Uint8Array): Promise<Uint8Array> => no
 export const MAX_SKIPPED_MESSAGE_KEYS = 2048;
 
 /**
- * How far ahead of its chain a packet may claim to be: deriving its key costs two HMACs per
+ * How far ahead of its chain a packet may claim to be: deriving its key costs two hashes per
  * step, and every skipped key is kept (above). A claim further ahead is refused.
  */
 export const MAX_CHAIN_JUMP = MAX_SKIPPED_MESSAGE_KEYS;
@@ -104,7 +107,7 @@ export class SenderChains {
     if (index < chain.next) return this.skipped.get(`${member} ${index}`);
     if (index - chain.next > MAX_CHAIN_JUMP) return undefined;
     while (chain.next <= index) {
-      this.skipped.set(`${member} ${chain.next}`, await smallHmac(chain.key, MESSAGE_KEY_STEP));
+      this.skipped.set(`${member} ${chain.next}`, await chainStep(chain.key, MESSAGE_KEY_STEP));
       await this.advance(chain);
       if (this.skipped.size > MAX_SKIPPED_MESSAGE_KEYS) {
         const oldest = this.skipped.keys().next().value!;
@@ -149,7 +152,7 @@ export class SenderChains {
   }
 
   private async advance(chain: Chain): Promise<void> {
-    const next = await smallHmac(chain.key, CHAIN_KEY_STEP);
+    const next = await chainStep(chain.key, CHAIN_KEY_STEP);
     chain.key.fill(0);
     chain.key = next;
     chain.next += 1;
