@@ -27,16 +27,43 @@ export interface GreetResult {
   readonly wallMs: number;
   /** Everyone in the channel ends in the same subsession (members, key, chain hash), no warning. */
   readonly agreed: boolean;
+  /**
+   * Public-key operations all members made (Ed25519 verify + sign, X25519): the work count that
+   * must not grow when members sleep through the operation (issue 8), free of the machine's noise.
+   */
+  readonly publicKeyOps: number;
+}
+
+/** Counts the public-key calls made through `crypto` (the bulk of a greeting's floor). */
+function countingProvider(crypto: CryptoProvider): { readonly crypto: CryptoProvider; readonly count: () => number } {
+  let calls = 0;
+  const counted = new Set<PropertyKey>(['ed25519Verify', 'ed25519Sign', 'x25519']);
+  const wrapped = new Proxy(crypto, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (!counted.has(key)) return method.bind(target);
+      return (...args: unknown[]) => {
+        calls += 1;
+        return method.apply(target, args);
+      };
+    },
+  });
+  return { crypto: wrapped, count: () => calls };
 }
 
 const names = (n: number) => Array.from({ length: n }, (_, i) => `member${String(i).padStart(3, '0')}`);
 
-async function timedCpu(work: () => Promise<void>): Promise<{ cpuMs: number; wallMs: number }> {
+let countCalls: () => number = () => 0;
+
+async function timedCpu(work: () => Promise<void>): Promise<{ cpuMs: number; wallMs: number; publicKeyOps: number }> {
+  const calls0 = countCalls();
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
   await work();
   const cpu = process.cpuUsage(cpu0);
-  return { cpuMs: (cpu.user + cpu.system) / 1000, wallMs: performance.now() - wall0 };
+  return { cpuMs: (cpu.user + cpu.system) / 1000, wallMs: performance.now() - wall0, publicKeyOps: countCalls() - calls0 };
 }
 
 function agreed(g: SimGroup, expected: number): boolean {
@@ -55,7 +82,7 @@ function agreed(g: SimGroup, expected: number): boolean {
 }
 
 /** A started group of n (untimed unless `time`), with static keys made before anything else. */
-async function startGroup(crypto: CryptoProvider, n: number, extra: number): Promise<{ g: SimGroup; timing: { cpuMs: number; wallMs: number } }> {
+async function startGroup(crypto: CryptoProvider, n: number, extra: number): Promise<{ g: SimGroup; timing: { cpuMs: number; wallMs: number; publicKeyOps: number } }> {
   const g = new SimGroup({ crypto, seed: n });
   const all = names(n + extra);
   for (const name of all) await g.addMember(name);
@@ -77,8 +104,11 @@ async function withSleepers(g: SimGroup, asleep: boolean, work: () => Promise<vo
   await g.settle();
 }
 
-export async function coveyGreet(crypto: CryptoProvider, startSizes: readonly number[], changeSizes: readonly number[], sleepySizes: readonly number[]): Promise<GreetResult[]> {
+export async function coveyGreet(provider: CryptoProvider, startSizes: readonly number[], changeSizes: readonly number[], sleepySizes: readonly number[]): Promise<GreetResult[]> {
   const out: GreetResult[] = [];
+  const counting = countingProvider(provider);
+  const crypto = counting.crypto;
+  countCalls = counting.count;
   await startGroup(crypto, 3, 0); // warm-up (JIT, key caches), untimed
   for (const n of startSizes) {
     const { g, timing } = await startGroup(crypto, n, 0);

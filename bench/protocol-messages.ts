@@ -45,6 +45,12 @@ export interface MessagesBenchOptions {
   /** Queued messages for catch-up (default BENCH_CATCH_UP or 10,000); 0 skips catch-up. */
   readonly catchUpMessages?: number;
   readonly catchUpAuthors?: number;
+  /**
+   * Smaller queues (prefixes of the big one) caught up with receiveAll by the hybrid provider, to
+   * show catch-up is linear in the queue (issue 8). Default BENCH_CATCH_UP_SCALE (comma list) or
+   * a quarter and a half of catchUpMessages.
+   */
+  readonly catchUpScale?: readonly number[];
   /** Default: noble, webcrypto and the hybrid the worker selects (select.ts, measured routing). */
   readonly providers?: readonly CryptoProvider[];
   /** Run the ts-mls side (default true). */
@@ -68,6 +74,11 @@ export interface CoveyMessagesResult {
   readonly receivePerMessageMs: Timing;
   /** Every receipt delivered exactly the text sent, and no warning was raised. */
   readonly allDelivered: boolean;
+}
+
+/** A queue of the first `count` packets of `queue` (a queue in relay order, so any prefix is one). */
+export function catchUpPrefix(queue: CatchUpQueue, count: number): CatchUpQueue {
+  return { ...queue, packets: queue.packets.slice(0, count), texts: queue.texts.slice(0, count) };
 }
 
 export interface CatchUpResult {
@@ -243,6 +254,9 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
 
   let queue: CatchUpQueue | undefined;
   const catchUp: CatchUpResult[] = [];
+  const scaled: CatchUpResult[] = [];
+  const scaleEnv = process.env['BENCH_CATCH_UP_SCALE'];
+  const scale = options.catchUpScale ?? (scaleEnv !== undefined && scaleEnv !== '' ? scaleEnv.split(',').map(Number) : [Math.round(catchUpMessages / 4), Math.round(catchUpMessages / 2)]);
   const verify = new Map<string, { readonly perCpuSec: number; readonly perSec: number }>();
   if (catchUpMessages > 0) {
     // Sealing does not depend on the provider; WebCrypto builds the queue fastest.
@@ -252,6 +266,13 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
       verify.set(p.name, await verifyRate(p, p.name === 'noble' ? 300 : 2_000));
       catchUp.push(await coveyCatchUp(p, queue, 0));
       catchUp.push(await coveyCatchUp(p, queue, CATCH_UP_PAGE));
+    }
+    // Linear in the queue: the same rate at a quarter and a half of it (the hybrid the app uses).
+    const hybrid = providers.find((p) => p.name === 'hybrid');
+    if (hybrid !== undefined) {
+      for (const size of scale.filter((n) => n > 0 && n < queue!.packets.length)) {
+        scaled.push(await coveyCatchUp(hybrid, catchUpPrefix(queue, size), CATCH_UP_PAGE));
+      }
     }
   }
   const runMlsCatchUp = options.mlsCatchUp ?? process.env['BENCH_MLS_CATCH_UP'] === '1';
@@ -283,7 +304,7 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
   const catchUpRows: MessagesRow[] = [];
   for (const [name, v] of verify) {
     catchUpRows.push(['signature checks, one at a time', `covey/${name}`, '-', '-', formatOps(v.perSec), formatOps(v.perCpuSec), '1.00×', '1.00×']);
-    for (const c of catchUp.filter((r) => r.provider === name)) {
+    for (const c of [...scaled.filter((r) => r.provider === name), ...catchUp.filter((r) => r.provider === name)]) {
       const how = c.page === 0 ? 'receive one by one' : `receiveAll, pages of ${c.page}`;
       catchUpRows.push(catchUpRow(`${formatOps(c.messages)} msgs, ${c.authors} authors, ${how}`, `covey/${name}`, c, v));
     }
@@ -346,6 +367,13 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
                     /** Issue 8 target: paged catch-up ≥ 0.7 × the provider's verify rate (wall; CPU beside it). */
                     pagedOverVerify: round(paged.msgsPerSec / v.perSec),
                     pagedOverVerifyCpu: round(paged.msgsPerCpuSec / v.perCpuSec),
+                    /** Linear in the queue: paged catch-up of smaller prefixes (msgs/CPU-s ÷ verify/CPU-s each). */
+                    scaling: Object.fromEntries(
+                      [...scaled.filter((c) => c.provider === name), paged].map((c) => [
+                        String(c.messages),
+                        { ...catchUpJson(c, c.allAccepted), overVerifyCpu: round(c.msgsPerCpuSec / v.perCpuSec) },
+                      ]),
+                    ),
                   },
                 ] as const;
               }),
@@ -353,7 +381,7 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
             ]),
           },
   };
-  return { covey, mls, catchUp, mlsCatchUp: mlsCatch, rows, catchUpRows, json };
+  return { covey, mls, catchUp: [...scaled, ...catchUp], mlsCatchUp: mlsCatch, rows, catchUpRows, json };
 }
 
 /** Prints both tables (bench/protocol.ts may call this, then printJsonLine with `report.json`). */

@@ -129,8 +129,10 @@ export interface AppView {
   readonly queued: number;
   /** Unread messages across conversations (for a badge and the document title). */
   readonly unread: number;
-  /** Contact requests and invitations waiting for an answer. */
+  /** Contact requests waiting for an answer (they are listed under Contacts). */
   readonly pendingRequests: number;
+  /** Group invitations waiting for an answer (they are listed under Chats). */
+  readonly invitations: number;
   /** Set when phase is 'failed'. */
   readonly failure: { readonly code: WorkerErrorCode; readonly text: string } | null;
   /**
@@ -174,7 +176,7 @@ export interface ContactRequestView {
   readonly name: string;
   readonly safetyNumber: string;
   readonly receivedAtMs: number;
-  /** Set when the request comes from someone already in your contacts (e.g. a new key): explain. */
+  /** A contact with another key goes by the same name: the request may be someone posing as them. */
   readonly existingContactId: ContactId | null;
 }
 

@@ -228,12 +228,14 @@ export function linkFor(appOrigin: string, kind: typeof CARD_FRAGMENT | typeof I
 /**
  * Finds the Covey payload in a pasted link, a scanned QR text or a bare fragment: `…#c=<b64>`
  * or `…#i=<b64>`. The origin before the fragment does not matter (any Covey app opens any card).
+ * The link may sit inside the message it came in ("Add me: https://…/#c=…. See you!"): people
+ * paste what their messenger copied, sentence, full stop and all; the first link counts.
  */
 export function parseLinkText(text: unknown): { kind: 'c' | 'i'; value: unknown } {
   if (typeof text !== 'string') throw new WorkerError('bad-request', 'the link must be text');
   if (text.length > MAX_LINK_CHARS) throw badLink('that is far too long to be a Covey link');
   const trimmed = text.trim();
-  const match = /(?:^|#)([ci])=([A-Za-z0-9_-]+)$/.exec(trimmed);
+  const match = /(?:^|#)([ci])=([A-Za-z0-9_-]+)/.exec(trimmed);
   if (match === null) throw badLink('that is not a Covey link or code');
   let value: unknown;
   try {

@@ -93,6 +93,16 @@ export interface ConversationHost {
   sendHeld(conversation: ConversationRuntime): boolean;
 }
 
+/** getRandomValues refuses more than this many bytes per call (WebCrypto). */
+const MAX_RANDOM_BYTES_PER_CALL = 65_536;
+
+/** crypto.getRandomValues, in chunks: the only random source the worker gives the engine. */
+export function systemRandom(length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let off = 0; off < length; off += MAX_RANDOM_BYTES_PER_CALL) globalThis.crypto.getRandomValues(out.subarray(off, Math.min(length, off + MAX_RANDOM_BYTES_PER_CALL)));
+  return out;
+}
+
 const randomId = (deps: ClientDeps, bytes = 16) => base64UrlEncode(deps.crypto.randomBytes(bytes));
 
 export class ConversationRuntime {
@@ -139,7 +149,9 @@ export class ConversationRuntime {
   private static membershipDeps(deps: ClientDeps) {
     return {
       crypto: deps.crypto,
-      random: (n: number) => deps.crypto.randomBytes(n),
+      // Issue 9 §2: the engine's randomness is the platform's CSPRNG and nothing else (not an
+      // injectable provider's), so no test double or replayed generator reaches a real group.
+      random: systemRandom,
       // One id space (DESIGN.md §3): a member id is its channel key, so its static key is itself.
       keys: {
         staticKey(member: MemberId): Uint8Array | undefined {
@@ -763,6 +775,9 @@ export class ConversationRuntime {
    */
   async followUps(): Promise<void> {
     if (this.stopped || this.record.state === 'left' || this.record.state === 'removed') return;
+    // Rule 6, and issue 9 §2 (after a restore the session authors nothing until it caught up):
+    // what is owed waits for the head; the step that reaches it runs these follow-ups again.
+    if (this.session.catchingUp()) return;
     if (this.canSeal() && this.record.owesRoster) {
       this.record.owesRoster = false;
       const bindings = this.session.members().map((m) => this.record.bindings[m]).filter((b): b is Binding => b !== undefined);

@@ -199,6 +199,9 @@ export class People {
     if (parsed.kind !== 'c') throw badLink('that is an invite link, not a contact card: open it as an invitation');
     const card = await verifyCard(this.engine.deps.crypto, parsed.value);
     if (card.ik === this.me.identityKey) throw new WorkerError('own-card', 'That is your own card.');
+    // They asked first (both added each other): adding them answers their request.
+    const theirs = [...this.requests.values()].find((r) => r.card.ik === card.ik);
+    if (theirs !== undefined) return this.acceptRequest(theirs.id);
     const known = this.contactByIk(card.ik);
     if (known !== undefined) {
       if (known.card.ik === card.ik && card.exp > known.card.exp) await this.saveContact({ ...known, card });

@@ -24,7 +24,8 @@ import type {
 } from '../shared/worker-api.js';
 import type { ConversationRuntime } from './conversation.js';
 import type { CoveyEngine } from './engine.js';
-import type { OperationRecord, TimelineRecord } from './records.js';
+import type { Card } from './cards.js';
+import type { ContactRecord, OperationRecord, TimelineRecord } from './records.js';
 import { decodePayload } from './group-messages.js';
 import { fingerprint } from './safety-number.js';
 
@@ -49,6 +50,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
       queued: 0,
       unread: 0,
       pendingRequests: 0,
+      invitations: 0,
       failure: fallback.failure,
       alerts: [],
     };
@@ -64,7 +66,8 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
     relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), problem: r.problem })),
     queued: engine.outbox.count() + engine.people.pendingDeposits(),
     unread,
-    pendingRequests: engine.people.requests.size + engine.people.invitations.size,
+    pendingRequests: engine.people.requests.size,
+    invitations: engine.people.invitations.size,
     failure: null,
     alerts: [...engine.alerts],
     push: p.push == null ? 'off' : 'on',
@@ -134,11 +137,25 @@ export async function contactsView(engine: CoveyEngine): Promise<ContactsView> {
       name: r.card.name,
       safetyNumber: await people.safety(r.card.ik),
       receivedAtMs: r.receivedAtMs,
-      existingContactId: people.contactByIk(r.card.ik)?.id ?? null,
+      existingContactId: namesake(people, r.card)?.id ?? null,
     })),
   );
   requests.sort((a, b) => b.receivedAtMs - a.receivedAtMs);
   return { contacts, requests };
+}
+
+/**
+ * A contact with another key who goes by the same name as this request's sender: the request
+ * may be someone posing as them (ContactRequestView.existingContactId). Requests never come from
+ * a key already in the contacts (those connect at once), so the same name is what to warn about.
+ */
+function namesake(people: CoveyEngine['people'], card: Card): ContactRecord | undefined {
+  const name = card.name.toLocaleLowerCase();
+  for (const c of people.contacts.values()) {
+    if (c.card.ik === card.ik) continue;
+    if (c.card.name.toLocaleLowerCase() === name || people.displayName(c).toLocaleLowerCase() === name) return c;
+  }
+  return undefined;
 }
 
 // ── conversations ────────────────────────────────────────────────────────────────────────────
@@ -237,7 +254,10 @@ export function conversationsView(engine: CoveyEngine): ConversationsView {
 function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
   const r = rt.record;
   const out: MemberView[] = [];
-  const inSession = new Set<string>(rt.session.members());
+  // Out of the group (left or removed): its roster is no longer ours to know or show; listing
+  // what is left of it showed pending invitations as members and dropped the people still there.
+  const gone = r.state === 'left' || r.state === 'removed';
+  const inSession = new Set<string>(gone ? [] : rt.session.members());
   // A joiner waiting to be included knows the members from its invitation.
   const listed = r.state === 'waiting' && !r.createdByMe ? Object.keys(r.bindings) : [...inSession];
   for (const m of new Set([rt.self as string, ...listed])) {
@@ -253,7 +273,7 @@ function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
       role: 'member',
     });
   }
-  for (const claim of r.claims) {
+  for (const claim of gone ? [] : r.claims) {
     if (inSession.has(claim.member) || out.some((o) => o.member === (claim.member as string))) continue;
     out.push({
       member: claim.member as string as MemberRef,
@@ -265,7 +285,7 @@ function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
       role: 'joining',
     });
   }
-  for (const invite of r.invites) {
+  for (const invite of gone ? [] : r.invites) {
     if (invite.ik === null || invite.usedBy !== null || invite.expiresAtMs < engine.deps.now() || r.claims.some((c) => c.inviteId === invite.id)) continue;
     if (Object.values(r.bindings).some((b) => b.ik === invite.ik && inSession.has(b.mk))) continue;
     if (invite.by === rt.self && r.state === 'waiting' && !r.createdByMe) continue; // our own join

@@ -309,6 +309,34 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     await waitForMessage(tabs.alice, 'Still here after the second tab');
   });
 
+  // Regression (found in QA): the box emptied when the worker confirmed a send, erasing whatever
+  // had been typed since, and Enter during a send did nothing (that text was then erased too).
+  test('Bob writes on while his messages are being sent: both go, in order, and nothing typed is lost', async () => {
+    const bob = tabs.bob;
+    const [first, second, typing] = ['Quick one hedgehog', 'and another lynx', 'still typing'];
+    await bob.evaluate(async (values) => {
+      const box = document.querySelector<HTMLTextAreaElement>('.composer textarea');
+      if (box === null) throw new Error('no composer');
+      // As fast as a person types: each key re-renders before the next (a macrotask apart).
+      const type = async (value: string) => {
+        box.value = value;
+        box.dispatchEvent(new Event('input', { bubbles: true }));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      };
+      const enter = () => box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+      await type(values[0]!);
+      enter();
+      await type(values[1]!);
+      enter();
+      await type(values[2]!);
+    }, [first, second, typing]);
+    await waitForMessage(tabs.alice, second);
+    const mine = (await texts(bob)).map((entry) => entry.text);
+    expect(mine.slice(-2)).toEqual([first, second]);
+    expect((await texts(tabs.alice)).map((entry) => entry.text).slice(-2)).toEqual([first, second]);
+    expect(await bob.evaluate(() => document.querySelector<HTMLTextAreaElement>('.composer textarea')?.value)).toBe(typing);
+  });
+
   test('no profile stores message texts, the group name or display names in the clear', async () => {
     for (const [key, profile] of Object.entries(profiles)) {
       const tab = profile.tabs[0] ?? (await profile.open(relay.url));

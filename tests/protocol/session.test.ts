@@ -202,6 +202,38 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     expect(carol.warnings).toEqual([]);
   });
 
+  it('rule 5: a member active in a subsession whose confirmation never comes is a warning; one who said nothing since is not', async () => {
+    const sim = await chat3(11);
+    sim.addMember('dave');
+    sim.join('dave');
+    await sim.settle();
+    // carol sleeps through dave's include; bob confirms and writes; dave confirms and says nothing
+    const carol = sim.member('carol');
+    const stash: typeof carol.inbox = [];
+    await sim.act('alice', (s, now) => s.include(['dave'] as MemberId[], now));
+    for (let i = 0; i < 200; i++) {
+      stash.push(...carol.inbox.splice(0));
+      if (!(await sim.deliverOne())) break;
+    }
+    await sim.act('bob', (s, now) => s.send('from bob', now));
+    stash.push(...carol.inbox.splice(0));
+    // bob's confirmation never reaches carol (lost, or withheld by the relay): only his message does
+    const isConfirmation = (e: (typeof stash)[number], who: string) => e.kind === 'packet' && e.sender === who && e.text.startsWith('?covey-test-confirm:');
+    expect(stash.some((e) => isConfirmation(e, 'bob'))).toBe(true);
+    const before = carol.delivered.length;
+    for (const event of stash.filter((e) => !isConfirmation(e, 'bob'))) await sim.apply(carol, await carol.session.receive(event, sim.nowMs));
+    expect(carol.delivered.length).toBe(before); // held until his confirmation
+    expect(carol.warnings).toEqual([]); // waiting is not yet a warning
+    const config = carol.session.config;
+    const later = sim.nowMs + config.pendingExpiryMs + 1;
+    await sim.apply(carol, await carol.session.tick(later));
+    // bob was active in the new subsession but never confirmed it: a warning naming him, and his
+    // message is never shown; dave, who confirmed and then said nothing, is no warning at all.
+    expect(carol.warnings.map((w) => w.kind)).toEqual(['unconfirmed-author']);
+    expect(carol.warnings[0]).toMatchObject({ author: 'bob' });
+    expect(carol.delivered.length).toBe(before);
+  });
+
 });
 
 describe('Session save and load (mpENC §6.3)', () => {

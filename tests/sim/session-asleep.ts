@@ -506,6 +506,8 @@ export async function runAsleepScenario(crypto: CryptoProvider, seed: number, op
         restarts++;
         trace(`${w.nowMs} restart ${p.id}`);
         if (!w.restart(p)) fail(`restoring ${p.id} changed its snapshot`);
+        // The app starts again: it subscribes and catches up before authoring (issue 9 §2).
+        if (p.awake) await w.wake(p);
       }
     } else if (r < 0.94) {
       // A phone sleeps longer than the relay keeps events (rule 11).

@@ -29,6 +29,7 @@ const appView = (unread: number): AppView => ({
   queued: 0,
   unread,
   pendingRequests: 0,
+  invitations: 0,
   failure: null,
 });
 

@@ -98,14 +98,22 @@ describe('three clients on one relay', () => {
     await alice.call('renameGroup', { conversationId, name: 'Walking club' });
     await bob.until('renamed', () => bob.view(joined.Bob!)?.name === 'Walking club');
     expect(bob.view(joined.Bob!)!.timeline.some((t) => t.type === 'notice' && t.text === 'Alice renamed the group to “Walking club”')).toBe(true);
+    // Dave is invited and has not answered when Bob leaves: Bob's copy then lists only Bob (it
+    // listed Dave as a member, and dropped Alice, who is still there).
+    const dave = await client('Dave');
+    const [aliceDave] = await connect(alice, dave);
+    await alice.call('inviteContacts', { conversationId, contactIds: [aliceDave] as never });
+    await bob.until('Dave invited', () => bob.view(joined.Bob!)?.members.some((m) => m.name === 'Dave' && m.role === 'invited'));
     await bob.call('leaveConversation', { conversationId: joined.Bob! });
     await bob.until('left', () => bob.view(joined.Bob!)?.state === 'left');
+    expect(bob.view(joined.Bob!)!.members.map((m) => m.name)).toEqual(['Bob (you)']);
+    expect(carol.view(joined.Carol!)!.members.map((m) => m.name)).toEqual(['Carol (you)']);
     await alice.until('bob gone', () => alice.view(conversationId)!.timeline.some((t) => t.type === 'notice' && t.text === 'Bob is no longer in the group'));
     expect(bob.view(joined.Bob!)!.canSend).toBe(false);
     await expect(bob.call('send', { conversationId: joined.Bob!, text: 'too late' })).rejects.toMatchObject({ code: 'invalid-state' });
     await bob.call('deleteConversation', { conversationId: joined.Bob! });
     await bob.until('deleted', () => !bob.conversations!.conversations.some((c) => c.id === joined.Bob));
     expect(await bob.host.engine!.store.timeline(joined.Bob!, 10)).toEqual([]);
-    for (const c of [alice, bob, carol]) expect(c.errors).toEqual([]);
+    for (const c of [alice, bob, carol, dave]) expect(c.errors).toEqual([]);
   });
 });

@@ -59,7 +59,8 @@ function NothingOpen({ section }: { section: Section }): JSX.Element {
 export function Layout({ app }: { app: AppView }): JSX.Element {
   const router = useHistoryRouter();
   const { route } = router;
-  const badge = (section: Section) => (section === 'chats' ? app.unread : section === 'contacts' ? app.pendingRequests : 0);
+  // Each count where its items are listed: invitations to groups are in Chats, requests in Contacts.
+  const badge = (section: Section) => (section === 'chats' ? app.unread + app.invitations : section === 'contacts' ? app.pendingRequests : 0);
   return (
     <RouterContext.Provider value={router}>
       <div class={route.detail === null ? 'layout' : 'layout layout-detail'}>
@@ -86,7 +87,7 @@ export function Layout({ app }: { app: AppView }): JSX.Element {
                   {count > 0 && (
                     <span class="count-badge">
                       {count}
-                      <span class="visually-hidden">{tab.section === 'chats' ? ' unread' : ' waiting'}</span>
+                      <span class="visually-hidden">{tab.section === 'chats' ? ' new' : ' waiting'}</span>
                     </span>
                   )}
                 </button>

@@ -8,6 +8,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { AppView } from '../../shared/worker-api.js';
 import { Icon } from '../components/icons.js';
+import { asSentence } from '../format/words.js';
 
 /** The storage warning can be put away (it stays in Settings); remembered in this browser. */
 const STORAGE_NOTE_KEY = 'covey.storage-note-dismissed';
@@ -44,7 +45,7 @@ export function StatusBar({ app }: { app: AppView }): JSX.Element | null {
       <p key={relay.url} class="status-line status-offline">
         <Icon name="wifiOff" small />
         <span>
-          {relay.problem ?? (relay.state === 'connecting' ? `Connecting to ${host}…` : `Offline: cannot reach ${host}.`)}
+          {relay.problem === null ? (relay.state === 'connecting' ? `Connecting to ${host}…` : `Offline: cannot reach ${host}.`) : asSentence(relay.problem)}
           {waiting}
         </span>
       </p>,

@@ -1,5 +1,6 @@
 import type { ComponentChildren, JSX } from 'preact';
 import type { NoticeTone } from '../../shared/worker-api.js';
+import { asSentence } from '../format/words.js';
 import { Icon } from './icons.js';
 
 /** A coloured box with an icon: information, a warning, or danger (GOV.UK's warning text). */
@@ -19,7 +20,7 @@ export function ErrorText({ error, id }: { error: { message: string } | null; id
   if (error === null) return null;
   return (
     <p class="error-text" id={id} role="alert">
-      {error.message}
+      {asSentence(error.message)}
     </p>
   );
 }

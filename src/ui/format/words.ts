@@ -81,3 +81,14 @@ export function deliveryShort(delivery: Delivery): string {
 }
 
 export { names as listNames };
+
+/**
+ * A worker's refusal as a sentence: some reasons are written to follow a colon ("the link is
+ * damaged (…)"), and a person should read "The link is damaged (…)." on screen.
+ */
+export function asSentence(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === '') return trimmed;
+  const first = trimmed[0]!.toLocaleUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(first) ? first : `${first}.`;
+}

@@ -67,6 +67,7 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
     queued: 0,
     unread: 0,
     pendingRequests: 0,
+    invitations: 0,
     failure: null,
     alerts:
       scene === 'busy'
@@ -269,7 +270,7 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
         relay: location.origin,
       },
     });
-    app = { ...app, unread: 2, pendingRequests: 2 };
+    app = { ...app, unread: 2, pendingRequests: 1, invitations: 1 };
   }
 
   const conversationsView = () => ({
@@ -355,12 +356,13 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
     acceptContactRequest: () => {
       requests = [];
       contacts = [...contacts, contact('c-frank', 'Frank', 'unverified')];
-      app = { ...app, pendingRequests: invitations.length };
+      app = { ...app, pendingRequests: 0 };
       notify();
       return { contactId: 'c-frank' };
     },
     declineContactRequest: () => {
       requests = [];
+      app = { ...app, pendingRequests: 0 };
       notify();
       return {};
     },
@@ -431,11 +433,13 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
     },
     acceptInvitation: () => {
       invitations = [];
+      app = { ...app, invitations: 0 };
       notify();
       return { conversationId: 'conv-trip' };
     },
     declineInvitation: () => {
       invitations = [];
+      app = { ...app, invitations: 0 };
       notify();
       return {};
     },

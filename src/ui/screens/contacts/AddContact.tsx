@@ -8,7 +8,7 @@ import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { Icon } from '../../components/icons.js';
 import { ScanDialog } from '../../scan/ScanDialog.js';
-import { LinkPreview } from './LinkPreview.js';
+import { BAD_LINK_HINT, LinkPreview } from './LinkPreview.js';
 
 export function AddContact(): JSX.Element {
   const api = useApi();
@@ -56,6 +56,7 @@ export function AddContact(): JSX.Element {
                   }}
                 />
                 <ErrorText error={look.error} id="contact-link-error" />
+                {look.error?.code === 'bad-link' && <p class="hint">{BAD_LINK_HINT}</p>}
               </div>
               <button type="submit" class="btn btn-primary" disabled={text.trim().length === 0 || look.pending}>
                 {look.pending ? 'Reading the link…' : 'Continue'}

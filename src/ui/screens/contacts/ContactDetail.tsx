@@ -14,7 +14,7 @@ import { Callout, ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { VerificationMark } from '../../components/VerificationMark.js';
 import { Icon } from '../../components/icons.js';
-import { contactStatusText } from '../../format/words.js';
+import { asSentence, contactStatusText } from '../../format/words.js';
 import { ScanDialog } from '../../scan/ScanDialog.js';
 
 const EMPTY = {};
@@ -114,7 +114,7 @@ function Contact({ contact }: { contact: ContactView }): JSX.Element {
           )}
           {byQr.error !== null && (
             <Callout tone="danger" title={byQr.error.code === 'key-mismatch' ? 'That code does not match' : 'The code could not be checked'} live>
-              <p>{byQr.error.message}</p>
+              <p>{asSentence(byQr.error.message)}</p>
             </Callout>
           )}
           <div class="row">

@@ -11,6 +11,9 @@ import { Callout, ErrorText } from '../../components/Notice.js';
 import { timeUntil } from '../../format/time.js';
 import { hostOf } from '../../app/StatusBar.js';
 
+/** What to do about a link Covey cannot read (worker error 'bad-link'). */
+export const BAD_LINK_HINT = 'Ask for the link again and copy all of it, or scan their code in person.';
+
 export function LinkPreview({ link, preview, onDone, onCancel }: { link: string; preview: CardPreview | InviteLinkPreview; onDone: () => void; onCancel: () => void }): JSX.Element {
   const api = useApi();
   const router = useRouter();
@@ -73,8 +76,11 @@ export function LinkPreview({ link, preview, onDone, onCancel }: { link: string;
           <p class="hint">The name they gave themselves. On the relay {hostOf(preview.relay)}.</p>
         </div>
       </div>
-      {preview.existingContactId !== null && <p>{preview.name} is already in your contacts.</p>}
-      <p>Covey sends them a request. You can chat and invite them to groups at once; they see your request first.</p>
+      {preview.existingContactId !== null ? (
+        <p>{preview.name} is already in your contacts.</p>
+      ) : (
+        <p>Covey sends them a request. You can chat and invite them to groups at once; they see your request first.</p>
+      )}
       <ErrorText error={act.error} />
       <div class="row">
         <button type="button" class="btn btn-primary" onClick={() => void act.run()} disabled={act.pending}>

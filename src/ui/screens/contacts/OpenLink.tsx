@@ -8,9 +8,10 @@ import { MAX_LINK_CHARS, type CardPreview, type InviteLinkPreview } from '../../
 import { asWorkerError, useApi } from '../../app/engine.js';
 import { clearLinkFromUrl, linkKindOf } from '../../app/links.js';
 import { Dialog } from '../../components/Dialog.js';
-import { LinkPreview } from './LinkPreview.js';
+import { asSentence } from '../../format/words.js';
+import { BAD_LINK_HINT, LinkPreview } from './LinkPreview.js';
 
-type Opened = { link: string; state: 'loading' } | { link: string; state: 'ready'; preview: CardPreview | InviteLinkPreview } | { link: string; state: 'failed'; text: string };
+type Opened = { link: string; state: 'loading' } | { link: string; state: 'ready'; preview: CardPreview | InviteLinkPreview } | { link: string; state: 'failed'; text: string; badLink: boolean };
 
 export function OpenLink(): JSX.Element | null {
   const api = useApi();
@@ -23,7 +24,10 @@ export function OpenLink(): JSX.Element | null {
       setOpened({ link, state: 'loading' });
       api.previewLink({ text: link }).then(
         (preview) => setOpened({ link, state: 'ready', preview }),
-        (error: unknown) => setOpened({ link, state: 'failed', text: asWorkerError(error).message }),
+        (error: unknown) => {
+          const refused = asWorkerError(error);
+          setOpened({ link, state: 'failed', text: refused.message, badLink: refused.code === 'bad-link' });
+        },
       );
     };
     check();
@@ -39,8 +43,9 @@ export function OpenLink(): JSX.Element | null {
       {opened.state === 'failed' && (
         <div class="stack">
           <p class="error-text" role="alert">
-            {opened.text}
+            {asSentence(opened.text)}
           </p>
+          {opened.badLink && <p>{BAD_LINK_HINT}</p>}
           <button type="button" class="btn" onClick={close}>
             OK
           </button>

@@ -4,8 +4,8 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { MAX_MESSAGE_TEXT_CHARS, type ConversationView } from '../../../shared/worker-api.js';
-import { useAction, useApi } from '../../app/engine.js';
+import { MAX_MESSAGE_TEXT_CHARS, type ConversationView, type WorkerError } from '../../../shared/worker-api.js';
+import { asWorkerError, useApi } from '../../app/engine.js';
 import { ErrorText } from '../../components/Notice.js';
 import { Icon } from '../../components/icons.js';
 
@@ -35,16 +35,38 @@ export function Composer({ conversation }: { conversation: ConversationView }): 
   // Leaving the conversation saves what was typed.
   useEffect(() => () => saveDraft(textRef.current), []);
 
-  const send = useAction(async (value: string) => {
-    await api.send({ conversationId, text: value });
-    setText('');
-    saveDraft('');
-  });
+  // The box empties the moment a message is sent, so the next one can be typed at once; sends
+  // run one after another in the order written. (Emptying it when the worker answered erased
+  // whatever had been typed meanwhile, and a second Enter during a send was dropped.)
+  const queue = useRef<Promise<void>>(Promise.resolve());
+  const mounted = useRef(true);
+  useEffect(() => () => void (mounted.current = false), []);
+  const [sendError, setSendError] = useState<WorkerError | null>(null);
   const trimmed = text.trim();
   const tooLong = text.length > MAX_MESSAGE_TEXT_CHARS;
   const submit = () => {
     if (trimmed.length === 0 || tooLong) return;
-    void send.run(text).then(() => box.current?.focus());
+    const value = text;
+    setText('');
+    saveDraft('');
+    setSendError(null);
+    box.current?.focus();
+    queue.current = queue.current.then(
+      () =>
+        api.send({ conversationId, text: value }).then(
+          () => undefined,
+          (error: unknown) => {
+            if (!mounted.current) {
+              // Closed meanwhile: keep the text as the draft, unless a newer one was left there.
+              if (saved.current === '') saveDraft(value);
+              return;
+            }
+            setSendError(asWorkerError(error));
+            // Not sent: give the text back, unless something new was typed meanwhile.
+            setText((current) => (current === '' ? value : current));
+          },
+        ),
+    );
   };
   const rows = Math.min(MAX_COMPOSER_ROWS, Math.max(1, text.split('\n').length));
   return (
@@ -56,7 +78,7 @@ export function Composer({ conversation }: { conversation: ConversationView }): 
       }}
     >
       {conversation.state === 'waiting' && <p class="composer-note hint">Nobody else has joined yet. What you write waits and is sent when they do.</p>}
-      <ErrorText error={send.error} />
+      <ErrorText error={sendError} />
       {tooLong && <p class="error-text">A message can be at most {MAX_MESSAGE_TEXT_CHARS.toLocaleString()} characters.</p>}
       <div class="composer-row">
         <label for={`composer-${conversationId}`} class="visually-hidden">
@@ -77,7 +99,7 @@ export function Composer({ conversation }: { conversation: ConversationView }): 
             }
           }}
         />
-        <button type="submit" class="icon-btn send-btn" aria-label="Send" disabled={trimmed.length === 0 || tooLong || send.pending}>
+        <button type="submit" class="icon-btn send-btn" aria-label="Send" disabled={trimmed.length === 0 || tooLong}>
           <Icon name="send" />
         </button>
       </div>

@@ -69,6 +69,8 @@ export function Conversation({ id, panel }: { id: ConversationId; panel: 'member
 }
 
 function subtitle(conversation: ConversationView): string {
+  if (conversation.state === 'left') return 'You left this group';
+  if (conversation.state === 'removed') return 'You were removed from this group';
   const others = conversation.members.filter((member) => !member.self);
   if (conversation.kind === 'direct') {
     const other = others[0];

@@ -1,0 +1,17 @@
+/** Worker refusals read as sentences on screen (found in QA: "the link is damaged (…)" in lower case). */
+import { describe, expect, it } from 'vitest';
+import { asSentence } from '../../src/ui/format/words.js';
+
+describe('asSentence', () => {
+  it.each([
+    ['the link is damaged (it may have been cut off when copied)', 'The link is damaged (it may have been cut off when copied).'],
+    ['that is not a Covey link or code', 'That is not a Covey link or code.'],
+    ['Cannot reach http://127.0.0.1:8787; messages wait and go when it is back', 'Cannot reach http://127.0.0.1:8787; messages wait and go when it is back.'],
+    ['That is your own card.', 'That is your own card.'],
+    ['Is it you?', 'Is it you?'],
+    ['  élan vital ', 'Élan vital.'],
+    ['', ''],
+  ])('%j', (text, sentence) => {
+    expect(asSentence(text)).toBe(sentence);
+  });
+});
