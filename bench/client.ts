@@ -21,6 +21,8 @@
  * Output: a table, then one JSON line.
  *
  * Env: BENCH_MESSAGES (200), BENCH_CONVERSATIONS (10), BENCH_MESSAGES_PER_CONVERSATION (1000).
+ * Profiling (local): BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of each client thread,
+ * from BENCH_CPU_PROF_START_MS (45 s, after the setup) for BENCH_CPU_PROF_MS (20 s).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
