@@ -336,6 +336,8 @@ export class ConversationRuntime {
     if (outbox.length > 0) this.host.enqueueOutbox(outbox);
     await this.performRelayActions();
     if (timerAt !== undefined) this.schedule(timerAt);
+    // Views after the commit: a message shown is a message stored (a reload while offline must
+    // not take back what the person saw; tests/worker/snapshot-chunks.test.ts relies on it).
     this.host.changed(this);
     return effects;
   }
@@ -1129,7 +1131,7 @@ export class ConversationRuntime {
     const plan = this.withoutMissing();
     if (plan === null || plan.rest.length === 0) return false;
     const { missing, rest } = plan;
-    this.record.proposing = { kind: 'include', members: rest };
+    this.record.proposing = { kind: 'include', members: [...rest] };
     this.record.claims = this.record.claims.filter((c) => !missing.has(c.member));
     for (const o of this.record.operations) {
       if (o.kind === 'add' && o.targets.some((t) => t.member !== null && missing.has(t.member))) this.updateOperation(o.id, { state: 'waiting' });
