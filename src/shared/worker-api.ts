@@ -107,6 +107,11 @@ export interface RelayView {
   readonly state: 'connected' | 'connecting' | 'offline';
   /** Packets waiting in the outbox for this relay. */
   readonly queued: number;
+  /**
+   * Of those, messages people wrote: what "N messages wait" counts (the others are
+   * acknowledgements, presence and key agreement, which nobody wrote).
+   */
+  readonly messages: number;
   /** Plain words when something is wrong ("Cannot reach relay.example; retrying in 20 s"). */
   readonly problem: string | null;
 }

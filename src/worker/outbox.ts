@@ -68,9 +68,10 @@ export class Outbox {
     }));
   }
 
-  count(relay?: string): number {
+  /** Packets waiting (for `relay`, or all); `onlyWritten`: only messages a person wrote (`wake`). */
+  count(relay?: string, onlyWritten = false): number {
     let n = 0;
-    for (const queue of this.queues.values()) for (const r of queue) if (relay === undefined || r.relay === relay) n++;
+    for (const queue of this.queues.values()) for (const r of queue) if ((relay === undefined || r.relay === relay) && (!onlyWritten || r.wake === true)) n++;
     return n;
   }
 

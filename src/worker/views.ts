@@ -63,7 +63,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
     me: { displayName: p.displayName, fingerprint: await fingerprint(engine.deps.crypto, p.identityKey), homeRelay: p.homeRelay },
     persistence: engine.persistence,
     passphraseSet: await engine.passphraseSet(),
-    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), problem: r.problem })),
+    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), messages: engine.outbox.count(r.url, true), problem: r.problem })),
     queued: engine.outbox.count() + engine.people.pendingDeposits(),
     unread,
     pendingRequests: engine.people.requests.size,

@@ -362,11 +362,15 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     const alice = tabs.alice;
     await alice.click({ role: 'button', name: 'Settings' });
     await alice.click({ role: 'button', name: 'Set a passphrase' });
+    // Keyboard users type at once: a dialog that asks for something opens in its first field
+    // (it opened on its close button), and so does the lock screen after "Lock now".
+    await alice.waitUntil(() => document.activeElement?.id === 'pass-new', undefined, { ...wait, what: 'the passphrase dialog focuses its first field' });
     await alice.type({ label: 'New passphrase' }, PASSPHRASE);
     await alice.type({ label: 'New passphrase again' }, PASSPHRASE);
     await alice.click({ role: 'button', name: 'Save passphrase' });
     await alice.click({ role: 'button', name: 'Lock now' }, wait);
     await alice.waitFor({ role: 'heading', name: 'Covey is locked' }, wait);
+    await alice.waitUntil(() => document.activeElement?.id === 'unlock-passphrase', undefined, { ...wait, what: 'the lock screen focuses the passphrase' });
     expect(await alice.evaluate(() => document.body.innerText), 'nothing of the chats shows while locked').not.toContain(GROUP);
     await screens(alice, 'locked');
     const wrong = 'not my passphrase';
