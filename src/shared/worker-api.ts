@@ -272,7 +272,8 @@ export interface ConversationSummary {
   readonly operations: readonly OperationView[];
   /** A security warning waits for you here (e.g. a key changed): show a mark. */
   readonly needsAttention: boolean;
-  readonly hasDraft: boolean;
+  /** The first line of what you started writing here and did not send, or null. */
+  readonly draft: string | null;
   readonly memberCount: number;
 }
 

@@ -224,7 +224,7 @@ export function summary(engine: CoveyEngine, rt: ConversationRuntime): Conversat
     timeMs: r.lastActivityMs,
     operations: r.operations.map((op) => operationView(engine, rt, op)),
     needsAttention: r.attention || engine.heldBy(rt).length > 0,
-    hasDraft: engine.drafts.has(r.id),
+    draft: engine.drafts.has(r.id) ? firstLine(engine.drafts.get(r.id)!) : null,
     memberCount: rt.session.members().length,
   };
 }

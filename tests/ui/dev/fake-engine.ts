@@ -287,7 +287,7 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
           timeMs: last?.timeMs ?? NOW,
           operations: view.operations,
           needsAttention: view.sendBlocked !== null,
-          hasDraft: view.draft !== '',
+          draft: view.draft === '' ? null : view.draft,
           memberCount: view.members.length,
         };
       })
