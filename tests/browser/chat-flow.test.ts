@@ -52,6 +52,8 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
   const profiles: Record<'alice' | 'bob' | 'carol', Profile> = {} as never;
   const tabs: Record<'alice' | 'bob' | 'carol', Tab> = {} as never;
   let phone: Viewport;
+  /** Bob's and Carol's links, as they shared them. */
+  const links: string[] = [];
 
   beforeAll(async () => {
     relay = await startTestRelay({ staticDir: browserRun().appDir });
@@ -117,7 +119,6 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
   });
 
   test('contacts: Alice opens Bob’s and Carol’s links, they accept', async () => {
-    const links: string[] = [];
     for (const tab of [tabs.bob, tabs.carol]) {
       await tab.click({ role: 'button', name: /^Contacts/ });
       await tab.click({ role: 'button', name: /Your link and code/ });
@@ -356,6 +357,14 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     await alice.click({ role: 'button', name: 'Add a friend' });
     await alice.waitFor({ label: 'Their Covey link' });
     await screens(alice, 'add-contact');
+    // Pasted with the message it came in, and Enter (no mouse) reads it: Bob is a contact already.
+    await alice.type({ label: 'Their Covey link' }, `here is my link ${links[0]!} see you`);
+    await alice.press('Enter');
+    await alice.click({ role: 'button', name: `Open ${BOB}` }, wait);
+    await alice.waitFor({ role: 'heading', name: BOB }, wait);
+    // Back leads to the contacts, not to the emptied form (the contact replaced it).
+    await alice.evaluate(() => history.back());
+    await alice.waitUntil(() => document.getElementById('contact-title') === null && document.getElementById('contact-link') === null, undefined, { ...wait, what: 'back at the contacts' });
   });
 
   test('Alice sets a passphrase, locks Covey and opens it again', async () => {
