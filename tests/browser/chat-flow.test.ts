@@ -303,8 +303,17 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     const second = traced('bob2', await traced('bobProfile', profiles.bob).open(relay.url));
     await second.waitForText('Covey is open in another tab', wait);
     await screens(second, 'engine-elsewhere', { axe: false, sizes: 'desktop' });
+    // Bob moves Covey to the second tab and reloads it: it stays there (the first tab, waiting for
+    // the engine, took it and the reloaded tab said "open in another tab").
+    await second.click({ role: 'button', name: 'Use Covey here' });
+    await second.waitFor({ role: 'navigation', name: 'Sections' }, wait);
+    await tabs.bob.waitForText('Covey is open in another tab', wait);
+    await second.reload();
+    await second.waitFor({ role: 'navigation', name: 'Sections' }, wait);
+    await tabs.bob.waitForText('Covey is open in another tab', wait);
     await second.close();
-    // The first tab still runs the engine: it sends and Alice receives.
+    // The first tab takes Covey back by itself once the second is closed, and sends.
+    await tabs.bob.waitFor({ role: 'navigation', name: 'Sections' }, wait);
     await send(tabs.bob, 'Still here after the second tab');
     await openGroup(tabs.alice);
     await waitForMessage(tabs.alice, 'Still here after the second tab');
