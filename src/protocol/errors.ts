@@ -29,7 +29,12 @@ export type ProtocolErrorCode =
   | 'inconsistent' // chain hash or transcript disagreement
   | 'limit-exceeded'
   // Local actions (not peer input): the user asked for something the session cannot do now.
-  | 'invalid-state';
+  | 'invalid-state'
+  // Restored from a saved state: it may be older than what we already sent (a fork of our own
+  // line), so nothing is authored until the session has caught up with the channel head.
+  | 'stale-snapshot'
+  // The random source repeated itself (random.ts checkedRandom): nothing is sealed with it.
+  | 'bad-random';
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';

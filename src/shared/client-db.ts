@@ -55,6 +55,13 @@ export interface OutboxRecord {
    * leave the record for it.
    */
   readonly ifNoLeaveAfter: number | null;
+  /**
+   * async-groups rule 7: the subsession (index) a data packet was sealed under. Before posting,
+   * the worker asks the engine whether that subsession is still the current one
+   * (`Session.canPost`); if an operation replaced it meanwhile, the packet is dropped and its
+   * message sealed again. Absent on membership packets and on records from before this field.
+   */
+  readonly sealedUnder?: number;
   readonly queuedAtMs: number;
   /** Posted with `wake` (a message a person wrote; PostPacketRequest.wake). Absent: false. */
   readonly wake?: boolean;

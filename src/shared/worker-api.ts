@@ -248,6 +248,12 @@ export interface OperationView {
   readonly expiresAtMs: number | null;
   readonly canCancel: boolean;
   readonly canRetry: boolean;
+  /**
+   * The retry button's words when retrying is not a plain "Try again": e.g. "Go on without Carol"
+   * (async-groups rule 9: the engine aborts the waiting include and proposes it again without the
+   * members who never came). Absent: "Try again".
+   */
+  readonly retryLabel?: string;
 }
 
 export interface LastMessageView {

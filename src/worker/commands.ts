@@ -338,7 +338,12 @@ async function cancelOperation(runtime: ConversationRuntime, operationId: Operat
   await runtime.run('cancel', async () => {
     const op = runtime.record.operations.find((o) => o.id === operationId);
     if (op === undefined) throw new WorkerError('not-found', 'There is no such operation.');
-    if (op.state === 'running') throw new WorkerError('invalid-state', 'It is under way and cannot be stopped now.');
+    if (op.state === 'running') {
+      // Rule 9: a key agreement that waits for someone who is not online can be cancelled (a
+      // signed abort); one whose contributors are all here finishes in seconds.
+      if (!(await runtime.abortWaiting(op))) throw new WorkerError('invalid-state', 'It is under way and cannot be stopped now.');
+      return;
+    }
     runtime.record.operations = runtime.record.operations.filter((o) => o.id !== operationId);
     if (op.inviteId !== null) {
       const inviteId = op.inviteId;
@@ -356,6 +361,12 @@ async function cancelOperation(runtime: ConversationRuntime, operationId: Operat
 async function retryOperation(engine: CoveyEngine, runtime: ConversationRuntime, operationId: OperationId): Promise<OperationId> {
   const op = runtime.record.operations.find((o) => o.id === operationId);
   if (op === undefined) throw new WorkerError('not-found', 'There is no such operation.');
+  if (op.state === 'running') {
+    // Rule 9: "go on without whoever has not come": the engine aborts the waiting include and
+    // proposes it again without them (their add waits for their next claim).
+    if (!(await runtime.run('retry-without', () => runtime.retryWithoutMissing()))) throw new WorkerError('invalid-state', 'It is under way; there is nothing to retry.');
+    return op.id;
+  }
   await cancelOperation(runtime, operationId);
   if (op.kind === 'add') {
     const contact = op.targets[0]?.ik == null ? undefined : engine.people.contactByIk(op.targets[0].ik);

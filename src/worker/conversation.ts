@@ -16,7 +16,8 @@ import type { ChannelEvent } from '../protocol/channel.js';
 import { decodePacket } from '../protocol/codec/packet.js';
 import { isProtocolError } from '../protocol/errors.js';
 import { createMembership } from '../protocol/greeting/index.js';
-import type { MemberId } from '../protocol/ids.js';
+import { idKey, type MemberId } from '../protocol/ids.js';
+import { makeMessageId } from '../protocol/packets/ids.js';
 import {
   DEFAULT_SESSION_CONFIG,
   GreetingMembership,
@@ -25,6 +26,7 @@ import {
   type SessionEffect,
   type SessionNotice,
   type SessionWarning,
+  type WaitingOperation,
 } from '../protocol/session/index.js';
 import type { FetchTokenRecord, OutboxRecord } from '../shared/client-db.js';
 import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
@@ -35,7 +37,11 @@ import type { ClientDeps } from './deps.js';
 import { decodePayload, encodePayload, JOIN_CLAIM_PREFIX, openJoinClaim, type GroupPayload } from './group-messages.js';
 import type { ConversationRecord, GroupInvite, OperationRecord, SessionRecord, TimelineRecord } from './records.js';
 import type { RelaySigner } from './relay-client.js';
+import { MAX_AUTOMATIC_ATTEMPTS } from '../protocol/limits.js';
 import { SnapshotChunks } from './snapshot-chunks.js';
+import { failureWords, membershipWarningWords, operationWords, rejectionWords } from './words.js';
+
+const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** async-groups rule 10: a member who is not the inviter includes a joiner only after this. */
 export const INCLUDE_BACKOFF_MS = 20_000;
@@ -43,6 +49,11 @@ export const INCLUDE_BACKOFF_MS = 20_000;
 export const CLAIM_FRESH_MS = 10 * 60_000;
 /** Timeline records of a conversation kept in memory for its open view. */
 export const TIMELINE_CACHE = 5_000;
+/**
+ * Relay events processed in one step at most: bounds one transaction and the time the
+ * conversation's queue is held (a send waits behind at most one page).
+ */
+export const RECEIVE_PAGE = 200;
 /** Join claims and invitations a group keeps (bounded state; older ones drop). */
 const MAX_CLAIMS = 64;
 const MAX_INVITES = 256;
@@ -93,6 +104,16 @@ export interface ConversationHost {
   sendHeld(conversation: ConversationRuntime): boolean;
 }
 
+/** getRandomValues refuses more than this many bytes per call (WebCrypto). */
+const MAX_RANDOM_BYTES_PER_CALL = 65_536;
+
+/** crypto.getRandomValues, in chunks: the only random source the worker gives the engine. */
+export function systemRandom(length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let off = 0; off < length; off += MAX_RANDOM_BYTES_PER_CALL) globalThis.crypto.getRandomValues(out.subarray(off, Math.min(length, off + MAX_RANDOM_BYTES_PER_CALL)));
+  return out;
+}
+
 const randomId = (deps: ClientDeps, bytes = 16) => base64UrlEncode(deps.crypto.randomBytes(bytes));
 
 export class ConversationRuntime {
@@ -104,6 +125,14 @@ export class ConversationRuntime {
   readonly window = new Map<number, TimelineRecord>();
   windowLoaded = 0;
   private lastPingAtMs = 0;
+  /** The engine's waiting operation before the current step (its wait limit tells an expiry). */
+  private waitingBefore: WaitingOperation | null = null;
+  /** We asked the engine to go on without the missing: the abort it orders first is expected. */
+  private retryAbortPending = false;
+  /** Relay events waiting for the conversation's queue (processed as one page). */
+  private readonly incoming: { readonly event: RelayEvent; readonly prepare: ((batch: Batch) => void) | undefined }[] = [];
+  /** Automatic include proposals per joiner this run (rule 10: no retry loop). */
+  private readonly includeAttempts = new Map<string, number>();
   /** The conversation record as last written (JSON), to skip rewriting it unchanged. */
   private writtenRecord: string | null = null;
   /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
@@ -139,7 +168,9 @@ export class ConversationRuntime {
   private static membershipDeps(deps: ClientDeps) {
     return {
       crypto: deps.crypto,
-      random: (n: number) => deps.crypto.randomBytes(n),
+      // Issue 9 §2: the engine's randomness is the platform's CSPRNG and nothing else (not an
+      // injectable provider's), so no test double or replayed generator reaches a real group.
+      random: systemRandom,
       // One id space (DESIGN.md §3): a member id is its channel key, so its static key is itself.
       keys: {
         staticKey(member: MemberId): Uint8Array | undefined {
@@ -219,10 +250,11 @@ export class ConversationRuntime {
   private async step(
     what: string,
     call: ((session: Session, nowMs: number) => Promise<SessionEffect[]>) | null,
-    options: { eventTimeMs?: number; ownRef?: MessageRef; prepare?: (batch: Batch) => void | Promise<void> } = {},
+    options: { eventTimeMs?: number; messageTimes?: ReadonlyMap<string, number>; ownRef?: MessageRef; prepare?: (batch: Batch) => void | Promise<void> } = {},
   ): Promise<SessionEffect[]> {
     const deps = this.host.deps;
     const nowMs = deps.now();
+    this.waitingBefore = this.session.waiting();
     const effects = call === null ? [] : await call(this.session, nowMs);
     deps.fault?.('after-session-call', what);
     const batch = this.host.store.batch();
@@ -233,7 +265,7 @@ export class ConversationRuntime {
     for (const effect of effects) {
       switch (effect.kind) {
         case 'send': {
-          const data = isDataPacket(effect.text);
+          const data = effect.sealed !== undefined || isDataPacket(effect.text);
           // Rule 7: nothing sealed under a key that someone who left still holds (resends and
           // acks included) leaves while their exclusion is under way.
           if (data && this.departedInKey()) break;
@@ -242,9 +274,12 @@ export class ConversationRuntime {
             relay: this.record.relay,
             channel: this.channel,
             packet: base64UrlEncode(utf8Encode(effect.text)),
-            // async-groups rule 7: data packets are conditional on nobody having left since we
-            // sealed them; membership packets must reach the order regardless.
-            ifNoLeaveAfter: data ? this.meta.lastSeq : null,
+            // async-groups rule 7: data packets are conditional on nobody having left the channel
+            // after the membership we sealed them under (the engine's membershipSeq; a leave we
+            // have not processed yet makes the relay refuse with 409); membership packets must
+            // reach the order regardless.
+            ifNoLeaveAfter: data ? (effect.sealed?.membershipSeq ?? this.meta.lastSeq) : null,
+            ...(effect.sealed === undefined ? {} : { sealedUnder: effect.sealed.subsession }),
             queuedAtMs: this.host.nextQueueTime(),
             // The step that seals a message the person wrote: its packet wakes those away.
             ...(data && options.ownRef !== undefined ? { wake: true } : {}),
@@ -257,7 +292,7 @@ export class ConversationRuntime {
         }
         case 'deliver':
           if ((effect.message.author as string) === this.self && options.ownRef !== undefined && delivered === undefined) delivered = effect.message;
-          else await this.deliver(effect.message, options.eventTimeMs ?? nowMs, batch);
+          else await this.deliver(effect.message, options.messageTimes?.get(effect.message.id) ?? options.eventTimeMs ?? nowMs, batch);
           break;
         case 'notice':
           this.onNotice(effect.notice, nowMs, batch);
@@ -461,13 +496,27 @@ export class ConversationRuntime {
         this.onMembers(notice.members as readonly string[] as MemberKey[], atMs, batch);
         return;
       case 'subsession-closed':
+        // A key we moved on from is done. Members who slept through it (`unconfirmed`) are not
+        // at fault (issue 8 §4); a real inconsistency comes as the shutdown-inconsistent warning.
         return;
       case 'member-parting':
         // A subsession's members part from it at every membership change (mpENC §3.5 shutdown):
         // not news for people. Real departures show as "… is no longer in the group".
         return;
       case 'presence':
+        // Shown on the members themselves (MemberView.presence from Session.presenceOf).
+        return;
       case 'unreadable-dropped':
+        // Traffic of a key we are not in (sent before we joined, or after we left): expected.
+        return;
+      case 'caught-up':
+        // Rule 6: we reached the relay's head; what waited for it runs in followUps.
+        return;
+      case 'late-message':
+        this.notice('info', `${this.host.nameOf(notice.author as string as MemberKey, this)} sent a message before seeing the latest change to the group (${this.changeWords(notice.subsession, notice.replacedBy)})`, null, null, atMs, batch);
+        return;
+      case 'start-over':
+        this.onStartOver(notice.reason, notice.text, atMs, batch);
         return;
       case 'membership':
         this.onMembershipText(notice.text, atMs, batch);
@@ -479,7 +528,39 @@ export class ConversationRuntime {
         this.notice(voluntary ? 'info' : 'warning', voluntary ? 'You left the group' : 'You were removed from the group', voluntary ? null : 'You can read what was said before, but no longer send or receive.', null, atMs, batch);
         return;
       }
+      default:
+        // A notice kind this worker does not know yet: nothing raw reaches the person.
+        return;
     }
+  }
+
+  /** "Carol joined", "Dave left", "a new key": what changed between two subsessions. */
+  private changeWords(from: number, to: number): string {
+    const info = this.session.subsessionInfo();
+    const a = info.find((i) => i.index === from)?.members ?? [];
+    const b = info.find((i) => i.index === to)?.members ?? [];
+    const added = b.filter((m) => !a.includes(m)).map((m) => this.host.nameOf(m as string as MemberKey, this));
+    const removed = a.filter((m) => !b.includes(m)).map((m) => this.host.nameOf(m as string as MemberKey, this));
+    const parts = [...(added.length > 0 ? [`${added.join(', ')} joined`] : []), ...(removed.length > 0 ? [`${removed.join(', ')} left`] : [])];
+    return parts.length > 0 ? parts.join('; ') : 'the group key was renewed';
+  }
+
+  /**
+   * Rule 11: the engine dropped this group's keys (away longer than the relay keeps messages,
+   * or keys that could not be trusted) and went solo; the others must include us again. Nothing
+   * shown is lost; what we write meanwhile waits. (The others' workers include only claimants
+   * with an invitation: re-including a member that started over needs a structured "rejoin"
+   * signal from the engine; see the worker README, "Gaps".)
+   */
+  private onStartOver(reason: string, text: string, atMs: number, batch: Batch): void {
+    const why =
+      reason === 'retention'
+        ? 'You were away longer than the relay keeps messages, so some of the group’s messages are gone.'
+        : reason === 'superseded'
+          ? 'The group moved on to a key your device does not have.'
+          : 'Your device could not trust the group’s current key.';
+    this.record.proposing = null;
+    this.notice('warning', `${why} You rejoin the group when a member is online; nothing you already have is lost.`, text.length > 0 && !/[A-Za-z0-9_-]{40,}/.test(text) ? text : null, null, atMs, batch);
   }
 
   private onMembers(members: MemberKey[], atMs: number, batch: Batch): void {
@@ -522,20 +603,46 @@ export class ConversationRuntime {
   }
 
   private onMembershipText(text: string, atMs: number, batch: Batch): void {
-    // The greeting layer reports failures and refusals as text (GreetingMembership.translate).
-    const failed = /^operation failed: (.*)$/.exec(text) ?? /^our (\w+) was not accepted: (.*)$/.exec(text) ?? /^cannot (\w+): (.*)$/.exec(text);
-    if (failed === null) return;
+    // The greeting layer reports outcomes as text (GreetingMembership.translate); the engine has
+    // no structured outcome effect yet (see the worker README): read the three failure shapes.
+    const failed = /^operation failed: (\w+) ([\w-]+)(?: by (\S+))?$/.exec(text);
+    const refused = /^our (\w+) was not accepted: (.*)$/.exec(text) ?? /^cannot (\w+): (.*)$/.exec(text);
+    if (failed === null && refused === null) return;
+    if (failed !== null && failed[2] === 'aborted' && failed[3] === (this.self as string) && this.retryAbortPending) {
+      this.retryAbortPending = false; // the engine proposes again without the missing members
+      return;
+    }
     const p = this.record.proposing;
-    if (p === null) return;
+    const waited = this.waitingBefore;
+    const operation = failed?.[1] ?? refused?.[1] ?? '';
+    // Ours (or the one we took part in) ended: expired after the wait limit (rule 9), cancelled,
+    // or refused by the order (someone else's change came first: rule 10 says no retry loop).
+    const expired = failed !== null && failed[2] === 'aborted' && waited !== null && atMs >= waited.limitAtMs;
+    const by = failed?.[3] === undefined ? null : failed[3] === (this.self as string) ? 'you' : this.host.nameOf(failed[3] as MemberKey, this);
+    if (p === null) {
+      if (failed !== null && operation !== 'refresh' && !(failed[2] === 'aborted' && by === 'you')) {
+        this.notice('info', `${capitalised(operationWords(operation))} did not go through: ${expired ? 'it waited too long for someone to open Covey' : failureWords(failed[2]!, by)}`, null, null, atMs, batch);
+      }
+      return;
+    }
     this.record.proposing = null;
     const names = p.members.map((m) => this.host.nameOf(m, this)).join(', ');
+    const why = expired
+      ? `${names} did not open Covey in time`
+      : failed !== null
+        ? failureWords(failed[2]!, by)
+        : 'another change to the group came first';
     const ops = this.record.operations.filter((o) => o.state === 'running');
     for (const op of ops) {
-      const retry = op.kind === 'add' && this.record.claims.some((c) => op.targets.some((t) => t.member === c.member));
-      this.updateOperation(op.id, { state: retry ? 'waiting' : 'failed', failure: retry ? null : `Could not ${p.kind === 'include' ? 'add' : 'remove'} ${names}` });
+      // Refused by the order (a concurrent change won): the add waits again for a fresh claim,
+      // at most MAX_AUTOMATIC_ATTEMPTS times (no retry loop, mpENC §6.1.1).
+      const retry = refused !== null && op.kind === 'add' && this.record.claims.some((c) => op.targets.some((t) => t.member === c.member));
+      this.updateOperation(op.id, { state: retry ? 'waiting' : 'failed', failure: retry ? null : why });
     }
     if (p.kind === 'exclude') {
-      this.notice('warning', `Removing ${names} did not go through`, 'Try again; if it keeps failing, a member may be offline in the middle of a change.', null, atMs, batch);
+      this.notice('warning', `Removing ${names} did not go through: ${why}`, 'Try again; if it keeps failing, a member may be offline in the middle of a change.', null, atMs, batch);
+    } else if (failed !== null && !(failed[2] === 'aborted' && by === 'you')) {
+      this.notice('info', `Adding ${names} did not go through: ${why}`, expired ? 'Invite them again when they use Covey.' : null, null, atMs, batch);
     }
   }
 
@@ -543,11 +650,11 @@ export class ConversationRuntime {
     const name = (m: MemberId) => this.host.nameOf(m as string as MemberKey, this);
     switch (warning.kind) {
       case 'not-fully-acked':
-        return; // shown on the message itself (delivery 'not-acked')
+        return; // shown on the message itself (delivery 'not-acked': active since, no ack)
       case 'rejected':
         this.notice(
           'danger',
-          `A message from ${name(warning.sender)} failed a security check and was not shown (${warning.code})`,
+          `A message from ${name(warning.sender)} was not shown: ${rejectionWords(warning.code)}`,
           'If this repeats, someone may be tampering with the relay. Compare safety numbers with this person.',
           null,
           atMs,
@@ -560,7 +667,7 @@ export class ConversationRuntime {
       case 'fork':
         this.notice(
           'danger',
-          `A packet in ${name(warning.sender)}'s name fits no version of this group you hold`,
+          `A message in ${name(warning.sender)}'s name fits no version of this group you hold`,
           'The relay may be showing members different histories. Compare safety numbers with this person.',
           null,
           atMs,
@@ -578,10 +685,17 @@ export class ConversationRuntime {
         );
         return;
       case 'unconfirmed-author':
-        this.notice('warning', `Messages from ${name(warning.author)} are waiting: their device has not confirmed the group's new key yet`, null, null, atMs, batch);
+        this.notice(
+          'warning',
+          `Messages from ${name(warning.author)} were not shown: their device never confirmed the group's new key`,
+          'If they wrote something, ask them to open Covey and send it again.',
+          null,
+          atMs,
+          batch,
+        );
         return;
       case 'dropped':
-        this.notice('warning', `A message from ${name(warning.sender)} was dropped: ${warning.reason}`, null, null, atMs, batch);
+        this.notice('warning', `Some messages from ${name(warning.sender)} were dropped: too many waited for their device to confirm the group's new key`, 'Ask them to send them again.', null, atMs, batch);
         return;
       case 'shutdown-inconsistent':
         this.notice(
@@ -593,8 +707,13 @@ export class ConversationRuntime {
           batch,
         );
         return;
-      case 'membership':
-        this.notice('danger', `The group's key agreement reported a problem: ${warning.text}`, 'If it repeats, someone may be tampering with the relay; compare safety numbers.', null, atMs, batch);
+      case 'membership': {
+        const words = membershipWarningWords(warning.text);
+        this.notice('danger', words.text, words.whatToDo, null, atMs, batch);
+        return;
+      }
+      default:
+        this.notice('warning', 'The group reported a problem this version of Covey cannot describe', 'If it repeats, update Covey.', null, atMs, batch);
         return;
     }
   }
@@ -605,38 +724,81 @@ export class ConversationRuntime {
 
   // ── inputs ───────────────────────────────────────────────────────────────────────────────
 
-  /** A relay event of this channel (from the socket or the inbox store), in seq order. */
+  /**
+   * A relay event of this channel (from the socket or the inbox store), in seq order. Events that
+   * arrive while the conversation is busy (a catch-up backlog, a burst) wait here and are
+   * processed together as one page: one `Session.receiveAll` call (signature checks started
+   * ahead), one transaction, one snapshot (issue 8 "catch-up"; issue 10 §2 holds per page: nothing
+   * of the page leaves before the page's state is stored).
+   */
   receive(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
-    return this.run('receive', async () => {
-      if (event.seq <= this.meta.lastSeq) {
-        // Already processed (fetched twice: socket and service worker): only drop the copy.
-        if (prepare !== undefined) await this.save(prepare);
-        return;
-      }
-      const channelEvent = this.toChannelEvent(event);
+    this.incoming.push({ event, prepare });
+    return this.run('receive', () => this.receivePage());
+  }
+
+  private async receivePage(): Promise<void> {
+    const page = this.incoming.splice(0, RECEIVE_PAGE);
+    if (page.length === 0) return; // an earlier call's page took it
+    const prepares: ((batch: Batch) => void)[] = [];
+    const events: ChannelEvent[] = [];
+    const claims: { author: MemberKey; text: string; atMs: number }[] = [];
+    const timeOf = new Map<number, number>();
+    let current = [...this.session.channelMembers()] as string[] as MemberKey[];
+    const seqBefore = this.meta.lastSeq;
+    for (const { event, prepare } of page) {
+      if (prepare !== undefined) prepares.push(prepare);
+      // Already processed (fetched twice: socket and service worker): only drop the copy.
+      if (event.seq <= this.meta.lastSeq) continue;
       if (event.type === 'packet' && event.author !== null) {
         this.meta.lastSeen[event.author] = Math.max(this.meta.lastSeen[event.author] ?? 0, event.timeMs);
       }
       this.meta.lastSeq = event.seq;
-      if (channelEvent === null) {
-        await this.step('skip', null, { prepare });
-        return;
-      }
-      let claimText: string | null = null;
-      if (channelEvent.kind === 'packet' && channelEvent.text.startsWith(JOIN_CLAIM_PREFIX) && channelEvent.sender !== (this.self as string)) claimText = channelEvent.text;
+      const channelEvent = this.toChannelEvent(event, current);
+      if (channelEvent === null) continue;
+      if (channelEvent.kind !== 'packet') current = channelEvent.members as readonly string[] as MemberKey[];
+      else if (channelEvent.text.startsWith(JOIN_CLAIM_PREFIX) && channelEvent.sender !== (this.self as string)) claims.push({ author: channelEvent.sender as string as MemberKey, text: channelEvent.text, atMs: event.timeMs });
       if (this.stillJoining() && event.type === 'packet' && event.author !== this.self && this.host.deps.now() - (this.record.claimedAtMs ?? 0) > CLAIM_FRESH_MS / 2) {
         // A member is online now and our claim is getting old: say again that we are here.
         this.host.claimAgain(this);
       }
-      await this.step('receive', (s, now) => s.receive(channelEvent, now), {
-        eventTimeMs: event.timeMs,
-        prepare: async (batch) => {
-          if (claimText !== null) await this.onClaim(event.type === 'packet' ? (event.author as MemberKey) : this.self, claimText, event.timeMs, batch);
-          prepare?.(batch);
-        },
-      });
-      await this.followUps();
+      timeOf.set(event.seq, event.timeMs);
+      events.push(channelEvent);
+    }
+    const prepare = async (batch: Batch) => {
+      for (const c of claims) await this.onClaim(c.author, c.text, c.atMs, batch);
+      for (const p of prepares) p(batch);
+    };
+    if (events.length === 0) {
+      if (prepares.length === 0 && this.meta.lastSeq === seqBefore) return;
+      await this.step('skip', null, { prepare });
+      return;
+    }
+    const single = events.length === 1;
+    await this.step('receive', (s, now) => (single ? s.receive(events[0]!, now) : s.receiveAll(events, now)), {
+      eventTimeMs: events[events.length - 1]!.atMs,
+      // Each message shows the relay time of its own packet, not the page's last.
+      ...(single ? {} : { messageTimes: await this.messageTimes(events) }),
+      prepare,
     });
+    await this.followUps();
+  }
+
+  /** Relay time by mpENC message key for the data packets of a page (ids as the engine makes them). */
+  private async messageTimes(events: readonly ChannelEvent[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const e of events) {
+      if (e.kind !== 'packet' || e.atMs === undefined || !e.text.startsWith('?mpENC:')) continue;
+      try {
+        const packet = decodePacket(e.text);
+        if (packet.kind !== 'data') continue;
+        // The first copy: a resend (ack monitor) carries the same packet later.
+        const id = idKey(await makeMessageId(this.host.deps.crypto, packet));
+        if (!out.has(id)) out.set(id, e.atMs);
+      } catch (error) {
+        if (!isProtocolError(error)) throw error;
+      }
+    }
+    return out;
   }
 
   /**
@@ -653,8 +815,8 @@ export class ConversationRuntime {
     });
   }
 
-  private toChannelEvent(event: RelayEvent): ChannelEvent | null {
-    const current = this.session.channelMembers() as readonly string[] as MemberKey[];
+  /** `current`: the channel's members before this event (the page's events change it in turn). */
+  private toChannelEvent(event: RelayEvent, current: readonly MemberKey[]): ChannelEvent | null {
     switch (event.type) {
       case 'member-joined': {
         const joined = event.member;
@@ -662,7 +824,7 @@ export class ConversationRuntime {
         if (joined === this.self) {
           members = [...new Set([...(this.record.joinMembers ?? []), this.self])];
           this.record.joinMembers = null;
-        } else members = current.includes(joined) ? current : [...current, joined];
+        } else members = current.includes(joined) ? [...current] : [...current, joined];
         return { kind: 'joined', seq: event.seq, atMs: event.timeMs, joined: [joined as string as MemberId], members: members as string[] as MemberId[] };
       }
       case 'member-left':
@@ -726,7 +888,19 @@ export class ConversationRuntime {
    */
   canSeal(): boolean {
     if (this.session.state() !== 'active' || this.session.currentSubsession() === undefined || this.record.state !== 'active') return false;
+    // Rule 6: nothing is sealed into a past we have not seen the end of (the session refuses).
+    if (this.session.catchingUp()) return false;
     return !this.departedInKey();
+  }
+
+  /**
+   * Rule 7, at post time: a data packet sealed under subsession `sealedUnder` may leave only if
+   * no operation we processed since replaced it (`Session.canPost`). While we are leaving, our
+   * shutdown's last packets are sealed under the subsession we part from: they go.
+   */
+  mayPost(sealedUnder: number): boolean {
+    if (this.session.state() !== 'active') return true;
+    return this.session.canPost({ subsession: sealedUnder, membershipSeq: null });
   }
 
   private departedInKey(): boolean {
@@ -763,6 +937,9 @@ export class ConversationRuntime {
    */
   async followUps(): Promise<void> {
     if (this.stopped || this.record.state === 'left' || this.record.state === 'removed') return;
+    // Rule 6, and issue 9 §2 (after a restore the session authors nothing until it caught up):
+    // what is owed waits for the head; the step that reaches it runs these follow-ups again.
+    if (this.session.catchingUp()) return;
     if (this.canSeal() && this.record.owesRoster) {
       this.record.owesRoster = false;
       const bindings = this.session.members().map((m) => this.record.bindings[m]).filter((b): b is Binding => b !== undefined);
@@ -779,14 +956,21 @@ export class ConversationRuntime {
     await this.includeClaims(false);
   }
 
-  /** Rule 10: include the fresh claimants; the inviter at once, others after a backoff. */
+  /**
+   * Rule 10: include the fresh claimants, together; the inviter at once, any other member after
+   * a backoff by rank (INCLUDE_BACKOFF_MS × (1 + rank), so that two members who are online do not
+   * both propose: de-duplication), never while an operation is under way or waits, and at most
+   * MAX_AUTOMATIC_ATTEMPTS proposals per joiner (no retry loop, mpENC §6.1.1 footnote).
+   */
   private async includeClaims(afterBackoff: boolean): Promise<void> {
-    if (this.record.proposing !== null || this.session.state() !== 'active') return;
+    // Rule 6: no proposal from a view we have not caught up with (ServerOrder would refuse it).
+    if (this.record.proposing !== null || this.session.state() !== 'active' || this.session.catchingUp() || this.session.waiting() !== null) return;
     const nowMs = this.host.deps.now();
     const members = new Set<string>(this.session.members());
     const channel = new Set<string>(this.session.channelMembers());
-    const waiting = this.record.claims.filter((c) => !members.has(c.member) && channel.has(c.member));
-    const fresh = waiting.filter((c) => nowMs - c.atMs < CLAIM_FRESH_MS);
+    const tried = (m: MemberKey) => (this.includeAttempts.get(m) ?? 0) >= MAX_AUTOMATIC_ATTEMPTS;
+    const waiting = this.record.claims.filter((c) => !members.has(c.member) && channel.has(c.member) && !tried(c.member));
+    const fresh = waiting.filter((c) => nowMs - c.atMs < CLAIM_FRESH_MS).map((c) => c.member);
     if (fresh.length === 0) {
       // Joiners who claimed while nobody was online: ask whether they still are (they answer
       // with a fresh claim when they see anyone's packet). At most once per half freshness.
@@ -796,18 +980,24 @@ export class ConversationRuntime {
       }
       return;
     }
-    const mine = fresh.filter((c) => this.record.invites.find((i) => i.id === c.inviteId)?.by === this.self);
+    const mine = fresh.filter((m) => {
+      const claim = this.record.claims.find((c) => c.member === m);
+      return claim !== undefined && this.record.invites.find((i) => i.id === claim.inviteId)?.by === this.self;
+    });
     const chosen = afterBackoff ? fresh : mine;
     if (chosen.length === 0) {
       if (this.backoffTimer === null) {
+        const ranked = [...members].sort();
+        const rank = Math.max(0, ranked.indexOf(this.self));
         this.backoffTimer = this.host.deps.timers.setTimeout(() => {
           this.backoffTimer = null;
           void this.run('include-backoff', () => this.includeClaims(true)).catch(() => undefined);
-        }, INCLUDE_BACKOFF_MS);
+        }, INCLUDE_BACKOFF_MS * (1 + rank));
       }
       return;
     }
-    const targets = chosen.map((c) => c.member);
+    const targets = chosen;
+    for (const m of targets) this.includeAttempts.set(m, (this.includeAttempts.get(m) ?? 0) + 1);
     this.record.proposing = { kind: 'include', members: targets };
     for (const op of this.record.operations) {
       if (op.kind === 'add' && op.targets.some((t) => t.member !== null && targets.includes(t.member))) this.updateOperation(op.id, { state: 'running' });
@@ -886,6 +1076,50 @@ export class ConversationRuntime {
       });
       await this.step('exclude', (s, now) => s.exclude([member as string as MemberId], now));
     });
+  }
+
+  /**
+   * Rule 9: cancel our running add/remove while the engine's operation waits for someone who is
+   * not online (a signed abort). Call inside `run`. False when there is nothing we may abort.
+   */
+  async abortWaiting(op: OperationRecord): Promise<boolean> {
+    const waiting = this.session.waiting();
+    if (waiting === null || !waiting.canAbort) return false;
+    const p = this.record.proposing;
+    this.record.proposing = null;
+    this.record.operations = this.record.operations.filter((o) => o.id !== op.id);
+    const names = op.targets.map((t) => (t.member !== null ? this.host.nameOf(t.member, this) : t.name)).join(', ');
+    // The joiners' claims are spent: a new add needs them to claim (open Covey) again.
+    if (p !== null && p.kind === 'include') this.record.claims = this.record.claims.filter((c) => !p.members.includes(c.member));
+    await this.step('abort', (s, now) => s.abort(now), {
+      prepare: (batch) => this.notice('info', `You cancelled ${op.kind === 'add' ? 'adding' : 'removing'} ${names}`, null, null, this.host.deps.now(), batch),
+    });
+    await this.followUps();
+    return true;
+  }
+
+  /**
+   * Rule 9: the waiting include goes on without the members who never came (the engine aborts it
+   * and proposes it again without them); their adds wait again for a fresh claim. Call inside `run`.
+   */
+  async retryWithoutMissing(): Promise<boolean> {
+    const waiting = this.session.waiting();
+    const p = this.record.proposing;
+    if (waiting === null || !waiting.canAbort || p === null || p.kind !== 'include') return false;
+    // As the engine decides: the awaited who are not online (all awaited when each is online).
+    const offline = waiting.awaiting.filter((m) => this.session.presenceOf(m).kind !== 'online');
+    const missing = new Set<string>(offline.length > 0 ? offline : waiting.awaiting);
+    const rest = p.members.filter((m) => !missing.has(m));
+    if (rest.length === 0) return false;
+    this.record.proposing = { kind: 'include', members: rest };
+    this.record.claims = this.record.claims.filter((c) => !missing.has(c.member));
+    for (const o of this.record.operations) {
+      if (o.kind === 'add' && o.targets.some((t) => t.member !== null && missing.has(t.member))) this.updateOperation(o.id, { state: 'waiting' });
+    }
+    // Our abort comes back through the order before the new proposal: not a failure to report.
+    this.retryAbortPending = true;
+    await this.step('retry-without-missing', (s, now) => s.retryWithoutMissing(now));
+    return true;
   }
 
   leave(): Promise<void> {

@@ -86,6 +86,8 @@ export class CoveyEngine implements ConversationHost {
       signer: (channel) => this.byChannel.get(channel)?.signer,
       posted: (record) => this.posted(record),
       refused: (record, code, message) => void this.refusedPost(record, code, message),
+      mayPost: (record) => record.sealedUnder === undefined || (this.byChannel.get(record.channel)?.mayPost(record.sealedUnder) ?? true),
+      stale: (record) => void this.byChannel.get(record.channel)?.resealAfterRefusal(record.postId).catch(() => undefined),
       networkTrouble: (relay, message, unreachable) => {
         if (unreachable) this.relay(relay).reportUnreachable(message);
         else this.relay(relay).reportFailure(message);

@@ -23,6 +23,12 @@ export interface OutboxOwner {
   /** The channel's member signer, or undefined when the channel is gone (the record is dropped). */
   signer(channel: ChannelId): RelaySigner | undefined;
   posted(record: OutboxRecord, seq: number): void;
+  /**
+   * Rule 7: whether a packet may still leave (its subsession was not replaced since it was
+   * sealed). When not, the record is dropped and `stale` reports it (its message is sealed again).
+   */
+  mayPost?(record: OutboxRecord): boolean;
+  stale?(record: OutboxRecord): void;
   /** The relay refused for good (e.g. 'forbidden' after removal, 'membership-changed'). */
   refused(record: OutboxRecord, code: string, message: string): void;
   /** `unreachable`: the request did not reach the relay at all (not a busy relay's answer). */
@@ -147,6 +153,11 @@ export class Outbox {
     const signer = this.owner.signer(record.channel);
     if (signer === undefined) {
       await this.remove(record);
+      return 'done';
+    }
+    if (this.owner.mayPost !== undefined && !this.owner.mayPost(record)) {
+      await this.remove(record);
+      this.owner.stale?.(record);
       return 'done';
     }
     try {

@@ -515,7 +515,11 @@ export class RelayClient {
           }
           return;
         case 'error':
-          if (frame.code === 'rate-limited') scheduleResubscribe();
+          // Refusals that a fresh signature fixes: the relay's budget (rate-limited), and a
+          // subscribe signed before a clock jump or held up on a loaded device past the relay's
+          // timestamp window (stale-timestamp) or seen twice (replayed-nonce). Left alone, that
+          // channel would never be subscribed again on this connection.
+          if (frame.code === 'rate-limited' || frame.code === 'stale-timestamp' || frame.code === 'replayed-nonce') scheduleResubscribe();
           handlers.onError?.(frame);
           return;
         case 'pong':

@@ -3,6 +3,7 @@
  * Plain words are made here, once, so every screen says the same thing.
  */
 import type { MemberId } from '../protocol/ids.js';
+import type { MessageKey } from '../protocol/session/index.js';
 import type { MemberKey } from '../shared/relay-api.js';
 import type {
   AppView,
@@ -85,14 +86,23 @@ export function verificationOf(engine: CoveyEngine, ik: string | undefined, self
   return contact.card.ik === ik ? contact.verification : 'unverified';
 }
 
-function presenceOf(engine: CoveyEngine, rt: ConversationRuntime, member: MemberKey): Presence {
+/**
+ * async-groups rule 15: the engine's presence (online = heartbeats fresh; last seen = relay time
+ * of the latest authenticated packet of theirs). Before a member's first mpENC packet (a joiner's
+ * claim, a ping) the relay time of its latest channel packet stands in.
+ */
+function presenceOf(_engine: CoveyEngine, rt: ConversationRuntime, member: MemberKey): Presence {
   if (member === rt.self) return { state: 'online' };
-  const seen = rt.meta.lastSeen[member];
-  if (seen === undefined) return { state: 'unknown' };
-  const expiryMs = rt.session.config.presence.expiryMs;
-  const expired = rt.session.expired().includes(member as string as MemberId);
-  if (!expired && engine.deps.now() - seen < expiryMs) return { state: 'online' };
-  return { state: 'last-seen', atMs: seen };
+  const raw = rt.meta.lastSeen[member];
+  let p: ReturnType<ConversationRuntime['session']['presenceOf']>;
+  try {
+    p = rt.session.presenceOf(member as string as MemberId);
+  } catch {
+    p = { kind: 'never' };
+  }
+  if (p.kind === 'online') return { state: 'online' };
+  const atMs = Math.max(p.kind === 'last-seen' ? p.lastSeenMs : -Infinity, raw ?? -Infinity);
+  return atMs === -Infinity ? { state: 'unknown' } : { state: 'last-seen', atMs };
 }
 
 function bestPresence(a: Presence, b: Presence): Presence {
@@ -174,30 +184,50 @@ function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: Operati
   const names = op.targets.map((t) => (t.member !== null && rt.record.bindings[t.member] !== undefined ? engine.nameOf(t.member, rt) : t.name));
   const who = names.join(', ');
   const expired = op.state === 'waiting' && op.expiresAtMs !== null && op.expiresAtMs < now;
-  const state = expired ? 'failed' : op.state;
+  let state: OperationView['state'] = expired ? 'failed' : op.state;
+  let expiresAtMs = op.expiresAtMs;
   let text: string;
-  switch (op.kind) {
-    case 'add':
-      if (state === 'failed') text = expired ? `Could not add ${who}: the invitation expired before it was used` : `Could not add ${who}${op.failure === null ? '' : `: ${op.failure}`}`;
-      else if (state === 'running') text = `Adding ${who}`;
-      else if (op.targets.some((t) => t.member !== null)) text = `Adding ${who} — ${who} joined; a member who is online adds them`;
-      else text = op.targets[0]?.ik === null ? `Invite link — waits for someone to open it` : `Adding ${who} — waits for ${who} to open Covey`;
-      break;
-    case 'join':
-      text = state === 'failed' ? `Could not join${op.failure === null ? '' : `: ${op.failure}`}` : `Joining — waits for a member of the group to open Covey and add you`;
-      break;
-    case 'remove':
-      text = state === 'failed' ? `Could not remove ${who}${op.failure === null ? '' : `: ${op.failure}`}` : `Removing ${who}`;
-      break;
-    case 'leave':
-      text = `Leaving the group`;
-      break;
-    case 'rename':
-      text = `Renaming the group`;
-      break;
-    case 'create':
-      text = `Creating the group`;
-      break;
+  let canCancel = state !== 'running' && (op.kind === 'add' || op.kind === 'join');
+  let canRetry = state === 'failed' && op.kind !== 'join';
+  let retryLabel: string | undefined;
+  // Rule 9: a key agreement under way that waits for a contributor who is not online is a state
+  // ("waits for Carol to open Covey"), with the engine's wait limit; we may cancel it, or go on
+  // without whoever has not come.
+  const engineWait = state === 'running' && (op.kind === 'add' || op.kind === 'remove') ? rt.session.waiting() : null;
+  const awaiting = (engineWait?.awaiting ?? []).filter((m) => (m as string) !== (rt.self as string));
+  if (engineWait !== null && awaiting.length > 0) {
+    const awaitingNames = awaiting.map((m) => engine.nameOf(m as string as MemberKey, rt));
+    state = 'waiting';
+    expiresAtMs = engineWait.limitAtMs;
+    canCancel = engineWait.canAbort;
+    const rest = op.targets.filter((t) => t.member === null || !awaiting.includes(t.member as string as MemberId));
+    canRetry = engineWait.canAbort && op.kind === 'add' && rest.length > 0;
+    if (canRetry) retryLabel = `Go on without ${awaitingNames.join(', ')}`;
+    text = `${op.kind === 'add' ? 'Adding' : 'Removing'} ${who} — waits for ${awaitingNames.join(', ')} to open Covey`;
+  } else {
+    switch (op.kind) {
+      case 'add':
+        if (state === 'failed') text = expired ? `Could not add ${who}: the invitation expired before it was used` : `Could not add ${who}${op.failure === null ? '' : `: ${op.failure}`}`;
+        else if (state === 'running') text = `Adding ${who}`;
+        else if (op.targets.some((t) => t.member !== null)) text = `Adding ${who} — ${who} joined; a member who is online adds them`;
+        else text = op.targets[0]?.ik === null ? `Invite link — waits for someone to open it` : `Adding ${who} — waits for ${who} to open Covey`;
+        break;
+      case 'join':
+        text = state === 'failed' ? `Could not join${op.failure === null ? '' : `: ${op.failure}`}` : `Joining — waits for a member of the group to open Covey and add you`;
+        break;
+      case 'remove':
+        text = state === 'failed' ? `Could not remove ${who}${op.failure === null ? '' : `: ${op.failure}`}` : `Removing ${who}`;
+        break;
+      case 'leave':
+        text = `Leaving the group`;
+        break;
+      case 'rename':
+        text = `Renaming the group`;
+        break;
+      case 'create':
+        text = `Creating the group`;
+        break;
+    }
   }
   return {
     id: op.id,
@@ -206,9 +236,10 @@ function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: Operati
     text,
     targets: names,
     startedAtMs: op.startedAtMs,
-    expiresAtMs: op.expiresAtMs,
-    canCancel: state !== 'running' && (op.kind === 'add' || op.kind === 'join'),
-    canRetry: state === 'failed' && op.kind !== 'join',
+    expiresAtMs,
+    canCancel,
+    canRetry,
+    ...(retryLabel === undefined ? {} : { retryLabel }),
   };
 }
 
@@ -314,25 +345,32 @@ function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<Ti
     return { state: 'waiting-to-send', text };
   }
   if (item.postIds.some((p) => pendingPosts.has(p))) return { state: 'waiting-to-send', text: 'Waits for the network' };
-  const log = rt.session.messages();
-  if (!log.has(item.mpenc)) return { state: 'at-relay' };
-  const readers = log.readers(item.mpenc);
-  const unacked = log.unacked(item.mpenc);
-  const of = readers.length;
-  let status;
+  if (!rt.session.messages().has(item.mpenc)) return { state: 'at-relay' };
+  let d: ReturnType<ConversationRuntime['session']['delivery']>;
   try {
-    status = rt.session.status(item.mpenc);
+    d = rt.session.delivery(item.mpenc as MessageKey);
   } catch {
-    status = 'none';
+    return { state: 'at-relay' };
   }
   const name = (m: MemberId) => engine.nameOf(m as string as MemberKey, rt);
-  if (unacked.length === 0 || status === 'fully-acked') return { state: 'delivered-to-all', of };
-  if (status === 'late') {
-    const missing = unacked.map(name);
-    return { state: 'not-acked', missing, text: `${missing.join(', ')} ${missing.length === 1 ? 'was' : 'were'} active since and did not acknowledge it` };
+  // Readers who left (or were removed) without acking it are no longer counted (rule 14).
+  const gone = new Set(d.gone);
+  const of = d.readers.filter((m) => !gone.has(m)).length;
+  const acked = d.acked.filter((m) => !gone.has(m)).length;
+  if (d.late.length > 0) {
+    // Rule 14: only a member who has been active since (or is online) and did not ack is a warning.
+    const missing = d.late.map(name);
+    return { state: 'not-acked', missing, text: `Not acknowledged by ${listWords(missing)}, who ${missing.length === 1 ? 'has' : 'have'} been active since` };
   }
-  if (unacked.length === of && item.author === rt.self) return { state: 'at-relay' };
-  return { state: 'delivered', acked: of - unacked.length, of, notYetOnline: unacked.map(name) };
+  if (acked >= of) return { state: 'delivered-to-all', of };
+  if (acked === 0 && d.pending.length === 0 && item.author === rt.self) return { state: 'at-relay' };
+  // "Delivered to k of n, m not yet online": members silent since are pending, not at fault.
+  return { state: 'delivered', acked, of, notYetOnline: d.pending.map(name) };
+}
+
+function listWords(list: readonly string[]): string {
+  if (list.length <= 1) return list.join('');
+  return `${list.slice(0, -1).join(', ')} and ${list[list.length - 1]}`;
 }
 
 /** Whether an accepted message is a chat message (shown), not a roster, rename or invite notice. */
@@ -466,19 +504,20 @@ export function messageDetails(engine: CoveyEngine, rt: ConversationRuntime, ref
   const refOf = (key: string) => refs.get(key) ?? (key as MessageRef);
   if (mpenc === null || !rt.session.messages().has(mpenc)) return { id: ref, readers: [], parents: [], ancestors: [] };
   const log = rt.session.messages();
-  const unacked = new Set<string>(log.unacked(mpenc));
-  let late = false;
+  let d: ReturnType<ConversationRuntime['session']['delivery']> | null;
   try {
-    late = rt.session.status(mpenc) === 'late';
+    d = rt.session.delivery(mpenc as MessageKey);
   } catch {
-    late = false;
+    d = null;
   }
+  const acked = new Set<string>(d?.acked ?? log.readers(mpenc).filter((m) => !log.unacked(mpenc).includes(m)));
+  const late = new Set<string>(d?.late ?? []);
   return {
     id: ref,
     readers: log.readers(mpenc).map((m) => ({
       name: engine.nameOf(m as string as MemberKey, rt),
       member: m as string as MemberRef,
-      state: !unacked.has(m) ? 'acked' : late ? 'not-acked' : 'pending',
+      state: acked.has(m) ? 'acked' : late.has(m) ? 'not-acked' : 'pending',
     })),
     parents: chatParents(rt, mpenc).map(refOf),
     ancestors: [...log.ancestors(mpenc)].filter((a) => isChat(rt, a)).map(refOf),

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { MemberId } from '../../src/protocol/ids.js';
+import { OPERATION_WAIT_LIMIT_MS } from '../../src/protocol/limits.js';
 import type { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 import { webCryptoProvider } from '../helpers/providers.js';
 import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
@@ -95,6 +96,69 @@ describe('Session over real greetings (GreetingMembership)', () => {
     await sim.act('dave', (s, now) => s.send('made it', now));
     await sim.advance(3_000);
     for (const n of ['alice', 'bob', 'carol']) expect(sim.member(n).delivered.at(-1)?.text).toBe('made it');
+    expect(sim.warnings()).toEqual([]);
+  });
+
+  it('issue 8 point 3: an include waiting for a sleeping newcomer is a state; retry without them goes ahead; they are added when back', async () => {
+    const names = ['alice', 'bob', 'carol'];
+    const sim = new SessionSim(crypto, 9, SIM_CONFIG, await greetingMembershipKind(crypto, [...names, 'dave', 'erin']));
+    for (const n of names) {
+      sim.addMember(n);
+      sim.join(n);
+    }
+    await sim.settle();
+    await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
+    await sim.advance(1_000);
+    sim.addMember('dave');
+    sim.addMember('erin');
+    sim.join('dave');
+    // dave accepted the invitation, then his phone slept: he processes nothing, sends nothing.
+    const dave = sim.member('dave');
+    const stash: typeof dave.inbox = [];
+    const awake = [...names, 'erin'].map((n) => sim.member(n));
+    const withoutDave = async (ms: number) => {
+      const end = sim.nowMs + ms;
+      for (let guard = 0; guard < 10_000; guard++) {
+        for (let i = 0; i < 10_000; i++) {
+          stash.push(...dave.inbox.splice(0));
+          if (!(await sim.deliverOne())) break;
+        }
+        stash.push(...dave.inbox.splice(0));
+        const next = Math.min(...awake.map((m) => m.timerAtMs ?? Infinity));
+        if (next > end) break;
+        sim.nowMs = Math.max(sim.nowMs, next);
+        for (const m of awake) {
+          if (m.timerAtMs !== undefined && m.timerAtMs <= sim.nowMs) {
+            m.timerAtMs = undefined;
+            await sim.apply(m, await m.session.tick(sim.nowMs));
+          }
+        }
+      }
+      sim.nowMs = Math.max(sim.nowMs, end);
+    };
+    await withoutDave(10 * 60_000); // long enough that dave no longer shows online
+    sim.join('erin'); // erin accepts hers now, and stays online
+    await withoutDave(1_000);
+    await sim.act('alice', (s, now) => s.include(['dave', 'erin'] as MemberId[], now));
+    await withoutDave(3 * 60_000); // past the 2-minute timeout of an operation whose contributors are online
+    // Waiting is a state: nothing failed, nobody warned, and the session says who it waits for.
+    const waiting = sim.member('alice').session.waiting();
+    expect(waiting).toMatchObject({ operation: 'include', initiator: 'alice', canAbort: true });
+    expect(waiting!.awaiting).toContain('dave');
+    expect(waiting!.limitAtMs - waiting!.sinceMs).toBe(OPERATION_WAIT_LIMIT_MS);
+    for (const n of names) expect(sim.member(n).session.members(), n).toEqual(names);
+    expect(sim.warnings()).toEqual([]);
+    // The initiator gives up on dave: the include is aborted (signed) and proposed again without him.
+    await sim.act('alice', (s, now) => s.retryWithoutMissing(now));
+    await withoutDave(60_000);
+    for (const n of [...names, 'erin']) expect([...sim.member(n).session.members()].sort(), n).toEqual(['alice', 'bob', 'carol', 'erin']);
+    expect(sim.member('alice').session.waiting()).toBeNull();
+    // dave wakes, catches up, and is added by an online member; nothing anyone holds is lost.
+    dave.inbox.push(...stash);
+    await sim.advance(5_000);
+    await sim.act('bob', (s, now) => s.include(['dave'] as MemberId[], now));
+    await sim.advance(5_000);
+    for (const n of ['alice', 'bob', 'carol', 'dave', 'erin']) expect([...sim.member(n).session.members()].sort(), n).toEqual(['alice', 'bob', 'carol', 'dave', 'erin']);
     expect(sim.warnings()).toEqual([]);
   });
 });

@@ -202,6 +202,38 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     expect(carol.warnings).toEqual([]);
   });
 
+  it('issue 8 point 4: the FIN shutdown of the old subsession waits for no sleeper; the new one is used at once', async () => {
+    const sim = await chat3(12);
+    sim.addMember('dave');
+    sim.join('dave');
+    await sim.settle();
+    const carol = sim.member('carol');
+    const stash: typeof carol.inbox = [];
+    const withoutCarol = async () => {
+      for (let i = 0; i < 10_000; i++) {
+        stash.push(...carol.inbox.splice(0));
+        if (!(await sim.deliverOne())) return;
+      }
+    };
+    await sim.act('alice', (s, now) => s.send('before', now));
+    await sim.act('alice', (s, now) => s.include(['dave'] as MemberId[], now));
+    await withoutCarol();
+    // carol sleeps through the include: the others moved on without her FIN or her confirmation
+    await sim.act('bob', (s, now) => s.send('while carol sleeps', now));
+    await withoutCarol();
+    for (const n of ['alice', 'bob', 'dave']) expect(sim.member(n).session.members(), n).toEqual(['alice', 'bob', 'carol', 'dave']);
+    for (const n of ['alice', 'dave']) expect(sim.member(n).delivered.map((d) => d.text), n).toContain('while carol sleeps');
+    // The old subsession is still shutting down (carol's last word is missing): not closed, not blocking.
+    const closed = (n: string) => sim.member(n).effects.filter((e) => e.kind === 'notice' && e.notice.kind === 'subsession-closed');
+    expect(closed('alice')).toEqual([]);
+    // carol wakes: she catches up, confirms, sends her last word; everyone closes the old one consistently.
+    carol.inbox.push(...stash);
+    await sim.advance(5_000);
+    expect(carol.delivered.map((d) => d.text)).toEqual(['before', 'while carol sleeps']);
+    for (const n of ['alice', 'bob', 'carol']) expect(closed(n), n).toEqual([{ kind: 'notice', notice: { kind: 'subsession-closed', subsession: 0, consistent: true } }]);
+    expect(sim.warnings()).toEqual([]);
+  });
+
   it('rule 5: a member active in a subsession whose confirmation never comes is a warning; one who said nothing since is not', async () => {
     const sim = await chat3(11);
     sim.addMember('dave');

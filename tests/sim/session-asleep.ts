@@ -140,6 +140,8 @@ interface Phone {
   readonly contributionSets: (readonly Uint8Array[])[];
   readonly warnings: SessionWarning[];
   readonly delivered: DeliveredMessage[];
+  /** Messages it held when it learnt of a retention gap (none may be lost by its catch-up). */
+  heldAtGap?: number | undefined;
 }
 
 /** A provider that records the group keys it derives and counts signature checks. */
@@ -268,7 +270,7 @@ class AsleepWorld {
   }
 
   /** Runs one session call and checks what it did (rules 6 and 7), then applies its effects. */
-  async call(p: Phone, action: (s: Session, nowMs: number) => Promise<SessionEffect[]>): Promise<void> {
+  async call(p: Phone, action: (s: Session, nowMs: number) => Promise<SessionEffect[]>): Promise<readonly SessionEffect[]> {
     const wasCatchingUp = p.session.catchingUp();
     const effects = await action(p.session, this.nowMs);
     let catchingUp = wasCatchingUp;
@@ -311,6 +313,7 @@ class AsleepWorld {
           break;
       }
     }
+    return effects;
   }
 
   private recordContributions(p: Phone): void {
@@ -379,7 +382,14 @@ class AsleepWorld {
       this.retentionGaps += 1;
       p.cursor = this.firstSeq - 1;
       const members = this.membersBefore(this.firstSeq);
-      await this.call(p, (s, now) => s.retention(this.firstSeq, now, members));
+      const inGroup = p.session.members().length > 1;
+      const held = p.session.messages().size;
+      const effects = await this.call(p, (s, now) => s.retention(this.firstSeq, now, members));
+      // Issue 8 point 5: it finds out on return and says so in plain words; nothing it holds is lost.
+      const told = effects.some((e) => e.kind === 'notice' && e.notice.kind === 'start-over' && e.notice.reason === 'retention' && /away longer than the relay keeps/.test(e.notice.text));
+      if (inGroup && !told) this.fail(`${p.id} slept past the relay's retention and was not told so (rule 11)`);
+      if (p.session.messages().size < held) this.fail(`${p.id} lost messages it held on learning of the retention gap (${held} → ${p.session.messages().size})`);
+      p.heldAtGap = held;
     }
     if (backlog > 0) this.catchUps += 1;
     await this.call(p, (s, now) => s.catchUp(this.log.length, now));
@@ -397,6 +407,8 @@ class AsleepWorld {
     // a confirmation each need one), plus its own catch-up's few.
     const verifies = p.counts.verifies - verifiesBefore;
     if (verifies > 2 * backlog + 10) this.fail(`${p.id} checked ${verifies} signatures to catch up ${backlog} events`);
+    if (p.heldAtGap !== undefined && p.session.messages().size < p.heldAtGap) this.fail(`${p.id} lost messages it held before the retention gap`);
+    p.heldAtGap = undefined;
     if (p.timerAtMs !== undefined && p.timerAtMs <= this.nowMs) {
       p.timerAtMs = undefined;
       await this.call(p, (s, now) => s.tick(now));
@@ -506,6 +518,8 @@ export async function runAsleepScenario(crypto: CryptoProvider, seed: number, op
         restarts++;
         trace(`${w.nowMs} restart ${p.id}`);
         if (!w.restart(p)) fail(`restoring ${p.id} changed its snapshot`);
+        // The app starts again: it subscribes and catches up before authoring (issue 9 §2).
+        if (p.awake) await w.wake(p);
       }
     } else if (r < 0.94) {
       // A phone sleeps longer than the relay keeps events (rule 11).

@@ -177,6 +177,8 @@ export interface SimSessionMember {
   readonly warnings: SessionWarning[];
   readonly delivered: DeliveredMessage[];
   readonly effects: SessionEffect[];
+  /** Restarted and not yet caught up (issue 9 §2): the next use catches up to what it processed first. */
+  restored?: boolean;
 }
 
 /** A packet an attacker put into the relay order (SessionSim.inject). */
@@ -414,6 +416,7 @@ export class SessionSim {
 
   async act(name: string, action: (s: Session, nowMs: number) => Promise<SessionEffect[]>): Promise<void> {
     const m = this.member(name);
+    await this.ready(m);
     await this.apply(m, await action(m.session, this.nowMs));
   }
 
@@ -422,13 +425,29 @@ export class SessionSim {
    * Returns whether the restored session saves to the very same snapshot.
    */
   restart(name: string): boolean {
+    const text = JSON.stringify(this.member(name).session.snapshot());
+    this.restartFrom(name, JSON.parse(text) as SessionSnapshot);
+    return JSON.stringify(this.member(name).session.snapshot()) === text;
+  }
+
+  /** The member's app starts again from `snapshot` (possibly an older one than its latest: issue 9 §2). */
+  restartFrom(name: string, snapshot: SessionSnapshot): void {
     const m = this.member(name);
-    const text = JSON.stringify(m.session.snapshot());
-    const snapshot = JSON.parse(text) as SessionSnapshot;
     const crypto = this.cryptoFor(m.id);
     m.membership = this.membershipKind.restore(snapshot.membership, m.id, crypto, m.rng.bytes);
     m.session = Session.restore(snapshot, { crypto, random: m.rng.bytes }, m.membership, this.config);
-    return JSON.stringify(m.session.snapshot()) === text;
+    m.restored = true;
+  }
+
+  /**
+   * A restored session authors nothing until it has caught up (issue 9 §2); the app calls
+   * `catchUp` with the relay's head when it subscribes again. Here the head is what the member
+   * had processed (what it has not been shown yet comes afterwards, as to a live member).
+   */
+  async ready(m: SimSessionMember): Promise<void> {
+    if (m.restored !== true) return;
+    m.restored = false;
+    await this.apply(m, await m.session.catchUp(m.session.processedSeq() ?? 0, this.nowMs));
   }
 
   /** Delivers one shown event to one member; false when nothing is queued anywhere. */
@@ -440,6 +459,7 @@ export class SessionSim {
     const ready = [...this.members.values()].filter((m) => m.inbox.length > 0);
     if (ready.length === 0) return this.held.length > 0;
     const m = ready[this.rng.int(ready.length)]!;
+    await this.ready(m);
     const event = m.inbox.shift()!;
     const attack = event.kind === 'packet' ? this.attacks.get(event.seq) : undefined;
     if (attack !== undefined) await this.receiveAttack(m, event as ChannelPacket, attack);
@@ -467,7 +487,7 @@ export class SessionSim {
     const snapshot = JSON.parse(text) as SessionSnapshot;
     const twinRandom = seededRandom(event.seq).bytes;
     const twinMembership = this.membershipKind.restore(snapshot.membership, m.id, this.crypto, twinRandom);
-    const twin = Session.restore(snapshot, { crypto: this.crypto, random: twinRandom }, twinMembership, this.config);
+    const twin = Session.restore(snapshot, { crypto: this.crypto, random: twinRandom }, twinMembership, this.config, { atHead: true });
     const twinEffects = await twin.receive({ ...event, text: twinText }, this.nowMs);
     // (A packet nobody can verify is counted, not kept: the count is no state.)
     const normal = (s: SessionSnapshot) => JSON.stringify({ ...s, lastTimerMs: null, unreadable: 0 });
@@ -505,6 +525,7 @@ export class SessionSim {
       for (const m of this.members.values()) {
         if (m.timerAtMs !== undefined && m.timerAtMs <= this.nowMs) {
           m.timerAtMs = undefined;
+          await this.ready(m);
           await this.apply(m, await m.session.tick(this.nowMs));
         }
       }

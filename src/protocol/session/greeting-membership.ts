@@ -13,7 +13,7 @@ import type { MemberId } from '../ids.js';
 import { OPERATION_WAIT_LIMIT_MS } from '../limits.js';
 import { createMembership, step } from '../greeting/machine.js';
 import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState } from '../greeting/types.js';
-import type { RandomSource } from '../random.js';
+import { checkedRandom, type RandomSource } from '../random.js';
 import { fromJsonSafe, toJsonSafe, type JsonValue } from './json.js';
 import type { Membership, MembershipContext, MembershipOutput, WaitingOperation } from './membership.js';
 
@@ -27,11 +27,15 @@ export interface GreetingMembershipDeps {
 export class GreetingMembership implements Membership {
   /** Pending timer deadlines the machine asked for, ascending. */
   private timers: number[] = [];
+  /** deps.random, refusing a source that repeats (issue 9 §2): contributions, nonces, seeds. */
+  private readonly random: RandomSource;
 
   constructor(
     private state: MembershipState,
     private readonly deps: GreetingMembershipDeps,
-  ) {}
+  ) {
+    this.random = checkedRandom(deps.random);
+  }
 
   /** A fresh member (solo, in no channel yet); `autoInclude`: rule 10 (the app turns it on). */
   static create(self: MemberId, staticSeed: Uint8Array, deps: GreetingMembershipDeps, options: { autoInclude?: boolean } = {}): GreetingMembership {
@@ -128,7 +132,7 @@ export class GreetingMembership implements Membership {
   private async run(input: MembershipInput, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
     const env: MembershipEnv = {
       crypto: this.deps.crypto,
-      random: this.deps.random,
+      random: this.random,
       nowMs,
       keys: this.deps.keys,
       atMs: context.atMs,

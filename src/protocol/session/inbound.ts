@@ -75,6 +75,8 @@ export class Inbound {
   private ahead: Map<ChannelEvent, Ahead> | null = null;
   /** Message ids checked ahead in this page (a repeat later in the page is not checked again). */
   private pageIds = new Set<MessageKey>();
+  /** Events of the page before this index were already looked at ahead (each is looked at once). */
+  private aheadUntil = 0;
 
   constructor(private readonly host: InboundHost) {}
 
@@ -82,16 +84,21 @@ export class Inbound {
   beginPage(): void {
     this.ahead = new Map();
     this.pageIds = new Set();
+    this.aheadUntil = 0;
   }
 
   endPage(): void {
     this.ahead = null;
     this.pageIds = new Set();
+    this.aheadUntil = 0;
   }
 
-  /** Event `i` of the page is next: look ahead from it. */
+  /** Event `i` of the page is next: look ahead from it (only at events not looked at yet: O(1) per event). */
   next(events: readonly ChannelEvent[], i: number): void {
-    if (this.ahead !== null) this.verifyAhead(events, i + 1, i + 1 + VERIFY_AHEAD);
+    if (this.ahead === null) return;
+    const to = Math.min(i + 1 + VERIFY_AHEAD, events.length);
+    this.verifyAhead(events, Math.max(i + 1, this.aheadUntil), to);
+    this.aheadUntil = Math.max(this.aheadUntil, to);
   }
 
   /** Event done: what was kept ahead for it goes. */
@@ -123,10 +130,12 @@ export class Inbound {
     // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first.
     const candidates = this.candidates(packet);
     for (const sub of candidates) {
-      // The channel sender is usually the author; resent packets come from someone else.
-      const authors = [event.sender, ...sub.members.filter((m) => m !== event.sender)].filter((m) => sub.setup.signingKeys.has(m));
       const keys = await sub.keys(crypto);
-      for (const author of authors) {
+      // The channel sender is usually the author (tried first); resent packets come from someone
+      // else. (Indices, not a new array: this runs for every message of a catch-up.)
+      for (let k = -1; k < sub.members.length; k++) {
+        const author = k < 0 ? event.sender : sub.members[k]!;
+        if ((k >= 0 && author === event.sender) || !sub.setup.signingKeys.has(author)) continue;
         let content;
         try {
           // (A check started ahead, receiveAll, for exactly this subsession and author.)
@@ -158,9 +167,9 @@ export class Inbound {
    * anyway, its history being what we missed).
    */
   private candidates(packet: DataPacket): Subsession[] {
-    return [...this.host.subsessions()]
-      .filter((s) => s.hint === packet.sidkeyHint && !(s.phase.kind === 'closed' && s.phase.missedEvents === true))
-      .sort((a, b) => b.index - a.index);
+    const out: Subsession[] = [];
+    for (const s of this.host.subsessions()) if (s.hint === packet.sidkeyHint && !(s.phase.kind === 'closed' && s.phase.missedEvents === true)) out.push(s);
+    return out.length > 1 ? out.sort((a, b) => b.index - a.index) : out;
   }
 
   /** receiveAll: decodes events[from, to) and starts the signature check the sequential path tries first. */

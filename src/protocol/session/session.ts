@@ -30,7 +30,7 @@ import type { MessageBody } from '../packets/body.js';
 import { sealDataPacket, sidkeyHint } from '../packets/data.js';
 import { makeMessageId } from '../packets/ids.js';
 import { PresenceTracker, type Presence, type PresenceAction } from '../presence/presence-tracker.js';
-import type { RandomSource } from '../random.js';
+import { checkedRandom, type RandomSource } from '../random.js';
 import type { AckStatus, Delivery } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import { MessageLog, type LogEntry } from '../transcript/message-log.js';
@@ -101,6 +101,21 @@ export class Session {
   protected lastTimerMs: number | undefined;
   /** The inbound pipeline of data packets (decode → … → acks), its own state inside. */
   protected readonly inbound: Inbound;
+  /**
+   * Issue 9 §2, snapshot generations: calls that authored something (a `send` effect). Kept in
+   * the snapshot, so a restored session says which state it came from.
+   */
+  private authored = 0;
+  /**
+   * Restored from a snapshot and not yet caught up with the channel head. The snapshot may be
+   * older than what we already posted: sealing now would fork our own line (our next message
+   * would not descend from the ones the others hold, and they would refuse it). So we author
+   * nothing, not even an ack, until we have processed the head, our own latest packets included
+   * (the pipeline accepts our own packets that we no longer hold like anyone else's).
+   */
+  private restoredBehind = false;
+  /** deps.random, refusing a source that repeats (issue 9 §2; random.ts). */
+  private readonly random: RandomSource;
   /** The latest clock reading we were given (presence queries between calls use it). */
   private nowMs = 0;
   private busy = false;
@@ -112,6 +127,7 @@ export class Session {
     readonly config: SessionConfig = DEFAULT_SESSION_CONFIG,
   ) {
     this.presence = new PresenceTracker(self, 0, config.presence);
+    this.random = checkedRandom(deps.random);
     this.inbound = new Inbound({
       self,
       crypto: deps.crypto,
@@ -346,9 +362,19 @@ export class Session {
     return this.presence.presence(member, this.nowMs);
   }
 
-  /** Rule 6: whether we are catching up (we send nothing until we reach the head). */
+  /** Rule 6: whether we are catching up (we send nothing until we reach the head); also after any restore, until `catchUp`. */
   catchingUp(): boolean {
     return this.quiet();
+  }
+
+  /** Issue 9 §2: the snapshot generation (calls that authored something so far). */
+  generation(): number {
+    return this.authored;
+  }
+
+  /** Seq of the last channel event processed (null before any): the head we have seen. */
+  processedSeq(): number | null {
+    return this.lastSeq;
   }
 
   /** Rule 9: what the ongoing operation waits for, if it waits (for the UI). */
@@ -413,6 +439,7 @@ export class Session {
     assert(!this.busy, 'snapshot between calls, not during one');
     return {
       version: SESSION_SNAPSHOT_VERSION,
+      generation: this.authored,
       self: this.self,
       state: this.sessionState,
       channel: [...this.channel],
@@ -434,10 +461,25 @@ export class Session {
   /**
    * Rebuilds a session from `snapshot`. `membership` is the membership half restored by the
    * caller from `snapshot.membership`. Throws ProtocolError('unsupported-version').
+   *
+   * Issue 9 §2: a snapshot may be older than what this member already posted (a lost write, a
+   * backup), so the restored session authors nothing (send, ack, proposals, automatic acks,
+   * confirmations) until `catchUp(headSeq)` has taken it to the channel head; authoring calls
+   * throw ProtocolError('stale-snapshot') meanwhile. `options.atHead` is only for a copy of a
+   * session that is still running and has posted nothing since the snapshot (a simulator's
+   * twin); an app restart never passes it.
    */
-  static restore(snapshot: SessionSnapshot, deps: SessionDeps, membership: Membership, config: SessionConfig = DEFAULT_SESSION_CONFIG): Session {
+  static restore(
+    snapshot: SessionSnapshot,
+    deps: SessionDeps,
+    membership: Membership,
+    config: SessionConfig = DEFAULT_SESSION_CONFIG,
+    options: { readonly atHead?: boolean } = {},
+  ): Session {
     checkSnapshotVersion(snapshot);
     const session = new Session(snapshot.self, deps, membership, config);
+    session.authored = snapshot.generation ?? 0;
+    session.restoredBehind = options.atHead !== true;
     session.sessionState = snapshot.state;
     session.channel = [...snapshot.channel];
     session.membershipSeq = snapshot.membershipSeq;
@@ -474,6 +516,7 @@ export class Session {
     } finally {
       this.busy = false;
     }
+    if (out.some((e) => e.kind === 'send')) this.authored += 1;
     this.scheduleTimer(out);
     return out;
   }
@@ -519,7 +562,7 @@ export class Session {
   }
 
   private quiet(): boolean {
-    return this.catchUpTo !== null;
+    return this.catchUpTo !== null || this.restoredBehind;
   }
 
   private heartbeatsAllowed(): boolean {
@@ -534,6 +577,9 @@ export class Session {
 
   /** Rule 6: a member behind the head acts on a view it has not seen the end of: refused. */
   private requireCaughtUp(action: string): void {
+    if (this.restoredBehind) {
+      throw new ProtocolError('stale-snapshot', `cannot ${action} before catching up with the channel after a restore (our saved state may be older than what we sent; keep it as a draft)`);
+    }
     if (this.quiet()) throw new ProtocolError('invalid-state', `cannot ${action} while catching up with the channel (keep it as a draft)`);
   }
 
@@ -591,7 +637,7 @@ export class Session {
     assert(sub.phase.kind === 'active' || (sub.phase.kind === 'parting' && sub.phase.replacedBy === null), 'sealing only under a subsession no operation replaced');
     assert(!this.quiet(), 'nothing is sealed while catching up (rule 6)');
     const parents = sub.transcript.frontier();
-    const packet = await sealDataPacket(this.deps.crypto, this.deps.random, {
+    const packet = await sealDataPacket(this.deps.crypto, this.random, {
       keys: await sub.keys(this.deps.crypto),
       ephemeralSeed: sub.setup.ownSigningSeed,
       content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
@@ -829,6 +875,7 @@ export class Session {
   /** We reached the head we saw when we started fetching (rule 6): do what fell due, once. */
   private async caughtUp(nowMs: number, out: Out): Promise<void> {
     this.catchUpTo = null;
+    this.restoredBehind = false;
     out.push({ kind: 'notice', notice: { kind: 'caught-up' } });
     await this.applyMembership((await this.membership.caughtUp?.(this.context(nowMs), nowMs)) ?? [], nowMs, out);
     const sub = this.current;

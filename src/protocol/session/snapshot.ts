@@ -68,6 +68,13 @@ export interface SubsessionSnapshot {
 
 export interface SessionSnapshot {
   readonly version: typeof SESSION_SNAPSHOT_VERSION;
+  /**
+   * How many calls of this session authored something (issue 9 §2: snapshot generations). A
+   * restored snapshot may be older than what the session already sent; the worker can compare
+   * generations, and the session refuses to author after any restore until it has caught up.
+   * Absent in snapshots stored before it existed (read as 0).
+   */
+  readonly generation?: number;
   readonly self: MemberId;
   readonly state: SessionState;
   readonly channel: readonly MemberId[];

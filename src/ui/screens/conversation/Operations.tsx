@@ -37,7 +37,7 @@ function Operation({ operation, conversation }: { operation: OperationView; conv
       <div class="operation-actions">
         {operation.canRetry && (
           <button type="button" class="btn" onClick={() => void retry.run()} disabled={retry.pending}>
-            Try again
+            {operation.retryLabel ?? 'Try again'}
           </button>
         )}
         {operation.canCancel && (
