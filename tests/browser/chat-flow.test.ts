@@ -174,8 +174,12 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     }
     await send(tabs.alice, M.hello);
     for (const tab of [tabs.bob, tabs.carol]) await waitForMessage(tab, M.hello);
+    // Each writes after seeing the message before: concurrent messages may show in either order
+    // (mpENC orders causally), and the order check below failed under load.
     await send(tabs.bob, M.bobReply);
+    await waitForMessage(tabs.carol, M.bobReply);
     await send(tabs.carol, M.carolReply);
+    await waitForMessage(tabs.bob, M.carolReply);
     await send(tabs.bob, HTML_TEXT);
     for (const tab of [tabs.alice, tabs.carol]) {
       await waitForMessage(tab, M.carolReply);
