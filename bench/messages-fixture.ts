@@ -13,6 +13,7 @@ import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
 import { hexDecode } from '../src/protocol/bytes.js';
 import { idKey, memberId, messageId, sessionId, type MemberId } from '../src/protocol/ids.js';
 import { sealDataPacket } from '../src/protocol/packets/data.js';
+import { SenderChains } from '../src/protocol/packets/ratchet.js';
 import { makeMessageId } from '../src/protocol/packets/ids.js';
 import type { RandomSource } from '../src/protocol/random.js';
 import type { SessionEffect } from '../src/protocol/session/effects.js';
@@ -139,6 +140,9 @@ export async function buildCatchUpQueue(crypto: CryptoProvider, count: number, a
   const members = [...writers, reader];
   const label = `catch-up:${seed}`;
   const setups = await benchSetups(members, label);
+  // Issue 9 §3: v2 packets are under each author's hash chain (every member derives the same).
+  const anySetup = setups.get(reader)!;
+  const chains = await SenderChains.derive(crypto, anySetup.keys.groupKey, anySetup.keys.sessionId, members);
   const rng = seededRandom(seed);
   const views = writers.map(() => new Transcript<null>(members));
   const seen = writers.map(() => 0);
@@ -158,10 +162,13 @@ export async function buildCatchUpQueue(crypto: CryptoProvider, count: number, a
     maxParents = Math.max(maxParents, parents.length);
     const text = `message ${k} from ${author}: a chat line of ordinary length, some sixty to ninety characters.`;
     const setup = setups.get(author)!;
+    const index = chains.nextIndex(author)!;
+    const messageKey = (await chains.take(crypto, author, index))!;
     const packet = await sealDataPacket(crypto, systemRandom, {
       keys: setup.keys,
       ephemeralSeed: setup.ownSigningSeed,
       content: { parents: parents.map((p) => messageId(hexDecode(p))), body: { type: 'payload', text } },
+      chain: { index, messageKey },
     });
     const message = { id: idKey(await makeMessageId(crypto, packet)), author, parents, body: null };
     view.add(message);

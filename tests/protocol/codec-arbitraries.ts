@@ -65,8 +65,11 @@ export const dataArb: fc.Arbitrary<DataPacket> = fc
     sidkeyHint: fc.integer({ min: 0, max: 255 }),
     signature: bytesArb(64),
     iv: bytesArb(12),
+    chainIndex: fc.integer({ min: 0, max: 0xffff_ffff }),
     payload: fc.uint8Array({ maxLength: 300 }),
   })
+  // CHAIN_INDEX is on v2 data packets only (issue 9 §3).
+  .map(({ chainIndex, ...f }) => (f.version === 2 ? { ...f, chainIndex } : f))
   .map((f) => ({ ...f, kind: 'data', signed: encodeDataRegion(f) }));
 
 export const errorArb: fc.Arbitrary<ErrorPacket> = fc

@@ -13,6 +13,7 @@ import { makeNonce, makeSessionId, sessionAckDigest, signSessionAck, verifySessi
 import { decodeMessageBody, encodeMessageBody, MAX_MESSAGE_BODY_BYTES, type MessageBody } from '../../src/protocol/packets/body.js';
 import {
   decodeDataContent,
+  decryptDataPacketWith,
   encodeDataContent,
   openDataPacket,
   sealDataPacket,
@@ -231,8 +232,14 @@ for (const crypto of providers) {
       // AES-256-CTR with IV ‖ 0^4: the payload decrypts to the padded plaintext.
       const plain = await crypto.aesCtr(keys.groupKey, concatBytes(packet.iv, new Uint8Array(4)), packet.payload);
       expect(plain).toEqual(pad(encodeDataContent(content)));
-      const v2 = await sealDataPacket(crypto, random, { keys, ephemeralSeed: seed, content, version: PROTOCOL_VERSION_2 });
-      expect(await openDataPacket(crypto, v2, keys, pub)).toEqual(content);
+      // v2 (issue 9 §3): under the message key of its author's chain, its index on the wire.
+      const messageKey = b(32, 7);
+      const v2 = await sealDataPacket(crypto, random, { keys, ephemeralSeed: seed, content, chain: { index: 3, messageKey } });
+      expect(v2.version).toBe(PROTOCOL_VERSION_2);
+      expect(decodePacket(encodePacket(v2))).toEqual(v2);
+      expect(await verifyDataPacket(crypto, v2, keys, pub)).toBe(true);
+      expect(await decryptDataPacketWith(crypto, v2, messageKey)).toEqual(content);
+      expect(await codeOf(() => decryptDataPacketWith(crypto, v2, keys.groupKey))).not.toBe('no error');
     });
 
     it('refuses to open with a wrong key, subsession or author', async () => {

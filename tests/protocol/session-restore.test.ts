@@ -82,3 +82,36 @@ describe('restore of an older snapshot (issue 9 §2: snapshot generations)', () 
     expect(sim.warnings()).toEqual([]);
   });
 });
+
+describe('members who left count for consistency (issue 9 §2)', () => {
+  async function leaverScenario(seed: number, carolAcks: boolean) {
+    const sim = await chat3(seed);
+    if (!carolAcks) sim.faults.loss.set('carol' as MemberId, 1);
+    await sim.act('alice', (s, now) => s.send('before carol left', now));
+    await sim.advance(5_000);
+    sim.faults.loss.clear();
+    sim.leaveChannel('carol' as MemberId);
+    await sim.settle();
+    const alice = sim.member('alice');
+    const id = alice.delivered[0]!.id;
+    const delivery = alice.session.delivery(id);
+    await sim.act('alice', (s, now) => s.exclude(['carol'] as MemberId[], now));
+    await sim.advance(10_000);
+    const first = alice.session.subsessionInfo()[0]!;
+    return { sim, delivery, first };
+  }
+
+  it('a member who left without acking what it was shown: its ack will never come, and the subsession did not end consistent', async () => {
+    const { delivery, first, sim } = await leaverScenario(51, false);
+    expect(delivery.gone).toEqual(['carol']);
+    expect(delivery.acked).toEqual(['bob']);
+    expect(first).toMatchObject({ phase: 'closed', consistent: false });
+    expect(sim.member('bob').session.subsessionInfo()[0]).toMatchObject({ phase: 'closed', consistent: false });
+  });
+
+  it('a member who acked everything before it left changes nothing', async () => {
+    const { delivery, first } = await leaverScenario(52, true);
+    expect(delivery.gone).toEqual([]);
+    expect(first).toMatchObject({ phase: 'closed', consistent: true });
+  });
+});

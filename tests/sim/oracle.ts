@@ -214,8 +214,13 @@ export class SecurityOracle {
    * Check 3, per transcript: every message `member` holds in the subsession with these keys was
    * signed by a member, for exactly this subsession (mpenc-wire.md: SHA-256(sid ‖ gk) is signed).
    */
-  async checkPlacement(member: string, keys: { readonly sessionId: Uint8Array; readonly groupKey: Uint8Array }, messageIds: readonly string[]): Promise<void> {
-    const expected = hexEncode(await this.base.sha256(concatBytes(keys.sessionId, keys.groupKey)));
+  async checkPlacement(
+    member: string,
+    keys: { readonly sessionId: Uint8Array; readonly groupKey: Uint8Array } | { readonly sessionId: Uint8Array; readonly sidkeyHash: Uint8Array },
+    messageIds: readonly string[],
+  ): Promise<void> {
+    // A v2 subsession (issue 9 §3) keeps SHA-256(sid ‖ gk), not the group key.
+    const expected = hexEncode('sidkeyHash' in keys ? keys.sidkeyHash : await this.base.sha256(concatBytes(keys.sessionId, keys.groupKey)));
     for (const id of messageIds) {
       const signed = this.dataSigners.get(id);
       if (signed === undefined) this.violate(`${member} holds message ${id.slice(0, 8)}, which no member signed`);

@@ -267,7 +267,8 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
   for (const m of sim.members.values()) {
     const transcripts = m.session.transcripts();
     for (const sub of m.session.snapshot().subsessions) {
-      const keys = { sessionId: base64Decode(sub.setup.sessionId), groupKey: base64Decode(sub.setup.groupKey) };
+      const sessionId = base64Decode(sub.setup.sessionId);
+      const keys = sub.ratchet !== undefined ? { sessionId, sidkeyHash: base64Decode(sub.ratchet.sidkeyHash) } : { sessionId, groupKey: base64Decode(sub.setup.groupKey) };
       await oracle.checkPlacement(m.id, keys, transcripts[sub.index]!.ids());
     }
   }

@@ -41,6 +41,7 @@ const GREETING_TESTS = vitest('greeting tests', 'tests/protocol/greeting-attacks
 const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 'tests/protocol/packets-properties.test.ts');
 const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
 const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
+const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
 /** The simulators first where the point is that they catch it (issue 9: these passed them all). */
@@ -62,7 +63,9 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'src/protocol/packets/data.ts',
     anchor: 'const iv = random(DATA_IV_BYTES);',
     replacement: 'const iv = new Uint8Array(DATA_IV_BYTES);',
-    stages: [SESSION_SIM, PACKET_TESTS, TRACE_TESTS],
+    // Under the v2 ratchet (issue 9 §3) every message key is used once, so a zero IV no longer
+    // reuses a keystream and the oracle stays quiet; the IV-freshness test still sees it.
+    stages: [SECURITY_TESTS, SESSION_SIM, PACKET_TESTS, TRACE_TESTS],
   },
   {
     name: 'skip-op-ref-compare',
@@ -154,6 +157,46 @@ export const MUTANTS: readonly Mutant[] = [
     anchor: "if (!parents.every((p) => this.entries.has(p))) return { kind: 'missing-parents', missing: parents.filter((p) => !this.entries.has(p)) };",
     replacement: '',
     stages: [TRANSCRIPT_TESTS, SESSION_SIM],
+  },
+  {
+    name: 'skip-data-signature-v2',
+    bug: 'v2 data packets are decrypted without verifying their signature (the session pipeline)',
+    file: 'src/protocol/session/inbound.ts',
+    anchor: 'if (!verified) continue;',
+    replacement: 'if (false && !verified) continue;',
+    stages: [SESSION_SIM],
+  },
+  {
+    name: 'restore-authors-at-once',
+    bug: 'a restored (possibly older) snapshot may author before catching up: it forks its own line',
+    file: 'src/protocol/session/session.ts',
+    anchor: 'session.restoredBehind = options.atHead !== true;',
+    replacement: 'session.restoredBehind = false;',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'random-repeat-unchecked',
+    bug: 'a random source that repeats is used (IVs, contributions drawn twice)',
+    file: 'src/protocol/random.ts',
+    anchor: 'if (seen.has(key)) throw',
+    replacement: 'if (false) throw',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'ratchet-chain-stuck',
+    bug: 'the sender chain does not move on (every later message key is the same, and a stolen state opens earlier messages)',
+    file: 'src/protocol/packets/ratchet.ts',
+    anchor: '    chain.key = next;',
+    replacement: '    chain.key = next.fill(7);',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'leaver-not-counted',
+    bug: "a member who left without acking what it was shown does not count for consistency",
+    file: 'src/protocol/reliability/ack-monitor.ts',
+    anchor: 'if ((this.owed.get(member) ?? 0) > 0) this.incomplete = true;',
+    replacement: '',
+    stages: [SECURITY_TESTS],
   },
   {
     name: 'x25519-accepts-low-order',

@@ -67,6 +67,11 @@ export const RecordType = {
    * again: async-groups rule 7).
    */
   FIN_PM: 0x0307,
+  /**
+   * u32 big-endian, on v2 data packets only (issue 9 §3, mpENC §6.2.1): the index of the packet
+   * in its author's hash chain, which names its message key (src/protocol/packets/ratchet.ts).
+   */
+  CHAIN_INDEX: 0x0308,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 

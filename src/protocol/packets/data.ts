@@ -6,8 +6,8 @@
  * → SIDKEY_HINT = SHA-256(sid ‖ gk)[0]. Open: verify first, then decrypt, unpad and parse.
  */
 import { concatBytes, latin1Encode } from '../bytes.js';
-import { DATA_SIGNATURE_CONTEXT, PROTOCOL_VERSION_1, RecordType, type ProtocolVersion } from '../codec/constants.js';
-import { DATA_IV_BYTES, encodeDataRegion, type DataPacket } from '../codec/data.js';
+import { DATA_SIGNATURE_CONTEXT, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, RecordType, type ProtocolVersion } from '../codec/constants.js';
+import { DATA_IV_BYTES, encodeDataRegion, type DataFields, type DataPacket } from '../codec/data.js';
 import { MAX_MESSAGE_PARENTS, MAX_RECORDS_PER_PACKET } from '../codec/limits.js';
 import { decodeExactly, encodeRecord, recordList, RecordReader } from '../codec/records.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -83,7 +83,14 @@ export function decodeDataContent(plaintext: Uint8Array): DataContent {
 }
 
 export interface SealArgs {
+  /** For the signature binding SHA-256(sid ‖ gk) (BoundKeys: computed once), and v1's cipher key. */
   readonly keys: SubsessionKeys | BoundKeys;
+  /**
+   * v2 (issue 9 §3): the packet's message key from the author's hash chain and its index there
+   * (packets/ratchet.ts). The packet is then PROTOCOL_VERSION_2 with CHAIN_INDEX, encrypted
+   * under this key instead of the group key.
+   */
+  readonly chain?: { readonly index: number; readonly messageKey: Uint8Array };
   /** The author's ephemeral ed25519 seed (its public key is in the subsession's PUB_KEYs). */
   readonly ephemeralSeed: Uint8Array;
   readonly content: DataContent;
@@ -94,9 +101,9 @@ export async function sealDataPacket(crypto: CryptoProvider, random: RandomSourc
   const hash = await hashOf(crypto, args.keys);
   const iv = random(DATA_IV_BYTES);
   const padded = pad(encodeDataContent(args.content));
-  const payload = await crypto.aesCtr(args.keys.groupKey, counterBlock(iv), padded);
+  const payload = await crypto.aesCtr(args.chain?.messageKey ?? args.keys.groupKey, counterBlock(iv), padded);
   padded.fill(0); // STYLE.md §5: wipe plaintext temporaries
-  const fields = { version: args.version ?? PROTOCOL_VERSION_1, iv, payload };
+  const fields: DataFields = args.chain === undefined ? { version: args.version ?? PROTOCOL_VERSION_1, iv, payload } : { version: PROTOCOL_VERSION_2, iv, chainIndex: args.chain.index, payload };
   const signed = encodeDataRegion(fields);
   const signature = await crypto.ed25519Sign(args.ephemeralSeed, concatBytes(DATA_CONTEXT, hash, signed));
   return { ...fields, kind: 'data', sidkeyHint: hash[0]!, signature, signed };
@@ -140,7 +147,15 @@ export async function openCheckedDataPacket(crypto: CryptoProvider, packet: Data
 
 /** Decrypts, unpads and parses a packet whose signature verified. */
 async function decryptDataPacket(crypto: CryptoProvider, packet: DataPacket, keys: SubsessionKeys | BoundKeys): Promise<DataContent> {
-  const padded = await crypto.aesCtr(keys.groupKey, counterBlock(packet.iv), packet.payload);
+  return decryptDataPacketWith(crypto, packet, keys.groupKey);
+}
+
+/**
+ * Decrypts, unpads and parses a packet whose signature verified, under `key`: the group key
+ * (v1), or the packet's message key from its author's chain (v2, packets/ratchet.ts).
+ */
+export async function decryptDataPacketWith(crypto: CryptoProvider, packet: DataPacket, key: Uint8Array): Promise<DataContent> {
+  const padded = await crypto.aesCtr(key, counterBlock(packet.iv), packet.payload);
   try {
     return decodeDataContent(unpad(padded));
   } finally {

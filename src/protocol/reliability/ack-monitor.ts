@@ -261,6 +261,18 @@ export class AckMonitor<Body> {
     return actions;
   }
 
+  /**
+   * Issue 9 §2: `member` left the channel (or was removed). It will never ack, which is no fault
+   * (forget), but what it was shown and did not ack still counts for consistency: the subsession
+   * does not end consistent (endedConsistent), and delivery() lists it under `gone` (its ack will
+   * never come). The relay orders the leave after everything it was shown, so what it still owes
+   * now is exactly that.
+   */
+  left(member: MemberId): AckAction[] {
+    if ((this.owed.get(member) ?? 0) > 0) this.incomplete = true;
+    return this.forget(member);
+  }
+
   hasDeparted(member: MemberId): boolean {
     return this.departed.has(member);
   }

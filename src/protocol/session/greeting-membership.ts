@@ -169,6 +169,7 @@ export class GreetingMembership implements Membership {
               ownSigningSeed: effect.ownEphemeral.seed,
               confirmed: [...sub.confirmed],
               initiator: sub.initiator,
+              version: sub.version,
             },
           },
         ];

@@ -15,10 +15,11 @@ import type { ChannelEvent, ChannelPacket } from '../channel.js';
 import type { DataPacket } from '../codec/data.js';
 import { decodePacket } from '../codec/packet.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { isProtocolError } from '../errors.js';
+import { isProtocolError, ProtocolError } from '../errors.js';
 import { idKey, type MemberId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
-import { openCheckedDataPacket, openDataPacket, verifyDataPacket } from '../packets/data.js';
+import { decryptDataPacketWith, openCheckedDataPacket, openDataPacket, verifyDataPacket, type DataContent } from '../packets/data.js';
+import { PROTOCOL_VERSION_2 } from '../codec/constants.js';
 import { makeMessageId } from '../packets/ids.js';
 import type { PresenceTracker } from '../presence/presence-tracker.js';
 import type { AckAction } from '../reliability/ack-monitor.js';
@@ -140,7 +141,13 @@ export class Inbound {
         try {
           // (A check started ahead, receiveAll, for exactly this subsession and author.)
           const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author ? await ahead.verdict : undefined;
-          content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
+          if (sub.chains === undefined && !sub.ratchet) {
+            content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
+          } else {
+            const verified = verdict ?? (await verifyDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!));
+            if (!verified) continue;
+            content = await this.openChained(sub, author, packet);
+          }
         } catch (e) {
           if (!isProtocolError(e)) throw e;
           if (e.code === 'bad-signature') continue;
@@ -150,10 +157,51 @@ export class Inbound {
         }
         const message = { id, author, parents: content.parents.map(idKey), body: content.body };
         await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+        // Issue 9 §3: once the message is accepted, its key goes. One that waits (for parents, or
+        // for its author's confirmation) keeps its key until accepted: if it is dropped while
+        // waiting, a copy of the packet opens again. One we dropped at once keeps it too.
+        if (sub.chains !== undefined && packet.chainIndex !== undefined) {
+          if (sub.transcript.has(id)) this.useKey(sub, author, packet.chainIndex);
+          else if (sub.pending.has(id) || sub.held.some((h) => h.message.id === id)) {
+            sub.openKeys.set(id, [author, packet.chainIndex]);
+            // Bounded by what may wait (entries of messages dropped while waiting go oldest first).
+            if (sub.openKeys.size > MAX_HELD_FOR_CONFIRMATION + this.host.config.maxPendingMessages) sub.openKeys.delete(sub.openKeys.keys().next().value!);
+          }
+        }
         return;
       }
     }
     this.unverifiable(event, out);
+  }
+
+  /**
+   * Issue 9 §3: a verified v2 packet, under its author's message key for its CHAIN_INDEX. The
+   * key stays in the chain state until the message is kept (`keptOrConsume`): a packet opened
+   * and then dropped may come again. A v1 packet here, or an index whose key is gone (the author
+   * signed two packets with one index, or it was dropped beyond MAX_SKIPPED_MESSAGE_KEYS), is
+   * refused. A packet whose plaintext is bad uses its key up.
+   */
+  private async openChained(sub: Subsession, author: MemberId, packet: DataPacket): Promise<DataContent> {
+    const crypto = this.host.crypto;
+    await sub.startRatchet(crypto);
+    if (packet.version !== PROTOCOL_VERSION_2 || packet.chainIndex === undefined) throw new ProtocolError('bad-record', 'a v1 data packet in a v2 subsession');
+    const key = await sub.chains!.key(crypto, author, packet.chainIndex);
+    if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);
+    try {
+      return await decryptDataPacketWith(crypto, packet, key);
+    } catch (e) {
+      this.useKey(sub, author, packet.chainIndex);
+      throw e;
+    }
+  }
+
+  /** The message key of a v2 packet whose message we now hold (or that was bad): deleted, wiped. */
+  private useKey(sub: Subsession, author: MemberId, index: number): void {
+    if (sub.chains === undefined) return;
+    const key = sub.chains.consume(author, index);
+    if (key === undefined) return;
+    this.host.crypto.forgetKeys([key]);
+    key.fill(0);
   }
 
   private isDuplicate(id: MessageKey): boolean {
@@ -286,6 +334,11 @@ export class Inbound {
 
   private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> {
     const { id, author, body } = message;
+    const waited = sub.openKeys.get(id);
+    if (waited !== undefined) {
+      sub.openKeys.delete(id);
+      this.useKey(sub, waited[0], waited[1]);
+    }
     const position = this.host.log.accepted(sub.index, id);
     const actions = sub.acks.accepted(id, nowMs, carried.seq, carried.atMs);
     // Keep the packet texts someone may need again: those some reader lacks (resends, rule 5 of

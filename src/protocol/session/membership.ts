@@ -21,6 +21,11 @@ export interface SubsessionSetup {
   /** Our ephemeral ed25519 seed. Secret. */
   readonly ownSigningSeed: Uint8Array;
   /**
+   * 1: an mpenc_js subsession, whose data packets are v1 under the group key. Otherwise (Covey's
+   * v2) each sender's packets are under its own hash chain (issue 9 §3, packets/ratchet.ts).
+   */
+  readonly version?: 1 | 2;
+  /**
    * Members whose confirmation is in at once (async-groups rule 5: the contributors, whose own
    * packets count). The others' come later as `confirmed` outputs; a member's data is accepted
    * only after its confirmation. Absent: everyone (a membership without late confirmations).

@@ -637,11 +637,32 @@ export class Session {
     assert(sub.phase.kind === 'active' || (sub.phase.kind === 'parting' && sub.phase.replacedBy === null), 'sealing only under a subsession no operation replaced');
     assert(!this.quiet(), 'nothing is sealed while catching up (rule 6)');
     const parents = sub.transcript.frontier();
-    const packet = await sealDataPacket(this.deps.crypto, this.random, {
-      keys: await sub.keys(this.deps.crypto),
-      ephemeralSeed: sub.setup.ownSigningSeed,
-      content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
-    });
+    const crypto = this.deps.crypto;
+    await sub.startRatchet(crypto);
+    const keys = await sub.keys(crypto);
+    // Issue 9 §3: our next message key, used for this packet only and wiped.
+    let chain: { index: number; messageKey: Uint8Array } | undefined;
+    if (sub.chains !== undefined) {
+      const index = sub.chains.nextIndex(this.self);
+      assert(index !== undefined, 'we have a chain in our own subsession');
+      const messageKey = await sub.chains.take(crypto, this.self, index);
+      assert(messageKey !== undefined, 'our next message key is there');
+      chain = { index, messageKey };
+    }
+    let packet;
+    try {
+      packet = await sealDataPacket(crypto, this.random, {
+        keys,
+        ephemeralSeed: sub.setup.ownSigningSeed,
+        content: { parents: parents.map((k) => messageId(hexDecode(k))), body },
+        ...(chain !== undefined && { chain }),
+      });
+    } finally {
+      if (chain !== undefined) {
+        crypto.forgetKeys([chain.messageKey]);
+        chain.messageKey.fill(0);
+      }
+    }
     const text = encodePacket(packet);
     const id = idKey(await makeMessageId(this.deps.crypto, packet));
     out.push({ kind: 'send', text, sealed: { subsession: sub.index, membershipSeq: this.membershipSeq } });
@@ -762,6 +783,8 @@ export class Session {
     assert(setup.signingKeys.has(this.self), 'our signing key is in the new subsession');
     const hint = await sidkeyHint(this.deps.crypto, setup.keys);
     const sub = new Subsession(this.nextIndex++, setup, hint, this.self, this.config, seq, this.isOnline);
+    // Issue 9 §3: sender chains from the group key, which the subsession then drops.
+    await sub.startRatchet(this.deps.crypto);
     // mpENC §3.3: members already gone from the channel are being excluded; never wait for them.
     for (const m of setup.members) if (this.channel.length > 0 && !this.channel.includes(m)) sub.acks.forget(m);
     while (this.log.subsessionCount() < sub.index) this.log.skipSubsession(this.log.subsessionCount());
@@ -903,7 +926,8 @@ export class Session {
       for (const member of event.left) {
         if (!sub.members.includes(member)) continue;
         sub.done.add(member);
-        await this.inbound.applyAcks(sub, sub.acks.forget(member), nowMs, out);
+        // Issue 9 §2: what it was shown and never acked still counts for consistency.
+        await this.inbound.applyAcks(sub, sub.acks.left(member), nowMs, out);
       }
       await this.checkParting(sub, nowMs, out);
     }

@@ -11,6 +11,7 @@ import { base64Decode, base64Encode } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import { sessionId, type MemberId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
+import { SenderChains, type SenderChainsSnapshot } from '../packets/ratchet.js';
 import type { PresenceSnapshot } from '../presence/presence-tracker.js';
 import type { AckMonitorSnapshot } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
@@ -45,6 +46,8 @@ export interface SetupSnapshot {
   readonly ownSigningSeed: string;
   readonly confirmed: readonly MemberId[] | null;
   readonly initiator: MemberId | null;
+  /** 1 for an mpenc_js subsession; absent for v2 (issue 9 §3). */
+  readonly version?: 1 | 2;
 }
 
 export interface SubsessionSnapshot {
@@ -64,6 +67,11 @@ export interface SubsessionSnapshot {
   readonly confirmed: readonly MemberId[];
   readonly confirmedByPacket: readonly MemberId[];
   readonly done: readonly MemberId[];
+  /**
+   * Issue 9 §3: a v2 subsession holds its sender chains and SHA-256(sid ‖ gk), never the group
+   * key (`setup.groupKey` is empty then).
+   */
+  readonly ratchet?: { readonly sidkeyHash: string; readonly chains: SenderChainsSnapshot };
 }
 
 export interface SessionSnapshot {
@@ -102,6 +110,7 @@ export function setupToSnapshot(setup: SubsessionSetup): SetupSnapshot {
     ownSigningSeed: base64Encode(setup.ownSigningSeed),
     confirmed: setup.confirmed === undefined ? null : [...setup.confirmed],
     initiator: setup.initiator ?? null,
+    ...(setup.version === 1 && { version: 1 as const }),
   };
 }
 
@@ -113,6 +122,7 @@ export function setupFromSnapshot(s: SetupSnapshot): SubsessionSetup {
     ownSigningSeed: base64Decode(s.ownSigningSeed),
     ...(s.confirmed !== null && { confirmed: [...s.confirmed] }),
     ...(s.initiator !== null && { initiator: s.initiator }),
+    ...(s.version === 1 && { version: 1 as const }),
   };
 }
 
@@ -142,6 +152,7 @@ export function snapshotSubsession(sub: Subsession): SubsessionSnapshot {
     confirmed: [...sub.confirmed].sort(),
     confirmedByPacket: [...sub.confirmedByPacket].sort(),
     done: [...sub.done].sort(),
+    ...(sub.chains !== undefined && { ratchet: { sidkeyHash: base64Encode(sub.boundHash()), chains: sub.chains.snapshot() } }),
   };
 }
 
@@ -162,5 +173,9 @@ export function restoreSubsession(s: SubsessionSnapshot, self: MemberId, config:
   for (const m of s.confirmed) sub.confirmed.add(m);
   for (const m of s.confirmedByPacket) sub.confirmedByPacket.add(m);
   for (const m of s.done) sub.done.add(m);
+  if (s.ratchet !== undefined) {
+    sub.chains = SenderChains.restore(s.ratchet.chains);
+    sub.dropGroupKey(base64Decode(s.ratchet.sidkeyHash));
+  }
   return sub;
 }

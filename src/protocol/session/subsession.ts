@@ -16,9 +16,11 @@
  * (rule 12), and answers duplicates with re-acks (mpENC §3.5).
  */
 import type { CryptoProvider } from '../crypto/provider.js';
+import { assert } from '../errors.js';
 import type { MemberId } from '../ids.js';
 import type { MessageBody } from '../packets/body.js';
 import { bindKeys, type BoundKeys } from '../packets/data.js';
+import { SenderChains } from '../packets/ratchet.js';
 import { AckMonitor } from '../reliability/ack-monitor.js';
 import type { MessageKey } from '../transcript/ids.js';
 import type { TranscriptMessage } from '../transcript/message.js';
@@ -91,10 +93,22 @@ export class Subsession {
   held: HeldMessage[] = [];
   /** The keys with SHA-256(sid ‖ gk) computed once, on first use (issue 8 hot path). */
   private bound: BoundKeys | undefined;
+  /**
+   * Issue 9 §3 (mpENC §6.2.1): one hash chain per sender, derived from the group key at install
+   * (`ratchet`), after which the group key is no longer held (`setup.keys.groupKey` is empty).
+   * Undefined for a v1 subsession (mpenc_js), whose packets are under the group key.
+   */
+  chains: SenderChains | undefined;
+  /**
+   * Messages opened under a chain key that wait (for parents, or for their author's
+   * confirmation): author and CHAIN_INDEX, so the key goes when they are accepted. In memory
+   * only (after a restart such a key stays until MAX_SKIPPED_MESSAGE_KEYS pushes it out).
+   */
+  readonly openKeys = new Map<MessageKey, readonly [MemberId, number]>();
 
   constructor(
     readonly index: number,
-    readonly setup: SubsessionSetup,
+    public setup: SubsessionSetup,
     readonly hint: number,
     readonly self: MemberId,
     config: SessionConfig,
@@ -115,6 +129,37 @@ export class Subsession {
   async keys(crypto: CryptoProvider): Promise<BoundKeys> {
     this.bound ??= await bindKeys(crypto, this.setup.keys);
     return this.bound;
+  }
+
+  /** Whether this subsession's data packets are v2, each under its own message key (issue 9 §3). */
+  get ratchet(): boolean {
+    return this.setup.version !== 1;
+  }
+
+  /**
+   * A v2 subsession just made: SHA-256(sid ‖ gk) for the data signatures and the sender chains,
+   * then the group key is dropped (forward secrecy inside the subsession: a state taken later
+   * opens no packet already read). The membership's own copy is left out of its snapshot.
+   */
+  async startRatchet(crypto: CryptoProvider): Promise<void> {
+    if (!this.ratchet || this.chains !== undefined) return;
+    const bound = await this.keys(crypto);
+    this.chains = await SenderChains.derive(crypto, this.setup.keys.groupKey, this.setup.keys.sessionId, this.members);
+    crypto.forgetKeys([this.setup.keys.groupKey]);
+    this.dropGroupKey(bound.sidkeyHash);
+  }
+
+  /** SHA-256(sid ‖ gk), once the keys are bound (after startRatchet). */
+  boundHash(): Uint8Array {
+    assert(this.bound !== undefined, 'keys bound before the ratchet started');
+    return this.bound.sidkeyHash;
+  }
+
+  /** The group key leaves this subsession; SHA-256(sid ‖ gk) stays for the data signatures. */
+  dropGroupKey(sidkeyHash: Uint8Array): void {
+    const keys = { sessionId: this.setup.keys.sessionId, groupKey: new Uint8Array(0) };
+    this.setup = { ...this.setup, keys };
+    this.bound = { ...keys, sidkeyHash };
   }
 
   /** Drops a packet that no longer needs resending, unless it is our latest message. */
