@@ -74,6 +74,11 @@ export class Outbox {
     }));
   }
 
+  /** Whether exactly this packet waits (or is being posted) on `channel`. */
+  holds(channel: ChannelId, packet: string): boolean {
+    return this.queues.get(channel)?.some((r) => r.packet === packet) ?? false;
+  }
+
   /** Packets waiting (for `relay`, or all); `onlyWritten`: only messages a person wrote (`wake`). */
   count(relay?: string, onlyWritten = false): number {
     let n = 0;
