@@ -86,6 +86,8 @@ export interface ConversationHost {
   identityKey(): string;
   nameOf(member: MemberKey, conversation: ConversationRuntime): string;
   enqueueOutbox(records: OutboxRecord[]): void;
+  /** Whether exactly this packet (base64url) already waits in the outbox for `channel`. */
+  outboxHolds(channel: ChannelId, packet: string): boolean;
   /**
    * The queue time of the next outbox record: strictly increasing, so records of one channel
    * keep their sealing order wherever they are read back in `queuedAtMs` order (the outbox after
@@ -278,11 +280,17 @@ export class ConversationRuntime {
           // Rule 7: nothing sealed under a key that someone who left still holds (resends and
           // acks included) leaves while their exclusion is under way.
           if (data && this.departedInKey()) break;
+          const packet = base64UrlEncode(utf8Encode(effect.text));
+          // A resend (AckMonitor rule 5) is the same sealed packet again: while a copy still
+          // waits (the relay is out of reach), another adds nothing. Without this, every tick
+          // of a long outage queued each unacked message once more, and a person's next
+          // message waited behind hundreds of copies when the relay came back.
+          if (this.host.outboxHolds(this.channel, packet) || outbox.some((r) => r.packet === packet)) break;
           const record: OutboxRecord = {
             postId: randomId(deps),
             relay: this.record.relay,
             channel: this.channel,
-            packet: base64UrlEncode(utf8Encode(effect.text)),
+            packet,
             // async-groups rule 7: data packets are conditional on nobody having left the channel
             // after the membership we sealed them under (the engine's membershipSeq; a leave we
             // have not processed yet makes the relay refuse with 409); membership packets must

@@ -74,6 +74,11 @@ export class Outbox {
     }));
   }
 
+  /** Whether exactly this packet waits (or is being posted) on `channel`. */
+  holds(channel: ChannelId, packet: string): boolean {
+    return this.queues.get(channel)?.some((r) => r.packet === packet) ?? false;
+  }
+
   count(relay?: string): number {
     let n = 0;
     for (const queue of this.queues.values()) for (const r of queue) if (relay === undefined || r.relay === relay) n++;
