@@ -79,9 +79,10 @@ export class Outbox {
     return this.queues.get(channel)?.some((r) => r.packet === packet) ?? false;
   }
 
-  count(relay?: string): number {
+  /** Packets waiting (for `relay`, or all); `onlyWritten`: only messages a person wrote (`wake`). */
+  count(relay?: string, onlyWritten = false): number {
     let n = 0;
-    for (const queue of this.queues.values()) for (const r of queue) if (relay === undefined || r.relay === relay) n++;
+    for (const queue of this.queues.values()) for (const r of queue) if ((relay === undefined || r.relay === relay) && (!onlyWritten || r.wake === true)) n++;
     return n;
   }
 

@@ -64,7 +64,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
     me: { displayName: p.displayName, fingerprint: await fingerprint(engine.deps.crypto, p.identityKey), homeRelay: p.homeRelay },
     persistence: engine.persistence,
     passphraseSet: await engine.passphraseSet(),
-    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), problem: r.problem })),
+    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), messages: engine.outbox.count(r.url, true), problem: r.problem })),
     queued: engine.outbox.count() + engine.people.pendingDeposits(),
     unread,
     pendingRequests: engine.people.requests.size,
@@ -256,7 +256,7 @@ export function summary(engine: CoveyEngine, rt: ConversationRuntime): Conversat
     timeMs: r.lastActivityMs,
     operations: r.operations.map((op) => operationView(engine, rt, op)),
     needsAttention: r.attention || engine.heldBy(rt).length > 0,
-    hasDraft: engine.drafts.has(r.id),
+    draft: engine.drafts.has(r.id) ? firstLine(engine.drafts.get(r.id)!) : null,
     memberCount: rt.session.members().length,
   };
 }
