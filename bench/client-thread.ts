@@ -27,3 +27,19 @@ const host = new EngineHost({
 serveBridge(parentPort as unknown as BridgePort, host);
 await host.start();
 parentPort!.postMessage({ t: 'started' });
+
+// Profiling (local only): BENCH_CPU_PROF_DIR, from BENCH_CPU_PROF_START_MS after start, for BENCH_CPU_PROF_MS.
+if (process.env.BENCH_CPU_PROF_DIR !== undefined) {
+  const { Session } = await import('node:inspector');
+  const { writeFileSync } = await import('node:fs');
+  const { threadId } = await import('node:worker_threads');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) => new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r))));
+  setTimeout(() => {
+    void post('Profiler.enable').then(() => post('Profiler.start'));
+    setTimeout(() => {
+      void post('Profiler.stop').then((r) => writeFileSync(`${process.env.BENCH_CPU_PROF_DIR}/thread-${threadId}.cpuprofile`, JSON.stringify((r as { profile: unknown }).profile)));
+    }, Number(process.env.BENCH_CPU_PROF_MS ?? 20_000));
+  }, Number(process.env.BENCH_CPU_PROF_START_MS ?? 45_000));
+}

@@ -21,9 +21,11 @@
  * Output: a table, then one JSON line.
  *
  * Env: BENCH_MESSAGES (200), BENCH_CONVERSATIONS (10), BENCH_MESSAGES_PER_CONVERSATION (1000).
+ * Profiling (local): BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of each client thread,
+ * from BENCH_CPU_PROF_START_MS (45 s, after the setup) for BENCH_CPU_PROF_MS (20 s).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -219,6 +221,10 @@ async function main(): Promise<void> {
 
     // 1. send → shown at both others, each engine in its own thread behind the bridge.
     const samples: number[] = [];
+    // CPU of this process (the three client threads and the driver; the relay is another
+    // process) per message: less swayed than wall time by what else loads the machine.
+    const cpuBefore = process.cpuUsage();
+    const loadBefore = loadavg()[0]!;
     for (let i = 0; i < MESSAGES; i++) {
       const from = threads[i % 3]!;
       const others = threads.filter((t) => t !== from);
@@ -229,6 +235,9 @@ async function main(): Promise<void> {
       const times = await Promise.all(shown);
       samples.push(Math.max(...times) - start);
     }
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuMsPerMessage = (cpu.user + cpu.system) / 1000 / MESSAGES;
+    const loadDuring = [loadBefore, loadavg()[0]!];
     const packetBytes = 512;
     for (const t of threadClients.splice(0)) await t.close();
 
@@ -297,10 +306,11 @@ async function main(): Promise<void> {
         ['to a conversation shown (200 newest)', '', '', shownMs.toFixed(0)],
       ],
     );
+    console.log(`clients' CPU per message (3 threads + driver): ${cpuMsPerMessage.toFixed(2)} ms; load average during the latency run ${loadDuring.map((l) => l.toFixed(1)).join(' → ')} (2 cores)`);
     console.log(`targets: p50 ≤ 12 ms ${latency.p50 <= 12 ? 'met' : 'MISSED'}, p99 ≤ 30 ms ${latency.p99 <= 30 ? 'met' : 'MISSED'}; packet ${packetBytes} base64 chars`);
     printJsonLine('client', {
       results: {
-        latency: { n: latency.n, p50Ms: round(latency.p50), p99Ms: round(latency.p99), maxMs: round(latency.max) },
+        latency: { n: latency.n, p50Ms: round(latency.p50), p99Ms: round(latency.p99), maxMs: round(latency.max), cpuMsPerMessage: round(cpuMsPerMessage), loadAverage: loadDuring.map(round) },
         baseline: { n: bare.n, p50Ms: round(bare.p50), p99Ms: round(bare.p99), maxMs: round(bare.max) },
         restore: { conversations: CONVERSATIONS, messagesPerConversation: MESSAGES_PER_CONVERSATION, readyMs: round(readyMs), listMs: round(listMs), conversationShownMs: round(shownMs) },
         targets: { p50Ms: 12, p99Ms: 30, met: latency.p50 <= 12 && latency.p99 <= 30 },

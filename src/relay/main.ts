@@ -6,7 +6,8 @@
  * RELAY_PUSH, RELAY_VAPID_SUBJECT, RELAY_PUSH_HOSTS (src/relay/README.md). Prints its URL;
  * SIGTERM/SIGINT drain and exit.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { limitsFromEnv } from './limits.js';
 import { parseLogLevel } from './log.js';
 import { isLoopbackHost, startRelay } from './server.js';
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   const metricsToken = env['RELAY_METRICS_TOKEN'] === '' ? undefined : env['RELAY_METRICS_TOKEN'];
   const host = env['HOST'] ?? '127.0.0.1';
   const trustedProxies = trustedProxiesFromEnv(env['RELAY_TRUSTED_PROXIES']);
+  const staticDir = env['RELAY_STATIC_DIR'] ?? './dist';
   const store = await openStoreFromEnv(env);
   const relay = await startRelay({
     store,
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
     trustedProxies,
     ...(metricsToken === undefined ? {} : { metricsToken }),
     ...(adminPort === undefined ? {} : { admin: { port: adminPort, host: env['RELAY_ADMIN_HOST'] ?? '127.0.0.1' } }),
-    staticDir: env['RELAY_STATIC_DIR'] ?? './dist',
+    staticDir,
     connectSources: connectSourcesFromEnv(env['RELAY_CONNECT_SRC']),
     push:
       env['RELAY_PUSH'] === 'off'
@@ -57,6 +59,8 @@ async function main(): Promise<void> {
     ...(certPath !== undefined && keyPath !== undefined ? { tls: { cert: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
   });
   process.stdout.write(`Covey relay listening on ${relay.url} (store: ${store.name})\n`);
+  if (existsSync(join(staticDir, 'index.html'))) process.stdout.write(`Open ${relay.url} in a browser to use Covey.\n`);
+  else process.stdout.write(`No app in ${staticDir} (run \`npm run build\`, or \`npm start\` to build and serve it): relay only.\n`);
   if (relay.adminUrl !== undefined) process.stdout.write(`Admin (/metrics, /healthz) on ${relay.adminUrl}\n`);
   if (!isLoopbackHost(host) && metricsToken === undefined && adminPort === undefined) {
     process.stderr.write('WARNING: /metrics is public. Set RELAY_METRICS_TOKEN or RELAY_ADMIN_PORT.\n');
@@ -79,6 +83,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`relay failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // The port is taken (often a Covey started earlier): say what to do, not a stack trace.
+  const taken = error instanceof Error && (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+  const port = process.env['PORT'] === undefined || process.env['PORT'] === '' ? DEFAULT_PORT : Number(process.env['PORT']);
+  const text = taken
+    ? `Port ${port} is already in use (is Covey running already?). Stop that program, or choose another port, e.g. PORT=${port + 1} npm start`
+    : error instanceof Error
+      ? (error.stack ?? error.message)
+      : String(error);
+  process.stderr.write(`relay failed to start: ${text}\n`);
   process.exit(1);
 });

@@ -107,6 +107,11 @@ export interface RelayView {
   readonly state: 'connected' | 'connecting' | 'offline';
   /** Packets waiting in the outbox for this relay. */
   readonly queued: number;
+  /**
+   * Of those, messages people wrote: what "N messages wait" counts (the others are
+   * acknowledgements, presence and key agreement, which nobody wrote).
+   */
+  readonly messages: number;
   /** Plain words when something is wrong ("Cannot reach relay.example; retrying in 20 s"). */
   readonly problem: string | null;
 }
@@ -273,7 +278,8 @@ export interface ConversationSummary {
   readonly operations: readonly OperationView[];
   /** A security warning waits for you here (e.g. a key changed): show a mark. */
   readonly needsAttention: boolean;
-  readonly hasDraft: boolean;
+  /** The first line of what you started writing here and did not send, or null. */
+  readonly draft: string | null;
   readonly memberCount: number;
 }
 

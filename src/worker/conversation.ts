@@ -30,7 +30,7 @@ import {
 } from '../protocol/session/index.js';
 import type { FetchTokenRecord, OutboxRecord } from '../shared/client-db.js';
 import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
-import { WorkerError, type MessageRef, type NoticeAction, type NoticeTone, type OperationId } from '../shared/worker-api.js';
+import { WorkerError, type Delivery, type MessageRef, type NoticeAction, type NoticeTone, type OperationId } from '../shared/worker-api.js';
 import type { Batch, ClientStore } from '../store/client-store.js';
 import { verifyBinding, type Binding } from './cards.js';
 import type { ClientDeps } from './deps.js';
@@ -47,6 +47,8 @@ const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(
 export const INCLUDE_BACKOFF_MS = 20_000;
 /** A join claim older than this is not "online now" (rule 10): wait for the joiner's next claim. */
 export const CLAIM_FRESH_MS = 10 * 60_000;
+/** Settled deliveries a conversation remembers for its views (older ones are recomputed). */
+const SETTLED_CACHE = 10_000;
 /** Timeline records of a conversation kept in memory for its open view. */
 export const TIMELINE_CACHE = 5_000;
 /**
@@ -84,6 +86,8 @@ export interface ConversationHost {
   identityKey(): string;
   nameOf(member: MemberKey, conversation: ConversationRuntime): string;
   enqueueOutbox(records: OutboxRecord[]): void;
+  /** Whether exactly this packet (base64url) already waits in the outbox for `channel`. */
+  outboxHolds(channel: ChannelId, packet: string): boolean;
   /**
    * The queue time of the next outbox record: strictly increasing, so records of one channel
    * keep their sealing order wherever they are read back in `queuedAtMs` order (the outbox after
@@ -135,6 +139,8 @@ export class ConversationRuntime {
   private readonly includeAttempts = new Map<string, number>();
   /** The conversation record as last written (JSON), to skip rewriting it unchanged. */
   private writtenRecord: string | null = null;
+  /** Deliveries that can no longer change (fully acked by every reader), by mpENC key (views.ts). */
+  readonly settledDelivery = new Map<string, Delivery>();
   /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
   readonly chatCache = new Map<string, boolean>();
   stopped = false;
@@ -217,6 +223,11 @@ export class ConversationRuntime {
     void this.run('resume', () => this.followUps());
   }
 
+  settle(key: string, delivery: Delivery): void {
+    if (this.settledDelivery.size >= SETTLED_CACHE) this.settledDelivery.delete(this.settledDelivery.keys().next().value!);
+    this.settledDelivery.set(key, delivery);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) this.host.deps.timers.clearTimeout(this.timer);
@@ -269,11 +280,17 @@ export class ConversationRuntime {
           // Rule 7: nothing sealed under a key that someone who left still holds (resends and
           // acks included) leaves while their exclusion is under way.
           if (data && this.departedInKey()) break;
+          const packet = base64UrlEncode(utf8Encode(effect.text));
+          // A resend (AckMonitor rule 5) is the same sealed packet again: while a copy still
+          // waits (the relay is out of reach), another adds nothing. Without this, every tick
+          // of a long outage queued each unacked message once more, and a person's next
+          // message waited behind hundreds of copies when the relay came back.
+          if (this.host.outboxHolds(this.channel, packet) || outbox.some((r) => r.packet === packet)) break;
           const record: OutboxRecord = {
             postId: randomId(deps),
             relay: this.record.relay,
             channel: this.channel,
-            packet: base64UrlEncode(utf8Encode(effect.text)),
+            packet,
             // async-groups rule 7: data packets are conditional on nobody having left the channel
             // after the membership we sealed them under (the engine's membershipSeq; a leave we
             // have not processed yet makes the relay refuse with 409); membership packets must
@@ -327,6 +344,8 @@ export class ConversationRuntime {
     if (outbox.length > 0) this.host.enqueueOutbox(outbox);
     await this.performRelayActions();
     if (timerAt !== undefined) this.schedule(timerAt);
+    // Views after the commit: a message shown is a message stored (a reload while offline must
+    // not take back what the person saw; tests/worker/snapshot-chunks.test.ts relies on it).
     this.host.changed(this);
     return effects;
   }
@@ -1102,16 +1121,25 @@ export class ConversationRuntime {
    * Rule 9: the waiting include goes on without the members who never came (the engine aborts it
    * and proposes it again without them); their adds wait again for a fresh claim. Call inside `run`.
    */
-  async retryWithoutMissing(): Promise<boolean> {
+  /**
+   * Who "go on without the missing" would leave out, and whom it would include again, as the
+   * engine decides (greeting retryWithoutMissing): the awaited who are not shown online, or every
+   * awaited member when each is. Null when our include does not wait or we may not abort it.
+   */
+  withoutMissing(): { readonly missing: ReadonlySet<string>; readonly rest: readonly MemberKey[] } | null {
     const waiting = this.session.waiting();
     const p = this.record.proposing;
-    if (waiting === null || !waiting.canAbort || p === null || p.kind !== 'include') return false;
-    // As the engine decides: the awaited who are not online (all awaited when each is online).
+    if (waiting === null || !waiting.canAbort || p === null || p.kind !== 'include') return null;
     const offline = waiting.awaiting.filter((m) => this.session.presenceOf(m).kind !== 'online');
     const missing = new Set<string>(offline.length > 0 ? offline : waiting.awaiting);
-    const rest = p.members.filter((m) => !missing.has(m));
-    if (rest.length === 0) return false;
-    this.record.proposing = { kind: 'include', members: rest };
+    return { missing, rest: p.members.filter((m) => !missing.has(m)) };
+  }
+
+  async retryWithoutMissing(): Promise<boolean> {
+    const plan = this.withoutMissing();
+    if (plan === null || plan.rest.length === 0) return false;
+    const { missing, rest } = plan;
+    this.record.proposing = { kind: 'include', members: [...rest] };
     this.record.claims = this.record.claims.filter((c) => !missing.has(c.member));
     for (const o of this.record.operations) {
       if (o.kind === 'add' && o.targets.some((t) => t.member !== null && missing.has(t.member))) this.updateOperation(o.id, { state: 'waiting' });

@@ -334,6 +334,10 @@ export class CoveyEngine implements ConversationHost {
     this.sink.invalidate('app');
   }
 
+  outboxHolds(channel: ChannelId, packet: string): boolean {
+    return this.outbox.holds(channel, packet);
+  }
+
   nextQueueTime(): number {
     // Sub-millisecond steps keep the order within one millisecond; still a time for display.
     this.lastQueueTimeMs = Math.max(this.deps.now(), this.lastQueueTimeMs + QUEUE_TIME_STEP_MS);

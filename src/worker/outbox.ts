@@ -74,9 +74,15 @@ export class Outbox {
     }));
   }
 
-  count(relay?: string): number {
+  /** Whether exactly this packet waits (or is being posted) on `channel`. */
+  holds(channel: ChannelId, packet: string): boolean {
+    return this.queues.get(channel)?.some((r) => r.packet === packet) ?? false;
+  }
+
+  /** Packets waiting (for `relay`, or all); `onlyWritten`: only messages a person wrote (`wake`). */
+  count(relay?: string, onlyWritten = false): number {
     let n = 0;
-    for (const queue of this.queues.values()) for (const r of queue) if (relay === undefined || r.relay === relay) n++;
+    for (const queue of this.queues.values()) for (const r of queue) if ((relay === undefined || r.relay === relay) && (!onlyWritten || r.wake === true)) n++;
     return n;
   }
 

@@ -64,7 +64,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
     me: { displayName: p.displayName, fingerprint: await fingerprint(engine.deps.crypto, p.identityKey), homeRelay: p.homeRelay },
     persistence: engine.persistence,
     passphraseSet: await engine.passphraseSet(),
-    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), problem: r.problem })),
+    relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), messages: engine.outbox.count(r.url, true), problem: r.problem })),
     queued: engine.outbox.count() + engine.people.pendingDeposits(),
     unread,
     pendingRequests: engine.people.requests.size,
@@ -200,9 +200,10 @@ function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: Operati
     state = 'waiting';
     expiresAtMs = engineWait.limitAtMs;
     canCancel = engineWait.canAbort;
-    const rest = op.targets.filter((t) => t.member === null || !awaiting.includes(t.member as string as MemberId));
-    canRetry = engineWait.canAbort && op.kind === 'add' && rest.length > 0;
-    if (canRetry) retryLabel = `Go on without ${awaitingNames.join(', ')}`;
+    // Offered on the adds that would go on (the engine leaves out whoever is not shown online).
+    const plan = op.kind === 'add' ? rt.withoutMissing() : null;
+    canRetry = plan !== null && plan.rest.length > 0 && op.targets.some((t) => t.member !== null && plan.rest.includes(t.member));
+    if (canRetry) retryLabel = `Go on without ${[...plan!.missing].map((m) => engine.nameOf(m as MemberKey, rt)).join(', ')}`;
     text = `${op.kind === 'add' ? 'Adding' : 'Removing'} ${who} — waits for ${awaitingNames.join(', ')} to open Covey`;
   } else {
     switch (op.kind) {
@@ -255,7 +256,7 @@ export function summary(engine: CoveyEngine, rt: ConversationRuntime): Conversat
     timeMs: r.lastActivityMs,
     operations: r.operations.map((op) => operationView(engine, rt, op)),
     needsAttention: r.attention || engine.heldBy(rt).length > 0,
-    hasDraft: engine.drafts.has(r.id),
+    draft: engine.drafts.has(r.id) ? firstLine(engine.drafts.get(r.id)!) : null,
     memberCount: rt.session.members().length,
   };
 }
@@ -346,6 +347,10 @@ function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<Ti
   }
   if (item.postIds.some((p) => pendingPosts.has(p))) return { state: 'waiting-to-send', text: 'Waits for the network' };
   if (!rt.session.messages().has(item.mpenc)) return { state: 'at-relay' };
+  // Settled: every reader acked it (the engine stopped tracking it); that never changes again,
+  // so the open view (up to 200 messages, rebuilt at every step) does not recompute it.
+  const settled = rt.settledDelivery.get(item.mpenc);
+  if (settled !== undefined) return settled;
   let d: ReturnType<ConversationRuntime['session']['delivery']>;
   try {
     d = rt.session.delivery(item.mpenc as MessageKey);
@@ -362,7 +367,11 @@ function delivery(engine: CoveyEngine, rt: ConversationRuntime, item: Extract<Ti
     const missing = d.late.map(name);
     return { state: 'not-acked', missing, text: `Not acknowledged by ${listWords(missing)}, who ${missing.length === 1 ? 'has' : 'have'} been active since` };
   }
-  if (acked >= of) return { state: 'delivered-to-all', of };
+  if (acked >= of) {
+    const all: Delivery = { state: 'delivered-to-all', of };
+    if (d.gone.length === 0 && rt.session.status(item.mpenc as MessageKey) === 'fully-acked') rt.settle(item.mpenc, all);
+    return all;
+  }
   if (acked === 0 && d.pending.length === 0 && item.author === rt.self) return { state: 'at-relay' };
   // "Delivered to k of n, m not yet online": members silent since are pending, not at fault.
   return { state: 'delivered', acked, of, notYetOnline: d.pending.map(name) };

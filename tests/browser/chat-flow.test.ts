@@ -52,6 +52,8 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
   const profiles: Record<'alice' | 'bob' | 'carol', Profile> = {} as never;
   const tabs: Record<'alice' | 'bob' | 'carol', Tab> = {} as never;
   let phone: Viewport;
+  /** Bob's and Carol's links, as they shared them. */
+  const links: string[] = [];
 
   beforeAll(async () => {
     relay = await startTestRelay({ staticDir: browserRun().appDir });
@@ -117,7 +119,6 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
   });
 
   test('contacts: Alice opens Bob’s and Carol’s links, they accept', async () => {
-    const links: string[] = [];
     for (const tab of [tabs.bob, tabs.carol]) {
       await tab.click({ role: 'button', name: /^Contacts/ });
       await tab.click({ role: 'button', name: /Your link and code/ });
@@ -173,8 +174,12 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     }
     await send(tabs.alice, M.hello);
     for (const tab of [tabs.bob, tabs.carol]) await waitForMessage(tab, M.hello);
+    // Each writes after seeing the message before: concurrent messages may show in either order
+    // (mpENC orders causally), and the order check below failed under load.
     await send(tabs.bob, M.bobReply);
+    await waitForMessage(tabs.carol, M.bobReply);
     await send(tabs.carol, M.carolReply);
+    await waitForMessage(tabs.bob, M.carolReply);
     await send(tabs.bob, HTML_TEXT);
     for (const tab of [tabs.alice, tabs.carol]) {
       await waitForMessage(tab, M.carolReply);
@@ -302,8 +307,17 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     const second = traced('bob2', await traced('bobProfile', profiles.bob).open(relay.url));
     await second.waitForText('Covey is open in another tab', wait);
     await screens(second, 'engine-elsewhere', { axe: false, sizes: 'desktop' });
+    // Bob moves Covey to the second tab and reloads it: it stays there (the first tab, waiting for
+    // the engine, took it and the reloaded tab said "open in another tab").
+    await second.click({ role: 'button', name: 'Use Covey here' });
+    await second.waitFor({ role: 'navigation', name: 'Sections' }, wait);
+    await tabs.bob.waitForText('Covey is open in another tab', wait);
+    await second.reload();
+    await second.waitFor({ role: 'navigation', name: 'Sections' }, wait);
+    await tabs.bob.waitForText('Covey is open in another tab', wait);
     await second.close();
-    // The first tab still runs the engine: it sends and Alice receives.
+    // The first tab takes Covey back by itself once the second is closed, and sends.
+    await tabs.bob.waitFor({ role: 'navigation', name: 'Sections' }, wait);
     await send(tabs.bob, 'Still here after the second tab');
     await openGroup(tabs.alice);
     await waitForMessage(tabs.alice, 'Still here after the second tab');
@@ -356,17 +370,29 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     await alice.click({ role: 'button', name: 'Add a friend' });
     await alice.waitFor({ label: 'Their Covey link' });
     await screens(alice, 'add-contact');
+    // Pasted with the message it came in, and Enter (no mouse) reads it: Bob is a contact already.
+    await alice.type({ label: 'Their Covey link' }, `here is my link ${links[0]!} see you`);
+    await alice.press('Enter');
+    await alice.click({ role: 'button', name: `Open ${BOB}` }, wait);
+    await alice.waitFor({ role: 'heading', name: BOB }, wait);
+    // Back leads to the contacts, not to the emptied form (the contact replaced it).
+    await alice.evaluate(() => history.back());
+    await alice.waitUntil(() => document.getElementById('contact-title') === null && document.getElementById('contact-link') === null, undefined, { ...wait, what: 'back at the contacts' });
   });
 
   test('Alice sets a passphrase, locks Covey and opens it again', async () => {
     const alice = tabs.alice;
     await alice.click({ role: 'button', name: 'Settings' });
     await alice.click({ role: 'button', name: 'Set a passphrase' });
+    // Keyboard users type at once: a dialog that asks for something opens in its first field
+    // (it opened on its close button), and so does the lock screen after "Lock now".
+    await alice.waitUntil(() => document.activeElement?.id === 'pass-new', undefined, { ...wait, what: 'the passphrase dialog focuses its first field' });
     await alice.type({ label: 'New passphrase' }, PASSPHRASE);
     await alice.type({ label: 'New passphrase again' }, PASSPHRASE);
     await alice.click({ role: 'button', name: 'Save passphrase' });
     await alice.click({ role: 'button', name: 'Lock now' }, wait);
     await alice.waitFor({ role: 'heading', name: 'Covey is locked' }, wait);
+    await alice.waitUntil(() => document.activeElement?.id === 'unlock-passphrase', undefined, { ...wait, what: 'the lock screen focuses the passphrase' });
     expect(await alice.evaluate(() => document.body.innerText), 'nothing of the chats shows while locked').not.toContain(GROUP);
     await screens(alice, 'locked');
     const wrong = 'not my passphrase';

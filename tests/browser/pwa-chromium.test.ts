@@ -29,11 +29,14 @@ import {
   nodeFriend,
   notifications,
   openGroup,
+  RELAY_READ,
+  relayNews,
   shownMessages,
   STEP,
   syncTags,
   transitDump,
   untilPosted,
+  waitFor,
   waitForAppClosed,
   waitForEmptyOutbox,
   waitForNotifications,
@@ -76,13 +79,20 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
     // (Chromium's permission grant over CDP denies what it does not list: list both.)
     await grantPermission(tab, 'notifications');
     await grantPermission(tab, 'background-sync');
+    // Bob's app closes with nothing left to send (a packet waiting at close registers a sync
+    // that fires at once) and is gone (no engine, whose lock tells the service worker to stay
+    // quiet) before Alice writes: the only job that fetches her messages is the one fired below.
+    await waitForEmptyOutbox(tab);
     await bob.closeTabs();
+    const page = await probe();
+    await waitFor(page, async () => (await page.evaluate(syncTags)).length === 0, 'no sync pending');
 
     const texts = Array.from({ length: RECEIVED }, (_, i) => `night note ${i + 1}`);
     for (const text of texts) await alice.call('send', { conversationId: aliceGroup, text });
     await untilPosted(alice, aliceGroup, texts);
+    // And the relay serves them to Bob's fetch tokens (what the service worker will read).
+    await waitFor(page, async () => (await page.evaluate(relayNews, RELAY_READ)).reduce((n, c) => n + c.news, 0) >= RECEIVED, 'the 50 at the relay');
 
-    const page = await probe();
     const before = await page.evaluate(transitDump);
     await dispatchSyncEvent(page, 'covey-outbox');
     await waitForNotifications(page, [`${RECEIVED} new messages`], 'the notification for 50 new messages');

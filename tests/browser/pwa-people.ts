@@ -5,6 +5,7 @@
  * browser, which keeps these tests inside their CI time budget.
  */
 import { expect } from 'vitest';
+import { RELAY_API_PREFIX, RELAY_HEADERS } from '../../src/shared/relay-api.js';
 import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
 import { identity, TestClient } from '../worker/helpers/client-harness.js';
 import type { Tab } from './harness/types.js';
@@ -136,6 +137,73 @@ export async function syncTags(): Promise<string[]> {
   return (await registration?.sync?.getTags()) ?? [];
 }
 
+/**
+ * Runs in a page of the app's origin: what the relay holds for the service worker, read the way
+ * sw/inbox.ts reads it (each stored fetch token, after its `afterSeq`): per channel, the events
+ * and the news among them (a message others wrote, `wake`). Read-only: the inbox is not touched.
+ */
+export async function relayNews({ header, prefix }: { header: string; prefix: string }): Promise<{ channel: string; afterSeq: number; events: number; news: number }[]> {
+  const request = <T>(req: IDBRequest<T>): Promise<T> =>
+    new Promise((resolve, reject) => {
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  const db = await request(indexedDB.open('covey'));
+  const tokens = (await request(db.transaction('fetchTokens', 'readonly').objectStore('fetchTokens').getAll())) as {
+    channel: string;
+    relay: string;
+    token: string;
+    afterSeq: number;
+    member?: string;
+  }[];
+  db.close();
+  const out = [];
+  for (const t of tokens) {
+    let after = t.afterSeq;
+    let events = 0;
+    let news = 0;
+    for (;;) {
+      const response = await fetch(`${t.relay}${prefix}/channels/${t.channel}/events?after=${after}&limit=500`, { headers: { [header]: t.token }, cache: 'no-store' });
+      if (!response.ok) throw new Error(`relay read ${response.status}`);
+      const page = (await response.json()) as { events: { seq: number; type: string; wake?: boolean; author?: string | null }[]; more: boolean };
+      events += page.events.length;
+      news += page.events.filter((e) => e.type === 'packet' && (e.author === null || (e.wake === true && e.author !== t.member))).length;
+      if (page.events.length === 0 || !page.more) break;
+      after = page.events[page.events.length - 1]!.seq;
+    }
+    out.push({ channel: t.channel, afterSeq: t.afterSeq, events, news });
+  }
+  return out;
+}
+
+/** The argument of `relayNews`. */
+export const RELAY_READ = { header: RELAY_HEADERS.fetchToken, prefix: RELAY_API_PREFIX } as const;
+
+/** Runs in a page of the app's origin: per channel, the seqs the inbox store holds (diagnostics). */
+export async function inboxSeqs(): Promise<Record<string, number[]>> {
+  const request = <T>(req: IDBRequest<T>): Promise<T> =>
+    new Promise((resolve, reject) => {
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  const db = await request(indexedDB.open('covey'));
+  const records = (await request(db.transaction('inbox', 'readonly').objectStore('inbox').getAll())) as { channel: string; seq: number }[];
+  db.close();
+  const out: Record<string, number[]> = {};
+  for (const r of records) (out[r.channel] ??= []).push(r.seq);
+  return out;
+}
+
+/** Waits (polling from Node, for checks that need helpers of this file in the page) until `check` holds. */
+export async function waitFor(page: Tab, check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + STEP.timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`${page.profile.name}: waited ${STEP.timeoutMs} ms for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Waits (in a page of the origin) until the notifications are exactly these bodies ([] = none). */
 export async function waitForNotifications(page: Tab, bodies: readonly string[], what: string): Promise<void> {
   await page
@@ -151,7 +219,12 @@ export async function waitForNotifications(page: Tab, bodies: readonly string[],
     .catch(async (error: unknown) => {
       const shown = await page.evaluate(notifications).catch(() => 'unknown');
       const stores = await page.evaluate(transitDump).then((d) => d.counts).catch(() => 'unknown');
-      throw new Error(`${String(error)}; shown: ${JSON.stringify(shown)}; transit stores: ${JSON.stringify(stores)}`, { cause: error });
+      const inbox = await page.evaluate(inboxSeqs).catch(() => 'unknown');
+      const relay = await page.evaluate(relayNews, RELAY_READ).catch((e: unknown) => String(e));
+      throw new Error(
+        `${String(error)}; shown: ${JSON.stringify(shown)}; transit stores: ${JSON.stringify(stores)}; inbox seqs: ${JSON.stringify(inbox)}; at the relay after each token: ${JSON.stringify(relay)}`,
+        { cause: error },
+      );
     });
 }
 

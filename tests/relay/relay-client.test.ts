@@ -187,4 +187,33 @@ describe('relay client', () => {
     expect(socket.sent).toHaveLength(4); // both confirmed: nothing to resend
     sub.close();
   });
+
+  it('resends, freshly signed, a subscribe the relay refused as stale (signed before a clock jump or held up)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    let clock = 1_000;
+    const client = new RelayClient({
+      baseUrl: 'http://relay.test',
+      fetch: async () => new Response('{}'),
+      WebSocket: FakeSocket,
+      signer: makeMember(),
+      now: () => clock,
+      randomBytes: (n) => new Uint8Array(n).fill(127),
+    });
+    const subscribed: ChannelId[] = [];
+    const sub = client.subscribe({ onEvent: () => undefined, onSubscribed: (channel) => subscribed.push(channel) });
+    sub.add(CHANNEL, 3);
+    const socket = FakeSocket.all[0]!;
+    socket.emit('open');
+    await until(() => socket.sent.length >= 1);
+    const first = JSON.stringify(socket.sent[0]);
+    clock += 30 * 60_000; // the device's clock moved on (or the frame sat in a queue)
+    socket.frame({ type: 'error', code: 'stale-timestamp', error: 'timestamp outside the window', channel: CHANNEL });
+    await vi.advanceTimersByTimeAsync(1_600);
+    await until(() => socket.sent.length >= 2);
+    expect(socket.sent[1]).toMatchObject({ type: 'subscribe', channel: CHANNEL, afterSeq: 3 });
+    expect(JSON.stringify(socket.sent[1])).not.toBe(first); // signed again, at the new time
+    socket.frame({ type: 'subscribed', channel: CHANNEL, headSeq: 3, firstSeq: 1 });
+    expect(subscribed).toEqual([CHANNEL]);
+    sub.close();
+  });
 });

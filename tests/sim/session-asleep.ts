@@ -530,7 +530,10 @@ export async function runAsleepScenario(crypto: CryptoProvider, seed: number, op
         sleeps++;
         trace(`${w.nowMs} ${p.id} sleeps past the relay's retention`);
         await w.advance(ASLEEP_RETENTION_MS + DAY);
-        if (rng.int(2) === 0) await w.call(rng.pick(awakeMembers().length > 0 ? awakeMembers() : [...w.phones.values()]), (s, now) => s.send(`after a month ${step}`, now)).then(
+        // Someone awake writes meanwhile (an asleep phone, or one restarted while asleep and not
+        // caught up yet, writes nothing: the app keeps a draft).
+        const writers = awakeMembers().filter((m) => !m.session.catchingUp());
+        if (rng.int(2) === 0 && writers.length > 0) await w.call(rng.pick(writers), (s, now) => s.send(`after a month ${step}`, now)).then(
           () => {
             w.sent.add(`after a month ${step}`);
             messages++;

@@ -166,6 +166,48 @@ describe('the worker on the asynchronous engine', () => {
     expect(members(alice, conversationId)).toBe(1);
   });
 
+  it('goes on without a newcomer who closed Covey: the others of the same include are added (rule 9)', async () => {
+    const aliceProfile = new Profile('Alice');
+    const bobProfile = new Profile('Bob');
+    let alice = await client('Alice', { profile: aliceProfile });
+    let bob = await client('Bob', { profile: bobProfile });
+    const carol = await client('Carol');
+    const [ab] = await connect(alice, bob);
+    const [ac] = await connect(alice, carol);
+    const { conversationId } = await alice.call('createGroup', { name: 'Without', contactIds: [ab, ac] as ContactId[] });
+    close(alice);
+    const ids: Record<string, ConversationId> = {};
+    for (const who of [bob, carol]) {
+      const invitation = await who.until('invitation', () => who.conversations?.invitations[0]);
+      ids[who.name] = (await who.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+      const rt = who.host.engine!.conversations.get(ids[who.name]!)!;
+      await who.until('claim posted and subscribed', () => who.app?.queued === 0 && rt.session.channelMembers().includes(rt.self as never));
+    }
+    close(carol);
+    close(bob);
+    // Five minutes later Carol's phone is still off (she is no longer shown online); Bob opens
+    // Covey again (he says he is here), then Alice. Both claims are still fresh (10 minutes).
+    offsetMs += 5 * 60_000;
+    bob = await client('Bob', { profile: bobProfile, fresh: false });
+    const bobRt = bob.host.engine!.conversations.get(ids.Bob!)!;
+    await bob.until('Bob caught up', () => bobRt.meta.lastSeq > 0 && !bobRt.session.catchingUp() && bob.app?.queued === 0);
+    alice = await client('Alice', { profile: aliceProfile, fresh: false });
+    const session = () => alice.host.engine!.conversations.get(conversationId)!.session;
+    await alice.until('the include waits for Carol', () => session().waiting()?.awaiting.some((m) => alice.host.engine!.nameOf(m as never, alice.host.engine!.conversations.get(conversationId)!) === 'Carol'), 40_000);
+    const bobsAdd = await alice.until('go on without Carol', () => alice.view(conversationId)?.operations.find((o) => o.targets.includes('Bob') && o.canRetry));
+    expect(bobsAdd).toMatchObject({ state: 'waiting', retryLabel: 'Go on without Carol' });
+    expect(bobsAdd.text).toMatch(/^Adding Bob — waits for .*Carol.* to open Covey$/);
+    await alice.call('retryOperation', { conversationId, operationId: bobsAdd.id });
+    await alice.until('Bob added without Carol', () => members(alice, conversationId) === 2, 40_000);
+    await bob.until('Bob is in', () => bob.view(ids.Bob!)?.state === 'active');
+    // Carol's add waits for her again; nobody reported the abort as a failure.
+    const carolsAdd = alice.view(conversationId)!.operations.find((o) => o.targets.includes('Carol'));
+    expect(carolsAdd?.state).toBe('waiting');
+    expect(notices(alice, conversationId).filter((n) => /did not go through|cancelled/.test(n.text))).toEqual([]);
+    await bob.call('send', { conversationId: ids.Bob!, text: 'made it without Carol' });
+    await alice.until('message', () => message(alice, conversationId, 'made it without Carol') !== undefined);
+  });
+
   it('processes a backlog as pages, each message at the relay time of its own packet', async () => {
     const carolProfile = new Profile('Carol');
     const alice = await client('Alice');

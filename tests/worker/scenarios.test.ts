@@ -99,6 +99,8 @@ describe('client scenarios', () => {
     await alice.call('send', { conversationId: ids.Alice!, text: 'the password is swordfish' });
     await bob.until('message', () => messages(bob, ids.Bob!).includes('the password is swordfish'));
     await bob.call('saveDraft', { conversationId: ids.Bob!, text: 'half-written reply about swordfish' });
+    // The chat list shows the draft itself (it showed "Draft: " and the last message).
+    await bob.until('draft in the list', () => bob.conversations?.conversations.find((c) => c.id === ids.Bob)?.draft === 'half-written reply about swordfish' || undefined);
     await carol.until('message', () => messages(carol, ids.Carol!).includes('the password is swordfish'));
     for (const c of [alice, bob, carol]) {
       const dump = await c.host.engine!.store.rawDump();

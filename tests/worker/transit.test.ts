@@ -64,11 +64,18 @@ describe('transit stores', () => {
     bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline });
     await bob.until('the three messages', () => ['while', 'you', 'slept'].every((t) => bob.texts(bobId).includes(t)));
     expect(await bob.host.engine!.store.transit('inbox')).toEqual([]);
-    // He answers while offline: it waits in the outbox, in plain sight of the "service worker".
+    // He renames the group and answers while offline: both wait in the outbox, in plain sight of
+    // the "service worker".
+    await bob.call('renameGroup', { conversationId: bobId, name: 'Transit offline' });
     await bob.call('send', { conversationId: bobId, text: 'offline reply' });
     await bob.until('queued', async () => (await bob.host.engine!.store.transit('outbox')).length > 0 || undefined);
     const waiting = bob.view(bobId)!.timeline.find((t) => t.type === 'message' && t.text === 'offline reply');
     expect(waiting?.type === 'message' && waiting.delivery.state).toBe('waiting-to-send');
+    // "N messages wait" counts what people wrote, not the rename or acknowledgements beside it.
+    await bob.until('the reply in the outbox', () => bob.host.engine!.outbox.count(undefined, true) === 1 || undefined);
+    const relayView = await bob.until('the app view', () => bob.app?.relays.find((r) => r.queued === bob.host.engine!.outbox.count()));
+    expect(relayView.queued).toBeGreaterThanOrEqual(2);
+    expect(relayView.messages).toBe(1);
     bob.close();
     // Back online: the outbox flushes on start.
     bob = await TestClient.start('Bob', { relay, profile: bobProfile });

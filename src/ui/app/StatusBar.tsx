@@ -40,7 +40,7 @@ export function StatusBar({ app }: { app: AppView }): JSX.Element | null {
   const lines: JSX.Element[] = [];
   for (const relay of troubled) {
     const host = hostOf(relay.url);
-    const waiting = relay.queued > 0 ? ` ${relay.queued} ${relay.queued === 1 ? 'message waits' : 'messages wait'} to be sent.` : '';
+    const waiting = relay.messages > 0 ? ` ${relay.messages} ${relay.messages === 1 ? 'message waits' : 'messages wait'} to be sent.` : '';
     lines.push(
       <p key={relay.url} class="status-line status-offline">
         <Icon name="wifiOff" small />

@@ -63,7 +63,7 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
     me: scene === 'first-run' ? null : { displayName: 'Alice', fingerprint: '05812 39017 44120 90531 11873 62290', homeRelay: location.origin },
     persistence: 'granted',
     passphraseSet: scene === 'locked',
-    relays: [{ url: location.origin, state: 'connected', queued: 0, problem: null }],
+    relays: [{ url: location.origin, state: 'connected', queued: 0, messages: 0, problem: null }],
     queued: 0,
     unread: 0,
     pendingRequests: 0,
@@ -287,7 +287,7 @@ export function createFakeEngine(scene: Scene): BridgeHandler {
           timeMs: last?.timeMs ?? NOW,
           operations: view.operations,
           needsAttention: view.sendBlocked !== null,
-          hasDraft: view.draft !== '',
+          draft: view.draft === '' ? null : view.draft,
           memberCount: view.members.length,
         };
       })

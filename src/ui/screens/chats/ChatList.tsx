@@ -119,8 +119,8 @@ function ChatRow({ summary, open }: { summary: ConversationSummary; open: boolea
           </span>
           <span class="chat-row-bottom">
             <span class="chat-row-preview">
-              {summary.hasDraft && <span class="draft-mark">Draft: </span>}
-              {state ?? preview(summary)}
+              {/* What you were writing, not the last message under a "Draft:" label. */}
+              {state ?? (summary.draft !== null ? <><span class="draft-mark">Draft: </span>{summary.draft}</> : preview(summary))}
             </span>
             {summary.needsAttention && (
               <span class="attention-mark" title="A security warning waits in this chat">

@@ -54,6 +54,13 @@ export function AddContact(): JSX.Element {
                     setText(event.currentTarget.value);
                     look.clearError();
                   }}
+                  onKeyDown={(event) => {
+                    // Enter reads the link, as in every other form (a link has no line breaks).
+                    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+                      event.preventDefault();
+                      if (!look.pending) submit(event.currentTarget.value);
+                    }
+                  }}
                 />
                 <ErrorText error={look.error} id="contact-link-error" />
                 {look.error?.code === 'bad-link' && <p class="hint">{BAD_LINK_HINT}</p>}
@@ -79,6 +86,7 @@ export function AddContact(): JSX.Element {
           <LinkPreview
             link={preview.link}
             preview={preview.value}
+            replaceScreen
             onDone={() => setText('')}
             onCancel={() => {
               setPreview(null);

@@ -14,19 +14,24 @@ import { hostOf } from '../../app/StatusBar.js';
 /** What to do about a link Covey cannot read (worker error 'bad-link'). */
 export const BAD_LINK_HINT = 'Ask for the link again and copy all of it, or scan their code in person.';
 
-export function LinkPreview({ link, preview, onDone, onCancel }: { link: string; preview: CardPreview | InviteLinkPreview; onDone: () => void; onCancel: () => void }): JSX.Element {
+/**
+ * `replaceScreen`: the preview is a screen of its own (Add a friend), which the contact or group
+ * replaces, so Back leads to where the person came from, not to an emptied form.
+ */
+export function LinkPreview({ link, preview, onDone, onCancel, replaceScreen }: { link: string; preview: CardPreview | InviteLinkPreview; onDone: () => void; onCancel: () => void; replaceScreen?: boolean }): JSX.Element {
   const api = useApi();
   const router = useRouter();
+  const open = replaceScreen === true ? router.replace : router.go;
   const act = useAction(async () => {
     if (preview.kind === 'contact') {
       const { contactId } = await api.addContact({ link });
       onDone();
-      router.go({ section: 'contacts', detail: { name: 'contact', id: contactId } });
+      open({ section: 'contacts', detail: { name: 'contact', id: contactId } });
     } else {
       const { invitationId } = await api.openInviteLink({ link });
       const { conversationId } = await api.acceptInvitation({ invitationId });
       onDone();
-      router.go({ section: 'chats', detail: { name: 'conversation', id: conversationId } });
+      open({ section: 'chats', detail: { name: 'conversation', id: conversationId } });
     }
   });
   if (preview.kind === 'invite') {

@@ -32,8 +32,22 @@ export function Composer({ conversation }: { conversation: ConversationView }): 
     const timer = setTimeout(() => saveDraft(text), DRAFT_SAVE_DELAY_MS);
     return () => clearTimeout(timer);
   });
-  // Leaving the conversation saves what was typed.
-  useEffect(() => () => saveDraft(textRef.current), []);
+  // Leaving the conversation saves what was typed; so does leaving the page (reload, closing the
+  // tab, switching apps on a phone, where the browser may end the page unasked) without waiting
+  // for the pause after the last keystroke.
+  useEffect(() => {
+    const saveNow = () => saveDraft(textRef.current);
+    const onHidden = () => {
+      if (document.visibilityState === 'hidden') saveNow();
+    };
+    window.addEventListener('pagehide', saveNow);
+    document.addEventListener('visibilitychange', onHidden);
+    return () => {
+      window.removeEventListener('pagehide', saveNow);
+      document.removeEventListener('visibilitychange', onHidden);
+      saveNow();
+    };
+  }, []);
 
   // The box empties the moment a message is sent, so the next one can be typed at once; sends
   // run one after another in the order written. (Emptying it when the worker answered erased

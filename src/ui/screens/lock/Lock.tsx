@@ -1,6 +1,6 @@
 /** Lock screen (issue 11 §6): the store is sealed with a passphrase until it is entered here. */
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { MAX_PASSPHRASE_CHARS } from '../../../shared/worker-api.js';
 import { useAction, useApi } from '../../app/engine.js';
 import { ErrorText } from '../../components/Notice.js';
@@ -9,6 +9,10 @@ import { Icon } from '../../components/icons.js';
 export function Lock(): JSX.Element {
   const api = useApi();
   const [passphrase, setPassphrase] = useState('');
+  // `autofocus` works only for the page's first screen: after "Lock now" the field must be
+  // focused by hand, or a keyboard user types into nothing.
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => field.current?.focus(), []);
   const unlock = useAction((value: string) => api.unlock({ passphrase: value }));
   const onSubmit = (event: Event) => {
     event.preventDefault();
@@ -26,6 +30,7 @@ export function Lock(): JSX.Element {
         <div class="field">
           <label for="unlock-passphrase">Passphrase</label>
           <input
+            ref={field}
             id="unlock-passphrase"
             class="input"
             type="password"
@@ -35,7 +40,6 @@ export function Lock(): JSX.Element {
             aria-invalid={unlock.error?.code === 'wrong-passphrase' ? 'true' : undefined}
             aria-describedby={unlock.error ? 'unlock-error' : undefined}
             onInput={(event) => setPassphrase(event.currentTarget.value)}
-            autofocus
           />
         </div>
         <ErrorText error={unlock.error} id="unlock-error" />

@@ -110,7 +110,7 @@ export function Settings({ app }: { app: AppView }): JSX.Element {
               <li key={relay.url}>
                 <p>
                   <strong>{hostOf(relay.url)}</strong>: {relay.state === 'connected' ? 'connected' : relay.state === 'connecting' ? 'connecting…' : 'offline'}
-                  {relay.queued > 0 && `, ${relay.queued} waiting to be sent`}
+                  {relay.messages > 0 && `, ${relay.messages} ${relay.messages === 1 ? 'message' : 'messages'} waiting to be sent`}
                 </p>
                 {relay.problem !== null && <p class="hint">{relay.problem}</p>}
               </li>
