@@ -52,26 +52,35 @@ describe('messages benchmark', () => {
     const report = await runMessagesBench({ messages: 3, warmup: 1, catchUpMessages: 20, catchUpAuthors: 2, providers: [nobleProvider] });
     expect(report.covey.map((r) => r.allDelivered)).toEqual([true]);
     expect(report.mls?.allDelivered).toBe(true);
-    expect(report.catchUp.map((c) => [c.messages, c.authors, c.allAccepted])).toEqual([[20, 2, true]]);
+    // One provider, no hybrid: its catch-up one event at a time and in receiveAll pages (no
+    // scaling rows, which run on the hybrid provider only).
+    expect(report.catchUp.map((c) => [c.messages, c.authors, c.page > 0, c.allAccepted])).toEqual([
+      [20, 2, false, true],
+      [20, 2, true, true],
+    ]);
     // send and receive: one covey row per provider and one ts-mls row each.
     expect(report.rows.map((r) => r[1])).toEqual(['covey/noble', 'ts-mls', 'covey/noble', 'ts-mls']);
     for (const row of report.rows) expect(row).toHaveLength(MESSAGES_TABLE_HEADERS.length);
     for (const row of report.catchUpRows) expect(row).toHaveLength(CATCH_UP_TABLE_HEADERS.length);
     const json = JSON.parse(JSON.stringify(report.json)) as {
       messages: { coveyOverMls: Record<string, { send: number; receive: number }>; covey: Record<string, { ok: boolean }> };
-      catchUp: { messages: number; results: Record<string, { ok: boolean; msgsPerSec: number }> };
+      catchUp: { messages: number; results: Record<string, { oneByOne: { ok: boolean }; paged: { ok: boolean }; pagedOverVerifyCpu: number }> };
     };
     expect(json.messages.covey['noble']!.ok).toBe(true);
     expect(json.messages.coveyOverMls['noble']!.send).toBeGreaterThan(0);
     expect(json.catchUp.messages).toBe(20);
-    expect(json.catchUp.results['noble']!.ok).toBe(true);
+    expect(json.catchUp.results['noble']!.oneByOne.ok).toBe(true);
+    expect(json.catchUp.results['noble']!.paged.ok).toBe(true);
+    expect(json.catchUp.results['noble']!.pagedOverVerifyCpu).toBeGreaterThan(0);
     expect(report.mlsCatchUp).toBeUndefined();
   });
 
   it('adds ts-mls to the catch-up when asked', async () => {
     const report = await runMessagesBench({ messages: 1, warmup: 0, catchUpMessages: 12, catchUpAuthors: 3, providers: [nobleProvider], mlsCatchUp: true });
     expect(report.mlsCatchUp).toMatchObject({ messages: 12, authors: 3, allDelivered: true });
-    expect(report.catchUpRows.map((r) => r[1])).toEqual(['covey/noble', 'ts-mls']);
+    // The provider's verify rate (the yardstick), its two catch-up rows, then ts-mls.
+    expect(report.catchUpRows.map((r) => r[1])).toEqual(['covey/noble', 'covey/noble', 'covey/noble', 'ts-mls']);
+    expect(report.catchUpRows[0]![0]).toMatch(/signature checks/);
     const results = (report.json['catchUp'] as { results: Record<string, { ok: boolean }> }).results;
     expect(results['ts-mls']!.ok).toBe(true);
   });
