@@ -11,22 +11,11 @@ import type { MemberId, SessionId } from '../../src/protocol/ids.js';
 import { decryptDataPacketWith, sealDataPacket } from '../../src/protocol/packets/data.js';
 import { encodePacket } from '../../src/protocol/codec/packet.js';
 import { MAX_CHAIN_JUMP, MAX_SKIPPED_MESSAGE_KEYS, SenderChains } from '../../src/protocol/packets/ratchet.js';
-import { SessionSim } from '../sim/session-harness.js';
+import { chat3 } from '../helpers/three-members.js';
 
 const crypto = nobleProvider;
 const MEMBERS = ['alice', 'bob', 'carol'] as MemberId[];
 
-async function chat3(seed: number) {
-  const sim = new SessionSim(crypto, seed);
-  for (const n of MEMBERS) {
-    sim.addMember(n);
-    sim.join(n);
-  }
-  await sim.settle();
-  await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
-  await sim.settle();
-  return sim;
-}
 
 /** Every 32-byte value in a JSON state (base64 strings), as an attacker would list them. */
 function secretsIn(state: unknown): Uint8Array[] {

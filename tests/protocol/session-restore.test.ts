@@ -4,22 +4,11 @@
  * head (its own latest packets included); then what it sends descends from everything it sent.
  */
 import { describe, expect, it } from 'vitest';
-import { nobleProvider } from '../../src/protocol/crypto/noble.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
-import { SessionSim } from '../sim/session-harness.js';
+import type { SessionSim } from '../sim/session-harness.js';
+import { chat3 } from '../helpers/three-members.js';
 
-async function chat3(seed: number) {
-  const sim = new SessionSim(nobleProvider, seed);
-  for (const n of ['alice', 'bob', 'carol']) {
-    sim.addMember(n);
-    sim.join(n);
-  }
-  await sim.settle();
-  await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
-  await sim.settle();
-  return sim;
-}
 
 const texts = (sim: SessionSim, name: string) => sim.member(name).session.entries().map((e) => (e.body.type === 'payload' ? e.body.text : ''));
 

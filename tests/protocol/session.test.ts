@@ -5,20 +5,10 @@ import { ProtocolError } from '../../src/protocol/errors.js';
 import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
+import { chat3 } from '../helpers/three-members.js';
 
 const crypto = nobleProvider;
 
-async function chat3(seed = 1) {
-  const sim = new SessionSim(crypto, seed);
-  for (const n of ['alice', 'bob', 'carol']) {
-    sim.addMember(n);
-    sim.join(n);
-  }
-  await sim.settle();
-  await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
-  await sim.settle();
-  return sim;
-}
 
 describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
   it('starts a subsession, delivers messages to everyone and reaches full acks', async () => {
