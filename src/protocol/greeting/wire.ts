@@ -106,6 +106,20 @@ export async function verifyAck(crypto: CryptoProvider, staticPub: Uint8Array, s
   return crypto.ed25519Verify(staticPub, await ackDigest(crypto, ack, binding), signature);
 }
 
+/**
+ * A greeting signed with the sender's static key under its own context (abort, contributor,
+ * rejoin): the context keeps one kind's signature from standing for another's.
+ */
+async function staticSigned(crypto: CryptoProvider, staticSeed: Uint8Array, context: Uint8Array, fields: GreetingFields): Promise<string> {
+  const signed = encodeGreetingRegion(fields);
+  const signature = await crypto.ed25519Sign(staticSeed, concatBytes(context, signed));
+  return encodePacket({ ...fields, kind: 'greeting', signature, signed });
+}
+
+function staticSignatureValid(crypto: CryptoProvider, context: Uint8Array, packet: GreetingPacket, staticPub: Uint8Array): Promise<boolean> {
+  return crypto.ed25519Verify(staticPub, concatBytes(context, packet.signed), packet.signature);
+}
+
 /** Signs and encodes a greeting with the sender's ephemeral key: the packet text to post. */
 export async function greetingText(crypto: CryptoProvider, ephemeralSeed: Uint8Array, fields: GreetingFields): Promise<string> {
   return encodePacket(await signGreeting(crypto, ephemeralSeed, fields));
@@ -125,13 +139,11 @@ export async function abortText(crypto: CryptoProvider, staticSeed: Uint8Array, 
     opRef,
     abortReason: reason,
   };
-  const signed = encodeGreetingRegion(fields);
-  const signature = await crypto.ed25519Sign(staticSeed, concatBytes(ABORT_CONTEXT, signed));
-  return encodePacket({ ...fields, kind: 'greeting', signature, signed });
+  return staticSigned(crypto, staticSeed, ABORT_CONTEXT, fields);
 }
 
 export async function verifyAbort(crypto: CryptoProvider, packet: GreetingPacket, staticPub: Uint8Array): Promise<boolean> {
-  return crypto.ed25519Verify(staticPub, concatBytes(ABORT_CONTEXT, packet.signed), packet.signature);
+  return staticSignatureValid(crypto, ABORT_CONTEXT, packet, staticPub);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,13 +225,11 @@ export async function memberKeyConfirmation(crypto: CryptoProvider, confirmKey: 
 
 /** A contributor's packet (rule 2): MESSAGE_SIGNATURE by its static key over "coveygreet2" ‖ S. */
 export async function contributorText(crypto: CryptoProvider, staticSeed: Uint8Array, fields: GreetingFields): Promise<string> {
-  const signed = encodeGreetingRegion(fields);
-  const signature = await crypto.ed25519Sign(staticSeed, concatBytes(CONTRIBUTOR_CONTEXT, signed));
-  return encodePacket({ ...fields, kind: 'greeting', signature, signed });
+  return staticSigned(crypto, staticSeed, CONTRIBUTOR_CONTEXT, fields);
 }
 
 export async function verifyContributor(crypto: CryptoProvider, packet: GreetingPacket, staticPub: Uint8Array): Promise<boolean> {
-  return crypto.ed25519Verify(staticPub, concatBytes(CONTRIBUTOR_CONTEXT, packet.signed), packet.signature);
+  return staticSignatureValid(crypto, CONTRIBUTOR_CONTEXT, packet, staticPub);
 }
 
 /** A REJOIN_DOWN packet (rules 10, 11), signed with the sender's static key; `fresh`: random. */
@@ -235,11 +245,9 @@ export async function rejoinText(crypto: CryptoProvider, staticSeed: Uint8Array,
     pubKeys: [],
     opRef: fresh,
   };
-  const signed = encodeGreetingRegion(fields);
-  const signature = await crypto.ed25519Sign(staticSeed, concatBytes(REJOIN_CONTEXT, signed));
-  return encodePacket({ ...fields, kind: 'greeting', signature, signed });
+  return staticSigned(crypto, staticSeed, REJOIN_CONTEXT, fields);
 }
 
 export async function verifyRejoin(crypto: CryptoProvider, packet: GreetingPacket, staticPub: Uint8Array): Promise<boolean> {
-  return crypto.ed25519Verify(staticPub, concatBytes(REJOIN_CONTEXT, packet.signed), packet.signature);
+  return staticSignatureValid(crypto, REJOIN_CONTEXT, packet, staticPub);
 }
