@@ -143,6 +143,8 @@ export class ConversationRuntime {
   readonly settledDelivery = new Map<string, Delivery>();
   /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
   readonly chatCache = new Map<string, boolean>();
+  /** Chat parents of accepted messages (views.ts chatParents): fixed once accepted, asked at every view build. */
+  readonly chatParentsCache = new Map<string, readonly string[]>();
   stopped = false;
   /** Our read-only fetch token for the service worker (kept current with every step). */
   fetchToken: FetchTokenRecord | null = null;

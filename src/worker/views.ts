@@ -398,7 +398,17 @@ function isChat(rt: ConversationRuntime, id: string): boolean {
  * A message's real parents as the person sees them (mpENC §2.3): control payloads (roster,
  * rename, invite notices) are not shown, so they are replaced by their own parents.
  */
-export function chatParents(rt: ConversationRuntime, id: string): string[] {
+export function chatParents(rt: ConversationRuntime, id: string): readonly string[] {
+  // An accepted message's parents never change, nor whether they are chat messages.
+  const cached = rt.chatParentsCache.get(id);
+  if (cached !== undefined) return cached;
+  const found = findChatParents(rt, id);
+  if (rt.chatParentsCache.size >= CHAT_CACHE) rt.chatParentsCache.delete(rt.chatParentsCache.keys().next().value!);
+  rt.chatParentsCache.set(id, found);
+  return found;
+}
+
+function findChatParents(rt: ConversationRuntime, id: string): string[] {
   const log = rt.session.messages();
   const out = new Set<string>();
   const seen = new Set<string>();
