@@ -257,6 +257,8 @@ export class CoveyEngine implements ConversationHost {
         onRemoved: (_relay, channel) => this.onRemovedFromChannel(channel),
         onState: () => {
           this.sink.invalidate('app');
+          // Presence in a conversation's view depends on reaching its relay (views.ts presenceOf).
+          for (const runtime of this.conversations.values()) if (runtime.record.relay === url) this.sink.invalidate({ conversation: runtime.id });
           if (link!.state === 'connected') {
             this.outbox.retryAll();
             void this.people.flushDeposits();
