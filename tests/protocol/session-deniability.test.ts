@@ -11,7 +11,7 @@ import { decodePacket, encodePacket } from '../../src/protocol/codec/packet.js';
 import type { MemberId, SessionId } from '../../src/protocol/ids.js';
 import { messageId } from '../../src/protocol/ids.js';
 import { sealDataPacket, verifyDataPacket } from '../../src/protocol/packets/data.js';
-import { openPublishedKey } from '../../src/protocol/packets/published-key.js';
+import { openPublishedKey, publishedKeyText } from '../../src/protocol/packets/published-key.js';
 import { SenderChains } from '../../src/protocol/packets/ratchet.js';
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionSnapshot, SubsessionSnapshot } from '../../src/protocol/session/snapshot.js';
@@ -136,5 +136,29 @@ describe('deniability: published signing keys (mpENC §6.1.1)', () => {
     expect(closed).toEqual([sleepMs === 0 ? false : true]);
     expect(publications(sim)).toEqual([]);
     for (const n of ['alice', 'bob']) expect(subsessionOf(sim.member(n).session.snapshot(), 'carol was here').published).toBeUndefined();
+  });
+
+  it('a publication counts only signed by its sender\'s static key, with the seed of the key it names', async () => {
+    const seedOf = (n: string) => crypto.sha256(utf8Encode(`static:${n}`));
+    const carolStatic = await seedOf('carol');
+    const carolPub = await crypto.ed25519PublicKey(carolStatic);
+    const ephSeed = await crypto.sha256(utf8Encode('ephemeral'));
+    const eph = { seed: ephSeed, pub: await crypto.ed25519PublicKey(ephSeed) };
+    const greeting = (text: string) => {
+      const p = decodePacket(text);
+      if (p.kind !== 'greeting') throw new Error('not a greeting');
+      return p;
+    };
+    const good = greeting(await publishedKeyText(crypto, carolStatic, carol, eph));
+    expect(await openPublishedKey(crypto, good, carol, carolPub)).toEqual(eph.pub);
+    // Signed by someone else's static key (bob's), naming carol: refused.
+    const byBob = greeting(await publishedKeyText(crypto, await seedOf('bob'), carol, eph));
+    await expect(openPublishedKey(crypto, byBob, carol, carolPub)).rejects.toMatchObject({ code: 'bad-signature' });
+    // Posted by another member than its SOURCE: refused.
+    await expect(openPublishedKey(crypto, good, 'bob' as MemberId, carolPub)).rejects.toMatchObject({ code: 'unknown-member' });
+    // A seed that is not that of the named public key (it would retire a key nobody can use): refused.
+    const other = await crypto.sha256(utf8Encode('other'));
+    const mismatched = greeting(await publishedKeyText(crypto, carolStatic, carol, { seed: other, pub: eph.pub }));
+    await expect(openPublishedKey(crypto, mismatched, carol, carolPub)).rejects.toMatchObject({ code: 'bad-key' });
   });
 });
