@@ -12,7 +12,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import type { MemberId } from '../ids.js';
 import { OPERATION_WAIT_LIMIT_MS } from '../limits.js';
 import { createMembership, step } from '../greeting/machine.js';
-import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState } from '../greeting/types.js';
+import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState, Subsession as MachineSubsession } from '../greeting/types.js';
 import { bytesEqual } from '../bytes.js';
 import { MPENC_PACKET_PREFIX } from '../codec/constants.js';
 import type { GreetingPacket } from '../codec/greeting.js';
@@ -177,7 +177,23 @@ export class GreetingMembership implements Membership {
     };
     const result = await step(this.state, input, env);
     this.state = result.state;
-    return result.effects.flatMap((e) => this.translate(e));
+    const outputs = result.effects.flatMap((e) => this.translate(e));
+    this.dropHandedKeys();
+    return outputs;
+  }
+
+  /**
+   * Issue 9 §3: a group key goes to the session in the `completed` output (which splits it into
+   * sender chains and drops it); the membership never needs it again (it keeps the confirmation
+   * key for late confirmations, rule 5), so its state, and hence its snapshot, no longer holds it.
+   * Not wiped in place: the session still reads these bytes after this call.
+   */
+  private dropHandedKeys(): void {
+    const s = this.state;
+    const held = (sub: MachineSubsession | null) => sub !== null && sub.groupKey !== null;
+    if (!held(s.current) && !s.recent.some(held)) return;
+    const drop = (sub: MachineSubsession): MachineSubsession => (sub.groupKey === null ? sub : { ...sub, groupKey: null });
+    this.state = { ...s, current: s.current === null ? null : drop(s.current), recent: s.recent.map(drop) };
   }
 
   private translate(effect: MembershipEffect): MembershipOutput[] {
