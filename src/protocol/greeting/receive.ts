@@ -188,9 +188,7 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
     // without comparing its shape with a view its initiator never had. Its own structure is
     // checked, and its initiator's static key must sign it (rule 2): nothing in it is altered.
     checkInitialShape(kind, g, null, version);
-    const staticKey = env.keys.staticKey(g.source);
-    if (staticKey === undefined) throw new ProtocolError('unknown-member', `no static key for ${g.source}`);
-    if (!(await verifyContributor(crypto, g, staticKey))) throw new ProtocolError('bad-signature', `initial packet of ${g.source} does not verify with its identity key`);
+    await checkInitiatorSignature(g, ctx);
     if (ours) s = await voidRefused(rejectProposal(s, ctx, rejectionReason('unknown-parent')), g, ctx, idOf, kind, version);
     return refused(s, g, ctx, idOf, kind, version);
   }
@@ -200,10 +198,7 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
 
   const initiatorIndex = g.members.indexOf(g.source);
   if (version === 2) {
-    // Rule 2: the initiator's packet is bound to its static key.
-    const staticKey = env.keys.staticKey(g.source);
-    if (staticKey === undefined) throw new ProtocolError('unknown-member', `no static key for ${g.source}`);
-    if (!(await verifyContributor(crypto, g, staticKey))) throw new ProtocolError('bad-signature', `initial packet of ${g.source} does not verify with its identity key`);
+    await checkInitiatorSignature(g, ctx);
     if ((kind === 'exclude' || kind === 'refresh') && g.keyConfirmation === undefined) throw new ProtocolError('bad-record', 'final packet without KEY_CONFIRMATION');
   } else {
     const knownPub = cur === null ? undefined : cur.ephemeralPubKeys[cur.members.indexOf(g.source)];
@@ -296,6 +291,14 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
     op = { ...op, groupKey: secrets.groupKey, confirmKey: secrets.confirmKey };
   }
   return finish({ ...s, op }, ctx, idOf, true);
+}
+
+/** Rule 2: a v2 initial packet is bound to its initiator's static key. */
+async function checkInitiatorSignature(g: GreetingPacket, ctx: StepCtx): Promise<void> {
+  const { crypto } = ctx.env;
+  const staticKey = ctx.env.keys.staticKey(g.source);
+  if (staticKey === undefined) throw new ProtocolError('unknown-member', `no static key for ${g.source}`);
+  if (!(await verifyContributor(crypto, g, staticKey))) throw new ProtocolError('bad-signature', `initial packet of ${g.source} does not verify with its identity key`);
 }
 
 /** v1 exclude and refresh: the initiator's SESSION_SIGNATURE, then everyone confirms (mpenc_js). */
