@@ -533,7 +533,9 @@ async function onRejoin(s: MembershipState, g: GreetingPacket, ctx: StepCtx): Pr
   const staticKey = ctx.env.keys.staticKey(member);
   if (staticKey === undefined || !(await verifyRejoin(ctx.env.crypto, g, staticKey))) throw new ProtocolError('bad-signature', `rejoin request of ${member} does not verify`);
   ctx.fx.push({ kind: 'seen', member });
-  if (cur === null || !cur.members.includes(member)) return planInclude(s, ctx, ctx.seq ?? 0, member);
+  const startedOver = cur !== null && cur.members.includes(member);
+  ctx.fx.push({ kind: 'rejoin-request', member, startedOver });
+  if (!startedOver) return planInclude(s, ctx, ctx.seq ?? 0, member);
   return { ...s, rejoining: [...s.rejoining, member] };
 }
 
