@@ -22,6 +22,11 @@ export interface DeliveredMessage {
   readonly position: number;
   /** mpENC §2.3(b): the message's real parents differ from the message shown above it. */
   readonly hiddenParents: boolean;
+  /**
+   * Relay time of the packet that carried it (`ChannelEvent.atMs`; for our own message, our
+   * clock when we sent it), so that the app can place it without looking the packet up.
+   */
+  readonly atMs: number;
 }
 
 /**
