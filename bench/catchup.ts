@@ -27,25 +27,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { utf8Encode } from '../src/protocol/bytes.js';
 import type { ContactId, ConversationId } from '../src/shared/worker-api.js';
+import { encodePayload } from '../src/worker/group-messages.js';
+import { RelayClient } from '../src/worker/relay-client.js';
 import { initialJavaScript, INITIAL_JS_TARGET_GZIP_BYTES } from '../scripts/size.js';
 import { buildApp } from '../tests/browser/harness/app.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/browser/harness/chromium.js';
 import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/process.js';
+import { nodeFetch } from '../tests/relay/helpers/relay-harness.js';
 import { connect, identity, OPEN_LIMITS, TestClient } from '../tests/worker/helpers/client-harness.js';
 import { printJsonLine, printTable, round } from './harness.js';
 
 const MESSAGES = envInt('BENCH_CATCHUP_MESSAGES', 10_000);
 const AUTHORS = envInt('BENCH_CATCHUP_AUTHORS', 5);
 const GROUP = 'Catch-up';
-/** Messages sent before waiting for them to reach the relay (bounds memory and queues). */
-const BUILD_WINDOW = 100;
 /** Cold starts measured; the median is reported. */
-const COLD_RUNS = 5;
-/** One wait may not hang the run. */
-const WAIT_MS = 600_000;
-/** The service worker's fetch of the whole queue (a page of 500 per request). */
-const SYNC_WAIT_MS = 120_000;
+const COLD_RUNS = envInt('BENCH_CATCHUP_COLD_RUNS', 5);
+/** The newest messages whose order in the open conversation is compared with the relay's. */
+const ORDER_CHECKED = 100;
+/** Each step's time on stderr. */
+const VERBOSE = process.env.BENCH_CATCHUP_QUIET !== '1';
+/**
+ * The longest any one step may take before the run stops with an error naming it (the whole
+ * bench must finish in under 3 minutes; a step that hangs says where, instead of hanging).
+ */
+const STEP_MS = Number(process.env.BENCH_CATCHUP_STEP_MS ?? 60_000);
+/** A wait in the page or on the engine inside a step (shorter than the step: its error is clearer). */
+const WAIT_MS = STEP_MS - 5_000;
 const TARGET_CATCH_UP_MS = 2_000;
 const TARGET_FIRST_RENDER_MS = 300;
 
@@ -54,12 +63,36 @@ function envInt(name: string, fallback: number): number {
   return v === undefined || v === '' ? fallback : Number.parseInt(v, 10);
 }
 
+/** Runs one named step; it fails with its name after `timeoutMs`, and says how long it took. */
+async function step<T>(what: string, work: () => Promise<T>, timeoutMs = STEP_MS): Promise<T> {
+  const start = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench:catchup: "${what}" did not finish within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work(), timeout]);
+  } finally {
+    clearTimeout(timer);
+    if (VERBOSE) console.error(`  ${what}: ${Math.round(performance.now() - start)} ms`);
+  }
+}
+
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 /** A reader: the app in its own Chromium profile (storage and service worker kept across pages). */
 interface Reader {
   readonly name: string;
-  readonly context: BrowserContext;
+  readonly profileDir: string;
+  context: BrowserContext;
+}
+
+/** A reader's Chromium on its profile directory (a relaunch is a cold start: no service worker running). */
+async function launchReader(profileDir: string, origin: string): Promise<BrowserContext> {
+  const context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
+  await context.grantPermissions(['notifications', 'background-sync'], { origin });
+  for (const page of context.pages()) await page.close();
+  return context;
 }
 
 async function firstRun(context: BrowserContext, url: string, name: string): Promise<string> {
@@ -79,16 +112,19 @@ async function waitEngineStopped(page: Page): Promise<void> {
   await page.waitForFunction(async () => !((await navigator.locks.query()).held ?? []).some((lock) => lock.name === 'covey-engine'), undefined, { timeout: WAIT_MS, polling: 50 });
 }
 
-/** In the page: the chat list shows `unread` unread and `last` as the newest message. */
+/** In the page: the chat list shows at least `unread` unread (acks are not counted; notices may be) and `last` as the newest message. */
 async function waitAllShown(page: Page, unread: number, last: string): Promise<void> {
   await page.waitForFunction(
     ([n, text]) => {
       const badge = document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '';
-      return Number.parseInt(badge, 10) === n && (document.getElementById('app')?.innerText ?? '').includes(text);
+      return Number.parseInt(badge, 10) >= n && (document.getElementById('app')?.innerText ?? '').includes(text);
     },
     [unread, last] as const,
     { timeout: WAIT_MS, polling: 'raf' },
-  );
+  ).catch(async (error: unknown) => {
+    const badge = await page.evaluate(() => document.querySelector('.tab .count-badge')?.textContent ?? '(none)').catch(() => '(page gone)');
+    throw new Error(`not all shown: the Chats badge says ${badge}, expected ${unread} and "${last}" in the list`, { cause: error });
+  });
 }
 
 async function main(): Promise<void> {
@@ -97,24 +133,28 @@ async function main(): Promise<void> {
   const limits = { ...OPEN_LIMITS, channelQuotaBurst: 1e6, channelQuotaPerHour: 1e6, maxConnectionsPerClient: 1_000, maxHttpConnectionsPerClient: 1_000, maxRequestsInFlightPerClient: 1_000 };
   await buildApp({ outDir: appDir, version: 'bench-catchup' });
   const size = initialJavaScript(appDir);
-  const relay = await startRelayProcess({ entry: RELAY_TEST_ENTRY, env: { RELAY_TEST_STORE: dataDir, RELAY_TEST_LIMITS: JSON.stringify(limits), RELAY_TEST_STATIC: appDir } });
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  const relay = await startRelayProcess({ entry: RELAY_TEST_ENTRY, env: { RELAY_TEST_STORE: `sqlite-off:${dataDir}`, RELAY_TEST_LIMITS: JSON.stringify(limits), RELAY_TEST_STATIC: appDir } });
   const authors: TestClient[] = [];
+  const readers: Reader[] = [];
   try {
     const url = relay.url;
     const setupStart = performance.now();
-    for (let i = 0; i < AUTHORS; i++) {
-      const author = await TestClient.start(`Author ${i + 1}`, { relay: { url } });
-      await identity(author);
-      authors.push(author);
-    }
+    await step(`${AUTHORS} authors (engines in Node)`, async () => {
+      for (let i = 0; i < AUTHORS; i++) {
+        const author = await TestClient.start(`Author ${i + 1}`, { relay: { url } });
+        authors.push(author);
+        await identity(author);
+      }
+    });
     const lead = authors[0]!;
-    const readers: Reader[] = [];
     const contactIds: ContactId[] = [];
-    for (const other of authors.slice(1)) contactIds.push((await connect(lead, other))[0] as ContactId);
-    for (const name of ['Bob', 'Carol']) {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
-      await context.grantPermissions(['notifications', 'background-sync'], { origin: url });
+    await step('the authors connect', async () => {
+      for (const other of authors.slice(1)) contactIds.push((await connect(lead, other))[0] as ContactId);
+    });
+    for (const name of ['Bob', 'Carol']) await step(`reader ${name}: first run and contact`, async () => {
+      const profileDir = mkdtempSync(join(tmpdir(), `covey-bench-catchup-${name.toLowerCase()}-`));
+      const context = await launchReader(profileDir, url);
+      readers.push({ name, profileDir, context });
       const link = await firstRun(context, url, name);
       const { contactId } = await lead.call('addContact', { link });
       const page = await context.newPage();
@@ -124,25 +164,26 @@ async function main(): Promise<void> {
       await lead.until(`${name} connected`, () => lead.contacts?.contacts.some((c) => c.id === contactId && c.state === 'connected'), WAIT_MS);
       await page.close();
       contactIds.push(contactId as ContactId);
-      readers.push({ name, context });
-    }
+    });
     const { conversationId: leadGroup } = await lead.call('createGroup', { name: GROUP, contactIds });
     const groups = new Map<TestClient, ConversationId>([[lead, leadGroup]]);
-    for (const author of authors.slice(1)) {
-      const invitation = await author.until('invitation', () => author.conversations?.invitations[0], WAIT_MS);
-      groups.set(author, (await author.call('acceptInvitation', { invitationId: invitation.id })).conversationId);
-    }
+    await step('the authors accept the invitation', async () => {
+      for (const author of authors.slice(1)) {
+        const invitation = await author.until('invitation', () => author.conversations?.invitations[0], WAIT_MS);
+        groups.set(author, (await author.call('acceptInvitation', { invitationId: invitation.id })).conversationId);
+      }
+    });
     // The readers stay open until everyone has included them (rule 10: joiners who are online).
     const joined: Page[] = [];
-    for (const reader of readers) {
+    for (const reader of readers) await step(`reader ${reader.name} joins`, async () => {
       const page = await reader.context.newPage();
       await page.goto(url);
       await page.getByRole('button', { name: `Join ${GROUP}` }).click();
       await page.getByLabel(`Message to ${GROUP}`).waitFor({ timeout: WAIT_MS });
       joined.push(page);
-    }
+    });
     const members = AUTHORS + readers.length;
-    for (const author of authors) {
+    for (const author of authors) await step(`${author.name} sees all ${members} in the group`, async () => {
       await author
         .until(
           'the whole group',
@@ -153,63 +194,76 @@ async function main(): Promise<void> {
           console.error(JSON.stringify(author.conversations?.conversations, null, 1).slice(0, 3000));
           throw error;
         });
-    }
+    });
     for (const page of joined) await page.close();
-    for (const reader of readers) {
-      const page = await reader.context.newPage();
-      await page.goto(`${url}/robots.txt`);
-      await waitEngineStopped(page);
-      await page.close();
-    }
+    for (const reader of readers) await step(`reader ${reader.name} closed (engine stopped)`, () => waitEngineStoppedIn(reader.context, url));
     console.error(`setup ${Math.round(performance.now() - setupStart)} ms`);
 
-    // The traffic, round robin; each window sealed and at the relay before the next.
+    // The traffic. Every author's engine is stopped (it would otherwise receive, store and ack
+    // everyone's messages: minutes for 10,000), and its session seals in memory: the same
+    // packets the engine seals (encodePayload of a chat message, under the group's key, signed
+    // with the author's key), posted to the relay with the author's channel key: the authors in
+    // parallel, each author's packets one after another, in order. An author does not see
+    // the others' messages, so the queue is AUTHORS parallel chains (a reader merges them).
     const buildStart = performance.now();
-    const texts = Array.from({ length: MESSAGES }, (_, i) => `catch-up message ${i + 1} from ${authors[i % AUTHORS]!.name}`);
-    const settled = (author: TestClient) => {
-      const runtime = author.host.engine!.conversations.get(groups.get(author)!);
-      return runtime !== undefined && runtime.record.queued.length === 0 && author.host.engine!.outbox.count() === 0;
-    };
-    for (let i = 0; i < MESSAGES; i += BUILD_WINDOW) {
-      for (let k = i; k < Math.min(MESSAGES, i + BUILD_WINDOW); k++) {
-        const author = authors[k % AUTHORS]!;
-        await author.call('send', { conversationId: groups.get(author)!, text: texts[k]! });
-      }
-      for (const author of authors) await author.until('the window posted', () => settled(author), WAIT_MS);
-      if ((i / BUILD_WINDOW) % 10 === 0) console.error(`  ${i + BUILD_WINDOW} of ${MESSAGES} sent (${Math.round((performance.now() - buildStart) / 1000)} s)`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 3_000)); // acks settle
-    const newest = texts.at(-1)!;
-    await lead.until('the lead shows the newest', () => lead.view(leadGroup, 200)?.timeline.some((t) => t.type === 'message' && t.text === newest), WAIT_MS);
-    const leadOrder = (lead.view(leadGroup, 200)?.timeline ?? []).flatMap((t) => (t.type === 'message' ? [t.text] : []));
+    const writers = authors.map((author) => {
+      const runtime = author.host.engine?.conversations.get(groups.get(author)!);
+      if (runtime === undefined || !runtime.canSeal()) throw new Error(`bench:catchup: ${author.name} cannot seal into the group (state ${runtime?.record.state})`);
+      return { name: author.name, session: runtime.session, signer: runtime.signer, channel: runtime.channel };
+    });
+    await step('the authors settle (outboxes empty)', () => Promise.all(authors.map((a) => a.until('an empty outbox', () => a.host.engine!.outbox.count() === 0, STEP_MS))));
     for (const author of authors.splice(0)) author.close();
+    const client = new RelayClient({ baseUrl: url, fetch: nodeFetch });
+    const texts = Array.from({ length: MESSAGES }, (_, i) => `catch-up message ${i + 1} from ${writers[i % AUTHORS]!.name}`);
+    const seqOf = new Map<string, number>();
+    await step(`seal and post ${MESSAGES}`, () =>
+      Promise.all(
+        writers.map(async (w, a) => {
+          for (let k = a; k < MESSAGES; k += AUTHORS) {
+            const effects = await w.session.send(encodePayload({ t: 'm', x: texts[k]! }), Date.now());
+            const sends = effects.flatMap((e) => (e.kind === 'send' ? [e.text] : []));
+            if (sends.length !== 1) throw new Error(`bench:catchup: sealing one message gave ${sends.length} packets`);
+            const { seq } = await client.post(w.channel, utf8Encode(sends[0]!), { postId: `bench-${k}` }, w.signer);
+            seqOf.set(texts[k]!, seq);
+          }
+        }),
+      ),
+    );
+    // The order a reader shows them in: the relay's (each author's chain is posted in order).
+    const relayOrder = [...texts].sort((x, y) => seqOf.get(x)! - seqOf.get(y)!);
+    const last = relayOrder.at(-1)!;
     console.error(`traffic built in ${Math.round((performance.now() - buildStart) / 1000)} s`);
-    const last = texts.at(-1)!;
 
     // 1a. From the inbox: the service worker fetches first (sync), then the app opens.
     const [bob, carol] = readers as [Reader, Reader];
     const probe = await bob.context.newPage();
     await probe.goto(`${url}/robots.txt`);
     const cdp = await bob.context.newCDPSession(probe);
-    const registrationId = await new Promise<string>((resolve) => {
-      cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
-        const match = registrations.find((r) => r.scopeURL.startsWith(url) && !r.isDeleted);
-        if (match) resolve(match.registrationId);
+    const registrationId = await step("Bob's service worker registration (CDP)", () => {
+      const found = new Promise<string>((resolve) => {
+        cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+          const match = registrations.find((r) => r.scopeURL.startsWith(url) && !r.isDeleted);
+          if (match) resolve(match.registrationId);
+        });
       });
-      void cdp.send('ServiceWorker.enable');
+      return cdp.send('ServiceWorker.enable').then(() => found);
     });
     const syncStart = performance.now();
     await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: url, registrationId, tag: 'covey-outbox', lastChance: false });
-    await probe
-      .waitForFunction(
-        async (body) => ((await (await navigator.serviceWorker.getRegistration())?.getNotifications()) ?? []).some((n) => n.body === body),
-        `${MESSAGES} new messages`,
-        { timeout: SYNC_WAIT_MS, polling: 100 },
-      )
-      .catch(async (error: unknown) => {
-        const shown = await probe.evaluate(async () => ((await (await navigator.serviceWorker.getRegistration())?.getNotifications()) ?? []).map((n) => n.body));
-        throw new Error(`the service worker's sync did not announce ${MESSAGES} new messages; shown: ${JSON.stringify(shown)}`, { cause: error });
-      });
+    // The notification counts what the sync fetched: the messages, and any acks the authors
+    // posted after Bob closed.
+    await step("the service worker's sync fetches the queue into Bob's inbox", () =>
+      probe
+        .waitForFunction(
+          async (n) => ((await (await navigator.serviceWorker.getRegistration())?.getNotifications()) ?? []).some((x) => Number.parseInt(/^(\d+) new messages?$/.exec(x.body)?.[1] ?? '0', 10) >= n),
+          MESSAGES,
+          { timeout: WAIT_MS, polling: 100 },
+        )
+        .catch(async (error: unknown) => {
+          const shown = await probe.evaluate(async () => ((await (await navigator.serviceWorker.getRegistration())?.getNotifications()) ?? []).map((n) => n.body));
+          throw new Error(`the service worker's sync did not announce ${MESSAGES} new messages; shown: ${JSON.stringify(shown)}`, { cause: error });
+        }),
+    );
     const swFetchMs = performance.now() - syncStart;
     const inboxRecords = await probe.evaluate(async () => {
       const open = indexedDB.open('covey');
@@ -220,7 +274,7 @@ async function main(): Promise<void> {
       return n;
     });
     // Baseline: the same events, read bare with the reader's fetch token (no decryption, no store).
-    const bareReadMs = await probe.evaluate(async () => {
+    const bareReadMs = await step('baseline: bare read', () => probe.evaluate(async () => {
       const open = indexedDB.open('covey');
       const db = await new Promise<IDBDatabase>((resolve) => (open.onsuccess = () => resolve(open.result)));
       const all = db.transaction('fetchTokens').objectStore('fetchTokens').getAll();
@@ -237,10 +291,10 @@ async function main(): Promise<void> {
         }
       }
       return performance.now() - start;
-    });
+    }));
     await cdp.detach();
     await probe.close();
-    await waitEngineStoppedIn(bob.context, url);
+    await step('Bob closed (engine stopped)', () => waitEngineStoppedIn(bob.context, url));
 
     const catchUp = async (reader: Reader): Promise<{ shownMs: number; ordered: boolean }> => {
       const page = await reader.context.newPage();
@@ -251,24 +305,18 @@ async function main(): Promise<void> {
       await page.getByRole('button', { name: new RegExp(GROUP) }).first().click();
       await page.waitForFunction((text) => [...document.querySelectorAll('.msg-text')].some((n) => n.textContent === text), last, { timeout: WAIT_MS });
       const shown = await page.evaluate(() => [...document.querySelectorAll('.timeline .msg .msg-text')].map((n) => n.textContent ?? ''));
-      const tail = shown.filter((t) => t.startsWith('catch-up message')).slice(-100);
+      const tail = shown.filter((t) => t.startsWith('catch-up message')).slice(-ORDER_CHECKED);
       await page.close();
-      return { shownMs, ordered: tail.length === 100 && JSON.stringify(tail) === JSON.stringify(leadOrder.slice(-100)) };
+      return { shownMs, ordered: tail.length === Math.min(ORDER_CHECKED, MESSAGES) && JSON.stringify(tail) === JSON.stringify(relayOrder.slice(-ORDER_CHECKED)) };
     };
-    const fromInbox = await catchUp(bob);
-    const fromRelay = await catchUp(carol);
+    const fromInbox = await step(`catch-up from the inbox (Bob): ${MESSAGES} shown`, () => catchUp(bob));
+    const fromRelay = await step(`catch-up from the relay (Carol): ${MESSAGES} shown`, () => catchUp(carol));
 
     // 2. Cold offline start (Bob: stored conversation, service worker installed).
     const cold = async (path: string): Promise<{ firstRenderMs: number; listMs: number }> => {
-      for (const page of bob.context.pages()) await page.close();
-      const probePage = await bob.context.newPage();
-      await probePage.goto(`${url}/robots.txt`);
-      await waitEngineStopped(probePage);
-      const session = await bob.context.newCDPSession(probePage);
-      await session.send('ServiceWorker.enable');
-      await session.send('ServiceWorker.stopAllWorkers');
-      await session.detach();
-      await probePage.close();
+      // Cold: Chromium itself restarts on Bob's profile, so no page and no service worker runs.
+      await bob.context.close();
+      bob.context = await launchReader(bob.profileDir, url);
       await bob.context.setOffline(true);
       const page = await bob.context.newPage();
       await page.addInitScript(() => {
@@ -277,7 +325,7 @@ async function main(): Promise<void> {
           if (w.coveyFirstRender === undefined && (document.getElementById('app')?.childElementCount ?? 0) > 0) w.coveyFirstRender = performance.now();
         }).observe(document, { childList: true, subtree: true });
       });
-      await page.goto(`${url}${path}`);
+      await step(`  navigation to ${path} (offline)`, () => page.goto(`${url}${path}`));
       let result: { firstRenderMs: number; listMs: number };
       if (path === '/') {
         await page.getByRole('button', { name: new RegExp(GROUP) }).first().waitFor({ timeout: WAIT_MS });
@@ -292,14 +340,13 @@ async function main(): Promise<void> {
         result = { firstRenderMs: loaded, listMs: loaded };
       }
       await page.close();
-      await bob.context.setOffline(false);
       return result;
     };
     const coldApp: { firstRenderMs: number; listMs: number }[] = [];
     const coldBase: number[] = [];
     for (let run = 0; run < COLD_RUNS; run++) {
-      coldBase.push((await cold('/robots.txt')).firstRenderMs);
-      coldApp.push(await cold('/'));
+      coldBase.push((await step(`cold offline start ${run + 1}: robots.txt`, () => cold('/robots.txt'))).firstRenderMs);
+      coldApp.push(await step(`cold offline start ${run + 1}: the app`, () => cold('/')));
     }
     const firstRenderMs = median(coldApp.map((c) => c.firstRenderMs));
     const listMs = median(coldApp.map((c) => c.listMs));
@@ -323,7 +370,7 @@ async function main(): Promise<void> {
       ['initial JavaScript', 'bytes', 'gzip', 'target', 'met'],
       [['entry chunk + static imports', String(size.bytes), String(size.gzipBytes), `≤ ${INITIAL_JS_TARGET_GZIP_BYTES}`, size.gzipBytes <= INITIAL_JS_TARGET_GZIP_BYTES ? 'yes' : 'NO']],
     );
-    console.log(`order of the newest 100 shown = the authors' order: inbox ${fromInbox.ordered ? 'yes' : 'NO'}, relay ${fromRelay.ordered ? 'yes' : 'NO'}`);
+    console.log(`order of the newest ${ORDER_CHECKED} shown = the authors' order: inbox ${fromInbox.ordered ? 'yes' : 'NO'}, relay ${fromRelay.ordered ? 'yes' : 'NO'}`);
     printJsonLine('catchup', {
       results: {
         messages: MESSAGES,
@@ -348,7 +395,10 @@ async function main(): Promise<void> {
     });
   } finally {
     for (const author of authors) author.close();
-    await browser.close();
+    for (const reader of readers) {
+      await reader.context.close();
+      rmSync(reader.profileDir, { recursive: true, force: true });
+    }
     await relay.stop();
     rmSync(appDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
