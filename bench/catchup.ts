@@ -237,6 +237,7 @@ async function main(): Promise<void> {
           }
         }),
       ),
+      2 * STEP_MS,
     );
     // The order a reader shows them in: the relay's (each author's chain is posted in order).
     const relayOrder = [...texts].sort((x, y) => seqOf.get(x)! - seqOf.get(y)!);
