@@ -38,6 +38,7 @@ import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/proc
 import { nodeFetch } from '../tests/relay/helpers/relay-harness.js';
 import { connect, identity, OPEN_LIMITS, TestClient } from '../tests/worker/helpers/client-harness.js';
 import { printJsonLine, printTable, round } from './harness.js';
+import { profileWorkers } from './worker-profile.js';
 
 const MESSAGES = envInt('BENCH_CATCHUP_MESSAGES', 10_000);
 const AUTHORS = envInt('BENCH_CATCHUP_AUTHORS', 5);
@@ -48,6 +49,8 @@ const COLD_RUNS = envInt('BENCH_CATCHUP_COLD_RUNS', 5);
 const ORDER_CHECKED = 100;
 /** A production build to serve instead of building one (tests/browser/bench-catchup.test.ts). */
 const PREBUILT_APP = process.env.BENCH_CATCHUP_APP_DIR === undefined || process.env.BENCH_CATCHUP_APP_DIR === '' ? undefined : process.env.BENCH_CATCHUP_APP_DIR;
+/** Where to write CPU profiles of the readers' engine workers during their catch-up (bench/worker-profile.ts). */
+const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.BENCH_CATCHUP_PROFILE === '' ? undefined : process.env.BENCH_CATCHUP_PROFILE;
 /** Each step's time on stderr. */
 const VERBOSE = process.env.BENCH_CATCHUP_QUIET !== '1';
 /**
@@ -91,7 +94,8 @@ interface Reader {
 
 /** A reader's Chromium on its profile directory (a relaunch is a cold start: no service worker running). */
 async function launchReader(profileDir: string, origin: string): Promise<BrowserContext> {
-  const context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
+  const args = PROFILE === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--remote-debugging-port=0'];
+  const context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, args, headless: true, viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
   await context.grantPermissions(['notifications', 'background-sync'], { origin });
   for (const page of context.pages()) await page.close();
   return context;
@@ -143,23 +147,37 @@ async function main(): Promise<void> {
   try {
     const url = relay.url;
     const setupStart = performance.now();
-    await step(`${AUTHORS} authors (engines in Node)`, async () => {
-      for (let i = 0; i < AUTHORS; i++) {
-        const author = await TestClient.start(`Author ${i + 1}`, { relay: { url } });
-        authors.push(author);
-        await identity(author);
-      }
-    });
+    // Setup runs side by side where it can (it is not measured; the bench must stay short).
+    await step(`${AUTHORS} authors (engines in Node)`, () =>
+      Promise.all(
+        Array.from({ length: AUTHORS }, async (_, i) => {
+          const author = await TestClient.start(`Author ${i + 1}`, { relay: { url } });
+          authors[i] = author;
+          await identity(author);
+        }),
+      ),
+    );
     const lead = authors[0]!;
     const contactIds: ContactId[] = [];
+    const readerNames = ['Bob', 'Carol'];
+    const readerLinks = step('the readers (Chromium): first run', () =>
+      Promise.all(
+        readerNames.map(async (name, i) => {
+          const profileDir = mkdtempSync(join(tmpdir(), `covey-bench-catchup-${name.toLowerCase()}-`));
+          const context = await launchReader(profileDir, url);
+          readers[i] = { name, profileDir, context };
+          return firstRun(context, url, name);
+        }),
+      ),
+    );
+    readerLinks.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
     await step('the authors connect', async () => {
       for (const other of authors.slice(1)) contactIds.push((await connect(lead, other))[0] as ContactId);
     });
-    for (const name of ['Bob', 'Carol']) await step(`reader ${name}: first run and contact`, async () => {
-      const profileDir = mkdtempSync(join(tmpdir(), `covey-bench-catchup-${name.toLowerCase()}-`));
-      const context = await launchReader(profileDir, url);
-      readers.push({ name, profileDir, context });
-      const link = await firstRun(context, url, name);
+    const links = await readerLinks;
+    for (const [i, name] of readerNames.entries()) await step(`reader ${name}: contact`, async () => {
+      const { context } = readers[i]!;
+      const link = links[i]!;
       const { contactId } = await lead.call('addContact', { link });
       const page = await context.newPage();
       await page.goto(url);
@@ -178,14 +196,17 @@ async function main(): Promise<void> {
       }
     });
     // The readers stay open until everyone has included them (rule 10: joiners who are online).
-    const joined: Page[] = [];
-    for (const reader of readers) await step(`reader ${reader.name} joins`, async () => {
-      const page = await reader.context.newPage();
-      await page.goto(url);
-      await page.getByRole('button', { name: `Join ${GROUP}` }).click();
-      await page.getByLabel(`Message to ${GROUP}`).waitFor({ timeout: WAIT_MS });
-      joined.push(page);
-    });
+    const joined = await step('the readers join', () =>
+      Promise.all(
+        readers.map(async (reader) => {
+          const page = await reader.context.newPage();
+          await page.goto(url);
+          await page.getByRole('button', { name: `Join ${GROUP}` }).click();
+          await page.getByLabel(`Message to ${GROUP}`).waitFor({ timeout: WAIT_MS });
+          return page;
+        }),
+      ),
+    );
     const members = AUTHORS + readers.length;
     for (const author of authors) await step(`${author.name} sees all ${members} in the group`, async () => {
       await author
@@ -310,10 +331,12 @@ async function main(): Promise<void> {
 
     const catchUp = async (reader: Reader): Promise<{ shownMs: number; ordered: boolean }> => {
       const page = await reader.context.newPage();
+      const profiler = PROFILE === undefined ? undefined : await profileWorkers(reader.profileDir);
       const start = performance.now();
       await page.goto(url);
       await waitAllShown(page, MESSAGES, last);
       const shownMs = performance.now() - start;
+      if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
       await page.getByRole('button', { name: new RegExp(GROUP) }).first().click();
       await page.waitForFunction((text) => [...document.querySelectorAll('.msg-text')].some((n) => n.textContent === text), last, { timeout: WAIT_MS });
       const shown = await page.evaluate(() => [...document.querySelectorAll('.timeline .msg .msg-text')].map((n) => n.textContent ?? ''));
@@ -407,8 +430,9 @@ async function main(): Promise<void> {
       },
     });
   } finally {
-    for (const author of authors) author.close();
+    for (const author of authors) author?.close();
     for (const reader of readers) {
+      if (reader === undefined) continue;
       await reader.context.close();
       rmSync(reader.profileDir, { recursive: true, force: true });
     }
