@@ -356,7 +356,8 @@ async function main(): Promise<void> {
       const shownAll = await waitAllShown(page, MESSAGES, last, CATCH_UP_LIMIT_MS);
       const shownMs = performance.now() - start;
       if (!shownAll.done) {
-        console.error(`  ${reader.name}: ${shownAll.badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on`);
+        const screen = await page.evaluate(() => (document.getElementById('app')?.innerText ?? '').replace(/\s+/g, ' ').slice(0, 300)).catch(() => '');
+        console.error(`  ${reader.name}: ${shownAll.badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on. The app shows: ${screen}`);
         await page.close();
         return { shownMs: NaN, shownWithinLimit: shownAll.badge, openMs: NaN, ordered: false };
       }
