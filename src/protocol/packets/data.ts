@@ -16,7 +16,7 @@ import { idKey, messageId, type MessageId, type SessionId } from '../ids.js';
 import type { RandomSource } from '../random.js';
 import { decodeMessageBody, encodeMessageBody, type MessageBody } from './body.js';
 import { GROUP_KEY_BYTES } from './group-key.js';
-import { MAX_UNPADDED_BYTES, pad, unpad } from './padding.js';
+import { MAX_UNPADDED_BYTES, pad, unpaddedView } from './padding.js';
 
 const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
 
@@ -157,7 +157,9 @@ async function decryptDataPacket(crypto: CryptoProvider, packet: DataPacket, key
 export async function decryptDataPacketWith(crypto: CryptoProvider, packet: DataPacket, key: Uint8Array): Promise<DataContent> {
   const padded = await crypto.aesCtr(key, counterBlock(packet.iv), packet.payload);
   try {
-    return decodeDataContent(unpad(padded));
+    // A view, not a copy: decodeDataContent copies what it keeps, and the wipe below then covers
+    // every plaintext byte (a copy would outlive it).
+    return decodeDataContent(unpaddedView(padded));
   } finally {
     padded.fill(0); // STYLE.md §5: wipe plaintext temporaries (the result holds its own copies)
   }
@@ -165,5 +167,7 @@ export async function decryptDataPacketWith(crypto: CryptoProvider, packet: Data
 
 /** mpenc-wire.md: the AES-CTR counter block is the 12-byte IV ‖ 00 00 00 00. */
 function counterBlock(iv: Uint8Array): Uint8Array {
-  return concatBytes(iv, new Uint8Array(4));
+  const block = new Uint8Array(DATA_IV_BYTES + 4);
+  block.set(iv);
+  return block;
 }
