@@ -123,6 +123,14 @@ describe('data plaintext records', () => {
     const body = encodeRecord(RecordType.MESSAGE_BODY, encodeMessageBody({ type: 'heartbeat' }));
     const parent = (fill: number, n = 20) => encodeRecord(RecordType.MESSAGE_PARENT, b(n, fill));
     expect(await codeOf(() => decodeDataContent(concatBytes(parent(1), parent(1), body)))).toBe('bad-value'); // duplicate
+    // Apart, among few parents (compared pairwise) and among many (by key); distinct ones pass.
+    const many = (n: number, dup: [number, number] | null) => concatBytes(...Array.from({ length: n }, (_, i) => parent(dup !== null && i === dup[1] ? dup[0] + 10 : i + 10)), body);
+    expect(await codeOf(() => decodeDataContent(many(4, [0, 3])))).toBe('bad-value');
+    expect(await codeOf(() => decodeDataContent(many(12, [2, 11])))).toBe('bad-value');
+    expect(decodeDataContent(many(4, null)).parents).toHaveLength(4);
+    expect(decodeDataContent(many(12, null)).parents).toHaveLength(12);
+    const almost = concatBytes(parent(5), encodeRecord(RecordType.MESSAGE_PARENT, b(20, 5).map((x, i) => (i === 19 ? 6 : x))), body);
+    expect(decodeDataContent(almost).parents).toHaveLength(2);
     expect(await codeOf(() => decodeDataContent(concatBytes(parent(1, 32), body)))).toBe('bad-value');
     expect(await codeOf(() => decodeDataContent(parent(1)))).toBe('bad-record');
     expect(await codeOf(() => decodeDataContent(concatBytes(body, parent(1))))).toBe('trailing-bytes');
