@@ -26,6 +26,7 @@ export type ProtocolErrorCode =
   | 'unexpected-packet' // valid packet, but not one the current state can take
   | 'unknown-member'
   | 'replay'
+  | 'key-published' // signed with an ephemeral key its owner published (deniability, mpENC §6.1.1)
   | 'inconsistent' // chain hash or transcript disagreement
   | 'limit-exceeded'
   // Local actions (not peer input): the user asked for something the session cannot do now.

@@ -271,6 +271,11 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     await alice.click({ role: 'button', name: `Remove ${CAROL}` });
     await tabs.carol.waitForText('You were removed from this group', wait);
     await alice.waitUntil((name) => !document.querySelector('.member-list')?.textContent?.includes(name), CAROL, { ...wait, what: 'Carol gone from the members' });
+    // Escape closes the panel as its close button does (both are how people dismiss it).
+    await alice.press('Escape');
+    await alice.waitUntil(() => document.querySelector('.members-panel') === null, undefined, { ...wait, what: 'members panel closed by Escape' });
+    await alice.click({ role: 'button', name: 'Members and settings of this chat' });
+    await alice.waitFor({ role: 'heading', name: 'Group members' });
     await alice.click({ role: 'button', name: 'Close members' });
     await send(alice, M.afterRemoval);
     await waitForMessage(tabs.bob, M.afterRemoval);

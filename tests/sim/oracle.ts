@@ -23,7 +23,7 @@
  * It also checks itself: a subsession key that no member was seen deriving means the engine
  * derives keys some other way now, and the oracle says so rather than go blind.
  */
-import { bytesEqual, concatBytes, hexEncode, latin1Encode } from '../../src/protocol/bytes.js';
+import { bytesEqual, concatBytes, hexDecode, hexEncode, latin1Encode } from '../../src/protocol/bytes.js';
 import { CONTRIBUTOR_SIGNATURE_CONTEXT, DATA_SIGNATURE_CONTEXT, GreetFlag, GREETING_SIGNATURE_CONTEXT, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
@@ -109,6 +109,9 @@ export class SecurityOracle {
   /** Every (member, subsession) holding seen. */
   private readonly holdings: { readonly member: string; readonly holding: KeyHolding }[] = [];
   private readonly holdingKeys = new Set<string>();
+  /** (member, subsession) whose key the member's session took (its membership state dropped it), by SHA-256(sid ‖ gk). */
+  private readonly bound: { readonly member: string; readonly sid: Uint8Array; readonly sidkeyHash: Uint8Array; readonly members: readonly string[] }[] = [];
+  private readonly boundKeys = new Set<string>();
   /** Counts, for the report and the oracle's own sanity checks. */
   readonly counts = { keysDerived: 0, ctrUses: 0, dataSignatures: 0, downflowsTried: 0, trials: 0 };
   private readonly wrappers = new Map<string, CryptoProvider>();
@@ -237,6 +240,40 @@ export class SecurityOracle {
     if (cur !== null && cur.groupKey !== null) this.noteHolding(member, { sid: cur.sid, groupKey: cur.groupKey, members: cur.members });
   }
 
+  /**
+   * A subsession `member` holds whose group key its membership handed to the session and then
+   * dropped (issue 9 §3): known by SHA-256(sid ‖ gk), the key itself is found among the member's
+   * recorded derivations when the keys are checked (`checkKeys`).
+   */
+  noteBound(member: string, bound: { readonly sid: Uint8Array; readonly sidkeyHash: Uint8Array; readonly members: readonly string[] }): void {
+    const key = `${member}/${hexEncode(bound.sid)}`;
+    if (this.boundKeys.has(key)) return;
+    this.boundKeys.add(key);
+    this.bound.push({ member, sid: Uint8Array.from(bound.sid), sidkeyHash: Uint8Array.from(bound.sidkeyHash), members: [...bound.members] });
+  }
+
+  /** Every group key any member was seen deriving (hex). */
+  derivedKeys(): string[] {
+    return [...this.derived.values()].flatMap((set) => [...set]);
+  }
+
+  hasBound(member: string, sid: Uint8Array): boolean {
+    return this.boundKeys.has(`${member}/${hexEncode(sid)}`);
+  }
+
+  /** Each bound subsession's key, from what its member derived (a miss means the oracle went blind). */
+  private async resolveBound(): Promise<void> {
+    for (const b of this.bound.splice(0)) {
+      let found: Uint8Array | undefined;
+      for (const hex of this.derived.get(b.member) ?? []) {
+        const key = hexDecode(hex);
+        if (bytesEqual(await this.base.sha256(concatBytes(b.sid, key)), b.sidkeyHash)) found = key;
+      }
+      if (found === undefined) this.violate(`oracle blind: ${b.member} holds subsession ${hexEncode(b.sid).slice(0, 8)}… under a key it was not seen deriving (update tests/sim/oracle.ts)`);
+      else this.noteHolding(b.member, { sid: b.sid, groupKey: found, members: b.members });
+    }
+  }
+
   private noteChain(member: string, list: Contributions): void {
     const chains = this.chains.get(member) ?? [];
     const isPrefix = (short: Contributions, long: Contributions) => short.length <= long.length && short.every((x, i) => bytesEqual(x, long[i]!));
@@ -275,6 +312,7 @@ export class SecurityOracle {
    * (downflows, and exclude/refresh initial packets). `everyone`: all simulated member ids.
    */
   async checkKeys(downflows: readonly { readonly members: readonly string[]; readonly intKeys: readonly Uint8Array[] }[], everyone: readonly string[]): Promise<void> {
+    await this.resolveBound();
     // Keys each member must not hold: those of subsessions it is not a member of.
     const forbidden = new Map<string, Map<string, KeyHolding>>();
     for (const m of everyone) forbidden.set(m, new Map());

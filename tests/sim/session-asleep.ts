@@ -24,7 +24,7 @@
  *  - no warning at all.
  * Each scenario is a pure function of its seed.
  */
-import { bytesEqual, hexEncode, latin1Encode, utf8Encode } from '../../src/protocol/bytes.js';
+import { base64Decode, base64Encode, bytesEqual, concatBytes, hexDecode, hexEncode, latin1Encode, utf8Encode } from '../../src/protocol/bytes.js';
 import type { ChannelEvent } from '../../src/protocol/channel.js';
 import { GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
@@ -136,6 +136,8 @@ interface Phone {
   timerAtMs: number | undefined;
   /** Subsession indices an operation it processed replaced (rule 7 check). */
   readonly replaced: Set<number>;
+  /** Sids (hex) of the subsessions it held whose SHA-256(sid ‖ gk) the world recorded. */
+  readonly bound: Set<string>;
   /** Every contribution list it held (the key oracle tries them). */
   readonly contributionSets: (readonly Uint8Array[])[];
   readonly warnings: SessionWarning[];
@@ -182,6 +184,12 @@ class AsleepWorld {
   readonly phones = new Map<MemberId, Phone>();
   readonly statics = new Map<string, { seed: Uint8Array; pub: Uint8Array }>();
   readonly sent = new Set<string>();
+  /**
+   * Subsessions members held, by sid (hex), with SHA-256(sid ‖ gk) from a member's session: the
+   * membership drops the group key once the session took it (issue 9 §3), so the key oracle
+   * finds each key among the recorded derivations (checkKeys).
+   */
+  readonly bound = new Map<string, { readonly sub: MachineSubsession; readonly sidkeyHash: string }>();
   catchUps = 0;
   retentionGaps = 0;
   private readonly keys = { staticKey: (m: MemberId) => this.statics.get(m)?.pub };
@@ -213,6 +221,7 @@ class AsleepWorld {
       awake: true,
       timerAtMs: undefined,
       replaced: new Set(),
+      bound: new Set(),
       contributionSets: [],
       warnings: [],
       delivered: [],
@@ -289,6 +298,7 @@ class AsleepWorld {
       }
     }
     this.recordContributions(p);
+    this.recordSubsession(p);
     for (const e of effects) {
       switch (e.kind) {
         case 'send':
@@ -314,6 +324,18 @@ class AsleepWorld {
       }
     }
     return effects;
+  }
+
+  private recordSubsession(p: Phone): void {
+    const m = p.membership.machine;
+    const cur = m.current;
+    if (cur === null || m.own === null) return;
+    const hex = hexEncode(cur.sid);
+    if (p.bound.has(hex)) return;
+    const hash = boundHashOf(p, cur.sid);
+    if (hash === undefined) return;
+    p.bound.add(hex);
+    if (!this.bound.has(hex)) this.bound.set(hex, { sub: cur, sidkeyHash: hash });
   }
 
   private recordContributions(p: Phone): void {
@@ -589,14 +611,25 @@ function ignoreRefused(e: unknown): void {
   if (!isProtocolError(e) || e.code !== 'invalid-state') throw e;
 }
 
-/** Subsessions as their members' machines hold them, by sid (hex). */
-function subsessionsBySid(w: AsleepWorld): Map<string, MachineSubsession> {
+/** SHA-256(sid ‖ gk) (hex) of a subsession in the phone's session, if it holds it (v2). */
+function boundHashOf(p: Phone, sid: Uint8Array): string | undefined {
+  const b64 = base64Encode(sid);
+  const sub = p.session.snapshot().subsessions.find((x) => x.setup.sessionId === b64);
+  return sub?.ratchet === undefined ? undefined : hexEncode(base64Decode(sub.ratchet.sidkeyHash));
+}
+
+/**
+ * Subsessions members held, by sid (hex), each with its group key found among the keys the
+ * phones were recorded deriving (the membership state no longer holds it, issue 9 §3).
+ */
+async function subsessionsBySid(w: AsleepWorld, fail: (m: string) => never): Promise<Map<string, MachineSubsession>> {
+  const derived = [...new Set([...w.phones.values()].flatMap((p) => [...p.derived]))].map(hexDecode);
   const out = new Map<string, MachineSubsession>();
-  for (const p of w.phones.values()) {
-    const m = p.membership.machine;
-    for (const s of [...m.recent, ...(m.current === null ? [] : [m.current])]) {
-      if (s.groupKey !== null) out.set(hexEncode(s.sid), s);
-    }
+  for (const [sid, { sub, sidkeyHash }] of w.bound) {
+    let key: Uint8Array | undefined;
+    for (const k of derived) if (hexEncode(await w.crypto.sha256(concatBytes(sub.sid, k))) === sidkeyHash) key = k;
+    if (key === undefined) fail(`oracle blind: no recorded derivation gives the key of subsession ${sid.slice(0, 8)} (update tests/sim/session-asleep.ts)`);
+    out.set(sid, { ...sub, groupKey: key });
   }
   return out;
 }
@@ -607,7 +640,8 @@ function subsessionsBySid(w: AsleepWorld): Map<string, MachineSubsession> {
  * ever held is also tried on every slot of every subsession it is not in.
  */
 async function checkKeys(w: AsleepWorld, trial: boolean, fail: (m: string) => never): Promise<number> {
-  const subs = [...subsessionsBySid(w).values()];
+  const subs = [...(await subsessionsBySid(w, fail)).values()];
+  if (subs.length === 0 && [...w.phones.values()].some((p) => p.derived.size > 0)) fail('oracle blind: keys were derived but no subsession was recorded');
   const byKey = new Map(subs.map((s) => [hexEncode(s.groupKey!), s]));
   let checked = 0;
   for (const p of w.phones.values()) {
@@ -656,7 +690,7 @@ function checkConvergence(w: AsleepWorld, fail: (m: string) => never): void {
     if (
       cur.members.join() !== first.members.join() ||
       !bytesEqual(cur.sid, first.sid) ||
-      !bytesEqual(cur.groupKey!, first.groupKey!) ||
+      boundHashOf(p, cur.sid) !== boundHashOf(holders[0]!, first.sid) ||
       !bytesEqual(cur.chainHash, first.chainHash)
     ) {
       fail(`${p.id} holds ${cur.members.join(',')} / ${hexEncode(cur.sid).slice(0, 8)}, ${holders[0]!.id} ${first.members.join(',')} / ${hexEncode(first.sid).slice(0, 8)}`);

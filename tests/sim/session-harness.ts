@@ -9,7 +9,7 @@
  */
 import type { ChannelEvent, ChannelPacket } from '../../src/protocol/channel.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import { hexDecode, hexEncode, utf8Encode } from '../../src/protocol/bytes.js';
+import { base64Decode, base64Encode, hexDecode, hexEncode, utf8Encode } from '../../src/protocol/bytes.js';
 import { memberId, messageId, sessionId, sessionId as sessionIdOf, type MemberId } from '../../src/protocol/ids.js';
 import type { RandomSource } from '../../src/protocol/random.js';
 import type { Membership, MembershipContext, MembershipOutput, SubsessionSetup } from '../../src/protocol/session/membership.js';
@@ -368,8 +368,25 @@ export class SessionSim {
     for (const id of this.channel) this.members.get(id)?.inbox.push(event);
   }
 
+  /**
+   * What the member's membership state holds, for the oracle; and once per subsession the key's
+   * SHA-256(sid ‖ gk) from its session (the membership drops the group key once the session took
+   * it, issue 9 §3: the oracle finds it among the member's recorded derivations).
+   */
+  private noteKeys(m: SimSessionMember, oracle: SecurityOracle): void {
+    const state = (m.membership as GreetingMembership).machine;
+    oracle.noteState(m.id, state);
+    const cur = state.current;
+    if (cur === null || cur.groupKey !== null || state.own === null || oracle.hasBound(m.id, cur.sid)) return;
+    const sid = base64Encode(cur.sid);
+    const sub = m.session.snapshot().subsessions.find((x) => x.setup.sessionId === sid);
+    if (sub === undefined) return;
+    if (sub.ratchet !== undefined) oracle.noteBound(m.id, { sid: cur.sid, sidkeyHash: base64Decode(sub.ratchet.sidkeyHash), members: cur.members });
+    else if (sub.setup.groupKey !== '') oracle.noteHolding(m.id, { sid: cur.sid, groupKey: base64Decode(sub.setup.groupKey), members: cur.members });
+  }
+
   async apply(m: SimSessionMember, effects: readonly SessionEffect[]): Promise<void> {
-    if (this.oracle !== undefined && m.membership instanceof GreetingMembership) this.oracle.noteState(m.id, m.membership.machine);
+    if (this.oracle !== undefined && m.membership instanceof GreetingMembership) this.noteKeys(m, this.oracle);
     for (const e of effects) {
       m.effects.push(e);
       switch (e.kind) {

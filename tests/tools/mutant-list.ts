@@ -41,7 +41,7 @@ const GREETING_TESTS = vitest('greeting tests', 'tests/protocol/greeting-attacks
 const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 'tests/protocol/packets-properties.test.ts');
 const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
 const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
-const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts');
+const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/stolen-state.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
 /** The simulators first where the point is that they catch it (issue 9: these passed them all). */
@@ -195,6 +195,38 @@ export const MUTANTS: readonly Mutant[] = [
     bug: "a member who left without acking what it was shown does not count for consistency",
     file: 'src/protocol/reliability/ack-monitor.ts',
     anchor: 'if ((this.owed.get(member) ?? 0) > 0) this.incomplete = true;',
+    replacement: '',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'published-key-accepted',
+    bug: 'a data packet under a signing key its owner published is accepted (the published key forges messages)',
+    file: 'src/protocol/session/inbound.ts',
+    anchor: 'if (sub.published.has(author)) throw',
+    replacement: 'if (false) throw',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'publish-without-all-acks',
+    bug: 'a member publishes its signing key although some member (asleep) never acked its FIN',
+    file: 'src/protocol/session/session.ts',
+    anchor: 'if (!others.every((m) => finDelivery.acked.includes(m))) return;',
+    replacement: '',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'published-key-unchecked',
+    bug: 'a key publication is believed without its static signature (anyone can silence a member)',
+    file: 'src/protocol/packets/published-key.ts',
+    anchor: 'if (!(await crypto.ed25519Verify(staticPub, concatBytes(CONTEXT, packet.signed), packet.signature))) {',
+    replacement: 'if (false) {',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'membership-keeps-group-key',
+    bug: 'the membership keeps every group key it handed to the session (a stolen state reads the current and recent subsessions)',
+    file: 'src/protocol/session/greeting-membership.ts',
+    anchor: '    this.dropHandedKeys();\n',
     replacement: '',
     stages: [SECURITY_TESTS],
   },

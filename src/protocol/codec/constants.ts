@@ -181,6 +181,12 @@ export const ERROR_SIGNATURE_CONTEXT = 'errormsgsig';
  * key (async-groups rule 2), so that no ephemeral signature is ever confused with it.
  */
 export const CONTRIBUTOR_SIGNATURE_CONTEXT = 'coveygreet2';
+/**
+ * Covey v2: context of a QUIT_DOWN packet that publishes the sender's ephemeral signing key
+ * (mpENC §6.1.1 "Publish signature keys", issue 9 §3 deniability). Its MESSAGE_SIGNATURE is made
+ * with the sender's STATIC key: the ephemeral one it publishes proves nothing once public.
+ */
+export const PUBLISHED_KEY_SIGNATURE_CONTEXT = 'coveyquit2';
 /** Context of the ASKE session signature (mpenc-wire.md "ASKE"). */
 export const SESSION_SIGNATURE_CONTEXT = 'acksig';
 /** HKDF info of the group key (mpenc-wire.md "CLIQUES"). */

@@ -55,7 +55,10 @@ export interface Subsession {
   /** In CLIQUES order (initiator of the start first, joiners appended). */
   readonly members: readonly MemberId[];
   readonly sid: SessionId;
-  /** 32-byte AES key; null for a passive observer, which holds no contribution. Secret. */
+  /**
+   * 32-byte AES key; null for a passive observer, which holds no contribution, and once handed
+   * to the session (GreetingMembership drops it: issue 9 §3; the machine never reads it). Secret.
+   */
   readonly groupKey: Uint8Array | null;
   /** v2: key of the key-confirmation MACs (rule 4); null for observers and v1. Secret. */
   readonly confirmKey: Uint8Array | null;

@@ -12,7 +12,13 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import type { MemberId } from '../ids.js';
 import { OPERATION_WAIT_LIMIT_MS } from '../limits.js';
 import { createMembership, step } from '../greeting/machine.js';
-import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState } from '../greeting/types.js';
+import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState, Subsession as MachineSubsession } from '../greeting/types.js';
+import { bytesEqual } from '../bytes.js';
+import { MPENC_PACKET_PREFIX } from '../codec/constants.js';
+import type { GreetingPacket } from '../codec/greeting.js';
+import { decodePacket } from '../codec/packet.js';
+import { isProtocolError, ProtocolError } from '../errors.js';
+import { isPublishedKeyPacket, openPublishedKey, publishedKeyText } from '../packets/published-key.js';
 import { checkedRandom, type RandomSource } from '../random.js';
 import { fromJsonSafe, toJsonSafe, type JsonValue } from './json.js';
 import type { Membership, MembershipContext, MembershipOutput, WaitingOperation } from './membership.js';
@@ -47,8 +53,37 @@ export class GreetingMembership implements Membership {
     return this.state;
   }
 
-  receivePacket(event: ChannelPacket, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
-    return this.run({ kind: 'channel', event }, context, nowMs);
+  async receivePacket(event: ChannelPacket, context: MembershipContext, nowMs: number): Promise<MembershipOutput[]> {
+    const published = publication(event.text);
+    if (published === undefined) return this.run({ kind: 'channel', event }, context, nowMs);
+    // A key publication is the session's business (deniability, mpENC §6.1.1); the machine only
+    // numbers it, like a data packet.
+    const out = await this.run({ kind: 'channel', event, knownData: true }, context, nowMs);
+    const staticPub = this.deps.keys.staticKey(event.sender);
+    try {
+      if (staticPub === undefined) throw new ProtocolError('unknown-member', `no static key for ${event.sender}`);
+      const signingKey = await openPublishedKey(this.deps.crypto, published, event.sender, staticPub);
+      out.push({ kind: 'key-published', member: event.sender, signingKey });
+    } catch (e) {
+      if (!isProtocolError(e)) throw e;
+      out.push({ kind: 'warn', text: `key-publication (${event.sender}): ${e.code}: ${e.message}` });
+    }
+    return out;
+  }
+
+  /**
+   * Deniability (mpENC §6.1.1): publishes our ephemeral key once nothing in flight needs it, and
+   * forgets it (a later operation makes a new one: a published key never signs again).
+   */
+  async publishSigningKey(ownPub: Uint8Array, context: MembershipContext, nowMs: number): Promise<string | null> {
+    void context;
+    void nowMs;
+    const s = this.state;
+    if (s.ephemeral === null || s.staticSeed === null || !bytesEqual(s.ephemeral.pub, ownPub)) return null;
+    if (s.op !== null || s.proposal !== null) return null;
+    const text = await publishedKeyText(this.deps.crypto, s.staticSeed, s.self, s.ephemeral);
+    this.state = { ...s, ephemeral: null };
+    return text;
   }
 
   /** The machine numbers every channel event, so it sees data packets too (and ignores them). */
@@ -142,7 +177,23 @@ export class GreetingMembership implements Membership {
     };
     const result = await step(this.state, input, env);
     this.state = result.state;
-    return result.effects.flatMap((e) => this.translate(e));
+    const outputs = result.effects.flatMap((e) => this.translate(e));
+    this.dropHandedKeys();
+    return outputs;
+  }
+
+  /**
+   * Issue 9 §3: a group key goes to the session in the `completed` output (which splits it into
+   * sender chains and drops it); the membership never needs it again (it keeps the confirmation
+   * key for late confirmations, rule 5), so its state, and hence its snapshot, no longer holds it.
+   * Not wiped in place: the session still reads these bytes after this call.
+   */
+  private dropHandedKeys(): void {
+    const s = this.state;
+    const held = (sub: MachineSubsession | null) => sub !== null && sub.groupKey !== null;
+    if (!held(s.current) && !s.recent.some(held)) return;
+    const drop = (sub: MachineSubsession): MachineSubsession => (sub.groupKey === null ? sub : { ...sub, groupKey: null });
+    this.state = { ...s, current: s.current === null ? null : drop(s.current), recent: s.recent.map(drop) };
   }
 
   private translate(effect: MembershipEffect): MembershipOutput[] {
@@ -196,5 +247,16 @@ export class GreetingMembership implements Membership {
         this.timers = [...this.timers, effect.atMs].sort((a, b) => a - b);
         return [];
     }
+  }
+}
+
+/** The key publication in `text`, if it is one (anything else goes to the greeting machine as before). */
+function publication(text: string): GreetingPacket | undefined {
+  if (!text.startsWith(MPENC_PACKET_PREFIX)) return undefined;
+  try {
+    const packet = decodePacket(text);
+    return packet.kind === 'greeting' && isPublishedKeyPacket(packet) ? packet : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -143,9 +143,11 @@ export class Inbound {
           const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author ? await ahead.verdict : undefined;
           if (sub.chains === undefined && !sub.ratchet) {
             content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
+            refusePublished(sub, author);
           } else {
             const verified = verdict ?? (await verifyDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!));
             if (!verified) continue;
+            refusePublished(sub, author);
             content = await this.openChained(sub, author, packet);
           }
         } catch (e) {
@@ -408,6 +410,15 @@ export class Inbound {
       }
     }
   }
+}
+
+/**
+ * Deniability (mpENC §6.1.1): a packet under a signing key its owner published proves nothing
+ * about its author; one that arrives after the publication is refused (code 'key-published').
+ * Its message key stays: nothing was opened.
+ */
+function refusePublished(sub: Subsession, author: MemberId): void {
+  if (sub.published.has(author)) throw new ProtocolError('key-published', `${author} published its signing key of this subsession`);
 }
 
 function decodeData(text: string): DataPacket | undefined {

@@ -54,6 +54,12 @@ export type MembershipOutput =
    * it had confirmed before (its last word there: it never seals there again, rule 7).
    */
   | { readonly kind: 'confirmed'; readonly sessionId: SessionId; readonly member: MemberId; readonly lastWord: readonly MessageId[] }
+  /**
+   * Deniability (mpENC §6.1.1, issue 9 §3): `member` published the seed of its ephemeral signing
+   * key `signingKey` (checked against its static key): data packets under that key that arrive
+   * from now on prove nothing and are refused.
+   */
+  | { readonly kind: 'key-published'; readonly member: MemberId; readonly signingKey: Uint8Array }
   /** Others excluded us (mpENC §3.3): we wait to be removed from the channel, in no subsession. */
   | { readonly kind: 'excluded'; readonly by: MemberId }
   /** An authenticated packet of `member` that is not a data packet (rule 15 presence). */
@@ -107,6 +113,13 @@ export interface Membership {
   abort?(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
   /** Rule 9: abort the waiting include and propose it again without who never came. Optional. */
   retryWithoutMissing?(context: MembershipContext, nowMs: number): Promise<MembershipOutput[]>;
+  /**
+   * Deniability (mpENC §6.1.1): the packet that publishes our ephemeral signing key `ownPub`,
+   * after our shutdown was acked by every other member; the membership never signs with that key
+   * again. null when the key is still needed (an operation or proposal in flight uses it) or is
+   * not ours. Optional (a membership without it publishes nothing).
+   */
+  publishSigningKey?(ownPub: Uint8Array, context: MembershipContext, nowMs: number): Promise<string | null>;
   /** What the ongoing operation waits for, if it waits (rule 9), for the UI. Optional. */
   waiting?(nowMs: number): WaitingOperation | null;
   /** JSON-safe state for save/load (§6.3); restored by the factory given to Session.restore. */

@@ -21,7 +21,7 @@
  * up we send nothing (rule 6); late messages and unverifiable ones are told apart (rule 12).
  */
 import type { ChannelEvent, ChannelLeft, ChannelPacket } from '../channel.js';
-import { hexDecode } from '../bytes.js';
+import { bytesEqual, hexDecode } from '../bytes.js';
 import { encodePacket } from '../codec/packet.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { assert, ProtocolError } from '../errors.js';
@@ -735,6 +735,9 @@ export class Session {
         case 'seen':
           this.presence.seen(o.member, atMs);
           break;
+        case 'key-published':
+          this.keyPublished(o.member, o.signingKey);
+          break;
         case 'start-over':
           await this.startOver(o.reason, nowMs, out);
           break;
@@ -836,9 +839,38 @@ export class Session {
     const delivery = sub.acks.delivery(fin);
     const late = sub.acks.everOwing();
     if (delivery.waiting.length === 0 && delivery.late.length === 0 && !sub.acks.owesAck()) {
+      if (late.length === 0) await this.publishSigningKey(sub, delivery, nowMs, out);
       this.close(sub, late.length === 0, out, late);
     } else if (phase.deadlineMs !== null && nowMs >= phase.deadlineMs) {
       this.close(sub, false, out, [...new Set([...late, ...delivery.waiting])].sort());
+    }
+  }
+
+  /**
+   * Deniability (mpENC §6.1.1, issue 9 §3): our FIN was acked by EVERY other member (not only
+   * the online ones: one asleep could still be shown a forgery before it sees the publication),
+   * so each of them refuses what comes under our key after it, and we publish the key. Never
+   * waited for: a shutdown that closes without all acks (FIN timeout, members asleep) publishes
+   * nothing, and nothing is published while catching up (rule 6) or under an mpenc_js (v1)
+   * subsession, whose peers do not know the packet.
+   */
+  private async publishSigningKey(sub: Subsession, finDelivery: Delivery, nowMs: number, out: Out): Promise<void> {
+    if (this.quiet() || sub.setup.version === 1 || this.membership.publishSigningKey === undefined) return;
+    const others = sub.members.filter((m) => m !== this.self);
+    if (!others.every((m) => finDelivery.acked.includes(m))) return;
+    const pub = sub.setup.signingKeys.get(this.self)!;
+    const text = await this.membership.publishSigningKey(pub, this.context(nowMs), nowMs);
+    if (text === null) return;
+    out.push({ kind: 'send', text });
+    this.presence.sent(nowMs);
+    this.keyPublished(this.self, pub);
+  }
+
+  /** `member`'s signing key `signingKey` is public now: under it, nothing that comes later is theirs. */
+  private keyPublished(member: MemberId, signingKey: Uint8Array): void {
+    for (const sub of this.subsessions.values()) {
+      const key = sub.setup.signingKeys.get(member);
+      if (key !== undefined && bytesEqual(key, signingKey)) sub.published.add(member);
     }
   }
 

@@ -67,6 +67,8 @@ export interface SubsessionSnapshot {
   readonly confirmed: readonly MemberId[];
   readonly confirmedByPacket: readonly MemberId[];
   readonly done: readonly MemberId[];
+  /** Members whose signing key here was published (deniability): their later packets are refused. Absent: none. */
+  readonly published?: readonly MemberId[];
   /**
    * Issue 9 §3: a v2 subsession holds its sender chains and SHA-256(sid ‖ gk), never the group
    * key (`setup.groupKey` is empty then).
@@ -152,6 +154,7 @@ export function snapshotSubsession(sub: Subsession): SubsessionSnapshot {
     confirmed: [...sub.confirmed].sort(),
     confirmedByPacket: [...sub.confirmedByPacket].sort(),
     done: [...sub.done].sort(),
+    ...(sub.published.size > 0 && { published: [...sub.published].sort() }),
     ...(sub.chains !== undefined && { ratchet: { sidkeyHash: base64Encode(sub.boundHash()), chains: sub.chains.snapshot() } }),
   };
 }
@@ -173,6 +176,7 @@ export function restoreSubsession(s: SubsessionSnapshot, self: MemberId, config:
   for (const m of s.confirmed) sub.confirmed.add(m);
   for (const m of s.confirmedByPacket) sub.confirmedByPacket.add(m);
   for (const m of s.done) sub.done.add(m);
+  for (const m of s.published ?? []) sub.published.add(m);
   if (s.ratchet !== undefined) {
     sub.chains = SenderChains.restore(s.ratchet.chains);
     sub.dropGroupKey(base64Decode(s.ratchet.sidkeyHash));

@@ -89,6 +89,12 @@ export class Subsession {
   readonly confirmedByPacket = new Set<MemberId>();
   /** Members who gave their last word here (FIN_PM of a later confirmation), or left. */
   readonly done = new Set<MemberId>();
+  /**
+   * Deniability (mpENC §6.1.1, issue 9 §3): members whose ephemeral signing key of this
+   * subsession was published. Anyone can sign as them now, so their packets that arrive after
+   * the publication are refused (what came before stays: the relay's order is everyone's).
+   */
+  readonly published = new Set<MemberId>();
   /** Rule 5: messages waiting for their author's confirmation. */
   held: HeldMessage[] = [];
   /** The keys with SHA-256(sid ‖ gk) computed once, on first use (issue 8 hot path). */

@@ -4,7 +4,7 @@
  * rename, invite link.
  */
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { MAX_GROUP_NAME_CHARS, type ContactId, type ConversationView, type InviteLink, type MemberView } from '../../../shared/worker-api.js';
 import { useAction, useApi, useView } from '../../app/engine.js';
 import { useRouter } from '../../app/router.js';
@@ -34,6 +34,18 @@ export function MembersPanel({ conversation, onClose }: { conversation: Conversa
   const router = useRouter();
   const active = conversation.state === 'active' || conversation.state === 'waiting';
   const group = conversation.kind === 'group';
+  // Escape closes the panel, the topmost layer here (on phones it covers the conversation), so it
+  // listens in the capture phase and keeps the key from also clearing a selected message below.
+  // A modal dialog (ours or another) handles its own Escape first.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== 'Escape' || event.defaultPrevented || document.querySelector('dialog[open]') !== null) return;
+      event.stopPropagation();
+      onClose();
+    };
+    addEventListener('keydown', onKey, { capture: true });
+    return () => removeEventListener('keydown', onKey, { capture: true });
+  }, [onClose]);
   return (
     <aside class="members-panel" aria-labelledby="members-title">
       <ScreenHeader title={<span id="members-title">{group ? 'Group members' : 'Chat details'}</span>} level={2} onBack={onClose} backLabel="Close members" backAlways />
