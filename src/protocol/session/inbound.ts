@@ -354,7 +354,7 @@ export class Inbound {
     if (body.type === 'payload' && position !== undefined) {
       out.push({
         kind: 'deliver',
-        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.host.log.hasHiddenParents(id, position) },
+        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.host.log.hasHiddenParents(id, position), atMs: carried.atMs },
       });
       out.push({ kind: 'status', id, status: sub.acks.status(id) });
     }

@@ -4,7 +4,8 @@
  * in-memory store. Started by `startRelayProcess({ entry: RELAY_TEST_ENTRY, ipc: true, env })`.
  *
  * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>'; RELAY_TEST_LIMITS = JSON of
- * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = signature threads (0). IPC requests (process.send): {id, op: 'memory'} → GC, then
+ * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = signature threads (0); RELAY_TEST_STATIC = a built app to
+ * serve (bench:catchup). IPC requests (process.send): {id, op: 'memory'} → GC, then
  * {heapUsed, rss}; {id, op: 'stats'} → store.stats(); {id, op: 'cpu'} → process.cpuUsage() (µs,
  * every thread); {id, op: 'profile-start'} and {id, op: 'profile-stop', path} → a V8 CPU profile
  * of the main thread written to `path` (bench:relay's CPU-per-post breakdown). Prints its URL
@@ -39,6 +40,7 @@ const relay = await startRelay({
   logLevel: 'silent',
   limits,
   verifyThreads: Number(process.env.RELAY_TEST_VERIFY_THREADS ?? 0),
+  ...(process.env.RELAY_TEST_STATIC === undefined ? {} : { staticDir: process.env.RELAY_TEST_STATIC }),
 });
 
 /** The inspector session of a running CPU profile (one at a time). */

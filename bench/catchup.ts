@@ -1,0 +1,452 @@
+/**
+ * `npm run bench:catchup` (issue 12 "Benchmark"): the production build in headless Chromium, a
+ * real relay in its own process (SQLite on disk) serving it, and the offline-first numbers:
+ *
+ * 1. Catch-up: MESSAGES messages from AUTHORS authors (the real engine in Node, round robin) wait
+ *    while two readers' apps are closed. Time from opening the app to all of them shown: the chat
+ *    list says MESSAGES unread and shows the newest (every message decrypted and processed in
+ *    relay order; the order of the 200 shown is checked against an author's). Two ways:
+ *    - from the inbox: Background Sync (fired over CDP, as when connectivity returns) made the
+ *      service worker fetch the ciphertext into the inbox store first (its time is reported too);
+ *    - from the relay: the app reads everything over its WebSocket.
+ *    Baseline in the same run: the bare relay read of the same events (fetch with the reader's
+ *    fetch token, page after page, in the page: no decryption, no store), so the engine's and the
+ *    store's share is visible.
+ * 2. Cold offline start: the service worker stopped, the network offline; time from navigation
+ *    to the first render of the app (its root gets content) and to the stored chat list shown;
+ *    median of COLD_RUNS. Baseline: the same for a precached page without script (robots.txt).
+ * 3. Initial JavaScript, gzipped (scripts/size.ts).
+ *
+ * Targets: catch-up under 2 s, first render under 300 ms, initial JS ≤ 60 KB gzipped. A table,
+ * then one JSON line. Env: BENCH_CATCHUP_MESSAGES (10,000), BENCH_CATCHUP_AUTHORS (5).
+ * Building the traffic (every author's engine receives everyone's messages) takes minutes; it is
+ * not measured.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { utf8Encode } from '../src/protocol/bytes.js';
+import type { ContactId, ConversationId } from '../src/shared/worker-api.js';
+import { encodePayload } from '../src/worker/group-messages.js';
+import { RelayClient } from '../src/worker/relay-client.js';
+import { initialJavaScript, INITIAL_JS_TARGET_GZIP_BYTES } from '../scripts/size.js';
+import { buildApp } from '../tests/browser/harness/app.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/browser/harness/chromium.js';
+import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/process.js';
+import { nodeFetch } from '../tests/relay/helpers/relay-harness.js';
+import { connect, identity, OPEN_LIMITS, TestClient } from '../tests/worker/helpers/client-harness.js';
+import { printJsonLine, printTable, round } from './harness.js';
+import { profileWorkers } from './worker-profile.js';
+
+const MESSAGES = envInt('BENCH_CATCHUP_MESSAGES', 10_000);
+const AUTHORS = envInt('BENCH_CATCHUP_AUTHORS', 5);
+const GROUP = 'Catch-up';
+/** Cold starts measured; the median is reported. */
+const COLD_RUNS = envInt('BENCH_CATCHUP_COLD_RUNS', 5);
+/** The newest messages whose order in the open conversation is compared with the relay's. */
+const ORDER_CHECKED = 100;
+/** A production build to serve instead of building one (tests/browser/bench-catchup.test.ts). */
+const PREBUILT_APP = process.env.BENCH_CATCHUP_APP_DIR === undefined || process.env.BENCH_CATCHUP_APP_DIR === '' ? undefined : process.env.BENCH_CATCHUP_APP_DIR;
+/** Where to write CPU profiles of the readers' engine workers during their catch-up (bench/worker-profile.ts). */
+const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.BENCH_CATCHUP_PROFILE === '' ? undefined : process.env.BENCH_CATCHUP_PROFILE;
+/** Each step's time on stderr. */
+const VERBOSE = process.env.BENCH_CATCHUP_QUIET !== '1';
+/**
+ * The longest any one step may take before the run stops with an error naming it (the whole
+ * bench must finish in under 3 minutes; a step that hangs says where, instead of hanging).
+ */
+const STEP_MS = Number(process.env.BENCH_CATCHUP_STEP_MS ?? 60_000);
+/** A wait in the page or on the engine inside a step (shorter than the step: its error is clearer). */
+const WAIT_MS = STEP_MS - 5_000;
+const TARGET_CATCH_UP_MS = 2_000;
+const TARGET_FIRST_RENDER_MS = 300;
+
+function envInt(name: string, fallback: number): number {
+  const v = process.env[name];
+  return v === undefined || v === '' ? fallback : Number.parseInt(v, 10);
+}
+
+/** Runs one named step; it fails with its name after `timeoutMs`, and says how long it took. */
+async function step<T>(what: string, work: () => Promise<T>, timeoutMs = STEP_MS): Promise<T> {
+  const start = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench:catchup: "${what}" did not finish within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work(), timeout]);
+  } finally {
+    clearTimeout(timer);
+    if (VERBOSE) console.error(`  ${what}: ${Math.round(performance.now() - start)} ms`);
+  }
+}
+
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+
+/** A reader: the app in its own Chromium profile (storage and service worker kept across pages). */
+interface Reader {
+  readonly name: string;
+  readonly profileDir: string;
+  context: BrowserContext;
+}
+
+/** A reader's Chromium on its profile directory (a relaunch is a cold start: no service worker running). */
+async function launchReader(profileDir: string, origin: string): Promise<BrowserContext> {
+  const args = PROFILE === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--remote-debugging-port=0'];
+  const context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, args, headless: true, viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
+  await context.grantPermissions(['notifications', 'background-sync'], { origin });
+  for (const page of context.pages()) await page.close();
+  return context;
+}
+
+async function firstRun(context: BrowserContext, url: string, name: string): Promise<string> {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Start using Covey' }).click();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await page.getByRole('button', { name: /^Contacts/ }).click();
+  await page.getByRole('button', { name: /Your link and code/ }).click();
+  const link = await page.getByTestId('my-card-link').inputValue();
+  await page.close();
+  return link;
+}
+
+async function waitEngineStopped(page: Page): Promise<void> {
+  await page.waitForFunction(async () => !((await navigator.locks.query()).held ?? []).some((lock) => lock.name === 'covey-engine'), undefined, { timeout: WAIT_MS, polling: 50 });
+}
+
+/** In the page: the chat list shows at least `unread` unread (acks are not counted; notices may be) and `last` as the newest message. */
+async function waitAllShown(page: Page, unread: number, last: string): Promise<void> {
+  await page.waitForFunction(
+    ([n, text]) => {
+      const badge = document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '';
+      return Number.parseInt(badge, 10) >= n && (document.getElementById('app')?.innerText ?? '').includes(text);
+    },
+    [unread, last] as const,
+    { timeout: WAIT_MS, polling: 'raf' },
+  ).catch(async (error: unknown) => {
+    const shown = await page.evaluate(() => ({ badge: document.querySelector('.tab .count-badge')?.textContent ?? '(none)', app: (document.getElementById('app')?.innerText ?? '').replace(/\s+/g, ' ').slice(0, 400) })).catch(() => ({ badge: '(page gone)', app: '' }));
+    throw new Error(`not all shown: the Chats badge says ${shown.badge}, expected ${unread} and "${last}" in the list; the app shows: ${shown.app}`, { cause: error });
+  });
+}
+
+async function main(): Promise<void> {
+  // A production build made by the caller (the browser tests' build), or a fresh one.
+  const ownBuild = PREBUILT_APP === undefined;
+  const appDir = PREBUILT_APP ?? mkdtempSync(join(tmpdir(), 'covey-bench-catchup-app-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'covey-bench-catchup-relay-'));
+  const limits = { ...OPEN_LIMITS, channelQuotaBurst: 1e6, channelQuotaPerHour: 1e6, maxConnectionsPerClient: 1_000, maxHttpConnectionsPerClient: 1_000, maxRequestsInFlightPerClient: 1_000 };
+  if (ownBuild) await buildApp({ outDir: appDir, version: 'bench-catchup' });
+  const size = initialJavaScript(appDir);
+  const relay = await startRelayProcess({ entry: RELAY_TEST_ENTRY, env: { RELAY_TEST_STORE: `sqlite-off:${dataDir}`, RELAY_TEST_LIMITS: JSON.stringify(limits), RELAY_TEST_STATIC: appDir } });
+  const authors: TestClient[] = [];
+  const readers: Reader[] = [];
+  try {
+    const url = relay.url;
+    const setupStart = performance.now();
+    // Setup runs side by side where it can (it is not measured; the bench must stay short).
+    await step(`${AUTHORS} authors (engines in Node)`, () =>
+      Promise.all(
+        Array.from({ length: AUTHORS }, async (_, i) => {
+          const author = await TestClient.start(`Author ${i + 1}`, { relay: { url } });
+          authors[i] = author;
+          await identity(author);
+        }),
+      ),
+    );
+    const lead = authors[0]!;
+    const contactIds: ContactId[] = [];
+    const readerNames = ['Bob', 'Carol'];
+    const readerLinks = step('the readers (Chromium): first run', () =>
+      Promise.all(
+        readerNames.map(async (name, i) => {
+          const profileDir = mkdtempSync(join(tmpdir(), `covey-bench-catchup-${name.toLowerCase()}-`));
+          const context = await launchReader(profileDir, url);
+          readers[i] = { name, profileDir, context };
+          return firstRun(context, url, name);
+        }),
+      ),
+    );
+    readerLinks.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+    await step('the authors connect', async () => {
+      for (const other of authors.slice(1)) contactIds.push((await connect(lead, other))[0] as ContactId);
+    });
+    const links = await readerLinks;
+    for (const [i, name] of readerNames.entries()) await step(`reader ${name}: contact`, async () => {
+      const { context } = readers[i]!;
+      const link = links[i]!;
+      const { contactId } = await lead.call('addContact', { link });
+      const page = await context.newPage();
+      await page.goto(url);
+      await page.getByRole('button', { name: /^Contacts/ }).click();
+      await page.getByRole('button', { name: `Accept ${lead.name}` }).click();
+      await lead.until(`${name} connected`, () => lead.contacts?.contacts.some((c) => c.id === contactId && c.state === 'connected'), WAIT_MS);
+      await page.close();
+      contactIds.push(contactId as ContactId);
+    });
+    const { conversationId: leadGroup } = await lead.call('createGroup', { name: GROUP, contactIds });
+    const groups = new Map<TestClient, ConversationId>([[lead, leadGroup]]);
+    await step('the authors accept the invitation', async () => {
+      for (const author of authors.slice(1)) {
+        const invitation = await author.until('invitation', () => author.conversations?.invitations[0], WAIT_MS);
+        groups.set(author, (await author.call('acceptInvitation', { invitationId: invitation.id })).conversationId);
+      }
+    });
+    // The readers stay open until everyone has included them (rule 10: joiners who are online).
+    const joined = await step('the readers join', () =>
+      Promise.all(
+        readers.map(async (reader) => {
+          const page = await reader.context.newPage();
+          await page.goto(url);
+          await page.getByRole('button', { name: `Join ${GROUP}` }).click();
+          await page.getByLabel(`Message to ${GROUP}`).waitFor({ timeout: WAIT_MS });
+          return page;
+        }),
+      ),
+    );
+    const members = AUTHORS + readers.length;
+    for (const author of authors) await step(`${author.name} sees all ${members} in the group`, async () => {
+      await author
+        .until(
+          'the whole group',
+          () => author.conversations?.conversations.find((c) => c.id === groups.get(author) && c.state === 'active' && c.memberCount === members),
+          WAIT_MS,
+        )
+        .catch((error: unknown) => {
+          console.error(JSON.stringify(author.conversations?.conversations, null, 1).slice(0, 3000));
+          throw error;
+        });
+    });
+    for (const page of joined) await page.close();
+    for (const reader of readers) await step(`reader ${reader.name} closed (engine stopped)`, () => waitEngineStoppedIn(reader.context, url));
+    console.error(`setup ${Math.round(performance.now() - setupStart)} ms`);
+
+    // The traffic. Every author's engine is stopped (it would otherwise receive, store and ack
+    // everyone's messages: minutes for 10,000), and its session seals in memory: the same
+    // packets the engine seals (encodePayload of a chat message, under the group's key, signed
+    // with the author's key), posted to the relay with the author's channel key: the authors in
+    // parallel, each author's packets one after another, in order. An author does not see
+    // the others' messages, so the queue is AUTHORS parallel chains (a reader merges them).
+    const buildStart = performance.now();
+    const writers = authors.map((author) => {
+      const runtime = author.host.engine?.conversations.get(groups.get(author)!);
+      if (runtime === undefined || !runtime.canSeal()) throw new Error(`bench:catchup: ${author.name} cannot seal into the group (state ${runtime?.record.state})`);
+      return { name: author.name, session: runtime.session, signer: runtime.signer, channel: runtime.channel };
+    });
+    await step('the authors settle (outboxes empty)', () => Promise.all(authors.map((a) => a.until('an empty outbox', () => a.host.engine!.outbox.count() === 0, STEP_MS))));
+    for (const author of authors.splice(0)) author.close();
+    const client = new RelayClient({ baseUrl: url, fetch: nodeFetch });
+    const texts = Array.from({ length: MESSAGES }, (_, i) => `catch-up message ${i + 1} from ${writers[i % AUTHORS]!.name}`);
+    const seqOf = new Map<string, number>();
+    const spent = { sealMs: 0, postMs: 0 };
+    await step(`seal and post ${MESSAGES}`, () =>
+      Promise.all(
+        writers.map(async (w, a) => {
+          for (let k = a; k < MESSAGES; k += AUTHORS) {
+            const t0 = performance.now();
+            const effects = await w.session.send(encodePayload({ t: 'm', x: texts[k]! }), Date.now());
+            const t1 = performance.now();
+            spent.sealMs += t1 - t0;
+            const sends = effects.flatMap((e) => (e.kind === 'send' ? [e.text] : []));
+            if (sends.length !== 1) throw new Error(`bench:catchup: sealing one message gave ${sends.length} packets`);
+            const { seq } = await client.post(w.channel, utf8Encode(sends[0]!), { postId: `bench-${k}`, wake: true }, w.signer);
+            spent.postMs += performance.now() - t1;
+            seqOf.set(texts[k]!, seq);
+          }
+        }),
+      ),
+      2 * STEP_MS,
+    );
+    // The order a reader shows them in: the relay's (each author's chain is posted in order).
+    const relayOrder = [...texts].sort((x, y) => seqOf.get(x)! - seqOf.get(y)!);
+    const last = relayOrder.at(-1)!;
+    if (VERBOSE) console.error(`  (summed over the authors: sealing ${Math.round(spent.sealMs)} ms, posting ${Math.round(spent.postMs)} ms)`);
+    console.error(`traffic built in ${Math.round((performance.now() - buildStart) / 1000)} s`);
+
+    // 1a. From the inbox: the service worker fetches first (sync), then the app opens.
+    const [bob, carol] = readers as [Reader, Reader];
+    const probe = await bob.context.newPage();
+    await probe.goto(`${url}/robots.txt`);
+    const cdp = await bob.context.newCDPSession(probe);
+    const registrationId = await step("Bob's service worker registration (CDP)", () => {
+      const found = new Promise<string>((resolve) => {
+        cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+          const match = registrations.find((r) => r.scopeURL.startsWith(url) && !r.isDeleted);
+          if (match) resolve(match.registrationId);
+        });
+      });
+      return cdp.send('ServiceWorker.enable').then(() => found);
+    });
+    const syncStart = performance.now();
+    await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: url, registrationId, tag: 'covey-outbox', lastChance: false });
+    // Done when the inbox store holds every message (the sync reads pages of 500 and stores each).
+    const inboxCount = async (): Promise<number> =>
+      probe.evaluate(async () => {
+        const open = indexedDB.open('covey');
+        const db = await new Promise<IDBDatabase>((resolve, reject) => {
+          open.onsuccess = () => resolve(open.result);
+          open.onerror = () => reject(open.error);
+        });
+        const count = db.transaction('inbox').objectStore('inbox').count();
+        const n = await new Promise<number>((resolve) => (count.onsuccess = () => resolve(count.result)));
+        db.close();
+        return n;
+      });
+    await step("the service worker's sync fetches the queue into Bob's inbox", async () => {
+      const deadline = performance.now() + WAIT_MS;
+      for (let n = await inboxCount(); n < MESSAGES; n = await inboxCount()) {
+        if (performance.now() > deadline) throw new Error(`bench:catchup: the service worker's sync stored ${n} of ${MESSAGES} events in Bob's inbox`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    });
+    const swFetchMs = performance.now() - syncStart;
+    const inboxRecords = await inboxCount();
+    // The content-free notification counts the messages (their packets ask to wake, as the engine's do).
+    const notified = await probe.evaluate(async () => ((await (await navigator.serviceWorker.getRegistration())?.getNotifications()) ?? []).map((n) => n.body));
+    // Baseline: the same events, read bare with the reader's fetch token (no decryption, no store).
+    const bareReadMs = await step('baseline: bare read', () => probe.evaluate(async () => {
+      const open = indexedDB.open('covey');
+      const db = await new Promise<IDBDatabase>((resolve) => (open.onsuccess = () => resolve(open.result)));
+      const all = db.transaction('fetchTokens').objectStore('fetchTokens').getAll();
+      const tokens = await new Promise<{ channel: string; token: string; afterSeq: number }[]>((resolve) => (all.onsuccess = () => resolve(all.result)));
+      db.close();
+      const start = performance.now();
+      for (const t of tokens) {
+        let after = t.afterSeq;
+        for (;;) {
+          const page = (await (await fetch(`/v1/channels/${t.channel}/events?after=${after}&limit=500`, { headers: { 'covey-fetch-token': t.token } })).json()) as { events: { seq: number }[]; more: boolean };
+          if (page.events.length === 0) break;
+          after = page.events.at(-1)!.seq;
+          if (!page.more) break;
+        }
+      }
+      return performance.now() - start;
+    }));
+    await cdp.detach();
+    await probe.close();
+    await step('Bob closed (engine stopped)', () => waitEngineStoppedIn(bob.context, url));
+
+    const catchUp = async (reader: Reader): Promise<{ shownMs: number; ordered: boolean }> => {
+      const page = await reader.context.newPage();
+      const profiler = PROFILE === undefined ? undefined : await profileWorkers(reader.profileDir);
+      const start = performance.now();
+      await page.goto(url);
+      await waitAllShown(page, MESSAGES, last);
+      const shownMs = performance.now() - start;
+      if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
+      await page.getByRole('button', { name: new RegExp(GROUP) }).first().click();
+      await page.waitForFunction((text) => [...document.querySelectorAll('.msg-text')].some((n) => n.textContent === text), last, { timeout: WAIT_MS });
+      const shown = await page.evaluate(() => [...document.querySelectorAll('.timeline .msg .msg-text')].map((n) => n.textContent ?? ''));
+      const tail = shown.filter((t) => t.startsWith('catch-up message')).slice(-ORDER_CHECKED);
+      await page.close();
+      return { shownMs, ordered: tail.length === Math.min(ORDER_CHECKED, MESSAGES) && JSON.stringify(tail) === JSON.stringify(relayOrder.slice(-ORDER_CHECKED)) };
+    };
+    const fromInbox = await step(`catch-up from the inbox (Bob): ${MESSAGES} shown`, () => catchUp(bob));
+    const fromRelay = await step(`catch-up from the relay (Carol): ${MESSAGES} shown`, () => catchUp(carol));
+
+    // 2. Cold offline start (Bob: stored conversation, service worker installed).
+    const cold = async (path: string): Promise<{ firstRenderMs: number; listMs: number }> => {
+      // Cold: Chromium itself restarts on Bob's profile, so no page and no service worker runs.
+      await bob.context.close();
+      bob.context = await launchReader(bob.profileDir, url);
+      await bob.context.setOffline(true);
+      const page = await bob.context.newPage();
+      await page.addInitScript(() => {
+        const w = window as unknown as { coveyFirstRender?: number };
+        new MutationObserver(() => {
+          if (w.coveyFirstRender === undefined && (document.getElementById('app')?.childElementCount ?? 0) > 0) w.coveyFirstRender = performance.now();
+        }).observe(document, { childList: true, subtree: true });
+      });
+      await step(`  navigation to ${path} (offline)`, () => page.goto(`${url}${path}`));
+      let result: { firstRenderMs: number; listMs: number };
+      if (path === '/') {
+        await page.getByRole('button', { name: new RegExp(GROUP) }).first().waitFor({ timeout: WAIT_MS });
+        const listMs = await page.evaluate(() => performance.now());
+        const firstRenderMs = await page.evaluate(() => (window as unknown as { coveyFirstRender?: number }).coveyFirstRender ?? NaN);
+        result = { firstRenderMs, listMs };
+      } else {
+        const loaded = await page.evaluate(() => {
+          const entries = (performance as unknown as { getEntriesByType(type: string): PerformanceEntry[] }).getEntriesByType('navigation');
+          return (entries[0] as PerformanceNavigationTiming).domContentLoadedEventEnd;
+        });
+        result = { firstRenderMs: loaded, listMs: loaded };
+      }
+      await page.close();
+      return result;
+    };
+    const coldApp: { firstRenderMs: number; listMs: number }[] = [];
+    const coldBase: number[] = [];
+    for (let run = 0; run < COLD_RUNS; run++) {
+      coldBase.push((await step(`cold offline start ${run + 1}: robots.txt`, () => cold('/robots.txt'))).firstRenderMs);
+      coldApp.push(await step(`cold offline start ${run + 1}: the app`, () => cold('/')));
+    }
+    const firstRenderMs = median(coldApp.map((c) => c.firstRenderMs));
+    const listMs = median(coldApp.map((c) => c.listMs));
+    const baseMs = median(coldBase);
+
+    const ms = (v: number) => v.toFixed(0);
+    printTable(
+      ['measure', 'ms', 'target', 'met'],
+      [
+        [`catch-up from the inbox: open → ${MESSAGES} from ${AUTHORS} authors shown`, ms(fromInbox.shownMs), `< ${TARGET_CATCH_UP_MS}`, fromInbox.shownMs < TARGET_CATCH_UP_MS ? 'yes' : 'NO'],
+        [`  (before: service worker sync fetched ${inboxRecords} events into the inbox)`, ms(swFetchMs), '', ''],
+        [`catch-up from the relay: open → all shown`, ms(fromRelay.shownMs), `< ${TARGET_CATCH_UP_MS}`, fromRelay.shownMs < TARGET_CATCH_UP_MS ? 'yes' : 'NO'],
+        ['baseline: bare read of the same events with the fetch token', ms(bareReadMs), '', ''],
+        [`cold offline start → first render (median of ${COLD_RUNS})`, ms(firstRenderMs), `< ${TARGET_FIRST_RENDER_MS}`, firstRenderMs < TARGET_FIRST_RENDER_MS ? 'yes' : 'NO'],
+        ['cold offline start → stored chat list shown', ms(listMs), '', ''],
+        ['baseline: cold offline precached page without script', ms(baseMs), '', ''],
+      ],
+    );
+    console.log('');
+    printTable(
+      ['initial JavaScript', 'bytes', 'gzip', 'target', 'met'],
+      [['entry chunk + static imports', String(size.bytes), String(size.gzipBytes), `≤ ${INITIAL_JS_TARGET_GZIP_BYTES}`, size.gzipBytes <= INITIAL_JS_TARGET_GZIP_BYTES ? 'yes' : 'NO']],
+    );
+    console.log(`order of the newest ${ORDER_CHECKED} shown = the authors' order: inbox ${fromInbox.ordered ? 'yes' : 'NO'}, relay ${fromRelay.ordered ? 'yes' : 'NO'}`);
+    printJsonLine('catchup', {
+      results: {
+        messages: MESSAGES,
+        authors: AUTHORS,
+        catchUpFromInboxMs: round(fromInbox.shownMs),
+        serviceWorkerFetchMs: round(swFetchMs),
+        inboxRecords,
+        notification: notified.join(' | '),
+        catchUpFromRelayMs: round(fromRelay.shownMs),
+        baselineBareReadMs: round(bareReadMs),
+        ordered: fromInbox.ordered && fromRelay.ordered,
+        coldOfflineFirstRenderMs: round(firstRenderMs),
+        coldOfflineChatListMs: round(listMs),
+        baselineColdStaticPageMs: round(baseMs),
+        initialJsGzipBytes: size.gzipBytes,
+        targets: {
+          catchUpMs: TARGET_CATCH_UP_MS,
+          firstRenderMs: TARGET_FIRST_RENDER_MS,
+          initialJsGzipBytes: INITIAL_JS_TARGET_GZIP_BYTES,
+          met: fromInbox.shownMs < TARGET_CATCH_UP_MS && fromRelay.shownMs < TARGET_CATCH_UP_MS && firstRenderMs < TARGET_FIRST_RENDER_MS && size.gzipBytes <= INITIAL_JS_TARGET_GZIP_BYTES,
+        },
+      },
+    });
+  } finally {
+    for (const author of authors) author?.close();
+    for (const reader of readers) {
+      if (reader === undefined) continue;
+      await reader.context.close();
+      rmSync(reader.profileDir, { recursive: true, force: true });
+    }
+    await relay.stop();
+    if (ownBuild) rmSync(appDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function waitEngineStoppedIn(context: BrowserContext, url: string): Promise<void> {
+  const page = await context.newPage();
+  await page.goto(`${url}/robots.txt`);
+  await waitEngineStopped(page);
+  await page.close();
+}
+
+await main();
