@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { OPERATION_WAIT_LIMIT_MS } from '../../src/protocol/limits.js';
+import type { SessionNotice } from '../../src/protocol/session/effects.js';
 import type { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 import { webCryptoProvider } from '../helpers/providers.js';
 import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
@@ -160,5 +161,36 @@ describe('Session over real greetings (GreetingMembership)', () => {
     await sim.advance(5_000);
     for (const n of ['alice', 'bob', 'carol', 'dave', 'erin']) expect([...sim.member(n).session.members()].sort(), n).toEqual(['alice', 'bob', 'carol', 'dave', 'erin']);
     expect(sim.warnings()).toEqual([]);
+  });
+
+  it('says membership news typed, beside the words: started, not accepted, excluded, and a request to be included again', async () => {
+    const sim = await group(['alice', 'bob', 'carol'], 11);
+    const notices = (n: string): SessionNotice[] => sim.member(n).effects.flatMap((e) => (e.kind === 'notice' ? [e.notice] : []));
+    const outcomes = (n: string) => notices(n).flatMap((x) => (x.kind === 'membership' && x.outcome !== undefined ? [x.outcome] : []));
+    expect(outcomes('carol')).toContainEqual({ kind: 'started', operation: 'start', initiator: 'alice', members: ['alice', 'bob', 'carol'] });
+    // Two refreshes from one view: the relay orders alice's first, bob's is refused as stale.
+    await sim.act('alice', (s, now) => s.refresh(now));
+    await sim.act('bob', (s, now) => s.refresh(now));
+    await sim.advance(2_000);
+    const refused = outcomes('bob').find((o) => o.kind === 'not-accepted');
+    expect(refused).toMatchObject({ kind: 'not-accepted', operation: 'refresh' });
+    expect(notices('bob')).toContainEqual({ kind: 'membership', text: `our refresh was not accepted: ${(refused as { reason: string }).reason}`, outcome: refused });
+    // carol was away longer than the relay keeps events (rule 11): she starts over and asks to be
+    // included again; the others are told who asks, typed.
+    await sim.act('carol', (s, now) => s.retention(sim.seq + 2, now, ['alice', 'bob', 'carol'] as MemberId[]));
+    await sim.advance(2_000);
+    for (const n of ['alice', 'bob']) expect(notices(n), n).toContainEqual({ kind: 'rejoin-request', member: 'carol', startedOver: true });
+    // dave is being added, and leaves the channel before his turn: the include fails, typed.
+    sim.addMember('dave');
+    sim.join('dave');
+    await sim.settle();
+    await sim.act('alice', (s, now) => s.include(['dave'] as MemberId[], now));
+    sim.leaveChannel('dave' as MemberId);
+    await sim.advance(2_000);
+    expect(outcomes('alice')).toContainEqual({ kind: 'failed', operation: 'include', reason: 'member-left' });
+    // alice excludes bob: bob reads who did it, typed.
+    await sim.act('alice', (s, now) => s.exclude(['bob'] as MemberId[], now));
+    await sim.advance(2_000);
+    expect(outcomes('bob')).toContainEqual({ kind: 'excluded', by: 'alice' });
   });
 });

@@ -27,6 +27,17 @@ describe('Session (mpENC §4.2 HybridSession) with scripted membership', () => {
     expect(sim.warnings()).toEqual([]);
   });
 
+  it('a delivered message carries the relay time of its packet (ours: when we sent it)', async () => {
+    const sim = await chat3(3);
+    const sentAt = sim.nowMs;
+    await sim.act('alice', (s, now) => s.send('hello', now));
+    const packet = sim.posted[sim.posted.length - 1]!;
+    sim.nowMs += 60_000; // the others read it a minute later
+    await sim.settle();
+    expect(sim.member('alice').delivered[0]!.atMs).toBe(sentAt);
+    for (const n of ['bob', 'carol']) expect(sim.member(n).delivered[0]!.atMs, n).toBe(packet.atMs);
+  });
+
   it('replies carry parents; the log order and real parents agree everywhere', async () => {
     const sim = await chat3(2);
     await sim.act('alice', (s, now) => s.send('one', now));

@@ -12,7 +12,7 @@ import { decodePacket } from '../codec/packet.js';
 import { isProtocolError, ProtocolError } from '../errors.js';
 import type { MemberId, PacketId } from '../ids.js';
 import { OPERATION_TIMEOUT_MS, OPERATION_WAIT_LIMIT_MS } from '../limits.js';
-import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict, rememberRefused, wasRefused } from '../order/server-order.js';
+import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict, rememberRefused, startsMidHistory, wasRefused } from '../order/server-order.js';
 import { makeSessionId } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { makePacketId } from '../packets/ids.js';
@@ -183,16 +183,22 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
     if (ours) s = await voidRefused(rejectProposal(s, ctx, rejectionReason(early)), g, ctx, idOf, kind, version);
     return refused(s, g, ctx, idOf, kind, version);
   }
+  if (early === 'unknown-parent' && version === 2 && cur !== null && (await beforeOurTime(s, g, kind, cur, ctx))) {
+    // A race lost before our time (README "A parent we never saw"): refused like a stale one,
+    // without comparing its shape with a view its initiator never had. Its own structure is
+    // checked, and its initiator's static key must sign it (rule 2): nothing in it is altered.
+    checkInitialShape(kind, g, null, version);
+    await checkInitiatorSignature(g, ctx);
+    if (ours) s = await voidRefused(rejectProposal(s, ctx, rejectionReason('unknown-parent')), g, ctx, idOf, kind, version);
+    return refused(s, g, ctx, idOf, kind, version);
+  }
   checkInitialShape(kind, g, cur, version);
   // mpENC §3.3: every target member must be in the channel to see the first packet, else it is ignored.
   if (!g.members.every((m) => s.channel.includes(m))) return ours ? rejectProposal(s, ctx, 'a target member is not in the channel') : s;
 
   const initiatorIndex = g.members.indexOf(g.source);
   if (version === 2) {
-    // Rule 2: the initiator's packet is bound to its static key.
-    const staticKey = env.keys.staticKey(g.source);
-    if (staticKey === undefined) throw new ProtocolError('unknown-member', `no static key for ${g.source}`);
-    if (!(await verifyContributor(crypto, g, staticKey))) throw new ProtocolError('bad-signature', `initial packet of ${g.source} does not verify with its identity key`);
+    await checkInitiatorSignature(g, ctx);
     if ((kind === 'exclude' || kind === 'refresh') && g.keyConfirmation === undefined) throw new ProtocolError('bad-record', 'final packet without KEY_CONFIRMATION');
   } else {
     const knownPub = cur === null ? undefined : cur.ephemeralPubKeys[cur.members.indexOf(g.source)];
@@ -287,6 +293,14 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   return finish({ ...s, op }, ctx, idOf, true);
 }
 
+/** Rule 2: a v2 initial packet is bound to its initiator's static key. */
+async function checkInitiatorSignature(g: GreetingPacket, ctx: StepCtx): Promise<void> {
+  const { crypto } = ctx.env;
+  const staticKey = ctx.env.keys.staticKey(g.source);
+  if (staticKey === undefined) throw new ProtocolError('unknown-member', `no static key for ${g.source}`);
+  if (!(await verifyContributor(crypto, g, staticKey))) throw new ProtocolError('bad-signature', `initial packet of ${g.source} does not verify with its identity key`);
+}
+
 /** v1 exclude and refresh: the initiator's SESSION_SIGNATURE, then everyone confirms (mpenc_js). */
 async function onInitialDownflowV1(s: MembershipState, g: GreetingPacket, ctx: StepCtx, idOf: PacketIdOf, oneShot: boolean): Promise<MembershipState> {
   const { env } = ctx;
@@ -365,6 +379,29 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
   }
 }
 
+/**
+ * Whether an initial packet whose parent we never accepted may be a race lost before our time
+ * (async-groups rules 5, 11; README "A parent we never saw"): our chain starts mid-history (we
+ * were included, perhaps again after starting over), and the initiator's view does not hold our
+ * current slot (our nonce and signing key among its existing members), so it was made before the
+ * operation that gave us that slot, which our chain starts with. If its view holds our slot, its
+ * history contains ours from our start on, and a parent we never saw is a fork: alarm as before.
+ */
+async function beforeOurTime(s: MembershipState, g: GreetingPacket, kind: OperationKind, cur: Subsession, ctx: StepCtx): Promise<boolean> {
+  const mine = cur.members.indexOf(s.self);
+  const existing = kind === 'include' ? g.nonces.length : g.members.length;
+  const theirs = g.members.indexOf(s.self);
+  const holdsOurSlot =
+    mine >= 0 &&
+    theirs >= 0 &&
+    theirs < existing &&
+    g.nonces[theirs] !== undefined &&
+    g.pubKeys[theirs] !== undefined &&
+    bytesEqual(g.nonces[theirs], cur.nonces[mine]!) &&
+    bytesEqual(g.pubKeys[theirs], cur.ephemeralPubKeys[mine]!);
+  return !holdsOurSlot && (await startsMidHistory(ctx.env.crypto, s.order));
+}
+
 /** Whether `member` is in the subsession we hold (or a recent one): only members can fork us. */
 function isKnownMember(s: MembershipState, member: MemberId): boolean {
   return (s.current?.members.includes(member) ?? false) || s.recent.some((r) => r.members.includes(member));
@@ -384,13 +421,19 @@ async function foreignPacket(s: MembershipState, g: GreetingPacket, ctx: StepCtx
       return s;
     }
     const cur = s.current;
-    if (g.greetType === GreetType.ABORT_DOWN && g.abortReason === AbortReason.REFUSED && done.succeeded && cur !== null && bytesEqual(cur.opRef, opRef) && cur.initiator === from) {
-      // Its initiator says the order refused the include that made our subsession. As its
-      // newcomer we could not check it (provisional): we drop it and wait to be included.
-      // A member who checked it and took it holds another order than its initiator: a fork.
-      if (provisional(cur)) return startOver(s, ctx, 'superseded');
-      warn(ctx.fx, 'inconsistent-order', from, `${from} says the order refused an include we accepted: the order was forked`);
-      return startOver(s, ctx, 'forked');
+    // The subsession made by the operation it names (ours now, or one we built on since).
+    const made = cur === null ? undefined : [cur, ...s.recent].find((x) => bytesEqual(x.opRef, opRef) && x.initiator === from);
+    if (g.greetType === GreetType.ABORT_DOWN && g.abortReason === AbortReason.REFUSED && done.succeeded && made !== undefined) {
+      // Its initiator says the order refused the include that made that subsession. As its
+      // newcomer we could not check it (provisional): the group never took us in, nor anything
+      // we built on it since (an operation we made in it meanwhile is ours alone: the relay
+      // ordered it before the abort, seed 8486); we drop it all and wait to be included.
+      // A member who checked it and took it as its head holds another order than its initiator: a fork.
+      if (provisional(made)) return startOver(s, ctx, 'superseded');
+      if (made === cur) {
+        warn(ctx.fx, 'inconsistent-order', from, `${from} says the order refused an include we accepted: the order was forked`);
+        return startOver(s, ctx, 'forked');
+      }
     }
     if (done.failedOurChecks === true && g.greetType !== GreetType.ABORT_DOWN && isKnownMember(s, from)) {
       // A packet of this operation failed our checks, yet a member goes on with it: the relay
@@ -490,7 +533,9 @@ async function onRejoin(s: MembershipState, g: GreetingPacket, ctx: StepCtx): Pr
   const staticKey = ctx.env.keys.staticKey(member);
   if (staticKey === undefined || !(await verifyRejoin(ctx.env.crypto, g, staticKey))) throw new ProtocolError('bad-signature', `rejoin request of ${member} does not verify`);
   ctx.fx.push({ kind: 'seen', member });
-  if (cur === null || !cur.members.includes(member)) return planInclude(s, ctx, ctx.seq ?? 0, member);
+  const startedOver = cur !== null && cur.members.includes(member);
+  ctx.fx.push({ kind: 'rejoin-request', member, startedOver });
+  if (!startedOver) return planInclude(s, ctx, ctx.seq ?? 0, member);
   return { ...s, rejoining: [...s.rejoining, member] };
 }
 

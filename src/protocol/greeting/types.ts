@@ -302,6 +302,12 @@ export type MembershipEffect =
    * group are gone, we are solo and have asked (REJOIN_DOWN) to be included again.
    */
   | { readonly kind: 'start-over'; readonly reason: 'retention' | 'key-mismatch' | 'forked' | 'events-withheld' | 'superseded' }
+  /**
+   * A signed REJOIN_DOWN of `member` (rules 10, 11): `startedOver`, a member of our subsession
+   * lost this group's state and asks to be excluded and included again; otherwise a channel
+   * member outside it is online and waits to be included. (We include it only with autoInclude.)
+   */
+  | { readonly kind: 'rejoin-request'; readonly member: MemberId; readonly startedOver: boolean }
   | { readonly kind: 'warning'; readonly code: WarningCode; readonly member: MemberId | null; readonly message: string }
   | { readonly kind: 'set-timer'; readonly atMs: number };
 

@@ -29,6 +29,9 @@ export type ChainRole = ChainPacketType | 'abort';
 
 const ABORT_PTYPE = latin1Encode('\xffabort');
 
+/** Chain entries kept: an initial and a final packet per remembered operation, and the parent. */
+const MAX_CHAIN_ENTRIES = 2 * MAX_REMEMBERED_OPERATIONS + 1;
+
 /** One step of the chain: SHA-256(prevCH ‖ packetId ‖ ptype) (mpenc-wire.md). */
 export async function chainStep(crypto: CryptoProvider, prev: ChainHash, id: PacketId, role: ChainRole): Promise<ChainHash> {
   if (role !== 'abort') return chainHashStep(crypto, prev, id, role);
@@ -81,6 +84,20 @@ export type InitialVerdict =
   /** 'ongoing': an operation is running; 'stale': parent is an older final we know (a normal
    * lost race); 'unknown-parent': parent is nothing we ever accepted. */
   | { readonly accept: false; readonly reason: 'ongoing' | 'stale' | 'unknown-parent' };
+
+/**
+ * Whether a parent we never accepted may be older than our whole chain, i.e. from before our
+ * time rather than from another history: our chain starts where a joiner takes it, at the parent
+ * of the include that added us (mpenc-wire.md "Joiners take PREV_PF and CHAIN_HASH"), not at a
+ * genesis (CH0 = SHA-256(packetId0 ‖ 0xFF), which only the group's start builds on), and it still
+ * holds that start. A chain trimmed to its last MAX_REMEMBERED_OPERATIONS operations counts as
+ * whole: no honest proposal is that far behind (proposers catch up first, async-groups rule 6).
+ */
+export async function startsMidHistory(crypto: CryptoProvider, order: ServerOrder): Promise<boolean> {
+  const first = order.chain[0];
+  if (first === undefined || order.chain.length >= MAX_CHAIN_ENTRIES) return false;
+  return !bytesEqual(first.chainHash, await genesisChainHash(crypto, first.packetId));
+}
 
 /** Whether an initial packet with this parent would be accepted now, without chaining it. */
 export function parentVerdict(order: ServerOrder, parent: { readonly prevPf: PacketId; readonly chainHash: ChainHash }): 'ok' | 'ongoing' | 'stale' | 'unknown-parent' {
@@ -168,8 +185,7 @@ export function head(order: ServerOrder): ChainEntry | null {
 }
 
 function bounded(chain: readonly ChainEntry[]): readonly ChainEntry[] {
-  const max = 2 * MAX_REMEMBERED_OPERATIONS + 1;
-  return chain.length > max ? chain.slice(chain.length - max) : chain;
+  return chain.length > MAX_CHAIN_ENTRIES ? chain.slice(chain.length - MAX_CHAIN_ENTRIES) : chain;
 }
 
 function remember(finished: readonly FinishedOperation[], op: FinishedOperation): readonly FinishedOperation[] {

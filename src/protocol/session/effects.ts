@@ -22,7 +22,33 @@ export interface DeliveredMessage {
   readonly position: number;
   /** mpENC §2.3(b): the message's real parents differ from the message shown above it. */
   readonly hiddenParents: boolean;
+  /**
+   * Relay time of the packet that carried it (`ChannelEvent.atMs`; for our own message, our
+   * clock when we sent it), so that the app can place it without looking the packet up.
+   */
+  readonly atMs: number;
 }
+
+/**
+ * A membership operation's news, typed, so that the app need not read the notice's text (which
+ * says the same in words and stays for older readers). Operations: 'start' | 'include' |
+ * 'exclude' | 'refresh'.
+ */
+export type GreetingOutcome =
+  | { readonly kind: 'started'; readonly operation: string; readonly initiator: MemberId; readonly members: readonly MemberId[] }
+  /** Rule 9: it waits for `awaiting` to open Covey. */
+  | { readonly kind: 'waiting'; readonly operation: string; readonly awaiting: readonly MemberId[] }
+  /**
+   * It ended without a new subsession: 'aborted' (by `by`, ABORT reason `abortReason`),
+   * 'member-left' (a target left the channel), 'left-channel' (we did), 'rejected-packet'.
+   */
+  | { readonly kind: 'failed'; readonly operation: string; readonly reason: 'aborted' | 'member-left' | 'left-channel' | 'rejected-packet'; readonly abortReason?: number; readonly by?: MemberId }
+  /** Our proposal was not accepted (another operation was ordered first, ...); nothing was retried. */
+  | { readonly kind: 'not-accepted'; readonly operation: string; readonly reason: string }
+  /** An intent we could not act on (nothing was sent). */
+  | { readonly kind: 'refused'; readonly intent: string; readonly reason: string }
+  /** Others excluded us (mpENC §3.3). */
+  | { readonly kind: 'excluded'; readonly by: MemberId };
 
 /** UI-level news that is not a security concern (mpENC §2.3). */
 export type SessionNotice =
@@ -35,7 +61,15 @@ export type SessionNotice =
   | { readonly kind: 'member-parting'; readonly subsession: number; readonly member: MemberId }
   /** Members of the current subsession not shown online (grey them out, mpENC §2.3; rule 15). */
   | { readonly kind: 'presence'; readonly subsession: number; readonly expired: readonly MemberId[] }
-  | { readonly kind: 'membership'; readonly text: string }
+  /** Membership news in words; `outcome`, where given, says the same typed. */
+  | { readonly kind: 'membership'; readonly text: string; readonly outcome?: GreetingOutcome }
+  /**
+   * Rules 10, 11: `member` asks to be included: `startedOver`, it is in our subsession but lost
+   * this group's state (the others exclude it and include it again); otherwise it is in the
+   * channel, online, waiting to be included. The engine proposes the include itself only with
+   * `autoInclude`; an app with its own rule 10 treats this as a claim.
+   */
+  | { readonly kind: 'rejoin-request'; readonly member: MemberId; readonly startedOver: boolean }
   /**
    * A data packet we cannot read was dropped at once: traffic of a subsession we are not in (or
    * were shown late, its parents lost), or a forgery from someone whose view we cannot vouch for.

@@ -205,7 +205,11 @@ export class GreetingMembership implements Membership {
       case 'operation-accepted':
         return [
           { kind: 'started' },
-          { kind: 'notice', text: `${effect.initiator} started ${effect.operation} of ${effect.members.join(', ')}` },
+          {
+            kind: 'notice',
+            text: `${effect.initiator} started ${effect.operation} of ${effect.members.join(', ')}`,
+            outcome: { kind: 'started', operation: effect.operation, initiator: effect.initiator, members: effect.members },
+          },
         ];
       case 'subsession': {
         const sub = effect.subsession;
@@ -230,17 +234,37 @@ export class GreetingMembership implements Membership {
       case 'seen':
         return [{ kind: 'seen', member: effect.member }];
       case 'waiting':
-        return [{ kind: 'notice', text: `the ${effect.operation} waits for ${effect.awaiting.join(', ')} to open Covey` }];
+        return [
+          {
+            kind: 'notice',
+            text: `the ${effect.operation} waits for ${effect.awaiting.join(', ')} to open Covey`,
+            outcome: { kind: 'waiting', operation: effect.operation, awaiting: effect.awaiting },
+          },
+        ];
       case 'start-over':
         return [{ kind: 'start-over', reason: effect.reason }];
       case 'operation-failed':
-        return [{ kind: 'failed', reason: `${effect.operation} ${effect.reason}${effect.by === undefined ? '' : ` by ${effect.by}`}` }];
+        return [
+          {
+            kind: 'failed',
+            reason: `${effect.operation} ${effect.reason}${effect.by === undefined ? '' : ` by ${effect.by}`}`,
+            outcome: {
+              kind: 'failed',
+              operation: effect.operation,
+              reason: effect.reason,
+              ...(effect.abortReason !== undefined && { abortReason: effect.abortReason }),
+              ...(effect.by !== undefined && { by: effect.by }),
+            },
+          },
+        ];
       case 'proposal-rejected':
-        return [{ kind: 'notice', text: `our ${effect.operation} was not accepted: ${effect.reason}` }];
+        return [{ kind: 'notice', text: `our ${effect.operation} was not accepted: ${effect.reason}`, outcome: { kind: 'not-accepted', operation: effect.operation, reason: effect.reason } }];
       case 'intent-refused':
-        return [{ kind: 'notice', text: `cannot ${effect.intent}: ${effect.reason}` }];
+        return [{ kind: 'notice', text: `cannot ${effect.intent}: ${effect.reason}`, outcome: { kind: 'refused', intent: effect.intent, reason: effect.reason } }];
       case 'excluded':
         return [{ kind: 'excluded', by: effect.by }];
+      case 'rejoin-request':
+        return [{ kind: 'rejoin-request', member: effect.member, startedOver: effect.startedOver }];
       case 'warning':
         return [{ kind: 'warn', text: `${effect.code}${effect.member === null ? '' : ` (${effect.member})`}: ${effect.message}` }];
       case 'set-timer':

@@ -185,7 +185,7 @@ export class Inbound {
    */
   private async openChained(sub: Subsession, author: MemberId, packet: DataPacket): Promise<DataContent> {
     const crypto = this.host.crypto;
-    await sub.startRatchet(crypto);
+    if (sub.chains === undefined) await sub.startRatchet(crypto);
     if (packet.version !== PROTOCOL_VERSION_2 || packet.chainIndex === undefined) throw new ProtocolError('bad-record', 'a v1 data packet in a v2 subsession');
     const key = await sub.chains!.key(crypto, author, packet.chainIndex);
     if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);
@@ -354,7 +354,7 @@ export class Inbound {
     if (body.type === 'payload' && position !== undefined) {
       out.push({
         kind: 'deliver',
-        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.host.log.hasHiddenParents(id, position) },
+        message: { id, author, text: body.text, subsession: sub.index, position, hiddenParents: this.host.log.hasHiddenParents(id, position), atMs: carried.atMs },
       });
       out.push({ kind: 'status', id, status: sub.acks.status(id) });
     }

@@ -11,6 +11,7 @@
 import type { ChannelJoined, ChannelLeft, ChannelPacket } from '../channel.js';
 import type { MemberId, MessageId, SessionId } from '../ids.js';
 import type { SubsessionKeys } from '../packets/data.js';
+import type { GreetingOutcome } from './effects.js';
 
 /** Everything a new subsession needs to seal and open messages (mpENC §3.6). */
 export interface SubsessionSetup {
@@ -42,13 +43,15 @@ export interface SubsessionSetup {
 export type MembershipOutput =
   | { readonly kind: 'send'; readonly text: string }
   | { readonly kind: 'kick'; readonly members: readonly MemberId[] }
-  | { readonly kind: 'notice'; readonly text: string }
+  | { readonly kind: 'notice'; readonly text: string; readonly outcome?: GreetingOutcome }
   | { readonly kind: 'warn'; readonly text: string }
   /** An operation was accepted (its members are fixed; it may wait for contributors). */
   | { readonly kind: 'started' }
   /** mpENC §3.1: the operation succeeded; switch to this subsession atomically. */
   | { readonly kind: 'completed'; readonly subsession: SubsessionSetup }
-  | { readonly kind: 'failed'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string; readonly outcome?: GreetingOutcome }
+  /** Rules 10, 11: a signed request of `member` to be included (again). */
+  | { readonly kind: 'rejoin-request'; readonly member: MemberId; readonly startedOver: boolean }
   /**
    * Rule 5: `member` confirmed subsession `sessionId`, with its last messages in the subsession
    * it had confirmed before (its last word there: it never seals there again, rule 7).

@@ -717,8 +717,13 @@ export class Session {
           out.push({ kind: 'kick', members: o.members });
           break;
         case 'notice':
-        case 'failed':
-          out.push({ kind: 'notice', notice: { kind: 'membership', text: o.kind === 'notice' ? o.text : `operation failed: ${o.reason}` } });
+        case 'failed': {
+          const text = o.kind === 'notice' ? o.text : `operation failed: ${o.reason}`;
+          out.push({ kind: 'notice', notice: { kind: 'membership', text, ...(o.outcome !== undefined && { outcome: o.outcome }) } });
+          break;
+        }
+        case 'rejoin-request':
+          out.push({ kind: 'notice', notice: { kind: 'rejoin-request', member: o.member, startedOver: o.startedOver } });
           break;
         case 'warn':
           out.push({ kind: 'warn', warning: { kind: 'membership', text: o.text } });
@@ -745,7 +750,7 @@ export class Session {
           // mpENC §3.3: out of the group until the relay removes us; nothing more is ours to read.
           for (const sub of this.live()) this.close(sub, sub.acks.endedConsistent() && sub.acks.isConsistent(), out);
           this.current = undefined;
-          out.push({ kind: 'notice', notice: { kind: 'membership', text: `${o.by} excluded us` } });
+          out.push({ kind: 'notice', notice: { kind: 'membership', text: `${o.by} excluded us`, outcome: { kind: 'excluded', by: o.by } } });
           break;
       }
     }
