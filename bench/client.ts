@@ -35,7 +35,7 @@ import type { ContactId, ContactsView, ConversationId, ConversationsView, Conver
 import { WorkerClient, type BridgePort } from '../src/shared/worker-bridge.js';
 import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/process.js';
 import { keepAliveAgent, newMember, rawRequest, setupGroup, signedHeaders, subscribeFrame, type TestMember } from '../tests/relay/helpers/signed-http.js';
-import { connect, identity, OPEN_LIMITS, Profile, TestClient } from '../tests/worker/helpers/client-harness.js';
+import { identity, OPEN_LIMITS, Profile, TestClient } from '../tests/worker/helpers/client-harness.js';
 import { printJsonLine, printTable, round } from './harness.js';
 
 const MESSAGES = envInt('BENCH_MESSAGES', 200);
@@ -183,15 +183,24 @@ async function threadConnect(a: ThreadClient, b: ThreadClient): Promise<ContactI
   return contactId;
 }
 
-async function groupOf(owner: TestClient, others: TestClient[], contacts: ContactId[], name: string): Promise<Map<TestClient, ConversationId>> {
-  const ids = new Map<TestClient, ConversationId>();
-  ids.set(owner, (await owner.call('createGroup', { name, contactIds: contacts })).conversationId);
-  for (const other of others) {
-    const invitation = await other.until('invitation', () => other.conversations?.invitations.find((i) => i.groupName === name));
-    ids.set(other, (await other.call('acceptInvitation', { invitationId: invitation.id })).conversationId);
-  }
-  for (const [client, id] of ids) await client.until(`${name} active`, () => client.view(id)?.state === 'active' && client.view(id)!.members.length === others.length + 1);
-  return ids;
+/** Erin (in her thread) adds Dave (in this thread) from his card; Dave accepts. Returns Erin's contact id for Dave. */
+async function connectThreadTo(a: ThreadClient, b: TestClient): Promise<ContactId> {
+  const card = await b.call('myCard', {});
+  const { contactId } = await a.client.api.addContact({ link: card.link });
+  const request = await b.until('request', () => b.contacts?.requests.find((r) => r.name === a.name));
+  await b.call('acceptContactRequest', { requestId: request.id });
+  await a.until('connected', () => a.contacts?.contacts.some((c) => c.id === contactId && c.state === 'connected'));
+  return contactId;
+}
+
+/** A group of two made by Erin (thread) with Dave (this thread), active at both. */
+async function roomOf(owner: ThreadClient, other: TestClient, contact: ContactId, name: string): Promise<{ erin: ConversationId; dave: ConversationId }> {
+  const erin = (await owner.client.api.createGroup({ name, contactIds: [contact] })).conversationId;
+  const invitation = await other.until('invitation', () => other.conversations?.invitations.find((i) => i.groupName === name));
+  const dave = (await other.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+  await other.until(`${name} active at Dave`, () => other.view(dave)?.state === 'active' && other.view(dave)!.members.length === 2);
+  await owner.until(`${name} active at Erin`, () => owner.conversations?.conversations.some((c) => c.id === erin && c.state === 'active'));
+  return { erin, dave };
 }
 
 async function main(): Promise<void> {
@@ -244,33 +253,33 @@ async function main(): Promise<void> {
     // 2. Baseline on the same relay.
     const base = await baseline(relay.url, MESSAGES, Math.round((packetBytes * 3) / 4));
 
-    // 3. Restore: Dave's profile gets CONVERSATIONS × MESSAGES_PER_CONVERSATION from Erin.
+    // 3. Restore: Dave's profile gets CONVERSATIONS × MESSAGES_PER_CONVERSATION from Erin. Erin
+    // runs in her own thread (as a separate device would) and the rooms fill concurrently, so
+    // building 10,000 messages uses both cores instead of queueing two engines on one thread.
     const buildStart = performance.now();
-    const erin = await TestClient.start('Erin', { relay });
-    clients.push(erin);
-    await identity(erin);
+    const erin = await ThreadClient.start('Erin', relay.url);
+    threadClients.push(erin);
+    await erin.client.api.createIdentity({ displayName: erin.name });
     const daveProfile = new Profile('Dave');
     let dave = await TestClient.start('Dave', { relay, profile: daveProfile });
     clients.push(dave);
     await identity(dave);
-    const [ad] = await connect(erin, dave);
-    const rooms: { alice: ConversationId; dave: ConversationId }[] = [];
-    for (let c = 0; c < CONVERSATIONS; c++) {
-      const g = await groupOf(erin, [dave], [ad] as ContactId[], `Room ${c}`);
-      rooms.push({ alice: g.get(erin)!, dave: g.get(dave)! });
-    }
-    for (const room of rooms) {
+    const ed = await connectThreadTo(erin, dave);
+    const rooms: { erin: ConversationId; dave: ConversationId }[] = [];
+    for (let c = 0; c < CONVERSATIONS; c++) rooms.push(await roomOf(erin, dave, ed, `Room ${c}`));
+    const fill = async (room: { erin: ConversationId; dave: ConversationId }) => {
       for (let i = 0; i < MESSAGES_PER_CONVERSATION; i += BUILD_WINDOW) {
         const batch = Math.min(BUILD_WINDOW, MESSAGES_PER_CONVERSATION - i);
-        for (let k = 0; k < batch; k++) await erin.call('send', { conversationId: room.alice, text: `room message ${i + k}` });
+        for (let k = 0; k < batch; k++) await erin.client.api.send({ conversationId: room.erin, text: `room message ${i + k}` });
         const engine = dave.host.engine!;
         await dave.until('the batch at Dave', () => (engine.conversations.get(room.dave)?.record.nextPosition ?? 0) > i + batch, 300_000).catch((error: unknown) => {
           const state = (c: TestClient) => ({ errors: c.errors.slice(-5), outbox: c.host.engine?.outbox.describe(), relays: c.app?.relays.map((r) => `${r.state} ${r.problem ?? ''}`) });
-          console.error('stalled while building the restore profile', JSON.stringify({ dave: state(dave), erin: state(erin) }));
+          console.error('stalled while building the restore profile', JSON.stringify({ dave: state(dave) }));
           throw error;
         });
       }
-    }
+    };
+    await Promise.all(rooms.map(fill));
     await new Promise((r) => setTimeout(r, 3_000)); // acks settle
     const buildMs = performance.now() - buildStart;
     console.error(`restore profile built in ${Math.round(buildMs)} ms`);

@@ -16,12 +16,14 @@ import {
   type CommandName,
   type CommandParams,
   type CommandResult,
+  type ConversationView,
   type ViewName,
   type WorkerApi,
   type WorkerErrorBody,
   type WorkerErrorCode,
   type WorkerViews,
 } from './worker-api.js';
+import { applyConversationPatch, type ConversationPatch } from './view-patch.js';
 
 /** The part of Worker / MessagePort / DedicatedWorkerGlobalScope the bridge uses. */
 export interface BridgePort {
@@ -46,6 +48,8 @@ export type BridgeResponse =
   | { readonly t: 'result'; readonly id: number; readonly ok: false; readonly error: WorkerErrorBody }
   /** A new value of watch `id` (the whole view). */
   | { readonly t: 'view'; readonly id: number; readonly value: unknown }
+  /** A conversation watch's change since the value before (src/shared/view-patch.ts). */
+  | { readonly t: 'view-patch'; readonly id: number; readonly patch: ConversationPatch }
   /** Watch `id` ended with an error (e.g. its conversation was deleted); no more updates. */
   | { readonly t: 'view-error'; readonly id: number; readonly error: WorkerErrorBody };
 
@@ -135,6 +139,8 @@ interface PendingCall {
 interface Watch {
   listener(value: unknown): void;
   onError: ((error: WorkerError) => void) | undefined;
+  /** The value last given to `listener`: the base of the next patch. */
+  last: unknown;
 }
 
 export class WorkerClient {
@@ -180,7 +186,10 @@ export class WorkerClient {
 
   /**
    * Watches a view: `listener` gets its whole value now and after every change, until the
-   * returned function is called (or `onError` reports that the view ended).
+   * returned function is called (or `onError` reports that the view ended). A conversation's
+   * changes arrive as patches; the value given is rebuilt from them, and every timeline item that
+   * did not change is the same object as in the value before (memoise on it to render only what
+   * changed).
    */
   watch<V extends ViewName>(
     view: V,
@@ -191,7 +200,7 @@ export class WorkerClient {
     if (this.closed) throw new WorkerError('invalid-state', 'the connection to the engine is closed');
     if (this.watches.size >= MAX_WATCHES) throw new WorkerError('invalid-state', `at most ${MAX_WATCHES} views at once`);
     const id = this.nextId++;
-    this.watches.set(id, { listener: listener as (value: unknown) => void, onError });
+    this.watches.set(id, { listener: listener as (value: unknown) => void, onError, last: undefined });
     this.post({ t: 'watch', id, view, params });
     return () => {
       if (this.watches.delete(id) && !this.closed) this.post({ t: 'unwatch', id });
@@ -230,9 +239,23 @@ export class WorkerClient {
         }
         return;
       }
-      case 'view':
-        this.watches.get(data.id)?.listener(data.value);
+      case 'view': {
+        const watch = this.watches.get(data.id);
+        if (watch === undefined) return;
+        watch.last = data.value;
+        watch.listener(data.value);
         return;
+      }
+      case 'view-patch': {
+        const watch = this.watches.get(data.id);
+        if (watch === undefined) return;
+        // The worker patches only what it sent whole before on this watch: anything else is a bug.
+        if (!isRecord(watch.last)) throw new Error(`view patch for watch ${data.id} before its first value`);
+        const value = applyConversationPatch(watch.last as unknown as ConversationView, data.patch as ConversationPatch);
+        watch.last = value;
+        watch.listener(value);
+        return;
+      }
       case 'view-error': {
         const watch = this.watches.get(data.id);
         if (watch === undefined) return;
@@ -252,9 +275,10 @@ export interface BridgeHandler {
   call(command: string, params: unknown): Promise<unknown>;
   /**
    * Starts a watch: call `push` with the view's value now and whenever it changes; return the
-   * function that stops it. Throw WorkerError for an unknown view or bad params.
+   * function that stops it. Throw WorkerError for an unknown view or bad params. With `pushPatch`,
+   * a conversation's later values may go as patches against the value pushed before.
    */
-  watch(view: string, params: unknown, push: (value: unknown) => void, fail: (error: WorkerErrorBody) => void): () => void;
+  watch(view: string, params: unknown, push: (value: unknown) => void, fail: (error: WorkerErrorBody) => void, pushPatch?: (patch: ConversationPatch) => void): () => void;
 }
 
 /** Serves `handler` on `port`; returns a function that stops serving (and every watch). */
@@ -301,6 +325,9 @@ export function serveBridge(port: BridgePort, handler: BridgeHandler): () => voi
               if (!ended) post({ t: 'view', id, value });
             },
             fail,
+            (patch) => {
+              if (!ended) post({ t: 'view-patch', id, patch });
+            },
           );
           if (ended) stop();
           else watches.set(id, stop);

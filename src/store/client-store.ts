@@ -69,16 +69,24 @@ export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version 
 export class Batch {
   readonly writes: Write[] = [];
   private readonly pending: Promise<void>[] = [];
+  private readonly sealedKeys = new Set<string>();
 
   constructor(private readonly store: ClientStore) {}
 
+  /** Whether this batch already puts a sealed record at `key` of `store`. */
+  has(store: SealedStoreName, key: RecordKey): boolean {
+    return this.sealedKeys.has(`${store}\n${keyText(key)}`);
+  }
+
   put(store: SealedStoreName, key: RecordKey, value: unknown): this {
+    this.sealedKeys.add(`${store}\n${keyText(key)}`);
     this.pending.push(this.store.seal(store, key, value).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
     return this;
   }
 
   /** `put` of a value already serialised with JSON.stringify. */
   putJson(store: SealedStoreName, key: RecordKey, json: string): this {
+    this.sealedKeys.add(`${store}\n${keyText(key)}`);
     this.pending.push(this.store.sealJson(store, key, json).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
     return this;
   }

@@ -137,12 +137,14 @@ export class ConversationRuntime {
   private readonly incoming: { readonly event: RelayEvent; readonly prepare: ((batch: Batch) => void) | undefined }[] = [];
   /** Automatic include proposals per joiner this run (rule 10: no retry loop). */
   private readonly includeAttempts = new Map<string, number>();
-  /** The conversation record as last written (JSON), to skip rewriting it unchanged. */
-  private writtenRecord: string | null = null;
+  /** The session part of the `sessions` record as last written or loaded (save() rewrites it with the conversation record). */
+  private storedSession: SessionRecord;
   /** Deliveries that can no longer change (fully acked by every reader), by mpENC key (views.ts). */
   readonly settledDelivery = new Map<string, Delivery>();
   /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
   readonly chatCache = new Map<string, boolean>();
+  /** Chat parents of accepted messages (views.ts chatParents): fixed once accepted, asked at every view build. */
+  readonly chatParentsCache = new Map<string, readonly string[]>();
   stopped = false;
   /** Our read-only fetch token for the service worker (kept current with every step). */
   fetchToken: FetchTokenRecord | null = null;
@@ -155,6 +157,7 @@ export class ConversationRuntime {
     public meta: { lastSeq: number; lastSeen: Record<string, number> },
     private readonly chunks: SnapshotChunks = new SnapshotChunks(record.id),
   ) {
+    this.storedSession = { snapshot: null, lastSeq: meta.lastSeq, lastSeen: meta.lastSeen };
     const seed = base64UrlDecode(record.memberSeed);
     this.signer = { publicKey: record.memberKey, sign: (message) => host.deps.crypto.ed25519Sign(seed, message) };
   }
@@ -202,6 +205,7 @@ export class ConversationRuntime {
     if (stored.snapshot === null) {
       const fresh = ConversationRuntime.create(host, record);
       fresh.meta = { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } };
+      fresh.storedSession = { snapshot: null, lastSeq: stored.lastSeq, lastSeen: stored.lastSeen };
       return fresh;
     }
     const chunks = new SnapshotChunks(record.id);
@@ -209,12 +213,19 @@ export class ConversationRuntime {
     const deps = ConversationRuntime.membershipDeps(host.deps);
     const membership = GreetingMembership.restore(snapshot.membership, deps);
     const session = Session.restore(snapshot, deps, membership, host.deps.sessionConfig ?? DEFAULT_SESSION_CONFIG);
-    return new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } }, chunks);
+    const runtime = new ConversationRuntime(host, record, session, { lastSeq: stored.lastSeq, lastSeen: { ...stored.lastSeen } }, chunks);
+    runtime.storedSession = { snapshot: stored.snapshot, lastSeq: stored.lastSeq, lastSeen: stored.lastSeen };
+    return runtime;
   }
 
-  /** The session record to store now (new snapshot chunks go into `batch`). */
+  /**
+   * The session record to store now (new snapshot chunks go into `batch`), carrying the
+   * conversation record (records.ts SessionRecord.conversation): put it in the batch at once
+   * (a put serialises its value when called).
+   */
   sessionRecord(batch: Batch): SessionRecord {
-    return { snapshot: this.chunks.split(this.session.snapshot(), batch), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
+    this.storedSession = { snapshot: this.chunks.split(this.session.snapshot(), batch), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
+    return { ...this.storedSession, conversation: this.record };
   }
 
   /** After a restore: the timer the session needs, and any follow-up work that was owed. */
@@ -334,7 +345,6 @@ export class ConversationRuntime {
     await options.prepare?.(batch);
     for (const r of outbox) batch.putTransit('outbox', r);
     batch.put('sessions', this.id, this.sessionRecord(batch));
-    this.putRecord(batch);
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
       batch.putTransit('fetchTokens', this.fetchToken);
@@ -354,20 +364,13 @@ export class ConversationRuntime {
   async save(prepare?: (batch: Batch) => void | Promise<void>): Promise<void> {
     const batch = this.host.store.batch();
     await prepare?.(batch);
-    this.putRecord(batch);
+    // The conversation record goes where it is read first (SessionRecord.conversation): with the
+    // session as last stored, unless `prepare` wrote the session record itself (a new or reset
+    // session carries no copy: the `conversations` store's is then the current one).
+    if (batch.has('sessions', this.id)) batch.put('conversations', this.id, this.record);
+    else batch.put('sessions', this.id, { ...this.storedSession, conversation: this.record });
     await this.host.store.commit(batch);
     this.host.changed(this);
-  }
-
-  /**
-   * The conversation record, when it changed since it was last written: most steps (acks,
-   * heartbeats) leave it alone, and each sealed write is a WebCrypto call.
-   */
-  private putRecord(batch: Batch): void {
-    const json = JSON.stringify(this.record);
-    if (json === this.writtenRecord) return;
-    batch.putJson('conversations', this.id, json);
-    this.writtenRecord = json;
   }
 
   private schedule(atMs: number | undefined): void {

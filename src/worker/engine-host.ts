@@ -11,7 +11,8 @@
  * - Whatever the lock says, the store refuses every write of an engine that is no longer the
  *   newest (epoch check in ClientStore.commit), so a stale engine cannot persist, hence cannot send.
  */
-import { WorkerError, type AppPhase, type AppView, type ConversationId, type ViewName } from '../shared/worker-api.js';
+import { WorkerError, type AppPhase, type AppView, type ConversationId, type ConversationView, type ViewName } from '../shared/worker-api.js';
+import { diffConversation, type ConversationPatch } from '../shared/view-patch.js';
 import type { BridgeHandler } from '../shared/worker-bridge.js';
 import { DEFAULT_MESSAGE_WINDOW, MAX_MESSAGE_WINDOW, type WorkerErrorBody } from '../shared/worker-api.js';
 import { runCommand } from './commands.js';
@@ -39,10 +40,13 @@ interface Watcher {
   readonly limit: number;
   push(value: unknown): void;
   fail(error: WorkerErrorBody): void;
+  /** Conversation watches whose bridge takes patches: changes go as patches after the first value. */
+  pushPatch: ((patch: ConversationPatch) => void) | undefined;
   dirty: boolean;
   running: boolean;
-  /** The value last pushed, as JSON: an unchanged view is not pushed again. */
+  /** The value last pushed (views other than a conversation: as JSON): an unchanged view is not pushed again. */
   last: string | null;
+  lastConversation: ConversationView | null;
 }
 
 export class EngineHost implements BridgeHandler, ViewSink {
@@ -231,7 +235,7 @@ export class EngineHost implements BridgeHandler, ViewSink {
 
   // ── views ────────────────────────────────────────────────────────────────────────────────
 
-  watch(view: string, rawParams: unknown, push: (value: unknown) => void, fail: (error: WorkerErrorBody) => void): () => void {
+  watch(view: string, rawParams: unknown, push: (value: unknown) => void, fail: (error: WorkerErrorBody) => void, pushPatch?: (patch: ConversationPatch) => void): () => void {
     if (view !== 'app' && view !== 'contacts' && view !== 'conversations' && view !== 'conversation') throw new WorkerError('bad-request', `unknown view ${JSON.stringify(view.slice(0, 40))}`);
     const p = (typeof rawParams === 'object' && rawParams !== null ? rawParams : {}) as Record<string, unknown>;
     let conversationId: ConversationId | null = null;
@@ -244,7 +248,7 @@ export class EngineHost implements BridgeHandler, ViewSink {
         limit = p.limit;
       }
     }
-    const watcher: Watcher = { view, conversationId, limit, push, fail, dirty: true, running: false, last: null };
+    const watcher: Watcher = { view, conversationId, limit, push, fail, pushPatch, dirty: true, running: false, last: null, lastConversation: null };
     this.watchers.add(watcher);
     void this.refresh(watcher);
     return () => this.watchers.delete(watcher);
@@ -280,10 +284,13 @@ export class EngineHost implements BridgeHandler, ViewSink {
         // Most steps change one view, or none that a person sees (an ack of a message already
         // shown delivered, a heartbeat): pushing all three anyway cost a structured clone in the
         // worker, another in the UI thread and a re-render each (bench:client, CPU per message).
-        const json = JSON.stringify(value);
-        if (json !== w.last) {
-          w.last = json;
-          w.push(value);
+        if (w.view === 'conversation') this.pushConversation(w, value as ConversationView);
+        else {
+          const json = JSON.stringify(value);
+          if (json !== w.last) {
+            w.last = json;
+            w.push(value);
+          }
         }
       }
     } catch (error) {
@@ -295,6 +302,25 @@ export class EngineHost implements BridgeHandler, ViewSink {
       w.running = false;
     }
     if (w.dirty && this.watchers.has(w)) this.scheduleFlush();
+  }
+
+  /**
+   * A conversation goes whole once, then as patches of what changed (src/shared/view-patch.ts):
+   * a step adds or changes one or two of its up to 200 items, and copying all of them to the UI
+   * at every step was the largest part of the view cost (bench:client).
+   */
+  private pushConversation(w: Watcher, value: ConversationView): void {
+    const previous = w.lastConversation;
+    if (previous === null) {
+      w.lastConversation = value;
+      w.push(value);
+      return;
+    }
+    const patch = diffConversation(previous, value);
+    if (patch === null) return;
+    w.lastConversation = value;
+    if (w.pushPatch !== undefined) w.pushPatch(patch);
+    else w.push(value);
   }
 
   /** The view's value now; undefined when it cannot be shown in this phase (nothing is pushed). */

@@ -157,7 +157,9 @@ export class CoveyEngine implements ConversationHost {
     for (const [id, text] of await this.store.all<string>('drafts')) this.drafts.set(id as ConversationId, text);
     const sessions = new Map(await this.store.all<SessionRecord>('sessions'));
     for (const [id, record] of await this.store.all<ConversationRecord>('conversations')) {
-      const runtime = await ConversationRuntime.restore(this, record, sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} });
+      const stored = sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
+      // A step stores the conversation record with the session (records.ts SessionRecord.conversation).
+      const runtime = await ConversationRuntime.restore(this, stored.conversation ?? record, stored);
       this.addRuntime(runtime);
     }
     await this.outbox.load();
@@ -261,6 +263,8 @@ export class CoveyEngine implements ConversationHost {
         onRemoved: (_relay, channel) => this.onRemovedFromChannel(channel),
         onState: () => {
           this.sink.invalidate('app');
+          // Presence in a conversation's view depends on reaching its relay (views.ts presenceOf).
+          for (const runtime of this.conversations.values()) if (runtime.record.relay === url) this.sink.invalidate({ conversation: runtime.id });
           if (link!.state === 'connected') {
             this.outbox.retryAll();
             void this.people.flushDeposits();
@@ -412,7 +416,7 @@ export class CoveyEngine implements ConversationHost {
     const record = await this.store.get<ConversationRecord>('conversations', id);
     if (record === undefined) return;
     const stored = (await this.store.get<SessionRecord>('sessions', id)) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
-    const runtime = await ConversationRuntime.restore(this, record, stored);
+    const runtime = await ConversationRuntime.restore(this, stored.conversation ?? record, stored);
     this.addRuntime(runtime);
     this.startRuntime(runtime);
     this.changed(runtime);

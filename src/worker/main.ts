@@ -46,14 +46,14 @@ self.addEventListener('offline', () => void hostReady.then((host) => host.engine
 /** Serves the bridge at once; everything waits for the host. */
 const deferred: BridgeHandler = {
   call: async (command, params) => (await hostReady).call(command, params),
-  watch(view, params, push, fail) {
+  watch(view, params, push, fail, pushPatch) {
     let stop: (() => void) | null = null;
     let cancelled = false;
     hostReady.then(
       (host) => {
         if (cancelled) return;
         try {
-          stop = host.watch(view, params, push, fail);
+          stop = host.watch(view, params, push, fail, pushPatch);
         } catch (error) {
           fail(toErrorBody(error));
         }

@@ -200,6 +200,13 @@ export interface SessionRecord {
   readonly lastSeq: number;
   /** Relay time of each member's latest packet (presence "last seen", async-groups rule 15). */
   readonly lastSeen: Record<string, number>;
+  /**
+   * The conversation record as of this write. When present it supersedes the `conversations`
+   * store's copy: a step changes both, and one sealed record instead of two is one WebCrypto
+   * call less per step (bench:client). Absent in records written before, or by a write that
+   * reset the session (the `conversations` copy is then the current one).
+   */
+  readonly conversation?: ConversationRecord;
 }
 
 export type TimelineRecord =

@@ -9,64 +9,112 @@
  * and its chunk count. A step writes the record and at most one new chunk, in the same
  * transaction. Restoring reassembles the exact snapshot.
  *
+ * The ack monitor's lists of fully acknowledged messages and of relay orders grow the same way
+ * (one entry per accepted message, never removed: AckMonitor.accepted): at 150 messages they were
+ * 16 KB of the 24 KB rewritten at every step. They go into chunks of SNAPSHOT_CHUNK_ENTRIES too.
+ *
  * If the engine ever rewrites history (prunes or reorders a transcript), the chunk boundaries no
- * longer match what was written: that subsession's chunks are all written again.
+ * longer match what was written: that list's chunks are all written again.
  */
 import type { SessionSnapshot } from '../protocol/session/index.js';
 import type { Batch, ClientStore } from '../store/client-store.js';
 
 /** Messages per chunk: a chunk is written once when it fills; the tail is rewritten each step. */
 export const SNAPSHOT_CHUNK_MESSAGES = 64;
+/** Entries per chunk of the ack lists (~45 bytes each: a chunk of ~11 KB, like a message chunk). */
+export const SNAPSHOT_CHUNK_ENTRIES = 256;
 
 type Subsnapshot = SessionSnapshot['subsessions'][number];
 type Message = Subsnapshot['messages'][number];
 
-/** A subsession as stored: its messages after the chunks, and how many chunks precede them. */
-export type StoredSubsession = Subsnapshot & { readonly chunks: number };
+type Acks = Subsnapshot['acks'];
+
+/**
+ * A subsession as stored: its messages after the chunks, and how many chunks precede them; the
+ * same for the ack lists (`ackChunks`, absent in records written before they were chunked).
+ */
+export type StoredSubsession = Subsnapshot & { readonly chunks: number; readonly ackChunks?: { readonly fullyAcked: number; readonly orders: number } };
 export type StoredSnapshot = Omit<SessionSnapshot, 'subsessions'> & { readonly subsessions: readonly StoredSubsession[] };
 
 const chunkPrefix = (conversationId: string, subsession: number) => `${conversationId}/${subsession}`;
 
-/** Remembers which chunks of one conversation are stored (by the id of each chunk's last message). */
+/** One append-only list of a subsession, stored in chunks under its own key prefix. */
+interface ChunkedList<T> {
+  readonly suffix: string;
+  readonly size: number;
+  /** Names an entry (compared at each chunk's end to tell that history did not change). */
+  readonly key: (entry: T) => string;
+}
+
+const MESSAGES: ChunkedList<Message> = { suffix: '', size: SNAPSHOT_CHUNK_MESSAGES, key: (m) => m.id };
+const FULLY_ACKED: ChunkedList<Acks['fullyAcked'][number]> = { suffix: '/f', size: SNAPSHOT_CHUNK_ENTRIES, key: (id) => id };
+const ORDERS: ChunkedList<Acks['orders'][number]> = { suffix: '/o', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id, order]) => `${id} ${order}` };
+
+/** Remembers which chunks of one conversation are stored (by the key of each chunk's last entry). */
 export class SnapshotChunks {
-  /** Per subsession index: the last message id of every stored chunk, in order. */
-  private readonly stored = new Map<number, string[]>();
+  /** Per list (`<subsession index><suffix>`): the key of every stored chunk's last entry, in order. */
+  private readonly stored = new Map<string, string[]>();
 
   constructor(private readonly conversationId: string) {}
 
   /** Splits `snapshot` for storage: new chunks go into `batch`; returns the record to store. */
   split(snapshot: SessionSnapshot, batch: Batch): StoredSnapshot {
     const subsessions = snapshot.subsessions.map((sub): StoredSubsession => {
-      const full = Math.floor(sub.messages.length / SNAPSHOT_CHUNK_MESSAGES);
-      let known = this.stored.get(sub.index) ?? [];
-      // History changed under stored chunks (never today): write them all again.
-      if (known.length > full || known.some((id, c) => sub.messages[(c + 1) * SNAPSHOT_CHUNK_MESSAGES - 1]?.id !== id)) known = [];
-      for (let c = known.length; c < full; c++) {
-        const chunk = sub.messages.slice(c * SNAPSHOT_CHUNK_MESSAGES, (c + 1) * SNAPSHOT_CHUNK_MESSAGES);
-        batch.put('sessionChunks', [chunkPrefix(this.conversationId, sub.index), c], chunk);
-        known = [...known, chunk.at(-1)!.id];
-      }
-      this.stored.set(sub.index, known);
-      return { ...sub, messages: sub.messages.slice(full * SNAPSHOT_CHUNK_MESSAGES), chunks: full };
+      const messages = this.splitList(MESSAGES, sub.index, sub.messages, batch);
+      const acks = sub.acks as Acks | undefined;
+      if (acks?.fullyAcked === undefined || acks.orders === undefined) return { ...sub, messages: messages.tail, chunks: messages.chunks };
+      const fullyAcked = this.splitList(FULLY_ACKED, sub.index, acks.fullyAcked, batch);
+      const orders = this.splitList(ORDERS, sub.index, acks.orders, batch);
+      return {
+        ...sub,
+        messages: messages.tail,
+        chunks: messages.chunks,
+        acks: { ...acks, fullyAcked: fullyAcked.tail, orders: orders.tail },
+        ackChunks: { fullyAcked: fullyAcked.chunks, orders: orders.chunks },
+      };
     });
     return { ...snapshot, subsessions };
+  }
+
+  private splitList<T>(list: ChunkedList<T>, index: number, entries: readonly T[], batch: Batch): { tail: T[]; chunks: number } {
+    const full = Math.floor(entries.length / list.size);
+    const name = `${index}${list.suffix}`;
+    let known = this.stored.get(name) ?? [];
+    // History changed under stored chunks (never today): write them all again.
+    if (known.length > full || known.some((key, c) => list.key(entries[(c + 1) * list.size - 1]!) !== key)) known = [];
+    for (let c = known.length; c < full; c++) {
+      const chunk = entries.slice(c * list.size, (c + 1) * list.size);
+      batch.put('sessionChunks', [chunkPrefix(this.conversationId, index) + list.suffix, c], chunk);
+      known = [...known, list.key(chunk.at(-1)!)];
+    }
+    this.stored.set(name, known);
+    return { tail: entries.slice(full * list.size), chunks: full };
+  }
+
+  private async joinList<T>(store: ClientStore, list: ChunkedList<T>, index: number, count: number, tail: readonly T[]): Promise<T[]> {
+    const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
+    const chunks = count === 0 ? [] : await store.range<T[]>('sessionChunks', prefix);
+    if (chunks.length < count || chunks.slice(0, count).some(([c], i) => c !== i)) throw new Error(`session chunks of ${prefix} are missing`);
+    this.stored.set(
+      `${index}${list.suffix}`,
+      chunks.slice(0, count).map(([, entries]) => list.key(entries.at(-1)!)),
+    );
+    return [...chunks.slice(0, count).flatMap(([, entries]) => entries), ...tail];
   }
 
   /** Reassembles a stored snapshot (and learns which chunks exist). */
   async join(store: ClientStore, stored: StoredSnapshot): Promise<SessionSnapshot> {
     const subsessions: Subsnapshot[] = [];
     for (const sub of stored.subsessions) {
-      const chunks = sub.chunks === 0 ? [] : await store.range<Message[]>('sessionChunks', chunkPrefix(this.conversationId, sub.index));
-      if (chunks.length < sub.chunks || chunks.slice(0, sub.chunks).some(([c], i) => c !== i)) {
-        throw new Error(`session chunks of ${this.conversationId}/${sub.index} are missing`);
+      const { chunks, ackChunks, ...rest } = sub;
+      const messages = await this.joinList(store, MESSAGES, sub.index, chunks, sub.messages);
+      if (ackChunks === undefined) {
+        subsessions.push({ ...rest, messages });
+        continue;
       }
-      const messages = chunks.slice(0, sub.chunks).flatMap(([, m]) => m);
-      this.stored.set(
-        sub.index,
-        chunks.slice(0, sub.chunks).map(([, m]) => m.at(-1)!.id),
-      );
-      const { chunks: _chunks, ...rest } = sub;
-      subsessions.push({ ...rest, messages: [...messages, ...sub.messages] });
+      const fullyAcked = await this.joinList(store, FULLY_ACKED, sub.index, ackChunks.fullyAcked, sub.acks.fullyAcked);
+      const orders = await this.joinList(store, ORDERS, sub.index, ackChunks.orders, sub.acks.orders);
+      subsessions.push({ ...rest, messages, acks: { ...sub.acks, fullyAcked, orders } });
     }
     return { ...stored, subsessions };
   }

@@ -90,9 +90,14 @@ export function verificationOf(engine: CoveyEngine, ik: string | undefined, self
  * async-groups rule 15: the engine's presence (online = heartbeats fresh; last seen = relay time
  * of the latest authenticated packet of theirs). Before a member's first mpENC packet (a joiner's
  * claim, a ping) the relay time of its latest channel packet stands in.
+ *
+ * While our own relay is out of reach we hear no heartbeats, so nobody else is "online" to us:
+ * the heartbeats we heard last say when we last saw them (the header said "· 2 online" while the
+ * delivery details said "not online since", from the same engine).
  */
-function presenceOf(_engine: CoveyEngine, rt: ConversationRuntime, member: MemberKey): Presence {
+function presenceOf(engine: CoveyEngine, rt: ConversationRuntime, member: MemberKey): Presence {
   if (member === rt.self) return { state: 'online' };
+  const reachable = engine.relays.get(rt.record.relay)?.state === 'connected';
   const raw = rt.meta.lastSeen[member];
   let p: ReturnType<ConversationRuntime['session']['presenceOf']>;
   try {
@@ -100,8 +105,8 @@ function presenceOf(_engine: CoveyEngine, rt: ConversationRuntime, member: Membe
   } catch {
     p = { kind: 'never' };
   }
-  if (p.kind === 'online') return { state: 'online' };
-  const atMs = Math.max(p.kind === 'last-seen' ? p.lastSeenMs : -Infinity, raw ?? -Infinity);
+  if (p.kind === 'online' && reachable) return { state: 'online' };
+  const atMs = Math.max(p.kind === 'last-seen' || p.kind === 'online' ? p.lastSeenMs : -Infinity, raw ?? -Infinity);
   return atMs === -Infinity ? { state: 'unknown' } : { state: 'last-seen', atMs };
 }
 
@@ -398,7 +403,17 @@ function isChat(rt: ConversationRuntime, id: string): boolean {
  * A message's real parents as the person sees them (mpENC §2.3): control payloads (roster,
  * rename, invite notices) are not shown, so they are replaced by their own parents.
  */
-export function chatParents(rt: ConversationRuntime, id: string): string[] {
+export function chatParents(rt: ConversationRuntime, id: string): readonly string[] {
+  // An accepted message's parents never change, nor whether they are chat messages.
+  const cached = rt.chatParentsCache.get(id);
+  if (cached !== undefined) return cached;
+  const found = findChatParents(rt, id);
+  if (rt.chatParentsCache.size >= CHAT_CACHE) rt.chatParentsCache.delete(rt.chatParentsCache.keys().next().value!);
+  rt.chatParentsCache.set(id, found);
+  return found;
+}
+
+function findChatParents(rt: ConversationRuntime, id: string): string[] {
   const log = rt.session.messages();
   const out = new Set<string>();
   const seen = new Set<string>();

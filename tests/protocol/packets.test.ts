@@ -106,7 +106,7 @@ describe('message bodies', () => {
 
   it('rejects anything else', async () => {
     const bad = ['\x04[]', '\x00[]', '\x00[""]', '\x00[1]', '\x00["a","b"]', '\x01[0]', '\x01[]', '\x02[1]', '\x03["x"]',
-      '\x00{"a":1}', '\x00["a"', '\x00 ["a"]', '\x01[ true]', '\x00["\\u0061"]', '\x00'];
+      '\x00{"a":1}', '\x00["a"', '\x00 ["a"]', '\x01[ true]', '\x00["\\u0061"]', '\x00', '\x00["\\/"]', '\x00["h\\u00e9"]', '\x00["a"] ', '\x03[true,]'];
     for (const text of bad) expect(await codeOf(() => decodeMessageBody(utf8Encode(text))), JSON.stringify(text)).toBe('bad-value');
     expect(await codeOf(() => decodeMessageBody(Uint8Array.of(0, 0x5b, 0x22, 0xff, 0x22, 0x5d)))).toBe('bad-value');
     expect(await codeOf(() => encodeMessageBody({ type: 'payload', text: '' }))).toBe('bad-value');
@@ -123,6 +123,14 @@ describe('data plaintext records', () => {
     const body = encodeRecord(RecordType.MESSAGE_BODY, encodeMessageBody({ type: 'heartbeat' }));
     const parent = (fill: number, n = 20) => encodeRecord(RecordType.MESSAGE_PARENT, b(n, fill));
     expect(await codeOf(() => decodeDataContent(concatBytes(parent(1), parent(1), body)))).toBe('bad-value'); // duplicate
+    // Apart, among few parents (compared pairwise) and among many (by key); distinct ones pass.
+    const many = (n: number, dup: [number, number] | null) => concatBytes(...Array.from({ length: n }, (_, i) => parent(dup !== null && i === dup[1] ? dup[0] + 10 : i + 10)), body);
+    expect(await codeOf(() => decodeDataContent(many(4, [0, 3])))).toBe('bad-value');
+    expect(await codeOf(() => decodeDataContent(many(12, [2, 11])))).toBe('bad-value');
+    expect(decodeDataContent(many(4, null)).parents).toHaveLength(4);
+    expect(decodeDataContent(many(12, null)).parents).toHaveLength(12);
+    const almost = concatBytes(parent(5), encodeRecord(RecordType.MESSAGE_PARENT, b(20, 5).map((x, i) => (i === 19 ? 6 : x))), body);
+    expect(decodeDataContent(almost).parents).toHaveLength(2);
     expect(await codeOf(() => decodeDataContent(concatBytes(parent(1, 32), body)))).toBe('bad-value');
     expect(await codeOf(() => decodeDataContent(parent(1)))).toBe('bad-record');
     expect(await codeOf(() => decodeDataContent(concatBytes(body, parent(1))))).toBe('trailing-bytes');
@@ -153,6 +161,14 @@ for (const crypto of providers) {
     it('message id = SHA-256(signature ‖ S)[0..20]', async () => {
       const id = await makeMessageId(crypto, { signature: b(64, 1), signed: b(10, 2) });
       expect(id).toEqual((await crypto.sha256(concatBytes(b(64, 1), b(10, 2)))).slice(0, 20));
+      // A decoded packet's signature and S are neighbours in one buffer (hashed as one view);
+      // views with a byte between them, or out of order, are hashed as the two parts only.
+      const whole = concatBytes(b(64, 1), b(10, 2));
+      expect(await makeMessageId(crypto, { signature: whole.subarray(0, 64), signed: whole.subarray(64) })).toEqual(id);
+      const gap = concatBytes(b(64, 1), Uint8Array.of(9), b(10, 2));
+      expect(await makeMessageId(crypto, { signature: gap.subarray(0, 64), signed: gap.subarray(65) })).toEqual(id);
+      const swapped = concatBytes(b(10, 2), b(64, 1));
+      expect(await makeMessageId(crypto, { signature: swapped.subarray(10), signed: swapped.subarray(0, 10) })).toEqual(id);
     });
 
     it('packet id: sender, sorted other members, blank line, text', async () => {

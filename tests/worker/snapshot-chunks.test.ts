@@ -11,7 +11,7 @@ import type { RunningRelay } from '../../src/relay/server.js';
 import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { createKeys } from '../../src/store/vault.js';
-import { SNAPSHOT_CHUNK_MESSAGES, SnapshotChunks } from '../../src/worker/snapshot-chunks.js';
+import { SNAPSHOT_CHUNK_ENTRIES, SNAPSHOT_CHUNK_MESSAGES, SnapshotChunks } from '../../src/worker/snapshot-chunks.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
 
 function fakeSnapshot(counts: number[], tag = 'm'): SessionSnapshot {
@@ -24,6 +24,22 @@ function fakeSnapshot(counts: number[], tag = 'm'): SessionSnapshot {
       acks: { tracked: [] },
     })),
     membership: { m: 1 },
+  } as unknown as SessionSnapshot;
+}
+
+/** A snapshot whose ack monitors list `acked` fully acknowledged messages and their relay orders. */
+function withAckLists(snapshot: SessionSnapshot, acked: number[], tag = 'k'): SessionSnapshot {
+  return {
+    ...snapshot,
+    subsessions: snapshot.subsessions.map((sub, i) => ({
+      ...sub,
+      acks: {
+        ...sub.acks,
+        fullyAcked: Array.from({ length: acked[i]! }, (_, k) => `${tag}${i}-${k}`),
+        orders: Array.from({ length: acked[i]! }, (_, k) => [`${tag}${i}-${k}`, 10 + k]),
+        reacks: [['x', 1]],
+      },
+    })),
   } as unknown as SessionSnapshot;
 }
 
@@ -53,6 +69,33 @@ describe('snapshot chunks', () => {
       expect(again).toEqual(snapshot);
     }
     expect(chunkWrites).toEqual([0, 1, 1, 1]);
+    s.close();
+  });
+
+  it('chunks the ack monitor lists too: the session record stays small, the snapshot round-trips', async () => {
+    const s = await store();
+    const writer = new SnapshotChunks('c3');
+    const perStep: number[] = [];
+    for (const acked of [[5], [SNAPSHOT_CHUNK_ENTRIES], [SNAPSHOT_CHUNK_ENTRIES + 3], [3 * SNAPSHOT_CHUNK_ENTRIES + 1]]) {
+      const snapshot = withAckLists(fakeSnapshot([3]), acked);
+      const batch = s.batch();
+      const stored = writer.split(snapshot, batch);
+      batch.put('sessions', 'c3', stored);
+      await s.commit(batch);
+      perStep.push(batch.writes.filter((w) => w.store === 'sessionChunks').length);
+      const acks = stored.subsessions[0]!.acks;
+      expect(acks.fullyAcked.length).toBeLessThan(SNAPSHOT_CHUNK_ENTRIES);
+      expect(acks.orders.length).toBeLessThan(SNAPSHOT_CHUNK_ENTRIES);
+      expect(await new SnapshotChunks('c3').join(s, (await s.get('sessions', 'c3'))!)).toEqual(snapshot);
+    }
+    // Each list's chunk is written once, when it fills (two lists: two writes per filled chunk).
+    expect(perStep).toEqual([0, 2, 0, 4]);
+    // A record stored before the ack lists were chunked (no `ackChunks`) still opens as it was.
+    const old = withAckLists(fakeSnapshot([2]), [SNAPSHOT_CHUNK_ENTRIES + 9], 'old');
+    const batch = s.batch();
+    batch.put('sessions', 'c4', { ...old, subsessions: old.subsessions.map((sub) => ({ ...sub, chunks: 0 })) });
+    await s.commit(batch);
+    expect(await new SnapshotChunks('c4').join(s, (await s.get('sessions', 'c4'))!)).toEqual(old);
     s.close();
   });
 

@@ -5,7 +5,7 @@
  *   0x03 consistency `[close]` (close = true is FIN, mpENC §3.5).
  * Decoding is canonical: the bytes must be exactly what `encodeMessageBody` makes of the result.
  */
-import { bytesEqual, utf8Decode, utf8Encode } from '../bytes.js';
+import { utf8Decode, utf8Encode } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import { MAX_UNPADDED_BYTES } from './padding.js';
 
@@ -56,10 +56,14 @@ export function decodeMessageBody(bytes: Uint8Array): MessageBody {
   if (bytes.length > MAX_MESSAGE_BODY_BYTES) throw new ProtocolError('too-long', `message body of ${bytes.length} bytes`);
   if (bytes.length < 3) throw new ProtocolError('bad-value', 'message body too short');
   const typeByte = bytes[0]!;
-  const fields = parseJsonArray(utf8Decode(bytes.subarray(1)));
+  const text = utf8Decode(bytes.subarray(1));
+  const fields = parseJsonArray(text);
   const body = bodyOf(typeByte, fields);
-  // Canonical form only: one body, one encoding (message ids hash these bytes).
-  if (!bytesEqual(encodeMessageBody(body), bytes)) throw new ProtocolError('bad-value', 'message body is not canonical');
+  // Canonical form only: one body, one encoding (message ids hash these bytes). bodyOf accepted
+  // exactly the fields encodeMessageBody writes for `body`, its type byte is one byte, and
+  // utf8Decode is strict (one string per byte sequence): so comparing the JSON text is comparing
+  // encodeMessageBody(body) with `bytes`, without encoding again (issue 8: once per message).
+  if (JSON.stringify(fields) !== text) throw new ProtocolError('bad-value', 'message body is not canonical');
   return body;
 }
 

@@ -16,7 +16,7 @@ import { idKey, messageId, type MessageId, type SessionId } from '../ids.js';
 import type { RandomSource } from '../random.js';
 import { decodeMessageBody, encodeMessageBody, type MessageBody } from './body.js';
 import { GROUP_KEY_BYTES } from './group-key.js';
-import { MAX_UNPADDED_BYTES, pad, unpad } from './padding.js';
+import { MAX_UNPADDED_BYTES, pad, unpaddedView } from './padding.js';
 
 const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
 
@@ -76,10 +76,33 @@ export function decodeDataContent(plaintext: Uint8Array): DataContent {
   const r = new RecordReader(records, plaintext.length);
   // Copies: the records are views into the plaintext buffer, which the caller wipes.
   const parents = r.many(RecordType.MESSAGE_PARENT, MAX_MESSAGE_PARENTS, 'MESSAGE_PARENT').map((v) => messageId(v.slice()));
-  if (new Set(parents.map(idKey)).size !== parents.length) throw new ProtocolError('bad-value', 'duplicate MESSAGE_PARENT');
+  if (hasDuplicate(parents)) throw new ProtocolError('bad-value', 'duplicate MESSAGE_PARENT');
   const body = decodeMessageBody(r.take(RecordType.MESSAGE_BODY, 'MESSAGE_BODY'));
   r.end('message body');
   return { parents, body };
+}
+
+/**
+ * Whether two parents are equal. Pairwise for the usual few (one per author: no strings or Set
+ * per message of a catch-up, issue 8); by hex key past that, so a packet with MAX_MESSAGE_PARENTS
+ * parents costs O(n), not O(n²).
+ */
+function hasDuplicate(parents: readonly MessageId[]): boolean {
+  if (parents.length > PAIRWISE_PARENTS) return new Set(parents.map(idKey)).size !== parents.length;
+  for (let i = 0; i < parents.length; i++) {
+    for (let j = i + 1; j < parents.length; j++) if (sameBytes(parents[i]!, parents[j]!)) return true;
+  }
+  return false;
+}
+
+/** Up to this many parents are compared pairwise (at most 28 comparisons of 20 bytes). */
+const PAIRWISE_PARENTS = 8;
+
+/** Plain equality of public values (ids): no need for bytesEqual's constant time. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export interface SealArgs {
@@ -157,7 +180,9 @@ async function decryptDataPacket(crypto: CryptoProvider, packet: DataPacket, key
 export async function decryptDataPacketWith(crypto: CryptoProvider, packet: DataPacket, key: Uint8Array): Promise<DataContent> {
   const padded = await crypto.aesCtr(key, counterBlock(packet.iv), packet.payload);
   try {
-    return decodeDataContent(unpad(padded));
+    // A view, not a copy: decodeDataContent copies what it keeps, and the wipe below then covers
+    // every plaintext byte (a copy would outlive it).
+    return decodeDataContent(unpaddedView(padded));
   } finally {
     padded.fill(0); // STYLE.md §5: wipe plaintext temporaries (the result holds its own copies)
   }
@@ -165,5 +190,7 @@ export async function decryptDataPacketWith(crypto: CryptoProvider, packet: Data
 
 /** mpenc-wire.md: the AES-CTR counter block is the 12-byte IV ‖ 00 00 00 00. */
 function counterBlock(iv: Uint8Array): Uint8Array {
-  return concatBytes(iv, new Uint8Array(4));
+  const block = new Uint8Array(DATA_IV_BYTES + 4);
+  block.set(iv);
+  return block;
 }

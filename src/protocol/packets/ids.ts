@@ -13,8 +13,20 @@ export async function makeMessageId(
   crypto: CryptoProvider,
   packet: { readonly signature: Uint8Array; readonly signed: Uint8Array },
 ): Promise<MessageId> {
-  const digest = await crypto.sha256(concatBytes(packet.signature, packet.signed));
+  const digest = await crypto.sha256(signatureAndSigned(packet.signature, packet.signed));
   return messageId(digest.slice(0, MESSAGE_ID_BYTES));
+}
+
+/**
+ * signature ‖ S. A decoded packet holds them side by side in one buffer (the MESSAGE_SIGNATURE
+ * value ends where S starts): then a view of that, with no copy (issue 8: the catch-up made one
+ * per message); anything else is concatenated.
+ */
+function signatureAndSigned(signature: Uint8Array, signed: Uint8Array): Uint8Array {
+  if (signature.buffer === signed.buffer && signature.byteOffset + signature.length === signed.byteOffset) {
+    return new Uint8Array(signed.buffer, signature.byteOffset, signature.length + signed.length);
+  }
+  return concatBytes(signature, signed);
 }
 
 /**

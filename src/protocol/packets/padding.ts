@@ -37,6 +37,11 @@ export function pad(content: Uint8Array): Uint8Array {
  * padding must be zero, so each plaintext has exactly one padded form.
  */
 export function unpad(padded: Uint8Array): Uint8Array {
+  return unpaddedView(padded).slice();
+}
+
+/** `unpad` as a view into `padded` (no copy: the caller copies what it keeps, then wipes). */
+export function unpaddedView(padded: Uint8Array): Uint8Array {
   if (padded.length < PADDING_BASELINE_BYTES || padded.length > MAX_PADDED_PLAINTEXT_BYTES) {
     throw new ProtocolError('bad-padding', `padded size ${padded.length} out of range`);
   }
@@ -47,5 +52,5 @@ export function unpad(padded: Uint8Array): Uint8Array {
   let nonZero = 0;
   for (let i = LENGTH_PREFIX_BYTES + length; i < padded.length; i++) nonZero |= padded[i]!;
   if (nonZero !== 0) throw new ProtocolError('bad-padding', 'padding bytes are not zero');
-  return padded.slice(LENGTH_PREFIX_BYTES, LENGTH_PREFIX_BYTES + length);
+  return padded.subarray(LENGTH_PREFIX_BYTES, LENGTH_PREFIX_BYTES + length);
 }

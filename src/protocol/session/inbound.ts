@@ -185,7 +185,7 @@ export class Inbound {
    */
   private async openChained(sub: Subsession, author: MemberId, packet: DataPacket): Promise<DataContent> {
     const crypto = this.host.crypto;
-    await sub.startRatchet(crypto);
+    if (sub.chains === undefined) await sub.startRatchet(crypto);
     if (packet.version !== PROTOCOL_VERSION_2 || packet.chainIndex === undefined) throw new ProtocolError('bad-record', 'a v1 data packet in a v2 subsession');
     const key = await sub.chains!.key(crypto, author, packet.chainIndex);
     if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);

@@ -33,14 +33,13 @@ export function ingest<Body, Extra>(
   while (queue.length > 0) {
     const item = queue.shift()!;
     try {
-      const result = transcript.check(item.message);
+      const result = transcript.offer(item.message);
       if (result.kind === 'duplicate') continue;
       if (result.kind === 'missing-parents') {
         pending.add(item, result.missing);
         if (item === offered) buffered = true;
         continue;
       }
-      transcript.add(item.message);
       accepted.push(item);
       queue.push(...pending.release(item.message.id));
     } catch (e) {

@@ -72,7 +72,7 @@ export class MessageLog<Body> {
 
   transcript(subsession: number): Transcript<Body> {
     const t = this.transcripts[subsession];
-    assert(t !== undefined, `no subsession ${subsession}`);
+    if (t === undefined) assert(false, `no subsession ${subsession}`);
     return t;
   }
 
@@ -83,7 +83,7 @@ export class MessageLog<Body> {
   accepted(subsession: number, id: MessageKey): number | undefined {
     const transcript = this.transcript(subsession);
     const message = transcript.get(id);
-    assert(!this.subsessionOfId.has(id), `message ${id} reported twice to the log`);
+    if (this.subsessionOfId.has(id)) assert(false, `message ${id} reported twice to the log`);
     this.subsessionOfId.set(id, subsession);
     const inherited = this.maximal(transcript, message.parents.flatMap((p) => this.contentMax.get(p) ?? []));
     if (!this.isContent(message.body)) {
@@ -116,7 +116,7 @@ export class MessageLog<Body> {
 
   get(id: MessageKey): LogEntry<Body> {
     const entry = this.byId.get(id);
-    assert(entry !== undefined, `message ${id} is not in the log`);
+    if (entry === undefined) assert(false, `message ${id} is not in the log`);
     return entry;
   }
 
@@ -131,7 +131,7 @@ export class MessageLog<Body> {
 
   subsessionOf(id: MessageKey): number {
     const s = this.subsessionOfId.get(id);
-    assert(s !== undefined, `message ${id} is not in the log`);
+    if (s === undefined) assert(false, `message ${id} is not in the log`);
     return s;
   }
 

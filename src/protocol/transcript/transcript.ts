@@ -75,7 +75,9 @@ export class Transcript<Body = unknown> {
 
   entry(id: MessageKey): TranscriptEntry<Body> {
     const entry = this.entries.get(id);
-    assert(entry !== undefined, `message ${id} is not in the transcript`);
+    // (`if`, not assert(cond, `...`): the message string is built only on failure; this runs
+    // many times per message of a catch-up.)
+    if (entry === undefined) assert(false, `message ${id} is not in the transcript`);
     return entry;
   }
 
@@ -216,9 +218,23 @@ export class Transcript<Body = unknown> {
     const result = this.validate(message);
     if (result.kind === 'duplicate') return false;
     assert(result.kind === 'ready', 'add() needs every parent present; check() first');
+    this.insert(message, result.clock);
+    return true;
+  }
 
+  /**
+   * check() and add() in one validation (issue 8: a catch-up ran every rule twice per message):
+   * adds the message when it is ready, else says why not. Throws what check() throws.
+   */
+  offer(message: TranscriptMessage<Body>): CheckResult {
+    const result = this.validate(message);
+    if (result.kind !== 'ready') return result;
+    this.insert(message, result.clock);
+    return READY;
+  }
+
+  private insert(message: TranscriptMessage<Body>, clock: Uint32Array): void {
     const slot = this.slotOf(message.author);
-    const clock = result.clock;
     const line = this.lines[slot]!;
     const authorSeq = line.length + 1;
     clock[slot] = authorSeq;
@@ -243,12 +259,11 @@ export class Transcript<Body = unknown> {
       this.max.delete(p);
     }
     this.max.add(message.id);
-    return true;
   }
 
   private slotOf(author: MemberId): number {
     const slot = this.authorSlot.get(author);
-    assert(slot !== undefined, `unknown author ${author}`);
+    if (slot === undefined) assert(false, `unknown author ${author}`);
     return slot;
   }
 

@@ -4,8 +4,9 @@
  * button from the keyboard) shows who has it and greys out what its author had not seen.
  */
 import type { JSX } from 'preact';
+import { memo } from 'preact/compat';
 import { useEffect, useId, useRef } from 'preact/hooks';
-import type { ConversationId, ConversationKind, Delivery, MessageView } from '../../../shared/worker-api.js';
+import type { ConversationId, ConversationKind, Delivery, MessageRef, MessageView } from '../../../shared/worker-api.js';
 import { useAction, useApi } from '../../app/engine.js';
 import { ErrorText } from '../../components/Notice.js';
 import { VerificationMark } from '../../components/VerificationMark.js';
@@ -40,7 +41,12 @@ export function MessageText({ text }: { text: string }): JSX.Element {
   );
 }
 
-export function MessageItem({
+/**
+ * Memoised: the worker sends a conversation's changes as patches and the bridge keeps every
+ * unchanged message the same object (src/shared/view-patch.ts), so a new message or a delivery
+ * change re-renders that one item, not the 200 of the window. Keep every prop stable.
+ */
+export const MessageItem = memo(function MessageItem({
   message,
   kind,
   showAuthor,
@@ -56,7 +62,8 @@ export function MessageItem({
   selected: boolean;
   dimmed: boolean;
   details: DetailsState | null;
-  onSelect: () => void;
+  /** Stable across renders (memo): called with this message's id. */
+  onSelect: (id: MessageRef) => void;
   conversationId: ConversationId;
 }): JSX.Element {
   const detailsId = useId();
@@ -69,7 +76,7 @@ export function MessageItem({
   const onBubbleClick = (event: MouseEvent) => {
     if (event.target instanceof Element && event.target.closest('a, button') !== null) return;
     if ((getSelection()?.toString() ?? '') !== '') return; // selecting text to copy it
-    onSelect();
+    onSelect(message.id);
   };
   const classes = ['msg', message.mine ? 'msg-mine' : 'msg-theirs'];
   if (selected) classes.push('msg-selected');
@@ -95,7 +102,7 @@ export function MessageItem({
           )
         )}
         <MessageText text={message.text} />
-        <button type="button" class={warn ? 'msg-meta msg-meta-warn' : 'msg-meta'} aria-expanded={selected} aria-controls={selected ? detailsId : undefined} onClick={onSelect}>
+        <button type="button" class={warn ? 'msg-meta msg-meta-warn' : 'msg-meta'} aria-expanded={selected} aria-controls={selected ? detailsId : undefined} onClick={() => onSelect(message.id)}>
           <time dateTime={new Date(message.timeMs).toISOString()} title={longTime(message.timeMs)}>
             {timeOnly(message.timeMs)}
           </time>
@@ -114,7 +121,7 @@ export function MessageItem({
       {selected && <Details id={detailsId} message={message} details={details} />}
     </li>
   );
-}
+});
 
 function RetrySend({ message, conversationId }: { message: MessageView; conversationId: ConversationId }): JSX.Element {
   const api = useApi();

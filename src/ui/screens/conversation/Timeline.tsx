@@ -4,7 +4,7 @@
  * and greys out every message that is not an ancestor, so its real causal context is visible.
  */
 import type { JSX } from 'preact';
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationView, MessageRef, NoticeView, TimelineItem } from '../../../shared/worker-api.js';
 import { asWorkerError, useApi } from '../../app/engine.js';
 import { Icon } from '../../components/icons.js';
@@ -22,6 +22,8 @@ export function Timeline({ conversation, onLoadEarlier }: { conversation: Conver
   const atBottom = useRef(true);
   const [selected, setSelected] = useState<MessageRef | null>(null);
   const [details, setDetails] = useState<DetailsState | null>(null);
+  // One function for every message (they are memoised on their props).
+  const onSelect = useCallback((id: MessageRef) => setSelected((current) => (current === id ? null : id)), []);
 
   // Details follow the view: delivery changes while a message is selected show up at once.
   useEffect(() => {
@@ -93,7 +95,7 @@ export function Timeline({ conversation, onLoadEarlier }: { conversation: Conver
           selected={isSelected}
           dimmed={dimmed}
           details={isSelected ? details : null}
-          onSelect={() => setSelected(isSelected ? null : item.id)}
+          onSelect={onSelect}
           conversationId={conversation.id}
         />,
       );
