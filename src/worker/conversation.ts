@@ -106,6 +106,8 @@ export interface ConversationHost {
   /** The record with its deferred post signed (data packets only), for the keyless service worker. */
   presign(record: OutboxRecord, signer: RelaySigner): Promise<OutboxRecord>;
   relayAction(conversation: ConversationRuntime, action: ConversationRecord['pendingRelay'][number]): Promise<void>;
+  /** Resolves once the outbox holds nothing of `channel` (see Outbox.settled). */
+  outboxSettled(channel: ChannelId): Promise<void>;
   changed(conversation: ConversationRuntime): void;
   /** Storage or engine-replaced failure: the engine stops or reloads this conversation. */
   failed(conversation: ConversationRuntime, error: unknown): void;
@@ -404,6 +406,9 @@ export class ConversationRuntime {
   private async performRelayActions(): Promise<void> {
     while (this.record.pendingRelay.length > 0 && !this.stopped) {
       const action = this.record.pendingRelay[0]!;
+      // What we sealed goes before we leave (the relay refuses a non-member's post): our last
+      // messages and the key publication of a leave acked by all (mpENC §6.1.1).
+      if (action.kind === 'leave') await this.host.outboxSettled(this.channel);
       await this.host.relayAction(this, action);
       this.record.pendingRelay.shift();
       await this.save();

@@ -377,6 +377,10 @@ export class CoveyEngine implements ConversationHost {
     }
   }
 
+  outboxSettled(channel: ChannelId): Promise<void> {
+    return this.outbox.settled(channel);
+  }
+
   changed(conversation: ConversationRuntime): void {
     this.sink.invalidate({ conversation: conversation.id });
     this.sink.invalidate('conversations');

@@ -41,6 +41,7 @@ export class Outbox {
   private readonly busy = new Set<ChannelId>();
   private readonly retryTimers = new Map<ChannelId, unknown>();
   private readonly attempts = new Map<ChannelId, number>();
+  private readonly settledWaiters = new Map<ChannelId, (() => void)[]>();
   private stopped = false;
 
   constructor(
@@ -106,15 +107,33 @@ export class Outbox {
     }
   }
 
+  /**
+   * Resolves once nothing of `channel` waits here (posted, refused, or the queue dropped): what
+   * we sealed must reach the relay before we leave its channel, or the relay refuses it (a leaver's
+   * key publication, issue 9 §3, is posted right before the leave). Waits through retries.
+   */
+  settled(channel: ChannelId): Promise<void> {
+    if (!this.queues.has(channel) || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.set(channel, [...(this.settledWaiters.get(channel) ?? []), resolve]));
+  }
+
   /** Drops a channel's queue (conversation deleted); the caller deletes the records. */
   forget(channel: ChannelId): void {
     this.queues.delete(channel);
+    this.wakeSettled(channel);
   }
 
   stop(): void {
     this.stopped = true;
     for (const timer of this.retryTimers.values()) this.deps.timers.clearTimeout(timer);
     this.retryTimers.clear();
+    for (const channel of [...this.settledWaiters.keys()]) this.wakeSettled(channel);
+  }
+
+  private wakeSettled(channel: ChannelId): void {
+    const waiters = this.settledWaiters.get(channel);
+    this.settledWaiters.delete(channel);
+    for (const resolve of waiters ?? []) resolve();
   }
 
   private async drain(channel: ChannelId): Promise<void> {
@@ -132,7 +151,10 @@ export class Outbox {
           return;
         }
         queue.shift();
-        if (queue.length === 0) this.queues.delete(channel);
+        if (queue.length === 0) {
+          this.queues.delete(channel);
+          this.wakeSettled(channel);
+        }
       }
     } catch (error) {
       this.owner.fatal(error);

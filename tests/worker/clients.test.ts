@@ -3,7 +3,10 @@
  * contact links, create a group, invite both, chat, remove one, who then cannot read.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePacket } from '../../src/protocol/codec/packet.js';
+import { isPublishedKeyPacket } from '../../src/protocol/packets/published-key.js';
 import type { RunningRelay } from '../../src/relay/server.js';
+import { base64UrlDecode } from '../../src/protocol/bytes.js';
 import type { ConversationId } from '../../src/shared/worker-api.js';
 import { connect, identity, startTestRelay, TestClient } from './helpers/client-harness.js';
 
@@ -17,6 +20,14 @@ afterAll(async () => {
   for (const c of clients) c.close();
   await relay.close();
 });
+
+/** Whether a channel packet is a key publication (QUIT_DOWN v2). */
+function isPublication(packet: string): boolean {
+  const text = new TextDecoder().decode(base64UrlDecode(packet));
+  if (!text.startsWith('?mpENC')) return false; // join claims, rosters and pings share the channel
+  const decoded = decodePacket(text);
+  return decoded.kind === 'greeting' && isPublishedKeyPacket(decoded);
+}
 
 async function client(name: string): Promise<TestClient> {
   const c = await TestClient.start(name, { relay });
@@ -106,6 +117,15 @@ describe('three clients on one relay', () => {
     await bob.until('Dave invited', () => bob.view(joined.Bob!)?.members.some((m) => m.name === 'Dave' && m.role === 'invited'));
     await bob.call('leaveConversation', { conversationId: joined.Bob! });
     await bob.until('left', () => bob.view(joined.Bob!)?.state === 'left');
+    // Everyone acked Bob's FIN, so he published his signing key (deniability, mpENC §6.1.1), and
+    // it reached the relay before his leave did (a non-member's post is refused).
+    const bobs = bob.host.engine!.conversation(joined.Bob!);
+    const events = await relay.store.readEvents(bobs.channel, 0, 1_000, 1 << 22);
+    const leftAt = events.findIndex((e) => e.type === 'member-left' && e.member === bobs.self && e.by === bobs.self);
+    const publishedAt = events.findIndex((e) => e.type === 'packet' && e.author === bobs.self && isPublication(e.packet));
+    expect(leftAt).toBeGreaterThan(0);
+    expect(publishedAt).toBeGreaterThan(0);
+    expect(publishedAt).toBeLessThan(leftAt);
     expect(bob.view(joined.Bob!)!.members.map((m) => m.name)).toEqual(['Bob (you)']);
     expect(carol.view(joined.Carol!)!.members.map((m) => m.name)).toEqual(['Carol (you)']);
     await alice.until('bob gone', () => alice.view(conversationId)!.timeline.some((t) => t.type === 'notice' && t.text === 'Bob is no longer in the group'));
