@@ -358,14 +358,16 @@ async function main(): Promise<void> {
       if (!shownAll.done) {
         const screen = await page.evaluate(() => (document.getElementById('app')?.innerText ?? '').replace(/\s+/g, ' ').slice(0, 300)).catch(() => '');
         console.error(`  ${reader.name}: ${shownAll.badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on. The app shows: ${screen}`);
+        if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
         await page.close();
         return { shownMs: NaN, shownWithinLimit: shownAll.badge, openMs: NaN, ordered: false };
       }
-      if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
       const openStart = performance.now();
       await page.getByRole('button', { name: new RegExp(GROUP) }).first().click();
       await page.waitForFunction((text) => [...document.querySelectorAll('.msg-text')].some((n) => n.textContent === text), last, { timeout: WAIT_MS });
       const openMs = performance.now() - openStart;
+      // The profile covers the catch-up and the opening of the conversation after it.
+      if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
       const shown = await page.evaluate(() => [...document.querySelectorAll('.timeline .msg .msg-text')].map((n) => n.textContent ?? ''));
       const tail = shown.filter((t) => t.startsWith('catch-up message')).slice(-ORDER_CHECKED);
       await page.close();
