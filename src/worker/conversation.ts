@@ -56,6 +56,15 @@ export const TIMELINE_CACHE = 5_000;
  * conversation's queue is held (a send waits behind at most one page).
  */
 export const RECEIVE_PAGE = 200;
+/**
+ * A backlog (more than RECEIVE_PAGE waiting: the night's messages from the inbox store or the
+ * relay) goes in pages of up to this many. Each page stores the session snapshot once, and its
+ * unchunked part grows with every message not yet acknowledged by everyone (~0.7 KB each: the
+ * packet kept for resends and its ack record), so 10,000 messages in pages of 200 sealed and
+ * wrote ~180 MB, over half the catch-up time (bench:catchup profile). During a catch-up nothing
+ * is sent anyway (async-groups rule 6); otherwise a send waits behind one such page.
+ */
+export const BACKLOG_PAGE = 1_000;
 /** Join claims and invitations a group keeps (bounded state; older ones drop). */
 const MAX_CLAIMS = 64;
 const MAX_INVITES = 256;
@@ -759,7 +768,7 @@ export class ConversationRuntime {
   }
 
   private async receivePage(): Promise<void> {
-    const page = this.incoming.splice(0, RECEIVE_PAGE);
+    const page = this.incoming.splice(0, this.incoming.length > RECEIVE_PAGE ? BACKLOG_PAGE : RECEIVE_PAGE);
     if (page.length === 0) return; // an earlier call's page took it
     const prepares: ((batch: Batch) => void)[] = [];
     const events: ChannelEvent[] = [];

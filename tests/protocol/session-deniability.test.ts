@@ -110,8 +110,14 @@ describe('deniability: published signing keys (mpENC §6.1.1)', () => {
     expect(attack.outcomes.map((o) => o.delivered)).toEqual([0, 0]);
     expect(sim.warnings().slice(before).every((w) => w.kind === 'rejected' && w.code === 'key-published')).toBe(true);
 
-    // Control: the same state without the publication's mark accepts the forgery (it is valid).
+    // The mark survives a restart: a session restored from alice's snapshot refuses it too.
     const snapshot = sim.member('alice').session.snapshot();
+    const restoredRandom = seededRandom(4).bytes;
+    const restored = Session.restore(snapshot, { crypto, random: restoredRandom }, sim.membershipKind.restore(snapshot.membership, 'alice' as MemberId, crypto, restoredRandom), SIM_CONFIG, { atHead: true });
+    const again = await restored.receive({ kind: 'packet', seq: sim.seq + 1, sender: 'bob' as MemberId, text: forged, atMs: sim.nowMs }, sim.nowMs);
+    expect(again.some((e) => e.kind === 'deliver')).toBe(false);
+    expect(again.some((e) => e.kind === 'warn' && e.warning.kind === 'rejected' && e.warning.code === 'key-published')).toBe(true);
+    // Control: the same state without the publication's mark accepts the forgery (it is valid).
     const unmarked = JSON.parse(JSON.stringify(snapshot)) as SessionSnapshot;
     for (const sub of unmarked.subsessions) delete (sub as { published?: unknown }).published;
     const random = seededRandom(5).bytes;

@@ -42,6 +42,7 @@ const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 't
 const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
 const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
 const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/stolen-state.test.ts');
+const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/greeting-unknown-parent.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
 /** The simulators first where the point is that they catch it (issue 9: these passed them all). */
@@ -229,6 +230,30 @@ export const MUTANTS: readonly Mutant[] = [
     anchor: '    this.dropHandedKeys();\n',
     replacement: '',
     stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'unknown-parent-never-a-fork',
+    bug: 'every initial packet whose parent a member never saw is taken for a race lost before its time (a fork goes unseen until the group acts on it)',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: 'return !holdsOurSlot && (await startsMidHistory(ctx.env.crypto, s.order));',
+    replacement: 'return true;',
+    stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
+    name: 'unknown-parent-skips-signature',
+    bug: "a race lost before our time is refused without checking its initiator's static signature (an altered packet goes unseen)",
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: '    checkInitialShape(kind, g, null, version);\n    await checkInitiatorSignature(g, ctx);\n',
+    replacement: '    checkInitialShape(kind, g, null, version);\n',
+    stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
+    name: 'void-ignored-once-built-on',
+    bug: "a newcomer ignores the REFUSED abort of its include once it built on the include (asleep seed 8486: the group splits)",
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: '[cur, ...s.recent].find(',
+    replacement: '[cur].find(',
+    stages: [UNKNOWN_PARENT_TESTS],
   },
   {
     name: 'x25519-accepts-low-order',
