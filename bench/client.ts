@@ -10,8 +10,9 @@
  *    the same size → the WebSocket push at both other members, no engine, no store), so the share
  *    of the engine and the store is visible.
  * 3. Restore: a profile holding CONVERSATIONS conversations × MESSAGES_PER_CONVERSATION messages
- *    (made by real traffic), closed and reopened: time to 'ready', to the conversation list, and to
- *    the first conversation shown with its 200 newest messages.
+ *    (made by real traffic: Erin, in her own thread, fills the rooms concurrently; Dave receives in
+ *    this thread), closed and reopened: time to 'ready', to the conversation list, and to the first
+ *    conversation shown with its 200 newest messages.
  *
  * The relay runs in its own process (SQLite on disk, synchronous=FULL, as in production). Each of
  * the three latency clients runs its engine in its own worker thread and is driven only through

@@ -21,8 +21,11 @@ import type { Batch, ClientStore } from '../store/client-store.js';
 
 /** Messages per chunk: a chunk is written once when it fills; the tail is rewritten each step. */
 export const SNAPSHOT_CHUNK_MESSAGES = 64;
-/** Entries per chunk of the ack lists (~45 bytes each: a chunk of ~11 KB, like a message chunk). */
-export const SNAPSHOT_CHUNK_ENTRIES = 256;
+/**
+ * Entries per chunk of the ack lists (~45 bytes each: ~3 KB a chunk). Small, so the part rewritten
+ * at every step stays a few KB: at 256 a conversation of 200 messages still rewrote both lists whole.
+ */
+export const SNAPSHOT_CHUNK_ENTRIES = 64;
 
 type Subsnapshot = SessionSnapshot['subsessions'][number];
 type Message = Subsnapshot['messages'][number];
