@@ -88,6 +88,20 @@ async function step<T>(what: string, work: () => Promise<T>, timeoutMs = STEP_MS
   }
 }
 
+/** Attempts per post: a reused keep-alive socket the relay just closed fails with "other side closed". */
+const POST_ATTEMPTS = 3;
+
+/** Posts, again on a network error: the same postId, so the relay stores it once (idempotent). */
+async function postOnce<T>(post: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await post();
+    } catch (error) {
+      if (!(error instanceof TypeError) || attempt >= POST_ATTEMPTS) throw error;
+    }
+  }
+}
+
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 /** A reader: the app in its own Chromium profile (storage and service worker kept across pages). */
@@ -161,6 +175,8 @@ async function main(): Promise<void> {
   if (ownBuild) await buildApp({ outDir: appDir, version: 'bench-catchup' });
   const size = initialJavaScript(appDir);
   const relay = await startRelayProcess({ entry: RELAY_TEST_ENTRY, env: { RELAY_TEST_STORE: `sqlite-off:${dataDir}`, RELAY_TEST_LIMITS: JSON.stringify(limits), RELAY_TEST_STATIC: appDir } });
+  // Interrupted (Ctrl-C, a test's kill): the relay process goes too (Chromium exits with its pipe).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void relay.stop().finally(() => process.exit(130)));
   const authors: TestClient[] = [];
   const readers: Reader[] = [];
   try {
@@ -271,7 +287,7 @@ async function main(): Promise<void> {
             spent.sealMs += t1 - t0;
             const sends = effects.flatMap((e) => (e.kind === 'send' ? [e.text] : []));
             if (sends.length !== 1) throw new Error(`bench:catchup: sealing one message gave ${sends.length} packets`);
-            const { seq } = await client.post(w.channel, utf8Encode(sends[0]!), { postId: `bench-${k}`, wake: true }, w.signer);
+            const { seq } = await postOnce(() => client.post(w.channel, utf8Encode(sends[0]!), { postId: `bench-${k}`, wake: true }, w.signer));
             spent.postMs += performance.now() - t1;
             seqOf.set(texts[k]!, seq);
           }

@@ -25,12 +25,13 @@ interface Run {
 
 function runBench(env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/catchup.ts'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a run past RUN_MS is killed with its relay (Chromium exits with its pipe).
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/catchup.ts'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_MS);
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), RUN_MS);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);

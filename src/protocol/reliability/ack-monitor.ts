@@ -82,10 +82,14 @@ interface Tracked {
   /** Relay time of the message (rule 3's timer compares relay times, not when we processed them). */
   atMs: number;
   readonly remaining: Set<MemberId>;
-  /** Readers at fault (rule 3): active since, or online past the timeout, without acking. */
-  readonly owing: Set<MemberId>;
-  /** Readers no longer awaited who never acked it (forget). */
-  readonly gone: Set<MemberId>;
+  /**
+   * Readers at fault (rule 3): active since, or online past the timeout, without acking.
+   * Made on the first one (issue 8: most tracked messages never have one, and a catch-up tracks
+   * every message it reads until our ack).
+   */
+  owing?: Set<MemberId>;
+  /** Readers no longer awaited who never acked it (forget). Made on the first one, as `owing`. */
+  gone?: Set<MemberId>;
   warned: boolean;
   resends: number;
   nextResendMs: number;
@@ -191,8 +195,6 @@ export class AckMonitor<Body> {
         acceptedAtMs: nowMs,
         atMs,
         remaining: new Set(readers),
-        owing: new Set(),
-        gone: new Set(),
         warned: false,
         resends: 0,
         nextResendMs: nowMs + this.config.resendIntervalMs,
@@ -346,7 +348,7 @@ export class AckMonitor<Body> {
     const readers = this.transcript.has(id) ? this.transcript.readers(id) : [];
     const t = this.tracked.get(id);
     const missing = t === undefined ? new Set<MemberId>() : t.remaining;
-    const gone = new Set(t === undefined ? (this.goneFrom.get(id) ?? []) : t.gone);
+    const gone = new Set(t === undefined ? (this.goneFrom.get(id) ?? []) : (t.gone ?? []));
     const late = [...(t?.owing ?? [])].filter((r) => missing.has(r)).sort();
     const rest = [...missing].filter((r) => !late.includes(r)).sort();
     return {
@@ -382,7 +384,7 @@ export class AckMonitor<Body> {
   /** Readers found at fault (rule 3) on a message still tracked. */
   everOwing(): MemberId[] {
     const out = new Set<MemberId>();
-    for (const t of this.tracked.values()) for (const r of t.owing) if (t.remaining.has(r)) out.add(r);
+    for (const t of this.tracked.values()) for (const r of t.owing ?? []) if (t.remaining.has(r)) out.add(r);
     return [...out].sort();
   }
 
@@ -394,8 +396,8 @@ export class AckMonitor<Body> {
         acceptedAtMs: t.acceptedAtMs,
         atMs: t.atMs,
         remaining: [...t.remaining].sort(),
-        owing: [...t.owing].sort(),
-        gone: [...t.gone].sort(),
+        owing: [...(t.owing ?? [])].sort(),
+        gone: [...(t.gone ?? [])].sort(),
         warned: t.warned,
         resends: t.resends,
         nextResendMs: t.nextResendMs,
@@ -438,8 +440,8 @@ export class AckMonitor<Body> {
         acceptedAtMs: t.acceptedAtMs,
         atMs: t.atMs,
         remaining: new Set(t.remaining),
-        owing: new Set(t.owing),
-        gone: new Set(t.gone),
+        ...(t.owing.length > 0 && { owing: new Set(t.owing) }),
+        ...(t.gone.length > 0 && { gone: new Set(t.gone) }),
         warned: t.warned,
         resends: t.resends,
         nextResendMs: t.nextResendMs,
@@ -503,8 +505,8 @@ export class AckMonitor<Body> {
         const skipped = order !== undefined && order < reach;
         const overdue = atMs >= t.atMs + this.config.ackTimeoutMs;
         if (!skipped && !overdue) break;
-        if (t.owing.has(reader) || !t.needed) continue;
-        t.owing.add(reader);
+        if (t.owing?.has(reader) === true || !t.needed) continue;
+        (t.owing ??= new Set()).add(reader);
         this.lateReaders.add(reader);
         flagged.push(id);
       }
@@ -513,7 +515,7 @@ export class AckMonitor<Body> {
       const t = this.tracked.get(id)!;
       if (t.warned) continue;
       t.warned = true;
-      actions.push({ kind: 'not-fully-acked', id, missing: [...t.owing].sort() });
+      actions.push({ kind: 'not-fully-acked', id, missing: [...(t.owing ?? [])].sort() });
     }
   }
 
@@ -551,7 +553,7 @@ export class AckMonitor<Body> {
     const t = this.tracked.get(id);
     assert(t !== undefined, 'awaited message is tracked');
     if (!t.remaining.delete(reader)) return;
-    if (gone) t.gone.add(reader);
+    if (gone) (t.gone ??= new Set()).add(reader);
     if (t.needed) {
       const owed = this.owed.get(reader);
       if (owed !== undefined) this.owed.set(reader, owed - 1);
@@ -563,7 +565,7 @@ export class AckMonitor<Body> {
       this.neededCount -= 1;
       this.fullyAcked.add(id);
     }
-    if (t.gone.size > 0) this.goneFrom.set(id, [...t.gone].sort());
+    if (t.gone !== undefined && t.gone.size > 0) this.goneFrom.set(id, [...t.gone].sort());
     actions.push({ kind: 'fully-acked', id, late: t.warned, needed: t.needed });
   }
 }
