@@ -328,7 +328,12 @@ async function rename(runtime: ConversationRuntime, name: string): Promise<void>
       await runtime.sendControl({ t: 'n', name });
       return;
     }
-    if (!r.createdByMe) throw new WorkerError('invalid-state', 'You can rename the group once you are in it.');
+    if (!r.createdByMe) {
+      // In the group but not at the channel's head yet (rule 6, and after every restart: issue 9
+      // §2): the name goes out once we have caught up, which needs the relay.
+      const behind = runtime.session.catchingUp() && runtime.session.currentSubsession() !== undefined;
+      throw new WorkerError('invalid-state', behind ? 'Covey is catching up with this group; you can rename it once it has (it needs the relay).' : 'You can rename the group once you are in it.');
+    }
     r.name = name; // nobody else yet: the start's roster carries it
     await runtime.save();
   });
