@@ -54,6 +54,12 @@ function forgetExpanded(keys: readonly Uint8Array[]): void {
   }
 }
 
+/**
+ * SHA-256 now, not behind a promise: for hot paths whose small hashes run on noble whatever the
+ * provider (the ratchet's chain steps, packets/ratchet.ts).
+ */
+export const sha256Now = (data: Uint8Array): Uint8Array => sha256(data);
+
 export const nobleProvider: CryptoProvider = {
   name: 'noble',
 

@@ -17,21 +17,36 @@
  * As §6.2.1 says, no entropy is added along the way: a leaked chain opens its later packets.
  */
 import { base64Decode, base64Encode, concatBytes, latin1Encode, utf8Encode } from '../bytes.js';
-import { nobleProvider } from '../crypto/noble.js';
+import { sha256Now } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ProtocolError } from '../errors.js';
 import type { MemberId, SessionId } from '../ids.js';
 
 const CHAIN_INFO = latin1Encode('covey chain v2');
-const MESSAGE_KEY_STEP = Uint8Array.of(0x01);
-const CHAIN_KEY_STEP = Uint8Array.of(0x02);
+const MESSAGE_KEY_STEP = 0x01;
+const CHAIN_KEY_STEP = 0x02;
 const CHAIN_KEY_BYTES = 32;
+
+/** CK ‖ label, the input of one chain step: one buffer reused, wiped after every step. */
+const stepInput = new Uint8Array(CHAIN_KEY_BYTES + 1);
 
 /**
  * One chain step, SHA-256(CK ‖ label), on noble whatever the provider (as the hybrid does for
- * small hashes, crypto/select.ts): WebCrypto's per-call cost is far more than the hash.
+ * small hashes, crypto/select.ts: WebCrypto's per-call cost is far more than the hash), and
+ * synchronously: a catch-up takes two steps per message, and an await per step cost more than
+ * the hash (issue 8). The copy of CK in `stepInput` is wiped before returning.
  */
-const chainStep = (key: Uint8Array, label: Uint8Array): Promise<Uint8Array> => nobleProvider.sha256(concatBytes(key, label));
+const chainStep = (key: Uint8Array, label: number): Uint8Array => {
+  // (A restored state's key of another length, never written by us: hashed as before, unpadded.)
+  if (key.length !== CHAIN_KEY_BYTES) return sha256Now(concatBytes(key, Uint8Array.of(label)));
+  stepInput.set(key);
+  stepInput[CHAIN_KEY_BYTES] = label;
+  try {
+    return sha256Now(stepInput);
+  } finally {
+    stepInput.fill(0);
+  }
+};
 
 /**
  * Message keys kept for packets skipped over (a packet arrived before earlier ones of its
@@ -102,13 +117,18 @@ export class SenderChains {
    * it only through `consume`.
    */
   async key(crypto: CryptoProvider, member: MemberId, index: number): Promise<Uint8Array | undefined> {
+    return this.keyNow(member, index);
+  }
+
+  /** `key`, synchronously (the chain steps are noble's SHA-256 whatever the provider). */
+  keyNow(member: MemberId, index: number): Uint8Array | undefined {
     const chain = this.chains.get(member);
     if (chain === undefined || !Number.isSafeInteger(index) || index < 0) return undefined;
     if (index < chain.next) return this.skipped.get(`${member} ${index}`);
     if (index - chain.next > MAX_CHAIN_JUMP) return undefined;
     while (chain.next <= index) {
-      this.skipped.set(`${member} ${chain.next}`, await chainStep(chain.key, MESSAGE_KEY_STEP));
-      await this.advance(chain);
+      this.skipped.set(`${member} ${chain.next}`, chainStep(chain.key, MESSAGE_KEY_STEP));
+      this.advance(chain);
       if (this.skipped.size > MAX_SKIPPED_MESSAGE_KEYS) {
         const oldest = this.skipped.keys().next().value!;
         this.skipped.get(oldest)!.fill(0);
@@ -151,8 +171,8 @@ export class SenderChains {
     return chains;
   }
 
-  private async advance(chain: Chain): Promise<void> {
-    const next = await chainStep(chain.key, CHAIN_KEY_STEP);
+  private advance(chain: Chain): void {
+    const next = chainStep(chain.key, CHAIN_KEY_STEP);
     chain.key.fill(0);
     chain.key = next;
     chain.next += 1;

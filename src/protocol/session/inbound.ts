@@ -131,7 +131,7 @@ export class Inbound {
     // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first.
     const candidates = this.candidates(packet);
     for (const sub of candidates) {
-      const keys = await sub.keys(crypto);
+      const keys = sub.boundKeys ?? (await sub.keys(crypto));
       // The channel sender is usually the author (tried first); resent packets come from someone
       // else. (Indices, not a new array: this runs for every message of a catch-up.)
       for (let k = -1; k < sub.members.length; k++) {
@@ -187,7 +187,7 @@ export class Inbound {
     const crypto = this.host.crypto;
     if (sub.chains === undefined) await sub.startRatchet(crypto);
     if (packet.version !== PROTOCOL_VERSION_2 || packet.chainIndex === undefined) throw new ProtocolError('bad-record', 'a v1 data packet in a v2 subsession');
-    const key = await sub.chains!.key(crypto, author, packet.chainIndex);
+    const key = sub.chains!.keyNow(author, packet.chainIndex);
     if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);
     try {
       return await decryptDataPacketWith(crypto, packet, key);
@@ -364,8 +364,9 @@ export class Inbound {
     if (body.type === 'consistency' && body.close && author !== this.host.self) {
       out.push({ kind: 'notice', notice: { kind: 'member-parting', subsession: sub.index, member: author } });
     }
-    await this.applyAcks(sub, actions, nowMs, out);
-    await this.host.checkParting(sub, nowMs, out);
+    // (Awaited only when there is something to do: this runs for every message of a catch-up.)
+    if (actions.length > 0) await this.applyAcks(sub, actions, nowMs, out);
+    if (sub.phase.kind === 'parting') await this.host.checkParting(sub, nowMs, out);
   }
 
   /**

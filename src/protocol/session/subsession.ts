@@ -132,6 +132,11 @@ export class Subsession {
     return this.setup.members;
   }
 
+  /** The bound keys once `keys` has bound them (a catch-up's messages skip an await). */
+  get boundKeys(): BoundKeys | undefined {
+    return this.bound;
+  }
+
   async keys(crypto: CryptoProvider): Promise<BoundKeys> {
     this.bound ??= await bindKeys(crypto, this.setup.keys);
     return this.bound;
