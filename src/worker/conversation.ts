@@ -537,7 +537,7 @@ export class ConversationRuntime {
         return;
       case 'member-parting':
         // A subsession's members part from it at every membership change (mpENC §3.5 shutdown):
-        // not news for people. Real departures show as "… is no longer in the group".
+        // not news for people. Real departures show as "… left the group" / "… is no longer in the group".
         return;
       case 'presence':
         // Shown on the members themselves (MemberView.presence from Session.presenceOf).
@@ -615,7 +615,13 @@ export class ConversationRuntime {
       if (!wasIn && !this.record.createdByMe) continue; // joining: the others were there before us
       this.notice('info', `${this.host.nameOf(m, this)} joined`, null, null, atMs, batch);
     }
-    for (const m of removed) this.notice('info', `${this.host.nameOf(m, this)} is no longer in the group`, null, null, atMs, batch);
+    for (const m of removed) {
+      // The relay says who left on their own (member-left by themselves); an exclusion alone
+      // does not say whether someone was removed or their device was dropped, so it says "gone".
+      const own = this.record.leftThemselves?.includes(m) === true;
+      this.notice('info', `${this.host.nameOf(m, this)} ${own ? 'left the group' : 'is no longer in the group'}`, null, null, atMs, batch);
+    }
+    if (this.record.leftThemselves !== undefined) this.record.leftThemselves = this.record.leftThemselves.filter((m) => !removed.includes(m));
     // Operations that this change completed drop out (their notices stay in the timeline).
     this.record.operations = this.record.operations.filter((op) => {
       if (op.kind === 'add') return !op.targets.every((t) => t.member !== null && after.has(t.member));
@@ -789,6 +795,9 @@ export class ConversationRuntime {
         this.meta.lastSeen[event.author] = Math.max(this.meta.lastSeen[event.author] ?? 0, event.timeMs);
       }
       this.meta.lastSeq = event.seq;
+      if (event.type === 'member-left' && event.by === event.member && event.member !== this.self) {
+        this.record.leftThemselves = [...(this.record.leftThemselves ?? []).filter((m) => m !== event.member), event.member];
+      }
       const channelEvent = this.toChannelEvent(event, current);
       if (channelEvent === null) continue;
       if (channelEvent.kind !== 'packet') current = channelEvent.members as readonly string[] as MemberKey[];

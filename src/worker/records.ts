@@ -180,6 +180,11 @@ export interface ConversationRecord {
   attention: boolean;
   /** Members of the newest subsession we saw (to tell who joined and who went). */
   lastMembers: MemberKey[];
+  /**
+   * Members whose own member-left we saw on the channel and whose exclusion has not shown yet:
+   * their notice says they left, not merely that they are gone (absent in older records).
+   */
+  leftThemselves?: MemberKey[];
   /** We made this group (its first key agreement is ours to start). */
   readonly createdByMe: boolean;
   /** We asked to leave (so our member-left is 'left', not 'removed'). */

@@ -371,6 +371,9 @@ describe.each(browserRun().engines)('%s: the Covey chat flow', { timeout: STEP_T
     await alice.click({ role: 'button', name: 'Settings' });
     await alice.waitFor({ role: 'heading', name: 'Settings' });
     await screens(alice, 'settings');
+    // A name field says when it is full (typing stops there without a word otherwise); not saved.
+    await alice.type({ label: 'Your name' }, 'x'.repeat(70));
+    await alice.waitForText('That is the longest a name can be (64 characters)', wait);
     await alice.click({ role: 'button', name: /^Contacts/ });
     await alice.click({ role: 'button', name: 'Add a friend' });
     await alice.waitFor({ label: 'Their Covey link' });

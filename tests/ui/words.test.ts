@@ -1,6 +1,6 @@
 /** Worker refusals read as sentences on screen (found in QA: "the link is damaged (…)" in lower case). */
 import { describe, expect, it } from 'vitest';
-import { asSentence } from '../../src/ui/format/words.js';
+import { asSentence, lengthHintText } from '../../src/ui/format/words.js';
 
 describe('asSentence', () => {
   it.each([
@@ -13,5 +13,18 @@ describe('asSentence', () => {
     ['', ''],
   ])('%j', (text, sentence) => {
     expect(asSentence(text)).toBe(sentence);
+  });
+});
+
+describe('lengthHintText', () => {
+  it('says nothing until a name is near its limit', () => {
+    expect(lengthHintText(0, 64)).toBeNull();
+    expect(lengthHintText(53, 64)).toBeNull();
+  });
+  it('counts down near the limit, and says when it is reached', () => {
+    expect(lengthHintText(54, 64)).toBe('10 characters left');
+    expect(lengthHintText(63, 64)).toBe('1 character left');
+    expect(lengthHintText(64, 64)).toBe('That is the longest a name can be (64 characters)');
+    expect(lengthHintText(100, 100)).toBe('That is the longest a name can be (100 characters)');
   });
 });

@@ -106,6 +106,10 @@ describe('three clients on one relay', () => {
     await bob.until('after removal', () => bob.texts(joined.Bob!).includes('carol cannot read this'));
     expect(carol.texts(joined.Carol!)).not.toContain('carol cannot read this');
     expect(carol.view(joined.Carol!)?.canSend).toBe(false);
+    // Removed, not left: Bob is not told Carol left.
+    const bobNotices = bob.view(joined.Bob!)!.timeline.flatMap((t) => (t.type === 'notice' ? [t.text] : []));
+    expect(bobNotices).toContain('Carol is no longer in the group');
+    expect(bobNotices).not.toContain('Carol left the group');
     // Rename, then Bob leaves: Alice is told, Bob's copy stays read-only, then he deletes it.
     await alice.call('renameGroup', { conversationId, name: 'Walking club' });
     await bob.until('renamed', () => bob.view(joined.Bob!)?.name === 'Walking club');
@@ -133,7 +137,7 @@ describe('three clients on one relay', () => {
     expect(publishedAt).toBeLessThan(leftAt);
     expect(bob.view(joined.Bob!)!.members.map((m) => m.name)).toEqual(['Bob (you)']);
     expect(carol.view(joined.Carol!)!.members.map((m) => m.name)).toEqual(['Carol (you)']);
-    await alice.until('bob gone', () => alice.view(conversationId)!.timeline.some((t) => t.type === 'notice' && t.text === 'Bob is no longer in the group'));
+    await alice.until('bob gone', () => alice.view(conversationId)!.timeline.some((t) => t.type === 'notice' && t.text === 'Bob left the group'));
     expect(bob.view(joined.Bob!)!.canSend).toBe(false);
     await expect(bob.call('send', { conversationId: joined.Bob!, text: 'too late' })).rejects.toMatchObject({ code: 'invalid-state' });
     await bob.call('deleteConversation', { conversationId: joined.Bob! });

@@ -92,3 +92,16 @@ export function asSentence(text: string): string {
   const first = trimmed[0]!.toLocaleUpperCase() + trimmed.slice(1);
   return /[.!?…]$/.test(first) ? first : `${first}.`;
 }
+
+/**
+ * How many characters a name field has left, shown only near its limit: `maxLength` stops typing
+ * and cuts a paste without a word, so a name cut short would otherwise be a surprise.
+ */
+export const LENGTH_HINT_REMAINING = 10;
+
+export function lengthHintText(length: number, max: number): string | null {
+  const left = max - length;
+  if (left > LENGTH_HINT_REMAINING) return null;
+  if (left <= 0) return `That is the longest a name can be (${max} characters)`;
+  return `${left} character${left === 1 ? '' : 's'} left`;
+}

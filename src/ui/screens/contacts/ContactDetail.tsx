@@ -16,6 +16,7 @@ import { VerificationMark } from '../../components/VerificationMark.js';
 import { Icon } from '../../components/icons.js';
 import { asSentence, contactStatusText } from '../../format/words.js';
 import { ScanDialog } from '../../scan/ScanDialog.js';
+import { LengthHint } from '../../components/LengthHint.js';
 
 const EMPTY = {};
 
@@ -176,6 +177,7 @@ function RenameContact({ contact, onClose }: { contact: ContactView; onClose: ()
           <label for="rename-contact">Name</label>
           <p class="hint">Only you see the name you give a contact.</p>
           <input id="rename-contact" class="input" maxLength={MAX_DISPLAY_NAME_CHARS} value={name} onInput={(event) => setName(event.currentTarget.value)} />
+          <LengthHint value={name} max={MAX_DISPLAY_NAME_CHARS} />
         </div>
         <ErrorText error={rename.error} />
         <button type="submit" class="btn btn-primary" disabled={name.trim().length === 0 || rename.pending}>

@@ -20,6 +20,7 @@ import { ContactPicker } from '../groups/ContactPicker.js';
 import { CopyButton, ShareButton } from '../contacts/ShareButtons.js';
 import { QrImage } from '../../components/QrImage.js';
 import { LinkBox } from '../../components/LinkBox.js';
+import { LengthHint } from '../../components/LengthHint.js';
 
 type Open = null | 'add' | 'rename' | 'leave' | 'link' | { remove: MemberView };
 
@@ -177,6 +178,7 @@ function Rename({ conversation, onClose }: { conversation: ConversationView; onC
         <div class="field">
           <label for="rename-group">Group name</label>
           <input id="rename-group" class="input" maxLength={MAX_GROUP_NAME_CHARS} value={name} onInput={(event) => setName(event.currentTarget.value)} />
+          <LengthHint value={name} max={MAX_GROUP_NAME_CHARS} />
         </div>
         <ErrorText error={rename.error} />
         <button type="submit" class="btn btn-primary" disabled={name.trim().length === 0 || rename.pending}>

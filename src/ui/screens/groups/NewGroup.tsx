@@ -7,6 +7,7 @@ import { useRouter } from '../../app/router.js';
 import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { ContactPicker } from './ContactPicker.js';
+import { LengthHint } from '../../components/LengthHint.js';
 
 const EMPTY = {};
 
@@ -47,6 +48,7 @@ export function NewGroup(): JSX.Element {
             aria-describedby={nameMissing ? 'group-name-hint group-name-error' : 'group-name-hint'}
             onInput={(event) => setName(event.currentTarget.value)}
           />
+          <LengthHint value={name} max={MAX_GROUP_NAME_CHARS} />
           {nameMissing && (
             <p class="error-text" id="group-name-error">
               Enter a name for the group

@@ -10,6 +10,7 @@ import { ErrorText } from '../../components/Notice.js';
 import { ScreenHeader } from '../../components/ScreenHeader.js';
 import { Icon } from '../../components/icons.js';
 import { COVEY_VERSION, DeviceSettings, InstallOffer } from '../../shell/index.js';
+import { LengthHint } from '../../components/LengthHint.js';
 
 const THEMES: readonly { value: Theme; label: string }[] = [
   { value: 'system', label: 'Same as this device' },
@@ -47,6 +48,7 @@ export function Settings({ app }: { app: AppView }): JSX.Element {
             <label for="settings-name">Your name</label>
             <p class="hint">New contacts and groups see this name; people you have added keep the name they gave you.</p>
             <input id="settings-name" class="input" maxLength={MAX_DISPLAY_NAME_CHARS} value={name} onInput={(event) => setName(event.currentTarget.value)} />
+            <LengthHint value={name} max={MAX_DISPLAY_NAME_CHARS} />
           </div>
           <ErrorText error={rename.error} />
           <button type="submit" class="btn" disabled={!nameChanged || rename.pending}>

@@ -10,6 +10,7 @@ import { pendingLinkKind } from '../../app/links.js';
 import { ErrorText } from '../../components/Notice.js';
 import { Icon, type IconName } from '../../components/icons.js';
 import './welcome.css';
+import { LengthHint } from '../../components/LengthHint.js';
 
 const STEPS: readonly { icon: IconName; title: string; text: string }[] = [
   { icon: 'qr', title: 'Share your link or QR code', text: 'Send your Covey link to a friend, or let them scan your code. That is how they find you: there are no accounts or phone numbers.' },
@@ -93,6 +94,7 @@ export function Welcome(): JSX.Element {
               aria-invalid={invalid ? 'true' : undefined}
               onInput={(event) => setName(event.currentTarget.value)}
             />
+            <LengthHint value={name} max={MAX_DISPLAY_NAME_CHARS} />
             {invalid && (
               <p class="error-text" id="display-name-error">
                 Enter a name
