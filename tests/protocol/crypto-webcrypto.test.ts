@@ -138,4 +138,23 @@ describe('KeyCache', () => {
     await Promise.resolve();
     expect(await cache.get('k', new Uint8Array([4]), load(4))).toBe(4);
   });
+
+  it('forget drops the entries of those key bytes under every kind, and nothing else', async () => {
+    const cache = new KeyCache<number>(8);
+    const a = new Uint8Array([1, 2]);
+    const b = new Uint8Array([2]);
+    for (const kind of ['x', 'y', 'z:w']) {
+      await cache.get(kind, a, () => Promise.resolve(1));
+      await cache.get(kind, b, () => Promise.resolve(2));
+    }
+    expect(cache.size).toBe(6);
+    cache.forget(Uint8Array.from(a)); // equal bytes, another array
+    expect(cache.size).toBe(3);
+    let loads = 0;
+    for (const kind of ['x', 'y', 'z:w']) {
+      await cache.get(kind, b, () => Promise.resolve(++loads));
+      expect(await cache.get(kind, a, () => Promise.resolve(7))).toBe(7); // loaded again
+    }
+    expect(loads).toBe(0);
+  });
 });

@@ -27,6 +27,8 @@ export const KEY_CACHE_MAX_KEY_BYTES = 64;
 
 export class KeyCache<K> {
   readonly #entries = new Map<string, Promise<K>>();
+  /** Every `kind` ever cached (a handful: 'verify', 'aes-ctr', …): `forget` looks up one id per kind. */
+  readonly #kinds = new Set<string>();
 
   constructor(readonly maxEntries: number = KEY_CACHE_MAX_ENTRIES) {}
 
@@ -37,6 +39,7 @@ export class KeyCache<K> {
   get(kind: string, keyBytes: Uint8Array, load: () => Promise<K>): Promise<K> {
     if (keyBytes.length > KEY_CACHE_MAX_KEY_BYTES) return load();
     const id = kind + ':' + byteString(keyBytes);
+    this.#kinds.add(kind);
     const hit = this.#entries.get(id);
     if (hit !== undefined) {
       this.#entries.delete(id);
@@ -58,8 +61,10 @@ export class KeyCache<K> {
   /** Drops every cached key made from these bytes, whatever its kind (forgetKeys). */
   forget(keyBytes: Uint8Array): void {
     if (keyBytes.length > KEY_CACHE_MAX_KEY_BYTES) return;
+    // (One lookup per kind, not a scan of every entry: a catch-up forgets a message key per
+    // message, and the cache holds up to maxEntries keys.)
     const suffix = ':' + byteString(keyBytes);
-    for (const id of [...this.#entries.keys()]) if (id.endsWith(suffix)) this.#entries.delete(id);
+    for (const kind of this.#kinds) this.#entries.delete(kind + suffix);
   }
 
   clear(): void {
