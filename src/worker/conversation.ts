@@ -1144,10 +1144,6 @@ export class ConversationRuntime {
   }
 
   /**
-   * Rule 9: the waiting include goes on without the members who never came (the engine aborts it
-   * and proposes it again without them); their adds wait again for a fresh claim. Call inside `run`.
-   */
-  /**
    * Who "go on without the missing" would leave out, and whom it would include again, as the
    * engine decides (greeting retryWithoutMissing): the awaited who are not shown online, or every
    * awaited member when each is. Null when our include does not wait or we may not abort it.
@@ -1161,6 +1157,10 @@ export class ConversationRuntime {
     return { missing, rest: p.members.filter((m) => !missing.has(m)) };
   }
 
+  /**
+   * Rule 9: the waiting include goes on without the members who never came (the engine aborts it
+   * and proposes it again without them); their adds wait again for a fresh claim. Call inside `run`.
+   */
   async retryWithoutMissing(): Promise<boolean> {
     const plan = this.withoutMissing();
     if (plan === null || plan.rest.length === 0) return false;
