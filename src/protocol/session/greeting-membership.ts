@@ -75,9 +75,7 @@ export class GreetingMembership implements Membership {
    * Deniability (mpENC §6.1.1): publishes our ephemeral key once nothing in flight needs it, and
    * forgets it (a later operation makes a new one: a published key never signs again).
    */
-  async publishSigningKey(ownPub: Uint8Array, context: MembershipContext, nowMs: number): Promise<string | null> {
-    void context;
-    void nowMs;
+  async publishSigningKey(ownPub: Uint8Array): Promise<string | null> {
     const s = this.state;
     if (s.ephemeral === null || s.staticSeed === null || !bytesEqual(s.ephemeral.pub, ownPub)) return null;
     if (s.op !== null || s.proposal !== null) return null;
