@@ -157,10 +157,15 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
   });
 
   test('wakes by push: the service worker fetches and shows "New messages in Covey" without content', async () => {
+    // Bob's app from the test before is gone (its engine, which would take Alice's messages over
+    // its socket and move the fetch cursors past them, has stopped) and nothing it left is still
+    // being synced, before Alice writes: the only job that fetches her messages is the push below.
+    const page = await probe();
+    await waitFor(page, async () => (await page.evaluate(syncTags)).length === 0, 'no sync pending');
     const texts = ['are you up?', 'call me'];
     for (const text of texts) await alice.call('send', { conversationId: aliceGroup, text });
     await untilPosted(alice, aliceGroup, texts);
-    const page = await probe();
+    await waitFor(page, async () => (await page.evaluate(relayNews, RELAY_READ)).reduce((n, c) => n + c.news, 0) >= texts.length, 'the 2 at the relay');
     const channel = JSON.parse((await page.evaluate(transitDump)).json).fetchTokens.map((t: { channel: string }) => t.channel) as string[];
     await deliverPushMessage(page, JSON.stringify({ type: 'covey-wake', channels: channel }));
     await waitForNotifications(page, ['2 new messages'], 'the notification for 2 new messages');
