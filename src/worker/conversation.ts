@@ -16,8 +16,7 @@ import type { ChannelEvent } from '../protocol/channel.js';
 import { decodePacket } from '../protocol/codec/packet.js';
 import { isProtocolError } from '../protocol/errors.js';
 import { createMembership } from '../protocol/greeting/index.js';
-import { idKey, type MemberId } from '../protocol/ids.js';
-import { makeMessageId } from '../protocol/packets/ids.js';
+import type { MemberId } from '../protocol/ids.js';
 import {
   DEFAULT_SESSION_CONFIG,
   GreetingMembership,
@@ -283,7 +282,7 @@ export class ConversationRuntime {
   private async step(
     what: string,
     call: ((session: Session, nowMs: number) => Promise<SessionEffect[]>) | null,
-    options: { eventTimeMs?: number; messageTimes?: ReadonlyMap<string, number>; ownRef?: MessageRef; prepare?: (batch: Batch) => void | Promise<void> } = {},
+    options: { ownRef?: MessageRef; prepare?: (batch: Batch) => void | Promise<void> } = {},
   ): Promise<SessionEffect[]> {
     const deps = this.host.deps;
     const nowMs = deps.now();
@@ -331,7 +330,8 @@ export class ConversationRuntime {
         }
         case 'deliver':
           if ((effect.message.author as string) === this.self && options.ownRef !== undefined && delivered === undefined) delivered = effect.message;
-          else await this.deliver(effect.message, options.messageTimes?.get(effect.message.id) ?? options.eventTimeMs ?? nowMs, batch);
+          // The relay time of the packet that carried it (each message of a page its own).
+          else await this.deliver(effect.message, effect.message.atMs, batch);
           break;
         case 'notice':
           this.onNotice(effect.notice, nowMs, batch);
@@ -819,31 +819,8 @@ export class ConversationRuntime {
       return;
     }
     const single = events.length === 1;
-    await this.step('receive', (s, now) => (single ? s.receive(events[0]!, now) : s.receiveAll(events, now)), {
-      eventTimeMs: events[events.length - 1]!.atMs,
-      // Each message shows the relay time of its own packet, not the page's last.
-      ...(single ? {} : { messageTimes: await this.messageTimes(events) }),
-      prepare,
-    });
+    await this.step('receive', (s, now) => (single ? s.receive(events[0]!, now) : s.receiveAll(events, now)), { prepare });
     await this.followUps();
-  }
-
-  /** Relay time by mpENC message key for the data packets of a page (ids as the engine makes them). */
-  private async messageTimes(events: readonly ChannelEvent[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const e of events) {
-      if (e.kind !== 'packet' || e.atMs === undefined || !e.text.startsWith('?mpENC:')) continue;
-      try {
-        const packet = decodePacket(e.text);
-        if (packet.kind !== 'data') continue;
-        // The first copy: a resend (ack monitor) carries the same packet later.
-        const id = idKey(await makeMessageId(this.host.deps.crypto, packet));
-        if (!out.has(id)) out.set(id, e.atMs);
-      } catch (error) {
-        if (!isProtocolError(error)) throw error;
-      }
-    }
-    return out;
   }
 
   /**
