@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Session } from '../../src/protocol/session/index.js';
 import type { RunningRelay } from '../../src/relay/server.js';
-import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
+import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { CrashError } from '../../src/worker/conversation.js';
 import type { FaultHook, FaultPoint } from '../../src/worker/deps.js';
