@@ -168,8 +168,8 @@ export class ConversationRuntime {
   unstored = false;
   /** We asked the engine to go on without the missing: the abort it orders first is expected. */
   private retryAbortPending = false;
-  /** Relay events waiting for the conversation's queue (processed as one page). */
-  private readonly incoming: { readonly event: RelayEvent; readonly prepare: ((batch: Batch) => void) | undefined }[] = [];
+  /** Relay events waiting for the conversation's queue (processed as one page); `fromInbox`: its inbox record goes with the page. */
+  private readonly incoming: { readonly event: RelayEvent; readonly fromInbox: boolean }[] = [];
   /** Automatic include proposals per joiner this run (rule 10: no retry loop). */
   private readonly includeAttempts = new Map<string, number>();
   /** The session part of the `sessions` record as last written or loaded (save() rewrites it with the conversation record). */
@@ -819,8 +819,8 @@ export class ConversationRuntime {
    * ahead), one transaction, one snapshot (issue 8 "catch-up"; issue 10 §2 holds per page: nothing
    * of the page leaves before the page's state is stored).
    */
-  receive(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
-    this.incoming.push({ event, prepare });
+  receive(event: RelayEvent, from: 'relay' | 'inbox' = 'relay'): Promise<void> {
+    this.incoming.push({ event, fromInbox: from === 'inbox' });
     return this.run('receive', () => this.receivePage());
   }
 
@@ -866,13 +866,19 @@ export class ConversationRuntime {
     const size = this.host.deps.receivePage ?? (this.incoming.length > RECEIVE_PAGE ? BACKLOG_PAGE : RECEIVE_PAGE);
     const page = this.incoming.splice(0, size);
     if (page.length === 0) return null; // an earlier call's page took it
-    const prepares: ((batch: Batch) => void)[] = [];
+    // The inbox records of the page (what the service worker fetched), deleted with it: they are
+    // handed over in seq order, so one range of keys (one request instead of one per message).
+    let inboxFirst = Infinity;
+    let inboxLast = -Infinity;
     const events: ChannelEvent[] = [];
     const claims: { author: MemberKey; text: string; atMs: number }[] = [];
     let current = [...this.session.channelMembers()] as string[] as MemberKey[];
     const seqBefore = this.meta.lastSeq;
-    for (const { event, prepare } of page) {
-      if (prepare !== undefined) prepares.push(prepare);
+    for (const { event, fromInbox } of page) {
+      if (fromInbox) {
+        inboxFirst = Math.min(inboxFirst, event.seq);
+        inboxLast = Math.max(inboxLast, event.seq);
+      }
       // Already processed (fetched twice: socket and service worker): only drop the copy.
       if (event.seq <= this.meta.lastSeq) continue;
       if (event.type === 'packet' && event.author !== null) {
@@ -892,12 +898,13 @@ export class ConversationRuntime {
       }
       events.push(channelEvent);
     }
+    const fromInbox = inboxLast < inboxFirst ? null : { first: inboxFirst, last: inboxLast };
     const prepare = async (batch: Batch) => {
       for (const c of claims) await this.onClaim(c.author, c.text, c.atMs, batch);
-      for (const p of prepares) p(batch);
+      if (fromInbox !== null) batch.deleteRange('inbox', [this.channel, fromInbox.first], [this.channel, fromInbox.last]);
     };
     // Only copies of events already processed, and nothing to write: take the next page.
-    if (events.length === 0 && prepares.length === 0 && this.meta.lastSeq === seqBefore) return this.takePage();
+    if (events.length === 0 && fromInbox === null && this.meta.lastSeq === seqBefore) return this.takePage();
     return { events, prepare };
   }
 
