@@ -190,7 +190,7 @@ export class Inbound {
     const key = sub.chains!.keyNow(author, packet.chainIndex);
     if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);
     try {
-      return await decryptDataPacketWith(crypto, packet, key);
+      return await decryptDataPacketWith(crypto, packet, key, true);
     } catch (e) {
       this.useKey(sub, author, packet.chainIndex);
       throw e;
