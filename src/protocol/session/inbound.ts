@@ -158,7 +158,8 @@ export class Inbound {
           return;
         }
         const message = { id, author, parents: content.parents.map(idKey), body: content.body };
-        await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+        const later = this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+        if (later !== undefined) await later;
         // Issue 9 §3: once the message is accepted, its key goes. One that waits (for parents, or
         // for its author's confirmation) keeps its key until accepted: if it is dropped while
         // waiting, a copy of the packet opens again. One we dropped at once keeps it too.
@@ -249,7 +250,7 @@ export class Inbound {
         .then(async (key) => {
           if (seen.has(key) || this.isDuplicate(key)) return undefined;
           seen.add(key);
-          return verifyDataPacket(crypto, packet, await sub.keys(crypto), pub);
+          return verifyDataPacket(crypto, packet, sub.boundKeys ?? (await sub.keys(crypto)), pub);
         })
         .catch(() => undefined);
       ahead.set(event, { packet, id, sub, author: event.sender, verdict });
@@ -282,7 +283,12 @@ export class Inbound {
 
   // ── stage: confirmation gate (rule 5) ─────────────────────────────────────────────────────
 
-  async verified(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
+  /**
+   * The stages from here on return undefined when they finished synchronously (the usual case in
+   * a catch-up: nothing to send), else the promise of the rest: one promise per message fewer at
+   * each stage (issue 8). Either way their effects are complete, in order, when it settles.
+   */
+  verified(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, event: ChannelPacket, nowMs: number, out: Out): Promise<void> | undefined {
     const author = message.author;
     if (author !== this.host.self && !sub.confirmed.has(author)) {
       // Rule 5: a member's data in a subsession is accepted only after its confirmation, which
@@ -292,9 +298,9 @@ export class Inbound {
         return;
       }
       sub.held.push({ message, carried, sender: event.sender, receivedAtMs: nowMs });
-      return;
+      return undefined;
     }
-    await this.offer(sub, message, carried, event.sender, event.atMs ?? nowMs, nowMs, out);
+    return this.offer(sub, message, carried, event.sender, event.atMs ?? nowMs, nowMs, out);
   }
 
   async releaseHeld(sub: Subsession, member: MemberId, nowMs: number, out: Out): Promise<void> {
@@ -313,28 +319,44 @@ export class Inbound {
 
   // ── stage: transcript ──────────────────────────────────────────────────────────────────────
 
-  async offer(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, sender: MemberId, atMs: number, nowMs: number, out: Out): Promise<void> {
+  offer(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, sender: MemberId, atMs: number, nowMs: number, out: Out): Promise<void> | undefined {
     if (sub.phase.kind === 'closed' && !sub.transcript.has(message.id) && message.parents.some((p) => !sub.transcript.has(p))) {
       // A closed subsession still shows a late message (rule 12), but nothing waits there any
       // more: its parents, which the relay orders first, never came to us.
       this.unreadable += 1;
       out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
-      return;
+      return undefined;
     }
     const result = ingest(sub.transcript, sub.pending, { message, extra: carried, receivedAtMs: nowMs });
-    if (result.duplicate) {
-      await this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
-      return;
-    }
+    if (result.duplicate) return this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
     for (const { item, error } of result.rejected) {
       out.push({ kind: 'warn', warning: { kind: 'rejected', sender: item.message.author, code: error.code, detail: error.message } });
     }
-    for (const item of result.accepted) await this.onAccepted(sub, item.message, item.extra, atMs, nowMs, out);
+    const accepted = result.accepted;
+    for (let i = 0; i < accepted.length; i++) {
+      const later = this.onAccepted(sub, accepted[i]!.message, accepted[i]!.extra, atMs, nowMs, out);
+      // The rest waits for this one's asynchronous part, as it would have with an await each.
+      if (later !== undefined) return this.acceptRest(later, sub, accepted, i + 1, atMs, nowMs, out);
+    }
+    return undefined;
+  }
+
+  private async acceptRest(
+    pending: Promise<void>,
+    sub: Subsession,
+    accepted: readonly { readonly message: TranscriptMessage<MessageBody>; readonly extra: Carried }[],
+    from: number,
+    atMs: number,
+    nowMs: number,
+    out: Out,
+  ): Promise<void> {
+    await pending;
+    for (let i = from; i < accepted.length; i++) await this.onAccepted(sub, accepted[i]!.message, accepted[i]!.extra, atMs, nowMs, out);
   }
 
   // ── stage: acks, presence, log ─────────────────────────────────────────────────────────────
 
-  private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> {
+  private onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> | undefined {
     const { id, author, body } = message;
     const waited = sub.openKeys.get(id);
     if (waited !== undefined) {
@@ -364,8 +386,14 @@ export class Inbound {
     if (body.type === 'consistency' && body.close && author !== this.host.self) {
       out.push({ kind: 'notice', notice: { kind: 'member-parting', subsession: sub.index, member: author } });
     }
-    // (Awaited only when there is something to do: this runs for every message of a catch-up.)
-    if (actions.length > 0) await this.applyAcks(sub, actions, nowMs, out);
+    // (Asynchronous only when there is something to do: this runs for every message of a catch-up.)
+    if (actions.length > 0) return this.acksThenParting(sub, actions, nowMs, out);
+    if (sub.phase.kind === 'parting') return this.host.checkParting(sub, nowMs, out);
+    return undefined;
+  }
+
+  private async acksThenParting(sub: Subsession, actions: readonly AckAction[], nowMs: number, out: Out): Promise<void> {
+    await this.applyAcks(sub, actions, nowMs, out);
     if (sub.phase.kind === 'parting') await this.host.checkParting(sub, nowMs, out);
   }
 
