@@ -65,7 +65,8 @@ export function createHybridProvider(
       nobleProvider.forgetKeys(keys); // its AES key schedules
     },
     randomBytes: (length) => (sym ?? nobleProvider).randomBytes(length),
-    sha256: async (data) => bySize(data.length, thresholds.sha256MinBytes).sha256(data),
+    // (Not async, as aesCtr below: three hashes per received message.)
+    sha256: (data) => (data instanceof Uint8Array ? bySize(data.length, thresholds.sha256MinBytes) : nobleProvider).sha256(data),
     hmacSha256: async (key, data) => bySize(data.length, thresholds.sha256MinBytes).hmacSha256(key, data),
     hkdfSha256: async (ikm, salt, info, length) =>
       bySize(ikm.length, thresholds.sha256MinBytes).hkdfSha256(ikm, salt, info, length),

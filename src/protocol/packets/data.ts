@@ -140,7 +140,8 @@ export async function verifyDataPacket(
   keys: SubsessionKeys | BoundKeys,
   authorPubKey: Uint8Array,
 ): Promise<boolean> {
-  const hash = await hashOf(crypto, keys);
+  // (Bound keys carry the hash: no await for it, this runs for every message of a catch-up.)
+  const hash = 'sidkeyHash' in keys ? keys.sidkeyHash : await sidkeyHash(crypto, keys);
   return crypto.ed25519Verify(authorPubKey, concatBytes(DATA_CONTEXT, hash, packet.signed), packet.signature);
 }
 

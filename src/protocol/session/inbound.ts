@@ -245,15 +245,20 @@ export class Inbound {
       // No check for a duplicate (a resend of what we hold, or of a packet earlier in the page):
       // in order it is recognised before any crypto, and catch-up stays one check per message.
       // A check that throws (never for well-formed inputs) is simply done again in order.
-      const seen = this.pageIds;
-      const verdict = id
-        .then(async (key) => {
-          if (seen.has(key) || this.isDuplicate(key)) return undefined;
-          seen.add(key);
-          return verifyDataPacket(crypto, packet, sub.boundKeys ?? (await sub.keys(crypto)), pub);
-        })
-        .catch(() => undefined);
-      ahead.set(event, { packet, id, sub, author: event.sender, verdict });
+      ahead.set(event, { packet, id, sub, author: event.sender, verdict: this.checkAhead(id, packet, sub, pub) });
+    }
+  }
+
+  /** verifyAhead's check of one packet (one async function: no chain of promises per message). */
+  private async checkAhead(id: Promise<MessageKey>, packet: DataPacket, sub: Subsession, pub: Uint8Array): Promise<boolean | undefined> {
+    const seen = this.pageIds;
+    try {
+      const key = await id;
+      if (seen.has(key) || this.isDuplicate(key)) return undefined;
+      seen.add(key);
+      return await verifyDataPacket(this.host.crypto, packet, sub.boundKeys ?? (await sub.keys(this.host.crypto)), pub);
+    } catch {
+      return undefined;
     }
   }
 
