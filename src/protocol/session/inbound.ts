@@ -63,11 +63,7 @@ interface Ahead {
   readonly verdict?: Promise<boolean | undefined>;
 }
 
-/**
- * receiveAll starts this many signature checks ahead of the event it processes: enough to keep
- * WebCrypto's worker threads busy, few enough that a page's memory stays small.
- */
-export const VERIFY_AHEAD = 32;
+export { VERIFY_AHEAD } from './config.js';
 
 export class Inbound {
   /** Data packets we could not read, not addressed to us (before our time, or while solo). */
@@ -81,7 +77,7 @@ export class Inbound {
 
   constructor(private readonly host: InboundHost) {}
 
-  /** A receiveAll page starts: events[i + 1, i + 1 + VERIFY_AHEAD) are decoded and checked ahead as it goes. */
+  /** A receiveAll page starts: events[i + 1, i + 1 + config.verifyAhead) are decoded and checked ahead as it goes. */
   beginPage(): void {
     this.ahead = new Map();
     this.pageIds = new Set();
@@ -97,7 +93,7 @@ export class Inbound {
   /** Event `i` of the page is next: look ahead from it (only at events not looked at yet: O(1) per event). */
   next(events: readonly ChannelEvent[], i: number): void {
     if (this.ahead === null) return;
-    const to = Math.min(i + 1 + VERIFY_AHEAD, events.length);
+    const to = Math.min(i + 1 + this.host.config.verifyAhead, events.length);
     this.verifyAhead(events, Math.max(i + 1, this.aheadUntil), to);
     this.aheadUntil = Math.max(this.aheadUntil, to);
   }
