@@ -65,13 +65,15 @@ function forgetExpanded(keys: readonly Uint8Array[]): void {
  */
 const SHA256_PRISTINE = new _SHA256();
 const sha256Work = new _SHA256();
+/** Its block buffer (protected in noble's types): digesting into it reuses the view noble holds. */
+const sha256Block = (sha256Work as unknown as { readonly buffer: Uint8Array }).buffer;
+if (!(sha256Block instanceof Uint8Array) || sha256Block.length !== 64) throw new Error('noble SHA-256 internals changed: see sha256Reused');
 
 function sha256Reused(data: Uint8Array): Uint8Array {
   SHA256_PRISTINE._cloneInto(sha256Work);
   try {
-    const out = new Uint8Array(32);
-    sha256Work.update(data).digestInto(out);
-    return out;
+    sha256Work.update(data).digestInto(sha256Block);
+    return sha256Block.slice(0, 32);
   } finally {
     sha256Work.destroy();
   }

@@ -173,8 +173,15 @@ export class MessageLog<Body> {
     const unique = candidates.length <= FEW_CANDIDATES ? candidates.filter((c, i) => candidates.indexOf(c) === i) : [...new Set(candidates)];
     const out = unique.filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)));
     // By id: the same answer for every member, whatever the delivery order. (Distinct strings, so
-    // `<` orders them as the default sort does, without its conversions; one needs no sort.)
-    return out.length > 1 ? out.sort((a, b) => (a < b ? -1 : 1)) : out;
+    // `<` orders them as the default sort does; a few are put in place, with no sort's work array.)
+    if (out.length > FEW_CANDIDATES) return out.sort((a, b) => (a < b ? -1 : 1));
+    for (let i = 1; i < out.length; i++) {
+      const c = out[i]!;
+      let j = i - 1;
+      for (; j >= 0 && out[j]! > c; j--) out[j + 1] = out[j]!;
+      out[j + 1] = c;
+    }
+    return out;
   }
 
   /** Display position of a shown entry, by binary search on the display order. */
