@@ -52,7 +52,8 @@ type TransitValue = OutboxRecord | InboxRecord | FetchTokenRecord;
 type Write =
   | { readonly kind: 'sealed'; readonly store: SealedStoreName; readonly key: RecordKey; readonly value: Sealed }
   | { readonly kind: 'transit'; readonly store: TransitStore; readonly value: TransitValue }
-  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey };
+  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey }
+  | { readonly kind: 'delete-range'; readonly store: StoreName; readonly lower: RecordKey; readonly upper: RecordKey };
 
 /** Opens the database with the given factory, running migrations. */
 export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version = CLIENT_DB_VERSION): Promise<CoveyDatabase> {
@@ -109,6 +110,12 @@ export class Batch {
 
   delete(store: StoreName, key: RecordKey): this {
     this.slots.push({ kind: 'delete', store, key });
+    return this;
+  }
+
+  /** Deletes every record from `lower` to `upper` (both included) in one request. */
+  deleteRange(store: StoreName, lower: RecordKey, upper: RecordKey): this {
+    this.slots.push({ kind: 'delete-range', store, lower, upper });
     return this;
   }
 
@@ -292,7 +299,8 @@ export class ClientStore {
         // An abort (replaced engine, crash injection) fails every request: not an error of its own.
         if (w.kind === 'sealed') tx.objectStore(w.store).put(w.value, w.key as never).catch(ignore);
         else if (w.kind === 'transit') tx.objectStore(w.store).put(w.value as never).catch(ignore);
-        else tx.objectStore(w.store).delete(w.key as never).catch(ignore);
+        else if (w.kind === 'delete') tx.objectStore(w.store).delete(w.key as never).catch(ignore);
+        else tx.objectStore(w.store).delete(IDBKeyRange.bound(w.lower, w.upper)).catch(ignore);
       }
     } catch (error) {
       tx.abort();
