@@ -19,7 +19,7 @@
  * contributions stay clamped, so mixing them into the other slots is still one X25519 per slot.
  */
 import type { CryptoProvider } from '../crypto/provider.js';
-import { applyScalar, clampScalar, divScalars, isClampedForm, mulScalars, powScalar, productOfClamped, scalarFromWide } from '../crypto/scalar.js';
+import { applyScalar, clampScalar, divScalars, mulScalars, powScalar, productOfClamped, scalarFromWide } from '../crypto/scalar.js';
 import { assert, ProtocolError } from '../errors.js';
 import type { RandomSource } from '../random.js';
 import { MAX_KEY_CONTRIBUTIONS } from '../limits.js';
@@ -225,9 +225,6 @@ export function raiseOf(key: OwnKey, members: number): Uint8Array | null {
   if (!isScalarKey(key) || key.ratchet === null || members < 2) return null;
   return powScalar(key.ratchet, members - 1);
 }
-
-/** For tests and the simulators' oracles: whether a stored scalar is a fresh clamped key. */
-export const scalarIsFresh = (key: ScalarKey): boolean => isClampedForm(key.x);
 
 /** A complete list has a key in every slot (only the IKA initiator's upflow has an empty one). */
 export function requireFull(intKeys: readonly IntKey[]): Uint8Array[] {
