@@ -32,8 +32,12 @@ import {
   type OwnKey,
   type ScalarKey,
 } from '../../src/protocol/greeting/cliques.js';
-import { providers } from '../helpers/providers.js';
+import type { MemberId } from '../../src/protocol/ids.js';
+import { fromJsonSafe, toJsonSafe } from '../../src/protocol/session/json.js';
+import type { MembershipState } from '../../src/protocol/greeting/types.js';
+import { providers, webCryptoProvider } from '../helpers/providers.js';
 import { seededRandom } from '../helpers/seeded-random.js';
+import { expectAgreement, makeGroup } from './membership-helpers.js';
 
 const general = (rng: ReturnType<typeof seededRandom>) => scalarBytes(scalarValue(clampScalar(rng.bytes(32))) * 7919n + BigInt(rng.int(1 << 30)));
 
@@ -213,5 +217,37 @@ describe.each(providers)('v2 CLIQUES with one scalar and the ratchet ($name)', (
       }
     }
     expect([...opened]).toEqual([history.length - 1]);
+  });
+});
+
+describe('a v2 state saved before the scalar key (list of contributions)', () => {
+  it('restores and goes on: refresh, exclude and include agree, and the keys become scalars', async () => {
+    const crypto = webCryptoProvider;
+    const g = await makeGroup(crypto, 4, 41);
+    const members = () => [...g.members.values()].filter((m) => m.state.current !== null);
+    // What the list engine saved for this subsession: a list of clamped contributions whose
+    // product is the scalar before the ratchet (x·t⁻¹), and no ratchet pending. Two clamped
+    // factors of it (splitScalar) are such a list. Through the snapshot's JSON, as a restore.
+    for (const m of members()) {
+      const own = m.state.own!.contributions as ScalarKey;
+      expect(own.ratchet).not.toBeNull();
+      const [c1, c2] = splitScalar(divScalars(own.x, own.ratchet!));
+      const legacy: MembershipState = { ...m.state, own: { ...m.state.own!, contributions: [c2, c1] } };
+      m.state = fromJsonSafe(toJsonSafe(legacy)) as MembershipState;
+      expect(Array.isArray(m.state.own!.contributions)).toBe(true);
+    }
+    await g.input(g.member('m01'), { kind: 'refresh' });
+    await g.settle();
+    expectAgreement(g, members());
+    for (const m of members()) expect(Array.isArray(m.state.own!.contributions)).toBe(false);
+    await g.input(g.member('m02'), { kind: 'exclude', members: ['m03' as MemberId] });
+    await g.settle();
+    g.join('m03');
+    await g.settle();
+    await g.input(g.member('m00'), { kind: 'include', members: ['m03' as MemberId] });
+    await g.settle();
+    expect(members()).toHaveLength(4);
+    expectAgreement(g, members());
+    expect(g.warnings()).toEqual([]);
   });
 });
