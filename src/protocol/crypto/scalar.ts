@@ -8,7 +8,8 @@
  * Curve25519 base point), which can be multiplied, divided and ratcheted (greeting/cliques.ts),
  * and is applied with two ordinary X25519 calls (so the WebCrypto fast path still serves):
  *
- *   [x]P = X25519(c1, X25519(c2, P)),   c2 clamped,  c1 = ±x·c2⁻¹ mod ℓ, also a clamped value.
+ *   [x]P = X25519(c1, X25519(c2, P)),   c2 a public clamped constant,  c1 = ±x·c2⁻¹ mod ℓ,
+ *                                       also a clamped value.
  *
  * Why it is right, for every P the protocol multiplies (a point of order ℓ: G times products of
  * clamped scalars, or a point after a clamped multiplication):
@@ -18,7 +19,7 @@
  * - X25519 returns the u-coordinate only, which [x]P and [−x]P share: the sign is free, and one
  *   of ±x·c2⁻¹ always has the clamped form (the two k values sum to −2^252 ≡ ℓ − 2^252 mod ℓ, a
  *   number of 125 bits, so if one is ≥ 2^251 the other is < 2^251, except in a band of width
- *   2^126 out of 2^252: then another c2 is drawn).
+ *   2^126 out of 2^252: then the next constant c2 is tried).
  *
  * A stored scalar is 32 bytes little-endian, in one of two forms told apart by bit 254: a clamped
  * X25519 private key (a newcomer's single contribution: applied with one X25519, as before), or a
@@ -43,8 +44,9 @@ const TWO_251 = 1n << 251n;
 const INV_8 = Fn.inv(8n);
 
 /**
- * Splits tried before giving up. A split fails with probability about 2^-126 (see above), so a
- * second one is already only a guard; four failures in a row mean a bug, not bad luck.
+ * Inner factors c2 tried before giving up (SPLIT_BASES). One fails for a given x with
+ * probability about 2^-126 (see above), so a second is already only a guard; four failures in a
+ * row mean a bug, not bad luck.
  */
 export const MAX_SPLIT_ATTEMPTS = 4;
 
@@ -113,15 +115,22 @@ export function productOfClamped(list: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * Two clamped scalars [c1, c2] with c1·c2 ≡ ±x (mod ℓ). c2 is derived from x (SHA-256, so the
- * same x always gives the same pair and no random draw is needed: nothing of the pair leaves
- * the member; only [x]P does, which does not depend on the split).
+ * The inner factors c2: public constants (clamp(SHA-256("covey scalar split" ‖ attempt))), one
+ * per attempt. c2 need not be secret: [c2]P is computable by anyone from the public P; only c1
+ * = ±x·c2⁻¹ carries x. A constant c2 keeps its imported WebCrypto key cached, so applying a
+ * fresh scalar costs one private-key import (c1) instead of two (an import is a scalar
+ * multiplication: select.ts "no cache").
  */
+const SPLIT_BASES: readonly { readonly c2: Uint8Array; readonly inverse: bigint }[] = Array.from({ length: MAX_SPLIT_ATTEMPTS }, (_, attempt) => {
+  const c2 = clampScalar(sha256(concatBytes(new TextEncoder().encode('covey scalar split'), Uint8Array.of(attempt))));
+  return { c2, inverse: Fn.inv(Fn.create(bytesToNumberLE(c2))) };
+});
+
+/** Two clamped scalars [c1, c2] with c1·c2 ≡ ±x (mod ℓ); c2 is a public constant (SPLIT_BASES). */
 export function splitScalar(scalar: Uint8Array): [Uint8Array, Uint8Array] {
   const x = scalarValue(scalar);
-  for (let attempt = 0; attempt < MAX_SPLIT_ATTEMPTS; attempt++) {
-    const c2 = clampScalar(sha256(concatBytes(SPLIT_CONTEXT, scalarBytes(x), Uint8Array.of(attempt))));
-    const t = Fn.div(x, Fn.create(bytesToNumberLE(c2)));
+  for (const { c2, inverse } of SPLIT_BASES) {
+    const t = Fn.mul(x, inverse);
     for (const target of [t, Fn.neg(t)]) {
       // 2^254 + 8k ≡ target (mod ℓ)  ⇔  k ≡ (target − 2^254) / 8.
       const k = Fn.mul(Fn.sub(target, Fn.create(TWO_254)), INV_8);
@@ -131,15 +140,19 @@ export function splitScalar(scalar: Uint8Array): [Uint8Array, Uint8Array] {
   assert(false, `no clamped split of a scalar in ${MAX_SPLIT_ATTEMPTS} attempts`);
 }
 
-const SPLIT_CONTEXT = new TextEncoder().encode('covey scalar split');
-
 /**
  * [x]P with X25519 only (`point` null: the base point). One call for a clamped-form scalar, two
  * otherwise. Throws ProtocolError('low-order-point') as X25519 does for a small-order P.
+ * c1 carries x: the provider forgets it at once (a key cache would otherwise keep a secret the
+ * ratchet means to erase).
  */
 export async function applyScalar(crypto: CryptoProvider, scalar: Uint8Array, point: Uint8Array | null): Promise<Uint8Array> {
   if (isClampedForm(scalar)) return point === null ? crypto.x25519PublicKey(scalar) : crypto.x25519(scalar, point);
   const [c1, c2] = splitScalar(scalar);
   const inner = point === null ? await crypto.x25519PublicKey(c2) : await crypto.x25519(c2, point);
-  return crypto.x25519(c1, inner);
+  try {
+    return await crypto.x25519(c1, inner);
+  } finally {
+    crypto.forgetKeys([c1]);
+  }
 }
