@@ -52,7 +52,8 @@ type TransitValue = OutboxRecord | InboxRecord | FetchTokenRecord;
 type Write =
   | { readonly kind: 'sealed'; readonly store: SealedStoreName; readonly key: RecordKey; readonly value: Sealed }
   | { readonly kind: 'transit'; readonly store: TransitStore; readonly value: TransitValue }
-  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey };
+  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey }
+  | { readonly kind: 'delete-range'; readonly store: StoreName; readonly lower: RecordKey; readonly upper: RecordKey };
 
 /** Opens the database with the given factory, running migrations. */
 export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version = CLIENT_DB_VERSION): Promise<CoveyDatabase> {
@@ -67,46 +68,69 @@ export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version 
 /** The changes of one engine step, sealed before the transaction opens (IndexedDB transactions
  * commit as soon as they wait on anything else, so all crypto happens first). */
 export class Batch {
-  readonly writes: Write[] = [];
-  private readonly pending: Promise<void>[] = [];
-  private readonly sealedKeys = new Set<string>();
+  /** Write slots in the order they were asked for; a sealed one is filled by `ready`. */
+  private readonly slots: (Write | undefined)[] = [];
+  /** Each sealed key's slot and its value as JSON (a later put of the key replaces it). */
+  private readonly toSeal = new Map<string, { slot: number; store: SealedStoreName; key: RecordKey; json: string }>();
+  private sealing: Promise<void> | null = null;
 
   constructor(private readonly store: ClientStore) {}
 
+  /** The writes, in the order they were asked for (complete once `ready` resolved). */
+  get writes(): Write[] {
+    return this.slots.filter((w): w is Write => w !== undefined);
+  }
+
   /** Whether this batch already puts a sealed record at `key` of `store`. */
   has(store: SealedStoreName, key: RecordKey): boolean {
-    return this.sealedKeys.has(`${store}\n${keyText(key)}`);
+    return this.toSeal.has(`${store}\n${keyText(key)}`);
   }
 
+  /** Serialises `value` now (later changes to it are not stored); sealed at `ready`. */
   put(store: SealedStoreName, key: RecordKey, value: unknown): this {
-    this.sealedKeys.add(`${store}\n${keyText(key)}`);
-    this.pending.push(this.store.seal(store, key, value).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
-    return this;
+    return this.putJson(store, key, JSON.stringify(value));
   }
 
-  /** `put` of a value already serialised with JSON.stringify. */
+  /**
+   * `put` of a value already serialised with JSON.stringify. The same key put twice in one step
+   * (a message stored queued, then sealed) is sealed once, with the last value.
+   */
   putJson(store: SealedStoreName, key: RecordKey, json: string): this {
-    this.sealedKeys.add(`${store}\n${keyText(key)}`);
-    this.pending.push(this.store.sealJson(store, key, json).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
+    if (this.sealing !== null) throw new Error('Batch: put after ready');
+    const id = `${store}\n${keyText(key)}`;
+    const slot = this.toSeal.get(id)?.slot ?? this.slots.push(undefined) - 1;
+    this.toSeal.set(id, { slot, store, key, json });
     return this;
   }
 
   putTransit(store: TransitStore, value: TransitValue): this {
-    this.writes.push({ kind: 'transit', store, value });
+    this.slots.push({ kind: 'transit', store, value });
     return this;
   }
 
   delete(store: StoreName, key: RecordKey): this {
-    this.writes.push({ kind: 'delete', store, key });
+    this.slots.push({ kind: 'delete', store, key });
+    return this;
+  }
+
+  /** Deletes every record from `lower` to `upper` (both included) in one request. */
+  deleteRange(store: StoreName, lower: RecordKey, upper: RecordKey): this {
+    this.slots.push({ kind: 'delete-range', store, lower, upper });
     return this;
   }
 
   get empty(): boolean {
-    return this.writes.length === 0 && this.pending.length === 0;
+    return this.slots.length === 0;
   }
 
-  async ready(): Promise<void> {
-    await Promise.all(this.pending);
+  /** Seals every put (all at once: WebCrypto runs them side by side). */
+  ready(): Promise<void> {
+    this.sealing ??= Promise.all(
+      [...this.toSeal.values()].map(async ({ slot, store, key, json }) => {
+        this.slots[slot] = { kind: 'sealed', store, key, value: await this.store.sealJson(store, key, json) };
+      }),
+    ).then(() => undefined);
+    return this.sealing;
   }
 }
 
@@ -241,27 +265,56 @@ export class ClientStore {
     return new Batch(this);
   }
 
-  /** Writes a batch atomically (one transaction), after checking this engine is still current. */
+  /**
+   * Writes a batch atomically (one transaction), only if this engine is still current. The epoch
+   * read and the writes are issued together: requests of a transaction run in order, so the read's
+   * answer comes before the transaction can commit, and a stale epoch aborts it (nothing of it is
+   * written). Waiting for the read before issuing the writes cost a round trip to the database per
+   * step (in a browser, to the storage process).
+   */
   async commit(batch: Batch): Promise<void> {
     await batch.ready();
-    if (batch.writes.length === 0) return;
+    const writes = batch.writes;
+    if (writes.length === 0) return;
     const names = new Set<StoreName>(['meta']);
-    for (const w of batch.writes) names.add(w.store);
+    for (const w of writes) names.add(w.store);
     const tx = this.db.transaction([...names], 'readwrite');
+    let replaced = false;
+    const expected = this.epoch;
+    const checked =
+      expected === null
+        ? Promise.resolve()
+        : tx
+            .objectStore('meta')
+            .get('engine')
+            .then((current) => {
+              if ((current as EngineRecord | undefined)?.epoch === expected) return;
+              replaced = true;
+              tx.abort();
+            });
+    const ignore = () => undefined;
     try {
-      await this.checkEpoch(tx.objectStore('meta'));
       this.beforeWrite?.(batch);
-      for (const w of batch.writes) {
-        if (w.kind === 'sealed') void tx.objectStore(w.store).put(w.value, w.key as never);
-        else if (w.kind === 'transit') void tx.objectStore(w.store).put(w.value as never);
-        else void tx.objectStore(w.store).delete(w.key as never);
+      for (const w of writes) {
+        // An abort (replaced engine, crash injection) fails every request: not an error of its own.
+        if (w.kind === 'sealed') tx.objectStore(w.store).put(w.value, w.key as never).catch(ignore);
+        else if (w.kind === 'transit') tx.objectStore(w.store).put(w.value as never).catch(ignore);
+        else if (w.kind === 'delete') tx.objectStore(w.store).delete(w.key as never).catch(ignore);
+        else tx.objectStore(w.store).delete(IDBKeyRange.bound(w.lower, w.upper)).catch(ignore);
       }
     } catch (error) {
       tx.abort();
-      await tx.done.catch(() => undefined);
+      await Promise.all([tx.done.catch(ignore), checked.catch(ignore)]);
       throw error;
     }
-    await tx.done;
+    try {
+      await checked;
+      await tx.done;
+    } catch (error) {
+      if (replaced) throw new EngineReplacedError();
+      throw error;
+    }
+    if (replaced) throw new EngineReplacedError();
   }
 
   /** Every store's raw contents (tests: the "raw dump holds no plaintext" check). */
