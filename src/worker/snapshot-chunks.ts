@@ -74,12 +74,15 @@ interface KeyedList<T> {
   readonly suffix: string;
   readonly size: number;
   readonly key: (entry: T) => string;
+  /** Whether an entry is unchanged since it was written (default: equal as JSON). */
+  readonly same?: (a: T, b: T) => boolean;
 }
 
 type Packet = Subsnapshot['packets'][number];
 type Tracked = Acks['tracked'][number];
 
-const PACKETS: KeyedList<Packet> = { suffix: '/p', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id]) => id };
+/** A kept packet never changes under its id: only which ids are kept does. */
+const PACKETS: KeyedList<Packet> = { suffix: '/p', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id]) => id, same: (a, b) => a[0] === b[0] && a[1] === b[1] };
 const TRACKED: KeyedList<Tracked> = { suffix: '/t', size: SNAPSHOT_CHUNK_ENTRIES, key: (t) => t.id };
 
 /** What is stored of one keyed list: each entry's chunk, each chunk's entries as written. */
@@ -91,7 +94,10 @@ interface KeyedState<T> {
   joined: number;
 }
 
-/** Whether two JSON values are equal (snapshots are plain JSON: objects, arrays, strings, numbers, booleans, null). */
+/**
+ * Whether two JSON values are equal (snapshots are plain JSON: objects, arrays, strings, numbers,
+ * booleans, null). Runs over every kept packet and tracked ack at every step: no allocation.
+ */
 function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
@@ -101,9 +107,21 @@ function sameJson(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let count = 0;
+  for (const k in x) {
+    if (!(k in y) || !sameJson(x[k], y[k])) return false;
+    count++;
+  }
+  for (const _ in y) count--;
+  return count === 0;
+}
+
+function sameEntries<T>(list: KeyedList<T>, a: readonly T[], b: readonly T[]): boolean {
+  if (list.same === undefined) return sameJson(a, b);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!list.same(a[i]!, b[i]!)) return false;
   return true;
 }
 
@@ -168,28 +186,36 @@ export class SnapshotChunks {
       state = { chunkOf: new Map(), written: new Map(), open: after, joined: 0 };
       chunks = this.assign(list, state, entries)!;
     }
-    for (const [c, now] of chunks) {
+    const { numbers, groups } = chunks;
+    for (let i = 0; i < numbers.length; i++) {
+      const c = numbers[i]!;
       const before = state.written.get(c);
-      if (before !== undefined && sameJson(before, now)) continue;
-      batch.put('sessionChunks', [prefix, c], now);
-      state.written.set(c, now);
+      if (before !== undefined && sameEntries(list, before, groups[i]!)) continue;
+      batch.put('sessionChunks', [prefix, c], groups[i]);
+      state.written.set(c, groups[i]!);
     }
-    for (const c of state.written.keys()) {
-      if (chunks.has(c)) continue;
-      batch.delete('sessionChunks', [prefix, c]);
-      state.written.delete(c);
+    if (state.written.size > numbers.length) {
+      const kept = new Set(numbers);
+      for (const c of state.written.keys()) {
+        if (kept.has(c)) continue;
+        batch.delete('sessionChunks', [prefix, c]);
+        state.written.delete(c);
+      }
     }
     this.keyed.set(name, state as KeyedState<unknown>);
-    return [...chunks.keys()];
+    return numbers;
   }
 
   /**
-   * Each entry's chunk (a new entry joins the open chunk), as chunk → entries in chunk order;
-   * null when an entry would land in an earlier chunk than the one before it (the order changed).
+   * Each entry's chunk (a new entry joins the open chunk): the chunk numbers in order and each
+   * one's entries; null when an entry would land in an earlier chunk than the one before it (the
+   * order changed).
    */
-  private assign<T>(list: KeyedList<T>, state: KeyedState<T>, entries: readonly T[]): Map<number, T[]> | null {
-    const chunks = new Map<number, T[]>();
-    const chunkOf = new Map<string, number>();
+  private assign<T>(list: KeyedList<T>, state: KeyedState<T>, entries: readonly T[]): { numbers: number[]; groups: T[][] } | null {
+    const numbers: number[] = [];
+    const groups: T[][] = [];
+    const knownBefore = state.chunkOf.size;
+    let known = 0;
     let last = -1;
     for (const entry of entries) {
       const key = list.key(entry);
@@ -201,17 +227,21 @@ export class SnapshotChunks {
         }
         c = state.open;
         state.joined += 1;
-      }
+        state.chunkOf.set(key, c);
+      } else known++;
       if (c < last) return null;
-      last = c;
-      chunkOf.set(key, c);
-      const chunk = chunks.get(c);
-      if (chunk === undefined) chunks.set(c, [entry]);
-      else chunk.push(entry);
+      if (c !== last) {
+        numbers.push(c);
+        groups.push([entry]);
+        last = c;
+      } else groups[groups.length - 1]!.push(entry);
     }
-    state.chunkOf.clear();
-    for (const [k, c] of chunkOf) state.chunkOf.set(k, c);
-    return chunks;
+    // Entries went (acked by all): forget their chunks.
+    if (known < knownBefore) {
+      state.chunkOf.clear();
+      for (let i = 0; i < numbers.length; i++) for (const entry of groups[i]!) state.chunkOf.set(list.key(entry), numbers[i]!);
+    }
+    return { numbers, groups };
   }
 
   private async joinKeyed<T>(store: ClientStore, list: KeyedList<T>, index: number, numbers: readonly number[]): Promise<T[]> {
