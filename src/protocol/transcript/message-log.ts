@@ -85,7 +85,13 @@ export class MessageLog<Body> {
     const message = transcript.get(id);
     if (this.subsessionOfId.has(id)) assert(false, `message ${id} reported twice to the log`);
     this.subsessionOfId.set(id, subsession);
-    const inherited = this.maximal(transcript, message.parents.flatMap((p) => this.contentMax.get(p) ?? []));
+    // (A loop, not flatMap: this runs for every message of a catch-up.)
+    const candidates: MessageKey[] = [];
+    for (const p of message.parents) {
+      const max = this.contentMax.get(p);
+      if (max !== undefined) for (const c of max) candidates.push(c);
+    }
+    const inherited = this.maximal(transcript, candidates);
     if (!this.isContent(message.body)) {
       this.contentMax.set(id, inherited);
       return undefined;
