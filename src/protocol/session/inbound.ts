@@ -59,6 +59,8 @@ interface Ahead {
   readonly id?: Promise<MessageKey>;
   readonly sub?: Subsession;
   readonly author?: MemberId;
+  /** The signing key it was checked with (a confirmation earlier in the page may renew it: issue 9 §3). */
+  readonly pub?: Uint8Array;
   /** undefined: the check failed to run (it is done again in order). */
   readonly verdict?: Promise<boolean | undefined>;
 }
@@ -140,7 +142,7 @@ export class Inbound {
         let content;
         try {
           // (A check started ahead, receiveAll, for exactly this subsession and author.)
-          const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author ? await ahead.verdict : undefined;
+          const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author && ahead.pub === sub.setup.signingKeys.get(author) ? await ahead.verdict : undefined;
           if (sub.chains === undefined && !sub.ratchet) {
             content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
             refusePublished(sub, author);
@@ -252,7 +254,7 @@ export class Inbound {
           return verifyDataPacket(crypto, packet, await sub.keys(crypto), pub);
         })
         .catch(() => undefined);
-      ahead.set(event, { packet, id, sub, author: event.sender, verdict });
+      ahead.set(event, { packet, id, sub, author: event.sender, pub, verdict });
     }
   }
 

@@ -773,6 +773,12 @@ export class Session {
       const signingKeys = new Map(target.setup.signingKeys);
       signingKeys.set(member, signingKey);
       target.setup = { ...target.setup, signingKeys };
+      // Our own renewal is in the order now: the subsessions that closed meanwhile can publish.
+      if (member === this.self) {
+        for (const sub of this.subsessions.values()) {
+          if (sub.index < target.index && sub.phase.kind === 'closed' && sub.phase.consistent && !sub.published.has(this.self)) await this.publishPartedKey(sub, nowMs, out);
+        }
+      }
     }
     target.confirmed.add(member);
     target.confirmedByPacket.add(member);
