@@ -98,7 +98,7 @@ describe('deniability: published signing keys (mpENC §6.1.1)', () => {
     for (const n of ['alice', 'bob']) {
       const sub = subsessionOf(sim.member(n).session.snapshot(), 'carol was here');
       expect(sub.setup.signingKeys.find(([m]) => m === carol)![1]).toBe(base64Encode(pub));
-      expect(sub.published).toEqual([carol]);
+      expect(sub.published).toContain(carol);
     }
     // An insider forges "carol" with the published seed: every member refuses it, typed.
     const { packet: forged } = await forgeAsCarol(sim.member('bob').session.snapshot(), packet.signingKey!, 'forged by a published key');
@@ -142,8 +142,8 @@ describe('deniability: published signing keys (mpENC §6.1.1)', () => {
     expect(sim.channel).not.toContain(carol);
     const closed = sim.member('carol').effects.slice(leaving).flatMap((e) => (e.kind === 'notice' && e.notice.kind === 'subsession-closed' ? [e.notice.consistent] : []));
     expect(closed).toEqual([sleepMs === 0 ? false : true]);
-    expect(publications(sim)).toEqual([]);
-    for (const n of ['alice', 'bob']) expect(subsessionOf(sim.member(n).session.snapshot(), 'carol was here').published).toBeUndefined();
+    expect(publications(sim).filter((p) => p.sender === carol)).toEqual([]);
+    for (const n of ['alice', 'bob']) expect(subsessionOf(sim.member(n).session.snapshot(), 'carol was here').published ?? []).not.toContain(carol);
   });
 
   it('a publication counts only signed by its sender\'s static key, with the seed of the key it names', async () => {
