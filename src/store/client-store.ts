@@ -67,46 +67,63 @@ export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version 
 /** The changes of one engine step, sealed before the transaction opens (IndexedDB transactions
  * commit as soon as they wait on anything else, so all crypto happens first). */
 export class Batch {
-  readonly writes: Write[] = [];
-  private readonly pending: Promise<void>[] = [];
-  private readonly sealedKeys = new Set<string>();
+  /** Write slots in the order they were asked for; a sealed one is filled by `ready`. */
+  private readonly slots: (Write | undefined)[] = [];
+  /** Each sealed key's slot and its value as JSON (a later put of the key replaces it). */
+  private readonly toSeal = new Map<string, { slot: number; store: SealedStoreName; key: RecordKey; json: string }>();
+  private sealing: Promise<void> | null = null;
 
   constructor(private readonly store: ClientStore) {}
 
+  /** The writes, in the order they were asked for (complete once `ready` resolved). */
+  get writes(): Write[] {
+    return this.slots.filter((w): w is Write => w !== undefined);
+  }
+
   /** Whether this batch already puts a sealed record at `key` of `store`. */
   has(store: SealedStoreName, key: RecordKey): boolean {
-    return this.sealedKeys.has(`${store}\n${keyText(key)}`);
+    return this.toSeal.has(`${store}\n${keyText(key)}`);
   }
 
+  /** Serialises `value` now (later changes to it are not stored); sealed at `ready`. */
   put(store: SealedStoreName, key: RecordKey, value: unknown): this {
-    this.sealedKeys.add(`${store}\n${keyText(key)}`);
-    this.pending.push(this.store.seal(store, key, value).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
-    return this;
+    return this.putJson(store, key, JSON.stringify(value));
   }
 
-  /** `put` of a value already serialised with JSON.stringify. */
+  /**
+   * `put` of a value already serialised with JSON.stringify. The same key put twice in one step
+   * (a message stored queued, then sealed) is sealed once, with the last value.
+   */
   putJson(store: SealedStoreName, key: RecordKey, json: string): this {
-    this.sealedKeys.add(`${store}\n${keyText(key)}`);
-    this.pending.push(this.store.sealJson(store, key, json).then((sealed) => void this.writes.push({ kind: 'sealed', store, key, value: sealed })));
+    if (this.sealing !== null) throw new Error('Batch: put after ready');
+    const id = `${store}\n${keyText(key)}`;
+    const slot = this.toSeal.get(id)?.slot ?? this.slots.push(undefined) - 1;
+    this.toSeal.set(id, { slot, store, key, json });
     return this;
   }
 
   putTransit(store: TransitStore, value: TransitValue): this {
-    this.writes.push({ kind: 'transit', store, value });
+    this.slots.push({ kind: 'transit', store, value });
     return this;
   }
 
   delete(store: StoreName, key: RecordKey): this {
-    this.writes.push({ kind: 'delete', store, key });
+    this.slots.push({ kind: 'delete', store, key });
     return this;
   }
 
   get empty(): boolean {
-    return this.writes.length === 0 && this.pending.length === 0;
+    return this.slots.length === 0;
   }
 
-  async ready(): Promise<void> {
-    await Promise.all(this.pending);
+  /** Seals every put (all at once: WebCrypto runs them side by side). */
+  ready(): Promise<void> {
+    this.sealing ??= Promise.all(
+      [...this.toSeal.values()].map(async ({ slot, store, key, json }) => {
+        this.slots[slot] = { kind: 'sealed', store, key, value: await this.store.sealJson(store, key, json) };
+      }),
+    ).then(() => undefined);
+    return this.sealing;
   }
 }
 
@@ -244,14 +261,15 @@ export class ClientStore {
   /** Writes a batch atomically (one transaction), after checking this engine is still current. */
   async commit(batch: Batch): Promise<void> {
     await batch.ready();
-    if (batch.writes.length === 0) return;
+    const writes = batch.writes;
+    if (writes.length === 0) return;
     const names = new Set<StoreName>(['meta']);
-    for (const w of batch.writes) names.add(w.store);
+    for (const w of writes) names.add(w.store);
     const tx = this.db.transaction([...names], 'readwrite');
     try {
       await this.checkEpoch(tx.objectStore('meta'));
       this.beforeWrite?.(batch);
-      for (const w of batch.writes) {
+      for (const w of writes) {
         if (w.kind === 'sealed') void tx.objectStore(w.store).put(w.value, w.key as never);
         else if (w.kind === 'transit') void tx.objectStore(w.store).put(w.value as never);
         else void tx.objectStore(w.store).delete(w.key as never);

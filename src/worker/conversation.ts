@@ -283,7 +283,14 @@ export class ConversationRuntime {
   private async step(
     what: string,
     call: ((session: Session, nowMs: number) => Promise<SessionEffect[]>) | null,
-    options: { eventTimeMs?: number; messageTimes?: ReadonlyMap<string, number>; ownRef?: MessageRef; prepare?: (batch: Batch) => void | Promise<void> } = {},
+    options: {
+      eventTimeMs?: number;
+      messageTimes?: ReadonlyMap<string, number>;
+      ownRef?: MessageRef;
+      /** Writes that go first into the step's batch, once the session call has succeeded. */
+      first?: (batch: Batch) => void;
+      prepare?: (batch: Batch) => void | Promise<void>;
+    } = {},
   ): Promise<SessionEffect[]> {
     const deps = this.host.deps;
     const nowMs = deps.now();
@@ -291,6 +298,7 @@ export class ConversationRuntime {
     const effects = call === null ? [] : await call(this.session, nowMs);
     deps.fault?.('after-session-call', what);
     const batch = this.host.store.batch();
+    options.first?.(batch);
     const outbox: OutboxRecord[] = [];
     const postIds: string[] = [];
     let timerAt: number | undefined;
@@ -901,12 +909,27 @@ export class ConversationRuntime {
       const ref = `q${randomId(this.host.deps, 12)}` as MessageRef;
       // async-groups rule 7: written now, sealed when it can go (plaintext stays under the data key).
       const position = this.record.nextPosition;
-      await this.save((batch) => {
+      const write = (batch: Batch) => {
         this.append({ t: 'm', ref, mpenc: null, author: this.self, text, atMs: nowMs, parents: [], hiddenParents: false, state: 'queued', failure: null, postIds: [] }, batch);
         this.record.queued.push({ ref, position, text, atMs: nowMs });
         this.record.last = { author: this.self, text, atMs: nowMs, position };
         this.record.readUpTo = Math.max(this.record.readUpTo, position);
-      });
+      };
+      // Nothing waits before it and the session can seal now: the message is stored and sealed
+      // in ONE step (one transaction holds the message and the session state that sealed it, so
+      // persist-before-send holds), instead of a transaction to queue it and another to seal it:
+      // one commit and one sealed session record less before the packet leaves (bench:client).
+      // As before, the message is stored when `send` resolves; a protocol refusal falls back to
+      // the queue below (sealQueued tries again when it can).
+      if (this.record.queued.length === 0 && this.canSeal() && !this.host.sendHeld(this)) {
+        try {
+          await this.step('send', (s, now) => s.send(encodePayload({ t: 'm', x: text }), now), { ownRef: ref, first: write });
+          return ref;
+        } catch (error) {
+          if (!isProtocolError(error)) throw error;
+        }
+      }
+      await this.save(write);
       // Sealed in its own step, queued behind this one: the command returns once the message is
       // stored, even when the conversation is busy catching up.
       void this.run('seal', () => this.sealQueued()).catch(() => undefined);

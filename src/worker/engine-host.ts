@@ -270,7 +270,10 @@ export class EngineHost implements BridgeHandler, ViewSink {
     this.flushScheduled = true;
     queueMicrotask(() => {
       this.flushScheduled = false;
-      for (const w of this.watchers) if (w.dirty) void this.refresh(w);
+      // The open conversation first: its push is what a person waits for (a message shown), the
+      // chat list and the app view after it (bench:client measures send → shown).
+      for (const w of this.watchers) if (w.dirty && w.view === 'conversation') void this.refresh(w);
+      for (const w of this.watchers) if (w.dirty && w.view !== 'conversation') void this.refresh(w);
     });
   }
 
