@@ -14,7 +14,7 @@ import { OPERATION_WAIT_LIMIT_MS } from '../limits.js';
 import { createMembership, step } from '../greeting/machine.js';
 import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState, Subsession as MachineSubsession } from '../greeting/types.js';
 import { bytesEqual, hexEncode } from '../bytes.js';
-import { isRevoked, ownKeyPair, pruneKeys, signingKeysOf } from '../greeting/helpers.js';
+import { isKeyOf, isRevoked, ownKeyPair, pruneKeys, signingKeysOf } from '../greeting/helpers.js';
 import { MPENC_PACKET_PREFIX } from '../codec/constants.js';
 import type { GreetingPacket } from '../codec/greeting.js';
 import { decodePacket } from '../codec/packet.js';
@@ -84,16 +84,17 @@ export class GreetingMembership implements Membership {
     const pair = ownKeyPair(s, ownPub);
     if (pair === undefined || s.staticSeed === null || isRevoked(s, ownPub)) return null;
     if (s.op !== null || s.proposal !== null) return null;
-    // Staying: not our signing key in the current subsession (until our confirmation renewed it
-    // there, it signs that confirmation and our data). Its listing as our key before the renewal
-    // is harmless: receivers refuse a confirmation under a published key, and a proposal that
-    // lists one (receive.ts), so it never signs again.
-    const j = s.current?.members.indexOf(s.self) ?? -1;
-    if (staying && s.current !== null && j >= 0 && bytesEqual(signingKeysOf(s.current)[j]!, ownPub)) return null;
+    // Staying: not a key the current subsession lists as ours, renewed or not. Before our renewal
+    // there it signs our confirmation; after it, a proposal made by someone who has not seen the
+    // renewal yet lists it again for the next subsession (receive.ts accepts either), and we would
+    // have to confirm that one with it. So a key of k is published once the subsession after k
+    // no longer lists it (normally when that one is replaced in turn).
+    if (staying && s.current !== null && isKeyOf(s.current, s.self, ownPub)) return null;
     const text = await publishedKeyText(this.deps.crypto, s.staticSeed, s.self, pair);
     const ephemeral = s.ephemeral !== null && bytesEqual(s.ephemeral.pub, ownPub) ? null : s.ephemeral;
+    // (It joins `revoked` when the relay hands the publication back, at its place in the order,
+    // as at every other member: an operation ordered before it still counts.)
     this.state = { ...s, ephemeral, ownKeys: (s.ownKeys ?? []).filter((k) => !bytesEqual(k.pub, ownPub)) };
-    this.revoke(ownPub);
     return text;
   }
 

@@ -773,12 +773,8 @@ export class Session {
       const signingKeys = new Map(target.setup.signingKeys);
       signingKeys.set(member, signingKey);
       target.setup = { ...target.setup, signingKeys };
-      // Our own renewal is in the order now: the subsessions that closed meanwhile can publish.
-      if (member === this.self) {
-        for (const sub of this.subsessions.values()) {
-          if (sub.index < target.index && sub.phase.kind === 'closed' && sub.phase.consistent && !sub.published.has(this.self)) await this.publishPartedKey(sub, nowMs, out);
-        }
-      }
+      // Our own renewal is in the order now: subsessions that closed meanwhile may publish.
+      if (member === this.self) await this.publishParted(nowMs, out);
     }
     target.confirmed.add(member);
     target.confirmedByPacket.add(member);
@@ -834,6 +830,8 @@ export class Session {
     const live = this.live().filter((s) => s !== sub);
     for (const old of live.slice(0, Math.max(0, live.length - (MAX_LIVE_SUBSESSIONS - 1)))) this.close(old, old.acks.endedConsistent() && old.acks.isConsistent(), out);
     this.prune();
+    // Issue 9 §3: a key the replaced subsession still listed as ours may be free now.
+    await this.publishParted(nowMs, out);
     if (this.sessionState === 'leaving' && !this.quiet()) await this.startShutdown(sub, nowMs, out);
   }
 
@@ -898,6 +896,16 @@ export class Session {
     const target = [...this.subsessions.values()].find((s) => idKey(s.setup.keys.sessionId) === key);
     if (target === undefined) return; // (a subsession we dropped meanwhile: nothing to sign there)
     target.setup = { ...target.setup, ownSigningSeed: seed };
+  }
+
+  /**
+   * Issue 9 §3: our keys of the subsessions that closed consistent and whose keys we have not
+   * published yet (a later subsession still listed them), now that one more may be free.
+   */
+  private async publishParted(nowMs: number, out: Out): Promise<void> {
+    for (const sub of [...this.subsessions.values()]) {
+      if (sub.phase.kind === 'closed' && sub.phase.consistent && sub.setup.version !== 1 && !sub.published.has(this.self)) await this.publishPartedKey(sub, nowMs, out);
+    }
   }
 
   /**
