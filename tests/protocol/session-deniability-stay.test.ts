@@ -155,6 +155,33 @@ describe('deniability for members who stay: a signing key per subsession (issue 
     }
   });
 
+  it('a saved state from before renewals (no ownKeys, renewal, revoked, signingKeys) restores: its member confirms and renews, and is read', async () => {
+    const names = ['alice', 'bob', 'carol'];
+    const sim = new SessionSim(crypto, 24, SIM_CONFIG, await greetingMembershipKind(crypto, names));
+    for (const n of names) {
+      sim.addMember(n);
+      sim.join(n);
+    }
+    await sim.settle();
+    await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
+    await sim.advance(2_000);
+    // Bob's saved state in the format of before issue 9 §3's renewal: none of the new fields.
+    const old = JSON.parse(JSON.stringify(sim.member('bob').session.snapshot())) as SessionSnapshot & { membership: { state: Record<string, unknown> } };
+    const state = old.membership.state;
+    for (const field of ['ownKeys', 'renewal', 'revoked']) delete state[field];
+    for (const sub of [state['current'], ...(state['recent'] as unknown[])] as (Record<string, unknown> | null)[]) if (sub !== null) delete sub['signingKeys'];
+    sim.restartFrom('bob', old);
+    await sim.advance(2_000);
+    await sim.act('alice', (s, now) => s.refresh(now));
+    await sim.advance(5_000);
+    await sim.act('bob', (s, now) => s.send('bob after restoring an old state', now));
+    await sim.advance(5_000);
+    const k1 = subsessionOf(sim.member('alice').session.snapshot(), 'bob after restoring an old state');
+    expect(keyOf(k1, 'bob' as MemberId)).not.toBe(keyOf(sim.member('alice').session.snapshot().subsessions[0]!, 'bob' as MemberId));
+    for (const n of ['alice', 'carol']) expect(sim.member(n).delivered.map((d) => d.text)).toContain('bob after restoring an old state');
+    expect(sim.warnings()).toEqual([]);
+  });
+
   it('dave, asleep through it all, wakes later: he reads what came before the publication, in order, with no warning', async () => {
     const sim = await history(23);
     expect(publications(sim).some((p) => p.sender === carol)).toBe(true);
