@@ -486,11 +486,19 @@ async function unmatchedConfirmation(s: MembershipState, g: GreetingPacket, ctx:
   // subsession (keys carry over), or an older one (issue 9 §3: each confirmation renews it).
   const genuine = async () => {
     if (index < 0) return false;
-    const known = [cur!, ...s.recent].flatMap((sub) => {
+    // Newest first, each key once (consecutive subsessions share most of them): a genuine one
+    // verifies at its first or second try, so a catch-up stays linear in what it reads.
+    const tried = new Set<string>();
+    for (const sub of [cur!, ...[...s.recent].reverse()]) {
       const i = sub.members.indexOf(from);
-      return i < 0 ? [] : [sub.ephemeralPubKeys[i]!, signingKeysOf(sub)[i]!];
-    });
-    for (const key of known) if (await verifyGreeting(ctx.env.crypto, g, key)) return true;
+      if (i < 0) continue;
+      for (const key of [signingKeysOf(sub)[i]!, sub.ephemeralPubKeys[i]!]) {
+        const hex = hexEncode(key);
+        if (tried.has(hex)) continue;
+        tried.add(hex);
+        if (await verifyGreeting(ctx.env.crypto, g, key)) return true;
+      }
+    }
     return false;
   };
   if (s.op !== null && bytesEqual(s.op.opRef, opRef)) {
