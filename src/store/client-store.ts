@@ -52,7 +52,8 @@ type TransitValue = OutboxRecord | InboxRecord | FetchTokenRecord;
 type Write =
   | { readonly kind: 'sealed'; readonly store: SealedStoreName; readonly key: RecordKey; readonly value: Sealed }
   | { readonly kind: 'transit'; readonly store: TransitStore; readonly value: TransitValue }
-  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey };
+  | { readonly kind: 'delete'; readonly store: StoreName; readonly key: RecordKey }
+  | { readonly kind: 'delete-range'; readonly store: StoreName; readonly lower: RecordKey; readonly upper: RecordKey };
 
 /** Opens the database with the given factory, running migrations. */
 export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version = CLIENT_DB_VERSION): Promise<CoveyDatabase> {
@@ -109,6 +110,12 @@ export class Batch {
 
   delete(store: StoreName, key: RecordKey): this {
     this.slots.push({ kind: 'delete', store, key });
+    return this;
+  }
+
+  /** Deletes every record from `lower` to `upper` (both included) in one request. */
+  deleteRange(store: StoreName, lower: RecordKey, upper: RecordKey): this {
+    this.slots.push({ kind: 'delete-range', store, lower, upper });
     return this;
   }
 
@@ -258,7 +265,13 @@ export class ClientStore {
     return new Batch(this);
   }
 
-  /** Writes a batch atomically (one transaction), after checking this engine is still current. */
+  /**
+   * Writes a batch atomically (one transaction), only if this engine is still current. The epoch
+   * read and the writes are issued together: requests of a transaction run in order, so the read's
+   * answer comes before the transaction can commit, and a stale epoch aborts it (nothing of it is
+   * written). Waiting for the read before issuing the writes cost a round trip to the database per
+   * step (in a browser, to the storage process).
+   */
   async commit(batch: Batch): Promise<void> {
     await batch.ready();
     const writes = batch.writes;
@@ -266,20 +279,42 @@ export class ClientStore {
     const names = new Set<StoreName>(['meta']);
     for (const w of writes) names.add(w.store);
     const tx = this.db.transaction([...names], 'readwrite');
+    let replaced = false;
+    const expected = this.epoch;
+    const checked =
+      expected === null
+        ? Promise.resolve()
+        : tx
+            .objectStore('meta')
+            .get('engine')
+            .then((current) => {
+              if ((current as EngineRecord | undefined)?.epoch === expected) return;
+              replaced = true;
+              tx.abort();
+            });
+    const ignore = () => undefined;
     try {
-      await this.checkEpoch(tx.objectStore('meta'));
       this.beforeWrite?.(batch);
       for (const w of writes) {
-        if (w.kind === 'sealed') void tx.objectStore(w.store).put(w.value, w.key as never);
-        else if (w.kind === 'transit') void tx.objectStore(w.store).put(w.value as never);
-        else void tx.objectStore(w.store).delete(w.key as never);
+        // An abort (replaced engine, crash injection) fails every request: not an error of its own.
+        if (w.kind === 'sealed') tx.objectStore(w.store).put(w.value, w.key as never).catch(ignore);
+        else if (w.kind === 'transit') tx.objectStore(w.store).put(w.value as never).catch(ignore);
+        else if (w.kind === 'delete') tx.objectStore(w.store).delete(w.key as never).catch(ignore);
+        else tx.objectStore(w.store).delete(IDBKeyRange.bound(w.lower, w.upper)).catch(ignore);
       }
     } catch (error) {
       tx.abort();
-      await tx.done.catch(() => undefined);
+      await Promise.all([tx.done.catch(ignore), checked.catch(ignore)]);
       throw error;
     }
-    await tx.done;
+    try {
+      await checked;
+      await tx.done;
+    } catch (error) {
+      if (replaced) throw new EngineReplacedError();
+      throw error;
+    }
+    if (replaced) throw new EngineReplacedError();
   }
 
   /** Every store's raw contents (tests: the "raw dump holds no plaintext" check). */

@@ -16,8 +16,7 @@ import type { ChannelEvent } from '../protocol/channel.js';
 import { decodePacket } from '../protocol/codec/packet.js';
 import { isProtocolError } from '../protocol/errors.js';
 import { createMembership } from '../protocol/greeting/index.js';
-import { idKey, type MemberId } from '../protocol/ids.js';
-import { makeMessageId } from '../protocol/packets/ids.js';
+import type { MemberId } from '../protocol/ids.js';
 import {
   DEFAULT_SESSION_CONFIG,
   GreetingMembership,
@@ -131,6 +130,26 @@ export function systemRandom(length: number): Uint8Array {
 
 const randomId = (deps: ClientDeps, bytes = 16) => base64UrlEncode(deps.crypto.randomBytes(bytes));
 
+type SessionCall = (session: Session, nowMs: number) => Promise<SessionEffect[]>;
+interface StepOptions {
+  readonly ownRef?: MessageRef;
+  /** Writes that go first into the step's batch, once the session call has succeeded. */
+  readonly first?: (batch: Batch) => void;
+  readonly prepare?: (batch: Batch) => void | Promise<void>;
+}
+/** A step's Session call done: its effects, at the time it ran. */
+interface Called {
+  readonly effects: SessionEffect[];
+  readonly nowMs: number;
+}
+/** A step's effects folded into the runtime and a batch, not yet committed. */
+interface Folded {
+  readonly what: string;
+  readonly batch: Batch;
+  readonly outbox: OutboxRecord[];
+  readonly timerAt: number | undefined;
+}
+
 export class ConversationRuntime {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: unknown = null;
@@ -142,10 +161,15 @@ export class ConversationRuntime {
   private lastPingAtMs = 0;
   /** The engine's waiting operation before the current step (its wait limit tells an expiry). */
   private waitingBefore: WaitingOperation | null = null;
+  /**
+   * A step's records are folded in (timeline window, unread counts) but not yet committed: views
+   * wait (EngineHost.build), so that a message shown is a message stored.
+   */
+  unstored = false;
   /** We asked the engine to go on without the missing: the abort it orders first is expected. */
   private retryAbortPending = false;
-  /** Relay events waiting for the conversation's queue (processed as one page). */
-  private readonly incoming: { readonly event: RelayEvent; readonly prepare: ((batch: Batch) => void) | undefined }[] = [];
+  /** Relay events waiting for the conversation's queue (processed as one page); `fromInbox`: its inbox record goes with the page. */
+  private readonly incoming: { readonly event: RelayEvent; readonly fromInbox: boolean }[] = [];
   /** Automatic include proposals per joiner this run (rule 10: no retry loop). */
   private readonly includeAttempts = new Map<string, number>();
   /** The session part of the `sessions` record as last written or loaded (save() rewrites it with the conversation record). */
@@ -280,23 +304,27 @@ export class ConversationRuntime {
    * One Session call and everything it caused, persisted in one transaction before any packet
    * leaves. `prepare` adds the caller's own writes to the same batch.
    */
-  private async step(
-    what: string,
-    call: ((session: Session, nowMs: number) => Promise<SessionEffect[]>) | null,
-    options: {
-      eventTimeMs?: number;
-      messageTimes?: ReadonlyMap<string, number>;
-      ownRef?: MessageRef;
-      /** Writes that go first into the step's batch, once the session call has succeeded. */
-      first?: (batch: Batch) => void;
-      prepare?: (batch: Batch) => void | Promise<void>;
-    } = {},
-  ): Promise<SessionEffect[]> {
-    const deps = this.host.deps;
-    const nowMs = deps.now();
+  private async step(what: string, call: SessionCall | null, options: StepOptions = {}): Promise<SessionEffect[]> {
+    const called = await this.callSession(what, call);
+    await this.persist(await this.fold(what, called, options));
+    return called.effects;
+  }
+
+  /** The Session call of a step (its effects are folded into records by `fold`). */
+  private async callSession(what: string, call: SessionCall | null): Promise<Called> {
+    const nowMs = this.host.deps.now();
     this.waitingBefore = this.session.waiting();
     const effects = call === null ? [] : await call(this.session, nowMs);
-    deps.fault?.('after-session-call', what);
+    this.host.deps.fault?.('after-session-call', what);
+    return { effects, nowMs };
+  }
+
+  /**
+   * A step's effects folded into the runtime and into one batch (sealing starts now); the
+   * runtime counts as unstored until `persist` has committed it (views wait: EngineHost.build).
+   */
+  private async fold(what: string, { effects, nowMs }: Called, options: StepOptions): Promise<Folded> {
+    const deps = this.host.deps;
     const batch = this.host.store.batch();
     options.first?.(batch);
     const outbox: OutboxRecord[] = [];
@@ -339,7 +367,8 @@ export class ConversationRuntime {
         }
         case 'deliver':
           if ((effect.message.author as string) === this.self && options.ownRef !== undefined && delivered === undefined) delivered = effect.message;
-          else await this.deliver(effect.message, options.messageTimes?.get(effect.message.id) ?? options.eventTimeMs ?? nowMs, batch);
+          // The relay time of the packet that carried it (each message of a page its own).
+          else await this.deliver(effect.message, effect.message.atMs, batch);
           break;
         case 'notice':
           this.onNotice(effect.notice, nowMs, batch);
@@ -368,15 +397,24 @@ export class ConversationRuntime {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
       batch.putTransit('fetchTokens', this.fetchToken);
     }
-    await this.host.store.commit(batch);
-    deps.fault?.('after-persist', what);
+    this.unstored = true;
+    return { what, batch, outbox, timerAt };
+  }
+
+  /** Commits a folded step, then lets its packets go and its relay actions run. */
+  private async persist({ what, batch, outbox, timerAt }: Folded): Promise<void> {
+    try {
+      await this.host.store.commit(batch);
+    } finally {
+      this.unstored = false;
+    }
+    this.host.deps.fault?.('after-persist', what);
     if (outbox.length > 0) this.host.enqueueOutbox(outbox);
     await this.performRelayActions();
     if (timerAt !== undefined) this.schedule(timerAt);
     // Views after the commit: a message shown is a message stored (a reload while offline must
     // not take back what the person saw; tests/worker/snapshot-chunks.test.ts relies on it).
     this.host.changed(this);
-    return effects;
   }
 
   /** Writes records with no session call (the same transaction rules). */
@@ -781,22 +819,66 @@ export class ConversationRuntime {
    * ahead), one transaction, one snapshot (issue 8 "catch-up"; issue 10 §2 holds per page: nothing
    * of the page leaves before the page's state is stored).
    */
-  receive(event: RelayEvent, prepare?: (batch: Batch) => void): Promise<void> {
-    this.incoming.push({ event, prepare });
+  receive(event: RelayEvent, from: 'relay' | 'inbox' = 'relay'): Promise<void> {
+    this.incoming.push({ event, fromInbox: from === 'inbox' });
     return this.run('receive', () => this.receivePage());
   }
 
+  /**
+   * Drains the queue page by page. A page's Session call (its signature checks) runs while the
+   * page before it is being committed (sealing, IndexedDB): a catch-up spent about half its time
+   * waiting on the store (bench:catchup profile). Persist before send holds: a page that sends
+   * anything, or asks the relay for anything, is committed before the next page starts; the next
+   * page's records are folded in only after the page before is stored, so the transactions keep
+   * their order and a crash leaves a stored prefix of the pages.
+   */
   private async receivePage(): Promise<void> {
-    const page = this.incoming.splice(0, this.incoming.length > RECEIVE_PAGE ? BACKLOG_PAGE : RECEIVE_PAGE);
-    if (page.length === 0) return; // an earlier call's page took it
-    const prepares: ((batch: Batch) => void)[] = [];
+    let storing: Promise<void> | null = null;
+    try {
+      for (let page = this.takePage(); page !== null; page = this.takePage()) {
+        const { events, prepare } = page;
+        if (events.length === 0) {
+          await storing;
+          storing = null;
+          await this.step('skip', null, { prepare });
+          continue;
+        }
+        const single = events.length === 1;
+        const called = await this.callSession('receive', (s, now) => (single ? s.receive(events[0]!, now) : s.receiveAll(events, now)));
+        await storing;
+        storing = null;
+        const folded = await this.fold('receive', called, { prepare });
+        if (folded.outbox.length > 0 || this.record.pendingRelay.length > 0 || this.incoming.length === 0) await this.persist(folded);
+        else {
+          storing = this.persist(folded);
+          // Awaited before the next fold or below; a failure is seen there, not reported twice.
+          storing.catch(() => undefined);
+        }
+      }
+    } finally {
+      await storing;
+    }
+    await this.followUps();
+  }
+
+  /** The next page of queued events as the Session takes them; null when none is queued or nothing changed. */
+  private takePage(): { events: ChannelEvent[]; prepare: (batch: Batch) => Promise<void> } | null {
+    const size = this.host.deps.receivePage ?? (this.incoming.length > RECEIVE_PAGE ? BACKLOG_PAGE : RECEIVE_PAGE);
+    const page = this.incoming.splice(0, size);
+    if (page.length === 0) return null; // an earlier call's page took it
+    // The inbox records of the page (what the service worker fetched), deleted with it: they are
+    // handed over in seq order, so one range of keys (one request instead of one per message).
+    let inboxFirst = Infinity;
+    let inboxLast = -Infinity;
     const events: ChannelEvent[] = [];
     const claims: { author: MemberKey; text: string; atMs: number }[] = [];
-    const timeOf = new Map<number, number>();
     let current = [...this.session.channelMembers()] as string[] as MemberKey[];
     const seqBefore = this.meta.lastSeq;
-    for (const { event, prepare } of page) {
-      if (prepare !== undefined) prepares.push(prepare);
+    for (const { event, fromInbox } of page) {
+      if (fromInbox) {
+        inboxFirst = Math.min(inboxFirst, event.seq);
+        inboxLast = Math.max(inboxLast, event.seq);
+      }
       // Already processed (fetched twice: socket and service worker): only drop the copy.
       if (event.seq <= this.meta.lastSeq) continue;
       if (event.type === 'packet' && event.author !== null) {
@@ -814,44 +896,16 @@ export class ConversationRuntime {
         // A member is online now and our claim is getting old: say again that we are here.
         this.host.claimAgain(this);
       }
-      timeOf.set(event.seq, event.timeMs);
       events.push(channelEvent);
     }
+    const fromInbox = inboxLast < inboxFirst ? null : { first: inboxFirst, last: inboxLast };
     const prepare = async (batch: Batch) => {
       for (const c of claims) await this.onClaim(c.author, c.text, c.atMs, batch);
-      for (const p of prepares) p(batch);
+      if (fromInbox !== null) batch.deleteRange('inbox', [this.channel, fromInbox.first], [this.channel, fromInbox.last]);
     };
-    if (events.length === 0) {
-      if (prepares.length === 0 && this.meta.lastSeq === seqBefore) return;
-      await this.step('skip', null, { prepare });
-      return;
-    }
-    const single = events.length === 1;
-    await this.step('receive', (s, now) => (single ? s.receive(events[0]!, now) : s.receiveAll(events, now)), {
-      eventTimeMs: events[events.length - 1]!.atMs,
-      // Each message shows the relay time of its own packet, not the page's last.
-      ...(single ? {} : { messageTimes: await this.messageTimes(events) }),
-      prepare,
-    });
-    await this.followUps();
-  }
-
-  /** Relay time by mpENC message key for the data packets of a page (ids as the engine makes them). */
-  private async messageTimes(events: readonly ChannelEvent[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const e of events) {
-      if (e.kind !== 'packet' || e.atMs === undefined || !e.text.startsWith('?mpENC:')) continue;
-      try {
-        const packet = decodePacket(e.text);
-        if (packet.kind !== 'data') continue;
-        // The first copy: a resend (ack monitor) carries the same packet later.
-        const id = idKey(await makeMessageId(this.host.deps.crypto, packet));
-        if (!out.has(id)) out.set(id, e.atMs);
-      } catch (error) {
-        if (!isProtocolError(error)) throw error;
-      }
-    }
-    return out;
+    // Only copies of events already processed, and nothing to write: take the next page.
+    if (events.length === 0 && fromInbox === null && this.meta.lastSeq === seqBefore) return this.takePage();
+    return { events, prepare };
   }
 
   /**

@@ -47,6 +47,8 @@ export interface ClientDeps {
   /** PBKDF2 iterations for new passphrases; production uses PBKDF2_ITERATIONS (tests go lower). */
   readonly pbkdf2Iterations?: number;
   readonly fault?: FaultHook;
+  /** Relay events per receive page (tests: small, to make a backlog of a few messages several pages); production: RECEIVE_PAGE / BACKLOG_PAGE. */
+  readonly receivePage?: number;
   /** Diagnostics (never keys or plaintext). */
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }

@@ -336,8 +336,11 @@ export class EngineHost implements BridgeHandler, ViewSink {
       return undefined;
     }
     if (w.view === 'contacts') return contactsView(engine);
-    if (w.view === 'conversations') return conversationsView(engine);
+    // A step's records folded in but not yet committed (a catch-up page stored while the next is
+    // verified): not shown until stored; its commit invalidates the views again.
+    if (w.view === 'conversations') return [...engine.conversations.values()].some((rt) => rt.unstored) ? undefined : conversationsView(engine);
     const runtime = engine.conversation(w.conversationId);
+    if (runtime.unstored) return undefined;
     await ensureWindow(engine, runtime, w.limit);
     return conversationView(engine, runtime, w.limit);
   }

@@ -235,7 +235,8 @@ export class CoveyEngine implements ConversationHost {
     for (const record of records) {
       const runtime = this.byChannel.get(record.channel);
       const drop = (batch: Batch) => void batch.delete('inbox', [record.channel, record.seq]);
-      if (runtime !== undefined) received.push(runtime.receive(record.event, drop).catch(() => undefined));
+      // The conversation deletes its inbox records with the page that processed them.
+      if (runtime !== undefined) received.push(runtime.receive(record.event, 'inbox').catch(() => undefined));
       else if (record.channel === this.profile?.inbox.channel) await this.people.receiveInbox(record.event, drop);
       else await this.store.commit(this.store.batch().delete('inbox', [record.channel, record.seq]));
     }

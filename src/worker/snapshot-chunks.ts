@@ -15,6 +15,17 @@
  *
  * If the engine ever rewrites history (prunes or reorders a transcript), the chunk boundaries no
  * longer match what was written: that list's chunks are all written again.
+ *
+ * Two more lists grow with every message not yet acknowledged by everyone, but are not
+ * append-only: the packets kept for resends (`packets`) and the ack monitor's per-message state
+ * (`acks.tracked`, which changes as acks arrive). After a night away every message waits for the
+ * readers still asleep, so they grew ~0.7 KB per message and a catch-up of 10,000 re-sealed
+ * megabytes at every page (issue 12). They go into keyed chunks: an entry joins the newest chunk
+ * when it first appears and stays in its chunk; a step writes only the chunks whose entries
+ * changed (compared with what was written, entry by entry), deletes the chunks that emptied, and
+ * the record lists the chunk numbers to read back. New entries always go to the newest chunk, so
+ * the chunks in number order are the list in its order; if the order ever differs, the list is
+ * chunked afresh.
  */
 import type { SessionSnapshot } from '../protocol/session/index.js';
 import type { Batch, ClientStore } from '../store/client-store.js';
@@ -36,7 +47,12 @@ type Acks = Subsnapshot['acks'];
  * A subsession as stored: its messages after the chunks, and how many chunks precede them; the
  * same for the ack lists (`ackChunks`, absent in records written before they were chunked).
  */
-export type StoredSubsession = Subsnapshot & { readonly chunks: number; readonly ackChunks?: { readonly fullyAcked: number; readonly orders: number } };
+export type StoredSubsession = Subsnapshot & {
+  readonly chunks: number;
+  readonly ackChunks?: { readonly fullyAcked: number; readonly orders: number };
+  /** The chunk numbers of `packets` and `acks.tracked`, in order (absent: both are inline, as before). */
+  readonly keyedChunks?: { readonly packets: readonly number[]; readonly tracked: readonly number[] };
+};
 export type StoredSnapshot = Omit<SessionSnapshot, 'subsessions'> & { readonly subsessions: readonly StoredSubsession[] };
 
 const chunkPrefix = (conversationId: string, subsession: number) => `${conversationId}/${subsession}`;
@@ -53,10 +69,68 @@ const MESSAGES: ChunkedList<Message> = { suffix: '', size: SNAPSHOT_CHUNK_MESSAG
 const FULLY_ACKED: ChunkedList<Acks['fullyAcked'][number]> = { suffix: '/f', size: SNAPSHOT_CHUNK_ENTRIES, key: (id) => id };
 const ORDERS: ChunkedList<Acks['orders'][number]> = { suffix: '/o', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id, order]) => `${id} ${order}` };
 
+/** A list whose entries change or go away, stored in keyed chunks (see the top of the file). */
+interface KeyedList<T> {
+  readonly suffix: string;
+  readonly size: number;
+  readonly key: (entry: T) => string;
+  /** Whether an entry is unchanged since it was written (default: equal as JSON). */
+  readonly same?: (a: T, b: T) => boolean;
+}
+
+type Packet = Subsnapshot['packets'][number];
+type Tracked = Acks['tracked'][number];
+
+/** A kept packet never changes under its id: only which ids are kept does. */
+const PACKETS: KeyedList<Packet> = { suffix: '/p', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id]) => id, same: (a, b) => a[0] === b[0] && a[1] === b[1] };
+const TRACKED: KeyedList<Tracked> = { suffix: '/t', size: SNAPSHOT_CHUNK_ENTRIES, key: (t) => t.id };
+
+/** What is stored of one keyed list: each entry's chunk, each chunk's entries as written. */
+interface KeyedState<T> {
+  readonly chunkOf: Map<string, number>;
+  readonly written: Map<number, readonly T[]>;
+  /** The chunk new entries join, and how many ever joined it (it closes at the list's size). */
+  open: number;
+  joined: number;
+}
+
+/**
+ * Whether two JSON values are equal (snapshots are plain JSON: objects, arrays, strings, numbers,
+ * booleans, null). Runs over every kept packet and tracked ack at every step: no allocation.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let count = 0;
+  for (const k in x) {
+    if (!(k in y) || !sameJson(x[k], y[k])) return false;
+    count++;
+  }
+  for (const _ in y) count--;
+  return count === 0;
+}
+
+function sameEntries<T>(list: KeyedList<T>, a: readonly T[], b: readonly T[]): boolean {
+  if (list.same === undefined) return sameJson(a, b);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!list.same(a[i]!, b[i]!)) return false;
+  return true;
+}
+
 /** Remembers which chunks of one conversation are stored (by the key of each chunk's last entry). */
 export class SnapshotChunks {
   /** Per list (`<subsession index><suffix>`): the key of every stored chunk's last entry, in order. */
   private readonly stored = new Map<string, string[]>();
+  /** Per keyed list (`<subsession index><suffix>`): what its chunks hold as written. */
+  private readonly keyed = new Map<string, KeyedState<unknown>>();
 
   constructor(private readonly conversationId: string) {}
 
@@ -68,12 +142,17 @@ export class SnapshotChunks {
       if (acks?.fullyAcked === undefined || acks.orders === undefined) return { ...sub, messages: messages.tail, chunks: messages.chunks };
       const fullyAcked = this.splitList(FULLY_ACKED, sub.index, acks.fullyAcked, batch);
       const orders = this.splitList(ORDERS, sub.index, acks.orders, batch);
+      const chunked = sub.packets !== undefined && acks.tracked !== undefined;
       return {
         ...sub,
         messages: messages.tail,
         chunks: messages.chunks,
-        acks: { ...acks, fullyAcked: fullyAcked.tail, orders: orders.tail },
+        acks: { ...acks, fullyAcked: fullyAcked.tail, orders: orders.tail, ...(chunked && { tracked: [] }) },
         ackChunks: { fullyAcked: fullyAcked.chunks, orders: orders.chunks },
+        ...(chunked && {
+          packets: [],
+          keyedChunks: { packets: this.splitKeyed(PACKETS, sub.index, sub.packets, batch), tracked: this.splitKeyed(TRACKED, sub.index, acks.tracked, batch) },
+        }),
       };
     });
     return { ...snapshot, subsessions };
@@ -94,6 +173,93 @@ export class SnapshotChunks {
     return { tail: entries.slice(full * list.size), chunks: full };
   }
 
+  /** Writes the chunks of a keyed list that changed, deletes those that emptied; returns the chunk numbers in order. */
+  private splitKeyed<T>(list: KeyedList<T>, index: number, entries: readonly T[], batch: Batch): number[] {
+    const name = `${index}${list.suffix}`;
+    const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
+    let state = (this.keyed.get(name) as KeyedState<T> | undefined) ?? { chunkOf: new Map(), written: new Map(), open: 0, joined: 0 };
+    let chunks = this.assign(list, state, entries);
+    if (chunks === null) {
+      // The order changed under the chunks (never today): chunk the list afresh after the old ones.
+      const after = Math.max(-1, ...state.written.keys()) + 1;
+      for (const c of state.written.keys()) batch.delete('sessionChunks', [prefix, c]);
+      state = { chunkOf: new Map(), written: new Map(), open: after, joined: 0 };
+      chunks = this.assign(list, state, entries)!;
+    }
+    const { numbers, groups } = chunks;
+    for (let i = 0; i < numbers.length; i++) {
+      const c = numbers[i]!;
+      const before = state.written.get(c);
+      if (before !== undefined && sameEntries(list, before, groups[i]!)) continue;
+      batch.put('sessionChunks', [prefix, c], groups[i]);
+      state.written.set(c, groups[i]!);
+    }
+    if (state.written.size > numbers.length) {
+      const kept = new Set(numbers);
+      for (const c of state.written.keys()) {
+        if (kept.has(c)) continue;
+        batch.delete('sessionChunks', [prefix, c]);
+        state.written.delete(c);
+      }
+    }
+    this.keyed.set(name, state as KeyedState<unknown>);
+    return numbers;
+  }
+
+  /**
+   * Each entry's chunk (a new entry joins the open chunk): the chunk numbers in order and each
+   * one's entries; null when an entry would land in an earlier chunk than the one before it (the
+   * order changed).
+   */
+  private assign<T>(list: KeyedList<T>, state: KeyedState<T>, entries: readonly T[]): { numbers: number[]; groups: T[][] } | null {
+    const numbers: number[] = [];
+    const groups: T[][] = [];
+    const knownBefore = state.chunkOf.size;
+    let known = 0;
+    let last = -1;
+    for (const entry of entries) {
+      const key = list.key(entry);
+      let c = state.chunkOf.get(key);
+      if (c === undefined) {
+        if (state.joined >= list.size) {
+          state.open += 1;
+          state.joined = 0;
+        }
+        c = state.open;
+        state.joined += 1;
+        state.chunkOf.set(key, c);
+      } else known++;
+      if (c < last) return null;
+      if (c !== last) {
+        numbers.push(c);
+        groups.push([entry]);
+        last = c;
+      } else groups[groups.length - 1]!.push(entry);
+    }
+    // Entries went (acked by all): forget their chunks.
+    if (known < knownBefore) {
+      state.chunkOf.clear();
+      for (let i = 0; i < numbers.length; i++) for (const entry of groups[i]!) state.chunkOf.set(list.key(entry), numbers[i]!);
+    }
+    return { numbers, groups };
+  }
+
+  private async joinKeyed<T>(store: ClientStore, list: KeyedList<T>, index: number, numbers: readonly number[]): Promise<T[]> {
+    const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
+    const found = new Map(numbers.length === 0 ? [] : await store.range<T[]>('sessionChunks', prefix));
+    const state: KeyedState<T> = { chunkOf: new Map(), written: new Map(), open: Math.max(-1, ...numbers) + 1, joined: 0 };
+    const out: T[] = [];
+    for (const c of numbers) {
+      const entries = found.get(c);
+      if (entries === undefined) throw new Error(`session chunk ${c} of ${prefix} is missing`);
+      state.written.set(c, entries);
+      for (const entry of entries) state.chunkOf.set(list.key(entry), c);
+      out.push(...entries);
+    }
+    this.keyed.set(`${index}${list.suffix}`, state as KeyedState<unknown>);
+    return out;
+  }
+
   private async joinList<T>(store: ClientStore, list: ChunkedList<T>, index: number, count: number, tail: readonly T[]): Promise<T[]> {
     const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
     const chunks = count === 0 ? [] : await store.range<T[]>('sessionChunks', prefix);
@@ -109,7 +275,7 @@ export class SnapshotChunks {
   async join(store: ClientStore, stored: StoredSnapshot): Promise<SessionSnapshot> {
     const subsessions: Subsnapshot[] = [];
     for (const sub of stored.subsessions) {
-      const { chunks, ackChunks, ...rest } = sub;
+      const { chunks, ackChunks, keyedChunks, ...rest } = sub;
       const messages = await this.joinList(store, MESSAGES, sub.index, chunks, sub.messages);
       if (ackChunks === undefined) {
         subsessions.push({ ...rest, messages });
@@ -117,7 +283,13 @@ export class SnapshotChunks {
       }
       const fullyAcked = await this.joinList(store, FULLY_ACKED, sub.index, ackChunks.fullyAcked, sub.acks.fullyAcked);
       const orders = await this.joinList(store, ORDERS, sub.index, ackChunks.orders, sub.acks.orders);
-      subsessions.push({ ...rest, messages, acks: { ...sub.acks, fullyAcked, orders } });
+      if (keyedChunks === undefined) {
+        subsessions.push({ ...rest, messages, acks: { ...sub.acks, fullyAcked, orders } });
+        continue;
+      }
+      const packets = await this.joinKeyed(store, PACKETS, sub.index, keyedChunks.packets);
+      const tracked = await this.joinKeyed(store, TRACKED, sub.index, keyedChunks.tracked);
+      subsessions.push({ ...rest, messages, packets, acks: { ...sub.acks, fullyAcked, orders, tracked } });
     }
     return { ...stored, subsessions };
   }

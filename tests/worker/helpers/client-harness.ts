@@ -137,6 +137,8 @@ export interface ClientOptions {
   readonly appOrigin?: string;
   /** Wraps Node's fetch (tests that watch or break the network). */
   readonly fetch?: FetchLike;
+  /** Relay events per receive page (a backlog of a few messages goes in several pages). */
+  readonly receivePage?: number;
 }
 
 /** A UI-less client: one tab of one profile, running the worker core. */
@@ -175,6 +177,7 @@ export class TestClient {
       sessionConfig: options.sessionConfig ?? TEST_SESSION_CONFIG,
       pbkdf2Iterations: 1_000,
       ...(options.fault === undefined ? {} : { fault: options.fault }),
+      ...(options.receivePage === undefined ? {} : { receivePage: options.receivePage }),
       ...(options.locks === true ? { locks: profile.locks, broadcast: () => profile.broadcast.open() } : {}),
       log: (level, message) => {
         if (level === 'error') client.errors.push(message);
