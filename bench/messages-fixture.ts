@@ -19,6 +19,7 @@ import type { RandomSource } from '../src/protocol/random.js';
 import type { SessionEffect } from '../src/protocol/session/effects.js';
 import type { Membership, MembershipOutput, SubsessionSetup } from '../src/protocol/session/membership.js';
 import { Session } from '../src/protocol/session/session.js';
+import { DEFAULT_SESSION_CONFIG, type SessionConfig } from '../src/protocol/session/config.js';
 import { Transcript } from '../src/protocol/transcript/transcript.js';
 import { seededRandom } from '../tests/helpers/seeded-random.js';
 
@@ -81,11 +82,12 @@ export async function agreedSessions(
   members: readonly MemberId[],
   label: string,
   nowMs: number,
+  config: SessionConfig = DEFAULT_SESSION_CONFIG,
 ): Promise<Session[]> {
   const setups = await benchSetups(members, label);
   const sessions: Session[] = [];
   for (const m of members) {
-    const session = new Session(m, { crypto, random: systemRandom }, new AgreedMembership(setups.get(m)!));
+    const session = new Session(m, { crypto, random: systemRandom }, new AgreedMembership(setups.get(m)!), config);
     const effects = await session.receive({ kind: 'joined', seq: 0, joined: [...members], members: [...members] }, nowMs);
     if (!effects.some((e) => e.kind === 'notice' && e.notice.kind === 'subsession-started')) {
       throw new Error(`${m}: the agreed subsession did not start`);

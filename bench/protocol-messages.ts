@@ -21,6 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { nobleProvider } from '../src/protocol/crypto/noble.js';
 import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
 import type { SessionEffect } from '../src/protocol/session/effects.js';
+import { DEFAULT_SESSION_CONFIG, VERIFY_AHEAD } from '../src/protocol/session/config.js';
 import { selectCryptoProvider } from '../src/protocol/crypto/select.js';
 import { webCryptoProvider } from '../tests/helpers/providers.js';
 import { formatOps, printJsonLine, printTable, round } from './harness.js';
@@ -85,6 +86,8 @@ export interface CatchUpResult {
   readonly provider: string;
   /** 0: Session.receive one event at a time; else Session.receiveAll pages of this many events. */
   readonly page: number;
+  /** receiveAll's look-ahead (SessionConfig.verifyAhead): signature checks in flight at once. */
+  readonly verifyAhead: number;
   readonly messages: number;
   readonly authors: number;
   readonly timing: Timing;
@@ -195,9 +198,10 @@ export const CATCH_UP_PAGE = 200;
  * event at a time (`page` 0), or Session.receiveAll pages of `page` events (what a worker
  * catching up from the relay's pages does).
  */
-export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue, page = 0): Promise<CatchUpResult> {
+export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue, page = 0, verifyAhead = VERIFY_AHEAD): Promise<CatchUpResult> {
   // Sessions for everyone (so keys and channel agree); only the reader's is used.
-  const sessions = await agreedSessions(crypto, queue.members, queue.label, BASE_MS);
+  const config = verifyAhead === DEFAULT_SESSION_CONFIG.verifyAhead ? DEFAULT_SESSION_CONFIG : { ...DEFAULT_SESSION_CONFIG, verifyAhead };
+  const sessions = await agreedSessions(crypto, queue.members, queue.label, BASE_MS, config);
   const session = sessions[queue.members.indexOf(queue.reader)]!;
   let delivered = 0;
   let inOrder = true;
@@ -219,6 +223,7 @@ export async function coveyCatchUp(crypto: CryptoProvider, queue: CatchUpQueue, 
   return {
     provider: crypto.name,
     page,
+    verifyAhead,
     messages: n,
     authors,
     timing,
@@ -263,6 +268,10 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
   let queue: CatchUpQueue | undefined;
   const catchUp: CatchUpResult[] = [];
   const scaled: CatchUpResult[] = [];
+  /** The full queue with no look-ahead (checks one at a time): wall time before issue 8's overlap. */
+  let sequential: CatchUpResult | undefined;
+  /** Mean wall time of the two look-ahead runs of the full queue around it. */
+  let overlappedWallMs = 0;
   const scaleEnv = process.env['BENCH_CATCH_UP_SCALE'];
   const scale = options.catchUpScale ?? (scaleEnv !== undefined && scaleEnv !== '' ? scaleEnv.split(',').map(Number) : [Math.round(catchUpMessages / 4), Math.round(catchUpMessages / 2)]);
   const verify = new Map<string, { readonly perCpuSec: number; readonly perSec: number }>();
@@ -283,7 +292,11 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
     if (hybrid !== undefined) {
       for (const size of [...scale.filter((n) => n > 0 && n < full.packets.length), full.packets.length]) {
         const a = await coveyCatchUp(hybrid, catchUpPrefix(full, size), CATCH_UP_PAGE);
+        // Between the two runs of the full queue (interleaved, same heap state): the same pages
+        // with every signature check awaited in order, for the wall-time row.
+        if (size === full.packets.length) sequential = await coveyCatchUp(hybrid, full, CATCH_UP_PAGE, 0);
         const b = await coveyCatchUp(hybrid, catchUpPrefix(full, size), CATCH_UP_PAGE);
+        if (size === full.packets.length) overlappedWallMs = (a.timing.wallMs + b.timing.wallMs) / 2;
         scaled.push(a.msgsPerCpuSec >= b.msgsPerCpuSec ? { ...a, allAccepted: a.allAccepted && b.allAccepted } : { ...b, allAccepted: a.allAccepted && b.allAccepted });
       }
     }
@@ -324,6 +337,11 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
     for (const c of scaled.filter((r) => r.provider === name)) {
       const how = `receiveAll, pages of ${c.page}, best of 2`;
       catchUpRows.push(catchUpRow(`${formatOps(c.messages)} msgs, ${c.authors} authors, ${how}`, `covey/${name}`, c, v));
+    }
+    if (sequential !== undefined && sequential.provider === name) {
+      // The wall time with the look-ahead (the mean of the two runs above) over this one's.
+      const how = `pages of ${sequential.page}, no look-ahead (wall with ${VERIFY_AHEAD} ahead: ${(overlappedWallMs / sequential.timing.wallMs).toFixed(2)}×)`;
+      catchUpRows.push(catchUpRow(`${formatOps(sequential.messages)} msgs, ${sequential.authors} authors, ${how}`, `covey/${name}`, sequential, v));
     }
   }
   if (mlsCatch !== undefined) catchUpRows.push(catchUpRow(`${formatOps(mlsCatch.messages)} msgs, ${mlsCatch.authors} authors`, 'ts-mls', mlsCatch));
@@ -386,6 +404,17 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
                     /** Issue 8 target: paged catch-up ≥ 0.7 × the provider's verify rate (wall; CPU beside it). */
                     pagedOverVerify: round(paged.msgsPerSec / v.perSec),
                     pagedOverVerifyCpu: round(paged.msgsPerCpuSec / v.perCpuSec),
+                    /**
+                     * The full queue in pages with every check awaited in order (verifyAhead 0),
+                     * run between the two look-ahead runs of it: the wall time the overlap saves.
+                     */
+                    ...(sequential !== undefined && sequential.provider === name && {
+                      sequential: {
+                        ...catchUpJson(sequential, sequential.allAccepted),
+                        overlappedWallSeconds: round(overlappedWallMs / 1000),
+                        overlappedOverSequentialWall: round(overlappedWallMs / sequential.timing.wallMs),
+                      },
+                    }),
                     /** Linear in the queue: paged catch-up of smaller prefixes (msgs/CPU-s ÷ verify/CPU-s each). */
                     scaling: Object.fromEntries(
                       scaled.filter((c) => c.provider === name).map((c) => [
@@ -400,7 +429,7 @@ export async function runMessagesBench(options: MessagesBenchOptions = {}): Prom
             ]),
           },
   };
-  return { covey, mls, catchUp: [...scaled, ...catchUp], mlsCatchUp: mlsCatch, rows, catchUpRows, json };
+  return { covey, mls, catchUp: [...scaled, ...(sequential === undefined ? [] : [sequential]), ...catchUp], mlsCatchUp: mlsCatch, rows, catchUpRows, json };
 }
 
 /** Prints both tables (bench/protocol.ts may call this, then printJsonLine with `report.json`). */

@@ -82,6 +82,32 @@ describe('WebCrypto provider inputs', () => {
     expect(await web.ed25519PublicKey(seed)).toEqual(await nobleProvider.ed25519PublicKey(seed));
   });
 
+  it('a one-use AES-CTR key is imported for that call and never cached', async () => {
+    let imports = 0;
+    const counting = new Proxy(subtle, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target) as unknown;
+        if (name === 'importKey') {
+          return (...args: unknown[]) => ((imports += 1), (target.importKey as (...a: unknown[]) => Promise<CryptoKey>)(...args));
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const p = createWebCryptoProvider(counting, getRandomValues);
+    const key = new Uint8Array(32).fill(5);
+    const counter = new Uint8Array(16);
+    const data = new Uint8Array(40).fill(6);
+    const want = await nobleProvider.aesCtr(key, counter, data);
+    expect(await p.aesCtr(key, counter, data, true)).toEqual(want);
+    expect(await p.aesCtr(key, counter, data, true)).toEqual(want);
+    expect(imports).toBe(2);
+    // Nothing was cached by those: the first cached use imports, the next does not.
+    expect(await p.aesCtr(key, counter, data)).toEqual(want);
+    expect(imports).toBe(3);
+    expect(await p.aesCtr(key, counter, data)).toEqual(want);
+    expect(imports).toBe(3);
+  });
+
   it('the uncached provider gives the same answers as the cached one', async () => {
     const uncached = createWebCryptoProvider(subtle, getRandomValues, { cacheKeys: false });
     const seed = hex(rfc.ed25519()[1]!.secretKey);

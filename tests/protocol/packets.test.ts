@@ -255,6 +255,7 @@ for (const crypto of providers) {
       expect(decodePacket(encodePacket(v2))).toEqual(v2);
       expect(await verifyDataPacket(crypto, v2, keys, pub)).toBe(true);
       expect(await decryptDataPacketWith(crypto, v2, messageKey)).toEqual(content);
+      expect(await decryptDataPacketWith(crypto, v2, messageKey, true)).toEqual(content);
       expect(await codeOf(() => decryptDataPacketWith(crypto, v2, keys.groupKey))).not.toBe('no error');
     });
 

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChannelPacket } from '../../src/protocol/channel.js';
 import type { SessionEffect } from '../../src/protocol/session/effects.js';
 import { agreedSessions, buildCatchUpQueue } from '../../bench/messages-fixture.js';
+import { DEFAULT_SESSION_CONFIG } from '../../src/protocol/session/config.js';
 import { nobleProvider } from '../../src/protocol/crypto/noble.js';
 import { hybridProvider, webCryptoProvider } from '../helpers/providers.js';
 
@@ -37,16 +38,21 @@ describe('Session.receiveAll', () => {
 
     const reader = queue.members.indexOf(queue.reader);
     const one = (await agreedSessions(crypto, queue.members, queue.label, NOW))[reader]!;
-    const paged = (await agreedSessions(crypto, queue.members, queue.label, NOW))[reader]!;
     const sequential: SessionEffect[] = [];
     for (const e of events) sequential.push(...(await one.receive(e, NOW + 60_000)));
-    const batched: SessionEffect[] = [];
-    for (let i = 0; i < events.length; i += 37) batched.push(...(await paged.receiveAll(events.slice(i, i + 37), NOW + 60_000)));
+    // Any look-ahead (SessionConfig.verifyAhead: none, one, a few, the default, the whole page)
+    // gives the same effects and state: only how many checks are in flight changes.
+    for (const verifyAhead of [0, 1, 5, DEFAULT_SESSION_CONFIG.verifyAhead, 200]) {
+      const config = { ...DEFAULT_SESSION_CONFIG, verifyAhead };
+      const paged = (await agreedSessions(crypto, queue.members, queue.label, NOW, config))[reader]!;
+      const batched: SessionEffect[] = [];
+      for (let i = 0; i < events.length; i += 37) batched.push(...(await paged.receiveAll(events.slice(i, i + 37), NOW + 60_000)));
 
-    expect(withoutTimers(batched)).toEqual(withoutTimers(sequential));
-    expect(JSON.stringify(paged.snapshot())).toBe(JSON.stringify(one.snapshot()));
-    // Every genuine message once, in queue order; the tampered copy never.
-    expect(batched.flatMap((e) => (e.kind === 'deliver' ? [e.message.text] : []))).toEqual(queue.texts);
-    expect(batched.some((e) => (e.kind === 'warn' && e.warning.kind === 'fork') || (e.kind === 'notice' && e.notice.kind === 'unreadable-dropped'))).toBe(true);
+      expect(withoutTimers(batched)).toEqual(withoutTimers(sequential));
+      expect(JSON.stringify(paged.snapshot())).toBe(JSON.stringify(one.snapshot()));
+      // Every genuine message once, in queue order; the tampered copy never.
+      expect(batched.flatMap((e) => (e.kind === 'deliver' ? [e.message.text] : []))).toEqual(queue.texts);
+      expect(batched.some((e) => (e.kind === 'warn' && e.warning.kind === 'fork') || (e.kind === 'notice' && e.notice.kind === 'unreadable-dropped'))).toBe(true);
+    }
   });
 });

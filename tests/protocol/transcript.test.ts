@@ -159,6 +159,28 @@ describe('pending messages and ingest', () => {
 });
 
 describe('MessageLog (mpENC §4.3, §2.3)', () => {
+  it('real parents of a merge are the maximal content ancestors, sorted by id whatever their order', () => {
+    const four = [alice, bob, carol, mallory];
+    for (const order of [['z1', 'm1', 'b1'], ['b1', 'z1', 'm1'], ['m1', 'b1', 'z1']]) {
+      const t = new Transcript<Body>(four);
+      const log = new MessageLog<Body>((b) => b.kind === 'payload');
+      const s = log.addSubsession(t);
+      const add = (m: TranscriptMessage<Body>) => {
+        t.add(m);
+        log.accepted(s, m.id);
+      };
+      add(msg('a0', alice, []));
+      // Three concurrent lines (ids not in author order), one behind an ack, then a merge.
+      add(msg('z1', bob, ['a0']));
+      add(msg('m1', carol, ['a0']));
+      add(msg('b1', mallory, ['a0']));
+      add({ id: 'k1', author: bob, parents: ['z1'], body: { kind: 'ack' } });
+      const byId: Record<string, string> = { z1: 'k1', m1: 'm1', b1: 'b1' };
+      add(msg('a1', alice, order.map((p) => byId[p]!)));
+      expect(log.parents('a1')).toEqual(['b1', 'm1', 'z1']);
+    }
+  });
+
   it('filters flow-control messages, keeps real parents and ancestors', () => {
     const t = new Transcript<Body>(members);
     const log = new MessageLog<Body>((b) => b.kind === 'payload');

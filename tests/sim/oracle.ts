@@ -150,8 +150,8 @@ export class SecurityOracle {
         return signature;
       },
       ed25519Verify: (publicKey, message, signature) => base.ed25519Verify(publicKey, message, signature),
-      aesCtr: async (key, counterBlock, data) => {
-        const out = await base.aesCtr(key, counterBlock, data);
+      aesCtr: async (key, counterBlock, data, oneUse) => {
+        const out = await base.aesCtr(key, counterBlock, data, oneUse);
         this.noteCtr(key, counterBlock, data, out);
         return out;
       },

@@ -169,7 +169,7 @@ function recordingProvider(inner: CryptoProvider, counts: { verifies: number }, 
       counts.verifies += 1;
       return inner.ed25519Verify(p, m, s);
     },
-    aesCtr: (k, c, d) => inner.aesCtr(k, c, d),
+    aesCtr: (k, c, d, once) => inner.aesCtr(k, c, d, once),
     aesGcmEncrypt: (k, n, p, a) => inner.aesGcmEncrypt(k, n, p, a),
     aesGcmDecrypt: (k, n, c, a) => inner.aesGcmDecrypt(k, n, c, a),
   };

@@ -6,7 +6,7 @@
  */
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { gcm, unsafe as aesInternals } from '@noble/ciphers/aes.js';
-import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { _SHA256, sha256, sha512 } from '@noble/hashes/sha2.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -55,10 +55,35 @@ function forgetExpanded(keys: readonly Uint8Array[]): void {
 }
 
 /**
+ * One SHA-256 object reused for every one-shot hash (issue 8 hot path: a catch-up hashes three
+ * small inputs per message, and `sha256()` allocates a hash object, its block buffer and a view
+ * each time). Each call starts it from the pristine state (`_cloneInto`: noble's own way to
+ * copy a hash state, version pinned by the lockfile; tests/protocol/crypto-noble-sha.test.ts
+ * checks it against `sha256()` on every length across several blocks) and wipes it after
+ * (`destroy`: state and block buffer zeroed), so no input or output stays behind. Synchronous
+ * and single-threaded: no call can interleave with another.
+ */
+const SHA256_PRISTINE = new _SHA256();
+const sha256Work = new _SHA256();
+/** Its block buffer (protected in noble's types): digesting into it reuses the view noble holds. */
+const sha256Block = (sha256Work as unknown as { readonly buffer: Uint8Array }).buffer;
+if (!(sha256Block instanceof Uint8Array) || sha256Block.length !== 64) throw new Error('noble SHA-256 internals changed: see sha256Reused');
+
+function sha256Reused(data: Uint8Array): Uint8Array {
+  SHA256_PRISTINE._cloneInto(sha256Work);
+  try {
+    sha256Work.update(data).digestInto(sha256Block);
+    return sha256Block.slice(0, 32);
+  } finally {
+    sha256Work.destroy();
+  }
+}
+
+/**
  * SHA-256 now, not behind a promise: for hot paths whose small hashes run on noble whatever the
  * provider (the ratchet's chain steps, packets/ratchet.ts).
  */
-export const sha256Now = (data: Uint8Array): Uint8Array => sha256(data);
+export const sha256Now = (data: Uint8Array): Uint8Array => sha256Reused(data);
 
 export const nobleProvider: CryptoProvider = {
   name: 'noble',
@@ -80,7 +105,7 @@ export const nobleProvider: CryptoProvider = {
 
   async sha256(data) {
     checkBytes(data, 'sha256 input');
-    return sha256(data);
+    return sha256Reused(data);
   },
 
   async hmacSha256(key, data) {
@@ -138,7 +163,7 @@ export const nobleProvider: CryptoProvider = {
     }
   },
 
-  async aesCtr(key, counterBlock, data) {
+  async aesCtr(key, counterBlock, data, oneUse) {
     checkKey(key, 32, 'AES-256 key');
     checkKey(counterBlock, 16, 'AES-CTR counter block');
     checkBytes(data, 'AES-CTR input');
@@ -148,7 +173,17 @@ export const nobleProvider: CryptoProvider = {
     const counter = Uint8Array.from(counterBlock);
     const out = new Uint8Array(data.length);
     out.set(data);
-    aesInternals.ctrCounter(expandedKey(key), counter, out, out);
+    if (oneUse !== true) {
+      aesInternals.ctrCounter(expandedKey(key), counter, out, out);
+      return out;
+    }
+    // A key used once: its schedule is made, used and wiped here (nothing cached).
+    const xk = aesInternals.expandKeyLE(key);
+    try {
+      aesInternals.ctrCounter(xk, counter, out, out);
+    } finally {
+      xk.fill(0);
+    }
     return out;
   },
 

@@ -37,8 +37,13 @@ export interface CryptoProvider {
   /** Strict RFC 8032 verification (canonical S < L); false on any invalid input, never throws. */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 
-  /** AES-256-CTR; `counterBlock` is the full 16-byte initial counter, incremented big-endian. */
-  aesCtr(key: Uint8Array, counterBlock: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * AES-256-CTR; `counterBlock` is the full 16-byte initial counter, incremented big-endian.
+   * `oneUse`: the caller uses this key for this call only (a v2 message key, issue 9 §3), so no
+   * key schedule or imported key is kept for it (keeping one costs more than it saves, and a
+   * copy of the key would outlive the caller's wipe until forgetKeys). Same result either way.
+   */
+  aesCtr(key: Uint8Array, counterBlock: Uint8Array, data: Uint8Array, oneUse?: boolean): Promise<Uint8Array>;
   /** AES-GCM (128-bit tag appended). Key 16/24/32 bytes, nonce 12..128 bytes (checks.ts). */
   aesGcmEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
   /** Throws ProtocolError('decrypt-failed') when the tag does not verify. */

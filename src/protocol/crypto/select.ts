@@ -65,7 +65,8 @@ export function createHybridProvider(
       nobleProvider.forgetKeys(keys); // its AES key schedules
     },
     randomBytes: (length) => (sym ?? nobleProvider).randomBytes(length),
-    sha256: async (data) => bySize(data.length, thresholds.sha256MinBytes).sha256(data),
+    // (Not async, as aesCtr below: three hashes per received message.)
+    sha256: (data) => (data instanceof Uint8Array ? bySize(data.length, thresholds.sha256MinBytes) : nobleProvider).sha256(data),
     hmacSha256: async (key, data) => bySize(data.length, thresholds.sha256MinBytes).hmacSha256(key, data),
     hkdfSha256: async (ikm, salt, info, length) =>
       bySize(ikm.length, thresholds.sha256MinBytes).hkdfSha256(ikm, salt, info, length),
@@ -74,7 +75,10 @@ export function createHybridProvider(
     ed25519PublicKey: async (seed) => ed.ed25519PublicKey(seed),
     ed25519Sign: async (seed, message) => ed.ed25519Sign(seed, message),
     ed25519Verify: async (publicKey, message, signature) => ed.ed25519Verify(publicKey, message, signature),
-    aesCtr: async (key, counterBlock, data) => bySize(data.length, thresholds.aesCtrMinBytes).aesCtr(key, counterBlock, data),
+    // (Not async: the provider's own promise, one less per data packet. A non-byte `data` still
+    // rejects rather than throws.)
+    aesCtr: (key, counterBlock, data, oneUse) =>
+      data instanceof Uint8Array ? bySize(data.length, thresholds.aesCtrMinBytes).aesCtr(key, counterBlock, data, oneUse) : nobleProvider.aesCtr(key, counterBlock, data, oneUse),
     aesGcmEncrypt: async (key, nonce, plaintext, aad) =>
       bySize(plaintext.length, thresholds.aesGcmMinBytes).aesGcmEncrypt(key, nonce, plaintext, aad),
     aesGcmDecrypt: async (key, nonce, ciphertext, aad) =>

@@ -177,12 +177,13 @@ export function createWebCryptoProvider(
       }
     },
 
-    async aesCtr(key, counterBlock, data) {
+    async aesCtr(key, counterBlock, data, oneUse) {
       checkKey(key, 32, 'AES-256 key');
       checkKey(counterBlock, 16, 'AES-CTR counter block');
       checkBytes(data, 'AES-CTR input');
       const params = { name: 'AES-CTR', counter: buf(counterBlock), length: AES_CTR_COUNTER_BITS };
-      return new Uint8Array(await subtle.encrypt(params, await aesKey('AES-CTR', key), buf(data)));
+      const aes = oneUse === true ? await subtle.importKey('raw', buf(key), 'AES-CTR', false, ['encrypt', 'decrypt']) : await aesKey('AES-CTR', key);
+      return new Uint8Array(await subtle.encrypt(params, aes, buf(data)));
     },
 
     async aesGcmEncrypt(key, nonce, plaintext, aad) {

@@ -124,7 +124,8 @@ export async function sealDataPacket(crypto: CryptoProvider, random: RandomSourc
   const hash = await hashOf(crypto, args.keys);
   const iv = random(DATA_IV_BYTES);
   const padded = pad(encodeDataContent(args.content));
-  const payload = await crypto.aesCtr(args.chain?.messageKey ?? args.keys.groupKey, counterBlock(iv), padded);
+  // A v2 message key seals this packet only (issue 9 §3): nothing is kept for it.
+  const payload = args.chain === undefined ? await crypto.aesCtr(args.keys.groupKey, counterBlock(iv), padded) : await crypto.aesCtr(args.chain.messageKey, counterBlock(iv), padded, true);
   padded.fill(0); // STYLE.md §5: wipe plaintext temporaries
   const fields: DataFields = args.chain === undefined ? { version: args.version ?? PROTOCOL_VERSION_1, iv, payload } : { version: PROTOCOL_VERSION_2, iv, chainIndex: args.chain.index, payload };
   const signed = encodeDataRegion(fields);
@@ -139,7 +140,8 @@ export async function verifyDataPacket(
   keys: SubsessionKeys | BoundKeys,
   authorPubKey: Uint8Array,
 ): Promise<boolean> {
-  const hash = await hashOf(crypto, keys);
+  // (Bound keys carry the hash: no await for it, this runs for every message of a catch-up.)
+  const hash = 'sidkeyHash' in keys ? keys.sidkeyHash : await sidkeyHash(crypto, keys);
   return crypto.ed25519Verify(authorPubKey, concatBytes(DATA_CONTEXT, hash, packet.signed), packet.signature);
 }
 
@@ -175,10 +177,11 @@ async function decryptDataPacket(crypto: CryptoProvider, packet: DataPacket, key
 
 /**
  * Decrypts, unpads and parses a packet whose signature verified, under `key`: the group key
- * (v1), or the packet's message key from its author's chain (v2, packets/ratchet.ts).
+ * (v1), or the packet's message key from its author's chain (v2, packets/ratchet.ts; `oneUse`:
+ * the provider keeps nothing for a key that opens one packet).
  */
-export async function decryptDataPacketWith(crypto: CryptoProvider, packet: DataPacket, key: Uint8Array): Promise<DataContent> {
-  const padded = await crypto.aesCtr(key, counterBlock(packet.iv), packet.payload);
+export async function decryptDataPacketWith(crypto: CryptoProvider, packet: DataPacket, key: Uint8Array, oneUse = false): Promise<DataContent> {
+  const padded = await crypto.aesCtr(key, counterBlock(packet.iv), packet.payload, oneUse);
   try {
     // A view, not a copy: decodeDataContent copies what it keeps, and the wipe below then covers
     // every plaintext byte (a copy would outlive it).

@@ -186,15 +186,17 @@ export class AckMonitor<Body> {
       this.resendToActiveReader(message.author, nowMs, actions);
     }
     const needed = this.needsAck(message.body);
-    const readers = this.transcript.readers(id).filter((r) => !this.departed.has(r) && !this.transcript.ackedBy(id, r));
-    if (readers.length === 0) {
+    // The readers still to ack it, in member order (straight into the set: one array less per message).
+    const remaining = new Set<MemberId>();
+    for (const r of this.transcript.readers(id)) if (!this.departed.has(r) && !this.transcript.ackedBy(id, r)) remaining.add(r);
+    if (remaining.size === 0) {
       if (needed) this.fullyAcked.add(id);
     } else {
       this.track(id, message.author, {
         needed,
         acceptedAtMs: nowMs,
         atMs,
-        remaining: new Set(readers),
+        remaining,
         warned: false,
         resends: 0,
         nextResendMs: nowMs + this.config.resendIntervalMs,

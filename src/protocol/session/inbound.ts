@@ -65,11 +65,7 @@ interface Ahead {
   readonly verdict?: Promise<boolean | undefined>;
 }
 
-/**
- * receiveAll starts this many signature checks ahead of the event it processes: enough to keep
- * WebCrypto's worker threads busy, few enough that a page's memory stays small.
- */
-export const VERIFY_AHEAD = 32;
+export { VERIFY_AHEAD } from './config.js';
 
 export class Inbound {
   /** Data packets we could not read, not addressed to us (before our time, or while solo). */
@@ -83,7 +79,7 @@ export class Inbound {
 
   constructor(private readonly host: InboundHost) {}
 
-  /** A receiveAll page starts: events[i + 1, i + 1 + VERIFY_AHEAD) are decoded and checked ahead as it goes. */
+  /** A receiveAll page starts: events[i + 1, i + 1 + config.verifyAhead) are decoded and checked ahead as it goes. */
   beginPage(): void {
     this.ahead = new Map();
     this.pageIds = new Set();
@@ -99,7 +95,7 @@ export class Inbound {
   /** Event `i` of the page is next: look ahead from it (only at events not looked at yet: O(1) per event). */
   next(events: readonly ChannelEvent[], i: number): void {
     if (this.ahead === null) return;
-    const to = Math.min(i + 1 + VERIFY_AHEAD, events.length);
+    const to = Math.min(i + 1 + this.host.config.verifyAhead, events.length);
     this.verifyAhead(events, Math.max(i + 1, this.aheadUntil), to);
     this.aheadUntil = Math.max(this.aheadUntil, to);
   }
@@ -162,7 +158,8 @@ export class Inbound {
             return;
           }
           const message = { id, author, parents: content.parents.map(idKey), body: content.body };
-          await this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+          const later = this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+          if (later !== undefined) await later;
           // Issue 9 §3: once the message is accepted, its key goes. One that waits (for parents, or
           // for its author's confirmation) keeps its key until accepted: if it is dropped while
           // waiting, a copy of the packet opens again. One we dropped at once keeps it too.
@@ -195,7 +192,7 @@ export class Inbound {
     const key = sub.chains!.keyNow(author, packet.chainIndex);
     if (key === undefined) throw new ProtocolError('replay', `message key ${packet.chainIndex} of ${author} is used or gone`);
     try {
-      return await decryptDataPacketWith(crypto, packet, key);
+      return await decryptDataPacketWith(crypto, packet, key, true);
     } catch (e) {
       this.useKey(sub, author, packet.chainIndex);
       throw e;
@@ -207,7 +204,8 @@ export class Inbound {
     if (sub.chains === undefined) return;
     const key = sub.chains.consume(author, index);
     if (key === undefined) return;
-    this.host.crypto.forgetKeys([key]);
+    // (No forgetKeys: a message key is only ever used with aesCtr's `oneUse`, so the provider
+    // kept nothing of it. That lookup cost a hex string and a map probe per kind per message.)
     key.fill(0);
   }
 
@@ -249,15 +247,20 @@ export class Inbound {
       // No check for a duplicate (a resend of what we hold, or of a packet earlier in the page):
       // in order it is recognised before any crypto, and catch-up stays one check per message.
       // A check that throws (never for well-formed inputs) is simply done again in order.
-      const seen = this.pageIds;
-      const verdict = id
-        .then(async (key) => {
-          if (seen.has(key) || this.isDuplicate(key)) return undefined;
-          seen.add(key);
-          return verifyDataPacket(crypto, packet, await sub.keys(crypto), pub);
-        })
-        .catch(() => undefined);
-      ahead.set(event, { packet, id, sub, author: event.sender, pub, verdict });
+      ahead.set(event, { packet, id, sub, author: event.sender, pub, verdict: this.checkAhead(id, packet, sub, pub) });
+    }
+  }
+
+  /** verifyAhead's check of one packet (one async function: no chain of promises per message). */
+  private async checkAhead(id: Promise<MessageKey>, packet: DataPacket, sub: Subsession, pub: Uint8Array): Promise<boolean | undefined> {
+    const seen = this.pageIds;
+    try {
+      const key = await id;
+      if (seen.has(key) || this.isDuplicate(key)) return undefined;
+      seen.add(key);
+      return await verifyDataPacket(this.host.crypto, packet, sub.boundKeys ?? (await sub.keys(this.host.crypto)), pub);
+    } catch {
+      return undefined;
     }
   }
 
@@ -287,7 +290,12 @@ export class Inbound {
 
   // ── stage: confirmation gate (rule 5) ─────────────────────────────────────────────────────
 
-  async verified(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, event: ChannelPacket, nowMs: number, out: Out): Promise<void> {
+  /**
+   * The stages from here on return undefined when they finished synchronously (the usual case in
+   * a catch-up: nothing to send), else the promise of the rest: one promise per message fewer at
+   * each stage (issue 8). Either way their effects are complete, in order, when it settles.
+   */
+  verified(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, event: ChannelPacket, nowMs: number, out: Out): Promise<void> | undefined {
     const author = message.author;
     if (author !== this.host.self && !sub.confirmed.has(author)) {
       // Rule 5: a member's data in a subsession is accepted only after its confirmation, which
@@ -297,9 +305,9 @@ export class Inbound {
         return;
       }
       sub.held.push({ message, carried, sender: event.sender, receivedAtMs: nowMs });
-      return;
+      return undefined;
     }
-    await this.offer(sub, message, carried, event.sender, event.atMs ?? nowMs, nowMs, out);
+    return this.offer(sub, message, carried, event.sender, event.atMs ?? nowMs, nowMs, out);
   }
 
   async releaseHeld(sub: Subsession, member: MemberId, nowMs: number, out: Out): Promise<void> {
@@ -318,28 +326,44 @@ export class Inbound {
 
   // ── stage: transcript ──────────────────────────────────────────────────────────────────────
 
-  async offer(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, sender: MemberId, atMs: number, nowMs: number, out: Out): Promise<void> {
+  offer(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, sender: MemberId, atMs: number, nowMs: number, out: Out): Promise<void> | undefined {
     if (sub.phase.kind === 'closed' && !sub.transcript.has(message.id) && message.parents.some((p) => !sub.transcript.has(p))) {
       // A closed subsession still shows a late message (rule 12), but nothing waits there any
       // more: its parents, which the relay orders first, never came to us.
       this.unreadable += 1;
       out.push({ kind: 'notice', notice: { kind: 'unreadable-dropped', sender } });
-      return;
+      return undefined;
     }
     const result = ingest(sub.transcript, sub.pending, { message, extra: carried, receivedAtMs: nowMs });
-    if (result.duplicate) {
-      await this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
-      return;
-    }
+    if (result.duplicate) return this.applyAcks(sub, sub.acks.duplicate(message.id, sender, nowMs), nowMs, out);
     for (const { item, error } of result.rejected) {
       out.push({ kind: 'warn', warning: { kind: 'rejected', sender: item.message.author, code: error.code, detail: error.message } });
     }
-    for (const item of result.accepted) await this.onAccepted(sub, item.message, item.extra, atMs, nowMs, out);
+    const accepted = result.accepted;
+    for (let i = 0; i < accepted.length; i++) {
+      const later = this.onAccepted(sub, accepted[i]!.message, accepted[i]!.extra, atMs, nowMs, out);
+      // The rest waits for this one's asynchronous part, as it would have with an await each.
+      if (later !== undefined) return this.acceptRest(later, sub, accepted, i + 1, atMs, nowMs, out);
+    }
+    return undefined;
+  }
+
+  private async acceptRest(
+    pending: Promise<void>,
+    sub: Subsession,
+    accepted: readonly { readonly message: TranscriptMessage<MessageBody>; readonly extra: Carried }[],
+    from: number,
+    atMs: number,
+    nowMs: number,
+    out: Out,
+  ): Promise<void> {
+    await pending;
+    for (let i = from; i < accepted.length; i++) await this.onAccepted(sub, accepted[i]!.message, accepted[i]!.extra, atMs, nowMs, out);
   }
 
   // ── stage: acks, presence, log ─────────────────────────────────────────────────────────────
 
-  private async onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> {
+  private onAccepted(sub: Subsession, message: TranscriptMessage<MessageBody>, carried: Carried, atMs: number, nowMs: number, out: Out): Promise<void> | undefined {
     const { id, author, body } = message;
     const waited = sub.openKeys.get(id);
     if (waited !== undefined) {
@@ -369,8 +393,14 @@ export class Inbound {
     if (body.type === 'consistency' && body.close && author !== this.host.self) {
       out.push({ kind: 'notice', notice: { kind: 'member-parting', subsession: sub.index, member: author } });
     }
-    // (Awaited only when there is something to do: this runs for every message of a catch-up.)
-    if (actions.length > 0) await this.applyAcks(sub, actions, nowMs, out);
+    // (Asynchronous only when there is something to do: this runs for every message of a catch-up.)
+    if (actions.length > 0) return this.acksThenParting(sub, actions, nowMs, out);
+    if (sub.phase.kind === 'parting') return this.host.checkParting(sub, nowMs, out);
+    return undefined;
+  }
+
+  private async acksThenParting(sub: Subsession, actions: readonly AckAction[], nowMs: number, out: Out): Promise<void> {
+    await this.applyAcks(sub, actions, nowMs, out);
     if (sub.phase.kind === 'parting') await this.host.checkParting(sub, nowMs, out);
   }
 

@@ -219,7 +219,7 @@ export class Session {
   /**
    * Events in relay order (a page of a catch-up, rule 6), processed exactly as `receive` would
    * one by one, in one call (one timer, one step for the worker to persist). The signature checks
-   * of the next data packets are started VERIFY_AHEAD events ahead, so that with WebCrypto they
+   * of the next data packets are started `config.verifyAhead` events ahead, so that with WebCrypto they
    * run off the main thread while earlier events are processed (issue 8: catch-up). A check
    * started ahead is used only for the subsession and author the sequential path tries first;
    * anything else is checked as `receive` would.

@@ -85,7 +85,13 @@ export class MessageLog<Body> {
     const message = transcript.get(id);
     if (this.subsessionOfId.has(id)) assert(false, `message ${id} reported twice to the log`);
     this.subsessionOfId.set(id, subsession);
-    const inherited = this.maximal(transcript, message.parents.flatMap((p) => this.contentMax.get(p) ?? []));
+    // (A loop, not flatMap: this runs for every message of a catch-up.)
+    const candidates: MessageKey[] = [];
+    for (const p of message.parents) {
+      const max = this.contentMax.get(p);
+      if (max !== undefined) for (const c of max) candidates.push(c);
+    }
+    const inherited = this.maximal(transcript, candidates);
     if (!this.isContent(message.body)) {
       this.contentMax.set(id, inherited);
       return undefined;
@@ -170,10 +176,18 @@ export class MessageLog<Body> {
 
   private maximal(transcript: Transcript<Body>, candidates: readonly MessageKey[]): MessageKey[] {
     if (candidates.length <= 1) return [...candidates]; // (most messages: one content ancestor line)
-    const unique = [...new Set(candidates)];
-    return unique
-      .filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)))
-      .sort(); // by id: the same answer for every member, whatever the delivery order
+    const unique = candidates.length <= FEW_CANDIDATES ? candidates.filter((c, i) => candidates.indexOf(c) === i) : [...new Set(candidates)];
+    const out = unique.filter((c) => !unique.some((d) => d !== c && transcript.isAncestor(c, d)));
+    // By id: the same answer for every member, whatever the delivery order. (Distinct strings, so
+    // `<` orders them as the default sort does; a few are put in place, with no sort's work array.)
+    if (out.length > FEW_CANDIDATES) return out.sort((a, b) => (a < b ? -1 : 1));
+    for (let i = 1; i < out.length; i++) {
+      const c = out[i]!;
+      let j = i - 1;
+      for (; j >= 0 && out[j]! > c; j--) out[j + 1] = out[j]!;
+      out[j + 1] = c;
+    }
+    return out;
   }
 
   /** Display position of a shown entry, by binary search on the display order. */
@@ -197,6 +211,9 @@ export class MessageLog<Body> {
     return lo;
   }
 }
+
+/** Up to this many candidates, duplicates are found by scanning (no Set); past it, O(n) with one. */
+const FEW_CANDIDATES = 8;
 
 function compareEntries(a: LogEntry<unknown>, b: LogEntry<unknown>): number {
   if (a.subsession !== b.subsession) return a.subsession - b.subsession;
