@@ -238,15 +238,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'src/protocol/greeting/cliques.ts',
     anchor: 'return { x: mulScalars(scalarOf(key), t), ratchet: t };',
     replacement: 'return { x: scalarOf(key), ratchet: t === t ? null : t };',
-    stages: [SECURITY_TESTS],
-  },
-  {
-    name: 'initiator-skips-raise',
-    bug: "an initiator builds on the stored INT_KEYs without the ratchet its members applied (every other member's key differs)",
-    file: 'src/protocol/greeting/cliques.ts',
-    anchor: "if (!isScalarKey(key) || key.ratchet === null || members < 2) return null;",
-    replacement: 'return null;',
-    stages: [GREETING_TESTS, SCALAR_TESTS],
+    stages: [SECURITY_TESTS, SCALAR_TESTS],
   },
   {
     name: 'unknown-parent-never-a-fork',
