@@ -15,8 +15,9 @@
 export { MAX_GROUP_MEMBERS, MAX_LATEST_PM } from './codec/limits.js';
 
 /**
- * Most private key contributions one member keeps (mpENC §5.2.1 "Updating Private Key
- * Contributions": all must be kept and applied one by one). Each costs one x25519 per later
+ * v1 (mpenc_js groups) only: most private key contributions one member keeps (mpENC §5.2.1
+ * "Updating Private Key Contributions": all must be kept and applied one by one). A v2 member
+ * keeps one scalar instead (issue 9 §3, greeting/cliques.ts), whatever the number of operations. Each costs one x25519 per later
  * operation; when a member reaches the limit it cannot initiate include/exclude/refresh and
  * must leave and start a new group (a fresh IKA resets the list).
  */

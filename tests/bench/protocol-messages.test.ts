@@ -13,7 +13,7 @@ import {
   MESSAGES_TABLE_HEADERS,
   runMessagesBench,
 } from '../../bench/protocol-messages.js';
-import { providers, webCryptoProvider } from '../helpers/providers.js';
+import { hybridProvider, providers, webCryptoProvider } from '../helpers/providers.js';
 
 describe('messages benchmark', () => {
   for (const crypto of providers) {
@@ -83,6 +83,18 @@ describe('messages benchmark', () => {
     expect(report.catchUpRows[0]![0]).toMatch(/signature checks/);
     const results = (report.json['catchUp'] as { results: Record<string, { ok: boolean }> }).results;
     expect(results['ts-mls']!.ok).toBe(true);
+  });
+
+  it('the hybrid also catches up the whole queue with no look-ahead, between its two look-ahead runs, with the same result', async () => {
+    const report = await runMessagesBench({ messages: 1, warmup: 0, catchUpMessages: 24, catchUpAuthors: 2, catchUpScale: [], providers: [hybridProvider], mls: false });
+    // Paged runs of the whole queue: the provider's own (32 ahead), the scaling pair, and one with none.
+    expect(report.catchUp.filter((c) => c.page > 0).map((c) => c.verifyAhead).sort((a, b) => a - b)).toEqual([0, 32, 32]);
+    expect(report.catchUp.every((c) => c.allAccepted)).toBe(true);
+    const row = report.catchUpRows.find((r) => /no look-ahead/.test(r[0]!));
+    expect(row?.[0]).toMatch(/^24(\.0)? msgs, 2 authors, pages of 200, no look-ahead \(wall with 32 ahead: \d+\.\d\d×\)$/);
+    const hybrid = (report.json['catchUp'] as { results: Record<string, { sequential?: { ok: boolean; overlappedOverSequentialWall: number } }> }).results['hybrid']!;
+    expect(hybrid.sequential?.ok).toBe(true);
+    expect(hybrid.sequential?.overlappedOverSequentialWall).toBeGreaterThan(0);
   });
 
   it('skips ts-mls and catch-up when asked', async () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, hexEncode, latin1Encode } from '../../src/protocol/bytes.js';
 import { DATA_SIGNATURE_CONTEXT, GREETING_SIGNATURE_CONTEXT } from '../../src/protocol/codec/constants.js';
-import { applyContributions } from '../../src/protocol/greeting/cliques.js';
+import { recipientSecretV2 } from '../../src/protocol/greeting/cliques.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { deriveGroupKey } from '../../src/protocol/packets/group-key.js';
 import { webCryptoProvider } from '../helpers/providers.js';
@@ -52,7 +52,7 @@ describe('security oracle', () => {
     const chain = g.member('a').state.own!.contributions;
     expect(c.state.own).toBeNull(); // c's own list went when it was excluded
     oracle.noteState('c', { ...c.state, own: { contributions: chain, contributedAtMs: 0 } });
-    const point = await applyContributions(crypto, chain, downflow.intKeys[1]!);
+    const point = await recipientSecretV2(crypto, downflow.intKeys, 1, chain);
     const key = await deriveGroupKey(oracle.providerFor('a'), point);
     oracle.noteHolding('a', { sid: g.member('a').state.current!.sid, groupKey: key, members: ['a', 'b'] });
     await oracle.checkKeys(g.downflows(), [...g.members.keys()]);

@@ -3,21 +3,22 @@
  * saved state (session and membership snapshot) after several subsessions, against every group
  * key the members derived (recorded by the security oracle's provider wrapper).
  *
- * Holds now: no group key is stored, current or past (the membership drops its copy once the
- * session took it; the session keeps sender chains only). Does NOT hold yet (across
- * subsessions, stated in the README): with the relay's greeting log, the member's stored key
- * contributions still give back the key of every subsession since it joined. The second test
- * measures exactly that, so that the README's table stays true.
+ * 1. No group key is stored, current or past (the membership drops its copy once the session
+ *    took it; the session keeps sender chains only).
+ * 2. Across subsessions: with the relay's whole greeting log, the member's stored key (one
+ *    ratcheted scalar, greeting/cliques.ts) opens the current subsession's key and no older one.
+ *    (Before the scalar ratchet, its list of contributions opened every key since it joined.)
  */
 import { describe, expect, it } from 'vitest';
 import { base64Decode, hexEncode } from '../../src/protocol/bytes.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
-import { recipientSecret } from '../../src/protocol/greeting/cliques.js';
+import { clampScalar } from '../../src/protocol/crypto/scalar.js';
 import type { MemberId } from '../../src/protocol/ids.js';
 import { deriveGroupKey } from '../../src/protocol/packets/group-key.js';
 import { fromJsonSafe, type JsonValue } from '../../src/protocol/session/json.js';
 import type { MembershipState } from '../../src/protocol/greeting/types.js';
 import { webCryptoProvider } from '../helpers/providers.js';
+import { stolenScalars, tryScalar } from '../helpers/stolen-key.js';
 import { SecurityOracle } from '../sim/oracle.js';
 import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
 import { greetingMembershipKind } from '../sim/session-scenarios.js';
@@ -46,11 +47,17 @@ async function history(seed: number) {
     sim.join(n);
   }
   await sim.settle();
+  // The keys each subsession brought (every derivation first seen in its step, message keys included).
+  const steps: string[][] = [];
+  const seen = new Set<string>();
   const step = async (who: string, action: Parameters<SessionSim['act']>[1]) => {
     await sim.act(who, action);
     await sim.advance(3_000);
     await sim.act(who, (s, now) => s.send(`after a step by ${who}`, now));
     await sim.advance(3_000);
+    const fresh = oracle.derivedKeys().filter((k) => !seen.has(k));
+    for (const k of fresh) seen.add(k);
+    steps.push(fresh);
   };
   await step('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
   sim.addMember('dave');
@@ -62,7 +69,7 @@ async function history(seed: number) {
   await step('dave', (s, now) => s.refresh(now));
   // Every group key any member derived (the oracle's recorded derivations).
   const keys = [...new Set(oracle.derivedKeys())];
-  return { sim, oracle, keys };
+  return { sim, oracle, keys, steps };
 }
 
 describe('what a stolen device state reveals (issue 9 §3)', () => {
@@ -77,14 +84,14 @@ describe('what a stolen device state reveals (issue 9 §3)', () => {
     }
   });
 
-  it('still reveals (across subsessions, not done): its contributions and the relay log give every key since it joined', async () => {
-    const { sim, keys } = await history(22);
+  it('across subsessions: its state after subsession k and the relay log open no key of k−1 or earlier', async () => {
+    const { sim, steps } = await history(22);
     const snapshot = sim.member('alice').session.snapshot();
     const state = fromJsonSafe((snapshot.membership as { state: JsonValue }).state) as MembershipState;
-    const contributions = state.own!.contributions;
-    expect(contributions.length).toBeGreaterThanOrEqual(2);
-    // The thief tries every prefix of the stored list on every slot of every complete INT_KEY
-    // list in the relay's log (v2 downflows name no members: every slot is tried).
+    // The thief's scalars: the structured ones (helpers/stolen-key.ts: a list's every prefix; a
+    // scalar x and x·t⁻¹), and every 32-byte value of the membership state used as an X25519 key.
+    const scalars = [...stolenScalars(state.own!.contributions), ...secretsIn(fromJsonSafe(snapshot.membership as JsonValue)).map(clampScalar)];
+    // Every complete INT_KEY list in the relay's log, every slot (v2 downflows name no members).
     const opened = new Set<string>();
     for (const event of sim.posted) {
       let packet;
@@ -94,18 +101,17 @@ describe('what a stolen device state reveals (issue 9 §3)', () => {
         continue;
       }
       if (packet.kind !== 'greeting' || packet.intKeys.length < 2 || packet.intKeys.some((k) => k === null)) continue;
-      for (let slot = 0; slot < packet.intKeys.length; slot++) {
-        for (let n = 1; n <= contributions.length; n++) {
-          try {
-            const key = await deriveGroupKey(crypto, await recipientSecret(crypto, packet.intKeys, slot, contributions.slice(0, n)));
-            if (keys.includes(hexEncode(key))) opened.add(hexEncode(key));
-          } catch {
-            // not this prefix
-          }
+      for (const slot of packet.intKeys) {
+        for (const x of scalars) {
+          const point = await tryScalar(crypto, x, slot!);
+          if (point !== null) opened.add(hexEncode(await deriveGroupKey(crypto, point)));
         }
       }
     }
-    // Every subsession alice was in (five operations) is opened, the oldest included.
-    expect(opened.size).toBeGreaterThanOrEqual(5);
+    // Which subsession each opened key belongs to: the step in which it was first derived.
+    const openedSteps = steps.flatMap((keys, k) => (keys.some((key) => opened.has(key)) ? [k] : []));
+    // The thief model is real: it opens the current subsession's key (which the session's
+    // chains expose anyway), and nothing older: not k−1, not k−2 or earlier.
+    expect(openedSteps).toEqual([steps.length - 1]);
   });
 });

@@ -27,9 +27,8 @@ import { bytesEqual, concatBytes, hexDecode, hexEncode, latin1Encode } from '../
 import { CONTRIBUTOR_SIGNATURE_CONTEXT, DATA_SIGNATURE_CONTEXT, GreetFlag, GREETING_SIGNATURE_CONTEXT, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import type { Contributions } from '../../src/protocol/greeting/cliques.js';
+import { stolenScalars, tryScalar } from '../helpers/stolen-key.js';
 import type { MembershipState } from '../../src/protocol/greeting/types.js';
-import { isProtocolError } from '../../src/protocol/errors.js';
 
 const GROUP_KEY_INFO_BYTES = latin1Encode(GROUP_KEY_INFO);
 const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
@@ -104,8 +103,11 @@ export class SecurityOracle {
   private readonly signatures = new Map<string, { readonly who: string; readonly message: string }>();
   /** Hex message id → member who signed that data packet, and SHA-256(sid ‖ gk) it signed. */
   private readonly dataSigners = new Map<string, { readonly who: string; readonly subsession: string }>();
-  /** Member → its contribution chains, each kept once (a chain's prefixes are tried with it). */
-  private readonly chains = new Map<string, Contributions[]>();
+  /**
+   * Member → every scalar its stored keys ever gave a thief (helpers/stolen-key.ts: a v1 list's
+   * prefixes; a v2 scalar and its last ratchet undone), each kept once by hex.
+   */
+  private readonly chains = new Map<string, Map<string, Uint8Array>>();
   /** Every (member, subsession) holding seen. */
   private readonly holdings: { readonly member: string; readonly holding: KeyHolding }[] = [];
   private readonly holdingKeys = new Set<string>();
@@ -233,8 +235,8 @@ export class SecurityOracle {
 
   /** What a member's membership state holds: its contribution chains and its subsession. */
   noteState(member: string, state: MembershipState): void {
-    for (const list of [state.own?.contributions, state.op?.contributions, state.proposal?.contributions]) {
-      if (list !== undefined && list !== null && list.length > 0) this.noteChain(member, list);
+    for (const key of [state.own?.contributions, state.op?.contributions, state.proposal?.contributions]) {
+      if (key !== undefined && key !== null) this.noteChain(member, stolenScalars(key));
     }
     const cur = state.current;
     if (cur !== null && cur.groupKey !== null) this.noteHolding(member, { sid: cur.sid, groupKey: cur.groupKey, members: cur.members });
@@ -274,11 +276,10 @@ export class SecurityOracle {
     }
   }
 
-  private noteChain(member: string, list: Contributions): void {
-    const chains = this.chains.get(member) ?? [];
-    const isPrefix = (short: Contributions, long: Contributions) => short.length <= long.length && short.every((x, i) => bytesEqual(x, long[i]!));
-    if (chains.some((c) => isPrefix(list, c))) return;
-    this.chains.set(member, [...chains.filter((c) => !isPrefix(c, list)), [...list]]);
+  private noteChain(member: string, scalars: readonly Uint8Array[]): void {
+    const known = this.chains.get(member) ?? new Map<string, Uint8Array>();
+    for (const x of scalars) known.set(hexEncode(x), x);
+    this.chains.set(member, known);
   }
 
   noteHolding(member: string, holding: KeyHolding): void {
@@ -331,30 +332,22 @@ export class SecurityOracle {
       }
     }
     if (!this.options.keyTrial) return;
-    // Expensive half: stored contributions on every slot of every downflow that leaves the owner out.
+    // Expensive half: every scalar a member's stored keys gave, on every slot of every downflow that leaves it out.
     for (const d of downflows) {
       this.counts.downflowsTried++;
       for (const m of everyone) {
         if (d.members.includes(m)) continue;
-        const chains = this.chains.get(m) ?? [];
+        const chains = [...(this.chains.get(m)?.values() ?? [])];
         const targets = forbidden.get(m)!;
         if (chains.length === 0 || targets.size === 0) continue;
         const secrets = new Map([...targets].flatMap(([hex, h]) => (this.secretOf.has(hex) ? [[hexEncode(this.secretOf.get(hex)!), h] as const] : [])));
         for (const slot of d.intKeys) {
-          for (const chain of chains) {
-            let point = slot;
-            for (const x of chain) {
-              this.counts.trials++;
-              try {
-                point = await this.base.x25519(x, point);
-              } catch (e) {
-                if (isProtocolError(e)) break; // a small-order slot: nothing to learn from it
-                throw e;
-              }
-              const h = secrets.get(hexEncode(point));
-              if (h !== undefined) {
-                this.violate(`${m}'s stored contributions open the key of subsession ${hexEncode(h.sid).slice(0, 8)}… of ${h.members.join(',')}, which it is not in`);
-              }
+          for (const x of chains) {
+            this.counts.trials++;
+            const point = await tryScalar(this.base, x, slot);
+            const h = point === null ? undefined : secrets.get(hexEncode(point));
+            if (h !== undefined) {
+              this.violate(`${m}'s stored contributions open the key of subsession ${hexEncode(h.sid).slice(0, 8)}… of ${h.members.join(',')}, which it is not in`);
             }
           }
         }

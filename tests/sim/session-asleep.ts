@@ -29,7 +29,6 @@ import type { ChannelEvent } from '../../src/protocol/channel.js';
 import { GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import { isProtocolError } from '../../src/protocol/errors.js';
-import { recipientSecret } from '../../src/protocol/greeting/cliques.js';
 import { createMembership } from '../../src/protocol/greeting/machine.js';
 import type { Subsession as MachineSubsession } from '../../src/protocol/greeting/types.js';
 import { memberId, type MemberId } from '../../src/protocol/ids.js';
@@ -41,6 +40,7 @@ import { GreetingMembership } from '../../src/protocol/session/greeting-membersh
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
 import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
+import { stolenScalars, tryScalar } from '../helpers/stolen-key.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -138,8 +138,8 @@ interface Phone {
   readonly replaced: Set<number>;
   /** Sids (hex) of the subsessions it held whose SHA-256(sid ‖ gk) the world recorded. */
   readonly bound: Set<string>;
-  /** Every contribution list it held (the key oracle tries them). */
-  readonly contributionSets: (readonly Uint8Array[])[];
+  /** Every scalar its stored keys ever gave a thief, by hex (helpers/stolen-key.ts; the key oracle tries them). */
+  readonly contributionSets: Map<string, Uint8Array>;
   readonly warnings: SessionWarning[];
   readonly delivered: DeliveredMessage[];
   /** Messages it held when it learnt of a retention gap (none may be lost by its catch-up). */
@@ -222,7 +222,7 @@ class AsleepWorld {
       timerAtMs: undefined,
       replaced: new Set(),
       bound: new Set(),
-      contributionSets: [],
+      contributionSets: new Map(),
       warnings: [],
       delivered: [],
     };
@@ -341,10 +341,7 @@ class AsleepWorld {
   private recordContributions(p: Phone): void {
     const own = p.membership.machine.own;
     if (own === null) return;
-    const last = p.contributionSets[p.contributionSets.length - 1];
-    if (last === undefined || last.length !== own.contributions.length || !last.every((c, i) => bytesEqual(c, own.contributions[i]!))) {
-      p.contributionSets.push(own.contributions);
-    }
+    for (const x of stolenScalars(own.contributions)) p.contributionSets.set(hexEncode(x), x);
   }
 
   /** Shows one awake phone its next event; false when no awake phone has one. */
@@ -653,16 +650,12 @@ async function checkKeys(w: AsleepWorld, trial: boolean, fail: (m: string) => ne
     if (!trial) continue;
     for (const s of subs) {
       if (s.members.includes(p.id)) continue;
-      for (const contributions of p.contributionSets) {
+      for (const x of p.contributionSets.values()) {
         for (let slot = 0; slot < s.intKeys.length; slot++) {
           checked++;
-          let guess: Uint8Array;
-          try {
-            guess = await deriveGroupKey(w.crypto, await recipientSecret(w.crypto, s.intKeys, slot, contributions));
-          } catch (e) {
-            if (isProtocolError(e)) continue;
-            throw e;
-          }
+          const point = await tryScalar(w.crypto, x, s.intKeys[slot]!);
+          if (point === null) continue;
+          const guess = await deriveGroupKey(w.crypto, point);
           if (bytesEqual(guess, s.groupKey!)) fail(`${p.id}'s contributions open the key of a subsession of ${s.members.join(',')} (slot ${slot})`);
         }
       }

@@ -42,6 +42,7 @@ const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 't
 const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
 const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
 const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/session-deniability-stay.test.ts', 'tests/protocol/stolen-state.test.ts');
+const SCALAR_TESTS = vitest('scalar key tests', 'tests/protocol/greeting-scalar.test.ts');
 const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/greeting-unknown-parent.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
@@ -238,6 +239,14 @@ export const MUTANTS: readonly Mutant[] = [
     anchor: '    this.dropHandedKeys();\n',
     replacement: '',
     stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'no-ratchet-across-subsessions',
+    bug: 'a v2 member keeps its scalar as it was when a subsession completes (a stolen state and the relay log open every key since it joined)',
+    file: 'src/protocol/greeting/cliques.ts',
+    anchor: 'return { x: mulScalars(scalarOf(key), t), ratchet: t };',
+    replacement: 'return { x: scalarOf(key), ratchet: t === t ? null : t };',
+    stages: [SECURITY_TESTS, SCALAR_TESTS],
   },
   {
     name: 'unknown-parent-never-a-fork',

@@ -11,7 +11,7 @@ import type { SessionId } from '../ids.js';
 import { makeNonce, makeSessionId, type SessionAck } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { deriveGroupKey } from '../packets/group-key.js';
-import { downflow, recipientSecret, requireFull, upflow } from './cliques.js';
+import { asList, downflow, hasContributed, recipientSecret, requireFull, upflow } from './cliques.js';
 import { CONFIRM_TYPE, DOWNFLOW_TYPE, greeting, newSigningKey, sameKeys, sameMembers, UPFLOW_TYPE } from './helpers.js';
 import { finish, type PacketIdOf, type StepCtx } from './outcome.js';
 import type { MembershipEnv, MembershipState, Operation } from './types.js';
@@ -100,12 +100,12 @@ export async function contributeV1(s: MembershipState, ctx: StepCtx): Promise<Me
   const nonces = [...op.nonces, nonce];
   const pubKeys = [...op.pubKeys, eph.pub];
   if (i < n - 1) {
-    const up = await upflow(crypto, random, op.intKeys, i, op.contributions!);
+    const up = await upflow(crypto, random, op.intKeys, i, asList(op.contributions!));
     const fields = greeting(UPFLOW_TYPE[op.kind]!, s.self, op.members[i + 1]!, op.members, up.intKeys, nonces, pubKeys, {}, 1);
     ctx.fx.push({ kind: 'send', text: await greetingText(crypto, eph.seed, fields) });
     return { ...s, ephemeral: eph, op: { ...op, contributions: up.contributions, nonce } };
   }
-  const down = await downflow(crypto, random, op.intKeys, i, op.contributions!);
+  const down = await downflow(crypto, random, op.intKeys, i, asList(op.contributions!));
   const groupKey = await deriveGroupKey(crypto, down.secret);
   const sid = await makeSessionId(crypto, op.members, nonces);
   const sessionSignature = await signAck(crypto, s.staticSeed, { member: s.self, ephemeralPubKey: eph.pub, nonce, sessionId: sid }, null);
@@ -124,10 +124,10 @@ export async function receiveDownflowV1(s: MembershipState, env: MembershipEnv, 
   if (eph === null || !bytesEqual(op.pubKeys[j]!, eph.pub) || (op.nonce !== null && !bytesEqual(op.nonces[j]!, op.nonce))) {
     throw new ProtocolError('bad-signature', 'our own contribution was altered in the downflow');
   }
-  if (op.contributions === null || op.contributions.length === 0) {
+  if (!hasContributed(op.contributions)) {
     throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
   }
-  const secret = await recipientSecret(env.crypto, op.intKeys, j, op.contributions);
+  const secret = await recipientSecret(env.crypto, op.intKeys, j, asList(op.contributions));
   const groupKey = await deriveGroupKey(env.crypto, secret);
   const nonce = op.nonces[j]!;
   const sessionSignature = await signAck(env.crypto, s.staticSeed, { member: s.self, ephemeralPubKey: eph.pub, nonce, sessionId: op.sid! }, null);

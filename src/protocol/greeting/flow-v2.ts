@@ -18,7 +18,7 @@ import type { MemberId } from '../ids.js';
 import { OPERATION_TIMEOUT_MS } from '../limits.js';
 import { makeNonce } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
-import { downflow, recipientSecret, requireFull, upflow } from './cliques.js';
+import { downflowV2, hasContributed, recipientSecretV2, requireFull, upflowV2, type OwnKey } from './cliques.js';
 import { CONFIRM_TYPE, DOWNFLOW_TYPE, greeting, isRevoked, newSigningKey, ownKeyPair, pruneKeys, signingKeysOf, UPFLOW_TYPE, warn } from './helpers.js';
 import { finish, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
 import type { MembershipState, Operation, Subsession } from './types.js';
@@ -81,7 +81,7 @@ export async function onContributionV2(s: MembershipState, g: GreetingPacket, ct
   let done: Operation = { ...op, nextIndex: -1, intKeys, nonces, pubKeys, sid };
   if (op.role === 'participant' && g.source !== s.self) {
     const j = op.members.indexOf(s.self);
-    if (op.contributions === null || op.contributions.length === 0) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
+    if (!hasContributed(op.contributions)) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
     const secrets = await ownSecrets(intKeys, j, op.contributions, ctx);
     // Rule 4: an insider cannot hand us a different key unnoticed. The packet is final for
     // everyone else, so we cannot fail it: we cannot use this subsession, and start over.
@@ -97,9 +97,9 @@ export async function onContributionV2(s: MembershipState, g: GreetingPacket, ct
  * Our secret from our slot of a final packet, or null when our slot is unusable (a small-order
  * point: only a malicious contributor puts one there, and only in our slot: warned here).
  */
-export async function ownSecrets(intKeys: readonly Uint8Array[], index: number, contributions: readonly Uint8Array[], ctx: StepCtx): Promise<SubsessionSecrets | null> {
+export async function ownSecrets(intKeys: readonly Uint8Array[], index: number, key: OwnKey, ctx: StepCtx): Promise<SubsessionSecrets | null> {
   try {
-    return await deriveSubsessionSecrets(ctx.env.crypto, await recipientSecret(ctx.env.crypto, intKeys, index, contributions));
+    return await deriveSubsessionSecrets(ctx.env.crypto, await recipientSecretV2(ctx.env.crypto, intKeys, index, key));
   } catch (e) {
     if (!isProtocolError(e) || e.code !== 'low-order-point') throw e;
     warn(ctx.fx, 'low-order-point', null, 'our slot of the final packet is a small-order point');
@@ -121,18 +121,18 @@ export async function contributeV2(s: MembershipState, ctx: StepCtx): Promise<Me
   const nonces = [...op.nonces, nonce]; // our own packet carries only ours (by reference)
   const due = { ...s.due, contribute: false };
   if (i < n - 1) {
-    const up = await upflow(crypto, random, op.intKeys, i, op.contributions!);
+    const up = await upflowV2(crypto, random, op.intKeys, i, op.contributions);
     const fields = greeting(UPFLOW_TYPE[op.kind]!, s.self, op.members[i + 1]!, [], up.intKeys, [nonce], [eph.pub], { opRef: op.opRef });
     ctx.fx.push({ kind: 'send', text: await contributorText(crypto, s.staticSeed, fields) });
-    return { ...s, ephemeral: eph, due, op: { ...op, contributions: up.contributions, nonce } };
+    return { ...s, ephemeral: eph, due, op: { ...op, contributions: up.key, nonce } };
   }
-  const down = await downflow(crypto, random, op.intKeys, i, op.contributions!);
-  const secrets = await deriveSubsessionSecrets(crypto, down.secret);
+  const down = await downflowV2(crypto, random, op.intKeys, i, op.contributions);
+  const secrets = await deriveSubsessionSecrets(crypto, down.own);
   const sid = await sessionIdV2(crypto, op.members, nonces, op.opRef);
   const keyConfirmation = await finalKeyConfirmation(crypto, secrets.confirmKey, sid);
   const fields = greeting(DOWNFLOW_TYPE[op.kind]!, s.self, null, [], down.intKeys, [nonce], [eph.pub], { opRef: op.opRef, keyConfirmation });
   ctx.fx.push({ kind: 'send', text: await contributorText(crypto, s.staticSeed, fields) });
-  return { ...s, ephemeral: eph, due, op: { ...op, contributions: down.contributions, nonce, groupKey: secrets.groupKey, confirmKey: secrets.confirmKey } };
+  return { ...s, ephemeral: eph, due, op: { ...op, contributions: down.key, nonce, groupKey: secrets.groupKey, confirmKey: secrets.confirmKey } };
 }
 
 /**

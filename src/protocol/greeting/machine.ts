@@ -33,7 +33,7 @@ import {
 import { acceptFinal, EMPTY_ORDER, genesis, lastEntry } from '../order/server-order.js';
 import { makeNonce } from '../packets/aske.js';
 import { makeLeavePacketId } from '../packets/ids.js';
-import { downflow, upflow } from './cliques.js';
+import { downflowV2, raiseOf, upflowV2 } from './cliques.js';
 import { awaitedOnline, contributeV2, sendConfirmation } from './flow-v2.js';
 import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, signingKeysOf, warn, type Effects } from './helpers.js';
 import { afterFailure, sendAbort, sendRejoin, startOver, type StepCtx } from './outcome.js';
@@ -161,8 +161,8 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
     members = [s.self, ...others]; // mpenc-wire.md "CLIQUES": initiator first, others sorted
     if (members.length > MAX_GROUP_MEMBERS) return refuse(`more than ${MAX_GROUP_MEMBERS} members`);
     if (!members.every((m) => s.channel.includes(m))) return refuse('every member must be in the channel (mpENC §3.3)');
-    const up = await upflow(crypto, random, [null], 0, []);
-    contributions = up.contributions;
+    const up = await upflowV2(crypto, random, [null], 0, null);
+    contributions = up.key;
     const parent = await genesis(crypto, random);
     fields = greeting(GreetType.INIT_INITIATOR_UP, s.self, members[1]!, members, up.intKeys, [nonce], [eph.pub], {
       metadata: { prevPf: parent.packetId, chainHash: parent.chainHash, latestPms },
@@ -179,8 +179,9 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
       members = [...cur.members, ...joiners]; // mpenc-wire.md: the old order plus the new members
       if (members.length > MAX_GROUP_MEMBERS) return refuse(`more than ${MAX_GROUP_MEMBERS} members`);
       if (!members.every((m) => s.channel.includes(m))) return refuse('every member must be in the channel (mpENC §3.3)');
-      const up = await upflow(crypto, random, cur.intKeys, ownIndex, s.own.contributions);
-      contributions = up.contributions;
+      // Issue 9 §3: the stored list lacks the ratchet of the subsession that made it (raiseOf).
+      const up = await upflowV2(crypto, random, cur.intKeys, ownIndex, s.own.contributions, raiseOf(s.own.contributions, cur.members.length));
+      contributions = up.key;
       const nonces = cur.nonces.map((n, i) => (i === ownIndex ? nonce : n));
       // Issue 9 §3: every member's signing key as we know it now (renewed by its confirmation).
       fields = greeting(GreetType.INCLUDE_AUX_INITIATOR_UP, s.self, joiners[0]!, members, up.intKeys, nonces, signingKeysOf(cur), { metadata });
@@ -196,9 +197,10 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
       members = keep.map((i) => cur.members[i]!);
       if (!members.every((m) => s.channel.includes(m))) return refuse('every remaining member must be in the channel (mpENC §3.3)');
       const myIndex = members.indexOf(s.self);
-      const down = await downflow(crypto, random, keep.map((i) => cur.intKeys[i]!), myIndex, s.own.contributions);
-      contributions = down.contributions;
-      keys = await deriveSubsessionSecrets(crypto, down.secret);
+      const raise = raiseOf(s.own.contributions, cur.members.length);
+      const down = await downflowV2(crypto, random, keep.map((i) => cur.intKeys[i]!), myIndex, s.own.contributions, raise);
+      contributions = down.key;
+      keys = await deriveSubsessionSecrets(crypto, down.own);
       const nonces = keep.map((i) => (i === ownIndex ? nonce : cur.nonces[i]!));
       const pubKeys = keep.map((i) => signingKeysOf(cur)[i]!);
       // Rule 4 on a packet that is initial and final: bind what its OP_REF will cover.

@@ -5,7 +5,7 @@
  */
 import { chainHash, type PacketId } from '../ids.js';
 import { acceptFinal, EMPTY_ORDER, lastEntry } from '../order/server-order.js';
-import { requireFull } from './cliques.js';
+import { ratchetKey, requireFull } from './cliques.js';
 import { failed, NO_DUE, ownKeyPair, pruneKeys, relayTime, rememberSubsession, warn, type Effects } from './helpers.js';
 import type { MembershipEnv, MembershipState, Subsession } from './types.js';
 import { abortText, AbortReason, rejoinText } from './wire.js';
@@ -76,6 +76,8 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     if (gone.length > 0) fx.push({ kind: 'kick', members: gone });
   }
   const contributed = op.contributors.includes(s.self);
+  // Issue 9 §3: a v2 member ratchets its scalar at every subsession it completes (cliques.ts).
+  const ownKey = !participant ? null : op.version === 2 ? await ratchetKey(env.crypto, op.contributions!, op.groupKey!) : op.contributions!;
   return pruneKeys({
     ...s,
     order,
@@ -83,7 +85,7 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     automaticAttempts: 0,
     current: subsession,
     recent: rememberSubsession(s.recent, previous),
-    own: participant ? { contributions: op.contributions!, contributedAtMs: contributed ? relayTime(env) : (s.own?.contributedAtMs ?? relayTime(env)) } : null,
+    own: ownKey !== null ? { contributions: ownKey, contributedAtMs: contributed ? relayTime(env) : (s.own?.contributedAtMs ?? relayTime(env)) } : null,
     // Rule 11: a member who asked to be included again and is now out of the subsession is a newcomer.
     rejoining: s.rejoining.filter((m) => subsession.members.includes(m)),
     // Rule 5: an existing member confirms the new head, with its last word in the old one (FIN_PM).

@@ -16,7 +16,7 @@ import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict
 import { makeSessionId } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { makePacketId } from '../packets/ids.js';
-import { requireFull } from './cliques.js';
+import { hasContributed, requireFull } from './cliques.js';
 import { checkAckV1, contributeV1, onOperationPacketV1, receiveDownflowV1 } from './flow-v1.js';
 import { contributeV2, onConfirmationV2, onContributionV2, ownSecrets } from './flow-v2.js';
 import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, isKeyOf, isRevoked, remember, sameKeys, sameMembers, signingKeysOf, versionOf, warn } from './helpers.js';
@@ -287,7 +287,7 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   op = { ...op, sid, intKeys: requireFull(g.intKeys) };
   if (participant && g.source !== s.self) {
     const j = g.members.indexOf(s.self);
-    if (op.contributions === null || op.contributions.length === 0) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
+    if (!hasContributed(op.contributions)) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
     // A member who contributes nothing derives the key from its stored contributions, however
     // late and after however many operations (async-groups "What already holds").
     const secrets = await ownSecrets(op.intKeys as Uint8Array[], j, op.contributions, ctx);

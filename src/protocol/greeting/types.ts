@@ -11,7 +11,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import type { ChainHash, MemberId, MessageId, PacketId, SessionId } from '../ids.js';
 import type { RandomSource } from '../random.js';
 import type { ServerOrder } from '../order/server-order.js';
-import type { Contributions, IntKey } from './cliques.js';
+import type { IntKey, OwnKey } from './cliques.js';
 import type { AbortReason } from './wire.js';
 
 /** Static identity keys of members, e.g. from the contact list (DESIGN.md §5). */
@@ -104,9 +104,12 @@ export interface Subsession {
   readonly joinedHere?: boolean;
 }
 
-/** Our own secrets for the current subsession (mpENC §5.2 "keep all contributions"). */
+/**
+ * Our own secrets for the current subsession: v1, every contribution (mpENC §5.2 "keep all
+ * contributions"); v2, one ratcheted scalar (issue 9 §3, greeting/cliques.ts OwnKey).
+ */
 export interface OwnSecrets {
-  readonly contributions: Contributions;
+  readonly contributions: OwnKey;
   /** Relay time of our latest contribution (rule 13: refresh when it is older than 7 days). */
   readonly contributedAtMs: number;
 }
@@ -145,8 +148,8 @@ export interface Operation {
   readonly sid: SessionId | null;
   /** v1: members whose session signature verified. */
   readonly confirmed: readonly MemberId[];
-  /** Participant only: our contributions after this operation, and the new group key. Secret. */
-  readonly contributions: Contributions | null;
+  /** Participant only: our contributions (v2: scalar) after this operation, and the new group key. Secret. */
+  readonly contributions: OwnKey | null;
   readonly nonce: Uint8Array | null;
   readonly groupKey: Uint8Array | null;
   /** We stopped taking part (a check failed, or we timed out) and posted ABORT_DOWN. */
@@ -158,8 +161,8 @@ export interface Proposal {
   readonly kind: OperationKind;
   readonly text: string;
   readonly members: readonly MemberId[];
-  /** Our contributions after our step in this operation, our nonce, and (exclude/refresh) the new keys. Secret. */
-  readonly contributions: Contributions;
+  /** Our contributions (v2: scalar) after our step in this operation, our nonce, and (exclude/refresh) the new keys. Secret. */
+  readonly contributions: OwnKey;
   readonly nonce: Uint8Array;
   readonly groupKey: Uint8Array | null;
   readonly confirmKey: Uint8Array | null;
