@@ -146,9 +146,18 @@ describe.each(providers)('v2 CLIQUES with one scalar and the ratchet ($name)', (
     const incDown = await downflowV2(crypto, random, inc.intKeys, 4, null);
     keys[4] = incDown.key;
     await agree(incDown.intKeys, [0, 1, 2, 3, 4], incDown.own, 4);
-    // Without the raise (a member who did not ratchet), the keys disagree.
-    const unraised = await upflowV2(crypto, seededRandom(99).bytes, ika.intKeys, 1, { x: mulScalars((keys[1] as ScalarKey).x, scalarBytes(1n)), ratchet: null });
-    expect(bytesEqual(unraised.own, inc.own)).toBe(false);
+    // A member that missed the ratchet (its scalar before it) derives another key.
+    const k2 = keys[2] as ScalarKey;
+    const missed = await recipientSecretV2(crypto, incDown.intKeys, 2, { x: divScalars(k2.x, k2.ratchet!), ratchet: null });
+    expect(bytesEqual(missed, incDown.own)).toBe(false);
+    // The raise only re-expresses the initiator's own slot (slot·e with x·e⁻¹): with the same
+    // fresh c, the step without it gives the same cardinal and the same other slots.
+    const seed = seededRandom(99);
+    const again = seededRandom(99);
+    const raised = await upflowV2(crypto, seed.bytes, ika.intKeys, 1, keys[0]!, raiseOf(keys[0]!, 4));
+    const plain = await upflowV2(crypto, again.bytes, ika.intKeys, 1, keys[0]!, null);
+    expect(hexEncode(raised.own)).toBe(hexEncode(plain.own));
+    expect(raised.intKeys.filter((_, j) => j !== 1).map((k) => hexEncode(k!))).toEqual(plain.intKeys.filter((_, j) => j !== 1).map((k) => hexEncode(k!)));
     await ratchetAll([0, 1, 2, 3, 4], incDown.own);
 
     // Exclude member 2, initiated by member 0.

@@ -276,6 +276,8 @@ export class SessionSim {
   readonly written = new Map<string, Authored>();
   /** Broken invariants seen while the run went on (forgeries, oracle findings are kept there). */
   readonly violations: string[] = [];
+  /** Members whose phone sleeps: what the relay shows them waits in their inbox, and no timer runs. */
+  readonly asleep = new Set<MemberId>();
 
   constructor(
     readonly crypto: CryptoProvider,
@@ -473,7 +475,7 @@ export class SessionSim {
     const due = this.held.filter(([at]) => at <= this.stepCount);
     this.held = this.held.filter(([at]) => at > this.stepCount);
     for (const [, id, event] of due) this.members.get(id)?.inbox.push(event);
-    const ready = [...this.members.values()].filter((m) => m.inbox.length > 0);
+    const ready = [...this.members.values()].filter((m) => m.inbox.length > 0 && !this.asleep.has(m.id));
     if (ready.length === 0) return this.held.length > 0;
     const m = ready[this.rng.int(ready.length)]!;
     await this.ready(m);
@@ -536,11 +538,11 @@ export class SessionSim {
     const end = this.nowMs + ms;
     for (let guard = 0; guard < 100_000; guard++) {
       await this.settle();
-      const next = Math.min(...[...this.members.values()].map((m) => m.timerAtMs ?? Infinity));
+      const next = Math.min(...[...this.members.values()].map((m) => (this.asleep.has(m.id) ? Infinity : (m.timerAtMs ?? Infinity))));
       if (next > end) break;
       this.nowMs = Math.max(this.nowMs, next);
       for (const m of this.members.values()) {
-        if (m.timerAtMs !== undefined && m.timerAtMs <= this.nowMs) {
+        if (m.timerAtMs !== undefined && m.timerAtMs <= this.nowMs && !this.asleep.has(m.id)) {
           m.timerAtMs = undefined;
           await this.ready(m);
           await this.apply(m, await m.session.tick(this.nowMs));

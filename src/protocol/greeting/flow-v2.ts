@@ -19,7 +19,7 @@ import { OPERATION_TIMEOUT_MS } from '../limits.js';
 import { makeNonce } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { downflowV2, hasContributed, recipientSecretV2, requireFull, upflowV2, type OwnKey } from './cliques.js';
-import { CONFIRM_TYPE, DOWNFLOW_TYPE, greeting, newSigningKey, UPFLOW_TYPE, warn } from './helpers.js';
+import { CONFIRM_TYPE, DOWNFLOW_TYPE, greeting, isRevoked, newSigningKey, ownKeyPair, pruneKeys, signingKeysOf, UPFLOW_TYPE, warn } from './helpers.js';
 import { finish, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
 import type { MembershipState, Operation, Subsession } from './types.js';
 import {
@@ -144,14 +144,21 @@ export async function sendConfirmation(s: MembershipState, ctx: StepCtx): Promis
   if (ctx.env.quiet === true) return s;
   const cur = s.current;
   const done = { ...s, due: { ...s.due, confirm: false } };
-  if (cur === null || cur.version !== 2 || cur.confirmKey === null || s.ephemeral === null || s.staticSeed === null) return done;
+  if (cur === null || cur.version !== 2 || cur.confirmKey === null || s.staticSeed === null) return done;
   const j = cur.members.indexOf(s.self);
-  if (j < 0 || !bytesEqual(cur.ephemeralPubKeys[j]!, s.ephemeral.pub)) return done;
-  const keyConfirmation = await memberKeyConfirmation(ctx.env.crypto, cur.confirmKey, s.self, cur);
+  // Signed with our key as this subsession lists it (it may be an older one of ours).
+  const signer = j < 0 ? undefined : ownKeyPair(s, signingKeysOf(cur)[j]!);
+  if (signer === undefined || isRevoked(s, signer.pub)) return done;
+  // Issue 9 §3: a fresh signing key for this subsession (the same one if we confirm it again),
+  // so that the one we signed with before can be published once its subsessions are over.
+  const renewed = s.renewal != null && bytesEqual(s.renewal.sid, cur.sid) ? s.renewal.pair : await newSigningKey(ctx.env);
+  const keyConfirmation = await memberKeyConfirmation(ctx.env.crypto, cur.confirmKey, s.self, cur, renewed.pub);
   const finPms = ctx.env.lastWord?.(cur.sid) ?? [];
-  const fields = greeting(CONFIRM_TYPE[cur.kind], s.self, null, [], [], [], [], { opRef: cur.opRef, keyConfirmation, ...(finPms.length > 0 && { finPms }) });
-  ctx.fx.push({ kind: 'send', text: await greetingText(ctx.env.crypto, s.ephemeral.seed, fields) });
-  return done;
+  const fields = greeting(CONFIRM_TYPE[cur.kind], s.self, null, [], [], [], [renewed.pub], { opRef: cur.opRef, keyConfirmation, ...(finPms.length > 0 && { finPms }) });
+  const text = await greetingText(ctx.env.crypto, signer.seed, fields);
+  ctx.fx.push({ kind: 'own-signing-key', sid: cur.sid, pair: renewed }, { kind: 'send', text });
+  const older = s.ephemeral === null || bytesEqual(s.ephemeral.pub, renewed.pub) ? (s.ownKeys ?? []) : [...(s.ownKeys ?? []), s.ephemeral];
+  return pruneKeys({ ...done, ephemeral: renewed, ownKeys: older, renewal: { sid: cur.sid, pair: renewed } });
 }
 
 /**
@@ -168,32 +175,41 @@ export async function onConfirmationV2(s: MembershipState, g: GreetingPacket, ct
   const member = g.source;
   const index = target.members.indexOf(member);
   if (index < 0) throw new ProtocolError('unknown-member', `${member} is not in the subsession it confirms`);
-  if (g.greetType !== CONFIRM_TYPE[target.kind] || g.dest !== null || g.members.length + g.intKeys.length + g.nonces.length + g.pubKeys.length > 0) {
-    throw new ProtocolError('bad-value', 'a confirmation names the operation and carries no lists');
+  if (g.greetType !== CONFIRM_TYPE[target.kind] || g.dest !== null || g.members.length + g.intKeys.length + g.nonces.length > 0 || g.pubKeys.length > 1) {
+    throw new ProtocolError('bad-value', 'a confirmation names the operation and carries no lists but its new signing key');
   }
   if (target.finned.includes(member)) throw new ProtocolError('replay', `${member} confirmed twice`);
+  const keys = signingKeysOf(target);
+  // Deniability (issue 9 §3): a published key signs nothing any more, not even a confirmation
+  // (it would hand its forger the member's next key).
+  if (isRevoked(s, keys[index]!)) throw new ProtocolError('key-published', `a confirmation under ${member}'s published signing key`);
   // Issue 9: a confirmation's ephemeral signature is checked (its key was authenticated by the
-  // member's static key when it was contributed).
-  if (!(await verifyGreeting(ctx.env.crypto, g, target.ephemeralPubKeys[index]!))) {
+  // member's static key when it was contributed, or by its confirmation before).
+  if (!(await verifyGreeting(ctx.env.crypto, g, keys[index]!))) {
     throw new ProtocolError('bad-signature', `confirmation of ${member} does not verify`);
   }
   if (g.keyConfirmation === undefined) throw new ProtocolError('bad-record', 'confirmation without KEY_CONFIRMATION');
+  const renewed = g.pubKeys[0];
+  if (renewed !== undefined && (target.ephemeralPubKeys.some((k) => bytesEqual(k, renewed)) || keys.some((k) => bytesEqual(k, renewed)))) {
+    throw new ProtocolError('bad-value', 'a renewed signing key must be fresh');
+  }
   ctx.fx.push({ kind: 'seen', member });
   if (target.confirmKey !== null) {
-    const expected = await memberKeyConfirmation(ctx.env.crypto, target.confirmKey, member, target);
+    const expected = await memberKeyConfirmation(ctx.env.crypto, target.confirmKey, member, target, renewed);
     if (!bytesEqual(expected, g.keyConfirmation)) {
       warn(ctx.fx, 'key-mismatch', member, `${member} holds another key or another copy of the operation that made this subsession`);
       return s;
     }
   }
-  ctx.fx.push({ kind: 'confirmed', sid: target.sid, member, finPms: g.finPms ?? [] });
+  ctx.fx.push({ kind: 'confirmed', sid: target.sid, member, finPms: g.finPms ?? [], ...(renewed !== undefined && { signingKey: renewed }) });
   const updated: Subsession = {
     ...target,
     confirmed: target.confirmed.includes(member) ? target.confirmed : [...target.confirmed, member],
     finned: [...target.finned, member],
+    ...(renewed !== undefined && { signingKeys: keys.map((k, i) => (i === index ? renewed : k)) }),
   };
-  if (target === s.current) return { ...s, current: updated };
-  return { ...s, recent: s.recent.map((r) => (r === target ? updated : r)) };
+  const next = target === s.current ? { ...s, current: updated } : { ...s, recent: s.recent.map((r) => (r === target ? updated : r)) };
+  return renewed !== undefined && member === s.self ? pruneKeys(next) : next;
 }
 
 /** Members of `op` who must still contribute, and whether they are all shown online. */

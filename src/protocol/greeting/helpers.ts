@@ -2,7 +2,7 @@
  * Small shared pieces of the membership machine: effect builders, comparisons, the greeting
  * field builder and the packet-type tables. No state of its own; imported by every step file.
  */
-import { bytesEqual } from '../bytes.js';
+import { bytesEqual, hexDecode, hexEncode } from '../bytes.js';
 import { GreetType, PROTOCOL_VERSION_2, type ProtocolVersion } from '../codec/constants.js';
 import type { GreetingFields } from '../codec/greeting.js';
 import type { MemberId } from '../ids.js';
@@ -13,6 +13,7 @@ import type {
   FailureReason,
   MembershipEffect,
   MembershipEnv,
+  MembershipState,
   Operation,
   OperationKind,
   SigningKeyPair,
@@ -58,6 +59,45 @@ export function greeting(
 export async function newSigningKey(env: MembershipEnv): Promise<SigningKeyPair> {
   const seed = env.random(32);
   return { seed, pub: await env.crypto.ed25519PublicKey(seed) };
+}
+
+/** Issue 9 §3: the members' signing keys in `sub` now (renewed by their confirmations). */
+export function signingKeysOf(sub: Subsession): readonly Uint8Array[] {
+  return sub.signingKeys ?? sub.ephemeralPubKeys;
+}
+
+/** Whether `key` is `member`'s listed or renewed signing key in `sub`. */
+export function isKeyOf(sub: Subsession, member: MemberId, key: Uint8Array): boolean {
+  const i = sub.members.indexOf(member);
+  return i >= 0 && (bytesEqual(sub.ephemeralPubKeys[i]!, key) || bytesEqual(signingKeysOf(sub)[i]!, key));
+}
+
+/** Our key pair whose public key is `pub` (the newest, or an older one we still hold). */
+export function ownKeyPair(s: MembershipState, pub: Uint8Array): SigningKeyPair | undefined {
+  if (s.ephemeral !== null && bytesEqual(s.ephemeral.pub, pub)) return s.ephemeral;
+  if (s.renewal != null && bytesEqual(s.renewal.pair.pub, pub)) return s.renewal.pair;
+  return s.ownKeys?.find((k) => bytesEqual(k.pub, pub));
+}
+
+/** Whether its owner published `key` (deniability): nothing signed with it counts any more. */
+export function isRevoked(s: MembershipState, key: Uint8Array): boolean {
+  return s.revoked !== undefined && s.revoked.includes(hexEncode(key));
+}
+
+/**
+ * Issue 9 §3: keeps of our older keys (and of the revoked ones) only those a kept subsession or
+ * the ongoing operation still lists as ours (resp. anyone's): nothing else can ask for them, so
+ * both lists stay bounded by the kept subsessions (MAX_RECENT_SUBSESSIONS).
+ */
+export function pruneKeys(s: MembershipState): MembershipState {
+  const subs = s.current === null ? s.recent : [...s.recent, s.current];
+  const listed = (key: Uint8Array, member: MemberId | null) =>
+    subs.some((sub) => (member === null ? sub.members.some((m) => isKeyOf(sub, m, key)) : isKeyOf(sub, member, key))) ||
+    (s.op !== null && s.op.pubKeys.some((k) => bytesEqual(k, key)));
+  const ownKeys = (s.ownKeys ?? []).filter((k) => listed(k.pub, s.self) && (s.ephemeral === null || !bytesEqual(k.pub, s.ephemeral.pub)));
+  const revoked = (s.revoked ?? []).filter((h) => listed(hexDecode(h), null));
+  const same = ownKeys.length === (s.ownKeys?.length ?? 0) && revoked.length === (s.revoked?.length ?? 0);
+  return same ? s : { ...s, ownKeys, revoked };
 }
 
 export function versionOf(v: number): 1 | 2 {

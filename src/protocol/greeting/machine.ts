@@ -35,7 +35,7 @@ import { makeNonce } from '../packets/aske.js';
 import { makeLeavePacketId } from '../packets/ids.js';
 import { downflowV2, raiseOf, upflowV2 } from './cliques.js';
 import { awaitedOnline, contributeV2, sendConfirmation } from './flow-v2.js';
-import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, warn, type Effects } from './helpers.js';
+import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, signingKeysOf, warn, type Effects } from './helpers.js';
 import { afterFailure, sendAbort, sendRejoin, startOver, type StepCtx } from './outcome.js';
 import { isInviter, onlineNewcomers, planInclude } from './plan.js';
 import { onPacket } from './receive.js';
@@ -183,7 +183,8 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
       const up = await upflowV2(crypto, random, cur.intKeys, ownIndex, s.own.contributions, raiseOf(s.own.contributions, cur.members.length));
       contributions = up.key;
       const nonces = cur.nonces.map((n, i) => (i === ownIndex ? nonce : n));
-      fields = greeting(GreetType.INCLUDE_AUX_INITIATOR_UP, s.self, joiners[0]!, members, up.intKeys, nonces, cur.ephemeralPubKeys, { metadata });
+      // Issue 9 §3: every member's signing key as we know it now (renewed by its confirmation).
+      fields = greeting(GreetType.INCLUDE_AUX_INITIATOR_UP, s.self, joiners[0]!, members, up.intKeys, nonces, signingKeysOf(cur), { metadata });
     } else {
       let keep: number[];
       if (intent.kind === 'exclude') {
@@ -201,7 +202,7 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
       contributions = down.key;
       keys = await deriveSubsessionSecrets(crypto, down.own);
       const nonces = keep.map((i) => (i === ownIndex ? nonce : cur.nonces[i]!));
-      const pubKeys = keep.map((i) => cur.ephemeralPubKeys[i]!);
+      const pubKeys = keep.map((i) => signingKeysOf(cur)[i]!);
       // Rule 4 on a packet that is initial and final: bind what its OP_REF will cover.
       const binding = await initialFinalBinding(crypto, members, nonces, await metadataHash(crypto, metadata));
       const keyConfirmation = await finalKeyConfirmation(crypto, keys.confirmKey, binding);

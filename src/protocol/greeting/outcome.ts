@@ -6,7 +6,7 @@
 import { chainHash, type PacketId } from '../ids.js';
 import { acceptFinal, EMPTY_ORDER, lastEntry } from '../order/server-order.js';
 import { ratchetKey, requireFull } from './cliques.js';
-import { failed, NO_DUE, relayTime, rememberSubsession, warn, type Effects } from './helpers.js';
+import { failed, NO_DUE, ownKeyPair, pruneKeys, relayTime, rememberSubsession, warn, type Effects } from './helpers.js';
 import type { MembershipEnv, MembershipState, Subsession } from './types.js';
 import { abortText, AbortReason, rejoinText } from './wire.js';
 
@@ -64,7 +64,11 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
   if (participant && (op.groupKey === null || op.contributions === null)) {
     throw new Error('operation finished before we derived the group key'); // a bug: asserted by the flows
   }
-  fx.push({ kind: 'subsession', operation: op.kind, subsession, ownEphemeral: participant ? s.ephemeral : null, previousSid: previous?.sid ?? null });
+  // Our key as the operation lists it: an older one of ours when its initiator had not yet seen
+  // our renewal (issue 9 §3), else our newest.
+  const j = op.members.indexOf(s.self);
+  const ownEphemeral = !participant ? null : ((j >= 0 && op.pubKeys[j] !== undefined ? ownKeyPair(s, op.pubKeys[j]) : undefined) ?? s.ephemeral);
+  fx.push({ kind: 'subsession', operation: op.kind, subsession, ownEphemeral, previousSid: previous?.sid ?? null });
   if (previous !== null && participant) {
     // mpENC §3.3: excluded members are removed from the channel, except those who asked to be
     // included again (rule 11): they stay, to be included as newcomers.
@@ -74,7 +78,7 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
   const contributed = op.contributors.includes(s.self);
   // Issue 9 §3: a v2 member ratchets its scalar at every subsession it completes (cliques.ts).
   const ownKey = !participant ? null : op.version === 2 ? await ratchetKey(env.crypto, op.contributions!, op.groupKey!) : op.contributions!;
-  return {
+  return pruneKeys({
     ...s,
     order,
     op: null,
@@ -86,7 +90,7 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     rejoining: s.rejoining.filter((m) => subsession.members.includes(m)),
     // Rule 5: an existing member confirms the new head, with its last word in the old one (FIN_PM).
     due: { ...s.due, confirm: participant && op.version === 2 && previous !== null && previous.members.includes(s.self), contribute: false },
-  };
+  });
 }
 
 /** A joiner whose operation failed has no chain of its own: it starts afresh at the next one. */

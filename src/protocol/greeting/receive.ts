@@ -19,7 +19,7 @@ import { makePacketId } from '../packets/ids.js';
 import { hasContributed, requireFull } from './cliques.js';
 import { checkAckV1, contributeV1, onOperationPacketV1, receiveDownflowV1 } from './flow-v1.js';
 import { contributeV2, onConfirmationV2, onContributionV2, ownSecrets } from './flow-v2.js';
-import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, remember, sameKeys, sameMembers, versionOf, warn } from './helpers.js';
+import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, isKeyOf, isRevoked, remember, sameKeys, sameMembers, signingKeysOf, versionOf, warn } from './helpers.js';
 import { afterFailure, doom, failAt, finish, provisional, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
 import { planInclude } from './plan.js';
 import type { MembershipState, Operation, OperationKind, Subsession } from './types.js';
@@ -192,6 +192,14 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
     if (ours) s = await voidRefused(rejectProposal(s, ctx, rejectionReason('unknown-parent')), g, ctx, idOf, kind, version);
     return refused(s, g, ctx, idOf, kind, version);
   }
+  if (version === 2 && cur !== null && g.pubKeys.some((k) => isRevoked(s, k))) {
+    // Issue 9 §3: its initiator listed a signing key that its owner has renewed and published
+    // since (the proposal was made before the initiator saw the renewal): refused like a stale
+    // one, by everyone who holds the group's chain; it must be genuine all the same.
+    await checkInitiatorSignature(g, ctx);
+    if (ours) s = await voidRefused(rejectProposal(s, ctx, 'a member renewed its signing key meanwhile; nothing was retried'), g, ctx, idOf, kind, version);
+    return refused(s, g, ctx, idOf, kind, version);
+  }
   checkInitialShape(kind, g, cur, version);
   // mpENC §3.3: every target member must be in the channel to see the first packet, else it is ignored.
   if (!g.members.every((m) => s.channel.includes(m))) return ours ? rejectProposal(s, ctx, 'a target member is not in the channel') : s;
@@ -359,7 +367,7 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
     if (cur !== null) {
       if (!sameMembers(g.members.slice(0, old), cur.members)) throw bad('existing members altered');
       if (g.members.slice(old).some((m) => cur.members.includes(m))) throw bad('a joiner is already a member');
-      if (!sameKeys(g.pubKeys, cur.ephemeralPubKeys)) throw bad('signing keys altered');
+      if (!(version === 2 ? g.pubKeys.length === cur.members.length && g.pubKeys.every((p, k) => isKeyOf(cur, cur.members[k]!, p)) : sameKeys(g.pubKeys, cur.ephemeralPubKeys))) throw bad('signing keys altered');
       if (!g.nonces.every((x, k) => k === i || bytesEqual(x, cur.nonces[k]!))) throw bad('nonces altered');
       if (version === 2 && bytesEqual(g.nonces[i]!, cur.nonces[i]!)) throw bad('the initiator must draw a fresh nonce (rule 3)');
     }
@@ -372,7 +380,10 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
     if (keep.some((k) => k < 0) || keep.some((k, j) => j > 0 && keep[j - 1]! >= k)) throw bad('members must keep their order');
     if (kind === 'refresh' && n !== cur.members.length) throw bad('a refresh keeps every member');
     if (kind === 'exclude' && n === cur.members.length) throw bad('an exclude removes someone');
-    if (!g.pubKeys.every((p, j) => bytesEqual(p, cur.ephemeralPubKeys[keep[j]!]!))) throw bad('signing keys altered');
+    // Issue 9 §3 (v2): each member's key as listed in our subsession, or as renewed by its
+    // confirmation (the initiator may not have seen a renewal ordered before its proposal).
+    const keyOk = (p: Uint8Array, k: number) => (version === 2 ? isKeyOf(cur, cur.members[k]!, p) : bytesEqual(p, cur.ephemeralPubKeys[k]!));
+    if (!g.pubKeys.every((p, j) => keyOk(p, keep[j]!))) throw bad('signing keys altered');
     if (!g.nonces.every((x, j) => j === i || bytesEqual(x, cur.nonces[keep[j]!]!))) throw bad('nonces altered');
     // Rule 3: every initiator draws a fresh nonce, refresh included (v1 refresh keeps the sid).
     if (version === 2 && bytesEqual(g.nonces[i]!, cur.nonces[keep[i]!]!)) throw bad('the initiator must draw a fresh nonce (rule 3)');
@@ -398,7 +409,7 @@ async function beforeOurTime(s: MembershipState, g: GreetingPacket, kind: Operat
     g.nonces[theirs] !== undefined &&
     g.pubKeys[theirs] !== undefined &&
     bytesEqual(g.nonces[theirs], cur.nonces[mine]!) &&
-    bytesEqual(g.pubKeys[theirs], cur.ephemeralPubKeys[mine]!);
+    isKeyOf(cur, s.self, g.pubKeys[theirs]);
   return !holdsOurSlot && (await startsMidHistory(ctx.env.crypto, s.order));
 }
 
@@ -471,8 +482,25 @@ async function unmatchedConfirmation(s: MembershipState, g: GreetingPacket, ctx:
   const from = g.source;
   const cur = s.current;
   const index = cur?.members.indexOf(from) ?? -1;
-  // Genuine if it verifies with the confirmer's signing key in our subsession (keys are reused).
-  const genuine = async () => index >= 0 && (await verifyGreeting(ctx.env.crypto, g, cur!.ephemeralPubKeys[index]!));
+  // Genuine if it verifies with a signing key of the confirmer that we know: its key in our
+  // subsession (keys carry over), or an older one (issue 9 §3: each confirmation renews it).
+  const genuine = async () => {
+    if (index < 0) return false;
+    // Newest first, each key once (consecutive subsessions share most of them): a genuine one
+    // verifies at its first or second try, so a catch-up stays linear in what it reads.
+    const tried = new Set<string>();
+    for (const sub of [cur!, ...[...s.recent].reverse()]) {
+      const i = sub.members.indexOf(from);
+      if (i < 0) continue;
+      for (const key of [signingKeysOf(sub)[i]!, sub.ephemeralPubKeys[i]!]) {
+        const hex = hexEncode(key);
+        if (tried.has(hex)) continue;
+        tried.add(hex);
+        if (await verifyGreeting(ctx.env.crypto, g, key)) return true;
+      }
+    }
+    return false;
+  };
   if (s.op !== null && bytesEqual(s.op.opRef, opRef)) {
     // Nobody can confirm an operation before its final packet, which everyone sees first.
     if (!(await genuine())) return s;

@@ -43,7 +43,11 @@ export interface MembershipEnv {
 
 export type OperationKind = 'start' | 'include' | 'exclude' | 'refresh';
 
-/** An ephemeral ed25519 signing key pair; reused across subsessions (mpenc-wire.md "ASKE"). */
+/**
+ * An ephemeral ed25519 signing key pair (mpenc-wire.md "ASKE"). v2 renews it at every
+ * subsession a member confirms (issue 9 §3 deniability: the confirmation carries the next one),
+ * so that the key of a subsession can be published once it is over.
+ */
 export interface SigningKeyPair {
   /** 32-byte seed. Secret. */
   readonly seed: Uint8Array;
@@ -62,8 +66,14 @@ export interface Subsession {
   readonly groupKey: Uint8Array | null;
   /** v2: key of the key-confirmation MACs (rule 4); null for observers and v1. Secret. */
   readonly confirmKey: Uint8Array | null;
-  /** Ephemeral signing public key of members[i]. */
+  /** Ephemeral signing public key of members[i], as the operation that made it lists them. */
   readonly ephemeralPubKeys: readonly Uint8Array[];
+  /**
+   * v2 (issue 9 §3): members[i]'s signing key here now. A member's confirmation of this
+   * subsession (rule 5), signed with its listed key, brings a fresh one; its data here is signed
+   * with that. Absent: nobody renewed (= ephemeralPubKeys; snapshots from before).
+   */
+  readonly signingKeys?: readonly Uint8Array[];
   readonly nonces: readonly Uint8Array[];
   /** Intermediate keys of the last downflow: the next AKA starts from them. */
   readonly intKeys: readonly Uint8Array[];
@@ -186,7 +196,21 @@ export interface MembershipState {
   readonly self: MemberId;
   /** Our static identity seed; null for a passive observer (it never sends). Secret. */
   readonly staticSeed: Uint8Array | null;
+  /** Our newest ephemeral signing key (the one our next start or contribution lists). */
   readonly ephemeral: SigningKeyPair | null;
+  /**
+   * Issue 9 §3: our older signing keys that a kept subsession (or the ongoing operation) may
+   * still list as ours: we sign our confirmations with them and publish them once their
+   * subsession is over. Absent: none (snapshots from before).
+   */
+  readonly ownKeys?: readonly SigningKeyPair[];
+  /** The fresh key our confirmation of subsession `sid` carries (the same one if we confirm it again). */
+  readonly renewal?: { readonly sid: SessionId; readonly pair: SigningKeyPair } | null;
+  /**
+   * Hex of signing keys their owners published (deniability) that a kept subsession still lists:
+   * nothing signed with them is accepted any more, nor an operation that lists them.
+   */
+  readonly revoked?: readonly string[];
   /** Channel membership as of the last event, and whether we are in the channel. */
   readonly channel: readonly MemberId[];
   /** Relay seq of the last event we processed (null before the first, and after leaving). */
@@ -282,7 +306,16 @@ export type MembershipEffect =
    * stored subsession, with its last messages in the subsession it had confirmed before
    * (`finPms`). (Contributors are confirmed by their own packets: Subsession.confirmed.)
    */
-  | { readonly kind: 'confirmed'; readonly sid: SessionId; readonly member: MemberId; readonly finPms: readonly MessageId[] }
+  | {
+      readonly kind: 'confirmed';
+      readonly sid: SessionId;
+      readonly member: MemberId;
+      readonly finPms: readonly MessageId[];
+      /** Issue 9 §3: the member's signing key in `sid` from now on (its confirmation renewed it). */
+      readonly signingKey?: Uint8Array;
+    }
+  /** Issue 9 §3: we sent our confirmation of `sid`; our data there is signed with `pair` from now on. */
+  | { readonly kind: 'own-signing-key'; readonly sid: SessionId; readonly pair: SigningKeyPair }
   /** An authenticated greeting of `member` (rule 15: presence counts it). */
   | { readonly kind: 'seen'; readonly member: MemberId }
   /**

@@ -32,7 +32,13 @@
  * - Confirmations by reference (rule 5): a member that contributed nothing confirms later with a
  *   small packet naming the operation (OP_REF), signed with its ephemeral key (authenticated in an
  *   earlier subsession), with its key confirmation and its last word in its previous subsession
- *   (FIN_PM); no member, nonce or key lists.
+ *   (FIN_PM); no member or nonce lists.
+ * - Key renewal (issue 9 §3, deniability): the confirmation may carry one PUB_KEY, the member's
+ *   fresh signing key for the subsession it confirms; its KEY_CONFIRMATION then also binds that
+ *   key. Its presence is the version flag of this change: a confirmation without it renews
+ *   nothing (as before), and v1 (mpenc_js) is untouched. Data of the member in that subsession
+ *   is signed with the new key (rule 5 holds it back until the confirmation), so its old key can
+ *   be published once the subsessions it signed in are over.
  * - REJOIN_DOWN (rule 11): a member that was away longer than the relay keeps events asks, with
  *   its static key, to be excluded and included again; a newcomer that was asleep says, the same
  *   way, that it is back (rule 10). Its OP_REF field holds a fresh random value.
@@ -218,9 +224,12 @@ export interface ConfirmedView {
  * ephemeral key, another final packet) disagrees with the others at its first confirmation.
  * (The member id is followed by fixed-length fields only.)
  */
-export async function memberKeyConfirmation(crypto: CryptoProvider, confirmKey: Uint8Array, member: MemberId, view: ConfirmedView): Promise<Uint8Array> {
+export async function memberKeyConfirmation(crypto: CryptoProvider, confirmKey: Uint8Array, member: MemberId, view: ConfirmedView, renewedKey?: Uint8Array): Promise<Uint8Array> {
   const keys = await crypto.sha256(concatBytes(...view.ephemeralPubKeys));
-  return crypto.hmacSha256(confirmKey, concatBytes(MEMBER_MAC_CONTEXT, latin1Encode(member), view.sid, view.chainHash, keys));
+  // Issue 9 §3: a confirmation that renews the member's signing key binds the new key too (32
+  // more bytes at the end: a renewing MAC never equals a plain one).
+  const renewed = renewedKey ?? new Uint8Array(0);
+  return crypto.hmacSha256(confirmKey, concatBytes(MEMBER_MAC_CONTEXT, latin1Encode(member), view.sid, view.chainHash, keys, renewed));
 }
 
 /** A contributor's packet (rule 2): MESSAGE_SIGNATURE by its static key over "coveygreet2" ‖ S. */

@@ -13,7 +13,8 @@ import type { MemberId } from '../ids.js';
 import { OPERATION_WAIT_LIMIT_MS } from '../limits.js';
 import { createMembership, step } from '../greeting/machine.js';
 import type { KeyDirectory, MembershipEffect, MembershipEnv, MembershipInput, MembershipState, Subsession as MachineSubsession } from '../greeting/types.js';
-import { bytesEqual } from '../bytes.js';
+import { bytesEqual, hexEncode } from '../bytes.js';
+import { isKeyOf, isRevoked, ownKeyPair, pruneKeys, signingKeysOf } from '../greeting/helpers.js';
 import { MPENC_PACKET_PREFIX } from '../codec/constants.js';
 import type { GreetingPacket } from '../codec/greeting.js';
 import { decodePacket } from '../codec/packet.js';
@@ -63,6 +64,7 @@ export class GreetingMembership implements Membership {
     try {
       if (staticPub === undefined) throw new ProtocolError('unknown-member', `no static key for ${event.sender}`);
       const signingKey = await openPublishedKey(this.deps.crypto, published, event.sender, staticPub);
+      this.revoke(signingKey);
       out.push({ kind: 'key-published', member: event.sender, signingKey });
     } catch (e) {
       if (!isProtocolError(e)) throw e;
@@ -73,15 +75,34 @@ export class GreetingMembership implements Membership {
 
   /**
    * Deniability (mpENC §6.1.1): publishes our ephemeral key once nothing in flight needs it, and
-   * forgets it (a later operation makes a new one: a published key never signs again).
+   * forgets it (a published key never signs again). `staying` (issue 9 §3: a subsession we stay
+   * past is over): only a key that no subsession we hold still lists as ours, since a
+   * confirmation of one of them would be signed with it.
    */
-  async publishSigningKey(ownPub: Uint8Array): Promise<string | null> {
+  async publishSigningKey(ownPub: Uint8Array, staying = false): Promise<string | null> {
     const s = this.state;
-    if (s.ephemeral === null || s.staticSeed === null || !bytesEqual(s.ephemeral.pub, ownPub)) return null;
+    const pair = ownKeyPair(s, ownPub);
+    if (pair === undefined || s.staticSeed === null || isRevoked(s, ownPub)) return null;
     if (s.op !== null || s.proposal !== null) return null;
-    const text = await publishedKeyText(this.deps.crypto, s.staticSeed, s.self, s.ephemeral);
-    this.state = { ...s, ephemeral: null };
+    // Staying: not a key the current subsession lists as ours, renewed or not. Before our renewal
+    // there it signs our confirmation; after it, a proposal made by someone who has not seen the
+    // renewal yet lists it again for the next subsession (receive.ts accepts either), and we would
+    // have to confirm that one with it. So a key of k is published once the subsession after k
+    // no longer lists it (normally when that one is replaced in turn).
+    if (staying && s.current !== null && isKeyOf(s.current, s.self, ownPub)) return null;
+    const text = await publishedKeyText(this.deps.crypto, s.staticSeed, s.self, pair);
+    const ephemeral = s.ephemeral !== null && bytesEqual(s.ephemeral.pub, ownPub) ? null : s.ephemeral;
+    // (It joins `revoked` when the relay hands the publication back, at its place in the order,
+    // as at every other member: an operation ordered before it still counts.)
+    this.state = { ...s, ephemeral, ownKeys: (s.ownKeys ?? []).filter((k) => !bytesEqual(k.pub, ownPub)) };
     return text;
+  }
+
+  /** A published key signs nothing any more (kept while a subsession we hold lists it). */
+  private revoke(key: Uint8Array): void {
+    const s = this.state;
+    if (isRevoked(s, key)) return;
+    this.state = pruneKeys({ ...s, revoked: [...(s.revoked ?? []), hexEncode(key)] });
   }
 
   /** The machine numbers every channel event, so it sees data packets too (and ignores them). */
@@ -218,7 +239,7 @@ export class GreetingMembership implements Membership {
             subsession: {
               members: [...sub.members],
               keys: { sessionId: sub.sid, groupKey: sub.groupKey },
-              signingKeys: new Map(sub.members.map((m, i) => [m, sub.ephemeralPubKeys[i]!])),
+              signingKeys: new Map(sub.members.map((m, i) => [m, signingKeysOf(sub)[i]!])),
               ownSigningSeed: effect.ownEphemeral.seed,
               confirmed: [...sub.confirmed],
               initiator: sub.initiator,
@@ -228,7 +249,9 @@ export class GreetingMembership implements Membership {
         ];
       }
       case 'confirmed':
-        return [{ kind: 'confirmed', sessionId: effect.sid, member: effect.member, lastWord: effect.finPms }];
+        return [{ kind: 'confirmed', sessionId: effect.sid, member: effect.member, lastWord: effect.finPms, ...(effect.signingKey !== undefined && { signingKey: effect.signingKey }) }];
+      case 'own-signing-key':
+        return [{ kind: 'own-signing-key', sessionId: effect.sid, seed: effect.pair.seed }];
       case 'seen':
         return [{ kind: 'seen', member: effect.member }];
       case 'waiting':

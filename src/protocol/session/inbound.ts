@@ -59,6 +59,8 @@ interface Ahead {
   readonly id?: Promise<MessageKey>;
   readonly sub?: Subsession;
   readonly author?: MemberId;
+  /** The signing key it was checked with (a confirmation earlier in the page may renew it: issue 9 §3). */
+  readonly pub?: Uint8Array;
   /** undefined: the check failed to run (it is done again in order). */
   readonly verdict?: Promise<boolean | undefined>;
 }
@@ -126,48 +128,51 @@ export class Inbound {
     }
     // mpENC §5.3: SIDKEY_HINT picks the candidate subsessions; the newest first.
     const candidates = this.candidates(packet);
-    for (const sub of candidates) {
-      const keys = sub.boundKeys ?? (await sub.keys(crypto));
-      // The channel sender is usually the author (tried first); resent packets come from someone
-      // else. (Indices, not a new array: this runs for every message of a catch-up.)
-      for (let k = -1; k < sub.members.length; k++) {
-        const author = k < 0 ? event.sender : sub.members[k]!;
-        if ((k >= 0 && author === event.sender) || !sub.setup.signingKeys.has(author)) continue;
-        let content;
-        try {
-          // (A check started ahead, receiveAll, for exactly this subsession and author.)
-          const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author ? await ahead.verdict : undefined;
-          if (sub.chains === undefined && !sub.ratchet) {
-            content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
-            refusePublished(sub, author);
-          } else {
-            const verified = verdict ?? (await verifyDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!));
-            if (!verified) continue;
-            refusePublished(sub, author);
-            content = await this.openChained(sub, author, packet);
+    // The channel sender is usually the author: tried first in every candidate (two subsessions
+    // may share a hint), then the other members (resent packets come from someone else).
+    // (Indices, not a new array: this runs for every message of a catch-up.)
+    for (let pass = 0; pass < 2; pass++) {
+      for (const sub of candidates) {
+        const keys = sub.boundKeys ?? (await sub.keys(crypto));
+        for (let k = pass === 0 ? -1 : 0; k < (pass === 0 ? 0 : sub.members.length); k++) {
+          const author = k < 0 ? event.sender : sub.members[k]!;
+          if ((k >= 0 && author === event.sender) || !sub.setup.signingKeys.has(author)) continue;
+          let content;
+          try {
+            // (A check started ahead, receiveAll, for exactly this subsession and author.)
+            const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author && ahead.pub === sub.setup.signingKeys.get(author) ? await ahead.verdict : undefined;
+            if (sub.chains === undefined && !sub.ratchet) {
+              content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
+              refusePublished(sub, author);
+            } else {
+              const verified = verdict ?? (await verifyDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!));
+              if (!verified) continue;
+              refusePublished(sub, author);
+              content = await this.openChained(sub, author, packet);
+            }
+          } catch (e) {
+            if (!isProtocolError(e)) throw e;
+            if (e.code === 'bad-signature') continue;
+            // It verified, so its author sealed bad plaintext: a broken or malicious member.
+            out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
+            return;
           }
-        } catch (e) {
-          if (!isProtocolError(e)) throw e;
-          if (e.code === 'bad-signature') continue;
-          // It verified, so its author sealed bad plaintext: a broken or malicious member.
-          out.push({ kind: 'warn', warning: { kind: 'rejected', sender: event.sender, code: e.code, detail: e.message } });
+          const message = { id, author, parents: content.parents.map(idKey), body: content.body };
+          const later = this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
+          if (later !== undefined) await later;
+          // Issue 9 §3: once the message is accepted, its key goes. One that waits (for parents, or
+          // for its author's confirmation) keeps its key until accepted: if it is dropped while
+          // waiting, a copy of the packet opens again. One we dropped at once keeps it too.
+          if (sub.chains !== undefined && packet.chainIndex !== undefined) {
+            if (sub.transcript.has(id)) this.useKey(sub, author, packet.chainIndex);
+            else if (sub.pending.has(id) || sub.held.some((h) => h.message.id === id)) {
+              sub.openKeys.set(id, [author, packet.chainIndex]);
+              // Bounded by what may wait (entries of messages dropped while waiting go oldest first).
+              if (sub.openKeys.size > MAX_HELD_FOR_CONFIRMATION + this.host.config.maxPendingMessages) sub.openKeys.delete(sub.openKeys.keys().next().value!);
+            }
+          }
           return;
         }
-        const message = { id, author, parents: content.parents.map(idKey), body: content.body };
-        const later = this.verified(sub, message, { text: event.text, seq: event.seq, sender: event.sender, atMs: event.atMs ?? nowMs }, event, nowMs, out);
-        if (later !== undefined) await later;
-        // Issue 9 §3: once the message is accepted, its key goes. One that waits (for parents, or
-        // for its author's confirmation) keeps its key until accepted: if it is dropped while
-        // waiting, a copy of the packet opens again. One we dropped at once keeps it too.
-        if (sub.chains !== undefined && packet.chainIndex !== undefined) {
-          if (sub.transcript.has(id)) this.useKey(sub, author, packet.chainIndex);
-          else if (sub.pending.has(id) || sub.held.some((h) => h.message.id === id)) {
-            sub.openKeys.set(id, [author, packet.chainIndex]);
-            // Bounded by what may wait (entries of messages dropped while waiting go oldest first).
-            if (sub.openKeys.size > MAX_HELD_FOR_CONFIRMATION + this.host.config.maxPendingMessages) sub.openKeys.delete(sub.openKeys.keys().next().value!);
-          }
-        }
-        return;
       }
     }
     this.unverifiable(event, out);
@@ -242,7 +247,7 @@ export class Inbound {
       // No check for a duplicate (a resend of what we hold, or of a packet earlier in the page):
       // in order it is recognised before any crypto, and catch-up stays one check per message.
       // A check that throws (never for well-formed inputs) is simply done again in order.
-      ahead.set(event, { packet, id, sub, author: event.sender, verdict: this.checkAhead(id, packet, sub, pub) });
+      ahead.set(event, { packet, id, sub, author: event.sender, pub, verdict: this.checkAhead(id, packet, sub, pub) });
     }
   }
 

@@ -56,7 +56,16 @@ export type MembershipOutput =
    * Rule 5: `member` confirmed subsession `sessionId`, with its last messages in the subsession
    * it had confirmed before (its last word there: it never seals there again, rule 7).
    */
-  | { readonly kind: 'confirmed'; readonly sessionId: SessionId; readonly member: MemberId; readonly lastWord: readonly MessageId[] }
+  | {
+      readonly kind: 'confirmed';
+      readonly sessionId: SessionId;
+      readonly member: MemberId;
+      readonly lastWord: readonly MessageId[];
+      /** Issue 9 §3: its confirmation renewed its signing key there: its data there is signed with this one. */
+      readonly signingKey?: Uint8Array;
+    }
+  /** Issue 9 §3: we confirmed `sessionId` with a fresh signing key: we sign our data there with `seed`. */
+  | { readonly kind: 'own-signing-key'; readonly sessionId: SessionId; readonly seed: Uint8Array }
   /**
    * Deniability (mpENC §6.1.1, issue 9 §3): `member` published the seed of its ephemeral signing
    * key `signingKey` (checked against its static key): data packets under that key that arrive
@@ -119,10 +128,11 @@ export interface Membership {
   /**
    * Deniability (mpENC §6.1.1): the packet that publishes our ephemeral signing key `ownPub`,
    * after our shutdown was acked by every other member; the membership never signs with that key
-   * again. null when the key is still needed (an operation or proposal in flight uses it) or is
-   * not ours. Optional (a membership without it publishes nothing).
+   * again. null when the key is still needed (an operation or proposal in flight uses it; when
+   * `staying`, also a subsession we hold lists it as ours) or is not ours. Optional (a membership
+   * without it publishes nothing).
    */
-  publishSigningKey?(ownPub: Uint8Array, context: MembershipContext, nowMs: number): Promise<string | null>;
+  publishSigningKey?(ownPub: Uint8Array, staying?: boolean): Promise<string | null>;
   /** What the ongoing operation waits for, if it waits (rule 9), for the UI. Optional. */
   waiting?(nowMs: number): WaitingOperation | null;
   /** JSON-safe state for save/load (§6.3); restored by the factory given to Session.restore. */

@@ -735,7 +735,10 @@ export class Session {
           break;
         case 'confirmed':
           this.presence.seen(o.member, atMs);
-          await this.confirmedBy(o.sessionId, o.member, o.lastWord, nowMs, out);
+          await this.confirmedBy(o.sessionId, o.member, o.lastWord, nowMs, out, o.signingKey);
+          break;
+        case 'own-signing-key':
+          this.ownSigningKey(o.sessionId, o.seed);
           break;
         case 'seen':
           this.presence.seen(o.member, atMs);
@@ -761,10 +764,18 @@ export class Session {
    * Its last word in the subsessions it had confirmed before acks what it names there, and
    * after it the member is no longer awaited there (rule 7: it never seals there again).
    */
-  private async confirmedBy(sid: SessionId, member: MemberId, lastWord: readonly MessageId[], nowMs: number, out: Out): Promise<void> {
+  private async confirmedBy(sid: SessionId, member: MemberId, lastWord: readonly MessageId[], nowMs: number, out: Out, signingKey?: Uint8Array): Promise<void> {
     const key = idKey(sid);
     const target = [...this.subsessions.values()].find((s) => idKey(s.setup.keys.sessionId) === key);
     if (target === undefined) return;
+    if (signingKey !== undefined) {
+      // Issue 9 §3: its data here is signed with its renewed key (rule 5: none came before).
+      const signingKeys = new Map(target.setup.signingKeys);
+      signingKeys.set(member, signingKey);
+      target.setup = { ...target.setup, signingKeys };
+      // Our own renewal is in the order now: subsessions that closed meanwhile may publish.
+      if (member === this.self) await this.publishParted(nowMs, out);
+    }
     target.confirmed.add(member);
     target.confirmedByPacket.add(member);
     await this.inbound.releaseHeld(target, member, nowMs, out);
@@ -819,6 +830,8 @@ export class Session {
     const live = this.live().filter((s) => s !== sub);
     for (const old of live.slice(0, Math.max(0, live.length - (MAX_LIVE_SUBSESSIONS - 1)))) this.close(old, old.acks.endedConsistent() && old.acks.isConsistent(), out);
     this.prune();
+    // Issue 9 §3: a key the replaced subsession still listed as ours may be free now.
+    await this.publishParted(nowMs, out);
     if (this.sessionState === 'leaving' && !this.quiet()) await this.startShutdown(sub, nowMs, out);
   }
 
@@ -837,7 +850,10 @@ export class Session {
     const phase = sub.phase;
     if (phase.kind !== 'parting') return;
     if (phase.replacedBy !== null) {
-      if (sub.lastWordsIn()) this.close(sub, sub.acks.endedConsistent(), out);
+      if (!sub.lastWordsIn()) return;
+      const consistent = sub.acks.endedConsistent();
+      if (consistent) await this.publishPartedKey(sub, nowMs, out);
+      this.close(sub, consistent, out);
       return;
     }
     const fin = phase.finId!;
@@ -864,7 +880,57 @@ export class Session {
     const others = sub.members.filter((m) => m !== this.self);
     if (!others.every((m) => finDelivery.acked.includes(m))) return;
     const pub = sub.setup.signingKeys.get(this.self)!;
-    const text = await this.membership.publishSigningKey(pub, this.context(nowMs), nowMs);
+    const text = await this.membership.publishSigningKey(pub);
+    if (text === null) return;
+    out.push({ kind: 'send', text });
+    this.presence.sent(nowMs);
+    this.keyPublished(this.self, pub);
+  }
+
+  /**
+   * Issue 9 §3: we confirmed `sid` with a fresh signing key; what we seal there from now on is
+   * signed with it (our confirmation goes out first, so everyone knows the key before our data).
+   */
+  private ownSigningKey(sid: SessionId, seed: Uint8Array): void {
+    const key = idKey(sid);
+    const target = [...this.subsessions.values()].find((s) => idKey(s.setup.keys.sessionId) === key);
+    if (target === undefined) return; // (a subsession we dropped meanwhile: nothing to sign there)
+    target.setup = { ...target.setup, ownSigningSeed: seed };
+  }
+
+  /**
+   * Issue 9 §3: our keys of the subsessions that closed consistent and whose keys we have not
+   * published yet (a later subsession still listed them), now that one more may be free.
+   */
+  private async publishParted(nowMs: number, out: Out): Promise<void> {
+    for (const sub of [...this.subsessions.values()]) {
+      if (sub.phase.kind === 'closed' && sub.phase.consistent && sub.setup.version !== 1 && !sub.published.has(this.self)) await this.publishPartedKey(sub, nowMs, out);
+    }
+  }
+
+  /**
+   * Deniability for members who stay (issue 9 §3, mpENC §6.1.1): subsession `sub` is over (every
+   * member who confirmed it gave its last word, rule 14) and every one of them acked our last
+   * message there, so we publish our signing key of `sub`. Our confirmation of the next one
+   * renewed our key, so this one signs nothing more of ours; receivers refuse what comes under it
+   * from now on. Not while catching up (rule 6), not under v1, and not while a subsession we
+   * hold later still signs with it (the membership checks the current one).
+   */
+  private async publishPartedKey(sub: Subsession, nowMs: number, out: Out): Promise<void> {
+    if (this.quiet() || sub.setup.version === 1 || this.membership.publishSigningKey === undefined || this.sessionState !== 'active') return;
+    const pub = sub.setup.signingKeys.get(this.self);
+    if (pub === undefined) return;
+    for (const later of this.subsessions.values()) {
+      const key = later.setup.signingKeys.get(this.self);
+      if (later.index > sub.index && key !== undefined && bytesEqual(key, pub)) return;
+    }
+    const last = sub.transcript.lastBy(this.self);
+    if (last !== undefined) {
+      const acked = sub.acks.delivery(last).acked;
+      const awaited = [...sub.confirmed].filter((m) => m !== this.self && !sub.acks.hasDeparted(m));
+      if (!awaited.every((m) => acked.includes(m))) return;
+    }
+    const text = await this.membership.publishSigningKey(pub, true);
     if (text === null) return;
     out.push({ kind: 'send', text });
     this.presence.sent(nowMs);
