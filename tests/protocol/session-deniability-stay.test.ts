@@ -7,17 +7,13 @@
  * through it all still reads, in the relay's order, what was sent before the publication.
  */
 import { describe, expect, it } from 'vitest';
-import { base64Decode, base64Encode, utf8Encode } from '../../src/protocol/bytes.js';
-import { GreetType } from '../../src/protocol/codec/constants.js';
-import { decodePacket, encodePacket } from '../../src/protocol/codec/packet.js';
-import type { MemberId, SessionId } from '../../src/protocol/ids.js';
-import { messageId } from '../../src/protocol/ids.js';
-import { sealDataPacket, verifyDataPacket } from '../../src/protocol/packets/data.js';
+import { base64Encode, utf8Encode } from '../../src/protocol/bytes.js';
+import { decodePacket } from '../../src/protocol/codec/packet.js';
+import type { MemberId } from '../../src/protocol/ids.js';
 import { openPublishedKey } from '../../src/protocol/packets/published-key.js';
-import { SenderChains } from '../../src/protocol/packets/ratchet.js';
-import type { SessionSnapshot, SubsessionSnapshot } from '../../src/protocol/session/snapshot.js';
+import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
 import { webCryptoProvider } from '../helpers/providers.js';
-import { seededRandom } from '../helpers/seeded-random.js';
+import { forgeAs, publications, signingKeyOf, subsessionOf } from '../helpers/deniability.js';
 import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
 import { greetingMembershipKind } from '../sim/session-scenarios.js';
 
@@ -25,40 +21,11 @@ const crypto = webCryptoProvider;
 const carol = 'carol' as MemberId;
 const dave = 'dave' as MemberId;
 
-/** Key publications in the relay's log. */
-function publications(sim: SessionSim): { sender: MemberId; seq: number; seed: Uint8Array; pub: Uint8Array }[] {
-  return sim.posted.flatMap((e) => {
-    try {
-      const p = decodePacket(e.text);
-      return p.kind === 'greeting' && p.greetType === GreetType.QUIT_DOWN ? [{ sender: e.sender, seq: e.seq, seed: p.signingKey!, pub: p.pubKeys[0]! }] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-function subsessionOf(snapshot: SessionSnapshot, text: string): SubsessionSnapshot {
-  const sub = snapshot.subsessions.find((s) => s.messages.some((m) => m.body.type === 'payload' && m.body.text === text));
-  if (sub === undefined) throw new Error(`no subsession holds "${text}"`);
-  return sub;
-}
-
-const keyOf = (sub: SubsessionSnapshot, m: MemberId) => sub.setup.signingKeys.find(([x]) => x === m)![1];
+const keyOf = signingKeyOf;
 
 /** An insider (its saved state) signs a message "by carol" with `seed`, in the subsession that holds `where`. */
-async function forgeAsCarol(insider: SessionSnapshot, where: string, seed: Uint8Array, text: string): Promise<{ packet: string; validUnderCarolsKey: boolean }> {
-  const sub = subsessionOf(insider, where);
-  const chains = SenderChains.restore(sub.ratchet!.chains);
-  const keys = { sessionId: base64Decode(sub.setup.sessionId) as SessionId, groupKey: new Uint8Array(0), sidkeyHash: base64Decode(sub.ratchet!.sidkeyHash) };
-  for (let index = 0; index < 64; index++) {
-    const messageKey = await chains.key(crypto, carol, index);
-    if (messageKey === undefined) continue;
-    const parents = sub.messages.slice(-1).map((m) => messageId(Uint8Array.from(Buffer.from(m.id, 'hex'))));
-    const packet = await sealDataPacket(crypto, seededRandom(index + 7).bytes, { keys, ephemeralSeed: seed, content: { parents, body: { type: 'payload', text } }, chain: { index, messageKey } });
-    return { packet: encodePacket(packet), validUnderCarolsKey: await verifyDataPacket(crypto, packet, keys, base64Decode(keyOf(sub, carol))) };
-  }
-  throw new Error('no free message key of carol');
-}
+const forgeAsCarol = (insider: SessionSnapshot, where: string, seed: Uint8Array, text: string) =>
+  forgeAs(crypto, insider, carol, where, seed, text).then(({ packet, validUnderAuthorsKey }) => ({ packet, validUnderCarolsKey: validUnderAuthorsKey }));
 
 /** alice, bob, carol, dave: a group (k0); dave's phone sleeps; alice refreshes (k1); carol writes; alice refreshes (k2); bob refreshes (k3). */
 async function history(seed: number): Promise<SessionSim> {

@@ -5,18 +5,15 @@
  * key, so the key forges nothing new, while the transcript no longer proves who wrote what.
  */
 import { describe, expect, it } from 'vitest';
-import { base64Decode, base64Encode, utf8Encode } from '../../src/protocol/bytes.js';
-import { GreetType } from '../../src/protocol/codec/constants.js';
-import { decodePacket, encodePacket } from '../../src/protocol/codec/packet.js';
-import type { MemberId, SessionId } from '../../src/protocol/ids.js';
-import { messageId } from '../../src/protocol/ids.js';
-import { sealDataPacket, verifyDataPacket } from '../../src/protocol/packets/data.js';
+import { base64Encode, utf8Encode } from '../../src/protocol/bytes.js';
+import { decodePacket } from '../../src/protocol/codec/packet.js';
+import type { MemberId } from '../../src/protocol/ids.js';
 import { openPublishedKey, publishedKeyText } from '../../src/protocol/packets/published-key.js';
-import { SenderChains } from '../../src/protocol/packets/ratchet.js';
 import { Session } from '../../src/protocol/session/session.js';
 import type { SessionSnapshot, SubsessionSnapshot } from '../../src/protocol/session/snapshot.js';
 import { webCryptoProvider } from '../helpers/providers.js';
 import { seededRandom } from '../helpers/seeded-random.js';
+import { forgeAs, publications, subsessionOf } from '../helpers/deniability.js';
 import { SIM_CONFIG, SessionSim } from '../sim/session-harness.js';
 import { greetingMembershipKind } from '../sim/session-scenarios.js';
 
@@ -38,44 +35,15 @@ async function group(seed: number): Promise<SessionSim> {
   return sim;
 }
 
-/** Key publications in the relay's log, by sender. */
-function publications(sim: SessionSim): { sender: MemberId; seq: number }[] {
-  return sim.posted.flatMap((e) => {
-    try {
-      const p = decodePacket(e.text);
-      return p.kind === 'greeting' && p.greetType === GreetType.QUIT_DOWN ? [{ sender: e.sender, seq: e.seq }] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** The subsession in which `member` wrote `text` (in `snapshot`). */
-function subsessionOf(snapshot: SessionSnapshot, text: string): SubsessionSnapshot {
-  const sub = snapshot.subsessions.find((s) => s.messages.some((m) => m.body.type === 'payload' && m.body.text === text));
-  if (sub === undefined) throw new Error(`no subsession holds "${text}"`);
-  return sub;
-}
-
 /**
  * What any insider (here: bob's stored state) can do with carol's published seed: a correctly
  * signed, correctly encrypted v2 packet "by carol" under her next free message key.
  */
 async function forgeAsCarol(insider: SessionSnapshot, seed: Uint8Array, text: string): Promise<{ packet: string; sub: SubsessionSnapshot }> {
-  const sub = subsessionOf(insider, 'carol was here');
-  const chains = SenderChains.restore(sub.ratchet!.chains);
-  const keys = { sessionId: base64Decode(sub.setup.sessionId) as SessionId, groupKey: new Uint8Array(0), sidkeyHash: base64Decode(sub.ratchet!.sidkeyHash) };
-  for (let index = 0; index < 64; index++) {
-    const messageKey = await chains.key(crypto, carol, index);
-    if (messageKey === undefined) continue;
-    const parents = sub.messages.slice(-1).map((m) => messageId(Uint8Array.from(Buffer.from(m.id, 'hex'))));
-    const packet = await sealDataPacket(crypto, seededRandom(index + 7).bytes, { keys, ephemeralSeed: seed, content: { parents, body: { type: 'payload', text } }, chain: { index, messageKey } });
-    const carolPub = base64Decode(sub.setup.signingKeys.find(([m]) => m === carol)![1]);
-    // The forgery is a valid packet of carol's: her (published) key signs it.
-    expect(await verifyDataPacket(crypto, packet, keys, carolPub)).toBe(true);
-    return { packet: encodePacket(packet), sub };
-  }
-  throw new Error('no free message key of carol');
+  const { packet, sub, validUnderAuthorsKey } = await forgeAs(crypto, insider, carol, 'carol was here', seed, text);
+  // The forgery is a valid packet of carol's: her (published) key signs it.
+  expect(validUnderAuthorsKey).toBe(true);
+  return { packet, sub };
 }
 
 describe('deniability: published signing keys (mpENC §6.1.1)', () => {
