@@ -99,6 +99,13 @@ interface Tracked {
 interface AwaitQueue {
   readonly ids: MessageKey[];
   head: number;
+  /**
+   * checkLate's scan resumes here: every id before it (from `head`) is already found late for
+   * this reader or needs no ack, and both stay so. Without it, each message of a reader who is
+   * active without acking (a catch-up of authors who did not see each other) rescanned all it
+   * had skipped so far: O(n²) over a catch-up (bench:catchup profile, 0.8 s of 10,000).
+   */
+  checked: number;
 }
 
 export interface AckMonitorSnapshot {
@@ -481,7 +488,7 @@ export class AckMonitor<Body> {
       let byAuthor = this.awaiting.get(reader);
       if (byAuthor === undefined) this.awaiting.set(reader, (byAuthor = new Map()));
       let queue = byAuthor.get(author);
-      if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0 }));
+      if (queue === undefined) byAuthor.set(author, (queue = { ids: [], head: 0, checked: 0 }));
       queue.ids.push(id);
       if (t.needed) this.owed.set(reader, (this.owed.get(reader) ?? 0) + 1);
     }
@@ -500,7 +507,8 @@ export class AckMonitor<Body> {
     if (byAuthor === undefined) return;
     const flagged: MessageKey[] = [];
     for (const queue of byAuthor.values()) {
-      for (let i = queue.head; i < queue.ids.length; i++) {
+      let i = Math.max(queue.head, queue.checked);
+      for (; i < queue.ids.length; i++) {
         const id = queue.ids[i]!;
         const t = this.tracked.get(id)!;
         const order = this.orders.get(id);
@@ -512,6 +520,7 @@ export class AckMonitor<Body> {
         this.lateReaders.add(reader);
         flagged.push(id);
       }
+      queue.checked = i;
     }
     for (const id of flagged) {
       const t = this.tracked.get(id)!;
@@ -546,6 +555,7 @@ export class AckMonitor<Body> {
       }
       if (queue.head > 64 && queue.head * 2 > queue.ids.length) {
         queue.ids.splice(0, queue.head);
+        queue.checked = Math.max(0, queue.checked - queue.head);
         queue.head = 0;
       }
     }
