@@ -108,19 +108,22 @@ interface AwaitQueue {
   checked: number;
 }
 
+/** A tracked message in a snapshot (frozen: AckMonitor hands out the same entry while the message is unchanged). */
+export interface TrackedSnapshot {
+  readonly id: MessageKey;
+  readonly needed: boolean;
+  readonly acceptedAtMs: number;
+  readonly atMs: number;
+  readonly remaining: readonly MemberId[];
+  readonly owing: readonly MemberId[];
+  readonly gone: readonly MemberId[];
+  readonly warned: boolean;
+  readonly resends: number;
+  readonly nextResendMs: number;
+}
+
 export interface AckMonitorSnapshot {
-  readonly tracked: readonly {
-    readonly id: MessageKey;
-    readonly needed: boolean;
-    readonly acceptedAtMs: number;
-    readonly atMs: number;
-    readonly remaining: readonly MemberId[];
-    readonly owing: readonly MemberId[];
-    readonly gone: readonly MemberId[];
-    readonly warned: boolean;
-    readonly resends: number;
-    readonly nextResendMs: number;
-  }[];
+  readonly tracked: readonly TrackedSnapshot[];
   readonly fullyAcked: readonly MessageKey[];
   readonly ackDueAtMs: number | null;
   readonly reacks: readonly (readonly [MessageKey, number])[];
@@ -140,6 +143,8 @@ const ALWAYS_ONLINE = (): boolean => true;
 
 export class AckMonitor<Body> {
   private readonly tracked = new Map<MessageKey, Tracked>();
+  /** The snapshot entry last made for each tracked message (trackedEntry). */
+  private readonly snapshotEntries = new Map<MessageKey, TrackedSnapshot>();
   /** Messages that needed acks and got all of them. */
   private readonly fullyAcked = new Set<MessageKey>();
   private readonly awaiting = new Map<MemberId, Map<MemberId, AwaitQueue>>();
@@ -399,18 +404,7 @@ export class AckMonitor<Body> {
 
   snapshot(): AckMonitorSnapshot {
     return {
-      tracked: [...this.tracked].map(([id, t]) => ({
-        id,
-        needed: t.needed,
-        acceptedAtMs: t.acceptedAtMs,
-        atMs: t.atMs,
-        remaining: [...t.remaining].sort(),
-        owing: [...(t.owing ?? [])].sort(),
-        gone: [...(t.gone ?? [])].sort(),
-        warned: t.warned,
-        resends: t.resends,
-        nextResendMs: t.nextResendMs,
-      })),
+      tracked: [...this.tracked].map(([id, t]) => this.trackedEntry(id, t)),
       fullyAcked: [...this.fullyAcked],
       ackDueAtMs: this.ackDueAtMs ?? null,
       reacks: [...this.lastReackMs],
@@ -421,6 +415,46 @@ export class AckMonitor<Body> {
       incomplete: this.incomplete,
       lateReaders: [...this.lateReaders].sort(),
     };
+  }
+
+  /**
+   * A tracked message as its snapshot entry: the one made for an earlier snapshot while the
+   * message is unchanged, so a snapshot after each page of a catch-up does not rebuild (and sort)
+   * an entry for every message still waiting for a reader, and the worker tells unchanged
+   * entries by identity (src/worker/snapshot-chunks.ts). Unchanged is decided by the fields that
+   * can change: `remaining` only shrinks and `owing` and `gone` only grow, so equal sizes mean
+   * equal sets; the rest are numbers and flags.
+   */
+  private trackedEntry(id: MessageKey, t: Tracked): TrackedSnapshot {
+    const made = this.snapshotEntries.get(id);
+    if (
+      made !== undefined &&
+      made.atMs === t.atMs &&
+      made.remaining.length === t.remaining.size &&
+      made.owing.length === (t.owing?.size ?? 0) &&
+      made.gone.length === (t.gone?.size ?? 0) &&
+      made.warned === t.warned &&
+      made.resends === t.resends &&
+      made.nextResendMs === t.nextResendMs
+    ) {
+      return made;
+    }
+    const entry: TrackedSnapshot = {
+      id,
+      needed: t.needed,
+      acceptedAtMs: t.acceptedAtMs,
+      atMs: t.atMs,
+      remaining: [...t.remaining].sort(),
+      owing: [...(t.owing ?? [])].sort(),
+      gone: [...(t.gone ?? [])].sort(),
+      warned: t.warned,
+      resends: t.resends,
+      nextResendMs: t.nextResendMs,
+    };
+    // Frozen: the next snapshots hand out this same object.
+    Object.freeze(entry);
+    this.snapshotEntries.set(id, entry);
+    return entry;
   }
 
   /** Rebuilds the monitor over a transcript restored to the same messages. */
@@ -572,6 +606,7 @@ export class AckMonitor<Body> {
     }
     if (t.remaining.size > 0) return;
     this.tracked.delete(id);
+    this.snapshotEntries.delete(id);
     this.resendAt.delete(id);
     if (t.needed) {
       this.neededCount -= 1;

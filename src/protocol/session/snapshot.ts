@@ -139,13 +139,32 @@ function snapshotMessage(m: TranscriptMessage<MessageBody>): SnapshotMessage {
   return { id: m.id, author: m.author, parents: [...m.parents], body: m.body };
 }
 
+/**
+ * A subsession's accepted messages as snapshot entries, made once each: the transcript only
+ * grows, in acceptance order (mpENC §3.4), so a snapshot after every step (persist before send)
+ * extends the entries made for the last one instead of rebuilding all of them (issue 12: at
+ * 10,000 messages of a catch-up, every page rebuilt 10,000). The entries are frozen and shared
+ * by every snapshot; each snapshot gets its own array.
+ */
+const madeMessages = new WeakMap<Subsession, SnapshotMessage[]>();
+
+function snapshotMessages(sub: Subsession): SnapshotMessage[] {
+  let made = madeMessages.get(sub);
+  if (made === undefined) madeMessages.set(sub, (made = []));
+  const ids = sub.transcript.ids();
+  // The transcript never drops or reorders what it accepted; if it ever did, start over.
+  if (made.length > ids.length || (made.length > 0 && made[made.length - 1]!.id !== ids[made.length - 1])) made.length = 0;
+  for (let i = made.length; i < ids.length; i++) made.push(Object.freeze(snapshotMessage(sub.transcript.get(ids[i]!))));
+  return made.slice();
+}
+
 export function snapshotSubsession(sub: Subsession): SubsessionSnapshot {
   return {
     index: sub.index,
     hint: sub.hint,
     installedAtSeq: sub.installedAtSeq,
     setup: setupToSnapshot(sub.setup),
-    messages: sub.transcript.ids().map((id) => snapshotMessage(sub.transcript.get(id))),
+    messages: snapshotMessages(sub),
     pending: sub.pending.list().map((p) => ({ message: snapshotMessage(p.message), text: p.extra.text, seq: p.extra.seq ?? null, sender: p.extra.sender, atMs: p.extra.atMs, receivedAtMs: p.receivedAtMs })),
     held: sub.held.map((h) => ({ message: snapshotMessage(h.message), text: h.carried.text, seq: h.carried.seq ?? null, sender: h.sender, atMs: h.carried.atMs, receivedAtMs: h.receivedAtMs })),
     packets: [...sub.packets],
