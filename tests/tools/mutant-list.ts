@@ -289,6 +289,22 @@ export const MUTANTS: readonly Mutant[] = [
     stages: [UNKNOWN_PARENT_TESTS],
   },
   {
+    name: 'stale-include-supersedes',
+    bug: 'a provisional newcomer gives way to any include of it on a parent it never accepted, even one that lost a race before its own include (asleep seed 786: every member warns)',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: '!(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))',
+    replacement: 'true',
+    stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
+    name: 'newcomer-never-gives-way',
+    bug: 'a provisional newcomer takes every include of it on a parent it never accepted for a lost race (its include was refused: it stays out of the group)',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: '!(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))',
+    replacement: 'false',
+    stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
     name: 'x25519-accepts-low-order',
     bug: 'noble x25519 returns zeros for a small-order point instead of refusing it',
     file: 'src/protocol/crypto/noble.ts',

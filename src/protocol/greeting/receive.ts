@@ -12,7 +12,7 @@ import { decodePacket } from '../codec/packet.js';
 import { isProtocolError, ProtocolError } from '../errors.js';
 import type { MemberId, PacketId } from '../ids.js';
 import { OPERATION_TIMEOUT_MS, OPERATION_WAIT_LIMIT_MS } from '../limits.js';
-import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict, rememberRefused, startsMidHistory, wasRefused } from '../order/server-order.js';
+import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict, rememberRefused, startsMidHistory, wasRefused, witness, witnessedAncestor } from '../order/server-order.js';
 import { makeSessionId } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { makePacketId } from '../packets/ids.js';
@@ -143,6 +143,12 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   const { crypto } = env;
   const kind = INITIAL_KIND.get(g.greetType);
   const version = versionOf(g.version);
+  if (kind !== undefined && version === 2 && g.metadata !== undefined && !s.passive && (s.current === null || provisional(s.current))) {
+    // While we cannot check the group's chain, we note where each proposal we see was made: the
+    // links of the chain before our include, which its chain hash lets us verify (below).
+    const oneShot = g.members.length === 1 || kind === 'refresh' || kind === 'exclude';
+    s = { ...s, witnessed: witness(s.witnessed ?? [], { packetId: await idOf(), parent: { packetId: g.metadata.prevPf, chainHash: g.metadata.chainHash }, oneShot }) };
+  }
   if (
     kind === 'include' &&
     version === 2 &&
@@ -151,12 +157,17 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
     s.current!.members.includes(g.source) &&
     g.members.indexOf(s.self) >= g.nonces.length &&
     g.metadata !== undefined &&
-    parentVerdict(s.order, g.metadata) === 'unknown-parent'
+    parentVerdict(s.order, g.metadata) === 'unknown-parent' &&
+    !(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))
   ) {
     // A member of the subsession we joined includes us as a newcomer, building on a history that
     // does not hold our include: for the group we are not in it (the order refused the include,
-    // which we could not check). (An include that builds on what ours built on lost the race to
-    // ours: it is stale, and refused below.) The packet must be genuine before we drop anything.
+    // which we could not check). Not so if its parent is an earlier point of the chain our
+    // include continues (README "A parent we never saw", asleep seed 786): another proposal on
+    // that parent was ordered before it (we saw it, and our include's chain hash commits to it),
+    // so it lost that race; it is refused below like any race lost before our time. (One that
+    // builds on what ours built on lost the race to ours: stale, refused below.) The packet must
+    // be genuine before we drop anything.
     const staticKey = env.keys.staticKey(g.source);
     if (staticKey !== undefined && (await verifyContributor(crypto, g, staticKey))) s = await startOver(s, ctx, 'superseded');
   }

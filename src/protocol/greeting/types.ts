@@ -10,7 +10,7 @@ import type { ChannelEvent } from '../channel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { ChainHash, MemberId, MessageId, PacketId, SessionId } from '../ids.js';
 import type { RandomSource } from '../random.js';
-import type { ServerOrder } from '../order/server-order.js';
+import type { ServerOrder, WitnessedInitial } from '../order/server-order.js';
 import type { IntKey, OwnKey } from './cliques.js';
 import type { AbortReason } from './wire.js';
 
@@ -227,6 +227,12 @@ export interface MembershipState {
   /** Seq of the last channel membership event (joined/left): the channel's membership version (rule 7). */
   readonly membershipSeq: number | null;
   readonly order: ServerOrder;
+  /**
+   * Initial packets we saw ordered while we held no subsession or a provisional one (bounded),
+   * to tell an include of us that lost a race before ours from one that supersedes ours (README
+   * "A parent we never saw"). Absent: none (snapshots from before).
+   */
+  readonly witnessed?: readonly WitnessedInitial[];
   readonly current: Subsession | null;
   /** Subsessions before `current`, newest last (bounded): late confirmations still name them. */
   readonly recent: readonly Subsession[];
