@@ -27,6 +27,11 @@ export interface CpuResult {
   readonly accepted: number;
   /** Process CPU (user + system, every thread) per accepted post, µs. */
   readonly cpuUsPerPost: number;
+  /**
+   * CPU of the event-loop thread alone per accepted post, µs (Linux; undefined elsewhere): one
+   * event loop cannot take posts faster than 1 s / this, whatever the other threads do.
+   */
+  readonly mainThreadUsPerPost: number | undefined;
   /** CPU per accepted post, µs, split by part in the proportions of the main-thread profile (absent for the baseline). */
   readonly parts?: Record<CpuPart, number>;
   readonly p99Ms: number;
@@ -35,6 +40,8 @@ export interface CpuResult {
 interface CpuUsage {
   readonly user: number;
   readonly system: number;
+  /** µs of the event-loop thread (tests/relay/helpers/thread-cpu.ts); absent off Linux or from an older checkout. */
+  readonly mainThread?: number;
 }
 
 /** Measures CPU per post of a prepared target at `rate` for `durationMs`. */
@@ -65,6 +72,7 @@ export async function measureCpu(entry: RampTarget, counter: DeliveryCounter, ra
       ratePerSec: rate,
       accepted: step.accepted,
       cpuUsPerPost: cpuUs / accepted,
+      mainThreadUsPerPost: after.mainThread === undefined || before.mainThread === undefined ? undefined : (after.mainThread - before.mainThread) / accepted,
       ...(parts === undefined ? {} : { parts }),
       p99Ms: step.p99Ms,
     };

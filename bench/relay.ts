@@ -130,11 +130,12 @@ function printCpu(results: readonly CpuResult[]): void {
     `\ncpu: µs of relay CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers), split in the proportions of a main-thread profile`,
   );
   printTable(
-    ['target', 'posts', 'CPU µs/post', ...CPU_PARTS, 'p99 ms'],
+    ['target', 'posts', 'CPU µs/post', 'event loop µs/post', ...CPU_PARTS, 'p99 ms'],
     results.map((result) => [
       result.label,
       String(result.accepted),
       fixed(result.cpuUsPerPost),
+      fixed(result.mainThreadUsPerPost),
       ...CPU_PARTS.map((part) => fixed(result.parts?.[part])),
       fixed(result.p99Ms, 1),
     ]),
@@ -148,6 +149,7 @@ function cpuSummary(results: readonly CpuResult[]): Record<string, unknown> {
       result.key,
       {
         cpuUsPerPost: round(result.cpuUsPerPost),
+        ...(result.mainThreadUsPerPost === undefined ? {} : { eventLoopUsPerPost: round(result.mainThreadUsPerPost) }),
         ...(result.parts === undefined ? {} : { partsUsPerPost: Object.fromEntries(Object.entries(result.parts).map(([k, v]) => [k, round(v)])) }),
         ...(baseline === undefined || result === baseline ? {} : { cpuRatioToBaseline: ratio(result.cpuUsPerPost, baseline.cpuUsPerPost) }),
       },
