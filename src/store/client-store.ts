@@ -271,8 +271,13 @@ export class ClientStore {
    * answer comes before the transaction can commit, and a stale epoch aborts it (nothing of it is
    * written). Waiting for the read before issuing the writes cost a round trip to the database per
    * step (in a browser, to the storage process).
+   *
+   * `onQueued` runs once every request of the transaction has been issued, before it commits
+   * (IndexedDB runs read-write transactions with overlapping stores in the order they were
+   * created, so whatever was queued before is queued ahead of it). If it throws, the transaction
+   * is aborted and nothing of it is written (crash injection).
    */
-  async commit(batch: Batch): Promise<void> {
+  async commit(batch: Batch, onQueued?: () => void): Promise<void> {
     await batch.ready();
     const writes = batch.writes;
     if (writes.length === 0) return;
@@ -302,6 +307,7 @@ export class ClientStore {
         else if (w.kind === 'delete') tx.objectStore(w.store).delete(w.key as never).catch(ignore);
         else tx.objectStore(w.store).delete(IDBKeyRange.bound(w.lower, w.upper)).catch(ignore);
       }
+      onQueued?.();
     } catch (error) {
       tx.abort();
       await Promise.all([tx.done.catch(ignore), checked.catch(ignore)]);

@@ -401,10 +401,35 @@ export class ConversationRuntime {
     return { what, batch, outbox, timerAt };
   }
 
-  /** Commits a folded step, then lets its packets go and its relay actions run. */
-  private async persist({ what, batch, outbox, timerAt }: Folded): Promise<void> {
+  /**
+   * Commits a folded step, then lets its packets go and its relay actions run.
+   *
+   * Views normally update after the commit: a message shown is a message stored. With
+   * `showWhenQueued` (a received page that sends nothing and asks the relay for nothing, and after
+   * which nothing else waits), they update as soon as the transaction's writes are queued, so the
+   * IndexedDB commit is no longer between the packet's arrival and the message on screen
+   * (bench:client). Nothing is lost or duplicated if the commit then never happens (a crash, a
+   * closed tab, an aborted transaction): the same transaction holds the channel position (the
+   * session record's `lastSeq`, the fetch token), so the restarted or rebuilt conversation
+   * subscribes from before the event, the relay sends it again, and the stored snapshot, which
+   * never saw it, delivers it once; the timeline is rebuilt from the store. What the person may
+   * see is the message gone again until the relay is reachable (a reload offline within the few
+   * milliseconds of the commit). Sending never moves earlier: packets, acks and relay actions wait
+   * for the commit (issue 10 §2), and so does every later step of this conversation (its queue).
+   */
+  private async persist({ what, batch, outbox, timerAt }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
+    let shown = false;
+    const showNow =
+      options.showWhenQueued === true && outbox.length === 0 && this.record.pendingRelay.length === 0
+        ? () => {
+            this.unstored = false;
+            this.host.changed(this);
+            shown = true;
+            this.host.deps.fault?.('after-queue', what);
+          }
+        : undefined;
     try {
-      await this.host.store.commit(batch);
+      await this.host.store.commit(batch, showNow);
     } finally {
       this.unstored = false;
     }
@@ -412,9 +437,8 @@ export class ConversationRuntime {
     if (outbox.length > 0) this.host.enqueueOutbox(outbox);
     await this.performRelayActions();
     if (timerAt !== undefined) this.schedule(timerAt);
-    // Views after the commit: a message shown is a message stored (a reload while offline must
-    // not take back what the person saw; tests/worker/snapshot-chunks.test.ts relies on it).
-    this.host.changed(this);
+    // Views after the commit (unless shown when queued): a message shown is a message stored.
+    if (!shown) this.host.changed(this);
   }
 
   /** Writes records with no session call (the same transaction rules). */
@@ -848,7 +872,9 @@ export class ConversationRuntime {
         await storing;
         storing = null;
         const folded = await this.fold('receive', called, { prepare });
-        if (folded.outbox.length > 0 || this.record.pendingRelay.length > 0 || this.incoming.length === 0) await this.persist(folded);
+        const sends = folded.outbox.length > 0 || this.record.pendingRelay.length > 0;
+        // The last page, sending nothing: shown once its transaction is queued (see persist).
+        if (sends || this.incoming.length === 0) await this.persist(folded, { showWhenQueued: !sends });
         else {
           storing = this.persist(folded);
           // Awaited before the next fold or below; a failure is seen there, not reported twice.

@@ -271,9 +271,14 @@ export class EngineHost implements BridgeHandler, ViewSink {
     queueMicrotask(() => {
       this.flushScheduled = false;
       // The open conversation first: its push is what a person waits for (a message shown), the
-      // chat list and the app view after it (bench:client measures send → shown).
-      for (const w of this.watchers) if (w.dirty && w.view === 'conversation') void this.refresh(w);
-      for (const w of this.watchers) if (w.dirty && w.view !== 'conversation') void this.refresh(w);
+      // chat list and the app view once it has gone (bench:client measures send → shown). Started
+      // side by side, the list was built before the conversation: the synchronous part of each
+      // build runs before the first one resumes.
+      const first: Promise<void>[] = [];
+      for (const w of this.watchers) if (w.dirty && w.view === 'conversation') first.push(this.refresh(w));
+      void Promise.all(first).then(() => {
+        for (const w of this.watchers) if (w.dirty && w.view !== 'conversation') void this.refresh(w);
+      });
     });
   }
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../src/relay/server.js';
-import type { ContactId } from '../../src/shared/worker-api.js';
+import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
 import { CrashError } from '../../src/worker/conversation.js';
 import type { FaultHook, FaultPoint } from '../../src/worker/deps.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
@@ -105,6 +105,44 @@ async function run(crash: Crash | null): Promise<{ alice: string[]; bob: string[
   }
 }
 
+describe('a received message on screen', () => {
+  it('is shown once its transaction is queued, while it commits (not after), and once', async () => {
+    // When each receive step of Bob's has committed ('after-persist'): the messages it and the
+    // steps before it stored (the runtime's timeline window), and those Bob's view shows.
+    const atCommit: { stored: string[]; shown: string[] }[] = [];
+    let watched: { bob: TestClient; bobId: ConversationId } | null = null;
+    const fault: FaultHook = (point, what) => {
+      if (watched === null || what !== 'receive' || point !== 'after-persist') return;
+      const window = watched.bob.host.engine?.conversations.get(watched.bobId)?.window.values() ?? [];
+      atCommit.push({ stored: [...window].flatMap((r) => (r.t === 'm' ? [r.text] : [])), shown: watched.bob.texts(watched.bobId) });
+    };
+    const alice = await TestClient.start('Alice', { relay });
+    const bob = await TestClient.start('Bob', { relay, fault });
+    try {
+      await identity(alice);
+      await identity(bob);
+      const [aliceBob] = await connect(alice, bob);
+      const { conversationId: aId } = await alice.call('createGroup', { name: 'On screen', contactIds: [aliceBob as ContactId] });
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const bobId = (await bob.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+      await bob.until('roster', () => bob.view(bobId)?.name === 'On screen');
+      watched = { bob, bobId };
+      await alice.call('send', { conversationId: aId, text: 'hello' });
+      await bob.until('hello', () => bob.texts(bobId).includes('hello'));
+      await alice.until('delivered', () => alice.view(aId)?.timeline.some((t) => t.type === 'message' && t.text === 'hello' && t.delivery.state === 'delivered-to-all'));
+      // Every step that had stored 'hello' showed it by the end of its commit: the view was pushed
+      // while the commit ran (views pushed after the commit did not have it at 'after-persist').
+      const storedHello = atCommit.filter((c) => c.stored.includes('hello'));
+      expect(storedHello.length).toBeGreaterThan(0);
+      expect(storedHello.map((c) => c.shown.includes('hello'))).toEqual(storedHello.map(() => true));
+      expect(bob.texts(bobId)).toEqual(['hello']);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+});
+
 describe('crash injection', () => {
   let baseline: Awaited<ReturnType<typeof run>>;
   beforeAll(async () => {
@@ -123,8 +161,10 @@ describe('crash injection', () => {
     { who: 'Alice', point: 'after-persist', nth: 2, step: 'send' },
     // ...and around its posts (the second post after setup is a message or an ack).
     ...points.slice(2).map((point) => ({ who: 'Alice' as const, point, nth: 2 })),
-    // The receiver, while processing the second event after setup.
+    // The receiver, while processing the second event after setup; 'after-queue': the message is
+    // on screen, its transaction queued and aborted by the crash (persist's showWhenQueued).
     { who: 'Bob', point: 'after-session-call', nth: 2, step: 'receive' },
+    { who: 'Bob', point: 'after-queue', nth: 2, step: 'receive' },
     { who: 'Bob', point: 'after-persist', nth: 2, step: 'receive' },
     { who: 'Bob', point: 'after-post', nth: 1 },
   ];
