@@ -62,6 +62,12 @@ export function verifyEd25519OffLoop(key: MemberKey, message: Uint8Array, signat
   });
 }
 
+/** Checks on libuv's thread pool (the relay's default, ./signature-pool.ts): verifyEd25519OffLoop. */
+export const threadPoolVerifier: SignatureVerifier = {
+  verify: verifyEd25519OffLoop,
+  close: () => Promise.resolve(),
+};
+
 /** True when `signature` is a valid ed25519 signature of `message` by `key`. Never throws. */
 export function verifyEd25519(key: MemberKey, message: Uint8Array, signature: Uint8Array): boolean {
   const object = publicKeyObject(key);

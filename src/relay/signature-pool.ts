@@ -3,7 +3,7 @@
  * floor of the post path's CPU; "signature checks may move to a worker thread if measured
  * faster"). Three places (RELAY_VERIFY_THREADS):
  *
- * - libuv's thread pool (the default, `threadPoolVerifier`): node:crypto's verify with a callback
+ * - libuv's thread pool (the default, auth.ts `threadPoolVerifier`): node:crypto's verify with a callback
  *   runs as an async crypto job; the event loop spends about 15 µs queueing it and reading the
  *   answer instead of the whole check (about 150 µs on the 2-core bench machine), so one event
  *   loop takes more posts a second, and the check runs on whichever core is free.
@@ -18,7 +18,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { MemberKey } from '../shared/relay-api.js';
-import { verifyEd25519OffLoop } from './auth.js';
 
 /** Checks sent to one thread in one message at most (bounds a message's size and a thread's turn). */
 const MAX_BATCH = 256;
@@ -80,12 +79,6 @@ interface Thread {
   inFlight: number;
   readonly waiting: Map<number, readonly Pending[]>;
 }
-
-/** Checks on libuv's thread pool (the default): the same check as inline, as an async crypto job. */
-export const threadPoolVerifier: SignatureVerifier = {
-  verify: verifyEd25519OffLoop,
-  close: () => Promise.resolve(),
-};
 
 /**
  * RELAY_VERIFY_THREADS: unset or '' → undefined (libuv's thread pool); 0 → the event loop; else
