@@ -68,6 +68,16 @@ export const OPERATION_WAIT_LIMIT_MS = 14 * 24 * 60 * 60_000;
 export const MAX_REMEMBERED_OPERATIONS = 256;
 
 /**
+ * Initial packets a newcomer remembers from before its include is checked (README "A parent we
+ * never saw": while it holds no subsession, or a provisional one), to recognise an include of it
+ * that lost a race before the include it holds. It is included within a few operations of
+ * joining (rule 10: members propose it at once), so a few dozen cover every race it can meet; a
+ * race lost further back is treated as before (the newcomer gives way to it: a false alarm at
+ * worst, never a key).
+ */
+export const MAX_WITNESSED_INITIALS = 32;
+
+/**
  * Greeting signatures remembered to recognise an exact replay. Covers the last few operations
  * of a full group (a start of n members is about 2n packets).
  */

@@ -170,4 +170,85 @@ describe('a parent we never saw (README; async-groups rules 2, 5, 11)', () => {
     expectAgreement(g, [g.member('m00'), g.member('m01'), newcomer]);
     expect(g.warnings()).toEqual([]);
   });
+
+  /**
+   * m00..m03, and m04 in the channel. m01 proposes an include of m04 (`late`) from the head P,
+   * but the relay orders it only later; meanwhile m02's refresh R (parent P) is ordered, and
+   * m00 includes m04 on R (`ours`). m04 holds `ours` (provisional: nobody who did not contribute
+   * has confirmed it yet) when `late` arrives: its parent P is not in m04's chain, which starts
+   * at R. `late` lost the race to R, which m04 saw ordered; it must not take it for a refusal of
+   * its own include (asleep seed 786: it gave way, contributed to `late`, and every member warned
+   * "m04 accepted an operation we refused").
+   */
+  async function staleIncludeAfterOurs(seed: number, ourParent: 'refresh' | 'include'): Promise<SimGroup> {
+    const g = await makeGroup(crypto, 4, seed);
+    const newcomer = await g.addMember('m04');
+    g.join('m04');
+    if (ourParent === 'include') await g.addMember('m05');
+    if (ourParent === 'include') g.join('m05');
+    await g.settle();
+    const m01 = g.member('m01');
+    await g.input(m01, { kind: 'include', members: ids(['m04']) });
+    const [late] = g.outbox.splice(0, g.outbox.length);
+    m01.paused = true; // it sees nothing more until its include is ordered
+    if (ourParent === 'refresh') await g.input(g.member('m02'), { kind: 'refresh' });
+    else await g.input(g.member('m02'), { kind: 'include', members: ids(['m05']) });
+    // Everyone but m01 processes the winner of P (with m05 contributing to the include).
+    await g.settle();
+    await g.input(g.member('m00'), { kind: 'include', members: ids(['m04']) });
+    g.flushOutbox();
+    for (let i = 0; i < 20 && newcomer.state.current === null; i++) {
+      g.flushOutbox();
+      await g.deliverOne(newcomer);
+    }
+    expect(newcomer.state.current?.members).toContain('m04');
+    g.flushOutbox();
+    g.post(late![0], late![1]);
+    while (await g.deliverOne(newcomer));
+    m01.paused = false;
+    await g.settle();
+    return g;
+  }
+
+  for (const winner of ['refresh', 'include'] as const) {
+    it(`a newcomer keeps its include when a concurrent include of it, built before the ${winner} its own builds on, comes later (seed 786)`, async () => {
+      const g = await staleIncludeAfterOurs(96, winner);
+      const newcomer = g.member('m04');
+      // Before: "inconsistent-order (m04): m04 accepted an operation we refused", from every member.
+      expect(g.warnings()).toEqual([]);
+      expect(newcomer.effects.filter((e) => e.kind === 'start-over')).toEqual([]);
+      expect(g.member('m01').effects.some((e) => e.kind === 'proposal-rejected')).toBe(true);
+      expectAgreement(g, g.honestMembers());
+    });
+  }
+
+  it('a newcomer still gives way to an include built on a head after its own include\'s parent (the order refused its include)', async () => {
+    const g = await makeGroup(crypto, 4, 97);
+    const newcomer = await g.addMember('m04');
+    g.join('m04');
+    await g.settle();
+    // m01 sleeps through m02's refresh and then, from its old view, includes m04: refused by the order.
+    const m01 = g.member('m01');
+    m01.paused = true;
+    await g.input(g.member('m02'), { kind: 'refresh' });
+    await g.settle();
+    m01.paused = false;
+    await g.input(m01, { kind: 'include', members: ids(['m04']) });
+    m01.paused = true;
+    g.flushOutbox();
+    for (let i = 0; i < 20 && newcomer.state.current === null; i++) {
+      g.flushOutbox();
+      await g.deliverOne(newcomer);
+    }
+    expect(newcomer.state.current?.initiator).toBe('m01');
+    // The others, up to date, refuse it and include m04 from the real head before m01 wakes.
+    await g.settle();
+    await g.input(g.member('m00'), { kind: 'include', members: ids(['m04']) });
+    await g.settle();
+    expect(newcomer.effects).toContainEqual({ kind: 'start-over', reason: 'superseded' });
+    m01.paused = false;
+    await g.settle();
+    expect(g.warnings()).toEqual([]);
+    expectAgreement(g, g.honestMembers());
+  });
 });

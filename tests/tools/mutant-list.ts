@@ -41,7 +41,7 @@ const GREETING_TESTS = vitest('greeting tests', 'tests/protocol/greeting-attacks
 const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 'tests/protocol/packets-properties.test.ts');
 const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
 const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
-const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/session-deniability-stay.test.ts', 'tests/protocol/stolen-state.test.ts');
+const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/session-deniability-stay.test.ts', 'tests/protocol/session-deniability-initiator.test.ts', 'tests/protocol/stolen-state.test.ts');
 const SCALAR_TESTS = vitest('scalar key tests', 'tests/protocol/greeting-scalar.test.ts');
 const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/greeting-unknown-parent.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
@@ -217,6 +217,22 @@ export const MUTANTS: readonly Mutant[] = [
     stages: [SECURITY_TESTS],
   },
   {
+    name: 'published-key-confirms',
+    bug: 'a confirmation signed with a published signing key is accepted (its forger takes the member\'s key over)',
+    file: 'src/protocol/greeting/flow-v2.ts',
+    anchor: 'if (isRevoked(s, keys[index]!)) throw',
+    replacement: 'if (false) throw',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'initiator-keeps-key',
+    bug: "an include's initiator lists the signing key it already had instead of a fresh one (its key of the subsession before is published one operation late)",
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: '(i === ownIndex ? eph.pub : k)',
+    replacement: 'k',
+    stages: [SECURITY_TESTS],
+  },
+  {
     name: 'publish-without-all-acks',
     bug: 'a member publishes its signing key although some member (asleep) never acked its FIN',
     file: 'src/protocol/session/session.ts',
@@ -270,6 +286,22 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'src/protocol/greeting/receive.ts',
     anchor: '[cur, ...s.recent].find(',
     replacement: '[cur].find(',
+    stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
+    name: 'stale-include-supersedes',
+    bug: 'a provisional newcomer gives way to any include of it on a parent it never accepted, even one that lost a race before its own include (asleep seed 786: every member warns)',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: '!(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))',
+    replacement: 'true',
+    stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
+    name: 'newcomer-never-gives-way',
+    bug: 'a provisional newcomer takes every include of it on a parent it never accepted for a lost race (its include was refused: it stays out of the group)',
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: '!(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))',
+    replacement: 'false',
     stages: [UNKNOWN_PARENT_TESTS],
   },
   {

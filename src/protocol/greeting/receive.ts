@@ -12,14 +12,14 @@ import { decodePacket } from '../codec/packet.js';
 import { isProtocolError, ProtocolError } from '../errors.js';
 import type { MemberId, PacketId } from '../ids.js';
 import { OPERATION_TIMEOUT_MS, OPERATION_WAIT_LIMIT_MS } from '../limits.js';
-import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict, rememberRefused, startsMidHistory, wasRefused } from '../order/server-order.js';
+import { acceptFinal, acceptInitial, chainStep, finishedOperation, parentVerdict, rememberRefused, startsMidHistory, wasRefused, witness, witnessedAncestor } from '../order/server-order.js';
 import { makeSessionId } from '../packets/aske.js';
 import { verifyGreeting } from '../packets/greeting-signature.js';
 import { makePacketId } from '../packets/ids.js';
 import { hasContributed, requireFull } from './cliques.js';
 import { checkAckV1, contributeV1, onOperationPacketV1, receiveDownflowV1 } from './flow-v1.js';
 import { contributeV2, onConfirmationV2, onContributionV2, ownSecrets } from './flow-v2.js';
-import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, isKeyOf, isRevoked, remember, sameKeys, sameMembers, signingKeysOf, versionOf, warn } from './helpers.js';
+import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, isKeyOf, isRevoked, isSlotKey, remember, sameKeys, sameMembers, signingKeysOf, versionOf, warn } from './helpers.js';
 import { afterFailure, doom, failAt, finish, provisional, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
 import { planInclude } from './plan.js';
 import type { MembershipState, Operation, OperationKind, Subsession } from './types.js';
@@ -143,6 +143,12 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   const { crypto } = env;
   const kind = INITIAL_KIND.get(g.greetType);
   const version = versionOf(g.version);
+  if (kind !== undefined && version === 2 && g.metadata !== undefined && !s.passive && (s.current === null || provisional(s.current))) {
+    // While we cannot check the group's chain, we note where each proposal we see was made: the
+    // links of the chain before our include, which its chain hash lets us verify (below).
+    const oneShot = g.members.length === 1 || kind === 'refresh' || kind === 'exclude';
+    s = { ...s, witnessed: witness(s.witnessed ?? [], { packetId: await idOf(), parent: { packetId: g.metadata.prevPf, chainHash: g.metadata.chainHash }, oneShot }) };
+  }
   if (
     kind === 'include' &&
     version === 2 &&
@@ -151,12 +157,17 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
     s.current!.members.includes(g.source) &&
     g.members.indexOf(s.self) >= g.nonces.length &&
     g.metadata !== undefined &&
-    parentVerdict(s.order, g.metadata) === 'unknown-parent'
+    parentVerdict(s.order, g.metadata) === 'unknown-parent' &&
+    !(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))
   ) {
     // A member of the subsession we joined includes us as a newcomer, building on a history that
     // does not hold our include: for the group we are not in it (the order refused the include,
-    // which we could not check). (An include that builds on what ours built on lost the race to
-    // ours: it is stale, and refused below.) The packet must be genuine before we drop anything.
+    // which we could not check). Not so if its parent is an earlier point of the chain our
+    // include continues (README "A parent we never saw", asleep seed 786): another proposal on
+    // that parent was ordered before it (we saw it, and our include's chain hash commits to it),
+    // so it lost that race; it is refused below like any race lost before our time. (One that
+    // builds on what ours built on lost the race to ours: stale, refused below.) The packet must
+    // be genuine before we drop anything.
     const staticKey = env.keys.staticKey(g.source);
     if (staticKey !== undefined && (await verifyContributor(crypto, g, staticKey))) s = await startOver(s, ctx, 'superseded');
   }
@@ -285,6 +296,9 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   if (version === 1) return onInitialDownflowV1(s, g, ctx, idOf, oneShot);
   const sid = await sessionIdV2(crypto, g.members, g.nonces, verdict.opRef);
   op = { ...op, sid, intKeys: requireFull(g.intKeys) };
+  // Our own final packet, but not our proposal: a saved state from before we posted it was
+  // restored (issue 9 §2), and its secrets are gone with it. We cannot use this subsession.
+  if (participant && g.source === s.self && op.groupKey === null) return startOver({ ...s, op }, ctx, 'key-mismatch');
   if (participant && g.source !== s.self) {
     const j = g.members.indexOf(s.self);
     if (!hasContributed(op.contributions)) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
@@ -367,7 +381,7 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
     if (cur !== null) {
       if (!sameMembers(g.members.slice(0, old), cur.members)) throw bad('existing members altered');
       if (g.members.slice(old).some((m) => cur.members.includes(m))) throw bad('a joiner is already a member');
-      if (!(version === 2 ? g.pubKeys.length === cur.members.length && g.pubKeys.every((p, k) => isKeyOf(cur, cur.members[k]!, p)) : sameKeys(g.pubKeys, cur.ephemeralPubKeys))) throw bad('signing keys altered');
+      if (!(version === 2 ? g.pubKeys.length === cur.members.length && g.pubKeys.every((p, k) => isSlotKey(cur, cur.members[k]!, p, k === i)) : sameKeys(g.pubKeys, cur.ephemeralPubKeys))) throw bad('signing keys altered');
       if (!g.nonces.every((x, k) => k === i || bytesEqual(x, cur.nonces[k]!))) throw bad('nonces altered');
       if (version === 2 && bytesEqual(g.nonces[i]!, cur.nonces[i]!)) throw bad('the initiator must draw a fresh nonce (rule 3)');
     }
@@ -382,7 +396,8 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
     if (kind === 'exclude' && n === cur.members.length) throw bad('an exclude removes someone');
     // Issue 9 §3 (v2): each member's key as listed in our subsession, or as renewed by its
     // confirmation (the initiator may not have seen a renewal ordered before its proposal).
-    const keyOk = (p: Uint8Array, k: number) => (version === 2 ? isKeyOf(cur, cur.members[k]!, p) : bytesEqual(p, cur.ephemeralPubKeys[k]!));
+    // The initiator's own slot may hold a fresh key instead (README "Deniability at every subsession change").
+    const keyOk = (p: Uint8Array, k: number) => (version === 2 ? isSlotKey(cur, cur.members[k]!, p, k === keep[i]) : bytesEqual(p, cur.ephemeralPubKeys[k]!));
     if (!g.pubKeys.every((p, j) => keyOk(p, keep[j]!))) throw bad('signing keys altered');
     if (!g.nonces.every((x, j) => j === i || bytesEqual(x, cur.nonces[keep[j]!]!))) throw bad('nonces altered');
     // Rule 3: every initiator draws a fresh nonce, refresh included (v1 refresh keeps the sid).
@@ -514,7 +529,12 @@ async function unmatchedConfirmation(s: MembershipState, g: GreetingPacket, ctx:
     return done.failedOurChecks === true ? startOver(s, ctx, 'forked') : s;
   }
   if (index >= 0 && !(await genuine())) {
-    warn(ctx.fx, 'bad-signature', from, `a confirmation in ${from}'s name does not verify`);
+    // Issue 9 §3: an initiator lists a fresh key, so a member whose chain starts mid-history (a
+    // newcomer) knows it only from there on: a confirmation of an operation it never saw (before
+    // its time, or made instead of a refused include) may be signed with a key it never held
+    // (seed 8486). Only a member who could know the key warns; unmatched, it changes nothing.
+    const couldKnow = done !== undefined || wasRefused(s.order, opRef) || !(await startsMidHistory(ctx.env.crypto, s.order));
+    if (couldKnow) warn(ctx.fx, 'bad-signature', from, `a confirmation in ${from}'s name does not verify`);
     return s;
   }
   if (done === undefined && wasRefused(s.order, opRef) && index >= 0) {

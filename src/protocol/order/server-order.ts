@@ -17,7 +17,7 @@ import { bytesEqual, concatBytes, latin1Encode } from '../bytes.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { assert } from '../errors.js';
 import { chainHash, type ChainHash, type PacketId } from '../ids.js';
-import { MAX_REMEMBERED_OPERATIONS } from '../limits.js';
+import { MAX_REMEMBERED_OPERATIONS, MAX_WITNESSED_INITIALS } from '../limits.js';
 import { chainHashStep, genesisChainHash, makeGenesisPacketId, type ChainPacketType } from '../packets/ids.js';
 import type { RandomSource } from '../random.js';
 
@@ -97,6 +97,60 @@ export async function startsMidHistory(crypto: CryptoProvider, order: ServerOrde
   const first = order.chain[0];
   if (first === undefined || order.chain.length >= MAX_CHAIN_ENTRIES) return false;
   return !bytesEqual(first.chainHash, await genesisChainHash(crypto, first.packetId));
+}
+
+/**
+ * An initial packet a newcomer saw ordered while it could not check the group's chain (it held
+ * no subsession, or a provisional one): its id, its parent, and whether it is also final
+ * (exclude, refresh). Nothing in it is trusted: it only lets `witnessedAncestor` recompute chain
+ * hashes that a verified include commits to.
+ */
+export interface WitnessedInitial {
+  readonly packetId: PacketId;
+  readonly parent: ChainEntry;
+  readonly oneShot: boolean;
+}
+
+/** Remembers one more witnessed initial packet (the last MAX_WITNESSED_INITIALS). */
+export function witness(witnessed: readonly WitnessedInitial[], w: WitnessedInitial): readonly WitnessedInitial[] {
+  const all = [...witnessed, w];
+  return all.length > MAX_WITNESSED_INITIALS ? all.slice(all.length - MAX_WITNESSED_INITIALS) : all;
+}
+
+/**
+ * Whether `parent` is an earlier point of the chain ours continues (README "A parent we never
+ * saw"). A joiner's chain starts at the parent of the include that added it, whose initiator's
+ * static signature covers that parent (rule 2). Walking back from there, a step is an initial
+ * packet we saw whose chain step recomputes the point: CH = SHA-256(prevCH ‖ packetId ‖ ptype)
+ * (mpenc-wire.md), so by collision resistance it is the step that initiator's chain took, through
+ * `w.parent`, where it accepted `w`. ServerOrder accepts one initial packet per parent (the
+ * earliest; the chain then moves on for good), so any other proposal on such a point lost a race.
+ */
+export async function witnessedAncestor(crypto: CryptoProvider, order: ServerOrder, witnessed: readonly WitnessedInitial[], parent: { readonly prevPf: PacketId; readonly chainHash: ChainHash }): Promise<boolean> {
+  let point = order.chain[0];
+  // Each step uses a different packet (chain hashes never repeat), so there are at most as many.
+  for (let steps = 0; point !== undefined && steps < witnessed.length; steps++) {
+    point = await stepBack(crypto, point, witnessed);
+    if (point !== undefined && bytesEqual(point.packetId, parent.prevPf) && bytesEqual(point.chainHash, parent.chainHash)) return true;
+  }
+  return false;
+}
+
+/** The point before `point`, if a witnessed initial packet leads from it to `point`. */
+async function stepBack(crypto: CryptoProvider, point: ChainEntry, witnessed: readonly WitnessedInitial[]): Promise<ChainEntry | undefined> {
+  for (const w of witnessed) {
+    if (w.oneShot) {
+      // An exclude or refresh is chained once, as initial-final: it is the point itself.
+      if (bytesEqual(w.packetId, point.packetId) && bytesEqual(await chainStep(crypto, w.parent.chainHash, w.packetId, 'initial-final'), point.chainHash)) return w.parent;
+      continue;
+    }
+    // A start or include ended at the point's packet: its final packet, an abort, or a leave.
+    const opRef = await chainStep(crypto, w.parent.chainHash, w.packetId, 'initial');
+    for (const role of ['final', 'abort', 'leave'] as const) {
+      if (bytesEqual(await chainStep(crypto, opRef, point.packetId, role), point.chainHash)) return w.parent;
+    }
+  }
+  return undefined;
 }
 
 /** Whether an initial packet with this parent would be accepted now, without chaining it. */
