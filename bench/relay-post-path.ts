@@ -27,6 +27,16 @@ export interface CpuResult {
   readonly accepted: number;
   /** Process CPU (user + system, every thread) per accepted post, µs. */
   readonly cpuUsPerPost: number;
+  /**
+   * CPU of the event-loop thread alone per accepted post, µs (Linux; undefined elsewhere): one
+   * event loop cannot take posts faster than 1 s / this, whatever the other threads do.
+   */
+  readonly mainThreadUsPerPost: number | undefined;
+  /**
+   * CPU of the load generator (this process: posting, receiving the pushes) per accepted post, µs.
+   * It shares the machine's cores with the server, so it bounds what any server can show here.
+   */
+  readonly generatorCpuUsPerPost: number;
   /** CPU per accepted post, µs, split by part in the proportions of the main-thread profile (absent for the baseline). */
   readonly parts?: Record<CpuPart, number>;
   readonly p99Ms: number;
@@ -35,6 +45,8 @@ export interface CpuResult {
 interface CpuUsage {
   readonly user: number;
   readonly system: number;
+  /** µs of the event-loop thread (tests/relay/helpers/thread-cpu.ts); absent off Linux or from an older checkout. */
+  readonly mainThread?: number;
 }
 
 /** Measures CPU per post of a prepared target at `rate` for `durationMs`. */
@@ -47,7 +59,9 @@ export async function measureCpu(entry: RampTarget, counter: DeliveryCounter, ra
   try {
     if (profile) await target.request('profile-start');
     const before = await target.request<CpuUsage>('cpu');
+    const generatorBefore = process.cpuUsage();
     const step = await runStep(target, counter, channels, rate, durationMs);
+    const generator = process.cpuUsage(generatorBefore);
     const after = await target.request<CpuUsage>('cpu');
     if (profile) await target.request('profile-stop', { path });
     const accepted = Math.max(1, step.accepted);
@@ -65,6 +79,8 @@ export async function measureCpu(entry: RampTarget, counter: DeliveryCounter, ra
       ratePerSec: rate,
       accepted: step.accepted,
       cpuUsPerPost: cpuUs / accepted,
+      generatorCpuUsPerPost: (generator.user + generator.system) / accepted,
+      mainThreadUsPerPost: after.mainThread === undefined || before.mainThread === undefined ? undefined : (after.mainThread - before.mainThread) / accepted,
       ...(parts === undefined ? {} : { parts }),
       p99Ms: step.p99Ms,
     };

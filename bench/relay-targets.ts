@@ -16,6 +16,7 @@ import type { RelayLimits } from '../src/relay/limits.js';
 import type { ChannelId, ServerFrame } from '../src/shared/relay-api.js';
 import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from '../tests/relay/helpers/process.js';
 import { redisAvailability, startRedisServer, type RedisServer } from '../tests/relay/helpers/redis-server.js';
+import { threadCpuUs } from '../tests/relay/helpers/thread-cpu.js';
 import { newMember, setupGroup, signedHeaders, subscribeFrame, type TestMember } from '../tests/relay/helpers/signed-http.js';
 
 /** How long a server child may take to print its URL. */
@@ -198,7 +199,7 @@ function serveBaseline(): void {
       globalThis.gc?.();
       process.send?.({ id: message.id, value: process.memoryUsage() });
     } else if (message.op === 'cpu') {
-      process.send?.({ id: message.id, value: process.cpuUsage() });
+      process.send?.({ id: message.id, value: { ...process.cpuUsage(), mainThread: threadCpuUs() } });
     } else {
       process.send?.({ id: message.id, value: { error: `unknown op ${message.op}` } });
     }
@@ -279,7 +280,7 @@ export class BaselineTarget implements BenchTarget {
 export type RelayStoreKind = 'sqlite' | 'sqlite-off' | 'redis' | 'redis-off';
 
 export interface RelayTargetOptions {
-  /** Signature-check threads (RELAY_VERIFY_THREADS); 0 = on the event loop. */
+  /** Where signatures are checked (RELAY_VERIFY_THREADS): absent = libuv's thread pool, 0 = the event loop, n = worker threads. */
   readonly verifyThreads?: number;
   /**
    * Run the relay of another checkout (BENCH_BEFORE_DIR: e.g. `git worktree add /tmp/before <commit>`
@@ -326,7 +327,7 @@ export class RelayTarget implements BenchTarget {
       env: {
         RELAY_TEST_STORE: storeSpec,
         RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS),
-        RELAY_TEST_VERIFY_THREADS: String(this.options.verifyThreads ?? 0),
+        RELAY_TEST_VERIFY_THREADS: this.options.verifyThreads === undefined ? '' : String(this.options.verifyThreads),
       },
     });
     const url = this.relay.url;
@@ -432,6 +433,10 @@ export function makeTarget(name: string): BenchTarget {
       return new RelayTarget('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
     case 'redis-vt':
       return new RelayTarget('redisVerifyThread', 'relay, Redis, 1 signature thread', 'redis', { verifyThreads: 1 });
+    case 'sqlite-inline':
+      return new RelayTarget('sqliteInline', 'relay, SQLite, signatures on the event loop', 'sqlite', { verifyThreads: 0 });
+    case 'redis-inline':
+      return new RelayTarget('redisInline', 'relay, Redis, signatures on the event loop', 'redis', { verifyThreads: 0 });
     default:
       throw new Error(`unknown bench target ${name}`);
   }

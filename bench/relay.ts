@@ -8,8 +8,10 @@
  *   (relay-ramp.ts). Targets: a bare `ws` broadcaster (baseline), the relay on SQLite, the relay
  *   on Redis (BENCH_TARGETS also knows sqlite-vt / redis-vt: one signature thread); steps
  *   alternate between them.
- * - cpu: CPU per accepted post, by part (signature check, JSON, store, fan-out, ...), on the ramp's
- *   relays at a steady rate, next to the baseline's CPU per post (relay-post-path.ts).
+ * - cpu: CPU per accepted post (all threads, and the event loop alone: one event loop takes at
+ *   most 1 s / that many posts a second), by part (signature check, JSON, store, fan-out, ...), on
+ *   the ramp's relays at a steady rate, next to the baseline's and the load generator's CPU per
+ *   post (relay-post-path.ts).
  * - commit: 100 concurrent writers, durable vs durability off (SQLite synchronous=OFF, Redis
  *   appendfsync no), alternating rounds (relay-post-path.ts).
  * - soak: 10,000 idle + 1,000 active WebSockets on one process: RSS per connection and p99,
@@ -127,14 +129,17 @@ function printRamp(results: readonly RampResult[]): void {
 
 function printCpu(results: readonly CpuResult[]): void {
   console.log(
-    `\ncpu: µs of relay CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers), split in the proportions of a main-thread profile`,
+    `\ncpu: µs of server CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers), of its event loop alone, of the load generator; ` +
+      'parts: the all-threads figure split in the proportions of a wall-clock profile of the event loop (a check queued to another thread shows there as the time spent queueing it, or waiting to)',
   );
   printTable(
-    ['target', 'posts', 'CPU µs/post', ...CPU_PARTS, 'p99 ms'],
+    ['target', 'posts', 'CPU µs/post', 'event loop µs/post', 'generator µs/post', ...CPU_PARTS, 'p99 ms'],
     results.map((result) => [
       result.label,
       String(result.accepted),
       fixed(result.cpuUsPerPost),
+      fixed(result.mainThreadUsPerPost),
+      fixed(result.generatorCpuUsPerPost),
       ...CPU_PARTS.map((part) => fixed(result.parts?.[part])),
       fixed(result.p99Ms, 1),
     ]),
@@ -148,6 +153,8 @@ function cpuSummary(results: readonly CpuResult[]): Record<string, unknown> {
       result.key,
       {
         cpuUsPerPost: round(result.cpuUsPerPost),
+        ...(result.mainThreadUsPerPost === undefined ? {} : { eventLoopUsPerPost: round(result.mainThreadUsPerPost) }),
+        generatorCpuUsPerPost: round(result.generatorCpuUsPerPost),
         ...(result.parts === undefined ? {} : { partsUsPerPost: Object.fromEntries(Object.entries(result.parts).map(([k, v]) => [k, round(v)])) }),
         ...(baseline === undefined || result === baseline ? {} : { cpuRatioToBaseline: ratio(result.cpuUsPerPost, baseline.cpuUsPerPost) }),
       },

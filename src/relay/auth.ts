@@ -45,6 +45,29 @@ function publicKeyObject(key: MemberKey): KeyObject | null {
   return object;
 }
 
+/**
+ * verifyEd25519 on libuv's thread pool (node:crypto's verify with a callback: the same OpenSSL
+ * check, run as an async crypto job), so the event loop only queues it and reads the answer.
+ * Resolves false for anything that does not verify or is malformed; never rejects.
+ */
+export function verifyEd25519OffLoop(key: MemberKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const object = publicKeyObject(key);
+  if (object === null || signature.length !== 64) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      verify(null, message, object, signature, (error, valid) => resolve(error === null && valid));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** Checks on libuv's thread pool (the relay's default, ./signature-pool.ts): verifyEd25519OffLoop. */
+export const threadPoolVerifier: SignatureVerifier = {
+  verify: verifyEd25519OffLoop,
+  close: () => Promise.resolve(),
+};
+
 /** True when `signature` is a valid ed25519 signature of `message` by `key`. Never throws. */
 export function verifyEd25519(key: MemberKey, message: Uint8Array, signature: Uint8Array): boolean {
   const object = publicKeyObject(key);

@@ -46,6 +46,8 @@ const CLOSE_POLICY = 1008;
 const CLOSE_TRY_LATER = 1013;
 
 const EMPTY = new Uint8Array(0);
+/** ws send options: JSON goes out as text frames, also when handed over as UTF-8 bytes. */
+const TEXT_FRAME = { binary: false } as const;
 /** RFC 6455 §4.1: the key is 16 random bytes in base64. */
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -91,17 +93,20 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   const byChannel = new Map<ChannelId, Set<Subscription>>();
   let closing = false;
 
-  /** Sends a frame (or its JSON text, when already serialized for several subscribers). */
-  const send = (conn: Connection, frame: ServerFrame, text?: string): void => {
+  /**
+   * Sends a frame, or its UTF-8 JSON when already encoded for several subscribers (a text frame
+   * either way: encoded once, not once per subscriber).
+   */
+  const send = (conn: Connection, frame: ServerFrame, encoded?: Buffer): void => {
     if (conn.socket.readyState !== conn.socket.OPEN) return;
-    const data = text ?? JSON.stringify(frame);
+    const data = encoded ?? JSON.stringify(frame);
     // A reader that cannot keep up is dropped rather than buffered without bound; it resumes
     // from its last seq when it reconnects. (Frames are ASCII JSON: length = bytes, nearly.)
     if (conn.socket.bufferedAmount + data.length > limits.maxWsBufferedBytes) {
       conn.socket.terminate();
       return;
     }
-    conn.socket.send(data);
+    conn.socket.send(data, TEXT_FRAME);
   };
 
   const sendError = (conn: Connection, code: RelayErrorCode, error: string, channel?: ChannelId): void => {
@@ -146,8 +151,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   };
 
   /** Sends one event in order; ends the subscription after the member's own member-left. */
-  const deliver = (sub: Subscription, event: RelayEvent, text?: string): void => {
-    send(sub.conn, { type: 'event', channel: sub.channelId, event }, text);
+  const deliver = (sub: Subscription, event: RelayEvent, encoded?: Buffer): void => {
+    send(sub.conn, { type: 'event', channel: sub.channelId, event }, encoded);
     metrics.eventsPushed += 1;
     sub.lastSent = event.seq;
     if (event.type === 'member-left' && event.member === sub.key) {
@@ -183,9 +188,10 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   const onEvent = (channelId: ChannelId, event: RelayEvent, frame?: string): void => {
     const set = byChannel.get(channelId);
     if (set === undefined) return;
-    // One serialization per event, however many subscribers this node has for the channel (none
-    // when the store hands over the frame ready to send: the Redis store publishes it whole).
-    let text = frame;
+    // One serialization and one UTF-8 encoding per event, however many subscribers this node has
+    // for the channel (no serialization when the store hands over the frame ready to send: the
+    // Redis store publishes it whole).
+    let encoded: Buffer | undefined;
     for (const sub of [...set]) {
       if (sub.ended) continue;
       // A removal ends the subscription whatever its cursor: in order, the member-left event is
@@ -196,8 +202,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       }
       if (sub.pumping) sub.wantHead = Math.max(sub.wantHead, event.seq);
       else if (event.seq === sub.lastSent + 1) {
-        text ??= JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame);
-        deliver(sub, event, text);
+        encoded ??= Buffer.from(frame ?? JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame), 'utf8');
+        deliver(sub, event, encoded);
       } else if (event.seq > sub.lastSent + 1) {
         sub.wantHead = event.seq;
         void pump(sub);

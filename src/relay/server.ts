@@ -18,7 +18,8 @@ import type { HealthResponse } from '../shared/relay-api.js';
 import { ClientAddresses, addressKey } from './http/client-address.js';
 import { retentionPolicy, type RelayDeps, type Reply, type RequestContext } from './http/context.js';
 import { RelayError, isRelayError } from './http/errors.js';
-import { API_SECURITY_HEADERS, CORS_HEADERS, rawErrorResponse, readBody, sendBytes, sendJson } from './http/io.js';
+import { API_SECURITY_HEADERS, CORS_HEADERS, CORS_PREFLIGHT_HEADERS, rawErrorResponse, readBody, sendBytes, sendJson } from './http/io.js';
+import { threadPoolVerifier } from './auth.js';
 import { constantTimeEqual } from './ids.js';
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from './limits.js';
 import { makeLogger, type LogLevel, type Logger } from './log.js';
@@ -77,8 +78,8 @@ export interface RelayOptions {
    */
   readonly admin?: { readonly port: number; readonly host?: string };
   /**
-   * Worker threads that check request signatures (RELAY_VERIFY_THREADS; ./signature-pool.ts).
-   * 0 (default): on the event loop.
+   * Where request signatures are checked (RELAY_VERIFY_THREADS; ./signature-pool.ts): absent
+   * (default): libuv's thread pool; 0: on the event loop; n: on n worker threads.
    */
   readonly verifyThreads?: number;
 }
@@ -215,7 +216,12 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
   // The hub needs deps and deps reach the hub (removals end its subscriptions): bound after both exist.
   const late: { hub?: ReturnType<typeof makePushHub> } = {};
-  const verifier = (options.verifyThreads ?? 0) > 0 ? startVerifierPool(options.verifyThreads ?? 0, (message) => logger.warn(message)) : undefined;
+  const verifier =
+    options.verifyThreads === undefined
+      ? threadPoolVerifier
+      : options.verifyThreads > 0
+        ? startVerifierPool(options.verifyThreads, (message) => logger.warn(message))
+        : undefined;
   const deps: RelayDeps = {
     store,
     limits,
@@ -257,7 +263,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     if (target === undefined) throw new RelayError('bad-request', 'request target must be a path (origin-form)');
     const { path, query } = target;
     if (method === 'OPTIONS') {
-      res.writeHead(204, CORS_HEADERS);
+      res.writeHead(204, CORS_PREFLIGHT_HEADERS);
       res.end();
       return { code: 'ok', route: 'OPTIONS' };
     }

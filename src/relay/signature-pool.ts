@@ -1,9 +1,15 @@
 /**
  * Where Ed25519 request signatures are checked (issue 13 "Scale-out": one check per post is the
  * floor of the post path's CPU; "signature checks may move to a worker thread if measured
- * faster"). Either inline, on the event loop (the default), or on `threads` worker threads:
- * checks asked for in the same event-loop turn go to a thread as one message, and the event
- * loop goes on with other requests meanwhile. `npm run bench:relay` measures both (RELAY_VERIFY_THREADS).
+ * faster"). Three places (RELAY_VERIFY_THREADS):
+ *
+ * - libuv's thread pool (the default, auth.ts `threadPoolVerifier`): node:crypto's verify with a callback
+ *   runs as an async crypto job; the event loop spends about 15 µs queueing it and reading the
+ *   answer instead of the whole check (about 150 µs on the 2-core bench machine), so one event
+ *   loop takes more posts a second, and the check runs on whichever core is free.
+ * - inline, on the event loop (RELAY_VERIFY_THREADS=0): the least CPU in all when every core is busy.
+ * - `threads` worker threads: checks asked for in the same event-loop turn go to a thread as one
+ *   message. `npm run bench:relay` measures the three.
  *
  * The checks are the same either way (auth.ts `verifyEd25519`): node:crypto (OpenSSL) Ed25519
  * with the key's DER wrapping, a cache of parsed keys, and false for anything malformed. The
@@ -74,9 +80,12 @@ interface Thread {
   readonly waiting: Map<number, readonly Pending[]>;
 }
 
-/** RELAY_VERIFY_THREADS: unset or '' → 0 (inline); else an integer 0..MAX_VERIFY_THREADS (anything else stops the relay). */
-export function verifyThreadsFromEnv(text: string | undefined): number {
-  if (text === undefined || text.trim() === '') return 0;
+/**
+ * RELAY_VERIFY_THREADS: unset or '' → undefined (libuv's thread pool); 0 → the event loop; else
+ * worker threads, an integer 1..MAX_VERIFY_THREADS (anything else stops the relay).
+ */
+export function verifyThreadsFromEnv(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
   const threads = Number(text);
   if (!Number.isInteger(threads) || threads < 0 || threads > MAX_VERIFY_THREADS) {
     throw new Error(`RELAY_VERIFY_THREADS must be an integer 0..${MAX_VERIFY_THREADS}, got ${text}`);

@@ -46,15 +46,21 @@ describe('signature threads', () => {
     expect(answers.filter(Boolean)).toHaveLength(120);
   });
 
-  it('is off unless RELAY_VERIFY_THREADS asks, and refuses nonsense', () => {
-    expect(verifyThreadsFromEnv(undefined)).toBe(0);
+  it('is off unless RELAY_VERIFY_THREADS asks (unset: libuv thread pool, 0: event loop), and refuses nonsense', () => {
+    expect(verifyThreadsFromEnv(undefined)).toBeUndefined();
+    expect(verifyThreadsFromEnv('')).toBeUndefined();
+    expect(verifyThreadsFromEnv('0')).toBe(0);
     expect(verifyThreadsFromEnv('2')).toBe(2);
     expect(() => verifyThreadsFromEnv('two')).toThrow(/RELAY_VERIFY_THREADS/);
     expect(() => verifyThreadsFromEnv('99')).toThrow(/RELAY_VERIFY_THREADS/);
   });
 
-  it('serves a relay: honest requests and subscriptions pass, forged ones get 401', async () => {
-    const relay = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', verifyThreads: 1 });
+  it.each([
+    ['1 worker thread', 1],
+    ["libuv's thread pool (the default)", undefined],
+    ['the event loop', 0],
+  ])('serves a relay with checks on %s: honest requests and subscriptions pass, forged ones get 401', async (_where, verifyThreads) => {
+    const relay = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', verifyThreads });
     relays.push(relay);
     const [a, b] = [makeMember(), makeMember()];
     const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });

@@ -39,14 +39,18 @@ const route = (method: string, path: string, handler: Handler, body: Route['body
   body,
 });
 
+/**
+ * Tried in order, so the post, a busy relay's most frequent request, comes first (no two patterns
+ * match the same path with the same method, so the order changes nothing else).
+ */
 export const ROUTES: readonly Route[] = [
+  route('POST', '/v1/channels/:id/events', postPacket),
   route('POST', '/v1/channels', createChannel),
   route('GET', '/v1/channels/:id', channelInfo, 'none'),
   route('POST', '/v1/channels/:id/capabilities', createCapability),
   route('POST', '/v1/channels/:id/capabilities/revoke', revokeCapability),
   route('POST', '/v1/channels/:id/join', join),
   route('DELETE', '/v1/channels/:id/members/:key', removeMember, 'none'),
-  route('POST', '/v1/channels/:id/events', postPacket),
   route('GET', '/v1/channels/:id/events', readEvents, 'none'),
   route('POST', '/v1/channels/:id/deferred-events', postDeferredPacket),
   route('PUT', '/v1/channels/:id/cursor', ackCursor),

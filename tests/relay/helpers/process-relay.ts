@@ -4,10 +4,10 @@
  * in-memory store. Started by `startRelayProcess({ entry: RELAY_TEST_ENTRY, ipc: true, env })`.
  *
  * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>'; RELAY_TEST_LIMITS = JSON of
- * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = signature threads (0); RELAY_TEST_STATIC = a built app to
+ * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = where signatures are checked (as RELAY_VERIFY_THREADS: unset = libuv's thread pool, 0 = event loop, n = worker threads); RELAY_TEST_STATIC = a built app to
  * serve (bench:catchup). IPC requests (process.send): {id, op: 'memory'} → GC, then
  * {heapUsed, rss}; {id, op: 'stats'} → store.stats(); {id, op: 'cpu'} → process.cpuUsage() (µs,
- * every thread); {id, op: 'profile-start'} and {id, op: 'profile-stop', path} → a V8 CPU profile
+ * every thread) and `mainThread` (µs of the event-loop thread alone, from /proc; absent elsewhere); {id, op: 'profile-start'} and {id, op: 'profile-stop', path} → a V8 CPU profile
  * of the main thread written to `path` (bench:relay's CPU-per-post breakdown). Prints its URL
  * like main.ts.
  */
@@ -17,8 +17,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RelayLimits } from '../../../src/relay/limits.js';
 import { startRelay } from '../../../src/relay/server.js';
+import { verifyThreadsFromEnv } from '../../../src/relay/signature-pool.js';
 import { openRedisStore } from '../../../src/relay/store/redis.js';
 import { openSqliteStore } from '../../../src/relay/store/sqlite.js';
+import { threadCpuUs } from './thread-cpu.js';
 import type { RelayStore } from '../../../src/relay/store/types.js';
 
 async function openStore(spec: string): Promise<RelayStore> {
@@ -39,7 +41,7 @@ const relay = await startRelay({
   host: '127.0.0.1',
   logLevel: 'silent',
   limits,
-  verifyThreads: Number(process.env.RELAY_TEST_VERIFY_THREADS ?? 0),
+  verifyThreads: verifyThreadsFromEnv(process.env.RELAY_TEST_VERIFY_THREADS),
   ...(process.env.RELAY_TEST_STATIC === undefined ? {} : { staticDir: process.env.RELAY_TEST_STATIC }),
 });
 
@@ -76,7 +78,7 @@ process.on('message', (message: { id: number; op: string; path?: string }) => {
   } else if (message.op === 'stats') {
     void store.stats().then(reply);
   } else if (message.op === 'cpu') {
-    reply(process.cpuUsage());
+    reply({ ...process.cpuUsage(), mainThread: threadCpuUs() });
   } else if (message.op === 'profile-start') {
     startProfile().then(
       () => reply({ ok: true }),

@@ -10,8 +10,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 
-/** How long a relay may take to print its URL (tsx transpiles on first start: slow on 2 cores). */
-const RELAY_START_TIMEOUT_MS = 30_000;
+/**
+ * How long a relay may take to print its URL (tsx transpiles on first start: slow on 2 cores; at a
+ * load average of 30, a relay from another checkout took over 30 s).
+ */
+const RELAY_START_TIMEOUT_MS = 120_000;
 /** How long a relay may take to drain and exit after SIGTERM before we SIGKILL it. */
 const RELAY_STOP_TIMEOUT_MS = 10_000;
 /** Bytes of child output kept for error messages. */
