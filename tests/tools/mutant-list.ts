@@ -44,6 +44,7 @@ const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.t
 const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/session-deniability-stay.test.ts', 'tests/protocol/session-deniability-initiator.test.ts', 'tests/protocol/stolen-state.test.ts');
 const SCALAR_TESTS = vitest('scalar key tests', 'tests/protocol/greeting-scalar.test.ts');
 const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/greeting-unknown-parent.test.ts');
+const ORDER_TESTS = vitest('server order tests', 'tests/protocol/order-server-order.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
 /** The simulators first where the point is that they catch it (issue 9: these passed them all). */
@@ -303,6 +304,22 @@ export const MUTANTS: readonly Mutant[] = [
     anchor: '!(await witnessedAncestor(crypto, s.order, s.witnessed ?? [], g.metadata))',
     replacement: 'false',
     stages: [UNKNOWN_PARENT_TESTS],
+  },
+  {
+    name: 'witness-one-shot-unchecked',
+    bug: "a newcomer's walk back through witnessed packets takes an exclude or refresh by its id alone, without recomputing the chain hash (a forged proposal makes any parent an ancestor)",
+    file: 'src/protocol/order/server-order.ts',
+    anchor: "if (bytesEqual(w.packetId, point.packetId) && bytesEqual(await chainStep(crypto, w.parent.chainHash, w.packetId, 'initial-final'), point.chainHash)) return w.parent;",
+    replacement: 'if (bytesEqual(w.packetId, point.packetId)) return w.parent;',
+    stages: [ORDER_TESTS],
+  },
+  {
+    name: 'witness-include-unchecked',
+    bug: "a newcomer's walk back through witnessed packets takes any start or include as the step to any point, without recomputing the chain hash",
+    file: 'src/protocol/order/server-order.ts',
+    anchor: 'if (bytesEqual(await chainStep(crypto, opRef, point.packetId, role), point.chainHash)) return w.parent;',
+    replacement: 'return w.parent;',
+    stages: [ORDER_TESTS],
   },
   {
     name: 'x25519-accepts-low-order',
