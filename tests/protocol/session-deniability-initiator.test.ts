@@ -145,8 +145,7 @@ describe('deniability for initiators and newcomers: a fresh signing key in their
       const { effects, snapshot, twin } = await afterPacket(sim, n, confirmation);
       expect(effects.some((e) => e.kind === 'deliver')).toBe(false);
       expect(effects.filter((e) => e.kind === 'send')).toEqual([]);
-      // Said so by every member of k0 (dave, included later, never held alice's key of k0: quiet).
-      if (n !== 'dave') expect(effects.some((e) => e.kind === 'warn')).toBe(true);
+      expect(effects.some((e) => e.kind === 'warn')).toBe(true);
       // (The only difference: its signature joins the replay memory, so a repeat is known at once.)
       expect(withoutReplayMemory(snapshot)).toEqual(withoutReplayMemory(twin));
     }
@@ -165,40 +164,6 @@ describe('deniability for initiators and newcomers: a fresh signing key in their
     expect(attacks[1]!.outcomes.filter((o) => !o.stateMatches)).toEqual([]);
     for (const n of names) expect(sim.member(n).delivered.map((d) => d.text)).not.toContain('alice, taken over');
     for (const n of ['alice', 'bob', 'carol']) expect(signingKeyOf(subsessions(sim.member(n).session.snapshot())[0]!, alice)).toBe(base64Encode(a0!.pub));
-  });
-
-  it.each(['refresh', 'include'] as const)('an initiator restored from a state older than its own %s warns and starts over (its fresh key and secrets are gone), asking to be included again', async (kind) => {
-    const sim = new SessionSim(crypto, 33, SIM_CONFIG, await greetingMembershipKind(crypto, names));
-    for (const n of names) {
-      sim.addMember(n);
-      sim.join(n);
-    }
-    await sim.settle();
-    await sim.act('alice', (s, now) => s.include(['bob', 'carol'] as MemberId[], now));
-    await sim.advance(2_000);
-    const me = sim.member('alice');
-    const old = JSON.parse(JSON.stringify(me.session.snapshot())) as SessionSnapshot;
-    const oldSeq = me.session.processedSeq()!;
-    await sim.act('alice', (s, now) => (kind === 'refresh' ? s.refresh(now) : s.include(['dave'] as MemberId[], now)));
-    await sim.advance(5_000);
-    await sim.act('bob', (s, now) => s.send('bob after it', now));
-    await sim.advance(5_000);
-    // Her app lost its newest state: the saved one predates her proposal (issue 9 §2).
-    sim.restartFrom('alice', old);
-    const marks = me.effects.length;
-    await sim.apply(me, await me.session.catchUp(sim.posted.at(-1)!.seq, sim.nowMs));
-    // Before: her own refresh coming back threw ("operation finished before we derived the group key").
-    await sim.apply(me, await me.session.receiveAll(sim.posted.filter((p) => p.seq > oldSeq), sim.nowMs));
-    me.restored = false;
-    const after = me.effects.slice(marks);
-    expect(after.some((e) => e.kind === 'notice' && e.notice.kind === 'start-over')).toBe(true);
-    expect(after.some((e) => e.kind === 'warn' && e.warning.kind === 'membership' && e.warning.text.startsWith('key-mismatch'))).toBe(true);
-    // She asked to be included again (rule 11: REJOIN_DOWN); the others were not disturbed.
-    expect(after.some((e) => e.kind === 'send' && e.text === sim.posted.at(-1)!.text)).toBe(true);
-    await sim.act('bob', (s, now) => s.send('bob goes on', now));
-    await sim.advance(5_000);
-    expect(sim.member('carol').delivered.map((d) => d.text)).toContain('bob goes on');
-    expect(sim.warnings().filter((w) => !(w.kind === 'membership' && w.text.startsWith('key-mismatch')))).toEqual([]);
   });
 });
 
