@@ -116,10 +116,7 @@ export async function contributeV2(s: MembershipState, ctx: StepCtx): Promise<Me
   const i = op.nextIndex;
   assert(op.members[i] === s.self, 'contributeV2 on our turn only');
   const n = op.members.length;
-  // Issue 9 §3: a fresh signing key in our slot (bound by our static-key signature, rule 2), so
-  // that no key we signed with elsewhere is listed here and each can be published in its time.
-  const eph = await newSigningKey(ctx.env);
-  const older = s.ephemeral === null ? (s.ownKeys ?? []) : [...(s.ownKeys ?? []), s.ephemeral];
+  const eph = s.ephemeral ?? (await newSigningKey(ctx.env));
   const nonce = makeNonce(random);
   const nonces = [...op.nonces, nonce]; // our own packet carries only ours (by reference)
   const due = { ...s.due, contribute: false };
@@ -127,7 +124,7 @@ export async function contributeV2(s: MembershipState, ctx: StepCtx): Promise<Me
     const up = await upflowV2(crypto, random, op.intKeys, i, op.contributions);
     const fields = greeting(UPFLOW_TYPE[op.kind]!, s.self, op.members[i + 1]!, [], up.intKeys, [nonce], [eph.pub], { opRef: op.opRef });
     ctx.fx.push({ kind: 'send', text: await contributorText(crypto, s.staticSeed, fields) });
-    return pruneKeys({ ...s, ephemeral: eph, ownKeys: older, due, op: { ...op, contributions: up.key, nonce } });
+    return { ...s, ephemeral: eph, due, op: { ...op, contributions: up.key, nonce } };
   }
   const down = await downflowV2(crypto, random, op.intKeys, i, op.contributions);
   const secrets = await deriveSubsessionSecrets(crypto, down.own);
@@ -135,7 +132,7 @@ export async function contributeV2(s: MembershipState, ctx: StepCtx): Promise<Me
   const keyConfirmation = await finalKeyConfirmation(crypto, secrets.confirmKey, sid);
   const fields = greeting(DOWNFLOW_TYPE[op.kind]!, s.self, null, [], down.intKeys, [nonce], [eph.pub], { opRef: op.opRef, keyConfirmation });
   ctx.fx.push({ kind: 'send', text: await contributorText(crypto, s.staticSeed, fields) });
-  return pruneKeys({ ...s, ephemeral: eph, ownKeys: older, due, op: { ...op, contributions: down.key, nonce, groupKey: secrets.groupKey, confirmKey: secrets.confirmKey } });
+  return { ...s, ephemeral: eph, due, op: { ...op, contributions: down.key, nonce, groupKey: secrets.groupKey, confirmKey: secrets.confirmKey } };
 }
 
 /**

@@ -72,15 +72,6 @@ export function isKeyOf(sub: Subsession, member: MemberId, key: Uint8Array): boo
   return i >= 0 && (bytesEqual(sub.ephemeralPubKeys[i]!, key) || bytesEqual(signingKeysOf(sub)[i]!, key));
 }
 
-/**
- * Issue 9 §3: whether `key` may stand in `member`'s slot of a v2 initial packet built on `cur`:
- * the member's listed or renewed key there, or, in the initiator's own slot, a fresh key (no
- * member's key in `cur`), which its static-key signature binds (rule 2).
- */
-export function isSlotKey(cur: Subsession, member: MemberId, key: Uint8Array, initiator: boolean): boolean {
-  return isKeyOf(cur, member, key) || (initiator && !cur.members.some((m) => isKeyOf(cur, m, key)));
-}
-
 /** Our key pair whose public key is `pub` (the newest, or an older one we still hold). */
 export function ownKeyPair(s: MembershipState, pub: Uint8Array): SigningKeyPair | undefined {
   if (s.ephemeral !== null && bytesEqual(s.ephemeral.pub, pub)) return s.ephemeral;
@@ -94,16 +85,15 @@ export function isRevoked(s: MembershipState, key: Uint8Array): boolean {
 }
 
 /**
- * Issue 9 §3: keeps of our older keys (and of the revoked ones) only those a kept subsession,
- * the ongoing operation or our proposal still lists as ours (resp. anyone's): nothing else can ask for them, so
+ * Issue 9 §3: keeps of our older keys (and of the revoked ones) only those a kept subsession or
+ * the ongoing operation still lists as ours (resp. anyone's): nothing else can ask for them, so
  * both lists stay bounded by the kept subsessions (MAX_RECENT_SUBSESSIONS).
  */
 export function pruneKeys(s: MembershipState): MembershipState {
   const subs = s.current === null ? s.recent : [...s.recent, s.current];
   const listed = (key: Uint8Array, member: MemberId | null) =>
     subs.some((sub) => (member === null ? sub.members.some((m) => isKeyOf(sub, m, key)) : isKeyOf(sub, member, key))) ||
-    (s.op !== null && s.op.pubKeys.some((k) => bytesEqual(k, key))) ||
-    (member !== null && s.proposal?.signingKey !== undefined && bytesEqual(s.proposal.signingKey, key));
+    (s.op !== null && s.op.pubKeys.some((k) => bytesEqual(k, key)));
   const ownKeys = (s.ownKeys ?? []).filter((k) => listed(k.pub, s.self) && (s.ephemeral === null || !bytesEqual(k.pub, s.ephemeral.pub)));
   const revoked = (s.revoked ?? []).filter((h) => listed(hexDecode(h), null));
   const same = ownKeys.length === (s.ownKeys?.length ?? 0) && revoked.length === (s.revoked?.length ?? 0);

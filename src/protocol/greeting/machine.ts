@@ -35,7 +35,7 @@ import { makeNonce } from '../packets/aske.js';
 import { makeLeavePacketId } from '../packets/ids.js';
 import { downflowV2, raiseOf, upflowV2 } from './cliques.js';
 import { awaitedOnline, contributeV2, sendConfirmation } from './flow-v2.js';
-import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, pruneKeys, signingKeysOf, warn, type Effects } from './helpers.js';
+import { awaitedContributors, failed, greeting, newSigningKey, NO_DUE, signingKeysOf, warn, type Effects } from './helpers.js';
 import { afterFailure, sendAbort, sendRejoin, startOver, type StepCtx } from './outcome.js';
 import { isInviter, onlineNewcomers, planInclude } from './plan.js';
 import { onPacket } from './receive.js';
@@ -144,10 +144,7 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
   if (!s.channel.includes(s.self)) return refuse('we are not in the channel');
   const { crypto, random } = env;
   const staticSeed = s.staticSeed;
-  // Issue 9 §3 (deniability): a fresh signing key in our own slot, bound by our static-key
-  // signature (rule 2), so that the key we signed with before can be published once the
-  // subsession it belongs to is over (an initiator does not confirm, so it renews here).
-  const eph = await newSigningKey(env);
+  const eph = s.ephemeral ?? (await newSigningKey(env));
   const cur = s.current;
   let fields: GreetingFields;
   let members: readonly MemberId[];
@@ -186,9 +183,8 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
       const up = await upflowV2(crypto, random, cur.intKeys, ownIndex, s.own.contributions, raiseOf(s.own.contributions, cur.members.length));
       contributions = up.key;
       const nonces = cur.nonces.map((n, i) => (i === ownIndex ? nonce : n));
-      // Issue 9 §3: every member's signing key as we know it now (renewed by its confirmation), ours fresh.
-      const pubKeys = signingKeysOf(cur).map((k, i) => (i === ownIndex ? eph.pub : k));
-      fields = greeting(GreetType.INCLUDE_AUX_INITIATOR_UP, s.self, joiners[0]!, members, up.intKeys, nonces, pubKeys, { metadata });
+      // Issue 9 §3: every member's signing key as we know it now (renewed by its confirmation).
+      fields = greeting(GreetType.INCLUDE_AUX_INITIATOR_UP, s.self, joiners[0]!, members, up.intKeys, nonces, signingKeysOf(cur), { metadata });
     } else {
       let keep: number[];
       if (intent.kind === 'exclude') {
@@ -206,7 +202,7 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
       contributions = down.key;
       keys = await deriveSubsessionSecrets(crypto, down.own);
       const nonces = keep.map((i) => (i === ownIndex ? nonce : cur.nonces[i]!));
-      const pubKeys = keep.map((i) => (i === ownIndex ? eph.pub : signingKeysOf(cur)[i]!));
+      const pubKeys = keep.map((i) => signingKeysOf(cur)[i]!);
       // Rule 4 on a packet that is initial and final: bind what its OP_REF will cover.
       const binding = await initialFinalBinding(crypto, members, nonces, await metadataHash(crypto, metadata));
       const keyConfirmation = await finalKeyConfirmation(crypto, keys.confirmKey, binding);
@@ -219,15 +215,13 @@ async function propose(s: MembershipState, intent: ProposeIntent, ctx: StepCtx, 
   fx.push({ kind: 'send', text });
   return {
     ...s,
-    // Kept with our other keys while the proposal, then the operation and its subsession, list it.
-    ownKeys: [...(pruneKeys(s).ownKeys ?? []), eph],
+    ephemeral: eph,
     proposal: {
       kind: intent.kind,
       text,
       members,
       contributions,
       nonce,
-      signingKey: eph.pub,
       groupKey: keys?.groupKey ?? null,
       confirmKey: keys?.confirmKey ?? null,
       automatic,

@@ -65,13 +65,9 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     throw new Error('operation finished before we derived the group key'); // a bug: asserted by the flows
   }
   // Our key as the operation lists it: an older one of ours when its initiator had not yet seen
-  // our renewal, or the fresh one of our own proposal or contribution (issue 9 §3).
+  // our renewal (issue 9 §3), else our newest.
   const j = op.members.indexOf(s.self);
-  const listed = participant && j >= 0 && op.pubKeys[j] !== undefined ? ownKeyPair(s, op.pubKeys[j]) : undefined;
-  // v2: without that key's seed nothing we sign there would verify for the others (a saved
-  // state older than our own packet was restored, issue 9 §2): we cannot use this subsession.
-  if (participant && op.version === 2 && listed === undefined) return startOver(s, ctx, 'key-mismatch');
-  const ownEphemeral = !participant ? null : (listed ?? s.ephemeral);
+  const ownEphemeral = !participant ? null : ((j >= 0 && op.pubKeys[j] !== undefined ? ownKeyPair(s, op.pubKeys[j]) : undefined) ?? s.ephemeral);
   fx.push({ kind: 'subsession', operation: op.kind, subsession, ownEphemeral, previousSid: previous?.sid ?? null });
   if (previous !== null && participant) {
     // mpENC §3.3: excluded members are removed from the channel, except those who asked to be

@@ -19,7 +19,7 @@ import { makePacketId } from '../packets/ids.js';
 import { hasContributed, requireFull } from './cliques.js';
 import { checkAckV1, contributeV1, onOperationPacketV1, receiveDownflowV1 } from './flow-v1.js';
 import { contributeV2, onConfirmationV2, onContributionV2, ownSecrets } from './flow-v2.js';
-import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, isKeyOf, isRevoked, isSlotKey, remember, sameKeys, sameMembers, signingKeysOf, versionOf, warn } from './helpers.js';
+import { CONFIRM_TYPES, contributorsOf, failed, hasSeen, INITIAL_KIND, isKeyOf, isRevoked, remember, sameKeys, sameMembers, signingKeysOf, versionOf, warn } from './helpers.js';
 import { afterFailure, doom, failAt, finish, provisional, startOver, type PacketIdOf, type StepCtx } from './outcome.js';
 import { planInclude } from './plan.js';
 import type { MembershipState, Operation, OperationKind, Subsession } from './types.js';
@@ -296,9 +296,6 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   if (version === 1) return onInitialDownflowV1(s, g, ctx, idOf, oneShot);
   const sid = await sessionIdV2(crypto, g.members, g.nonces, verdict.opRef);
   op = { ...op, sid, intKeys: requireFull(g.intKeys) };
-  // Our own final packet, but not our proposal: a saved state from before we posted it was
-  // restored (issue 9 §2), and its secrets are gone with it. We cannot use this subsession.
-  if (participant && g.source === s.self && op.groupKey === null) return startOver({ ...s, op }, ctx, 'key-mismatch');
   if (participant && g.source !== s.self) {
     const j = g.members.indexOf(s.self);
     if (!hasContributed(op.contributions)) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
@@ -381,7 +378,7 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
     if (cur !== null) {
       if (!sameMembers(g.members.slice(0, old), cur.members)) throw bad('existing members altered');
       if (g.members.slice(old).some((m) => cur.members.includes(m))) throw bad('a joiner is already a member');
-      if (!(version === 2 ? g.pubKeys.length === cur.members.length && g.pubKeys.every((p, k) => isSlotKey(cur, cur.members[k]!, p, k === i)) : sameKeys(g.pubKeys, cur.ephemeralPubKeys))) throw bad('signing keys altered');
+      if (!(version === 2 ? g.pubKeys.length === cur.members.length && g.pubKeys.every((p, k) => isKeyOf(cur, cur.members[k]!, p)) : sameKeys(g.pubKeys, cur.ephemeralPubKeys))) throw bad('signing keys altered');
       if (!g.nonces.every((x, k) => k === i || bytesEqual(x, cur.nonces[k]!))) throw bad('nonces altered');
       if (version === 2 && bytesEqual(g.nonces[i]!, cur.nonces[i]!)) throw bad('the initiator must draw a fresh nonce (rule 3)');
     }
@@ -396,8 +393,7 @@ function checkInitialShape(kind: OperationKind, g: GreetingPacket, cur: Subsessi
     if (kind === 'exclude' && n === cur.members.length) throw bad('an exclude removes someone');
     // Issue 9 §3 (v2): each member's key as listed in our subsession, or as renewed by its
     // confirmation (the initiator may not have seen a renewal ordered before its proposal).
-    // The initiator's own slot may hold a fresh key instead (README "Deniability at every subsession change").
-    const keyOk = (p: Uint8Array, k: number) => (version === 2 ? isSlotKey(cur, cur.members[k]!, p, k === keep[i]) : bytesEqual(p, cur.ephemeralPubKeys[k]!));
+    const keyOk = (p: Uint8Array, k: number) => (version === 2 ? isKeyOf(cur, cur.members[k]!, p) : bytesEqual(p, cur.ephemeralPubKeys[k]!));
     if (!g.pubKeys.every((p, j) => keyOk(p, keep[j]!))) throw bad('signing keys altered');
     if (!g.nonces.every((x, j) => j === i || bytesEqual(x, cur.nonces[keep[j]!]!))) throw bad('nonces altered');
     // Rule 3: every initiator draws a fresh nonce, refresh included (v1 refresh keeps the sid).
@@ -529,12 +525,7 @@ async function unmatchedConfirmation(s: MembershipState, g: GreetingPacket, ctx:
     return done.failedOurChecks === true ? startOver(s, ctx, 'forked') : s;
   }
   if (index >= 0 && !(await genuine())) {
-    // Issue 9 §3: an initiator lists a fresh key, so a member whose chain starts mid-history (a
-    // newcomer) knows it only from there on: a confirmation of an operation it never saw (before
-    // its time, or made instead of a refused include) may be signed with a key it never held
-    // (seed 8486). Only a member who could know the key warns; unmatched, it changes nothing.
-    const couldKnow = done !== undefined || wasRefused(s.order, opRef) || !(await startsMidHistory(ctx.env.crypto, s.order));
-    if (couldKnow) warn(ctx.fx, 'bad-signature', from, `a confirmation in ${from}'s name does not verify`);
+    warn(ctx.fx, 'bad-signature', from, `a confirmation in ${from}'s name does not verify`);
     return s;
   }
   if (done === undefined && wasRefused(s.order, opRef) && index >= 0) {

@@ -164,11 +164,6 @@ export interface Proposal {
   /** Our contributions (v2: scalar) after our step in this operation, our nonce, and (exclude/refresh) the new keys. Secret. */
   readonly contributions: OwnKey;
   readonly nonce: Uint8Array;
-  /**
-   * Issue 9 §3: the fresh signing key our slot lists (its pair is in `ownKeys`). Absent in
-   * snapshots from before (such a proposal listed our key as it was).
-   */
-  readonly signingKey?: Uint8Array;
   readonly groupKey: Uint8Array | null;
   readonly confirmKey: Uint8Array | null;
   /** An automatic proposal (mpENC §3.3 exclusion of members who left, rule 10 include, rule 13 refresh), not a user intent. */
@@ -201,16 +196,12 @@ export interface MembershipState {
   readonly self: MemberId;
   /** Our static identity seed; null for a passive observer (it never sends). Secret. */
   readonly staticSeed: Uint8Array | null;
-  /**
-   * An ephemeral signing key of ours: the one v1 (mpenc_js) flows reuse. v2 draws a fresh key for
-   * every slot it fills itself (issue 9 §3: its proposal, its contribution, its confirmation) and
-   * keeps here the one of its latest contribution or confirmation; `ownKeys` holds the others.
-   */
+  /** Our newest ephemeral signing key (the one our next start or contribution lists). */
   readonly ephemeral: SigningKeyPair | null;
   /**
-   * Issue 9 §3: our other signing keys that a kept subsession, the ongoing operation or our
-   * proposal may still list as ours: we sign our confirmations and data with them and publish
-   * them once their subsession is over. Absent: none (snapshots from before).
+   * Issue 9 §3: our older signing keys that a kept subsession (or the ongoing operation) may
+   * still list as ours: we sign our confirmations with them and publish them once their
+   * subsession is over. Absent: none (snapshots from before).
    */
   readonly ownKeys?: readonly SigningKeyPair[];
   /** The fresh key our confirmation of subsession `sid` carries (the same one if we confirm it again). */
