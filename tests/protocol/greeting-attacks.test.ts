@@ -203,6 +203,54 @@ describe('attacks on membership operations', () => {
     expect(g.member('m00').state.current).toBeNull();
   });
 
+  // Issue 9 §2 (rule 4): a member handed a different key finds out at once, from the final
+  // packet's KEY_CONFIRMATION, not later through the others' confirmations or unreadable traffic.
+  // A valid point (not small-order) so that only the MAC can tell. Mutants
+  // `downflow-key-confirmation-unchecked`, `initial-final-key-confirmation-unchecked`.
+  it("another valid point in one slot of a newcomer's last downflow: that member's key confirmation fails at the downflow itself; it warns and starts over, never using the key", async () => {
+    const g = await makeGroup(crypto, 3, 52);
+    const joiner = await g.addMember('m03');
+    g.join('m03');
+    await g.settle();
+    const other = await crypto.x25519PublicKey(new Uint8Array(32).fill(5));
+    g.transformOutgoingAsync = async (sender, text) => {
+      const p = greetingOf(text);
+      if (sender !== 'm03' || p?.greetType !== GreetType.INCLUDE_AUX_PARTICIPANT_DOWN || bytesEqual(p.intKeys[0]!, other)) return undefined;
+      return contributorText(crypto, joiner.staticSeed, { ...p, intKeys: p.intKeys.map((k, i) => (i === 0 ? other : k)) }); // m00's slot only
+    };
+    const fx = await run(g, () => g.input(g.member('m01'), { kind: 'include', members: ids(['m03']) }).then(() => undefined));
+    const victim = fx.get('m00' as MemberId)!;
+    expect(succeeded(victim)).toBe(false);
+    expect(victim.some((e) => e.kind === 'warning' && e.code === 'key-mismatch' && e.member === null)).toBe(true);
+    expect(victim.some((e) => e.kind === 'start-over')).toBe(true);
+    // At once: its first warning is its own key's, before any other member's confirmation could tell it.
+    expect(victim.find((e) => e.kind === 'warning')).toMatchObject({ code: 'key-mismatch', member: null });
+    for (const n of ['m01', 'm02', 'm03']) expect(g.member(n).state.current?.members, n).toContain('m03');
+    expect(g.member('m00').state.current).toBeNull();
+  });
+
+  it("an insider's refresh with another valid point in one member's slot: that member's key confirmation fails at the refresh packet; it warns and starts over, never using the key", async () => {
+    const g = await makeGroup(crypto, 3, 53);
+    const insider = g.member('m01');
+    const other = await crypto.x25519PublicKey(new Uint8Array(32).fill(6));
+    g.transformOutgoingAsync = async (sender, text) => {
+      const p = greetingOf(text);
+      if (sender !== 'm01' || p?.greetType !== GreetType.REFRESH_AUX_INITIATOR_DOWN || bytesEqual(p.intKeys[0]!, other)) return undefined;
+      return contributorText(crypto, insider.staticSeed, { ...p, intKeys: p.intKeys.map((k, i) => (i === 0 ? other : k)) }); // m00's slot only
+    };
+    const fx = await run(g, async () => {
+      await g.input(insider, { kind: 'refresh' });
+      insider.honest = false; // from here on the attacker drives it (it posts the altered packet)
+    });
+    const victim = fx.get('m00' as MemberId)!;
+    expect(succeeded(victim)).toBe(false);
+    expect(victim.find((e) => e.kind === 'warning')).toMatchObject({ code: 'key-mismatch', member: null });
+    expect(victim.some((e) => e.kind === 'start-over')).toBe(true);
+    expect(g.member('m00').state.current).toBeNull();
+    // The others took the refresh (final at its initial packet, rule 1).
+    expect(succeeded(fx.get('m02' as MemberId)!)).toBe(true);
+  });
+
   it('withheld final packet to one member: she warns at the next event and starts over; the others go on and exclude her', async () => {
     const g = await makeGroup(crypto, 3, 48);
     const victim = g.member('m02');
