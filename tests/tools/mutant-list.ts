@@ -41,9 +41,10 @@ const GREETING_TESTS = vitest('greeting tests', 'tests/protocol/greeting-attacks
 const PACKET_TESTS = vitest('packet tests', 'tests/protocol/packets.test.ts', 'tests/protocol/packets-properties.test.ts');
 const TRACE_TESTS = vitest('trace tests', 'tests/protocol/trace.test.ts', 'tests/protocol/greeting-trace.test.ts', 'tests/protocol/transcript-trace.test.ts');
 const TRANSCRIPT_TESTS = vitest('transcript tests', 'tests/protocol/transcript.test.ts');
-const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/session-deniability-stay.test.ts', 'tests/protocol/stolen-state.test.ts');
+const SECURITY_TESTS = vitest('issue 9 security tests', 'tests/protocol/session-restore.test.ts', 'tests/protocol/random-source.test.ts', 'tests/protocol/session-ratchet.test.ts', 'tests/protocol/session-deniability.test.ts', 'tests/protocol/session-deniability-stay.test.ts', 'tests/protocol/session-deniability-forgery.test.ts', 'tests/protocol/stolen-state.test.ts');
 const SCALAR_TESTS = vitest('scalar key tests', 'tests/protocol/greeting-scalar.test.ts');
 const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/greeting-unknown-parent.test.ts');
+const SID_TESTS = vitest('session id tests', 'tests/protocol/greeting-sid.test.ts');
 const ORDER_TESTS = vitest('server order tests', 'tests/protocol/order-server-order.test.ts');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
@@ -214,6 +215,54 @@ export const MUTANTS: readonly Mutant[] = [
     bug: 'a member\'s renewed signing key (its confirmation, issue 9 §3) is not used: its data is checked under the listed key, which it may publish',
     file: 'src/protocol/session/session.ts',
     anchor: 'signingKeys.set(member, signingKey);',
+    replacement: '',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'published-key-confirms',
+    bug: "a confirmation signed with a published signing key is accepted (its forger renews the member's key to one of its own: a key takeover)",
+    file: 'src/protocol/greeting/flow-v2.ts',
+    anchor: 'if (isRevoked(s, keys[index]!)) throw',
+    replacement: 'if (false) throw',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'confirmation-signature-unchecked',
+    bug: "a member's confirmation is taken without checking its ephemeral signature (an insider, who holds the key-confirmation key, confirms for another member and renews its key)",
+    file: 'src/protocol/greeting/flow-v2.ts',
+    anchor: 'if (!(await verifyGreeting(ctx.env.crypto, g, keys[index]!))) {',
+    replacement: 'if (false) {',
+    stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'sid-without-lengths',
+    bug: 'the v2 session id joins member ids without their lengths (["ab","c"] = ["a","bc"], as in v1)',
+    file: 'src/protocol/greeting/wire.ts',
+    anchor: 'parts.push(Uint8Array.of(id.length), id);',
+    replacement: 'parts.push(id);',
+    stages: [SID_TESTS],
+  },
+  {
+    name: 'downflow-key-confirmation-unchecked',
+    bug: "the KEY_CONFIRMATION of an include's or start's last downflow is not compared (a member handed another key uses it)",
+    file: 'src/protocol/greeting/flow-v2.ts',
+    anchor: 'if (secrets === null || !bytesEqual(await finalKeyConfirmation(env.crypto, secrets.confirmKey, sid), g.keyConfirmation)) {',
+    replacement: 'if (secrets === null) {',
+    stages: [GREETING_TESTS, INSIDER_SIM],
+  },
+  {
+    name: 'initial-final-key-confirmation-unchecked',
+    bug: "the KEY_CONFIRMATION of an exclude's or refresh's initial-and-final packet is not compared (a member handed another key uses it)",
+    file: 'src/protocol/greeting/receive.ts',
+    anchor: 'if (secrets === null || !bytesEqual(await finalKeyConfirmation(crypto, secrets.confirmKey, binding), g.keyConfirmation!)) {',
+    replacement: 'if (secrets === null) {',
+    stages: [GREETING_TESTS, INSIDER_SIM],
+  },
+  {
+    name: 'publish-while-listed',
+    bug: 'a member who stays publishes its key of a subsession that is over while the current subsession still lists it (its confirmation there, or a proposal made before its renewal was seen, still needs it)',
+    file: 'src/protocol/session/greeting-membership.ts',
+    anchor: 'if (staying && s.current !== null && isKeyOf(s.current, s.self, ownPub)) return null;',
     replacement: '',
     stages: [SECURITY_TESTS],
   },
