@@ -17,6 +17,7 @@ import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import { lastEntry } from '../../src/protocol/order/server-order.js';
 import { completeIntKeyLists, type SecurityOracle } from './oracle.js';
+import { tracePacket } from './trace.js';
 
 export interface SimMember {
   readonly id: MemberId;
@@ -145,6 +146,7 @@ export class SimGroup {
     const manipulations = this.onOrder?.(index, sender as MemberId, text);
     if (manipulations) this.manipulations.set(index, manipulations);
     this.append({ kind: 'packet', sender: sender as MemberId, text }, this.channel);
+    tracePacket(sender, text);
     return index;
   }
 

@@ -41,6 +41,7 @@ import { Session } from '../../src/protocol/session/session.js';
 import type { SessionSnapshot } from '../../src/protocol/session/snapshot.js';
 import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
 import { stolenScalars, tryScalar } from '../helpers/stolen-key.js';
+import { tracePacket } from './trace.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -258,6 +259,7 @@ class AsleepWorld {
   post(sender: MemberId, text: string): void {
     if (!this.channel.includes(sender)) return;
     this.append({ kind: 'packet', seq: this.log.length + 1, atMs: this.nowMs, sender, text }, this.channel);
+    tracePacket(sender, text);
   }
 
   /** The channel's members just before `seq` (the relay knows its membership at any point). */

@@ -22,6 +22,7 @@ import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
 import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { SecurityOracle } from './oracle.js';
+import { tracePacket } from './trace.js';
 
 const OP_PREFIX = '?covey-test-op:';
 /** A member's confirmation of a scripted subsession, with its last word in the one before (rule 5, 7). */
@@ -340,6 +341,7 @@ export class SessionSim {
     if (!this.channel.includes(sender)) return;
     const event: ChannelPacket = { kind: 'packet', seq: ++this.seq, atMs: this.nowMs, sender, text };
     this.posted.push(event);
+    tracePacket(sender, text);
     const isData = text.startsWith('?mpENC:');
     for (const id of this.channel) {
       const m = this.members.get(id)!;
