@@ -24,6 +24,17 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/**
+ * Whether `list` holds bytes equal to `x`, for PUBLIC values only (keys in a subsession's
+ * lists): the first byte screens out most entries before the constant-time comparison, so the
+ * time depends on the contents. Never use it for secrets or MACs.
+ */
+export function includesPublicBytes(list: readonly Uint8Array[], x: Uint8Array): boolean {
+  const first = x[0];
+  for (const k of list) if (k.length === x.length && k[0] === first && bytesEqual(k, x)) return true;
+  return false;
+}
+
 /** UTF-8 encode (WHATWG semantics: lone surrogates become U+FFFD). */
 export function utf8Encode(text: string): Uint8Array {
   // Fast path (every message body passes here): plain ASCII is its own encoding.

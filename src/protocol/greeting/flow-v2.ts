@@ -11,7 +11,7 @@
  *   operation, with its own key confirmation and its last messages in the subsession it leaves.
  *   Those confirmations are checked against the stored subsession whenever they arrive.
  */
-import { bytesEqual } from '../bytes.js';
+import { bytesEqual, includesPublicBytes } from '../bytes.js';
 import type { GreetingPacket } from '../codec/greeting.js';
 import { assert, isProtocolError, ProtocolError } from '../errors.js';
 import type { MemberId } from '../ids.js';
@@ -190,7 +190,8 @@ export async function onConfirmationV2(s: MembershipState, g: GreetingPacket, ct
   }
   if (g.keyConfirmation === undefined) throw new ProtocolError('bad-record', 'confirmation without KEY_CONFIRMATION');
   const renewed = g.pubKeys[0];
-  if (renewed !== undefined && (target.ephemeralPubKeys.some((k) => bytesEqual(k, renewed)) || keys.some((k) => bytesEqual(k, renewed)))) {
+  // (Public keys: a screened comparison; issue 8, n checks per confirmation per member.)
+  if (renewed !== undefined && (includesPublicBytes(target.ephemeralPubKeys, renewed) || includesPublicBytes(keys, renewed))) {
     throw new ProtocolError('bad-value', 'a renewed signing key must be fresh');
   }
   ctx.fx.push({ kind: 'seen', member });

@@ -141,6 +141,12 @@ const chunkSets = new WeakMap<readonly string[], Set<string>>();
 
 export function hasSeen(seen: SeenSignatures, key: string): boolean {
   for (const chunk of seen) {
+    // The last chunk is a new array at every step until it is full: a scan, not a set built
+    // for one lookup (issue 8: that set was most of the check's cost).
+    if (chunk.length < SEEN_CHUNK) {
+      if (chunk.includes(key)) return true;
+      continue;
+    }
     let set = chunkSets.get(chunk);
     if (set === undefined) chunkSets.set(chunk, (set = new Set(chunk)));
     if (set.has(key)) return true;

@@ -330,7 +330,7 @@ async function autoPropose(s: MembershipState, ctx: StepCtx): Promise<Membership
   if (cur !== null) {
     // mpENC §3.3: members who left the channel are excluded; rule 11: so are those who asked
     // to be included again (they stay in the channel and come back as newcomers).
-    const gone = cur.members.filter((m) => m !== s.self && (!s.channel.includes(m) || s.rejoining.includes(m)));
+    const gone = goneMembers(s, cur.members);
     if (gone.length > 0) return attempt({ kind: 'exclude', members: gone });
     if (s.due.refreshCheck) {
       s = { ...s, due: { ...s.due, refreshCheck: false } };
@@ -347,6 +347,23 @@ async function autoPropose(s: MembershipState, ctx: StepCtx): Promise<Membership
     return attempt({ kind: 'include', members: newcomers });
   }
   return s;
+}
+
+/**
+ * mpENC §3.3 and rule 11: the members of `members` other than us who left the channel or asked
+ * to be included again. Asked after every step; the lists change rarely (joins, leaves,
+ * operations), so the answer is kept per member list and recomputed when any of its inputs is
+ * another array (issue 8: a channel scan per member per step was O(n²) per packet at n = 100).
+ */
+const goneMemo = new WeakMap<readonly MemberId[], { self: MemberId; channel: readonly MemberId[]; rejoining: readonly MemberId[]; gone: readonly MemberId[] }>();
+
+function goneMembers(s: MembershipState, members: readonly MemberId[]): readonly MemberId[] {
+  const hit = goneMemo.get(members);
+  if (hit !== undefined && hit.self === s.self && hit.channel === s.channel && hit.rejoining === s.rejoining) return hit.gone;
+  const channel = new Set(s.channel);
+  const gone = members.filter((m) => m !== s.self && (!channel.has(m) || s.rejoining.includes(m)));
+  goneMemo.set(members, { self: s.self, channel: s.channel, rejoining: s.rejoining, gone });
+  return gone;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -225,11 +225,28 @@ export interface ConfirmedView {
  * (The member id is followed by fixed-length fields only.)
  */
 export async function memberKeyConfirmation(crypto: CryptoProvider, confirmKey: Uint8Array, member: MemberId, view: ConfirmedView, renewedKey?: Uint8Array): Promise<Uint8Array> {
-  const keys = await crypto.sha256(concatBytes(...view.ephemeralPubKeys));
+  const keys = await keysDigest(crypto, view.ephemeralPubKeys);
   // Issue 9 §3: a confirmation that renews the member's signing key binds the new key too (32
   // more bytes at the end: a renewing MAC never equals a plain one).
   const renewed = renewedKey ?? new Uint8Array(0);
   return crypto.hmacSha256(confirmKey, concatBytes(MEMBER_MAC_CONTEXT, latin1Encode(member), view.sid, view.chainHash, keys, renewed));
+}
+
+/**
+ * SHA-256 of a subsession's ephemeral keys, once per list: the list is immutable state that
+ * every confirmation of the subsession shares (issue 8: it was hashed again for each of the n
+ * confirmations each member checks, n² hashes of 32·n bytes per operation). The digest is
+ * copied out, so no caller can alter the cached one.
+ */
+const keysDigests = new WeakMap<readonly Uint8Array[], Uint8Array>();
+
+async function keysDigest(crypto: CryptoProvider, keys: readonly Uint8Array[]): Promise<Uint8Array> {
+  let digest = keysDigests.get(keys);
+  if (digest === undefined) {
+    digest = await crypto.sha256(concatBytes(...keys));
+    keysDigests.set(keys, digest);
+  }
+  return digest.slice();
 }
 
 /** A contributor's packet (rule 2): MESSAGE_SIGNATURE by its static key over "coveygreet2" ‖ S. */
