@@ -4,6 +4,8 @@
  * Numbers are for comparison on one machine, never assertions (tests make no timing claims).
  */
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export interface Measurement {
   readonly opsPerSec: number;
@@ -82,4 +84,25 @@ export function round(value: number, digits = 3): number {
   if (!Number.isFinite(value) || value === 0) return value;
   const scale = 10 ** Math.max(0, digits - Math.ceil(Math.log10(Math.abs(value))));
   return Math.round(value * scale) / scale;
+}
+
+let collector: (() => void) | null | undefined;
+
+/**
+ * A full garbage collection, untimed, before a timed membership operation (bench:protocol greet):
+ * so that a row does not pay for collecting the garbage of the setup or of the row before it
+ * (ts-mls's add one at 100 spent 1.7-3.3 s of its ~10 s in GC pauses, varying with what the
+ * heap held when it started). GC during the operation is still counted. BENCH_SETTLE_HEAP=0 skips it.
+ */
+export function settleHeap(): void {
+  if (process.env['BENCH_SETTLE_HEAP'] === '0') return;
+  if (collector === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      collector = runInNewContext('gc') as () => void;
+    } catch {
+      collector = null;
+    }
+  }
+  collector?.();
 }

@@ -37,6 +37,7 @@ import {
   type Proposal,
   type Welcome,
 } from 'ts-mls';
+import { settleHeap } from './harness.js';
 
 /** The standard mandatory-to-implement suite of RFC 9420 §17.1, closest to mpENC's primitives. */
 export const MLS_CIPHERSUITE: CiphersuiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
@@ -206,6 +207,7 @@ export async function mlsStartGroupWithState(n: number): Promise<{ readonly resu
   const prepared = await timed(() => newClients('member', n, impl));
   const clients = prepared.result;
   const creator = clients[0]!;
+  settleHeap();
   const { timing } = await timed(async () => {
     creator.state = await createGroup(encoder.encode('covey-bench'), creator.publicPackage, creator.privatePackage, [], impl);
     if (n > 1) await commitAndApply([creator], 0, clients.slice(1).map(addProposal), clients.slice(1), impl);
@@ -234,6 +236,7 @@ export async function mlsAddOne(n: number, from?: MlsGroup): Promise<MlsGroupRes
   const members = await groupOf(n, from);
   const prepared = await timed(() => newClient('joiner', impl));
   const joiner = prepared.result;
+  settleHeap();
   const { timing } = await timed(() => commitAndApply(members, 0, [addProposal(joiner)], [joiner], impl));
   return summary(n, [...members, joiner], timing, prepared.timing);
 }
@@ -245,6 +248,7 @@ export async function mlsRemoveOne(n: number, from?: MlsGroup): Promise<MlsGroup
   const members = await groupOf(n, from);
   const remaining = members.slice(0, -1);
   const removed: Proposal = { proposalType: 'remove', remove: { removed: n - 1 } };
+  settleHeap();
   const { timing } = await timed(() => commitAndApply(remaining, 0, [removed], [], impl));
   return summary(n, remaining, timing, ZERO_TIMING);
 }

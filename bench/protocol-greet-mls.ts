@@ -70,6 +70,40 @@ export async function runGreetMlsBaseline(sizes: GreetMlsSizes = {}): Promise<Gr
   return { ciphersuite: MLS_CIPHERSUITE, start, add, remove, rows, json };
 }
 
+/**
+ * ts-mls's side row by row, so that bench/protocol.ts can interleave each row with mpENC's and
+ * repeat it: `start(n)` keeps its group for the next `change(n)` (which forks it, or builds one
+ * untimed). Made after an untimed warm-up (a group of 3 started, one added and one removed), as
+ * the mpENC side warms up with a group of 3: the first processMessage or joinGroup of a process
+ * would otherwise pay for the JIT inside a timed row.
+ */
+export interface MlsGreeter {
+  start(n: number): Promise<MlsGroupResult>;
+  change(n: number): Promise<{ readonly add: MlsGroupResult; readonly remove: MlsGroupResult }>;
+}
+
+export async function mlsGreeter(): Promise<MlsGreeter> {
+  const warm = await mlsStartGroupWithState(3);
+  await mlsAddOne(3, warm.group);
+  await mlsRemoveOne(3, warm.group);
+  const built = new Map<number, MlsGroup>();
+  return {
+    async start(n) {
+      built.delete(n); // the previous round's group of n is garbage before this one is built
+      const { result, group } = await mlsStartGroupWithState(n);
+      built.set(n, group);
+      return result;
+    },
+    async change(n) {
+      const group = built.get(n) ?? (await mlsStartGroupWithState(n)).group;
+      built.delete(n);
+      const add = await mlsAddOne(n, group);
+      const remove = await mlsRemoveOne(n, group);
+      return { add, remove };
+    },
+  };
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const baseline = await runGreetMlsBaseline();
   printTable(GREET_MLS_TABLE_HEADERS, baseline.rows);

@@ -16,6 +16,7 @@ import { bytesEqual } from '../src/protocol/bytes.js';
 import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
 import type { MemberId } from '../src/protocol/ids.js';
 import { SimGroup } from '../tests/sim/channel.js';
+import { settleHeap } from './harness.js';
 
 export type GreetOp = 'start' | 'include one' | 'exclude one' | 'include one, 1/3 asleep' | 'exclude one, 1/3 asleep';
 
@@ -58,6 +59,7 @@ const names = (n: number) => Array.from({ length: n }, (_, i) => `member${String
 let countCalls: () => number = () => 0;
 
 async function timedCpu(work: () => Promise<void>): Promise<{ cpuMs: number; wallMs: number; publicKeyOps: number }> {
+  settleHeap();
   const calls0 = countCalls();
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
@@ -104,41 +106,72 @@ async function withSleepers(g: SimGroup, asleep: boolean, work: () => Promise<vo
   await g.settle();
 }
 
-export async function coveyGreet(provider: CryptoProvider, startSizes: readonly number[], changeSizes: readonly number[], sleepySizes: readonly number[]): Promise<GreetResult[]> {
-  const out: GreetResult[] = [];
+/**
+ * One provider's side of the greet bench, row by row, so that bench/protocol.ts can interleave
+ * each row with ts-mls's and repeat it (every call builds its groups afresh, untimed).
+ */
+export interface CoveyGreeter {
+  readonly provider: string;
+  start(n: number): Promise<GreetResult>;
+  /** Include one and exclude one at n (each from its own fresh group of n). */
+  change(n: number, asleep: boolean): Promise<GreetResult[]>;
+}
+
+export async function coveyGreeter(provider: CryptoProvider): Promise<CoveyGreeter> {
   const counting = countingProvider(provider);
   const crypto = counting.crypto;
-  countCalls = counting.count;
-  await startGroup(crypto, 3, 0); // warm-up (JIT, key caches), untimed
-  for (const n of startSizes) {
-    const { g, timing } = await startGroup(crypto, n, 0);
-    out.push({ provider: crypto.name, op: 'start', n, ...timing, agreed: agreed(g, n) });
-  }
-  const change = async (n: number, asleep: boolean) => {
-    // Include one at n: a group of n; one more joins the channel and is included.
-    const inc = await startGroup(crypto, n, 1);
-    const joiner = names(n + 1)[n]!;
-    inc.g.join(joiner);
-    await inc.g.settle();
-    const incTiming = await timedCpu(() =>
-      withSleepers(inc.g, asleep, async () => {
-        await inc.g.input(inc.g.member(names(1)[0]!), { kind: 'include', members: [joiner as MemberId] });
-        await inc.g.settle();
-      }),
-    );
-    out.push({ provider: crypto.name, op: asleep ? 'include one, 1/3 asleep' : 'include one', n, ...incTiming, agreed: agreed(inc.g, n + 1) });
-    // Exclude one at n: from the same sizes' fresh group.
-    const exc = await startGroup(crypto, n, 0);
-    const victim = names(n)[n - 1]!;
-    const excTiming = await timedCpu(() =>
-      withSleepers(exc.g, asleep, async () => {
-        await exc.g.input(exc.g.member(names(1)[0]!), { kind: 'exclude', members: [victim as MemberId] });
-        await exc.g.settle();
-      }),
-    );
-    out.push({ provider: crypto.name, op: asleep ? 'exclude one, 1/3 asleep' : 'exclude one', n, ...excTiming, agreed: agreed(exc.g, n - 1) });
+  const use = () => {
+    countCalls = counting.count;
   };
-  for (const n of changeSizes) await change(n, false);
-  for (const n of sleepySizes) await change(n, true);
+  use();
+  await startGroup(crypto, 3, 0); // warm-up (JIT, key caches), untimed
+  return {
+    provider: crypto.name,
+    async start(n) {
+      use();
+      const { g, timing } = await startGroup(crypto, n, 0);
+      return { provider: crypto.name, op: 'start', n, ...timing, agreed: agreed(g, n) };
+    },
+    async change(n, asleep) {
+      use();
+      return changeRows(crypto, n, asleep);
+    },
+  };
+}
+
+async function changeRows(crypto: CryptoProvider, n: number, asleep: boolean): Promise<GreetResult[]> {
+  const out: GreetResult[] = [];
+  // Include one at n: a group of n; one more joins the channel and is included.
+  const inc = await startGroup(crypto, n, 1);
+  const joiner = names(n + 1)[n]!;
+  inc.g.join(joiner);
+  await inc.g.settle();
+  const incTiming = await timedCpu(() =>
+    withSleepers(inc.g, asleep, async () => {
+      await inc.g.input(inc.g.member(names(1)[0]!), { kind: 'include', members: [joiner as MemberId] });
+      await inc.g.settle();
+    }),
+  );
+  out.push({ provider: crypto.name, op: asleep ? 'include one, 1/3 asleep' : 'include one', n, ...incTiming, agreed: agreed(inc.g, n + 1) });
+  // Exclude one at n: from the same sizes' fresh group.
+  const exc = await startGroup(crypto, n, 0);
+  const victim = names(n)[n - 1]!;
+  const excTiming = await timedCpu(() =>
+    withSleepers(exc.g, asleep, async () => {
+      await exc.g.input(exc.g.member(names(1)[0]!), { kind: 'exclude', members: [victim as MemberId] });
+      await exc.g.settle();
+    }),
+  );
+  out.push({ provider: crypto.name, op: asleep ? 'exclude one, 1/3 asleep' : 'exclude one', n, ...excTiming, agreed: agreed(exc.g, n - 1) });
+  return out;
+}
+
+/** Every row once, in order: start sizes, include/exclude at each change size, then asleep. */
+export async function coveyGreet(provider: CryptoProvider, startSizes: readonly number[], changeSizes: readonly number[], sleepySizes: readonly number[]): Promise<GreetResult[]> {
+  const greeter = await coveyGreeter(provider);
+  const out: GreetResult[] = [];
+  for (const n of startSizes) out.push(await greeter.start(n));
+  for (const n of changeSizes) out.push(...(await greeter.change(n, false)));
+  for (const n of sleepySizes) out.push(...(await greeter.change(n, true)));
   return out;
 }
