@@ -296,6 +296,9 @@ async function onInitial(s: MembershipState, g: GreetingPacket, ctx: StepCtx, id
   if (version === 1) return onInitialDownflowV1(s, g, ctx, idOf, oneShot);
   const sid = await sessionIdV2(crypto, g.members, g.nonces, verdict.opRef);
   op = { ...op, sid, intKeys: requireFull(g.intKeys) };
+  // Our own final packet, but not our proposal: a saved state from before we posted it was
+  // restored (issue 9 §2), and its secrets are gone with it. We cannot use this subsession.
+  if (participant && g.source === s.self && op.groupKey === null) return startOver({ ...s, op }, ctx, 'key-mismatch');
   if (participant && g.source !== s.self) {
     const j = g.members.indexOf(s.self);
     if (!hasContributed(op.contributions)) throw new ProtocolError('unexpected-packet', 'a downflow for a slot we never contributed to');
