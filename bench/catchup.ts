@@ -38,6 +38,7 @@ import { RELAY_TEST_ENTRY, startRelayProcess } from '../tests/relay/helpers/proc
 import { nodeFetch } from '../tests/relay/helpers/relay-harness.js';
 import { connect, identity, OPEN_LIMITS, TestClient } from '../tests/worker/helpers/client-harness.js';
 import { printJsonLine, printTable, round } from './harness.js';
+import { threadDelta, threadTimes } from './thread-cpu.js';
 import { profileWorkers } from './worker-profile.js';
 
 const MESSAGES = envInt('BENCH_CATCHUP_MESSAGES', 10_000);
@@ -51,6 +52,8 @@ const ORDER_CHECKED = 100;
 const PREBUILT_APP = process.env.BENCH_CATCHUP_APP_DIR === undefined || process.env.BENCH_CATCHUP_APP_DIR === '' ? undefined : process.env.BENCH_CATCHUP_APP_DIR;
 /** Where to write CPU profiles of the readers' engine workers during their catch-up (bench/worker-profile.ts). */
 const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.BENCH_CATCHUP_PROFILE === '' ? undefined : process.env.BENCH_CATCHUP_PROFILE;
+/** BENCH_CATCHUP_THREADS=1 (Linux): CPU time per thread of the reader's Chromium during each catch-up, on stderr (bench/thread-cpu.ts). */
+const THREADS = process.env.BENCH_CATCHUP_THREADS === '1';
 /**
  * The longest one catch-up is waited for: past it the row says how many were shown by then (the
  * whole bench must stay under 3 minutes).
@@ -367,10 +370,15 @@ async function main(): Promise<void> {
     const catchUp = async (reader: Reader): Promise<CatchUp> => {
       const page = await reader.context.newPage();
       const profiler = PROFILE === undefined ? undefined : await profileWorkers(reader.profileDir);
+      const threadsBefore = THREADS ? threadTimes(reader.profileDir) : undefined;
       const start = performance.now();
       await page.goto(url);
       const shownAll = await waitAllShown(page, MESSAGES, last, CATCH_UP_LIMIT_MS);
       const shownMs = performance.now() - start;
+      if (threadsBefore !== undefined) {
+        const busy = threadDelta(threadsBefore, threadTimes(reader.profileDir));
+        console.error(`  ${reader.name}'s Chromium, CPU ms per thread during the catch-up (load ${loadavg()[0]!.toFixed(1)}): ${busy.map((t) => `${t.thread} (${t.process.split(' ')[0]}) ${t.ms}`).join(', ')}`);
+      }
       if (!shownAll.done) {
         const screen = await page.evaluate(() => (document.getElementById('app')?.innerText ?? '').replace(/\s+/g, ' ').slice(0, 300)).catch(() => '');
         console.error(`  ${reader.name}: ${shownAll.badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on. The app shows: ${screen}`);
