@@ -38,6 +38,47 @@ const WHY_NOT: Partial<Record<EngineFeature, string>> = {
   push: 'WebKitGTK has no Web Push',
 };
 
+/** Window resizes tried before setViewport gives up (one usually does; two when the toolbar was not laid out yet). */
+const VIEWPORT_ATTEMPTS = 5;
+/** The page's size counts as settled when it reads the same this long apart (X resizes are asynchronous). */
+const VIEWPORT_SETTLE_MS = 150;
+/** Longest wait for one resize to settle. */
+const VIEWPORT_SETTLE_TIMEOUT_MS = 3_000;
+
+/**
+ * Sizes the focused window so that the page (innerWidth × innerHeight) is `viewport`. The window
+ * includes MiniBrowser's toolbar, whose height is known only once it is laid out, and under Xvfb
+ * a resize lands asynchronously: so each round sizes the window, waits until the page's size
+ * stops changing, and corrects the window by what the page still lacks, until the page has the
+ * size (one measure-and-correct step once left the page at 702 px high instead of 740 under
+ * Xvfb). Throws if the page never gets the size.
+ */
+async function sizePage(driver: WebDriver, viewport: { readonly width: number; readonly height: number }): Promise<void> {
+  const window = driver.manage().window();
+  const readInner = async (): Promise<[number, number]> => (await driver.executeScript('return [innerWidth, innerHeight];')) as [number, number];
+  const settledInner = async (): Promise<[number, number]> => {
+    const deadline = Date.now() + VIEWPORT_SETTLE_TIMEOUT_MS;
+    let last = await readInner();
+    for (;;) {
+      await sleep(VIEWPORT_SETTLE_MS);
+      const now = await readInner();
+      if ((now[0] === last[0] && now[1] === last[1]) || Date.now() > deadline) return now;
+      last = now;
+    }
+  };
+  let inner: [number, number] = [Number.NaN, Number.NaN];
+  let want = { width: viewport.width, height: viewport.height };
+  for (let attempt = 0; attempt < VIEWPORT_ATTEMPTS; attempt++) {
+    await window.setRect(want);
+    inner = await settledInner();
+    if (inner[0] === viewport.width && inner[1] === viewport.height) return;
+    // Correct from the size the window really has (it may differ from the one asked for).
+    const outer = await window.getRect();
+    want = { width: outer.width + viewport.width - inner[0], height: outer.height + viewport.height - inner[1] };
+  }
+  throw new Error(`WebKit: the page stayed ${inner[0]}×${inner[1]}, not ${viewport.width}×${viewport.height}, after ${VIEWPORT_ATTEMPTS} window resizes`);
+}
+
 let miniBrowserPath: string | undefined;
 /** MiniBrowser ships inside libwebkit2gtk-4.1-0 (not on PATH): ask dpkg where. */
 export function findMiniBrowser(): string {
@@ -247,11 +288,7 @@ async function openProfile(engine: Engine, setup: WebKitSetup, options: ProfileO
       setViewport: async (viewport) => {
         if (viewport.width < MIN_WINDOW_WIDTH_PX) throw new UnsupportedError('webkit', `use a ${viewport.width} px wide viewport`, WHY_NOT.phoneViewport ?? '');
         await hooks.focus(handle);
-        // The window includes MiniBrowser's toolbar: size it, measure the page, then correct.
-        const window = webDriver.manage().window();
-        await window.setRect({ width: viewport.width, height: viewport.height });
-        const inner = (await webDriver.executeScript('return [innerWidth, innerHeight];')) as [number, number];
-        await window.setRect({ width: 2 * viewport.width - inner[0], height: 2 * viewport.height - inner[1] });
+        await sizePage(webDriver, viewport);
       },
       screenshot: async () => {
         await hooks.focus(handle);
