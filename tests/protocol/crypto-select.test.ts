@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import { createHybridProvider, MEASURED_THRESHOLDS, selectCryptoProvider } from '../../src/protocol/crypto/select.js';
+import { nobleProvider } from '../../src/protocol/crypto/noble.js';
 import { webCryptoProvider } from '../helpers/providers.js';
 import { hex, rfc } from '../vectors/load.js';
 
@@ -58,6 +59,64 @@ describe('createHybridProvider', () => {
   it('rejects bad arguments as a promise, like the providers', async () => {
     const h = createHybridProvider(undefined);
     await expect(h.x25519(new Uint8Array(3), new Uint8Array(32))).rejects.toMatchObject({ code: 'bad-key' });
+  });
+});
+
+/**
+ * webCryptoProvider behaving as WebKit's did (probe in tests/browser, 2026-12-02): a DataError
+ * for a private key or seed whose first byte is 0, an OperationError for every derivation (which
+ * webcrypto.ts reports as a low-order point), and "false" for a public key it will not import.
+ */
+function likeWebKit(): CryptoProvider {
+  const dataError = () => Promise.reject(new DOMException('Data provided to an operation does not meet requirements', 'DataError'));
+  return {
+    ...webCryptoProvider,
+    x25519PublicKey: (k) => (k[0] === 0 ? dataError() : webCryptoProvider.x25519PublicKey(k)),
+    x25519: () => Promise.reject(Object.assign(new Error('x25519 result is all zero'), { code: 'low-order-point' })),
+    ed25519PublicKey: (s) => (s[0] === 0 ? dataError() : webCryptoProvider.ed25519PublicKey(s)),
+    ed25519Sign: (s, m) => (s[0] === 0 ? dataError() : webCryptoProvider.ed25519Sign(s, m)),
+    ed25519Verify: (p, m, sig) => (p[0] === 0 ? Promise.resolve(false) : webCryptoProvider.ed25519Verify(p, m, sig)),
+  };
+}
+
+describe('createHybridProvider on a platform that refuses some keys (WebKit)', () => {
+  const h = createHybridProvider({ provider: likeWebKit(), ed25519: true, x25519: true, symmetric: true });
+  /** A key with the given first byte, else random. */
+  const keyStartingWith = (first: number) => {
+    const k = nobleProvider.randomBytes(32);
+    k[0] = first;
+    return k;
+  };
+
+  it('answers what the platform refuses with noble: same results as noble', async () => {
+    for (const first of [0, 0, 0, 8, 0x40]) {
+      const priv = keyStartingWith(first);
+      const peer = await nobleProvider.x25519PublicKey(keyStartingWith(first));
+      expect(await h.x25519PublicKey(priv)).toEqual(await nobleProvider.x25519PublicKey(priv));
+      expect(await h.x25519(priv, peer)).toEqual(await nobleProvider.x25519(priv, peer));
+      const seed = keyStartingWith(first);
+      const message = nobleProvider.randomBytes(40);
+      expect(await h.ed25519PublicKey(seed)).toEqual(await nobleProvider.ed25519PublicKey(seed));
+      expect(await h.ed25519Sign(seed, message)).toEqual(await nobleProvider.ed25519Sign(seed, message));
+    }
+  });
+
+  it('accepts a valid signature whose key the platform would not import, and still refuses forgeries', async () => {
+    let seed: Uint8Array;
+    let publicKey: Uint8Array;
+    do {
+      seed = nobleProvider.randomBytes(32);
+      publicKey = await nobleProvider.ed25519PublicKey(seed);
+    } while (publicKey[0] !== 0); // about 256 tries
+    const message = new Uint8Array([1, 2, 3]);
+    const signature = await nobleProvider.ed25519Sign(seed, message);
+    expect(await h.ed25519Verify(publicKey, message, signature)).toBe(true);
+    expect(await h.ed25519Verify(publicKey, new Uint8Array([1, 2, 4]), signature)).toBe(false);
+  });
+
+  it("keeps noble's verdict on a real low-order point", async () => {
+    const zero = new Uint8Array(32); // u = 0: order 1 (RFC 7748 §6.1)
+    await expect(h.x25519(keyStartingWith(0x40), zero)).rejects.toMatchObject({ code: 'low-order-point' });
   });
 });
 

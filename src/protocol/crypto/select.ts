@@ -70,11 +70,17 @@ export function createHybridProvider(
     hmacSha256: async (key, data) => bySize(data.length, thresholds.sha256MinBytes).hmacSha256(key, data),
     hkdfSha256: async (ikm, salt, info, length) =>
       bySize(ikm.length, thresholds.sha256MinBytes).hkdfSha256(ikm, salt, info, length),
-    x25519PublicKey: async (privateKey) => dh.x25519PublicKey(privateKey),
-    x25519: async (privateKey, publicKey) => dh.x25519(privateKey, publicKey),
-    ed25519PublicKey: async (seed) => ed.ed25519PublicKey(seed),
-    ed25519Sign: async (seed, message) => ed.ed25519Sign(seed, message),
-    ed25519Verify: async (publicKey, message, signature) => ed.ed25519Verify(publicKey, message, signature),
+    // Public-key calls that the platform refuses are answered by noble (see orNoble).
+    x25519PublicKey: async (privateKey) => orNoble(dh, (p) => p.x25519PublicKey(privateKey)),
+    x25519: async (privateKey, publicKey) => orNoble(dh, (p) => p.x25519(privateKey, publicKey)),
+    ed25519PublicKey: async (seed) => orNoble(ed, (p) => p.ed25519PublicKey(seed)),
+    ed25519Sign: async (seed, message) => orNoble(ed, (p) => p.ed25519Sign(seed, message)),
+    // webcrypto.ts answers false for a key the platform will not import, so a refusal by the
+    // platform looks like a bad signature: noble checks again. A valid signature costs nothing
+    // more; an invalid one (only ever a fault or an attack) costs one noble verification.
+    ed25519Verify: async (publicKey, message, signature) =>
+      (await ed.ed25519Verify(publicKey, message, signature)) ||
+      (ed !== nobleProvider && nobleProvider.ed25519Verify(publicKey, message, signature)),
     // (Not async: the provider's own promise, one less per data packet. A non-byte `data` still
     // rejects rather than throws.)
     aesCtr: (key, counterBlock, data, oneUse) =>
@@ -84,6 +90,21 @@ export function createHybridProvider(
     aesGcmDecrypt: async (key, nonce, ciphertext, aad) =>
       bySize(ciphertext.length, thresholds.aesGcmMinBytes).aesGcmDecrypt(key, nonce, ciphertext, aad),
   };
+}
+
+/**
+ * A platform call that fails is made again with noble, whose answer (a result, or its own
+ * ProtocolError) stands. Both providers compute the same function (tests/vectors), so this only
+ * changes who computes. Why: WebKit (WebKitGTK 2.50, Safari's engine; tests/browser/
+ * capabilities.test.ts) refuses with a DataError a PKCS#8 X25519 or Ed25519 private key whose
+ * first byte is 0 (1 in 32 clamped X25519 contributions, 1 in 256 seeds) and failed some X25519
+ * derivations with an OperationError that webcrypto.ts would read as a low-order point: an
+ * include or exclude then failed at random there ("Data provided to an operation does not meet
+ * requirements"). Failures are rare, so the cost is nil on the fast path.
+ */
+function orNoble<T>(fast: CryptoProvider, call: (provider: CryptoProvider) => Promise<T>): Promise<T> {
+  if (fast === nobleProvider) return call(nobleProvider);
+  return call(fast).catch(() => call(nobleProvider));
 }
 
 /** What the worker calls once at start: probe the platform, route by measurement. */
