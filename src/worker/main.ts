@@ -42,14 +42,9 @@ async function startHost(): Promise<EngineHost> {
   return host;
 }
 
-/**
- * The signature-check helper (verify-worker.ts), only in Chromium: it is the engine whose
- * `crypto.subtle.verify` runs on the caller's thread (Firefox and WebKit already check off it, so
- * a helper would add a thread and a hop for nothing). `navigator.userAgentData` exists only in
- * Chromium-based browsers. Undefined: no helper (also where a worker cannot start one).
- */
+/** The signature-check helper (verify-worker.ts); undefined where a worker cannot start one. */
 function startVerifyWorker(): VerifyPort | undefined {
-  if (typeof Worker !== 'function' || (self.navigator as { userAgentData?: unknown }).userAgentData === undefined) return undefined;
+  if (typeof Worker !== 'function') return undefined;
   return new Worker(new URL('./verify-worker.ts', import.meta.url), { type: 'module', name: 'covey-verify' }) as unknown as VerifyPort;
 }
 
