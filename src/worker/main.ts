@@ -13,7 +13,6 @@ import { selectCryptoProvider } from '../protocol/crypto/select.js';
 import { serveBridge, toErrorBody, type BridgeHandler, type BridgePort } from '../shared/worker-bridge.js';
 import { EngineHost } from './engine-host.js';
 import type { FetchLike, WebSocketConstructor } from './relay-client.js';
-import { messageChannelLater, withVerifyWorker, type VerifyPort } from './verify-pool.js';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -23,12 +22,7 @@ async function startHost(): Promise<EngineHost> {
     indexedDB: self.indexedDB,
     fetch: ((input, init) => self.fetch(input, init as RequestInit)) as FetchLike,
     WebSocket: WebSocket as unknown as WebSocketConstructor,
-    // Signature checks on a helper thread (verify-pool.ts: Chromium verifies on the caller's thread).
-    crypto: withVerifyWorker(await selectCryptoProvider(), startVerifyWorker, {
-      later: messageChannelLater(),
-      setTimeout: (fn, ms) => self.setTimeout(fn, ms),
-      clearTimeout: (handle) => self.clearTimeout(handle as number),
-    }),
+    crypto: await selectCryptoProvider(),
     now: () => Date.now(),
     timers: { setTimeout: (callback, ms) => self.setTimeout(callback, ms), clearTimeout: (handle) => self.clearTimeout(handle as number) },
     appOrigin: origin,
@@ -40,12 +34,6 @@ async function startHost(): Promise<EngineHost> {
   });
   void host.start();
   return host;
-}
-
-/** The signature-check helper (verify-worker.ts); undefined where a worker cannot start one. */
-function startVerifyWorker(): VerifyPort | undefined {
-  if (typeof Worker !== 'function') return undefined;
-  return new Worker(new URL('./verify-worker.ts', import.meta.url), { type: 'module', name: 'covey-verify' }) as unknown as VerifyPort;
 }
 
 const hostReady = startHost();
