@@ -163,7 +163,12 @@ describe('a conversation watched over the bridge', () => {
     // on timing, and under load an added message and a changed one often share a patch.)
     const carried = patches.map(({ patch }) => patch!.before.length + patch!.after.length + patch!.changed.length);
     expect(shown!.timeline.length).toBeGreaterThan(12);
-    expect(Math.max(...carried)).toBeLessThan(shown!.timeline.length / 2);
+    // Items sent as new (not matched to the value before): a whole timeline sent again would be
+    // all of them. Changed items are not counted per patch: under load a batch of acks changes
+    // several messages' delivery state in one flush (CI once saw 7 of 13 in one patch); the sum
+    // below bounds them.
+    const sentAsNew = patches.map(({ patch }) => patch!.before.length + patch!.after.length);
+    expect(Math.max(...sentAsNew)).toBeLessThan(shown!.timeline.length / 2);
     // Each message is added once and changed a few times at most; whole timelines would carry
     // more than 12 × 6 items.
     expect(carried.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3 * texts.length);
