@@ -95,8 +95,9 @@ export function createHybridProvider(
 /**
  * A platform call that fails is made again with noble, whose answer (a result, or its own
  * ProtocolError) stands. Both providers compute the same function (tests/vectors), so this only
- * changes who computes. Why: WebKit (WebKitGTK 2.50, Safari's engine; tests/browser/
- * capabilities.test.ts) refuses with a DataError a PKCS#8 X25519 or Ed25519 private key whose
+ * changes who computes. Why: WebKit (Safari's engine; measured in WebKitGTK 2.50 MiniBrowser,
+ * 2026-12-02, 900 keys of each kind; test: crypto-select "on a platform that refuses some keys")
+ * refuses with a DataError a PKCS#8 X25519 or Ed25519 private key whose
  * first byte is 0 (1 in 32 clamped X25519 contributions, 1 in 256 seeds) and failed some X25519
  * derivations with an OperationError that webcrypto.ts would read as a low-order point: an
  * include or exclude then failed at random there ("Data provided to an operation does not meet
