@@ -35,7 +35,7 @@ import { verifyBinding, type Binding } from './cards.js';
 import type { ClientDeps } from './deps.js';
 import { decodePayload, encodePayload, JOIN_CLAIM_PREFIX, openJoinClaim, type GroupPayload } from './group-messages.js';
 import type { ConversationRecord, GroupInvite, OperationRecord, SessionRecord, TimelineRecord } from './records.js';
-import type { RelaySigner } from './relay-client.js';
+import type { RelaySigner, SignedPost } from './relay-client.js';
 import { MAX_AUTOMATIC_ATTEMPTS } from '../protocol/limits.js';
 import { SnapshotChunks } from './snapshot-chunks.js';
 import { failureWords, membershipWarningWords, operationWords, rejectionWords } from './words.js';
@@ -93,7 +93,8 @@ export interface ConversationHost {
   /** Our identity key (base64url) and display name, for bindings. */
   identityKey(): string;
   nameOf(member: MemberKey, conversation: ConversationRuntime): string;
-  enqueueOutbox(records: OutboxRecord[]): void;
+  /** Committed outbox records to post; `signed`: their posts signed ahead, by postId (see Outbox.enqueue). */
+  enqueueOutbox(records: OutboxRecord[], signed?: ReadonlyMap<string, Promise<SignedPost>>): void;
   /** Whether exactly this packet (base64url) already waits in the outbox for `channel`. */
   outboxHolds(channel: ChannelId, packet: string): boolean;
   /**
@@ -104,6 +105,8 @@ export interface ConversationHost {
   nextQueueTime(): number;
   /** The record with its deferred post signed (data packets only), for the keyless service worker. */
   presign(record: OutboxRecord, signer: RelaySigner): Promise<OutboxRecord>;
+  /** The record's live post, signed now to be sent once the record is stored (RelayClient.signPost). */
+  signPost(record: OutboxRecord, signer: RelaySigner): Promise<SignedPost>;
   relayAction(conversation: ConversationRuntime, action: ConversationRecord['pendingRelay'][number]): Promise<void>;
   /** Resolves once the outbox holds nothing of `channel` (see Outbox.settled). */
   outboxSettled(channel: ChannelId): Promise<void>;
@@ -147,6 +150,8 @@ interface Folded {
   readonly what: string;
   readonly batch: Batch;
   readonly outbox: OutboxRecord[];
+  /** The outbox records' posts, signed while the step commits (by postId). */
+  readonly signed: Map<string, Promise<SignedPost>>;
   readonly timerAt: number | undefined;
 }
 
@@ -328,6 +333,7 @@ export class ConversationRuntime {
     const batch = this.host.store.batch();
     options.first?.(batch);
     const outbox: OutboxRecord[] = [];
+    const signed = new Map<string, Promise<SignedPost>>();
     const postIds: string[] = [];
     let timerAt: number | undefined;
     let delivered: DeliveredMessage | undefined;
@@ -361,6 +367,12 @@ export class ConversationRuntime {
             presigned: null,
             attempts: 0,
           };
+          // The live post is signed now, beside the deferred one and the commit, and sent once
+          // the record is stored (persist before send: a signature is not an effect). A failure
+          // here only means that the outbox signs at post time, as it does for retries.
+          const live = this.host.signPost(record, this.signer);
+          live.catch(() => undefined);
+          signed.set(record.postId, live);
           outbox.push(data ? await this.host.presign(record, this.signer) : record);
           postIds.push(record.postId);
           break;
@@ -398,7 +410,7 @@ export class ConversationRuntime {
       batch.putTransit('fetchTokens', this.fetchToken);
     }
     this.unstored = true;
-    return { what, batch, outbox, timerAt };
+    return { what, batch, outbox, signed, timerAt };
   }
 
   /**
@@ -406,10 +418,11 @@ export class ConversationRuntime {
    *
    * Views normally update after the commit: a message shown is a message stored. With
    * `showWhenQueued` (a received page that sends nothing and asks the relay for nothing, and after
-   * which nothing else waits), they update as soon as the transaction's writes are queued, so the
-   * IndexedDB commit is no longer between the packet's arrival and the message on screen
-   * (bench:client). Nothing is lost or duplicated if the commit then never happens (a crash, a
-   * closed tab, an aborted transaction): the same transaction holds the channel position (the
+   * which nothing else waits), they update at once: the view is rebuilt in a microtask while the
+   * commit seals the records, so neither the seals, the transaction's requests nor the IndexedDB
+   * commit are between the packet's arrival and the message on screen (bench:client; every later
+   * write of this conversation waits for this commit on its queue). Nothing is lost or duplicated
+   * if the commit then never happens (a crash, a closed tab, an aborted transaction): the same transaction holds the channel position (the
    * session record's `lastSeq`, the fetch token), so the restarted or rebuilt conversation
    * subscribes from before the event, the relay sends it again, and the stored snapshot, which
    * never saw it, delivers it once; the timeline is rebuilt from the store. What the person may
@@ -417,24 +430,22 @@ export class ConversationRuntime {
    * milliseconds of the commit). Sending never moves earlier: packets, acks and relay actions wait
    * for the commit (issue 10 §2), and so does every later step of this conversation (its queue).
    */
-  private async persist({ what, batch, outbox, timerAt }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
-    let shown = false;
-    const showNow =
-      options.showWhenQueued === true && outbox.length === 0 && this.record.pendingRelay.length === 0
-        ? () => {
-            this.unstored = false;
-            this.host.changed(this);
-            shown = true;
-            this.host.deps.fault?.('after-queue', what);
-          }
-        : undefined;
+  private async persist({ what, batch, outbox, signed, timerAt }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
+    const shown = options.showWhenQueued === true && outbox.length === 0 && this.record.pendingRelay.length === 0;
+    if (shown) {
+      // The views are rebuilt in a microtask: while the commit below seals and queues the records.
+      this.unstored = false;
+      this.host.changed(this);
+    }
+    // Nothing of the step is stored yet (a received message may be on screen; a post signed).
+    this.host.deps.fault?.('before-commit', what);
     try {
-      await this.host.store.commit(batch, showNow);
+      await this.host.store.commit(batch, shown ? () => this.host.deps.fault?.('after-queue', what) : undefined);
     } finally {
       this.unstored = false;
     }
     this.host.deps.fault?.('after-persist', what);
-    if (outbox.length > 0) this.host.enqueueOutbox(outbox);
+    if (outbox.length > 0) this.host.enqueueOutbox(outbox, signed);
     await this.performRelayActions();
     if (timerAt !== undefined) this.schedule(timerAt);
     // Views after the commit (unless shown when queued): a message shown is a message stored.

@@ -26,7 +26,7 @@ export interface Timers {
 
 /** Crash injection (tests): called at each named step; throwing there stops the engine dead. */
 export type FaultHook = (point: FaultPoint, detail: string) => void;
-export type FaultPoint = 'after-session-call' | 'after-queue' | 'after-persist' | 'after-post' | 'after-outbox-delete';
+export type FaultPoint = 'after-session-call' | 'before-commit' | 'after-queue' | 'after-persist' | 'after-post' | 'after-outbox-delete';
 
 export interface ClientDeps {
   readonly indexedDB: IDBFactory;

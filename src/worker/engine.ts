@@ -33,12 +33,12 @@ import { ConversationRuntime, CrashError, type ConversationHost } from './conver
 import { sealJoinClaim } from './group-messages.js';
 import type { ClientDeps } from './deps.js';
 import { CLAIM_REPOST_MS, DEPOSIT_TTL_MS, DEPOSIT_USES, FETCH_TOKEN_RENEW_MS, FETCH_TOKEN_TTL_MS, INVITE_TTL_MS } from './limits.js';
-import { Outbox } from './outbox.js';
+import { Outbox, postOptions } from './outbox.js';
 import { People } from './people.js';
 import { makeQr } from './qr.js';
 import { PROFILE_KEY, type ConversationRecord, type ProfileRecord, type SessionRecord, type TimelineRecord } from './records.js';
 import { openBackup, sealBackup, type BackupContent } from './backup.js';
-import { RelayClientError, type RelaySigner } from './relay-client.js';
+import { RelayClientError, type RelaySigner, type SignedPost } from './relay-client.js';
 import { RelayLink } from './relays.js';
 import { fingerprint } from './safety-number.js';
 
@@ -340,8 +340,8 @@ export class CoveyEngine implements ConversationHost {
     return contact === undefined ? binding.name : this.people.displayName(contact);
   }
 
-  enqueueOutbox(records: OutboxRecord[]): void {
-    this.outbox.enqueue(records);
+  enqueueOutbox(records: OutboxRecord[], signed?: ReadonlyMap<string, Promise<SignedPost>>): void {
+    this.outbox.enqueue(records, signed);
     this.sink.invalidate('app');
   }
 
@@ -364,6 +364,10 @@ export class CoveyEngine implements ConversationHost {
       signer,
     );
     return { ...record, presigned };
+  }
+
+  signPost(record: OutboxRecord, signer: RelaySigner): Promise<SignedPost> {
+    return this.relay(record.relay).client.signPost(record.channel, base64UrlDecode(record.packet), postOptions(record), signer);
   }
 
   async relayAction(conversation: ConversationRuntime, action: ConversationRecord['pendingRelay'][number]): Promise<void> {

@@ -12,11 +12,17 @@ import type { OutboxRecord } from '../shared/client-db.js';
 import type { ChannelId } from '../shared/relay-api.js';
 import type { ClientStore } from '../store/client-store.js';
 import type { ClientDeps } from './deps.js';
-import { RelayClientError, type RelayClient, type RelaySigner } from './relay-client.js';
+import { RelayClientError, type PostOptions, type RelayClient, type RelaySigner, type SignedPost } from './relay-client.js';
 
 /** Retry delays after a failed post: first, cap (doubling, jittered). */
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
+/**
+ * A post signed ahead (`enqueue`'s `signed`) is used only this soon after its signature: well
+ * inside the relay's clock-skew window (5 minutes), so a post that waited behind others or a
+ * slow network is signed afresh instead of refused as stale.
+ */
+export const SIGNED_AHEAD_MAX_AGE_MS = 60_000;
 
 export interface OutboxOwner {
   client(relay: string): RelayClient;
@@ -36,12 +42,23 @@ export interface OutboxOwner {
   fatal(error: unknown): void;
 }
 
+/** What a record's post carries besides the packet (the same for a post signed ahead). */
+export function postOptions(record: OutboxRecord): PostOptions {
+  return {
+    postId: record.postId,
+    ...(record.ifNoLeaveAfter === null ? {} : { ifNoLeaveAfter: record.ifNoLeaveAfter }),
+    ...(record.wake === true ? { wake: true } : {}),
+  };
+}
+
 export class Outbox {
   private readonly queues = new Map<ChannelId, OutboxRecord[]>();
   private readonly busy = new Set<ChannelId>();
   private readonly retryTimers = new Map<ChannelId, unknown>();
   private readonly attempts = new Map<ChannelId, number>();
   private readonly settledWaiters = new Map<ChannelId, (() => void)[]>();
+  /** Posts signed while their records were being committed, by postId: each used once, first attempt only. */
+  private readonly signedAhead = new Map<string, Promise<SignedPost>>();
   private stopped = false;
 
   constructor(
@@ -87,11 +104,20 @@ export class Outbox {
     return n;
   }
 
-  /** Records just committed: post them (in order, after what waits already). */
-  enqueue(records: readonly OutboxRecord[]): void {
+  /**
+   * Records just committed: post them (in order, after what waits already). `signed`: their posts
+   * signed while they were being committed (by postId), so that the first attempt leaves without
+   * a signature's round trip to WebCrypto after the commit (bench:client); a signature is no
+   * effect (nothing leaves), and these arrive only once their records are stored.
+   */
+  enqueue(records: readonly OutboxRecord[], signed?: ReadonlyMap<string, Promise<SignedPost>>): void {
     for (const r of records) {
       const queue = this.queues.get(r.channel) ?? [];
-      if (!queue.some((q) => q.postId === r.postId)) queue.push(r);
+      if (!queue.some((q) => q.postId === r.postId)) {
+        queue.push(r);
+        const ahead = signed?.get(r.postId);
+        if (ahead !== undefined) this.signedAhead.set(r.postId, ahead);
+      }
       this.queues.set(r.channel, queue);
     }
     for (const channel of new Set(records.map((r) => r.channel))) void this.drain(channel);
@@ -119,6 +145,7 @@ export class Outbox {
 
   /** Drops a channel's queue (conversation deleted); the caller deletes the records. */
   forget(channel: ChannelId): void {
+    for (const r of this.queues.get(channel) ?? []) this.signedAhead.delete(r.postId);
     this.queues.delete(channel);
     this.wakeSettled(channel);
   }
@@ -127,6 +154,7 @@ export class Outbox {
     this.stopped = true;
     for (const timer of this.retryTimers.values()) this.deps.timers.clearTimeout(timer);
     this.retryTimers.clear();
+    this.signedAhead.clear();
     for (const channel of [...this.settledWaiters.keys()]) this.wakeSettled(channel);
   }
 
@@ -177,6 +205,9 @@ export class Outbox {
   }
 
   private async post(record: OutboxRecord): Promise<'done' | 'retry'> {
+    // Taken whatever happens next: a retry signs afresh (a new nonce and time).
+    const ahead = this.signedAhead.get(record.postId);
+    this.signedAhead.delete(record.postId);
     const signer = this.owner.signer(record.channel);
     if (signer === undefined) {
       await this.remove(record);
@@ -188,12 +219,11 @@ export class Outbox {
       return 'done';
     }
     try {
-      const options = {
-        postId: record.postId,
-        ...(record.ifNoLeaveAfter === null ? {} : { ifNoLeaveAfter: record.ifNoLeaveAfter }),
-        ...(record.wake === true ? { wake: true } : {}),
-      };
-      const result = await this.owner.client(record.relay).post(record.channel, base64UrlDecode(record.packet), options, signer);
+      const options = postOptions(record);
+      const client = this.owner.client(record.relay);
+      const signed = ahead === undefined ? undefined : await ahead.catch(() => undefined);
+      const fresh = signed !== undefined && this.deps.now() - signed.signedAtMs <= SIGNED_AHEAD_MAX_AGE_MS;
+      const result = fresh ? await client.postSigned(signed) : await client.post(record.channel, base64UrlDecode(record.packet), options, signer);
       this.deps.fault?.('after-post', record.postId);
       await this.remove(record);
       this.attempts.set(record.channel, 0);

@@ -5,6 +5,7 @@
  * per-channel ed25519 key, the clock and randomness. Every member request is signed over method,
  * path, body hash, nonce and time (README "Authentication").
  */
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { base64UrlDecode, base64UrlEncode, utf8Encode } from '../protocol/bytes.js';
 import type { PresignedPost } from '../shared/client-db.js';
 import {
@@ -59,6 +60,15 @@ export interface PostOptions {
   readonly ifNoLeaveAfter?: number;
   /** Wake members who are away (Web Push): what a person wrote, not protocol traffic. */
   readonly wake?: boolean;
+}
+
+/** A packet post signed ahead of sending (RelayClient.signPost), held in memory only. */
+export interface SignedPost {
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  /** The signature's time (the relay refuses it once older than its clock-skew window). */
+  readonly signedAtMs: number;
 }
 
 /** Signs with one member's per-channel key. */
@@ -121,7 +131,16 @@ const RECONNECT_MAX_MS = 30_000;
 const RESUBSCRIBE_BASE_MS = 1_000;
 const RESUBSCRIBE_MAX_MS = 30_000;
 
+/**
+ * Request bodies at most this long are hashed in this thread (noble), longer ones by WebCrypto:
+ * a WebCrypto call is a round trip to another thread (~50 µs in Node, more in a busy browser), on
+ * the path of every post; noble hashes a post's few hundred bytes in microseconds. The crossover
+ * measured for the hybrid provider (src/protocol/crypto/select.ts) is 4–8 KiB.
+ */
+const INLINE_SHA256_MAX_BYTES = 8192;
+
 async function sha256Base64Url(bytes: Uint8Array): Promise<string> {
+  if (bytes.length <= INLINE_SHA256_MAX_BYTES) return base64UrlEncode(nobleSha256(bytes));
   return base64UrlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
 }
 
@@ -217,6 +236,11 @@ export class RelayClient {
     if (options.signer !== null) {
       Object.assign(headers, await this.signHeaders(this.signerOr(options.signer), method, path, body ?? new Uint8Array(0)));
     }
+    return this.fetchChecked(method, path, headers, body);
+  }
+
+  /** Sends a request as it is; a non-2xx answer throws RelayClientError. */
+  private async fetchChecked(method: string, path: string, headers: Record<string, string>, body: Uint8Array | undefined): Promise<Response> {
     const response = await this.options.fetch(this.options.baseUrl + path, { method, headers, ...(body === undefined ? {} : { body }) });
     if (!response.ok) {
       let code: RelayErrorCode | 'unknown' = 'unknown';
@@ -276,7 +300,16 @@ export class RelayClient {
    * Posts opaque packet bytes. The third argument is a postId (a retry with it is idempotent) or
    * PostOptions, which can also make the post conditional on no member having left (rule 7).
    */
-  post(channel: ChannelId, packet: Uint8Array, options?: string | PostOptions, signer?: RelaySigner): Promise<PostPacketResponse> {
+  async post(channel: ChannelId, packet: Uint8Array, options?: string | PostOptions, signer?: RelaySigner): Promise<PostPacketResponse> {
+    return this.postSigned(await this.signPost(channel, packet, options, signer));
+  }
+
+  /**
+   * The request `post` would send, signed now and sent later by `postSigned` (the outbox signs
+   * while the step that made the packet commits, so the post leaves the moment the commit is
+   * done). Kept in memory only; the relay accepts it within its clock-skew window, once (nonce).
+   */
+  async signPost(channel: ChannelId, packet: Uint8Array, options?: string | PostOptions, signer?: RelaySigner): Promise<SignedPost> {
     const { postId, ifNoLeaveAfter, wake } = typeof options === 'string' ? { postId: options, ifNoLeaveAfter: undefined, wake: undefined } : (options ?? {});
     const json: PostPacketRequest = {
       packet: base64UrlEncode(packet),
@@ -284,7 +317,15 @@ export class RelayClient {
       ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
       ...(wake === true ? { wake } : {}),
     };
-    return this.json('POST', `/v1/channels/${channel}/events`, { json, ...(signer ? { signer } : {}) });
+    const path = `/v1/channels/${channel}/events`;
+    const body = utf8Encode(JSON.stringify(json));
+    const signed = await this.signHeaders(this.signerOr(signer), 'POST', path, body);
+    return { path, headers: { 'content-type': 'application/json', ...signed }, body, signedAtMs: Number(signed[RELAY_HEADERS.time]) };
+  }
+
+  /** Sends a post made by `signPost`. */
+  async postSigned(signed: SignedPost): Promise<PostPacketResponse> {
+    return (await (await this.fetchChecked('POST', signed.path, { ...signed.headers }, signed.body)).json()) as PostPacketResponse;
   }
 
   /**

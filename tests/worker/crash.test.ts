@@ -158,12 +158,16 @@ describe('crash injection', () => {
   const cases: Crash[] = [
     // The sender, while sealing and sending the second message...
     { who: 'Alice', point: 'after-session-call', nth: 2, step: 'send' },
+    // 'before-commit': its post already signed (in memory), nothing stored.
+    { who: 'Alice', point: 'before-commit', nth: 2, step: 'send' },
     { who: 'Alice', point: 'after-persist', nth: 2, step: 'send' },
     // ...and around its posts (the second post after setup is a message or an ack).
     ...points.slice(2).map((point) => ({ who: 'Alice' as const, point, nth: 2 })),
-    // The receiver, while processing the second event after setup; 'after-queue': the message is
-    // on screen, its transaction queued and aborted by the crash (persist's showWhenQueued).
+    // The receiver, while processing the second event after setup; 'before-commit': the message
+    // is on screen and nothing of its step is stored (persist's showWhenQueued); 'after-queue':
+    // on screen, its transaction queued and aborted by the crash.
     { who: 'Bob', point: 'after-session-call', nth: 2, step: 'receive' },
+    { who: 'Bob', point: 'before-commit', nth: 2, step: 'receive' },
     { who: 'Bob', point: 'after-queue', nth: 2, step: 'receive' },
     { who: 'Bob', point: 'after-persist', nth: 2, step: 'receive' },
     { who: 'Bob', point: 'after-post', nth: 1 },
