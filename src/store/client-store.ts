@@ -139,12 +139,32 @@ export class ClientStore {
   private epoch: number | null = null;
   /** Test hook: runs inside commit after the epoch check, before the writes (crash injection). */
   beforeWrite: ((batch: Batch) => void) | null = null;
+  /**
+   * Commits called whose transaction is not created yet (their records are being sealed), each
+   * resolved once it is (or once the commit failed before). Every other method waits for them,
+   * and a commit for those called before it: so the store creates its transactions in the order
+   * its methods were called, and IndexedDB runs each transaction after the read-write ones
+   * created before it on overlapping stores. Whatever reads or writes the store therefore sees
+   * every commit called before it, even one still sealing. Without this, a backup exported the
+   * moment a received message was shown (shown while its records are sealed: conversation.ts
+   * `persist`, showWhenQueued) read the timeline ahead of that message's transaction and lacked
+   * it (tests/worker/scenarios.test.ts, backup; tests/store/store.test.ts).
+   */
+  private readonly unqueued = new Set<Promise<void>>();
 
   private constructor(readonly db: CoveyDatabase) {}
 
   /** `version` only for tests that build an older layout (migration tests). */
   static async open(factory: IDBFactory, name?: string, version?: number): Promise<ClientStore> {
     return new ClientStore(await openCoveyDb(factory, name, version));
+  }
+
+  /**
+   * Resolves once every commit called so far has created its transaction; null when none is
+   * pending (callers then create theirs at once, in the same turn, as before).
+   */
+  private inOrder(): Promise<unknown> | null {
+    return this.unqueued.size === 0 ? null : Promise.all([...this.unqueued]);
   }
 
   close(): void {
@@ -161,10 +181,14 @@ export class ClientStore {
   }
 
   async keys(): Promise<KeysRecord | undefined> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     return (await this.db.get('meta', 'keys')) as KeysRecord | undefined;
   }
 
   async putKeys(record: KeysRecord): Promise<void> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const tx = this.db.transaction('meta', 'readwrite');
     await this.checkEpoch(tx.store);
     await tx.store.put(record, 'keys');
@@ -173,6 +197,8 @@ export class ClientStore {
 
   /** Becomes the current engine: every later commit of an older engine is refused. */
   async claimEpoch(nowMs: number): Promise<number> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const tx = this.db.transaction('meta', 'readwrite');
     const current = (await tx.store.get('engine')) as EngineRecord | undefined;
     const epoch = (current?.epoch ?? 0) + 1;
@@ -212,12 +238,16 @@ export class ClientStore {
   }
 
   async get<T>(store: SealedStoreName, key: RecordKey): Promise<T | undefined> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const sealed = (await this.db.get(store, key as never)) as Sealed | undefined;
     return sealed === undefined ? undefined : this.open<T>(store, key, sealed);
   }
 
   /** Every record of a sealed store, with its key. */
   async all<T>(store: Exclude<SealedStoreName, 'timeline' | 'sessionChunks'>): Promise<[string, T][]> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const tx = this.db.transaction(store);
     const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll()]);
     await tx.done;
@@ -229,6 +259,8 @@ export class ClientStore {
    * oldest first.
    */
   async timeline<T>(conversationId: string, limit: number, before = Number.MAX_SAFE_INTEGER): Promise<[number, T][]> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const range = IDBKeyRange.bound([conversationId, 0], [conversationId, before], false, true);
     const found: [number, Sealed][] = [];
     let cursor = await this.db.transaction('timeline').store.openCursor(range, 'prev');
@@ -242,6 +274,8 @@ export class ClientStore {
 
   /** Every record of a [prefix, n] keyed store under one prefix, by n ascending. */
   async range<T>(store: 'timeline' | 'sessionChunks', prefix: string): Promise<[number, T][]> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const range = IDBKeyRange.bound([prefix, 0], [prefix, Number.MAX_SAFE_INTEGER]);
     const tx = this.db.transaction(store);
     const [keys, values] = await Promise.all([tx.store.getAllKeys(range), tx.store.getAll(range)]);
@@ -251,6 +285,8 @@ export class ClientStore {
 
   /** Deletes every record of a [prefix, n] keyed store whose prefix starts with `start`. */
   async deleteRange(store: 'timeline' | 'sessionChunks', start: string): Promise<void> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const tx = this.db.transaction(['meta', store], 'readwrite');
     await this.checkEpoch(tx.objectStore('meta'));
     await tx.objectStore(store).delete(IDBKeyRange.bound([start, 0], [`${start}\uffff`, Number.MAX_SAFE_INTEGER]));
@@ -258,6 +294,8 @@ export class ClientStore {
   }
 
   async transit<S extends TransitStore>(store: S): Promise<(S extends 'outbox' ? OutboxRecord : S extends 'inbox' ? InboxRecord : FetchTokenRecord)[]> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     return (await this.db.getAll(store)) as never;
   }
 
@@ -276,14 +314,31 @@ export class ClientStore {
    * (IndexedDB runs read-write transactions with overlapping stores in the order they were
    * created, so whatever was queued before is queued ahead of it). If it throws, the transaction
    * is aborted and nothing of it is written (crash injection).
+   *
+   * Its transaction is created after those of the commits called before it, and every method
+   * called after it waits until it exists (`unqueued`).
    */
   async commit(batch: Batch, onQueued?: () => void): Promise<void> {
-    await batch.ready();
-    const writes = batch.writes;
-    if (writes.length === 0) return;
-    const names = new Set<StoreName>(['meta']);
-    for (const w of writes) names.add(w.store);
-    const tx = this.db.transaction([...names], 'readwrite');
+    // In the order of the calls (see `unqueued`): registered before the first await.
+    const before = this.inOrder();
+    let created!: () => void;
+    const gate = new Promise<void>((resolve) => (created = resolve));
+    this.unqueued.add(gate);
+    let writes: Write[];
+    let tx: IDBPTransaction<CoveyDb, StoreName[], 'readwrite'>;
+    try {
+      await batch.ready();
+      if (before !== null) await before;
+      writes = batch.writes;
+      if (writes.length === 0) return;
+      const names = new Set<StoreName>(['meta']);
+      for (const w of writes) names.add(w.store);
+      tx = this.db.transaction([...names], 'readwrite');
+    } finally {
+      // The transaction exists (or never will): what was called after this may go.
+      this.unqueued.delete(gate);
+      created();
+    }
     let replaced = false;
     const expected = this.epoch;
     const checked =
@@ -325,6 +380,8 @@ export class ClientStore {
 
   /** Every store's raw contents (tests: the "raw dump holds no plaintext" check). */
   async rawDump(): Promise<Record<string, unknown[]>> {
+    const earlier = this.inOrder();
+    if (earlier !== null) await earlier;
     const out: Record<string, unknown[]> = {};
     for (const name of [...this.db.objectStoreNames] as StoreName[]) out[name] = await this.db.getAll(name);
     return out;

@@ -126,6 +126,39 @@ describe('client store', () => {
     expect(locked.passphrase!.iterations).toBeGreaterThanOrEqual(600_000);
   });
 
+  it('runs its transactions in the order they were asked for: whatever comes after a commit still sealing sees it', async () => {
+    const { store } = await openUnlocked();
+    const seal = store.sealJson.bind(store);
+    store.sealJson = async (...args) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return seal(...args);
+    };
+    // Called while the commit seals its records (its transaction does not exist yet).
+    const committed = store.commit(store.batch().put('drafts', 'c1', SECRET).put('timeline', ['c1', 3], { t: 'm', text: SECRET }).putTransit('inbox', {
+      relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, seq: 5, event: { seq: 5, timeMs: 9, type: 'packet', author: null, packet: 'AAAA' }, fetchedAtMs: 10,
+    }));
+    const reads = Promise.all([store.get('drafts', 'c1'), store.all('drafts'), store.timeline('c1', 10), store.range('timeline', 'c1'), store.transit('inbox')]);
+    // A commit that seals nothing, asked after one that seals: it must not overtake it.
+    const later = store.commit(store.batch().put('drafts', 'c2', 'first'));
+    const deleted = store.commit(store.batch().delete('drafts', 'c2').deleteRange('timeline', ['c1', 0], ['c1', 9]));
+    const [draft, drafts, timeline, range, inbox] = await reads;
+    expect(draft).toBe(SECRET);
+    expect(drafts).toEqual([['c1', SECRET]]);
+    expect(timeline).toEqual([[3, { t: 'm', text: SECRET }]]);
+    expect(range).toEqual([[3, { t: 'm', text: SECRET }]]);
+    expect(inbox).toHaveLength(1);
+    await Promise.all([committed, later, deleted]);
+    expect(await store.get('drafts', 'c2')).toBeUndefined();
+    expect(await store.range('timeline', 'c1')).toEqual([]);
+    // A commit that fails before its transaction (a seal refused) holds nothing up.
+    store.sealJson = () => Promise.reject(new Error('refused'));
+    const failing = store.commit(store.batch().put('drafts', 'c3', 'never'));
+    const after = store.get('drafts', 'c1');
+    await expect(failing).rejects.toThrow('refused');
+    expect(await after).toBe(SECRET);
+    store.close();
+  });
+
   it('refuses every write of an engine that another one replaced', async () => {
     const factory = new IDBFactory();
     const { store: first } = await openUnlocked(factory);

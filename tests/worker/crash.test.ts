@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../src/relay/server.js';
 import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
+import { openBackup } from '../../src/worker/backup.js';
 import { CrashError } from '../../src/worker/conversation.js';
+import type { TimelineRecord } from '../../src/worker/records.js';
 import type { FaultHook, FaultPoint } from '../../src/worker/deps.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
 
@@ -136,6 +138,39 @@ describe('a received message on screen', () => {
       expect(storedHello.length).toBeGreaterThan(0);
       expect(storedHello.map((c) => c.shown.includes('hello'))).toEqual(storedHello.map(() => true));
       expect(bob.texts(bobId)).toEqual(['hello']);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+
+  it('is in what the store holds for any reader from the moment it is shown (a backup exported at once has it)', async () => {
+    // Bob's seals are slowed down (as a busy device's WebCrypto is): the message is shown while
+    // its records are still being sealed, before their transaction exists. A read of the store
+    // from then on (here: a backup) must see it, whatever the seals' speed.
+    const alice = await TestClient.start('Alice', { relay });
+    const bob = await TestClient.start('Bob', { relay });
+    try {
+      await identity(alice);
+      await identity(bob);
+      const [aliceBob] = await connect(alice, bob);
+      const { conversationId: aId } = await alice.call('createGroup', { name: 'Kept', contactIds: [aliceBob as ContactId] });
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const bobId = (await bob.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+      await bob.until('roster', () => bob.view(bobId)?.name === 'Kept');
+      const store = bob.host.engine!.store;
+      const seal = store.sealJson.bind(store);
+      store.sealJson = async (...args) => {
+        await new Promise((r) => setTimeout(r, 200));
+        return seal(...args);
+      };
+      await alice.call('send', { conversationId: aId, text: 'keep this' });
+      await bob.until('shown', () => bob.texts(bobId).includes('keep this'));
+      const [stored, backup] = await Promise.all([store.range<TimelineRecord>('timeline', bobId), bob.call('exportBackup', { passphrase: 'backup passphrase' })]);
+      expect(stored.flatMap(([, r]) => (r.t === 'm' ? [r.text] : []))).toContain('keep this');
+      const content = await openBackup(backup.text, 'backup passphrase');
+      const timeline = content.conversations.find((c) => c.record.id === bobId)?.timeline ?? [];
+      expect(timeline.flatMap(([, r]) => (r.t === 'm' ? [r.text] : []))).toContain('keep this');
     } finally {
       alice.close();
       bob.close();
