@@ -13,8 +13,18 @@
  *   (a replayed deposit is recognised and refused), `at` the send time.
  *
  * The relay sees only a sealed blob in an inbox; it learns neither sender nor content.
+ *
+ * The KEM's X25519 (and its HKDF) run in JavaScript (@hpke/dhkem-x25519), not in the platform's
+ * WebCrypto as @hpke/core's KEM does: WebKit (Safari's engine; probed in WebKitGTK MiniBrowser,
+ * 2026-12-02) refuses with a DataError a PKCS#8 X25519 private key whose first byte is 0, so
+ * 1 inbox seed in 256 had no key there (the profile could not be made or opened, and nothing was
+ * ever sealed to that card), and 6 of 1,500 X25519 key generations failed with an OperationError
+ * (a contact request or invitation that could not be sealed). Same keys and bytes (RFC 9180);
+ * the AEAD and the key schedule stay in WebCrypto, which refuses none of their keys.
+ * Tests: tests/worker/sealed-message.test.ts, tests/browser/sealed-message.test.ts.
  */
-import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { Aes128Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
+import { DhkemX25519HkdfSha256 } from '@hpke/dhkem-x25519';
 import { base64UrlDecode, base64UrlEncode, concatBytes, utf8Encode } from '../protocol/bytes.js';
 import type { CryptoProvider } from '../protocol/crypto/provider.js';
 import { WorkerError } from '../shared/worker-api.js';
@@ -59,11 +69,25 @@ export async function inboxKeyPair(seed: Uint8Array): Promise<{ keyPair: CryptoK
   return { keyPair, publicKey: base64UrlEncode(new Uint8Array(await suite.kem.serializePublicKey(keyPair.publicKey))) };
 }
 
-export async function sealInboxMessage(crypto: CryptoProvider, identitySeed: Uint8Array, recipientHk: string, message: InboxMessage): Promise<Uint8Array> {
+/**
+ * Seals `message` to the inbox key `recipientHk`, signed by the identity key. `ephemeralSeed`
+ * (tests only) fixes the ephemeral key, RFC 9180 DeriveKeyPair(ikmE); otherwise it is random.
+ */
+export async function sealInboxMessage(
+  crypto: CryptoProvider,
+  identitySeed: Uint8Array,
+  recipientHk: string,
+  message: InboxMessage,
+  options: { readonly ephemeralSeed?: Uint8Array } = {},
+): Promise<Uint8Array> {
   const s = JSON.stringify(message);
   const sig = base64UrlEncode(await crypto.ed25519Sign(identitySeed, utf8Encode(`covey-inbox-v1\n${s}`)));
   const recipientPublicKey = await suite.kem.deserializePublicKey(base64UrlDecode(recipientHk) as Uint8Array<ArrayBuffer>);
-  const sender = await suite.createSenderContext({ recipientPublicKey, info: INFO as Uint8Array<ArrayBuffer> });
+  const sender = await suite.createSenderContext({
+    recipientPublicKey,
+    info: INFO as Uint8Array<ArrayBuffer>,
+    ...(options.ephemeralSeed === undefined ? {} : { ekm: options.ephemeralSeed as Uint8Array<ArrayBuffer> }),
+  });
   const ct = new Uint8Array(await sender.seal(utf8Encode(JSON.stringify({ s, sig })) as Uint8Array<ArrayBuffer>));
   return concatBytes(new Uint8Array(sender.enc), ct);
 }
