@@ -9,6 +9,7 @@
  * generator shares the machine with the server, so it does as little as it can.
  */
 import type { WebSocket } from 'ws';
+import { threadCpuUs } from '../tests/relay/helpers/thread-cpu.js';
 import { postIdOf, type BenchTarget, type PreparedPost } from './relay-targets.js';
 
 /** Packet payload bytes (a short mpENC data packet is about this size). */
@@ -35,6 +36,31 @@ export interface StepResult {
   /** "status×count" of the posts not accepted (0 = transport error), e.g. "0×3 503×1". */
   readonly errorStatuses: string;
   readonly accepted: number;
+  /**
+   * Cores used during the step (CPU time / wall time, from the clock's start to the end of the
+   * drain): the server process (every thread) and its event loop alone, the load generator (this
+   * process) and its event loop alone. An event loop near 1.0 is that process's limit; the sum
+   * near the machine's cores (2 here) means the machine is. Undefined where not measured.
+   */
+  readonly cores?: StepCores;
+}
+
+export interface StepCores {
+  readonly server: number;
+  readonly serverLoop: number | undefined;
+  readonly generator: number;
+  readonly generatorLoop: number | undefined;
+  /** The store's own server (redis-server), when it is a separate process. */
+  readonly store: number | undefined;
+}
+
+/** What a server reports over IPC ('cpu'): process.cpuUsage() and its event loop's µs (Linux). */
+interface ServerCpu {
+  readonly user: number;
+  readonly system: number;
+  readonly mainThread?: number;
+  /** µs of CPU of the store's own server (redis-server), when there is one. */
+  readonly store?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,6 +141,7 @@ export async function runStep(
   channels: readonly StepChannel[],
   rate: number,
   durationMs: number,
+  measureCores = false,
 ): Promise<StepResult> {
   const count = Math.max(1, Math.ceil((rate * durationMs) / 1000));
   const plan: Array<{ post: PreparedPost; channel: StepChannel }> = [];
@@ -134,6 +161,9 @@ export async function runStep(
   let expected = 0;
   const pending: Array<Promise<void>> = [];
   const intervalMs = 1000 / rate;
+  const serverBefore = measureCores ? await target.request<ServerCpu>('cpu') : undefined;
+  const generatorBefore = process.cpuUsage();
+  const generatorLoopBefore = threadCpuUs();
   const start = performance.now();
   for (let i = 0; i < count; i++) {
     const wait = start + i * intervalMs - performance.now();
@@ -161,6 +191,21 @@ export async function runStep(
   const drainDeadline = performance.now() + DRAIN_TIMEOUT_MS;
   while (counter.delivered < expected && performance.now() < drainDeadline) await sleep(5);
   const elapsedS = (performance.now() - start) / 1000;
+  const generator = process.cpuUsage(generatorBefore);
+  const generatorLoopAfter = threadCpuUs();
+  const serverAfter = serverBefore === undefined ? undefined : await target.request<ServerCpu>('cpu');
+  const elapsedUs = elapsedS * 1e6;
+  const cores: StepCores | undefined =
+    serverBefore === undefined || serverAfter === undefined
+      ? undefined
+      : {
+          server: (serverAfter.user - serverBefore.user + serverAfter.system - serverBefore.system) / elapsedUs,
+          serverLoop:
+            serverAfter.mainThread === undefined || serverBefore.mainThread === undefined ? undefined : (serverAfter.mainThread - serverBefore.mainThread) / elapsedUs,
+          generator: (generator.user + generator.system) / elapsedUs,
+          generatorLoop: generatorLoopAfter === undefined || generatorLoopBefore === undefined ? undefined : (generatorLoopAfter - generatorLoopBefore) / elapsedUs,
+          store: serverAfter.store === undefined || serverBefore.store === undefined ? undefined : (serverAfter.store - serverBefore.store) / elapsedUs,
+        };
   const sorted = counter.latencies();
   return {
     ratePerSec: rate,
@@ -172,6 +217,7 @@ export async function runStep(
     postErrors: refused,
     errorStatuses: [...errorStatuses].map(([status, n]) => `${status}×${n}`).join(' '),
     accepted,
+    ...(cores === undefined ? {} : { cores }),
   };
 }
 

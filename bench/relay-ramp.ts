@@ -94,10 +94,11 @@ export async function runRamp(prepared: readonly RampTarget[], options: RampOpti
         continue;
       }
       try {
-        const step = await runStep(entry.target, counter, entry.channels, rate, options.stepMs);
+        const step = await runStep(entry.target, counter, entry.channels, rate, options.stepMs, true);
         result.steps.push(step);
         console.error(
-          `bench:relay:   ${entry.target.label} @ ${rate}/s: ${step.postsPerSec.toFixed(0)} posts/s, p99 ${step.p99Ms.toFixed(1)} ms`,
+          `bench:relay:   ${entry.target.label} @ ${rate}/s: ${step.postsPerSec.toFixed(0)} posts/s, p99 ${step.p99Ms.toFixed(1)} ms` +
+            (step.cores === undefined ? '' : `, cores: server ${step.cores.server.toFixed(2)} (loop ${step.cores.serverLoop?.toFixed(2) ?? '-'})${step.cores.store === undefined ? '' : `, redis ${step.cores.store.toFixed(2)}`}, generator ${step.cores.generator.toFixed(2)} (loop ${step.cores.generatorLoop?.toFixed(2) ?? '-'})`),
         );
         saturatedSteps[i] = step.postsPerSec < SATURATED_SHARE * rate ? (saturatedSteps[i] ?? 0) + 1 : 0;
         if ((saturatedSteps[i] ?? 0) >= SATURATED_STEPS_TO_STOP) {

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +93,31 @@ export function postIdOf(frame: Buffer): number | undefined {
   // 8 base64 characters are 6 bytes: the id is the first 4.
   const head = Buffer.from(frame.toString('latin1', start, start + 8), 'base64url');
   return head.length >= 4 ? head.readUInt32BE(0) : undefined;
+}
+
+/**
+ * CPU seconds redis-server has used (INFO cpu: used_cpu_sys + used_cpu_user, all its threads), in
+ * µs; undefined when it cannot be read. The bench reports it beside the relay's own CPU: Redis
+ * shares the machine's cores too.
+ */
+function redisCpuUs(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    const done = (value: number | undefined): void => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(5_000, () => done(undefined));
+    socket.on('error', () => done(undefined));
+    socket.on('connect', () => socket.write('INFO cpu\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      const sys = /used_cpu_sys:([\d.]+)/.exec(answer);
+      const user = /used_cpu_user:([\d.]+)/.exec(answer);
+      if (sys?.[1] !== undefined && user?.[1] !== undefined) done(Math.round((Number(sys[1]) + Number(user[1])) * 1e6));
+    });
+  });
 }
 
 function sendRequest(agent: Agent, url: string, post: PreparedPost): Promise<number> {
@@ -386,9 +412,13 @@ export class RelayTarget implements BenchTarget {
     return sendRequest(this.agent, this.url(), post);
   }
 
-  request<T>(op: string, args?: Record<string, unknown>): Promise<T> {
+  async request<T>(op: string, args?: Record<string, unknown>): Promise<T> {
     if (this.relay === undefined) throw new Error(`${this.label} not started`);
-    return this.relay.request<T>(op, args);
+    const reply = await this.relay.request<T>(op, args);
+    // 'cpu': Redis's own CPU beside the relay's (`store`), when the store is a Redis of ours.
+    if (op !== 'cpu' || this.redis === undefined) return reply;
+    const store = await redisCpuUs(this.redis.port);
+    return (store === undefined ? reply : { ...reply, store }) as T;
   }
 
   async close(): Promise<void> {

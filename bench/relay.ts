@@ -26,7 +26,7 @@
  * Env: BENCH_SECTIONS ("ramp,cpu,commit,soak"), BENCH_TARGETS ("baseline,sqlite,redis"),
  * BENCH_SUBSCRIBERS (1000), BENCH_CHANNEL_SIZE (10), BENCH_RATES ("100,250,500,1000,1500,2000,
  * 3000,4000,6000,8000"), BENCH_STEP_MS (2000), BENCH_BUDGET_MS (ramp, 150000), BENCH_CPU_RATE (1000),
- * BENCH_CPU_MS (4000), BENCH_COMMIT_TARGETS ("sqlite,sqlite-off,sqlite-vt,redis,redis-off"),
+ * BENCH_CPU_MS (4000), BENCH_CPU_ROUNDS (1; more: alternating rounds, medians), BENCH_COMMIT_TARGETS ("sqlite,sqlite-off,sqlite-vt,redis,redis-off"),
  * BENCH_COMMIT_WRITERS (100), BENCH_COMMIT_ROUNDS (5), BENCH_COMMIT_ROUND_MS (3000),
  * BENCH_SOAK_TARGETS ("baseline,sqlite"), BENCH_SOAK_IDLE (10000), BENCH_SOAK_ACTIVE (1000),
  * BENCH_SOAK_RATE (200).
@@ -34,7 +34,7 @@
 import { loadavg } from 'node:os';
 import { printJsonLine, printTable, round } from './harness.js';
 import { CPU_PARTS } from './relay-cpu-parts.js';
-import { DeliveryCounter } from './relay-load.js';
+import { DeliveryCounter, runStep } from './relay-load.js';
 import { measureCpu, pairedRatio, runCommit, type CommitResult, type CpuResult } from './relay-post-path.js';
 import { P99_LIMIT_MS, passedLimit, peak, prepareTarget, runRamp, sustained, type RampResult, type RampTarget } from './relay-ramp.js';
 import { runSoak, type SoakResult } from './relay-soak.js';
@@ -61,6 +61,7 @@ const RAMP_BUDGET_MS = envInt('BENCH_BUDGET_MS', 150_000);
 /** Well below every target's saturation: CPU per post at a steady load, not at a pile-up. */
 const CPU_RATE = envInt('BENCH_CPU_RATE', 1000);
 const CPU_MS = envInt('BENCH_CPU_MS', 4_000);
+const CPU_ROUNDS = envInt('BENCH_CPU_ROUNDS', 1);
 const COMMIT_TARGETS = envList('BENCH_COMMIT_TARGETS', 'sqlite,sqlite-off,sqlite-vt,redis,redis-off');
 const COMMIT_WRITERS = envInt('BENCH_COMMIT_WRITERS', 100);
 const COMMIT_ROUNDS = envInt('BENCH_COMMIT_ROUNDS', 5);
@@ -116,20 +117,50 @@ function printRamp(results: readonly RampResult[]): void {
         fixed(step.p50Ms, 2),
         fixed(step.p99Ms, 2),
         String(step.missing),
+        fixed(step.cores?.server, 2),
+        fixed(step.cores?.serverLoop, 2),
+        fixed(step.cores?.store, 2),
+        fixed(step.cores?.generator, 2),
+        fixed(step.cores?.generatorLoop, 2),
         step.postErrors === 0 ? '0' : `${step.postErrors} (${step.errorStatuses})`,
       ]);
     }
-    rows.push([result.label, '-', '-', '-', '-', '-', '-', `stopped: ${result.stop}${result.error === undefined ? '' : ` (${result.error})`}`]);
+    rows.push([result.label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', `stopped: ${result.stop}${result.error === undefined ? '' : ` (${result.error})`}`]);
   }
   console.log(
-    `\nramp: ${SUBSCRIBERS} subscribers per target, channels of ${CHANNEL_SIZE}, ${STEP_MS} ms steps, rising rates until saturated (p99 limit ${P99_LIMIT_MS} ms)`,
+    `\nramp: ${SUBSCRIBERS} subscribers per target, channels of ${CHANNEL_SIZE}, ${STEP_MS} ms steps, rising rates until saturated (p99 limit ${P99_LIMIT_MS} ms); ` +
+      'cores used during the step (CPU time / wall time): the server (all threads), its event loop, redis-server, the load generator, its event loop',
   );
-  printTable(['target', 'rate/s', 'posts/s', 'delivered/s', 'p50 ms', 'p99 ms', 'missing', 'post errors / note'], rows);
+  printTable(
+    ['target', 'rate/s', 'posts/s', 'delivered/s', 'p50 ms', 'p99 ms', 'missing', 'server cores', 'server loop', 'redis cores', 'gen cores', 'gen loop', 'post errors / note'],
+    rows,
+  );
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
+};
+
+/** One target's rounds as one result: the median of each figure (parts: the first round's profile). */
+function medianCpu(results: readonly CpuResult[]): CpuResult {
+  const first = results[0];
+  if (first === undefined) throw new Error('no CPU rounds');
+  const loops = results.map((r) => r.mainThreadUsPerPost).filter((v): v is number => v !== undefined);
+  return {
+    ...first,
+    accepted: Math.round(median(results.map((r) => r.accepted))),
+    cpuUsPerPost: median(results.map((r) => r.cpuUsPerPost)),
+    mainThreadUsPerPost: loops.length === 0 ? undefined : median(loops),
+    generatorCpuUsPerPost: median(results.map((r) => r.generatorCpuUsPerPost)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+  };
 }
 
 function printCpu(results: readonly CpuResult[]): void {
   console.log(
-    `\ncpu: µs of server CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers), of its event loop alone, of the load generator; ` +
+    `\ncpu: µs of server CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers; median of ${CPU_ROUNDS} alternating round(s)), of its event loop alone, of the load generator; ` +
       'parts: the all-threads figure split in the proportions of a wall-clock profile of the event loop (a check queued to another thread shows there as the time spent queueing it, or waiting to)',
   );
   printTable(
@@ -253,8 +284,23 @@ async function main(): Promise<void> {
     }
     if (SECTIONS.has('cpu')) {
       console.error('bench:relay: CPU per post...');
-      const results: CpuResult[] = [];
-      for (const entry of prepared) results.push(await measureCpu(entry, counter, CPU_RATE, CPU_MS, entry.target.key !== 'baseline'));
+      // Warm (JIT, pools) when the ramp did not run first.
+      if (!SECTIONS.has('ramp')) for (const entry of prepared) await runStep(entry.target, counter, entry.channels, CPU_RATE, 1_000);
+      // BENCH_CPU_ROUNDS > 1: the targets alternate (rotating order) and each figure is the median of its rounds; the profile is of the first.
+      const rounds: CpuResult[][] = prepared.map(() => []);
+      for (let round = 0; round < CPU_ROUNDS; round++) {
+        for (let k = 0; k < prepared.length; k++) {
+          const i = (k + round) % prepared.length;
+          const entry = prepared[i];
+          if (entry === undefined) continue;
+          const result = await measureCpu(entry, counter, CPU_RATE, CPU_MS, round === 0 && entry.target.key !== 'baseline');
+          rounds[i]?.push(result);
+          console.error(
+            `bench:relay:   ${entry.target.label}, round ${round + 1}: ${result.cpuUsPerPost.toFixed(0)} µs/post (event loop ${result.mainThreadUsPerPost?.toFixed(0) ?? '-'}), generator ${result.generatorCpuUsPerPost.toFixed(0)}`,
+          );
+        }
+      }
+      const results = rounds.map(medianCpu);
       printCpu(results);
       summary['cpu'] = { ratePerSec: CPU_RATE, ...cpuSummary(results) };
     }
