@@ -156,6 +156,17 @@ interface ChannelRow {
   bytes: number;
   last_left_seq: number;
 }
+/** store.trimProbe: a channel's retention inputs and whether it has push subscriptions. */
+interface TrimProbeRow {
+  first_seq: number;
+  head_seq: number;
+  bytes: number;
+  /** NULL when the channel has no members. */
+  min_cursor: number | null;
+  /** NULL when the channel has no stored events. */
+  oldest_ms: number | null;
+  has_push: 0 | 1;
+}
 interface EventRow {
   size?: number;
   seq: number;
@@ -300,7 +311,18 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     insertMember: db.prepare('INSERT INTO members (channel, key, joined_seq, cursor) VALUES (?, ?, ?, ?)'),
     deleteMember: db.prepare('DELETE FROM members WHERE channel = ? AND key = ?'),
     setCursor: db.prepare('UPDATE members SET cursor = ? WHERE channel = ? AND key = ?'),
-    minCursor: db.prepare<[string], { c: number | null; n: number }>('SELECT MIN(cursor) AS c, COUNT(*) AS n FROM members WHERE channel = ?'),
+    isMember: db.prepare<[string, string], number>('SELECT 1 FROM members WHERE channel = ? AND key = ?').pluck(),
+    /**
+     * What retention needs to know about a channel, and whether it has push subscriptions, in ONE
+     * statement (a post runs it after its append; it was four). min_cursor is NULL without members.
+     */
+    trimProbe: db.prepare<[string], TrimProbeRow>(
+      'SELECT c.first_seq AS first_seq, c.head_seq AS head_seq, c.bytes AS bytes, ' +
+        '(SELECT MIN(m.cursor) FROM members m WHERE m.channel = c.id) AS min_cursor, ' +
+        '(SELECT e.time_ms FROM events e WHERE e.channel = c.id ORDER BY e.seq LIMIT 1) AS oldest_ms, ' +
+        'EXISTS (SELECT 1 FROM push_subs p WHERE p.channel = c.id) AS has_push ' +
+        'FROM channels c WHERE c.id = ?',
+    ),
     insertEvent: db.prepare(
       'INSERT INTO events (channel, seq, time_ms, type, member, actor, packet, size, post_id, wake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -323,7 +345,6 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     countStats: db.prepare('UPDATE stats SET channels = channels + ?, events = events + ?, bytes = bytes + ? WHERE id = 1'),
     getStats: db.prepare<[], { channels: number; events: number; bytes: number }>('SELECT channels, events, bytes FROM stats WHERE id = 1'),
     lastOlderThan: db.prepare<[string, number], { s: number | null }>('SELECT MAX(seq) AS s FROM events WHERE channel = ? AND time_ms < ?'),
-    oldestTime: db.prepare<[string], { t: number }>('SELECT time_ms AS t FROM events WHERE channel = ? ORDER BY seq LIMIT 1'),
     sizesAfter: db.prepare<[string, number], { seq: number; size: number }>('SELECT seq, size FROM events WHERE channel = ? AND seq > ? ORDER BY seq'),
     sizeUpTo: db.prepare<[string, number], { b: number | null; n: number }>(
       'SELECT SUM(size) AS b, COUNT(*) AS n FROM events WHERE channel = ? AND seq <= ?',
@@ -379,7 +400,6 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     ),
     deletePush: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ?'),
     deletePushIfEndpoint: db.prepare('DELETE FROM push_subs WHERE channel = ? AND member = ? AND endpoint = ?'),
-    hasPush: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM push_subs WHERE channel = ? LIMIT 1'),
     pushTargets: db.prepare<[string], { member: string; endpoint: string; p256dh: string; auth: string }>(
       'SELECT member, endpoint, p256dh, auth FROM push_subs WHERE channel = ?',
     ),
@@ -478,7 +498,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       return { ok: false, code: 'invalid-capability' };
     }
     if (asMember !== undefined) {
-      if (q.getMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
+      if (q.isMember.get(channelId, asMember) === undefined) return { ok: false, code: 'not-member' };
     } else if (q.getChannel.get(channelId) === undefined) {
       return { ok: false, code: 'not-member' };
     }
@@ -492,9 +512,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     }
     if (capability !== undefined) q.useCap.run(capability.hash, channelId, capability.kind, nowMs);
     const appended = appendRow(channelId, event, nowMs, postId ?? null);
+    // One statement tells retention what it needs and whether anyone has a push subscription.
+    const probe = q.trimProbe.get(channelId);
     // Already inside this transaction: no savepoint of its own (two statements less per post).
-    if (retention !== undefined) trimRows(channelId, retention, nowMs);
-    const hasPushSubscriptions = q.hasPush.get(channelId) !== undefined;
+    if (retention !== undefined && probe !== undefined) trimProbed(channelId, probe, retention, nowMs);
+    const hasPushSubscriptions = probe?.has_push === 1;
     return { ok: true, value: { event: appended, duplicate: false, hasPushSubscriptions } };
   });
 
@@ -509,17 +531,19 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
   /** Applies the retention policy to one channel inside the caller's transaction; returns events removed. */
   function trimRows(channelId: ChannelId, policy: RetentionPolicy, nowMs: number): number {
-    const channel = q.getChannel.get(channelId);
-    if (channel === undefined) return 0;
+    const probe = q.trimProbe.get(channelId);
+    return probe === undefined ? 0 : trimProbed(channelId, probe, policy, nowMs);
+  }
+
+  /** trimRows with the channel's trimProbe row already read (inside the same transaction). */
+  function trimProbed(channelId: ChannelId, channel: TrimProbeRow, policy: RetentionPolicy, nowMs: number): number {
     let cut = channel.first_seq - 1;
     // Events every current member has read (DESIGN.md §3).
-    const cursors = q.minCursor.get(channelId);
-    if (cursors !== undefined && cursors.n > 0 && cursors.c !== null) cut = Math.max(cut, cursors.c);
+    if (channel.min_cursor !== null) cut = Math.max(cut, channel.min_cursor);
     // Maximum age. Looked for only when the oldest stored event is that old: the search reads the
     // channel's log, and a trim runs with every post.
     const cutoff = nowMs - policy.maxEventAgeMs;
-    const oldest = q.oldestTime.get(channelId);
-    if (oldest !== undefined && oldest.t < cutoff) {
+    if (channel.oldest_ms !== null && channel.oldest_ms < cutoff) {
       const old = q.lastOlderThan.get(channelId, cutoff);
       if (old?.s != null) cut = Math.max(cut, old.s);
     }
