@@ -3,7 +3,7 @@
  * OS (node:crypto), base64url; the relay stores tokens only as SHA-256 (store/types.ts).
  * Parsers accept only the canonical base64url form, so one key or id has exactly one spelling.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlobHash, CapabilityToken, ChannelId, MemberKey } from '../shared/relay-api.js';
 import type { CapabilityHash } from './store/types.js';
 
@@ -17,12 +17,18 @@ const ED25519_SIGNATURE_BYTES = 64;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
 
+/**
+ * Whether `text` is canonical unpadded base64url of exactly `length` bytes, without decoding it:
+ * the length that many bytes encode to, the alphabet, and zero spare bits in the last character
+ * (`isCanonicalBase64Url`): then decoding gives `length` bytes that encode back to `text`.
+ */
+function isBase64UrlOf(text: unknown, length: number): text is string {
+  return typeof text === 'string' && text.length === Math.ceil((length * 4) / 3) && BASE64URL.test(text) && isCanonicalBase64Url(text);
+}
+
 /** Decodes canonical unpadded base64url of exactly `length` bytes, else undefined. */
 export function decodeBase64UrlExact(text: unknown, length: number): Buffer | undefined {
-  if (typeof text !== 'string' || text.length !== Math.ceil((length * 4) / 3) || !BASE64URL.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64url');
-  if (bytes.length !== length || bytes.toString('base64url') !== text) return undefined;
-  return bytes;
+  return isBase64UrlOf(text, length) ? Buffer.from(text, 'base64url') : undefined;
 }
 
 /** The 6-bit value of a base64url character (the caller checked the alphabet). */
@@ -56,7 +62,7 @@ export function newToken(): CapabilityToken {
 }
 
 export function parseChannelId(text: unknown): ChannelId | undefined {
-  return decodeBase64UrlExact(text, CHANNEL_ID_BYTES) === undefined ? undefined : (text as ChannelId);
+  return isBase64UrlOf(text, CHANNEL_ID_BYTES) ? (text as ChannelId) : undefined;
 }
 
 /**
@@ -81,9 +87,20 @@ function isWeakEd25519Key(key: Buffer): boolean {
   return masked[31] === 0x7f && masked.subarray(1, 31).every((b) => b === 0xff) && (masked[0] ?? 0) >= 0xed;
 }
 
+/** Member keys that passed `parseMemberKey` lately (a key is checked on every request it signs); bounded, oldest first out. */
+const acceptedKeys = new Set<string>();
+const ACCEPTED_KEYS_MAX = 10_000;
+
 export function parseMemberKey(text: unknown): MemberKey | undefined {
+  if (typeof text === 'string' && acceptedKeys.has(text)) return text as MemberKey;
   const bytes = decodeBase64UrlExact(text, ED25519_PUBLIC_KEY_BYTES);
-  return bytes === undefined || isWeakEd25519Key(bytes) ? undefined : (text as MemberKey);
+  if (bytes === undefined || isWeakEd25519Key(bytes)) return undefined;
+  if (acceptedKeys.size >= ACCEPTED_KEYS_MAX) {
+    const oldest = acceptedKeys.values().next();
+    if (oldest.done !== true) acceptedKeys.delete(oldest.value);
+  }
+  acceptedKeys.add(text as string);
+  return text as MemberKey;
 }
 
 export function parseSignature(text: unknown): Buffer | undefined {
@@ -91,7 +108,7 @@ export function parseSignature(text: unknown): Buffer | undefined {
 }
 
 export function parseToken(text: unknown): CapabilityToken | undefined {
-  return decodeBase64UrlExact(text, TOKEN_BYTES) === undefined ? undefined : (text as CapabilityToken);
+  return isBase64UrlOf(text, TOKEN_BYTES) ? (text as CapabilityToken) : undefined;
 }
 
 export function parseBlobHash(text: unknown): BlobHash | undefined {
@@ -110,8 +127,9 @@ export function sha256Hex(bytes: Uint8Array): BlobHash {
   return createHash('sha256').update(bytes).digest('hex') as BlobHash;
 }
 
+/** SHA-256 in base64url; one-shot (crypto.hash: no Hash object per call, this runs on every signed request). */
 export function sha256Base64Url(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('base64url');
+  return hash('sha256', bytes, 'base64url');
 }
 
 /** Constant-time equality of two ASCII strings (different lengths: false, after equal work). */

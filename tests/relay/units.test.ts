@@ -73,6 +73,52 @@ describe('ids', () => {
     expect(parseBlobHash('A'.repeat(64))).toBeUndefined();
   });
 
+  it('decodes exactly the texts that decode to the length and encode back to themselves', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // The definition: decode, then check the byte length and that encoding gives the text back.
+    const byDefinition = (text: string, length: number): string | undefined => {
+      if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+      const bytes = Buffer.from(text, 'base64url');
+      return bytes.length === length && bytes.toString('base64url') === text ? bytes.toString('hex') : undefined;
+    };
+    let random = 7;
+    const next = (n: number): number => {
+      random = (random * 1103515245 + 12345) % 2 ** 31;
+      return (random >>> 12) % n;
+    };
+    let accepted = 0;
+    for (const length of [16, 32, 64]) {
+      const chars = Math.ceil((length * 4) / 3);
+      for (let i = 0; i < 400; i++) {
+        const size = chars + next(3) - 1;
+        // Half encode random bytes (canonical, then perhaps one character changed), half are any characters.
+        let text =
+          next(2) === 0
+            ? Buffer.from(Array.from({ length }, () => next(256))).toString('base64url')
+            : Array.from({ length: size }, () => alphabet[next(64)]).join('');
+        if (next(4) === 0) {
+          const at = next(text.length);
+          text = text.slice(0, at) + (alphabet[next(64)] ?? 'A') + text.slice(at + 1);
+        }
+        if (next(8) === 0) text = text.slice(0, -1) + ['=', '+', '/', '.'][next(4)];
+        const expected = byDefinition(text, length);
+        if (expected !== undefined) accepted += 1;
+        expect([text, decodeBase64UrlExact(text, length)?.toString('hex')]).toEqual([text, expected]);
+      }
+    }
+    expect(accepted).toBeGreaterThan(100);
+  });
+
+  it('answers the same for a member key seen before (its check is remembered)', () => {
+    const key = makeMember().publicKey;
+    const weak = Buffer.alloc(32).toString('base64url');
+    for (let i = 0; i < 3; i++) {
+      expect(parseMemberKey(key)).toBe(key);
+      expect(parseMemberKey(weak)).toBeUndefined();
+      expect(parseMemberKey(`${key}=`)).toBeUndefined();
+    }
+  });
+
   it('compares strings in constant time and gets the answer right', () => {
     expect(constantTimeEqual('abc', 'abc')).toBe(true);
     expect(constantTimeEqual('abc', 'abd')).toBe(false);
