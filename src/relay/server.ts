@@ -42,6 +42,8 @@ export const DEFAULT_VAPID_SUBJECT = 'mailto:operator@covey-relay.invalid';
 const METRICS_STATS_MAX_AGE_MS = 1000;
 /** Longest request target accepted (Node's parser already bounds the header block). */
 const MAX_TARGET_CHARS = 8192;
+/** A target `URL` parsing would return unchanged as its path, with no query (see parseTarget). */
+const PLAIN_PATH = /^\/[A-Za-z0-9_\-/]*$/;
 
 export interface RelayOptions {
   readonly store: RelayStore;
@@ -112,6 +114,9 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function parseTarget(target: string | undefined): { path: string; query: URLSearchParams } | undefined {
   if (target === undefined || !target.startsWith('/') || target.startsWith('//') || target.length > MAX_TARGET_CHARS) return undefined;
+  // Most targets (every post) are letters, digits, '-', '_' and '/': `URL` would give them back
+  // unchanged (nothing to percent-encode or resolve, no query), so skip parsing them.
+  if (PLAIN_PATH.test(target)) return { path: target, query: new URLSearchParams() };
   try {
     const url = new URL(target, 'http://relay.invalid');
     return { path: url.pathname, query: url.searchParams };
@@ -191,6 +196,8 @@ async function sendStream(
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
   const logger: Logger = makeLogger(options.logLevel ?? 'info');
+  /** One log line per request only at level info (its fields are not even built otherwise). */
+  const logRequests = (options.logLevel ?? 'info') === 'info';
   const metrics = new RelayMetrics();
   const now = options.now ?? Date.now;
   const store = options.store;
@@ -309,7 +316,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const finish = (code: string, route: string, status: number): void => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observeRequest(code, seconds);
-      logger.info('request', { method: req.method, route, status, code, ms: Math.round(seconds * 1e4) / 10, client });
+      if (logRequests) logger.info('request', { method: req.method, route, status, code, ms: Math.round(seconds * 1e4) / 10, client });
       inFlight -= 1;
       const left = (inFlightByClient.get(client) ?? 1) - 1;
       if (left <= 0) inFlightByClient.delete(client);

@@ -146,6 +146,28 @@ describe('request targets', () => {
       expect(parseTarget(bad)).toBeUndefined();
     }
   });
+
+  it('gives every target the path and query URL parsing gives it (plain paths skip the parse)', () => {
+    const pieces = ['v1', 'channels', 'AbC-_9', '', '.', '..', '%2e', '%41', 'a b', 'x?y=1', '?a=%20&b', '#frag', '\\', 'é', '~', ';'];
+    let random = 3;
+    const next = (n: number): number => {
+      random = (random * 1103515245 + 12345) % 2 ** 31;
+      return (random >>> 12) % n;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const target = `/${Array.from({ length: 1 + next(5) }, () => pieces[next(pieces.length)]).join('/')}`;
+      const parsed = parseTarget(target);
+      if (target.startsWith('//')) continue;
+      let url: URL | undefined;
+      try {
+        url = new URL(target, 'http://relay.invalid');
+      } catch {
+        url = undefined;
+      }
+      expect([target, parsed?.path, parsed?.query.toString()]).toEqual([target, url?.pathname, url?.searchParams.toString()]);
+    }
+    expect(parseTarget('/v1/channels/AbC-_9/events')).toEqual({ path: '/v1/channels/AbC-_9/events', query: new URLSearchParams() });
+  });
 });
 
 describe('storage high-water mark', () => {
