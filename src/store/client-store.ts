@@ -43,6 +43,51 @@ export class CorruptRecordError extends Error {
 
 export type RecordKey = string | [string, number];
 
+/**
+ * Timeline records appended by one step at consecutive positions (a catch-up page: hundreds of
+ * received messages) go as packs of up to this many: one seal and one put per pack instead of per
+ * message (the store's part of a catch-up, bench:catchup).
+ */
+export const TIMELINE_PACK = 64;
+
+/**
+ * A pack (schema v4): the records of positions first, first + 1, … sealed as ONE value at the key
+ * [conversationId, first - 0.5]. The half key never meets a whole position, so a record put later
+ * at one of its positions (a single record: a message of ours rewritten) is a record of its own,
+ * and it wins over the pack's item when read (`timeline`, `range`).
+ */
+export interface TimelinePack<T = unknown> {
+  readonly t: 'pack';
+  readonly items: readonly T[];
+}
+
+const isPackKey = (n: number): boolean => !Number.isInteger(n);
+/** The first position a timeline key holds (its own, or a pack's first). */
+const firstPosition = (n: number): number => (isPackKey(n) ? n + 0.5 : n);
+
+/** Decoded timeline records by position: single records win over pack items (see TimelinePack). */
+class TimelineMerge<T> {
+  private readonly singles = new Map<number, T>();
+  private readonly packed = new Map<number, T>();
+
+  add(key: number, value: unknown): void {
+    if (!isPackKey(key)) {
+      this.singles.set(key, value as T);
+      return;
+    }
+    const first = firstPosition(key);
+    for (const [i, item] of (value as TimelinePack<T>).items.entries()) this.packed.set(first + i, item);
+  }
+
+  /** Positions below `before`, ascending, the newest `limit` of them. */
+  entries(before: number, limit = Infinity): [number, T][] {
+    const all = new Map(this.packed);
+    for (const [p, v] of this.singles) all.set(p, v);
+    const sorted = [...all].filter(([p]) => p < before).sort((a, b) => a[0] - b[0]);
+    return Number.isFinite(limit) ? sorted.slice(Math.max(0, sorted.length - limit)) : sorted;
+  }
+}
+
 const keyText = (key: RecordKey): string => (typeof key === 'string' ? key : `${key[0]}\u0000${key[1]}`);
 const aadFor = (store: SealedStoreName, key: RecordKey): Uint8Array => new TextEncoder().encode(`covey-record-v1\n${store}\n${keyText(key)}`);
 
@@ -73,6 +118,8 @@ export class Batch {
   /** Each sealed key's slot and its value as JSON (a later put of the key replaces it). */
   private readonly toSeal = new Map<string, { slot: number; store: SealedStoreName; key: RecordKey; json: string }>();
   private sealing: Promise<void> | null = null;
+  /** Per conversation, the timeline records appended at consecutive positions, not yet put (as JSON). */
+  private readonly runs = new Map<string, { first: number; json: string[] }>();
 
   constructor(private readonly store: ClientStore) {}
 
@@ -103,6 +150,30 @@ export class Batch {
     return this;
   }
 
+  /**
+   * A timeline record at a new position (`nextPosition`), never put before: records appended at
+   * consecutive positions of one conversation go into packs of up to TIMELINE_PACK (TimelinePack);
+   * a lone one is a single record. Serialised now, like `put`.
+   */
+  appendTimeline(conversationId: string, position: number, value: unknown): this {
+    if (this.sealing !== null) throw new Error('Batch: put after ready');
+    const json = JSON.stringify(value);
+    const run = this.runs.get(conversationId);
+    if (run !== undefined && run.first + run.json.length === position && run.json.length < TIMELINE_PACK) {
+      run.json.push(json);
+      return this;
+    }
+    if (run !== undefined) this.closeRun(conversationId, run);
+    this.runs.set(conversationId, { first: position, json: [json] });
+    return this;
+  }
+
+  private closeRun(conversationId: string, run: { first: number; json: string[] }): void {
+    this.runs.delete(conversationId);
+    if (run.json.length === 1) this.putJson('timeline', [conversationId, run.first], run.json[0]!);
+    else this.putJson('timeline', [conversationId, run.first - 0.5], `{"t":"pack","items":[${run.json.join(',')}]}`);
+  }
+
   putTransit(store: TransitStore, value: TransitValue): this {
     this.slots.push({ kind: 'transit', store, value });
     return this;
@@ -120,11 +191,12 @@ export class Batch {
   }
 
   get empty(): boolean {
-    return this.slots.length === 0;
+    return this.slots.length === 0 && this.runs.size === 0;
   }
 
   /** Seals every put (all at once: WebCrypto runs them side by side). */
   ready(): Promise<void> {
+    if (this.sealing === null) for (const [conversationId, run] of [...this.runs]) this.closeRun(conversationId, run);
     this.sealing ??= Promise.all(
       [...this.toSeal.values()].map(async ({ slot, store, key, json }) => {
         this.slots[slot] = { kind: 'sealed', store, key, value: await this.store.sealJson(store, key, json) };
@@ -255,24 +327,38 @@ export class ClientStore {
   }
 
   /**
-   * Timeline records of one conversation with position in [from, to], newest `limit` of them,
-   * oldest first.
+   * Timeline records of one conversation with position below `before`, the newest `limit` of
+   * them, oldest first (packs opened: TimelinePack).
    */
   async timeline<T>(conversationId: string, limit: number, before = Number.MAX_SAFE_INTEGER): Promise<[number, T][]> {
     const earlier = this.inOrder();
     if (earlier !== null) await earlier;
-    const range = IDBKeyRange.bound([conversationId, 0], [conversationId, before], false, true);
-    const found: [number, Sealed][] = [];
-    let cursor = await this.db.transaction('timeline').store.openCursor(range, 'prev');
-    while (cursor !== null && found.length < limit) {
-      found.push([(cursor.key as [string, number])[1], cursor.value]);
-      cursor = await cursor.continue();
+    const merge = new TimelineMerge<T>();
+    // Records are read newest first until their keys span `limit` positions (a pack counts from
+    // its first position: over-reading by a pack at most); if packs and gaps leave fewer than
+    // `limit`, the next older records are read.
+    let upper = before;
+    for (;;) {
+      const range = IDBKeyRange.bound([conversationId, 0], [conversationId, upper], false, true);
+      const found: [number, Sealed][] = [];
+      let top: number | undefined;
+      let cursor = await this.db.transaction('timeline').store.openCursor(range, 'prev');
+      while (cursor !== null) {
+        const key = (cursor.key as [string, number])[1];
+        found.push([key, cursor.value]);
+        top ??= Math.ceil(key);
+        if (found.length >= limit || top - firstPosition(key) + 1 >= limit) break;
+        cursor = await cursor.continue();
+      }
+      const exhausted = cursor === null;
+      const opened = await Promise.all(found.map(([key, sealed]) => this.open<unknown>('timeline', [conversationId, key], sealed)));
+      found.forEach(([key], i) => merge.add(key, opened[i]));
+      if (exhausted || found.length === 0 || merge.entries(before).length >= limit) return merge.entries(before, limit);
+      upper = found.at(-1)![0];
     }
-    found.reverse();
-    return Promise.all(found.map(async ([pos, sealed]) => [pos, await this.open<T>('timeline', [conversationId, pos], sealed)] as [number, T]));
   }
 
-  /** Every record of a [prefix, n] keyed store under one prefix, by n ascending. */
+  /** Every record of a [prefix, n] keyed store under one prefix, by n ascending (timeline packs opened). */
   async range<T>(store: 'timeline' | 'sessionChunks', prefix: string): Promise<[number, T][]> {
     const earlier = this.inOrder();
     if (earlier !== null) await earlier;
@@ -280,7 +366,11 @@ export class ClientStore {
     const tx = this.db.transaction(store);
     const [keys, values] = await Promise.all([tx.store.getAllKeys(range), tx.store.getAll(range)]);
     await tx.done;
-    return Promise.all(keys.map(async (key, i) => [(key as [string, number])[1], await this.open<T>(store, key as [string, number], values[i]!)] as [number, T]));
+    const opened = await Promise.all(keys.map(async (key, i) => [(key as [string, number])[1], await this.open<T>(store, key as [string, number], values[i]!)] as [number, T]));
+    if (store !== 'timeline') return opened;
+    const merge = new TimelineMerge<T>();
+    for (const [key, value] of opened) merge.add(key, value);
+    return merge.entries(Infinity);
   }
 
   /** Deletes every record of a [prefix, n] keyed store whose prefix starts with `start`. */

@@ -14,13 +14,17 @@
  * History: v1 (the first layout: meta, profile, contacts, conversations, sessions, timeline,
  * outbox, inbox); v2 added requests, invitations, drafts, seen, fetchTokens and the outbox's
  * by-channel index; v3 added sessionChunks (a session's accepted messages in fixed chunks, so a
- * step rewrites only what changed).
+ * step rewrites only what changed); v4: a timeline record may be a pack (client-store.ts
+ * `TimelinePack`: consecutive positions appended by one step, sealed as ONE record at the
+ * fractional key [conversationId, first - 0.5]; one seal and one put per message was the store's
+ * part of a catch-up, bench:catchup). No store changes: records written before stay valid; the
+ * version keeps an older build, which would not read packs, from opening the database.
  */
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
 
 export { CLIENT_DB_NAME };
-export const CLIENT_DB_VERSION = 3;
+export const CLIENT_DB_VERSION = 4;
 
 /** An encrypted value: AES-256-GCM, 12-byte IV, tag appended. */
 export interface Sealed {
@@ -52,7 +56,10 @@ export interface CoveyDb extends DBSchema {
   invitations: { key: string; value: Sealed };
   conversations: { key: string; value: Sealed };
   sessions: { key: string; value: Sealed };
-  /** Key [conversationId, position]: messages and notices in display order. */
+  /**
+   * Key [conversationId, position]: messages and notices in display order; since v4 also packs at
+   * [conversationId, first - 0.5] (client-store.ts TimelinePack), never at a whole position.
+   */
   timeline: { key: [string, number]; value: Sealed };
   drafts: { key: string; value: Sealed };
   /** Key ["<conversationId>/<subsession>", chunk]: immutable chunks of accepted messages. */
@@ -99,5 +106,9 @@ export function upgradeCoveyDb(
   }
   if (oldVersion < 3 && target >= 3) {
     db.createObjectStore('sessionChunks');
+  }
+  if (oldVersion < 4 && target >= 4) {
+    // Timeline packs (client-store.ts TimelinePack): no layout change, nothing to convert; single
+    // records written before are read as they are.
   }
 }

@@ -8,7 +8,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { CLIENT_DB_NAME, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../../src/shared/client-db.js';
 import type { ChannelId } from '../../src/shared/relay-api.js';
-import { ClientStore, CorruptRecordError, EngineReplacedError, openCoveyDb } from '../../src/store/client-store.js';
+import { ClientStore, CorruptRecordError, EngineReplacedError, openCoveyDb, TIMELINE_PACK } from '../../src/store/client-store.js';
 import { CLIENT_DB_VERSION, SEALED_STORES, type SealedStoreName } from '../../src/store/schema.js';
 import { createKeys, rewrapKeys, unlockKeys, WrongPassphraseError } from '../../src/store/vault.js';
 import { plaintextIn } from './dump.js';
@@ -99,6 +99,67 @@ describe('client store', () => {
     // The index added in version 2 covers records written before it.
     const byChannel = await store.db.getAllFromIndex('outbox', 'byChannel');
     expect(byChannel.map((r) => r.postId)).toEqual(['x'.repeat(22)]);
+    store.close();
+  });
+
+  it('packs timeline records appended side by side, and reads them back by position (v4)', async () => {
+    const { store } = await openUnlocked();
+    const item = (p: number) => ({ t: 'm', text: `${SECRET} ${p}` });
+    // One step appends 150 records to c1 (and, in between, 3 to c2), then puts one single record.
+    const batch = store.batch();
+    for (let p = 1; p <= 150; p++) {
+      batch.appendTimeline('c1', p, item(p));
+      if (p % 50 === 0) batch.appendTimeline('c2', p / 50, item(-p));
+    }
+    batch.put('timeline', ['c1', 151], item(151));
+    await store.commit(batch);
+    // 150 consecutive positions: ceil(150 / TIMELINE_PACK) sealed records, at half keys.
+    const keys = (await store.db.getAllKeys('timeline')) as [string, number][];
+    const c1Keys = keys.filter(([c]) => c === 'c1').map(([, n]) => n);
+    expect(c1Keys).toEqual([0.5, TIMELINE_PACK + 0.5, 2 * TIMELINE_PACK + 0.5, 151]);
+    expect(keys.filter(([c]) => c === 'c2').map(([, n]) => n)).toEqual([0.5]);
+    const all = Array.from({ length: 151 }, (_, i) => [i + 1, item(i + 1)]);
+    expect(await store.range('timeline', 'c1')).toEqual(all);
+    expect(await store.range('timeline', 'c2')).toEqual([1, 2, 3].map((p) => [p, item(-50 * p)]));
+    // The newest n, whatever pack boundaries they cross; and before a position.
+    for (const n of [1, 10, TIMELINE_PACK, TIMELINE_PACK + 1, 100, 151, 400]) expect(await store.timeline('c1', n)).toEqual(all.slice(-n));
+    expect(await store.timeline('c1', 5, 70)).toEqual(all.slice(64, 69));
+    expect(await store.timeline('c1', 100, 70)).toEqual(all.slice(0, 69));
+    // A position of a pack rewritten as a single record: the single record is what is read.
+    await store.commit(store.batch().put('timeline', ['c1', 1], { t: 'm', text: 'rewritten 1' }).put('timeline', ['c1', 100], { t: 'm', text: 'rewritten 100' }));
+    const rewritten = all.map(([p, v]) => [p, p === 1 ? { t: 'm', text: 'rewritten 1' } : p === 100 ? { t: 'm', text: 'rewritten 100' } : v]);
+    expect(await store.range('timeline', 'c1')).toEqual(rewritten);
+    expect(await store.timeline('c1', 151)).toEqual(rewritten);
+    expect(await store.timeline('c1', 60)).toEqual(rewritten.slice(-60));
+    // Packs are sealed like every record: nothing readable at rest.
+    expect(plaintextIn(await store.rawDump(), [SECRET])).toEqual([]);
+    store.close();
+  });
+
+  it('reads a version 3 timeline after the upgrade to packs (v4), old single records and new packs together', async () => {
+    const factory = new IDBFactory();
+    const v3 = await openCoveyDb(factory, CLIENT_DB_NAME, 3);
+    const { record, dataKey } = await createKeys();
+    await v3.put('meta', record, 'keys');
+    v3.close();
+    {
+      const store = await ClientStore.open(factory, CLIENT_DB_NAME, 3);
+      store.setDataKey(dataKey);
+      const batch = store.batch();
+      for (let p = 1; p <= 5; p++) batch.put('timeline', ['c1', p], { t: 'n', text: `old ${p}` });
+      await store.commit(batch);
+      store.close();
+    }
+    const store = await ClientStore.open(factory);
+    expect(store.db.version).toBe(CLIENT_DB_VERSION);
+    expect(CLIENT_DB_VERSION).toBeGreaterThanOrEqual(4);
+    store.setDataKey(await unlockKeys((await store.keys())!));
+    const batch = store.batch();
+    for (let p = 6; p <= 9; p++) batch.appendTimeline('c1', p, { t: 'n', text: `new ${p}` });
+    await store.commit(batch);
+    const expected = Array.from({ length: 9 }, (_, i) => [i + 1, { t: 'n', text: `${i < 5 ? 'old' : 'new'} ${i + 1}` }]);
+    expect(await store.range('timeline', 'c1')).toEqual(expected);
+    expect(await store.timeline('c1', 6)).toEqual(expected.slice(-6));
     store.close();
   });
 

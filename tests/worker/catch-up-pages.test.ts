@@ -33,7 +33,7 @@ interface Crash {
 }
 
 /** Alice writes BACKLOG messages while Bob is closed; Bob comes back in pages of PAGE (crashing once, if asked). */
-async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped: number; crashed: boolean }> {
+async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped: number; crashed: boolean; reopened: string[]; timelineRecords: number }> {
   const clients: TestClient[] = [];
   const bobProfile = new Profile('Bob');
   try {
@@ -94,7 +94,17 @@ async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped
     }
     // Everything settled: Alice's ack state says Bob has them all, so nothing more can arrive.
     await alice.until('all delivered', () => alice.view(aId)!.timeline.every((t) => t.type !== 'message' || !t.mine || t.delivery.state === 'delivered-to-all'));
-    return { bob: bob.texts(bId), overlapped, crashed };
+    const shown = bob.texts(bId);
+    // What the store holds: Bob's timeline records (raw), then Bob started again, his view read
+    // from the store alone (the runtime's window starts empty).
+    bob.close();
+    const raw = await ClientStore.open(bobProfile.indexedDB);
+    const timelineRecords = (await raw.db.getAllKeys('timeline')).filter((key) => (key as [string, number])[0] === bId).length;
+    raw.close();
+    const again = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: PAGE });
+    clients.push(again);
+    await again.until('the stored history', () => texts.every((t) => again.texts(bId).includes(t)));
+    return { bob: shown, overlapped, crashed, reopened: again.texts(bId), timelineRecords };
   } finally {
     for (const c of clients) c.close();
   }
@@ -102,9 +112,14 @@ async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped
 
 describe('a catch-up in pages', () => {
   it('verifies the next page while the page before is stored, and delivers each message once, in order', async () => {
-    const { bob, overlapped } = await catchUp(null);
+    const { bob, overlapped, reopened, timelineRecords } = await catchUp(null);
     expect(bob.filter((t) => t.startsWith('backlog'))).toEqual(texts);
     expect(overlapped).toBeGreaterThan(0);
+    // The same history read back from the store after a restart, in the same order.
+    expect(reopened).toEqual(bob);
+    // A page's messages are stored as packs (Batch.appendTimeline): fewer timeline records than
+    // messages shown (one per message before; at most one per page of PAGE, plus the notices).
+    expect(timelineRecords).toBeLessThan(bob.length);
   });
 
   const cases: Crash[] = [
@@ -118,6 +133,7 @@ describe('a catch-up in pages', () => {
       const result = await catchUp(crash);
       expect(result.crashed, 'the crash happened').toBe(true);
       expect(result.bob.filter((t) => t.startsWith('backlog'))).toEqual(texts);
+      expect(result.reopened).toEqual(result.bob);
     });
   }
 });
