@@ -12,7 +12,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { WebSocket, WebSocketServer } from 'ws';
+import { sendJson } from '../src/relay/http/io.js';
+import { RELAY_HEADERS } from '../src/shared/relay-api.js';
 import type { RelayLimits } from '../src/relay/limits.js';
 import type { ChannelId, ServerFrame } from '../src/shared/relay-api.js';
 import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from '../tests/relay/helpers/process.js';
@@ -188,8 +191,15 @@ async function spawnServer(kind: string): Promise<ServerChild> {
   };
 }
 
-/** The baseline server: POST /post/:channel broadcasts the body to that channel's sockets. */
-function serveBaseline(): void {
+/**
+ * The baseline server: POST /post/:channel broadcasts the body to that channel's sockets.
+ * `sameWire` (the default baseline): it answers with the relay's headers and answer fields and
+ * pushes frames with the relay's fields (channel id, seq, time, author, packet), so the load
+ * generator receives as many bytes per post from it as from the relay (the requests it sends carry
+ * the relay's four signature headers, unchecked); otherwise the bare answer and frame of the first
+ * baseline ('baseline-plain').
+ */
+function serveBaseline(sameWire: boolean): void {
   const subscribers = new Map<string, Set<WebSocket>>();
   let seq = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -205,9 +215,18 @@ function serveBaseline(): void {
       seq += 1;
       // The same framing work as the relay: JSON in, JSON out, the packet in base64url.
       const { packet } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { packet: string };
-      const frame = JSON.stringify({ type: 'event', channel, event: { seq, type: 'packet', packet } });
-      for (const ws of subscribers.get(channel) ?? []) ws.send(frame);
-      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ seq }));
+      if (!sameWire) {
+        const frame = JSON.stringify({ type: 'event', channel, event: { seq, type: 'packet', packet } });
+        for (const ws of subscribers.get(channel) ?? []) ws.send(frame);
+        res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ seq }));
+        return;
+      }
+      const timeMs = Date.now();
+      const author = req.headers[RELAY_HEADERS.key];
+      // Encoded once for every subscriber, as the relay does.
+      const frame = Buffer.from(JSON.stringify({ type: 'event', channel: channel.slice(0, 22), event: { seq, timeMs, type: 'packet', author, packet } }), 'utf8');
+      for (const ws of subscribers.get(channel) ?? []) ws.send(frame, { binary: false });
+      sendJson(res, 201, { seq, timeMs, duplicate: false });
     });
   });
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
@@ -240,12 +259,23 @@ function serveBaseline(): void {
 
 // ---- the targets --------------------------------------------------------------------------------
 
+/** Base64url text of `bytes` random bytes: a stand-in of the relay's ids, keys, nonces and signatures, same length. */
+const filler = (bytes: number): string => randomBytes(bytes).toString('base64url');
+
 export class BaselineTarget implements BenchTarget {
-  readonly key = 'baseline';
-  readonly label = 'baseline (bare ws)';
+  readonly key: string;
+  readonly label: string;
   readonly acceptedStatus = 201;
   private child: ServerChild | undefined;
   private agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+  /** Per channel: a relay-length channel id in the path, and the authors' keys. */
+  private readonly wire = new Map<number, { readonly path: string; readonly keys: string[] }>();
+
+  /** `sameWire`: see serveBaseline (the default 'baseline'); false: 'baseline-plain'. */
+  constructor(private readonly sameWire = true) {
+    this.key = sameWire ? 'baseline' : 'baselinePlain';
+    this.label = sameWire ? 'baseline (bare ws)' : 'baseline (bare ws, own wire)';
+  }
 
   resetConnections(): void {
     this.agent.destroy();
@@ -253,11 +283,11 @@ export class BaselineTarget implements BenchTarget {
   }
 
   async prepare(): Promise<void> {
-    this.child = await spawnServer('baseline');
+    this.child = await spawnServer(this.sameWire ? 'baseline' : 'baseline-plain');
   }
 
   async subscribe(channel: number, _member: number, onFrame: (data: Buffer) => void, options: SubscribeOptions = {}): Promise<WebSocket> {
-    const ws = new WebSocket(`${this.url().replace(/^http/, 'ws')}/?channel=c${channel}`, {
+    const ws = new WebSocket(`${this.url().replace(/^http/, 'ws')}/?channel=${encodeURIComponent(this.channelName(channel))}`, {
       perMessageDeflate: false,
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     });
@@ -273,9 +303,25 @@ export class BaselineTarget implements BenchTarget {
     return ws;
   }
 
-  preparePost(channel: number, _author: number, payload: Uint8Array): PreparedPost {
+  preparePost(channel: number, author: number, payload: Uint8Array): PreparedPost {
     const body = JSON.stringify({ packet: Buffer.from(payload).toString('base64url') });
-    return { path: `/post/c${channel}`, headers: { 'content-type': 'application/json' }, body };
+    if (!this.sameWire) return { path: `/post/c${channel}`, headers: { 'content-type': 'application/json' }, body };
+    // The relay's request, byte for byte in size: its path length and four signature headers (not checked).
+    let wire = this.wire.get(channel);
+    if (wire === undefined) {
+      const id = `c${channel}_`.padEnd(22, filler(16));
+      wire = { path: `/post/${id}`.padEnd(`/v1/channels/${id}/events`.length, '-'), keys: [] };
+      this.wire.set(channel, wire);
+    }
+    const key = (wire.keys[author] ??= filler(32));
+    const headers = {
+      'content-type': 'application/json',
+      [RELAY_HEADERS.key]: key,
+      [RELAY_HEADERS.nonce]: filler(16),
+      [RELAY_HEADERS.time]: String(Date.now()),
+      [RELAY_HEADERS.signature]: filler(64),
+    };
+    return { path: wire.path, headers, body };
   }
 
   send(post: PreparedPost): Promise<number> {
@@ -285,6 +331,13 @@ export class BaselineTarget implements BenchTarget {
   request<T>(op: string, args?: Record<string, unknown>): Promise<T> {
     if (this.child === undefined) throw new Error('baseline not started');
     return this.child.request<T>(op, args);
+  }
+
+  /** The channel name the server sees in a post's path (see preparePost). */
+  private channelName(channel: number): string {
+    if (!this.sameWire) return `c${channel}`;
+    this.preparePost(channel, 0, new Uint8Array(4));
+    return this.wire.get(channel)?.path.slice('/post/'.length) ?? `c${channel}`;
   }
 
   async close(): Promise<void> {
@@ -444,6 +497,8 @@ export function makeTarget(name: string): BenchTarget {
   switch (name) {
     case 'baseline':
       return new BaselineTarget();
+    case 'baseline-plain':
+      return new BaselineTarget(false);
     case 'sqlite':
       return new RelayTarget('sqlite', 'relay, SQLite', 'sqlite');
     case 'sqlite-off':
@@ -472,8 +527,8 @@ export function makeTarget(name: string): BenchTarget {
   }
 }
 
-// `tsx bench/relay-targets.ts serve baseline`: the baseline server child.
+// `tsx bench/relay-targets.ts serve baseline|baseline-plain`: the baseline server child.
 if (process.argv[2] === 'serve') {
-  if (process.argv[3] !== 'baseline') throw new Error(`unknown server kind ${process.argv[3]}`);
-  serveBaseline();
+  if (process.argv[3] !== 'baseline' && process.argv[3] !== 'baseline-plain') throw new Error(`unknown server kind ${process.argv[3]}`);
+  serveBaseline(process.argv[3] === 'baseline');
 }

@@ -5,9 +5,11 @@
  * - ramp: 1,000 WebSocket subscribers per target in channels of 10; posts at rising rates; for
  *   each target the rate where its p99 post-to-push latency first passes 100 ms, and its peak
  *   deliveries/s (the ramp goes on until it cannot keep up with the offered rate twice in a row)
- *   (relay-ramp.ts). Targets: a bare `ws` broadcaster (baseline), the relay on SQLite, the relay
- *   on Redis (BENCH_TARGETS also knows sqlite-vt / redis-vt: one signature thread); steps
- *   alternate between them.
+ *   (relay-ramp.ts). Targets: a bare `ws` broadcaster (baseline: it checks and stores nothing but
+ *   speaks the relay's wire, same request headers, answer headers and frame fields, so the load
+ *   generator does the same work per post for every target; 'baseline-plain' is the first, smaller
+ *   one), the relay on SQLite, the relay on Redis (BENCH_TARGETS also knows sqlite-vt / redis-vt:
+ *   one signature thread); steps alternate between them.
  * - cpu: CPU per accepted post (all threads, and the event loop alone: one event loop takes at
  *   most 1 s / that many posts a second), by part (signature check, JSON, store, fan-out, ...), on
  *   the ramp's relays at a steady rate, next to the baseline's and the load generator's CPU per
@@ -294,7 +296,7 @@ async function main(): Promise<void> {
           const i = (k + round) % prepared.length;
           const entry = prepared[i];
           if (entry === undefined) continue;
-          const result = await measureCpu(entry, counter, CPU_RATE, CPU_MS, round === 0 && entry.target.key !== 'baseline');
+          const result = await measureCpu(entry, counter, CPU_RATE, CPU_MS, round === 0 && !entry.target.key.startsWith('baseline'));
           rounds[i]?.push(result);
           console.error(
             `bench:relay:   ${entry.target.label}, round ${round + 1}: ${result.cpuUsPerPost.toFixed(0)} µs/post (event loop ${result.mainThreadUsPerPost?.toFixed(0) ?? '-'}), generator ${result.generatorCpuUsPerPost.toFixed(0)}`,
