@@ -334,6 +334,7 @@ export class ConversationRuntime {
     options.first?.(batch);
     const outbox: OutboxRecord[] = [];
     const signed = new Map<string, Promise<SignedPost>>();
+    const presigned = new Map<string, OutboxRecord | Promise<OutboxRecord>>();
     const postIds: string[] = [];
     let timerAt: number | undefined;
     let delivered: DeliveredMessage | undefined;
@@ -373,7 +374,13 @@ export class ConversationRuntime {
           const live = this.host.signPost(record, this.signer);
           live.catch(() => undefined);
           signed.set(record.postId, live);
-          outbox.push(data ? await this.host.presign(record, this.signer) : record);
+          // The stored copy carries the deferred post for the service worker (data packets), signed
+          // while the step's records are sealed (the batch waits for it); the outbox in memory
+          // posts the live one.
+          const stored = data ? this.host.presign(record, this.signer) : record;
+          if (stored instanceof Promise) stored.catch(() => undefined);
+          presigned.set(record.postId, stored);
+          outbox.push(record);
           postIds.push(record.postId);
           break;
         }
@@ -403,7 +410,7 @@ export class ConversationRuntime {
     }
     if (options.ownRef !== undefined) this.sealedOwn(options.ownRef, delivered, postIds, batch);
     await options.prepare?.(batch);
-    for (const r of outbox) batch.putTransit('outbox', r);
+    for (const r of outbox) batch.putTransit('outbox', presigned.get(r.postId)!);
     batch.put('sessions', this.id, this.sessionRecord(batch));
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };

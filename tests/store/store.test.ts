@@ -220,6 +220,19 @@ describe('client store', () => {
     store.close();
   });
 
+  it('writes a transit record given as a promise with the batch, and nothing of a batch whose promise fails', async () => {
+    const { store } = await openUnlocked();
+    const outbox = (postId: string): OutboxRecord => ({ postId, relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, packet: 'AAAA', ifNoLeaveAfter: 4, queuedAtMs: 1, presigned: null, attempts: 0 });
+    const later = new Promise<OutboxRecord>((resolve) => setTimeout(() => resolve(outbox('made later')), 30));
+    await store.commit(store.batch().put('drafts', 'c1', SECRET).putTransit('outbox', later));
+    expect((await store.transit('outbox')).map((r) => r.postId)).toEqual(['made later']);
+    const refused = store.commit(store.batch().put('drafts', 'c2', 'never').putTransit('outbox', Promise.reject(new Error('no signature'))));
+    await expect(refused).rejects.toThrow('no signature');
+    expect(await store.get('drafts', 'c2')).toBeUndefined();
+    expect(await store.transit('outbox')).toHaveLength(1);
+    store.close();
+  });
+
   it('refuses every write of an engine that another one replaced', async () => {
     const factory = new IDBFactory();
     const { store: first } = await openUnlocked(factory);

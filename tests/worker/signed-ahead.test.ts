@@ -125,6 +125,11 @@ describe('a message written', () => {
       const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
       await alice.until('formed', () => alice.view(conversationId)?.canSend === true || undefined);
       await bob.until('roster', () => bob.view(bobId)?.name === 'Ahead' || undefined);
+      // The stored copies of the outbox records (what the service worker would send).
+      const stored: OutboxRecord[] = [];
+      alice.host.engine!.store.beforeWrite = (batch) => {
+        for (const w of batch.writes) if (w.kind === 'transit' && w.store === 'outbox') stored.push(w.value as OutboxRecord);
+      };
       const fresh = vi.spyOn(RelayClient.prototype, 'post');
       const ahead = vi.spyOn(RelayClient.prototype, 'postSigned');
       try {
@@ -138,6 +143,10 @@ describe('a message written', () => {
         ahead.mockRestore();
       }
       expect(bob.texts(bobId).filter((t) => t === 'signed ahead')).toHaveLength(1);
+      // The message's stored record carries its deferred post, signed beside the step's seals.
+      const data = stored.filter((r) => r.ifNoLeaveAfter !== null);
+      expect(data.length).toBeGreaterThan(0);
+      for (const r of data) expect(r.presigned).toMatchObject({ headers: expect.any(Object), body: expect.stringContaining(r.postId), signedAtMs: expect.any(Number) });
     } finally {
       alice.close();
       bob.close();
