@@ -60,6 +60,12 @@ describe('client store', () => {
     // The check itself finds plaintext when it is there.
     expect(plaintextIn({ x: new TextEncoder().encode(`xx${SECRET}`) }, [SECRET])).toEqual([SECRET]);
     expect(plaintextIn({ x: Buffer.from(`x${NAME}`).toString('base64url') }, [NAME])).toEqual([NAME]);
+    // A short name counts where a leak would put it (between separators), not inside base64 text,
+    // which holds any three letters by chance.
+    for (const leak of [new TextEncoder().encode('{"name":"Bob"}'), 'Bob joined', "Bob's draft", { name: 'Bob' }, Buffer.from('Bob').toString('hex')]) {
+      expect(plaintextIn({ x: leak }, ['Bob'])).toEqual(['Bob']);
+    }
+    expect(plaintextIn({ x: 'covey-backup-v1\nAAAAk3Bob9Zq_-Bob', y: 'Bobby', z: 'xBob' }, ['Bob'])).toEqual([]);
     store.close();
   });
 
