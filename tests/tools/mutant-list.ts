@@ -355,6 +355,14 @@ export const MUTANTS: readonly Mutant[] = [
     stages: [ORDER_TESTS],
   },
   {
+    name: 'worker-random-from-provider',
+    bug: "the worker gives the engine the injected crypto provider's randomBytes (a test double, a replayed generator) instead of crypto.getRandomValues",
+    file: 'src/worker/conversation.ts',
+    anchor: '      random: systemRandom,',
+    replacement: '      random: (n: number) => deps.crypto.randomBytes(n),',
+    stages: [vitest('worker random-source test', 'tests/worker/random-source.test.ts')],
+  },
+  {
     name: 'x25519-accepts-low-order',
     bug: 'noble x25519 returns zeros for a small-order point instead of refusing it',
     file: 'src/protocol/crypto/noble.ts',

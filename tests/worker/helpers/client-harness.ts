@@ -139,6 +139,8 @@ export interface ClientOptions {
   readonly fetch?: FetchLike;
   /** Relay events per receive page (a backlog of a few messages goes in several pages). */
   readonly receivePage?: number;
+  /** The crypto provider the worker core is given (default: the test provider). */
+  readonly crypto?: CryptoProvider;
 }
 
 /** A UI-less client: one tab of one profile, running the worker core. */
@@ -169,7 +171,7 @@ export class TestClient {
       indexedDB: profile.indexedDB,
       fetch: options.fetch ?? nodeFetch,
       WebSocket: NodeWebSocket,
-      crypto: await testCrypto(),
+      crypto: options.crypto ?? (await testCrypto()),
       now: options.now ?? (() => Date.now()),
       timers: options.timers ?? realTimers,
       appOrigin: options.appOrigin ?? 'https://covey.test',
