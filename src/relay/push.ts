@@ -85,6 +85,34 @@ export interface PushHub {
   close(): Promise<void>;
 }
 
+/** The member whose request made the event (the one waiting for its HTTP answer); null for a deposit. */
+function makerOf(event: RelayEvent): MemberKey | null {
+  switch (event.type) {
+    case 'packet':
+      return event.author;
+    case 'member-left':
+      return event.by;
+    case 'member-joined':
+      return event.member;
+  }
+}
+
+/**
+ * A channel's subscriptions in fan-out order: every other member's first, the maker's own
+ * connections last. The maker already has what it posted (its client shows a message before the
+ * relay has it, and its HTTP answer says the post is stored); the others are waiting for it. On a
+ * device that runs several clients, or a relay with many subscribers, the copy back to the maker
+ * would otherwise be sent, and handled, ahead of theirs. Each connection still gets every event
+ * in seq order: only the order across connections changes.
+ */
+function makerLast(set: ReadonlySet<Subscription>, maker: MemberKey | null): Subscription[] {
+  const others: Subscription[] = [];
+  const own: Subscription[] = [];
+  for (const sub of set) (sub.key === maker ? own : others).push(sub);
+  if (own.length > 0) others.push(...own);
+  return others;
+}
+
 export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: Logger): PushHub {
   const { limits, metrics, store } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxWsFrameBytes, perMessageDeflate: false });
@@ -192,7 +220,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     // for the channel (no serialization when the store hands over the frame ready to send: the
     // Redis store publishes it whole).
     let encoded: Buffer | undefined;
-    for (const sub of [...set]) {
+    for (const sub of makerLast(set, makerOf(event))) {
       if (sub.ended) continue;
       // A removal ends the subscription whatever its cursor: in order, the member-left event is
       // delivered first (below); otherwise the subscription ends now, with no events after it.

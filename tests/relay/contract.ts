@@ -17,6 +17,7 @@ import {
 import { RelayClient, RelayClientError, packetBytes, type WebSocketConstructor } from '../../src/worker/relay-client.js';
 import {
   errorBody,
+  type FrameCollector,
   makeMember,
   nodeFetch,
   packetOf,
@@ -402,6 +403,48 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         await b.post(ch1, packetOf('live-4'));
         await socket.until((f) => eventFrames(f, ch1).length === 4, 'live-4');
         expect(eventFrames(socket.frames, ch2)).toHaveLength(2);
+      });
+
+      it("sends a new event to the other members' connections first and to its maker's own last", async () => {
+        const { relay, clients, channel } = await group(3);
+        const [a, b, c] = clients as [RelayClient, RelayClient, RelayClient];
+        // Every frame the relay's sockets send, in the order it sends them (frames reach three
+        // sockets in an order the receiving side cannot vouch for; the send order is the relay's).
+        const original = WebSocket.prototype.send;
+        const sent: { socket: WebSocket; frame: ServerFrame }[] = [];
+        WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
+          if (typeof data === 'string' || Buffer.isBuffer(data)) {
+            const frame = JSON.parse(String(data)) as ServerFrame | { type: string };
+            if (frame.type === 'subscribed' || frame.type === 'event') sent.push({ socket: this, frame: frame as ServerFrame });
+          }
+          return (original as (...args: unknown[]) => void).call(this, data, ...rest);
+        } as typeof original;
+        try {
+          // The maker of each post subscribes before the others (the order the relay keeps).
+          const serverSockets: WebSocket[] = [];
+          const collectors: FrameCollector[] = [];
+          for (const client of [a, b, c]) {
+            const socket = await env.socket(relay);
+            socket.send(await client.subscribeFrame(channel, 3));
+            await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+            const mine = sent.filter((s) => s.frame.type === 'subscribed' && !serverSockets.includes(s.socket));
+            expect(mine).toHaveLength(1);
+            serverSockets.push(mine[0]!.socket);
+            collectors.push(socket);
+          }
+          const order = async (maker: RelayClient, text: string): Promise<number[]> => {
+            const { seq } = await maker.post(channel, packetOf(text));
+            for (const socket of collectors) await socket.until((f) => eventFrames(f, channel).some((e) => e.seq === seq), text);
+            return sent.filter((s) => s.frame.type === 'event' && s.frame.event.seq === seq).map((s) => serverSockets.indexOf(s.socket));
+          };
+          expect(await order(a, 'from a')).toEqual([1, 2, 0]);
+          expect(await order(b, 'from b')).toEqual([0, 2, 1]);
+          expect(await order(c, 'from c')).toEqual([0, 1, 2]);
+          // Every connection still got every event, in seq order.
+          for (const socket of collectors) expect(packets(eventFrames(socket.frames, channel))).toEqual(['from a', 'from b', 'from c']);
+        } finally {
+          WebSocket.prototype.send = original;
+        }
       });
 
       it('the client subscription helper resumes after the connection drops', async () => {
