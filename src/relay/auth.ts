@@ -68,6 +68,42 @@ export const threadPoolVerifier: SignatureVerifier = {
   close: () => Promise.resolve(),
 };
 
+/**
+ * The relay's default (RELAY_VERIFY_THREADS unset): a check runs right here on the event loop when
+ * the relay has nothing else to do, and on `offLoop` (libuv's thread pool) otherwise.
+ *
+ * On the pool a check costs the event loop about 15 µs instead of about 150 µs, which is what
+ * lets one loop take more posts a second under load. But the trip there and back wakes a pool
+ * thread and then the loop again: on an idle relay that adds more than the check itself (a lone
+ * post on the 2-core bench machine: 0.3 ms quiet for the wait on the pool, over 3 ms at p90 when
+ * the cores are busy with other processes, against about 0.15 ms inline; src/relay/README.md
+ * "Latency of a post"). So inline only when the loop has nothing else waiting: `busy()` says
+ * whether other requests are being served, no other check is on the pool, and at most one check
+ * per event-loop turn runs inline (a burst of requests read in one turn goes to the pool after
+ * its first). Under load nothing changes. The answers are the same either way (verifyEd25519).
+ */
+export function idleInlineVerifier(offLoop: SignatureVerifier, busy: () => boolean): SignatureVerifier {
+  let onPool = 0;
+  let inlineThisTurn = false;
+  const endTurn = (): void => {
+    inlineThisTurn = false;
+  };
+  return {
+    verify(key, message, signature) {
+      if (onPool === 0 && !inlineThisTurn && !busy()) {
+        inlineThisTurn = true;
+        setImmediate(endTurn);
+        return Promise.resolve(verifyEd25519(key, message, signature));
+      }
+      onPool += 1;
+      return offLoop.verify(key, message, signature).finally(() => {
+        onPool -= 1;
+      });
+    },
+    close: () => offLoop.close(),
+  };
+}
+
 /** True when `signature` is a valid ed25519 signature of `message` by `key`. Never throws. */
 export function verifyEd25519(key: MemberKey, message: Uint8Array, signature: Uint8Array): boolean {
   const object = publicKeyObject(key);

@@ -19,7 +19,7 @@ import { ClientAddresses, addressKey } from './http/client-address.js';
 import { retentionPolicy, type RelayDeps, type Reply, type RequestContext } from './http/context.js';
 import { RelayError, isRelayError } from './http/errors.js';
 import { API_SECURITY_HEADERS, CORS_HEADERS, CORS_PREFLIGHT_HEADERS, rawErrorResponse, readBody, sendBytes, sendJson } from './http/io.js';
-import { threadPoolVerifier } from './auth.js';
+import { idleInlineVerifier, threadPoolVerifier } from './auth.js';
 import { constantTimeEqual } from './ids.js';
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from './limits.js';
 import { makeLogger, type LogLevel, type Logger } from './log.js';
@@ -223,9 +223,12 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
   // The hub needs deps and deps reach the hub (removals end its subscriptions): bound after both exist.
   const late: { hub?: ReturnType<typeof makePushHub> } = {};
+  /** HTTP requests being served (the idle check of the signature verifier, the drain). */
+  let inFlight = 0;
   const verifier =
     options.verifyThreads === undefined
-      ? threadPoolVerifier
+      ? // Idle: this request is the only one being served (a WebSocket frame: none is).
+        idleInlineVerifier(threadPoolVerifier, () => inFlight > 1)
       : options.verifyThreads > 0
         ? startVerifierPool(options.verifyThreads, (message) => logger.warn(message))
         : undefined;
@@ -245,7 +248,6 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const site = options.staticDir === undefined ? undefined : staticSite(options.staticDir, options.connectSources ?? []);
   const host = options.host ?? '127.0.0.1';
   let draining = false;
-  let inFlight = 0;
   let drained: (() => void) | undefined;
   const inFlightByClient = new Map<string, number>();
 
