@@ -3,7 +3,8 @@
  * floor of the post path's CPU; "signature checks may move to a worker thread if measured
  * faster"). Three places (RELAY_VERIFY_THREADS):
  *
- * - libuv's thread pool (the default, auth.ts `threadPoolVerifier`): node:crypto's verify with a callback
+ * - libuv's thread pool (the default, auth.ts `threadPoolVerifier`, except that an idle relay checks
+ *   inline: auth.ts `idleInlineVerifier`): node:crypto's verify with a callback
  *   runs as an async crypto job; the event loop spends about 15 µs queueing it and reading the
  *   answer instead of the whole check (about 150 µs on the 2-core bench machine), so one event
  *   loop takes more posts a second, and the check runs on whichever core is free.
@@ -81,7 +82,7 @@ interface Thread {
 }
 
 /**
- * RELAY_VERIFY_THREADS: unset or '' → undefined (libuv's thread pool); 0 → the event loop; else
+ * RELAY_VERIFY_THREADS: unset or '' → undefined (libuv's thread pool; inline when idle); 0 → the event loop; else
  * worker threads, an integer 1..MAX_VERIFY_THREADS (anything else stops the relay).
  */
 export function verifyThreadsFromEnv(text: string | undefined): number | undefined {
