@@ -410,8 +410,9 @@ async function onLeft(s: MembershipState, left: readonly MemberId[], members: re
     // mpENC §3.3: we switch to a solo subsession only after leaving the channel.
     if (s.op !== null) ctx.fx.push(failed(s.op, 'left-channel'));
     if (s.proposal !== null) ctx.fx.push({ kind: 'proposal-rejected', operation: s.proposal.kind, reason: 'we left the channel' });
+    // Issue 9 §3: our signing key goes with the group we left (a fresh one if we come back).
     const fresh = createMembership({ self: s.self, staticSeed: s.staticSeed, passive: s.passive, autoInclude: s.autoInclude });
-    return { ...fresh, ephemeral: s.ephemeral, seen: s.seen };
+    return { ...fresh, seen: s.seen };
   }
   const before = s;
   s = { ...s, channel: members, rejoining: s.rejoining.filter((m) => members.includes(m)) };

@@ -59,7 +59,8 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     // We were excluded: wait to be removed from the channel (mpENC §3.3).
     fx.push({ kind: 'excluded', by: op.initiator });
     // (Our invitations were to the group we are no longer in: we start nothing on their behalf.)
-    return { ...s, order: EMPTY_ORDER, op: null, current: null, recent: [], own: null, due: NO_DUE, invitedUntilMs: null, plannedInclude: null };
+    // Issue 9 §3: nor does our signing key go on (retiredKey).
+    return retiredKey({ ...s, order: EMPTY_ORDER, op: null, current: null, recent: [], own: null, due: NO_DUE, invitedUntilMs: null, plannedInclude: null });
   }
   if (participant && (op.groupKey === null || op.contributions === null)) {
     throw new Error('operation finished before we derived the group key'); // a bug: asserted by the flows
@@ -91,6 +92,21 @@ export async function finish(s: MembershipState, ctx: StepCtx, idOf: PacketIdOf,
     // Rule 5: an existing member confirms the new head, with its last word in the old one (FIN_PM).
     due: { ...s.due, confirm: participant && op.version === 2 && previous !== null && previous.members.includes(s.self), contribute: false },
   });
+}
+
+/**
+ * Issue 9 §3 (deniability, mpENC §6.1.1): we are out of every subsession (excluded, or we start
+ * over): the signing key we had there is not ours in any later one. Included again, we contribute
+ * with a fresh key (`contributeV2`, `propose`: `s.ephemeral ?? newSigningKey`), as mpenc_js does
+ * (its trace: carol, excluded and included again, comes back with a new key). A key carried over
+ * would be published once the later subsession is over, so for the old one too, whose shutdown
+ * may never have been acked by all (a member who starts over closes it without), and it would
+ * link the member's subsessions before and after. (Nothing publishes the old key, as before: a
+ * member who starts over closed its subsessions unacked, and an excluded one is removed from the
+ * channel, which ends its session. Older keys of ours, `ownKeys`, are left as they are.)
+ */
+function retiredKey(s: MembershipState): MembershipState {
+  return { ...s, ephemeral: null };
 }
 
 /** A joiner whose operation failed has no chain of its own: it starts afresh at the next one. */
@@ -140,7 +156,7 @@ export async function startOver(s: MembershipState, ctx: StepCtx, reason: 'reten
   if (s.proposal !== null) ctx.fx.push({ kind: 'proposal-rejected', operation: s.proposal.kind, reason: 'we start over in this group' });
   if (reason === 'key-mismatch') warn(ctx.fx, 'key-mismatch', null, 'our key of the new subsession differs from its contributor\'s: we start over in this group');
   ctx.fx.push({ kind: 'start-over', reason });
-  const solo: MembershipState = {
+  const solo: MembershipState = retiredKey({
     ...s,
     order: EMPTY_ORDER,
     current: null,
@@ -153,7 +169,7 @@ export async function startOver(s: MembershipState, ctx: StepCtx, reason: 'reten
     rejoining: [],
     retry: null,
     due: NO_DUE,
-  };
+  });
   // Superseded: a member is including us again right now; nothing to ask for.
   return reason === 'superseded' ? solo : sendRejoin(solo, ctx);
 }
