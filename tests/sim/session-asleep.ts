@@ -18,6 +18,8 @@
  *    around its crypto provider) belongs to a subsession it is a member of; an excluded member
  *    never derives a later key, a newcomer never an earlier one; in some runs, each member's
  *    stored contributions are also tried on every slot of every subsession it is not in;
+ *  - signing keys (issue 9 §3, deniability): no member signs data in two subsessions with one
+ *    ephemeral key (so none carried across a time out of the group), nor with a key it published;
  *  - transcripts: the same messages with the same parents in every subsession members share
  *    and that closed consistently; everything in the current one fully acked; nothing delivered
  *    twice, before its parents, or that nobody sent;
@@ -26,7 +28,8 @@
  */
 import { base64Decode, base64Encode, bytesEqual, concatBytes, hexDecode, hexEncode, latin1Encode, utf8Encode } from '../../src/protocol/bytes.js';
 import type { ChannelEvent } from '../../src/protocol/channel.js';
-import { GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
+import { DATA_SIGNATURE_CONTEXT, GreetType, GROUP_KEY_INFO } from '../../src/protocol/codec/constants.js';
+import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
 import { isProtocolError } from '../../src/protocol/errors.js';
 import { createMembership } from '../../src/protocol/greeting/machine.js';
@@ -129,6 +132,8 @@ interface Phone {
   readonly counts: { verifies: number };
   /** Every group key it derived (hex). */
   readonly derived: Set<string>;
+  /** Seed (hex) of every signing key it signed data with → the subsessions (SHA-256(sid ‖ gk), hex) and the log length at its last use. */
+  readonly dataSeeds: Map<string, { readonly subsessions: Set<string>; lastLogLength: number }>;
   session: Session;
   membership: GreetingMembership;
   /** Log index of the next event to show it. */
@@ -147,8 +152,10 @@ interface Phone {
   heldAtGap?: number | undefined;
 }
 
-/** A provider that records the group keys it derives and counts signature checks. */
-function recordingProvider(inner: CryptoProvider, counts: { verifies: number }, derived: Set<string>): CryptoProvider {
+const DATA_CONTEXT = latin1Encode(DATA_SIGNATURE_CONTEXT);
+
+/** A provider that records the group keys it derives, the keys it signs data with, and counts signature checks. */
+function recordingProvider(inner: CryptoProvider, counts: { verifies: number }, derived: Set<string>, signedData: (seed: Uint8Array, sidkeyHash: Uint8Array) => void): CryptoProvider {
   const info = hexEncode(latin1Encode(GROUP_KEY_INFO));
   return {
     ...inner,
@@ -165,7 +172,11 @@ function recordingProvider(inner: CryptoProvider, counts: { verifies: number }, 
     x25519PublicKey: (k) => inner.x25519PublicKey(k),
     x25519: (k, p) => inner.x25519(k, p),
     ed25519PublicKey: (s) => inner.ed25519PublicKey(s),
-    ed25519Sign: (s, m) => inner.ed25519Sign(s, m),
+    ed25519Sign(s, m) {
+      // A data packet signs DATA_SIGNATURE_CONTEXT ‖ SHA-256(sid ‖ gk) ‖ … (mpenc-wire.md "Data packets").
+      if (m.length >= DATA_CONTEXT.length + 32 && bytesEqual(m.subarray(0, DATA_CONTEXT.length), DATA_CONTEXT)) signedData(s, m.subarray(DATA_CONTEXT.length, DATA_CONTEXT.length + 32));
+      return inner.ed25519Sign(s, m);
+    },
     async ed25519Verify(p, m, s) {
       counts.verifies += 1;
       return inner.ed25519Verify(p, m, s);
@@ -208,7 +219,14 @@ class AsleepWorld {
     const rng = seededRandom(this.rng.int(2 ** 31));
     const counts = { verifies: 0 };
     const derived = new Set<string>();
-    const crypto = recordingProvider(this.crypto, counts, derived);
+    const dataSeeds: Phone['dataSeeds'] = new Map();
+    const crypto = recordingProvider(this.crypto, counts, derived, (seed, sidkeyHash) => {
+      const hex = hexEncode(seed);
+      const used = dataSeeds.get(hex) ?? { subsessions: new Set<string>(), lastLogLength: 0 };
+      used.subsessions.add(hexEncode(sidkeyHash));
+      used.lastLogLength = this.log.length;
+      dataSeeds.set(hex, used);
+    });
     const membership = new GreetingMembership(createMembership({ self: id, staticSeed: seed, autoInclude: true }), { crypto, random: rng.bytes, keys: this.keys });
     const phone: Phone = {
       id,
@@ -216,6 +234,7 @@ class AsleepWorld {
       crypto,
       counts,
       derived,
+      dataSeeds,
       session: new Session(id, { crypto, random: rng.bytes }, membership, ASLEEP_CONFIG),
       membership,
       cursor: this.log.length,
@@ -586,6 +605,7 @@ export async function runAsleepScenario(crypto: CryptoProvider, seed: number, op
   await w.advance(5 * MINUTE);
 
   const keysChecked = await checkKeys(w, options.keyTrial ?? false, fail);
+  checkSigningKeys(w, fail);
   checkConvergence(w, fail);
   checkTranscripts(w, fail);
   const warnings = [...w.phones.values()].flatMap((p) => p.warnings);
@@ -664,6 +684,33 @@ async function checkKeys(w: AsleepWorld, trial: boolean, fail: (m: string) => ne
     }
   }
   return checked;
+}
+
+/**
+ * Issue 9 §3 (deniability, mpENC §6.1.1): a member's key of a subsession is its own there (renewed
+ * at each confirmation, fresh at each contribution, and fresh again once it was out of the group),
+ * so no member signs data in two subsessions with one key; and none signs anything with a key it
+ * published (QUIT_DOWN in the relay's log) after the publication.
+ */
+function checkSigningKeys(w: AsleepWorld, fail: (m: string) => never): void {
+  const published = new Map<string, { readonly sender: MemberId; readonly logLength: number }>();
+  w.log.forEach(({ event }, i) => {
+    if (event.kind !== 'packet' || !event.text.startsWith('?mpENC')) return;
+    let p;
+    try {
+      p = decodePacket(event.text);
+    } catch {
+      return;
+    }
+    if (p.kind === 'greeting' && p.greetType === GreetType.QUIT_DOWN && p.signingKey !== undefined) published.set(hexEncode(p.signingKey), { sender: event.sender, logLength: i + 1 });
+  });
+  for (const p of w.phones.values()) {
+    for (const [seed, used] of p.dataSeeds) {
+      if (used.subsessions.size > 1) fail(`${p.id} signed data in ${used.subsessions.size} subsessions with one signing key (${seed.slice(0, 8)})`);
+      const pub = published.get(seed);
+      if (pub !== undefined && used.lastLogLength >= pub.logLength) fail(`${p.id} signed data with a key ${pub.sender} published (${seed.slice(0, 8)})`);
+    }
+  }
 }
 
 /** Everyone in the channel and in a session holds the same state, with no operation left running. */

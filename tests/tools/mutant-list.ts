@@ -46,6 +46,8 @@ const SCALAR_TESTS = vitest('scalar key tests', 'tests/protocol/greeting-scalar.
 const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/greeting-unknown-parent.test.ts');
 const SID_TESTS = vitest('session id tests', 'tests/protocol/greeting-sid.test.ts');
 const ORDER_TESTS = vitest('server order tests', 'tests/protocol/order-server-order.test.ts');
+const REJOIN_TESTS = vitest('rejoin signing-key tests', 'tests/protocol/session-deniability-rejoin.test.ts');
+const ASLEEP_SIM = sim('sim sessions asleep', '--sessions', '--asleep', '--runs', '40', '--seed', '11');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
 /** The simulators first where the point is that they catch it (issue 9: these passed them all). */
@@ -361,6 +363,22 @@ export const MUTANTS: readonly Mutant[] = [
     anchor: '      random: systemRandom,',
     replacement: '      random: (n: number) => deps.crypto.randomBytes(n),',
     stages: [vitest('worker random-source test', 'tests/worker/random-source.test.ts')],
+  },
+  {
+    name: 'rejoin-keeps-signing-key',
+    bug: 'a member excluded or starting over keeps its ephemeral signing key: included again, it signs the new subsession with its key of the old one (issue 9 §3)',
+    file: 'src/protocol/greeting/outcome.ts',
+    anchor: '  return { ...s, ephemeral: null };',
+    replacement: '  return s;',
+    stages: [REJOIN_TESTS, ASLEEP_SIM],
+  },
+  {
+    name: 'leave-keeps-signing-key',
+    bug: 'a member that left the channel keeps its ephemeral signing key: joining again, it is included with its old key (issue 9 §3)',
+    file: 'src/protocol/greeting/machine.ts',
+    anchor: '    return { ...fresh, seen: s.seen };',
+    replacement: '    return { ...fresh, ephemeral: s.ephemeral, seen: s.seen };',
+    stages: [REJOIN_TESTS],
   },
   {
     name: 'x25519-accepts-low-order',
