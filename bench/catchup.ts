@@ -40,6 +40,8 @@ import { connect, identity, OPEN_LIMITS, TestClient } from '../tests/worker/help
 import { printJsonLine, printTable, round } from './harness.js';
 import { threadDelta, threadTimes } from './thread-cpu.js';
 import { profileWorkers } from './worker-profile.js';
+import { traceBrowser } from './trace.js';
+import { browserCommandLine, launchBare } from './bare-chromium.js';
 
 const MESSAGES = envInt('BENCH_CATCHUP_MESSAGES', 10_000);
 const AUTHORS = envInt('BENCH_CATCHUP_AUTHORS', 5);
@@ -54,6 +56,8 @@ const PREBUILT_APP = process.env.BENCH_CATCHUP_APP_DIR === undefined || process.
 const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.BENCH_CATCHUP_PROFILE === '' ? undefined : process.env.BENCH_CATCHUP_PROFILE;
 /** BENCH_CATCHUP_THREADS=1 (Linux): CPU time per thread of the reader's Chromium during each catch-up, on stderr (bench/thread-cpu.ts). */
 const THREADS = process.env.BENCH_CATCHUP_THREADS === '1';
+/** Where to write a Chromium trace (all threads; categories: BENCH_CATCHUP_TRACE_CATEGORIES) of each reader's catch-up (bench/trace.ts). */
+const TRACE = process.env.BENCH_CATCHUP_TRACE === undefined || process.env.BENCH_CATCHUP_TRACE === '' ? undefined : process.env.BENCH_CATCHUP_TRACE;
 /**
  * The longest one catch-up is waited for: past it the row says how many were shown by then (the
  * whole bench must stay under 3 minutes).
@@ -116,7 +120,7 @@ interface Reader {
 
 /** A reader's Chromium on its profile directory (a relaunch is a cold start: no service worker running). */
 async function launchReader(profileDir: string, origin: string): Promise<BrowserContext> {
-  const args = PROFILE === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--remote-debugging-port=0'];
+  const args = PROFILE === undefined && TRACE === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--remote-debugging-port=0'];
   const context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, args, headless: true, viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
   await context.grantPermissions(['notifications', 'background-sync'], { origin });
   for (const page of context.pages()) await page.close();
@@ -149,23 +153,49 @@ interface CatchUp {
   readonly ordered: boolean;
 }
 
-/** In the page: the chat list shows at least `unread` unread (acks are not counted; notices may be) and `last` as the newest message. */
-async function waitAllShown(page: Page, unread: number, last: string, timeoutMs: number): Promise<{ done: boolean; badge: number }> {
-  const badgeNow = () => page.evaluate(() => Number.parseInt(document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '0', 10)).catch(() => NaN);
-  return page
-    .waitForFunction(
-      ([n, text]) => {
-        const badge = document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '';
-        return Number.parseInt(badge, 10) >= n && (document.getElementById('app')?.innerText ?? '').includes(text);
-      },
-      [unread, last] as const,
-      { timeout: timeoutMs, polling: 'raf' },
-    )
-    .then(async () => ({ done: true, badge: await badgeNow() }))
-    .catch(async (error: unknown) => {
-      if (!(error instanceof Error && error.name === 'TimeoutError')) throw error;
-      return { done: false, badge: await badgeNow() };
+/**
+ * In the page, from the document's start (`Page.addScriptToEvaluateOnNewDocument`): sets
+ * `window.coveyShownAt` (epoch ms) at the first frame after the chat list shows at least `unread`
+ * unread (acks are not counted; notices may be) and `last` as the newest message. Checked at each
+ * change of the DOM (a MutationObserver), so nothing runs while nothing changes: Playwright's
+ * `waitForFunction(…, { polling: 'raf' })` made the page produce a frame 60 times a second for the
+ * whole catch-up (style, layout, compositor, GPU process; bench trace, issue 12).
+ */
+function shownScript(unread: number, last: string): string {
+  return `(() => {
+    const holds = () => Number.parseInt(document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '', 10) >= ${unread} &&
+      (document.getElementById('app')?.innerText ?? '').includes(${JSON.stringify(last)});
+    const observer = new MutationObserver(() => {
+      if (!holds()) return;
+      observer.disconnect();
+      requestAnimationFrame(() => (window.coveyShownAt = performance.timeOrigin + performance.now()));
     });
+    observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+  })()`;
+}
+
+/**
+ * In the page: clicks the conversation `group` in the chat list and waits (DOM changes) until its
+ * timeline shows `last`; resolves with the time that took and the texts shown, or null after `limitMs`.
+ */
+function openScript(group: string, last: string, limitMs: number): string {
+  return `new Promise((resolve) => {
+    const start = performance.now();
+    const button = [...document.querySelectorAll('button, [role="button"]')].find((b) => (b.getAttribute('aria-label') ?? b.textContent ?? '').includes(${JSON.stringify(group)}));
+    if (button === undefined) return resolve(null);
+    const done = () => [...document.querySelectorAll('.msg-text')].some((n) => n.textContent === ${JSON.stringify(last)});
+    const finish = () => {
+      observer.disconnect();
+      clearTimeout(timer);
+      const openMs = performance.now() - start;
+      resolve({ openMs, shown: [...document.querySelectorAll('.timeline .msg .msg-text')].map((n) => n.textContent ?? '') });
+    };
+    const observer = new MutationObserver(() => { if (done()) finish(); });
+    const timer = setTimeout(() => { observer.disconnect(); resolve(null); }, ${limitMs});
+    observer.observe(document, { subtree: true, childList: true, characterData: true });
+    button.click();
+    if (done()) finish();
+  })`;
 }
 
 async function main(): Promise<void> {
@@ -368,34 +398,60 @@ async function main(): Promise<void> {
     await step('Bob closed (engine stopped)', () => waitEngineStoppedIn(bob.context, url));
 
     const catchUp = async (reader: Reader): Promise<CatchUp> => {
-      const page = await reader.context.newPage();
-      const profiler = PROFILE === undefined ? undefined : await profileWorkers(reader.profileDir);
-      const threadsBefore = THREADS ? threadTimes(reader.profileDir) : undefined;
-      const start = performance.now();
-      await page.goto(url);
-      const shownAll = await waitAllShown(page, MESSAGES, last, CATCH_UP_LIMIT_MS);
-      const shownMs = performance.now() - start;
-      if (threadsBefore !== undefined) {
-        const busy = threadDelta(threadsBefore, threadTimes(reader.profileDir));
-        console.error(`  ${reader.name}'s Chromium, CPU ms per thread during the catch-up (load ${loadavg()[0]!.toFixed(1)}): ${busy.map((t) => `${t.thread} (${t.process.split(' ')[0]}) ${t.ms}`).join(', ')}`);
-      }
-      if (!shownAll.done) {
-        const screen = await page.evaluate(() => (document.getElementById('app')?.innerText ?? '').replace(/\s+/g, ' ').slice(0, 300)).catch(() => '');
-        console.error(`  ${reader.name}: ${shownAll.badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on. The app shows: ${screen}`);
+      // Measured in the reader's own Chromium with nothing attached (bench/bare-chromium.ts): the
+      // same command line, relaunched on its profile, spoken to over raw CDP.
+      const commandLine = browserCommandLine(reader.profileDir);
+      await reader.context.close();
+      const browser = await launchBare(commandLine, reader.profileDir, WAIT_MS);
+      try {
+        await browser.send('Browser.grantPermissions', { origin: url, permissions: ['notifications', 'backgroundSync'] });
+        // Warm, as before in Playwright's browser: the browser process up and the service worker started once.
+        const warm = await browser.newPage();
+        await browser.send('Page.navigate', { url: `${url}/robots.txt` }, warm);
+        await browser.evaluate(warm, `new Promise((resolve) => (document.readyState === 'complete' ? resolve(true) : addEventListener('load', () => resolve(true))))`).catch(() => undefined);
+        const page = await browser.newPage();
+        await browser.send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 800, deviceScaleFactor: 1, mobile: false }, page);
+        await browser.send('Page.enable', {}, page);
+        // In the new document from its start: the time (epoch ms) of the first frame after the
+        // chat list shows all unread and the newest message, checked at each DOM change.
+        await browser.send('Page.addScriptToEvaluateOnNewDocument', { source: shownScript(MESSAGES, last) }, page);
+        const profiler = PROFILE === undefined ? undefined : await profileWorkers(reader.profileDir);
+        const tracer = TRACE === undefined ? undefined : await traceBrowser(reader.profileDir);
+        const threadsBefore = THREADS ? threadTimes(reader.profileDir) : undefined;
+        const startEpoch = performance.timeOrigin + performance.now();
+        await browser.send('Page.navigate', { url }, page);
+        const limit = performance.now() + CATCH_UP_LIMIT_MS;
+        let shownAt: number | null = null;
+        while (shownAt === null && performance.now() < limit) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          shownAt = await browser.evaluate<number | null>(page, 'window.coveyShownAt ?? null').catch(() => null);
+        }
+        const shownMs = shownAt === null ? NaN : shownAt - startEpoch;
+        // A hidden page would have its frames (and so "shown") held back: say what it was.
+        if (VERBOSE) console.error(`  ${reader.name}'s page: ${await browser.evaluate<string>(page, 'document.visibilityState + (document.hasFocus() ? ", focused" : ", not focused")').catch(() => '?')}`);
+        if (tracer !== undefined) console.error(`  trace of ${reader.name}'s catch-up (open → all shown): ${await tracer.stop(`${TRACE}-${reader.name.toLowerCase()}`)}`);
+        if (threadsBefore !== undefined) {
+          const busy = threadDelta(threadsBefore, threadTimes(reader.profileDir));
+          console.error(`  ${reader.name}'s Chromium, CPU ms per thread during the catch-up (load ${loadavg()[0]!.toFixed(1)}): ${busy.map((t) => `${t.thread} (${t.process.split(' ')[0]}) ${t.ms}`).join(', ')}`);
+        }
+        if (shownAt === null) {
+          const badge = await browser.evaluate<number>(page, `Number.parseInt(document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '0', 10)`).catch(() => NaN);
+          const screen = await browser.evaluate<string>(page, `(document.getElementById('app')?.innerText ?? '').replace(/\\s+/g, ' ').slice(0, 300)`).catch(() => '');
+          console.error(`  ${reader.name}: ${badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on. The app shows: ${screen}`);
+          if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
+          return { shownMs: NaN, shownWithinLimit: badge, openMs: NaN, ordered: false };
+        }
+        // Open the conversation: the newest message shown; then the texts of the timeline.
+        const opened = await browser.evaluate<{ openMs: number; shown: string[] } | null>(page, openScript(GROUP, last, WAIT_MS));
+        if (opened === null) throw new Error(`bench:catchup: ${reader.name}: opening the conversation did not show the newest message within ${WAIT_MS} ms`);
+        // The profile covers the catch-up and the opening of the conversation after it.
         if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
-        await page.close();
-        return { shownMs: NaN, shownWithinLimit: shownAll.badge, openMs: NaN, ordered: false };
+        const tail = opened.shown.filter((t) => t.startsWith('catch-up message')).slice(-ORDER_CHECKED);
+        return { shownMs, shownWithinLimit: MESSAGES, openMs: opened.openMs, ordered: tail.length === Math.min(ORDER_CHECKED, MESSAGES) && JSON.stringify(tail) === JSON.stringify(relayOrder.slice(-ORDER_CHECKED)) };
+      } finally {
+        await browser.close();
+        reader.context = await launchReader(reader.profileDir, url);
       }
-      const openStart = performance.now();
-      await page.getByRole('button', { name: new RegExp(GROUP) }).first().click();
-      await page.waitForFunction((text) => [...document.querySelectorAll('.msg-text')].some((n) => n.textContent === text), last, { timeout: WAIT_MS });
-      const openMs = performance.now() - openStart;
-      // The profile covers the catch-up and the opening of the conversation after it.
-      if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
-      const shown = await page.evaluate(() => [...document.querySelectorAll('.timeline .msg .msg-text')].map((n) => n.textContent ?? ''));
-      const tail = shown.filter((t) => t.startsWith('catch-up message')).slice(-ORDER_CHECKED);
-      await page.close();
-      return { shownMs, shownWithinLimit: MESSAGES, openMs, ordered: tail.length === Math.min(ORDER_CHECKED, MESSAGES) && JSON.stringify(tail) === JSON.stringify(relayOrder.slice(-ORDER_CHECKED)) };
     };
     const fromInbox = await step(`catch-up from the inbox (Bob): ${MESSAGES} shown`, () => catchUp(bob), CATCH_UP_LIMIT_MS + STEP_MS);
     const fromRelay = await step(`catch-up from the relay (Carol): ${MESSAGES} shown`, () => catchUp(carol), CATCH_UP_LIMIT_MS + STEP_MS);
