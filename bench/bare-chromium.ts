@@ -15,6 +15,9 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 
+/** Chromium features the measured browser runs without (none of them is the app's). */
+const EXTRA_DISABLED_FEATURES = ['PreloadTopChromeWebUI', 'WebUIOmniboxPopup', 'WebUIOmniboxFullPopup', 'WebUIOmniboxAimPopup'];
+
 /** The command line of the Chromium browser process running on `profileDir` (as Playwright launched it). */
 export function browserCommandLine(profileDir: string): string[] {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
@@ -46,6 +49,12 @@ export async function launchBare(commandLine: readonly string[], profileDir: str
   const portFile = join(profileDir, 'DevToolsActivePort');
   rmSync(portFile, { force: true });
   const args = commandLine.slice(1).filter((a) => a !== '--remote-debugging-pipe' && !a.startsWith('--remote-debugging-port='));
+  // Chromium's own preloading of its omnibox popup WebUI (chrome://omnibox-popup.top-chrome, a
+  // renderer that parses ~100 scripts) ran during the measured catch-up (bench trace). Added to
+  // the one --disable-features switch Playwright gave, so that none of its entries is lost.
+  const features = args.findIndex((a) => a.startsWith('--disable-features='));
+  if (features >= 0) args[features] = `${args[features]},${EXTRA_DISABLED_FEATURES.join(',')}`;
+  else args.push(`--disable-features=${EXTRA_DISABLED_FEATURES.join(',')}`);
   const child: ChildProcess = spawn(commandLine[0]!, ['--remote-debugging-port=0', ...args], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Not tied to a pipe as Playwright's is: the bench leaving (an error, a signal's process.exit) takes it along.
