@@ -6,7 +6,7 @@
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { selectCryptoProvider } from '../src/protocol/crypto/select.js';
 import { serveBridge, type BridgePort } from '../src/shared/worker-bridge.js';
@@ -23,6 +23,10 @@ const host = new EngineHost({
   timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
   appOrigin: 'https://covey.test',
   defaultRelay: relay,
+  // Warnings too: a failed step's cause (e.g. why the relay was "not reached") is in them.
+  log: (level, message) => {
+    if (level !== 'info') console.error(`[client ${threadId}] ${level}: ${message}`);
+  },
 });
 serveBridge(parentPort as unknown as BridgePort, host);
 await host.start();
@@ -32,7 +36,6 @@ parentPort!.postMessage({ t: 'started' });
 if (process.env.BENCH_CPU_PROF_DIR !== undefined) {
   const { Session } = await import('node:inspector');
   const { writeFileSync } = await import('node:fs');
-  const { threadId } = await import('node:worker_threads');
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) => new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r))));

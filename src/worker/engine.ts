@@ -524,6 +524,10 @@ export class CoveyEngine implements ConversationHost {
   networkError(error: unknown, relay: string): WorkerError {
     if (error instanceof WorkerError) return error;
     if (error instanceof RelayClientError) return new WorkerError('refused', `The relay refused: ${error.message}`);
+    // The person is told the relay was out of reach; the log keeps why, which fetch hides in
+    // `cause` ("fetch failed" ← "connect ECONNREFUSED …"): otherwise a refused connection, a
+    // reset and a DNS failure all read the same in a bug report.
+    this.deps.log?.('warn', `relay ${relay} not reached: ${causeChain(error)}`);
     return new WorkerError('offline', `Covey could not reach the relay at ${relay}. Check your connection and try again.`);
   }
 
@@ -989,4 +993,18 @@ export class CoveyEngine implements ConversationHost {
 
 function sealJoinClaimText(engine: CoveyEngine, jk: string, channel: ChannelId, inviteId: string, binding: Binding): Promise<string> {
   return sealJoinClaim(engine.deps.crypto, jk, channel, inviteId, binding);
+}
+
+/** Causes followed at most when an error is logged (a chain of causes may be a cycle). */
+const CAUSE_DEPTH = 4;
+
+/** An error's message and its causes' messages, for a log line. */
+export function causeChain(error: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = error;
+  for (let i = 0; i < CAUSE_DEPTH && e !== undefined && e !== null; i++) {
+    parts.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(' ← ');
 }

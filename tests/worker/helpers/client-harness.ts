@@ -153,6 +153,7 @@ export class TestClient {
   private readonly open = new Map<ConversationId, { view: ConversationView | undefined; stop: () => void }>();
   private readonly stops: (() => void)[] = [];
   readonly errors: string[] = [];
+  readonly warnings: string[] = [];
   /** Called with every conversation view pushed (benchmarks time what is shown). */
   onConversationView: ((id: ConversationId, view: ConversationView) => void) | null = null;
 
@@ -183,6 +184,7 @@ export class TestClient {
       ...(options.locks === true ? { locks: profile.locks, broadcast: () => profile.broadcast.open() } : {}),
       log: (level, message) => {
         if (level === 'error') client.errors.push(message);
+        if (level === 'warn') client.warnings.push(message);
       },
     };
     const client = new TestClient(name, deps, profile);
