@@ -146,10 +146,28 @@ export class EngineHost implements BridgeHandler, ViewSink {
       };
       this.engine = engine;
       this.setPhase(engine.phase);
+      // The stored chat list is shown from here; the stored inbox and the relays follow behind it.
+      void this.goLive(engine);
     } catch (error) {
-      this.failure = { code: 'storage', text: `Covey could not open its storage on this device: ${error instanceof Error ? error.message : String(error)}` };
-      this.setPhase('failed');
+      this.openFailed(error);
     }
+  }
+
+  /** The stored inbox, then the relays (CoveyEngine.goLive), behind the restored views. */
+  private async goLive(engine: CoveyEngine): Promise<void> {
+    try {
+      await engine.goLive();
+    } catch (error) {
+      // A stopped engine (handed over, replaced) fails on its closed store: nothing to report.
+      if (engine.isStopped || this.engine !== engine) return;
+      this.stopEngine();
+      this.openFailed(error);
+    }
+  }
+
+  private openFailed(error: unknown): void {
+    this.failure = { code: 'storage', text: `Covey could not open its storage on this device: ${error instanceof Error ? error.message : String(error)}` };
+    this.setPhase('failed');
   }
 
   private stopEngine(): void {

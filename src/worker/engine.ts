@@ -46,6 +46,8 @@ import { fingerprint } from './safety-number.js';
 /** Smallest step between two outbox queue times (nextQueueTime). */
 const QUEUE_TIME_STEP_MS = 0.001;
 const MAX_ALERTS = 50;
+/** Inbox records read at a time when the app opens (processStoredInbox). */
+export const INBOX_READ_PAGE = 1_000;
 
 /** Where the engine reports view changes (the host's ViewHub). */
 export interface ViewSink {
@@ -73,6 +75,8 @@ export class CoveyEngine implements ConversationHost {
   /** The inbox's fetch token for the service worker. */
   inboxToken: FetchTokenRecord | null = null;
   private stopped = false;
+  /** goLive() has started. */
+  private live = false;
   /** Called once when the engine must stop (replaced by another tab, or a crash was injected). */
   onFatal: (error: unknown) => void = () => undefined;
 
@@ -108,7 +112,9 @@ export class CoveyEngine implements ConversationHost {
     else if (keys.passphrase !== null) engine.phase = 'locked';
     else {
       store.setDataKey(await unlockKeys(keys));
-      await engine.load();
+      // Only the stored state: the stored inbox and the relays follow in goLive(), which the
+      // host starts once the stored chat list is on screen.
+      await engine.restore();
     }
     if (deps.persisted !== undefined) {
       try {
@@ -145,6 +151,16 @@ export class CoveyEngine implements ConversationHost {
 
   /** With the data key set: every record into memory, sessions restored, relays connected. */
   private async load(): Promise<void> {
+    await this.restore();
+    await this.goLive();
+  }
+
+  /**
+   * With the data key set: every record into memory and every session restored from its stored
+   * snapshot (phase 'ready': the stored chat list can be shown). Nothing is received or sent
+   * until goLive().
+   */
+  private async restore(): Promise<void> {
     const profile = await this.store.get<ProfileRecord>('profile', PROFILE_KEY);
     if (profile === undefined) {
       this.phase = 'no-identity';
@@ -167,8 +183,22 @@ export class CoveyEngine implements ConversationHost {
     for (const runtime of this.conversations.values()) runtime.fetchToken = tokens.get(runtime.channel) ?? null;
     this.inboxToken = tokens.get(profile.inbox.channel) ?? null;
     this.phase = 'ready';
-    // The inbox store first (what the service worker fetched while we were closed), then live.
+  }
+
+  /**
+   * After restore(): the inbox store first (what the service worker fetched while we were
+   * closed), then live: every channel subscribed from its processed seq, deposits flushed. Runs
+   * once; the host starts it after showing the restored state, so a night's backlog is processed
+   * behind the stored chat list instead of behind "Opening Covey…". Commands may come meanwhile:
+   * each conversation's queue orders them after the stored events handed to it, and nothing is
+   * sealed before a conversation has caught up with its relay (async-groups rule 6).
+   */
+  async goLive(): Promise<void> {
+    if (this.phase !== 'ready' || this.live || this.stopped) return;
+    this.live = true;
     await this.processStoredInbox();
+    // Stopped meanwhile (handed over to another tab, lock lost): no relay link may be opened.
+    if (this.stopped) return;
     this.people.watchInbox();
     for (const runtime of this.conversations.values()) this.startRuntime(runtime);
     void this.people.flushDeposits();
@@ -225,20 +255,29 @@ export class CoveyEngine implements ConversationHost {
   }
 
   private async processStoredInbox(): Promise<void> {
-    const records = await this.store.transit('inbox');
-    records.sort((a, b) => (a.channel === b.channel ? a.seq - b.seq : a.channel < b.channel ? -1 : 1));
+    // Read in key order ([channel, seq]: by channel, then seq), a page at a time: each page is
+    // handed over while the next is read, so the conversations start on the first page instead of
+    // after one read of the whole night (bench:catchup).
+    const pageSize = this.deps.inboxReadPage ?? INBOX_READ_PAGE;
+    let page = await this.store.inboxPage(undefined, pageSize);
     // A conversation's records are handed over all at once (not one awaited after another): they
     // wait in its queue and go through in pages of RECEIVE_PAGE (one receiveAll, one transaction
     // each). Awaiting each made every record a page of one: 10,000 transactions and snapshots
     // for a night of messages (bench:catchup).
     const received: Promise<void>[] = [];
-    for (const record of records) {
-      const runtime = this.byChannel.get(record.channel);
-      const drop = (batch: Batch) => void batch.delete('inbox', [record.channel, record.seq]);
-      // The conversation deletes its inbox records with the page that processed them.
-      if (runtime !== undefined) received.push(runtime.receive(record.event, 'inbox').catch(() => undefined));
-      else if (record.channel === this.profile?.inbox.channel) await this.people.receiveInbox(record.event, drop);
-      else await this.store.commit(this.store.batch().delete('inbox', [record.channel, record.seq]));
+    while (page.length > 0) {
+      const last = page[page.length - 1]!;
+      const next = page.length < pageSize ? Promise.resolve([]) : this.store.inboxPage([last.channel, last.seq], pageSize);
+      next.catch(() => undefined); // seen when awaited below
+      for (const record of page) {
+        const runtime = this.byChannel.get(record.channel);
+        const drop = (batch: Batch) => void batch.delete('inbox', [record.channel, record.seq]);
+        // The conversation deletes its inbox records with the page that processed them.
+        if (runtime !== undefined) received.push(runtime.receive(record.event, 'inbox').catch(() => undefined));
+        else if (record.channel === this.profile?.inbox.channel) await this.people.receiveInbox(record.event, drop);
+        else await this.store.commit(this.store.batch().delete('inbox', [record.channel, record.seq]));
+      }
+      page = await next;
     }
     await Promise.all(received);
   }

@@ -40,6 +40,28 @@ const samples: Record<SealedStoreName, [string | [string, number], unknown]> = {
 };
 
 describe('client store', () => {
+  it('reads the inbox a page at a time, in [channel, seq] order, from just after a key', async () => {
+    const { store } = await openUnlocked();
+    const record = (channel: string, seq: number): InboxRecord => ({ relay: 'https://r.test', channel: channel as ChannelId, seq, event: { seq, timeMs: seq, type: 'packet', author: null, packet: 'AAAA' }, fetchedAtMs: 1 });
+    const all = [record('a'.repeat(22), 2), record('a'.repeat(22), 10), record('a'.repeat(22), 11), record('b'.repeat(22), 1), record('b'.repeat(22), 3)];
+    const batch = store.batch();
+    for (const r of [...all].reverse()) batch.putTransit('inbox', r);
+    await store.commit(batch);
+    const read: InboxRecord[] = [];
+    const pages: number[] = [];
+    for (let page = await store.inboxPage(undefined, 2); page.length > 0; ) {
+      read.push(...page);
+      pages.push(page.length);
+      const last = page[page.length - 1]!;
+      page = await store.inboxPage([last.channel, last.seq], 2);
+    }
+    // Numeric seq order within a channel (10 after 2), channels in key order, none twice.
+    expect(read).toEqual(all);
+    expect(pages).toEqual([2, 2, 1]);
+    expect(await store.inboxPage(undefined, 10)).toEqual(all);
+    store.close();
+  });
+
   it('round-trips every sealed record type and every transit record', async () => {
     const { store } = await openUnlocked();
     const batch = store.batch();

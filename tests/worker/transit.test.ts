@@ -11,7 +11,8 @@ import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
 import { nodeFetch } from '../relay/helpers/relay-harness.js';
-import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
+import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
+import { connect, identity, Profile, startTestRelay, testCrypto, TestClient, WAIT_MS } from './helpers/client-harness.js';
 
 let relay: RunningRelay;
 beforeAll(async () => {
@@ -21,7 +22,72 @@ afterAll(async () => {
   await relay.close();
 });
 
+/** Bob (with a group with Alice) closed; Alice sends `texts`; a keyless fetcher puts them in his inbox store. */
+async function bobWithStoredInbox(texts: readonly string[]) {
+  const bobProfile = new Profile('Bob');
+  const alice = await TestClient.start('Alice', { relay });
+  const bob = await TestClient.start('Bob', { relay, profile: bobProfile });
+  await identity(alice);
+  await identity(bob);
+  const [ab] = await connect(alice, bob);
+  const { conversationId } = await alice.call('createGroup', { name: 'Transit', contactIds: [ab as ContactId] });
+  const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+  const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+  await bob.until('active', () => bob.view(bobId)?.state === 'active');
+  await bob.until('fetch tokens stored', async () => (await bob.host.engine!.store.transit('fetchTokens')).length === 2 || undefined);
+  bob.close();
+  for (const text of texts) await alice.call('send', { conversationId, text });
+  await alice.until('sent', () => alice.host.engine!.outbox.count() === 0);
+  const keyless = await ClientStore.open(bobProfile.indexedDB);
+  const raw = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch });
+  const batch = keyless.batch();
+  let fetched = 0;
+  for (const token of await keyless.transit('fetchTokens')) {
+    for (const event of (await raw.readWithFetchToken(token.channel, token.token, token.afterSeq)).events) {
+      batch.putTransit('inbox', { relay: token.relay, channel: token.channel, seq: event.seq, event, fetchedAtMs: Date.now() } satisfies InboxRecord);
+      fetched++;
+    }
+  }
+  await keyless.commit(batch);
+  keyless.close();
+  return { alice, bobProfile, bobId, fetched };
+}
+
+const offline: FetchLike = async () => {
+  throw new TypeError('fetch failed (offline)');
+};
+
 describe('transit stores', () => {
+  it('shows the stored chat list before the stored inbox is processed, then processes it behind it', async () => {
+    const texts = ['one', 'two', 'three'];
+    const { alice, bobProfile, bobId, fetched } = await bobWithStoredInbox(texts);
+    expect(fetched).toBeGreaterThan(2);
+    // Bob opens offline, and no signature check finishes until the gate opens: the stored
+    // inbox cannot be processed meanwhile.
+    const base = await testCrypto();
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)) };
+    // Before: the engine opened only after the whole stored inbox, so this start never ended.
+    // (Read two records at a time: the inbox is read in several pages.)
+    const started = TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline, crypto: gated, inboxReadPage: 2 });
+    const bob = await Promise.race([started, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('Bob did not start before his stored inbox was processed')), WAIT_MS))]);
+    try {
+      await bob.until('the stored chat list', () => bob.app?.phase === 'ready' && bob.conversations?.conversations.some((c) => c.id === bobId));
+      expect(bob.texts(bobId).filter((t) => texts.includes(t))).toEqual([]);
+      expect((await bob.host.engine!.store.transit('inbox')).length).toBe(fetched);
+      openGate();
+      await bob.until('the stored inbox processed', () => texts.every((t) => bob.texts(bobId).includes(t)));
+      expect(bob.texts(bobId).filter((t) => texts.includes(t))).toEqual(texts);
+      await bob.until('the inbox store emptied', async () => (await bob.host.engine!.store.transit('inbox')).length === 0 || undefined);
+    } finally {
+      openGate();
+      bob.close();
+      alice.close();
+    }
+  });
+
+
   it('what a keyless fetcher put in the inbox store is processed first on open, then dropped', async () => {
     const bobProfile = new Profile('Bob');
     const alice = await TestClient.start('Alice', { relay });
@@ -58,9 +124,6 @@ describe('transit stores', () => {
     expect(fetched).toBeGreaterThanOrEqual(3);
 
     // Bob opens with the relay unreachable: everything comes from the inbox store.
-    const offline: FetchLike = async () => {
-      throw new TypeError('fetch failed (offline)');
-    };
     bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline });
     await bob.until('the three messages', () => ['while', 'you', 'slept'].every((t) => bob.texts(bobId).includes(t)));
     expect(await bob.host.engine!.store.transit('inbox')).toEqual([]);

@@ -139,6 +139,8 @@ export interface ClientOptions {
   readonly fetch?: FetchLike;
   /** Relay events per receive page (a backlog of a few messages goes in several pages). */
   readonly receivePage?: number;
+  /** Inbox records read at a time when the app opens. */
+  readonly inboxReadPage?: number;
   /** The crypto provider the worker core is given (default: the test provider). */
   readonly crypto?: CryptoProvider;
 }
@@ -181,6 +183,7 @@ export class TestClient {
       pbkdf2Iterations: 1_000,
       ...(options.fault === undefined ? {} : { fault: options.fault }),
       ...(options.receivePage === undefined ? {} : { receivePage: options.receivePage }),
+      ...(options.inboxReadPage === undefined ? {} : { inboxReadPage: options.inboxReadPage }),
       ...(options.locks === true ? { locks: profile.locks, broadcast: () => profile.broadcast.open() } : {}),
       log: (level, message) => {
         if (level === 'error') client.errors.push(message);
