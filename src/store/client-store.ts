@@ -405,12 +405,11 @@ export class ClientStore {
   }
 
   /**
-   * Up to `count` inbox records in key order ([channel, seq]: the order they are processed in),
-   * from just after the key `after` (from the first when undefined). A night's inbox is read
-   * page by page, so its first page is processed while IndexedDB reads the next (one getAll of
-   * 10,000 records kept the engine idle for its whole read, bench:catchup).
+   * Inbox records in key order ([channel, seq]: the order they are processed in), from just after
+   * the key `after` (from the first when undefined), at most `count` (all when undefined). The
+   * engine reads a first page and processes it while IndexedDB reads the rest.
    */
-  async inboxPage(after: readonly [string, number] | undefined, count: number): Promise<InboxRecord[]> {
+  async inboxPage(after: readonly [string, number] | undefined, count?: number): Promise<InboxRecord[]> {
     const earlier = this.inOrder();
     if (earlier !== null) await earlier;
     return this.db.getAll('inbox', after === undefined ? undefined : IDBKeyRange.lowerBound([...after], true), count);

@@ -49,8 +49,8 @@ export interface ClientDeps {
   readonly fault?: FaultHook;
   /** Relay events per receive page (tests: small, to make a backlog of a few messages several pages); production: RECEIVE_PAGE / BACKLOG_PAGE. */
   readonly receivePage?: number;
-  /** Inbox records read at a time when the app opens (tests: small, to read a few in several pages); production: INBOX_READ_PAGE. */
-  readonly inboxReadPage?: number;
+  /** Inbox records read first when the app opens, before the rest (tests: small, to read a few in two reads); production: INBOX_FIRST_READ. */
+  readonly inboxFirstRead?: number;
   /** Diagnostics (never keys or plaintext). */
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }

@@ -59,6 +59,7 @@ describe('client store', () => {
     expect(read).toEqual(all);
     expect(pages).toEqual([2, 2, 1]);
     expect(await store.inboxPage(undefined, 10)).toEqual(all);
+    expect(await store.inboxPage(['a'.repeat(22), 10])).toEqual(all.slice(2));
     store.close();
   });
 

@@ -69,8 +69,8 @@ describe('transit stores', () => {
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)) };
     // Before: the engine opened only after the whole stored inbox, so this start never ended.
-    // (Read two records at a time: the inbox is read in several pages.)
-    const started = TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline, crypto: gated, inboxReadPage: 2 });
+    // (Two records read first, the rest after them: the inbox is read in two reads.)
+    const started = TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline, crypto: gated, inboxFirstRead: 2 });
     const bob = await Promise.race([started, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('Bob did not start before his stored inbox was processed')), WAIT_MS))]);
     try {
       await bob.until('the stored chat list', () => bob.app?.phase === 'ready' && bob.conversations?.conversations.some((c) => c.id === bobId));

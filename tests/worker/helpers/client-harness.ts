@@ -139,8 +139,8 @@ export interface ClientOptions {
   readonly fetch?: FetchLike;
   /** Relay events per receive page (a backlog of a few messages goes in several pages). */
   readonly receivePage?: number;
-  /** Inbox records read at a time when the app opens. */
-  readonly inboxReadPage?: number;
+  /** Inbox records read first when the app opens (the rest in a second read). */
+  readonly inboxFirstRead?: number;
   /** The crypto provider the worker core is given (default: the test provider). */
   readonly crypto?: CryptoProvider;
 }
@@ -183,7 +183,7 @@ export class TestClient {
       pbkdf2Iterations: 1_000,
       ...(options.fault === undefined ? {} : { fault: options.fault }),
       ...(options.receivePage === undefined ? {} : { receivePage: options.receivePage }),
-      ...(options.inboxReadPage === undefined ? {} : { inboxReadPage: options.inboxReadPage }),
+      ...(options.inboxFirstRead === undefined ? {} : { inboxFirstRead: options.inboxFirstRead }),
       ...(options.locks === true ? { locks: profile.locks, broadcast: () => profile.broadcast.open() } : {}),
       log: (level, message) => {
         if (level === 'error') client.errors.push(message);
