@@ -15,13 +15,15 @@ if (!window.isSecureContext) {
   // rather than let the engine fail at its first key.
   mountInsecure(root);
 } else {
+  // The engine's worker first: it has the most to do before anything can be shown (load its
+  // script, open the store, restore every conversation), and it runs on its own thread.
+  const worker = new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'covey-engine' });
   // The service worker (offline, updates) and its prompts, independent of the engine and screens.
   startShell(shellRoot);
-  startEngine(root);
+  startEngine(root, worker);
 }
 
-function startEngine(root: HTMLElement): void {
-  const worker = new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'covey-engine' });
+function startEngine(root: HTMLElement, worker: Worker): void {
   worker.addEventListener('error', (event) => {
     event.preventDefault();
     mountFatal(root, 'The part of Covey that encrypts and stores your messages did not start. Reloading usually helps; if not, this browser may be too old for Covey.');
