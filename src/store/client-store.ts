@@ -238,6 +238,12 @@ export class ClientStore {
    * it (tests/worker/scenarios.test.ts, backup; tests/store/store.test.ts).
    */
   private readonly unqueued = new Set<Promise<void>>();
+  /**
+   * Commits whose seals wait for their `sealAfter` (commit), each with the function that lets it
+   * go at once: any method called meanwhile waits for those commits (`unqueued`), so it lets them
+   * go first instead of waiting for what they wait for (which may itself be waiting on the store).
+   */
+  private readonly held = new Set<() => void>();
 
   private constructor(readonly db: CoveyDatabase) {}
 
@@ -251,6 +257,10 @@ export class ClientStore {
    * pending (callers then create theirs at once, in the same turn, as before).
    */
   private inOrder(): Promise<unknown> | null {
+    if (this.held.size > 0) {
+      for (const go of this.held) go();
+      this.held.clear();
+    }
     return this.unqueued.size === 0 ? null : Promise.all([...this.unqueued]);
   }
 
@@ -433,8 +443,13 @@ export class ClientStore {
    *
    * Its transaction is created after those of the commits called before it, and every method
    * called after it waits until it exists (`unqueued`).
+   *
+   * `sealAfter`: the records are sealed only once it resolves (or rejects), or at once when another
+   * method of the store is called meanwhile (which would wait for this commit). The order is taken
+   * now all the same. A received message is shown before its records are sealed: its view is
+   * built before the seals take the thread (conversation.ts `persist`).
    */
-  async commit(batch: Batch, onQueued?: () => void): Promise<void> {
+  async commit(batch: Batch, onQueued?: () => void, sealAfter?: Promise<void>): Promise<void> {
     // In the order of the calls (see `unqueued`): registered before the first await.
     const before = this.inOrder();
     let created!: () => void;
@@ -443,6 +458,16 @@ export class ClientStore {
     let writes: Write[];
     let tx: IDBTransaction;
     try {
+      if (sealAfter !== undefined) {
+        await new Promise<void>((go) => {
+          const release = () => {
+            this.held.delete(release);
+            go();
+          };
+          this.held.add(release);
+          sealAfter.then(release, release);
+        });
+      }
       await batch.ready();
       if (before !== null) await before;
       writes = batch.writes;

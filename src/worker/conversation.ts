@@ -111,6 +111,8 @@ export interface ConversationHost {
   /** Resolves once the outbox holds nothing of `channel` (see Outbox.settled). */
   outboxSettled(channel: ChannelId): Promise<void>;
   changed(conversation: ConversationRuntime): void;
+  /** Resolves once the conversation views of the update scheduled now are pushed (ViewSink.viewsPushed). */
+  viewsPushed(): Promise<void>;
   /** Storage or engine-replaced failure: the engine stops or reloads this conversation. */
   failed(conversation: ConversationRuntime, error: unknown): void;
   /** Posts a plain channel packet that is not mpENC (join claims, pings) through the outbox. */
@@ -440,14 +442,17 @@ export class ConversationRuntime {
   private async persist({ what, batch, outbox, signed, timerAt }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
     const shown = options.showWhenQueued === true && outbox.length === 0 && this.record.pendingRelay.length === 0;
     if (shown) {
-      // The views are rebuilt in a microtask: while the commit below seals and queues the records.
+      // The views are rebuilt in a microtask, and the records sealed once the open conversation's
+      // view has been pushed: the seals (encoding, WebCrypto calls) and the transaction's requests
+      // no longer run ahead of the view in this thread. The commit takes its place in the store's
+      // order now (ClientStore.commit), so a read asked once the message is shown still sees it.
       this.unstored = false;
       this.host.changed(this);
     }
     // Nothing of the step is stored yet (a received message may be on screen; a post signed).
     this.host.deps.fault?.('before-commit', what);
     try {
-      await this.host.store.commit(batch, shown ? () => this.host.deps.fault?.('after-queue', what) : undefined);
+      await this.host.store.commit(batch, shown ? () => this.host.deps.fault?.('after-queue', what) : undefined, shown ? this.host.viewsPushed() : undefined);
     } finally {
       this.unstored = false;
     }

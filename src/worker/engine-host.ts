@@ -55,6 +55,8 @@ export class EngineHost implements BridgeHandler, ViewSink {
   private failure: AppView['failure'] = null;
   private readonly watchers = new Set<Watcher>();
   private flushScheduled = false;
+  /** Resolves once the conversation views of the scheduled flush are pushed (see viewsPushed). */
+  private conversationsPushed: Promise<void> = Promise.resolve();
   private release: (() => void) | null = null;
   private channel: BroadcastLike | null = null;
   private waiting = false;
@@ -286,6 +288,8 @@ export class EngineHost implements BridgeHandler, ViewSink {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
+    let pushed!: () => void;
+    this.conversationsPushed = new Promise<void>((resolve) => (pushed = resolve));
     queueMicrotask(() => {
       this.flushScheduled = false;
       // The open conversation first: its push is what a person waits for (a message shown), the
@@ -295,9 +299,20 @@ export class EngineHost implements BridgeHandler, ViewSink {
       const first: Promise<void>[] = [];
       for (const w of this.watchers) if (w.dirty && w.view === 'conversation') first.push(this.refresh(w));
       void Promise.all(first).then(() => {
+        pushed();
         for (const w of this.watchers) if (w.dirty && w.view !== 'conversation') void this.refresh(w);
       });
     });
+  }
+
+  /**
+   * Resolves once the conversation views of the flush scheduled now (if any) have been rebuilt
+   * and pushed; at once when no flush is scheduled. A received message's step waits for it before
+   * its records are sealed (conversation.ts `persist`, showWhenQueued), so that the seals do not
+   * run ahead of the view in the worker's thread.
+   */
+  viewsPushed(): Promise<void> {
+    return this.flushScheduled ? this.conversationsPushed : Promise.resolve();
   }
 
   private async refresh(w: Watcher): Promise<void> {

@@ -52,6 +52,11 @@ export const INBOX_FIRST_READ = 1_000;
 /** Where the engine reports view changes (the host's ViewHub). */
 export interface ViewSink {
   invalidate(scope: 'app' | 'contacts' | 'conversations' | { conversation: ConversationId }): void;
+  /**
+   * Resolves once the conversation views of the update scheduled now (if any) have been rebuilt
+   * and pushed (EngineHost.scheduleFlush); at once when none is scheduled.
+   */
+  viewsPushed?(): Promise<void>;
 }
 
 const randomToken = (deps: ClientDeps, bytes = 16) => base64UrlEncode(deps.crypto.randomBytes(bytes));
@@ -429,6 +434,10 @@ export class CoveyEngine implements ConversationHost {
 
   outboxSettled(channel: ChannelId): Promise<void> {
     return this.outbox.settled(channel);
+  }
+
+  viewsPushed(): Promise<void> {
+    return this.sink.viewsPushed?.() ?? Promise.resolve();
   }
 
   changed(conversation: ConversationRuntime): void {

@@ -249,6 +249,29 @@ describe('client store', () => {
     store.close();
   });
 
+  it('seals a commit with `sealAfter` once that resolves, or at once when the store is asked anything meanwhile (in order, no deadlock)', async () => {
+    const { store } = await openUnlocked();
+    const seal = store.sealJson.bind(store);
+    const sealed: string[] = [];
+    store.sealJson = (name, key, json) => {
+      sealed.push(json);
+      return seal(name, key, json);
+    };
+    let go!: () => void;
+    const committed = store.commit(store.batch().put('drafts', 'c1', 'held'), undefined, new Promise<void>((resolve) => (go = resolve)));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sealed, 'nothing sealed before sealAfter').toEqual([]);
+    go();
+    await committed;
+    expect(sealed).toEqual([JSON.stringify('held')]);
+    // A read asked while a commit waits for something that never comes: the commit goes first
+    // (the read sees it), and neither waits for ever.
+    const stuck = store.commit(store.batch().put('drafts', 'c2', 'released'), undefined, new Promise<void>(() => undefined));
+    expect(await store.get('drafts', 'c2')).toBe('released');
+    await stuck;
+    store.close();
+  });
+
   it('writes a transit record given as a promise with the batch, and nothing of a batch whose promise fails', async () => {
     const { store } = await openUnlocked();
     const outbox = (postId: string): OutboxRecord => ({ postId, relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, packet: 'AAAA', ifNoLeaveAfter: 4, queuedAtMs: 1, presigned: null, attempts: 0 });

@@ -144,6 +144,42 @@ describe('a received message on screen', () => {
     }
   });
 
+  it('is shown before its records are sealed (the seals do not run ahead of the view)', async () => {
+    // Every seal of Bob's store, with whether Bob's view (pushed to the watcher) already showed
+    // 'hello' when it was called. The receive step that stores 'hello' seals its timeline record
+    // and its session record: both after the view has it.
+    const alice = await TestClient.start('Alice', { relay });
+    const bob = await TestClient.start('Bob', { relay });
+    try {
+      await identity(alice);
+      await identity(bob);
+      const [aliceBob] = await connect(alice, bob);
+      const { conversationId: aId } = await alice.call('createGroup', { name: 'Seals', contactIds: [aliceBob as ContactId] });
+      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+      const bobId = (await bob.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+      await bob.until('roster', () => bob.view(bobId)?.name === 'Seals');
+      const store = bob.host.engine!.store;
+      const seal = store.sealJson.bind(store);
+      const seals: { store: string; hello: boolean; shown: boolean }[] = [];
+      store.sealJson = (name, key, json) => {
+        seals.push({ store: name, hello: json.includes('hello from Alice'), shown: bob.texts(bobId).includes('hello from Alice') });
+        return seal(name, key, json);
+      };
+      await alice.call('send', { conversationId: aId, text: 'hello from Alice' });
+      await bob.until('shown', () => bob.texts(bobId).includes('hello from Alice'));
+      await bob.until('stored', () => bob.host.engine!.conversations.get(bobId)!.window.size > 0 && seals.some((s) => s.store === 'sessions' && s.shown));
+      const first = seals.findIndex((s) => s.store === 'timeline' && s.hello);
+      expect(first, 'the timeline record of the message was sealed').toBeGreaterThanOrEqual(0);
+      // The step's seals start together: the session record's seal is next to the timeline's.
+      expect(seals.filter((s) => s.hello).map((s) => s.shown)).toEqual(seals.filter((s) => s.hello).map(() => true));
+      expect(seals.slice(Math.max(0, first - 2), first + 3).filter((s) => s.store === 'sessions').map((s) => s.shown)).toContain(true);
+      expect(bob.texts(bobId)).toEqual(['hello from Alice']);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+
   it('is in what the store holds for any reader from the moment it is shown (a backup exported at once has it)', async () => {
     // Bob's seals are slowed down (as a busy device's WebCrypto is): the message is shown while
     // its records are still being sealed, before their transaction exists. A read of the store
