@@ -97,6 +97,10 @@ export interface ConversationHost {
   enqueueOutbox(records: OutboxRecord[], signed?: ReadonlyMap<string, Promise<SignedPost>>): void;
   /** Whether exactly this packet (base64url) already waits in the outbox for `channel`. */
   outboxHolds(channel: ChannelId, packet: string): boolean;
+  /** Our own packet came back from the relay: the postId of its outbox record whose request is out, if any (Outbox.echoed). */
+  outboxEchoed(channel: ChannelId, packet: string): string | undefined;
+  /** This step deletes those outbox records with its commit (Outbox.deletedBy); returns the postIds it took over. */
+  outboxDeletedBy(echoes: readonly (readonly [string, number])[], committed: Promise<void>): string[];
   /**
    * The queue time of the next outbox record: strictly increasing, so records of one channel
    * keep their sealing order wherever they are read back in `queuedAtMs` order (the outbox after
@@ -141,6 +145,8 @@ interface StepOptions {
   /** Writes that go first into the step's batch, once the session call has succeeded. */
   readonly first?: (batch: Batch) => void;
   readonly prepare?: (batch: Batch) => void | Promise<void>;
+  /** Outbox records (postId, seq of their event) that `prepare` deleted in the batch: our own packets the relay sent back. */
+  readonly echoes?: readonly (readonly [string, number])[];
 }
 /** A step's Session call done: its effects, at the time it ran. */
 interface Called {
@@ -155,6 +161,8 @@ interface Folded {
   /** The outbox records' posts, signed while the step commits (by postId). */
   readonly signed: Map<string, Promise<SignedPost>>;
   readonly timerAt: number | undefined;
+  /** Outbox records this step deletes (StepOptions.echoes). */
+  readonly echoes: readonly (readonly [string, number])[];
 }
 
 export class ConversationRuntime {
@@ -419,7 +427,7 @@ export class ConversationRuntime {
       batch.putTransit('fetchTokens', this.fetchToken);
     }
     this.unstored = true;
-    return { what, batch, outbox, signed, timerAt };
+    return { what, batch, outbox, signed, timerAt, echoes: options.echoes ?? [] };
   }
 
   /**
@@ -439,7 +447,7 @@ export class ConversationRuntime {
    * milliseconds of the commit). Sending never moves earlier: packets, acks and relay actions wait
    * for the commit (issue 10 §2), and so does every later step of this conversation (its queue).
    */
-  private async persist({ what, batch, outbox, signed, timerAt }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
+  private async persist({ what, batch, outbox, signed, timerAt, echoes }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
     const shown = options.showWhenQueued === true && outbox.length === 0 && this.record.pendingRelay.length === 0;
     if (shown) {
       // The views are rebuilt in a microtask, and the records sealed once the open conversation's
@@ -451,11 +459,16 @@ export class ConversationRuntime {
     }
     // Nothing of the step is stored yet (a received message may be on screen; a post signed).
     this.host.deps.fault?.('before-commit', what);
+    let deleted: string[] = [];
     try {
-      await this.host.store.commit(batch, shown ? () => this.host.deps.fault?.('after-queue', what) : undefined, shown ? this.host.viewsPushed() : undefined);
+      const committed = this.host.store.commit(batch, shown ? () => this.host.deps.fault?.('after-queue', what) : undefined, shown ? this.host.viewsPushed() : undefined);
+      // Our own packets came back: their outbox records go with this commit (see takePage).
+      if (echoes.length > 0) deleted = this.host.outboxDeletedBy(echoes, committed);
+      await committed;
     } finally {
       this.unstored = false;
     }
+    for (const postId of deleted) this.host.deps.fault?.('after-outbox-delete', postId);
     this.host.deps.fault?.('after-persist', what);
     if (outbox.length > 0) this.host.enqueueOutbox(outbox, signed);
     await this.performRelayActions();
@@ -898,18 +911,18 @@ export class ConversationRuntime {
     const queued = this.incoming.length > 0;
     try {
       for (let page = this.takePage(); page !== null; page = this.takePage()) {
-        const { events, prepare } = page;
+        const { events, prepare, echoes } = page;
         if (events.length === 0) {
           await storing;
           storing = null;
-          await this.step('skip', null, { prepare });
+          await this.step('skip', null, { prepare, echoes });
           continue;
         }
         const single = events.length === 1;
         const called = await this.callSession('receive', (s, now) => (single ? s.receive(events[0]!, now) : s.receiveAll(events, now)));
         await storing;
         storing = null;
-        const folded = await this.fold('receive', called, { prepare });
+        const folded = await this.fold('receive', called, { prepare, echoes });
         const sends = folded.outbox.length > 0 || this.record.pendingRelay.length > 0;
         // The last page, sending nothing: shown once its transaction is queued (see persist).
         if (sends || this.incoming.length === 0) await this.persist(folded, { showWhenQueued: !sends });
@@ -929,7 +942,7 @@ export class ConversationRuntime {
   }
 
   /** The next page of queued events as the Session takes them; null when none is queued or nothing changed. */
-  private takePage(): { events: ChannelEvent[]; prepare: (batch: Batch) => Promise<void> } | null {
+  private takePage(): { events: ChannelEvent[]; prepare: (batch: Batch) => Promise<void>; echoes: [string, number][] } | null {
     const size = this.host.deps.receivePage ?? (this.incoming.length > RECEIVE_PAGE ? BACKLOG_PAGE : RECEIVE_PAGE);
     const page = this.incoming.splice(0, size);
     if (page.length === 0) return null; // an earlier call's page took it
@@ -939,6 +952,8 @@ export class ConversationRuntime {
     let inboxLast = -Infinity;
     const events: ChannelEvent[] = [];
     const claims: { author: MemberKey; text: string; atMs: number }[] = [];
+    // Our own packets the relay sent back: proof that it stored them.
+    const own: { packet: string; seq: number }[] = [];
     let current = [...this.session.channelMembers()] as string[] as MemberKey[];
     const seqBefore = this.meta.lastSeq;
     for (const { event, fromInbox } of page) {
@@ -950,6 +965,7 @@ export class ConversationRuntime {
       if (event.seq <= this.meta.lastSeq) continue;
       if (event.type === 'packet' && event.author !== null) {
         this.meta.lastSeen[event.author] = Math.max(this.meta.lastSeen[event.author] ?? 0, event.timeMs);
+        if (event.author === this.self) own.push({ packet: event.packet, seq: event.seq });
       }
       this.meta.lastSeq = event.seq;
       if (event.type === 'member-left' && event.by === event.member && event.member !== this.self) {
@@ -966,13 +982,23 @@ export class ConversationRuntime {
       events.push(channelEvent);
     }
     const fromInbox = inboxLast < inboxFirst ? null : { first: inboxFirst, last: inboxLast };
+    const echoes: [string, number][] = [];
     const prepare = async (batch: Batch) => {
       for (const c of claims) await this.onClaim(c.author, c.text, c.atMs, batch);
       if (fromInbox !== null) batch.deleteRange('inbox', [this.channel, fromInbox.first], [this.channel, fromInbox.last]);
+      // The outbox record of an own packet whose request is still out is deleted with this page
+      // (one transaction fewer per message sent than deleting it after the relay's answer); the
+      // outbox then deletes nothing when the answer comes (Outbox.deletedBy).
+      for (const { packet, seq } of own) {
+        const postId = this.host.outboxEchoed(this.channel, packet);
+        if (postId === undefined) continue;
+        batch.delete('outbox', postId);
+        echoes.push([postId, seq]);
+      }
     };
     // Only copies of events already processed, and nothing to write: take the next page.
     if (events.length === 0 && fromInbox === null && this.meta.lastSeq === seqBefore) return this.takePage();
-    return { events, prepare };
+    return { events, prepare, echoes };
   }
 
   /**

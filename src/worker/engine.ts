@@ -93,7 +93,10 @@ export class CoveyEngine implements ConversationHost {
     this.outbox = new Outbox(store, deps, {
       client: (relay) => this.relay(relay).client,
       signer: (channel) => this.byChannel.get(channel)?.signer,
-      posted: (record) => this.posted(record),
+      posted: (record, _seq, shown) => {
+        // Deleted and shown by the step of its event (Outbox.deletedBy): nothing changed since.
+        if (shown !== true) this.posted(record);
+      },
       refused: (record, code, message) => void this.refusedPost(record, code, message),
       mayPost: (record) => record.sealedUnder === undefined || (this.byChannel.get(record.channel)?.mayPost(record.sealedUnder) ?? true),
       stale: (record) => void this.byChannel.get(record.channel)?.resealAfterRefusal(record.postId).catch(() => undefined),
@@ -397,6 +400,14 @@ export class CoveyEngine implements ConversationHost {
 
   outboxHolds(channel: ChannelId, packet: string): boolean {
     return this.outbox.holds(channel, packet);
+  }
+
+  outboxEchoed(channel: ChannelId, packet: string): string | undefined {
+    return this.outbox.echoed(channel, packet);
+  }
+
+  outboxDeletedBy(echoes: readonly (readonly [string, number])[], committed: Promise<void>): string[] {
+    return this.outbox.deletedBy(echoes, committed);
   }
 
   nextQueueTime(): number {

@@ -28,7 +28,8 @@ export interface OutboxOwner {
   client(relay: string): RelayClient;
   /** The channel's member signer, or undefined when the channel is gone (the record is dropped). */
   signer(channel: ChannelId): RelaySigner | undefined;
-  posted(record: OutboxRecord, seq: number): void;
+  /** `shown`: the step of its event deleted the record and updated the views already (`deletedBy`). */
+  posted(record: OutboxRecord, seq: number, shown?: boolean): void;
   /**
    * Rule 7: whether a packet may still leave (its subsession was not replaced since it was
    * sealed). When not, the record is dropped and `stale` reports it (its message is sealed again).
@@ -59,6 +60,14 @@ export class Outbox {
   private readonly settledWaiters = new Map<ChannelId, (() => void)[]>();
   /** Posts signed while their records were being committed, by postId: each used once, first attempt only. */
   private readonly signedAhead = new Map<string, Promise<SignedPost>>();
+  /** postIds whose request is out, not yet answered. */
+  private readonly inFlight = new Set<string>();
+  /**
+   * Records that a conversation step deletes in its own transaction, because the relay's event of
+   * their packet came back while their request was out (`deletedBy`): postId → the event's seq
+   * once that step has committed, null if it did not.
+   */
+  private readonly deletedByStep = new Map<string, Promise<number | null>>();
   private stopped = false;
 
   constructor(
@@ -74,10 +83,13 @@ export class Outbox {
     this.enqueue(records);
   }
 
-  /** postIds still waiting (a message with one of these shows 'waiting to send'). */
+  /**
+   * postIds still waiting (a message with one of these shows 'waiting to send'). Not those whose
+   * event came back (`deletedBy`): the relay has them, whatever their answer still does.
+   */
   pending(): Set<string> {
     const out = new Set<string>();
-    for (const queue of this.queues.values()) for (const r of queue) out.add(r.postId);
+    for (const queue of this.queues.values()) for (const r of queue) if (!this.deletedByStep.has(r.postId)) out.add(r.postId);
     return out;
   }
 
@@ -100,8 +112,43 @@ export class Outbox {
   /** Packets waiting (for `relay`, or all); `onlyWritten`: only messages a person wrote (`wake`). */
   count(relay?: string, onlyWritten = false): number {
     let n = 0;
-    for (const queue of this.queues.values()) for (const r of queue) if ((relay === undefined || r.relay === relay) && (!onlyWritten || r.wake === true)) n++;
+    for (const queue of this.queues.values()) for (const r of queue) if ((relay === undefined || r.relay === relay) && (!onlyWritten || r.wake === true) && !this.deletedByStep.has(r.postId)) n++;
     return n;
+  }
+
+  /**
+   * The relay sent `packet` of `channel` back to us (our own event, from the socket or the inbox):
+   * the postId of the record whose request for it is out right now, if any. The step that
+   * processes the event deletes that record in its own transaction (`deletedBy`), instead of a
+   * transaction of its own after the answer: the event proves the relay stored the packet.
+   */
+  echoed(channel: ChannelId, packet: string): string | undefined {
+    const record = this.queues.get(channel)?.[0];
+    if (record === undefined || record.packet !== packet || !this.inFlight.has(record.postId) || this.deletedByStep.has(record.postId)) return undefined;
+    return record.postId;
+  }
+
+  /**
+   * A step deletes these records (postId, the seq of their event) with its commit `committed`.
+   * Returns the postIds it takes over: those whose request is still out (a record whose answer
+   * came meanwhile is deleted by the outbox itself, and the step's delete finds nothing). For
+   * those, the outbox deletes nothing after the answer once the step has committed; if the step
+   * fails, it deletes the record itself as before.
+   */
+  deletedBy(echoes: readonly (readonly [string, number])[], committed: Promise<void>): string[] {
+    const taken: string[] = [];
+    for (const [postId, seq] of echoes) {
+      if (!this.inFlight.has(postId) || this.deletedByStep.has(postId)) continue;
+      taken.push(postId);
+      this.deletedByStep.set(
+        postId,
+        committed.then(
+          () => seq,
+          () => null,
+        ),
+      );
+    }
+    return taken;
   }
 
   /**
@@ -145,7 +192,10 @@ export class Outbox {
 
   /** Drops a channel's queue (conversation deleted); the caller deletes the records. */
   forget(channel: ChannelId): void {
-    for (const r of this.queues.get(channel) ?? []) this.signedAhead.delete(r.postId);
+    for (const r of this.queues.get(channel) ?? []) {
+      this.signedAhead.delete(r.postId);
+      this.deletedByStep.delete(r.postId);
+    }
     this.queues.delete(channel);
     this.wakeSettled(channel);
   }
@@ -179,6 +229,7 @@ export class Outbox {
           return;
         }
         queue.shift();
+        this.deletedByStep.delete(record.postId);
         if (queue.length === 0) {
           this.queues.delete(channel);
           this.wakeSettled(channel);
@@ -208,6 +259,14 @@ export class Outbox {
     // Taken whatever happens next: a retry signs afresh (a new nonce and time).
     const ahead = this.signedAhead.get(record.postId);
     this.signedAhead.delete(record.postId);
+    // A retry of a post whose event came back meanwhile (the relay has it), its record deleted
+    // with that event's step: nothing to post or delete.
+    const echoedSeq = await this.deletedByStep.get(record.postId);
+    if (echoedSeq !== undefined && echoedSeq !== null) {
+      this.attempts.set(record.channel, 0);
+      this.owner.posted(record, echoedSeq, true);
+      return 'done';
+    }
     const signer = this.owner.signer(record.channel);
     if (signer === undefined) {
       await this.remove(record);
@@ -223,11 +282,20 @@ export class Outbox {
       const client = this.owner.client(record.relay);
       const signed = ahead === undefined ? undefined : await ahead.catch(() => undefined);
       const fresh = signed !== undefined && this.deps.now() - signed.signedAtMs <= SIGNED_AHEAD_MAX_AGE_MS;
-      const result = fresh ? await client.postSigned(signed) : await client.post(record.channel, base64UrlDecode(record.packet), options, signer);
+      this.inFlight.add(record.postId);
+      let result;
+      try {
+        result = fresh ? await client.postSigned(signed) : await client.post(record.channel, base64UrlDecode(record.packet), options, signer);
+      } finally {
+        this.inFlight.delete(record.postId);
+      }
       this.deps.fault?.('after-post', record.postId);
-      await this.remove(record);
+      // Deleted by the step of its event (the relay's echo came first), or here.
+      const byStep = this.deletedByStep.get(record.postId);
+      const shown = byStep !== undefined && (await byStep) !== null;
+      if (!shown) await this.remove(record);
       this.attempts.set(record.channel, 0);
-      this.owner.posted(record, result.seq);
+      this.owner.posted(record, result.seq, shown);
       return 'done';
     } catch (error) {
       if (error instanceof RelayClientError) {
