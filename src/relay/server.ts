@@ -225,6 +225,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const late: { hub?: ReturnType<typeof makePushHub> } = {};
   /** HTTP requests being served (the idle check of the signature verifier, the drain). */
   let inFlight = 0;
+  // The same idle check for the SQLite store's fdatasync of a lone write (sqlite.ts INLINE_SYNC_MAX_MS).
+  if (options.verifyThreads === undefined) store.idleWhen?.(() => inFlight <= 1);
   const verifier =
     options.verifyThreads === undefined
       ? // Idle: this request is the only one being served (a WebSocket frame: none is).

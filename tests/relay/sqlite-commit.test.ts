@@ -5,12 +5,20 @@
 // their own thread. The fdatasync is held and released by the test (`syncFile`), so none of this
 // depends on timing.
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { fdatasync, fdatasyncSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
-import { openSqliteStore, SQLITE_FILE_NAME, type SqliteRelayStore } from '../../src/relay/store/sqlite.js';
+import { INLINE_SYNC_MAX_MS, openSqliteStore, SQLITE_FILE_NAME, type SqliteRelayStore } from '../../src/relay/store/sqlite.js';
+import { StoreUnavailableError } from '../../src/relay/store/types.js';
+import { startRelay } from '../../src/relay/server.js';
+import { RelayClient } from '../../src/worker/relay-client.js';
+import { makeMember, nodeFetch, packetOf } from './helpers/relay-harness.js';
+
+function makeClient(baseUrl: string, signer: ConstructorParameters<typeof RelayClient>[0]['signer']): RelayClient {
+  return new RelayClient({ baseUrl, fetch: nodeFetch, ...(signer === undefined ? {} : { signer }) });
+}
 
 const CHANNEL = 'AAAAAAAAAAAAAAAAAAAAAA' as ChannelId;
 const OWNER = 'B'.repeat(43) as MemberKey;
@@ -152,6 +160,122 @@ describe('sqlite group commit', () => {
     expect(heard).toEqual([]);
     await expect(store.getChannel(CHANNEL)).rejects.toThrow(/fdatasync/);
     await expect(store.appendEvent(CHANNEL, { type: 'packet', author: OWNER, packet: 'AAAA' }, NOW_MS)).rejects.toThrow(/fdatasync/);
+  });
+
+  describe('an idle server\'s lone write, synced on the event loop (idleWhen, INLINE_SYNC_MAX_MS)', () => {
+    const post = (store: SqliteRelayStore, packet: string) => store.appendEvent(CHANNEL, { type: 'packet', author: OWNER, packet }, NOW_MS, { asMember: OWNER });
+    /** A store whose pool sync is held (HeldSync) and whose inline sync is recorded, taking `inlineMs`. */
+    // The bound is what decides, not the machine's speed: Infinity unless a test means to pass it
+    // (a sync of a loaded machine may take longer than 1 ms; the slow one spins past it).
+    const openBoth = (inlineMs = 0, fail = false, inlineSyncMaxMs = Infinity) => {
+      const sync = new HeldSync();
+      const inline: number[] = [];
+      const dataDir = mkdtempSync(join(tmpdir(), 'covey-sqlite-commit-'));
+      dirs.push(dataDir);
+      const syncFileSync = (fd: number): void => {
+        inline.push(fd);
+        // A slow disk: the sync takes at least `inlineMs` (a spin: at least, whatever the load).
+        const until = performance.now() + inlineMs;
+        while (performance.now() < until) {
+          /* spin */
+        }
+        if (fail) throw new Error('EIO');
+      };
+      const store = openSqliteStore({ dataDir, warn: () => undefined, syncFile: sync.syncFile, syncFileSync, inlineSyncMaxMs });
+      stores.push(store);
+      return { store, sync, inline };
+    };
+
+    it('syncs inline when the server is idle, and announces only after the sync', async () => {
+      const { store, sync, inline } = openBoth();
+      const heard: number[] = [];
+      store.subscribe((_channel, event) => heard.push(inline.length * 100 + event.seq));
+      store.idleWhen?.(() => true);
+      await store.createChannel(CHANNEL, 'group', OWNER, NOW_MS);
+      await post(store, 'cGFja2V0');
+      expect(inline).toHaveLength(2);
+      expect(sync.calls).toHaveLength(0);
+      // Each event was announced after its own sync (2 syncs: seq 1 after the first, seq 2 after the second).
+      expect(heard).toEqual([101, 202]);
+    });
+
+    it('uses the pool when the server is busy, when it never said how to tell, and for a group of several writes', async () => {
+      let idle = false;
+      const { store, sync, inline } = openBoth();
+      store.idleWhen?.(() => idle);
+      const created = store.createChannel(CHANNEL, 'group', OWNER, NOW_MS);
+      await sync.waitForCall(1);
+      sync.release(0);
+      await created;
+      idle = true;
+      // Two writes queued together: one group, on the pool.
+      const a = post(store, 'YQ');
+      const b = post(store, 'Yg');
+      await sync.waitForCall(2);
+      sync.release(1);
+      await Promise.all([a, b]);
+      expect(inline).toEqual([]);
+      const { store: other, sync: otherSync, inline: otherInline } = openBoth();
+      const made = other.createChannel(CHANNEL, 'group', OWNER, NOW_MS);
+      await otherSync.waitForCall(1);
+      otherSync.release(0);
+      await made;
+      expect(otherInline).toEqual([]);
+    });
+
+    it('is what a relay with the default settings does for a lone post (startRelay passes its idle check)', async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'covey-sqlite-commit-'));
+      dirs.push(dataDir);
+      let onPool = 0;
+      let inline = 0;
+      const store = openSqliteStore({
+        dataDir,
+        warn: () => undefined,
+        syncFile: (fd, done) => {
+          onPool += 1;
+          fdatasync(fd, done);
+        },
+        syncFileSync: (fd) => {
+          inline += 1;
+          fdatasyncSync(fd);
+        },
+        inlineSyncMaxMs: Infinity,
+      });
+      const relay = await startRelay({ store, port: 0, logLevel: 'silent' });
+      try {
+        const client = makeClient(relay.url, makeMember());
+        const channel = (await client.createChannel('group')).channelId;
+        const before = { onPool, inline };
+        for (let i = 0; i < 3; i++) await client.post(channel, packetOf(`alone ${i}`));
+        // One request at a time: each post's group is synced on the event loop.
+        expect({ onPool: onPool - before.onPool, inline: inline - before.inline }).toEqual({ onPool: 0, inline: 3 });
+      } finally {
+        await relay.close();
+      }
+    });
+
+    it('after an inline sync slower than INLINE_SYNC_MAX_MS, syncs go to the pool', async () => {
+      const { store, sync, inline } = openBoth(INLINE_SYNC_MAX_MS * 2, false, INLINE_SYNC_MAX_MS);
+      store.idleWhen?.(() => true);
+      await store.createChannel(CHANNEL, 'group', OWNER, NOW_MS);
+      expect(inline).toHaveLength(1);
+      const appended = post(store, 'YQ');
+      await sync.waitForCall(1);
+      sync.release(0);
+      await appended;
+      expect(inline).toHaveLength(1);
+    });
+
+    it('stops after a failed inline sync, like after a failed one on the pool', async () => {
+      const { store, inline } = openBoth(0, true);
+      const heard: RelayEvent[] = [];
+      store.subscribe((_channel, event) => heard.push(event));
+      store.idleWhen?.(() => true);
+      await expect(store.createChannel(CHANNEL, 'group', OWNER, NOW_MS)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(inline).toHaveLength(1);
+      expect(heard).toEqual([]);
+      await expect(store.getChannel(CHANNEL)).rejects.toBeInstanceOf(StoreUnavailableError);
+    });
   });
 
   it('checkpoints on its own thread: the main connection never does, the database file still gets the pages', async () => {

@@ -179,6 +179,13 @@ export interface RelayStore {
   /** Short name for logs, /healthz and metrics ('sqlite', 'redis'). */
   readonly name: string;
 
+  /**
+   * Optional: the server says how to tell that it is idle (no request other than the one at hand
+   * is being served). A store may then do short blocking work on the event loop instead of a trip
+   * to the thread pool (sqlite.ts: a lone write's fdatasync). Without it, a store never does.
+   */
+  idleWhen?(idle: () => boolean): void;
+
   // ---- channels and membership ---------------------------------------------------------------
 
   /**
