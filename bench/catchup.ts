@@ -39,7 +39,7 @@ import { nodeFetch } from '../tests/relay/helpers/relay-harness.js';
 import { connect, identity, OPEN_LIMITS, TestClient } from '../tests/worker/helpers/client-harness.js';
 import { printJsonLine, printTable, round } from './harness.js';
 import { threadDelta, threadTimes } from './thread-cpu.js';
-import { profileWorkers } from './worker-profile.js';
+import { profileThreads } from './trace-profiles.js';
 import { traceBrowser } from './trace.js';
 import { browserCommandLine, launchBare } from './bare-chromium.js';
 
@@ -52,12 +52,14 @@ const COLD_RUNS = envInt('BENCH_CATCHUP_COLD_RUNS', 5);
 const ORDER_CHECKED = 100;
 /** A production build to serve instead of building one (tests/browser/bench-catchup.test.ts). */
 const PREBUILT_APP = process.env.BENCH_CATCHUP_APP_DIR === undefined || process.env.BENCH_CATCHUP_APP_DIR === '' ? undefined : process.env.BENCH_CATCHUP_APP_DIR;
-/** Where to write CPU profiles of the readers' engine workers during their catch-up (bench/worker-profile.ts). */
+/** Where to write CPU profiles of the readers' JavaScript threads during their catch-up (bench/trace-profiles.ts: a trace too, so not with BENCH_CATCHUP_TRACE). */
 const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.BENCH_CATCHUP_PROFILE === '' ? undefined : process.env.BENCH_CATCHUP_PROFILE;
 /** BENCH_CATCHUP_THREADS=1 (Linux): CPU time per thread of the reader's Chromium during each catch-up, on stderr (bench/thread-cpu.ts). */
 const THREADS = process.env.BENCH_CATCHUP_THREADS === '1';
 /** Where to write a Chromium trace (all threads; categories: BENCH_CATCHUP_TRACE_CATEGORIES) of each reader's catch-up (bench/trace.ts). */
 const TRACE = process.env.BENCH_CATCHUP_TRACE === undefined || process.env.BENCH_CATCHUP_TRACE === '' ? undefined : process.env.BENCH_CATCHUP_TRACE;
+// A browser records one trace at a time.
+if (PROFILE !== undefined && TRACE !== undefined) throw new Error('bench:catchup: BENCH_CATCHUP_PROFILE and BENCH_CATCHUP_TRACE both trace the browser: set one (for a trace with profiles in it, add disabled-by-default-v8.cpu_profiler to BENCH_CATCHUP_TRACE_CATEGORIES)');
 /**
  * The longest one catch-up is waited for: past it the row says how many were shown by then (the
  * whole bench must stay under 3 minutes).
@@ -415,7 +417,7 @@ async function main(): Promise<void> {
         // In the new document from its start: the time (epoch ms) of the first frame after the
         // chat list shows all unread and the newest message, checked at each DOM change.
         await browser.send('Page.addScriptToEvaluateOnNewDocument', { source: shownScript(MESSAGES, last) }, page);
-        const profiler = PROFILE === undefined ? undefined : await profileWorkers(reader.profileDir);
+        const profiler = PROFILE === undefined ? undefined : await profileThreads(reader.profileDir);
         const tracer = TRACE === undefined ? undefined : await traceBrowser(reader.profileDir);
         const threadsBefore = THREADS ? threadTimes(reader.profileDir) : undefined;
         const startEpoch = performance.timeOrigin + performance.now();
@@ -438,14 +440,14 @@ async function main(): Promise<void> {
           const badge = await browser.evaluate<number>(page, `Number.parseInt(document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '0', 10)`).catch(() => NaN);
           const screen = await browser.evaluate<string>(page, `(document.getElementById('app')?.innerText ?? '').replace(/\\s+/g, ' ').slice(0, 300)`).catch(() => '');
           console.error(`  ${reader.name}: ${badge} of ${MESSAGES} shown after ${CATCH_UP_LIMIT_MS} ms; the bench goes on. The app shows: ${screen}`);
-          if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
+          if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s JavaScript threads: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
           return { shownMs: NaN, shownWithinLimit: badge, openMs: NaN, ordered: false };
         }
         // Open the conversation: the newest message shown; then the texts of the timeline.
         const opened = await browser.evaluate<{ openMs: number; shown: string[] } | null>(page, openScript(GROUP, last, WAIT_MS));
         if (opened === null) throw new Error(`bench:catchup: ${reader.name}: opening the conversation did not show the newest message within ${WAIT_MS} ms`);
         // The profile covers the catch-up and the opening of the conversation after it.
-        if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s workers: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
+        if (profiler !== undefined) console.error(`  profiles of ${reader.name}'s JavaScript threads: ${(await profiler.stop(`${PROFILE}-${reader.name.toLowerCase()}`)).join(', ')}`);
         const tail = opened.shown.filter((t) => t.startsWith('catch-up message')).slice(-ORDER_CHECKED);
         return { shownMs, shownWithinLimit: MESSAGES, openMs: opened.openMs, ordered: tail.length === Math.min(ORDER_CHECKED, MESSAGES) && JSON.stringify(tail) === JSON.stringify(relayOrder.slice(-ORDER_CHECKED)) };
       } finally {

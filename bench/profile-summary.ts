@@ -1,5 +1,5 @@
 /**
- * Reads a V8 CPU profile (`.cpuprofile`, as bench/worker-profile.ts writes for
+ * Reads a V8 CPU profile (`.cpuprofile`, as bench/trace-profiles.ts writes for
  * BENCH_CATCHUP_PROFILE) and prints where the time went: self time by function, inclusive time of
  * the functions named with --focus, and a timeline of the busiest function per slice.
  *
