@@ -114,8 +114,8 @@ export class CoveyEngine implements ConversationHost {
   static async open(deps: ClientDeps, sink: ViewSink): Promise<CoveyEngine> {
     const store = await ClientStore.open(deps.indexedDB, deps.dbName);
     const engine = new CoveyEngine(deps, store, sink);
-    await store.claimEpoch(deps.now());
-    const keys = await store.keys();
+    // The keys are read beside the epoch claim (the read runs after the claim's transaction).
+    const [, keys] = await Promise.all([store.claimEpoch(deps.now()), store.keys()]);
     if (keys === undefined) engine.phase = 'no-identity';
     else if (keys.passphrase !== null) engine.phase = 'locked';
     else {
@@ -169,7 +169,12 @@ export class CoveyEngine implements ConversationHost {
    * until goLive().
    */
   private async restore(): Promise<void> {
-    const profile = await this.store.get<ProfileRecord>('profile', PROFILE_KEY);
+    // The reads go out together: each is a round trip to the browser's IndexedDB thread, and one
+    // after another they left the engine idle for most of a cold start (bench:catchup trace).
+    const profileRead = this.store.get<ProfileRecord>('profile', PROFILE_KEY);
+    const reads = Promise.all([this.store.all<string>('drafts'), this.store.all<SessionRecord>('sessions'), this.store.all<ConversationRecord>('conversations'), this.store.transit('fetchTokens')]);
+    reads.catch(() => undefined);
+    const profile = await profileRead;
     if (profile === undefined) {
       this.phase = 'no-identity';
       return;
@@ -177,17 +182,20 @@ export class CoveyEngine implements ConversationHost {
     this.profile = profile;
     this.identitySeed = base64UrlDecode(profile.identitySeed);
     if (profile.persistence !== 'unknown') this.persistence = profile.persistence;
-    await this.people.load();
-    for (const [id, text] of await this.store.all<string>('drafts')) this.drafts.set(id as ConversationId, text);
-    const sessions = new Map(await this.store.all<SessionRecord>('sessions'));
-    for (const [id, record] of await this.store.all<ConversationRecord>('conversations')) {
-      const stored = sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
-      // A step stores the conversation record with the session (records.ts SessionRecord.conversation).
-      const runtime = await ConversationRuntime.restore(this, stored.conversation ?? record, stored);
-      this.addRuntime(runtime);
-    }
+    const [[drafts, sessionRecords, conversationRecords, fetchTokens]] = await Promise.all([reads, this.people.load()]);
+    for (const [id, text] of drafts) this.drafts.set(id as ConversationId, text);
+    const sessions = new Map(sessionRecords);
+    // Restored side by side (their snapshot chunks are read together), added in the stored order.
+    const runtimes = await Promise.all(
+      conversationRecords.map(([id, record]) => {
+        const stored = sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
+        // A step stores the conversation record with the session (records.ts SessionRecord.conversation).
+        return ConversationRuntime.restore(this, stored.conversation ?? record, stored);
+      }),
+    );
+    for (const runtime of runtimes) this.addRuntime(runtime);
     await this.outbox.load();
-    const tokens = new Map((await this.store.transit('fetchTokens')).map((t) => [t.channel as string, t]));
+    const tokens = new Map(fetchTokens.map((t) => [t.channel as string, t]));
     for (const runtime of this.conversations.values()) runtime.fetchToken = tokens.get(runtime.channel) ?? null;
     this.inboxToken = tokens.get(profile.inbox.channel) ?? null;
     this.phase = 'ready';

@@ -88,11 +88,19 @@ export class People {
 
   async load(): Promise<void> {
     const store = this.engine.store;
-    for (const [id, c] of await store.all<ContactRecord>('contacts')) this.contacts.set(id as ContactId, c);
-    for (const [id, r] of await store.all<RequestRecord>('requests')) this.requests.set(id as RequestId, r);
-    for (const [id, i] of await store.all<InvitationRecord>('invitations')) this.invitations.set(id as InvitationId, i);
-    this.deposits = (await store.get<PendingDeposit[]>('profile', DEPOSITS_KEY)) ?? [];
-    this.keyPair = (await inboxKeyPair(base64UrlDecode(this.engine.profile!.inbox.hpkeSeed))).keyPair;
+    // Side by side: each read is a round trip to IndexedDB's thread (a cold start waits for them).
+    const [contacts, requests, invitations, deposits, inbox] = await Promise.all([
+      store.all<ContactRecord>('contacts'),
+      store.all<RequestRecord>('requests'),
+      store.all<InvitationRecord>('invitations'),
+      store.get<PendingDeposit[]>('profile', DEPOSITS_KEY),
+      inboxKeyPair(base64UrlDecode(this.engine.profile!.inbox.hpkeSeed)),
+    ]);
+    for (const [id, c] of contacts) this.contacts.set(id as ContactId, c);
+    for (const [id, r] of requests) this.requests.set(id as RequestId, r);
+    for (const [id, i] of invitations) this.invitations.set(id as InvitationId, i);
+    this.deposits = deposits ?? [];
+    this.keyPair = inbox.keyPair;
   }
 
   async inboxPublicKey(seed: Uint8Array): Promise<string> {
