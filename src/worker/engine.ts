@@ -182,7 +182,10 @@ export class CoveyEngine implements ConversationHost {
     this.profile = profile;
     this.identitySeed = base64UrlDecode(profile.identitySeed);
     if (profile.persistence !== 'unknown') this.persistence = profile.persistence;
-    const [[drafts, sessionRecords, conversationRecords, fetchTokens]] = await Promise.all([reads, this.people.load()]);
+    // The app view's fingerprint (5,200 hashes, cached) is computed while those reads are out,
+    // instead of after them, in the first app view the stored chat list waits for.
+    const fingerprinted = fingerprint(this.deps.crypto, profile.identityKey).catch(() => undefined);
+    const [[drafts, sessionRecords, conversationRecords, fetchTokens]] = await Promise.all([reads, this.people.load(), fingerprinted]);
     for (const [id, text] of drafts) this.drafts.set(id as ConversationId, text);
     const sessions = new Map(sessionRecords);
     // Restored side by side (their snapshot chunks are read together), added in the stored order.
