@@ -469,6 +469,10 @@ export class CoveyEngine implements ConversationHost {
   }
 
   failed(conversation: ConversationRuntime, error: unknown): void {
+    // Stopped (handed over to another tab, locked, closed) while the step ran: it failed on the
+    // closed store, which is no fault, and there is nothing to rebuild. Nothing of it was stored
+    // or sent; the next engine starts from what was.
+    if (this.stopped) return;
     if (error instanceof EngineReplacedError || error instanceof CrashError) {
       this.fatal(error);
       return;

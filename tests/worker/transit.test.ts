@@ -87,6 +87,35 @@ describe('transit stores', () => {
     }
   });
 
+  it('a step still running when its engine stops (another tab took over, the page closed) reports no failure', async () => {
+    const { alice, bobProfile, bobId } = await bobWithStoredInbox(['held']);
+    const base = await testCrypto();
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)) };
+    const bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline, crypto: gated });
+    try {
+      await bob.until('the stored chat list', () => bob.app?.phase === 'ready' && bob.conversations?.conversations.some((c) => c.id === bobId));
+      // The stored inbox's step waits for its signature checks; the engine stops meanwhile.
+      const runtime = bob.host.engine!.conversation(bobId);
+      const behind = runtime.run('after the held step', async () => undefined).then(
+        () => 'ran',
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+      bob.close();
+      openGate();
+      // It settles only after the held step has ended (on the closed store).
+      expect(await behind).toMatch(/reloaded/);
+      // Before: "conversation step failed: …closed database" (or "store is locked"), an error
+      // in the console of a tab that merely handed Covey over (chat-flow, Firefox).
+      expect(bob.errors).toEqual([]);
+    } finally {
+      openGate();
+      bob.close();
+      alice.close();
+    }
+  });
+
 
   it('what a keyless fetcher put in the inbox store is processed first on open, then dropped', async () => {
     const bobProfile = new Profile('Bob');
