@@ -58,6 +58,8 @@ const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.B
 const THREADS = process.env.BENCH_CATCHUP_THREADS === '1';
 /** Where to write a Chromium trace (all threads; categories: BENCH_CATCHUP_TRACE_CATEGORIES) of each reader's catch-up (bench/trace.ts). */
 const TRACE = process.env.BENCH_CATCHUP_TRACE === undefined || process.env.BENCH_CATCHUP_TRACE === '' ? undefined : process.env.BENCH_CATCHUP_TRACE;
+/** Where to write a Chromium trace of Bob's last cold offline start of the app (navigation → chat list shown). */
+const TRACE_COLD = process.env.BENCH_CATCHUP_TRACE_COLD === undefined || process.env.BENCH_CATCHUP_TRACE_COLD === '' ? undefined : process.env.BENCH_CATCHUP_TRACE_COLD;
 // A browser records one trace at a time.
 if (PROFILE !== undefined && TRACE !== undefined) throw new Error('bench:catchup: BENCH_CATCHUP_PROFILE and BENCH_CATCHUP_TRACE both trace the browser: set one (for a trace with profiles in it, add disabled-by-default-v8.cpu_profiler to BENCH_CATCHUP_TRACE_CATEGORIES)');
 /**
@@ -111,6 +113,7 @@ async function postOnce<T>(post: () => Promise<T>): Promise<T> {
   }
 }
 
+const ms0 = (v: number): string => (Number.isNaN(v) ? '-' : v.toFixed(0));
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 /** A reader: the app in its own Chromium profile (storage and service worker kept across pages). */
@@ -122,7 +125,7 @@ interface Reader {
 
 /** A reader's Chromium on its profile directory (a relaunch is a cold start: no service worker running). */
 async function launchReader(profileDir: string, origin: string): Promise<BrowserContext> {
-  const args = PROFILE === undefined && TRACE === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--remote-debugging-port=0'];
+  const args = PROFILE === undefined && TRACE === undefined && TRACE_COLD === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--remote-debugging-port=0'];
   const context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, args, headless: true, viewport: { width: 1280, height: 800 }, serviceWorkers: 'allow' });
   await context.grantPermissions(['notifications', 'background-sync'], { origin });
   for (const page of context.pages()) await page.close();
@@ -459,24 +462,39 @@ async function main(): Promise<void> {
     const fromRelay = await step(`catch-up from the relay (Carol): ${MESSAGES} shown`, () => catchUp(carol), CATCH_UP_LIMIT_MS + STEP_MS);
 
     // 2. Cold offline start (Bob: stored conversation, service worker installed).
-    const cold = async (path: string): Promise<{ firstRenderMs: number; listMs: number }> => {
+    const cold = async (path: string, traced = false): Promise<{ firstRenderMs: number; listMs: number }> => {
       // Cold: Chromium itself restarts on Bob's profile, so no page and no service worker runs.
       await bob.context.close();
       bob.context = await launchReader(bob.profileDir, url);
       await bob.context.setOffline(true);
       const page = await bob.context.newPage();
-      await page.addInitScript(() => {
-        const w = window as unknown as { coveyFirstRender?: number };
-        new MutationObserver(() => {
+      // Both times are taken in the page at the DOM change that shows them (a MutationObserver
+      // from the document's start). The chat list used to be timed after Playwright's waitFor,
+      // which polls at 0, 20, 50, 100, 100, then every 500 ms, plus one more round trip: a list
+      // shown at 500 ms was reported at ~1,000 ms.
+      await page.addInitScript((group: string) => {
+        const w = window as unknown as { coveyFirstRender?: number; coveyListShown?: number };
+        const observer = new MutationObserver(() => {
           if (w.coveyFirstRender === undefined && (document.getElementById('app')?.childElementCount ?? 0) > 0) w.coveyFirstRender = performance.now();
-        }).observe(document, { childList: true, subtree: true });
-      });
+          if (w.coveyListShown === undefined && [...document.querySelectorAll('button, [role="button"]')].some((b) => (b.getAttribute('aria-label') ?? b.textContent ?? '').includes(group))) {
+            w.coveyListShown = performance.now();
+            observer.disconnect();
+          }
+        });
+        observer.observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
+      }, GROUP);
+      const tracer = traced && TRACE_COLD !== undefined ? await traceBrowser(bob.profileDir) : undefined;
       await step(`  navigation to ${path} (offline)`, () => page.goto(`${url}${path}`));
       let result: { firstRenderMs: number; listMs: number };
       if (path === '/') {
         await page.getByRole('button', { name: new RegExp(GROUP) }).first().waitFor({ timeout: WAIT_MS });
-        const listMs = await page.evaluate(() => performance.now());
-        const firstRenderMs = await page.evaluate(() => (window as unknown as { coveyFirstRender?: number }).coveyFirstRender ?? NaN);
+        const polledMs = await page.evaluate(() => performance.now());
+        const { coveyFirstRender: firstRenderMs = NaN, coveyListShown: listMs = NaN } = await page.evaluate(() => {
+          const w = window as unknown as { coveyFirstRender?: number; coveyListShown?: number };
+          return { coveyFirstRender: w.coveyFirstRender, coveyListShown: w.coveyListShown };
+        });
+        if (tracer !== undefined) console.error(`  trace of Bob's cold offline start: ${await tracer.stop(TRACE_COLD!)}`);
+        if (VERBOSE) console.error(`    first render ${ms0(firstRenderMs)} ms, chat list shown ${ms0(listMs)} ms (Playwright's poll saw it at ${ms0(polledMs)} ms)`);
         result = { firstRenderMs, listMs };
       } else {
         const loaded = await page.evaluate(() => {
@@ -492,7 +510,7 @@ async function main(): Promise<void> {
     const coldBase: number[] = [];
     for (let run = 0; run < COLD_RUNS; run++) {
       coldBase.push((await step(`cold offline start ${run + 1}: robots.txt`, () => cold('/robots.txt'))).firstRenderMs);
-      coldApp.push(await step(`cold offline start ${run + 1}: the app`, () => cold('/')));
+      coldApp.push(await step(`cold offline start ${run + 1}: the app`, () => cold('/', run === COLD_RUNS - 1)));
     }
     const firstRenderMs = median(coldApp.map((c) => c.firstRenderMs));
     const listMs = median(coldApp.map((c) => c.listMs));
