@@ -116,6 +116,8 @@ export class CoveyEngine implements ConversationHost {
     const engine = new CoveyEngine(deps, store, sink);
     // The keys are read beside the epoch claim (the read runs after the claim's transaction).
     const [, keys] = await Promise.all([store.claimEpoch(deps.now()), store.keys()]);
+    // Known from here: the first app view (the stored chat list waits for it) reads no store.
+    engine.hasPassphrase = keys === undefined ? undefined : keys.passphrase !== null;
     if (keys === undefined) engine.phase = 'no-identity';
     else if (keys.passphrase !== null) engine.phase = 'locked';
     else {

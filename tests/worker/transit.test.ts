@@ -9,6 +9,8 @@ import type { RunningRelay } from '../../src/relay/server.js';
 import type { InboxRecord } from '../../src/shared/client-db.js';
 import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
+import { CoveyEngine } from '../../src/worker/engine.js';
+import { appView } from '../../src/worker/views.js';
 import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
 import { nodeFetch } from '../relay/helpers/relay-harness.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
@@ -177,5 +179,30 @@ describe('transit stores', () => {
     await bob.until('outbox empty', async () => (await bob.host.engine!.store.transit('outbox')).length === 0 || undefined);
     alice.close();
     bob.close();
+  });
+});
+
+describe('the first app view after a start', () => {
+  it('is built without a store read (a read waits behind whatever the engine runs after its restore)', async () => {
+    const bobProfile = new Profile('Bob');
+    const first = await TestClient.start('Bob', { relay, profile: bobProfile });
+    await identity(first);
+    first.close();
+    const bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline });
+    try {
+      await bob.until('ready', () => bob.app?.phase === 'ready');
+      // A fresh engine on the same profile, whose store answers no more key reads.
+      bob.close();
+      const engine = await CoveyEngine.open(bob.hostDeps, { invalidate: () => undefined } as never);
+      let read!: () => void;
+      const readAsked = new Promise<string>((resolve) => (read = () => resolve('read the store')));
+      engine.store.keys = () => (read(), new Promise(() => undefined));
+      // Before: the first app view read the keys record for passphraseSet.
+      const winner = await Promise.race([appView(engine, { phase: 'ready', failure: null }).then((v) => `view ${String(v.passphraseSet)}`), readAsked]);
+      expect(winner).toBe('view false');
+      engine.stop();
+    } finally {
+      bob.close();
+    }
   });
 });

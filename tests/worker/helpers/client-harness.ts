@@ -161,11 +161,11 @@ export class TestClient {
 
   private constructor(
     readonly name: string,
-    deps: HostDeps,
+    readonly hostDeps: HostDeps,
     profile: Profile,
   ) {
     this.profile = profile;
-    this.host = new EngineHost(deps);
+    this.host = new EngineHost(hostDeps);
   }
 
   static async start(name: string, options: ClientOptions): Promise<TestClient> {
