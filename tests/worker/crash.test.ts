@@ -11,7 +11,7 @@ import { openBackup } from '../../src/worker/backup.js';
 import { CrashError } from '../../src/worker/conversation.js';
 import type { TimelineRecord } from '../../src/worker/records.js';
 import type { FaultHook, FaultPoint } from '../../src/worker/deps.js';
-import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
+import { connect, groupOfTwo, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
 
 let relay: RunningRelay;
 beforeAll(async () => {
@@ -151,12 +151,7 @@ describe('a received message on screen', () => {
     const alice = await TestClient.start('Alice', { relay });
     const bob = await TestClient.start('Bob', { relay });
     try {
-      await identity(alice);
-      await identity(bob);
-      const [aliceBob] = await connect(alice, bob);
-      const { conversationId: aId } = await alice.call('createGroup', { name: 'Seals', contactIds: [aliceBob as ContactId] });
-      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
-      const bobId = (await bob.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+      const { aliceId: aId, bobId } = await groupOfTwo(alice, bob, 'Seals');
       await bob.until('roster', () => bob.view(bobId)?.name === 'Seals');
       const store = bob.host.engine!.store;
       const seal = store.sealJson.bind(store);
@@ -187,12 +182,7 @@ describe('a received message on screen', () => {
     const alice = await TestClient.start('Alice', { relay });
     const bob = await TestClient.start('Bob', { relay });
     try {
-      await identity(alice);
-      await identity(bob);
-      const [aliceBob] = await connect(alice, bob);
-      const { conversationId: aId } = await alice.call('createGroup', { name: 'Kept', contactIds: [aliceBob as ContactId] });
-      const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
-      const bobId = (await bob.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+      const { aliceId: aId, bobId } = await groupOfTwo(alice, bob, 'Kept');
       await bob.until('roster', () => bob.view(bobId)?.name === 'Kept');
       const store = bob.host.engine!.store;
       const seal = store.sealJson.bind(store);

@@ -7,14 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../src/relay/server.js';
 import type { InboxRecord } from '../../src/shared/client-db.js';
-import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { CoveyEngine } from '../../src/worker/engine.js';
 import { appView } from '../../src/worker/views.js';
 import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
 import { nodeFetch } from '../relay/helpers/relay-harness.js';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import { connect, identity, Profile, startTestRelay, testCrypto, TestClient, WAIT_MS } from './helpers/client-harness.js';
+import { groupOfTwo, identity, Profile, startTestRelay, testCrypto, TestClient, WAIT_MS } from './helpers/client-harness.js';
 
 let relay: RunningRelay;
 beforeAll(async () => {
@@ -29,12 +28,7 @@ async function bobWithStoredInbox(texts: readonly string[]) {
   const bobProfile = new Profile('Bob');
   const alice = await TestClient.start('Alice', { relay });
   const bob = await TestClient.start('Bob', { relay, profile: bobProfile });
-  await identity(alice);
-  await identity(bob);
-  const [ab] = await connect(alice, bob);
-  const { conversationId } = await alice.call('createGroup', { name: 'Transit', contactIds: [ab as ContactId] });
-  const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
-  const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+  const { aliceId: conversationId, bobId } = await groupOfTwo(alice, bob, 'Transit');
   await bob.until('active', () => bob.view(bobId)?.state === 'active');
   await bob.until('fetch tokens stored', async () => (await bob.host.engine!.store.transit('fetchTokens')).length === 2 || undefined);
   bob.close();
@@ -123,12 +117,7 @@ describe('transit stores', () => {
     const bobProfile = new Profile('Bob');
     const alice = await TestClient.start('Alice', { relay });
     let bob = await TestClient.start('Bob', { relay, profile: bobProfile });
-    await identity(alice);
-    await identity(bob);
-    const [ab] = await connect(alice, bob);
-    const { conversationId } = await alice.call('createGroup', { name: 'Transit', contactIds: [ab as ContactId] });
-    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
-    const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    const { aliceId: conversationId, bobId } = await groupOfTwo(alice, bob, 'Transit');
     await bob.until('active', () => bob.view(bobId)?.state === 'active');
     await bob.until('fetch tokens stored', async () => (await bob.host.engine!.store.transit('fetchTokens')).length === 2 || undefined);
     bob.close();

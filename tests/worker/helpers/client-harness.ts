@@ -16,6 +16,7 @@ import type {
   CommandName,
   CommandParams,
   CommandResult,
+  ContactId,
   ContactsView,
   ConversationId,
   ConversationView,
@@ -256,4 +257,18 @@ export async function connect(a: TestClient, b: TestClient): Promise<[string, st
 export async function identity(client: TestClient): Promise<void> {
   await client.call('createIdentity', { displayName: client.name });
   if (client.host.engine?.phase !== 'ready') throw new Error(`${client.name}: not ready after createIdentity`);
+}
+
+/**
+ * Alice and Bob with identities, contacts, and a group `name` that Alice made and Bob accepted.
+ * Returns each one's conversation id; what to wait for next (roster, active) is the caller's.
+ */
+export async function groupOfTwo(alice: TestClient, bob: TestClient, name: string): Promise<{ aliceId: ConversationId; bobId: ConversationId }> {
+  await identity(alice);
+  await identity(bob);
+  const [aliceBob] = await connect(alice, bob);
+  const { conversationId: aliceId } = await alice.call('createGroup', { name, contactIds: [aliceBob as ContactId] });
+  const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+  const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+  return { aliceId, bobId };
 }
