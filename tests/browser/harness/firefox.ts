@@ -21,8 +21,15 @@ const WHY_NOT: Partial<Record<EngineFeature, string>> = {
   backgroundSync: 'Firefox has no Background Sync API; the app flushes its outbox on open, on `online` and on reconnect',
 };
 
+/**
+ * How long Firefox may take to start. Puppeteer's default (30 s) ran out once in a fresh-clone CI
+ * while the app's production build shared the 2 cores (a start takes ~3 s when quiet): a slow
+ * start is not a missing browser. Playwright's launches (Chromium) already allow 180 s.
+ */
+const FIREFOX_LAUNCH_TIMEOUT_MS = 180_000;
+
 export async function launchFirefox(userDataDir: string): Promise<Browser> {
-  return puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, protocol: 'webDriverBiDi', headless: true, userDataDir });
+  return puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, protocol: 'webDriverBiDi', headless: true, userDataDir, timeout: FIREFOX_LAUNCH_TIMEOUT_MS });
 }
 
 export async function firefoxEngine(wsEndpoint: string): Promise<Engine> {
