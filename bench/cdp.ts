@@ -44,3 +44,38 @@ export async function connectCdp(profileDir: string, onEvent: (event: CdpEvent) 
     close: () => socket.close(),
   };
 }
+
+/** Trace data of a whole catch-up arrives in large messages. */
+const MAX_TRACE_MESSAGE_BYTES = 1 << 30;
+
+export interface BrowserTrace<E> {
+  /** Ends tracing and resolves with every event collected (then closes the connection). */
+  stop(): Promise<E[]>;
+}
+
+/**
+ * Starts a whole-browser trace (CDP Tracing, events reported over the connection) of the Chromium
+ * of `profileDir` with the given categories; bench/trace.ts and bench/trace-profiles.ts read it.
+ */
+export async function startBrowserTrace<E>(profileDir: string, categories: readonly string[]): Promise<BrowserTrace<E>> {
+  const events: E[] = [];
+  let complete: (() => void) | undefined;
+  const cdp = await connectCdp(
+    profileDir,
+    (message) => {
+      if (message.method === 'Tracing.dataCollected') events.push(...(message.params?.['value'] as E[]));
+      if (message.method === 'Tracing.tracingComplete') complete?.();
+    },
+    { maxPayload: MAX_TRACE_MESSAGE_BYTES },
+  );
+  await cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: { recordMode: 'recordAsMuchAsPossible', includedCategories: categories } });
+  return {
+    async stop() {
+      const done = new Promise<void>((resolve) => (complete = resolve));
+      await cdp.send('Tracing.end');
+      await done;
+      cdp.close();
+      return events;
+    },
+  };
+}

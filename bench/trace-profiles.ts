@@ -8,11 +8,9 @@
  * DevTools and bench/profile-summary.ts (names are the build's: minified).
  */
 import { writeFileSync } from 'node:fs';
-import { connectCdp } from './cdp.js';
+import { startBrowserTrace } from './cdp.js';
 
 const CATEGORIES = ['v8', 'disabled-by-default-v8.cpu_profiler'];
-/** Trace data of a whole catch-up arrives in large messages. */
-const MAX_CDP_MESSAGE_BYTES = 1 << 30;
 
 interface TraceEvent {
   readonly name?: string;
@@ -82,25 +80,11 @@ export interface ThreadProfiler {
 
 /** Starts tracing the browser of `profileDir` (DevTools port) with V8's CPU profiler on. */
 export async function profileThreads(profileDir: string): Promise<ThreadProfiler> {
-  const events: TraceEvent[] = [];
-  let complete: (() => void) | undefined;
-  const cdp = await connectCdp(
-    profileDir,
-    (message) => {
-      if (message.method === 'Tracing.dataCollected') events.push(...(message.params?.['value'] as TraceEvent[]));
-      if (message.method === 'Tracing.tracingComplete') complete?.();
-    },
-    { maxPayload: MAX_CDP_MESSAGE_BYTES },
-  );
-  await cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: { recordMode: 'recordAsMuchAsPossible', includedCategories: CATEGORIES } });
+  const trace = await startBrowserTrace<TraceEvent>(profileDir, CATEGORIES);
   return {
     async stop(prefix) {
-      const done = new Promise<void>((resolve) => (complete = resolve));
-      await cdp.send('Tracing.end');
-      await done;
-      cdp.close();
       const files: string[] = [];
-      for (const [thread, profile] of cpuProfilesFromTrace(events)) {
+      for (const [thread, profile] of cpuProfilesFromTrace(await trace.stop())) {
         const file = `${prefix}.${thread}.cpuprofile`;
         writeFileSync(file, JSON.stringify(profile));
         files.push(file);
