@@ -20,7 +20,7 @@ import type { BroadcastLike, ClientDeps, LockManagerLike } from './deps.js';
 import type { ConversationRuntime } from './conversation.js';
 import { CoveyEngine, type ViewSink } from './engine.js';
 import type { TimelineRecord } from './records.js';
-import { appView, contactsView, conversationsView, conversationView } from './views.js';
+import { appView, contactsView, conversationsView, conversationView, listedView } from './views.js';
 import { ENGINE_LOCK_NAME } from '../shared/client-db.js';
 
 export const ENGINE_LOCK = ENGINE_LOCK_NAME;
@@ -63,6 +63,8 @@ export class EngineHost implements BridgeHandler, ViewSink {
   private closed = false;
   /** Resolves when the engine has started (or failed to). */
   private started: Promise<void> = Promise.resolve();
+  /** Resolves when the latest runEngine has finished opening (sessions restored, or failed). */
+  private opening: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: HostDeps) {}
 
@@ -130,29 +132,49 @@ export class EngineHost implements BridgeHandler, ViewSink {
   }
 
   private async runEngine(): Promise<void> {
+    let opened!: () => void;
+    this.opening = new Promise<void>((resolve) => (opened = resolve));
+    // Set once the stored records are read: the stored chat list shows while the sessions restore.
+    let listed: CoveyEngine | null = null;
     try {
-      const engine = await CoveyEngine.open(this.deps, this);
-      if (this.closed) {
+      const engine = await CoveyEngine.open(this.deps, this, (early) => {
+        if (this.closed) return;
+        listed = early;
+        this.adopt(early);
+      });
+      // Closed, or handed over while the sessions restored (then it was stopped).
+      if (this.closed || engine.isStopped) {
         engine.stop();
         return;
       }
-      engine.onFatal = () => {
-        // Replaced by another tab's engine (epoch), or an injected crash: stop and give way.
-        this.stopEngine();
-        this.release?.();
-        this.release = null;
-        if (!this.closed) {
-          this.setPhase('engine-elsewhere');
-          this.queueForLock();
-        }
-      };
-      this.engine = engine;
-      this.setPhase(engine.phase);
+      if (listed === null) this.adopt(engine);
+      else this.setPhase(engine.phase); // every view again, now from the sessions
       // The stored chat list is shown from here; the stored inbox and the relays follow behind it.
       void this.goLive(engine);
     } catch (error) {
+      // Stopped while its sessions restored (handed over, closed): it failed on its closed store.
+      if (listed !== null && (listed as CoveyEngine).isStopped) return;
+      this.stopEngine();
       this.openFailed(error);
+    } finally {
+      opened();
     }
+  }
+
+  /** The engine is ours from here (its phase shown; commands reach it). */
+  private adopt(engine: CoveyEngine): void {
+    engine.onFatal = () => {
+      // Replaced by another tab's engine (epoch), or an injected crash: stop and give way.
+      this.stopEngine();
+      this.release?.();
+      this.release = null;
+      if (!this.closed) {
+        this.setPhase('engine-elsewhere');
+        this.queueForLock();
+      }
+    };
+    this.engine = engine;
+    this.setPhase(engine.phase);
   }
 
   /** The stored inbox, then the relays (CoveyEngine.goLive), behind the restored views. */
@@ -231,6 +253,9 @@ export class EngineHost implements BridgeHandler, ViewSink {
       return {};
     }
     if (command === 'lock') return this.lock();
+    // The stored chat list shows before the sessions are restored (CoveyEngine.listed): a command
+    // waits for them, and then reaches whichever engine is ours (none if it failed or was handed over).
+    if (this.engine?.listed != null) await this.opening;
     const engine = this.engine;
     if (engine === null || engine.isStopped) {
       if (this.phase === 'engine-elsewhere') throw new WorkerError('engine-elsewhere', 'Covey is open in another tab. Use it there, or choose “Use here”.');
@@ -372,6 +397,11 @@ export class EngineHost implements BridgeHandler, ViewSink {
       if (w.view === 'contacts') return { contacts: [], requests: [] };
       if (w.view === 'conversations') return { conversations: [], invitations: [] };
       return undefined;
+    }
+    if (engine.listed !== null) {
+      // The sessions are still being restored: the chat list from the stored records; the rest
+      // once they are (runEngine shows every view again then).
+      return w.view === 'conversations' ? listedView(engine, engine.listed) : undefined;
     }
     if (w.view === 'contacts') return contactsView(engine);
     // A step's records folded in but not yet committed (a catch-up page stored while the next is

@@ -82,6 +82,12 @@ export class CoveyEngine implements ConversationHost {
   private stopped = false;
   /** goLive() has started. */
   private live = false;
+  /**
+   * While the sessions are being restored at open (phase 'ready' already): the conversation
+   * records as read, from which the host shows the stored chat list (views.ts listedView);
+   * commands wait until this is null again (EngineHost.call). Null otherwise.
+   */
+  listed: readonly ConversationRecord[] | null = null;
   /** Called once when the engine must stop (replaced by another tab, or a crash was injected). */
   onFatal: (error: unknown) => void = () => undefined;
 
@@ -110,8 +116,12 @@ export class CoveyEngine implements ConversationHost {
     this.people = new People(this);
   }
 
-  /** Opens the store and becomes the profile's engine; phase is then no-identity, locked or ready. */
-  static async open(deps: ClientDeps, sink: ViewSink): Promise<CoveyEngine> {
+  /**
+   * Opens the store and becomes the profile's engine; phase is then no-identity, locked or ready.
+   * `onListed`: called with the engine once the stored records are read and before the sessions
+   * are restored (phase 'ready', `listed` set), so the stored chat list can be shown meanwhile.
+   */
+  static async open(deps: ClientDeps, sink: ViewSink, onListed?: (engine: CoveyEngine) => void): Promise<CoveyEngine> {
     const store = await ClientStore.open(deps.indexedDB, deps.dbName);
     const engine = new CoveyEngine(deps, store, sink);
     // The keys are read beside the epoch claim (the read runs after the claim's transaction).
@@ -124,7 +134,7 @@ export class CoveyEngine implements ConversationHost {
       store.setDataKey(await unlockKeys(keys));
       // Only the stored state: the stored inbox and the relays follow in goLive(), which the
       // host starts once the stored chat list is on screen.
-      await engine.restore();
+      await engine.restore(onListed);
     }
     if (deps.persisted !== undefined) {
       try {
@@ -170,7 +180,7 @@ export class CoveyEngine implements ConversationHost {
    * snapshot (phase 'ready': the stored chat list can be shown). Nothing is received or sent
    * until goLive().
    */
-  private async restore(): Promise<void> {
+  private async restore(onListed?: (engine: CoveyEngine) => void): Promise<void> {
     // The reads go out together: each is a round trip to the browser's IndexedDB thread, and one
     // after another they left the engine idle for most of a cold start (bench:catchup trace).
     const profileRead = this.store.get<ProfileRecord>('profile', PROFILE_KEY);
@@ -190,20 +200,31 @@ export class CoveyEngine implements ConversationHost {
     const [[drafts, sessionRecords, conversationRecords, fetchTokens]] = await Promise.all([reads, this.people.load(), fingerprinted]);
     for (const [id, text] of drafts) this.drafts.set(id as ConversationId, text);
     const sessions = new Map(sessionRecords);
-    // Restored side by side (their snapshot chunks are read together), added in the stored order.
-    const runtimes = await Promise.all(
-      conversationRecords.map(([id, record]) => {
-        const stored = sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
-        // A step stores the conversation record with the session (records.ts SessionRecord.conversation).
-        return ConversationRuntime.restore(this, stored.conversation ?? record, stored);
-      }),
-    );
-    for (const runtime of runtimes) this.addRuntime(runtime);
-    await this.outbox.load();
-    const tokens = new Map(fetchTokens.map((t) => [t.channel as string, t]));
-    for (const runtime of this.conversations.values()) runtime.fetchToken = tokens.get(runtime.channel) ?? null;
-    this.inboxToken = tokens.get(profile.inbox.channel) ?? null;
-    this.phase = 'ready';
+    const stored = conversationRecords.map(([id, record]) => {
+      const session = sessions.get(id) ?? { snapshot: null, lastSeq: 0, lastSeen: {} };
+      // A step stores the conversation record with the session (records.ts SessionRecord.conversation).
+      return { record: session.conversation ?? record, session };
+    });
+    // The stored chat list needs only these records: it is shown from them while the sessions
+    // restore (snapshot chunks unsealed, transcripts replayed: most of a cold start with a long
+    // history, bench:catchup), and commands wait for the restore (EngineHost.call).
+    if (onListed !== undefined) {
+      this.listed = stored.map((c) => c.record);
+      this.phase = 'ready';
+      onListed(this);
+    }
+    try {
+      // Restored side by side (their snapshot chunks are read together), added in the stored order.
+      const runtimes = await Promise.all(stored.map((c) => ConversationRuntime.restore(this, c.record, c.session)));
+      for (const runtime of runtimes) this.addRuntime(runtime);
+      await this.outbox.load();
+      const tokens = new Map(fetchTokens.map((t) => [t.channel as string, t]));
+      for (const runtime of this.conversations.values()) runtime.fetchToken = tokens.get(runtime.channel) ?? null;
+      this.inboxToken = tokens.get(profile.inbox.channel) ?? null;
+      this.phase = 'ready';
+    } finally {
+      this.listed = null;
+    }
   }
 
   /**
@@ -398,7 +419,7 @@ export class CoveyEngine implements ConversationHost {
     return this.profile!.identityKey;
   }
 
-  nameOf(member: MemberKey, conversation: ConversationRuntime): string {
+  nameOf(member: MemberKey, conversation: Pick<ConversationRuntime, 'self' | 'record'>): string {
     if (member === conversation.self) return 'You';
     const binding = conversation.record.bindings[member];
     if (binding === undefined) return `Someone (${member.slice(0, 6)})`;
@@ -491,8 +512,13 @@ export class CoveyEngine implements ConversationHost {
 
   /** Contacts whose changed key holds sending in this conversation. */
   heldBy(conversation: ConversationRuntime): ContactId[] {
+    return this.heldAmong(conversation, conversation.session.members());
+  }
+
+  /** heldBy among these members (the stored chat list before the sessions are restored: the record's). */
+  heldAmong(conversation: Pick<ConversationRuntime, 'self' | 'record'>, members: readonly string[]): ContactId[] {
     const out: ContactId[] = [];
-    for (const m of conversation.session.members()) {
+    for (const m of members) {
       const b = conversation.record.bindings[m];
       if (b === undefined || m === (conversation.self as string)) continue;
       const contact = this.people.contactByIk(b.ik);

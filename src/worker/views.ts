@@ -26,7 +26,7 @@ import type {
 import type { ConversationRuntime } from './conversation.js';
 import type { CoveyEngine } from './engine.js';
 import type { Card } from './cards.js';
-import type { ContactRecord, OperationRecord, TimelineRecord } from './records.js';
+import type { ContactRecord, ConversationRecord, OperationRecord, TimelineRecord } from './records.js';
 import { decodePayload } from './group-messages.js';
 import { fingerprint } from './safety-number.js';
 
@@ -58,7 +58,9 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
   }
   const p = engine.profile!;
   let unread = 0;
-  for (const c of engine.conversations.values()) unread += c.record.unread;
+  // (While the sessions restore, from the stored records: CoveyEngine.listed.)
+  if (engine.listed !== null) for (const r of engine.listed) unread += r.unread;
+  else for (const c of engine.conversations.values()) unread += c.record.unread;
   return {
     phase: 'ready',
     me: { displayName: p.displayName, fingerprint: await fingerprint(engine.deps.crypto, p.identityKey), homeRelay: p.homeRelay },
@@ -175,7 +177,10 @@ function namesake(people: CoveyEngine['people'], card: Card): ContactRecord | un
 
 // ── conversations ────────────────────────────────────────────────────────────────────────────
 
-function conversationName(engine: CoveyEngine, rt: ConversationRuntime): string {
+/** A conversation as the list shows it: a runtime, or (while the sessions restore) its stored record. */
+type Listed = Pick<ConversationRuntime, 'self' | 'record'>;
+
+function conversationName(engine: CoveyEngine, rt: Listed): string {
   const r = rt.record;
   if (r.kind !== 'direct') return r.name;
   const other = Object.keys(r.bindings).find((m) => m !== rt.self);
@@ -184,9 +189,10 @@ function conversationName(engine: CoveyEngine, rt: ConversationRuntime): string 
   return invited ?? 'Chat';
 }
 
-function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: OperationRecord): OperationView {
+/** `rt`: null in the stored chat list before the sessions are restored (an add or remove under way then shows as running). */
+function operationView(engine: CoveyEngine, listed: Listed, rt: ConversationRuntime | null, op: OperationRecord): OperationView {
   const now = engine.deps.now();
-  const names = op.targets.map((t) => (t.member !== null && rt.record.bindings[t.member] !== undefined ? engine.nameOf(t.member, rt) : t.name));
+  const names = op.targets.map((t) => (t.member !== null && listed.record.bindings[t.member] !== undefined ? engine.nameOf(t.member, listed) : t.name));
   const who = names.join(', ');
   const expired = op.state === 'waiting' && op.expiresAtMs !== null && op.expiresAtMs < now;
   let state: OperationView['state'] = expired ? 'failed' : op.state;
@@ -198,9 +204,9 @@ function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: Operati
   // Rule 9: a key agreement under way that waits for a contributor who is not online is a state
   // ("waits for Carol to open Covey"), with the engine's wait limit; we may cancel it, or go on
   // without whoever has not come.
-  const engineWait = state === 'running' && (op.kind === 'add' || op.kind === 'remove') ? rt.session.waiting() : null;
-  const awaiting = (engineWait?.awaiting ?? []).filter((m) => (m as string) !== (rt.self as string));
-  if (engineWait !== null && awaiting.length > 0) {
+  const engineWait = rt !== null && state === 'running' && (op.kind === 'add' || op.kind === 'remove') ? rt.session.waiting() : null;
+  const awaiting = (engineWait?.awaiting ?? []).filter((m) => (m as string) !== (listed.self as string));
+  if (rt !== null && engineWait !== null && awaiting.length > 0) {
     const awaitingNames = awaiting.map((m) => engine.nameOf(m as string as MemberKey, rt));
     state = 'waiting';
     expiresAtMs = engineWait.limitAtMs;
@@ -250,25 +256,49 @@ function operationView(engine: CoveyEngine, rt: ConversationRuntime, op: Operati
 }
 
 export function summary(engine: CoveyEngine, rt: ConversationRuntime): ConversationSummary {
-  const r = rt.record;
+  return summaryOf(engine, rt, rt, rt.session.members());
+}
+
+/**
+ * The stored chat list while the sessions restore (CoveyEngine.listed): from the records alone.
+ * Members are the record's (those of the newest subsession it saw); an add or remove under way
+ * shows as running until the session can say what it waits for. The full list replaces it once
+ * the sessions are restored.
+ */
+export function listedView(engine: CoveyEngine, records: readonly ConversationRecord[]): ConversationsView {
+  const conversations = records
+    .map((record) => {
+      const listed: Listed = { record, self: record.memberKey };
+      return summaryOf(engine, listed, null, record.lastMembers.length > 0 ? record.lastMembers : [record.memberKey]);
+    })
+    .sort((a, b) => b.timeMs - a.timeMs);
+  return { conversations, invitations: invitationsView(engine) };
+}
+
+function summaryOf(engine: CoveyEngine, listed: Listed, rt: ConversationRuntime | null, members: readonly string[]): ConversationSummary {
+  const r = listed.record;
   return {
     id: r.id,
     kind: r.kind,
-    name: conversationName(engine, rt),
+    name: conversationName(engine, listed),
     state: r.state,
-    lastMessage: r.last === null ? null : { authorName: engine.nameOf(r.last.author, rt), mine: r.last.author === rt.self, text: firstLine(r.last.text), timeMs: r.last.atMs },
+    lastMessage: r.last === null ? null : { authorName: engine.nameOf(r.last.author, listed), mine: r.last.author === listed.self, text: firstLine(r.last.text), timeMs: r.last.atMs },
     unread: r.unread,
     timeMs: r.lastActivityMs,
-    operations: r.operations.map((op) => operationView(engine, rt, op)),
-    needsAttention: r.attention || engine.heldBy(rt).length > 0,
+    operations: r.operations.map((op) => operationView(engine, listed, rt, op)),
+    needsAttention: r.attention || engine.heldAmong(listed, members).length > 0,
     draft: engine.drafts.has(r.id) ? firstLine(engine.drafts.get(r.id)!) : null,
-    memberCount: rt.session.members().length,
+    memberCount: members.length,
   };
 }
 
 export function conversationsView(engine: CoveyEngine): ConversationsView {
   const conversations = [...engine.conversations.values()].map((rt) => summary(engine, rt)).sort((a, b) => b.timeMs - a.timeMs);
-  const invitations = [...engine.people.invitations.values()]
+  return { conversations, invitations: invitationsView(engine) };
+}
+
+function invitationsView(engine: CoveyEngine): ConversationsView['invitations'] {
+  return [...engine.people.invitations.values()]
     .map((i) => {
       const contact = engine.people.contactByIk(i.inviter.ik);
       return {
@@ -285,7 +315,6 @@ export function conversationsView(engine: CoveyEngine): ConversationsView {
       };
     })
     .sort((a, b) => b.receivedAtMs - a.receivedAtMs);
-  return { conversations, invitations };
 }
 
 function members(engine: CoveyEngine, rt: ConversationRuntime): MemberView[] {
@@ -511,7 +540,7 @@ export function conversationView(engine: CoveyEngine, rt: ConversationRuntime, l
     hasEarlier: first !== undefined ? first > 1 : false,
     draft: engine.drafts.get(r.id) ?? '',
     unread: r.unread,
-    operations: r.operations.map((op) => operationView(engine, rt, op)),
+    operations: r.operations.map((op) => operationView(engine, rt, rt, op)),
     canSend: sendBlocked === null,
     sendBlocked,
     canManage: r.state === 'active' || (r.state === 'waiting' && r.createdByMe),

@@ -4,11 +4,14 @@
  * them, write them to the inbox store; Bob opens and processes them first, then drops them. And
  * packets queued while the relay is unreachable leave from the outbox when it is back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RunningRelay } from '../../src/relay/server.js';
 import type { InboxRecord } from '../../src/shared/client-db.js';
 import { ClientStore } from '../../src/store/client-store.js';
+import { ConversationRuntime } from '../../src/worker/conversation.js';
 import { CoveyEngine } from '../../src/worker/engine.js';
+import { EngineHost } from '../../src/worker/engine-host.js';
+import type { AppView, ConversationsView, ConversationView } from '../../src/shared/worker-api.js';
 import { appView } from '../../src/worker/views.js';
 import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
 import { nodeFetch } from '../relay/helpers/relay-harness.js';
@@ -192,6 +195,62 @@ describe('the first app view after a start', () => {
       engine.stop();
     } finally {
       bob.close();
+    }
+  });
+});
+
+describe('a start with stored conversations', () => {
+  it('shows the stored chat list from the records before the sessions are restored, and commands wait for the restore', async () => {
+    const bobProfile = new Profile('Bob');
+    const alice = await TestClient.start('Alice', { relay });
+    const bob = await TestClient.start('Bob', { relay, profile: bobProfile });
+    const { aliceId, bobId } = await groupOfTwo(alice, bob, 'Listed');
+    await bob.until('active', () => bob.view(bobId)?.state === 'active');
+    await alice.call('send', { conversationId: aliceId, text: 'stored before' });
+    await bob.until('received', () => bob.texts(bobId).includes('stored before'));
+    // Shown before its commit (worker README): a read ordered after that commit waits for it.
+    await bob.host.engine!.store.all('sessions');
+    bob.close();
+    // Bob opens again, with every session's restore held at a gate.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const restore = ConversationRuntime.restore.bind(ConversationRuntime);
+    const held = vi.spyOn(ConversationRuntime, 'restore').mockImplementation(async (...args) => {
+      await gate;
+      return restore(...args);
+    });
+    const host = new EngineHost(bob.hostDeps);
+    let app: AppView | undefined;
+    let list: ConversationsView | undefined;
+    let open: ConversationView | undefined;
+    host.watch('app', {}, (v) => (app = v as AppView), () => undefined);
+    host.watch('conversations', {}, (v) => (list = v as ConversationsView), () => undefined);
+    host.watch('conversation', { conversationId: bobId }, (v) => (open = v as ConversationView), () => undefined);
+    try {
+      const started = host.start();
+      // Before: nothing was listed (phase 'starting') until every session was restored.
+      const shown = await bob.until('the stored chat list while the sessions restore', () => list?.conversations[0]);
+      expect(held).toHaveBeenCalled();
+      expect(shown).toMatchObject({ id: bobId, name: 'Listed', lastMessage: { text: 'stored before' }, memberCount: 2 });
+      expect(app?.phase).toBe('ready');
+      expect(app?.me?.displayName).toBe('Bob');
+      // The conversation itself needs its session: not shown yet.
+      expect(open).toBeUndefined();
+      // A command waits for the restore (it does not fail with 'starting'), then runs.
+      let saved = false;
+      const draft = host.call('saveDraft', { conversationId: bobId, text: 'typed early' }).then(() => (saved = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(saved).toBe(false);
+      release();
+      await draft;
+      await started;
+      await bob.until('the conversation from its session', () => open?.timeline.some((t) => t.type === 'message' && t.text === 'stored before'));
+      await bob.until('the list from the sessions, with the draft', () => list?.conversations[0]?.draft === 'typed early');
+    } finally {
+      release();
+      held.mockRestore();
+      host.close();
+      alice.close();
     }
   });
 });
