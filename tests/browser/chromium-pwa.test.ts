@@ -70,6 +70,31 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
     await profile.close();
   });
 
+  test("the relay's requests bypass the service worker (static routing); the app's own files still come through it", async () => {
+    const profile = await engine.newProfile({ name: 'routing' });
+    const tab = await profile.open(relay.url);
+    await tab.waitUntil(controlled, undefined, { what: 'the service worker to control the page' });
+    // Resource Timing (Chromium, static routing): `workerMatchedSourceType` is the source of the
+    // router rule that matched ('network'), empty when none did and the fetch event got it.
+    const matched = await tab.evaluate(async () => {
+      const at = async (path: string): Promise<string> => {
+        const url = new URL(path, location.href).href;
+        // The entry is queued once the body has been read, in a task after it.
+        await (await fetch(url, { cache: 'no-store' })).arrayBuffer();
+        for (let i = 0; i < 100; i++) {
+          const entry = performance.getEntriesByName(url).at(-1) as (PerformanceResourceTiming & { workerMatchedSourceType?: string }) | undefined;
+          if (entry !== undefined) return entry.workerMatchedSourceType ?? 'not reported';
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        throw new Error(`no resource timing for ${url}`);
+      };
+      return { healthz: await at('/healthz'), api: await at('/v1/push/key'), app: await at('/manifest.webmanifest') };
+    });
+    expect(matched).toEqual({ healthz: 'network', api: 'network', app: '' });
+    expect(await profile.problems()).toEqual([]);
+    await profile.close();
+  });
+
   test('the harness fires Background Sync at the service worker with no app tab open (for the sync flows)', async () => {
     const profile = await engine.newProfile({ name: 'sync' });
     const app = await profile.open(relay.url);
