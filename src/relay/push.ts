@@ -32,6 +32,7 @@ import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
 import type { RateLimiter } from './rate-limit.js';
+import { makeTickWriter, textFrame } from './push-wire.js';
 import { StoreUnavailableError } from './store/types.js';
 
 /** Events read per catch-up step (also capped by maxReadBytes): bounds memory per subscription. */
@@ -46,8 +47,6 @@ const CLOSE_POLICY = 1008;
 const CLOSE_TRY_LATER = 1013;
 
 const EMPTY = new Uint8Array(0);
-/** ws send options: JSON goes out as text frames, also when handed over as UTF-8 bytes. */
-const TEXT_FRAME = { binary: false } as const;
 /** RFC 6455 §4.1: the key is 16 random bytes in base64. */
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -65,6 +64,8 @@ interface Subscription {
 
 interface Connection {
   readonly socket: WebSocket;
+  /** The upgraded socket under `socket`: the hub writes its frames here itself (push-wire.ts). */
+  readonly raw: Duplex;
   readonly client: string;
   readonly subscriptions: Map<ChannelId, Subscription>;
   badFrames: number;
@@ -121,20 +122,23 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   const byChannel = new Map<ChannelId, Set<Subscription>>();
   let closing = false;
 
+  const wire = makeTickWriter();
+
   /**
-   * Sends a frame, or its UTF-8 JSON when already encoded for several subscribers (a text frame
-   * either way: encoded once, not once per subscriber).
+   * Sends a frame: `framed` when it was already framed for several subscribers (an event: JSON,
+   * UTF-8 and WebSocket framing once per event, not once per subscriber). Every frame of the hub
+   * goes through the tick writer (push-wire.ts), so a connection's frames keep their order.
    */
-  const send = (conn: Connection, frame: ServerFrame, encoded?: Buffer): void => {
+  const send = (conn: Connection, frame: ServerFrame, framed?: Buffer): void => {
     if (conn.socket.readyState !== conn.socket.OPEN) return;
-    const data = encoded ?? JSON.stringify(frame);
+    const bytes = framed ?? textFrame(JSON.stringify(frame));
     // A reader that cannot keep up is dropped rather than buffered without bound; it resumes
-    // from its last seq when it reconnects. (Frames are ASCII JSON: length = bytes, nearly.)
-    if (conn.socket.bufferedAmount + data.length > limits.maxWsBufferedBytes) {
+    // from its last seq when it reconnects. (bufferedAmount counts this tick's corked frames too.)
+    if (conn.socket.bufferedAmount + bytes.length > limits.maxWsBufferedBytes) {
       conn.socket.terminate();
       return;
     }
-    conn.socket.send(data, TEXT_FRAME);
+    wire.write(conn.raw, bytes);
   };
 
   const sendError = (conn: Connection, code: RelayErrorCode, error: string, channel?: ChannelId): void => {
@@ -179,8 +183,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   };
 
   /** Sends one event in order; ends the subscription after the member's own member-left. */
-  const deliver = (sub: Subscription, event: RelayEvent, encoded?: Buffer): void => {
-    send(sub.conn, { type: 'event', channel: sub.channelId, event }, encoded);
+  const deliver = (sub: Subscription, event: RelayEvent, framed?: Buffer): void => {
+    send(sub.conn, { type: 'event', channel: sub.channelId, event }, framed);
     metrics.eventsPushed += 1;
     sub.lastSent = event.seq;
     if (event.type === 'member-left' && event.member === sub.key) {
@@ -216,10 +220,10 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
   const onEvent = (channelId: ChannelId, event: RelayEvent, frame?: string): void => {
     const set = byChannel.get(channelId);
     if (set === undefined) return;
-    // One serialization and one UTF-8 encoding per event, however many subscribers this node has
-    // for the channel (no serialization when the store hands over the frame ready to send: the
-    // Redis store publishes it whole).
-    let encoded: Buffer | undefined;
+    // One serialization, UTF-8 encoding and WebSocket framing per event, however many subscribers
+    // this node has for the channel (no serialization when the store hands over the frame's JSON
+    // ready to send: the Redis store publishes it whole).
+    let framed: Buffer | undefined;
     for (const sub of makerLast(set, makerOf(event))) {
       if (sub.ended) continue;
       // A removal ends the subscription whatever its cursor: in order, the member-left event is
@@ -230,8 +234,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       }
       if (sub.pumping) sub.wantHead = Math.max(sub.wantHead, event.seq);
       else if (event.seq === sub.lastSent + 1) {
-        encoded ??= Buffer.from(frame ?? JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame), 'utf8');
-        deliver(sub, event, encoded);
+        framed ??= textFrame(frame ?? JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame));
+        deliver(sub, event, framed);
       } else if (event.seq > sub.lastSent + 1) {
         sub.wantHead = event.seq;
         void pump(sub);
@@ -429,6 +433,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       wss.handleUpgrade(req, socket, head, (ws) => {
         const conn: Connection = {
           socket: ws,
+          raw: socket,
           client,
           subscriptions: new Map(),
           badFrames: 0,

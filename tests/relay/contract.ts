@@ -3,6 +3,7 @@
  * tests/relay/contract-sqlite.test.ts and contract-redis.test.ts call `relayContract`.
  */
 import { createHash } from 'node:crypto';
+import { Socket } from 'node:net';
 import { hashToken } from '../../src/relay/ids.js';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,13 @@ async function refusal(promise: Promise<unknown>): Promise<{ status: number; cod
 
 function packets(events: readonly RelayEvent[]): string[] {
   return events.filter((e): e is PacketEvent => e.type === 'packet').map((e) => Buffer.from(packetBytes(e)).toString('utf8'));
+}
+
+/** The text of one unmasked WebSocket text frame (RFC 6455 §5.2), as the relay writes it. */
+function unmaskedTextPayload(frame: Buffer): string {
+  const length7 = (frame[1] ?? 0) & 0x7f;
+  const start = length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
+  return frame.subarray(start).toString('utf8');
 }
 
 function eventFrames(frames: readonly ServerFrame[], channel: ChannelId): RelayEvent[] {
@@ -405,23 +413,64 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         expect(eventFrames(socket.frames, ch2)).toHaveLength(2);
       });
 
+      it('delivers a burst of concurrent posts on several channels complete and in seq order on one connection', async () => {
+        // Concurrent posts commit in groups and their events are announced together (SQLite's group
+        // commit, Redis's pub/sub chunks): the relay writes one tick's frames to a connection at
+        // once (push-wire.ts). Every frame must still arrive whole, once, in seq order per channel.
+        // All 120 posts at once from one address: over the default in-flight cap per client.
+        const g = await group(2, { limits: { maxRequestsInFlightPerClient: 1_000 } });
+        const [a, b] = g.clients as [RelayClient, RelayClient];
+        const channels = [g.channel];
+        for (let i = 0; i < 2; i++) {
+          const channel = (await a.createChannel('group')).channelId;
+          const invite = await a.createCapability(channel, { kind: 'invite', ttlMs: MINUTE_MS, uses: 1 });
+          await b.join(channel, invite.capability);
+          channels.push(channel);
+        }
+        const heads = await Promise.all(channels.map(async (channel) => (await a.channelInfo(channel)).headSeq));
+        const socket = await env.socket(g.relay);
+        for (const [i, channel] of channels.entries()) socket.send(await b.subscribeFrame(channel, heads[i]!));
+        await socket.until((f) => f.filter((x) => x.type === 'subscribed').length === channels.length, 'subscribed');
+        const perChannel = 40;
+        // A pinger in the middle of the burst: its pong must come back whole too.
+        const posts = channels.flatMap((channel, c) =>
+          Array.from({ length: perChannel }, (_, i) => (c + i) % 2 === 0 ? a.post(channel, packetOf(`${c}:${i}`)) : b.post(channel, packetOf(`${c}:${i}`))),
+        );
+        socket.send({ type: 'ping' });
+        const seqs = await Promise.all(posts);
+        await socket.until((f) => channels.every((channel) => eventFrames(f, channel).length === perChannel), 'every event of the burst');
+        expect(socket.frames.some((x) => x.type === 'pong')).toBe(true);
+        for (const [c, channel] of channels.entries()) {
+          const events = eventFrames(socket.frames, channel);
+          expect(events.map((e) => e.seq)).toEqual(Array.from({ length: perChannel }, (_, i) => heads[c]! + 1 + i));
+          // Each post's event is the one its answer named.
+          const answered = new Map(seqs.slice(c * perChannel, (c + 1) * perChannel).map((r, i) => [r.seq, `${c}:${i}`]));
+          expect(packets(events)).toEqual(events.map((e) => answered.get(e.seq)));
+        }
+        // Nothing more came (no repeats).
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(socket.frames.filter((x) => x.type === 'event')).toHaveLength(channels.length * perChannel);
+      });
+
       it("sends a new event to the other members' connections first and to its maker's own last", async () => {
         const { relay, clients, channel } = await group(3);
         const [a, b, c] = clients as [RelayClient, RelayClient, RelayClient];
         // Every frame the relay's sockets send, in the order it sends them (frames reach three
         // sockets in an order the receiving side cannot vouch for; the send order is the relay's).
-        const original = WebSocket.prototype.send;
-        const sent: { socket: WebSocket; frame: ServerFrame }[] = [];
-        WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
-          if (typeof data === 'string' || Buffer.isBuffer(data)) {
-            const frame = JSON.parse(String(data)) as ServerFrame | { type: string };
+        // The relay writes its frames to the sockets itself (push-wire.ts): one unmasked frame per
+        // write; the test's clients write masked ones.
+        const original = Socket.prototype.write;
+        const sent: { socket: Socket; frame: ServerFrame }[] = [];
+        Socket.prototype.write = function (this: Socket, data: unknown, ...rest: unknown[]) {
+          if (Buffer.isBuffer(data) && data[0] === 0x81 && ((data[1] ?? 0) & 0x80) === 0) {
+            const frame = JSON.parse(unmaskedTextPayload(data)) as ServerFrame | { type: string };
             if (frame.type === 'subscribed' || frame.type === 'event') sent.push({ socket: this, frame: frame as ServerFrame });
           }
-          return (original as (...args: unknown[]) => void).call(this, data, ...rest);
+          return (original as (...args: unknown[]) => boolean).call(this, data, ...rest);
         } as typeof original;
         try {
           // The maker of each post subscribes before the others (the order the relay keeps).
-          const serverSockets: WebSocket[] = [];
+          const serverSockets: Socket[] = [];
           const collectors: FrameCollector[] = [];
           for (const client of [a, b, c]) {
             const socket = await env.socket(relay);
@@ -443,7 +492,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
           // Every connection still got every event, in seq order.
           for (const socket of collectors) expect(packets(eventFrames(socket.frames, channel))).toEqual(['from a', 'from b', 'from c']);
         } finally {
-          WebSocket.prototype.send = original;
+          Socket.prototype.write = original;
         }
       });
 
