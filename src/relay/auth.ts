@@ -46,35 +46,12 @@ function publicKeyObject(key: MemberKey): KeyObject | null {
 }
 
 /**
- * verifyEd25519 on libuv's thread pool (node:crypto's verify with a callback: the same OpenSSL
- * check, run as an async crypto job), so the event loop only queues it and reads the answer.
- * Resolves false for anything that does not verify or is malformed; never rejects.
- */
-export function verifyEd25519OffLoop(key: MemberKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  const object = publicKeyObject(key);
-  if (object === null || signature.length !== 64) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    try {
-      verify(null, message, object, signature, (error, valid) => resolve(error === null && valid));
-    } catch {
-      resolve(false);
-    }
-  });
-}
-
-/** Checks on libuv's thread pool (the relay's default, ./signature-pool.ts): verifyEd25519OffLoop. */
-export const threadPoolVerifier: SignatureVerifier = {
-  verify: verifyEd25519OffLoop,
-  close: () => Promise.resolve(),
-};
-
-/**
  * The relay's default (RELAY_VERIFY_THREADS unset): a check runs right here on the event loop when
- * the relay has nothing else to do, and on `offLoop` (libuv's thread pool) otherwise.
+ * the relay has nothing else to do, and on `offLoop` (a worker thread, ./signature-pool.ts) otherwise.
  *
- * On the pool a check costs the event loop about 15 µs instead of about 150 µs, which is what
- * lets one loop take more posts a second under load. But the trip there and back wakes a pool
- * thread and then the loop again: on an idle relay that adds more than the check itself (a lone
+ * Off the loop a check costs the event loop a few µs instead of about 150 µs, which is what
+ * lets one loop take more posts a second under load. But the trip there and back wakes a thread
+ * and then the loop again: on an idle relay that adds more than the check itself (a lone
  * post on the 2-core bench machine: 0.3 ms quiet for the wait on the pool, over 3 ms at p90 when
  * the cores are busy with other processes, against about 0.15 ms inline; src/relay/README.md
  * "Latency of a post"). So inline only when the loop has nothing else waiting: `busy()` says

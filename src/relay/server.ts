@@ -19,7 +19,7 @@ import { ClientAddresses, addressKey } from './http/client-address.js';
 import { retentionPolicy, type RelayDeps, type Reply, type RequestContext } from './http/context.js';
 import { RelayError, isRelayError } from './http/errors.js';
 import { API_SECURITY_HEADERS, CORS_HEADERS, CORS_PREFLIGHT_HEADERS, rawErrorResponse, readBody, sendBytes, sendJson } from './http/io.js';
-import { idleInlineVerifier, threadPoolVerifier } from './auth.js';
+import { idleInlineVerifier } from './auth.js';
 import { constantTimeEqual } from './ids.js';
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from './limits.js';
 import { makeLogger, type LogLevel, type Logger } from './log.js';
@@ -29,7 +29,7 @@ import { Quotas } from './quotas.js';
 import { RateLimiter } from './rate-limit.js';
 import { bodyLimit, matchRoute } from './routes/router.js';
 import { staticSite } from './static.js';
-import { startVerifierPool } from './signature-pool.js';
+import { DEFAULT_VERIFY_THREADS, startVerifierPool } from './signature-pool.js';
 import { StorageGuard } from './storage-guard.js';
 import { StoreUnavailableError, type RelayStore } from './store/types.js';
 import { DEFAULT_PUSH_HOSTS } from './web-push/endpoint.js';
@@ -81,7 +81,8 @@ export interface RelayOptions {
   readonly admin?: { readonly port: number; readonly host?: string };
   /**
    * Where request signatures are checked (RELAY_VERIFY_THREADS; ./signature-pool.ts): absent
-   * (default): libuv's thread pool; 0: on the event loop; n: on n worker threads.
+   * (default): one worker thread, inline when the relay serves nothing else; 0: on the event
+   * loop; n: on n worker threads.
    */
   readonly verifyThreads?: number;
 }
@@ -227,12 +228,13 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   let inFlight = 0;
   // The same idle check for the SQLite store's fdatasync of a lone write (sqlite.ts INLINE_SYNC_MAX_MS).
   if (options.verifyThreads === undefined) store.idleWhen?.(() => inFlight <= 1);
+  const warnVerifier = (message: string): void => logger.warn(message);
   const verifier =
     options.verifyThreads === undefined
       ? // Idle: this request is the only one being served (a WebSocket frame: none is).
-        idleInlineVerifier(threadPoolVerifier, () => inFlight > 1)
+        idleInlineVerifier(startVerifierPool(DEFAULT_VERIFY_THREADS, warnVerifier), () => inFlight > 1)
       : options.verifyThreads > 0
-        ? startVerifierPool(options.verifyThreads, (message) => logger.warn(message))
+        ? startVerifierPool(options.verifyThreads, warnVerifier)
         : undefined;
   const deps: RelayDeps = {
     store,

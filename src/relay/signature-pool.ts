@@ -1,16 +1,20 @@
 /**
  * Where Ed25519 request signatures are checked (issue 13 "Scale-out": one check per post is the
  * floor of the post path's CPU; "signature checks may move to a worker thread if measured
- * faster"). Three places (RELAY_VERIFY_THREADS):
+ * faster").
+ * Places (RELAY_VERIFY_THREADS):
  *
- * - libuv's thread pool (the default, auth.ts `threadPoolVerifier`, except that an idle relay checks
- *   inline: auth.ts `idleInlineVerifier`): node:crypto's verify with a callback
- *   runs as an async crypto job; the event loop spends about 15 µs queueing it and reading the
- *   answer instead of the whole check (about 150 µs on the 2-core bench machine), so one event
- *   loop takes more posts a second, and the check runs on whichever core is free.
- * - inline, on the event loop (RELAY_VERIFY_THREADS=0): the least CPU in all when every core is busy.
- * - `threads` worker threads: checks asked for in the same event-loop turn go to a thread as one
- *   message. `npm run bench:relay` measures the three.
+ * - the default (unset): DEFAULT_VERIFY_THREADS worker thread(s), except that an idle relay checks
+ *   inline (auth.ts `idleInlineVerifier`). The checks asked for in one event-loop turn go to a
+ *   thread as ONE message and come back as one: the event loop spends a few µs per check instead
+ *   of the whole check (about 150 µs on the 2-core bench machine), and a busy turn's checks cost
+ *   one wake-up of the thread, not one per check. (libuv's thread pool, the default until the
+ *   seventh session, wakes a pool thread and then the loop for every check: in alternating A/B
+ *   runs the relay's CPU per post was 60-260 µs higher and its event loop's 70-130 µs; README.)
+ * - inline, on the event loop (RELAY_VERIFY_THREADS=0): no hand-off at all, for a relay that runs
+ *   one process per core anyway.
+ * - `threads` worker threads (RELAY_VERIFY_THREADS=n), never inline.
+ * Threads start with the first check that goes to them (a relay that is never busy has none).
  *
  * The checks are the same either way (auth.ts `verifyEd25519`): node:crypto (OpenSSL) Ed25519
  * with the key's DER wrapping, a cache of parsed keys, and false for anything malformed. The
@@ -24,6 +28,12 @@ import type { MemberKey } from '../shared/relay-api.js';
 const MAX_BATCH = 256;
 /** How long a stopping thread may take before it is terminated. */
 const STOP_TIMEOUT_MS = 5_000;
+/**
+ * Worker threads of the default: one thread takes the checks of a busy event loop (it checks
+ * faster than the loop can parse, store and fan out the posts they belong to), and on a machine
+ * with few cores a second one only adds switching. More: RELAY_VERIFY_THREADS.
+ */
+export const DEFAULT_VERIFY_THREADS = 1;
 /** Most threads an operator may ask for: more than the cores only adds switching. */
 export const MAX_VERIFY_THREADS = 16;
 
@@ -82,7 +92,7 @@ interface Thread {
 }
 
 /**
- * RELAY_VERIFY_THREADS: unset or '' → undefined (libuv's thread pool; inline when idle); 0 → the event loop; else
+ * RELAY_VERIFY_THREADS: unset or '' → undefined (the default: DEFAULT_VERIFY_THREADS threads, inline when idle); 0 → the event loop; else
  * worker threads, an integer 1..MAX_VERIFY_THREADS (anything else stops the relay).
  */
 export function verifyThreadsFromEnv(text: string | undefined): number | undefined {
@@ -122,14 +132,15 @@ export function startVerifierPool(threads: number, warn: (message: string) => vo
       warn(`signature thread stopped (${reason}); its checks failed closed, starting another`);
       for (const batch of thread.waiting.values()) for (const pending of batch) pending.resolve(false);
       thread.waiting.clear();
-      const index = pool.indexOf(thread);
-      if (index >= 0) pool[index] = spawnThread();
+      const index = pool?.indexOf(thread) ?? -1;
+      if (pool !== undefined && index >= 0) pool[index] = spawnThread();
     };
     thread.worker.on('error', (error) => fail(error.message));
     thread.worker.on('exit', (code) => fail(`exit code ${code}`));
     return thread;
   };
-  const pool: Thread[] = Array.from({ length: threads }, spawnThread);
+  /** Started with the first batch (an idle relay, or a test's, never needs them). */
+  let pool: Thread[] | undefined;
 
   const flush = (): void => {
     flushScheduled = false;
@@ -137,6 +148,7 @@ export function startVerifierPool(threads: number, warn: (message: string) => vo
     while (queue.length > 0) {
       const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
       queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
+      pool ??= Array.from({ length: threads }, spawnThread);
       const thread = pool.reduce((best, candidate) => (candidate.inFlight < best.inFlight ? candidate : best));
       const id = nextId++;
       thread.waiting.set(id, batch);
@@ -167,7 +179,7 @@ export function startVerifierPool(threads: number, warn: (message: string) => vo
       for (const pending of queue) pending.resolve(false);
       queue = [];
       await Promise.all(
-        pool.map(async (thread) => {
+        (pool ?? []).map(async (thread) => {
           for (const batch of thread.waiting.values()) for (const pending of batch) pending.resolve(false);
           const timer = setTimeout(() => void thread.worker.terminate(), STOP_TIMEOUT_MS);
           await thread.worker.terminate();
