@@ -359,7 +359,7 @@ export class BaselineTarget implements BenchTarget {
 export type RelayStoreKind = 'sqlite' | 'sqlite-off' | 'redis' | 'redis-off';
 
 export interface RelayTargetOptions {
-  /** Where signatures are checked (RELAY_VERIFY_THREADS): absent = libuv's thread pool, 0 = the event loop, n = worker threads. */
+  /** Where signatures are checked (RELAY_VERIFY_THREADS): absent = the default (one worker thread, inline when idle), 0 = the event loop, n = worker threads. */
   readonly verifyThreads?: number;
   /**
    * Run the relay of another checkout (BENCH_BEFORE_DIR: e.g. `git worktree add /tmp/before <commit>`

@@ -4,7 +4,7 @@
  * in-memory store. Started by `startRelayProcess({ entry: RELAY_TEST_ENTRY, ipc: true, env })`.
  *
  * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>'; RELAY_TEST_LIMITS = JSON of
- * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = where signatures are checked (as RELAY_VERIFY_THREADS: unset = libuv's thread pool, 0 = event loop, n = worker threads); RELAY_TEST_STATIC = a built app to
+ * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = where signatures are checked (as RELAY_VERIFY_THREADS: unset = the default, one worker thread and inline when idle; 0 = event loop, n = worker threads); RELAY_TEST_STATIC = a built app to
  * serve (bench:catchup). IPC requests (process.send): {id, op: 'memory'} → GC, then
  * {heapUsed, rss}; {id, op: 'stats'} → store.stats(); {id, op: 'cpu'} → process.cpuUsage() (µs,
  * every thread) and `mainThread` (µs of the event-loop thread alone, from /proc; absent elsewhere); {id, op: 'profile-start'} and {id, op: 'profile-stop', path} → a V8 CPU profile
