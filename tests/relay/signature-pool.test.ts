@@ -129,6 +129,9 @@ describe('signature threads', () => {
       expect((await Promise.all(during)).map((r) => r.seq).sort()).toEqual([6, 7]);
       expect(checksOnThreads()).toBe(3);
     } finally {
+      // A failed expectation must not leave the relay's close waiting for a held sync.
+      hold = false;
+      for (const done of held.splice(0)) done(null);
       toThreads.mockRestore();
       await Promise.all(relays.splice(0).map((relay) => relay.close()));
       rmSync(dataDir, { recursive: true, force: true });
