@@ -59,7 +59,8 @@ function partOfFrame(frame: CallFrame): CpuPart | 'idle' | 'io' | undefined {
   ) {
     return 'store';
   }
-  if (url.includes('/src/relay/push.ts') || url.includes('/node_modules/ws/')) return 'fan-out';
+  // push.ts and push-wire.ts (the frames written to the sockets, flushed at the end of the tick).
+  if (url.includes('/src/relay/push') || url.includes('/node_modules/ws/')) return 'fan-out';
   if (url.includes('/src/relay/web-push/')) return 'web-push';
   if (url.includes('/src/relay/http/')) return 'http';
   if (url.includes('/src/relay/')) return 'routing';
