@@ -15,6 +15,8 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopbackHost, startRelay, type RunningRelay } from '../../src/relay/server.js';
 import { openSqliteStore, SQLITE_FILE_NAME } from '../../src/relay/store/sqlite.js';
+import { newChannelId } from '../../src/relay/ids.js';
+import type { RelayEvent, ServerFrame } from '../../src/shared/relay-api.js';
 import { RelayClient } from '../../src/worker/relay-client.js';
 import { makeMember, nodeFetch, NodeWebSocket } from './helpers/relay-harness.js';
 
@@ -92,6 +94,28 @@ describe('relay operations', () => {
       }).on('error', reject);
     });
     expect(JSON.parse(body)).toMatchObject({ ok: true, store: 'sqlite', storage: { writable: true } });
+    // WebSocket push over TLS: the hub writes its frames to the TLS socket itself, corked for the
+    // tick (push-wire.ts); a burst committed together arrives whole, once, in seq order.
+    const member = makeMember();
+    const channel = newChannelId();
+    await relay.store.createChannel(channel, 'group', member.publicKey, Date.now());
+    const client = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: member });
+    const ws = new WebSocket(`${relay.url.replace(/^https/, 'wss')}/v1/ws`, { ca: readFileSync(cert) });
+    const frames: ServerFrame[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    ws.send(JSON.stringify(await client.subscribeFrame(channel, 1)));
+    await expect.poll(() => frames.some((f) => f.type === 'subscribed'), { timeout: 10_000 }).toBe(true);
+    const packets = Array.from({ length: 30 }, (_, i) => Buffer.from(`packet ${i}`).toString('base64url'));
+    await Promise.all(packets.map((packet) => relay.store.appendEvent(channel, { type: 'packet', author: member.publicKey, packet }, Date.now())));
+    const events = (): RelayEvent[] => frames.flatMap((f) => (f.type === 'event' ? [f.event] : []));
+    await expect.poll(() => events().length, { timeout: 10_000 }).toBe(packets.length);
+    expect(events().map((e) => e.seq)).toEqual(packets.map((_, i) => i + 2));
+    expect(events().map((e) => (e.type === 'packet' ? e.packet : ''))).toEqual(packets);
+    ws.close();
   });
 
   it('answers CORS preflights', async () => {
