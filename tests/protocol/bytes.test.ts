@@ -15,6 +15,23 @@ describe('bytes helpers', () => {
     }));
   });
 
+  it('base64url matches Node and refuses padding, foreign characters, a length of 1 mod 4 and non-zero trailing bits', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+      expect(base64UrlDecode(Buffer.from(b).toString('base64url'))).toEqual(b);
+    }));
+    const codes: Record<string, string> = { QQ: 'ok', 'QQ==': 'bad-value', 'Q+': 'bad-value', 'Q/': 'bad-value', 'QUJD.': 'bad-value', 'QUJD\n': 'bad-value', Q: 'bad-framing', QUJDR: 'bad-framing', 'QUJD*': 'bad-value', QR: 'bad-framing', QUI: 'ok', QUJ: 'bad-framing', 'é': 'bad-value' };
+    for (const [text, code] of Object.entries(codes)) {
+      let got = 'ok';
+      try {
+        base64UrlDecode(text);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ProtocolError);
+        got = (e as ProtocolError).code;
+      }
+      expect([text, got]).toEqual([text, code]);
+    }
+  });
+
   it('rejects non-canonical base64 with a ProtocolError', () => {
     for (const bad of ['QQ', 'QR==', 'Q===', 'QQ=A', '****', 'QUJD\n']) {
       expect(() => base64Decode(bad)).toThrow(ProtocolError);
