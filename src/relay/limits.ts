@@ -3,7 +3,7 @@
  * everything"). `RelayLimits` is the configurable object; `DEFAULT_RELAY_LIMITS` the defaults.
  * Tests shrink them through startRelay({ limits }).
  */
-import { DEFERRED_POST_MAX_AGE_MS } from '../shared/relay-api.js';
+import { DEFERRED_POST_MAX_AGE_MS, RELAY_WS_MAX_FRAME_BYTES } from '../shared/relay-api.js';
 
 export interface RelayLimits {
   /**
@@ -67,7 +67,10 @@ export interface RelayLimits {
   readonly responseDrainTimeoutMs: number;
   /** Most bytes of events per read (HTTP and WebSocket catch-up); at least one event is always returned. */
   readonly maxReadBytes: number;
-  /** Largest WebSocket frame from a client: subscribe frames are small. */
+  /**
+   * Largest WebSocket frame from a client: subscribe frames are small, and so is a post of a
+   * written message (larger posts go over HTTP: RELAY_WS_MAX_FRAME_BYTES in relay-api.ts).
+   */
   readonly maxWsFrameBytes: number;
   /** Refused frames before a connection is closed: a broken or hostile client stops costing work. */
   readonly maxWsBadFrames: number;
@@ -149,7 +152,7 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   maxRequestsInFlightPerClient: 64,
   responseDrainTimeoutMs: 30 * SECOND_MS,
   maxReadBytes: 1 * MIB,
-  maxWsFrameBytes: 4 * KIB,
+  maxWsFrameBytes: RELAY_WS_MAX_FRAME_BYTES,
   maxWsBadFrames: 20,
   maxWsBufferedBytes: 2 * MIB,
   wsPingIntervalMs: 30 * SECOND_MS,

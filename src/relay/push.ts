@@ -10,6 +10,11 @@
  * maxWsBufferedBytes (a client that does not read holds at most that, then is dropped after
  * responseDrainTimeoutMs); a live event that would overfill the queue drops the connection (1013).
  * A removal ends the member's subscriptions at once, whatever their cursor.
+ *
+ * A `post` frame is the HTTP post route carried over the socket (routes/channels.ts
+ * postPacketFrame): the same checks and store step, answered with the frame's id. Posts run side by
+ * side, outside the frame queue (a post does not wait for a subscription's catch-up), and count as
+ * requests in flight of the client address, with its HTTP requests.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -27,12 +32,13 @@ import {
 } from '../shared/relay-api.js';
 import { authenticate } from './auth.js';
 import type { RelayDeps } from './http/context.js';
-import { isRelayError } from './http/errors.js';
+import { RelayError, isRelayError } from './http/errors.js';
 import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
 import type { RateLimiter } from './rate-limit.js';
 import { makeTickWriter, textFrame } from './push-wire.js';
+import { postPacketFrame } from './routes/channels.js';
 import { StoreUnavailableError } from './store/types.js';
 
 /** Events read per catch-up step (also capped by maxReadBytes): bounds memory per subscription. */
@@ -70,11 +76,20 @@ interface Connection {
   readonly subscriptions: Map<ChannelId, Subscription>;
   badFrames: number;
   alive: boolean;
-  /** Frames are handled one at a time, in arrival order (answers keep the order of the frames). */
+  /**
+   * Frames other than posts are handled one at a time, in arrival order (their answers keep the
+   * order of the frames).
+   */
   queue: Promise<void>;
-  /** Frames received and not yet handled. */
+  /** Frames received and not yet handled (posts included). */
   queued: number;
 }
+
+/**
+ * A request being served, HTTP or a post frame (server.ts): `over` when the client address already
+ * has maxRequestsInFlightPerClient; `done` ends it either way.
+ */
+export type StartRequest = (client: string) => { readonly over: boolean; done(): void };
 
 export interface PushHub {
   /** Handles an HTTP upgrade on /v1/ws (limits checked first; refusals are JSON HTTP errors). */
@@ -114,7 +129,13 @@ function makerLast(set: ReadonlySet<Subscription>, maker: MemberKey | null): Sub
   return others;
 }
 
-export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: Logger): PushHub {
+/** A post frame's request id: a safe integer ≥ 0; undefined when the frame has none or a malformed one. */
+function requestId(frame: Readonly<Record<string, unknown>>): number | undefined {
+  const id = frame['id'];
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}
+
+export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: Logger, startRequest: StartRequest): PushHub {
   const { limits, metrics, store } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxWsFrameBytes, perMessageDeflate: false });
   const connections = new Set<Connection>();
@@ -143,6 +164,13 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
 
   const sendError = (conn: Connection, code: RelayErrorCode, error: string, channel?: ChannelId): void => {
     send(conn, channel === undefined ? { type: 'error', code, error } : { type: 'error', code, error, channel });
+  };
+
+  /** Refuses a frame as malformed (or over the budget); `id`: the post frame it answers. */
+  const bad = (conn: Connection, code: RelayErrorCode, error: string, id?: number): void => {
+    conn.badFrames += 1;
+    send(conn, id === undefined ? { type: 'error', code, error } : { type: 'error', code, error, id });
+    if (conn.badFrames >= limits.maxWsBadFrames) conn.socket.close(CLOSE_POLICY, 'too many bad frames');
   };
 
   /** Presence for Web Push: a member with a live subscription here is not woken by push. */
@@ -336,34 +364,62 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     await pump(sub);
   };
 
-  const onFrame = async (conn: Connection, data: RawData, isBinary: boolean): Promise<void> => {
-    const bad = (code: RelayErrorCode, error: string): void => {
-      conn.badFrames += 1;
-      sendError(conn, code, error);
-      if (conn.badFrames >= limits.maxWsBadFrames) conn.socket.close(CLOSE_POLICY, 'too many bad frames');
-    };
+  /**
+   * A frame as it arrives: costs one token of the client address's budget, then must be a JSON
+   * object (else refused, undefined). A refused post frame's answer carries its id.
+   */
+  const readFrame = (conn: Connection, data: RawData, isBinary: boolean): Record<string, unknown> | undefined => {
     // One budget per client address, shared with its HTTP requests (issue 13 "Weak").
     const wait = rateLimiter.take(conn.client, deps.now());
-    if (wait > 0) {
-      bad('rate-limited', `rate limited; retry in ${wait} s`);
-      return;
-    }
     if (isBinary) {
-      bad('bad-request', 'frames are JSON text');
-      return;
+      bad(conn, wait > 0 ? 'rate-limited' : 'bad-request', wait > 0 ? `rate limited; retry in ${wait} s` : 'frames are JSON text');
+      return undefined;
     }
     let frame: unknown;
     try {
       frame = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
     } catch {
-      bad('bad-request', 'frame is not valid JSON');
+      frame = undefined;
+    }
+    const fields = typeof frame === 'object' && frame !== null && !Array.isArray(frame) ? (frame as Record<string, unknown>) : undefined;
+    if (wait > 0) {
+      // Parsed all the same (at most maxWsBadFrames times before the close), so that the client
+      // knows which of its posts to send again.
+      bad(conn, 'rate-limited', `rate limited; retry in ${wait} s`, fields?.['type'] === 'post' ? requestId(fields) : undefined);
+      return undefined;
+    }
+    if (fields === undefined) bad(conn, 'bad-request', frame === undefined ? 'frame is not valid JSON' : 'frame must be a JSON object');
+    return fields;
+  };
+
+  /** A post frame: the HTTP post route's steps (routes/channels.ts), answered with the frame's id. */
+  const post = async (conn: Connection, frame: Readonly<Record<string, unknown>>): Promise<void> => {
+    const id = requestId(frame);
+    if (id === undefined) {
+      bad(conn, 'bad-request', 'a post frame needs an id: an integer >= 0');
       return;
     }
-    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-      bad('bad-request', 'frame must be a JSON object');
-      return;
+    const request = startRequest(conn.client);
+    try {
+      if (request.over) throw new RelayError('rate-limited', 'too many requests in flight from this client');
+      if (closing) throw new RelayError('shutting-down', 'relay is shutting down');
+      const answer = await postPacketFrame(deps, conn.client, frame, deps.now());
+      send(conn, { type: 'posted', id, seq: answer.seq, timeMs: answer.timeMs, duplicate: answer.duplicate });
+    } catch (error) {
+      if (isRelayError(error)) send(conn, { type: 'error', code: error.code, error: error.message, id });
+      else if (error instanceof StoreUnavailableError) {
+        logger.warn('websocket post: store unavailable', { error: error.message });
+        send(conn, { type: 'error', code: 'store-unavailable', error: 'the storage for this request is unavailable; retry later', id });
+      } else {
+        logger.error('websocket post failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        send(conn, { type: 'error', code: 'internal', error: 'internal error', id });
+      }
+    } finally {
+      request.done();
     }
-    const fields = frame as Record<string, unknown>;
+  };
+
+  const onFrame = async (conn: Connection, fields: Record<string, unknown>): Promise<void> => {
     switch (fields['type']) {
       case 'subscribe':
         await subscribe(conn, fields);
@@ -371,7 +427,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       case 'unsubscribe': {
         const channelId = parseChannelId(fields['channel']);
         const sub = channelId === undefined ? undefined : conn.subscriptions.get(channelId);
-        if (channelId === undefined) bad('bad-request', 'malformed channel id');
+        if (channelId === undefined) bad(conn, 'bad-request', 'malformed channel id');
         else {
           if (sub !== undefined) endSubscription(sub);
           send(conn, { type: 'unsubscribed', channel: channelId, reason: 'requested' });
@@ -382,7 +438,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         send(conn, { type: 'pong' });
         return;
       default:
-        bad('bad-request', 'unknown frame type');
+        bad(conn, 'bad-request', 'unknown frame type');
     }
   };
 
@@ -454,9 +510,18 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
             ws.close(CLOSE_POLICY, 'too many frames in flight');
             return;
           }
+          const frame = readFrame(conn, data, isBinary);
+          if (frame === undefined) return;
           conn.queued += 1;
+          if (frame['type'] === 'post') {
+            // Answers every outcome itself, with the frame's id.
+            void post(conn, frame).finally(() => {
+              conn.queued -= 1;
+            });
+            return;
+          }
           conn.queue = conn.queue
-            .then(() => onFrame(conn, data, isBinary))
+            .then(() => onFrame(conn, frame))
             .catch((error: unknown) => {
               if (error instanceof StoreUnavailableError) {
                 logger.warn('websocket frame: store unavailable', { error: error.message });

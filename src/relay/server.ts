@@ -24,7 +24,7 @@ import { constantTimeEqual } from './ids.js';
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from './limits.js';
 import { makeLogger, type LogLevel, type Logger } from './log.js';
 import { RelayMetrics } from './metrics.js';
-import { makePushHub } from './push.js';
+import { makePushHub, type StartRequest } from './push.js';
 import { Quotas } from './quotas.js';
 import { RateLimiter } from './rate-limit.js';
 import { bodyLimit, matchRoute } from './routes/router.js';
@@ -224,14 +224,16 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const rateLimiter = new RateLimiter(limits.rateRequestsPerSecond, limits.rateBurst, limits.rateMaxClients);
   // The hub needs deps and deps reach the hub (removals end its subscriptions): bound after both exist.
   const late: { hub?: ReturnType<typeof makePushHub> } = {};
-  /** HTTP requests being served (the idle check of the signature verifier, the drain). */
+  /** Requests being served, HTTP and posts over WebSockets (the idle check of the signature verifier, the drain). */
   let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
   // The same idle check for the SQLite store's fdatasync of a lone write (sqlite.ts INLINE_SYNC_MAX_MS).
   if (options.verifyThreads === undefined) store.idleWhen?.(() => inFlight <= 1);
   const warnVerifier = (message: string): void => logger.warn(message);
   const verifier =
     options.verifyThreads === undefined
-      ? // Idle: this request is the only one being served (a WebSocket frame: none is).
+      ? // Idle: this request is the only one being served (a WebSocket frame other than a post: none is).
         idleInlineVerifier(startVerifierPool(DEFAULT_VERIFY_THREADS, warnVerifier), () => inFlight > 1)
       : options.verifyThreads > 0
         ? startVerifierPool(options.verifyThreads, warnVerifier)
@@ -247,13 +249,30 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     memberRemoved: (channelId, event) => late.hub?.memberRemoved(channelId, event),
     verifier,
   };
-  const pushHub = makePushHub(deps, rateLimiter, logger);
+  const inFlightByClient = new Map<string, number>();
+  /** A request starts (HTTP, or a post over a WebSocket): counted in flight until `done`. */
+  const startRequest: StartRequest = (client) => {
+    inFlight += 1;
+    const clientInFlight = (inFlightByClient.get(client) ?? 0) + 1;
+    inFlightByClient.set(client, clientInFlight);
+    let ended = false;
+    return {
+      over: clientInFlight > limits.maxRequestsInFlightPerClient,
+      done: () => {
+        if (ended) return;
+        ended = true;
+        inFlight -= 1;
+        const left = (inFlightByClient.get(client) ?? 1) - 1;
+        if (left <= 0) inFlightByClient.delete(client);
+        else inFlightByClient.set(client, left);
+        if (draining && inFlight === 0) drained?.();
+      },
+    };
+  };
+  const pushHub = makePushHub(deps, rateLimiter, logger, startRequest);
   late.hub = pushHub;
   const site = options.staticDir === undefined ? undefined : staticSite(options.staticDir, options.connectSources ?? []);
   const host = options.host ?? '127.0.0.1';
-  let draining = false;
-  let drained: (() => void) | undefined;
-  const inFlightByClient = new Map<string, number>();
 
   const health = (): HealthResponse => ({ ok: true, store: store.name, storage: storage.status() });
   const renderMetrics = async (res: ServerResponse): Promise<void> => {
@@ -304,7 +323,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     }
     if (match.kind === 'wrong-method') throw new RelayError('method-not-allowed', `method ${method} not allowed here`);
     const body = await readBody(req, bodyLimit(match.route.body, limits));
-    const ctx: RequestContext = { req, method, pathWithQuery, query, body, nowMs: now(), deps, client };
+    const ctx: RequestContext = { headers: req.headers, method, pathWithQuery, query, body, nowMs: now(), deps, client };
     const reply: Reply = await match.route.handler(ctx, ...match.params);
     if ('json' in reply) sendJson(res, reply.status, reply.json);
     else if ('bytes' in reply) sendBytes(res, reply.status, reply.bytes, reply.headers);
@@ -316,21 +335,15 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const { address: client, secure } = clients.of(req, tls);
-    inFlight += 1;
-    const clientInFlight = (inFlightByClient.get(client) ?? 0) + 1;
-    inFlightByClient.set(client, clientInFlight);
+    const request = startRequest(client);
     const finish = (code: string, route: string, status: number): void => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observeRequest(code, seconds);
       if (logRequests) logger.info('request', { method: req.method, route, status, code, ms: Math.round(seconds * 1e4) / 10, client });
-      inFlight -= 1;
-      const left = (inFlightByClient.get(client) ?? 1) - 1;
-      if (left <= 0) inFlightByClient.delete(client);
-      else inFlightByClient.set(client, left);
-      if (draining && inFlight === 0) drained?.();
+      request.done();
     };
     const work =
-      clientInFlight > limits.maxRequestsInFlightPerClient
+      request.over
         ? Promise.reject(new RelayError('rate-limited', 'too many requests in flight from this client', { 'retry-after': '1' }))
         : answer(req, res, client, secure);
     work.then(

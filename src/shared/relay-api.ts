@@ -55,6 +55,11 @@ export function relaySigningText(
   return `${RELAY_SIGNING_TAG}\n${method}\n${pathWithQuery}\n${bodySha256Base64Url}\n${nonce}\n${timeMs}`;
 }
 
+/** The path of a packet post (POST): signed by the member, over HTTP or inside a WebSocket `post` frame. */
+export function relayPostPath(channelId: string): string {
+  return `${RELAY_API_PREFIX}/channels/${channelId}/events`;
+}
+
 /** The path signed for a WebSocket subscription to `channelId`. */
 export function relaySubscribePath(channelId: string): string {
   return `${RELAY_API_PREFIX}/channels/${channelId}`;
@@ -373,6 +378,13 @@ export interface RevokeCapabilityResponse {
 
 // ---- WebSocket frames (GET /v1/ws, JSON text frames) ---------------------------------------
 
+/**
+ * The relay's default largest client frame (`maxWsFrameBytes`; a bigger one closes the socket
+ * with 1009). Small, because every open socket may hold one partly received frame. Clients post
+ * over the socket only frames up to this size, larger packets over HTTP.
+ */
+export const RELAY_WS_MAX_FRAME_BYTES = 4096;
+
 /** Subscribe to `channel` from `afterSeq`, signed like a request (method SUBSCRIBE, empty body). */
 export interface SubscribeFrame {
   readonly type: 'subscribe';
@@ -390,7 +402,25 @@ export interface UnsubscribeFrame {
 export interface PingFrame {
   readonly type: 'ping';
 }
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame;
+/**
+ * A packet post over the open socket: exactly the request POST /v1/channels/:channel/events, its
+ * body (a PostPacketRequest's JSON, the exact bytes signed, as UTF-8 text) and its signature
+ * headers carried in the frame, signed with method POST and path `relayPostPath(channel)`. The
+ * relay answers `posted` (or an `error` frame) with the same `id`; a signed post may go either
+ * way, and its nonce is used up by whichever arrives first.
+ */
+export interface PostFrame {
+  readonly type: 'post';
+  /** The client's request id (a safe integer ≥ 0), echoed in the answer. */
+  readonly id: number;
+  readonly channel: ChannelId;
+  readonly body: string;
+  readonly key: MemberKey;
+  readonly nonce: string;
+  readonly timeMs: number;
+  readonly signature: string;
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame | PostFrame;
 
 export interface SubscribedFrame {
   readonly type: 'subscribed';
@@ -412,14 +442,23 @@ export interface UnsubscribedFrame {
 export interface PongFrame {
   readonly type: 'pong';
 }
-/** A refused frame; `channel` is set when it concerned one subscription. */
+/** A `post` frame's packet is stored: what the HTTP post answers, with the frame's id. */
+export interface PostedFrame extends PostPacketResponse {
+  readonly type: 'posted';
+  readonly id: number;
+}
+/**
+ * A refused frame; `channel` is set when it concerned one subscription, `id` when it answers a
+ * `post` frame (its `code` is the HTTP route's for the same refusal).
+ */
 export interface ErrorFrame {
   readonly type: 'error';
   readonly code: RelayErrorCode;
   readonly error: string;
   readonly channel?: ChannelId;
+  readonly id?: number;
 }
-export type ServerFrame = SubscribedFrame | EventFrame | UnsubscribedFrame | PongFrame | ErrorFrame;
+export type ServerFrame = SubscribedFrame | EventFrame | UnsubscribedFrame | PongFrame | PostedFrame | ErrorFrame;
 
 // ---- errors --------------------------------------------------------------------------------
 

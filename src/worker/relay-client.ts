@@ -6,13 +6,16 @@
  * path, body hash, nonce and time (README "Authentication").
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
-import { base64UrlDecode, base64UrlEncode, utf8Encode } from '../protocol/bytes.js';
+import { base64UrlDecode, base64UrlEncode, utf8Decode, utf8Encode } from '../protocol/bytes.js';
 import type { PresignedPost } from '../shared/client-db.js';
 import {
+  RELAY_ERROR_STATUS,
   RELAY_HEADERS,
   RELAY_SUBSCRIBE_METHOD,
+  RELAY_WS_MAX_FRAME_BYTES,
   relayDeferredPostPath,
   relayEventsPath,
+  relayPostPath,
   relaySigningText,
   relaySubscribePath,
   type AckCursorResponse,
@@ -32,6 +35,7 @@ import {
   type HealthResponse,
   type JoinResponse,
   type MemberKey,
+  type PostFrame,
   type PostPacketRequest,
   type PostPacketResponse,
   type ReadEventsResponse,
@@ -62,8 +66,12 @@ export interface PostOptions {
   readonly wake?: boolean;
 }
 
-/** A packet post signed ahead of sending (RelayClient.signPost), held in memory only. */
+/**
+ * A packet post signed ahead of sending (RelayClient.signPost), held in memory only. It goes over
+ * HTTP or, as a `post` frame, over the open WebSocket (the same signed request either way).
+ */
 export interface SignedPost {
+  readonly channel: ChannelId;
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array;
@@ -89,10 +97,19 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<Response>;
 
+/**
+ * Posts over an open WebSocket (RelaySubscription.post): undefined when there is none to use (the
+ * post then goes over HTTP); resolves null when the socket closed before the answer (the post
+ * then goes over HTTP, the same signed request: the relay takes its nonce once).
+ */
+export type SocketPoster = (signed: SignedPost) => Promise<PostPacketResponse | null> | undefined;
+
 export interface RelayClientOptions {
   /** The relay's origin, e.g. https://relay.example (no path: the path is what gets signed). */
   readonly baseUrl: string;
   readonly fetch: FetchLike;
+  /** Where `postSigned` (and `post`) try first: the subscription's open socket (relays.ts). */
+  readonly postOverSocket?: SocketPoster;
   readonly WebSocket?: WebSocketConstructor;
   /** Default signer; methods and subscriptions may use another (one key per channel). */
   readonly signer?: RelaySigner;
@@ -121,6 +138,11 @@ const DEFAULT_CHUNK_BYTES = 512 * 1024;
 const CHUNK_ATTEMPTS = 5;
 /** Pages readAll fetches at most: bounds one call (500 events per page). */
 const READ_ALL_MAX_PAGES = 1000;
+/**
+ * A post over the socket that gets no answer in this time fails like a timed-out fetch (an Error
+ * named TimeoutError): the outbox retries it with the same postId and drops the socket.
+ */
+export const SOCKET_POST_TIMEOUT_MS = 30_000;
 /** Reconnect backoff: first delay, cap. Jittered ±50 %. */
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
@@ -173,6 +195,14 @@ export interface RelaySubscription {
    * the backoff reset. Does nothing while connected or connecting.
    */
   reconnectNow(): void;
+  /**
+   * Posts over the open socket (a `post` frame, src/relay/README.md "WebSocket"): undefined when
+   * the socket is not open or the frame would be over RELAY_WS_MAX_FRAME_BYTES (post over HTTP
+   * then); resolves the relay's answer, or null when the socket closes first (nothing known:
+   * post again, the postId makes it once); rejects with RelayClientError for a refusal (the HTTP
+   * route's code and status) or an Error named TimeoutError after SOCKET_POST_TIMEOUT_MS.
+   */
+  post(signed: SignedPost): Promise<PostPacketResponse | null> | undefined;
   /**
    * Treats the current connection as dead (a request just failed to reach the relay): reports
    * 'closed' and reconnects with backoff, resuming every channel from its last seq.
@@ -317,15 +347,34 @@ export class RelayClient {
       ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
       ...(wake === true ? { wake } : {}),
     };
-    const path = `/v1/channels/${channel}/events`;
+    const path = relayPostPath(channel);
     const body = utf8Encode(JSON.stringify(json));
     const signed = await this.signHeaders(this.signerOr(signer), 'POST', path, body);
-    return { path, headers: { 'content-type': 'application/json', ...signed }, body, signedAtMs: Number(signed[RELAY_HEADERS.time]) };
+    return { channel, path, headers: { 'content-type': 'application/json', ...signed }, body, signedAtMs: Number(signed[RELAY_HEADERS.time]) };
   }
 
-  /** Sends a post made by `signPost`. */
+  /**
+   * Sends a post made by `signPost`: over the open WebSocket when there is one (`postOverSocket`),
+   * else, or when that socket closes before the answer, over HTTP.
+   */
   async postSigned(signed: SignedPost): Promise<PostPacketResponse> {
+    const overSocket = await this.options.postOverSocket?.(signed);
+    if (overSocket !== undefined && overSocket !== null) return overSocket;
     return (await (await this.fetchChecked('POST', signed.path, { ...signed.headers }, signed.body)).json()) as PostPacketResponse;
+  }
+
+  /** The `post` frame of a signed post: the same request, its headers as fields. */
+  static postFrame(signed: SignedPost, id: number): PostFrame {
+    return {
+      type: 'post',
+      id,
+      channel: signed.channel,
+      body: utf8Decode(signed.body),
+      key: (signed.headers[RELAY_HEADERS.key] ?? '') as MemberKey,
+      nonce: signed.headers[RELAY_HEADERS.nonce] ?? '',
+      timeMs: signed.signedAtMs,
+      signature: signed.headers[RELAY_HEADERS.signature] ?? '',
+    };
   }
 
   /**
@@ -510,6 +559,24 @@ export class RelayClient {
     const confirmed = new Set<ChannelId>();
     let resubscribeAttempt = 0;
     let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
+    /** Posts sent on the current socket and not yet answered, by frame id. */
+    const posts = new Map<number, { resolve(answer: PostPacketResponse | null): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> }>();
+    let nextPostId = 0;
+    /** The socket is gone: no answer will come for its posts (each goes again, over HTTP). */
+    const abandonPosts = (): void => {
+      for (const pending of posts.values()) {
+        clearTimeout(pending.timer);
+        pending.resolve(null);
+      }
+      posts.clear();
+    };
+    const answerPost = (id: number, settle: (pending: { resolve(answer: PostPacketResponse | null): void; reject(error: Error): void }) => void): void => {
+      const pending = posts.get(id);
+      if (pending === undefined) return;
+      posts.delete(id);
+      clearTimeout(pending.timer);
+      settle(pending);
+    };
     const jitter = (): number => 0.5 + (this.random(1)[0] ?? 128) / 255;
     /** A rate-limited frame names no channel: resend, later, every subscribe not yet confirmed. */
     const scheduleResubscribe = (): void => {
@@ -555,7 +622,15 @@ export class RelayClient {
             handlers.onRemoved?.(frame.channel);
           }
           return;
+        case 'posted':
+          answerPost(frame.id, (p) => p.resolve({ seq: frame.seq, timeMs: frame.timeMs, duplicate: frame.duplicate }));
+          return;
         case 'error':
+          // The answer to a post: the same refusal as over HTTP, its status from the code.
+          if (frame.id !== undefined) {
+            answerPost(frame.id, (p) => p.reject(new RelayClientError(RELAY_ERROR_STATUS[frame.code] ?? 0, frame.code, frame.error)));
+            return;
+          }
           // Refusals that a fresh signature fixes: the relay's budget (rate-limited), and a
           // subscribe signed before a clock jump or held up on a loaded device past the relay's
           // timestamp window (stale-timestamp) or seen twice (replayed-nonce). Left alone, that
@@ -572,6 +647,7 @@ export class RelayClient {
     const lost = (): void => {
       open = false;
       socket = undefined;
+      abandonPosts();
       handlers.onConnection?.('closed');
       if (closed) return;
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
@@ -618,6 +694,28 @@ export class RelayClient {
         if (socket !== undefined && open) socket.send(JSON.stringify({ type: 'unsubscribe', channel }));
       },
       positions: () => new Map([...channels].map(([channel, entry]) => [channel, entry.seq])),
+      post: (signed) => {
+        const current = socket;
+        if (current === undefined || !open || closed) return undefined;
+        const id = nextPostId++;
+        const frame = JSON.stringify(RelayClient.postFrame(signed, id));
+        if (frame.length > RELAY_WS_MAX_FRAME_BYTES) return undefined;
+        return new Promise<PostPacketResponse | null>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            answerPost(id, (p) => {
+              const error = new Error(`no answer to a post over the socket in ${SOCKET_POST_TIMEOUT_MS} ms`);
+              error.name = 'TimeoutError';
+              p.reject(error);
+            });
+          }, SOCKET_POST_TIMEOUT_MS);
+          posts.set(id, { resolve, reject, timer });
+          try {
+            current.send(frame);
+          } catch {
+            answerPost(id, (p) => p.resolve(null));
+          }
+        });
+      },
       reconnect: () => {
         const dead = socket;
         if (closed || dead === undefined) return;
@@ -635,6 +733,7 @@ export class RelayClient {
         closed = true;
         if (timer !== undefined) clearTimeout(timer);
         if (resubscribeTimer !== undefined) clearTimeout(resubscribeTimer);
+        abandonPosts();
         socket?.close(1000, 'client closed');
         socket = undefined;
       },

@@ -1,8 +1,8 @@
 /**
  * One connection per relay (issue 10 §7 "several relays": a channel lives on its creator's relay,
  * and the client talks to each channel's relay). Each `RelayLink` holds the HTTP client and one
- * WebSocket subscription for every channel we read there, and reports its state for the `app`
- * view (connected / connecting / offline).
+ * WebSocket subscription for every channel we read there (which also carries our posts while it
+ * is open), and reports its state for the `app` view (connected / connecting / offline).
  */
 import type { ChannelId, ErrorFrame, RelayEvent } from '../shared/relay-api.js';
 import type { ClientDeps } from './deps.js';
@@ -41,7 +41,16 @@ export class RelayLink {
     private readonly deps: ClientDeps,
     private readonly handlers: RelayLinkHandlers,
   ) {
-    this.client = new RelayClient({ baseUrl: url, fetch: withTimeout(deps.fetch), WebSocket: deps.WebSocket, now: deps.now, randomBytes: (n) => deps.crypto.randomBytes(n) });
+    this.client = new RelayClient({
+      baseUrl: url,
+      fetch: withTimeout(deps.fetch),
+      WebSocket: deps.WebSocket,
+      now: deps.now,
+      randomBytes: (n) => deps.crypto.randomBytes(n),
+      // Posts go over the socket we read on while it is open: no new HTTP request (nor, in the
+      // browser, a service-worker fetch event) on a message's path; over HTTP otherwise.
+      postOverSocket: (signed) => this.subscription?.post(signed),
+    });
   }
 
   /** Reads `channel` from after `afterSeq` (again, if it was read already: a restart). */

@@ -615,6 +615,151 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
       });
     });
 
+    describe('posts over the WebSocket (post frames)', () => {
+      /** A post frame of `client` (the same signed request as its HTTP post). */
+      async function postFrame(client: RelayClient, channel: ChannelId, text: string, id: number, options?: Parameters<RelayClient['signPost']>[2]) {
+        return RelayClient.postFrame(await client.signPost(channel, packetOf(text), options), id);
+      }
+      /** A post frame signed ten minutes before the relay's clock. */
+      async function staleFrame(client: RelayClient, channel: ChannelId) {
+        const saved = env.clockMs;
+        env.clockMs -= 10 * MINUTE_MS;
+        try {
+          return await postFrame(client, channel, 'stale', 0);
+        } finally {
+          env.clockMs = saved;
+        }
+      }
+      /** The answer to post frame `id`: its `posted` or `error` frame. */
+      async function answerTo(socket: FrameCollector, id: number): Promise<ServerFrame> {
+        const frames = await socket.until((f) => f.some((x) => (x.type === 'posted' || x.type === 'error') && x.id === id), `the answer to post ${id}`);
+        return frames.find((x) => (x.type === 'posted' || x.type === 'error') && x.id === id)!;
+      }
+
+      it('stores a post frame like the HTTP post: answered with its seq, pushed, read back; a postId dedupes across both ways', async () => {
+        const { relay, clients, channel, members } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        const reader = await env.socket(relay);
+        reader.send(await b.subscribeFrame(channel, 2));
+        await reader.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+        const socket = await env.socket(relay);
+        socket.send(await postFrame(a, channel, 'over the socket', 7, { postId: 'p-1', wake: true }));
+        expect(await answerTo(socket, 7)).toEqual({ type: 'posted', id: 7, seq: 3, timeMs: env.clockMs, duplicate: false });
+        await reader.until((f) => eventFrames(f, channel).length === 1, 'the pushed event');
+        expect(eventFrames(reader.frames, channel)).toEqual([
+          { type: 'packet', seq: 3, timeMs: env.clockMs, author: members[0]?.publicKey, packet: Buffer.from('over the socket').toString('base64url'), wake: true },
+        ]);
+        // The same postId again, over the socket and over HTTP: the first seq, nothing appended.
+        socket.send(await postFrame(a, channel, 'over the socket', 8, { postId: 'p-1', wake: true }));
+        expect(await answerTo(socket, 8)).toMatchObject({ type: 'posted', id: 8, seq: 3, duplicate: true });
+        expect(await a.post(channel, packetOf('over the socket'), { postId: 'p-1', wake: true })).toMatchObject({ seq: 3, duplicate: true });
+        // One signed request, one use of its nonce, whichever way it goes.
+        const signed = await a.signPost(channel, packetOf('once'), 'p-2');
+        socket.send(RelayClient.postFrame(signed, 9));
+        expect(await answerTo(socket, 9)).toMatchObject({ type: 'posted', seq: 4, duplicate: false });
+        expect(await refusal(a.postSigned(signed))).toEqual({ status: 401, code: 'replayed-nonce' });
+        const viaHttp = await a.signPost(channel, packetOf('http first'), 'p-3');
+        await a.postSigned(viaHttp);
+        socket.send(RelayClient.postFrame(viaHttp, 10));
+        expect(await answerTo(socket, 10)).toMatchObject({ type: 'error', id: 10, code: 'replayed-nonce' });
+        // Posts on a socket that also subscribes: the post's own event comes back on it.
+        socket.send(await a.subscribeFrame(channel, 5));
+        await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+        socket.send(await postFrame(a, channel, 'and back', 11));
+        expect(await answerTo(socket, 11)).toMatchObject({ type: 'posted', seq: 6 });
+        await socket.until((f) => eventFrames(f, channel).some((e) => e.seq === 6), 'own event');
+        expect(packets(await b.readAll(channel, 0))).toEqual(['over the socket', 'once', 'http first', 'and back']);
+        expect(socket.frames.filter((f) => f.type === 'error').map((f) => f.type === 'error' && f.code)).toEqual(['replayed-nonce']);
+      });
+
+      it('refuses a post frame for every reason the HTTP post is refused, with the same code and the frame id, storing nothing', async () => {
+        const { relay, clients, channel, members } = await group(3, { limits: { maxPacketBytes: 600, maxWsFrameBytes: 8192 } });
+        const [a, b, c] = clients as [RelayClient, RelayClient, RelayClient];
+        const stranger = env.client(relay, makeMember());
+        await c.post(channel, packetOf('c was here'));
+        await b.removeMember(channel, members[2]!.publicKey); // seq 5
+        const socket = await env.socket(relay);
+        let id = 100;
+        const refused = async (frame: unknown): Promise<string> => {
+          socket.send(frame);
+          const answer = await answerTo(socket, (frame as { id: number }).id);
+          expect(answer.type === 'error' && RELAY_ERROR_STATUS[answer.code] >= 400 && RELAY_ERROR_STATUS[answer.code] < 500).toBe(true);
+          return answer.type === 'error' ? answer.code : answer.type;
+        };
+        const good = await postFrame(a, channel, 'x', id++);
+        const replay = await postFrame(a, channel, 'replayed', id++);
+        socket.send(replay);
+        expect(await answerTo(socket, replay.id)).toMatchObject({ type: 'posted', seq: 6 });
+        expect(await refusal(a.post(channel, packetOf('m'), { ifNoLeaveAfter: 4 }))).toEqual({ status: 409, code: 'membership-changed' });
+        const cases: Array<[unknown, string]> = [
+          [{ ...good, id: id++, body: good.body.replace('"packet":"', '"packet":"AA') }, 'bad-signature'],
+          [{ ...good, id: id++, signature: 'A'.repeat(86) }, 'bad-signature'],
+          [{ ...good, id: id++, key: makeMember().publicKey }, 'bad-signature'],
+          [{ ...good, id: id++, channel: (await a.createChannel('group')).channelId }, 'bad-signature'],
+          [{ ...good, id: id++, nonce: 'short' }, 'bad-signature'],
+          [{ ...good, id: id++, timeMs: 'now' }, 'bad-signature'],
+          [{ ...replay, id: id++ }, 'replayed-nonce'],
+          [{ ...(await staleFrame(a, channel)), id: id++ }, 'stale-timestamp'],
+          [await postFrame(stranger, channel, 'stranger', id++), 'forbidden'],
+          [await postFrame(c, channel, 'removed', id++), 'forbidden'],
+          [await postFrame(a, 'AAAAAAAAAAAAAAAAAAAAAA' as ChannelId, 'missing channel', id++), 'forbidden'],
+          [await postFrame(a, channel, 'rule 7', id++, { ifNoLeaveAfter: 4 }), 'membership-changed'],
+          [await postFrame(a, channel, 'y'.repeat(601), id++), 'body-too-large'],
+          [await postFrame(a, channel, 'bad postId', id++, { postId: 'x'.repeat(65) }), 'bad-request'],
+          [{ ...good, id: id++, body: 5 }, 'bad-request'],
+          [{ ...good, id: id++, channel: 'short' }, 'bad-request'],
+          [{ ...good, id: id++, channel: 7 }, 'bad-request'],
+        ];
+        for (const [frame, code] of cases) expect({ frame, code: await refused(frame) }).toEqual({ frame, code });
+        // Signed bodies that are not a post request.
+        for (const body of ['{not json', '[1]', '{"packet":"a=b"}', '{"packet":""}']) {
+          const path = `/v1/channels/${channel}/events`;
+          const headers = await a.signHeaders(members[0]!, 'POST', path, new TextEncoder().encode(body));
+          const frame = { type: 'post', id: id++, channel, body, key: headers['covey-key'], nonce: headers['covey-nonce'], timeMs: Number(headers['covey-time']), signature: headers['covey-signature'] };
+          expect(await refused(frame)).toBe('bad-request');
+        }
+        // A frame with no usable id is refused as malformed, without one.
+        for (const bad of [undefined, -1, 1.5, '3', null]) {
+          const before = socket.frames.length;
+          socket.send({ ...(await postFrame(a, channel, 'no id', 0)), id: bad });
+          await socket.until((f) => f.length > before, 'refusal');
+          expect(socket.frames[before]).toEqual({ type: 'error', code: 'bad-request', error: expect.any(String) });
+        }
+        expect(packets(await a.readAll(channel, 0))).toEqual(['c was here', 'replayed']);
+        expect((await a.channelInfo(channel)).headSeq).toBe(6);
+      });
+
+      it('closes a socket whose frame is over maxWsFrameBytes (1009), and after maxWsBadFrames malformed post frames (1008)', async () => {
+        const { relay, clients, channel } = await group(1, { limits: { maxWsBadFrames: 3 } });
+        const a = clients[0]!;
+        const big = await env.socket(relay);
+        big.send(await postFrame(a, channel, 'z'.repeat(relay.limits.maxWsFrameBytes), 1));
+        expect(await big.closed()).toBe(1009);
+        const socket = await env.socket(relay);
+        for (let i = 0; i < 3; i++) socket.send({ ...(await postFrame(a, channel, 'no id', 0)), id: 'x' });
+        expect(await socket.closed()).toBe(1008);
+        expect(packets(await a.readAll(channel, 0))).toEqual([]);
+      });
+
+      it('a post frame draws on the address budget with its HTTP requests: rate-limited with its id, stored once let through', async () => {
+        const { relay, clients, channel } = await group(1, { limits: { rateBurst: 6, rateRequestsPerSecond: 1, maxWsBadFrames: 1000 } });
+        const a = clients[0]!;
+        env.clockMs += 60_000; // a full bucket (6), and the clock stands still from here
+        const socket = await env.socket(relay); // 1
+        const frames = await Promise.all([1, 2, 3, 4, 5, 6, 7].map((i) => postFrame(a, channel, `p${i}`, i, `post-${i}`)));
+        for (const frame of frames) socket.send(frame); // 5 pass, 2 refused
+        const answers = await Promise.all(frames.map((f) => answerTo(socket, f.id)));
+        expect(answers.map((x) => x.type === 'error' && x.code)).toEqual([false, false, false, false, false, 'rate-limited', 'rate-limited']);
+        expect((await env.raw(relay, { method: 'GET', path: '/v1/push/key' })).status).toBe(429);
+        env.clockMs += 60_000;
+        const again = await postFrame(a, channel, 'p6', 8, 'post-6');
+        socket.send(again);
+        expect(await answerTo(socket, 8)).toMatchObject({ type: 'posted', seq: 7, duplicate: false });
+        // Posts of one socket run side by side: their order in the log is the relay's.
+        expect(packets(await a.readAll(channel, 0)).sort()).toEqual(['p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
+      });
+    });
+
     describe('retention', () => {
       it('deletes events every member has read', async () => {
         const { clients, channel } = await group(2);

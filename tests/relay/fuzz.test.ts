@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from './helpers/process.js';
 import { RELAY_ERROR_STATUS, type ChannelInfoResponse, type RelayErrorCode, type RelayEvent } from '../../src/shared/relay-api.js';
 import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
-import { drainEvents, keepAliveAgent, rawRequest, signedJson, subscribeFrame } from './helpers/signed-http.js';
+import { drainEvents, keepAliveAgent, postFrame, rawRequest, signedJson, subscribeFrame } from './helpers/signed-http.js';
 import { FUZZ_LIMITS, makeFixture, makeInput, randomChannel, type Fixture, type FuzzInput } from './helpers/fuzz-corpus.js';
 
 /** Total fuzz inputs: issue 5 asks for at least 100,000. */
@@ -150,7 +150,7 @@ async function fuzzRawTcp(port: number, count: number, random: SeededRandom, tal
 /** One WebSocket connection: sends bad frames one by one, each must get an error frame or a clean close. */
 async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: SeededRandom, tally: Tally): Promise<number> {
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
-  const replies: Array<{ type: string; code?: string; error?: string }> = [];
+  const replies: Array<{ type: string; code?: string; error?: string; id?: number }> = [];
   let closeCode: number | undefined;
   let wake: (() => void) | undefined;
   ws.on('message', (data: Buffer) => {
@@ -170,8 +170,10 @@ async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: S
   try {
     while (sent < frames && closeCode === undefined) {
       const before = replies.length;
-      const variant = random.int(12);
+      const variant = random.int(19);
       let expectClose: number | undefined;
+      /** A post frame's refusal carries its id (when it had a usable one). */
+      let postId: number | undefined;
       if (variant === 0) ws.send('{not json');
       else if (variant === 1) ws.send(random.pick(['[1,2]', '5', 'null', '"x"', '{}']));
       else if (variant === 2) ws.send(JSON.stringify({ type: random.pick(['dance', 'SUBSCRIBE', '', 7]) }));
@@ -183,7 +185,27 @@ async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: S
       else if (variant === 8) ws.send(JSON.stringify({ ...subscribeFrame(fx.owner, fx.channel, 0), afterSeq: random.pick([-1, 'x', 1.5, null]) }));
       else if (variant === 9) ws.send(JSON.stringify({ type: 'unsubscribe', channel: random.pick(['', 'x', 5, null]) }));
       else if (variant === 10) ws.send(JSON.stringify({ ...subscribeFrame(fx.owner, fx.channel, 0), channel: randomChannel(random) }));
-      else {
+      else if (variant <= 17) {
+        // Post frames (the HTTP post in a frame), each refused: nothing stored.
+        postId = sent;
+        const body = JSON.stringify({ packet: Buffer.from(random.bytes(1 + random.int(64))).toString('base64url') });
+        const good = postFrame(fx.owner, fx.channel, body, postId);
+        const used = random.pick(fx.usedPosts);
+        const frames = [
+          { ...good, signature: 'A'.repeat(86) },
+          { ...good, body: body.replace('{', '{ ') },
+          postFrame(fx.owner, fx.channel, random.pick(['', '{', '[]', '{"packet":5}', '{"packet":"a=b"}', `{"packet":"AA","postId":"${'x'.repeat(65)}"}`]), postId),
+          postFrame(fx.outsider, fx.channel, body, postId),
+          postFrame(fx.owner, fx.channel, body, postId, { timeMs: Date.now() - 3_600_000 }),
+          { type: 'post', id: postId, channel: fx.channel, body: used.body, key: fx.owner.key, nonce: used.headers['covey-nonce'], timeMs: Number(used.headers['covey-time']), signature: used.headers['covey-signature'] },
+          { ...good, channel: random.pick([randomChannel(random), 'x', 5, null]) },
+          { ...good, body: random.pick([5, null, {}]) },
+        ];
+        const frame = random.pick(frames);
+        ws.send(JSON.stringify(frame));
+      } else if (variant === 18) {
+        ws.send(JSON.stringify({ ...postFrame(fx.owner, fx.channel, '{"packet":"AAAA"}', 0), id: random.pick([undefined, -1, 1.5, 'x', null, 2 ** 60]) }));
+      } else {
         ws.send('x'.repeat(FUZZ_LIMITS.maxWsFrameBytes + 1 + random.int(1_000)));
         expectClose = 1009;
       }
@@ -208,6 +230,8 @@ async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: S
       } else if (reply !== undefined) {
         if (reply.type !== 'error' || typeof reply.error !== 'string' || !(String(reply.code) in RELAY_ERROR_STATUS) || (RELAY_ERROR_STATUS[reply.code as RelayErrorCode] ?? 0) >= 500) {
           fail(tally, `ws variant ${variant}: reply ${JSON.stringify(reply)}`);
+        } else if (reply.id !== postId) {
+          fail(tally, `ws variant ${variant}: reply id ${String(reply.id)}, expected ${String(postId)}`);
         }
       } else if (closeCode !== 1008) {
         fail(tally, `ws variant ${variant}: no reply, close ${closeCode}`);

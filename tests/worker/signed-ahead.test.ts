@@ -24,7 +24,7 @@ function record(postId: string): OutboxRecord {
 }
 
 function signedPost(postId: string, signedAtMs: number): SignedPost {
-  return { path: `/v1/channels/${CHANNEL}/events`, headers: { 'covey-nonce': `ahead-${postId}` }, body: new Uint8Array([1]), signedAtMs };
+  return { channel: CHANNEL, path: `/v1/channels/${CHANNEL}/events`, headers: { 'covey-nonce': `ahead-${postId}` }, body: new Uint8Array([1]), signedAtMs };
 }
 
 /** An outbox whose relay client records which way each post went; `failFirst` fails the first attempt (network). */

@@ -1,5 +1,5 @@
 /** What every route handler gets: the request, its parsed URL and body, and the relay's parts. */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RelayLimits } from '../limits.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { ChannelId, MemberLeftEvent } from '../../shared/relay-api.js';
@@ -32,7 +32,8 @@ export function retentionPolicy(limits: RelayLimits): RetentionPolicy {
 }
 
 export interface RequestContext {
-  readonly req: IncomingMessage;
+  /** The request's headers (a post over the WebSocket carries its signature headers in the frame). */
+  readonly headers: IncomingHttpHeaders;
   readonly method: string;
   /** Path with query exactly as sent: what the client signed. */
   readonly pathWithQuery: string;

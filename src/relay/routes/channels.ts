@@ -14,8 +14,10 @@ import type {
   RemoveMemberResponse,
   RevokeCapabilityResponse,
 } from '../../shared/relay-api.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { RELAY_HEADERS, relayPostPath } from '../../shared/relay-api.js';
 import { parseJsonObject } from '../http/io.js';
-import { retentionPolicy, type Reply, type RequestContext } from '../http/context.js';
+import { retentionPolicy, type RelayDeps, type Reply, type RequestContext } from '../http/context.js';
 import { RelayError } from '../http/errors.js';
 import { hashToken, newChannelId, newToken, parseMemberKey, parseToken } from '../ids.js';
 import type { ChannelId, MemberKey, RelayEvent } from '../../shared/relay-api.js';
@@ -136,6 +138,35 @@ export async function removeMember(ctx: RequestContext, id: string, target: stri
 }
 
 export async function postPacket(ctx: RequestContext, id: string): Promise<Reply> {
+  return postReply(await storePost(ctx, id));
+}
+
+/**
+ * A post over the WebSocket (relay-api.ts PostFrame, src/relay/README.md "WebSocket"): the request
+ * POST /v1/channels/:channel/events carried in a frame, its signature headers as frame fields,
+ * answered by the route's own steps in the route's order (so the same refusals with the same
+ * codes). Throws what the route throws.
+ */
+export async function postPacketFrame(deps: RelayDeps, client: string, frame: Readonly<Record<string, unknown>>, nowMs: number): Promise<PostPacketResponse> {
+  const { channel, body } = frame;
+  if (typeof channel !== 'string') throw new RelayError('bad-request', 'malformed channel id');
+  if (typeof body !== 'string') throw new RelayError('bad-request', 'body must be the post request as JSON text');
+  const bytes = Buffer.from(body, 'utf8');
+  if (bytes.length > deps.limits.maxJsonBodyBytes) throw new RelayError('body-too-large', `body over ${deps.limits.maxJsonBodyBytes} bytes`);
+  const headers: IncomingHttpHeaders = {};
+  const signed = [
+    [RELAY_HEADERS.key, frame['key']],
+    [RELAY_HEADERS.nonce, frame['nonce']],
+    [RELAY_HEADERS.time, typeof frame['timeMs'] === 'number' ? String(frame['timeMs']) : undefined],
+    [RELAY_HEADERS.signature, frame['signature']],
+  ] as const;
+  for (const [name, value] of signed) if (typeof value === 'string') headers[name] = value;
+  const ctx: RequestContext = { headers, method: 'POST', pathWithQuery: relayPostPath(channel), query: new URLSearchParams(), body: bytes, nowMs, deps, client };
+  return storePost(ctx, channel);
+}
+
+/** The post route's steps: what POST /v1/channels/:id/events does, over HTTP or a WebSocket frame. */
+async function storePost(ctx: RequestContext, id: string): Promise<PostPacketResponse> {
   const channelId = channelParam(id);
   // The signature is checked here; its nonce is recorded by the append itself (one store step).
   const { key, nonce } = await signerWithNonce(ctx);
@@ -145,6 +176,11 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = optionalIntField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
   return appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter });
+}
+
+/** 201 for a new event, 200 for a postId already stored. */
+function postReply(response: PostPacketResponse): Reply {
+  return { status: response.duplicate ? 200 : 201, json: response };
 }
 
 /**
@@ -162,7 +198,7 @@ export async function postDeferredPacket(ctx: RequestContext, id: string): Promi
   if (postId === undefined) throw new RelayError('bad-request', 'a deferred post needs a postId');
   ctx.deps.storage.requireRoom();
   const ifNoLeaveAfter = intField(body, 'ifNoLeaveAfter', 0, Number.MAX_SAFE_INTEGER);
-  return appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter });
+  return postReply(await appendPost(ctx, channelId, { key, nonce, packet, wake: wakeField(body), postId, ifNoLeaveAfter }));
 }
 
 interface PostParts {
@@ -174,7 +210,7 @@ interface PostParts {
   readonly ifNoLeaveAfter: number | undefined;
 }
 
-async function appendPost(ctx: RequestContext, channelId: ChannelId, post: PostParts): Promise<Reply> {
+async function appendPost(ctx: RequestContext, channelId: ChannelId, post: PostParts): Promise<PostPacketResponse> {
   const { key, nonce, packet, postId, ifNoLeaveAfter } = post;
   // The nonce, membership, the rule 7 condition, the append and retention are ONE store step
   // (store/types.ts): a removed member never posts after its member-left event, even on another
@@ -196,8 +232,7 @@ async function appendPost(ctx: RequestContext, channelId: ChannelId, post: PostP
   }
   const stored = result.value.event;
   if (!result.value.duplicate) appended(ctx, channelId, stored, result.value.hasPushSubscriptions);
-  const response: PostPacketResponse = { seq: stored.seq, timeMs: stored.timeMs, duplicate: result.value.duplicate };
-  return { status: result.value.duplicate ? 200 : 201, json: response };
+  return { seq: stored.seq, timeMs: stored.timeMs, duplicate: result.value.duplicate };
 }
 
 export async function deposit(ctx: RequestContext, id: string): Promise<Reply> {

@@ -11,7 +11,7 @@ const POST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
 
 function header(ctx: RequestContext, name: string): string | undefined {
-  const value = ctx.req.headers[name];
+  const value = ctx.headers[name];
   return Array.isArray(value) ? undefined : value;
 }
 

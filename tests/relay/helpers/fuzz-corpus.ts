@@ -39,6 +39,8 @@ export interface Fixture {
   usedRequests: Array<{ path: string; headers: Record<string, string> }>;
   /** Valid subscribe frames already used once. */
   usedFrames: string[];
+  /** Valid signed posts already stored over HTTP: as post frames they must fail (replayed nonce). */
+  usedPosts: Array<{ body: string; headers: Record<string, string> }>;
 }
 
 export interface FuzzInput {
@@ -227,6 +229,15 @@ export async function makeFixture(url: string): Promise<Fixture> {
     const posted = await signedJson(url, n % 2 === 0 ? owner : other, 'POST', `/v1/channels/${channel}/events`, { packet: b64(`before ${n}`) });
     if (posted.status !== 201) throw new Error(`fixture post: HTTP ${posted.status}`);
   }
+  const usedPosts: Fixture['usedPosts'] = [];
+  for (let n = 0; n < 10; n++) {
+    const path = `/v1/channels/${channel}/events`;
+    const body = JSON.stringify({ packet: b64(`used ${n}`), postId: `used-${n}` });
+    const headers = signedHeaders(owner, 'POST', path, body);
+    const used = await rawRequest(url + path, 'POST', { 'content-type': 'application/json', ...headers }, body);
+    if (used.status !== 201) throw new Error(`fixture post: HTTP ${used.status}`);
+    usedPosts.push({ body, headers });
+  }
   const inbox = (await signedJson<{ channelId: ChannelId }>(url, owner, 'POST', '/v1/channels', { kind: 'inbox' })).json.channelId;
   const blob = Buffer.from('an encrypted attachment');
   const blobHash = createHash('sha256').update(blob).digest('hex');
@@ -258,5 +269,5 @@ export async function makeFixture(url: string): Promise<Fixture> {
     ws.terminate();
     usedFrames.push(frame);
   }
-  return { owner, other, outsider, channel, inbox, uploadToken: open.json.upload, blobHash, blobCapability, usedRequests, usedFrames };
+  return { owner, other, outsider, channel, inbox, uploadToken: open.json.upload, blobHash, blobCapability, usedRequests, usedFrames, usedPosts };
 }

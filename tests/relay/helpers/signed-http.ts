@@ -9,10 +9,12 @@ import { Agent, request } from 'node:http';
 import {
   RELAY_HEADERS,
   RELAY_SUBSCRIBE_METHOD,
+  relayPostPath,
   relaySigningText,
   relaySubscribePath,
   type ChannelId,
   type MemberKey,
+  type PostFrame,
   type ReadEventsResponse,
   type RelayEvent,
   type SubscribeFrame,
@@ -69,6 +71,21 @@ export function subscribeFrame(member: TestMember, channel: ChannelId, afterSeq:
   const text = relaySigningText(RELAY_SUBSCRIBE_METHOD, relaySubscribePath(channel), sha256Base64Url(''), nonce, timeMs);
   const signature = sign(null, Buffer.from(text, 'utf8'), member.privateKey).toString('base64url');
   return { type: 'subscribe', channel, afterSeq, key: member.key, nonce, timeMs, signature };
+}
+
+/** A signed WebSocket post frame: `body` (the post request's JSON text) to `channel`, as POST relayPostPath(channel). */
+export function postFrame(member: TestMember, channel: ChannelId, body: string, id: number, options: SignOptions = {}): PostFrame {
+  const headers = signedHeaders(member, 'POST', relayPostPath(channel), body, options);
+  return {
+    type: 'post',
+    id,
+    channel,
+    body,
+    key: member.key,
+    nonce: headers[RELAY_HEADERS.nonce] ?? '',
+    timeMs: Number(headers[RELAY_HEADERS.time]),
+    signature: headers[RELAY_HEADERS.signature] ?? '',
+  };
 }
 
 export interface RawResponse {

@@ -23,7 +23,7 @@ import type {
   ConversationsView,
 } from '../../../src/shared/worker-api.js';
 import type { FaultHook, LockManagerLike, Timers } from '../../../src/worker/deps.js';
-import type { FetchLike } from '../../../src/worker/relay-client.js';
+import type { FetchLike, WebSocketConstructor } from '../../../src/worker/relay-client.js';
 import { EngineHost, type HostDeps } from '../../../src/worker/engine-host.js';
 import { NodeWebSocket, nodeFetch } from '../../relay/helpers/relay-harness.js';
 
@@ -138,6 +138,8 @@ export interface ClientOptions {
   readonly appOrigin?: string;
   /** Wraps Node's fetch (tests that watch or break the network). */
   readonly fetch?: FetchLike;
+  /** Replaces the `ws` WebSocket (tests that watch or break the socket). */
+  readonly WebSocket?: WebSocketConstructor;
   /** Relay events per receive page (a backlog of a few messages goes in several pages). */
   readonly receivePage?: number;
   /** Inbox records read first when the app opens (the rest in a second read). */
@@ -174,7 +176,7 @@ export class TestClient {
     const deps: HostDeps = {
       indexedDB: profile.indexedDB,
       fetch: options.fetch ?? nodeFetch,
-      WebSocket: NodeWebSocket,
+      WebSocket: options.WebSocket ?? NodeWebSocket,
       crypto: options.crypto ?? (await testCrypto()),
       now: options.now ?? (() => Date.now()),
       timers: options.timers ?? realTimers,
