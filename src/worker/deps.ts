@@ -51,6 +51,11 @@ export interface ClientDeps {
   readonly receivePage?: number;
   /** Inbox records read first when the app opens, before the rest (tests: small, to read a few in two reads); production: INBOX_FIRST_READ. */
   readonly inboxFirstRead?: number;
+  /**
+   * false: every post goes over HTTP, never as a `post` frame over the open socket (tests of the
+   * HTTP path that hold or fail its requests); default true (relays.ts).
+   */
+  readonly socketPosts?: boolean;
   /** Diagnostics (never keys or plaintext). */
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }

@@ -6,7 +6,7 @@
  */
 import type { ChannelId, ErrorFrame, RelayEvent } from '../shared/relay-api.js';
 import type { ClientDeps } from './deps.js';
-import { RelayClient, type FetchLike, type RelaySigner, type RelaySubscription } from './relay-client.js';
+import { RelayClient, type FetchLike, type RelaySigner, type RelaySubscription, type SignedPost } from './relay-client.js';
 
 export interface RelayLinkHandlers {
   onEvent(relay: string, channel: ChannelId, event: RelayEvent): void;
@@ -49,7 +49,7 @@ export class RelayLink {
       randomBytes: (n) => deps.crypto.randomBytes(n),
       // Posts go over the socket we read on while it is open: no new HTTP request (nor, in the
       // browser, a service-worker fetch event) on a message's path; over HTTP otherwise.
-      postOverSocket: (signed) => this.subscription?.post(signed),
+      ...(deps.socketPosts === false ? {} : { postOverSocket: (signed: SignedPost) => this.subscription?.post(signed) }),
     });
   }
 

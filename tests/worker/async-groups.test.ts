@@ -39,7 +39,7 @@ afterAll(async () => {
   await relay.close();
 });
 
-async function client(name: string, options: { profile?: Profile; fetch?: FetchLike; fresh?: boolean } = {}): Promise<TestClient> {
+async function client(name: string, options: { profile?: Profile; fetch?: FetchLike; socketPosts?: boolean; fresh?: boolean } = {}): Promise<TestClient> {
   const c = await TestClient.start(name, { relay, now, ...options });
   clients.push(c);
   if (options.fresh !== false) await identity(c);
@@ -119,7 +119,8 @@ describe('the worker on the asynchronous engine', () => {
       if (blocked && init.method === 'POST' && /\/v1\/channels\/[^/]+\/events$/.test(input)) return Promise.resolve(new Response('{"error":"busy","message":"busy"}', { status: 503 }));
       return nodeFetch(input, init);
     };
-    const alice = await client('Alice', { fetch: blocking });
+    // Over HTTP only, where `blocking` holds them (a post frame is refused the same way).
+    const alice = await client('Alice', { fetch: blocking, socketPosts: false });
     const bob = await client('Bob');
     const carol = await client('Carol');
     const ids = await group(alice, [bob]);

@@ -33,8 +33,14 @@ class Network {
   refuseSockets = false;
   /** The next post frame: 'drop' it and close the socket (the relay never sees it), or 'lose-answer' (sent; its answer dropped and the socket closed). */
   nextPost: 'pass' | 'drop' | 'lose-answer' = 'pass';
-  /** Drop every answer to a post frame, and every event (the crash test: the engine stops before either comes). */
+  /**
+   * Drop the answer to every post of a written message (`wake`), and every such event (the crash
+   * test: the engine stops before either comes). Protocol posts (acks) go on, so none of them
+   * holds up the channel's outbox.
+   */
   holdAnswers = false;
+  /** Post frames of written messages, by id (their answers are what holdAnswers drops). */
+  private readonly written = new Set<number>();
   /** Answers dropped ('lose-answer', holdAnswers). */
   answersLost = 0;
   private readonly sockets: NodeWs[] = [];
@@ -60,6 +66,7 @@ class Network {
         const frame = JSON.parse(data) as { type: string; id?: number };
         if (frame.type === 'post') {
           network.postFrames++;
+          if (frame.id !== undefined && (frame as { body?: string }).body?.includes('"wake":true') === true) network.written.add(frame.id);
           const action = network.nextPost;
           network.nextPost = 'pass';
           if (action === 'drop') {
@@ -79,15 +86,18 @@ class Network {
           return;
         }
         this.ws.addEventListener('message', (event) => {
-          const frame = JSON.parse(String(event.data)) as { type: string; id?: number };
+          const frame = JSON.parse(String(event.data)) as { type: string; id?: number; event?: { wake?: boolean } };
           if (frame.type === 'posted' && frame.id === this.loseAnswerTo) {
             // Stored, but the answer never arrives: the socket dies first.
             network.answersLost++;
             this.ws.terminate();
             return;
           }
-          if (network.holdAnswers && frame.type === 'posted') network.answersLost++;
-          if (network.holdAnswers && (frame.type === 'posted' || frame.type === 'event')) return;
+          const written = frame.type === 'posted' ? frame.id !== undefined && network.written.has(frame.id) : frame.type === 'event' && frame.event?.wake === true;
+          if (network.holdAnswers && written) {
+            if (frame.type === 'posted') network.answersLost++;
+            return;
+          }
           listener({ data: event.data });
         });
       }

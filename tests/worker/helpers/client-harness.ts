@@ -140,6 +140,8 @@ export interface ClientOptions {
   readonly fetch?: FetchLike;
   /** Replaces the `ws` WebSocket (tests that watch or break the socket). */
   readonly WebSocket?: WebSocketConstructor;
+  /** false: posts only over HTTP (tests that hold or fail post requests through `fetch`). */
+  readonly socketPosts?: boolean;
   /** Relay events per receive page (a backlog of a few messages goes in several pages). */
   readonly receivePage?: number;
   /** Inbox records read first when the app opens (the rest in a second read). */
@@ -186,6 +188,7 @@ export class TestClient {
       pbkdf2Iterations: 1_000,
       ...(options.fault === undefined ? {} : { fault: options.fault }),
       ...(options.receivePage === undefined ? {} : { receivePage: options.receivePage }),
+      ...(options.socketPosts === undefined ? {} : { socketPosts: options.socketPosts }),
       ...(options.inboxFirstRead === undefined ? {} : { inboxFirstRead: options.inboxFirstRead }),
       ...(options.locks === true ? { locks: profile.locks, broadcast: () => profile.broadcast.open() } : {}),
       log: (level, message) => {
