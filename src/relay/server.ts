@@ -99,6 +99,8 @@ export interface RunningRelay {
   sweep(): Promise<number>;
   /** Checks storage now (tests); /healthz and the 507 refusals follow the result. */
   checkStorage(): Promise<void>;
+  /** Resolves once every event appended so far has been matched to its push targets (tests). */
+  pushLookUpsDone(): Promise<void>;
   /** Graceful shutdown: refuse new work, close WebSockets (1001), drain requests, close store. */
   close(): Promise<void>;
 }
@@ -499,5 +501,5 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   };
 
   logger.info('relay listening', { url, store: store.name, ...(adminUrl === undefined ? {} : { adminUrl }) });
-  return { url, port, adminUrl, store, limits, sweep, checkStorage: () => storage.check(), close };
+  return { url, port, adminUrl, store, limits, sweep, checkStorage: () => storage.check(), pushLookUpsDone: async () => webPush?.lookUpsDone(), close };
 }

@@ -43,6 +43,8 @@ export interface WebPushService {
   appended(channelId: ChannelId, event: RelayEvent): void;
   /** Pushes sent, by outcome kind (metrics). */
   readonly counts: Readonly<Record<PushOutcome['kind'] | 'dropped', number>>;
+  /** Resolves once no push-target look-up is under way (tests: what was appended is enqueued). */
+  lookUpsDone(): Promise<void>;
   /** Stops timers; in-flight pushes finish or time out on their own. */
   close(): void;
 }
@@ -105,6 +107,8 @@ export function makeWebPush(
   /** Per channel: events since the last lookup, and how many of them each actor caused. */
   const batches = new Map<ChannelId, { events: number; byActor: Map<MemberKey, number> }>();
   const lookingUp = new Set<ChannelId>();
+  /** The look-ups under way (lookUpsDone). */
+  const lookUps = new Set<Promise<void>>();
 
   const finishIdle = (state: EndpointState): void => {
     if (!state.sending && state.channels.size === 0 && state.timer === undefined && !state.queued) {
@@ -248,7 +252,15 @@ export function makeWebPush(
       }
       batch.events += 1;
       for (const actor of new Set(actorsOf(event))) batch.byActor.set(actor, (batch.byActor.get(actor) ?? 0) + 1);
-      if (!lookingUp.has(channelId)) void lookUp(channelId);
+      if (!lookingUp.has(channelId)) {
+        const running = lookUp(channelId);
+        lookUps.add(running);
+        void running.finally(() => lookUps.delete(running));
+      }
+    },
+    async lookUpsDone() {
+      // Bounded: a look-up drains its channel's batches and no new one starts without an append.
+      while (lookUps.size > 0) await Promise.all(lookUps);
     },
     close() {
       closed = true;
