@@ -395,7 +395,8 @@ export class EngineHost implements BridgeHandler, ViewSink {
     if (w.view === 'app') return appView(engine, { phase: this.phase, failure: this.failure });
     if (engine === null || engine.phase !== 'ready') {
       if (w.view === 'contacts') return { contacts: [], requests: [] };
-      if (w.view === 'conversations') return { conversations: [], invitations: [] };
+      // Nothing until ready: the page watches the list from its start (ui App), and an empty list
+      // pushed now would show "no chats" for a moment once the app view says ready.
       return undefined;
     }
     if (engine.listed !== null) {

@@ -25,7 +25,8 @@ describe('a relay out of reach', () => {
     const alice = await TestClient.start('Alice', { relay, fetch: fetchOrRefuse });
     clients.push(alice);
     await identity(alice);
-    const before = alice.conversations?.conversations.length;
+    // (The chat list is pushed once the engine is ready, nothing before it.)
+    const before = (await alice.until('the chat list', () => alice.conversations)).conversations.length;
 
     reachable = false;
     const error = await alice.call('createGroup', { name: 'Unreached', contactIds: [] }).then(

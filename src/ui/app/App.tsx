@@ -8,7 +8,7 @@ import type { AppPhase } from '../../shared/worker-api.js';
 import { EngineDown, EngineElsewhere, Failed, Starting } from '../screens/phases/Phases.js';
 import { Lock } from '../screens/lock/Lock.js';
 import { Welcome } from '../screens/welcome/Welcome.js';
-import { useApi, useView } from './engine.js';
+import { ConversationsContext, useApi, useView } from './engine.js';
 import { Layout } from './Layout.js';
 
 const EMPTY = {};
@@ -63,6 +63,8 @@ function useEngineStaysOnReload(phase: AppPhase | null): boolean {
 
 export function App(): JSX.Element {
   const app = useView('app', EMPTY, 'app');
+  // Watched from the start: the worker pushes it with the app view that says ready (engine.ts).
+  const conversations = useView('conversations', EMPTY, 'conversations');
   const taking = useEngineStaysOnReload(app.status === 'ready' ? app.value.phase : null);
   const unread = app.status === 'ready' ? app.value.unread : 0;
   useEffect(() => {
@@ -83,6 +85,10 @@ export function App(): JSX.Element {
     case 'failed':
       return <Failed app={view} />;
     case 'ready':
-      return <Layout app={view} />;
+      return (
+        <ConversationsContext.Provider value={conversations}>
+          <Layout app={view} />
+        </ConversationsContext.Provider>
+      );
   }
 }

@@ -4,7 +4,8 @@
  */
 import type { JSX } from 'preact';
 import type { ConversationSummary, InvitationView } from '../../../shared/worker-api.js';
-import { useAction, useApi, useView } from '../../app/engine.js';
+import { useContext } from 'preact/hooks';
+import { ConversationsContext, useAction, useApi, useView } from '../../app/engine.js';
 import { useRouter } from '../../app/router.js';
 import { Avatar } from '../../components/Avatar.js';
 import { ErrorText } from '../../components/Notice.js';
@@ -19,7 +20,10 @@ import './chats.css';
 const EMPTY = {};
 
 export function ChatList(): JSX.Element {
-  const view = useView('conversations', EMPTY, 'conversations');
+  // The root's watch (App), else our own.
+  const shared = useContext(ConversationsContext);
+  const own = useView('conversations', shared === null ? EMPTY : null, 'conversations');
+  const view = shared ?? own;
   const router = useRouter();
   const openId = router.route.detail?.name === 'conversation' ? router.route.detail.id : null;
   return (
