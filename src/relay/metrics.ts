@@ -54,11 +54,11 @@ export class RelayMetrics {
     metric(
       'covey_relay_requests_total',
       'counter',
-      'HTTP requests by outcome code.',
+      'HTTP requests and WebSocket post frames by outcome code.',
       [...this.requestsByCode].map(([code, n]) => `covey_relay_requests_total{code="${code}"} ${n}`),
     );
     const buckets = LATENCY_BUCKETS_S.map((le, i) => `covey_relay_request_duration_seconds_bucket{le="${le}"} ${this.bucketCounts[i] ?? 0}`);
-    metric('covey_relay_request_duration_seconds', 'histogram', 'HTTP request latency.', [
+    metric('covey_relay_request_duration_seconds', 'histogram', 'Latency of HTTP requests and WebSocket post frames.', [
       ...buckets,
       `covey_relay_request_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`,
       `covey_relay_request_duration_seconds_sum ${this.latencySum}`,

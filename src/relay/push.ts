@@ -399,22 +399,28 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       bad(conn, 'bad-request', 'a post frame needs an id: an integer >= 0');
       return;
     }
+    const started = process.hrtime.bigint();
     const request = startRequest(conn.client);
+    let code: RelayErrorCode | 'ok' = 'ok';
     try {
       if (request.over) throw new RelayError('rate-limited', 'too many requests in flight from this client');
       if (closing) throw new RelayError('shutting-down', 'relay is shutting down');
       const answer = await postPacketFrame(deps, conn.client, frame, deps.now());
       send(conn, { type: 'posted', id, seq: answer.seq, timeMs: answer.timeMs, duplicate: answer.duplicate });
     } catch (error) {
-      if (isRelayError(error)) send(conn, { type: 'error', code: error.code, error: error.message, id });
+      let message: string;
+      if (isRelayError(error)) [code, message] = [error.code, error.message];
       else if (error instanceof StoreUnavailableError) {
         logger.warn('websocket post: store unavailable', { error: error.message });
-        send(conn, { type: 'error', code: 'store-unavailable', error: 'the storage for this request is unavailable; retry later', id });
+        [code, message] = ['store-unavailable', 'the storage for this request is unavailable; retry later'];
       } else {
         logger.error('websocket post failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-        send(conn, { type: 'error', code: 'internal', error: 'internal error', id });
+        [code, message] = ['internal', 'internal error'];
       }
+      send(conn, { type: 'error', code, error: message, id });
     } finally {
+      // Counted with the HTTP requests: a post is a request whichever way it came (/metrics).
+      metrics.observeRequest(code, Number(process.hrtime.bigint() - started) / 1e9);
       request.done();
     }
   };

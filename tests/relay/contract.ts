@@ -672,6 +672,25 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         expect(socket.frames.filter((f) => f.type === 'error').map((f) => f.type === 'error' && f.code)).toEqual(['replayed-nonce']);
       });
 
+      it('counts post frames in /metrics with the HTTP requests, by outcome code', async () => {
+        const { relay, clients, channel } = await group(1);
+        const metric = async (): Promise<(name: string) => number> => {
+          const text = (await env.raw(relay, { method: 'GET', path: '/metrics' })).text;
+          return (name) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+        };
+        const before = await metric();
+        const socket = await env.socket(relay);
+        socket.send(await postFrame(clients[0]!, channel, 'counted', 1));
+        expect(await answerTo(socket, 1)).toMatchObject({ type: 'posted' });
+        socket.send({ ...(await postFrame(clients[0]!, channel, 'forged', 2)), signature: 'A'.repeat(86) });
+        expect(await answerTo(socket, 2)).toMatchObject({ type: 'error', code: 'bad-signature' });
+        const after = await metric();
+        // The first /metrics read (ok) and the post frame (ok); the refused frame by its code.
+        expect(after('covey_relay_requests_total{code="ok"}') - before('covey_relay_requests_total{code="ok"}')).toBe(2);
+        expect(after('covey_relay_requests_total{code="bad-signature"}')).toBe(1);
+        expect(after('covey_relay_request_duration_seconds_count') - before('covey_relay_request_duration_seconds_count')).toBe(3);
+      });
+
       it('refuses a post frame for every reason the HTTP post is refused, with the same code and the frame id, storing nothing', async () => {
         const { relay, clients, channel, members } = await group(3, { limits: { maxPacketBytes: 600, maxWsFrameBytes: 8192 } });
         const [a, b, c] = clients as [RelayClient, RelayClient, RelayClient];
