@@ -92,8 +92,10 @@ describe('the service worker jobs, keyless, on a real profile', () => {
   it('sends what was written offline after the app closed, each message once, and leaves membership packets to the worker', async () => {
     const { alice, bobProfile, conversationId, bobId, bob } = await pair();
     bob.close();
-    // Bob opens offline and writes two messages: sealed, presigned, waiting.
-    const offline = await TestClient.start('Bob', { relay: { url: relay.url }, profile: bobProfile, fetch: offlineFetch });
+    // Bob opens offline and writes two messages: sealed, presigned, waiting. Only his fetch fails
+    // (his socket reaches the relay), so his posts must not take the socket either: over it they
+    // would go out at once (RelaySubscription.post) and never wait for the service worker.
+    const offline = await TestClient.start('Bob', { relay: { url: relay.url }, profile: bobProfile, fetch: offlineFetch, socketPosts: false });
     await offline.until('ready', () => offline.view(bobId)?.state === 'active');
     await offline.call('send', { conversationId: bobId, text: 'written offline 1' });
     await offline.call('send', { conversationId: bobId, text: 'written offline 2' });
