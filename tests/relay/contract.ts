@@ -458,11 +458,14 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         // Every frame the relay's sockets send, in the order it sends them (frames reach three
         // sockets in an order the receiving side cannot vouch for; the send order is the relay's).
         // The relay writes its frames to the sockets itself (push-wire.ts): one unmasked frame per
-        // write; the test's clients write masked ones.
+        // write. Only the relay's side is read: the test's clients write a frame's header and its
+        // masked payload apart, and a payload may start with bytes that look like a header.
         const original = Socket.prototype.write;
         const sent: { socket: Socket; frame: ServerFrame }[] = [];
         Socket.prototype.write = function (this: Socket, data: unknown, ...rest: unknown[]) {
-          if (Buffer.isBuffer(data) && data[0] === 0x81 && ((data[1] ?? 0) & 0x80) === 0) {
+          // net.Server sets `server` on the sockets it accepts; a client's socket has none.
+          const accepted = (this as Socket & { server?: unknown }).server != null;
+          if (accepted && Buffer.isBuffer(data) && data[0] === 0x81 && ((data[1] ?? 0) & 0x80) === 0) {
             const frame = JSON.parse(unmaskedTextPayload(data)) as ServerFrame | { type: string };
             if (frame.type === 'subscribed' || frame.type === 'event') sent.push({ socket: this, frame: frame as ServerFrame });
           }
