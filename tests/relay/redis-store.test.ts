@@ -4,9 +4,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
-import { openRedisStore } from '../../src/relay/store/redis.js';
+import { openRedisStore, unavailable } from '../../src/relay/store/redis.js';
 import { redisKeys } from '../../src/relay/store/redis-keys.js';
-import type { CapabilityHash, RelayStore } from '../../src/relay/store/types.js';
+import { StoreUnavailableError, type CapabilityHash, type RelayStore } from '../../src/relay/store/types.js';
 import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 const memberKey = (n: number): MemberKey => `member-${String(n).padStart(36, '0')}` as MemberKey;
@@ -219,6 +219,34 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
       await admin.config('SET', 'appendfsync', 'always');
     }
     expect(warnings.join('\n')).toMatch(/appendfsync=everysec/);
+  });
+
+  it('maps a transaction that Redis refused for being unable to serve to store-unavailable, and keeps other aborts as errors', async () => {
+    // A refusal at queue time aborts the whole MULTI (EXECABORT); the reason is only in the
+    // queued commands' errors. OOM stands in for a live cluster node's "CLUSTERDOWN Hash slot
+    // not served" for a dead node's slot: both are Redis unable to serve, not a bug.
+    const key = `${prefix}k`;
+    await admin.config('SET', 'maxmemory', '1');
+    let oom: unknown;
+    try {
+      oom = await admin.multi().set(key, 'v').exec().catch((error: unknown) => error);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    expect(oom).toBeInstanceOf(Error);
+    expect((oom as Error).message).toMatch(/^EXECABORT/);
+    const mapped = unavailable(oom);
+    expect(mapped).toBeInstanceOf(StoreUnavailableError);
+    expect((mapped as Error).message).toMatch(/OOM/);
+
+    // A transaction refused for its own fault (a wrong number of arguments) is a bug: a 500, not a retry.
+    const malformed = await admin.multi().call('SET', key).exec().catch((error: unknown) => error);
+    expect((malformed as Error).message).toMatch(/^EXECABORT/);
+    expect(unavailable(malformed)).toBe(malformed);
+    // Plain connection failures and non-Redis errors keep their mapping.
+    expect(unavailable(new Error('connect ECONNREFUSED 127.0.0.1:1'))).toBeInstanceOf(StoreUnavailableError);
+    const bug = new TypeError('x is undefined');
+    expect(unavailable(bug)).toBe(bug);
   });
 });
 
