@@ -83,6 +83,8 @@ interface Connection {
   queue: Promise<void>;
   /** Frames received and not yet handled (posts included). */
   queued: number;
+  /** Post frames being stored: shutdown answers them before it closes the socket. */
+  readonly posting: Set<Promise<void>>;
 }
 
 /**
@@ -502,6 +504,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
           alive: true,
           queue: Promise.resolve(),
           queued: 0,
+          posting: new Set(),
         };
         connections.add(conn);
         metrics.connections += 1;
@@ -521,9 +524,11 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
           conn.queued += 1;
           if (frame['type'] === 'post') {
             // Answers every outcome itself, with the frame's id.
-            void post(conn, frame).finally(() => {
+            const posting: Promise<void> = post(conn, frame).finally(() => {
               conn.queued -= 1;
+              conn.posting.delete(posting);
             });
+            conn.posting.add(posting);
             return;
           }
           conn.queue = conn.queue
@@ -565,18 +570,24 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       closing = true;
       clearInterval(pingTimer);
       unsubscribeStore();
-      const closed = [...connections].map(
-        (conn) =>
-          new Promise<void>((resolve) => {
-            if (conn.socket.readyState === conn.socket.CLOSED) return resolve();
-            conn.socket.once('close', () => resolve());
-            conn.socket.close(CLOSE_GOING_AWAY, 'relay shutting down');
-            setTimeout(() => {
-              conn.socket.terminate();
-              resolve();
-            }, limits.shutdownGraceMs).unref();
-          }),
-      );
+      const closed = [...connections].map(async (conn) => {
+        // A post being stored is answered first: closing before its answer would leave the
+        // client to retry a post that is stored (deduplicated by postId, but a wasted round).
+        // New post frames are refused ('shutting-down') from here on. Bounded by the grace.
+        if (conn.posting.size > 0) {
+          const grace = new Promise((resolve) => setTimeout(resolve, limits.shutdownGraceMs).unref());
+          await Promise.race([Promise.allSettled([...conn.posting]), grace]);
+        }
+        await new Promise<void>((resolve) => {
+          if (conn.socket.readyState === conn.socket.CLOSED) return resolve();
+          conn.socket.once('close', () => resolve());
+          conn.socket.close(CLOSE_GOING_AWAY, 'relay shutting down');
+          setTimeout(() => {
+            conn.socket.terminate();
+            resolve();
+          }, limits.shutdownGraceMs).unref();
+        });
+      });
       await Promise.all(closed);
       wss.close();
     },

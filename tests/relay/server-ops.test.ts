@@ -153,6 +153,47 @@ describe('relay operations', () => {
     await expect(fetch(`${relay.url}/healthz`)).rejects.toThrow();
   });
 
+  it('answers a post frame being stored before it closes that socket on shutdown', async () => {
+    const base = openSqliteStore({ dataDir: ':memory:' });
+    let entered!: () => void;
+    const appending = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    // The store holds the first post's append until the test lets it go (after close began).
+    const store: typeof base = {
+      ...base,
+      appendEvent: async (...args) => {
+        if (!held && args[1].type === 'packet') {
+          held = true;
+          entered();
+          await gate;
+        }
+        return base.appendEvent(...args);
+      },
+    };
+    const relay = await startRelay({ store, port: 0, logLevel: 'silent' });
+    const client = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, WebSocket: NodeWebSocket, signer: makeMember() });
+    const channel = (await client.createChannel('group')).channelId;
+    const ws = new WebSocket(`${relay.url.replace('http', 'ws')}/v1/ws`);
+    const seen: string[] = [];
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString('utf8')) as ServerFrame;
+      seen.push(frame.type === 'posted' ? `posted ${frame.id} seq ${frame.seq}` : frame.type);
+    });
+    const closeCode = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    await new Promise((resolve) => ws.on('open', resolve));
+    ws.send(JSON.stringify(RelayClient.postFrame(await client.signPost(channel, new TextEncoder().encode('late'), 'late-1'), 5)));
+    await appending;
+    const closed = relay.close();
+    // Shutdown has begun (new work is refused) while the append is still held.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect(await closeCode).toBe(1001);
+    expect(seen).toEqual(['posted 5 seq 2']);
+    await closed;
+  });
+
   it('answers a malformed WebSocket handshake with a JSON 400', async () => {
     const relay = await relayWith();
     const { port } = new URL(relay.url);
