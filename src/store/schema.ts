@@ -19,12 +19,17 @@
  * fractional key [conversationId, first - 0.5]; one seal and one put per message was the store's
  * part of a catch-up, bench:catchup). No store changes: records written before stay valid; the
  * version keeps an older build, which would not read packs, from opening the database.
+ * v5: session chunks of accepted messages and of tracked acks may be compact (src/worker/
+ * snapshot-chunks.ts: members named once per chunk, times as differences; the tracked acks
+ * were the largest part of what a catch-up stored, bench:catchup). No store changes, nothing to
+ * convert: chunks written before stay valid and are read as they are; the version keeps an
+ * older build, which would not read compact chunks, from opening the database.
  */
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
 
 export { CLIENT_DB_NAME };
-export const CLIENT_DB_VERSION = 4;
+export const CLIENT_DB_VERSION = 5;
 
 /** An encrypted value: AES-256-GCM, 12-byte IV, tag appended. */
 export interface Sealed {
@@ -110,5 +115,9 @@ export function upgradeCoveyDb(
   if (oldVersion < 4 && target >= 4) {
     // Timeline packs (client-store.ts TimelinePack): no layout change, nothing to convert; single
     // records written before are read as they are.
+  }
+  if (oldVersion < 5 && target >= 5) {
+    // Compact session chunks (src/worker/snapshot-chunks.ts): no layout change, nothing to
+    // convert; chunks written before are read as they are.
   }
 }

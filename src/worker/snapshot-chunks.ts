@@ -63,9 +63,51 @@ interface ChunkedList<T> {
   readonly size: number;
   /** Names an entry (compared at each chunk's end to tell that history did not change). */
   readonly key: (entry: T) => string;
+  /** A chunk's entries as stored (default: as they are); `decode` reads both forms back. */
+  readonly encode?: (entries: readonly T[]) => unknown;
+  readonly decode?: (stored: unknown) => T[];
 }
 
-const MESSAGES: ChunkedList<Message> = { suffix: '', size: SNAPSHOT_CHUNK_MESSAGES, key: (m) => m.id };
+/**
+ * A chunk of accepted messages as stored since schema v5 (`MESSAGES.encode`): the authors once,
+ * sorted, each message as [id, author index, parents, body], a chat payload's body as its text
+ * alone. The author's member id (43 characters) and the field names were ~70 of the ~250 bytes
+ * per message (bench:catchup). A chunk that would not read back exactly this way is stored plain,
+ * as before v5; both forms are read.
+ */
+interface CompactMessages {
+  readonly v: 1;
+  readonly a: readonly string[];
+  readonly e: readonly (readonly [string, number, readonly string[], Message['body'] | string])[];
+}
+
+const MESSAGE_FIELDS = ['id', 'author', 'parents', 'body'];
+const PAYLOAD_FIELDS = ['type', 'text'];
+const sameKeys = (value: object, keys: readonly string[]): boolean => {
+  const own = Object.keys(value);
+  return own.length === keys.length && own.every((k, i) => k === keys[i]);
+};
+const isPayloadText = (body: Message['body']): body is Message['body'] & { readonly text: string } =>
+  body.type === 'payload' && sameKeys(body, PAYLOAD_FIELDS) && typeof (body as { text?: unknown }).text === 'string';
+
+function encodeMessages(entries: readonly Message[]): unknown {
+  const compactable = (m: Message) =>
+    sameKeys(m, MESSAGE_FIELDS) && typeof m.id === 'string' && typeof m.author === 'string' && Array.isArray(m.parents) && m.parents.every((p) => typeof p === 'string') && typeof m.body === 'object' && m.body !== null && !Array.isArray(m.body);
+  if (entries.length === 0 || !entries.every(compactable)) return entries;
+  const a = [...new Set(entries.map((m) => m.author as string))].sort();
+  const index = new Map(a.map((name, i) => [name, i]));
+  const compact: CompactMessages = { v: 1, a, e: entries.map((m) => [m.id, index.get(m.author)!, m.parents, isPayloadText(m.body) ? m.body.text : m.body] as const) };
+  return compact;
+}
+
+function decodeMessages(stored: unknown): Message[] {
+  if (Array.isArray(stored)) return stored as Message[];
+  const compact = stored as CompactMessages;
+  if (compact?.v !== 1 || !Array.isArray(compact.a)) throw new Error('messages chunk of an unknown form');
+  return compact.e.map(([id, author, parents, body]) => ({ id, author: compact.a[author]!, parents, body: typeof body === 'string' ? { type: 'payload', text: body } : body }) as unknown as Message);
+}
+
+const MESSAGES: ChunkedList<Message> = { suffix: '', size: SNAPSHOT_CHUNK_MESSAGES, key: (m) => m.id, encode: encodeMessages, decode: decodeMessages };
 const FULLY_ACKED: ChunkedList<Acks['fullyAcked'][number]> = { suffix: '/f', size: SNAPSHOT_CHUNK_ENTRIES, key: (id) => id };
 const ORDERS: ChunkedList<Acks['orders'][number]> = { suffix: '/o', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id, order]) => `${id} ${order}` };
 
@@ -76,6 +118,9 @@ interface KeyedList<T> {
   readonly key: (entry: T) => string;
   /** Whether an entry is unchanged since it was written (default: equal as JSON). */
   readonly same?: (a: T, b: T) => boolean;
+  /** A chunk's entries as stored (default: as they are); `decode` reads both forms back. */
+  readonly encode?: (entries: readonly T[]) => unknown;
+  readonly decode?: (stored: unknown) => T[];
 }
 
 type Packet = Subsnapshot['packets'][number];
@@ -83,7 +128,77 @@ type Tracked = Acks['tracked'][number];
 
 /** A kept packet never changes under its id: only which ids are kept does. */
 const PACKETS: KeyedList<Packet> = { suffix: '/p', size: SNAPSHOT_CHUNK_ENTRIES, key: ([id]) => id, same: (a, b) => a[0] === b[0] && a[1] === b[1] };
-const TRACKED: KeyedList<Tracked> = { suffix: '/t', size: SNAPSHOT_CHUNK_ENTRIES, key: (t) => t.id };
+
+/**
+ * A chunk of tracked acks as stored since schema v5 (`TRACKED.encode`). As plain entries, each
+ * tracked message spelled out every reader still missing (member ids of 43 characters, sorted)
+ * and three 13-digit times: 400–600 bytes per message waiting for anyone, the largest part of
+ * what a catch-up stored (bench:catchup: ~37 % of the sealed bytes, more than the packets kept
+ * for resends). Compact: the chunk's members once, sorted, and each entry's member lists as
+ * indexes into them (so a list read back is sorted again); the times as whole numbers relative to
+ * the chunk's first `acceptedAtMs` and to the entry's own; the two flags as bits. ~80 bytes per
+ * message. A chunk that would not read back exactly this way (a field this code does not know,
+ * times that are not safe integers) is stored plain, as before v5; both forms are read.
+ */
+interface CompactTracked {
+  readonly v: 1;
+  /** The members the entries name, sorted. */
+  readonly m: readonly string[];
+  /** The first entry's acceptedAtMs. */
+  readonly b: number;
+  /** [id, needed | warned << 1, acceptedAtMs - b, atMs - acceptedAtMs, remaining, owing, gone, resends, nextResendMs - acceptedAtMs]. */
+  readonly e: readonly (readonly [string, number, number, number, readonly number[], readonly number[], readonly number[], number, number])[];
+}
+
+const TRACKED_FIELDS = ['id', 'needed', 'acceptedAtMs', 'atMs', 'remaining', 'owing', 'gone', 'warned', 'resends', 'nextResendMs'];
+
+function isCompactable(t: Tracked): boolean {
+  const keys = Object.keys(t);
+  return (
+    keys.length === TRACKED_FIELDS.length &&
+    keys.every((k, i) => k === TRACKED_FIELDS[i]) &&
+    typeof t.id === 'string' &&
+    typeof t.needed === 'boolean' &&
+    typeof t.warned === 'boolean' &&
+    Number.isSafeInteger(t.acceptedAtMs) &&
+    Number.isSafeInteger(t.atMs) &&
+    Number.isSafeInteger(t.nextResendMs) &&
+    Number.isSafeInteger(t.resends) &&
+    [t.remaining, t.owing, t.gone].every((list) => Array.isArray(list) && list.every((m, i) => typeof m === 'string' && (i === 0 || (list[i - 1] as string) < m)))
+  );
+}
+
+function encodeTracked(entries: readonly Tracked[]): unknown {
+  if (entries.length === 0 || !entries.every(isCompactable)) return entries;
+  const names = new Set<string>();
+  for (const t of entries) for (const list of [t.remaining, t.owing, t.gone]) for (const m of list) names.add(m);
+  const m = [...names].sort();
+  const index = new Map(m.map((name, i) => [name, i]));
+  const b = entries[0]!.acceptedAtMs;
+  // Differences of safe integers may leave the safe range: then stored plain.
+  const deltas = entries.map((t) => [t.acceptedAtMs - b, t.atMs - t.acceptedAtMs, t.nextResendMs - t.acceptedAtMs] as const);
+  if (!deltas.every((d) => d.every(Number.isSafeInteger))) return entries;
+  const e = entries.map((t, i) => {
+    const [accepted, at, next] = deltas[i]!;
+    const ix = (list: readonly string[]) => list.map((name) => index.get(name)!);
+    return [t.id, (t.needed ? 1 : 0) | (t.warned ? 2 : 0), accepted, at, ix(t.remaining), ix(t.owing), ix(t.gone), t.resends, next] as const;
+  });
+  const compact: CompactTracked = { v: 1, m, b, e };
+  return compact;
+}
+
+function decodeTracked(stored: unknown): Tracked[] {
+  if (Array.isArray(stored)) return stored as Tracked[];
+  const compact = stored as CompactTracked;
+  if (compact?.v !== 1) throw new Error('tracked acks chunk of an unknown form');
+  const names = (list: readonly number[]) => list.map((i) => compact.m[i]!);
+  return compact.e.map(([id, flags, accepted, at, remaining, owing, gone, resends, next]): Tracked => {
+    const acceptedAtMs = compact.b + accepted;
+    return { id, needed: (flags & 1) !== 0, acceptedAtMs, atMs: acceptedAtMs + at, remaining: names(remaining), owing: names(owing), gone: names(gone), warned: (flags & 2) !== 0, resends, nextResendMs: acceptedAtMs + next } as unknown as Tracked;
+  });
+}
+
+const TRACKED: KeyedList<Tracked> = { suffix: '/t', size: SNAPSHOT_CHUNK_ENTRIES, key: (t) => t.id, encode: encodeTracked, decode: decodeTracked };
 
 /** What is stored of one keyed list: each entry's chunk, each chunk's entries as written. */
 interface KeyedState<T> {
@@ -166,7 +281,7 @@ export class SnapshotChunks {
     if (known.length > full || known.some((key, c) => list.key(entries[(c + 1) * list.size - 1]!) !== key)) known = [];
     for (let c = known.length; c < full; c++) {
       const chunk = entries.slice(c * list.size, (c + 1) * list.size);
-      batch.put('sessionChunks', [chunkPrefix(this.conversationId, index) + list.suffix, c], chunk);
+      batch.put('sessionChunks', [chunkPrefix(this.conversationId, index) + list.suffix, c], list.encode === undefined ? chunk : list.encode(chunk));
       known = [...known, list.key(chunk.at(-1)!)];
     }
     this.stored.set(name, known);
@@ -191,7 +306,7 @@ export class SnapshotChunks {
       const c = numbers[i]!;
       const before = state.written.get(c);
       if (before !== undefined && sameEntries(list, before, groups[i]!)) continue;
-      batch.put('sessionChunks', [prefix, c], groups[i]);
+      batch.put('sessionChunks', [prefix, c], list.encode === undefined ? groups[i] : list.encode(groups[i]!));
       state.written.set(c, groups[i]!);
     }
     if (state.written.size > numbers.length) {
@@ -246,7 +361,8 @@ export class SnapshotChunks {
 
   private async joinKeyed<T>(store: ClientStore, list: KeyedList<T>, index: number, numbers: readonly number[]): Promise<T[]> {
     const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
-    const found = new Map(numbers.length === 0 ? [] : await store.range<T[]>('sessionChunks', prefix));
+    const read = numbers.length === 0 ? [] : await store.range<unknown>('sessionChunks', prefix);
+    const found = new Map(read.map(([c, value]) => [c, list.decode === undefined ? (value as T[]) : list.decode(value)]));
     const state: KeyedState<T> = { chunkOf: new Map(), written: new Map(), open: Math.max(-1, ...numbers) + 1, joined: 0 };
     const out: T[] = [];
     for (const c of numbers) {
@@ -262,7 +378,8 @@ export class SnapshotChunks {
 
   private async joinList<T>(store: ClientStore, list: ChunkedList<T>, index: number, count: number, tail: readonly T[]): Promise<T[]> {
     const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
-    const chunks = count === 0 ? [] : await store.range<T[]>('sessionChunks', prefix);
+    const read = count === 0 ? [] : await store.range<unknown>('sessionChunks', prefix);
+    const chunks = read.map(([c, value]): [number, T[]] => [c, list.decode === undefined ? (value as T[]) : list.decode(value)]);
     if (chunks.length < count || chunks.slice(0, count).some(([c], i) => c !== i)) throw new Error(`session chunks of ${prefix} are missing`);
     this.stored.set(
       `${index}${list.suffix}`,

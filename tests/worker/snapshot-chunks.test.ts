@@ -10,7 +10,8 @@ import type { SessionSnapshot } from '../../src/protocol/session/index.js';
 import type { RunningRelay } from '../../src/relay/server.js';
 import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
-import { createKeys } from '../../src/store/vault.js';
+import { CLIENT_DB_VERSION } from '../../src/store/schema.js';
+import { createKeys, unlockKeys } from '../../src/store/vault.js';
 import { SNAPSHOT_CHUNK_ENTRIES, SNAPSHOT_CHUNK_MESSAGES, SnapshotChunks } from '../../src/worker/snapshot-chunks.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
 
@@ -162,6 +163,154 @@ describe('snapshot chunks', () => {
     oldBatch.put('sessions', 'c6', { ...old, subsessions: old.subsessions.map((sub) => ({ ...sub, chunks: 0, ackChunks: { fullyAcked: 0, orders: 0 } })) });
     await s.commit(oldBatch);
     expect(await new SnapshotChunks('c6').join(s, (await s.get('sessions', 'c6'))!)).toEqual(old);
+    s.close();
+  });
+
+  it('stores messages and tracked acks compactly (schema v5): a fraction of the bytes, read back exactly, odd entries stored plain', async () => {
+    const s = await store();
+    const n = SNAPSHOT_CHUNK_ENTRIES;
+    // Member ids as the engine has them (43 characters), so the sizes below are real.
+    const member = (k: number) => `${String.fromCharCode(65 + k)}${'m'.repeat(41)}${k}`;
+    const readers = [1, 2, 3, 4, 5, 6].map(member);
+    const t0 = 1_796_306_205_346;
+    const base = withAckLists(fakeSnapshot([2 * SNAPSHOT_CHUNK_MESSAGES + 3]), [2]);
+    const snapshot = {
+      ...base,
+      subsessions: base.subsessions.map((sub) => ({
+        ...sub,
+        messages: sub.messages.map((m, i) => ({
+          ...m,
+          author: member(i % 5),
+          parents: i === 0 ? [] : [`${sub.messages[i - 1]!.id}`],
+          // Bodies other than a chat payload are kept as they are.
+          body: i % 7 === 3 ? { type: 'explicit-ack', manual: false } : i % 7 === 5 ? { type: 'consistency', close: true } : m.body,
+        })),
+        packets: Array.from({ length: 2 * n }, (_, i) => [`u${i}`, `?mpENC:packet ${i}`]),
+        acks: {
+          ...sub.acks,
+          tracked: Array.from({ length: 2 * n }, (_, i) => ({
+            id: `u${i}`,
+            needed: i % 3 !== 0,
+            acceptedAtMs: t0 + 1000 + i,
+            atMs: t0 + i * 7,
+            remaining: readers.filter((_, k) => (i + k) % 4 !== 0),
+            owing: i % 5 === 0 ? [readers[2]!] : [],
+            gone: i % 11 === 0 ? [readers[0]!, readers[5]!] : [],
+            warned: i % 5 === 0,
+            resends: i % 3,
+            nextResendMs: t0 + 16_000 + i,
+          })),
+        },
+      })),
+    } as unknown as SessionSnapshot;
+    const batch = s.batch();
+    batch.put('sessions', 'c7', new SnapshotChunks('c7').split(snapshot, batch));
+    await s.commit(batch);
+    expect(await new SnapshotChunks('c7').join(s, (await s.get('sessions', 'c7'))!)).toEqual(snapshot);
+    const sub = snapshot.subsessions[0]!;
+    const storedTracked = await s.get<{ v: number; m: string[] }>('sessionChunks', ['c7/0/t', 0]);
+    const storedMessages = await s.get<{ v: number; a: string[] }>('sessionChunks', ['c7/0', 0]);
+    expect(storedTracked).toMatchObject({ v: 1, m: readers });
+    expect(storedMessages).toMatchObject({ v: 1, a: [0, 1, 2, 3, 4].map(member) });
+    // A fraction of the plain entries' JSON (the sealed bytes follow the JSON's length).
+    expect(JSON.stringify(storedTracked).length).toBeLessThan(0.3 * JSON.stringify(sub.acks.tracked.slice(0, n)).length);
+    expect(JSON.stringify(storedMessages).length).toBeLessThan(0.7 * JSON.stringify(sub.messages.slice(0, SNAPSHOT_CHUNK_MESSAGES)).length);
+
+    // What the compact form cannot carry exactly goes plain (the chunks with it), and still round-trips.
+    const odd = {
+      ...snapshot,
+      subsessions: snapshot.subsessions.map((sub) => ({
+        ...sub,
+        messages: sub.messages.map((m, i) => (i === 1 ? { ...m, extra: 1 } : m)),
+        acks: { ...sub.acks, tracked: sub.acks.tracked.map((t, i) => (i === 2 ? { ...t, atMs: t.atMs + 0.5 } : i === n + 1 ? { ...t, remaining: [...t.remaining].reverse() } : t)) },
+      })),
+    } as unknown as SessionSnapshot;
+    const oddBatch = s.batch();
+    oddBatch.put('sessions', 'c8', new SnapshotChunks('c8').split(odd, oddBatch));
+    await s.commit(oddBatch);
+    expect(Array.isArray(await s.get('sessionChunks', ['c8/0', 0]))).toBe(true);
+    expect(Array.isArray(await s.get('sessionChunks', ['c8/0/t', 0]))).toBe(true);
+    expect(Array.isArray(await s.get('sessionChunks', ['c8/0/t', 1]))).toBe(true);
+    expect(await s.get('sessionChunks', ['c8/0', 1])).toMatchObject({ v: 1 });
+    expect(await new SnapshotChunks('c8').join(s, (await s.get('sessions', 'c8'))!)).toEqual(odd);
+    // Sealed like every record: no member id or text readable at rest.
+    const raw = JSON.stringify(await s.rawDump(), (_, v: unknown) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v));
+    expect(raw).not.toContain(readers[0]);
+    expect(raw).not.toContain('text 1');
+    s.close();
+  });
+
+  it('reads the plain chunks of a version 4 database after the upgrade, and writes compact ones from then on', async () => {
+    const factory = new IDBFactory();
+    const { record, dataKey } = await createKeys();
+    const n = SNAPSHOT_CHUNK_ENTRIES;
+    const tracked = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, k) => ({ id: `u${from + k}`, needed: true, acceptedAtMs: 5_000 + from + k, atMs: 4_000 + from + k, remaining: ['bob', 'carol'], owing: [], gone: [], warned: false, resends: 0, nextResendMs: 20_000 }));
+    const version4 = (count: number, unacked: number): SessionSnapshot => {
+      const base = withAckLists(fakeSnapshot([count]), [2]);
+      return {
+        ...base,
+        subsessions: base.subsessions.map((sub) => ({
+          ...sub,
+          packets: Array.from({ length: unacked }, (_, i) => [`u${i}`, `?mpENC:packet ${i}`]),
+          acks: { ...sub.acks, tracked: tracked(0, unacked) },
+        })),
+      } as unknown as SessionSnapshot;
+    };
+    const before = version4(SNAPSHOT_CHUNK_MESSAGES + 5, n + 3);
+    {
+      // What a version 4 build stored: every chunk a plain array of entries.
+      const v4 = await ClientStore.open(factory, undefined, 4);
+      await v4.putKeys(record);
+      v4.setDataKey(dataKey);
+      const sub = before.subsessions[0]!;
+      const batch = v4.batch();
+      batch.put('sessionChunks', ['c9/0', 0], sub.messages.slice(0, SNAPSHOT_CHUNK_MESSAGES));
+      batch.put('sessionChunks', ['c9/0/p', 0], sub.packets.slice(0, n));
+      batch.put('sessionChunks', ['c9/0/p', 1], sub.packets.slice(n));
+      batch.put('sessionChunks', ['c9/0/t', 0], sub.acks.tracked.slice(0, n));
+      batch.put('sessionChunks', ['c9/0/t', 1], sub.acks.tracked.slice(n));
+      batch.put('sessions', 'c9', {
+        ...before,
+        subsessions: [
+          {
+            ...sub,
+            messages: sub.messages.slice(SNAPSHOT_CHUNK_MESSAGES),
+            chunks: 1,
+            packets: [],
+            acks: { ...sub.acks, tracked: [] },
+            ackChunks: { fullyAcked: 0, orders: 0 },
+            keyedChunks: { packets: [0, 1], tracked: [0, 1] },
+          },
+        ],
+      });
+      await v4.commit(batch);
+      expect(v4.db.version).toBe(4);
+      v4.close();
+    }
+    const s = await ClientStore.open(factory);
+    expect(s.db.version).toBe(CLIENT_DB_VERSION);
+    expect(CLIENT_DB_VERSION).toBeGreaterThanOrEqual(5);
+    s.setDataKey(await unlockKeys((await s.keys())!));
+    const reader = new SnapshotChunks('c9');
+    expect(await reader.join(s, (await s.get('sessions', 'c9'))!)).toEqual(before);
+    // The next step: more messages fill the second message chunk, one more tracked message (and
+    // its packet) starts a new chunk after the restored ones; those are written, compact; the
+    // old plain chunks stay as they are.
+    const after = version4(2 * SNAPSHOT_CHUNK_MESSAGES, n + 4);
+    const batch = s.batch();
+    batch.put('sessions', 'c9', reader.split(after, batch));
+    await s.commit(batch);
+    expect(batch.writes.filter((w) => w.store === 'sessionChunks').map((w) => (w as { key: unknown }).key)).toEqual([
+      ['c9/0', 1],
+      ['c9/0/p', 2],
+      ['c9/0/t', 2],
+    ]);
+    expect(Array.isArray(await s.get('sessionChunks', ['c9/0', 0]))).toBe(true);
+    expect(await s.get('sessionChunks', ['c9/0', 1])).toMatchObject({ v: 1 });
+    expect(Array.isArray(await s.get('sessionChunks', ['c9/0/t', 1]))).toBe(true);
+    expect(await s.get('sessionChunks', ['c9/0/t', 2])).toMatchObject({ v: 1 });
+    expect(await new SnapshotChunks('c9').join(s, (await s.get('sessions', 'c9'))!)).toEqual(after);
     s.close();
   });
 
