@@ -61,6 +61,43 @@ export interface TimelinePack<T = unknown> {
   readonly items: readonly T[];
 }
 
+/**
+ * A pack whose items are objects with the same fields in the same order (schema v5): the field
+ * names once (`k`), each item as its values in that order (`r`). In a catch-up every item is a
+ * received message with the same eleven fields, whose names were about a third of each item's
+ * bytes (bench:catchup). A run of items that differ in their fields is stored as `items`.
+ */
+export interface TimelineRowsPack {
+  readonly t: 'pack';
+  readonly k: readonly string[];
+  readonly r: readonly (readonly unknown[])[];
+}
+
+/** The items of a pack of either form, in order. */
+function packItems<T>(pack: TimelinePack<T> | TimelineRowsPack): T[] {
+  if ('items' in pack) return [...pack.items];
+  const { k, r } = pack;
+  return r.map((row) => Object.fromEntries(k.map((key, i) => [key, row[i]])) as T);
+}
+
+/** A plain JSON object's field names and its values as a JSON array, when both read back exactly (no undefined, functions or toJSON). */
+function asRow(value: unknown): { keys: string; row: string } | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype) return null;
+  const fields = Object.keys(value);
+  const values = Object.values(value as Record<string, unknown>);
+  if (!values.every(isPlainJson)) return null;
+  return { keys: JSON.stringify(fields), row: JSON.stringify(values) };
+}
+
+/** JSON values that JSON.stringify writes as themselves, in an array as in an object (so a row reads back as the object did). */
+function isPlainJson(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isPlainJson);
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return Object.values(value as Record<string, unknown>).every(isPlainJson);
+  return false;
+}
+
 const isPackKey = (n: number): boolean => !Number.isInteger(n);
 /** The first position a timeline key holds (its own, or a pack's first). */
 const firstPosition = (n: number): number => (isPackKey(n) ? n + 0.5 : n);
@@ -76,7 +113,7 @@ class TimelineMerge<T> {
       return;
     }
     const first = firstPosition(key);
-    for (const [i, item] of (value as TimelinePack<T>).items.entries()) this.packed.set(first + i, item);
+    for (const [i, item] of packItems(value as TimelinePack<T> | TimelineRowsPack).entries()) this.packed.set(first + i, item);
   }
 
   /** Positions below `before`, ascending, the newest `limit` of them. */
@@ -110,6 +147,25 @@ export function openCoveyDb(factory: IDBFactory, name = CLIENT_DB_NAME, version 
   return wrap(request) as unknown as Promise<CoveyDatabase>;
 }
 
+/** Timeline records appended side by side and not yet put (Batch.appendTimeline). */
+interface Run {
+  readonly first: number;
+  count: number;
+  /** The fields of every record so far (JSON of the names), while `rows` is not null. */
+  readonly keys: string;
+  /** Each record's values as a JSON array (TimelineRowsPack), or null once the fields differ. */
+  rows: string[] | null;
+  /** Each record as JSON, once `rows` is null. */
+  json: string[] | null;
+}
+
+/** A record as JSON again from its field names and its row (both JSON). */
+function rowJson(keys: string, row: string): string {
+  const k = JSON.parse(keys) as string[];
+  const values = JSON.parse(row) as unknown[];
+  return JSON.stringify(Object.fromEntries(k.map((key, i) => [key, values[i]])));
+}
+
 /** The changes of one engine step, sealed before the transaction opens (IndexedDB transactions
  * commit as soon as they wait on anything else, so all crypto happens first). */
 export class Batch {
@@ -118,8 +174,11 @@ export class Batch {
   /** Each sealed key's slot and its value as JSON (a later put of the key replaces it). */
   private readonly toSeal = new Map<string, { slot: number; store: SealedStoreName; key: RecordKey; json: string }>();
   private sealing: Promise<void> | null = null;
-  /** Per conversation, the timeline records appended at consecutive positions, not yet put (as JSON). */
-  private readonly runs = new Map<string, { first: number; json: string[] }>();
+  /**
+   * Per conversation, the timeline records appended at consecutive positions, not yet put (as
+   * JSON); while they all have the same fields, also as rows (TimelineRowsPack), else `rows` null.
+   */
+  private readonly runs = new Map<string, Run>();
   /** Transit values still being made (`putTransit` of a promise), awaited with the seals. */
   private readonly making: Promise<void>[] = [];
 
@@ -159,21 +218,33 @@ export class Batch {
    */
   appendTimeline(conversationId: string, position: number, value: unknown): this {
     if (this.sealing !== null) throw new Error('Batch: put after ready');
-    const json = JSON.stringify(value);
     const run = this.runs.get(conversationId);
-    if (run !== undefined && run.first + run.json.length === position && run.json.length < TIMELINE_PACK) {
-      run.json.push(json);
+    if (run !== undefined && run.first + run.count === position && run.count < TIMELINE_PACK) {
+      run.count += 1;
+      if (run.rows !== null) {
+        const row = asRow(value);
+        if (row !== null && row.keys === run.keys) {
+          run.rows.push(row.row);
+          return this;
+        }
+        // Another set of fields: this pack goes as items (the values before, as they were).
+        run.json = run.rows.map((r) => rowJson(run.keys, r));
+        run.rows = null;
+      }
+      run.json!.push(JSON.stringify(value));
       return this;
     }
     if (run !== undefined) this.closeRun(conversationId, run);
-    this.runs.set(conversationId, { first: position, json: [json] });
+    const row = asRow(value);
+    this.runs.set(conversationId, row === null ? { first: position, count: 1, keys: '', rows: null, json: [JSON.stringify(value)] } : { first: position, count: 1, keys: row.keys, rows: [row.row], json: null });
     return this;
   }
 
-  private closeRun(conversationId: string, run: { first: number; json: string[] }): void {
+  private closeRun(conversationId: string, run: Run): void {
     this.runs.delete(conversationId);
-    if (run.json.length === 1) this.putJson('timeline', [conversationId, run.first], run.json[0]!);
-    else this.putJson('timeline', [conversationId, run.first - 0.5], `{"t":"pack","items":[${run.json.join(',')}]}`);
+    if (run.count === 1) this.putJson('timeline', [conversationId, run.first], run.rows === null ? run.json![0]! : rowJson(run.keys, run.rows[0]!));
+    else if (run.rows !== null) this.putJson('timeline', [conversationId, run.first - 0.5], `{"t":"pack","k":${run.keys},"r":[${run.rows.join(',')}]}`);
+    else this.putJson('timeline', [conversationId, run.first - 0.5], `{"t":"pack","items":[${run.json!.join(',')}]}`);
   }
 
   /**

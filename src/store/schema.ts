@@ -21,9 +21,10 @@
  * version keeps an older build, which would not read packs, from opening the database.
  * v5: session chunks of accepted messages and of tracked acks may be compact (src/worker/
  * snapshot-chunks.ts: members named once per chunk, times as differences; the tracked acks
- * were the largest part of what a catch-up stored, bench:catchup). No store changes, nothing to
- * convert: chunks written before stay valid and are read as they are; the version keeps an
- * older build, which would not read compact chunks, from opening the database.
+ * were the largest part of what a catch-up stored, bench:catchup), and a timeline pack of items
+ * with the same fields may hold them as rows (client-store.ts TimelineRowsPack: the field names
+ * once). No store changes, nothing to convert: records written before stay valid and are read as
+ * they are; the version keeps an older build, which would read neither, from opening the database.
  */
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
@@ -117,7 +118,8 @@ export function upgradeCoveyDb(
     // records written before are read as they are.
   }
   if (oldVersion < 5 && target >= 5) {
-    // Compact session chunks (src/worker/snapshot-chunks.ts): no layout change, nothing to
-    // convert; chunks written before are read as they are.
+    // Compact session chunks (src/worker/snapshot-chunks.ts) and timeline packs as rows
+    // (client-store.ts TimelineRowsPack): no layout change, nothing to convert; records written
+    // before are read as they are.
   }
 }

@@ -165,6 +165,68 @@ describe('client store', () => {
     store.close();
   });
 
+  it('packs items with the same fields as rows (v5), items that differ as before; both read back exactly', async () => {
+    const { store } = await openUnlocked();
+    const message = (p: number) => ({ t: 'm', ref: `r${p}`, author: 'A'.repeat(43), text: `${SECRET} ${p}`, atMs: 1_796_306_205_346 + p, parents: [], hiddenParents: false, state: 'sealed', failure: null, postIds: [] });
+    const notice = (p: number) => ({ t: 'n', tone: 'info', text: `notice ${p}`, whatToDo: null, action: { kind: 'x', n: [1, { a: null }] }, atMs: p });
+    const batch = store.batch();
+    // c1: 70 messages (a full pack of rows, then one of 6); c2: messages with a notice among them
+    // (a pack of items); c3: a field that JSON would drop (undefined) and a field order that differs.
+    for (let p = 1; p <= 70; p++) batch.appendTimeline('c1', p, message(p));
+    for (let p = 1; p <= 5; p++) batch.appendTimeline('c2', p, p === 3 ? notice(p) : message(p));
+    batch.appendTimeline('c3', 1, message(1));
+    batch.appendTimeline('c3', 2, { ...message(2), failure: undefined });
+    batch.appendTimeline('c4', 1, { b: 1, a: 2 });
+    batch.appendTimeline('c4', 2, { a: 2, b: 1 });
+    await store.commit(batch);
+    const opened = async (key: [string, number]) => store.open<Record<string, unknown>>('timeline', key, (await store.db.get('timeline', key))!);
+    const rows = await opened(['c1', 0.5]);
+    expect(Object.keys(rows)).toEqual(['t', 'k', 'r']);
+    expect(rows.k).toEqual(Object.keys(message(1)));
+    expect(Object.keys(await opened(['c2', 0.5]))).toEqual(['t', 'items']);
+    expect(Object.keys(await opened(['c3', 0.5]))).toEqual(['t', 'items']);
+    expect(Object.keys(await opened(['c4', 0.5]))).toEqual(['t', 'items']);
+    // Read back as JSON would have read them (a dropped undefined field included), in order.
+    const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+    expect(await store.range('timeline', 'c1')).toEqual(Array.from({ length: 70 }, (_, i) => [i + 1, message(i + 1)]));
+    expect(JSON.stringify(await store.range('timeline', 'c1'))).toBe(JSON.stringify(Array.from({ length: 70 }, (_, i) => [i + 1, message(i + 1)])));
+    expect(await store.range('timeline', 'c2')).toEqual([1, 2, 3, 4, 5].map((p) => [p, p === 3 ? notice(p) : message(p)]));
+    expect(JSON.stringify(await store.range('timeline', 'c3'))).toBe(JSON.stringify([[1, message(1)], [2, json({ ...message(2), failure: undefined })]]));
+    expect(JSON.stringify(await store.range('timeline', 'c4'))).toBe(JSON.stringify([[1, { b: 1, a: 2 }], [2, { a: 2, b: 1 }]]));
+    expect(await store.timeline('c1', 10)).toEqual(Array.from({ length: 10 }, (_, i) => [61 + i, message(61 + i)]));
+    // Rows take fewer bytes than the same items.
+    const rowsBytes = (await store.db.get('timeline', ['c1', 0.5]))!.ct.length;
+    const itemsBytes = JSON.stringify({ t: 'pack', items: Array.from({ length: TIMELINE_PACK }, (_, i) => message(i + 1)) }).length;
+    expect(rowsBytes).toBeLessThan(0.8 * itemsBytes);
+    expect(plaintextIn(await store.rawDump(), [SECRET, 'A'.repeat(43)])).toEqual([]);
+    store.close();
+  });
+
+  it('reads a version 4 pack of items after the upgrade to v5 beside packs of rows', async () => {
+    const factory = new IDBFactory();
+    const { record, dataKey } = await createKeys();
+    const item = (p: number) => ({ t: 'm', text: `old ${p}`, atMs: p });
+    {
+      const v4 = await ClientStore.open(factory, CLIENT_DB_NAME, 4);
+      await v4.putKeys(record);
+      v4.setDataKey(dataKey);
+      // As a version 4 build wrote a pack: items.
+      await v4.commit(v4.batch().put('timeline', ['c1', 0.5], { t: 'pack', items: [1, 2, 3].map(item) }));
+      v4.close();
+    }
+    const store = await ClientStore.open(factory);
+    expect(store.db.version).toBe(CLIENT_DB_VERSION);
+    expect(CLIENT_DB_VERSION).toBeGreaterThanOrEqual(5);
+    store.setDataKey(await unlockKeys((await store.keys())!));
+    const batch = store.batch();
+    for (let p = 4; p <= 6; p++) batch.appendTimeline('c1', p, item(p));
+    await store.commit(batch);
+    expect(Object.keys(await store.open<object>('timeline', ['c1', 3.5], (await store.db.get('timeline', ['c1', 3.5]))!))).toEqual(['t', 'k', 'r']);
+    expect(await store.range('timeline', 'c1')).toEqual([1, 2, 3, 4, 5, 6].map((p) => [p, item(p)]));
+    expect(await store.timeline('c1', 4)).toEqual([3, 4, 5, 6].map((p) => [p, item(p)]));
+    store.close();
+  });
+
   it('reads a version 3 timeline after the upgrade to packs (v4), old single records and new packs together', async () => {
     const factory = new IDBFactory();
     const v3 = await openCoveyDb(factory, CLIENT_DB_NAME, 3);
