@@ -26,6 +26,16 @@
  * the record lists the chunk numbers to read back. New entries always go to the newest chunk, so
  * the chunks in number order are the list in its order; if the order ever differs, the list is
  * chunked afresh.
+ *
+ * The newest (open) chunk of a keyed list is stored in the `sessions` record itself (`open`, in
+ * the chunk's stored form), not in `sessionChunks`: it changes at nearly every step (each message
+ * joins it, each ack changes it), and the record is written at every step anyway, so storing it
+ * apart cost two more seals and two more IndexedDB requests per step for the same bytes
+ * (bench:client: in a chat where everyone is online every unacknowledged message is in the open
+ * chunk, and each send, echo and receive step wrote both its chunks; now a step writes no chunk).
+ * A chunk goes to `sessionChunks` once it closes (SNAPSHOT_CHUNK_ENTRIES entries joined it), and
+ * again only when its entries change. Records written before hold the open chunk in
+ * `sessionChunks` and no `open`; they read back the same.
  */
 import type { SessionSnapshot } from '../protocol/session/index.js';
 import type { Batch, ClientStore } from '../store/client-store.js';
@@ -52,6 +62,8 @@ export type StoredSubsession = Subsnapshot & {
   readonly ackChunks?: { readonly fullyAcked: number; readonly orders: number };
   /** The chunk numbers of `packets` and `acks.tracked`, in order (absent: both are inline, as before). */
   readonly keyedChunks?: { readonly packets: readonly number[]; readonly tracked: readonly number[] };
+  /** The open chunk of `packets` and of `acks.tracked` (stored form: `encode`), after the chunks listed in `keyedChunks`. */
+  readonly open?: { readonly packets: unknown; readonly tracked: unknown };
 };
 export type StoredSnapshot = Omit<SessionSnapshot, 'subsessions'> & { readonly subsessions: readonly StoredSubsession[] };
 
@@ -257,17 +269,20 @@ export class SnapshotChunks {
       if (acks?.fullyAcked === undefined || acks.orders === undefined) return { ...sub, messages: messages.tail, chunks: messages.chunks };
       const fullyAcked = this.splitList(FULLY_ACKED, sub.index, acks.fullyAcked, batch);
       const orders = this.splitList(ORDERS, sub.index, acks.orders, batch);
-      const chunked = sub.packets !== undefined && acks.tracked !== undefined;
+      if (sub.packets === undefined || acks.tracked === undefined) {
+        return { ...sub, messages: messages.tail, chunks: messages.chunks, acks: { ...acks, fullyAcked: fullyAcked.tail, orders: orders.tail }, ackChunks: { fullyAcked: fullyAcked.chunks, orders: orders.chunks } };
+      }
+      const packets = this.splitKeyed(PACKETS, sub.index, sub.packets, batch);
+      const tracked = this.splitKeyed(TRACKED, sub.index, acks.tracked, batch);
       return {
         ...sub,
         messages: messages.tail,
         chunks: messages.chunks,
-        acks: { ...acks, fullyAcked: fullyAcked.tail, orders: orders.tail, ...(chunked && { tracked: [] }) },
+        acks: { ...acks, fullyAcked: fullyAcked.tail, orders: orders.tail, tracked: [] },
         ackChunks: { fullyAcked: fullyAcked.chunks, orders: orders.chunks },
-        ...(chunked && {
-          packets: [],
-          keyedChunks: { packets: this.splitKeyed(PACKETS, sub.index, sub.packets, batch), tracked: this.splitKeyed(TRACKED, sub.index, acks.tracked, batch) },
-        }),
+        packets: [],
+        keyedChunks: { packets: packets.chunks, tracked: tracked.chunks },
+        open: { packets: packets.open, tracked: tracked.open },
       };
     });
     return { ...snapshot, subsessions };
@@ -288,8 +303,11 @@ export class SnapshotChunks {
     return { tail: entries.slice(full * list.size), chunks: full };
   }
 
-  /** Writes the chunks of a keyed list that changed, deletes those that emptied; returns the chunk numbers in order. */
-  private splitKeyed<T>(list: KeyedList<T>, index: number, entries: readonly T[], batch: Batch): number[] {
+  /**
+   * Writes the closed chunks of a keyed list that changed, deletes those that emptied; returns
+   * their numbers in order, and the open chunk in its stored form (it goes in the record).
+   */
+  private splitKeyed<T>(list: KeyedList<T>, index: number, entries: readonly T[], batch: Batch): { chunks: number[]; open: unknown } {
     const name = `${index}${list.suffix}`;
     const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
     let state = (this.keyed.get(name) as KeyedState<T> | undefined) ?? { chunkOf: new Map(), written: new Map(), open: 0, joined: 0 };
@@ -302,15 +320,18 @@ export class SnapshotChunks {
       chunks = this.assign(list, state, entries)!;
     }
     const { numbers, groups } = chunks;
-    for (let i = 0; i < numbers.length; i++) {
+    const stored = (entries: readonly T[]) => (list.encode === undefined ? entries : list.encode(entries));
+    // The open chunk is the newest: the last group, if any entry is in it (it goes in the record).
+    const closed = numbers.at(-1) === state.open ? numbers.length - 1 : numbers.length;
+    for (let i = 0; i < closed; i++) {
       const c = numbers[i]!;
       const before = state.written.get(c);
       if (before !== undefined && sameEntries(list, before, groups[i]!)) continue;
-      batch.put('sessionChunks', [prefix, c], list.encode === undefined ? groups[i] : list.encode(groups[i]!));
+      batch.put('sessionChunks', [prefix, c], stored(groups[i]!));
       state.written.set(c, groups[i]!);
     }
-    if (state.written.size > numbers.length) {
-      const kept = new Set(numbers);
+    if (state.written.size > closed) {
+      const kept = new Set(numbers.slice(0, closed));
       for (const c of state.written.keys()) {
         if (kept.has(c)) continue;
         batch.delete('sessionChunks', [prefix, c]);
@@ -318,7 +339,7 @@ export class SnapshotChunks {
       }
     }
     this.keyed.set(name, state as KeyedState<unknown>);
-    return numbers;
+    return { chunks: numbers.slice(0, closed), open: stored(closed < numbers.length ? groups[closed]! : []) };
   }
 
   /**
@@ -359,11 +380,16 @@ export class SnapshotChunks {
     return { numbers, groups };
   }
 
-  private async joinKeyed<T>(store: ClientStore, list: KeyedList<T>, index: number, numbers: readonly number[]): Promise<T[]> {
+  /** The stored chunks `numbers` of a keyed list, then its open chunk `open` (from the record; absent in older records). */
+  private async joinKeyed<T>(store: ClientStore, list: KeyedList<T>, index: number, numbers: readonly number[], open: unknown): Promise<T[]> {
     const prefix = chunkPrefix(this.conversationId, index) + list.suffix;
     const read = numbers.length === 0 ? [] : await store.range<unknown>('sessionChunks', prefix);
-    const found = new Map(read.map(([c, value]) => [c, list.decode === undefined ? (value as T[]) : list.decode(value)]));
-    const state: KeyedState<T> = { chunkOf: new Map(), written: new Map(), open: Math.max(-1, ...numbers) + 1, joined: 0 };
+    const decode = (value: unknown) => (list.decode === undefined ? (value as T[]) : list.decode(value));
+    const found = new Map(read.map(([c, value]) => [c, decode(value)]));
+    const inline = open === undefined ? [] : decode(open);
+    // The open chunk goes on after the stored ones (a record written before the open chunk was
+    // kept in it has none: the next entry opens a new chunk).
+    const state: KeyedState<T> = { chunkOf: new Map(), written: new Map(), open: Math.max(-1, ...numbers) + 1, joined: inline.length };
     const out: T[] = [];
     for (const c of numbers) {
       const entries = found.get(c);
@@ -372,6 +398,8 @@ export class SnapshotChunks {
       for (const entry of entries) state.chunkOf.set(list.key(entry), c);
       out.push(...entries);
     }
+    for (const entry of inline) state.chunkOf.set(list.key(entry), state.open);
+    out.push(...inline);
     this.keyed.set(`${index}${list.suffix}`, state as KeyedState<unknown>);
     return out;
   }
@@ -394,7 +422,7 @@ export class SnapshotChunks {
     // thread, and one after another they kept a cold start waiting (bench:catchup trace).
     const subsessions = await Promise.all(
       stored.subsessions.map(async (sub): Promise<Subsnapshot> => {
-        const { chunks, ackChunks, keyedChunks, ...rest } = sub;
+        const { chunks, ackChunks, keyedChunks, open, ...rest } = sub;
         if (ackChunks === undefined) return { ...rest, messages: await this.joinList(store, MESSAGES, sub.index, chunks, sub.messages) };
         if (keyedChunks === undefined) {
           const [messages, fullyAcked, orders] = await Promise.all([
@@ -408,8 +436,8 @@ export class SnapshotChunks {
           this.joinList(store, MESSAGES, sub.index, chunks, sub.messages),
           this.joinList(store, FULLY_ACKED, sub.index, ackChunks.fullyAcked, sub.acks.fullyAcked),
           this.joinList(store, ORDERS, sub.index, ackChunks.orders, sub.acks.orders),
-          this.joinKeyed(store, PACKETS, sub.index, keyedChunks.packets),
-          this.joinKeyed(store, TRACKED, sub.index, keyedChunks.tracked),
+          this.joinKeyed(store, PACKETS, sub.index, keyedChunks.packets, open?.packets),
+          this.joinKeyed(store, TRACKED, sub.index, keyedChunks.tracked, open?.tracked),
         ]);
         return { ...rest, messages, packets, acks: { ...sub.acks, fullyAcked, orders, tracked } };
       }),

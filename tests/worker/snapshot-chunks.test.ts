@@ -12,7 +12,7 @@ import type { ContactId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { CLIENT_DB_VERSION } from '../../src/store/schema.js';
 import { createKeys, unlockKeys } from '../../src/store/vault.js';
-import { SNAPSHOT_CHUNK_ENTRIES, SNAPSHOT_CHUNK_MESSAGES, SnapshotChunks } from '../../src/worker/snapshot-chunks.js';
+import { SNAPSHOT_CHUNK_ENTRIES, SNAPSHOT_CHUNK_MESSAGES, SnapshotChunks, type StoredSnapshot } from '../../src/worker/snapshot-chunks.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
 
 function fakeSnapshot(counts: number[], tag = 'm'): SessionSnapshot {
@@ -100,7 +100,7 @@ describe('snapshot chunks', () => {
     s.close();
   });
 
-  it('keeps the resend packets and tracked acks in keyed chunks: a step rewrites only the chunks that changed', async () => {
+  it('keeps the resend packets and tracked acks in keyed chunks: a step rewrites only the closed chunks that changed, the open one is inline', async () => {
     const s = await store();
     const writer = new SnapshotChunks('c5');
     const base = withAckLists(fakeSnapshot([3]), [2]);
@@ -116,27 +116,43 @@ describe('snapshot chunks', () => {
       }) as unknown as SessionSnapshot;
     const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
     const n = SNAPSHOT_CHUNK_ENTRIES;
-    const steps: { snapshot: SessionSnapshot; puts: number; deletes: number }[] = [
-      // A catch-up: 2.5 chunks of unacked messages, then more. Only the open chunk and new ones are written.
-      { snapshot: withUnacked(range(0, 2 * n + n / 2)), puts: 2 * 3, deletes: 0 },
-      { snapshot: withUnacked(range(0, 3 * n + 1)), puts: 2 * 2, deletes: 0 },
+    // `inline`: how many entries of each list the record holds (the open chunk).
+    const steps: { snapshot: SessionSnapshot; puts: number; deletes: number; inline: number }[] = [
+      // A catch-up: 2.5 chunks of unacked messages, then more. The chunks that closed are written.
+      { snapshot: withUnacked(range(0, 2 * n + n / 2)), puts: 2 * 2, deletes: 0, inline: n / 2 },
+      { snapshot: withUnacked(range(0, 3 * n + 1)), puts: 2, deletes: 0, inline: 1 },
       // Bob acks one message of the first chunk: that tracked chunk alone changes.
-      { snapshot: withUnacked(range(0, 3 * n + 1), { 1: ['carol'] }), puts: 1, deletes: 0 },
+      { snapshot: withUnacked(range(0, 3 * n + 1), { 1: ['carol'] }), puts: 1, deletes: 0, inline: 1 },
       // Everything of the first chunk is acked by all: it goes (packets and tracked), the rest stays.
-      { snapshot: withUnacked(range(n, 3 * n + 1)), puts: 0, deletes: 2 },
+      { snapshot: withUnacked(range(n, 3 * n + 1)), puts: 0, deletes: 2, inline: 1 },
       // Nothing changed: nothing written.
-      { snapshot: withUnacked(range(n, 3 * n + 1)), puts: 0, deletes: 0 },
-      // One in the middle goes, one new one comes: its chunk and the open one.
-      { snapshot: withUnacked([...range(n, 3 * n + 1).filter((i) => i !== n + 5), 3 * n + 1]), puts: 2 * 2, deletes: 0 },
+      { snapshot: withUnacked(range(n, 3 * n + 1)), puts: 0, deletes: 0, inline: 1 },
+      // One in the middle goes, one new one comes: its chunk is written, the new one joins the open one.
+      { snapshot: withUnacked([...range(n, 3 * n + 1).filter((i) => i !== n + 5), 3 * n + 1]), puts: 2, deletes: 0, inline: 2 },
     ];
+    // Live chat first, in a conversation of its own: a few unacked messages, all in the open
+    // chunk, acks coming in: the record alone is written, no chunk (two chunk writes per step before).
+    const chat = new SnapshotChunks('c8');
+    const chatSteps: [number[], Record<number, string[]>][] = [[range(0, 3), {}], [range(0, 4), { 1: ['carol'] }], [range(2, 6), {}], [range(5, 7), { 6: ['bob'] }]];
+    for (const [ids, remaining] of chatSteps) {
+      const batch = s.batch();
+      const stored = chat.split(withUnacked(ids, remaining), batch);
+      batch.put('sessions', 'c8', stored);
+      await s.commit(batch);
+      expect(batch.writes.map((w) => w.store)).toEqual(['sessions']);
+      expect(await new SnapshotChunks('c8').join(s, (await s.get('sessions', 'c8'))!)).toEqual(withUnacked(ids, remaining));
+    }
     for (const [i, step] of steps.entries()) {
       const batch = s.batch();
       const stored = writer.split(step.snapshot, batch);
       batch.put('sessions', 'c5', stored);
       await s.commit(batch);
       const sub = stored.subsessions[0]!;
-      expect(sub.packets).toEqual([]);
-      expect(sub.acks.tracked).toEqual([]);
+      // The open chunk is in the record (`open`, stored form: packets plain, tracked acks compact).
+      expect([sub.packets, sub.acks.tracked]).toEqual([[], []]);
+      expect(sub.open?.packets).toEqual(step.snapshot.subsessions[0]!.packets.slice(-step.inline));
+      expect(sub.open?.tracked).toMatchObject({ v: 1 });
+      expect((sub.open?.tracked as { e: unknown[] }).e.length).toBe(step.inline);
       const chunkWrites = batch.writes.filter((w) => w.store === 'sessionChunks');
       expect({ step: i, puts: chunkWrites.filter((w) => w.kind === 'sealed').length, deletes: chunkWrites.filter((w) => w.kind === 'delete').length }).toEqual({ step: i, puts: step.puts, deletes: step.deletes });
       // Read back by a fresh reader (a restart), exactly, in order.
@@ -149,7 +165,16 @@ describe('snapshot chunks', () => {
     await restored.join(s, (await s.get('sessions', 'c5'))!);
     const again = s.batch();
     restored.split(last, again);
+    await again.ready(); // sealed writes are listed once sealed
     expect(again.writes.filter((w) => w.store === 'sessionChunks').length).toBe(0);
+    // It goes on after the restart: a new entry joins the open chunk (inline), nothing is written.
+    const more = withUnacked([...range(n, 3 * n + 1).filter((i) => i !== n + 5), 3 * n + 1, 3 * n + 2]);
+    const next = s.batch();
+    const continued = restored.split(more, next);
+    next.put('sessions', 'c5', continued);
+    await s.commit(next);
+    expect(next.writes.map((w) => w.store)).toEqual(['sessions']);
+    expect(await new SnapshotChunks('c5').join(s, (await s.get('sessions', 'c5'))!)).toEqual(more);
     // Entries in another order than stored (never today): written afresh, still read back exactly.
     const reordered = withUnacked([3 * n + 1, ...range(n, 2 * n)]);
     const batch = s.batch();
@@ -157,6 +182,26 @@ describe('snapshot chunks', () => {
     batch.put('sessions', 'c5', stored);
     await s.commit(batch);
     expect(await new SnapshotChunks('c5').join(s, (await s.get('sessions', 'c5'))!)).toEqual(reordered);
+    // A record stored while the open chunk went to `sessionChunks` too (nothing inline) opens as it was,
+    // and a writer restored from it writes nothing more until a chunk changes.
+    const before = withUnacked(range(0, n + 3));
+    const beforeBatch = s.batch();
+    const sub0 = before.subsessions[0]!;
+    beforeBatch.put('sessionChunks', ['c7/0/p', 0], sub0.packets.slice(0, n));
+    beforeBatch.put('sessionChunks', ['c7/0/p', 1], sub0.packets.slice(n));
+    beforeBatch.put('sessionChunks', ['c7/0/t', 0], sub0.acks.tracked.slice(0, n));
+    beforeBatch.put('sessionChunks', ['c7/0/t', 1], sub0.acks.tracked.slice(n));
+    beforeBatch.put('sessions', 'c7', {
+      ...before,
+      subsessions: [{ ...sub0, chunks: 0, ackChunks: { fullyAcked: 0, orders: 0 }, packets: [], acks: { ...sub0.acks, tracked: [] }, keyedChunks: { packets: [0, 1], tracked: [0, 1] } }],
+    });
+    await s.commit(beforeBatch);
+    const fromBefore = new SnapshotChunks('c7');
+    expect(await fromBefore.join(s, (await s.get('sessions', 'c7'))!)).toEqual(before);
+    const unchanged = s.batch();
+    fromBefore.split(before, unchanged);
+    await unchanged.ready();
+    expect(unchanged.writes.filter((w) => w.store === 'sessionChunks').length).toBe(0);
     // A record stored before these were chunked (inline, no `keyedChunks`) opens as it was.
     const old = withUnacked(range(0, n + 3));
     const oldBatch = s.batch();
@@ -230,7 +275,9 @@ describe('snapshot chunks', () => {
     await s.commit(oddBatch);
     expect(Array.isArray(await s.get('sessionChunks', ['c8/0', 0]))).toBe(true);
     expect(Array.isArray(await s.get('sessionChunks', ['c8/0/t', 0]))).toBe(true);
-    expect(Array.isArray(await s.get('sessionChunks', ['c8/0/t', 1]))).toBe(true);
+    // The second chunk of tracked acks is the open one: in the session record, plain too.
+    expect(await s.get('sessionChunks', ['c8/0/t', 1])).toBeUndefined();
+    expect(Array.isArray((await s.get<StoredSnapshot>('sessions', 'c8'))!.subsessions[0]!.open?.tracked)).toBe(true);
     expect(await s.get('sessionChunks', ['c8/0', 1])).toMatchObject({ v: 1 });
     expect(await new SnapshotChunks('c8').join(s, (await s.get('sessions', 'c8'))!)).toEqual(odd);
     // Sealed like every record: no member id or text readable at rest.
@@ -294,22 +341,18 @@ describe('snapshot chunks', () => {
     s.setDataKey(await unlockKeys((await s.keys())!));
     const reader = new SnapshotChunks('c9');
     expect(await reader.join(s, (await s.get('sessions', 'c9'))!)).toEqual(before);
-    // The next step: more messages fill the second message chunk, one more tracked message (and
-    // its packet) starts a new chunk after the restored ones; those are written, compact; the
-    // old plain chunks stay as they are.
+    // The next step: more messages fill the second message chunk (written, compact), one more
+    // tracked message (and its packet) starts a new chunk after the restored ones (the open one:
+    // in the record, compact); the old plain chunks stay as they are.
     const after = version4(2 * SNAPSHOT_CHUNK_MESSAGES, n + 4);
     const batch = s.batch();
     batch.put('sessions', 'c9', reader.split(after, batch));
     await s.commit(batch);
-    expect(batch.writes.filter((w) => w.store === 'sessionChunks').map((w) => (w as { key: unknown }).key)).toEqual([
-      ['c9/0', 1],
-      ['c9/0/p', 2],
-      ['c9/0/t', 2],
-    ]);
+    expect(batch.writes.filter((w) => w.store === 'sessionChunks').map((w) => (w as { key: unknown }).key)).toEqual([['c9/0', 1]]);
     expect(Array.isArray(await s.get('sessionChunks', ['c9/0', 0]))).toBe(true);
     expect(await s.get('sessionChunks', ['c9/0', 1])).toMatchObject({ v: 1 });
     expect(Array.isArray(await s.get('sessionChunks', ['c9/0/t', 1]))).toBe(true);
-    expect(await s.get('sessionChunks', ['c9/0/t', 2])).toMatchObject({ v: 1 });
+    expect((await s.get<StoredSnapshot>('sessions', 'c9'))!.subsessions[0]!.open).toMatchObject({ packets: [[`u${n + 3}`, `?mpENC:packet ${n + 3}`]], tracked: { v: 1 } });
     expect(await new SnapshotChunks('c9').join(s, (await s.get('sessions', 'c9'))!)).toEqual(after);
     s.close();
   });
