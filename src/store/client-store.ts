@@ -173,6 +173,8 @@ export class Batch {
   private readonly slots: (Write | undefined)[] = [];
   /** Each sealed key's slot and its value as JSON (a later put of the key replaces it). */
   private readonly toSeal = new Map<string, { slot: number; store: SealedStoreName; key: RecordKey; json: string }>();
+  /** `putLater` values not made yet, by the id of their `toSeal` entry. */
+  private readonly later = new Map<string, () => string>();
   private sealing: Promise<void> | null = null;
   /**
    * Per conversation, the timeline records appended at consecutive positions, not yet put (as
@@ -206,9 +208,38 @@ export class Batch {
   putJson(store: SealedStoreName, key: RecordKey, json: string): this {
     if (this.sealing !== null) throw new Error('Batch: put after ready');
     const id = `${store}\n${keyText(key)}`;
+    // A value still to be made at this key is made first (its maker's other effects happen), then replaced.
+    if (this.later.has(id)) this.make(id);
     const slot = this.toSeal.get(id)?.slot ?? this.slots.push(undefined) - 1;
     this.toSeal.set(id, { slot, store, key, json });
     return this;
+  }
+
+  /**
+   * A put whose value (as JSON) `make` returns when the batch is sealed (`ready`, or `prepare`),
+   * not now: the caller guarantees that what it serialises does not change until then, and any
+   * puts `make` adds to this batch go with it. Its place among the writes is taken now.
+   */
+  putLater(store: SealedStoreName, key: RecordKey, make: () => string): this {
+    if (this.sealing !== null) throw new Error('Batch: put after ready');
+    const id = `${store}\n${keyText(key)}`;
+    const slot = this.toSeal.get(id)?.slot ?? this.slots.push(undefined) - 1;
+    this.toSeal.set(id, { slot, store, key, json: '' });
+    this.later.set(id, make);
+    return this;
+  }
+
+  /** Makes every `putLater` value now (`ready` does it first). */
+  prepare(): void {
+    for (const id of [...this.later.keys()]) this.make(id);
+  }
+
+  private make(id: string): void {
+    const make = this.later.get(id);
+    if (make === undefined) return;
+    this.later.delete(id);
+    const entry = this.toSeal.get(id)!;
+    this.toSeal.set(id, { ...entry, json: make() });
   }
 
   /**
@@ -281,7 +312,15 @@ export class Batch {
 
   /** Seals every put (all at once: WebCrypto runs them side by side) and waits for the transit values being made. */
   ready(): Promise<void> {
-    if (this.sealing === null) for (const [conversationId, run] of [...this.runs]) this.closeRun(conversationId, run);
+    if (this.sealing === null) {
+      try {
+        this.prepare();
+      } catch (error) {
+        this.sealing = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        return this.sealing;
+      }
+      for (const [conversationId, run] of [...this.runs]) this.closeRun(conversationId, run);
+    }
     this.sealing ??= Promise.all([
       ...[...this.toSeal.values()].map(async ({ slot, store, key, json }) => {
         this.slots[slot] = { kind: 'sealed', store, key, value: await this.store.sealJson(store, key, json) };

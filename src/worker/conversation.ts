@@ -189,6 +189,8 @@ export class ConversationRuntime {
   private readonly includeAttempts = new Map<string, number>();
   /** The session part of the `sessions` record as last written or loaded (save() rewrites it with the conversation record). */
   private storedSession: SessionRecord;
+  /** The batch of a step whose session record is still to be made (putSessionLater). */
+  private sessionToMake: Batch | null = null;
   /** Deliveries that can no longer change (fully acked by every reader), by mpENC key (views.ts). */
   readonly settledDelivery = new Map<string, Delivery>();
   /** Per mpENC message key: whether it is a chat message (views.ts; kinds never change). */
@@ -276,6 +278,28 @@ export class ConversationRuntime {
   sessionRecord(batch: Batch): SessionRecord {
     this.storedSession = { snapshot: this.chunks.split(this.session.snapshot(), batch), lastSeq: this.meta.lastSeq, lastSeen: this.meta.lastSeen };
     return { ...this.storedSession, conversation: this.record };
+  }
+
+  /**
+   * A step's `sessions` record, made when its batch is sealed (`Batch.putLater`) rather than when
+   * the step is folded: the session snapshot, its split into chunks and its JSON (~20 KB in a
+   * chat of three, measured by bench:client) no longer stand between a received message and its
+   * view (persist's showWhenQueued seals after the view is pushed). The rest of the record is taken
+   * now. The session cannot change in between: the next Session call of this conversation runs on
+   * its queue after this step's commit, and a commit seals its batch before it waits for anything
+   * else; `save` (which rewrites the last session record) makes it first.
+   */
+  private putSessionLater(batch: Batch): void {
+    const lastSeq = this.meta.lastSeq;
+    const lastSeen = JSON.stringify(this.meta.lastSeen);
+    const conversation = JSON.stringify(this.record);
+    this.sessionToMake = batch;
+    batch.putLater('sessions', this.id, () => {
+      if (this.sessionToMake === batch) this.sessionToMake = null;
+      const snapshot = this.chunks.split(this.session.snapshot(), batch);
+      this.storedSession = { snapshot, lastSeq, lastSeen: this.meta.lastSeen };
+      return `{"snapshot":${JSON.stringify(snapshot)},"lastSeq":${lastSeq},"lastSeen":${lastSeen},"conversation":${conversation}}`;
+    });
   }
 
   /** After a restore: the timer the session needs, and any follow-up work that was owed. */
@@ -421,7 +445,7 @@ export class ConversationRuntime {
     if (options.ownRef !== undefined) this.sealedOwn(options.ownRef, delivered, postIds, batch);
     await options.prepare?.(batch);
     for (const r of outbox) batch.putTransit('outbox', presigned.get(r.postId)!);
-    batch.put('sessions', this.id, this.sessionRecord(batch));
+    this.putSessionLater(batch);
     if (this.fetchToken !== null && this.fetchToken.afterSeq !== this.meta.lastSeq) {
       this.fetchToken = { ...this.fetchToken, afterSeq: this.meta.lastSeq };
       batch.putTransit('fetchTokens', this.fetchToken);
@@ -481,6 +505,8 @@ export class ConversationRuntime {
   async save(prepare?: (batch: Batch) => void | Promise<void>): Promise<void> {
     const batch = this.host.store.batch();
     await prepare?.(batch);
+    // The last step's session record first, so that this one is not older (putSessionLater).
+    this.sessionToMake?.prepare();
     // The conversation record goes where it is read first (SessionRecord.conversation): with the
     // session as last stored, unless `prepare` wrote the session record itself (a new or reset
     // session carries no copy: the `conversations` store's is then the current one).

@@ -334,6 +334,36 @@ describe('client store', () => {
     store.close();
   });
 
+  it('makes a `putLater` value when the batch is sealed (after `sealAfter`), with the puts its maker adds; a put over it makes it first; a maker that throws writes nothing', async () => {
+    const { store } = await openUnlocked();
+    const made: string[] = [];
+    let go!: () => void;
+    const batch = store.batch().putLater('drafts', 'c1', () => {
+      made.push('c1');
+      batch.put('drafts', 'c3', 'added by the maker');
+      return JSON.stringify('made late');
+    });
+    const committed = store.commit(batch, undefined, new Promise<void>((resolve) => (go = resolve)));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(made, 'not made before sealAfter').toEqual([]);
+    go();
+    await committed;
+    expect(made).toEqual(['c1']);
+    expect([await store.get('drafts', 'c1'), await store.get('drafts', 'c3')]).toEqual(['made late', 'added by the maker']);
+    // `prepare` makes it at once, once; a put of the same key after it replaces the value.
+    const early = store.batch().putLater('drafts', 'c4', () => (made.push('c4'), JSON.stringify('early')));
+    early.prepare();
+    expect(made).toEqual(['c1', 'c4']);
+    early.put('drafts', 'c4', 'replaced');
+    await store.commit(early);
+    expect(made).toEqual(['c1', 'c4']);
+    expect(await store.get('drafts', 'c4')).toBe('replaced');
+    const broken = store.commit(store.batch().put('drafts', 'c5', 'never').putLater('drafts', 'c6', () => { throw new Error('no snapshot'); }));
+    await expect(broken).rejects.toThrow('no snapshot');
+    expect(await store.get('drafts', 'c5')).toBeUndefined();
+    store.close();
+  });
+
   it('writes a transit record given as a promise with the batch, and nothing of a batch whose promise fails', async () => {
     const { store } = await openUnlocked();
     const outbox = (postId: string): OutboxRecord => ({ postId, relay: 'https://r.test', channel: 'c'.repeat(22) as ChannelId, packet: 'AAAA', ifNoLeaveAfter: 4, queuedAtMs: 1, presigned: null, attempts: 0 });

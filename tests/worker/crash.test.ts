@@ -175,6 +175,43 @@ describe('a received message on screen', () => {
     }
   });
 
+  it('is shown before its session snapshot is taken and serialised (that goes with the seals)', async () => {
+    // Every snapshot of Bob's session that holds 'hello', with whether Bob's view (pushed to the
+    // watcher) already showed it. The receive step's own snapshot is the first: taken after the view.
+    const alice = await TestClient.start('Alice', { relay });
+    const bob = await TestClient.start('Bob', { relay });
+    try {
+      const { aliceId: aId, bobId } = await groupOfTwo(alice, bob, 'Snapshot');
+      await bob.until('roster', () => bob.view(bobId)?.name === 'Snapshot');
+      const session = bob.host.engine!.conversations.get(bobId)!.session;
+      const snapshot = session.snapshot.bind(session);
+      const taken: boolean[] = [];
+      session.snapshot = () => {
+        const value = snapshot();
+        if (JSON.stringify(value).includes('hello from Alice')) taken.push(bob.texts(bobId).includes('hello from Alice'));
+        return value;
+      };
+      await alice.call('send', { conversationId: aId, text: 'hello from Alice' });
+      await bob.until('shown', () => bob.texts(bobId).includes('hello from Alice'));
+      await bob.until('snapshot taken', () => taken.length > 0);
+      expect(taken[0], 'the view had the message when its step took the snapshot').toBe(true);
+      // And it is stored: a restart reads it back once.
+      bob.close();
+      const again = await TestClient.start('Bob', { relay, profile: bob.profile });
+      try {
+        await again.until('restored', () => again.texts(bobId).includes('hello from Alice'));
+        await alice.call('send', { conversationId: aId, text: 'and another' });
+        await again.until('next', () => again.texts(bobId).includes('and another'));
+        expect(again.texts(bobId)).toEqual(['hello from Alice', 'and another']);
+      } finally {
+        again.close();
+      }
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+
   it('is in what the store holds for any reader from the moment it is shown (a backup exported at once has it)', async () => {
     // Bob's seals are slowed down (as a busy device's WebCrypto is): the message is shown while
     // its records are still being sealed, before their transaction exists. A read of the store
