@@ -37,7 +37,7 @@
 import { loadavg } from 'node:os';
 import { printJsonLine, printTable, round } from './harness.js';
 import { CPU_PARTS } from './relay-cpu-parts.js';
-import { DeliveryCounter, runStep } from './relay-load.js';
+import { DeliveryCounter, runStep, type StepResult } from './relay-load.js';
 import { measureCpu, pairedRatio, runCommit, type CommitResult, type CpuResult } from './relay-post-path.js';
 import { P99_LIMIT_MS, passedLimit, peak, prepareTarget, runRamp, sustained, type RampResult, type RampTarget } from './relay-ramp.js';
 import { runSoak, type SoakResult } from './relay-soak.js';
@@ -78,6 +78,21 @@ const fixed = (value: number | undefined, digits = 0): string => (value === unde
 const ratio = (value: number | undefined, base: number | undefined): number | undefined =>
   value === undefined || base === undefined || base === 0 ? undefined : round(value / base);
 
+/**
+ * CPU µs per accepted post in a step: the server (all threads), redis-server, the load generator.
+ * On the 2-core bench machine the ramp's peak is where server + store + generator fill the cores,
+ * so the peak ratio between two targets follows the ratio of these sums (src/relay/README.md
+ * "Why the ramp and the CPU estimate disagreed").
+ */
+function cpuPerPost(step: StepResult | undefined): { server: number; store: number; generator: number; total: number } | undefined {
+  if (step?.cores === undefined || !(step.postsPerSec > 0)) return undefined;
+  const per = (cores: number | undefined): number => Math.round(((cores ?? 0) * 1e6) / step.postsPerSec);
+  const server = per(step.cores.server);
+  const store = per(step.cores.store);
+  const generator = per(step.cores.generator);
+  return { server, store, generator, total: server + store + generator };
+}
+
 function rampSummary(results: readonly RampResult[]): Record<string, unknown> {
   const baseline = results.find((result) => result.key === 'baseline');
   const basePeak = baseline === undefined ? undefined : peak(baseline);
@@ -97,6 +112,7 @@ function rampSummary(results: readonly RampResult[]): Record<string, unknown> {
       p99PassedLimitAtRate: over?.ratePerSec ?? null,
       p99AtThatRateMs: over === undefined ? null : round(over.p99Ms),
       postsPerSecAtThatRate: over === undefined ? null : Math.round(over.postsPerSec),
+      cpuUsPerPostAtPeak: cpuPerPost(top) ?? null,
       ...(result === baseline
         ? {}
         : {
@@ -138,6 +154,15 @@ function printRamp(results: readonly RampResult[]): void {
     ['target', 'rate/s', 'posts/s', 'delivered/s', 'p50 ms', 'p99 ms', 'missing', 'server cores', 'server loop', 'redis cores', 'gen cores', 'gen loop', 'post errors / note'],
     rows,
   );
+  const baseline = results.find((result) => result.key === 'baseline');
+  const base = cpuPerPost(baseline === undefined ? undefined : peak(baseline));
+  console.log('\nCPU µs per accepted post at each target\'s peak step (server all threads + redis-server + load generator); the CPU-bound ratio is the baseline\'s sum over the target\'s:');
+  for (const result of results) {
+    const at = cpuPerPost(peak(result));
+    if (at === undefined) continue;
+    const bound = base === undefined || result === baseline ? '' : `, CPU-bound ratio ${(base.total / at.total).toFixed(2)}`;
+    console.log(`  ${result.label}: server ${at.server} + redis ${at.store} + generator ${at.generator} = ${at.total}${bound}`);
+  }
 }
 
 const median = (values: readonly number[]): number => {
