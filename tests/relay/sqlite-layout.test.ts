@@ -96,7 +96,7 @@ describe('sqlite events layout', () => {
     const channels = Array.from({ length: 60 }, (_, i) => channelId(i));
     let released = 0;
     const settle = async <T>(write: Promise<T>): Promise<T> => {
-      await expect.poll(() => sync.calls.length, { timeout: 5_000 }).toBeGreaterThan(released);
+      await expect.poll(() => sync.calls.length, { timeout: 30_000 }).toBeGreaterThan(released);
       sync.release(released++);
       return write;
     };
@@ -106,7 +106,7 @@ describe('sqlite events layout', () => {
     }
     // One group: a post to each channel, all queued while the previous write's sync is held.
     const held = store.appendEvent(channels[0]!, { type: 'packet', author: OWNER, packet: packet(1) }, NOW_MS, { asMember: OWNER });
-    await expect.poll(() => sync.calls.length, { timeout: 5_000 }).toBeGreaterThan(released);
+    await expect.poll(() => sync.calls.length, { timeout: 30_000 }).toBeGreaterThan(released);
     const group = Promise.all(channels.map((id, i) => store.appendEvent(id, { type: 'packet', author: OWNER, packet: packet(5_000 + i) }, NOW_MS, { asMember: OWNER, retention: KEEP })));
     let frames = 0;
     sync.onCall = () => {
