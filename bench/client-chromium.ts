@@ -69,6 +69,17 @@ export class PageClient {
     // tsx (esbuild keepNames) wraps named functions in __name(): give the page a no-op one.
     await page.evaluate('globalThis.__name ??= (f) => f');
     await page.evaluate(installBenchClient, workerPath);
+    // A command before the engine has started is refused ('starting'): wait for the app view to
+    // leave that phase (the first command, createIdentity, once failed the run at load 5).
+    const deadline = Date.now() + stepTimeoutMs;
+    for (;;) {
+      const phase = await page.evaluate(() => (window as unknown as BenchWindow).coveyBench.phase());
+      if (phase !== undefined && phase !== 'starting') break;
+      if (Date.now() > deadline) throw new Error(`${name}: the engine did not start within ${stepTimeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The app view is not watched further (the bench watches what it did before: no more pushes).
+    await page.evaluate(() => (window as unknown as BenchWindow).coveyBench.unwatchApp());
     return new PageClient(name, context, page, stepTimeoutMs);
   }
 
@@ -116,6 +127,8 @@ interface BenchWindow {
     call(command: string, params: unknown): Promise<never>;
     open(conversationId: string): void;
     state(): PageState;
+    phase(): string | undefined;
+    unwatchApp(): void;
     arm(text: string): void;
     shownAt(text: string, timeoutMs: number): Promise<number>;
     send(conversationId: string, text: string): Promise<number>;
@@ -181,13 +194,20 @@ function installBenchClient(workerPath: string): void {
     const id = nextId++;
     watches.set(id, { view, value: undefined });
     worker.postMessage({ t: 'watch', id, view, params });
+    return id;
   };
+  const appWatch = watch('app', {});
   watch('contacts', {});
   watch('conversations', {});
   (window as unknown as { coveyBench: unknown }).coveyBench = {
     call,
     open: (conversationId: string) => watch('conversation', { conversationId }),
     state: () => ({ contacts: views['contacts'], conversations: views['conversations'], view: views['conversation'] }),
+    phase: () => (views['app'] as { phase?: string } | undefined)?.phase,
+    unwatchApp: () => {
+      watches.delete(appWatch);
+      worker.postMessage({ t: 'unwatch', id: appWatch });
+    },
     arm: (text: string) => void armed.set(text, { at: null, waiters: [] }),
     shownAt: (text: string, timeoutMs: number) =>
       new Promise<number>((resolve, reject) => {
