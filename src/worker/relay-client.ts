@@ -90,7 +90,9 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  addEventListener(type: 'open' | 'close' | 'error', listener: () => void): void;
+  addEventListener(type: 'open' | 'error', listener: () => void): void;
+  /** `code`: the close code (RFC 6455 §7.4), when the implementation gives one. */
+  addEventListener(type: 'close', listener: (event: { readonly code?: number }) => void): void;
   addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
@@ -143,6 +145,8 @@ const READ_ALL_MAX_PAGES = 1000;
  * named TimeoutError): the outbox retries it with the same postId and drops the socket.
  */
 export const SOCKET_POST_TIMEOUT_MS = 30_000;
+/** The close code for a frame over the receiver's limit (RFC 6455 §7.4.1, "Message Too Big"). */
+const CLOSE_MESSAGE_TOO_BIG = 1009;
 /** Reconnect backoff: first delay, cap. Jittered ±50 %. */
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
@@ -562,6 +566,12 @@ export class RelayClient {
     /** Posts sent on the current socket and not yet answered, by frame id. */
     const posts = new Map<number, { resolve(answer: PostPacketResponse | null): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> }>();
     let nextPostId = 0;
+    /**
+     * False once a socket of this relay closed with 1009 (a frame over its maxWsFrameBytes, set
+     * below RELAY_WS_MAX_FRAME_BYTES by its operator): only post frames come near that size, and
+     * each would cost a closed socket and a resubscribe, so posts go over HTTP from then on.
+     */
+    let postFrames = true;
     /** The socket is gone: no answer will come for its posts (each goes again, over HTTP). */
     const abandonPosts = (): void => {
       for (const pending of posts.values()) {
@@ -677,7 +687,8 @@ export class RelayClient {
       ws.addEventListener('error', () => {
         // 'close' follows.
       });
-      ws.addEventListener('close', () => {
+      ws.addEventListener('close', (event) => {
+        if (event.code === CLOSE_MESSAGE_TOO_BIG) postFrames = false;
         if (socket === ws) lost();
       });
     };
@@ -696,7 +707,7 @@ export class RelayClient {
       positions: () => new Map([...channels].map(([channel, entry]) => [channel, entry.seq])),
       post: (signed) => {
         const current = socket;
-        if (current === undefined || !open || closed) return undefined;
+        if (current === undefined || !open || closed || !postFrames) return undefined;
         const id = nextPostId++;
         const frame = JSON.stringify(RelayClient.postFrame(signed, id));
         if (frame.length > RELAY_WS_MAX_FRAME_BYTES) return undefined;

@@ -14,11 +14,11 @@ class FakeSocket implements WebSocketLike {
   static all: FakeSocket[] = [];
   readyState = 0;
   sent: unknown[] = [];
-  private listeners = new Map<string, ((event: { data: unknown }) => void)[]>();
+  private listeners = new Map<string, ((event: { data: unknown; code?: number }) => void)[]>();
   constructor(readonly url: string) {
     FakeSocket.all.push(this);
   }
-  addEventListener(type: string, listener: (event: { data: unknown }) => void): void {
+  addEventListener(type: string, listener: (event: { data: unknown; code?: number }) => void): void {
     this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
   }
   send(data: string): void {

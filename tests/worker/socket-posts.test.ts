@@ -7,11 +7,12 @@
  */
 import { WebSocket as NodeWs } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../src/relay/server.js';
+import { startRelay, type RunningRelay } from '../../src/relay/server.js';
+import { openSqliteStore } from '../../src/relay/store/sqlite.js';
 import type { ChannelId, PacketEvent } from '../../src/shared/relay-api.js';
 import type { ConversationId } from '../../src/shared/worker-api.js';
 import type { FetchLike, WebSocketConstructor, WebSocketLike } from '../../src/worker/relay-client.js';
-import { groupOfTwo, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
+import { groupOfTwo, OPEN_LIMITS, Profile, startTestRelay, TestClient } from './helpers/client-harness.js';
 
 let relay: RunningRelay;
 beforeAll(async () => {
@@ -43,6 +44,8 @@ class Network {
   private readonly written = new Set<number>();
   /** Answers dropped ('lose-answer', holdAnswers). */
   answersLost = 0;
+  /** The close code of every socket of this client that closed. */
+  readonly closeCodes: number[] = [];
   private readonly sockets: NodeWs[] = [];
 
   readonly fetch: FetchLike = (input, init) => {
@@ -80,7 +83,14 @@ class Network {
       close(code?: number, reason?: string): void {
         this.ws.close(code, reason);
       }
-      addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: { readonly data: unknown }) => void): void {
+      addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: { readonly data: unknown; readonly code?: number }) => void): void {
+        if (type === 'close') {
+          this.ws.addEventListener('close', (event) => {
+            network.closeCodes.push(event.code);
+            listener({ data: undefined, code: event.code });
+          });
+          return;
+        }
         if (type !== 'message') {
           this.ws.addEventListener(type, () => listener({ data: undefined }));
           return;
@@ -111,13 +121,17 @@ class Network {
 
 /** Messages a person wrote (wake) stored in the relay's log of `channel`, by text order of arrival. */
 async function storedMessages(channel: ChannelId): Promise<number> {
-  const events = await relay.store.readEvents(channel, 0, 10_000, 64 * 1024 * 1024);
+  return storedMessagesOn(relay, channel);
+}
+
+async function storedMessagesOn(on: RunningRelay, channel: ChannelId): Promise<number> {
+  const events = await on.store.readEvents(channel, 0, 10_000, 64 * 1024 * 1024);
   return events.filter((e): e is PacketEvent => e.type === 'packet' && e.wake === true).length;
 }
 
-async function pair(network: Network, profile?: Profile) {
-  const alice = await TestClient.start('Alice', { relay, fetch: network.fetch, WebSocket: network.WebSocket, ...(profile === undefined ? {} : { profile }) });
-  const bob = await TestClient.start('Bob', { relay });
+async function pair(network: Network, profile?: Profile, on: RunningRelay = relay) {
+  const alice = await TestClient.start('Alice', { relay: on, fetch: network.fetch, WebSocket: network.WebSocket, ...(profile === undefined ? {} : { profile }) });
+  const bob = await TestClient.start('Bob', { relay: on });
   clients.push(alice, bob);
   const { aliceId, bobId } = await groupOfTwo(alice, bob, 'Socket posts');
   await alice.until('active', () => alice.view(aliceId)?.state === 'active');
@@ -178,6 +192,30 @@ describe('posts over the open WebSocket', () => {
     expect(bob.texts(bobId)).toEqual(['dropped frame', 'lost answer', 'after']);
     expect(await storedMessages(channel)).toBe(3);
     expect(bob.warnings.filter((w) => !w.includes('relay'))).toEqual([]);
+  }, 60_000);
+
+  it('a relay whose frame limit is below a post frame (1009): the post goes over HTTP, and every later one at once', async () => {
+    const small = await startRelay({ store: openSqliteStore({ dataDir: ':memory:' }), port: 0, logLevel: 'silent', limits: { ...OPEN_LIMITS, maxWsFrameBytes: 1024 } });
+    try {
+      const network = new Network();
+      const { alice, bob, aliceId, bobId, channel } = await pair(network, undefined, small);
+      network.httpPosts = 0;
+      network.postFrames = 0;
+      await sendAndSee(alice, aliceId, bob, bobId, 'too big for a frame');
+      expect(network.closeCodes.filter((code) => code === 1009)).toHaveLength(1);
+      expect(network.httpPosts).toBeGreaterThanOrEqual(1);
+      const frames = network.postFrames;
+      await alice.until('connected again', () => alice.app?.relays.every((r) => r.state === 'connected'));
+      await sendAndSee(alice, aliceId, bob, bobId, 'straight over HTTP');
+      await sendAndSee(alice, aliceId, bob, bobId, 'and again');
+      // No frame tried again, no socket closed for one.
+      expect(network.postFrames).toBe(frames);
+      expect(network.closeCodes.filter((code) => code === 1009)).toHaveLength(1);
+      expect(bob.texts(bobId)).toEqual(['too big for a frame', 'straight over HTTP', 'and again']);
+      expect(await storedMessagesOn(small, channel)).toBe(3);
+    } finally {
+      await small.close();
+    }
   }, 60_000);
 
   it('a crash with a post frame unanswered loses and duplicates nothing', async () => {
