@@ -27,7 +27,10 @@ export const ENGINE_LOCK_NAME = 'covey-engine';
 export const TRANSIT_STORES = {
   /** Packets to post, in order of `queuedAtMs` per channel. Key: `postId`. */
   outbox: 'outbox',
-  /** Relay events fetched but not yet processed by the engine. Key: [`channel`, `seq`]. */
+  /**
+   * Relay events fetched but not yet processed by the engine: one record per page read
+   * (InboxPageRecord; older builds wrote one per event, InboxEventRecord). Key: [`channel`, `seq`].
+   */
   inbox: 'inbox',
   /** Read-only fetch tokens, one per channel we read. Key: `channel`. */
   fetchTokens: 'fetchTokens',
@@ -87,14 +90,56 @@ export interface PresignedPost {
   readonly signedAtMs: number;
 }
 
-/** A relay event fetched into the inbox (by the worker or the service worker), not yet processed. */
-export interface InboxRecord {
+/**
+ * Most events one inbox record holds: one read of the relay (its maxReadEvents, 500; a page is
+ * also at most ~1 MiB). Bounded so that one record is one bounded structured clone for the worker,
+ * and so that a crash while a record is half processed costs at most one page processed again
+ * (its record is deleted only with the last of its events; the events before drop by seq).
+ */
+export const INBOX_PAGE_EVENTS = 500;
+
+/**
+ * A page of relay events the service worker fetched in one read, stored as one record (not one
+ * record per event: 10,000 records cost IndexedDB more to read and delete than a whole catch-up
+ * writes, bench:catchup). Key: [`channel`, `seq`], `seq` being its first event's. The worker
+ * deletes it in the transaction that stores the processing of its last event.
+ */
+export interface InboxPageRecord {
+  readonly relay: string;
+  readonly channel: ChannelId;
+  /** The seq of its first event (the key). */
+  readonly seq: number;
+  /** The seq of its last event. */
+  readonly lastSeq: number;
+  /** 1..INBOX_PAGE_EVENTS events in seq order, exactly as the relay sent them (packets are base64url ciphertext). */
+  readonly events: readonly RelayEvent[];
+  readonly fetchedAtMs: number;
+}
+
+/**
+ * One relay event per record: what builds before the page records wrote. An app upgraded with
+ * such records in its inbox still processes them (both forms are read; nothing converts them).
+ */
+export interface InboxEventRecord {
   readonly relay: string;
   readonly channel: ChannelId;
   readonly seq: number;
   /** The event exactly as the relay sent it (packet events carry base64url ciphertext). */
   readonly event: RelayEvent;
   readonly fetchedAtMs: number;
+}
+
+/** A record of the inbox store: relay events fetched (by the service worker), not yet processed. */
+export type InboxRecord = InboxPageRecord | InboxEventRecord;
+
+/** The events of an inbox record, in seq order (either form). */
+export function inboxEvents(record: InboxRecord): readonly RelayEvent[] {
+  return 'events' in record ? record.events : [record.event];
+}
+
+/** The seq of an inbox record's last event (either form). */
+export function inboxLastSeq(record: InboxRecord): number {
+  return 'events' in record ? record.lastSeq : record.seq;
 }
 
 /**

@@ -183,8 +183,8 @@ export class ConversationRuntime {
   unstored = false;
   /** We asked the engine to go on without the missing: the abort it orders first is expected. */
   private retryAbortPending = false;
-  /** Relay events waiting for the conversation's queue (processed as one page); `fromInbox`: its inbox record goes with the page. */
-  private readonly incoming: { readonly event: RelayEvent; readonly fromInbox: boolean }[] = [];
+  /** Relay events waiting for the conversation's queue (processed as one page); `inboxRecord`: the key seq of the inbox record it is the last event of, deleted with the page. */
+  private readonly incoming: { readonly event: RelayEvent; readonly inboxRecord: number | null }[] = [];
   /** Automatic include proposals per joiner this run (rule 10: no retry loop). */
   private readonly includeAttempts = new Map<string, number>();
   /** The session part of the `sessions` record as last written or loaded (save() rewrites it with the conversation record). */
@@ -919,8 +919,8 @@ export class ConversationRuntime {
    * ahead), one transaction, one snapshot (issue 8 "catch-up"; issue 10 §2 holds per page: nothing
    * of the page leaves before the page's state is stored).
    */
-  receive(event: RelayEvent, from: 'relay' | 'inbox' = 'relay'): Promise<void> {
-    this.incoming.push({ event, fromInbox: from === 'inbox' });
+  receive(event: RelayEvent, inboxRecord: number | null = null): Promise<void> {
+    this.incoming.push({ event, inboxRecord });
     return this.run('receive', () => this.receivePage());
   }
 
@@ -972,8 +972,10 @@ export class ConversationRuntime {
     const size = this.host.deps.receivePage ?? (this.incoming.length > RECEIVE_PAGE ? BACKLOG_PAGE : RECEIVE_PAGE);
     const page = this.incoming.splice(0, size);
     if (page.length === 0) return null; // an earlier call's page took it
-    // The inbox records of the page (what the service worker fetched), deleted with it: they are
-    // handed over in seq order, so one range of keys (one request instead of one per message).
+    // The inbox records whose last event is in the page (what the service worker fetched), deleted
+    // with it. They are handed over in key order and each after the records before it, and the
+    // service worker adds only keys after every record of the channel: the keys between the first
+    // and the last of them are theirs, so one range (one request, not one per record).
     let inboxFirst = Infinity;
     let inboxLast = -Infinity;
     const events: ChannelEvent[] = [];
@@ -982,10 +984,10 @@ export class ConversationRuntime {
     const own: { packet: string; seq: number }[] = [];
     let current = [...this.session.channelMembers()] as string[] as MemberKey[];
     const seqBefore = this.meta.lastSeq;
-    for (const { event, fromInbox } of page) {
-      if (fromInbox) {
-        inboxFirst = Math.min(inboxFirst, event.seq);
-        inboxLast = Math.max(inboxLast, event.seq);
+    for (const { event, inboxRecord } of page) {
+      if (inboxRecord !== null) {
+        inboxFirst = Math.min(inboxFirst, inboxRecord);
+        inboxLast = Math.max(inboxLast, inboxRecord);
       }
       // Already processed (fetched twice: socket and service worker): only drop the copy.
       if (event.seq <= this.meta.lastSeq) continue;

@@ -9,7 +9,7 @@
  * into the inbox store → subscribe to every channel from its processed seq → flush the outbox.
  */
 import { base64UrlDecode, base64UrlEncode } from '../protocol/bytes.js';
-import type { FetchTokenRecord, OutboxRecord } from '../shared/client-db.js';
+import { inboxEvents, type FetchTokenRecord, type OutboxRecord } from '../shared/client-db.js';
 import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
 import {
   MAX_DISPLAY_NAME_CHARS,
@@ -46,8 +46,11 @@ import { fingerprint } from './safety-number.js';
 /** Smallest step between two outbox queue times (nextQueueTime). */
 const QUEUE_TIME_STEP_MS = 0.001;
 const MAX_ALERTS = 50;
-/** Inbox records read first when the app opens, the rest after them in one read (processStoredInbox). */
-export const INBOX_FIRST_READ = 1_000;
+/**
+ * Inbox records read first when the app opens, the rest after them in one read
+ * (processStoredInbox): two pages of the service worker (up to 2 × INBOX_PAGE_EVENTS events).
+ */
+export const INBOX_FIRST_READ = 2;
 
 /** Where the engine reports view changes (the host's ViewHub). */
 export interface ViewSink {
@@ -304,6 +307,9 @@ export class CoveyEngine implements ConversationHost {
     // until it waits on its store, so it found its queue empty at the end of each page and stored
     // every page before starting the next, instead of checking the next page's signatures while
     // the page before is stored (ConversationRuntime.receivePage).
+    // A record is a page of events the service worker read (or, written by older builds, one
+    // event): it is deleted with the step that processes its last event, so a crash before that
+    // leaves it to be processed again, its processed events dropping by seq.
     const firstPage = this.deps.inboxFirstRead ?? INBOX_FIRST_READ;
     let page = await this.store.inboxPage(undefined, firstPage);
     let rest = page.length === firstPage;
@@ -319,10 +325,11 @@ export class CoveyEngine implements ConversationHost {
       next.catch(() => undefined); // seen when awaited below
       for (const record of page) {
         const runtime = this.byChannel.get(record.channel);
+        const events = inboxEvents(record);
         const drop = (batch: Batch) => void batch.delete('inbox', [record.channel, record.seq]);
-        // The conversation deletes its inbox records with the page that processed them.
-        if (runtime !== undefined) received.push(runtime.receive(record.event, 'inbox').catch(() => undefined));
-        else if (record.channel === this.profile?.inbox.channel) await this.people.receiveInbox(record.event, drop);
+        // The conversation deletes the record with the page that processes its last event.
+        if (runtime !== undefined) events.forEach((event, i) => received.push(runtime.receive(event, i === events.length - 1 ? record.seq : null).catch(() => undefined)));
+        else if (record.channel === this.profile?.inbox.channel) for (const [i, event] of events.entries()) await this.people.receiveInbox(event, i === events.length - 1 ? drop : undefined);
         else await this.store.commit(this.store.batch().delete('inbox', [record.channel, record.seq]));
       }
       page = await next;

@@ -8,12 +8,16 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../src/relay/server.js';
-import { CLIENT_DB_NAME, type OutboxRecord } from '../../src/shared/client-db.js';
-import { DEFERRED_POST_MAX_AGE_MS } from '../../src/shared/relay-api.js';
+import { CLIENT_DB_NAME, inboxEvents, INBOX_PAGE_EVENTS, type FetchTokenRecord, type InboxEventRecord, type InboxPageRecord, type InboxRecord, type OutboxRecord } from '../../src/shared/client-db.js';
+import { DEFERRED_POST_MAX_AGE_MS, type ChannelId, type RelayEvent } from '../../src/shared/relay-api.js';
 import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { openClientDb, type ServiceWorkerDeps } from '../../sw/client-db.js';
-import { fetchIntoInbox } from '../../sw/inbox.js';
+import { fetchIntoInbox, MAX_INBOX_EVENTS } from '../../sw/inbox.js';
+import { CrashError } from '../../src/worker/conversation.js';
+import type { FaultHook } from '../../src/worker/deps.js';
+import { RelayClient } from '../../src/worker/relay-client.js';
+import { nodeFetch } from '../relay/helpers/relay-harness.js';
 import { flushOutbox } from '../../sw/outbox.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from '../worker/helpers/client-harness.js';
 
@@ -75,7 +79,9 @@ describe('the service worker jobs, keyless, on a real profile', () => {
     const keyless = await ClientStore.open(bobProfile.indexedDB);
     const inbox = await keyless.transit('inbox');
     keyless.close();
-    expect(inbox).toHaveLength(first.stored);
+    // One record per page read: here one page per channel that had anything.
+    expect(inbox.reduce((n, r) => n + inboxEvents(r).length, 0)).toBe(first.stored);
+    expect(inbox.length).toBeLessThanOrEqual(2);
     for (const record of inbox) {
       const raw = JSON.stringify(record);
       for (const text of texts) expect(raw).not.toContain(text);
@@ -186,5 +192,166 @@ describe('the outbox rules of the service worker (crafted records)', () => {
     expect(await flushOutbox({ indexedDB: empty as unknown as globalThis.IDBFactory, fetch: offlineFetch, now: () => now })).toEqual({ sent: 0, left: 0, retry: false });
     expect(await fetchIntoInbox({ indexedDB: empty as unknown as globalThis.IDBFactory, fetch: offlineFetch, now: () => now })).toMatchObject({ stored: 0 });
     expect((await empty.databases()).map((d) => d.name)).not.toContain(CLIENT_DB_NAME);
+  });
+});
+
+describe('the inbox stored as pages of events', () => {
+  /** Events per relay read in these tests, instead of INBOX_PAGE_EVENTS: a few messages make several pages. */
+  const SMALL_PAGE = 3;
+  /** The relay as the service worker sees it, but answering pages of SMALL_PAGE. */
+  const smallPages: ServiceWorkerDeps['fetch'] = (url, init) => globalThis.fetch(url.replace(`limit=${INBOX_PAGE_EVENTS}`, `limit=${SMALL_PAGE}`), init);
+  const inboxOf = async (profile: Profile): Promise<InboxRecord[]> => {
+    const keyless = await ClientStore.open(profile.indexedDB);
+    try {
+      return await keyless.transit('inbox');
+    } finally {
+      keyless.close();
+    }
+  };
+  /** Alice sends `texts` while Bob's app is closed. */
+  async function closedBob(texts: readonly string[]) {
+    const { alice, bob, bobProfile, conversationId, bobId } = await pair();
+    bob.close();
+    for (const text of texts) await alice.call('send', { conversationId, text });
+    await alice.until('all at the relay', () => alice.host.engine!.outbox.count() === 0 && alice.texts(conversationId).includes(texts.at(-1)!));
+    return { alice, bobProfile, conversationId, bobId };
+  }
+
+  it('stores one record per page it reads (not one per event), resumes after the last event stored, and the app processes and deletes them', async () => {
+    const texts = Array.from({ length: 7 }, (_, i) => `paged ${i}`);
+    const { alice, bobProfile, conversationId, bobId } = await closedBob(texts);
+    const first = await fetchIntoInbox(swDeps(bobProfile, smallPages));
+    expect(first.news).toBe(texts.length);
+    const inbox = await inboxOf(bobProfile);
+    // Before: one record per event (first.stored records).
+    const perChannel = new Map<string, number>();
+    for (const r of inbox) perChannel.set(r.channel, (perChannel.get(r.channel) ?? 0) + inboxEvents(r).length);
+    expect(inbox.length).toBe([...perChannel.values()].reduce((n, events) => n + Math.ceil(events / SMALL_PAGE), 0));
+    expect(inbox.length).toBeLessThan(first.stored);
+    expect([...perChannel.values()].reduce((n, e) => n + e, 0)).toBe(first.stored);
+    for (const r of inbox) {
+      const page = r as InboxPageRecord;
+      expect(page.events.length).toBeGreaterThan(0);
+      expect(page.events.length).toBeLessThanOrEqual(SMALL_PAGE);
+      expect(page.seq).toBe(page.events[0]!.seq);
+      expect(page.lastSeq).toBe(page.events.at(-1)!.seq);
+      expect(page.events.map((e) => e.seq)).toEqual([...page.events.map((e) => e.seq)].sort((a, b) => a - b));
+    }
+    // More while still closed: the next sync reads after the last event of the last record only.
+    await alice.call('send', { conversationId, text: 'paged later' });
+    await alice.until('at the relay', () => alice.host.engine!.outbox.count() === 0);
+    const second = await fetchIntoInbox(swDeps(bobProfile, smallPages));
+    expect(second.news).toBe(1);
+    const all = await inboxOf(bobProfile);
+    const seqs = all.flatMap((r) => inboxEvents(r).map((e) => `${r.channel} ${e.seq}`));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs.length).toBe(first.stored + second.stored);
+
+    const reopened = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offlineFetch });
+    const expected = [...texts, 'paged later'];
+    await reopened.until('every message, offline', () => expected.every((t) => reopened.texts(bobId).includes(t)));
+    expect(reopened.texts(bobId).filter((t) => t.startsWith('paged'))).toEqual(expected);
+    await reopened.until('inbox processed', async () => (await reopened.host.engine!.store.transit('inbox')).length === 0 || undefined);
+    reopened.close();
+    alice.close();
+  });
+
+  it('keeps a page record until its last event is processed: a crash half way through it loses and repeats nothing', async () => {
+    const texts = Array.from({ length: 6 }, (_, i) => `crash ${i}`);
+    const { alice, bobProfile, bobId } = await closedBob(texts);
+    await fetchIntoInbox(swDeps(bobProfile, smallPages));
+    const before = await inboxOf(bobProfile);
+    // Bob opens offline and processes his group's events in steps of 2: the first step (2 of a
+    // page record's 3 events) is stored, then the engine dies.
+    let crashed = false;
+    const fault: FaultHook = (point, what) => {
+      if (crashed || point !== 'after-persist' || what !== 'receive') return;
+      crashed = true;
+      throw new CrashError(point);
+    };
+    const bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offlineFetch, receivePage: 2, fault });
+    await bob.until('the crash', () => crashed);
+    bob.close();
+    // The half-processed record is still there, whole (its events before the crash included).
+    const after = await inboxOf(bobProfile);
+    const groupChannel = before.find((r) => inboxEvents(r).some((e) => e.type === 'packet' && e.author !== null))!.channel;
+    const firstGroupRecord = before.filter((r) => r.channel === groupChannel)[0]!;
+    expect(after).toContainEqual(firstGroupRecord);
+
+    const again = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offlineFetch, receivePage: 2 });
+    await again.until('every message after the restart', () => texts.every((t) => again.texts(bobId).includes(t)));
+    expect(again.texts(bobId).filter((t) => t.startsWith('crash'))).toEqual(texts);
+    await again.until('inbox processed', async () => (await again.host.engine!.store.transit('inbox')).length === 0 || undefined);
+    expect(again.errors).toEqual([]);
+    again.close();
+    alice.close();
+  });
+
+  it('an app upgraded with one record per event (older builds) still processes them, and the service worker reads on after them', async () => {
+    const texts = Array.from({ length: 5 }, (_, i) => `upgraded ${i}`);
+    const { alice, bobProfile, conversationId, bobId } = await closedBob(texts);
+    // The service worker of the older build stored what had come then, one record per event.
+    const keyless = await ClientStore.open(bobProfile.indexedDB);
+    const raw = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch });
+    const batch = keyless.batch();
+    let legacy = 0;
+    for (const token of await keyless.transit('fetchTokens')) {
+      for (const event of (await raw.readWithFetchToken(token.channel, token.token, token.afterSeq)).events) {
+        batch.putTransit('inbox', { relay: token.relay, channel: token.channel, seq: event.seq, event, fetchedAtMs: Date.now() } satisfies InboxEventRecord);
+        legacy++;
+      }
+    }
+    await keyless.commit(batch);
+    keyless.close();
+    // The new one: the messages after, as pages, after the last event the old records hold.
+    const newer = ['after the upgrade 1', 'after the upgrade 2'];
+    for (const text of newer) await alice.call('send', { conversationId, text });
+    await alice.until('at the relay', () => alice.host.engine!.outbox.count() === 0);
+    const fetched = await fetchIntoInbox(swDeps(bobProfile));
+    expect(fetched.news).toBe(newer.length);
+    const inbox = await inboxOf(bobProfile);
+    expect(inbox.filter((r) => 'event' in r)).toHaveLength(legacy);
+    expect(inbox.filter((r) => 'events' in r).length).toBeGreaterThanOrEqual(1);
+    const seqs = inbox.flatMap((r) => inboxEvents(r).map((e) => `${r.channel} ${e.seq}`));
+    expect(new Set(seqs).size).toBe(seqs.length);
+
+    const bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offlineFetch, inboxFirstRead: 2 });
+    const expected = [...texts, ...newer];
+    await bob.until('every message, offline', () => expected.every((t) => bob.texts(bobId).includes(t)));
+    expect(bob.texts(bobId).filter((t) => expected.includes(t))).toEqual(expected);
+    await bob.until('inbox processed', async () => (await bob.host.engine!.store.transit('inbox')).length === 0 || undefined);
+    bob.close();
+    alice.close();
+  });
+
+  it(`stops at ${MAX_INBOX_EVENTS} events stored, counting events, not records`, async () => {
+    const profile = { indexedDB: new IDBFactory() };
+    const store = await ClientStore.open(profile.indexedDB);
+    const channel = 'a'.repeat(22) as ChannelId;
+    const other = 'b'.repeat(22) as ChannelId;
+    const event = (seq: number): RelayEvent => ({ seq, timeMs: seq, type: 'packet', author: null, packet: 'AAAA' });
+    const batch = store.batch();
+    const token: FetchTokenRecord = { channel, relay: 'http://relay.test', token: 't'.repeat(43) as FetchTokenRecord['token'], expiresAtMs: Date.now() + 3_600_000, afterSeq: 0 };
+    batch.putTransit('fetchTokens', token);
+    // Thirty events of another channel, one record each (an older build's): 30 × INBOX_PAGE_EVENTS
+    // is the most the records could hold, so the store is counted before it could be full.
+    const older = 30;
+    for (let seq = 1; seq <= older; seq++) batch.putTransit('inbox', { relay: token.relay, channel: other, seq, event: event(seq), fetchedAtMs: 1 } satisfies InboxEventRecord);
+    await store.commit(batch);
+    store.close();
+    // A relay with endless news in this channel.
+    const fetch = async (url: string): Promise<Response> => {
+      const after = Number(new URL(url).searchParams.get('after'));
+      const limit = Number(new URL(url).searchParams.get('limit'));
+      return new Response(JSON.stringify({ events: Array.from({ length: limit }, (_, i) => event(after + 1 + i)), more: true }), { status: 200 });
+    };
+    const result = await fetchIntoInbox({ indexedDB: profile.indexedDB as unknown as globalThis.IDBFactory, fetch, now: () => Date.now() });
+    expect(result.stored).toBe(MAX_INBOX_EVENTS - older);
+    expect(result.news).toBe(result.stored);
+    const inbox = await inboxOf(profile as unknown as Profile);
+    expect(inbox.reduce((n, r) => n + inboxEvents(r).length, 0)).toBe(MAX_INBOX_EVENTS);
+    expect(inbox.filter((r) => r.channel === channel)).toHaveLength(Math.ceil((MAX_INBOX_EVENTS - older) / INBOX_PAGE_EVENTS));
+    // Full: the next sync stores nothing.
+    expect((await fetchIntoInbox({ indexedDB: profile.indexedDB as unknown as globalThis.IDBFactory, fetch, now: () => Date.now() })).stored).toBe(0);
   });
 });
