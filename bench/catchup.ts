@@ -276,6 +276,20 @@ async function main(): Promise<void> {
           await page.goto(url);
           await page.getByRole('button', { name: `Join ${GROUP}` }).click();
           await page.getByLabel(`Message to ${GROUP}`).waitFor({ timeout: WAIT_MS });
+          // The service worker's fetch tokens (the reader's inbox and the group) are stored before
+          // the app closes: without the group's, its sync fetches nothing of the queue.
+          await page.waitForFunction(
+            async () => {
+              const open = indexedDB.open('covey');
+              const db = await new Promise<IDBDatabase>((resolve, reject) => ((open.onsuccess = () => resolve(open.result)), (open.onerror = () => reject(open.error))));
+              const count = db.transaction('fetchTokens').objectStore('fetchTokens').count();
+              const n = await new Promise<number>((resolve) => (count.onsuccess = () => resolve(count.result)));
+              db.close();
+              return n >= 2;
+            },
+            undefined,
+            { timeout: WAIT_MS, polling: 100 },
+          );
           return page;
         }),
       ),

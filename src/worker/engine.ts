@@ -10,7 +10,7 @@
  */
 import { base64UrlDecode, base64UrlEncode } from '../protocol/bytes.js';
 import { inboxEvents, type FetchTokenRecord, type OutboxRecord } from '../shared/client-db.js';
-import type { ChannelId, MemberKey, RelayEvent } from '../shared/relay-api.js';
+import type { ChannelId, CreateFetchTokenResponse, MemberKey, RelayEvent } from '../shared/relay-api.js';
 import {
   MAX_DISPLAY_NAME_CHARS,
   MAX_GROUP_NAME_CHARS,
@@ -998,9 +998,15 @@ export class CoveyEngine implements ConversationHost {
     const client = this.relay(r.relay).client;
     let joinedSeq: number;
     let joinMembers: MemberKey[];
+    let made: CreateFetchTokenResponse | null;
     try {
       joinedSeq = (await client.join(r.channel, pending.cap, runtime.signer)).joinedSeq;
-      const info = await client.channelInfo(r.channel, runtime.signer);
+      // The service worker's fetch token is made beside the channel read and stored with the
+      // join, not after it (watchChannel): an app closed just after joining left the service
+      // worker no token for the group until the app opened again, so it fetched none of its
+      // messages (bench:catchup set-up: Bob's sync stored 0 of 10,000). Best effort, as there.
+      const [info, token] = await Promise.all([client.channelInfo(r.channel, runtime.signer), client.createFetchToken(r.channel, FETCH_TOKEN_TTL_MS, runtime.signer).catch(() => null)]);
+      made = token;
       joinMembers = info.members.filter((m) => m.joinedSeq <= joinedSeq).map((m) => m.key);
     } catch (error) {
       if (error instanceof RelayClientError && error.code === 'invalid-capability') throw new WorkerError('expired', 'This invitation was already used or has expired. Ask for a new one.');
@@ -1014,10 +1020,13 @@ export class CoveyEngine implements ConversationHost {
       runtime.record.claimedAtMs = this.deps.now();
       if (runtime.meta.lastSeq === 0) runtime.meta.lastSeq = joinedSeq - 1;
       const outbox = this.claimRecord(runtime, claim);
+      const token: FetchTokenRecord | null = made === null ? null : { channel: r.channel, relay: r.relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq: runtime.meta.lastSeq, member: runtime.signer.publicKey };
       await runtime.save((batch) => {
         batch.put('sessions', r.id, runtime.sessionRecord(batch));
         batch.putTransit('outbox', outbox);
+        if (token !== null) batch.putTransit('fetchTokens', token);
       });
+      if (token !== null) runtime.fetchToken = token;
       this.outbox.enqueue([outbox]);
     });
     this.watchChannel(runtime);

@@ -16,7 +16,7 @@ import { openClientDb, type ServiceWorkerDeps } from '../../sw/client-db.js';
 import { fetchIntoInbox, MAX_INBOX_EVENTS } from '../../sw/inbox.js';
 import { CrashError } from '../../src/worker/conversation.js';
 import type { FaultHook } from '../../src/worker/deps.js';
-import { RelayClient } from '../../src/worker/relay-client.js';
+import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
 import { nodeFetch } from '../relay/helpers/relay-harness.js';
 import { flushOutbox } from '../../sw/outbox.js';
 import { connect, identity, Profile, startTestRelay, TestClient } from '../worker/helpers/client-harness.js';
@@ -135,6 +135,40 @@ describe('the service worker jobs, keyless, on a real profile', () => {
     expect(alice.texts(conversationId).filter((t) => t.startsWith('written offline'))).toEqual(['written offline 1', 'written offline 2']);
     expect(back.texts(bobId).filter((t) => t.startsWith('written offline'))).toEqual(['written offline 1', 'written offline 2']);
     back.close();
+    alice.close();
+  });
+});
+
+describe('the fetch token of a group just joined', () => {
+  it('is stored when the join returns, so an app closed at once leaves the service worker a token to fetch the group with', async () => {
+    // Bob's relay requests for fetch tokens answer late (a busy relay, a slow network).
+    const slowTokens: FetchLike = async (url, init) => {
+      if (init.method === 'POST' && /\/fetch-tokens$/.test(new URL(url).pathname)) await new Promise((resolve) => setTimeout(resolve, 300));
+      return nodeFetch(url, init);
+    };
+    const bobProfile = new Profile('Bob');
+    const alice = await TestClient.start('Alice', { relay });
+    const bob = await TestClient.start('Bob', { relay, profile: bobProfile, fetch: slowTokens });
+    await identity(alice);
+    await identity(bob);
+    const [ab] = await connect(alice, bob);
+    const { conversationId } = await alice.call('createGroup', { name: 'Closed at once', contactIds: [ab as ContactId] });
+    const invitation = await bob.until('invitation', () => bob.conversations?.invitations[0]);
+    const { conversationId: bobId } = await bob.call('acceptInvitation', { invitationId: invitation.id });
+    const channel = bob.host.engine!.conversation(bobId).channel;
+    // The app closes as soon as the group shows (the join returned).
+    const tokens = await bob.host.engine!.store.transit('fetchTokens');
+    bob.close();
+    // Before: the token was asked for after the join returned, and stored after the relay's
+    // answer: none for the group here, so the service worker fetched nothing of it.
+    expect(tokens.map((t) => t.channel)).toContain(channel);
+    // What came in the group since the join (Bob's join and claim, Alice's answer) is fetched.
+    await alice.until('Bob in the group', () => alice.view(conversationId)?.members.some((m) => m.name === 'Bob'));
+    expect((await fetchIntoInbox(swDeps(bobProfile))).stored).toBeGreaterThan(0);
+    const keyless = await ClientStore.open(bobProfile.indexedDB);
+    const inbox = await keyless.transit('inbox');
+    keyless.close();
+    expect(inbox.some((r) => r.channel === channel)).toBe(true);
     alice.close();
   });
 });
