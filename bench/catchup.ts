@@ -378,11 +378,17 @@ async function main(): Promise<void> {
           open.onsuccess = () => resolve(open.result);
           open.onerror = () => reject(open.error);
         });
-        const request = <T,>(r: IDBRequest<T>) => new Promise<T>((resolve, reject) => ((r.onsuccess = () => resolve(r.result)), (r.onerror = () => reject(r.error))));
+        // (No named functions here: tsx's __name helper does not exist in the page.)
         const inbox = db.transaction('inbox').objectStore('inbox');
-        // Reading the records only once they can hold every message (a count is cheap).
-        const n = await request(inbox.count());
-        const events = n * 500 < messages ? 0 : (await request(inbox.getAll())).reduce((sum: number, r: { events?: unknown[] }) => sum + (r.events?.length ?? 1), 0);
+        const count = inbox.count();
+        const n = await new Promise<number>((resolve) => (count.onsuccess = () => resolve(count.result)));
+        // The records are read only once they can hold every message (a count is cheap).
+        let events = 0;
+        if (n * 500 >= messages) {
+          const all = db.transaction('inbox').objectStore('inbox').getAll();
+          const records = await new Promise<{ events?: unknown[] }[]>((resolve) => (all.onsuccess = () => resolve(all.result as { events?: unknown[] }[])));
+          for (const r of records) events += r.events?.length ?? 1;
+        }
         db.close();
         return { records: n, events };
       }, MESSAGES);

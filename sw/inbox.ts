@@ -2,9 +2,9 @@
  * Receives while the app is closed (issue 12 §4): with each read-only fetch token the worker left
  * in the `fetchTokens` store, read the channel's new events from the relay and store them in the
  * `inbox` store exactly as they came (ciphertext), one record per page read (InboxPageRecord).
- * The app processes that store first when it
- * opens, so the conversation is there at once, offline too. The token reads and can do nothing
- * else (src/relay/README.md "Fetch tokens"); nothing here can decrypt what it stores.
+ * The app processes that store first when it opens, so the conversation is there at once, offline
+ * too. The token reads and can do nothing else (src/relay/README.md "Fetch tokens"); nothing here
+ * can decrypt what it stores.
  */
 import { INBOX_PAGE_EVENTS, inboxEvents, inboxLastSeq, type FetchTokenRecord, type InboxPageRecord, type InboxRecord } from '../src/shared/client-db.js';
 import { RELAY_HEADERS, relayEventsPath, type ReadEventsResponse, type RelayEvent } from '../src/shared/relay-api.js';
