@@ -92,7 +92,7 @@ export function shownMessages(): ShownMessage[] {
 }
 
 export interface TransitDump {
-  /** Records per transit store. */
+  /** Records per transit store, and `inboxEvents`: the events the inbox records hold. */
   readonly counts: Record<string, number>;
   /** Every record of the transit stores, as JSON. */
   readonly json: string;
@@ -117,6 +117,8 @@ export async function transitDump(): Promise<TransitDump> {
   for (const name of ['outbox', 'inbox', 'fetchTokens']) {
     const records = await request(db.transaction(name, 'readonly').objectStore(name).getAll());
     counts[name] = records.length;
+    // The inbox holds pages of events (one record per page the service worker read; older builds: one per event).
+    if (name === 'inbox') counts['inboxEvents'] = records.reduce((n: number, r: { events?: unknown[] }) => n + (r.events?.length ?? 1), 0);
     all[name] = records;
     fields[name] = [...new Set(records.flatMap((r: object) => Object.keys(r)))].sort();
   }
@@ -187,10 +189,10 @@ export async function inboxSeqs(): Promise<Record<string, number[]>> {
       req.onerror = () => reject(req.error);
     });
   const db = await request(indexedDB.open('covey'));
-  const records = (await request(db.transaction('inbox', 'readonly').objectStore('inbox').getAll())) as { channel: string; seq: number }[];
+  const records = (await request(db.transaction('inbox', 'readonly').objectStore('inbox').getAll())) as { channel: string; seq: number; events?: { seq: number }[] }[];
   db.close();
   const out: Record<string, number[]> = {};
-  for (const r of records) (out[r.channel] ??= []).push(r.seq);
+  for (const r of records) (out[r.channel] ??= []).push(...(r.events?.map((e) => e.seq) ?? [r.seq]));
   return out;
 }
 
