@@ -25,12 +25,16 @@
  * with the same fields may hold them as rows (client-store.ts TimelineRowsPack: the field names
  * once). No store changes, nothing to convert: records written before stay valid and are read as
  * they are; the version keeps an older build, which would read neither, from opening the database.
+ * v6: an inbox record may be a page of events (src/shared/client-db.ts InboxPageRecord: the
+ * service worker stores one record per page it reads, not one per event; bench:catchup). No store
+ * change, nothing to convert: per-event records are read as they are; the version keeps an older
+ * build, which would take a page record for one event, from opening the database.
  */
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
 
 export { CLIENT_DB_NAME };
-export const CLIENT_DB_VERSION = 5;
+export const CLIENT_DB_VERSION = 6;
 
 /** An encrypted value: AES-256-GCM, 12-byte IV, tag appended. */
 export interface Sealed {
@@ -121,5 +125,9 @@ export function upgradeCoveyDb(
     // Compact session chunks (src/worker/snapshot-chunks.ts) and timeline packs as rows
     // (client-store.ts TimelineRowsPack): no layout change, nothing to convert; records written
     // before are read as they are.
+  }
+  if (oldVersion < 6 && target >= 6) {
+    // Inbox records as pages of events (src/shared/client-db.ts InboxPageRecord): no layout
+    // change, nothing to convert; per-event records written before are read as they are.
   }
 }

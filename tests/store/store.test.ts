@@ -6,8 +6,8 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { CLIENT_DB_NAME, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../../src/shared/client-db.js';
-import type { ChannelId } from '../../src/shared/relay-api.js';
+import { CLIENT_DB_NAME, inboxEvents, inboxLastSeq, type FetchTokenRecord, type InboxEventRecord, type InboxPageRecord, type InboxRecord, type OutboxRecord } from '../../src/shared/client-db.js';
+import type { ChannelId, RelayEvent } from '../../src/shared/relay-api.js';
 import { ClientStore, CorruptRecordError, EngineReplacedError, openCoveyDb, TIMELINE_PACK } from '../../src/store/client-store.js';
 import { CLIENT_DB_VERSION, SEALED_STORES, type SealedStoreName } from '../../src/store/schema.js';
 import { createKeys, rewrapKeys, unlockKeys, WrongPassphraseError } from '../../src/store/vault.js';
@@ -200,6 +200,32 @@ describe('client store', () => {
     expect(rowsBytes).toBeLessThan(0.8 * itemsBytes);
     expect(plaintextIn(await store.rawDump(), [SECRET, 'A'.repeat(43)])).toEqual([]);
     store.close();
+  });
+
+  it('reads the per-event inbox records of a version 5 database after the upgrade to v6 (pages), and a v5 build no longer opens it', async () => {
+    const factory = new IDBFactory();
+    const channel = 'a'.repeat(22) as ChannelId;
+    const event = (seq: number): RelayEvent => ({ seq, timeMs: seq, type: 'packet', author: null, packet: 'AAAA' });
+    const legacy = [1, 2, 3].map((seq): InboxEventRecord => ({ relay: 'https://r.test', channel, seq, event: event(seq), fetchedAtMs: 1 }));
+    {
+      const v5 = await ClientStore.open(factory, CLIENT_DB_NAME, 5);
+      const batch = v5.batch();
+      for (const r of legacy) batch.putTransit('inbox', r);
+      await v5.commit(batch);
+      v5.close();
+    }
+    const store = await ClientStore.open(factory);
+    expect(store.db.version).toBe(CLIENT_DB_VERSION);
+    expect(CLIENT_DB_VERSION).toBeGreaterThanOrEqual(6);
+    const page: InboxPageRecord = { relay: 'https://r.test', channel, seq: 4, lastSeq: 6, events: [4, 5, 6].map(event), fetchedAtMs: 2 };
+    await store.commit(store.batch().putTransit('inbox', page));
+    const read = await store.inboxPage(undefined);
+    expect(read).toEqual([...legacy, page]);
+    expect(read.flatMap((r) => inboxEvents(r).map((e) => e.seq))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(read.map(inboxLastSeq)).toEqual([1, 2, 3, 6]);
+    store.close();
+    // A build of version 5 would take the page record for one event: it cannot open the database.
+    await expect(ClientStore.open(factory, CLIENT_DB_NAME, 5)).rejects.toThrow();
   });
 
   it('reads a version 4 pack of items after the upgrade to v5 beside packs of rows', async () => {
