@@ -3,6 +3,7 @@
  * constructed Ed25519 vectors (tests/vectors/covey), strict encodings, X25519 masking and
  * low-order inputs, AES-GCM sizes. Every case runs for every provider.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { concatBytes, hexEncode } from '../../src/protocol/bytes.js';
 import { ed25519PassesStrictPrechecks } from '../../src/protocol/crypto/checks.js';
@@ -135,5 +136,39 @@ describe('ed25519PassesStrictPrechecks', () => {
     expect(ed25519PassesStrictPrechecks(pk, concatBytes(signed(1n), sig.subarray(32)))).toBe(false);
     expect(ed25519PassesStrictPrechecks(pk, concatBytes(signed(p - 1n), sig.subarray(32)))).toBe(false);
     expect(ed25519PassesStrictPrechecks(pk, concatBytes(leBytes(1n), sig.subarray(32)))).toBe(true);
+  });
+
+  it('agrees with a BigInt reading of RFC 8032 §5.1.3 / §5.1.7 on random and boundary encodings', () => {
+    const p = 2n ** 255n - 19n;
+    const smallOrder = new Set([
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0000000000000000000000000000000000000000000000000000000000000080',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ]);
+    const canonical = (point: Uint8Array) => {
+      const n = leNumber(point);
+      const y = n & ((1n << 255n) - 1n);
+      return y < p && !(n >> 255n === 1n && (y === 1n || y === p - 1n));
+    };
+    const reference = (pk: Uint8Array, sig: Uint8Array) =>
+      pk.length === 32 && sig.length === 64 && leNumber(sig.subarray(32)) < L && canonical(pk) && canonical(sig.subarray(0, 32)) && !smallOrder.has(hexEncode(pk));
+    // Numbers at the edges of each rule, with or without the sign bit, and the small-order points.
+    const edges = [0n, 1n, 2n, 1n + (1n << 248n), L - 1n, L, L + 1n, p - 2n, p - 1n, p - 1n - (1n << 248n), p, p + 1n, 2n ** 255n - 1n];
+    const edgeBytes = fc.tuple(fc.constantFrom(...edges), fc.boolean()).map(([n, sign]) => leBytes(n | (sign ? 1n << 255n : 0n)));
+    const point = fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }), edgeBytes, fc.constantFrom(...smallOrder).map(hex));
+    const scalar = fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom(L - 1n, L, L + 1n, 0n, 2n ** 256n - 1n).map(leBytes));
+    fc.assert(
+      fc.property(point, point, scalar, (pk, r, s) => {
+        expect(ed25519PassesStrictPrechecks(pk, concatBytes(r, s))).toBe(reference(pk, concatBytes(r, s)));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(ed25519PassesStrictPrechecks(new Uint8Array(31), new Uint8Array(64))).toBe(false);
+    expect(ed25519PassesStrictPrechecks(hex(test1.publicKey), new Uint8Array(63))).toBe(false);
   });
 });

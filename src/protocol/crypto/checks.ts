@@ -5,6 +5,7 @@
  * Ed25519, WebCrypto refuses IVs that noble takes). Every such edge is decided once here and
  * applied by both providers, so that they return the same answer on every input.
  */
+import { hexDecode } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 
 /** Web Crypto's getRandomValues refuses more than 65536 bytes in one call (Web Crypto §10.1.1). */
@@ -88,7 +89,7 @@ const P_MINUS_1_LE = littleEndian(2n ** 255n - 20n);
  * that verifies for every message (e.g. A = R = identity, S = 0), so strict verifiers (noble's
  * default, libsodium) reject them. OpenSSL does not; we do it for both providers.
  */
-const SMALL_ORDER_ENCODINGS: readonly string[] = [
+const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = [
   '0000000000000000000000000000000000000000000000000000000000000000',
   '0000000000000000000000000000000000000000000000000000000000000080',
   '0100000000000000000000000000000000000000000000000000000000000000',
@@ -97,36 +98,37 @@ const SMALL_ORDER_ENCODINGS: readonly string[] = [
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
   'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-];
+].map(hexDecode);
 
 /**
  * RFC 8032 §5.1.7 strict checks that need no curve arithmetic, applied by both providers before
  * verifying: correct lengths, S < L (§5.1.7 step 1, malleability), canonical encodings of A and R
  * (§5.1.3: y < p, and no "negative zero" x), and A not of small order. A `false` here is final;
  * `true` means the library still has to decode the points and check the equation.
+ * (Byte comparisons in place, no copies or strings: this runs before every signature check, one
+ * per message of a catch-up.)
  */
 export function ed25519PassesStrictPrechecks(publicKey: Uint8Array, signature: Uint8Array): boolean {
   if (!(publicKey instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
   if (publicKey.length !== 32 || signature.length !== 64) return false;
-  if (!lessThanLE(signature.subarray(32), L_LE)) return false;
-  if (!isCanonicalPointEncoding(publicKey) || !isCanonicalPointEncoding(signature.subarray(0, 32))) return false;
+  if (!lessThanLE(signature, 32, L_LE, 0xff)) return false;
+  if (!isCanonicalPointEncoding(publicKey, 0) || !isCanonicalPointEncoding(signature, 0)) return false;
   return !isSmallOrderEncoding(publicKey);
 }
 
-/** RFC 8032 §5.1.3: y (low 255 bits) < p, and the sign bit may not be set when x = 0 (y = ±1). */
-function isCanonicalPointEncoding(point: Uint8Array): boolean {
-  const y = point.slice();
-  const signBit = y[31]! >> 7;
-  y[31]! &= 0x7f;
-  if (!lessThanLE(y, P_LE)) return false;
-  if (signBit === 1 && (isOneLE(y) || equalLE(y, P_MINUS_1_LE))) return false;
+/**
+ * RFC 8032 §5.1.3, for the 32-byte point at `bytes[at…]`: y (its low 255 bits) < p, and the
+ * sign bit may not be set when x = 0 (y = ±1).
+ */
+function isCanonicalPointEncoding(bytes: Uint8Array, at: number): boolean {
+  if (!lessThanLE(bytes, at, P_LE, 0x7f)) return false;
+  if (bytes[at + 31]! >> 7 === 1 && (isOneLE(bytes, at) || equalLE(bytes, at, P_MINUS_1_LE, 0x7f))) return false;
   return true;
 }
 
 function isSmallOrderEncoding(point: Uint8Array): boolean {
-  let hex = '';
-  for (const b of point) hex += (b < 16 ? '0' : '') + b.toString(16);
-  return SMALL_ORDER_ENCODINGS.includes(hex);
+  for (const encoding of SMALL_ORDER_ENCODINGS) if (equalLE(point, 0, encoding, 0xff)) return true;
+  return false;
 }
 
 function littleEndian(n: bigint): Uint8Array {
@@ -135,21 +137,29 @@ function littleEndian(n: bigint): Uint8Array {
   return out;
 }
 
-/** a < b for equal-length little-endian numbers (public values only: not constant-time). */
-function lessThanLE(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = a.length - 1; i >= 0; i--) {
-    if (a[i]! !== b[i]!) return a[i]! < b[i]!;
+/**
+ * a < b for the 32-byte little-endian number at `a[at…]` (its top byte masked with `topMask`)
+ * and `b` (public values only: not constant-time).
+ */
+function lessThanLE(a: Uint8Array, at: number, b: Uint8Array, topMask: number): boolean {
+  const top = a[at + 31]! & topMask;
+  if (top !== b[31]!) return top < b[31]!;
+  for (let i = 30; i >= 0; i--) {
+    if (a[at + i]! !== b[i]!) return a[at + i]! < b[i]!;
   }
   return false;
 }
 
-function equalLE(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** a = b, as `lessThanLE` reads them. */
+function equalLE(a: Uint8Array, at: number, b: Uint8Array, topMask: number): boolean {
+  if ((a[at + 31]! & topMask) !== b[31]!) return false;
+  for (let i = 0; i < 31; i++) if (a[at + i] !== b[i]) return false;
   return true;
 }
 
-function isOneLE(a: Uint8Array): boolean {
-  if (a[0] !== 1) return false;
-  for (let i = 1; i < a.length; i++) if (a[i] !== 0) return false;
+/** The 255-bit y at `a[at…]` (sign bit masked) is 1. */
+function isOneLE(a: Uint8Array, at: number): boolean {
+  if (a[at] !== 1 || (a[at + 31]! & 0x7f) !== 0) return false;
+  for (let i = 1; i < 31; i++) if (a[at + i] !== 0) return false;
   return true;
 }
