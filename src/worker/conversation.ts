@@ -467,9 +467,9 @@ export class ConversationRuntime {
    * Commits a folded step, then lets its packets go and its relay actions run.
    *
    * Views normally update after the commit: a message shown is a message stored. With
-   * `showWhenQueued` (a received page that sends nothing and asks the relay for nothing, and after
-   * which nothing else waits), they update at once: the view is rebuilt in a microtask while the
-   * commit seals the records, so neither the seals, the transaction's requests nor the IndexedDB
+   * `showWhenQueued` (a received page that asks the relay for no action, and that either sends
+   * packets or has nothing after it waiting), they update at once: the view is rebuilt in a
+   * microtask while the commit seals the records, so neither the seals, the transaction's requests nor the IndexedDB
    * commit are between the packet's arrival and the message on screen (bench:client; every later
    * write of this conversation waits for this commit on its queue). Nothing is lost or duplicated
    * if the commit then never happens (a crash, a closed tab, an aborted transaction): the same transaction holds the channel position (the
@@ -479,9 +479,14 @@ export class ConversationRuntime {
    * see is the message gone again until the relay is reachable (a reload offline within the few
    * milliseconds of the commit). Sending never moves earlier: packets, acks and relay actions wait
    * for the commit (issue 10 §2), and so does every later step of this conversation (its queue).
+   * A page's packets are in its own transaction (the outbox records) and go to the outbox only
+   * once it has committed: shown and never committed, the page is received again and sends them
+   * then, once. What they change in the views (the app's queued count) is pushed when they are
+   * queued (enqueueOutbox); a received page's packets (acks, key agreement, resends) are no
+   * timeline message's `postIds`, the only posts a conversation view reads (views.ts `delivery`).
    */
   private async persist({ what, batch, outbox, signed, timerAt, echoes }: Folded, options: { readonly showWhenQueued?: boolean } = {}): Promise<void> {
-    const shown = options.showWhenQueued === true && outbox.length === 0 && this.record.pendingRelay.length === 0;
+    const shown = options.showWhenQueued === true && this.record.pendingRelay.length === 0;
     if (shown) {
       // The views are rebuilt in a microtask, and the records sealed once the open conversation's
       // view has been pushed: the seals (encoding, WebCrypto calls) and the transaction's requests
@@ -959,8 +964,10 @@ export class ConversationRuntime {
         storing = null;
         const folded = await this.fold('receive', called, { prepare, echoes });
         const sends = folded.outbox.length > 0 || this.record.pendingRelay.length > 0;
-        // The last page, sending nothing: shown once its transaction is queued (see persist).
-        if (sends || this.incoming.length === 0) await this.persist(folded, { showWhenQueued: !sends });
+        // A page that sends, and the last page: shown once its transaction is queued, their
+        // packets posted after the commit (see persist). The last page of a catch-up sends our
+        // ack (rule 6): its views waited for its commit (bench:catchup).
+        if (sends || this.incoming.length === 0) await this.persist(folded, { showWhenQueued: true });
         else {
           storing = this.persist(folded);
           // Awaited before the next fold or below; a failure is seen there, not reported twice.

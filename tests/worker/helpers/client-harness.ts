@@ -148,6 +148,8 @@ export interface ClientOptions {
   readonly inboxFirstRead?: number;
   /** The crypto provider the worker core is given (default: the test provider). */
   readonly crypto?: CryptoProvider;
+  /** Called with the client before its engine starts (tests that watch a view from the first step on). */
+  readonly onCreated?: (client: TestClient) => void;
 }
 
 /** A UI-less client: one tab of one profile, running the worker core. */
@@ -200,6 +202,7 @@ export class TestClient {
     client.stops.push(client.host.watch('app', {}, (v) => (client.app = v as AppView), () => undefined));
     client.stops.push(client.host.watch('contacts', {}, (v) => (client.contacts = v as ContactsView), () => undefined));
     client.stops.push(client.host.watch('conversations', {}, (v) => (client.conversations = v as ConversationsView), () => undefined));
+    options.onCreated?.(client);
     await client.host.start();
     return client;
   }
