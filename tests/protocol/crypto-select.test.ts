@@ -112,6 +112,9 @@ describe('createHybridProvider on a platform that refuses some keys (WebKit)', (
     const signature = await nobleProvider.ed25519Sign(seed, message);
     expect(await h.ed25519Verify(publicKey, message, signature)).toBe(true);
     expect(await h.ed25519Verify(publicKey, new Uint8Array([1, 2, 4]), signature)).toBe(false);
+    // Its first answer alone (the receive look-ahead's, checked again in order when false): the platform's.
+    expect(await h.ed25519VerifyFirst!(publicKey, message, signature)).toBe(false);
+    expect(await createHybridProvider(undefined).ed25519VerifyFirst!(publicKey, message, signature)).toBe(true);
   });
 
   it("keeps noble's verdict on a real low-order point", async () => {

@@ -55,4 +55,40 @@ describe('Session.receiveAll', () => {
       expect(batched.some((e) => (e.kind === 'warn' && e.warning.kind === 'fork') || (e.kind === 'notice' && e.notice.kind === 'unreadable-dropped'))).toBe(true);
     }
   });
+
+  it("checks ahead with the provider's first answer only, and checks a `false` from it again in order", async () => {
+    const queue = await buildCatchUpQueue(webCryptoProvider, 120, 4, 3);
+    const events: ChannelPacket[] = queue.packets.map((p, i) => ({ kind: 'packet', seq: i + 1, sender: p.sender, text: p.text, atMs: NOW + i }));
+    const reader = queue.members.indexOf(queue.reader);
+    const PAGE = 30;
+    const pages = Math.ceil(events.length / PAGE);
+    // `first`: what the look-ahead may ask (CryptoProvider.ed25519VerifyFirst); `full`: the whole check.
+    const run = async (first: (p: Uint8Array, m: Uint8Array, s: Uint8Array) => Promise<boolean>) => {
+      const calls = { first: 0, full: 0 };
+      const crypto = {
+        ...hybridProvider,
+        ed25519Verify: (p: Uint8Array, m: Uint8Array, s: Uint8Array) => ((calls.full += 1), hybridProvider.ed25519Verify(p, m, s)),
+        ed25519VerifyFirst: (p: Uint8Array, m: Uint8Array, s: Uint8Array) => ((calls.first += 1), first(p, m, s)),
+      };
+      const session = (await agreedSessions(crypto, queue.members, queue.label, NOW))[reader]!;
+      const before = { ...calls };
+      const shown: string[] = [];
+      for (let i = 0; i < events.length; i += PAGE) {
+        for (const e of await session.receiveAll(events.slice(i, i + PAGE), NOW + 60_000)) if (e.kind === 'deliver') shown.push(e.message.text);
+      }
+      return { shown, first: calls.first - before.first, full: calls.full - before.full };
+    };
+    // A platform that answers right: every packet but each page's first is checked ahead, and
+    // none again (one check per message).
+    const right = await run((p, m, s) => hybridProvider.ed25519Verify(p, m, s));
+    expect(right.shown).toEqual(queue.texts);
+    expect(right.first).toBe(events.length - pages);
+    expect(right.full).toBe(pages);
+    // A platform that refuses every key (its `false` is not the verdict): each packet is checked
+    // again in order, in full, and every message is still accepted.
+    const refusing = await run(async () => false);
+    expect(refusing.shown).toEqual(queue.texts);
+    expect(refusing.first).toBe(events.length - pages);
+    expect(refusing.full).toBe(events.length);
+  });
 });

@@ -66,7 +66,7 @@ describe('transit stores', () => {
     const base = await testCrypto();
     let openGate: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)) };
+    const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)), ed25519VerifyFirst: undefined };
     // Before: the engine opened only after the whole stored inbox, so this start never ended.
     // (Two records read first, the rest after them: the inbox is read in two reads.)
     const started = TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline, crypto: gated, inboxFirstRead: 2 });
@@ -91,7 +91,7 @@ describe('transit stores', () => {
     const base = await testCrypto();
     let openGate: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)) };
+    const gated: CryptoProvider = { ...base, ed25519Verify: async (publicKey, message, signature) => (await gate, base.ed25519Verify(publicKey, message, signature)), ed25519VerifyFirst: undefined };
     const bob = await TestClient.start('Bob', { relay: { url: 'http://127.0.0.1:9' }, profile: bobProfile, fetch: offline, crypto: gated });
     try {
       await bob.until('the stored chat list', () => bob.app?.phase === 'ready' && bob.conversations?.conversations.some((c) => c.id === bobId));

@@ -36,6 +36,14 @@ export interface CryptoProvider {
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
   /** Strict RFC 8032 verification (canonical S < L); false on any invalid input, never throws. */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /**
+   * Optional: `ed25519Verify`'s first answer alone, where the provider would check a `false` again
+   * another way (the hybrid: WebCrypto, then noble for what the platform refused). The same `true`
+   * answers; a `false` may be a refusal, so it is for checks whose `false` is checked again anyway:
+   * the receive look-ahead (Inbound.checkAhead), whose checks under a signing key that is renewed
+   * before the packet's turn are moot and, with the hybrid, each cost a noble verification.
+   */
+  ed25519VerifyFirst?(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 
   /**
    * AES-256-CTR; `counterBlock` is the full 16-byte initial counter, incremented big-endian.

@@ -81,6 +81,8 @@ export function createHybridProvider(
     ed25519Verify: async (publicKey, message, signature) =>
       (await ed.ed25519Verify(publicKey, message, signature)) ||
       (ed !== nobleProvider && nobleProvider.ed25519Verify(publicKey, message, signature)),
+    // Without that second check (provider.ts): a look-ahead check's `false` is checked again in order.
+    ed25519VerifyFirst: (publicKey, message, signature) => ed.ed25519Verify(publicKey, message, signature),
     // (Not async: the provider's own promise, one less per data packet. A non-byte `data` still
     // rejects rather than throws.)
     aesCtr: (key, counterBlock, data, oneUse) =>

@@ -139,10 +139,14 @@ export async function verifyDataPacket(
   packet: DataPacket,
   keys: SubsessionKeys | BoundKeys,
   authorPubKey: Uint8Array,
+  /** The provider's first answer only (CryptoProvider.ed25519VerifyFirst): a `false` must be checked again. */
+  firstAnswer = false,
 ): Promise<boolean> {
   // (Bound keys carry the hash: no await for it, this runs for every message of a catch-up.)
   const hash = 'sidkeyHash' in keys ? keys.sidkeyHash : await sidkeyHash(crypto, keys);
-  return crypto.ed25519Verify(authorPubKey, concatBytes(DATA_CONTEXT, hash, packet.signed), packet.signature);
+  const signed = concatBytes(DATA_CONTEXT, hash, packet.signed);
+  if (firstAnswer && crypto.ed25519VerifyFirst !== undefined) return crypto.ed25519VerifyFirst(authorPubKey, signed, packet.signature);
+  return crypto.ed25519Verify(authorPubKey, signed, packet.signature);
 }
 
 /**

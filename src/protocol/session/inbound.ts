@@ -140,7 +140,8 @@ export class Inbound {
           let content;
           try {
             // (A check started ahead, receiveAll, for exactly this subsession and author.)
-            const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author && ahead.pub === sub.setup.signingKeys.get(author) ? await ahead.verdict : undefined;
+            // Only its `true` stands: a `false` there is the provider's first answer (checkAhead).
+            const verdict = ahead !== undefined && ahead.sub === sub && ahead.author === author && ahead.pub === sub.setup.signingKeys.get(author) && (await ahead.verdict) === true ? true : undefined;
             if (sub.chains === undefined && !sub.ratchet) {
               content = verdict === undefined ? await openDataPacket(crypto, packet, keys, sub.setup.signingKeys.get(author)!) : await openCheckedDataPacket(crypto, packet, keys, verdict);
               refusePublished(sub, author);
@@ -258,7 +259,9 @@ export class Inbound {
       const key = await id;
       if (seen.has(key) || this.isDuplicate(key)) return undefined;
       seen.add(key);
-      return await verifyDataPacket(this.host.crypto, packet, sub.boundKeys ?? (await sub.keys(this.host.crypto)), pub);
+      // The provider's first answer: a `false` is checked again in order (and is often moot: the
+      // author's key renewed before the packet's turn), so the hybrid's noble re-check is not paid here.
+      return await verifyDataPacket(this.host.crypto, packet, sub.boundKeys ?? (await sub.keys(this.host.crypto)), pub, true);
     } catch {
       return undefined;
     }
