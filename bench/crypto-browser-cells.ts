@@ -1,0 +1,37 @@
+/**
+ * What bench/crypto-browser.ts (the driver, in Node) and bench/crypto-browser-worker.ts (in the
+ * browser) say to each other: one request per primitive, its answer.
+ */
+/**
+ * 'aes-ctr' reuses one key (v1 data packets: the group key; both providers keep its schedule or
+ * CryptoKey); 'aes-ctr-one-use' takes a fresh key per call (v2 data packets: each packet's message
+ * key from its author's chain, packets/ratchet.ts: noble expands it, WebCrypto imports it).
+ * 'hkdf-sha256': the size is the ikm's (as the hybrid routes it), 32 bytes out, a 32-byte info.
+ */
+export type Primitive = 'aes-ctr' | 'aes-ctr-one-use' | 'aes-gcm-seal' | 'aes-gcm-open' | 'sha256' | 'hmac-sha256' | 'hkdf-sha256';
+export const PRIMITIVES: readonly Primitive[] = ['aes-ctr', 'aes-ctr-one-use', 'aes-gcm-seal', 'aes-gcm-open', 'sha256', 'hmac-sha256', 'hkdf-sha256'];
+export type ProviderName = 'noble' | 'webcrypto';
+/**
+ * 'cold': awaited one by one as 'sequential', but with SCRUB_BYTES of other memory touched before
+ * each call (the engine runs decoding, hashing and storage code between two decryptions, so its
+ * tables are not all in L1 as in a tight loop); the scrub's own time, measured alone, is taken off.
+ */
+export type Mode = 'sequential' | 'inFlight' | 'cold';
+export const MODES: readonly Mode[] = ['sequential', 'inFlight', 'cold'];
+
+export interface CellRequest {
+  readonly primitive: Primitive;
+  readonly sizes: readonly number[];
+  readonly rounds: number;
+  readonly batchMs: number;
+}
+
+/** Median µs per call, per size (as a string key), provider and mode. */
+export type CellTimes = Record<string, Record<ProviderName, Record<Mode, number>>>;
+
+export interface WorkerAnswer {
+  readonly primitive: Primitive;
+  readonly times: CellTimes;
+  readonly userAgent: string;
+  readonly crossOriginIsolated: boolean;
+}
