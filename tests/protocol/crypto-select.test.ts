@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CryptoProvider } from '../../src/protocol/crypto/provider.js';
-import { createHybridProvider, MEASURED_THRESHOLDS, selectCryptoProvider } from '../../src/protocol/crypto/select.js';
+import { BROWSER_THRESHOLDS, createHybridProvider, MEASURED_THRESHOLDS, selectCryptoProvider, thresholdsFor, type HybridThresholds } from '../../src/protocol/crypto/select.js';
+import { cryptoRuntimeOf, detectCryptoRuntime } from '../../src/protocol/crypto/detect.js';
 import { nobleProvider } from '../../src/protocol/crypto/noble.js';
 import { webCryptoProvider } from '../helpers/providers.js';
 import { hex, rfc } from '../vectors/load.js';
@@ -123,11 +124,104 @@ describe('createHybridProvider on a platform that refuses some keys (WebKit)', (
   });
 });
 
+describe('createHybridProvider at the browser thresholds', () => {
+  const key = new Uint8Array(32).fill(1);
+  const nonce = new Uint8Array(12);
+  type Call = (h: CryptoProvider) => Promise<unknown>;
+  /** Which provider answered each call, each on its own hybrid: 'web' or 'noble'. */
+  async function routes(thresholds: HybridThresholds, calls: readonly Call[]): Promise<string[]> {
+    const answered: string[] = [];
+    for (const call of calls) {
+      const web = recording();
+      await call(createHybridProvider({ provider: web.provider, ed25519: true, x25519: true, symmetric: true }, thresholds));
+      answered.push(web.calls.length === 0 ? 'noble' : 'web');
+    }
+    return answered;
+  }
+  const ctr = (n: number): Call => (h) => h.aesCtr(key, new Uint8Array(16), new Uint8Array(n));
+  const oneUse = (n: number): Call => (h) => h.aesCtr(key, new Uint8Array(16), new Uint8Array(n), true);
+  const sha = (n: number): Call => (h) => h.sha256(new Uint8Array(n));
+  const mac = (n: number): Call => (h) => h.hmacSha256(key, new Uint8Array(n));
+  const kdf = (n: number): Call => (h) => h.hkdfSha256(new Uint8Array(n), new Uint8Array(0), new Uint8Array(0), 32);
+  const seal = (n: number): Call => (h) => h.aesGcmEncrypt(key, nonce, new Uint8Array(n));
+  /** Opens a ciphertext (tag included) of exactly `n` bytes. */
+  const open = (n: number): Call => async (h) => h.aesGcmDecrypt(key, nonce, await nobleProvider.aesGcmEncrypt(key, nonce, new Uint8Array(n - 16)));
+
+  for (const engine of ['chromium', 'firefox'] as const) {
+    const t = BROWSER_THRESHOLDS[engine];
+    it(`${engine}: one byte short of each threshold goes to noble, the threshold itself to WebCrypto`, async () => {
+      for (const call of [ctr, oneUse]) expect(await routes(t, [call(t.aesCtrMinBytes - 1), call(t.aesCtrMinBytes)])).toEqual(['noble', 'web']);
+      for (const call of [sha, mac, kdf]) expect(await routes(t, [call(t.sha256MinBytes - 1), call(t.sha256MinBytes)])).toEqual(['noble', 'web']);
+      if (t.aesGcmMinBytes === 0) {
+        // Every size: the smallest plaintext and ciphertext (the tag alone) too.
+        expect(await routes(t, [seal(0), open(16)])).toEqual(['web', 'web']);
+      } else {
+        expect(await routes(t, [seal(t.aesGcmMinBytes - 1), seal(t.aesGcmMinBytes)])).toEqual(['noble', 'web']);
+        // Decryption is routed by the ciphertext's length.
+        expect(await routes(t, [open(t.aesGcmMinBytes - 1), open(t.aesGcmMinBytes)])).toEqual(['noble', 'web']);
+      }
+    });
+  }
+
+  it("chromium sends what Firefox's slower WebCrypto (and Node's) leaves to noble: a 512 B hash, a 1 KiB packet, a 32 B GCM seal", async () => {
+    const calls = [sha(512), oneUse(1024), seal(32)];
+    expect(await routes(BROWSER_THRESHOLDS.chromium, calls)).toEqual(['web', 'web', 'web']);
+    expect(await routes(BROWSER_THRESHOLDS.firefox, calls)).toEqual(['noble', 'noble', 'noble']);
+    expect(await routes(MEASURED_THRESHOLDS, calls)).toEqual(['noble', 'noble', 'noble']);
+    // And Firefox's own: a 2 KiB hash and a 256 B GCM seal go to WebCrypto there, not in Node.
+    expect(await routes(BROWSER_THRESHOLDS.firefox, [sha(2048), seal(256)])).toEqual(['web', 'web']);
+    expect(await routes(MEASURED_THRESHOLDS, [sha(2048), seal(256)])).toEqual(['noble', 'noble']);
+  });
+});
+
+describe('thresholds per runtime', () => {
+  it('gives each measured browser engine its own, and Node, WebKit or an unknown runtime the Node ones', () => {
+    expect(thresholdsFor('chromium')).toBe(BROWSER_THRESHOLDS.chromium);
+    expect(thresholdsFor('firefox')).toBe(BROWSER_THRESHOLDS.firefox);
+    expect(thresholdsFor('webkit')).toBe(MEASURED_THRESHOLDS);
+    expect(thresholdsFor('other')).toBe(MEASURED_THRESHOLDS);
+  });
+
+  it("names the engine from real user agents, iOS's Chrome and Firefox (WebKit) included", () => {
+    const cases: [string | undefined, string][] = [
+      // Seen by bench:crypto-browser in this repo's browsers' dedicated workers.
+      ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36', 'chromium'],
+      ['Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0', 'firefox'],
+      ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36', 'chromium'],
+      ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0', 'chromium'],
+      ['Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36', 'chromium'],
+      ['Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0', 'firefox'],
+      ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15', 'webkit'],
+      ['Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1', 'webkit'],
+      ['Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/133.0 Mobile/15E148 Safari/605.1.15', 'webkit'],
+      ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15', 'webkit'],
+      ['Node.js/22', 'other'],
+      ['', 'other'],
+      [undefined, 'other'],
+    ];
+    for (const [userAgent, runtime] of cases) expect([userAgent, cryptoRuntimeOf(userAgent)]).toEqual([userAgent, runtime]);
+  });
+
+  it('in Node (no navigator in Node 20): other', () => {
+    expect(detectCryptoRuntime()).toBe('other');
+  });
+});
+
 describe('selectCryptoProvider', () => {
   it('in Node: the hybrid, with RFC 8032 TEST 1 right', async () => {
     const p = await selectCryptoProvider();
     expect(p.name).toBe('hybrid');
     const t1 = rfc.ed25519()[0]!;
     expect(await p.ed25519Sign(hex(t1.secretKey), hex(t1.message))).toEqual(hex(t1.signature));
+  });
+
+  it("routes by the runtime's thresholds: a 512 B hash goes to WebCrypto in Chromium only, with the same answer", async () => {
+    const data = new Uint8Array(512).fill(3);
+    for (const [runtime, route] of [['chromium', 'web'], ['firefox', 'noble'], ['webkit', 'noble'], ['other', 'noble']] as const) {
+      const web = recording();
+      const p = await selectCryptoProvider(runtime, async () => ({ provider: web.provider, ed25519: true, x25519: true, symmetric: true }));
+      expect(await p.sha256(data)).toEqual(await nobleProvider.sha256(data));
+      expect([runtime, web.calls.length === 0 ? 'noble' : 'web']).toEqual([runtime, route]);
+    }
   });
 });

@@ -5,7 +5,8 @@
  * one known-answer vector through the real provider code.
  *
  * This is the one place in src/protocol that looks at a global; it only reads
- * `globalThis.crypto` and hands it to `createWebCryptoProvider`, which stays injectable.
+ * `globalThis.crypto` and hands it to `createWebCryptoProvider`, which stays injectable, and
+ * `navigator.userAgent`, to pick the thresholds measured for that browser engine (select.ts).
  */
 import { bytesEqual, hexDecode } from '../bytes.js';
 import type { CryptoProvider } from './provider.js';
@@ -36,6 +37,38 @@ export async function detectWebCrypto(options: WebCryptoProviderOptions = {}): P
   const found = findGlobalWebCrypto();
   if (found === undefined) return undefined;
   return probeWebCrypto(createWebCryptoProvider(found.subtle, found.getRandomValues, options));
+}
+
+/**
+ * Where the engine runs, as far as the hybrid's thresholds care (select.ts `thresholdsFor`): the
+ * cost of a WebCrypto call is the browser engine's, so the crossovers with noble differ per engine.
+ */
+export type CryptoRuntime = 'chromium' | 'firefox' | 'webkit' | 'other';
+
+/**
+ * The browser engine named by a user-agent string (pure, so that it is testable; the one caller
+ * reads the global in `detectCryptoRuntime`). Only speed depends on it: both providers give the
+ * same answer on every input, so a spoofed or unknown user agent costs time at worst.
+ *
+ * - Firefox (Gecko) says `Firefox/`. Firefox on iOS is WebKit and says `FxiOS/` instead.
+ * - Chromium and the browsers built on it (Chrome, Edge, Opera, Samsung Internet, headless
+ *   Chromium's `HeadlessChrome/`) say `Chrome/`. Chrome on iOS is WebKit and says `CriOS/`.
+ * - WebKit (Safari, every iOS browser, WebKitGTK) says `AppleWebKit/`; so does Chromium (as
+ *   `AppleWebKit/537.36`), hence Chromium is recognised first.
+ * - Anything else, Node included (no `navigator` before Node 21, then `Node.js/21`), is 'other'.
+ */
+export function cryptoRuntimeOf(userAgent: string | undefined): CryptoRuntime {
+  if (userAgent === undefined) return 'other';
+  if (/Firefox\/\d/.test(userAgent)) return 'firefox';
+  if (/Chrome\/\d/.test(userAgent)) return 'chromium';
+  if (/AppleWebKit\/\d/.test(userAgent)) return 'webkit';
+  return 'other';
+}
+
+/** The runtime this code runs in, from `navigator.userAgent` (a dedicated worker has one too). */
+export function detectCryptoRuntime(): CryptoRuntime {
+  const userAgent = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent;
+  return cryptoRuntimeOf(typeof userAgent === 'string' ? userAgent : undefined);
 }
 
 export async function probeWebCrypto(provider: CryptoProvider): Promise<WebCryptoSupport> {

@@ -20,13 +20,38 @@
  *   data packet open          486     1,093      2,283     3,803
  *
  * A size sweep (64 B … 16 KiB) put the crossovers near 1.5 KiB for AES-CTR, 512 B for AES-GCM
- * (noble's GHASH is slow) and 4–8 KiB for SHA-256 and HMAC; the thresholds below sit at those
+ * (noble's GHASH is slow) and 4–8 KiB for SHA-256 and HMAC; MEASURED_THRESHOLDS sit at those
  * points. So: signatures and DH always go to WebCrypto (10x), and so does bulk data (10–16x);
  * data packets (128–512 B padded), ids, chain hashes and key derivations stay in noble.
+ *
+ * Browsers differ from Node, and from each other: `npm run bench:crypto-browser` (2026-12-04
+ * 15:33–15:35 UTC, the same 2-core AMD EPYC shared with two other engineers, load average 2.0–2.5;
+ * median µs per call of 5 alternating rounds, awaited one by one, in a dedicated worker as the
+ * engine is; README.md "bench:crypto-browser" has the in-flight and cache-cold columns):
+ *
+ *                          Chromium 156          Firefox ESR 153
+ *   primitive              noble   webcrypto     noble   webcrypto
+ *   AES-CTR 256 B            5.6     8.0           7.8    33.1
+ *   AES-CTR 512 B            9.8     8.9          28.3    45.9
+ *   AES-CTR 1 KiB           17.6     9.0          22.3    30.7
+ *   AES-CTR 2 KiB           40.2    10.8          45.9    33.0
+ *   one-use key 512 B       12.4    15.7          12.3    30.5   ← v2 data packets: WebCrypto
+ *   one-use key 1 KiB       22.2    16.8          22.9    31.3     imports the key first
+ *   AES-GCM seal 32 B       23.6    12.4          32.5    44.1
+ *   AES-GCM seal 256 B      42.0    11.2          42.6    27.6
+ *   SHA-256 256 B            5.4     4.6           8.7    27.0
+ *   SHA-256 512 B            8.3     3.9          15.6    23.3
+ *   SHA-256 2 KiB           32.4     6.8          48.7    30.2
+ *   HMAC-SHA256 64 B         8.3     5.0          14.9    40.7
+ *
+ * Chromium's WebCrypto call costs ~4–16 µs whatever the size, and as much in flight as awaited
+ * (it does not overlap: it runs on the calling thread). Firefox runs it on another thread: ~25–45 µs awaited, and many in
+ * flight overlap (the engine awaits its hashes and decryptions in order, so the awaited column
+ * decides). Hence BROWSER_THRESHOLDS; a browser that was not measured (WebKit) keeps Node's.
  */
 import type { CryptoProvider } from './provider.js';
 import { nobleProvider } from './noble.js';
-import { detectWebCrypto, type WebCryptoSupport } from './detect.js';
+import { detectCryptoRuntime, detectWebCrypto, type CryptoRuntime, type WebCryptoSupport } from './detect.js';
 
 export interface HybridThresholds {
   /** Inputs at least this long go to WebCrypto AES-CTR; shorter ones to noble. */
@@ -36,12 +61,45 @@ export interface HybridThresholds {
   readonly sha256MinBytes: number;
 }
 
-/** The crossovers measured above. */
+/** The crossovers measured above in Node; also for any runtime not measured. */
 export const MEASURED_THRESHOLDS: HybridThresholds = {
   aesCtrMinBytes: 2048,
   aesGcmMinBytes: 512,
   sha256MinBytes: 8192,
 };
+
+/** The crossovers measured above in a browser's dedicated worker, per engine. */
+export const BROWSER_THRESHOLDS: Readonly<Record<'chromium' | 'firefox', HybridThresholds>> = {
+  chromium: {
+    // 512 B with a kept key (v1 packets), 1 KiB with a one-use key (v2, what Covey sends: an
+    // import and an encryption): data packets (128–512 B padded) stay in noble.
+    aesCtrMinBytes: 1024,
+    // WebCrypto at every size measured (32 B up): noble's GHASH costs ~20 µs before any data.
+    aesGcmMinBytes: 0,
+    // 256 B is a tie; from 512 B WebCrypto is twice as fast. (HMAC is faster on WebCrypto from
+    // 32 B, but ~4 µs per call and never on the message path: one threshold serves all three.)
+    sha256MinBytes: 512,
+  },
+  firefox: {
+    // Awaited WebCrypto costs ~25–45 µs: AES-CTR and SHA-256 cross at 2 KiB (kept and one-use keys).
+    aesCtrMinBytes: 2048,
+    // Noble's GCM costs ~30 µs at any small size: WebCrypto wins from 64–256 B.
+    aesGcmMinBytes: 256,
+    sha256MinBytes: 2048,
+  },
+};
+
+/** Which thresholds a runtime gets (pure; the runtime comes from detect.ts `detectCryptoRuntime`). */
+export function thresholdsFor(runtime: CryptoRuntime): HybridThresholds {
+  switch (runtime) {
+    case 'chromium':
+    case 'firefox':
+      return BROWSER_THRESHOLDS[runtime];
+    case 'webkit': // not measured: WebKitGTK's MiniBrowser is driven by WebDriver only, not by the bench
+    case 'other': // Node (tests, benches), or a browser we cannot name
+      return MEASURED_THRESHOLDS;
+  }
+}
 
 /**
  * Routes each call to `web.provider` when the probe found that algorithm working and the input
@@ -110,7 +168,13 @@ function orNoble<T>(fast: CryptoProvider, call: (provider: CryptoProvider) => Pr
   return call(fast).catch(() => call(nobleProvider));
 }
 
-/** What the worker calls once at start: probe the platform, route by measurement. */
-export async function selectCryptoProvider(): Promise<CryptoProvider> {
-  return createHybridProvider(await detectWebCrypto());
+/**
+ * What the worker calls once at start: probe the platform, route by the measurements for the
+ * runtime it runs in. (Both arguments are for tests.)
+ */
+export async function selectCryptoProvider(
+  runtime: CryptoRuntime = detectCryptoRuntime(),
+  probe: () => Promise<WebCryptoSupport | undefined> = detectWebCrypto,
+): Promise<CryptoProvider> {
+  return createHybridProvider(await probe(), thresholdsFor(runtime));
 }
