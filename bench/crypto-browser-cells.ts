@@ -33,5 +33,7 @@ export interface WorkerAnswer {
   readonly primitive: Primitive;
   readonly times: CellTimes;
   readonly userAgent: string;
+  /** What the engine's worker would detect there (detect.ts), hence its thresholds (select.ts). */
+  readonly runtime: string;
   readonly crossOriginIsolated: boolean;
 }

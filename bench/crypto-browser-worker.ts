@@ -12,6 +12,7 @@ Providers alternate which goes first from round to round, so that a load change 
  * that one timed batch lasts about `batchMs` (timer precision: 5 µs in Chromium, 20 µs in Firefox
  * when cross-origin isolated, which the driver's headers make the page).
  */
+import { detectCryptoRuntime } from '../src/protocol/crypto/detect.js';
 import { nobleProvider } from '../src/protocol/crypto/noble.js';
 import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
 import { createWebCryptoProvider } from '../src/protocol/crypto/webcrypto.js';
@@ -134,7 +135,7 @@ self.onmessage = async (event: MessageEvent<CellRequest>) => {
   try {
     const times: CellTimes = {};
     for (const size of sizes) times[String(size)] = await measureCell(primitive, size, rounds, batchMs);
-    const answer: WorkerAnswer = { primitive, times, userAgent: navigator.userAgent, crossOriginIsolated: self.crossOriginIsolated };
+    const answer: WorkerAnswer = { primitive, times, userAgent: navigator.userAgent, runtime: detectCryptoRuntime(), crossOriginIsolated: self.crossOriginIsolated };
     self.postMessage(answer);
   } catch (error) {
     self.postMessage({ error: String(error instanceof Error ? (error.stack ?? error.message) : error) });

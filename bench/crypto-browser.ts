@@ -14,7 +14,7 @@
  * code between two decryptions), and the crossover: the smallest size from which WebCrypto is at least as fast at
  * every larger size measured.
  *
- * Options: --browsers chromium,firefox (default both), --rounds 5, --batch-ms 15 (one timed batch),
+ * Options: --browsers chromium,firefox (default both), --rounds 5, --batch-ms 8 (one timed batch),
  * --sizes 32,64,...,8192. Whole run ~40 s on the shared 2-core machine.
  */
 import { rmSync } from 'node:fs';
@@ -27,6 +27,8 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/browser/harness/chromium.
 import { FIREFOX_PATH } from '../tests/browser/harness/firefox.js';
 import { tempDir } from '../tests/browser/harness/app.js';
 import { MODES, PRIMITIVES, type CellRequest, type CellTimes, type Mode, type Primitive, type WorkerAnswer } from './crypto-browser-cells.js';
+import type { CryptoRuntime } from '../src/protocol/crypto/detect.js';
+import { thresholdsFor } from '../src/protocol/crypto/select.js';
 import { printJsonLine, printTable, round } from './harness.js';
 
 type BrowserName = 'chromium' | 'firefox';
@@ -37,7 +39,7 @@ const { values: options } = parseArgs({
   options: {
     browsers: { type: 'string', default: BROWSERS.join(',') },
     rounds: { type: 'string', default: '5' },
-    'batch-ms': { type: 'string', default: '15' },
+    'batch-ms': { type: 'string', default: '8' },
     sizes: { type: 'string', default: DEFAULT_SIZES.join(',') },
   },
 });
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
       }
       const first = answers[PRIMITIVES[0]!]!;
       console.log(`\n${name} ${page.version}: dedicated worker, µs per call, median of ${rounds} alternating rounds (crossOriginIsolated: ${first.crossOriginIsolated})`);
-      console.log(`  ${first.userAgent}\n`);
+      console.log(`  ${first.userAgent}\n  the engine detects "${first.runtime}": thresholds ${JSON.stringify(thresholdsFor(first.runtime as CryptoRuntime))}\n`);
       const rows: string[][] = [];
       const crossovers: Record<string, Record<Mode, number | null>> = {};
       for (const primitive of PRIMITIVES) {
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
           webcrypto: Object.fromEntries(MODES.map((mode) => [mode, round(c.webcrypto[mode])])),
         }]))]),
       );
-      json[name] = { version: page.version, userAgent: first.userAgent, times: rounded, crossovers };
+      json[name] = { version: page.version, userAgent: first.userAgent, runtime: first.runtime, times: rounded, crossovers };
     }
   } finally {
     server.close();
