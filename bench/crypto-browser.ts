@@ -1,6 +1,6 @@
 /**
  * `npm run bench:crypto-browser`: noble against WebCrypto for the small symmetric primitives, per
- * call, in a dedicated worker of headless Chromium and Firefox (where the engine runs: the
+ * call, in a dedicated worker of headless Chromium, Firefox and WebKit (where the engine runs: the
  * hybrid's thresholds, src/protocol/crypto/select.ts, are chosen from these numbers). Then one
  * JSON line.
  *
@@ -11,12 +11,15 @@
  * with cross-origin isolation headers (finer timers). Per browser, per primitive, per size: median
  * µs per call of alternating rounds, awaited one by one ("seq"), all in flight at once
  * ("flight"), and one by one after evicting L1 ("cold": closer to the engine, which runs other
- * code between two decryptions), and the crossover: the smallest size from which WebCrypto is at least as fast at
- * every larger size measured.
+ * code between two decryptions), and the crossover: the smallest size from which WebCrypto is at
+ * least as fast at every larger size measured.
  *
- * Options: --browsers chromium,firefox (default both), --rounds 5, --batch-ms 8 (one timed batch),
- * --sizes 32,64,...,8192. Whole run ~40 s on the shared 2-core machine.
+ * Options: --browsers chromium,firefox,webkit (default the first two; WebKitGTK's MiniBrowser
+ * runs under its own Xvfb through the browser tests' WebDriver harness), --rounds 5, --batch-ms 8
+ * (one timed batch), --sizes 32,64,...,8192. ~30 s per browser on the shared 2-core machine,
+ * ~20 s for WebKit.
  */
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -26,18 +29,22 @@ import puppeteer from 'puppeteer-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/browser/harness/chromium.js';
 import { FIREFOX_PATH } from '../tests/browser/harness/firefox.js';
 import { tempDir } from '../tests/browser/harness/app.js';
+import { spawnGroup, stopGroup } from '../tests/browser/harness/processes.js';
+import { webkitEngine } from '../tests/browser/harness/webkit.js';
 import { MODES, PRIMITIVES, type CellRequest, type CellTimes, type Mode, type Primitive, type WorkerAnswer } from './crypto-browser-cells.js';
 import type { CryptoRuntime } from '../src/protocol/crypto/detect.js';
 import { thresholdsFor } from '../src/protocol/crypto/select.js';
 import { printJsonLine, printTable, round } from './harness.js';
 
-type BrowserName = 'chromium' | 'firefox';
-const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox'];
+type BrowserName = 'chromium' | 'firefox' | 'webkit';
+const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox', 'webkit'];
+/** WebKit only when asked: it needs Xvfb, and WebKitWebDriver's MiniBrowser is slow to start. */
+const DEFAULT_BROWSERS: readonly BrowserName[] = ['chromium', 'firefox'];
 const DEFAULT_SIZES = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
 
 const { values: options } = parseArgs({
   options: {
-    browsers: { type: 'string', default: BROWSERS.join(',') },
+    browsers: { type: 'string', default: DEFAULT_BROWSERS.join(',') },
     rounds: { type: 'string', default: '5' },
     'batch-ms': { type: 'string', default: '8' },
     sizes: { type: 'string', default: DEFAULT_SIZES.join(',') },
@@ -73,18 +80,21 @@ async function serve(workerSource: string): Promise<{ server: Server; origin: st
   return { server, origin: `http://127.0.0.1:${address.port}` };
 }
 
-/** One browser's page: `run` evaluates an expression in it; `close` ends the browser. */
+/** One browser's page: `runCell` hands a request to its worker; `close` ends the browser. */
 interface BenchPage {
-  run<T>(expression: string): Promise<T>;
+  runCell(request: CellRequest): Promise<WorkerAnswer>;
   readonly version: string;
   close(): Promise<void>;
 }
+
+/** The page's `runCell`, called from a driver (a string: tsx's __name wrappers stay out of the page). */
+const callRunCell = (request: CellRequest) => `runCell(${JSON.stringify(request)})`;
 
 async function openChromium(origin: string): Promise<BenchPage> {
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
   const page = await browser.newPage();
   await page.goto(origin + '/');
-  return { run: (expression) => page.evaluate(expression), version: browser.version(), close: () => browser.close() };
+  return { runCell: (request) => page.evaluate(callRunCell(request)), version: browser.version(), close: () => browser.close() };
 }
 
 async function openFirefox(origin: string): Promise<BenchPage> {
@@ -96,7 +106,32 @@ async function openFirefox(origin: string): Promise<BenchPage> {
     await browser.close();
     rmSync(userDataDir, { recursive: true, force: true });
   };
-  return { run: (expression) => page.evaluate(expression) as never, version: await browser.version(), close };
+  return { runCell: (request) => page.evaluate(callRunCell(request)) as Promise<WorkerAnswer>, version: await browser.version(), close };
+}
+
+/** WebKitGTK's MiniBrowser under its own Xvfb, through the browser tests' WebDriver harness. */
+async function openWebKit(origin: string): Promise<BenchPage> {
+  const runDir = tempDir('covey-bench-webkit-');
+  const xvfb = spawnGroup('Xvfb', ['-displayfd', '1', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'], runDir });
+  const display = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    xvfb.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    xvfb.once('exit', (code) => reject(new Error(`Xvfb exited with ${code}`)));
+  });
+  const engine = await webkitEngine({ display, runDir });
+  const profile = await engine.newProfile();
+  const tab = await profile.open(origin + '/');
+  const version = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'libwebkit2gtk-4.1-0'], { encoding: 'utf8' });
+  const close = async () => {
+    await engine.close();
+    await stopGroup(xvfb);
+    rmSync(runDir, { recursive: true, force: true });
+  };
+  // WebDriver's "execute script" waits for a returned promise.
+  return { runCell: (request) => tab.evaluate((r) => (window as unknown as { runCell(r: CellRequest): Promise<WorkerAnswer> }).runCell(r), request), version: `WebKitGTK ${version}`, close };
 }
 
 /** The smallest size from which WebCrypto is at least as fast at every larger size; undefined if never. */
@@ -120,12 +155,12 @@ async function main(): Promise<void> {
   const json: Record<string, unknown> = {};
   try {
     for (const name of browsers) {
-      const page = name === 'chromium' ? await openChromium(origin) : await openFirefox(origin);
+      const page = name === 'chromium' ? await openChromium(origin) : name === 'firefox' ? await openFirefox(origin) : await openWebKit(origin);
       const answers: Partial<Record<Primitive, WorkerAnswer>> = {};
       try {
         for (const primitive of PRIMITIVES) {
           const request: CellRequest = { primitive, sizes, rounds, batchMs };
-          answers[primitive] = await page.run<WorkerAnswer>(`runCell(${JSON.stringify(request)})`);
+          answers[primitive] = await page.runCell(request);
         }
       } finally {
         await page.close();
