@@ -37,3 +37,24 @@ export interface WorkerAnswer {
   readonly runtime: string;
   readonly crossOriginIsolated: boolean;
 }
+
+/**
+ * The receive path of one v2 data packet as the engine runs it (Session.receiveAll): its message
+ * id (SHA-256 of signature ‖ signed), its signature check (Ed25519: WebCrypto in every hybrid),
+ * then decryption under its one-use message key, unpadding and decoding. Timed with the hybrid at
+ * each set of thresholds, so that the routing of AES-CTR and SHA-256 is judged inside the code it
+ * runs in rather than alone. Sizes are padded plaintext sizes (128 B is the smallest packet).
+ */
+export interface PacketRequest {
+  readonly kind: 'packet';
+  readonly paddedSizes: readonly number[];
+  /** Name → thresholds of the hybrid to time. */
+  readonly hybrids: Readonly<Record<string, { aesCtrMinBytes: number; aesGcmMinBytes: number; sha256MinBytes: number }>>;
+  readonly rounds: number;
+  readonly batchMs: number;
+}
+
+/** Median µs per packet, per padded size (as a string key), hybrid name, awaited one by one or all in flight. */
+export interface PacketAnswer {
+  readonly times: Record<string, Record<string, { readonly sequential: number; readonly inFlight: number }>>;
+}

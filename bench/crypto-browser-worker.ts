@@ -12,11 +12,15 @@ Providers alternate which goes first from round to round, so that a load change 
  * that one timed batch lasts about `batchMs` (timer precision: 5 µs in Chromium, 20 µs in Firefox
  * when cross-origin isolated, which the driver's headers make the page).
  */
-import { detectCryptoRuntime } from '../src/protocol/crypto/detect.js';
+import { detectCryptoRuntime, detectWebCrypto } from '../src/protocol/crypto/detect.js';
+import { createHybridProvider } from '../src/protocol/crypto/select.js';
+import { sessionId } from '../src/protocol/ids.js';
+import { makeMessageId } from '../src/protocol/packets/ids.js';
+import { bindKeys, decryptDataPacketWith, sealDataPacket, verifyDataPacket } from '../src/protocol/packets/data.js';
 import { nobleProvider } from '../src/protocol/crypto/noble.js';
 import type { CryptoProvider } from '../src/protocol/crypto/provider.js';
 import { createWebCryptoProvider } from '../src/protocol/crypto/webcrypto.js';
-import { MODES, type CellRequest, type CellTimes, type Mode, type Primitive, type ProviderName, type WorkerAnswer } from './crypto-browser-cells.js';
+import { MODES, type CellRequest, type CellTimes, type Mode, type PacketAnswer, type PacketRequest, type Primitive, type ProviderName, type WorkerAnswer } from './crypto-browser-cells.js';
 
 /** Fewest and most calls per timed batch. */
 const MIN_CALLS = 16;
@@ -130,7 +134,59 @@ async function measureCell(primitive: Primitive, size: number, rounds: number, b
   return { noble: medians('noble'), webcrypto: medians('webcrypto') };
 }
 
-self.onmessage = async (event: MessageEvent<CellRequest>) => {
+/** The receive path of one v2 packet of `paddedSize` bytes (crypto-browser-cells.ts PacketRequest), per hybrid. */
+async function measurePackets(request: PacketRequest): Promise<PacketAnswer> {
+  const support = await detectWebCrypto();
+  const names = Object.keys(request.hybrids);
+  const hybrids = Object.fromEntries(names.map((name) => [name, createHybridProvider(support, request.hybrids[name])]));
+  const keys = await bindKeys(nobleProvider, { sessionId: sessionId(fill(32, 10)), groupKey: key });
+  const seed = fill(32, 11);
+  const authorKey = await nobleProvider.ed25519PublicKey(seed);
+  const messageKey = fill(32, 12);
+  const times: PacketAnswer['times'] = {};
+  for (const paddedSize of request.paddedSizes) {
+    // Text whose records (~10 bytes of framing) and length prefix pad to exactly paddedSize.
+    const text = 'x'.repeat(paddedSize / 2 + 8);
+    const packet = await sealDataPacket(nobleProvider, (n) => nobleProvider.randomBytes(n), {
+      keys,
+      chain: { index: 7, messageKey },
+      ephemeralSeed: seed,
+      content: { parents: [], body: { type: 'payload', text } },
+    });
+    if (packet.payload.length !== paddedSize) throw new Error(`padded to ${packet.payload.length}, not ${paddedSize}`);
+    const ops = Object.fromEntries(names.map((name) => [name, async () => {
+      const p = hybrids[name]!;
+      await makeMessageId(p, packet);
+      if (!(await verifyDataPacket(p, packet, keys, authorKey, true))) throw new Error('bad signature');
+      return decryptDataPacketWith(p, packet, messageKey, true);
+    }]));
+    let slowestUs = 0;
+    for (const name of names) {
+      const until = performance.now() + WARM_UP_MS;
+      while (performance.now() < until) await timeSequential(ops[name]!, 8);
+      slowestUs = Math.max(slowestUs, await timeSequential(ops[name]!, 20));
+    }
+    const calls = Math.min(MAX_CALLS, Math.max(MIN_CALLS, Math.round((request.batchMs * 1000) / Math.max(slowestUs, 0.1))));
+    const samples = Object.fromEntries(names.map((name) => [name, { sequential: [] as number[], inFlight: [] as number[] }]));
+    for (let r = 0; r < request.rounds; r++) {
+      const order = r % 2 === 0 ? names : [...names].reverse();
+      for (const name of order) samples[name]!.sequential.push(await timeSequential(ops[name]!, calls));
+      for (const name of order) samples[name]!.inFlight.push(await timeInFlight(ops[name]!, calls));
+    }
+    times[String(paddedSize)] = Object.fromEntries(names.map((name) => [name, { sequential: median(samples[name]!.sequential), inFlight: median(samples[name]!.inFlight) }]));
+  }
+  return { times };
+}
+
+self.onmessage = async (event: MessageEvent<CellRequest | PacketRequest>) => {
+  if ('kind' in event.data) {
+    try {
+      self.postMessage(await measurePackets(event.data));
+    } catch (error) {
+      self.postMessage({ error: String(error instanceof Error ? (error.stack ?? error.message) : error) });
+    }
+    return;
+  }
   const { primitive, sizes, rounds, batchMs } = event.data;
   try {
     const times: CellTimes = {};

@@ -31,15 +31,17 @@ import { FIREFOX_PATH } from '../tests/browser/harness/firefox.js';
 import { tempDir } from '../tests/browser/harness/app.js';
 import { spawnGroup, stopGroup } from '../tests/browser/harness/processes.js';
 import { webkitEngine } from '../tests/browser/harness/webkit.js';
-import { MODES, PRIMITIVES, type CellRequest, type CellTimes, type Mode, type Primitive, type WorkerAnswer } from './crypto-browser-cells.js';
+import { MODES, PRIMITIVES, type CellRequest, type CellTimes, type Mode, type PacketAnswer, type PacketRequest, type Primitive, type WorkerAnswer } from './crypto-browser-cells.js';
 import type { CryptoRuntime } from '../src/protocol/crypto/detect.js';
-import { thresholdsFor } from '../src/protocol/crypto/select.js';
+import { MEASURED_THRESHOLDS, thresholdsFor } from '../src/protocol/crypto/select.js';
 import { printJsonLine, printTable, round } from './harness.js';
 
 type BrowserName = 'chromium' | 'firefox' | 'webkit';
 const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox', 'webkit'];
 /** WebKit only when asked: it needs Xvfb, and WebKitWebDriver's MiniBrowser is slow to start. */
 const DEFAULT_BROWSERS: readonly BrowserName[] = ['chromium', 'firefox'];
+/** Padded plaintext sizes of the v2 packets timed whole (128 B: a short message; catch-up packets are 128-512 B). */
+const PACKET_SIZES = [128, 256, 512, 1024];
 const DEFAULT_SIZES = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
 
 const { values: options } = parseArgs({
@@ -80,21 +82,21 @@ async function serve(workerSource: string): Promise<{ server: Server; origin: st
   return { server, origin: `http://127.0.0.1:${address.port}` };
 }
 
-/** One browser's page: `runCell` hands a request to its worker; `close` ends the browser. */
+/** One browser's page: `runCell` hands a request to its worker and resolves with its answer; `close` ends the browser. */
 interface BenchPage {
-  runCell(request: CellRequest): Promise<WorkerAnswer>;
+  runCell<T>(request: CellRequest | PacketRequest): Promise<T>;
   readonly version: string;
   close(): Promise<void>;
 }
 
 /** The page's `runCell`, called from a driver (a string: tsx's __name wrappers stay out of the page). */
-const callRunCell = (request: CellRequest) => `runCell(${JSON.stringify(request)})`;
+const callRunCell = (request: CellRequest | PacketRequest) => `runCell(${JSON.stringify(request)})`;
 
 async function openChromium(origin: string): Promise<BenchPage> {
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
   const page = await browser.newPage();
   await page.goto(origin + '/');
-  return { runCell: (request) => page.evaluate(callRunCell(request)), version: browser.version(), close: () => browser.close() };
+  return { runCell: (request) => page.evaluate(callRunCell(request)) as never, version: browser.version(), close: () => browser.close() };
 }
 
 async function openFirefox(origin: string): Promise<BenchPage> {
@@ -106,7 +108,7 @@ async function openFirefox(origin: string): Promise<BenchPage> {
     await browser.close();
     rmSync(userDataDir, { recursive: true, force: true });
   };
-  return { runCell: (request) => page.evaluate(callRunCell(request)) as Promise<WorkerAnswer>, version: await browser.version(), close };
+  return { runCell: (request) => page.evaluate(callRunCell(request)) as never, version: await browser.version(), close };
 }
 
 /** WebKitGTK's MiniBrowser under its own Xvfb, through the browser tests' WebDriver harness. */
@@ -131,7 +133,7 @@ async function openWebKit(origin: string): Promise<BenchPage> {
     rmSync(runDir, { recursive: true, force: true });
   };
   // WebDriver's "execute script" waits for a returned promise.
-  return { runCell: (request) => tab.evaluate((r) => (window as unknown as { runCell(r: CellRequest): Promise<WorkerAnswer> }).runCell(r), request), version: `WebKitGTK ${version}`, close };
+  return { runCell: (request) => tab.evaluate((r) => (window as unknown as { runCell(r: unknown): Promise<never> }).runCell(r), request), version: `WebKitGTK ${version}`, close };
 }
 
 /** The smallest size from which WebCrypto is at least as fast at every larger size; undefined if never. */
@@ -157,11 +159,17 @@ async function main(): Promise<void> {
     for (const name of browsers) {
       const page = name === 'chromium' ? await openChromium(origin) : name === 'firefox' ? await openFirefox(origin) : await openWebKit(origin);
       const answers: Partial<Record<Primitive, WorkerAnswer>> = {};
+      let hybrids: PacketRequest['hybrids'] = {};
+      let packets: PacketAnswer = { times: {} };
       try {
         for (const primitive of PRIMITIVES) {
           const request: CellRequest = { primitive, sizes, rounds, batchMs };
-          answers[primitive] = await page.runCell(request);
+          answers[primitive] = await page.runCell<WorkerAnswer>(request);
         }
+        const runtime = answers[PRIMITIVES[0]!]!.runtime as CryptoRuntime;
+        const own = thresholdsFor(runtime);
+        hybrids = { node: MEASURED_THRESHOLDS, [runtime]: own, 'aes-ctr-all': { ...own, aesCtrMinBytes: 0 } };
+        packets = await page.runCell<PacketAnswer>({ kind: 'packet', paddedSizes: PACKET_SIZES, hybrids, rounds, batchMs });
       } finally {
         await page.close();
       }
@@ -187,7 +195,17 @@ async function main(): Promise<void> {
           webcrypto: Object.fromEntries(MODES.map((mode) => [mode, round(c.webcrypto[mode])])),
         }]))]),
       );
-      json[name] = { version: page.version, userAgent: first.userAgent, runtime: first.runtime, times: rounded, crossovers };
+      const names = Object.keys(hybrids);
+      console.log(`\nv2 data packet received (message id, signature check, one-use key decryption, decoding), µs per packet; hybrids: ${names.map((n) => `${n} ${JSON.stringify(hybrids[n])}`).join(', ')}\n`);
+      printTable(
+        ['padded size', ...names.map((n) => `${n} seq`), ...names.map((n) => `${n} flight`)],
+        PACKET_SIZES.map((size) => {
+          const row = packets.times[String(size)]!;
+          return [bytes(size), ...names.map((n) => us(row[n]!.sequential)), ...names.map((n) => us(row[n]!.inFlight))];
+        }),
+      );
+      const packetTimes = Object.fromEntries(Object.entries(packets.times).map(([size, row]) => [size, Object.fromEntries(Object.entries(row).map(([n, t]) => [n, { sequential: round(t.sequential), inFlight: round(t.inFlight) }]))]));
+      json[name] = { version: page.version, userAgent: first.userAgent, runtime: first.runtime, times: rounded, crossovers, hybrids, packets: packetTimes };
     }
   } finally {
     server.close();
