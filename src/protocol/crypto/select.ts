@@ -83,8 +83,9 @@ export const BROWSER_THRESHOLDS: Readonly<Record<'chromium' | 'firefox', HybridT
   firefox: {
     // Awaited WebCrypto costs ~25–45 µs: AES-CTR and SHA-256 cross at 2 KiB (kept and one-use keys).
     aesCtrMinBytes: 2048,
-    // Noble's GCM costs ~30 µs at any small size: WebCrypto wins from 64–256 B.
-    aesGcmMinBytes: 256,
+    // Noble's GCM costs ~20–40 µs at any small size; awaited WebCrypto crossed it at 64–256 B at
+    // load 2–3 and at 512 B–1 KiB at load 3.8 (its thread must be scheduled too): Node's 512 B.
+    aesGcmMinBytes: 512,
     sha256MinBytes: 2048,
   },
 };
