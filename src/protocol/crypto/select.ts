@@ -45,9 +45,11 @@
  *   HMAC-SHA256 64 B         8.3     5.0          14.9    40.7
  *
  * Chromium's WebCrypto call costs ~4–16 µs whatever the size, and as much in flight as awaited
- * (it does not overlap: it runs on the calling thread). Firefox runs it on another thread: ~25–45 µs awaited, and many in
- * flight overlap (the engine awaits its hashes and decryptions in order, so the awaited column
- * decides). Hence BROWSER_THRESHOLDS; WebKit and any other runtime keep Node's (thresholdsFor).
+ * (it does not overlap: it runs on the calling thread). Firefox runs it on another thread:
+ * ~25–45 µs awaited (~100 µs at load 3.8), and many in flight overlap (the engine awaits its
+ * hashes and decryptions in order, so the awaited column decides). Runs at 15:39 and 15:45 put
+ * each crossover at the same size or the next, except Firefox's GCM (below). Hence
+ * BROWSER_THRESHOLDS; WebKit and any other runtime keep Node's (thresholdsFor).
  */
 import type { CryptoProvider } from './provider.js';
 import { nobleProvider } from './noble.js';
@@ -96,8 +98,8 @@ export function thresholdsFor(runtime: CryptoRuntime): HybridThresholds {
     case 'chromium':
     case 'firefox':
       return BROWSER_THRESHOLDS[runtime];
-    // WebKitGTK 2.50 (bench:crypto-browser -- --browsers webkit, 15:42, load 3-3.6): off-thread
-    // like Firefox, ~20-100 us awaited; awaited crossovers AES-CTR 2-4 KiB, SHA-256 4 KiB, HMAC
+    // WebKitGTK 2.50 (bench:crypto-browser -- --browsers webkit, 15:42, load 3.1–3.6): off-thread
+    // like Firefox, ~20–100 µs awaited; awaited crossovers AES-CTR 2–4 KiB, SHA-256 4 KiB, HMAC
     // past 8 KiB, GCM seal 256 B / open 2 KiB: Node's fit. (Safari's own crypto is not measured.)
     case 'webkit':
     case 'other': // Node (tests, benches), or a browser we cannot name
