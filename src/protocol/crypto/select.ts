@@ -78,9 +78,10 @@ export const BROWSER_THRESHOLDS: Readonly<Record<'chromium' | 'firefox', HybridT
     aesCtrMinBytes: 1024,
     // WebCrypto at every size measured (32 B up): noble's GHASH costs ~20 µs before any data.
     aesGcmMinBytes: 0,
-    // 256 B is a tie; from 512 B WebCrypto is twice as fast. (HMAC is faster on WebCrypto from
-    // 32 B, but ~4 µs per call and never on the message path: one threshold serves all three.)
-    sha256MinBytes: 512,
+    // WebCrypto ~1 µs faster at 256 B in each of five runs, twice as fast from 512 B: a data
+    // packet's message id (SHA-256 of ~230–620 bytes) goes to WebCrypto from 256 B. (HMAC is
+    // faster on WebCrypto from 32 B, but ~4 µs per call and never on the message path.)
+    sha256MinBytes: 256,
   },
   firefox: {
     // Awaited WebCrypto costs ~25–45 µs: AES-CTR and SHA-256 cross at 2 KiB (kept and one-use keys).
