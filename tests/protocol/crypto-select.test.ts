@@ -147,19 +147,23 @@ describe('createHybridProvider at the browser thresholds', () => {
   /** Opens a ciphertext (tag included) of exactly `n` bytes. */
   const open = (n: number): Call => async (h) => h.aesGcmDecrypt(key, nonce, await nobleProvider.aesGcmEncrypt(key, nonce, new Uint8Array(n - 16)));
 
+  /**
+   * `call` one byte short of `min` and at `min`: noble, then WebCrypto. A threshold of 0 (or at
+   * most `smallest`, the least input the call takes) means every input: WebCrypto at `smallest`.
+   */
+  async function edge(t: HybridThresholds, min: number, call: (n: number) => Call, smallest = 0): Promise<void> {
+    if (min <= smallest) expect(await routes(t, [call(smallest)])).toEqual(['web']);
+    else expect(await routes(t, [call(min - 1), call(min)])).toEqual(['noble', 'web']);
+  }
+
   for (const engine of ['chromium', 'firefox'] as const) {
     const t = BROWSER_THRESHOLDS[engine];
     it(`${engine}: one byte short of each threshold goes to noble, the threshold itself to WebCrypto`, async () => {
-      for (const call of [ctr, oneUse]) expect(await routes(t, [call(t.aesCtrMinBytes - 1), call(t.aesCtrMinBytes)])).toEqual(['noble', 'web']);
-      for (const call of [sha, mac, kdf]) expect(await routes(t, [call(t.sha256MinBytes - 1), call(t.sha256MinBytes)])).toEqual(['noble', 'web']);
-      if (t.aesGcmMinBytes === 0) {
-        // Every size: the smallest plaintext and ciphertext (the tag alone) too.
-        expect(await routes(t, [seal(0), open(16)])).toEqual(['web', 'web']);
-      } else {
-        expect(await routes(t, [seal(t.aesGcmMinBytes - 1), seal(t.aesGcmMinBytes)])).toEqual(['noble', 'web']);
-        // Decryption is routed by the ciphertext's length.
-        expect(await routes(t, [open(t.aesGcmMinBytes - 1), open(t.aesGcmMinBytes)])).toEqual(['noble', 'web']);
-      }
+      for (const call of [ctr, oneUse]) await edge(t, t.aesCtrMinBytes, call);
+      for (const call of [sha, mac, kdf]) await edge(t, t.sha256MinBytes, call);
+      await edge(t, t.aesGcmMinBytes, seal);
+      // Decryption is routed by the ciphertext's length, the 16-byte tag at least.
+      await edge(t, t.aesGcmMinBytes, open, 16);
     });
   }
 
