@@ -283,7 +283,7 @@ export class CoveyEngine implements ConversationHost {
     try {
       const client = this.relay(relay).client;
       const made = await client.createFetchToken(channel, FETCH_TOKEN_TTL_MS, signer);
-      const token: FetchTokenRecord = { channel, relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq, member: signer.publicKey };
+      const token = fetchTokenRecord(relay, channel, made, afterSeq, signer);
       await this.store.commit(this.store.batch().putTransit('fetchTokens', token));
       set(token);
       if (current !== null) await client.revokeFetchTokens(channel, current.token, signer).catch(() => undefined);
@@ -1020,7 +1020,7 @@ export class CoveyEngine implements ConversationHost {
       runtime.record.claimedAtMs = this.deps.now();
       if (runtime.meta.lastSeq === 0) runtime.meta.lastSeq = joinedSeq - 1;
       const outbox = this.claimRecord(runtime, claim);
-      const token: FetchTokenRecord | null = made === null ? null : { channel: r.channel, relay: r.relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq: runtime.meta.lastSeq, member: runtime.signer.publicKey };
+      const token = made === null ? null : fetchTokenRecord(r.relay, r.channel, made, runtime.meta.lastSeq, runtime.signer);
       await runtime.save((batch) => {
         batch.put('sessions', r.id, runtime.sessionRecord(batch));
         batch.putTransit('outbox', outbox);
@@ -1113,6 +1113,14 @@ export class CoveyEngine implements ConversationHost {
     this.sink.invalidate('conversations');
     this.sink.invalidate({ conversation: id });
   }
+}
+
+/**
+ * The stored form of a fetch token the relay made (for the service worker: client-db.ts), with
+ * the seq it may read after and our member key, so it counts only what others wrote.
+ */
+function fetchTokenRecord(relay: string, channel: ChannelId, made: CreateFetchTokenResponse, afterSeq: number, signer: RelaySigner): FetchTokenRecord {
+  return { channel, relay, token: made.token, expiresAtMs: made.expiresAtMs, afterSeq, member: signer.publicKey };
 }
 
 function sealJoinClaimText(engine: CoveyEngine, jk: string, channel: ChannelId, inviteId: string, binding: Binding): Promise<string> {
