@@ -55,6 +55,14 @@ async function backlog(clients: TestClient[], bobProfile: Profile): Promise<{ al
   return { alice, aId, bId, bobKey, channel };
 }
 
+/** Bob started again on his stored profile, once he shows the whole backlog (waited for as `what`). */
+async function startBob(clients: TestClient[], bobProfile: Profile, bId: ConversationId, what: string): Promise<TestClient> {
+  const bob = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: PAGE });
+  clients.push(bob);
+  await bob.until(what, () => texts.every((t) => bob.texts(bId).includes(t)));
+  return bob;
+}
+
 /** Alice writes BACKLOG messages while Bob is closed; Bob comes back in pages of PAGE (crashing once, if asked). */
 async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped: number; crashed: boolean; reopened: string[]; timelineRecords: number }> {
   const clients: TestClient[] = [];
@@ -97,9 +105,7 @@ async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped
     }
     if (crashed) {
       bob.close();
-      bob = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: PAGE });
-      clients.push(bob);
-      await bob.until('the backlog after the restart', () => texts.every((t) => bob.texts(bId).includes(t)));
+      bob = await startBob(clients, bobProfile, bId, 'the backlog after the restart');
     }
     // Everything settled: Alice's ack state says Bob has them all, so nothing more can arrive.
     await alice.until('all delivered', () => alice.view(aId)!.timeline.every((t) => t.type !== 'message' || !t.mine || t.delivery.state === 'delivered-to-all'));
@@ -110,9 +116,7 @@ async function catchUp(crash: Crash | null): Promise<{ bob: string[]; overlapped
     const raw = await ClientStore.open(bobProfile.indexedDB);
     const timelineRecords = (await raw.db.getAllKeys('timeline')).filter((key) => (key as [string, number])[0] === bId).length;
     raw.close();
-    const again = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: PAGE });
-    clients.push(again);
-    await again.until('the stored history', () => texts.every((t) => again.texts(bId).includes(t)));
+    const again = await startBob(clients, bobProfile, bId, 'the stored history');
     return { bob: shown, overlapped, crashed, reopened: again.texts(bId), timelineRecords };
   } finally {
     for (const c of clients) c.close();
@@ -207,18 +211,14 @@ async function ackPage(crash: boolean): Promise<{
     }
     if (crash) {
       bob.close();
-      bob = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: PAGE });
-      clients.push(bob);
-      await bob.until('the backlog after the restart', () => texts.every((t) => bob.texts(bId).includes(t)));
+      bob = await startBob(clients, bobProfile, bId, 'the backlog after the restart');
     }
     await alice.until('all delivered', () => alice.view(aId)!.timeline.every((t) => t.type !== 'message' || !t.mine || t.delivery.state === 'delivered-to-all'));
     const shown = bob.texts(bId);
     const after = await relay.store.readEvents(channel, head, 1000, 1 << 30);
     const acks = after.filter((e) => e.type === 'packet' && e.author === bobKey).length;
     bob.close();
-    const again = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: PAGE });
-    clients.push(again);
-    await again.until('the stored history', () => texts.every((t) => again.texts(bId).includes(t)));
+    const again = await startBob(clients, bobProfile, bId, 'the stored history');
     return { at, bob: shown, reopened: again.texts(bId), acks };
   } finally {
     for (const c of clients) c.close();
