@@ -114,6 +114,10 @@ export interface TrackedSnapshot {
   readonly needed: boolean;
   readonly acceptedAtMs: number;
   readonly atMs: number;
+  /**
+   * The readers still to ack it, sorted, without us (`AckMonitorSnapshot.selfImplicit`; listed
+   * in snapshots of older builds).
+   */
   readonly remaining: readonly MemberId[];
   readonly owing: readonly MemberId[];
   readonly gone: readonly MemberId[];
@@ -136,6 +140,11 @@ export interface AckMonitorSnapshot {
   /** Whether a member moved on without acking everything (rule 1's last word fell short). */
   readonly incomplete: boolean;
   readonly lateReaders: readonly MemberId[];
+  /**
+   * true: `tracked[].remaining` leaves us out, and `restore` derives whether we are still to ack
+   * each message (see `restore`). Absent in snapshots of older builds, whose lists name us.
+   */
+  readonly selfImplicit?: true;
 }
 
 /** Always online: the behaviour of mpENC, where every member is in the chat room. */
@@ -414,6 +423,7 @@ export class AckMonitor<Body> {
       goneFrom: [...this.goneFrom],
       incomplete: this.incomplete,
       lateReaders: [...this.lateReaders].sort(),
+      selfImplicit: true,
     };
   }
 
@@ -424,13 +434,20 @@ export class AckMonitor<Body> {
    * entries by identity (src/worker/snapshot-chunks.ts). Unchanged is decided by the fields that
    * can change: `remaining` only shrinks and `owing` and `gone` only grow, so equal sizes mean
    * equal sets; the rest are numbers and flags.
+   *
+   * `remaining` leaves us out (restore derives it): our own ack is the one step that changes
+   * every tracked message at once. After a catch-up of authors who did not see each other, or
+   * of anyone while a member sleeps, every message still waits for someone besides us; with us
+   * listed, our ack alone rewrote every entry and so every stored chunk of them (issue 12,
+   * bench:catchup: ~150 chunks re-encoded and sealed in one transaction). Without us, it leaves
+   * those entries as they were.
    */
   private trackedEntry(id: MessageKey, t: Tracked): TrackedSnapshot {
     const made = this.snapshotEntries.get(id);
     if (
       made !== undefined &&
       made.atMs === t.atMs &&
-      made.remaining.length === t.remaining.size &&
+      made.remaining.length === t.remaining.size - (t.remaining.has(this.self) ? 1 : 0) &&
       made.owing.length === (t.owing?.size ?? 0) &&
       made.gone.length === (t.gone?.size ?? 0) &&
       made.warned === t.warned &&
@@ -444,7 +461,7 @@ export class AckMonitor<Body> {
       needed: t.needed,
       acceptedAtMs: t.acceptedAtMs,
       atMs: t.atMs,
-      remaining: [...t.remaining].sort(),
+      remaining: [...t.remaining].filter((r) => r !== this.self).sort(),
       owing: [...(t.owing ?? [])].sort(),
       gone: [...(t.gone ?? [])].sort(),
       warned: t.warned,
@@ -477,12 +494,35 @@ export class AckMonitor<Body> {
     for (const [id, gone] of snapshot.goneFrom) monitor.goneFrom.set(id, [...gone]);
     monitor.incomplete = snapshot.incomplete;
     for (const m of snapshot.lateReaders) monitor.lateReaders.add(m);
+    // We are still to ack a tracked message exactly when we are one of its readers, have not
+    // departed, and the transcript does not show our ack (Transcript.ackedBy):
+    //  - `accepted` puts in `remaining` exactly the readers not departed who have not acked it;
+    //  - we leave it in two ways only. Each message of ours, once accepted, acks per author a
+    //    prefix of that author's messages (an author's messages form a line, mpENC §3.4), and
+    //    applyAcksBy pops that whole prefix: so afterwards we remain exactly where we have not
+    //    acked. And `lastWord`, `left` and `forget` of us end with us departed and in no
+    //    `remaining` (lastWord may first drop us from messages its last word names without
+    //    our ack: departed covers them too);
+    //  - our acks change only with a message of ours (the session calls `accepted` for each
+    //    message it adds, before it snapshots), and departed only grows.
+    // tests/protocol/ack-monitor-restore.test.ts checks this on random traces.
+    // Snapshots name us only when `selfImplicit` is absent: written by an older build, whose
+    // lists name us where it held us. Those are read as written rather than derived too (they
+    // would give the same, by the above, for a build whose monitor kept these rules; read as
+    // written, a stored record needs no such argument). The worker stores the record and every
+    // changed chunk of entries in one transaction, and an entry differs between the forms
+    // exactly when it names us (src/worker/snapshot-chunks.ts compares them as JSON), so a
+    // subsession's stored entries are never of both forms.
+    const derived = snapshot.selfImplicit === true && transcript.members.includes(self) && !monitor.departed.has(self);
     for (const t of snapshot.tracked) {
-      monitor.track(t.id, transcript.get(t.id).author, {
+      const author = transcript.get(t.id).author;
+      const remaining = new Set(t.remaining);
+      if (derived && author !== self && !transcript.ackedBy(t.id, self)) remaining.add(self);
+      monitor.track(t.id, author, {
         needed: t.needed,
         acceptedAtMs: t.acceptedAtMs,
         atMs: t.atMs,
-        remaining: new Set(t.remaining),
+        remaining,
         ...(t.owing.length > 0 && { owing: new Set(t.owing) }),
         ...(t.gone.length > 0 && { gone: new Set(t.gone) }),
         warned: t.warned,
