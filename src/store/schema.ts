@@ -29,12 +29,18 @@
  * service worker stores one record per page it reads, not one per event; bench:catchup). No store
  * change, nothing to convert: per-event records are read as they are; the version keeps an older
  * build, which would take a page record for one event, from opening the database.
+ * v7: a session record's ack monitors may leave us out of each tracked message's remaining
+ * readers (src/protocol/reliability/ack-monitor.ts AckMonitorSnapshot.selfImplicit: our own ack
+ * no longer rewrites every stored chunk of tracked acks, bench:catchup). No store change, nothing
+ * to convert: snapshots written before name us and are read as they are; the version keeps an
+ * older build, which would take us for having acked everything (no ack sent, delivery shown), from
+ * opening the database.
  */
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { CLIENT_DB_NAME, OUTBOX_BY_CHANNEL_INDEX, TRANSIT_STORES, type FetchTokenRecord, type InboxRecord, type OutboxRecord } from '../shared/client-db.js';
 
 export { CLIENT_DB_NAME };
-export const CLIENT_DB_VERSION = 6;
+export const CLIENT_DB_VERSION = 7;
 
 /** An encrypted value: AES-256-GCM, 12-byte IV, tag appended. */
 export interface Sealed {
@@ -129,5 +135,9 @@ export function upgradeCoveyDb(
   if (oldVersion < 6 && target >= 6) {
     // Inbox records as pages of events (src/shared/client-db.ts InboxPageRecord): no layout
     // change, nothing to convert; per-event records written before are read as they are.
+  }
+  if (oldVersion < 7 && target >= 7) {
+    // Ack monitor snapshots without us in `remaining` (AckMonitorSnapshot.selfImplicit): no
+    // layout change, nothing to convert; snapshots written before are read as they are.
   }
 }

@@ -228,6 +228,28 @@ describe('client store', () => {
     await expect(ClientStore.open(factory, CLIENT_DB_NAME, 5)).rejects.toThrow();
   });
 
+  it('reads the session records of a version 6 database after the upgrade to v7 (ack snapshots without us), and a v6 build no longer opens it', async () => {
+    const factory = new IDBFactory();
+    const { record, dataKey } = await createKeys();
+    // As a v6 build stored it: the ack monitor names us among the readers still to ack.
+    const session = { snapshot: { subsessions: [{ acks: { tracked: [{ id: 'm1', remaining: ['bob', 'me'] }] } }] }, lastSeq: 7 };
+    {
+      const v6 = await ClientStore.open(factory, CLIENT_DB_NAME, 6);
+      await v6.putKeys(record);
+      v6.setDataKey(dataKey);
+      await v6.commit(v6.batch().put('sessions', 'c1', session));
+      v6.close();
+    }
+    const store = await ClientStore.open(factory);
+    expect(store.db.version).toBe(CLIENT_DB_VERSION);
+    expect(CLIENT_DB_VERSION).toBeGreaterThanOrEqual(7);
+    store.setDataKey(dataKey);
+    expect(await store.get('sessions', 'c1')).toEqual(session);
+    store.close();
+    // A build of version 6 would take a snapshot without us for one where we acked everything: it cannot open the database.
+    await expect(ClientStore.open(factory, CLIENT_DB_NAME, 6)).rejects.toThrow();
+  });
+
   it('reads a version 4 pack of items after the upgrade to v5 beside packs of rows', async () => {
     const factory = new IDBFactory();
     const { record, dataKey } = await createKeys();
