@@ -57,4 +57,39 @@ describe('incremental session snapshot (issue 12)', () => {
       expect(fresh(sim.member('alice').session.snapshot())).toEqual(fresh(s));
     }
   });
+
+  it('restores a snapshot of an older build, which names us among the readers still to ack, as the same session', async () => {
+    const sim = await chat3(5);
+    const bob = 'bob' as MemberId;
+    const carol = 'carol' as MemberId;
+    sim.asleep.add(bob);
+    sim.asleep.add(carol);
+    for (const text of ['one', 'two', 'three']) await sim.act('alice', (s, now) => s.send(text, now));
+    // Bob wakes and reads them; his ack is not due yet (Carol sleeps on: they stay tracked).
+    sim.asleep.delete(bob);
+    await sim.settle();
+    const session = sim.member('bob').session;
+    const now = session.snapshot();
+    const sub = now.subsessions.find((x) => x.index === now.current)!;
+    const owed = sub.acks.tracked.filter((t) => session.delivery(t.id).waiting.includes(bob));
+    expect(owed.length).toBeGreaterThanOrEqual(3);
+    expect(sub.acks.tracked.filter((t) => t.remaining.includes(bob))).toEqual([]);
+    // The same state as an older build stored it: Bob named where he is still to ack, no selfImplicit.
+    const older = fresh(now) as SessionSnapshot;
+    const olderSubs = older.subsessions.map((x) => {
+      const { selfImplicit: _, ...acks } = x.acks;
+      const tracked = acks.tracked.map((t) => {
+        const d = session.delivery(t.id);
+        return { ...t, remaining: [...d.waiting, ...d.pending, ...d.late].sort() };
+      });
+      return { ...x, acks: { ...acks, tracked } };
+    });
+    expect(olderSubs.flatMap((x) => x.acks.tracked).filter((t) => t.remaining.includes(bob)).length).toBe(owed.length);
+    sim.restartFrom('bob', { ...older, subsessions: olderSubs });
+    expect(fresh(sim.member('bob').session.snapshot())).toEqual(fresh(now));
+    // And Bob's ack still goes out: Alice sees her messages delivered to him.
+    await sim.advance(5_000);
+    const alice = sim.member('alice').session;
+    for (const t of owed) expect(alice.delivery(t.id).acked).toContain(bob);
+  });
 });

@@ -5,10 +5,10 @@
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SessionSnapshot } from '../../src/protocol/session/index.js';
 import type { RunningRelay } from '../../src/relay/server.js';
-import type { ContactId } from '../../src/shared/worker-api.js';
+import type { ContactId, ConversationId } from '../../src/shared/worker-api.js';
 import { ClientStore } from '../../src/store/client-store.js';
 import { CLIENT_DB_VERSION } from '../../src/store/schema.js';
 import { createKeys, unlockKeys } from '../../src/store/vault.js';
@@ -371,6 +371,86 @@ describe('snapshot chunks', () => {
     expect(batch.writes.filter((w) => w.store === 'sessionChunks').length).toBe(2);
     expect(await new SnapshotChunks('c2').join(s, (await s.get('sessions', 'c2'))!)).toEqual(rewritten);
     s.close();
+  });
+
+  describe('our ack after a catch-up while a member sleeps (issue 12)', () => {
+    let relay: RunningRelay;
+    beforeAll(async () => {
+      relay = await startTestRelay();
+    });
+    afterAll(async () => {
+      await relay.close();
+    });
+
+    /**
+     * Bob catches up Alice's messages in pages while Carol's app stays closed: every message
+     * stays tracked, waiting for Carol. Bob's ack takes him out of every entry's readers still to
+     * ack; that must not rewrite the stored chunks of tracked acks (with Bob listed in each
+     * entry, it rewrote every one: ~150 at 10,000 messages, bench:catchup).
+     */
+    it('rewrites no stored chunk of tracked acks', async () => {
+      const clients: TestClient[] = [];
+      try {
+        const bobProfile = new Profile('Bob');
+        const alice = await TestClient.start('Alice', { relay });
+        const bob = await TestClient.start('Bob', { relay, profile: bobProfile });
+        const carol = await TestClient.start('Carol', { relay });
+        clients.push(alice, bob, carol);
+        for (const c of [alice, bob, carol]) await identity(c);
+        const [ab] = await connect(alice, bob);
+        const [ac] = await connect(alice, carol);
+        const { conversationId: aId } = await alice.call('createGroup', { name: 'Sleepers', contactIds: [ab, ac] as ContactId[] });
+        const ids: Record<string, ConversationId> = {};
+        for (const who of [bob, carol]) {
+          const invitation = await who.until('invitation', () => who.conversations?.invitations[0]);
+          ids[who.name] = (await who.call('acceptInvitation', { invitationId: invitation.id })).conversationId;
+        }
+        for (const [who, id] of [[alice, aId], [bob, ids.Bob!], [carol, ids.Carol!]] as const) {
+          await who.until('three members', () => who.view(id)?.members.filter((m) => m.role === 'member').length === 3);
+        }
+        carol.close();
+        bob.close();
+        // Pages of 20: a chunk of tracked acks closes (and is stored) before the last page, which sends Bob's ack.
+        const count = 2 * SNAPSHOT_CHUNK_ENTRIES + 10;
+        for (let i = 0; i < count; i++) await alice.call('send', { conversationId: aId, text: `b${i}` });
+        // Bob's commits: the tracked-ack chunks each puts, and whether it sends (an outbox record).
+        const steps: { tracked: string[]; sends: boolean }[] = [];
+        const prefix = `${ids.Bob!}/`;
+        const commit = ClientStore.prototype.commit;
+        vi.spyOn(ClientStore.prototype, 'commit').mockImplementation(async function (this: ClientStore, batch, ...rest) {
+          const result = await commit.call(this, batch, ...rest);
+          const tracked = batch.writes.flatMap((w) => {
+            if (w.kind !== 'sealed' || w.store !== 'sessionChunks') return [];
+            const [list, c] = w.key as [string, number];
+            return list.startsWith(prefix) && list.endsWith('/t') ? [`${list} ${c}`] : [];
+          });
+          const ours = batch.writes.some((w) => w.kind === 'sealed' && w.store === 'sessions' && w.key === ids.Bob);
+          if (ours) steps.push({ tracked, sends: batch.writes.some((w) => w.kind === 'transit' && w.store === 'outbox') });
+          return result;
+        });
+        let back: TestClient;
+        try {
+          back = await TestClient.start('Bob', { relay, profile: bobProfile, receivePage: 20 });
+          clients.push(back);
+          await back.until('the backlog', () => back.view(ids.Bob!, 500)?.timeline.filter((t) => t.type === 'message').length === count, 60_000);
+          // Alice sees Bob's ack: every message delivered to Bob (Carol's phone still asleep).
+          await alice.until('acked by Bob', () => alice.view(aId, 500)!.timeline.every((t) => t.type !== 'message' || !t.mine || (t.delivery.state === 'delivered' && t.delivery.acked === 1)), 60_000);
+        } finally {
+          vi.restoreAllMocks();
+        }
+        const sending = steps.flatMap((step, i) => (step.sends ? [i] : []));
+        expect(sending.length).toBeGreaterThan(0);
+        // Closed chunks were stored during the catch-up, before Bob's ack.
+        expect(steps.slice(0, sending[0]).flatMap((step) => step.tracked).length).toBeGreaterThanOrEqual(1);
+        // A step that sends rewrites no chunk stored before it (a chunk that closes then is new).
+        for (const i of sending) {
+          const before = new Set(steps.slice(0, i).flatMap((step) => step.tracked));
+          expect({ step: i, rewritten: steps[i]!.tracked.filter((key) => before.has(key)) }).toEqual({ step: i, rewritten: [] });
+        }
+      } finally {
+        for (const c of clients) c.close();
+      }
+    });
   });
 
   describe('a long conversation across a restart', () => {
