@@ -47,6 +47,7 @@ const UNKNOWN_PARENT_TESTS = vitest('unknown-parent tests', 'tests/protocol/gree
 const SID_TESTS = vitest('session id tests', 'tests/protocol/greeting-sid.test.ts');
 const ORDER_TESTS = vitest('server order tests', 'tests/protocol/order-server-order.test.ts');
 const REJOIN_TESTS = vitest('rejoin signing-key tests', 'tests/protocol/session-deniability-rejoin.test.ts');
+const ACK_TESTS = vitest('ack monitor tests', 'tests/protocol/reliability.test.ts', 'tests/protocol/ack-monitor-restore.test.ts', 'tests/protocol/session-snapshot-reuse.test.ts');
 const ASLEEP_SIM = sim('sim sessions asleep', '--sessions', '--asleep', '--runs', '40', '--seed', '11');
 const CRYPTO_TESTS = vitest('crypto tests', 'tests/protocol/crypto-edge.test.ts', 'tests/protocol/crypto-wycheproof.test.ts', 'tests/protocol/crypto-rfc-vectors.test.ts');
 
@@ -203,6 +204,15 @@ export const MUTANTS: readonly Mutant[] = [
     anchor: 'if ((this.owed.get(member) ?? 0) > 0) this.incomplete = true;',
     replacement: '',
     stages: [SECURITY_TESTS],
+  },
+  {
+    name: 'restore-forgets-own-acks',
+    bug: 'a restored ack monitor takes us for having acked every tracked message (snapshots leave us out of the readers still to ack): after a restart our ack never goes out',
+    file: 'src/protocol/reliability/ack-monitor.ts',
+    anchor: 'if (derived && author !== self && !transcript.ackedBy(t.id, self)) remaining.add(self);',
+    replacement: '',
+    // (The asleep simulation lets it survive: its restarts compare snapshots, which leave us out.)
+    stages: [ACK_TESTS],
   },
   {
     name: 'published-key-accepted',
