@@ -17,7 +17,8 @@
  * Options: --browsers chromium,firefox,webkit (default the first two; WebKitGTK's MiniBrowser
  * runs under its own Xvfb through the browser tests' WebDriver harness), --rounds 5, --batch-ms 8
  * (one timed batch), --sizes 32,64,...,8192. ~30 s per browser on the shared 2-core machine,
- * ~20 s for WebKit.
+ * ~20 s for WebKit. tests/browser/bench-crypto-browser.test.ts runs it at two sizes, one round,
+ * in each engine of the browser tests, and reads its "detects" line and JSON line.
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
