@@ -22,6 +22,7 @@ import { seededRandom, type SeededRandom } from '../helpers/seeded-random.js';
 import { GreetingMembership } from '../../src/protocol/session/greeting-membership.js';
 import { decodePacket } from '../../src/protocol/codec/packet.js';
 import type { SecurityOracle } from './oracle.js';
+import { restartState } from './restart-state.js';
 import { tracePacket } from './trace.js';
 
 const OP_PREFIX = '?covey-test-op:';
@@ -443,12 +444,13 @@ export class SessionSim {
 
   /**
    * The member's app restarts: its session is saved to JSON text and loaded again (mpENC §6.3).
-   * Returns whether the restored session saves to the very same snapshot.
+   * Returns whether the restored session saves to the very same snapshot and still waits for
+   * the same readers (restart-state.ts).
    */
   restart(name: string): boolean {
-    const text = JSON.stringify(this.member(name).session.snapshot());
-    this.restartFrom(name, JSON.parse(text) as SessionSnapshot);
-    return JSON.stringify(this.member(name).session.snapshot()) === text;
+    const before = restartState(this.member(name).session);
+    this.restartFrom(name, JSON.parse(JSON.stringify(this.member(name).session.snapshot())) as SessionSnapshot);
+    return restartState(this.member(name).session) === before;
   }
 
   /** The member's app starts again from `snapshot` (possibly an older one than its latest: issue 9 §2). */

@@ -153,7 +153,7 @@ export async function runSessionScenario(crypto: CryptoProvider, seed: number, o
       const m = rng.pick([...sim.members.values()].filter((x) => x.session.state() !== 'left'));
       restarts++;
       trace(`${sim.nowMs} restart ${m.id}`);
-      if (!sim.restart(m.id)) fail(`restoring ${m.id} changed its snapshot`);
+      if (!sim.restart(m.id)) fail(`restoring ${m.id} changed its snapshot or the readers its tracked messages wait for`);
     } else if (r < 0.84 && !lateIncluded && speakers.length > 0) {
       lateIncluded = true;
       operations++;

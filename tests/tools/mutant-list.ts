@@ -211,8 +211,9 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'src/protocol/reliability/ack-monitor.ts',
     anchor: 'if (derived && author !== self && !transcript.ackedBy(t.id, self)) remaining.add(self);',
     replacement: '',
-    // (The asleep simulation lets it survive: its restarts compare snapshots, which leave us out.)
-    stages: [ACK_TESTS],
+    // The asleep simulation catches it too: its restarts compare what each tracked message still
+    // waits for, not only snapshots, which leave us out (tests/sim/restart-state.ts).
+    stages: [ASLEEP_SIM, ACK_TESTS],
   },
   {
     name: 'published-key-accepted',
