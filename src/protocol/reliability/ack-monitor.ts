@@ -104,9 +104,16 @@ interface AwaitQueue {
    * this reader or needs no ack, and both stay so. Without it, each message of a reader who is
    * active without acking (a catch-up of authors who did not see each other) rescanned all it
    * had skipped so far: O(n²) over a catch-up (bench:catchup profile, 0.8 s of 10,000).
+   * Snapshots keep it (`scanned`): where the scan resumes decides what it finds (see `restore`).
    */
   checked: number;
 }
+
+/**
+ * Per (reader, author) queue whose rule 3 scan has passed entries still awaited: how many
+ * (`checked - head`). Sorted by reader, then author.
+ */
+export type ScannedSnapshot = readonly (readonly [reader: MemberId, author: MemberId, passed: number])[];
 
 /** A tracked message in a snapshot (frozen: AckMonitor hands out the same entry while the message is unchanged). */
 export interface TrackedSnapshot {
@@ -145,6 +152,18 @@ export interface AckMonitorSnapshot {
    * each message (see `restore`). Absent in snapshots of older builds, whose lists name us.
    */
   readonly selfImplicit?: true;
+  /**
+   * Where rule 3's scan resumes (`AwaitQueue.checked`), for the queues where it passed entries
+   * still awaited (see `restore`). Absent: none did (and in snapshots of older builds, whose
+   * restores scan every queue from its start).
+   */
+  readonly scanned?: ScannedSnapshot;
+  /**
+   * Rule 5: no resend deadline still armed is at or before it (see `restore`). Absent before the
+   * first tick (and in snapshots of older builds, whose restores re-arm every message with
+   * resends left).
+   */
+  readonly resendFloorMs?: number;
 }
 
 /** Always online: the behaviour of mpENC, where every member is in the chat room. */
@@ -180,6 +199,13 @@ export class AckMonitor<Body> {
   private incomplete = false;
   /** Every reader ever found at fault here (rule 3), sticky. */
   private readonly lateReaders = new Set<MemberId>();
+  /**
+   * Rule 5: every deadline in `resendAt` is after it; a message that needs acks, has resends
+   * left and is not in `resendAt` has `nextResendMs` at or before it (tick dropped it, see
+   * `restore`). The latest `tick`'s time, lowered only by a clock that went back. Undefined:
+   * no tick yet, or restored from an older build's snapshot (no deadline dropped that we know of).
+   */
+  private resendFloorMs: number | undefined;
 
   constructor(
     private readonly self: MemberId,
@@ -188,7 +214,10 @@ export class AckMonitor<Body> {
     private readonly config: ReliabilityConfig = DEFAULT_RELIABILITY,
     /** Rule 15 presence: whether a member is shown online now. */
     private readonly isOnline: (member: MemberId) => boolean = ALWAYS_ONLINE,
-  ) {}
+  ) {
+    // The resend floor needs every new deadline after the time that arms it (see `restore`).
+    assert(config.resendIntervalMs > 0, 'resendIntervalMs is positive');
+  }
 
   /**
    * Call after every message accepted into the transcript (ours and others'), in order. `order`
@@ -213,15 +242,12 @@ export class AckMonitor<Body> {
     if (remaining.size === 0) {
       if (needed) this.fullyAcked.add(id);
     } else {
-      this.track(id, message.author, {
-        needed,
-        acceptedAtMs: nowMs,
-        atMs,
-        remaining,
-        warned: false,
-        resends: 0,
-        nextResendMs: nowMs + this.config.resendIntervalMs,
-      });
+      const nextResendMs = nowMs + this.config.resendIntervalMs;
+      // Only a clock that went back by an interval or more since the last tick arms a deadline
+      // at or before the floor: lower it below this one, so a restore arms it too (a restore may
+      // then re-arm messages tick dropped, which resend once a reader wakes: never a lost one).
+      if (needed && this.resendFloorMs !== undefined && nextResendMs <= this.resendFloorMs) this.resendFloorMs = nowMs;
+      this.track(id, message.author, { needed, acceptedAtMs: nowMs, atMs, remaining, warned: false, resends: 0, nextResendMs });
     }
     if (!this.owesAck()) this.ackDueAtMs = undefined;
     else if (this.ackDueAtMs === undefined) this.ackDueAtMs = nowMs + this.config.autoAckDelayMs;
@@ -334,6 +360,9 @@ export class AckMonitor<Body> {
 
   tick(nowMs: number): AckAction[] {
     const actions: AckAction[] = [];
+    // Every deadline left in the heap after this tick is after both (a clock that went back finds
+    // none due, since all are after the floor already).
+    this.resendFloorMs = Math.max(this.resendFloorMs ?? nowMs, nowMs);
     if (this.ackDueAtMs !== undefined && nowMs >= this.ackDueAtMs) {
       this.ackDueAtMs = undefined;
       if (this.owesAck()) actions.push({ kind: 'send-ack' });
@@ -424,7 +453,19 @@ export class AckMonitor<Body> {
       incomplete: this.incomplete,
       lateReaders: [...this.lateReaders].sort(),
       selfImplicit: true,
+      ...this.scannedSnapshot(),
+      ...(this.resendFloorMs !== undefined && { resendFloorMs: this.resendFloorMs }),
     };
+  }
+
+  /** `scanned` of the snapshot, left out when empty (most of the time: no reader is late). */
+  private scannedSnapshot(): { scanned?: ScannedSnapshot } {
+    const scanned: [MemberId, MemberId, number][] = [];
+    for (const [reader, byAuthor] of this.awaiting) {
+      for (const [author, queue] of byAuthor) if (queue.checked > queue.head) scanned.push([reader, author, queue.checked - queue.head]);
+    }
+    if (scanned.length === 0) return {};
+    return { scanned: scanned.sort(([r1, a1], [r2, a2]) => (r1 !== r2 ? (r1 < r2 ? -1 : 1) : a1 < a2 ? -1 : a1 > a2 ? 1 : 0)) };
   }
 
   /**
@@ -514,6 +555,17 @@ export class AckMonitor<Body> {
     // exactly when it names us (src/worker/snapshot-chunks.ts compares them as JSON), so a
     // subsession's stored entries are never of both forms.
     const derived = snapshot.selfImplicit === true && transcript.members.includes(self) && !monitor.departed.has(self);
+    // Rule 5 (mpENC §3.5: a message not fully acked is resent): the live monitor has a message
+    // armed exactly when it needs acks, has resends left and `tick` did not drop it (every
+    // missing reader but us asleep, async-groups rule 14: the relay keeps it for them, rule 8
+    // resends when one of them writes). A dropped message's `nextResendMs` is at or before the
+    // floor, an armed one's after it (the floor is the latest tick's time: tick takes every
+    // deadline up to it and arms the next ones an interval after it, and a message tracked
+    // since is armed an interval after its acceptance; a clock gone back lowers the floor under
+    // it, see `accepted`). So `track` arms exactly those after the floor. Without a floor (older
+    // builds; no tick yet) it arms every one, as those builds did: a message their tick dropped
+    // resends once a reader wakes.
+    monitor.resendFloorMs = snapshot.resendFloorMs;
     for (const t of snapshot.tracked) {
       const author = transcript.get(t.id).author;
       const remaining = new Set(t.remaining);
@@ -529,6 +581,21 @@ export class AckMonitor<Body> {
         resends: t.resends,
         nextResendMs: t.nextResendMs,
       });
+    }
+    // Rule 3 (async-groups rule 14, mpENC §4.3): where each queue's scan resumes. Entries leave
+    // a live queue only as a prefix (applyAcksBy and lastWord pop from `head`; compaction keeps
+    // `checked - head`) or all at once (forget drops the reader's queues), so its entries from
+    // `head` are exactly the author's messages still tracked with that reader remaining, in
+    // acceptance order: the entries `track` just gave the rebuilt queue, in the same order (the
+    // snapshot lists tracked messages in acceptance order). So the scan resumes after the same
+    // ones. Starting from the queue's start instead, the scan can stop at a message it had
+    // passed that is now neither skipped nor overdue (our message whose relay time `ordered`
+    // moved later, a reader's message with an earlier relay time than its last) and miss the
+    // late reader the live monitor warns about. Older builds' snapshots have none: from the start.
+    for (const [reader, author, passed] of snapshot.scanned ?? []) {
+      const queue = monitor.awaiting.get(reader)?.get(author);
+      assert(queue !== undefined && passed <= queue.ids.length, 'a scanned queue holds what its scan passed');
+      queue.checked = passed;
     }
     for (const id of snapshot.fullyAcked) monitor.fullyAcked.add(id);
     monitor.ackDueAtMs = snapshot.ackDueAtMs ?? undefined;
@@ -556,7 +623,8 @@ export class AckMonitor<Body> {
     this.tracked.set(id, t);
     if (t.needed) {
       this.neededCount += 1;
-      if (t.resends < this.config.maxResends) this.resendAt.set(id, t.nextResendMs);
+      // After the floor: all of them but the ones a restore finds dropped (see there).
+      if (t.resends < this.config.maxResends && (this.resendFloorMs === undefined || t.nextResendMs > this.resendFloorMs)) this.resendAt.set(id, t.nextResendMs);
     }
     for (const reader of t.remaining) {
       let byAuthor = this.awaiting.get(reader);
