@@ -4,7 +4,9 @@
  * restored from a snapshot, in either form (older builds list us), must behave exactly as the
  * live one: the same snapshot, the same answers, the same actions from then on. Random traces
  * of messages from members who see each other or not, our acks, readers asleep and waking,
- * last words, leaves and forgets, ours included.
+ * last words, leaves and forgets, ours included. Besides its entries, a snapshot keeps where
+ * rule 3's scans resume and rule 5's resend floor (top level): without them a restored monitor
+ * missed late readers and resent what tick had left to rule 8.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
