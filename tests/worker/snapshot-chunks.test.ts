@@ -28,7 +28,7 @@ function fakeSnapshot(counts: number[], tag = 'm'): SessionSnapshot {
   } as unknown as SessionSnapshot;
 }
 
-/** A snapshot whose ack monitors list `acked` fully acknowledged messages and their relay orders. */
+/** A snapshot whose ack monitors list `acked` fully acknowledged messages and their relay orders (and a few top-level fields). */
 function withAckLists(snapshot: SessionSnapshot, acked: number[], tag = 'k'): SessionSnapshot {
   return {
     ...snapshot,
@@ -39,6 +39,9 @@ function withAckLists(snapshot: SessionSnapshot, acked: number[], tag = 'k'): Se
         fullyAcked: Array.from({ length: acked[i]! }, (_, k) => `${tag}${i}-${k}`),
         orders: Array.from({ length: acked[i]! }, (_, k) => [`${tag}${i}-${k}`, 10 + k]),
         reacks: [['x', 1]],
+        // Top-level fields pass through as they are (AckMonitorSnapshot.scanned, resendFloorMs).
+        scanned: [['b', 'a', 2]],
+        resendFloorMs: 1_234,
       },
     })),
   } as unknown as SessionSnapshot;
