@@ -338,6 +338,22 @@ describe('AckMonitor.restore keeps what the live monitor is doing (rule 3 scans,
     expect(live.status('m2')).toBe('late');
   });
 
+  it('a scan position that does not fit its queue (stored pieces that disagree) is dropped, not fatal: that scan starts over', () => {
+    const t = new Transcript<Body>([me, a]);
+    const live = new AckMonitor<Body>(me, t, needsAck, config);
+    t.add({ id: 'm1', author: me, parents: [], body: { kind: 'payload' } });
+    live.accepted('m1', 0);
+    t.add({ id: 'x1', author: a, parents: [], body: { kind: 'payload' } });
+    live.accepted('x1', 5_000, 1);
+    const snapshot = json(live.snapshot());
+    expect(snapshot.scanned).toEqual([[a, me, 1]]);
+    const older = AckMonitor.restore<Body>(strip(snapshot), me, t, needsAck, config);
+    for (const scanned of [[[a, me, 2]], [[a, me, -1]], [[a, me, 0.5]], [[b, me, 1]], [[a, b, 1]]] as const) {
+      const restored = AckMonitor.restore<Body>({ ...snapshot, scanned }, me, t, needsAck, config);
+      expect(restored.snapshot()).toEqual(older.snapshot());
+    }
+  });
+
   /**
    * Rule 5: a acks our m1, b sleeps. At 1,000 m1 is due, but its only missing reader is asleep:
    * the live monitor drops the deadline (rule 8 resends when b writes). A restore must not arm it

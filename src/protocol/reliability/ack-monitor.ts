@@ -592,10 +592,12 @@ export class AckMonitor<Body> {
     // passed that is now neither skipped nor overdue (our message whose relay time `ordered`
     // moved later, a reader's message with an earlier relay time than its last) and miss the
     // late reader the live monitor warns about. Older builds' snapshots have none: from the start.
+    // A position that does not fit its queue (stored pieces that disagree: never written so, but
+    // read from the user's disk) is dropped, not trusted and not fatal: that queue's scan starts
+    // from its start, as an older build's would, and the conversation still loads.
     for (const [reader, author, passed] of snapshot.scanned ?? []) {
       const queue = monitor.awaiting.get(reader)?.get(author);
-      assert(queue !== undefined && passed <= queue.ids.length, 'a scanned queue holds what its scan passed');
-      queue.checked = passed;
+      if (queue !== undefined && Number.isSafeInteger(passed) && passed >= 0 && passed <= queue.ids.length) queue.checked = passed;
     }
     for (const id of snapshot.fullyAcked) monitor.fullyAcked.add(id);
     monitor.ackDueAtMs = snapshot.ackDueAtMs ?? undefined;
