@@ -56,6 +56,11 @@ const PREBUILT_APP = process.env.BENCH_CATCHUP_APP_DIR === undefined || process.
 const PROFILE = process.env.BENCH_CATCHUP_PROFILE === undefined || process.env.BENCH_CATCHUP_PROFILE === '' ? undefined : process.env.BENCH_CATCHUP_PROFILE;
 /** BENCH_CATCHUP_THREADS=1 (Linux): CPU time per thread of the reader's Chromium during each catch-up, on stderr (bench/thread-cpu.ts). */
 const THREADS = process.env.BENCH_CATCHUP_THREADS === '1';
+/**
+ * With BENCH_CATCHUP_THREADS: the CPU of the reader's Chromium is also read this long after all
+ * were shown (before the conversation is opened, so its opening then finds the engine settled).
+ */
+const AFTER_SHOWN_MS = 3_000;
 /** Where to write a Chromium trace (all threads; categories: BENCH_CATCHUP_TRACE_CATEGORIES) of each reader's catch-up (bench/trace.ts). */
 const TRACE = process.env.BENCH_CATCHUP_TRACE === undefined || process.env.BENCH_CATCHUP_TRACE === '' ? undefined : process.env.BENCH_CATCHUP_TRACE;
 /** Where to write a Chromium trace of Bob's last cold offline start of the app (navigation → chat list shown). */
@@ -460,8 +465,16 @@ async function main(): Promise<void> {
         if (VERBOSE) console.error(`  ${reader.name}'s page: ${await browser.evaluate<string>(page, 'document.visibilityState + (document.hasFocus() ? ", focused" : ", not focused")').catch(() => '?')}`);
         if (tracer !== undefined) console.error(`  trace of ${reader.name}'s catch-up (open → all shown): ${await tracer.stop(`${TRACE}-${reader.name.toLowerCase()}`)}`);
         if (threadsBefore !== undefined) {
-          const busy = threadDelta(threadsBefore, threadTimes(reader.profileDir));
+          const shownThreads = threadTimes(reader.profileDir);
+          const busy = threadDelta(threadsBefore, shownThreads);
           console.error(`  ${reader.name}'s Chromium, CPU ms per thread during the catch-up (load ${loadavg()[0]!.toFixed(1)}): ${busy.map((t) => `${t.thread} (${t.process.split(' ')[0]}) ${t.ms}`).join(', ')}`);
+          // The work left once everything is shown (our ack, the commit of the last page): a change
+          // that only moves work past "shown" looks like a saving above and shows up here.
+          if (shownAt !== null) {
+            await new Promise((resolve) => setTimeout(resolve, AFTER_SHOWN_MS));
+            const after = threadDelta(shownThreads, threadTimes(reader.profileDir));
+            console.error(`  ${reader.name}'s Chromium, CPU ms in the ${AFTER_SHOWN_MS} ms after all were shown: ${after.reduce((n, t) => n + t.ms, 0)} in all, ${after.map((t) => `${t.thread} (${t.process.split(' ')[0]}) ${t.ms}`).join(', ')}`);
+          }
         }
         if (shownAt === null) {
           const badge = await browser.evaluate<number>(page, `Number.parseInt(document.querySelector('.tab .count-badge')?.firstChild?.textContent ?? '0', 10)`).catch(() => NaN);
