@@ -219,8 +219,8 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'restore-scans-from-start',
     bug: "a restored ack monitor starts rule 3's scans over (ignores `scanned`): it stops at a message it had passed, now neither skipped nor overdue, and misses a late reader",
     file: 'src/protocol/reliability/ack-monitor.ts',
-    anchor: '      queue.checked = passed;',
-    replacement: '',
+    anchor: 'passed >= 0 && passed <= queue.ids.length) queue.checked = passed;',
+    replacement: 'passed >= 0 && passed <= queue.ids.length) void passed;',
     stages: [ACK_TESTS],
   },
   {
