@@ -83,6 +83,27 @@ describe('AckMonitor (mpENC §3.5)', () => {
     expect(monitor.owesAck()).toBe(false);
   });
 
+  it('with relay orders, a message of ours the relay has not handed back is never overdue: written offline, it is after what the others wrote meanwhile', () => {
+    const t = new Transcript<Body>([alice, bob]);
+    const monitor = new AckMonitor<Body>(alice, t, needsAck, config);
+    // Alice writes a1 offline at 0; Bob chats on; she reconnects at 20,000 and reads his
+    // messages (relay orders 1, 2) before the relay hands a1 back (order 3): he never saw it.
+    t.add({ id: 'a1', author: alice, parents: [], body: { kind: 'payload' } });
+    monitor.accepted('a1', 0);
+    t.add({ id: 'b1', author: bob, parents: [], body: { kind: 'payload' } });
+    expect(monitor.accepted('b1', 20_000, 1, 6_000).filter((x) => x.kind === 'not-fully-acked')).toEqual([]);
+    t.add({ id: 'b2', author: bob, parents: ['b1'], body: { kind: 'payload' } });
+    expect(monitor.accepted('b2', 20_000, 2, 15_000).filter((x) => x.kind === 'not-fully-acked')).toEqual([]);
+    expect(monitor.status('a1')).not.toBe('late');
+    // Handed back at relay time 20,000: from then on the timer runs from there.
+    monitor.ordered('a1', 3, 20_000);
+    t.add({ id: 'b3', author: bob, parents: ['b2'], body: { kind: 'heartbeat' } });
+    expect(monitor.accepted('b3', 21_000, 4, 21_000).filter((x) => x.kind === 'not-fully-acked')).toEqual([]);
+    t.add({ id: 'b4', author: bob, parents: ['b3'], body: { kind: 'heartbeat' } });
+    expect(monitor.accepted('b4', 25_000, 5, 25_000).filter((x) => x.kind === 'not-fully-acked')).toEqual([{ kind: 'not-fully-acked', id: 'a1', missing: [bob] }]);
+    expect(monitor.status('a1')).toBe('late');
+  });
+
   it("resends unacked messages, others' too, a bounded number of times", () => {
     const { monitor, add } = setup();
     add('b1', bob, 'payload', 0);

@@ -232,7 +232,7 @@ export class AckMonitor<Body> {
     this.reaches.set(id, reach);
     this.applyAcksBy(message.author, actions);
     if (message.author !== this.self) {
-      this.checkLate(message.author, reach, atMs, actions);
+      this.checkLate(message.author, reach, atMs, actions, order !== undefined);
       this.resendToActiveReader(message.author, nowMs, actions);
     }
     const needed = this.needsAck(message.body);
@@ -646,7 +646,7 @@ export class AckMonitor<Body> {
    * Queues are in acceptance (and relay) order, so the scan stops at the first message that is
    * neither; only those already found late are passed over again.
    */
-  private checkLate(reader: MemberId, reach: number, atMs: number, actions: AckAction[]): void {
+  private checkLate(reader: MemberId, reach: number, atMs: number, actions: AckAction[], relayOrdered = false): void {
     const byAuthor = this.awaiting.get(reader);
     if (byAuthor === undefined) return;
     const flagged: MessageKey[] = [];
@@ -657,7 +657,14 @@ export class AckMonitor<Body> {
         const t = this.tracked.get(id)!;
         const order = this.orders.get(id);
         const skipped = order !== undefined && order < reach;
-        const overdue = atMs >= t.atMs + this.config.ackTimeoutMs;
+        // `relayOrdered`: the reader's message came with its relay order. A message without one
+        // then is ours, not handed back yet (`ordered`): the client reads the relay in order, so
+        // the relay put it after the reader's message, and its `atMs` is only when we sealed it
+        // (perhaps offline, long before it reached the relay). Nobody owes an ack for a message
+        // the relay has not shown them: never overdue (else: write offline while others chat,
+        // reconnect, and each of them looked late). Without relay orders (mpENC's chat room)
+        // our send time is the time.
+        const overdue = !(relayOrdered && order === undefined) && atMs >= t.atMs + this.config.ackTimeoutMs;
         if (!skipped && !overdue) break;
         if (t.owing?.has(reader) === true || !t.needed) continue;
         (t.owing ??= new Set()).add(reader);
