@@ -16,7 +16,10 @@
  *     then be an ancestor too, or it is an inconsistency at once, with no timer. The ack timer
  *     applies only to a reader who shows it is online: a message of it that we accept
  *     `ackTimeoutMs` or more after m, still without acking m, makes it late too (a phone that
- *     fell asleep says nothing, so it never trips this). Each message warns once, naming the
+ *     fell asleep says nothing, so it never trips this). Times are the relay's: a message of
+ *     ours the relay has not handed back yet is after every relayed message we read before its
+ *     echo, so it is never overdue for their authors (written offline, it is not late for
+ *     what they wrote meanwhile). Each message warns once, naming the
  *     readers at fault.
  *  4. Automatic acks: when we accept another member's message that needs acks and we have not
  *     acked it, an explicit ack is due `autoAckDelayMs` later, batched for everything that arrives
