@@ -224,6 +224,14 @@ export const MUTANTS: readonly Mutant[] = [
     stages: [ACK_TESTS],
   },
   {
+    name: 'unechoed-ours-overdue',
+    bug: 'rule 3 times our message the relay has not handed back from when we sealed it: written offline, it makes everyone who wrote meanwhile late (a false warning)',
+    file: 'src/protocol/reliability/ack-monitor.ts',
+    anchor: 'const overdue = !(relayOrdered && order === undefined) && atMs',
+    replacement: 'const overdue = atMs',
+    stages: [ACK_TESTS],
+  },
+  {
     name: 'restore-rearms-dropped-resends',
     bug: 'a restored ack monitor arms every resend deadline again (ignores `resendFloorMs`): after a reload it resends what tick had left to rule 8, once a sleeper wakes',
     file: 'src/protocol/reliability/ack-monitor.ts',
