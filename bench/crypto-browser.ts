@@ -30,7 +30,7 @@ import puppeteer from 'puppeteer-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/browser/harness/chromium.js';
 import { FIREFOX_PATH } from '../tests/browser/harness/firefox.js';
 import { tempDir } from '../tests/browser/harness/app.js';
-import { spawnGroup, stopGroup } from '../tests/browser/harness/processes.js';
+import { startXvfb, stopGroup } from '../tests/browser/harness/processes.js';
 import { webkitEngine } from '../tests/browser/harness/webkit.js';
 import { MODES, PRIMITIVES, type CellRequest, type CellTimes, type Mode, type PacketAnswer, type PacketRequest, type Primitive, type WorkerAnswer } from './crypto-browser-cells.js';
 import type { CryptoRuntime } from '../src/protocol/crypto/detect.js';
@@ -115,15 +115,7 @@ async function openFirefox(origin: string): Promise<BenchPage> {
 /** WebKitGTK's MiniBrowser under its own Xvfb, through the browser tests' WebDriver harness. */
 async function openWebKit(origin: string): Promise<BenchPage> {
   const runDir = tempDir('covey-bench-webkit-');
-  const xvfb = spawnGroup('Xvfb', ['-displayfd', '1', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'], runDir });
-  const display = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    xvfb.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    xvfb.once('exit', (code) => reject(new Error(`Xvfb exited with ${code}`)));
-  });
+  const { xvfb, display } = await startXvfb('1280x800', runDir);
   const engine = await webkitEngine({ display, runDir });
   const profile = await engine.newProfile();
   const tab = await profile.open(origin + '/');

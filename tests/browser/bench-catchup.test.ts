@@ -5,10 +5,10 @@
  * (through the service worker's inbox and through the relay) in the authors' order, and every
  * figure of the table and the JSON line is there. Timing is the benchmark's business.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import { REPO_ROOT } from './harness/app.js';
 import { browserRun } from './harness/engines.js';
+import { runScript } from './harness/processes.js';
 
 const MESSAGES = 50;
 const AUTHORS = 2;
@@ -17,28 +17,8 @@ const STEP_MS = 40_000;
 /** A safety net only: about 30 s on an idle 2-core machine, minutes when 5 engineers share it. */
 const RUN_MS = 280_000;
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runBench(env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // Its own process group: a run past RUN_MS is killed with its relay (Chromium exits with its pipe).
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/catchup.ts'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), RUN_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The bench as `npm run bench:catchup` runs it; past RUN_MS it is killed with its relay (Chromium exits with its pipe). */
+const runBench = (env: NodeJS.ProcessEnv) => runScript(REPO_ROOT, 'bench/catchup.ts', [], env, RUN_MS);
 
 describe.runIf(browserRun().engines.includes('chromium'))('bench:catchup', () => {
   test(

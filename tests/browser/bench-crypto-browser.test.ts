@@ -10,13 +10,13 @@
  *   one per hybrid.
  * Timing is the benchmark's business.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import { MODES, PRIMITIVES, type Mode, type ProviderName } from '../../bench/crypto-browser-cells.js';
 import type { CryptoRuntime } from '../../src/protocol/crypto/detect.js';
 import { thresholdsFor } from '../../src/protocol/crypto/select.js';
 import { REPO_ROOT } from './harness/app.js';
 import { browserRun } from './harness/engines.js';
+import { runScript } from './harness/processes.js';
 
 const SIZES = [64, 1024];
 /** The padded packet sizes the script times (bench/crypto-browser.ts PACKET_SIZES). */
@@ -33,12 +33,6 @@ const RUN_MS = 240_000;
  */
 const DIRECT_MODES: readonly Mode[] = ['sequential', 'inFlight'];
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** The script's JSON line, as far as this test reads it. */
 interface BrowserResult {
   readonly userAgent: string;
@@ -48,22 +42,8 @@ interface BrowserResult {
   readonly packets: Record<string, Record<string, { sequential: number; inFlight: number }>>;
 }
 
-function runBench(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // Its own process group: a run past RUN_MS is killed with its browser (and WebKit's Xvfb).
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/crypto-browser.ts', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), RUN_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The script as the CLI runs it; past RUN_MS it is killed with its browser (and WebKit's Xvfb). */
+const runBench = (args: readonly string[]) => runScript(REPO_ROOT, 'bench/crypto-browser.ts', args, {}, RUN_MS);
 
 const positive = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
 

@@ -13,7 +13,7 @@ import { buildApp } from './harness/app.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './harness/chromium.js';
 import { selectedEngines, type BrowserRun } from './harness/engines.js';
 import { launchFirefox } from './harness/firefox.js';
-import { killGroup, pidFile, spawnGroup, stopGroup } from './harness/processes.js';
+import { killGroup, pidFile, startXvfb as startXvfbProcess, stopGroup } from './harness/processes.js';
 import { findMiniBrowser } from './harness/webkit.js';
 
 /** The version name of the main test build (the update test builds a second one). */
@@ -78,15 +78,7 @@ async function startFirefox(profileDir: string, cleanups: (() => Promise<void>)[
 
 async function startXvfb(cleanups: (() => Promise<void>)[]): Promise<string> {
   findMiniBrowser(); // fail here, once, if WebKit is missing
-  const xvfb = spawnGroup('Xvfb', ['-displayfd', '1', '-screen', '0', '1920x1080x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const { xvfb, display } = await startXvfbProcess('1920x1080');
   cleanups.push(() => stopGroup(xvfb));
-  const display = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    xvfb.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    xvfb.once('exit', (code) => reject(new Error(`Xvfb exited with ${code}`)));
-  });
   return display;
 }

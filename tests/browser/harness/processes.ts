@@ -63,3 +63,46 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Xvfb (for WebKit's MiniBrowser) in its own process group, at `size`: resolves with the display
+ * it chose (`-displayfd`), or rejects if it exits first.
+ */
+export async function startXvfb(size: string, runDir?: string): Promise<{ readonly xvfb: ChildProcess; readonly display: string }> {
+  const xvfb = spawnGroup('Xvfb', ['-displayfd', '1', '-screen', '0', `${size}x24`, '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'], ...(runDir !== undefined && { runDir }) });
+  const display = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    xvfb.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    xvfb.once('exit', (code) => reject(new Error(`Xvfb exited with ${code}`)));
+  });
+  return { xvfb, display };
+}
+
+export interface ScriptRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a repo script under tsx (as `npm run bench:*` does) in its own process group, so that a
+ * run past `timeoutMs` is killed with everything it started (browsers, relay, Xvfb).
+ */
+export function runScript(cwd: string, script: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ScriptRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
