@@ -20,6 +20,8 @@ export const RELAY_HEADERS = {
   nonce: 'covey-nonce',
   time: 'covey-time',
   signature: 'covey-signature',
+  /** Instead of `signature`: an HMAC of the same text under the member's relay MAC key (relay-mac.ts). */
+  mac: 'covey-mac',
   capability: 'covey-capability',
   /** A read-only fetch token (GET events only): what the service worker holds instead of a key. */
   fetchToken: 'covey-fetch-token',
@@ -385,16 +387,21 @@ export interface RevokeCapabilityResponse {
  */
 export const RELAY_WS_MAX_FRAME_BYTES = 4096;
 
+/**
+ * What proves a frame came from `key`: an Ed25519 signature or a request MAC (relay-mac.ts) over
+ * the same signing text, exactly one of the two, as the `covey-signature` / `covey-mac` headers.
+ */
+export type FrameProof = { readonly signature: string; readonly mac?: never } | { readonly mac: string; readonly signature?: never };
+
 /** Subscribe to `channel` from `afterSeq`, signed like a request (method SUBSCRIBE, empty body). */
-export interface SubscribeFrame {
+export type SubscribeFrame = {
   readonly type: 'subscribe';
   readonly channel: ChannelId;
   readonly afterSeq: number;
   readonly key: MemberKey;
   readonly nonce: string;
   readonly timeMs: number;
-  readonly signature: string;
-}
+} & FrameProof;
 export interface UnsubscribeFrame {
   readonly type: 'unsubscribe';
   readonly channel: ChannelId;
@@ -409,7 +416,7 @@ export interface PingFrame {
  * relay answers `posted` (or an `error` frame) with the same `id`; a signed post may go either
  * way, and its nonce is used up by whichever arrives first.
  */
-export interface PostFrame {
+export type PostFrame = {
   readonly type: 'post';
   /** The client's request id (a safe integer ≥ 0), echoed in the answer. */
   readonly id: number;
@@ -418,8 +425,7 @@ export interface PostFrame {
   readonly key: MemberKey;
   readonly nonce: string;
   readonly timeMs: number;
-  readonly signature: string;
-}
+} & FrameProof;
 export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame | PostFrame;
 
 export interface SubscribedFrame {
