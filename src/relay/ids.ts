@@ -5,6 +5,7 @@
  */
 import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlobHash, CapabilityToken, ChannelId, MemberKey } from '../shared/relay-api.js';
+import { RELAY_MAC_BYTES } from '../shared/relay-mac.js';
 import type { CapabilityHash } from './store/types.js';
 
 /** 128 bits: unguessable, and short enough for links (DESIGN.md §3). */
@@ -105,6 +106,11 @@ export function parseMemberKey(text: unknown): MemberKey | undefined {
 
 export function parseSignature(text: unknown): Buffer | undefined {
   return decodeBase64UrlExact(text, ED25519_SIGNATURE_BYTES);
+}
+
+/** A request MAC (src/shared/relay-mac.ts): HMAC-SHA256, 32 bytes, canonical base64url. */
+export function parseMac(text: unknown): Buffer | undefined {
+  return decodeBase64UrlExact(text, RELAY_MAC_BYTES);
 }
 
 export function parseToken(text: unknown): CapabilityToken | undefined {

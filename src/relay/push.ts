@@ -312,11 +312,11 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     let key: MemberKey;
     try {
       key = await authenticate(
-        { key: frame['key'], nonce: frame['nonce'], time: frame['timeMs'], signature: frame['signature'] },
+        { key: frame['key'], nonce: frame['nonce'], time: frame['timeMs'], signature: frame['signature'], mac: frame['mac'] },
         RELAY_SUBSCRIBE_METHOD,
         relaySubscribePath(channelId),
         EMPTY,
-        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId, verifier: deps.verifier },
+        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId, verifier: deps.verifier, macs: deps.macs },
       );
     } catch (error) {
       if (!isRelayError(error)) throw error;

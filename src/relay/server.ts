@@ -23,6 +23,7 @@ import { idleInlineVerifier } from './auth.js';
 import { constantTimeEqual } from './ids.js';
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from './limits.js';
 import { makeLogger, type LogLevel, type Logger } from './log.js';
+import { MacChecker, relayAuthKeyFrom } from './mac-keys.js';
 import { RelayMetrics } from './metrics.js';
 import { makePushHub, type StartRequest } from './push.js';
 import { Quotas } from './quotas.js';
@@ -206,9 +207,12 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const store = options.store;
   const clients = new ClientAddresses(options.trustedProxies ?? []);
   const tls = options.tls !== undefined;
+  // Read (or first stored) even with push off: the relay auth key derives from it (mac-keys.ts),
+  // the same on every node of this store and across restarts.
+  const vapid = await store.vapidKeys(newVapidKeys());
+  const macs = new MacChecker(relayAuthKeyFrom(vapid.privateKey), limits.macKeyCacheEntries);
   let webPush: WebPushService | undefined;
   if (options.push !== false) {
-    const vapid = await store.vapidKeys(newVapidKeys());
     webPush = makeWebPush(
       store,
       vapid,
@@ -250,6 +254,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     quotas: new Quotas(limits),
     memberRemoved: (channelId, event) => late.hub?.memberRemoved(channelId, event),
     verifier,
+    macs,
   };
   const inFlightByClient = new Map<string, number>();
   /** A request starts (HTTP, or a post over a WebSocket): counted in flight until `done`. */
@@ -327,7 +332,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const body = await readBody(req, bodyLimit(match.route.body, limits));
     const ctx: RequestContext = { headers: req.headers, method, pathWithQuery, query, body, nowMs: now(), deps, client };
     const reply: Reply = await match.route.handler(ctx, ...match.params);
-    if ('json' in reply) sendJson(res, reply.status, reply.json);
+    if ('json' in reply) sendJson(res, reply.status, reply.json, reply.headers);
     else if ('bytes' in reply) sendBytes(res, reply.status, reply.bytes, reply.headers);
     else await sendStream(res, reply, limits.responseDrainTimeoutMs);
     guardDrain(res, limits.responseDrainTimeoutMs);

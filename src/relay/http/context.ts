@@ -7,6 +7,7 @@ import type { Quotas } from '../quotas.js';
 import type { StorageGuard } from '../storage-guard.js';
 import type { RelayStore, RetentionPolicy } from '../store/types.js';
 import type { WebPushService } from '../web-push/dispatcher.js';
+import type { MacChecker } from '../mac-keys.js';
 import type { SignatureVerifier } from '../signature-pool.js';
 
 export interface RelayDeps {
@@ -25,6 +26,8 @@ export interface RelayDeps {
   readonly memberRemoved: (channelId: ChannelId, event: MemberLeftEvent) => void;
   /** Where request signatures are checked: worker threads (RELAY_VERIFY_THREADS), or undefined for inline. */
   readonly verifier: SignatureVerifier | undefined;
+  /** Checks request MACs (on the event loop: ~4 µs each) under the relay auth key. */
+  readonly macs: MacChecker;
 }
 
 export function retentionPolicy(limits: RelayLimits): RetentionPolicy {
@@ -32,7 +35,7 @@ export function retentionPolicy(limits: RelayLimits): RetentionPolicy {
 }
 
 export interface RequestContext {
-  /** The request's headers (a post over the WebSocket carries its signature headers in the frame). */
+  /** The request's headers (a post over the WebSocket carries its signature or MAC headers in the frame). */
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
   /** Path with query exactly as sent: what the client signed. */
@@ -52,7 +55,7 @@ export interface RequestContext {
  * that does not read holds one piece in the relay, not the whole blob.
  */
 export type Reply =
-  | { readonly status: number; readonly json: unknown }
+  | { readonly status: number; readonly json: unknown; readonly headers?: Record<string, string> }
   | { readonly status: number; readonly bytes: Uint8Array; readonly headers?: Record<string, string> }
   | {
       readonly status: number;

@@ -18,7 +18,7 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 export const CORS_PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
   ...CORS_HEADERS,
   'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
-  'access-control-allow-headers': 'content-type, covey-key, covey-nonce, covey-time, covey-signature, covey-capability, covey-fetch-token',
+  'access-control-allow-headers': 'content-type, covey-key, covey-nonce, covey-time, covey-signature, covey-mac, covey-capability, covey-fetch-token',
   'access-control-max-age': '600',
 };
 

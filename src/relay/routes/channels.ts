@@ -143,7 +143,7 @@ export async function postPacket(ctx: RequestContext, id: string): Promise<Reply
 
 /**
  * A post over the WebSocket (relay-api.ts PostFrame, src/relay/README.md "WebSocket"): the request
- * POST /v1/channels/:channel/events carried in a frame, its signature headers as frame fields,
+ * POST /v1/channels/:channel/events carried in a frame, its signature or MAC headers as frame fields,
  * answered by the route's own steps in the route's order (so the same refusals with the same
  * codes). Throws what the route throws.
  */
@@ -159,8 +159,11 @@ export async function postPacketFrame(deps: RelayDeps, client: string, frame: Re
     [RELAY_HEADERS.nonce, frame['nonce']],
     [RELAY_HEADERS.time, typeof frame['timeMs'] === 'number' ? String(frame['timeMs']) : undefined],
     [RELAY_HEADERS.signature, frame['signature']],
+    [RELAY_HEADERS.mac, frame['mac']],
   ] as const;
-  for (const [name, value] of signed) if (typeof value === 'string') headers[name] = value;
+  // A field that is there but not text is a malformed header, not a missing one: a frame with a
+  // signature and `"mac": 5` carries two proofs and is refused like the request would be.
+  for (const [name, value] of signed) if (value !== undefined) headers[name] = typeof value === 'string' ? value : '';
   const ctx: RequestContext = { headers, method: 'POST', pathWithQuery: relayPostPath(channel), query: new URLSearchParams(), body: bytes, nowMs, deps, client };
   return storePost(ctx, channel);
 }

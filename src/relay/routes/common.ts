@@ -1,4 +1,4 @@
-/** Shared steps of route handlers: signature auth, membership, field validation. */
+/** Shared steps of route handlers: signature or MAC auth, membership, field validation. */
 import type { ChannelId, MemberInfo, MemberKey } from '../../shared/relay-api.js';
 import { RELAY_HEADERS } from '../../shared/relay-api.js';
 import { authenticate, verifySigned } from '../auth.js';
@@ -21,11 +21,12 @@ function signedParts(ctx: RequestContext): Parameters<typeof authenticate>[0] {
     nonce: header(ctx, RELAY_HEADERS.nonce),
     time: header(ctx, RELAY_HEADERS.time),
     signature: header(ctx, RELAY_HEADERS.signature),
+    mac: header(ctx, RELAY_HEADERS.mac),
   };
 }
 
 /**
- * Verifies the request signature and nonce (auth.ts); returns the signer's key. `channelId`: the
+ * Verifies the request signature or MAC and nonce (auth.ts); returns the signer's key. `channelId`: the
  * channel the request is about, whose store shard keeps the nonce (so the request depends only on
  * that channel's Redis node).
  */
@@ -35,12 +36,13 @@ export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<Memb
     nowMs: ctx.nowMs,
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
     verifier: ctx.deps.verifier,
+    macs: ctx.deps.macs,
     ...(channelId === undefined ? {} : { channelId }),
   });
 }
 
 /**
- * Verifies the request signature and time, leaving its nonce for the caller to record in its own
+ * Verifies the request signature or MAC and time, leaving its nonce for the caller to record in its own
  * store step (a post: one round trip to Redis instead of two). `maxAgeMs` widens the window into
  * the past for the one route that allows it (deferred posts).
  */
@@ -49,6 +51,7 @@ export function signerWithNonce(ctx: RequestContext, maxAgeMs?: number): Promise
     nowMs: ctx.nowMs,
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
     verifier: ctx.deps.verifier,
+    macs: ctx.deps.macs,
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
   });
 }

@@ -16,6 +16,8 @@ import {
   revokeCapability,
 } from './channels.js';
 import { createFetchToken, revokeFetchTokens } from './fetch-tokens.js';
+import { RELAY_AUTH_KEY_PATH } from '../../shared/relay-mac.js';
+import { authKey } from './auth-key.js';
 import { registerPush, unregisterPush, vapidKey } from './push.js';
 
 type Handler = (ctx: RequestContext, ...params: string[]) => Promise<Reply>;
@@ -63,6 +65,7 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/v1/channels/:id/fetch-tokens', createFetchToken),
   route('POST', '/v1/channels/:id/fetch-tokens/revoke', revokeFetchTokens),
   route('GET', '/v1/push/key', vapidKey, 'none'),
+  route('GET', RELAY_AUTH_KEY_PATH, authKey, 'none'),
   route('PUT', '/v1/channels/:id/push', registerPush),
   route('DELETE', '/v1/channels/:id/push', unregisterPush, 'none'),
 ];

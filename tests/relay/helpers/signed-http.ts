@@ -1,10 +1,13 @@
 /**
  * A minimal signed relay client for the crash, multi-node and fuzz tests and the benchmark: ed25519
- * channel keys from node:crypto (fast, OpenSSL), requests signed as src/relay/README.md
+ * channel keys from node:crypto (fast, OpenSSL), requests signed, or MAC'd, as src/relay/README.md
  * "Authentication" says, sent over a keep-alive agent. Deliberately independent of the worker's
- * relay client, so these tests check the wire format, not one client's reading of it.
+ * relay client, so these tests check the wire format, not one client's reading of it: the MAC key
+ * is derived here from the description (X25519 of the seed's clamped SHA-512 half with the relay
+ * auth key, HKDF, HMAC), not with src/shared/relay-mac.ts.
  */
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, hkdfSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { Agent, request } from 'node:http';
 import {
   RELAY_HEADERS,
@@ -13,17 +16,22 @@ import {
   relaySigningText,
   relaySubscribePath,
   type ChannelId,
+  type FrameProof,
   type MemberKey,
   type PostFrame,
   type ReadEventsResponse,
   type RelayEvent,
   type SubscribeFrame,
 } from '../../../src/shared/relay-api.js';
+import { RELAY_AUTH_KEY_PATH, type RelayAuthKeyResponse } from '../../../src/shared/relay-mac.js';
 
 export interface TestMember {
   readonly key: MemberKey;
   readonly privateKey: KeyObject;
 }
+
+/** How a request is proven: an Ed25519 signature (the default), or a MAC for the relay whose auth key is given. */
+export type Proof = 'signature' | { readonly relayAuthKey: string };
 
 export function newMember(): TestMember {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -42,9 +50,45 @@ export function sha256Base64Url(body: Uint8Array | string): string {
 export interface SignOptions {
   readonly timeMs?: number;
   readonly nonce?: string;
+  /** Default 'signature'. */
+  readonly proof?: Proof;
 }
 
-/** The four auth headers of a request. */
+/** The relay's auth key (GET /v1/auth-key), for MACs to that relay. */
+export async function fetchRelayAuthKey(baseUrl: string, agent: Agent = keepAliveAgent): Promise<string> {
+  const response = await rawRequest(baseUrl + RELAY_AUTH_KEY_PATH, 'GET', {}, undefined, agent);
+  if (response.status !== 200) throw new Error(`auth key: HTTP ${response.status} ${response.body.toString('utf8')}`);
+  return (JSON.parse(response.body.toString('utf8')) as RelayAuthKeyResponse).key;
+}
+
+/** Members' MAC keys by relay auth key and member key: one X25519 each, like a client would keep them. */
+const macKeys = new Map<string, Buffer>();
+
+/**
+ * `member`'s MAC key at the relay whose auth key is `relayAuthKey`: X25519 of the member's
+ * X25519 secret (its ed25519 seed's SHA-512, first half, clamped by X25519: RFC 8032 §5.1.5) with
+ * the relay auth key, then HKDF-SHA256(salt "covey-relay-mac-v1", info "<memberKey>\n<authKey>").
+ */
+export function memberMacKey(member: TestMember, relayAuthKey: string): Buffer {
+  const cacheKey = `${member.key}\n${relayAuthKey}`;
+  const cached = macKeys.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const seed = member.privateKey.export({ format: 'jwk' }).d;
+  if (typeof seed !== 'string') throw new Error('ed25519 private key export gave no d');
+  const scalar = createHash('sha512').update(Buffer.from(seed, 'base64url')).digest().subarray(0, 32);
+  const shared = x25519.getSharedSecret(scalar, Buffer.from(relayAuthKey, 'base64url'));
+  const key = Buffer.from(hkdfSync('sha256', shared, 'covey-relay-mac-v1', cacheKey, 32));
+  macKeys.set(cacheKey, key);
+  return key;
+}
+
+/** The proof header (name and value) of `text` signed or MAC'd by `member`. */
+function prove(member: TestMember, text: string, proof: Proof): [typeof RELAY_HEADERS.signature | typeof RELAY_HEADERS.mac, string] {
+  if (proof === 'signature') return [RELAY_HEADERS.signature, sign(null, Buffer.from(text, 'utf8'), member.privateKey).toString('base64url')];
+  return [RELAY_HEADERS.mac, createHmac('sha256', memberMacKey(member, proof.relayAuthKey)).update(text, 'utf8').digest('base64url')];
+}
+
+/** The four auth headers of a request: key, nonce, time, and `covey-signature` or `covey-mac` (options.proof). */
 export function signedHeaders(
   member: TestMember,
   method: string,
@@ -55,37 +99,47 @@ export function signedHeaders(
   const timeMs = options.timeMs ?? Date.now();
   const nonce = options.nonce ?? newNonce();
   const text = relaySigningText(method, pathWithQuery, sha256Base64Url(body), nonce, timeMs);
-  const signature = sign(null, Buffer.from(text, 'utf8'), member.privateKey).toString('base64url');
+  const [name, value] = prove(member, text, options.proof ?? 'signature');
   return {
     [RELAY_HEADERS.key]: member.key,
     [RELAY_HEADERS.nonce]: nonce,
     [RELAY_HEADERS.time]: String(timeMs),
-    [RELAY_HEADERS.signature]: signature,
+    [name]: value,
   };
 }
 
-/** A signed WebSocket subscribe frame. */
+/** The auth headers of a request MAC'd for the relay whose auth key is `relayAuthKey`. */
+export function macHeaders(
+  member: TestMember,
+  relayAuthKey: string,
+  method: string,
+  pathWithQuery: string,
+  body: Uint8Array | string,
+  options: Omit<SignOptions, 'proof'> = {},
+): Record<string, string> {
+  return signedHeaders(member, method, pathWithQuery, body, { ...options, proof: { relayAuthKey } });
+}
+
+/** The frame fields of a proof: `{ signature }` or `{ mac }`. */
+function frameProof(member: TestMember, text: string, proof: Proof): FrameProof {
+  const [name, value] = prove(member, text, proof);
+  return name === RELAY_HEADERS.mac ? { mac: value } : { signature: value };
+}
+
+/** A signed (or, with options.proof, MAC'd) WebSocket subscribe frame. */
 export function subscribeFrame(member: TestMember, channel: ChannelId, afterSeq: number, options: SignOptions = {}): SubscribeFrame {
   const timeMs = options.timeMs ?? Date.now();
   const nonce = options.nonce ?? newNonce();
   const text = relaySigningText(RELAY_SUBSCRIBE_METHOD, relaySubscribePath(channel), sha256Base64Url(''), nonce, timeMs);
-  const signature = sign(null, Buffer.from(text, 'utf8'), member.privateKey).toString('base64url');
-  return { type: 'subscribe', channel, afterSeq, key: member.key, nonce, timeMs, signature };
+  return { type: 'subscribe', channel, afterSeq, key: member.key, nonce, timeMs, ...frameProof(member, text, options.proof ?? 'signature') };
 }
 
-/** A signed WebSocket post frame: `body` (the post request's JSON text) to `channel`, as POST relayPostPath(channel). */
+/** A signed (or MAC'd) WebSocket post frame: `body` (the post request's JSON text) to `channel`, as POST relayPostPath(channel). */
 export function postFrame(member: TestMember, channel: ChannelId, body: string, id: number, options: SignOptions = {}): PostFrame {
-  const headers = signedHeaders(member, 'POST', relayPostPath(channel), body, options);
-  return {
-    type: 'post',
-    id,
-    channel,
-    body,
-    key: member.key,
-    nonce: headers[RELAY_HEADERS.nonce] ?? '',
-    timeMs: Number(headers[RELAY_HEADERS.time]),
-    signature: headers[RELAY_HEADERS.signature] ?? '',
-  };
+  const timeMs = options.timeMs ?? Date.now();
+  const nonce = options.nonce ?? newNonce();
+  const text = relaySigningText('POST', relayPostPath(channel), sha256Base64Url(body), nonce, timeMs);
+  return { type: 'post', id, channel, body, key: member.key, nonce, timeMs, ...frameProof(member, text, options.proof ?? 'signature') };
 }
 
 export interface RawResponse {
