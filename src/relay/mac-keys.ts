@@ -100,9 +100,14 @@ export class MacChecker {
     return this.authKey.publicKey;
   }
 
-  /** Members' MAC keys cached now (tests, metrics). */
+  /** Members' MAC keys cached now (tests). */
   get cachedKeys(): number {
     return this.keys.size;
+  }
+
+  /** Whether `key`'s MAC key is cached (tests). */
+  isCached(key: MemberKey): boolean {
+    return this.keys.has(key);
   }
 
   /**

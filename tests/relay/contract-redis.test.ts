@@ -2,6 +2,7 @@
 // file; each harness gets its own key prefix, so suites never see each other's data.
 import { afterAll, beforeAll, describe } from 'vitest';
 import { openRedisStore } from '../../src/relay/store/redis.js';
+import { macContract } from './contract-mac.js';
 import { pwaContract } from './contract-pwa.js';
 import { relayContract } from './contract.js';
 import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
@@ -59,4 +60,5 @@ describe.skipIf(skipWithoutRedis('relay contract (redis)'))('redis', () => {
   };
   relayContract('redis', harness);
   pwaContract('redis', harness);
+  macContract('redis', harness);
 });

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/relay/store/sqlite.js';
+import { macContract } from './contract-mac.js';
 import { pwaContract } from './contract-pwa.js';
 import { relayContract } from './contract.js';
 
@@ -22,3 +23,4 @@ async function harness() {
 
 relayContract('sqlite', harness);
 pwaContract('sqlite', harness);
+macContract('sqlite', harness);
