@@ -178,7 +178,20 @@ async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: S
       else if (variant === 1) ws.send(random.pick(['[1,2]', '5', 'null', '"x"', '{}']));
       else if (variant === 2) ws.send(JSON.stringify({ type: random.pick(['dance', 'SUBSCRIBE', '', 7]) }));
       else if (variant === 3) ws.send(Buffer.from(random.bytes(1 + random.int(100))), { binary: true });
-      else if (variant === 4) ws.send(JSON.stringify({ ...subscribeFrame(fx.owner, fx.channel, 0), signature: 'A'.repeat(86) }));
+      else if (variant === 4) {
+        const macd = subscribeFrame(fx.owner, fx.channel, 0, { proof: { relayAuthKey: fx.authKey } });
+        const signed = subscribeFrame(fx.owner, fx.channel, 0, { nonce: macd.nonce, timeMs: macd.timeMs });
+        ws.send(
+          JSON.stringify(
+            random.pick([
+              { ...signed, signature: 'A'.repeat(86) },
+              { ...macd, mac: 'A'.repeat(43) },
+              { ...macd, signature: signed.signature },
+              subscribeFrame(fx.owner, fx.channel, 0, { proof: { relayAuthKey: fx.otherAuthKey } }),
+            ]),
+          ),
+        );
+      }
       else if (variant === 5) ws.send(JSON.stringify(subscribeFrame(fx.owner, fx.channel, 0, { timeMs: Date.now() - 3_600_000 })));
       else if (variant === 6) ws.send(random.pick(fx.usedFrames));
       else if (variant === 7) ws.send(JSON.stringify(subscribeFrame(fx.outsider, fx.channel, 0)));
@@ -190,14 +203,20 @@ async function fuzzOneSocket(url: string, frames: number, fx: Fixture, random: S
         postId = sent;
         const body = JSON.stringify({ packet: Buffer.from(random.bytes(1 + random.int(64))).toString('base64url') });
         const good = postFrame(fx.owner, fx.channel, body, postId);
+        const macd = postFrame(fx.owner, fx.channel, body, postId, { nonce: good.nonce, timeMs: good.timeMs, proof: { relayAuthKey: fx.authKey } });
         const used = random.pick(fx.usedPosts);
+        const usedProof = used.headers['covey-mac'] === undefined ? { signature: used.headers['covey-signature'] } : { mac: used.headers['covey-mac'] };
         const frames = [
           { ...good, signature: 'A'.repeat(86) },
+          { ...macd, mac: Buffer.alloc(32).toString('base64url') },
+          { ...macd, signature: good.signature },
+          { ...good, mac: random.pick([5, null, '']) },
+          postFrame(fx.owner, fx.channel, body, postId, { proof: { relayAuthKey: fx.otherAuthKey } }),
           { ...good, body: body.replace('{', '{ ') },
           postFrame(fx.owner, fx.channel, random.pick(['', '{', '[]', '{"packet":5}', '{"packet":"a=b"}', `{"packet":"AA","postId":"${'x'.repeat(65)}"}`]), postId),
           postFrame(fx.outsider, fx.channel, body, postId),
           postFrame(fx.owner, fx.channel, body, postId, { timeMs: Date.now() - 3_600_000 }),
-          { type: 'post', id: postId, channel: fx.channel, body: used.body, key: fx.owner.key, nonce: used.headers['covey-nonce'], timeMs: Number(used.headers['covey-time']), signature: used.headers['covey-signature'] },
+          { type: 'post', id: postId, channel: fx.channel, body: used.body, key: fx.owner.key, nonce: used.headers['covey-nonce'], timeMs: Number(used.headers['covey-time']), ...usedProof },
           { ...good, channel: random.pick([randomChannel(random), 'x', 5, null]) },
           { ...good, body: random.pick([5, null, {}]) },
         ];

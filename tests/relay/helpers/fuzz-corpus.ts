@@ -9,7 +9,20 @@ import { WebSocket } from 'ws';
 import type { ChannelId, FinalizeUploadResponse, RelayErrorCode, UploadStatusResponse } from '../../../src/shared/relay-api.js';
 import { DEFAULT_RELAY_LIMITS } from '../../../src/relay/limits.js';
 import type { SeededRandom } from '../../helpers/seeded-random.js';
-import { newMember, newNonce, rawRequest, setupGroup, signedHeaders, signedJson, subscribeFrame, type TestMember } from './signed-http.js';
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  fetchRelayAuthKey,
+  newMember,
+  newNonce,
+  rawRequest,
+  setupGroup,
+  signedHeaders,
+  signedJson,
+  subscribeFrame,
+  type Proof,
+  type SignOptions,
+  type TestMember,
+} from './signed-http.js';
 
 /** Time a replay may spend in flight on a loaded machine before the relay reads its clock. */
 const REPLAY_IN_FLIGHT_MARGIN_MS = 30_000;
@@ -32,14 +45,18 @@ export interface Fixture {
   outsider: TestMember;
   channel: ChannelId;
   inbox: ChannelId;
+  /** The relay's auth key: MAC'd requests and frames (src/shared/relay-mac.ts). */
+  authKey: string;
+  /** An X25519 key that is not the relay's: MACs made for another relay. */
+  otherAuthKey: string;
   uploadToken: string;
   blobHash: string;
   blobCapability: string;
-  /** Valid signed GETs already used once: replaying them must fail. */
+  /** Valid GETs (signed or MAC'd, alternately) already used once: replaying them must fail. */
   usedRequests: Array<{ path: string; headers: Record<string, string> }>;
-  /** Valid subscribe frames already used once. */
+  /** Valid subscribe frames (signed or MAC'd) already used once. */
   usedFrames: string[];
-  /** Valid signed posts already stored over HTTP: as post frames they must fail (replayed nonce). */
+  /** Valid posts (signed or MAC'd) already stored over HTTP: as post frames they must fail (replayed nonce). */
   usedPosts: Array<{ body: string; headers: Record<string, string> }>;
 }
 
@@ -57,14 +74,23 @@ const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64
 const randomToken = (random: SeededRandom): string => Buffer.from(random.bytes(32)).toString('base64url');
 export const randomChannel = (random: SeededRandom): string => Buffer.from(random.bytes(16)).toString('base64url');
 
+/** Alternately a signature and a MAC: every tenth input of a case and the next ten take turns. */
+export function proofOf(i: number, fx: Fixture): Proof {
+  return Math.floor(i / 10) % 2 === 0 ? 'signature' : { relayAuthKey: fx.authKey };
+}
+
 /** Turns index i into one bad HTTP request. Cheap: signing is the only real work. */
 export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInput {
   const events = `/v1/channels/${fx.channel}/events`;
   const json = { 'content-type': 'application/json' };
+  const proof = proofOf(i, fx);
+  /** Auth headers with this input's proof. */
+  const sign = (member: TestMember, method: string, path: string, body: string, options: SignOptions = {}): Record<string, string> =>
+    signedHeaders(member, method, path, body, { proof, ...options });
   const signedPost = (path: string, body: string, member: TestMember = fx.owner): FuzzInput => ({
     method: 'POST',
     path,
-    headers: { ...json, ...signedHeaders(member, 'POST', path, body) },
+    headers: { ...json, ...sign(member, 'POST', path, body) },
     body,
     codes: [],
     kind: '',
@@ -93,21 +119,30 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
       return { ...signedPost(events, body), codes: ['bad-request', 'body-too-large'], kind: 'malformed' };
     }
     case 1: {
-      // Mis-signed: wrong key, wrong path, wrong body, flipped bit, malformed or missing headers.
+      // Mis-proven: wrong key, wrong path, wrong body, flipped bit, malformed or missing headers,
+      // with a signature or a MAC; MACs also for another relay, and both proofs at once.
       const body = JSON.stringify({ packet: b64(`m${i}`) });
-      const headers = signedHeaders(fx.owner, 'POST', events, body);
-      const variant = random.int(6);
-      if (variant === 0) headers['covey-signature'] = signedHeaders(fx.other, 'POST', events, body)['covey-signature'] as string;
-      if (variant === 1) Object.assign(headers, signedHeaders(fx.owner, 'POST', `/v1/channels/${fx.inbox}/events`, body), { 'covey-key': fx.owner.key });
-      if (variant === 2) Object.assign(headers, signedHeaders(fx.owner, 'POST', events, body + ' '));
+      const mac = proof !== 'signature';
+      const field = mac ? 'covey-mac' : 'covey-signature';
+      const headers = sign(fx.owner, 'POST', events, body);
+      const variant = random.int(mac ? 9 : 6);
+      if (variant === 0) headers[field] = sign(fx.other, 'POST', events, body)[field] as string;
+      if (variant === 1) Object.assign(headers, sign(fx.owner, 'POST', `/v1/channels/${fx.inbox}/events`, body), { 'covey-key': fx.owner.key });
+      if (variant === 2) Object.assign(headers, sign(fx.owner, 'POST', events, body + ' '));
       if (variant === 3) {
-        const signature = Buffer.from(headers['covey-signature'] as string, 'base64url');
-        const at = random.int(64);
-        signature[at] = (signature[at] ?? 0) ^ (1 << random.int(8));
-        headers['covey-signature'] = signature.toString('base64url');
+        const proofBytes = Buffer.from(headers[field] as string, 'base64url');
+        const at = random.int(proofBytes.length);
+        proofBytes[at] = (proofBytes[at] ?? 0) ^ (1 << random.int(8));
+        headers[field] = proofBytes.toString('base64url');
       }
       if (variant === 4) headers['covey-key'] = random.pick(['', 'x', 'A'.repeat(43), fx.other.key + 'A', '=='.repeat(20)]);
-      if (variant === 5) delete headers[random.pick(['covey-key', 'covey-nonce', 'covey-time', 'covey-signature'])];
+      if (variant === 5) delete headers[random.pick(['covey-key', 'covey-nonce', 'covey-time', field])];
+      if (variant === 6) headers['covey-mac'] = signedHeaders(fx.owner, 'POST', events, body, { proof: { relayAuthKey: fx.otherAuthKey } })['covey-mac'] as string;
+      if (variant === 7) {
+        const timeMs = Number(headers['covey-time']);
+        headers['covey-signature'] = signedHeaders(fx.owner, 'POST', events, body, { nonce: headers['covey-nonce'], timeMs })['covey-signature'] as string;
+      }
+      if (variant === 8) headers['covey-mac'] = random.pick(['', 'A'.repeat(42), 'A'.repeat(44), `${'A'.repeat(42)}B`, 'A'.repeat(86)]);
       return { method: 'POST', path: events, headers: { ...json, ...headers }, body, codes: ['bad-signature'], kind: 'mis-signed' };
     }
     case 2: {
@@ -126,7 +161,7 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
       return {
         method: 'GET',
         path,
-        headers: signedHeaders(fx.owner, 'GET', path, '', { timeMs: Math.max(0, Date.now() + skewMs) }),
+        headers: sign(fx.owner, 'GET', path, '', { timeMs: Math.max(0, Date.now() + skewMs) }),
         codes: ['stale-timestamp'],
         kind: 'stale',
       };
@@ -137,7 +172,7 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
       if (variant === 0) {
         const query = random.pick(['after=-1', 'after=abc', 'limit=0', 'limit=100000', 'after=1e3', 'after=99999999999999999', 'limit=-5']);
         const path = `${events}?${query}`;
-        return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, ''), codes: ['bad-request'], kind: 'out-of-range' };
+        return { method: 'GET', path, headers: sign(fx.owner, 'GET', path, ''), codes: ['bad-request'], kind: 'out-of-range' };
       }
       if (variant === 1) {
         const offset = 1 + random.int(50);
@@ -150,7 +185,7 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
       if (variant === 3) {
         const body = JSON.stringify({ seq: random.pick([-1, 'x', 1.5, null, 1e300]) });
         const path = `/v1/channels/${fx.channel}/cursor`;
-        return { method: 'PUT', path, headers: { ...json, ...signedHeaders(fx.owner, 'PUT', path, body) }, body, codes: ['bad-request'], kind: 'out-of-range' };
+        return { method: 'PUT', path, headers: { ...json, ...sign(fx.owner, 'PUT', path, body) }, body, codes: ['bad-request'], kind: 'out-of-range' };
       }
       const path = `/v1/uploads/${fx.uploadToken}?offset=${random.pick(['x', '-1', ''])}`;
       return { method: 'PUT', path, headers: {}, body: 'zz', codes: ['bad-request'], kind: 'out-of-range' };
@@ -171,7 +206,7 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
         return { method: 'GET', path: `/v1/blobs/${fx.blobHash}`, headers: { 'covey-capability': randomToken(random) }, codes: ['invalid-capability'], kind: 'forged-capability' };
       }
       const path = `/v1/channels/${randomChannel(random)}/events?after=0`;
-      return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, ''), codes: ['forbidden'], kind: 'forbidden' };
+      return { method: 'GET', path, headers: sign(fx.owner, 'GET', path, ''), codes: ['forbidden'], kind: 'forbidden' };
     }
     case 6: {
       // Routing garbage: unknown paths, wrong methods, malformed ids.
@@ -201,7 +236,7 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
       // Bodies where none belong, and tiny junk on GET routes.
       const path = `/v1/channels/${fx.channel}`;
       const body = 'x'.repeat(1 + random.int(50));
-      return { method: 'GET', path, headers: signedHeaders(fx.owner, 'GET', path, body), body, codes: ['bad-request'], kind: 'unexpected-body' };
+      return { method: 'GET', path, headers: sign(fx.owner, 'GET', path, body), body, codes: ['bad-request'], kind: 'unexpected-body' };
     }
     default: {
       // Semantically wrong but well-formed requests.
@@ -216,7 +251,7 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
         return { ...signedPost(`/v1/channels/${fx.channel}/capabilities`, body), codes: ['bad-request'], kind: 'semantic' };
       }
       const path = `/v1/channels/${fx.channel}/members/${newMember().key}`;
-      return { method: 'DELETE', path, headers: signedHeaders(fx.owner, 'DELETE', path, ''), codes: ['not-found'], kind: 'semantic' };
+      return { method: 'DELETE', path, headers: sign(fx.owner, 'DELETE', path, ''), codes: ['not-found'], kind: 'semantic' };
     }
   }
 }
@@ -225,6 +260,9 @@ export function makeInput(i: number, fx: Fixture, random: SeededRandom): FuzzInp
 export async function makeFixture(url: string): Promise<Fixture> {
   const [owner, other, outsider] = [newMember(), newMember(), newMember()];
   const channel = await setupGroup(url, [owner, other]);
+  const authKey = await fetchRelayAuthKey(url);
+  const otherAuthKey = String(generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x);
+  const proofFor = (n: number): Proof => (n % 2 === 0 ? 'signature' : { relayAuthKey: authKey });
   for (let n = 0; n < 40; n++) {
     const posted = await signedJson(url, n % 2 === 0 ? owner : other, 'POST', `/v1/channels/${channel}/events`, { packet: b64(`before ${n}`) });
     if (posted.status !== 201) throw new Error(`fixture post: HTTP ${posted.status}`);
@@ -233,7 +271,7 @@ export async function makeFixture(url: string): Promise<Fixture> {
   for (let n = 0; n < 10; n++) {
     const path = `/v1/channels/${channel}/events`;
     const body = JSON.stringify({ packet: b64(`used ${n}`), postId: `used-${n}` });
-    const headers = signedHeaders(owner, 'POST', path, body);
+    const headers = signedHeaders(owner, 'POST', path, body, { proof: proofFor(n) });
     const used = await rawRequest(url + path, 'POST', { 'content-type': 'application/json', ...headers }, body);
     if (used.status !== 201) throw new Error(`fixture post: HTTP ${used.status}`);
     usedPosts.push({ body, headers });
@@ -250,14 +288,14 @@ export async function makeFixture(url: string): Promise<Fixture> {
   const usedRequests: Fixture['usedRequests'] = [];
   for (let n = 0; n < 50; n++) {
     const path = `/v1/channels/${channel}/events?after=${n}&limit=1`;
-    const headers = signedHeaders(owner, 'GET', path, '', { nonce: newNonce() });
+    const headers = signedHeaders(owner, 'GET', path, '', { nonce: newNonce(), proof: proofFor(n) });
     const used = await rawRequest(url + path, 'GET', headers);
     if (used.status !== 200) throw new Error(`fixture read: HTTP ${used.status}`);
     usedRequests.push({ path, headers });
   }
   const usedFrames: string[] = [];
   for (let n = 0; n < 10; n++) {
-    const frame = JSON.stringify(subscribeFrame(owner, channel, 0));
+    const frame = JSON.stringify(subscribeFrame(owner, channel, 0, { proof: proofFor(n) }));
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
     await new Promise<void>((resolve, reject) => {
       ws.on('open', () => ws.send(frame));
@@ -269,5 +307,5 @@ export async function makeFixture(url: string): Promise<Fixture> {
     ws.terminate();
     usedFrames.push(frame);
   }
-  return { owner, other, outsider, channel, inbox, uploadToken: open.json.upload, blobHash, blobCapability, usedRequests, usedFrames, usedPosts };
+  return { owner, other, outsider, channel, inbox, authKey, otherAuthKey, uploadToken: open.json.upload, blobHash, blobCapability, usedRequests, usedFrames, usedPosts };
 }
