@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelId, PacketEvent, PostPacketResponse, RelayEvent, ServerFrame } from '../../src/shared/relay-api.js';
 import { startRelayProcess, type RelayProcess } from './helpers/process.js';
 import { skipWithoutRedis, startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { drainEvents, newMember, setupGroup, signedJson, subscribeFrame, type TestMember } from './helpers/signed-http.js';
+import { drainEvents, fetchRelayAuthKey, macHeaders, newMember, rawRequest, setupGroup, signedJson, subscribeFrame, type TestMember } from './helpers/signed-http.js';
 
 /** Posts per member. Kept under the relay's default per-client burst (200 per node). */
 const POSTS_PER_MEMBER = 20;
@@ -33,9 +33,9 @@ class Subscriber {
     });
   }
 
-  async subscribe(member: TestMember, channel: ChannelId): Promise<void> {
+  async subscribe(member: TestMember, channel: ChannelId, relayAuthKey?: string): Promise<void> {
     await this.opened;
-    this.ws.send(JSON.stringify(subscribeFrame(member, channel, 0)));
+    this.ws.send(JSON.stringify(subscribeFrame(member, channel, 0, relayAuthKey === undefined ? {} : { proof: { relayAuthKey } })));
     await this.until(() => this.frames.some((f) => f.type === 'subscribed' || f.type === 'error'));
     const error = this.frames.find((f) => f.type === 'error');
     if (error !== undefined) throw new Error(`subscribe refused: ${JSON.stringify(error)}`);
@@ -141,5 +141,31 @@ describe.skipIf(skipWithoutRedis('multi-node relay'))('two relay processes on on
       await sub.until(() => (sub.events().at(-1)?.seq ?? 0) >= headSeq + 1);
       expect(sub.events().at(-1)).toMatchObject({ seq: headSeq + 1, type: 'member-left', member: removed.key });
     }
+  });
+
+  it('has one relay auth key on every node: a MAC made with the key node A serves is accepted by node B, over HTTP and WebSocket', async () => {
+    const [nodeA, nodeB] = nodes as [RelayProcess, RelayProcess];
+    const authKey = await fetchRelayAuthKey(nodeA.url);
+    expect(await fetchRelayAuthKey(nodeB.url)).toBe(authKey);
+    const [a, b] = [newMember(), newMember()];
+    const channel = await setupGroup(nodeA.url, [a, b]);
+    const sub = new Subscriber(nodeB.url);
+    subscribers.push(sub);
+    await sub.subscribe(b, channel, authKey);
+    const path = `/v1/channels/${channel}/events`;
+    const body = JSON.stringify({ packet: packetOf('mac across nodes') });
+    const posted = await rawRequest(nodeB.url + path, 'POST', { 'content-type': 'application/json', ...macHeaders(a, authKey, 'POST', path, body) }, body);
+    expect(posted.status).toBe(201);
+    await sub.until(() => sub.events().some((e) => e.type === 'packet'));
+    const read = `${path}?after=0`;
+    const onA = await rawRequest(nodeA.url + read, 'GET', macHeaders(b, authKey, 'GET', read, ''));
+    expect(onA.status).toBe(200);
+    const events = (JSON.parse(onA.body.toString('utf8')) as { events: RelayEvent[] }).events;
+    expect(events.filter((e): e is PacketEvent => e.type === 'packet').map(textOf)).toEqual(['mac across nodes']);
+    // Its nonce is used on every node: the same request again through node A is a replay.
+    const headers = macHeaders(a, authKey, 'POST', path, body);
+    expect((await rawRequest(nodeB.url + path, 'POST', { 'content-type': 'application/json', ...headers }, body)).status).toBe(201);
+    const replay = await rawRequest(nodeA.url + path, 'POST', { 'content-type': 'application/json', ...headers }, body);
+    expect([replay.status, (JSON.parse(replay.body.toString('utf8')) as { code: string }).code]).toEqual([401, 'replayed-nonce']);
   });
 });
