@@ -124,6 +124,8 @@ describe('relay operations', () => {
     expect(response.status).toBe(204);
     expect(response.headers.get('access-control-allow-origin')).toBe('*');
     expect(response.headers.get('access-control-allow-headers')).toContain('covey-signature');
+    // A browser app on another origin sends request MACs too.
+    expect(response.headers.get('access-control-allow-headers')).toContain('covey-mac');
   });
 
   it('drains on close: in-flight requests finish, sockets get 1001, new connections are refused', async () => {
