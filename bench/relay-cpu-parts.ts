@@ -1,6 +1,8 @@
 /**
  * Splits a V8 CPU profile of the relay (main thread) into the parts of the post path that issue 13
- * asks about: signature check, JSON, store, fan-out, and the rest (HTTP, routing, runtime).
+ * asks about: signature check, MAC check, JSON, store, fan-out, and the rest (HTTP, routing, runtime).
+ * 'signature' also holds the SHA-256 of the body in the signed text, which a MAC'd request needs
+ * as much as a signed one (it is called from verifySigned either way, so the stack cannot tell).
  *
  * Each sample is charged to the first frame, walking from the leaf towards the root, that a rule
  * claims: `JSON.parse` inside the fan-out counts as JSON, the store's code inside a route counts as
@@ -9,10 +11,10 @@
  * `(garbage collector)` are parts of their own.
  */
 
-export type CpuPart = 'signature' | 'json' | 'store' | 'fan-out' | 'web-push' | 'http' | 'routing' | 'gc' | 'native' | 'other';
+export type CpuPart = 'signature' | 'mac' | 'json' | 'store' | 'fan-out' | 'web-push' | 'http' | 'routing' | 'gc' | 'native' | 'other';
 
 /** The order parts are printed in. */
-export const CPU_PARTS: readonly CpuPart[] = ['signature', 'json', 'store', 'fan-out', 'web-push', 'http', 'routing', 'gc', 'native', 'other'];
+export const CPU_PARTS: readonly CpuPart[] = ['signature', 'mac', 'json', 'store', 'fan-out', 'web-push', 'http', 'routing', 'gc', 'native', 'other'];
 
 interface CallFrame {
   readonly functionName: string;
@@ -34,10 +36,12 @@ export interface CpuProfile {
 /**
  * The part a single frame belongs to; 'io' for Node's own HTTP, socket and stream code, which is
  * charged to whatever relay code called it (a `ws` send is fan-out, `res.end` is HTTP) and only
- * counts as 'http' when no relay, store or `ws` frame is on the stack (parsing a request); undefined
+ * counts as 'http' when no relay, store or `ws` frame is on the stack (parsing a request); 'crypto'
+ * for node:crypto and noble, charged to the MAC check when mac-keys.ts or relay-mac.ts is on the
+ * stack and to the signature check otherwise (as all of node:crypto was before MACs); undefined
  * when the frame says nothing (look at its caller).
  */
-function partOfFrame(frame: CallFrame): CpuPart | 'idle' | 'io' | undefined {
+function partOfFrame(frame: CallFrame): CpuPart | 'idle' | 'io' | 'crypto' | undefined {
   const { functionName: name, url } = frame;
   // The profiler's own start-up is not the relay's work.
   if (name === '(idle)' || url === 'node:inspector') return 'idle';
@@ -45,10 +49,11 @@ function partOfFrame(frame: CallFrame): CpuPart | 'idle' | 'io' | undefined {
   if (name === '(program)') return 'native';
   // V8 builtins have no url.
   if (url === '' && (name === 'parse' || name === 'stringify')) return 'json';
+  if (url.includes('/src/relay/mac-keys.ts') || url.includes('/src/shared/relay-mac.ts')) return 'mac';
   if (url.includes('/src/relay/auth.ts') && (name === 'verifyEd25519' || name === 'publicKeyObject')) return 'signature';
   if (url.includes('/src/relay/signature')) return 'signature';
   if (url.includes('/src/relay/ids.ts') && name === 'sha256Base64Url') return 'signature';
-  if (url === 'node:crypto' || url.startsWith('node:internal/crypto/')) return 'signature';
+  if (url === 'node:crypto' || url.startsWith('node:internal/crypto/') || url.includes('/node_modules/@noble/')) return 'crypto';
   if (
     url.includes('/src/relay/store/') ||
     url.includes('/node_modules/better-sqlite3/') ||
@@ -88,10 +93,11 @@ export function cpuByPart(profile: CpuProfile): Record<CpuPart, number> {
     const path: number[] = [];
     let part: CpuPart | 'idle' | undefined;
     let sawIo = false;
+    let sawCrypto = false;
     // Bounded by the tree's depth: every step goes to a parent.
     for (let current: number | undefined = id; current !== undefined; current = parent.get(current)) {
       const cached = resolved.get(current);
-      if (cached !== undefined && !(cached === 'other' && sawIo)) {
+      if (cached !== undefined && !(cached === 'other' && sawIo) && !sawCrypto) {
         part = cached;
         break;
       }
@@ -99,14 +105,16 @@ export function cpuByPart(profile: CpuProfile): Record<CpuPart, number> {
       const node = byId.get(current);
       const own = node === undefined ? undefined : partOfFrame(node.callFrame);
       if (own === 'io') sawIo = true;
+      else if (own === 'crypto') sawCrypto = true;
       else if (own !== undefined) {
         part = own;
         break;
       }
     }
-    const result = part ?? (sawIo ? 'http' : 'other');
-    // Cached only when no 'io' frame was passed: above such a frame the answer can differ.
-    if (!sawIo) for (const step of path) resolved.set(step, result);
+    // Crypto under the MAC check is the MAC's; any other crypto is the signature check's.
+    const result = sawCrypto && part !== 'mac' ? 'signature' : (part ?? (sawIo ? 'http' : 'other'));
+    // Cached only when no 'io' or 'crypto' frame was passed: above such a frame the answer can differ.
+    if (!sawIo && !sawCrypto) for (const step of path) resolved.set(step, result);
     return result;
   };
   const totals = Object.fromEntries(CPU_PARTS.map((part) => [part, 0])) as Record<CpuPart, number>;

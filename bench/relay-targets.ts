@@ -21,7 +21,7 @@ import type { ChannelId, ServerFrame } from '../src/shared/relay-api.js';
 import { RELAY_TEST_ENTRY, startRelayProcess, type RelayProcess } from '../tests/relay/helpers/process.js';
 import { redisAvailability, startRedisServer, type RedisServer } from '../tests/relay/helpers/redis-server.js';
 import { threadCpuUs } from '../tests/relay/helpers/thread-cpu.js';
-import { newMember, setupGroup, signedHeaders, subscribeFrame, type TestMember } from '../tests/relay/helpers/signed-http.js';
+import { fetchRelayAuthKey, memberMacKey, newMember, setupGroup, signedHeaders, subscribeFrame, type Proof, type TestMember } from '../tests/relay/helpers/signed-http.js';
 
 /** How long a server child may take to print its URL. */
 const SERVER_START_TIMEOUT_MS = 30_000;
@@ -47,6 +47,21 @@ export const BENCH_LIMITS: Partial<RelayLimits> = {
   channelQuotaBurst: 1e9,
   uploadQuotaBurstBytes: 1e12,
 };
+
+/**
+ * How the load generator proves its posts and subscriptions to the relay: 'mac' (request MACs,
+ * src/shared/relay-mac.ts: what the app sends once it knows the relay's auth key) or 'signature'
+ * (Ed25519, the way before MACs).
+ */
+export type RelayProofKind = 'mac' | 'signature';
+
+/** The proof of targets named without one (`sqlite`, not `sqlite@signature`): BENCH_RELAY_PROOF, default 'mac'. */
+export function defaultProof(): RelayProofKind {
+  const text = process.env.BENCH_RELAY_PROOF ?? '';
+  if (text === '' || text === 'mac') return 'mac';
+  if (text === 'signature') return 'signature';
+  throw new Error(`BENCH_RELAY_PROOF must be mac or signature, got ${text}`);
+}
 
 /** A post signed and serialized ahead of time; `send` only writes it. */
 export interface PreparedPost {
@@ -196,7 +211,7 @@ async function spawnServer(kind: string): Promise<ServerChild> {
  * `sameWire` (the default baseline): it answers with the relay's headers and answer fields and
  * pushes frames with the relay's fields (channel id, seq, time, author, packet), so the load
  * generator receives as many bytes per post from it as from the relay (the requests it sends carry
- * the relay's four signature headers, unchecked); otherwise the bare answer and frame of the first
+ * the relay's four auth headers, unchecked); otherwise the bare answer and frame of the first
  * baseline ('baseline-plain').
  */
 function serveBaseline(sameWire: boolean): void {
@@ -306,7 +321,7 @@ export class BaselineTarget implements BenchTarget {
   preparePost(channel: number, author: number, payload: Uint8Array): PreparedPost {
     const body = JSON.stringify({ packet: Buffer.from(payload).toString('base64url') });
     if (!this.sameWire) return { path: `/post/c${channel}`, headers: { 'content-type': 'application/json' }, body };
-    // The relay's request, byte for byte in size: its path length and four signature headers (not checked).
+    // The relay's request, byte for byte in size: its path length and four auth headers (not checked).
     let wire = this.wire.get(channel);
     if (wire === undefined) {
       const id = `c${channel}_`.padEnd(22, filler(16));
@@ -314,12 +329,15 @@ export class BaselineTarget implements BenchTarget {
       this.wire.set(channel, wire);
     }
     const key = (wire.keys[author] ??= filler(32));
+    // The proof header of the relay targets named without a proof (BENCH_RELAY_PROOF): a 32-byte
+    // MAC or a 64-byte signature, unchecked either way.
+    const proof: [string, string] = defaultProof() === 'mac' ? [RELAY_HEADERS.mac, filler(32)] : [RELAY_HEADERS.signature, filler(64)];
     const headers = {
       'content-type': 'application/json',
       [RELAY_HEADERS.key]: key,
       [RELAY_HEADERS.nonce]: filler(16),
       [RELAY_HEADERS.time]: String(Date.now()),
-      [RELAY_HEADERS.signature]: filler(64),
+      [proof[0]]: proof[1],
     };
     return { path: wire.path, headers, body };
   }
@@ -366,6 +384,8 @@ export interface RelayTargetOptions {
    * with this checkout's node_modules linked in), to compare before and after in one run.
    */
   readonly root?: string;
+  /** How posts and subscriptions are proven; default `defaultProof()`. A relay from before MACs needs 'signature'. */
+  readonly proof?: RelayProofKind;
 }
 
 export class RelayTarget implements BenchTarget {
@@ -375,6 +395,8 @@ export class RelayTarget implements BenchTarget {
   private dataDir: string | undefined;
   private channels: Array<{ id: ChannelId; members: TestMember[] }> = [];
   private agent = new Agent({ keepAlive: true, maxSockets: AGENT_MAX_SOCKETS });
+  /** The proof of this target's posts and subscriptions (a MAC needs the relay's auth key, known once started). */
+  private proof: Proof = 'signature';
 
   resetConnections(): void {
     this.agent.destroy();
@@ -387,6 +409,11 @@ export class RelayTarget implements BenchTarget {
     private readonly kind: RelayStoreKind,
     private readonly options: RelayTargetOptions = {},
   ) {}
+
+  /** 'mac' or 'signature'. */
+  get proofKind(): RelayProofKind {
+    return this.options.proof ?? defaultProof();
+  }
 
   async prepare(channelCount: number, channelSize: number, setupConcurrency = 10): Promise<void> {
     let storeSpec: string;
@@ -420,6 +447,12 @@ export class RelayTarget implements BenchTarget {
       }
     };
     await Promise.all(Array.from({ length: setupConcurrency }, worker));
+    if (this.proofKind === 'mac') {
+      const relayAuthKey = await fetchRelayAuthKey(url, this.agent);
+      this.proof = { relayAuthKey };
+      // Each member's MAC key now (one X25519 each), as the app keeps it: not inside a step.
+      for (const channel of this.channels) for (const member of channel.members) memberMacKey(member, relayAuthKey);
+    }
   }
 
   async subscribe(channel: number, member: number, onFrame: (data: Buffer) => void, options: SubscribeOptions = {}): Promise<WebSocket> {
@@ -437,7 +470,7 @@ export class RelayTarget implements BenchTarget {
         reject(error);
       };
       ws.once('error', fail);
-      ws.once('open', () => ws.send(JSON.stringify(subscribeFrame(key, id, 0))));
+      ws.once('open', () => ws.send(JSON.stringify(subscribeFrame(key, id, 0, { proof: this.proof }))));
       const onSetup = (data: Buffer): void => {
         const frame = JSON.parse(data.toString('utf8')) as ServerFrame;
         if (frame.type === 'error') fail(new Error(`subscribe refused: ${frame.code}`));
@@ -458,7 +491,7 @@ export class RelayTarget implements BenchTarget {
     if (member === undefined) throw new RangeError(`no member ${author} in channel ${channel}`);
     const path = `/v1/channels/${id}/events`;
     const body = JSON.stringify({ packet: Buffer.from(payload).toString('base64url') });
-    return { path, headers: { 'content-type': 'application/json', ...signedHeaders(member, 'POST', path, body) }, body };
+    return { path, headers: { 'content-type': 'application/json', ...signedHeaders(member, 'POST', path, body, { proof: this.proof }) }, body };
   }
 
   send(post: PreparedPost): Promise<number> {
@@ -493,38 +526,73 @@ export class RelayTarget implements BenchTarget {
   }
 }
 
+/**
+ * The target called `name`: 'baseline', 'baseline-plain', or a relay target ('sqlite', 'redis',
+ * 'sqlite-off', 'sqlite-vt', ...), optionally with the proof its load uses: 'sqlite@signature',
+ * 'redis@mac' (key and label then name it: 'sqliteSignature', 'relay, SQLite (signatures)').
+ * Without one a relay target uses BENCH_RELAY_PROOF (default 'mac') and keeps its plain key.
+ */
 export function makeTarget(name: string): BenchTarget {
+  const [base = '', proofText, ...rest] = name.split('@');
+  if (rest.length > 0 || (proofText !== undefined && proofText !== 'mac' && proofText !== 'signature')) {
+    throw new Error(`bad bench target ${name}: a proof suffix is @mac or @signature`);
+  }
+  const target = makePlainTarget(base, proofText);
+  if (proofText !== undefined && !(target instanceof RelayTarget)) throw new Error(`${base} takes no proof suffix`);
+  return target;
+}
+
+function makePlainTarget(name: string, proof: RelayProofKind | undefined): BenchTarget {
+  const relay = (key: string, label: string, kind: RelayStoreKind, options: RelayTargetOptions = {}): RelayTarget => {
+    const chosen = proof ?? options.proof ?? defaultProof();
+    const suffix = proof === undefined ? '' : proof === 'mac' ? 'Mac' : 'Signature';
+    return new RelayTarget(`${key}${suffix}`, `${label} (${chosen === 'mac' ? 'MACs' : 'signatures'})`, kind, { ...options, proof: chosen });
+  };
   switch (name) {
     case 'baseline':
       return new BaselineTarget();
     case 'baseline-plain':
       return new BaselineTarget(false);
     case 'sqlite':
-      return new RelayTarget('sqlite', 'relay, SQLite', 'sqlite');
+      return relay('sqlite', 'relay, SQLite', 'sqlite');
     case 'sqlite-off':
-      return new RelayTarget('sqliteOff', 'relay, SQLite synchronous=OFF', 'sqlite-off');
+      return relay('sqliteOff', 'relay, SQLite synchronous=OFF', 'sqlite-off');
     case 'redis':
-      return new RelayTarget('redis', 'relay, Redis', 'redis');
+      return relay('redis', 'relay, Redis', 'redis');
     case 'redis-off':
-      return new RelayTarget('redisOff', 'relay, Redis appendfsync no', 'redis-off');
+      return relay('redisOff', 'relay, Redis appendfsync no', 'redis-off');
     case 'sqlite-before':
     case 'redis-before': {
       const root = process.env.BENCH_BEFORE_DIR;
       if (root === undefined || root === '') throw new Error(`${name} needs BENCH_BEFORE_DIR (a checkout of the code to compare with)`);
       const kind = name === 'sqlite-before' ? 'sqlite' : 'redis';
-      return new RelayTarget(`${kind}Before`, `relay before, ${kind === 'sqlite' ? 'SQLite' : 'Redis'}`, kind, { root });
+      // A checkout from before request MACs knows signatures only: say `sqlite-before@mac` to insist.
+      return relay(`${kind}Before`, `relay before, ${kind === 'sqlite' ? 'SQLite' : 'Redis'}`, kind, { root, proof: 'signature' });
     }
     case 'sqlite-vt':
-      return new RelayTarget('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
+      return relay('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
     case 'redis-vt':
-      return new RelayTarget('redisVerifyThread', 'relay, Redis, 1 signature thread', 'redis', { verifyThreads: 1 });
+      return relay('redisVerifyThread', 'relay, Redis, 1 signature thread', 'redis', { verifyThreads: 1 });
     case 'sqlite-inline':
-      return new RelayTarget('sqliteInline', 'relay, SQLite, signatures on the event loop', 'sqlite', { verifyThreads: 0 });
+      return relay('sqliteInline', 'relay, SQLite, signatures on the event loop', 'sqlite', { verifyThreads: 0 });
     case 'redis-inline':
-      return new RelayTarget('redisInline', 'relay, Redis, signatures on the event loop', 'redis', { verifyThreads: 0 });
+      return relay('redisInline', 'relay, Redis, signatures on the event loop', 'redis', { verifyThreads: 0 });
     default:
       throw new Error(`unknown bench target ${name}`);
   }
+}
+
+/**
+ * BENCH_RELAY_PROOFS ("mac,signature"): every relay target of `names` once per proof
+ * ('sqlite' → 'sqlite@mac', 'sqlite@signature'), next to each other so the ramp alternates between
+ * them step by step; baselines and names with a proof already stay as they are. Unset: `names`.
+ */
+export function withProofs(names: readonly string[]): string[] {
+  const text = process.env.BENCH_RELAY_PROOFS ?? '';
+  if (text === '') return [...names];
+  const proofs = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const proof of proofs) if (proof !== 'mac' && proof !== 'signature') throw new Error(`BENCH_RELAY_PROOFS: unknown proof ${proof}`);
+  return names.flatMap((name) => (name.startsWith('baseline') || name.includes('@') ? [name] : proofs.map((proof) => `${name}@${proof}`)));
 }
 
 // `tsx bench/relay-targets.ts serve baseline|baseline-plain`: the baseline server child.

@@ -9,9 +9,12 @@
  *   speaks the relay's wire, same request headers, answer headers and frame fields, so the load
  *   generator does the same work per post for every target; 'baseline-plain' is the first, smaller
  *   one), the relay on SQLite, the relay on Redis (BENCH_TARGETS also knows sqlite-vt / redis-vt:
- *   one signature thread); steps alternate between them.
+ *   one signature thread); steps alternate between them. The load generator proves its posts and
+ *   subscriptions with request MACs (what the app sends; BENCH_RELAY_PROOF=signature: Ed25519 as
+ *   before); BENCH_RELAY_PROOFS=mac,signature runs every relay target once per proof, side by side
+ *   (keys sqliteMac, sqliteSignature, ...); a target name may also carry one: sqlite@signature.
  * - cpu: CPU per accepted post (all threads, and the event loop alone: one event loop takes at
- *   most 1 s / that many posts a second), by part (signature check, JSON, store, fan-out, ...), on
+ *   most 1 s / that many posts a second), by part (signature check, MAC check, JSON, store, fan-out, ...), on
  *   the ramp's relays at a steady rate, next to the baseline's and the load generator's CPU per
  *   post (relay-post-path.ts).
  * - commit: 100 concurrent writers, durable vs durability off (SQLite synchronous=OFF, Redis
@@ -32,7 +35,8 @@
  * BENCH_CPU_MS (4000), BENCH_CPU_ROUNDS (1; more: alternating rounds, medians), BENCH_COMMIT_TARGETS ("sqlite,sqlite-off,sqlite-vt,redis,redis-off"),
  * BENCH_COMMIT_WRITERS (100), BENCH_COMMIT_ROUNDS (5), BENCH_COMMIT_ROUND_MS (3000),
  * BENCH_SOAK_TARGETS ("baseline,sqlite"), BENCH_SOAK_IDLE (10000), BENCH_SOAK_ACTIVE (1000),
- * BENCH_SOAK_RATE (200).
+ * BENCH_SOAK_RATE (200), BENCH_RELAY_PROOF ("mac" | "signature"; default mac), BENCH_RELAY_PROOFS
+ * (unset; "mac,signature": both, as separate ramp and cpu targets).
  */
 import { loadavg } from 'node:os';
 import { printJsonLine, printTable, round } from './harness.js';
@@ -41,6 +45,7 @@ import { DeliveryCounter, runStep, type StepResult } from './relay-load.js';
 import { measureCpu, pairedRatio, runCommit, type CommitResult, type CpuResult } from './relay-post-path.js';
 import { P99_LIMIT_MS, passedLimit, peak, prepareTarget, runRamp, sustained, type RampResult, type RampTarget } from './relay-ramp.js';
 import { runSoak, type SoakResult } from './relay-soak.js';
+import { defaultProof, withProofs } from './relay-targets.js';
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -55,7 +60,7 @@ function envList(name: string, fallback: string): string[] {
 }
 
 const SECTIONS = new Set(envList('BENCH_SECTIONS', 'ramp,cpu,commit,soak'));
-const TARGETS = envList('BENCH_TARGETS', 'baseline,sqlite,redis');
+const TARGETS = withProofs(envList('BENCH_TARGETS', 'baseline,sqlite,redis'));
 const SUBSCRIBERS = envInt('BENCH_SUBSCRIBERS', 1_000);
 const CHANNEL_SIZE = envInt('BENCH_CHANNEL_SIZE', 10);
 const RATES = envList('BENCH_RATES', '100,250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,7000,8000').map((rate) => Number.parseInt(rate, 10));
@@ -296,7 +301,7 @@ function soakSummary(results: readonly SoakResult[]): Record<string, unknown> {
 async function main(): Promise<void> {
   const load = { start: loadavg().map((value) => round(value)) };
   console.error(`bench:relay: load average ${load.start.join(' ')} on this machine`);
-  const summary: Record<string, unknown> = { subscribers: SUBSCRIBERS, channelSize: CHANNEL_SIZE, payloadBytes: 256 };
+  const summary: Record<string, unknown> = { subscribers: SUBSCRIBERS, channelSize: CHANNEL_SIZE, payloadBytes: 256, proof: defaultProof(), targets: TARGETS };
   const counter = new DeliveryCounter();
   const prepared: RampTarget[] = [];
   try {
