@@ -79,14 +79,16 @@ function allZero(bytes: Uint8Array): boolean {
  * a MAC under it verified: MACs under random keys cost their sender a miss each but cannot push
  * real members out.
  *
- * Timing: a hit answers faster than a miss, so whoever can send MACs under a member key can tell
- * whether that key authenticated at this node lately. Making the MAC needs the member's secret
- * (or the relay's); without it every try is a miss whatever the cache holds. So only someone
- * holding that channel key (a co-member it was shared with, if any) could probe, and learns
- * nothing the channel's events do not tell it.
+ * Timing: a hit is ~25x faster than a miss, and the cache is looked up by the member key alone,
+ * which co-members (present and past) know. Were a wrong MAC under a cached key refused at hit
+ * speed, a removed member could tell, by sending garbage under a former co-member's key, whether
+ * that key still authenticates at this node. So a refusal under a cached key derives the key
+ * again (the miss's work) before answering: every refusal costs a miss whatever the cache holds,
+ * and only an accepted MAC, which needs the member's secret, is fast.
  */
 export class MacChecker {
   private readonly keys = new Map<MemberKey, Buffer>();
+  private derived = 0;
 
   constructor(
     private readonly authKey: RelayAuthKey,
@@ -105,6 +107,11 @@ export class MacChecker {
     return this.keys.size;
   }
 
+  /** MAC keys derived so far, cached or not (tests: a refusal costs a derivation). */
+  get derivations(): number {
+    return this.derived;
+  }
+
   /** Whether `key`'s MAC key is cached (tests). */
   isCached(key: MemberKey): boolean {
     return this.keys.has(key);
@@ -120,7 +127,11 @@ export class MacChecker {
     const macKey = cached ?? this.derive(key);
     if (macKey === undefined) return false;
     const expected = createHmac('sha256', macKey).update(message).digest();
-    if (!timingSafeEqual(expected, mac)) return false;
+    if (!timingSafeEqual(expected, mac)) {
+      // A refusal takes a miss's time, cached or not (see the class comment).
+      if (cached !== undefined) this.derive(key);
+      return false;
+    }
     // Verified: (re)insert as the most recent, evicting the oldest past the bound.
     if (cached !== undefined) this.keys.delete(key);
     else if (this.keys.size >= this.maxCachedKeys) {
@@ -136,6 +147,7 @@ export class MacChecker {
     const edKey = decodeBase64UrlExact(key, X25519_KEY_BYTES);
     const u = edKey === undefined ? undefined : montgomeryU(edKey);
     if (u === undefined) return undefined;
+    this.derived++;
     let shared: Buffer;
     try {
       const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(u).toString('base64url') }, format: 'jwk' });

@@ -129,6 +129,22 @@ describe('MacChecker', () => {
     expect(checker.cachedKeys).toBe(2);
     expect(() => new MacChecker(authKey, 0)).toThrow(RangeError);
   });
+  it('refuses as slowly with a cached key as without: a refusal derives the key again, an accepted MAC from the cache does not', () => {
+    // The cache is looked up by the public member key, so a refusal at hit speed would tell
+    // whoever knows the key (a removed co-member) that it authenticated here lately.
+    const checker = new MacChecker(authKey, 10);
+    const a = newMember();
+    const mac = macOf(a, authKey.publicKey, text);
+    expect(checker.verify(a.key, message, Buffer.alloc(32))).toBe(false);
+    expect(checker.derivations).toBe(1);
+    expect(checker.verify(a.key, message, mac)).toBe(true);
+    expect(checker.derivations).toBe(2);
+    expect(checker.verify(a.key, message, mac)).toBe(true);
+    expect(checker.derivations).toBe(2);
+    expect(checker.verify(a.key, message, Buffer.alloc(32))).toBe(false);
+    expect(checker.derivations).toBe(3);
+    expect(checker.isCached(a.key)).toBe(true);
+  });
 });
 
 describe('verifySigned with a MAC', () => {
