@@ -36,6 +36,7 @@ import type { ClientDeps } from './deps.js';
 import { decodePayload, encodePayload, JOIN_CLAIM_PREFIX, openJoinClaim, type GroupPayload } from './group-messages.js';
 import type { ConversationRecord, GroupInvite, OperationRecord, SessionRecord, TimelineRecord } from './records.js';
 import type { RelaySigner, SignedPost } from './relay-client.js';
+import { memberSigner } from './relay-signer.js';
 import { MAX_AUTOMATIC_ATTEMPTS } from '../protocol/limits.js';
 import { SnapshotChunks } from './snapshot-chunks.js';
 import { failureWords, membershipWarningWords, operationWords, rejectionWords } from './words.js';
@@ -220,7 +221,7 @@ export class ConversationRuntime {
   ) {
     this.storedSession = { snapshot: null, lastSeq: meta.lastSeq, lastSeen: meta.lastSeen };
     const seed = base64UrlDecode(record.memberSeed);
-    this.signer = { publicKey: record.memberKey, sign: (message) => host.deps.crypto.ed25519Sign(seed, message) };
+    this.signer = memberSigner(host.deps.crypto, seed, record.memberKey);
   }
 
   get id() {

@@ -39,6 +39,7 @@ import { makeQr } from './qr.js';
 import { PROFILE_KEY, type ConversationRecord, type ProfileRecord, type SessionRecord, type TimelineRecord } from './records.js';
 import { openBackup, sealBackup, type BackupContent } from './backup.js';
 import { RelayClientError, type RelaySigner, type SignedPost } from './relay-client.js';
+import { memberSigner } from './relay-signer.js';
 import { RelayLink } from './relays.js';
 import { fingerprint } from './safety-number.js';
 
@@ -597,10 +598,7 @@ export class CoveyEngine implements ConversationHost {
     const identitySeed = crypto.randomBytes(32);
     const ownerSeed = crypto.randomBytes(32);
     const hpkeSeed = crypto.randomBytes(32);
-    const owner: RelaySigner = {
-      publicKey: base64UrlEncode(await crypto.ed25519PublicKey(ownerSeed)) as MemberKey,
-      sign: (m) => crypto.ed25519Sign(ownerSeed, m),
-    };
+    const owner = memberSigner(crypto, ownerSeed, base64UrlEncode(await crypto.ed25519PublicKey(ownerSeed)) as MemberKey);
     const client = this.relay(homeRelay).client;
     let inbox: ChannelId;
     let deposit: { capability: string; expiresAtMs: number };
@@ -840,7 +838,7 @@ export class CoveyEngine implements ConversationHost {
   private async newMemberKey(): Promise<{ seed: string; key: MemberKey; signer: RelaySigner }> {
     const seed = this.deps.crypto.randomBytes(32);
     const key = base64UrlEncode(await this.deps.crypto.ed25519PublicKey(seed)) as MemberKey;
-    return { seed: base64UrlEncode(seed), key, signer: { publicKey: key, sign: (m) => this.deps.crypto.ed25519Sign(seed, m) } };
+    return { seed: base64UrlEncode(seed), key, signer: memberSigner(this.deps.crypto, seed, key) };
   }
 
   private newRecord(fields: { kind: ConversationKind; name: string; relay: string; channel: ChannelId; seed: string; key: MemberKey; createdByMe: boolean }): ConversationRecord {

@@ -45,6 +45,7 @@ import type { RelayLink } from './relays.js';
 import { DEPOSIT_RENEW_MS, DEPOSIT_TTL_MS, DEPOSIT_USES } from './limits.js';
 import { DEPOSITS_KEY, type ContactRecord, type InvitationBody, type InvitationRecord, type PendingDeposit, type RequestRecord } from './records.js';
 import { RelayClientError, type RelaySigner } from './relay-client.js';
+import { memberSigner } from './relay-signer.js';
 import { safetyNumber } from './safety-number.js';
 import { inboxKeyPair, InboxRejected, openInboxMessage, sealInboxMessage, type InboxMessageType } from './sealed-message.js';
 import { MAX_GROUP_NAME_CHARS } from '../shared/worker-api.js';
@@ -118,7 +119,7 @@ export class People {
   private async owner(): Promise<RelaySigner> {
     const crypto = this.engine.deps.crypto;
     const seed = base64UrlDecode(this.me.inbox.ownerSeed);
-    return { publicKey: base64UrlEncode(await crypto.ed25519PublicKey(seed)) as MemberKey, sign: (m) => crypto.ed25519Sign(seed, m) };
+    return memberSigner(crypto, seed, base64UrlEncode(await crypto.ed25519PublicKey(seed)) as MemberKey);
   }
 
   watchInbox(): void {

@@ -2,9 +2,12 @@
  * Typed client of the relay API (src/relay/README.md, wire types in src/shared/relay-api.ts), for
  * the Web Worker and for tests. Runtime services are injected: `fetch`, the WebSocket
  * constructor (browser WebSocket, or the `ws` package in Node), the signer of the member's
- * per-channel ed25519 key, the clock and randomness. Every member request is signed over method,
- * path, body hash, nonce and time (README "Authentication").
+ * per-channel ed25519 key, HMAC, the clock and randomness. Every member request is proven over
+ * method, path, body hash, nonce and time (README "Authentication"): with a request MAC
+ * (src/shared/relay-mac.ts) once the relay's auth key is known and the signer can derive its MAC
+ * key, else with a signature (relay-mac-keys.ts says when).
  */
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { base64UrlDecode, base64UrlEncode, utf8Decode, utf8Encode } from '../protocol/bytes.js';
 import type { PresignedPost } from '../shared/client-db.js';
@@ -31,6 +34,7 @@ import {
   type DeferredPostRequest,
   type DepositResponse,
   type ErrorFrame,
+  type FrameProof,
   type FinalizeUploadResponse,
   type HealthResponse,
   type JoinResponse,
@@ -51,6 +55,10 @@ import {
   type UploadStatusResponse,
   type VapidKeyResponse,
 } from '../shared/relay-api.js';
+import { RelayMacKeys, type MacProofKey } from './relay-mac-keys.js';
+import type { RelaySigner } from './relay-signer.js';
+
+export type { RelaySigner } from './relay-signer.js';
 
 /** Options of a post: idempotency and the rule 7 condition (src/relay/README.md "Conditional posts"). */
 export interface PostOptions {
@@ -67,8 +75,8 @@ export interface PostOptions {
 }
 
 /**
- * A packet post signed ahead of sending (RelayClient.signPost), held in memory only. It goes over
- * HTTP or, as a `post` frame, over the open WebSocket (the same signed request either way).
+ * A packet post signed (or MAC'd) ahead of sending (RelayClient.signPost), held in memory only.
+ * It goes over HTTP or, as a `post` frame, over the open WebSocket (the same request either way).
  */
 export interface SignedPost {
   readonly channel: ChannelId;
@@ -77,12 +85,11 @@ export interface SignedPost {
   readonly body: Uint8Array;
   /** The signature's time (the relay refuses it once older than its clock-skew window). */
   readonly signedAtMs: number;
-}
-
-/** Signs with one member's per-channel key. */
-export interface RelaySigner {
-  readonly publicKey: MemberKey;
-  sign(message: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Set when proven with a MAC: the relay auth key it was made under and the signer, to prove it
+   * again if the relay refuses it as 'bad-signature' (its key changed).
+   */
+  readonly mac?: { readonly authKey: string; readonly signer: RelaySigner };
 }
 
 /** The part of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
@@ -118,6 +125,19 @@ export interface RelayClientOptions {
   readonly now?: () => number;
   /** Nonce randomness; default crypto.getRandomValues. */
   readonly randomBytes?: (length: number) => Uint8Array;
+  /** HMAC-SHA256 of request MACs (the worker passes its crypto provider's); default noble. */
+  readonly hmacSha256?: (key: Uint8Array, data: Uint8Array) => Promise<Uint8Array>;
+  /**
+   * The relay's auth key and the MAC keys derived from it: one per relay, shared by the
+   * `withSigner` copies (the constructor makes it when absent).
+   */
+  readonly macKeys?: RelayMacKeys;
+}
+
+/** The proof headers of one request, and the auth key of its MAC (undefined: signed). */
+interface Proven {
+  readonly headers: Record<string, string>;
+  readonly authKey: string | undefined;
 }
 
 /** A non-2xx answer from the relay. */
@@ -170,6 +190,11 @@ async function sha256Base64Url(bytes: Uint8Array): Promise<string> {
   return base64UrlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
 }
 
+/** A refusal that a MAC under a relay's old auth key gets (relay-mac-keys.ts `refused`). */
+function isProofRefused(error: unknown): boolean {
+  return error instanceof RelayClientError && error.code === 'bad-signature';
+}
+
 async function sha256Hex(bytes: Uint8Array): Promise<BlobHash> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') as BlobHash;
@@ -216,14 +241,20 @@ export interface RelaySubscription {
 }
 
 export class RelayClient {
-  private readonly options: RelayClientOptions;
+  private readonly options: RelayClientOptions & { readonly macKeys: RelayMacKeys };
   private readonly now: () => number;
   private readonly random: (length: number) => Uint8Array;
+  private readonly hmac: (key: Uint8Array, data: Uint8Array) => Promise<Uint8Array>;
 
   constructor(options: RelayClientOptions) {
-    this.options = options;
     this.now = options.now ?? (() => Date.now());
+    this.options = { ...options, macKeys: options.macKeys ?? new RelayMacKeys(options.baseUrl, options.fetch, this.now) };
     this.random = options.randomBytes ?? ((length) => crypto.getRandomValues(new Uint8Array(length)));
+    this.hmac = options.hmacSha256 ?? (async (key, data) => hmac(nobleSha256, key, data));
+  }
+
+  private get macKeys(): RelayMacKeys {
+    return this.options.macKeys;
   }
 
   /** The same relay with another default signer (each channel has its own key). */
@@ -239,17 +270,33 @@ export class RelayClient {
     return chosen;
   }
 
-  /** Headers proving `signer` sent this exact request. */
+  /** Headers proving with a signature that `signer` sent this exact request (what every relay takes). */
   async signHeaders(signer: RelaySigner, method: string, path: string, body: Uint8Array): Promise<Record<string, string>> {
+    return this.proofHeaders(signer, undefined, method, path, body);
+  }
+
+  /**
+   * Headers proving that `signer` sent this exact request: a MAC when the relay's auth key is
+   * known and the signer can derive its MAC key, else a signature (relay-mac-keys.ts).
+   */
+  private async prove(signer: RelaySigner, method: string, path: string, body: Uint8Array): Promise<Proven> {
+    const mac = await this.macKeys.proofKey(signer);
+    return { headers: await this.proofHeaders(signer, mac, method, path, body), authKey: mac?.authKey };
+  }
+
+  private async proofHeaders(signer: RelaySigner, mac: MacProofKey | undefined, method: string, path: string, body: Uint8Array): Promise<Record<string, string>> {
     const nonce = base64UrlEncode(this.random(NONCE_BYTES));
     const timeMs = Math.floor(this.now());
-    const text = relaySigningText(method, path, await sha256Base64Url(body), nonce, timeMs);
-    const signature = await signer.sign(utf8Encode(text));
+    const text = utf8Encode(relaySigningText(method, path, await sha256Base64Url(body), nonce, timeMs));
+    const proof: Record<string, string> =
+      mac === undefined
+        ? { [RELAY_HEADERS.signature]: base64UrlEncode(await signer.sign(text)) }
+        : { [RELAY_HEADERS.mac]: base64UrlEncode(await this.hmac(mac.macKey, text)) };
     return {
       [RELAY_HEADERS.key]: signer.publicKey,
       [RELAY_HEADERS.nonce]: nonce,
       [RELAY_HEADERS.time]: String(timeMs),
-      [RELAY_HEADERS.signature]: base64UrlEncode(signature),
+      ...proof,
     };
   }
 
@@ -267,10 +314,18 @@ export class RelayClient {
       body = options.bytes;
       headers['content-type'] = 'application/octet-stream';
     }
-    if (options.signer !== null) {
-      Object.assign(headers, await this.signHeaders(this.signerOr(options.signer), method, path, body ?? new Uint8Array(0)));
+    if (options.signer === null) return this.fetchChecked(method, path, headers, body);
+    const signer = this.signerOr(options.signer);
+    const proven = await this.prove(signer, method, path, body ?? new Uint8Array(0));
+    try {
+      return await this.fetchChecked(method, path, { ...headers, ...proven.headers }, body);
+    } catch (error) {
+      if (proven.authKey === undefined || !isProofRefused(error)) throw error;
+      // MAC'd under a key the relay no longer has: fetch it again, prove afresh, once.
+      this.macKeys.refused(proven.authKey);
+      const again = await this.prove(signer, method, path, body ?? new Uint8Array(0));
+      return this.fetchChecked(method, path, { ...headers, ...again.headers }, body);
     }
-    return this.fetchChecked(method, path, headers, body);
   }
 
   /** Sends a request as it is; a non-2xx answer throws RelayClientError. */
@@ -351,17 +406,38 @@ export class RelayClient {
       ...(ifNoLeaveAfter === undefined ? {} : { ifNoLeaveAfter }),
       ...(wake === true ? { wake } : {}),
     };
-    const path = relayPostPath(channel);
-    const body = utf8Encode(JSON.stringify(json));
-    const signed = await this.signHeaders(this.signerOr(signer), 'POST', path, body);
-    return { channel, path, headers: { 'content-type': 'application/json', ...signed }, body, signedAtMs: Number(signed[RELAY_HEADERS.time]) };
+    return this.provePost(channel, relayPostPath(channel), utf8Encode(JSON.stringify(json)), this.signerOr(signer));
+  }
+
+  private async provePost(channel: ChannelId, path: string, body: Uint8Array, signer: RelaySigner): Promise<SignedPost> {
+    const proven = await this.prove(signer, 'POST', path, body);
+    return {
+      channel,
+      path,
+      headers: { 'content-type': 'application/json', ...proven.headers },
+      body,
+      signedAtMs: Number(proven.headers[RELAY_HEADERS.time]),
+      ...(proven.authKey === undefined ? {} : { mac: { authKey: proven.authKey, signer } }),
+    };
   }
 
   /**
    * Sends a post made by `signPost`: over the open WebSocket when there is one (`postOverSocket`),
-   * else, or when that socket closes before the answer, over HTTP.
+   * else, or when that socket closes before the answer, over HTTP. A MAC the relay refuses as
+   * 'bad-signature' (its auth key changed) is made again and the post sent once more: the same
+   * body, so the same postId (idempotent), with a fresh nonce.
    */
   async postSigned(signed: SignedPost): Promise<PostPacketResponse> {
+    try {
+      return await this.postOnce(signed);
+    } catch (error) {
+      if (signed.mac === undefined || !isProofRefused(error)) throw error;
+      this.macKeys.refused(signed.mac.authKey);
+      return this.postOnce(await this.provePost(signed.channel, signed.path, signed.body, signed.mac.signer));
+    }
+  }
+
+  private async postOnce(signed: SignedPost): Promise<PostPacketResponse> {
     const overSocket = await this.options.postOverSocket?.(signed);
     if (overSocket !== undefined && overSocket !== null) return overSocket;
     return (await (await this.fetchChecked('POST', signed.path, { ...signed.headers }, signed.body)).json()) as PostPacketResponse;
@@ -377,7 +453,7 @@ export class RelayClient {
       key: (signed.headers[RELAY_HEADERS.key] ?? '') as MemberKey,
       nonce: signed.headers[RELAY_HEADERS.nonce] ?? '',
       timeMs: signed.signedAtMs,
-      signature: signed.headers[RELAY_HEADERS.signature] ?? '',
+      ...frameProof(signed.headers),
     };
   }
 
@@ -385,6 +461,8 @@ export class RelayClient {
    * A conditional, idempotent post signed now and sent later by someone who holds no key (the
    * service worker, from the outbox: src/shared/client-db.ts `presigned`) to the deferred route,
    * which accepts the signature for up to DEFERRED_POST_MAX_AGE_MS (relay README "Deferred posts").
+   * Always a signature, never a MAC: it may be sent an hour later, after the relay's auth key
+   * changed, by a service worker that could not prove it again; and it is the rare path.
    */
   async presignDeferredPost(
     channel: ChannelId,
@@ -530,19 +608,25 @@ export class RelayClient {
 
   // ---- push ----------------------------------------------------------------------------------
 
-  /** A signed subscribe frame for `channel` from `afterSeq`. */
+  /** A subscribe frame for `channel` from `afterSeq`, MAC'd or signed as a request would be. */
   async subscribeFrame(channel: ChannelId, afterSeq: number, signer?: RelaySigner): Promise<SubscribeFrame> {
+    return (await this.proveSubscribe(channel, afterSeq, signer)).frame;
+  }
+
+  /** The frame, and the auth key of its MAC (undefined: signed). */
+  private async proveSubscribe(channel: ChannelId, afterSeq: number, signer?: RelaySigner): Promise<{ frame: SubscribeFrame; authKey: string | undefined }> {
     const chosen = this.signerOr(signer);
-    const headers = await this.signHeaders(chosen, RELAY_SUBSCRIBE_METHOD, relaySubscribePath(channel), new Uint8Array(0));
-    return {
+    const proven = await this.prove(chosen, RELAY_SUBSCRIBE_METHOD, relaySubscribePath(channel), new Uint8Array(0));
+    const frame: SubscribeFrame = {
       type: 'subscribe',
       channel,
       afterSeq,
       key: chosen.publicKey,
-      nonce: headers[RELAY_HEADERS.nonce] ?? '',
-      timeMs: Number(headers[RELAY_HEADERS.time]),
-      signature: headers[RELAY_HEADERS.signature] ?? '',
+      nonce: proven.headers[RELAY_HEADERS.nonce] ?? '',
+      timeMs: Number(proven.headers[RELAY_HEADERS.time]),
+      ...frameProof(proven.headers),
     };
+    return { frame, authKey: proven.authKey };
   }
 
   /**
@@ -553,7 +637,11 @@ export class RelayClient {
     const WebSocketImpl = this.options.WebSocket;
     if (WebSocketImpl === undefined) throw new TypeError('RelayClient: subscribe needs a WebSocket constructor');
     const wsUrl = `${this.options.baseUrl.replace(/^http/, 'ws')}/v1/ws`;
-    const channels = new Map<ChannelId, { seq: number; signer: RelaySigner | undefined }>();
+    /**
+     * `macAuthKey`: the auth key of the last subscribe frame sent MAC'd (undefined: signed);
+     * `macRetried`: a MAC'd subscribe of it was refused and sent again since it was last confirmed.
+     */
+    const channels = new Map<ChannelId, { seq: number; signer: RelaySigner | undefined; macAuthKey?: string | undefined; macRetried?: boolean }>();
     let socket: WebSocketLike | undefined;
     let open = false;
     let closed = false;
@@ -603,9 +691,11 @@ export class RelayClient {
       const entry = channels.get(channel);
       const current = socket;
       if (entry === undefined || current === undefined || !open) return;
-      this.subscribeFrame(channel, entry.seq, entry.signer).then(
-        (frame) => {
-          if (current === socket && open && channels.get(channel) === entry) current.send(JSON.stringify(frame));
+      this.proveSubscribe(channel, entry.seq, entry.signer).then(
+        ({ frame, authKey }) => {
+          if (current !== socket || !open || channels.get(channel) !== entry) return;
+          entry.macAuthKey = authKey;
+          current.send(JSON.stringify(frame));
         },
         (error: unknown) => handlers.onError?.({ type: 'error', code: 'bad-signature', error: String(error), channel }),
       );
@@ -620,12 +710,15 @@ export class RelayClient {
           handlers.onEvent(frame.channel, frame.event);
           return;
         }
-        case 'subscribed':
+        case 'subscribed': {
           attempt = 0;
           resubscribeAttempt = 0;
           confirmed.add(frame.channel);
+          const entry = channels.get(frame.channel);
+          if (entry !== undefined) entry.macRetried = false;
           handlers.onSubscribed?.(frame.channel, frame.headSeq, frame.firstSeq);
           return;
+        }
         case 'unsubscribed':
           if (frame.reason === 'removed') {
             channels.delete(frame.channel);
@@ -640,6 +733,17 @@ export class RelayClient {
           if (frame.id !== undefined) {
             answerPost(frame.id, (p) => p.reject(new RelayClientError(RELAY_ERROR_STATUS[frame.code] ?? 0, frame.code, frame.error)));
             return;
+          }
+          // A MAC'd subscribe refused (the relay's auth key changed): fetch the key again and
+          // send it once more, MAC'd under the new key or signed, before calling it a refusal.
+          if (frame.code === 'bad-signature' && frame.channel !== undefined) {
+            const entry = channels.get(frame.channel);
+            if (entry?.macAuthKey !== undefined && entry.macRetried !== true) {
+              entry.macRetried = true;
+              this.macKeys.refused(entry.macAuthKey);
+              sendSubscribe(frame.channel);
+              return;
+            }
           }
           // Refusals that a fresh signature fixes: the relay's budget (rate-limited), and a
           // subscribe signed before a clock jump or held up on a loaded device past the relay's
@@ -697,6 +801,8 @@ export class RelayClient {
     return {
       add: (channel, afterSeq, signer) => {
         channels.set(channel, { seq: afterSeq, signer });
+        // The auth key is fetched while the socket opens, so that the first subscribes are MAC'd.
+        if ((signer ?? this.options.signer)?.macKey !== undefined) this.macKeys.prefetch();
         confirmed.delete(channel);
         sendSubscribe(channel);
       },
@@ -750,6 +856,12 @@ export class RelayClient {
       },
     };
   }
+}
+
+/** A frame's proof from a request's headers: its MAC, or else its signature. */
+function frameProof(headers: Readonly<Record<string, string>>): FrameProof {
+  const mac = headers[RELAY_HEADERS.mac];
+  return mac !== undefined ? { mac } : { signature: headers[RELAY_HEADERS.signature] ?? '' };
 }
 
 /** Decodes a packet event's payload. */

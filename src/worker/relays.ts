@@ -47,6 +47,9 @@ export class RelayLink {
       WebSocket: deps.WebSocket,
       now: deps.now,
       randomBytes: (n) => deps.crypto.randomBytes(n),
+      // Request MACs through the provider: noble for their ~130-byte texts, or WebCrypto where
+      // it is faster at that size (select.ts; its imported HMAC keys are cached, key-cache.ts).
+      hmacSha256: (key, data) => deps.crypto.hmacSha256(key, data),
       // Posts go over the socket we read on while it is open: no new HTTP request (nor, in the
       // browser, a service-worker fetch event) on a message's path; over HTTP otherwise.
       ...(deps.socketPosts === false ? {} : { postOverSocket: (signed: SignedPost) => this.subscription?.post(signed) }),
