@@ -104,7 +104,8 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<Response>;
+/** `cache: 'no-cache'`: not from the HTTP cache (the relay's auth key after a refused MAC, relay-mac-keys.ts). */
+export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array; cache?: 'no-cache' }) => Promise<Response>;
 
 /**
  * Posts over an open WebSocket (RelaySubscription.post): undefined when there is none to use (the

@@ -24,7 +24,7 @@ import type { MemberKey } from '../shared/relay-api.js';
 import type { RelaySigner } from './relay-signer.js';
 
 /** The client's fetch (relay-client.ts FetchLike), as this file uses it. */
-type AuthKeyFetch = (input: string, init: { method: string; headers: Record<string, string> }) => Promise<Response>;
+type AuthKeyFetch = (input: string, init: { method: string; headers: Record<string, string>; cache?: 'no-cache' }) => Promise<Response>;
 
 /** How long a request waits for the auth key being fetched before it goes signed instead. */
 export const AUTH_KEY_WAIT_MS = 1_000;
@@ -117,7 +117,7 @@ export class RelayMacKeys {
   }
 
   private startFetch(failures: number, refused: string | undefined): void {
-    const answered = this.fetchAuthKey().then((answer) => {
+    const answered = this.fetchAuthKey(refused !== undefined).then((answer) => {
       this.state = this.next(answer, failures, refused);
     });
     this.state = { phase: 'fetching', answered, failures, refused };
@@ -139,10 +139,14 @@ export class RelayMacKeys {
     }
   }
 
-  /** GET RELAY_AUTH_KEY_PATH (unauthenticated), through the client's fetch and so its timeout. */
-  private async fetchAuthKey(): Promise<AuthKeyAnswer> {
+  /**
+   * GET RELAY_AUTH_KEY_PATH (unauthenticated), through the client's fetch and so its timeout.
+   * The relay lets HTTP caches keep the answer for an hour, so the browser may answer the first
+   * fetch from its cache (no request at start); after a refused MAC (`fresh`) it must not.
+   */
+  private async fetchAuthKey(fresh: boolean): Promise<AuthKeyAnswer> {
     try {
-      const response = await this.fetch(this.baseUrl + RELAY_AUTH_KEY_PATH, { method: 'GET', headers: {} });
+      const response = await this.fetch(this.baseUrl + RELAY_AUTH_KEY_PATH, { method: 'GET', headers: {}, ...(fresh ? { cache: 'no-cache' as const } : {}) });
       if (!response.ok) {
         await response.arrayBuffer().catch(() => undefined); // frees the connection
         return response.status === 404 ? { kind: 'absent' } : { kind: 'failed' };

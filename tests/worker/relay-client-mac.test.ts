@@ -55,6 +55,8 @@ class FakeRelay {
   /** What GET RELAY_AUTH_KEY_PATH does. */
   authRoute: 'key' | 'absent' | 'error' | 'hang' = 'key';
   authKeyFetches = 0;
+  /** The `cache` mode of each auth-key fetch (the browser's HTTP cache may answer one without it). */
+  readonly authKeyCache: (string | undefined)[] = [];
   readonly seen: Seen[] = [];
 
   get authKey(): string {
@@ -83,6 +85,7 @@ class FakeRelay {
     const path = url.slice(BASE.length);
     if (path === RELAY_AUTH_KEY_PATH) {
       this.authKeyFetches++;
+      this.authKeyCache.push(init.cache);
       switch (this.authRoute) {
         case 'key':
           return Response.json({ key: this.authKey });
@@ -283,6 +286,8 @@ describe('relay client with request MACs', () => {
       ['mac', true],
     ]);
     expect(relay.seen[2]!.headers['covey-nonce']).not.toBe(relay.seen[1]!.headers['covey-nonce']);
+    // The first answer may come from the HTTP cache; after the refusal, not (it may be the old key).
+    expect(relay.authKeyCache).toEqual([undefined, 'no-cache']);
     await a.read(CHANNEL, 0);
     expect(relay.authKeyFetches).toBe(2);
   });
