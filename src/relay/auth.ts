@@ -96,6 +96,11 @@ export function verifyEd25519(key: MemberKey, message: Uint8Array, signature: Ui
   }
 }
 
+/** Where verifySigned counts the proofs it checked. */
+export interface ProofTally {
+  recordProof(proof: 'mac' | 'signature', valid: boolean): void;
+}
+
 /** A request's proof as sent (headers or frame fields): `signature` or `mac`, exactly one. */
 export interface SignedParts {
   readonly key: unknown;
@@ -112,6 +117,8 @@ export interface ClockCheck {
   readonly verifier?: SignatureVerifier;
   /** Checks request MACs under this relay's auth key (./mac-keys.ts). */
   readonly macs: MacChecker;
+  /** Counts each proof checked by kind and verdict (the relay's /metrics: how many clients MAC). */
+  readonly proofs?: ProofTally;
   /**
    * How old a signature may be, when a route allows more than the clock skew (deferred posts,
    * README "Deferred posts"); the nonce is then remembered that long. Default: maxClockSkewMs.
@@ -176,6 +183,7 @@ export async function verifySigned(
       : check.verifier === undefined
         ? verifyEd25519(key, message, proof.signature)
         : await check.verifier.verify(key, message, proof.signature);
+  check.proofs?.recordProof('mac' in proof ? 'mac' : 'signature', valid);
   if (!valid) {
     throw new RelayError('bad-signature', 'signature does not verify');
   }

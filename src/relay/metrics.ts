@@ -4,13 +4,14 @@
  * of the last storage check).
  */
 import type { StorageStatus } from '../shared/relay-api.js';
+import type { ProofTally } from './auth.js';
 
 /** Request latency buckets in seconds: sub-millisecond loopback up to slow disks. */
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** Distinct `code` label values kept: the error codes plus 'ok' are far fewer. */
 const MAX_CODE_LABELS = 64;
 
-export class RelayMetrics {
+export class RelayMetrics implements ProofTally {
   eventsAppended = 0;
   eventBytes = 0;
   eventsPushed = 0;
@@ -22,6 +23,13 @@ export class RelayMetrics {
   private readonly bucketCounts = new Array<number>(LATENCY_BUCKETS_S.length).fill(0);
   private latencySum = 0;
   private latencyCount = 0;
+  /** Proofs checked, by kind and verdict. */
+  private readonly proofs = { mac: { accepted: 0, refused: 0 }, signature: { accepted: 0, refused: 0 } };
+
+  recordProof(proof: 'mac' | 'signature', valid: boolean): void {
+    if (valid) this.proofs[proof].accepted += 1;
+    else this.proofs[proof].refused += 1;
+  }
 
   observeRequest(code: string, seconds: number): void {
     if (this.requestsByCode.has(code) || this.requestsByCode.size < MAX_CODE_LABELS) {
@@ -34,7 +42,8 @@ export class RelayMetrics {
     }
   }
 
-  render(stored: { channels: number; events: number; bytes: number }, pushes?: Readonly<Record<string, number>>, storage?: StorageStatus): string {
+  /** `macKeysCached`: members' MAC keys this node holds (mac-keys.ts). */
+  render(stored: { channels: number; events: number; bytes: number }, pushes?: Readonly<Record<string, number>>, storage?: StorageStatus, macKeysCached?: number): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, values: string[]): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...values);
@@ -64,6 +73,18 @@ export class RelayMetrics {
       `covey_relay_request_duration_seconds_sum ${this.latencySum}`,
       `covey_relay_request_duration_seconds_count ${this.latencyCount}`,
     ]);
+    metric(
+      'covey_relay_request_proofs_total',
+      'counter',
+      'Proofs of member requests and frames checked, by kind (mac, signature) and verdict.',
+      (['mac', 'signature'] as const).flatMap((proof) => [
+        `covey_relay_request_proofs_total{proof="${proof}",result="accepted"} ${this.proofs[proof].accepted}`,
+        `covey_relay_request_proofs_total{proof="${proof}",result="refused"} ${this.proofs[proof].refused}`,
+      ]),
+    );
+    if (macKeysCached !== undefined) {
+      metric('covey_relay_mac_keys_cached', 'gauge', "Members' request-MAC keys held by this node.", [`covey_relay_mac_keys_cached ${macKeysCached}`]);
+    }
     if (pushes !== undefined) {
       metric(
         'covey_relay_pushes_total',

@@ -316,7 +316,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         RELAY_SUBSCRIBE_METHOD,
         relaySubscribePath(channelId),
         EMPTY,
-        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId, verifier: deps.verifier, macs: deps.macs },
+        { store, nowMs: deps.now(), maxClockSkewMs: limits.maxClockSkewMs, channelId, verifier: deps.verifier, macs: deps.macs, proofs: deps.metrics },
       );
     } catch (error) {
       if (!isRelayError(error)) throw error;

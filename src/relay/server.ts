@@ -287,7 +287,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     // METRICS_STATS_MAX_AGE_MS old, one refresh however many scrape.
     await storage.fresh(METRICS_STATS_MAX_AGE_MS);
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store', ...API_SECURITY_HEADERS });
-    res.end(metrics.render(storage.stored(), webPush?.counts, storage.status()));
+    res.end(metrics.render(storage.stored(), webPush?.counts, storage.status(), macs.cachedKeys));
   };
 
   const rateLimit = (client: string): void => {

@@ -154,6 +154,37 @@ export function macContract(name: string, makeHarness: MakeStoreHarness): void {
         expect(await packets(relay, a, channel)).toEqual(['by mac', 'deferred']);
       });
 
+      it('counts the proofs it checked in /metrics, by kind and verdict, and the MAC keys it holds', async () => {
+        const { relay, authKey, members, channel } = await group(2);
+        const [a, b] = members as [TestMember, TestMember];
+        const metrics = async (): Promise<Record<string, number>> => {
+          const text = (await rawRequest(`${relay.url}/metrics`, 'GET', {}, '')).body.toString('utf8');
+          const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+          return {
+            macOk: value('covey_relay_request_proofs_total{proof="mac",result="accepted"}'),
+            macBad: value('covey_relay_request_proofs_total{proof="mac",result="refused"}'),
+            sigOk: value('covey_relay_request_proofs_total{proof="signature",result="accepted"}'),
+            sigBad: value('covey_relay_request_proofs_total{proof="signature",result="refused"}'),
+            cached: value('covey_relay_mac_keys_cached'),
+          };
+        };
+        const before = await metrics();
+        const path = relayPostPath(channel);
+        expect((await post(relay, channel, (body) => macHeaders(a, authKey, 'POST', path, body), 'one')).status).toBe(201);
+        expect((await post(relay, channel, (body) => macHeaders(b, authKey, 'POST', path, body), 'two')).status).toBe(201);
+        expect((await post(relay, channel, (body) => macHeaders(a, otherAuthKey(), 'POST', path, body), 'bad')).status).toBe(401);
+        expect((await post(relay, channel, (body) => signedHeaders(a, 'POST', path, body), 'signed')).status).toBe(201);
+        expect((await post(relay, channel, (body) => ({ ...signedHeaders(a, 'POST', path, body), 'covey-key': b.key }), 'bad sig')).status).toBe(401);
+        const after = await metrics();
+        expect({
+          macOk: after.macOk - before.macOk,
+          macBad: after.macBad - before.macBad,
+          sigOk: after.sigOk - before.sigOk,
+          sigBad: after.sigBad - before.sigBad,
+          cached: after.cached,
+        }).toEqual({ macOk: 2, macBad: 1, sigOk: 1, sigBad: 1, cached: 2 });
+      });
+
       it("refuses a wrong MAC, another member's, another relay's, both proofs and malformed MACs alike: 401 bad-signature, nothing stored", async () => {
         const { relay, authKey, members, channel } = await group(2);
         const [a, b] = members as [TestMember, TestMember];

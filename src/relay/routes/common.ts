@@ -37,6 +37,7 @@ export function signer(ctx: RequestContext, channelId?: ChannelId): Promise<Memb
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
     verifier: ctx.deps.verifier,
     macs: ctx.deps.macs,
+    proofs: ctx.deps.metrics,
     ...(channelId === undefined ? {} : { channelId }),
   });
 }
@@ -52,6 +53,7 @@ export function signerWithNonce(ctx: RequestContext, maxAgeMs?: number): Promise
     maxClockSkewMs: ctx.deps.limits.maxClockSkewMs,
     verifier: ctx.deps.verifier,
     macs: ctx.deps.macs,
+    proofs: ctx.deps.metrics,
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
   });
 }
