@@ -157,7 +157,7 @@ export function macContract(name: string, makeHarness: MakeStoreHarness): void {
       it('counts the proofs it checked in /metrics, by kind and verdict, and the MAC keys it holds', async () => {
         const { relay, authKey, members, channel } = await group(2);
         const [a, b] = members as [TestMember, TestMember];
-        const metrics = async (): Promise<Record<string, number>> => {
+        const metrics = async (): Promise<{ macOk: number; macBad: number; sigOk: number; sigBad: number; cached: number }> => {
           const text = (await rawRequest(`${relay.url}/metrics`, 'GET', {}, '')).body.toString('utf8');
           const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
           return {

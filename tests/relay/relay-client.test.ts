@@ -4,38 +4,13 @@
  */
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { relaySigningText, type ChannelId, type RelayEvent, type ServerFrame } from '../../src/shared/relay-api.js';
-import { RelayClient, RelayClientError, type FetchLike, type WebSocketLike } from '../../src/worker/relay-client.js';
+import { relaySigningText, type ChannelId, type RelayEvent } from '../../src/shared/relay-api.js';
+import { RelayClient, RelayClientError, type FetchLike } from '../../src/worker/relay-client.js';
+import { FakeSocket } from './helpers/fake-socket.js';
 import { makeMember } from './helpers/relay-harness.js';
 
 const CHANNEL = 'AAAAAAAAAAAAAAAAAAAAAA' as ChannelId;
 
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: unknown[] = [];
-  private listeners = new Map<string, ((event: { data: unknown; code?: number }) => void)[]>();
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  addEventListener(type: string, listener: (event: { data: unknown; code?: number }) => void): void {
-    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data));
-  }
-  close(): void {
-    this.emit('close');
-  }
-  emit(type: string, data?: unknown): void {
-    if (type === 'open') this.readyState = 1;
-    if (type === 'close') this.readyState = 3;
-    for (const listener of this.listeners.get(type) ?? []) listener({ data });
-  }
-  frame(frame: ServerFrame): void {
-    this.emit('message', JSON.stringify(frame));
-  }
-}
 
 function verifies(publicKey: string, text: string, signature: string): boolean {
   const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey }, format: 'jwk' });

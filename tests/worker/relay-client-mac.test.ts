@@ -13,11 +13,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { base64UrlDecode, base64UrlEncode } from '../../src/protocol/bytes.js';
 import { nobleProvider } from '../../src/protocol/crypto/noble.js';
 import { selectCryptoProvider } from '../../src/protocol/crypto/select.js';
-import { relaySigningText, relaySubscribePath, type ChannelId, type MemberKey, type ServerFrame } from '../../src/shared/relay-api.js';
+import { relaySigningText, relaySubscribePath, type ChannelId, type MemberKey } from '../../src/shared/relay-api.js';
 import { RELAY_AUTH_KEY_PATH, relayMacKey } from '../../src/shared/relay-mac.js';
-import { RelayClient, type FetchLike, type WebSocketLike } from '../../src/worker/relay-client.js';
+import { RelayClient, type FetchLike } from '../../src/worker/relay-client.js';
 import { AUTH_KEY_RECHECK_MS, AUTH_KEY_RETRY_BASE_MS, AUTH_KEY_WAIT_MS } from '../../src/worker/relay-mac-keys.js';
 import { memberSigner, x25519SecretOfSeed, type RelaySigner } from '../../src/worker/relay-signer.js';
+import { FakeSocket } from '../relay/helpers/fake-socket.js';
 
 const CHANNEL = 'AAAAAAAAAAAAAAAAAAAAAA' as ChannelId;
 const BASE = 'http://relay.test';
@@ -111,32 +112,6 @@ class FakeRelay {
   };
 }
 
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  private listeners = new Map<string, ((event: { data: unknown; code?: number }) => void)[]>();
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  addEventListener(type: string, listener: (event: { data: unknown; code?: number }) => void): void {
-    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(): void {
-    this.emit('close');
-  }
-  emit(type: string, data?: unknown): void {
-    if (type === 'open') this.readyState = 1;
-    if (type === 'close') this.readyState = 3;
-    for (const listener of this.listeners.get(type) ?? []) listener({ data });
-  }
-  frame(frame: ServerFrame): void {
-    this.emit('message', JSON.stringify(frame));
-  }
-}
 
 /** Waits (in event-loop turns, which fake timers leave alone) until `condition` holds, for at most 5 s. */
 async function until(condition: () => boolean): Promise<void> {
