@@ -245,6 +245,11 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect(unavailable(malformed)).toBe(malformed);
     // Plain connection failures and non-Redis errors keep their mapping.
     expect(unavailable(new Error('connect ECONNREFUSED 127.0.0.1:1'))).toBeInstanceOf(StoreUnavailableError);
+    // What ioredis itself rejects with when a cluster node is lost (its words, cluster/index.js
+    // and Pipeline.js): storage not serving now, a 503, not a bug's 500.
+    for (const message of ['Node is disconnected', 'Cluster is disconnected.', 'All keys in the pipeline should belong to the same slots allocation group']) {
+      expect(unavailable(new Error(message))).toBeInstanceOf(StoreUnavailableError);
+    }
     const bug = new TypeError('x is undefined');
     expect(unavailable(bug)).toBe(bug);
   });
