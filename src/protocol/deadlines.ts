@@ -7,6 +7,10 @@
  * heap entries stay in the heap and are skipped when they surface (lazy deletion), and the heap
  * is rebuilt when stale entries outnumber live ones, so it never holds more than about twice the
  * live keys. `next()` is O(1) amortised, `takeDue(nowMs)` O(k log n) for k due keys.
+ *
+ * Equal deadlines come out in `tieBreak`'s order when one is given; without it their order
+ * depends on the history of sets and deletes (so two heaps with the same deadlines, filled in
+ * another order, may answer `takeDue` in another order).
  */
 
 interface Entry<K> {
@@ -20,6 +24,9 @@ export class DeadlineHeap<K> {
   private heap: Entry<K>[] = [];
   private readonly live = new Map<K, { atMs: number; version: number }>();
   private versions = 0;
+
+  /** `tieBreak`: orders keys of equal deadlines (negative: `a` first). */
+  constructor(private readonly tieBreak?: (a: K, b: K) => number) {}
 
   get size(): number {
     return this.live.size;
@@ -55,7 +62,7 @@ export class DeadlineHeap<K> {
     return this.heap[0]?.atMs;
   }
 
-  /** Removes and returns the keys due at `nowMs`, earliest first. */
+  /** Removes and returns the keys due at `nowMs`, earliest first (equal ones by `tieBreak`). */
   takeDue(nowMs: number): K[] {
     const out: K[] = [];
     for (;;) {
@@ -71,6 +78,12 @@ export class DeadlineHeap<K> {
   /** Live keys with their deadlines (any order). */
   entries(): [K, number][] {
     return [...this.live].map(([k, v]) => [k, v.atMs]);
+  }
+
+  /** Whether `a` comes out before `b`. */
+  private before(a: Entry<K>, b: Entry<K>): boolean {
+    if (a.atMs !== b.atMs) return a.atMs < b.atMs;
+    return this.tieBreak !== undefined && this.tieBreak(a.key, b.key) < 0;
   }
 
   private isStale(e: Entry<K>): boolean {
@@ -93,7 +106,7 @@ export class DeadlineHeap<K> {
     let i = h.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (h[parent]!.atMs <= e.atMs) break;
+      if (!this.before(e, h[parent]!)) break;
       h[i] = h[parent]!;
       i = parent;
     }
@@ -116,8 +129,8 @@ export class DeadlineHeap<K> {
       const l = 2 * i + 1;
       if (l >= h.length) break;
       const r = l + 1;
-      const c = r < h.length && h[r]!.atMs < h[l]!.atMs ? r : l;
-      if (h[c]!.atMs >= e.atMs) break;
+      const c = r < h.length && this.before(h[r]!, h[l]!) ? r : l;
+      if (!this.before(h[c]!, e)) break;
       h[i] = h[c]!;
       i = c;
     }

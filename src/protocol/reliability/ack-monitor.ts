@@ -185,8 +185,12 @@ export class AckMonitor<Body> {
   private ackDueAtMs: number | undefined;
   private readonly lastReackMs = new Map<MessageKey, number>();
   private readonly lastActiveResendMs = new Map<MemberId, number>();
-  /** Rule 5 deadlines of messages that need acks (ordered: no scan per call). */
-  private readonly resendAt = new DeadlineHeap<MessageKey>();
+  /**
+   * Rule 5 deadlines of messages that need acks (ordered: no scan per call). Equal deadlines by
+   * message id: `tick` resends in an order that does not depend on how the heap was filled, so a
+   * restored monitor resends in the live one's order.
+   */
+  private readonly resendAt = new DeadlineHeap<MessageKey>((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   /** Relay order of each message (undefined for ours until the relay hands it back). */
   private readonly orders = new Map<MessageKey, number>();
   /**
