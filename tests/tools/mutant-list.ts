@@ -248,6 +248,14 @@ export const MUTANTS: readonly Mutant[] = [
     stages: [ACK_TESTS],
   },
   {
+    name: 'resend-ties-by-heap-history',
+    bug: 'equal resend deadlines come out in the order the heap was filled: a restored monitor resends them in another order than the live one',
+    file: 'src/protocol/reliability/ack-monitor.ts',
+    anchor: 'new DeadlineHeap<MessageKey>((a, b) => (a < b ? -1 : a > b ? 1 : 0));',
+    replacement: 'new DeadlineHeap<MessageKey>();',
+    stages: [ACK_TESTS],
+  },
+  {
     name: 'published-key-accepted',
     bug: 'a data packet under a signing key its owner published is accepted (the published key forges messages)',
     file: 'src/protocol/session/inbound.ts',
