@@ -11,11 +11,11 @@ import { frame, unframe } from '../../src/protocol/codec/framing.js';
 import { decodePacket, decodePacketBytes, encodePacket, encodePacketBytes, type Packet } from '../../src/protocol/codec/packet.js';
 import { encodeRecords } from '../../src/protocol/codec/records.js';
 import { isProtocolError } from '../../src/protocol/errors.js';
-import { loadTrace } from '../helpers/trace.js';
+import { loadTraces } from '../helpers/trace.js';
 import { dataArb, errorArb, greetingArb, packetArb, queryArb } from './codec-arbitraries.js';
 
 const RUNS = Number(process.env.COVEY_FUZZ_RUNS ?? 300);
-const traceTexts = loadTrace().packets.map((p) => p.pubtxt);
+const traceTexts = loadTraces().flatMap((t) => t.trace.packets.map((p) => p.pubtxt));
 
 /** Runs `decode`; a ProtocolError is a fine answer, anything else fails the property. */
 function decodeOrProtocolError<T>(decode: () => T): T | undefined {
