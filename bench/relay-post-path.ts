@@ -12,7 +12,7 @@
  *   answer) against the relay with durable storage and against the same relay with durability
  *   off (SQLite synchronous=OFF; Redis appendfsync no), in alternating rounds of one run.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuByPart, CPU_PARTS, type CpuPart, type CpuProfile } from './relay-cpu-parts.js';
@@ -55,6 +55,7 @@ export async function measureCpu(entry: RampTarget, counter: DeliveryCounter, ra
   // BENCH_PROFILE_DIR keeps the profiles (open them in Chrome DevTools) instead of deleting them.
   const keep = process.env.BENCH_PROFILE_DIR;
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'covey-bench-prof-'));
+  if (keep !== undefined) mkdirSync(keep, { recursive: true });
   const path = join(dir, `relay-${target.key}.cpuprofile`);
   try {
     if (profile) await target.request('profile-start');
