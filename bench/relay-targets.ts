@@ -386,6 +386,8 @@ export interface RelayTargetOptions {
   readonly root?: string;
   /** How posts and subscriptions are proven; default `defaultProof()`. A relay from before MACs needs 'signature'. */
   readonly proof?: RelayProofKind;
+  /** SQLite on its own thread (RELAY_SQLITE_THREAD; default true, as main.ts) or in the event loop's thread. */
+  readonly sqliteThread?: boolean;
 }
 
 export class RelayTarget implements BenchTarget {
@@ -434,6 +436,7 @@ export class RelayTarget implements BenchTarget {
         RELAY_TEST_STORE: storeSpec,
         RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS),
         RELAY_TEST_VERIFY_THREADS: this.options.verifyThreads === undefined ? '' : String(this.options.verifyThreads),
+        RELAY_SQLITE_THREAD: this.options.sqliteThread === false ? 'off' : 'on',
       },
     });
     const url = this.relay.url;
@@ -528,7 +531,7 @@ export class RelayTarget implements BenchTarget {
 
 /**
  * The target called `name`: 'baseline', 'baseline-plain', or a relay target ('sqlite', 'redis',
- * 'sqlite-off', 'sqlite-vt', ...), optionally with the proof its load uses: 'sqlite@signature',
+ * 'sqlite-off', 'sqlite-inproc', 'sqlite-vt', ...), optionally with the proof its load uses: 'sqlite@signature',
  * 'redis@mac' (key and label then name it: 'sqliteSignature', 'relay, SQLite (signatures)').
  * Without one a relay target uses BENCH_RELAY_PROOF (default 'mac') and keeps its plain key.
  */
@@ -569,6 +572,9 @@ function makePlainTarget(name: string, proof: RelayProofKind | undefined): Bench
       // A checkout from before request MACs knows signatures only: say `sqlite-before@mac` to insist.
       return relay(`${kind}Before`, `relay before, ${kind === 'sqlite' ? 'SQLite' : 'Redis'}`, kind, { root, proof: 'signature' });
     }
+    case 'sqlite-inproc':
+      // The store in the event loop's thread, as before the SQLite thread: its A/B in one run.
+      return relay('sqliteInProcess', 'relay, SQLite in the event loop', 'sqlite', { sqliteThread: false });
     case 'sqlite-vt':
       return relay('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
     case 'redis-vt':

@@ -1,8 +1,10 @@
 /**
  * Picks the store from the environment (issue 5 §8): RELAY_REDIS_URL set → Redis (./redis.ts,
- * imported lazily so SQLite-only runs never load ioredis), else SQLite in RELAY_DATA_DIR (./data).
+ * imported lazily so SQLite-only runs never load ioredis), else SQLite in RELAY_DATA_DIR (./data),
+ * on its own thread (./sqlite-proxy.ts) unless RELAY_SQLITE_THREAD=off.
  */
-import { openSqliteStore } from './sqlite.js';
+import { openSqliteThreadStore } from './sqlite-proxy.js';
+import { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { RelayStore } from './types.js';
 
 export async function openStoreFromEnv(env: NodeJS.ProcessEnv): Promise<RelayStore> {
@@ -11,5 +13,25 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv): Promise<RelaySto
     const { openRedisStore } = await import('./redis.js');
     return openRedisStore({ url: redisUrl });
   }
-  return openSqliteStore({ dataDir: env['RELAY_DATA_DIR'] ?? './data' });
+  return openSqlite({ dataDir: env['RELAY_DATA_DIR'] ?? './data' }, sqliteThreadFromEnv(env['RELAY_SQLITE_THREAD']));
+}
+
+/**
+ * RELAY_SQLITE_THREAD: unset, '' or 'on' → true (the default: the store on its own thread, off the
+ * event loop); 'off' → false (in the event loop's thread, as before). Anything else stops the relay.
+ */
+export function sqliteThreadFromEnv(text: string | undefined): boolean {
+  const value = (text ?? '').trim();
+  if (value === '' || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new Error(`RELAY_SQLITE_THREAD must be on or off, got ${text}`);
+}
+
+/**
+ * The SQLite store, on its own thread when `thread` is true and the data is in a file; a
+ * ':memory:' store lives in the event loop's thread (a thread would have its own, empty database).
+ */
+export async function openSqlite(options: Pick<SqliteStoreOptions, 'dataDir' | 'durability'>, thread: boolean): Promise<RelayStore> {
+  if (thread && options.dataDir !== ':memory:') return openSqliteThreadStore(options);
+  return openSqliteStore(options);
 }
