@@ -2,7 +2,7 @@
 // acknowledged; the relay process is killed with SIGKILL at random moments (at least 5 times) and
 // restarted on the same data; then readers drain the channel. Checked like Jepsen's queue checker:
 // lost (acknowledged but missing) = 0, duplicated = 0, unexpected (never attempted) = 0, and every
-// reader sees the same order. Runs on SQLite (same data dir), on Redis (the node dies, Redis
+// reader sees the same order. Runs on SQLite (same data dir; the store on its own thread and in the event loop's), on Redis (the node dies, Redis
 // stays), and on Redis with every other kill hitting redis-server itself (restarted from its
 // fsynced AOF). Seed: CRASH_SEED (printed), so a failing schedule replays.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -221,7 +221,11 @@ async function runCrashScenario(name: string, harness: Harness, random: SeededRa
   }
 }
 
-describe('crash test: SIGKILL the relay (SQLite)', () => {
+// SQLite on its own thread (the default, sqlite-proxy.ts) and in the event loop's thread.
+describe.each([
+  { where: 'its own thread', thread: 'on' },
+  { where: 'the event loop', thread: 'off' },
+])('crash test: SIGKILL the relay (SQLite on $where)', ({ thread }) => {
   let dataDir = '';
   beforeAll(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
@@ -231,7 +235,7 @@ describe('crash test: SIGKILL the relay (SQLite)', () => {
   it(`loses no acknowledged packet across ${KILLS} SIGKILLs`, async () => {
     const port = await freePort();
     const harness: Harness = {
-      start: () => startRelayProcess({ port, env: { RELAY_DATA_DIR: dataDir, RELAY_LOG: 'silent' } }),
+      start: () => startRelayProcess({ port, env: { RELAY_DATA_DIR: dataDir, RELAY_SQLITE_THREAD: thread, RELAY_LOG: 'silent' } }),
     };
     await runCrashScenario('sqlite', harness, seededRandom(seed));
   }, SCENARIO_TIMEOUT_MS);
