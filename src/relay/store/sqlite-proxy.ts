@@ -8,7 +8,8 @@
  *
  * - The calls made in one event-loop turn go to the thread as ONE message (at most
  *   MAX_CALLS_PER_MESSAGE), and the thread answers a group commit with one: the loop pays a
- *   structured clone per batch and a few µs per call, not a wake-up per call.
+ *   structured clone per batch and a few µs per call, not a wake-up per call. The thread also
+ *   makes each event's WebSocket frame JSON (EventListener's `frame`), which the fan-out sends as is.
  * - Same semantics: the thread's store resolves a write only once its group is durable, reads
  *   only durable data, and announces events in commit order after that; the thread reports events
  *   and answers in the order they happened and this side replays them in that order (listeners
@@ -89,10 +90,10 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
   let closed = false;
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
 
-  const notify = (channelId: ChannelId, event: RelayEvent): void => {
+  const notify = (channelId: ChannelId, event: RelayEvent, frame: string): void => {
     for (const listener of listeners) {
       try {
-        listener(channelId, event);
+        listener(channelId, event, frame);
       } catch {
         // Listeners must not throw (types.ts); one bad listener must not stop the others.
       }
@@ -110,7 +111,7 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
   const play = (item: ThreadItem): void => {
     switch (item.kind) {
       case 'event':
-        notify(item.channelId, item.event);
+        notify(item.channelId, item.event, item.frame);
         return;
       case 'value':
         settled(item.id)?.resolve(item.value);

@@ -76,7 +76,8 @@ export type ToThread = { readonly kind: 'calls'; readonly calls: readonly Thread
 
 /** One thing the thread reports, in the order it happened. */
 export type ThreadItem =
-  | { readonly kind: 'event'; readonly channelId: ChannelId; readonly event: RelayEvent }
+  /** `frame`: the event's WebSocket frame JSON, made here so the event loop does not (EventListener). */
+  | { readonly kind: 'event'; readonly channelId: ChannelId; readonly event: RelayEvent; readonly frame: string }
   | { readonly kind: 'value'; readonly id: number; readonly value: unknown }
   | { readonly kind: 'error'; readonly id: number; readonly error: WireError }
   | { readonly kind: 'warn'; readonly message: string };

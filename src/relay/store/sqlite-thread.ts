@@ -12,6 +12,7 @@
  */
 import { fdatasyncSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { ServerFrame } from '../../shared/relay-api.js';
 import { openSqliteStore, type SqliteRelayStore } from './sqlite.js';
 import {
   THREAD_METHODS,
@@ -117,7 +118,10 @@ function start(): void {
     port.close();
     return;
   }
-  store.subscribe((channelId, event) => report({ kind: 'event', channelId, event }));
+  // The frame's JSON is made here, off the event loop, as the Redis store publishes it whole.
+  store.subscribe((channelId, event) =>
+    report({ kind: 'event', channelId, event, frame: JSON.stringify({ type: 'event', channel: channelId, event } satisfies ServerFrame) }),
+  );
   let closing = false;
   port.on('message', (message: ToThread) => {
     if (message.kind === 'calls') {
