@@ -149,6 +149,18 @@ describe('sqlite store on its own thread', () => {
     expect(read?.buffer.byteLength).toBe(3);
   });
 
+  it('sends a call\'s bytes with that call when one turn\'s calls take several messages', async () => {
+    const store = await open();
+    const id = 'c'.repeat(64) as CapabilityHash;
+    await store.createUpload({ id, channelId: channelOf(0), sha256: 'd'.repeat(43) as BlobHash, size: 4, received: 0, expiresAtMs: NOW_MS + 60_000 });
+    // More calls than one message holds (MAX_CALLS_PER_MESSAGE = 512), the chunk among the last.
+    const reads = Array.from({ length: 600 }, () => store.getUpload(id, NOW_MS));
+    const chunk = store.appendUploadChunk(id, 0, Buffer.from('abcd'), NOW_MS);
+    await Promise.all(reads);
+    expect(await chunk).toEqual({ ok: true, value: 4 });
+    expect(Buffer.from((await store.readUploadRange(id, 0, 4)) ?? []).toString()).toBe('abcd');
+  });
+
   it('is the default for a data dir (RELAY_SQLITE_THREAD unset or on); off, or :memory:, keeps the store on the event loop', async () => {
     expect([undefined, '', 'on', ' on '].map(sqliteThreadFromEnv)).toEqual([true, true, true, true]);
     expect(sqliteThreadFromEnv('off')).toBe(false);

@@ -82,7 +82,8 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
   const listeners = new Set<EventListener>();
   let nextId = 0;
   let outgoing: ThreadCall[] = [];
-  let transfer: ArrayBuffer[] = [];
+  /** Buffers to transfer, by the id of the call whose arguments hold them (few calls have one). */
+  const transfer = new Map<number, ArrayBuffer>();
   let sendScheduled = false;
   /** Set when the thread died: every call fails with it. */
   let dead: StoreUnavailableError | undefined;
@@ -130,7 +131,7 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
     dead = new StoreUnavailableError(`the SQLite store thread stopped (${reason}); the store is unavailable until the relay restarts`);
     warn(dead.message);
     outgoing = [];
-    transfer = [];
+    transfer.clear();
     for (const entry of waiting.values()) entry.reject(dead);
     waiting.clear();
     worker.unref();
@@ -141,9 +142,16 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
     while (outgoing.length > 0 && dead === undefined) {
       const calls = outgoing.length <= MAX_CALLS_PER_MESSAGE ? outgoing : outgoing.slice(0, MAX_CALLS_PER_MESSAGE);
       outgoing = outgoing.length <= MAX_CALLS_PER_MESSAGE ? [] : outgoing.slice(MAX_CALLS_PER_MESSAGE);
-      // Transferred buffers go with the first message (a call's bytes never wait behind it).
-      const moved = transfer;
-      transfer = [];
+      // A buffer goes in the message that holds its call (one listed in another would arrive detached).
+      const moved: ArrayBuffer[] = [];
+      if (transfer.size > 0) {
+        for (const { id } of calls) {
+          const buffer = transfer.get(id);
+          if (buffer === undefined) continue;
+          moved.push(buffer);
+          transfer.delete(id);
+        }
+      }
       worker.postMessage({ kind: 'calls', calls } satisfies ToThread, moved);
     }
   };
@@ -156,7 +164,7 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
       if (waiting.size === 0) worker.ref();
       waiting.set(id, { resolve, reject });
       outgoing.push({ id, method, args });
-      if (moved !== undefined) transfer.push(moved);
+      if (moved !== undefined) transfer.set(id, moved);
       if (sendScheduled) return;
       sendScheduled = true;
       // After this turn's other requests have made theirs: one message for all of them.
