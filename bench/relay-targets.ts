@@ -386,7 +386,7 @@ export interface RelayTargetOptions {
   readonly root?: string;
   /** How posts and subscriptions are proven; default `defaultProof()`. A relay from before MACs needs 'signature'. */
   readonly proof?: RelayProofKind;
-  /** SQLite on its own thread (RELAY_SQLITE_THREAD; default true, as main.ts) or in the event loop's thread. */
+  /** SQLite on its own thread (RELAY_SQLITE_THREAD=on) or, the default as in main.ts, in the event loop's thread. */
   readonly sqliteThread?: boolean;
 }
 
@@ -436,7 +436,7 @@ export class RelayTarget implements BenchTarget {
         RELAY_TEST_STORE: storeSpec,
         RELAY_TEST_LIMITS: JSON.stringify(BENCH_LIMITS),
         RELAY_TEST_VERIFY_THREADS: this.options.verifyThreads === undefined ? '' : String(this.options.verifyThreads),
-        RELAY_SQLITE_THREAD: this.options.sqliteThread === false ? 'off' : 'on',
+        RELAY_SQLITE_THREAD: this.options.sqliteThread === true ? 'on' : 'off',
       },
     });
     const url = this.relay.url;
@@ -531,7 +531,7 @@ export class RelayTarget implements BenchTarget {
 
 /**
  * The target called `name`: 'baseline', 'baseline-plain', or a relay target ('sqlite', 'redis',
- * 'sqlite-off', 'sqlite-inproc', 'sqlite-vt', ...), optionally with the proof its load uses: 'sqlite@signature',
+ * 'sqlite-off', 'sqlite-thread', 'sqlite-vt', ...), optionally with the proof its load uses: 'sqlite@signature',
  * 'redis@mac' (key and label then name it: 'sqliteSignature', 'relay, SQLite (signatures)').
  * Without one a relay target uses BENCH_RELAY_PROOF (default 'mac') and keeps its plain key.
  */
@@ -572,9 +572,9 @@ function makePlainTarget(name: string, proof: RelayProofKind | undefined): Bench
       // A checkout from before request MACs knows signatures only: say `sqlite-before@mac` to insist.
       return relay(`${kind}Before`, `relay before, ${kind === 'sqlite' ? 'SQLite' : 'Redis'}`, kind, { root, proof: 'signature' });
     }
-    case 'sqlite-inproc':
-      // The store in the event loop's thread, as before the SQLite thread: its A/B in one run.
-      return relay('sqliteInProcess', 'relay, SQLite in the event loop', 'sqlite', { sqliteThread: false });
+    case 'sqlite-thread':
+      // The store on its own thread (RELAY_SQLITE_THREAD=on): beside 'sqlite', its A/B in one run.
+      return relay('sqliteThread', 'relay, SQLite on its own thread', 'sqlite', { sqliteThread: true });
     case 'sqlite-vt':
       return relay('sqliteVerifyThread', 'relay, SQLite, 1 signature thread', 'sqlite', { verifyThreads: 1 });
     case 'redis-vt':

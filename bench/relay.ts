@@ -9,8 +9,8 @@
  *   speaks the relay's wire, same request headers, answer headers and frame fields, so the load
  *   generator does the same work per post for every target; 'baseline-plain' is the first, smaller
  *   one), the relay on SQLite, the relay on Redis (BENCH_TARGETS also knows sqlite-vt / redis-vt:
- *   one signature thread; sqlite-inproc: the SQLite store in the event loop's thread instead of its
- *   own, RELAY_SQLITE_THREAD=off); steps alternate between them. The load generator proves its posts and
+ *   one signature thread; sqlite-thread: the SQLite store on its own thread, RELAY_SQLITE_THREAD=on);
+ *   steps alternate between them. The load generator proves its posts and
  *   subscriptions with request MACs (what the app sends; BENCH_RELAY_PROOF=signature: Ed25519 as
  *   before); BENCH_RELAY_PROOFS=mac,signature runs every relay target once per proof, side by side
  *   (keys sqliteMac, sqliteSignature, ...); a target name may also carry one: sqlite@signature.

@@ -1,6 +1,6 @@
 /**
  * The relay contract on the SQLite store: a fresh temp dir per run, reopened for durability; once
- * with the store in the test's thread, once on its own thread (sqlite-proxy.ts, the relay's default).
+ * with the store in the test's thread, once on its own thread (sqlite-proxy.ts, RELAY_SQLITE_THREAD=on).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

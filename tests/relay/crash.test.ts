@@ -221,7 +221,7 @@ async function runCrashScenario(name: string, harness: Harness, random: SeededRa
   }
 }
 
-// SQLite on its own thread (the default, sqlite-proxy.ts) and in the event loop's thread.
+// SQLite in the event loop's thread (the default) and on its own (RELAY_SQLITE_THREAD=on, sqlite-proxy.ts).
 describe.each([
   { where: 'its own thread', thread: 'on' },
   { where: 'the event loop', thread: 'off' },

@@ -2,9 +2,11 @@
  * The SQLite store on its own thread, as the event loop sees it (issue 13: a SQLite relay's event
  * loop is what bounds its posts/s; better-sqlite3's statements and each group's BEGIN/COMMIT were
  * ~51 µs of the loop's ~185 µs per post). The store itself is ./sqlite.ts, unchanged, run by
- * ./sqlite-thread.ts; this side only hands calls over and answers come back. The default for a
- * file-backed SQLite relay (RELAY_SQLITE_THREAD, ./select.ts); ':memory:' stores and tests that
- * hold the fdatasync by hand use the in-process store.
+ * ./sqlite-thread.ts; this side only hands calls over and answers come back. Opt-in
+ * (RELAY_SQLITE_THREAD=on, ./select.ts): the event loop's CPU per post drops, the process's rises
+ * a little (the hand-off, two wake-ups per batch), so it pays on a host with a core to spare; on
+ * the 2-core bench machine, CPU-bound, it did not raise the peak (src/relay/README.md). ':memory:'
+ * stores always stay in-process.
  *
  * - The calls made in one event-loop turn go to the thread as ONE message (at most
  *   MAX_CALLS_PER_MESSAGE), and the thread answers a group commit with one: the loop pays a
@@ -101,11 +103,13 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
     }
   };
 
-  /** Keeps the process alive only while calls wait for the thread (a quiet relay's server does that). */
-  const settled = (id: number): Waiting | undefined => {
+  /** The call `id` answers. Keeps the process alive only while calls wait for the thread or it closes. */
+  const settled = (id: number): Waiting => {
     const entry = waiting.get(id);
+    // Each call is answered once, and a dead thread answers nothing: anything else is a bug.
+    if (entry === undefined) throw new Error(`the SQLite store thread answered call ${id}, which is not waiting`);
     waiting.delete(id);
-    if (waiting.size === 0) worker.unref();
+    if (waiting.size === 0 && closing === undefined) worker.unref();
     return entry;
   };
 
@@ -115,10 +119,10 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
         notify(item.channelId, item.event, item.frame);
         return;
       case 'value':
-        settled(item.id)?.resolve(item.value);
+        settled(item.id).resolve(item.value);
         return;
       case 'error':
-        settled(item.id)?.reject(fromWireError(item.error));
+        settled(item.id).reject(fromWireError(item.error));
         return;
       case 'warn':
         warn(item.message);
@@ -180,6 +184,8 @@ export async function openSqliteThreadStore(options: SqliteThreadStoreOptions): 
   let opening: { resolve: () => void; reject: (error: Error) => void } | undefined;
   let closedByThread: (() => void) | undefined;
   worker.on('message', (message: FromThread) => {
+    // What a dying thread had sent still arrives: its calls were failed already.
+    if (dead !== undefined) return;
     switch (message.kind) {
       case 'items':
         for (const item of message.items) play(item);

@@ -3,7 +3,7 @@
  * core, its own heap to measure) but with test settings main.ts does not take: limits, an
  * in-memory store. Started by `startRelayProcess({ entry: RELAY_TEST_ENTRY, ipc: true, env })`.
  *
- * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>' (a data dir's store on its own thread unless RELAY_SQLITE_THREAD=off, as main.ts); RELAY_TEST_LIMITS = JSON of
+ * Env: RELAY_TEST_STORE = 'memory' | a data dir | 'sqlite-off:<data dir>' | 'redis:<url>' (a data dir's store on its own thread with RELAY_SQLITE_THREAD=on, as main.ts); RELAY_TEST_LIMITS = JSON of
  * Partial<RelayLimits>; RELAY_TEST_VERIFY_THREADS = where signatures are checked (as RELAY_VERIFY_THREADS: unset = the default, one worker thread and inline when idle; 0 = event loop, n = worker threads); RELAY_TEST_STATIC = a built app to
  * serve (bench:catchup). IPC requests (process.send): {id, op: 'memory'} → GC, then
  * {heapUsed, rss}; {id, op: 'stats'} → store.stats(); {id, op: 'cpu'} → process.cpuUsage() (µs,
@@ -25,7 +25,7 @@ import type { RelayStore } from '../../../src/relay/store/types.js';
 
 async function openStore(spec: string): Promise<RelayStore> {
   if (spec.startsWith('redis:')) return await openRedisStore({ url: spec.slice('redis:'.length), warn: () => undefined });
-  // As main.ts: a file-backed store on its own thread unless RELAY_SQLITE_THREAD=off.
+  // As main.ts: a file-backed store on its own thread with RELAY_SQLITE_THREAD=on.
   const thread = sqliteThreadFromEnv(process.env.RELAY_SQLITE_THREAD);
   // The bench's group-commit comparison: the same relay with nothing fsynced.
   if (spec.startsWith('sqlite-off:')) return openSqlite({ dataDir: spec.slice('sqlite-off:'.length), durability: 'off' }, thread);
