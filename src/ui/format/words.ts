@@ -51,7 +51,7 @@ export function deliveryText(delivery: Delivery): string {
       return 'At the relay; nobody has it yet';
     case 'delivered':
       return delivery.notYetOnline.length > 0
-        ? `Delivered to ${delivery.acked} of ${delivery.of}; ${names(delivery.notYetOnline)} ${delivery.notYetOnline.length === 1 ? 'has' : 'have'} not been online since`
+        ? `Delivered to ${delivery.acked} of ${delivery.of}; ${names(delivery.notYetOnline)} ${delivery.notYetOnline.length === 1 ? 'has' : 'have'} not been online since it was sent`
         : `Delivered to ${delivery.acked} of ${delivery.of}`;
     case 'delivered-to-all':
       return delivery.of === 1 ? 'Delivered' : `Delivered to everyone (${delivery.of})`;

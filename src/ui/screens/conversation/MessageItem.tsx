@@ -154,7 +154,7 @@ function Details({ id, message, details }: { id: string; message: MessageView; d
         )}
         {pending.length > 0 && (
           <>
-            <dt>Not yet: not online since</dt>
+            <dt>Not yet: not online since it was sent</dt>
             <dd>{listNames(pending)}</dd>
           </>
         )}
