@@ -64,7 +64,8 @@ function initialPackets(trace: Trace): GreetingPacket[] {
   return trace.packets.flatMap((p) => {
     if (p.packetId === null) return [];
     const packet = decodePacket(p.pubtxt);
-    return packet.kind === 'greeting' && packet.metadata !== undefined ? [packet] : [];
+    // An operation's initial packet (a QUIT_DOWN has the INIT bit too, but makes no subsession).
+    return packet.kind === 'greeting' && packet.metadata !== undefined && OPERATION_OF[greetTypeFlags(packet.greetType).operation] !== undefined ? [packet] : [];
   });
 }
 
