@@ -115,7 +115,7 @@ export function names(prefix: string, count: number): MemberId[] {
 
 /** Messages written while one member was away, in the relay's order, for that member to catch up. */
 export interface CatchUpQueue {
-  /** The authors and, last, the member catching up (who wrote nothing). */
+  /** The authors, the member catching up (who wrote nothing), then any members asleep. */
   readonly members: readonly MemberId[];
   readonly reader: MemberId;
   /** Keys label for `agreedSessions`. */
@@ -134,13 +134,14 @@ const MAX_LAG = 4;
  * `count` payloads from `authors` authors, each author chosen at random per message. Each author
  * writes with parents = the heads of what it has seen: everything but the last 0..MAX_LAG
  * messages of others (their own always), so authors' lines chain and concurrent messages merge.
- * Sealed with `crypto` (any provider: packets do not depend on it).
+ * Sealed with `crypto` (any provider: packets do not depend on it). `asleep` more members read
+ * nothing (bench:catchup's second reader): every message then waits for their acks.
  */
-export async function buildCatchUpQueue(crypto: CryptoProvider, count: number, authors: number, seed = 1): Promise<CatchUpQueue> {
+export async function buildCatchUpQueue(crypto: CryptoProvider, count: number, authors: number, seed = 1, asleep = 0): Promise<CatchUpQueue> {
   const writers = names('author', authors);
   const reader = memberId('reader');
-  const members = [...writers, reader];
-  const label = `catch-up:${seed}`;
+  const members = [...writers, reader, ...names('asleep', asleep)];
+  const label = asleep === 0 ? `catch-up:${seed}` : `catch-up:${seed}:${asleep}`;
   const setups = await benchSetups(members, label);
   // Issue 9 §3: v2 packets are under each author's hash chain (every member derives the same).
   const anySetup = setups.get(reader)!;
