@@ -41,7 +41,7 @@ import { openBackup, sealBackup, type BackupContent } from './backup.js';
 import { RelayClientError, type RelaySigner, type SignedPost } from './relay-client.js';
 import { memberSigner } from './relay-signer.js';
 import { RelayLink } from './relays.js';
-import { fingerprint } from './safety-number.js';
+import { fingerprint, isFingerprint } from './safety-number.js';
 
 /** Alerts kept for the app view. */
 /** Smallest step between two outbox queue times (nextQueueTime). */
@@ -198,9 +198,9 @@ export class CoveyEngine implements ConversationHost {
     this.profile = profile;
     this.identitySeed = base64UrlDecode(profile.identitySeed);
     if (profile.persistence !== 'unknown') this.persistence = profile.persistence;
-    // The app view's fingerprint (5,200 hashes, cached) is computed while those reads are out,
-    // instead of after them, in the first app view the stored chat list waits for.
-    const fingerprinted = fingerprint(this.deps.crypto, profile.identityKey).catch(() => undefined);
+    // The app view's fingerprint, which the first app view (and so the stored chat list) waits
+    // for: stored with the profile, else computed while those reads are out and stored.
+    const fingerprinted = this.storeFingerprint().catch(() => undefined);
     const [[drafts, sessionRecords, conversationRecords, fetchTokens]] = await Promise.all([reads, this.people.load(), fingerprinted]);
     for (const [id, text] of drafts) this.drafts.set(id as ConversationId, text);
     const sessions = new Map(sessionRecords);
@@ -229,6 +229,24 @@ export class CoveyEngine implements ConversationHost {
     } finally {
       this.listed = null;
     }
+  }
+
+  /**
+   * Our fingerprint (the app view, our card): the one stored with the profile, else computed
+   * (5,200 hashes; safety-number.ts caches it).
+   */
+  async ownFingerprint(): Promise<string> {
+    const p = this.profile!;
+    return isFingerprint(p.fingerprint) ? p.fingerprint : fingerprint(this.deps.crypto, p.identityKey);
+  }
+
+  /** A profile stored without its fingerprint (by an older build): computed and stored, once. */
+  private async storeFingerprint(): Promise<void> {
+    if (isFingerprint(this.profile!.fingerprint)) return;
+    const text = await fingerprint(this.deps.crypto, this.profile!.identityKey);
+    // (Nothing else writes the profile before the restore is done.)
+    this.profile = { ...this.profile!, fingerprint: text };
+    await this.store.commit(this.store.batch().put('profile', PROFILE_KEY, this.profile));
   }
 
   /**
@@ -626,6 +644,7 @@ export class CoveyEngine implements ConversationHost {
       card,
       persistence: this.persistence,
       createdAtMs: this.deps.now(),
+      fingerprint: await fingerprint(this.deps.crypto, card.ik),
     };
     await this.store.commit(this.store.batch().put('profile', PROFILE_KEY, profile));
     await this.load();
@@ -664,7 +683,7 @@ export class CoveyEngine implements ConversationHost {
     await this.people.renewCardIfDue();
     const card = this.profile!.card;
     const link = linkFor(this.deps.appOrigin, CARD_FRAGMENT, card);
-    return { link, qr: makeQr(link), name: card.name, fingerprint: await fingerprint(this.deps.crypto, card.ik), expiresAtMs: card.exp };
+    return { link, qr: makeQr(link), name: card.name, fingerprint: await this.ownFingerprint(), expiresAtMs: card.exp };
   }
 
   async reportPersistence(granted: boolean | 'unsupported'): Promise<void> {
@@ -735,7 +754,9 @@ export class CoveyEngine implements ConversationHost {
       this.store.setDataKey(created.dataKey);
     } else this.store.setDataKey(await unlockKeys((await this.store.keys())!));
     const now = this.deps.now();
-    const batch = this.store.batch().put('profile', PROFILE_KEY, { ...content.profile, persistence: 'unknown', push: null });
+    // (The fingerprint is computed again from the identity key, not taken from a file.)
+    const { fingerprint: _, ...profile } = content.profile;
+    const batch = this.store.batch().put('profile', PROFILE_KEY, { ...profile, persistence: 'unknown', push: null });
     for (const contact of content.contacts) batch.put('contacts', contact.id, contact);
     for (const { record, timeline } of content.conversations) {
       const restored: ConversationRecord = {

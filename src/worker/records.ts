@@ -43,6 +43,13 @@ export interface ProfileRecord {
   readonly createdAtMs: number;
   /** The Web Push subscription registered in our channels on the home relay (setPush), if any. */
   readonly push?: PushSubscriptionJson | null;
+  /**
+   * Our fingerprint (safety-number.ts `fingerprint(identityKey)`), stored so that a start does
+   * not compute it: 5,200 SHA-256 steps, ~27 ms of the engine thread before the stored chat list
+   * and a catch-up (bench:catchup profile). Absent in records of older builds: computed once then
+   * and stored.
+   */
+  readonly fingerprint?: string;
 }
 
 /** profile 'deposits': sealed inbox messages waiting to be deposited (offline, relay down). */

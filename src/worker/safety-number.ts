@@ -54,6 +54,11 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** Whether `text` has the form of a fingerprint (six groups of five digits), e.g. one read back from the store. */
+export function isFingerprint(text: unknown): text is string {
+  return typeof text === 'string' && /^[0-9]{5}( [0-9]{5}){5}$/.test(text);
+}
+
 /** The 60-digit safety number of two identity keys, as 12 space-separated groups of 5. */
 export async function safetyNumber(crypto: CryptoProvider, ikA: string, ikB: string): Promise<string> {
   const [first, second] = compareBytes(base64UrlDecode(ikA), base64UrlDecode(ikB)) <= 0 ? [ikA, ikB] : [ikB, ikA];

@@ -28,7 +28,6 @@ import type { CoveyEngine } from './engine.js';
 import type { Card } from './cards.js';
 import type { ContactRecord, ConversationRecord, OperationRecord, TimelineRecord } from './records.js';
 import { decodePayload } from './group-messages.js';
-import { fingerprint } from './safety-number.js';
 
 /** Messages whose kind (chat or control) a conversation remembers for its views. */
 const CHAT_CACHE = 10_000;
@@ -63,7 +62,7 @@ export async function appView(engine: CoveyEngine | null, fallback: Pick<AppView
   else for (const c of engine.conversations.values()) unread += c.record.unread;
   return {
     phase: 'ready',
-    me: { displayName: p.displayName, fingerprint: await fingerprint(engine.deps.crypto, p.identityKey), homeRelay: p.homeRelay },
+    me: { displayName: p.displayName, fingerprint: await engine.ownFingerprint(), homeRelay: p.homeRelay },
     persistence: engine.persistence,
     passphraseSet: await engine.passphraseSet(),
     relays: [...engine.relays.values()].map((r) => ({ url: r.url, state: r.state, queued: engine.outbox.count(r.url), messages: engine.outbox.count(r.url, true), problem: r.problem })),
