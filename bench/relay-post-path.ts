@@ -37,16 +37,32 @@ export interface CpuResult {
    * It shares the machine's cores with the server, so it bounds what any server can show here.
    */
   readonly generatorCpuUsPerPost: number;
+  /**
+   * CPU of redis-server (INFO cpu: all its threads, user + system) per accepted post, µs, when the
+   * target runs a Redis of its own; it shares the cores, so it counts against the ramp's peak too.
+   */
+  readonly storeCpuUsPerPost: number | undefined;
   /** CPU per accepted post, µs, split by part in the proportions of the main-thread profile (absent for the baseline). */
   readonly parts?: Record<CpuPart, number>;
   readonly p99Ms: number;
 }
 
-interface CpuUsage {
+export interface CpuUsage {
   readonly user: number;
   readonly system: number;
   /** µs of the event-loop thread (tests/relay/helpers/thread-cpu.ts); absent off Linux or from an older checkout. */
   readonly mainThread?: number;
+  /** µs of redis-server (relay-targets.ts adds it for a Redis target). */
+  readonly store?: number;
+}
+
+/**
+ * redis-server's µs of CPU per accepted post between two 'cpu' readings, or undefined when either
+ * lacks it (not a Redis target, or INFO could not be read).
+ */
+export function storeUsPerPost(before: CpuUsage, after: CpuUsage, accepted: number): number | undefined {
+  if (before.store === undefined || after.store === undefined) return undefined;
+  return (after.store - before.store) / Math.max(1, accepted);
 }
 
 /** Measures CPU per post of a prepared target at `rate` for `durationMs`. */
@@ -81,6 +97,7 @@ export async function measureCpu(entry: RampTarget, counter: DeliveryCounter, ra
       accepted: step.accepted,
       cpuUsPerPost: cpuUs / accepted,
       generatorCpuUsPerPost: (generator.user + generator.system) / accepted,
+      storeCpuUsPerPost: storeUsPerPost(before, after, accepted),
       mainThreadUsPerPost: after.mainThread === undefined || before.mainThread === undefined ? undefined : (after.mainThread - before.mainThread) / accepted,
       ...(parts === undefined ? {} : { parts }),
       p99Ms: step.p99Ms,

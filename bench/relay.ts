@@ -182,28 +182,31 @@ function medianCpu(results: readonly CpuResult[]): CpuResult {
   const first = results[0];
   if (first === undefined) throw new Error('no CPU rounds');
   const loops = results.map((r) => r.mainThreadUsPerPost).filter((v): v is number => v !== undefined);
+  const stores = results.map((r) => r.storeCpuUsPerPost).filter((v): v is number => v !== undefined);
   return {
     ...first,
     accepted: Math.round(median(results.map((r) => r.accepted))),
     cpuUsPerPost: median(results.map((r) => r.cpuUsPerPost)),
     mainThreadUsPerPost: loops.length === 0 ? undefined : median(loops),
     generatorCpuUsPerPost: median(results.map((r) => r.generatorCpuUsPerPost)),
+    storeCpuUsPerPost: stores.length === 0 ? undefined : median(stores),
     p99Ms: median(results.map((r) => r.p99Ms)),
   };
 }
 
 function printCpu(results: readonly CpuResult[]): void {
   console.log(
-    `\ncpu: µs of server CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers; median of ${CPU_ROUNDS} alternating round(s)), of its event loop alone, of the load generator; ` +
+    `\ncpu: µs of server CPU (all threads) per accepted post at ${CPU_RATE} posts/s (${SUBSCRIBERS} subscribers; median of ${CPU_ROUNDS} alternating round(s)), of its event loop alone, of redis-server, of the load generator; ` +
       'parts: the all-threads figure split in the proportions of a wall-clock profile of the event loop (a check queued to another thread shows there as the time spent queueing it, or waiting to)',
   );
   printTable(
-    ['target', 'posts', 'CPU µs/post', 'event loop µs/post', 'generator µs/post', ...CPU_PARTS, 'p99 ms'],
+    ['target', 'posts', 'CPU µs/post', 'event loop µs/post', 'redis µs/post', 'generator µs/post', ...CPU_PARTS, 'p99 ms'],
     results.map((result) => [
       result.label,
       String(result.accepted),
       fixed(result.cpuUsPerPost),
       fixed(result.mainThreadUsPerPost),
+      fixed(result.storeCpuUsPerPost),
       fixed(result.generatorCpuUsPerPost),
       ...CPU_PARTS.map((part) => fixed(result.parts?.[part])),
       fixed(result.p99Ms, 1),
@@ -220,6 +223,7 @@ function cpuSummary(results: readonly CpuResult[]): Record<string, unknown> {
         cpuUsPerPost: round(result.cpuUsPerPost),
         ...(result.mainThreadUsPerPost === undefined ? {} : { eventLoopUsPerPost: round(result.mainThreadUsPerPost) }),
         generatorCpuUsPerPost: round(result.generatorCpuUsPerPost),
+        ...(result.storeCpuUsPerPost === undefined ? {} : { redisServerCpuUsPerPost: round(result.storeCpuUsPerPost) }),
         ...(result.parts === undefined ? {} : { partsUsPerPost: Object.fromEntries(Object.entries(result.parts).map(([k, v]) => [k, round(v)])) }),
         ...(baseline === undefined || result === baseline ? {} : { cpuRatioToBaseline: ratio(result.cpuUsPerPost, baseline.cpuUsPerPost) }),
       },
@@ -330,7 +334,7 @@ async function main(): Promise<void> {
           const result = await measureCpu(entry, counter, CPU_RATE, CPU_MS, round === 0 && !entry.target.key.startsWith('baseline'));
           rounds[i]?.push(result);
           console.error(
-            `bench:relay:   ${entry.target.label}, round ${round + 1}: ${result.cpuUsPerPost.toFixed(0)} µs/post (event loop ${result.mainThreadUsPerPost?.toFixed(0) ?? '-'}), generator ${result.generatorCpuUsPerPost.toFixed(0)}`,
+            `bench:relay:   ${entry.target.label}, round ${round + 1}: ${result.cpuUsPerPost.toFixed(0)} µs/post (event loop ${result.mainThreadUsPerPost?.toFixed(0) ?? '-'}), redis-server ${result.storeCpuUsPerPost?.toFixed(0) ?? '-'}, generator ${result.generatorCpuUsPerPost.toFixed(0)}, p99 ${result.p99Ms.toFixed(1)} ms`,
           );
         }
       }

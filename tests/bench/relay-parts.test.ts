@@ -1,9 +1,11 @@
 /**
  * bench/relay-cpu-parts.ts and bench/relay-targets.ts's naming: the MAC check is a part of its own
- * (with the node:crypto and noble work under it), and the load's proof is chosen per target.
+ * (with the node:crypto and noble work under it), and the load's proof is chosen per target;
+ * bench/relay-post-path.ts's redis-server CPU per post.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { cpuByPart, CPU_PARTS, type CpuProfile } from '../../bench/relay-cpu-parts.js';
+import { storeUsPerPost } from '../../bench/relay-post-path.js';
 import { makeTarget, withProofs } from '../../bench/relay-targets.js';
 
 /** A profile of one sample per stack, each stack leaf-last as [functionName, url] frames, 10 µs each. */
@@ -83,5 +85,13 @@ describe('relay bench targets and proofs', () => {
     ]);
     process.env.BENCH_RELAY_PROOFS = 'mac,ed25519';
     expect(() => withProofs(['sqlite'])).toThrow(/ed25519/);
+  });
+});
+
+describe('redis-server CPU per post', () => {
+  it('is the store reading\'s difference per accepted post, and absent without a store reading', () => {
+    expect(storeUsPerPost({ user: 0, system: 0, store: 1_000_000 }, { user: 5, system: 5, store: 1_300_000 }, 3_000)).toBe(100);
+    expect(storeUsPerPost({ user: 0, system: 0 }, { user: 5, system: 5 }, 3_000)).toBeUndefined();
+    expect(storeUsPerPost({ user: 0, system: 0, store: 1 }, { user: 5, system: 5 }, 3_000)).toBeUndefined();
   });
 });
