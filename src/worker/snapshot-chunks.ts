@@ -164,11 +164,21 @@ interface CompactTracked {
 
 const TRACKED_FIELDS = ['id', 'needed', 'acceptedAtMs', 'atMs', 'remaining', 'owing', 'gone', 'warned', 'resends', 'nextResendMs'];
 
+/**
+ * Whether `t` reads back exactly from the compact form. Runs for every tracked message a catch-up
+ * stores (bench:catchup: ~25 ms per 10,000 with a key array, closures and list arrays per entry):
+ * no allocation.
+ */
 function isCompactable(t: Tracked): boolean {
-  const keys = Object.keys(t);
+  // Its own fields, exactly TRACKED_FIELDS in that order (Object.keys' order, without the array).
+  let n = 0;
+  for (const key in t) {
+    if (!Object.hasOwn(t, key)) continue;
+    if (key !== TRACKED_FIELDS[n]) return false;
+    n++;
+  }
   return (
-    keys.length === TRACKED_FIELDS.length &&
-    keys.every((k, i) => k === TRACKED_FIELDS[i]) &&
+    n === TRACKED_FIELDS.length &&
     typeof t.id === 'string' &&
     typeof t.needed === 'boolean' &&
     typeof t.warned === 'boolean' &&
@@ -176,25 +186,52 @@ function isCompactable(t: Tracked): boolean {
     Number.isSafeInteger(t.atMs) &&
     Number.isSafeInteger(t.nextResendMs) &&
     Number.isSafeInteger(t.resends) &&
-    [t.remaining, t.owing, t.gone].every((list) => Array.isArray(list) && list.every((m, i) => typeof m === 'string' && (i === 0 || (list[i - 1] as string) < m)))
+    sortedNames(t.remaining) &&
+    sortedNames(t.owing) &&
+    sortedNames(t.gone)
   );
 }
 
+/** An array of strings in strictly ascending order. */
+function sortedNames(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  for (let i = 0; i < list.length; i++) {
+    const m: unknown = list[i];
+    if (typeof m !== 'string' || (i > 0 && !((list[i - 1] as string) < m))) return false;
+  }
+  return true;
+}
+
+/** Each name's index in the chunk's sorted members. */
+function indexesOf(list: readonly string[], index: ReadonlyMap<string, number>): number[] {
+  const out = new Array<number>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = index.get(list[i]!)!;
+  return out;
+}
+
 function encodeTracked(entries: readonly Tracked[]): unknown {
-  if (entries.length === 0 || !entries.every(isCompactable)) return entries;
+  if (entries.length === 0) return entries;
+  for (const t of entries) if (!isCompactable(t)) return entries;
   const names = new Set<string>();
-  for (const t of entries) for (const list of [t.remaining, t.owing, t.gone]) for (const m of list) names.add(m);
+  for (const t of entries) {
+    for (const m of t.remaining) names.add(m);
+    for (const m of t.owing) names.add(m);
+    for (const m of t.gone) names.add(m);
+  }
   const m = [...names].sort();
-  const index = new Map(m.map((name, i) => [name, i]));
+  const index = new Map<string, number>();
+  for (let i = 0; i < m.length; i++) index.set(m[i]!, i);
   const b = entries[0]!.acceptedAtMs;
-  // Differences of safe integers may leave the safe range: then stored plain.
-  const deltas = entries.map((t) => [t.acceptedAtMs - b, t.atMs - t.acceptedAtMs, t.nextResendMs - t.acceptedAtMs] as const);
-  if (!deltas.every((d) => d.every(Number.isSafeInteger))) return entries;
-  const e = entries.map((t, i) => {
-    const [accepted, at, next] = deltas[i]!;
-    const ix = (list: readonly string[]) => list.map((name) => index.get(name)!);
-    return [t.id, (t.needed ? 1 : 0) | (t.warned ? 2 : 0), accepted, at, ix(t.remaining), ix(t.owing), ix(t.gone), t.resends, next] as const;
-  });
+  const e: CompactTracked['e'][number][] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const t = entries[i]!;
+    const accepted = t.acceptedAtMs - b;
+    const at = t.atMs - t.acceptedAtMs;
+    const next = t.nextResendMs - t.acceptedAtMs;
+    // Differences of safe integers may leave the safe range: then stored plain.
+    if (!Number.isSafeInteger(accepted) || !Number.isSafeInteger(at) || !Number.isSafeInteger(next)) return entries;
+    e[i] = [t.id, (t.needed ? 1 : 0) | (t.warned ? 2 : 0), accepted, at, indexesOf(t.remaining, index), indexesOf(t.owing, index), indexesOf(t.gone, index), t.resends, next];
+  }
   const compact: CompactTracked = { v: 1, m, b, e };
   return compact;
 }

@@ -283,6 +283,17 @@ describe('snapshot chunks', () => {
     expect(Array.isArray((await s.get<StoredSnapshot>('sessions', 'c8'))!.subsessions[0]!.open?.tracked)).toBe(true);
     expect(await s.get('sessionChunks', ['c8/0', 1])).toMatchObject({ v: 1 });
     expect(await new SnapshotChunks('c8').join(s, (await s.get('sessions', 'c8'))!)).toEqual(odd);
+    // A tracked ack with its fields in another order, or with one more, cannot be carried either.
+    type Tracked = SessionSnapshot['subsessions'][number]['acks']['tracked'][number];
+    const reordered = (t: Tracked) => Object.fromEntries(Object.entries(t).reverse());
+    for (const change of [reordered, (t: Tracked) => ({ ...t, extra: 1 })]) {
+      const other = { ...snapshot, subsessions: snapshot.subsessions.map((sub) => ({ ...sub, acks: { ...sub.acks, tracked: sub.acks.tracked.map((t, i) => (i === 0 ? change(t) : t)) } })) } as unknown as SessionSnapshot;
+      const otherBatch = s.batch();
+      otherBatch.put('sessions', 'c7', new SnapshotChunks('c7').split(other, otherBatch));
+      await s.commit(otherBatch);
+      expect(Array.isArray(await s.get('sessionChunks', ['c7/0/t', 0]))).toBe(true);
+      expect(await new SnapshotChunks('c7').join(s, (await s.get('sessions', 'c7'))!)).toEqual(other);
+    }
     // Sealed like every record: no member id or text readable at rest.
     const raw = JSON.stringify(await s.rawDump(), (_, v: unknown) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v));
     expect(raw).not.toContain(readers[0]);
