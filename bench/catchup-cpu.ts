@@ -18,10 +18,11 @@
  * The other crypto is the hybrid's with Chromium's thresholds (noble below them, as in the browser),
  * but SHA-256 is node:crypto's, synchronous: Chromium's WebCrypto digest runs on the calling thread
  * in a few µs, Node's is a job on libuv's pool (~20 µs a call here) that would hide the rest.
- * --no-store leaves out the snapshot after each page.
+ * --no-store leaves out the snapshot after each page. --split times only `SnapshotChunks.split` of
+ * the snapshot after the catch-up, each root's in turn in one process (see `splitRounds`).
  *
  *   npx tsx bench/catchup-cpu.ts --roots /tmp/base,. [--runs 3] [--messages 10000] [--authors 5]
- *     [--asleep 1] [--page 1000] [--verify skip|real] [--no-store] [--heap-sample file.heapprofile]
+ *     [--asleep 1] [--page 1000] [--verify skip|real] [--no-store] [--heap-sample file.heapprofile] [--split [--rounds 16]]
  *     [--node-flags "--cpu-prof --cpu-prof-dir=/tmp/p"]
  *
  * A root is a checkout of this repository (its bench/messages-fixture.ts, src/protocol and
@@ -169,7 +170,67 @@ async function child(root: string, queueFile: string): Promise<ChildResult> {
   return { root, messages: n, receiveUs: receiveUs / n, storeUs: storeUs / n, gcUs: (gcMs * 1000) / n, totalUs: (receiveUs + storeUs) / n, storedBytes };
 }
 
+/**
+ * --split: the snapshot after the whole catch-up (made with the first root's code), split into
+ * chunks (`SnapshotChunks.split`, every chunk written, as a first step after a restore would) by
+ * each root's code in turn, in this one process: ms of CPU, median of --rounds (16) each, and
+ * whether every root stored the same JSON. For changes to the chunks' encoders, smaller than the
+ * alternating processes resolve.
+ */
+async function splitRounds(roots: readonly string[], queueFile: string): Promise<void> {
+  const from = (root: string, path: string) => pathToFileURL(join(root, path)).href;
+  const fixture = (await import(from(roots[0]!, 'bench/messages-fixture.ts'))) as typeof FixtureModule;
+  const select = (await import(from(roots[0]!, 'src/protocol/crypto/select.ts'))) as typeof SelectModule;
+  const modules = await Promise.all(roots.map(async (r) => (await import(from(r, 'src/worker/snapshot-chunks.ts'))) as typeof ChunksModule));
+  const queue = JSON.parse(readFileSync(queueFile, 'utf8')) as QueueFile;
+  const hybrid = await select.selectCryptoProvider('chromium');
+  const sha256 = async (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest());
+  const crypto = { ...hybrid, sha256, ed25519Verify: async () => true, ed25519VerifyFirst: async () => true };
+  const sessions = await fixture.agreedSessions(crypto, queue.members, queue.label, BASE_MS);
+  const session = sessions[queue.members.indexOf(queue.reader)]!;
+  const nowMs = BASE_MS + 50 * queue.packets.length + 60_000;
+  for (let i = 0; i < queue.packets.length; i += PAGE) await session.receiveAll(queue.packets.slice(i, i + PAGE), nowMs);
+  const snapshot = session.snapshot();
+  // What each split stores, turned into JSON after the timing (the split alone is timed).
+  let puts: unknown[] = [];
+  const batch = {
+    put(_store: string, key: unknown, value: unknown) {
+      puts.push(key, value);
+      return batch;
+    },
+    delete() {
+      return batch;
+    },
+  };
+  const rounds = Number(option('rounds', '16'));
+  const ms = roots.map((): number[] => []);
+  const stored = roots.map((): string[] => []);
+  for (let r = 0; r < rounds; r++) {
+    const order = roots.map((_, k) => k);
+    if (r % 2 === 1) order.reverse();
+    for (const k of order) {
+      puts = [];
+      const before = process.cpuUsage();
+      const record = new modules[k]!.SnapshotChunks('bench').split(snapshot, batch as never);
+      const used = process.cpuUsage(before);
+      ms[k]!.push((used.user + used.system) / 1000);
+      stored[k]!.push(JSON.stringify([puts, record]));
+    }
+  }
+  const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const same = stored.every((s) => s.every((x, i) => x === stored[0]![i]));
+  printTable(
+    ['root', 'split ms (median)', 'rounds'],
+    roots.map((root, k) => [root, median(ms[k]!).toFixed(1), String(rounds)]),
+  );
+  printJsonLine('catchup-cpu-split', { messages: queue.packets.length, rounds, sameOutput: same, rows: roots.map((root, k) => ({ root, medianMs: round(median(ms[k]!)) })) });
+}
+
 async function main(): Promise<void> {
+  if (args.includes('--split')) {
+    await splitRounds(option('roots', '.').split(',').map((r) => resolve(r)), await buildQueue());
+    return;
+  }
   if (args.includes('--child')) {
     const result = await child(option('root', '.'), option('queue', ''));
     process.stdout.write(`${JSON.stringify(result)}\n`);
