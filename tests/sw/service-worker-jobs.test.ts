@@ -58,7 +58,9 @@ describe('the service worker jobs, keyless, on a real profile', () => {
   it('fetches what arrived while the app was closed into the inbox, counts only messages others wrote, and the app shows them offline', async () => {
     const { alice, bob, bobProfile, conversationId, bobId } = await pair();
     bob.close();
-    const texts = ['one', 'two', 'three'];
+    // Each with a space: no base64, id or URL in a stored record has one, so a text cannot turn
+    // up in the ciphertext by chance (a random channel id "oneMl0…" once matched 'one').
+    const texts = ['note one', 'note two', 'note three'];
     for (const text of texts) await alice.call('send', { conversationId, text });
     await alice.until('all at the relay', () => {
       const posted = (alice.view(conversationId)?.timeline ?? []).filter((t) => t.type === 'message' && texts.includes(t.text) && t.delivery.state !== 'waiting-to-send');
