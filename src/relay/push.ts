@@ -37,6 +37,7 @@ import { rawErrorResponse } from './http/io.js';
 import { parseChannelId } from './ids.js';
 import type { Logger } from './log.js';
 import type { RateLimiter } from './rate-limit.js';
+import { splitStored } from './push-catchup.js';
 import { makeTickWriter, textFrame } from './push-wire.js';
 import { postPacketFrame } from './routes/channels.js';
 import { StoreUnavailableError } from './store/types.js';
@@ -66,6 +67,8 @@ interface Subscription {
   pumping: boolean;
   wantHead: number;
   ended: boolean;
+  /** The subscribe asked for `batch`: a catch-up's stored events go several to an `events` frame. */
+  readonly batch: boolean;
 }
 
 interface Connection {
@@ -223,16 +226,28 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
     }
   };
 
+  /** Sends a read of stored events past the cursor: batched as the subscriber asked (push-catchup.ts). */
+  const deliverStored = (sub: Subscription, events: readonly RelayEvent[]): void => {
+    const { batch, single } = splitStored(events, sub.lastSent, sub.key, sub.batch);
+    if (batch.length > 0) {
+      send(sub.conn, { type: 'events', channel: sub.channelId, events: batch });
+      metrics.eventsPushed += batch.length;
+      sub.lastSent = batch.at(-1)!.seq;
+    }
+    for (const event of single) {
+      if (sub.ended) return;
+      deliver(sub, event);
+    }
+  };
+
   const pump = async (sub: Subscription): Promise<void> => {
     sub.pumping = true;
     try {
       for (;;) {
         if (!(await drained(sub.conn)) || sub.ended) return;
         const events = await store.readEvents(sub.channelId, sub.lastSent, PUMP_BATCH_EVENTS, limits.maxReadBytes);
-        for (const event of events) {
-          if (sub.ended) return;
-          if (event.seq > sub.lastSent) deliver(sub, event);
-        }
+        if (sub.ended) return;
+        deliverStored(sub, events);
         if (sub.ended) return;
         if (events.length === 0) return; // wanted events already trimmed: nothing more to read
         const channel = events.length < PUMP_BATCH_EVENTS ? await store.getChannel(sub.channelId) : undefined;
@@ -350,6 +365,7 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
       pumping: true,
       wantHead: 0,
       ended: false,
+      batch: frame['batch'] === true,
     };
     conn.subscriptions.set(channelId, sub);
     let set = byChannel.get(channelId);

@@ -393,11 +393,16 @@ export const RELAY_WS_MAX_FRAME_BYTES = 4096;
  */
 export type FrameProof = { readonly signature: string; readonly mac?: never } | { readonly mac: string; readonly signature?: never };
 
-/** Subscribe to `channel` from `afterSeq`, signed like a request (method SUBSCRIBE, empty body). */
+/**
+ * Subscribe to `channel` from `afterSeq`, signed like a request (method SUBSCRIBE, empty body).
+ * `batch`: the stored events (the catch-up) may come several to an `events` frame; without it,
+ * each comes in its own `event` frame, as relays and clients before it did.
+ */
 export type SubscribeFrame = {
   readonly type: 'subscribe';
   readonly channel: ChannelId;
   readonly afterSeq: number;
+  readonly batch?: boolean;
   readonly key: MemberKey;
   readonly nonce: string;
   readonly timeMs: number;
@@ -439,6 +444,18 @@ export interface EventFrame {
   readonly channel: ChannelId;
   readonly event: RelayEvent;
 }
+/**
+ * Stored events of a catch-up, for a subscribe with `batch`: consecutive, in seq order, never
+ * empty, and never the member's own `member-left` (that one comes in an `event` frame, then
+ * `unsubscribed`). One frame per read of the store, so a reader of 10,000 queued events handles
+ * tens of frames instead of 10,000: the per-frame cost in a browser (a network-service message,
+ * a task, a parse) was most of the relay catch-up's time over the inbox's (bench:catchup).
+ */
+export interface EventsFrame {
+  readonly type: 'events';
+  readonly channel: ChannelId;
+  readonly events: readonly RelayEvent[];
+}
 /** The subscription ended: the member was removed or left (reason 'removed'). */
 export interface UnsubscribedFrame {
   readonly type: 'unsubscribed';
@@ -464,7 +481,7 @@ export interface ErrorFrame {
   readonly channel?: ChannelId;
   readonly id?: number;
 }
-export type ServerFrame = SubscribedFrame | EventFrame | UnsubscribedFrame | PongFrame | PostedFrame | ErrorFrame;
+export type ServerFrame = SubscribedFrame | EventFrame | EventsFrame | UnsubscribedFrame | PongFrame | PostedFrame | ErrorFrame;
 
 // ---- errors --------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import { RelayClient, RelayClientError, packetBytes, type WebSocketConstructor }
 import {
   errorBody,
   type FrameCollector,
+  framedEvents,
   makeMember,
   nodeFetch,
   packetOf,
@@ -48,10 +49,6 @@ function unmaskedTextPayload(frame: Buffer): string {
   const length7 = (frame[1] ?? 0) & 0x7f;
   const start = length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
   return frame.subarray(start).toString('utf8');
-}
-
-function eventFrames(frames: readonly ServerFrame[], channel: ChannelId): RelayEvent[] {
-  return frames.flatMap((f) => (f.type === 'event' && f.channel === channel ? [f.event] : []));
 }
 
 /** The HTTP status a WebSocket upgrade gets (101 when it opened; the socket is closed again). */
@@ -394,23 +391,23 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         socket.send(await a.subscribeFrame(ch1, 2));
         socket.send(await a.subscribeFrame(ch2, 0));
         await socket.until((f) => f.filter((x) => x.type === 'subscribed').length === 2, 'two subscribed frames');
-        await socket.until((f) => eventFrames(f, ch1).length === 1 && eventFrames(f, ch2).length === 1, 'backlog');
-        expect(packets(eventFrames(socket.frames, ch1))).toEqual(['before']);
+        await socket.until((f) => framedEvents(f, ch1).length === 1 && framedEvents(f, ch2).length === 1, 'backlog');
+        expect(packets(framedEvents(socket.frames, ch1))).toEqual(['before']);
         await b.post(ch1, packetOf('live-1'));
         await a.post(ch2, packetOf('live-2'));
         await b.post(ch1, packetOf('live-3'));
-        await socket.until((f) => eventFrames(f, ch1).length === 3 && eventFrames(f, ch2).length === 2, 'live events');
-        expect(eventFrames(socket.frames, ch1).map((e) => e.seq)).toEqual([3, 4, 5]);
-        expect(packets(eventFrames(socket.frames, ch1))).toEqual(['before', 'live-1', 'live-3']);
-        expect(packets(eventFrames(socket.frames, ch2))).toEqual(['live-2']);
+        await socket.until((f) => framedEvents(f, ch1).length === 3 && framedEvents(f, ch2).length === 2, 'live events');
+        expect(framedEvents(socket.frames, ch1).map((e) => e.seq)).toEqual([3, 4, 5]);
+        expect(packets(framedEvents(socket.frames, ch1))).toEqual(['before', 'live-1', 'live-3']);
+        expect(packets(framedEvents(socket.frames, ch2))).toEqual(['live-2']);
         socket.send({ type: 'ping' });
         await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
         socket.send({ type: 'unsubscribe', channel: ch2 });
         await socket.until((f) => f.some((x) => x.type === 'unsubscribed' && x.channel === ch2), 'unsubscribed');
         await a.post(ch2, packetOf('after-unsubscribe'));
         await b.post(ch1, packetOf('live-4'));
-        await socket.until((f) => eventFrames(f, ch1).length === 4, 'live-4');
-        expect(eventFrames(socket.frames, ch2)).toHaveLength(2);
+        await socket.until((f) => framedEvents(f, ch1).length === 4, 'live-4');
+        expect(framedEvents(socket.frames, ch2)).toHaveLength(2);
       });
 
       it('delivers a burst of concurrent posts on several channels complete and in seq order on one connection', async () => {
@@ -438,10 +435,10 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         );
         socket.send({ type: 'ping' });
         const seqs = await Promise.all(posts);
-        await socket.until((f) => channels.every((channel) => eventFrames(f, channel).length === perChannel), 'every event of the burst');
+        await socket.until((f) => channels.every((channel) => framedEvents(f, channel).length === perChannel), 'every event of the burst');
         expect(socket.frames.some((x) => x.type === 'pong')).toBe(true);
         for (const [c, channel] of channels.entries()) {
-          const events = eventFrames(socket.frames, channel);
+          const events = framedEvents(socket.frames, channel);
           expect(events.map((e) => e.seq)).toEqual(Array.from({ length: perChannel }, (_, i) => heads[c]! + 1 + i));
           // Each post's event is the one its answer named.
           const answered = new Map(seqs.slice(c * perChannel, (c + 1) * perChannel).map((r, i) => [r.seq, `${c}:${i}`]));
@@ -486,14 +483,14 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
           }
           const order = async (maker: RelayClient, text: string): Promise<number[]> => {
             const { seq } = await maker.post(channel, packetOf(text));
-            for (const socket of collectors) await socket.until((f) => eventFrames(f, channel).some((e) => e.seq === seq), text);
+            for (const socket of collectors) await socket.until((f) => framedEvents(f, channel).some((e) => e.seq === seq), text);
             return sent.filter((s) => s.frame.type === 'event' && s.frame.event.seq === seq).map((s) => serverSockets.indexOf(s.socket));
           };
           expect(await order(a, 'from a')).toEqual([1, 2, 0]);
           expect(await order(b, 'from b')).toEqual([0, 2, 1]);
           expect(await order(c, 'from c')).toEqual([0, 1, 2]);
           // Every connection still got every event, in seq order.
-          for (const socket of collectors) expect(packets(eventFrames(socket.frames, channel))).toEqual(['from a', 'from b', 'from c']);
+          for (const socket of collectors) expect(packets(framedEvents(socket.frames, channel))).toEqual(['from a', 'from b', 'from c']);
         } finally {
           Socket.prototype.write = original;
         }
@@ -536,6 +533,29 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         }
       });
 
+      it('sends a catch-up several events to a frame when asked (batch), one by one otherwise; live events alone', async () => {
+        const { relay, clients, channel } = await group(2);
+        const [a, b] = clients as [RelayClient, RelayClient];
+        for (let i = 0; i < 5; i++) await a.post(channel, packetOf(`stored-${i}`));
+        const batched = await env.socket(relay);
+        const single = await env.socket(relay);
+        const frame = await a.subscribeFrame(channel, 0);
+        expect(frame.batch).toBe(true);
+        batched.send(frame);
+        const { batch: _asked, ...unbatched } = await a.subscribeFrame(channel, 0);
+        single.send(unbatched);
+        for (const socket of [batched, single]) await socket.until((f) => framedEvents(f, channel).length === 7, 'the seven stored events');
+        // One read of the store, one frame; the same events in the same order either way.
+        expect(batched.frames.filter((f) => f.type === 'event')).toEqual([]);
+        expect(batched.frames.filter((f) => f.type === 'events')).toHaveLength(1);
+        expect(single.frames.filter((f) => f.type === 'events')).toEqual([]);
+        expect(framedEvents(batched.frames, channel)).toEqual(framedEvents(single.frames, channel));
+        expect(framedEvents(batched.frames, channel).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        await b.post(channel, packetOf('live'));
+        await batched.until((f) => framedEvents(f, channel).length === 8, 'the live event');
+        expect(batched.frames.at(-1)).toMatchObject({ type: 'event', channel, event: { seq: 8 } });
+      });
+
       it('a removed member gets its member-left event, then the subscription ends', async () => {
         const { relay, clients, channel, members } = await group(2);
         const [a, b] = clients as [RelayClient, RelayClient];
@@ -544,11 +564,11 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
         await a.removeMember(channel, members[1]!.publicKey);
         await socket.until((f) => f.some((x) => x.type === 'unsubscribed'), 'unsubscribed');
-        expect(eventFrames(socket.frames, channel)).toMatchObject([{ type: 'member-left', member: members[1]?.publicKey }]);
+        expect(framedEvents(socket.frames, channel)).toMatchObject([{ type: 'member-left', member: members[1]?.publicKey }]);
         await a.post(channel, packetOf('after'));
         socket.send({ type: 'ping' });
         await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
-        expect(eventFrames(socket.frames, channel)).toHaveLength(1);
+        expect(framedEvents(socket.frames, channel)).toHaveLength(1);
       });
 
       it('refuses non-members, replayed and malformed frames with error frames, then closes abusive sockets', async () => {
@@ -648,8 +668,8 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         const socket = await env.socket(relay);
         socket.send(await postFrame(a, channel, 'over the socket', 7, { postId: 'p-1', wake: true }));
         expect(await answerTo(socket, 7)).toEqual({ type: 'posted', id: 7, seq: 3, timeMs: env.clockMs, duplicate: false });
-        await reader.until((f) => eventFrames(f, channel).length === 1, 'the pushed event');
-        expect(eventFrames(reader.frames, channel)).toEqual([
+        await reader.until((f) => framedEvents(f, channel).length === 1, 'the pushed event');
+        expect(framedEvents(reader.frames, channel)).toEqual([
           { type: 'packet', seq: 3, timeMs: env.clockMs, author: members[0]?.publicKey, packet: Buffer.from('over the socket').toString('base64url'), wake: true },
         ]);
         // The same postId again, over the socket and over HTTP: the first seq, nothing appended.
@@ -670,7 +690,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
         socket.send(await postFrame(a, channel, 'and back', 11));
         expect(await answerTo(socket, 11)).toMatchObject({ type: 'posted', seq: 6 });
-        await socket.until((f) => eventFrames(f, channel).some((e) => e.seq === 6), 'own event');
+        await socket.until((f) => framedEvents(f, channel).some((e) => e.seq === 6), 'own event');
         expect(packets(await b.readAll(channel, 0))).toEqual(['over the socket', 'once', 'http first', 'and back']);
         expect(socket.frames.filter((f) => f.type === 'error').map((f) => f.type === 'error' && f.code)).toEqual(['replayed-nonce']);
       });
@@ -902,7 +922,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         await a.post(channel, packetOf('after'));
         socket.send({ type: 'ping' });
         await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
-        expect(eventFrames(socket.frames, channel).filter((e) => e.type === 'packet')).toEqual([]);
+        expect(framedEvents(socket.frames, channel).filter((e) => e.type === 'packet')).toEqual([]);
       });
 
       it('caps an events read by bytes as well as by count (HTTP and WebSocket catch-up)', async () => {
@@ -916,8 +936,12 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         expect((await a.readAll(channel, 0)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
         const socket = await env.socket(relay);
         socket.send(await a.subscribeFrame(channel, 0));
-        await socket.until((f) => eventFrames(f, channel).length === 7, 'all seven events');
-        expect(eventFrames(socket.frames, channel).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        await socket.until((f) => framedEvents(f, channel).length === 7, 'all seven events');
+        expect(framedEvents(socket.frames, channel).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        // Batched, each frame holds one read: at most two of the 864-byte packets (and seq 1).
+        const batches = socket.frames.flatMap((f) => (f.type === 'events' ? [f.events.filter((e) => e.type === 'packet').length] : []));
+        expect(batches.length).toBeGreaterThanOrEqual(3);
+        expect(Math.max(...batches)).toBeLessThanOrEqual(2);
       });
 
       it('kills invites with their maker\'s membership and lets members revoke them', async () => {
@@ -1053,7 +1077,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         await clients[0]!.post(channel, packetOf('counted'));
         const socket = await env.socket(relay);
         socket.send(await clients[0]!.subscribeFrame(channel, 0));
-        await socket.until((f) => eventFrames(f, channel).length === 2, 'events');
+        await socket.until((f) => framedEvents(f, channel).length === 2, 'events');
         const metrics = await env.raw(relay, { method: 'GET', path: '/metrics' });
         expect(metrics.status).toBe(200);
         expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);

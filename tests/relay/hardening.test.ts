@@ -12,7 +12,7 @@ import { openSqliteStore } from '../../src/relay/store/sqlite.js';
 import type { RelayStore } from '../../src/relay/store/types.js';
 import type { ServerFrame } from '../../src/shared/relay-api.js';
 import { RelayClientError } from '../../src/worker/relay-client.js';
-import { makeMember, nodeFetch, NodeWebSocket, packetOf } from './helpers/relay-harness.js';
+import { framedEvents, makeMember, nodeFetch, NodeWebSocket, packetOf } from './helpers/relay-harness.js';
 import { RelayClient } from '../../src/worker/relay-client.js';
 import type { IncomingMessage } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -264,7 +264,7 @@ describe('store resync', () => {
     await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
     ws.send(JSON.stringify(await bob.subscribeFrame(channel, 2)));
     await expect.poll(() => frames.some((f) => f.type === 'subscribed')).toBe(true);
-    const seqs = (): number[] => frames.flatMap((f) => (f.type === 'event' ? [f.event.seq] : []));
+    const seqs = (): number[] => framedEvents(frames).map((e) => e.seq);
     await alice.post(channel, packetOf('heard'));
     await expect.poll(seqs).toEqual([3]);
     deaf = true;

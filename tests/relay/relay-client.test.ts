@@ -125,6 +125,31 @@ describe('relay client', () => {
     expect(FakeSocket.all).toHaveLength(3);
   });
 
+  it('asks for batches and takes an events frame as its events one by one, each seq once', async () => {
+    const client = new RelayClient({ baseUrl: 'http://relay.test', fetch: async () => new Response('{}'), WebSocket: FakeSocket, signer: makeMember() });
+    const seen: number[] = [];
+    const sub = client.subscribe({ onEvent: (_c, e) => seen.push(e.seq) });
+    try {
+      sub.add(CHANNEL, 3);
+      const socket = FakeSocket.all[0]!;
+      socket.emit('open');
+      await until(() => socket.sent.length > 0);
+      expect(socket.sent).toMatchObject([{ type: 'subscribe', channel: CHANNEL, afterSeq: 3, batch: true }]);
+      socket.frame({ type: 'subscribed', channel: CHANNEL, headSeq: 9, firstSeq: 1 });
+      // A batch overlapping what came already (a repeat after a resubscribe) adds only the new seqs.
+      socket.frame({ type: 'events', channel: CHANNEL, events: [packet(4), packet(5), packet(6)] });
+      socket.frame({ type: 'events', channel: CHANNEL, events: [packet(5), packet(6), packet(7), packet(8)] });
+      socket.frame({ type: 'event', channel: CHANNEL, event: packet(9) });
+      // Another channel's batch, and a malformed one, change nothing.
+      socket.frame({ type: 'events', channel: 'BBBBBBBBBBBBBBBBBBBBBB' as ChannelId, events: [packet(10)] });
+      socket.emit('message', JSON.stringify({ type: 'events', channel: CHANNEL, events: 'not a list' }));
+      expect(seen).toEqual([4, 5, 6, 7, 8, 9]);
+      expect(sub.positions().get(CHANNEL)).toBe(9);
+    } finally {
+      sub.close();
+    }
+  });
+
   it('resends subscribes the relay refused as rate-limited, with backoff, until confirmed', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const client = new RelayClient({

@@ -18,7 +18,7 @@ import { openSqliteStore, SQLITE_FILE_NAME } from '../../src/relay/store/sqlite.
 import { newChannelId } from '../../src/relay/ids.js';
 import type { RelayEvent, ServerFrame } from '../../src/shared/relay-api.js';
 import { RelayClient } from '../../src/worker/relay-client.js';
-import { makeMember, nodeFetch, NodeWebSocket } from './helpers/relay-harness.js';
+import { framedEvents, makeMember, nodeFetch, NodeWebSocket } from './helpers/relay-harness.js';
 
 let dir: string;
 const relays: RunningRelay[] = [];
@@ -111,7 +111,7 @@ describe('relay operations', () => {
     await expect.poll(() => frames.some((f) => f.type === 'subscribed'), { timeout: 10_000 }).toBe(true);
     const packets = Array.from({ length: 30 }, (_, i) => Buffer.from(`packet ${i}`).toString('base64url'));
     await Promise.all(packets.map((packet) => relay.store.appendEvent(channel, { type: 'packet', author: member.publicKey, packet }, Date.now())));
-    const events = (): RelayEvent[] => frames.flatMap((f) => (f.type === 'event' ? [f.event] : []));
+    const events = (): RelayEvent[] => framedEvents(frames);
     await expect.poll(() => events().length, { timeout: 10_000 }).toBe(packets.length);
     expect(events().map((e) => e.seq)).toEqual(packets.map((_, i) => i + 2));
     expect(events().map((e) => (e.type === 'packet' ? e.packet : ''))).toEqual(packets);

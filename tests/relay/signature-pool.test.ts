@@ -13,7 +13,7 @@ import { startRelay, type RunningRelay } from '../../src/relay/server.js';
 import { openSqliteStore } from '../../src/relay/store/sqlite.js';
 import type { MemberKey, ServerFrame } from '../../src/shared/relay-api.js';
 import { RelayClient, RelayClientError } from '../../src/worker/relay-client.js';
-import { makeMember, nodeFetch, NodeWebSocket, packetOf } from './helpers/relay-harness.js';
+import { framedEvents, makeMember, nodeFetch, NodeWebSocket, packetOf } from './helpers/relay-harness.js';
 
 function makeClient(baseUrl: string, signer: ConstructorParameters<typeof RelayClient>[0]['signer']): RelayClient {
   return new RelayClient({ baseUrl, fetch: nodeFetch, ...(signer === undefined ? {} : { signer }) });
@@ -84,7 +84,7 @@ describe('signature threads', () => {
     ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
     await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
     ws.send(JSON.stringify(await alice.subscribeFrame(channel, 0)));
-    await expect.poll(() => frames.filter((f) => f.type === 'event').length, { timeout: 5_000 }).toBe(2);
+    await expect.poll(() => framedEvents(frames).length, { timeout: 5_000 }).toBe(2);
     ws.close();
   });
 

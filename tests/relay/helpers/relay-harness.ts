@@ -7,7 +7,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import WebSocket from 'ws';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../../src/relay/server.js';
 import type { RelayStore } from '../../../src/relay/store/types.js';
-import { relaySigningText, type MemberKey, type RelayErrorBody, type ServerFrame } from '../../../src/shared/relay-api.js';
+import { relaySigningText, type ChannelId, type MemberKey, type RelayErrorBody, type RelayEvent, type ServerFrame } from '../../../src/shared/relay-api.js';
 import { RelayClient, type FetchLike, type RelaySigner, type WebSocketConstructor } from '../../../src/worker/relay-client.js';
 
 /** How long a test waits for an expected WebSocket frame before failing. */
@@ -161,6 +161,14 @@ export function errorBody(response: RawResponse): RelayErrorBody {
   }
   if (Object.keys(body).sort().join(',') !== 'code,error') throw new Error(`extra fields in error body: ${response.text}`);
   return body;
+}
+
+/** The events among a socket's frames (of `channel` when given), sent alone (`event`) or batched (`events`), in order. */
+export function framedEvents(frames: readonly ServerFrame[], channel?: ChannelId): RelayEvent[] {
+  return frames.flatMap((f) => {
+    if (channel !== undefined && (f.type === 'event' || f.type === 'events') && f.channel !== channel) return [];
+    return f.type === 'event' ? [f.event] : f.type === 'events' ? f.events : [];
+  });
 }
 
 export class FrameCollector {
