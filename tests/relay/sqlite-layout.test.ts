@@ -6,13 +6,14 @@
 // exactly as a new one. Pages are counted in the WAL itself (the frames of the group's commit), so
 // nothing here depends on timing.
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
 import { openSqliteStore, SQLITE_FILE_NAME, type SqliteRelayStore } from '../../src/relay/store/sqlite.js';
 import type { RetentionPolicy } from '../../src/relay/store/types.js';
+import { framesOfLastCommit, HeldSync } from './helpers/sqlite-wal.js';
 
 const NOW_MS = 1_700_000_000_000;
 const channelId = (i: number): ChannelId => `c${String(i).padStart(3, '0')}`.padEnd(22, 'A') as ChannelId;
@@ -27,37 +28,6 @@ const CLUSTERED_EVENTS = `CREATE TABLE events (
   member TEXT, actor TEXT, packet TEXT, size INTEGER NOT NULL, post_id TEXT,
   PRIMARY KEY (channel, seq)
 ) WITHOUT ROWID`;
-
-/** An fdatasync the test completes by hand; `onCall` sees the WAL's fd when the group's commit is in it. */
-class HeldSync {
-  readonly calls: Array<(error: Error | null) => void> = [];
-  onCall: (() => void) | undefined;
-  readonly syncFile = (_fd: number, done: (error: Error | null) => void): void => {
-    this.onCall?.();
-    this.calls.push(done);
-  };
-  release(index: number): void {
-    this.calls[index]?.(null);
-  }
-}
-
-/** Frames of the last committed transaction in a WAL file (sqlite.org/fileformat.html "WAL File Format"). */
-function framesOfLastCommit(walPath: string): number {
-  const wal = readFileSync(walPath);
-  const pageSize = wal.readUInt32BE(8);
-  const salt1 = wal.readUInt32BE(16);
-  const salt2 = wal.readUInt32BE(20);
-  const commits: number[] = [];
-  let frames = 0;
-  for (let offset = 32; offset + 24 + pageSize <= wal.length; offset += 24 + pageSize) {
-    if (wal.readUInt32BE(offset + 8) !== salt1 || wal.readUInt32BE(offset + 12) !== salt2) break;
-    frames += 1;
-    if (wal.readUInt32BE(offset + 4) !== 0) commits.push(frames);
-  }
-  const last = commits.at(-1);
-  if (last === undefined) throw new Error('no commit in the WAL');
-  return last - (commits.at(-2) ?? 0);
-}
 
 const packet = (i: number): string => `${i}`.padEnd(344, 'p');
 

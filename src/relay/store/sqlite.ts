@@ -2,7 +2,9 @@
  * The default store: one SQLite file (better-sqlite3) in WAL mode, durable before each method
  * resolves (issue 5 §8: durable before acknowledged). better-sqlite3 is synchronous; a single
  * relay process owns the file, so each method is one transaction (a savepoint) and therefore
- * atomic. Contracts: ./types.ts.
+ * atomic, and what only this process writes can be kept in memory too (the nonces of the last
+ * minutes: ./sqlite-nonces.ts; two relays on one file would not see each other's). Contracts:
+ * ./types.ts.
  *
  * Group commit, with the fsync off the event loop (issue 13 "Scale-out": fsync must not be what
  * limits posts/s). Writes requested while the previous group is being made durable queue up; then
@@ -21,6 +23,7 @@ import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
+import { NONCE_LOG_SCHEMA, openNonceStore } from './sqlite-nonces.js';
 import {
   StoreUnavailableError,
   eventSizeBytes,
@@ -73,7 +76,8 @@ const SWEEP_BATCH_CHANNELS = 500;
  * posts (SQLite balances up to three siblings and their parent): 2.2 WAL frames and 11.8 KB of
  * writes per post without the nonce, against 1.0 and 4.3 KB (bench/scratch-store numbers in
  * src/relay/README.md "Fewer WAL pages per post"). The statements are the same for both layouts:
- * files made before keep theirs and work as they did.
+ * files made before keep theirs and work as they did. Nonces: ./sqlite-nonces.ts (`nonces` holds
+ * the long-lived ones, and every one a relay before it kept; `nonce_log` one row per group).
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS channels (
@@ -101,6 +105,7 @@ CREATE TABLE IF NOT EXISTS nonces (
   key TEXT NOT NULL, nonce TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (key, nonce)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_ms);
+${NONCE_LOG_SCHEMA}
 CREATE TABLE IF NOT EXISTS uploads (
   id TEXT PRIMARY KEY, channel TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
   received INTEGER NOT NULL, expires_ms INTEGER NOT NULL
@@ -255,6 +260,8 @@ export interface SqliteStoreOptions {
   readonly syncFileSync?: (fd: number) => void;
   /** Tests: the bound on an inline sync's time (default INLINE_SYNC_MAX_MS). */
   readonly inlineSyncMaxMs?: number;
+  /** Tests: nonces held in memory at most (default MAX_NONCES_IN_MEMORY, ./sqlite-nonces.ts). */
+  readonly maxNoncesInMemory?: number;
 }
 
 /**
@@ -308,6 +315,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
   }
   migrate(db);
+  const nonces = openNonceStore(db, options.maxNoncesInMemory === undefined ? {} : { maxInMemory: options.maxNoncesInMemory });
 
   // Checkpoints on their own thread (see the module comment); SQLite's own, inside commits, only
   // if that thread dies.
@@ -387,7 +395,6 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     useCap: db.prepare(`UPDATE capabilities SET uses_left = uses_left - 1 WHERE ${USABLE_CAPABILITY}`),
     checkCap: db.prepare<[string, string, string, number], { n: number }>(`SELECT COUNT(*) AS n FROM capabilities WHERE ${USABLE_CAPABILITY}`),
     revokeCap: db.prepare('DELETE FROM capabilities WHERE hash = ? AND channel = ?'),
-    insertNonce: db.prepare('INSERT OR IGNORE INTO nonces (key, nonce, expires_ms) VALUES (?, ?, ?)'),
     insertUpload: db.prepare('INSERT INTO uploads (id, channel, sha256, size, received, expires_ms) VALUES (?, ?, ?, ?, 0, ?)'),
     getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
     setReceived: db.prepare('UPDATE uploads SET received = ? WHERE id = ?'),
@@ -408,7 +415,6 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     blobChunkAt: db.prepare<[string, number], { offset: number; data: Buffer }>(
       'SELECT offset, data FROM blob_chunks WHERE sha256 = ? AND offset <= ? ORDER BY offset DESC LIMIT 1',
     ),
-    expireNonces: db.prepare('DELETE FROM nonces WHERE expires_ms <= ?'),
     expireCaps: db.prepare('DELETE FROM capabilities WHERE expires_ms <= ? OR uses_left <= 0'),
     expiredUploads: db.prepare<[number], { id: string }>('SELECT id FROM uploads WHERE expires_ms <= ?'),
     expireBlobChunks: db.prepare('DELETE FROM blob_chunks WHERE sha256 IN (SELECT sha256 FROM blob_files WHERE expires_ms <= ?)'),
@@ -521,7 +527,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   const appendTx = db.transaction((channelId: ChannelId, event: NewEvent, nowMs: number, options: AppendOptions = {}): AppendResult => {
     const { nonce, asMember, postId, ifNoLeaveAfter, capability, retention } = options;
     // The nonce first, whatever follows (as `useNonce` before the request's own checks).
-    if (nonce !== undefined && q.insertNonce.run(nonce.key, nonce.nonce, nonce.expiresAtMs).changes !== 1) {
+    if (nonce !== undefined && !nonces.use(nonce.key, nonce.nonce, nonce.expiresAtMs, nowMs)) {
       return { ok: false, code: 'replayed-nonce' };
     }
     if (capability !== undefined && (q.checkCap.get(capability.hash, channelId, capability.kind, nowMs)?.n ?? 0) !== 1) {
@@ -654,7 +660,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   });
 
   const expireTx = db.transaction((nowMs: number) => {
-    q.expireNonces.run(nowMs);
+    nonces.expire(nowMs);
     q.expireFetchTokens.run(nowMs);
     q.expireCaps.run(nowMs);
     for (const { id } of q.expiredUploads.all(nowMs)) deleteUploadTx(id);
@@ -691,16 +697,23 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
   /** After an inline sync slower than INLINE_SYNC_MAX_MS: syncs stay on the pool until then. */
   let inlineSyncPausedUntil = 0;
 
-  /** Runs every job in one transaction; a job that throws rolls back only its own savepoint. */
-  const commitBatch = db.transaction((jobs: readonly WriteJob[]) =>
-    jobs.map((job) => {
+  /**
+   * Runs every job in one transaction; a job that throws rolls back only its own savepoint (and
+   * the nonces it added to memory: ./sqlite-nonces.ts).
+   */
+  const commitBatch = db.transaction((jobs: readonly WriteJob[]) => {
+    const outcomes = jobs.map((job) => {
+      const mark = nonces.mark();
       try {
         return { ok: true as const, value: job.run() };
       } catch (error) {
+        nonces.rollBack(mark);
         return { ok: false as const, error };
       }
-    }),
-  );
+    });
+    nonces.log();
+    return outcomes;
+  });
 
   function settle({ job, value }: Settled): void {
     for (const [channelId, event] of job.announce(value)) notify(channelId, event);
@@ -769,7 +782,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     let outcomes: ReturnType<typeof commitBatch>;
     try {
       outcomes = commitBatch(jobs);
+      nonces.committed();
     } catch (error) {
+      nonces.rollBack(0);
       for (const job of jobs) job.reject(error);
       if (pending.length > 0) scheduleFlush();
       return;
@@ -945,7 +960,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
     },
 
     useNonce(key, nonce, expiresAtMs) {
-      return write(() => q.insertNonce.run(key, nonce, expiresAtMs).changes === 1, undefined, false);
+      // The store's clock only decides where the nonce is kept (./sqlite-nonces.ts).
+      return write(() => nonces.use(key, nonce, expiresAtMs, Date.now()), undefined, false);
     },
 
     putFetchToken(record, maxPerMember, nowMs) {
