@@ -169,6 +169,15 @@ describe('sqlite nonces', () => {
     expect(await reopened.useNonce(OWNER, 'same-group-nonce-01', expiresAtMs)).toBe(false);
   });
 
+  it('refuses, as a bug, a key or nonce that would not read back from the log', async () => {
+    const store = open(newDir());
+    const expiresAtMs = Date.now() + 10 * MINUTE_MS;
+    // "<key> <nonce>" names, one a line: "a b" + "c" would come back as "a" + "b c".
+    await expect(store.useNonce(OWNER, 'two words-000000000', expiresAtMs)).rejects.toThrow(TypeError);
+    await expect(store.useNonce(`${OWNER}\n` as MemberKey, 'one-line-000000000', expiresAtMs)).rejects.toThrow(TypeError);
+    expect(await store.useNonce(OWNER, 'two-words-000000000', expiresAtMs)).toBe(true);
+  });
+
   it("writes a group's nonces as one row: a group of 60 posts to 60 channels dirties about as many WAL pages with nonces as without", async () => {
     const framesOfGroup = async (withNonces: boolean): Promise<number> => {
       const sync = new HeldSync();

@@ -77,7 +77,13 @@ export interface NonceStore {
   inMemory(): number;
 }
 
-/** The memory's name for a (key, nonce): both are base64url, so a space cannot occur in either. */
+/**
+ * What the memory's names and the log's rows cannot hold: a name is "<key> <nonce>" and a row's
+ * names are its lines. Keys and nonces are base64url (auth.ts checks both before any store call).
+ */
+const SEPARATORS = /[ \n]/;
+
+/** The memory's name for a (key, nonce). */
 function entry(key: string, nonce: string): string {
   return `${key} ${nonce}`;
 }
@@ -111,6 +117,8 @@ export function openNonceStore(db: Database.Database, options: NonceStoreOptions
 
   return {
     use(key, nonce, expiresAtMs, nowMs) {
+      // A bug, not a peer's input: its entry would read back as another one after a restart.
+      if (SEPARATORS.test(key) || SEPARATORS.test(nonce)) throw new TypeError('nonce store: a key or nonce holds a space or a line break');
       const name = entry(key, nonce);
       if (recent.has(name) || (tableKeys.has(key) && q.inTable.get(key, nonce) !== undefined)) return false;
       if (expiresAtMs - nowMs <= NONCE_MEMORY_MAX_LIFETIME_MS && recent.size < maxInMemory) {
