@@ -9,12 +9,34 @@
  * finds no listener is lost. Calls and watches that arrive early wait for the host.
  */
 /// <reference lib="webworker" />
+import { detectCryptoRuntime, detectWebCrypto } from '../protocol/crypto/detect.js';
+import type { CryptoProvider } from '../protocol/crypto/provider.js';
 import { selectCryptoProvider } from '../protocol/crypto/select.js';
 import { serveBridge, toErrorBody, type BridgeHandler, type BridgePort } from '../shared/worker-bridge.js';
 import { EngineHost } from './engine-host.js';
 import type { FetchLike, WebSocketConstructor } from './relay-client.js';
+import { startVerifyThread, verifyThreadHelps } from './verify-thread.js';
 
 declare const self: DedicatedWorkerGlobalScope;
+
+const timers = { setTimeout: (callback: () => void, ms: number) => self.setTimeout(callback, ms), clearTimeout: (handle: unknown) => self.clearTimeout(handle as number) };
+
+/**
+ * The hybrid provider (select.ts), with its Ed25519 checks on a verifier thread where that helps
+ * (Chromium: verify-thread.ts). The relay's CSP allows it (`worker-src 'self'`: the chunk is ours).
+ */
+async function cryptoProvider(): Promise<CryptoProvider> {
+  const runtime = detectCryptoRuntime();
+  const support = await detectWebCrypto();
+  const base = await selectCryptoProvider(runtime, async () => support);
+  if (!verifyThreadHelps(runtime, support, typeof Worker === 'function')) return base;
+  return startVerifyThread(
+    base,
+    () => new Worker(new URL('./verify-thread-entry.ts', import.meta.url), { type: 'module', name: 'covey-verify' }),
+    timers,
+    (reason) => console.warn(`[covey] signatures are verified in the engine's worker: ${reason}`),
+  );
+}
 
 async function startHost(): Promise<EngineHost> {
   const origin = self.location.origin;
@@ -22,9 +44,9 @@ async function startHost(): Promise<EngineHost> {
     indexedDB: self.indexedDB,
     fetch: ((input, init) => self.fetch(input, init as RequestInit)) as FetchLike,
     WebSocket: WebSocket as unknown as WebSocketConstructor,
-    crypto: await selectCryptoProvider(),
+    crypto: await cryptoProvider(),
     now: () => Date.now(),
-    timers: { setTimeout: (callback, ms) => self.setTimeout(callback, ms), clearTimeout: (handle) => self.clearTimeout(handle as number) },
+    timers,
     appOrigin: origin,
     defaultRelay: origin,
     persisted: self.navigator.storage?.persisted === undefined ? undefined : () => self.navigator.storage.persisted(),
