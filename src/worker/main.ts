@@ -12,10 +12,11 @@
 import { detectCryptoRuntime, detectWebCrypto } from '../protocol/crypto/detect.js';
 import type { CryptoProvider } from '../protocol/crypto/provider.js';
 import { selectCryptoProvider } from '../protocol/crypto/select.js';
+import { DEFAULT_SESSION_CONFIG, type SessionConfig } from '../protocol/session/index.js';
 import { serveBridge, toErrorBody, type BridgeHandler, type BridgePort } from '../shared/worker-bridge.js';
 import { EngineHost } from './engine-host.js';
 import type { FetchLike, WebSocketConstructor } from './relay-client.js';
-import { startVerifyThread, verifyThreadHelps } from './verify-thread.js';
+import { startVerifyThread, VERIFY_THREAD_AHEAD, verifyThreadHelps } from './verify-thread.js';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -25,26 +26,30 @@ const timers = { setTimeout: (callback: () => void, ms: number) => self.setTimeo
  * The hybrid provider (select.ts), with its Ed25519 checks on a verifier thread where that helps
  * (Chromium: verify-thread.ts). The relay's CSP allows it (`worker-src 'self'`: the chunk is ours).
  */
-async function cryptoProvider(): Promise<CryptoProvider> {
+async function cryptoProvider(): Promise<{ crypto: CryptoProvider; sessionConfig?: SessionConfig }> {
   const runtime = detectCryptoRuntime();
   const support = await detectWebCrypto();
   const base = await selectCryptoProvider(runtime, async () => support);
-  if (!verifyThreadHelps(runtime, support, typeof Worker === 'function')) return base;
-  return startVerifyThread(
+  if (!verifyThreadHelps(runtime, support, typeof Worker === 'function')) return { crypto: base };
+  const crypto = startVerifyThread(
     base,
     () => new Worker(new URL('./verify-thread-entry.ts', import.meta.url), { type: 'module', name: 'covey-verify' }),
     timers,
     (reason) => console.warn(`[covey] signatures are verified in the engine's worker: ${reason}`),
   );
+  // The thread's round trip is hidden only if enough checks are out at once (VERIFY_THREAD_AHEAD).
+  return crypto === base ? { crypto } : { crypto, sessionConfig: { ...DEFAULT_SESSION_CONFIG, verifyAhead: VERIFY_THREAD_AHEAD } };
 }
 
 async function startHost(): Promise<EngineHost> {
   const origin = self.location.origin;
+  const { crypto, sessionConfig } = await cryptoProvider();
   const host = new EngineHost({
     indexedDB: self.indexedDB,
     fetch: ((input, init) => self.fetch(input, init as RequestInit)) as FetchLike,
     WebSocket: WebSocket as unknown as WebSocketConstructor,
-    crypto: await cryptoProvider(),
+    crypto,
+    sessionConfig,
     now: () => Date.now(),
     timers,
     appOrigin: origin,

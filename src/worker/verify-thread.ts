@@ -27,10 +27,22 @@ import { packChecks, packedBytes, travels, type VerifyAnswer, type VerifyCheck, 
 
 /**
  * Checks per message to the thread. A batch is answered whole, so its first check waits for its
- * last: 256 checks are ~20–25 ms of Chromium's verify time, against ~32 checks in flight per
- * catching-up conversation (VERIFY_AHEAD). Also bounds the bytes copied into one message.
+ * last: 64 checks are ~4–5 ms of the thread's time (~65 µs each in bench:catchup), short against
+ * the engine's ~85 µs per message, so a page's first answers come soon. Also bounds the bytes
+ * copied into one message. (bench:catchup, 2026-12-04, load 1.5–5: 32, 64 and 128 checks per
+ * batch, 2 or 4 in flight, 256 or 512 ahead: 64 / 2 / 256 was the best, 128 / 512 the worst.)
  */
-export const MAX_BATCH_CHECKS = 256;
+export const MAX_BATCH_CHECKS = 64;
+
+/**
+ * Session.receiveAll's look-ahead (SessionConfig.verifyAhead) with the thread, instead of
+ * VERIFY_AHEAD (32). The engine waits for each message's verdict in order, so at most this many
+ * checks are out: with 32 the round trip through two threads (each woken by a message, on a
+ * loaded 2-core machine) bounded the rate, and a catch-up was slower than without the thread
+ * (2,021 ms against main's 1,646, one run). 256 is four batches: two at the thread, two gathering.
+ * Same results and effects for any value (config.ts); a page's memory grows by 256 decoded packets.
+ */
+export const VERIFY_THREAD_AHEAD = 256;
 
 /** Bytes per message to the thread (data packets are < 1 KiB, but a message may be 16,000 characters). */
 export const MAX_BATCH_BYTES = 1024 * 1024;
