@@ -40,8 +40,15 @@ async function answer(port: VerifyServerPort, provider: CryptoProvider, request:
     return;
   }
   // All started at once (Chromium verifies on this thread as each is issued), then collected.
-  // ed25519Verify never throws: a refusal is `false`, which the engine checks again with noble.
-  const verdicts = await Promise.all(checks.map((c) => provider.ed25519Verify(c.publicKey, c.message, c.signature)));
+  // ed25519Verify never throws (a refusal is `false`, which the engine checks again with noble);
+  // if it did, the engine hears it now rather than after its timeout.
+  let verdicts: boolean[];
+  try {
+    verdicts = await Promise.all(checks.map((c) => provider.ed25519Verify(c.publicKey, c.message, c.signature)));
+  } catch (error) {
+    port.postMessage({ t: 'unavailable', reason: `a check threw: ${String(error)}` }, []);
+    return;
+  }
   const ok = new Uint8Array(verdicts.length);
   for (let i = 0; i < verdicts.length; i++) ok[i] = verdicts[i] === true ? 1 : 0;
   port.postMessage({ t: 'verified', id: request.id, ok }, [ok.buffer]);

@@ -219,6 +219,15 @@ describe('the verifier thread', () => {
     expect(downs[0]).toMatch(/cannot verify/);
   });
 
+  it('falls back at once when a check throws in the thread (a bug there), without waiting for the timeout', async () => {
+    const throwing: CryptoProvider = { ...(await engineProvider()), ed25519Verify: async () => Promise.reject(new Error('boom')) };
+    const { provider, timers, downs } = await setUp({ serverProvider: throwing });
+    const c = await signed('a bug in the thread');
+    expect(await provider.ed25519Verify(c.publicKey, c.message, c.signature)).toBe(true);
+    expect(downs[0]).toMatch(/a check threw/);
+    expect(timers.armed()).toEqual([]);
+  });
+
   it('is the engine provider itself when the thread cannot start', async () => {
     const engine = await engineProvider();
     const downs: string[] = [];
