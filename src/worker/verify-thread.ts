@@ -4,10 +4,11 @@
  * Why: Chromium's WebCrypto verifies Ed25519 synchronously on the calling thread (config.ts
  * `verifyAhead`: 2,000 checks issued at once took 162 ms of the worker's own time), so in a
  * catch-up the engine's worker spent ~800 ms of its ~1,450 ms CPU in `ed25519Verify` while the
- * machine's other core was mostly idle. Here the engine's checks go to a verifier worker
+ * machine's other core was mostly idle. Here the engine's checks (all of receiveAll's look-ahead
+ * checks, and any other check made during such a burst: withVerifyThread) go to a verifier worker
  * (verify-thread-server.ts, started by main.ts in Chromium only: Firefox and WebKit already
  * verify off the calling thread), which answers with WebCrypto's first answer, in parallel with
- * the engine's own work. Session.receiveAll issues its checks ahead (VERIFY_AHEAD), so the
+ * the engine's own work. receiveAll issues its checks VERIFY_THREAD_AHEAD events ahead, so the
  * round trip is hidden.
  *
  * The answers are the same as without the thread: the verifier runs webcrypto.ts `ed25519Verify`
