@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp, settledAppScreen, startTestRelay, type TestRelay } from './harness/app.js';
-import { dispatchSyncEvent, installabilityErrors } from './harness/chromium.js';
+import { dispatchSyncEvent, installabilityErrors, workerUrls } from './harness/chromium.js';
 import { browserRun, openEngine } from './harness/engines.js';
 import { PHONE, type Engine, type Tab } from './harness/types.js';
 
@@ -49,6 +49,18 @@ describe.runIf(browserRun().engines.includes('chromium'))('chromium', () => {
     expect(manifest).toBe('application/manifest+json');
     await tab.waitFor({ role: 'button', name: 'Install Covey' });
     await tab.screenshot('install-offer');
+    expect(await profile.problems()).toEqual([]);
+    await profile.close();
+  });
+
+  test("the engine's worker starts its verifier thread (Chromium checks Ed25519 on the calling thread)", async () => {
+    // src/worker/verify-thread.ts: a build that lost the nested worker would fall back silently
+    // (one console.warn) and only bench:catchup would show it.
+    const profile = await engine.newProfile({ name: 'verifier' });
+    const tab = await profile.open(relay.url);
+    console.info(`chromium: the app shows "${await settledAppScreen(tab)}"`);
+    await expect.poll(() => workerUrls(tab).filter((url) => /\/verify-thread-entry-[\w-]+\.js$/.test(url)).length, { timeout: 10_000 }).toBe(1);
+    expect(workerUrls(tab).filter((url) => /\/main-[\w-]+\.js$/.test(url))).toHaveLength(1);
     expect(await profile.problems()).toEqual([]);
     await profile.close();
   });

@@ -147,6 +147,13 @@ export async function cdpSession(tab: Tab): Promise<CDPSession> {
 }
 
 /** `Page.getInstallabilityErrors`: empty when Chromium would offer to install the app. */
+/** The scripts of the tab's running dedicated workers (nested ones too), as Playwright sees them. */
+export function workerUrls(tab: Tab): readonly string[] {
+  const page = pages.get(tab);
+  if (page === undefined) throw new Error('workerUrls: not a Chromium tab of this harness');
+  return page.workers().map((worker) => worker.url());
+}
+
 export async function installabilityErrors(tab: Tab): Promise<readonly string[]> {
   const cdp = await cdpSession(tab);
   try {
