@@ -446,7 +446,7 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         }
         // Nothing more came (no repeats).
         await new Promise((resolve) => setTimeout(resolve, 100));
-        expect(socket.frames.filter((x) => x.type === 'event')).toHaveLength(channels.length * perChannel);
+        expect(framedEvents(socket.frames)).toHaveLength(channels.length * perChannel);
       });
 
       it("sends a new event to the other members' connections first and to its maker's own last", async () => {
@@ -476,6 +476,10 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
             const socket = await env.socket(relay);
             socket.send(await client.subscribeFrame(channel, 3));
             await socket.until((f) => f.some((x) => x.type === 'subscribed'), 'subscribed');
+            // Frames are handled one at a time per connection: the pong says the catch-up is over,
+            // so the posts below come live, one `event` frame each (not in a catch-up's batch).
+            socket.send({ type: 'ping' });
+            await socket.until((f) => f.some((x) => x.type === 'pong'), 'pong');
             const mine = sent.filter((s) => s.frame.type === 'subscribed' && !serverSockets.includes(s.socket));
             expect(mine).toHaveLength(1);
             serverSockets.push(mine[0]!.socket);
@@ -551,6 +555,9 @@ export function relayContract(name: string, makeHarness: MakeStoreHarness): void
         expect(single.frames.filter((f) => f.type === 'events')).toEqual([]);
         expect(framedEvents(batched.frames, channel)).toEqual(framedEvents(single.frames, channel));
         expect(framedEvents(batched.frames, channel).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        // The pong says the catch-up is over (one frame at a time per connection): what follows is live.
+        batched.send({ type: 'ping' });
+        await batched.until((f) => f.some((x) => x.type === 'pong'), 'pong');
         await b.post(channel, packetOf('live'));
         await batched.until((f) => framedEvents(f, channel).length === 8, 'the live event');
         expect(batched.frames.at(-1)).toMatchObject({ type: 'event', channel, event: { seq: 8 } });
