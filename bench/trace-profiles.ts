@@ -4,7 +4,8 @@
  * trace with the `disabled-by-default-v8.cpu_profiler` category: V8 then writes a `Profile`
  * event per thread and `ProfileChunk` events with its nodes and samples. (Attaching a DevTools
  * session to each dedicated worker and calling Profiler.start/stop, the earlier way, hung.)
- * Each thread's profile is written as `<prefix>.<thread>.<pid>.cpuprofile`, the format of
+ * Each thread's profile is written as `<prefix>.<thread>.<pid>.<tid>.cpuprofile` (the thread id:
+ * the engine's worker and its verifier thread share a name and a process), the format of
  * DevTools and bench/profile-summary.ts (names are the build's: minified).
  */
 import { writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ export interface CpuProfile {
   readonly timeDeltas: number[];
 }
 
-/** The CPU profile of each thread found in a trace's events, by "<thread name>.<pid>". */
+/** The CPU profile of each thread found in a trace's events, by "<thread name>.<pid>.<tid>". */
 export function cpuProfilesFromTrace(events: readonly TraceEvent[]): Map<string, CpuProfile> {
   const threadNames = new Map<string, string>();
   for (const e of events) if (e.name === 'thread_name' && e.args?.name !== undefined) threadNames.set(`${e.pid}:${e.tid}`, e.args.name);
@@ -43,7 +44,7 @@ export function cpuProfilesFromTrace(events: readonly TraceEvent[]): Map<string,
   for (const e of events) {
     if (e.name !== 'Profile' || e.id === undefined) continue;
     const startTime = Number(e.args?.data?.['startTime'] ?? 0);
-    const thread = `${(threadNames.get(`${e.pid}:${e.tid}`) ?? 'thread').replace(/[^A-Za-z0-9_-]+/g, '_')}.${e.pid}`;
+    const thread = `${(threadNames.get(`${e.pid}:${e.tid}`) ?? 'thread').replace(/[^A-Za-z0-9_-]+/g, '_')}.${e.pid}.${e.tid}`;
     byId.set(`${e.pid}:${e.id}`, { thread, profile: { nodes: [], startTime, endTime: startTime, samples: [], timeDeltas: [] } });
   }
   for (const e of events) {

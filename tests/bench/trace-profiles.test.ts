@@ -14,10 +14,15 @@ describe('CPU profiles from a trace', () => {
       { name: 'ProfileChunk', pid: 1, tid: 9, id: '0x1', args: { data: { cpuProfile: { nodes: [{ id: 3, parent: 2, callFrame: { functionName: 'step', url: 'https://x/w.js', lineNumber: 0, columnNumber: 9, scriptId: '3' } }], samples: [3] }, timeDeltas: [5] } } },
       // Another process's profile with the same id is another profile.
       { name: 'ProfileChunk', pid: 2, tid: 9, id: '0x1', args: { data: { cpuProfile: { nodes: [], samples: [1] }, timeDeltas: [1] } } },
+      // A second dedicated worker of the same process (the engine's verifier thread): its own file.
+      { name: 'thread_name', pid: 1, tid: 10, args: { name: 'DedicatedWorker thread' } },
+      { name: 'Profile', pid: 1, tid: 10, id: '0x3', args: { data: { startTime: 2000 } } },
+      { name: 'ProfileChunk', pid: 1, tid: 9, id: '0x3', args: { data: { cpuProfile: { nodes: [{ id: 1, callFrame: { functionName: '(root)' } }], samples: [1] }, timeDeltas: [4] } } },
     ];
     const profiles = cpuProfilesFromTrace(events);
-    expect([...profiles.keys()]).toEqual(['DedicatedWorker_thread.1']);
-    const p = profiles.get('DedicatedWorker_thread.1')!;
+    expect([...profiles.keys()]).toEqual(['DedicatedWorker_thread.1.7', 'DedicatedWorker_thread.1.10']);
+    expect(profiles.get('DedicatedWorker_thread.1.10')!.samples).toEqual([1]);
+    const p = profiles.get('DedicatedWorker_thread.1.7')!;
     expect(p.samples).toEqual([2, 1, 3]);
     expect(p.timeDeltas).toEqual([10, 20, 5]);
     expect(p.startTime).toBe(1000);
