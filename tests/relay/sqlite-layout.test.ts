@@ -64,27 +64,21 @@ describe('sqlite events layout', () => {
     const sync = new HeldSync();
     const { store, dataDir } = open({ clustered, sync });
     const channels = Array.from({ length: 60 }, (_, i) => channelId(i));
-    let released = 0;
-    const settle = async <T>(write: Promise<T>): Promise<T> => {
-      await expect.poll(() => sync.calls.length, { timeout: 30_000 }).toBeGreaterThan(released);
-      sync.release(released++);
-      return write;
-    };
-    for (const id of channels) await settle(store.createChannel(id, 'group', OWNER, NOW_MS));
+    for (const id of channels) await sync.settle(store.createChannel(id, 'group', OWNER, NOW_MS));
     for (let round = 0; round < 20; round++) {
-      await settle(Promise.all(channels.map((id, i) => store.appendEvent(id, { type: 'packet', author: OWNER, packet: packet(round * 100 + i) }, NOW_MS, { asMember: OWNER, retention: KEEP }))));
+      await sync.settle(Promise.all(channels.map((id, i) => store.appendEvent(id, { type: 'packet', author: OWNER, packet: packet(round * 100 + i) }, NOW_MS, { asMember: OWNER, retention: KEEP }))));
     }
     // One group: a post to each channel, all queued while the previous write's sync is held.
     const held = store.appendEvent(channels[0]!, { type: 'packet', author: OWNER, packet: packet(1) }, NOW_MS, { asMember: OWNER });
-    await expect.poll(() => sync.calls.length, { timeout: 30_000 }).toBeGreaterThan(released);
+    await sync.nextCall();
     const group = Promise.all(channels.map((id, i) => store.appendEvent(id, { type: 'packet', author: OWNER, packet: packet(5_000 + i) }, NOW_MS, { asMember: OWNER, retention: KEEP })));
     let frames = 0;
     sync.onCall = () => {
       frames = framesOfLastCommit(join(dataDir, `${SQLITE_FILE_NAME}-wal`));
     };
-    sync.release(released++);
+    sync.releaseNext();
     await held;
-    await settle(group);
+    await sync.settle(group);
     expect(eventsTableSql(dataDir)).toContain(clustered ? 'WITHOUT ROWID' : 'rid INTEGER PRIMARY KEY');
     return frames;
   };

@@ -38,6 +38,14 @@ describe('sqlite nonces', () => {
     stores.push(store);
     return store;
   };
+  /** A store's file made and closed again (its schema in place), for a test to plant rows or faults in. */
+  const closedFile = async (): Promise<{ dataDir: string; nowMs: number; expiresAtMs: number }> => {
+    const dataDir = newDir();
+    const nowMs = Date.now();
+    await open(dataDir).close();
+    stores.splice(0);
+    return { dataDir, nowMs, expiresAtMs: nowMs + 10 * MINUTE_MS };
+  };
   /** Runs `query` on its own connection to the store's file (WAL: it sees every commit). */
   const inFile = <T>(dataDir: string, query: (db: Database.Database) => T): T => {
     const db = new Database(join(dataDir, SQLITE_FILE_NAME));
@@ -90,11 +98,7 @@ describe('sqlite nonces', () => {
   });
 
   it('reads the nonces a relay before this change kept in the `nonces` table', async () => {
-    const dataDir = newDir();
-    const nowMs = Date.now();
-    const expiresAtMs = nowMs + 10 * MINUTE_MS;
-    await open(dataDir).close();
-    stores.splice(0);
+    const { dataDir, nowMs, expiresAtMs } = await closedFile();
     // What that relay wrote for a request and for a post (its form, unchanged by this one).
     inFile(dataDir, (db) => {
       const insert = db.prepare('INSERT INTO nonces (key, nonce, expires_ms) VALUES (?, ?, ?)');
@@ -136,11 +140,7 @@ describe('sqlite nonces', () => {
   });
 
   it('forgets the nonce of a write that rolled back, as the file does', async () => {
-    const dataDir = newDir();
-    const nowMs = Date.now();
-    const expiresAtMs = nowMs + 10 * MINUTE_MS;
-    await open(dataDir).close();
-    stores.splice(0);
+    const { dataDir, nowMs, expiresAtMs } = await closedFile();
     // Faults planted in the file: a post whose event cannot be stored (its savepoint rolls back
     // after the nonce was taken), and a group whose nonce log row cannot be written (the whole
     // commit fails).
@@ -186,28 +186,22 @@ describe('sqlite nonces', () => {
       const nowMs = Date.now();
       const nonceOf = (i: number): NonceUse | undefined => (withNonces ? { key: OWNER, nonce: nonceText(i), expiresAtMs: nowMs + 10 * MINUTE_MS } : undefined);
       const channels = Array.from({ length: 60 }, (_, i) => channelId(i));
-      let released = 0;
-      const settle = async <T>(write: Promise<T>): Promise<T> => {
-        await expect.poll(() => sync.calls.length, { timeout: 30_000 }).toBeGreaterThan(released);
-        sync.release(released++);
-        return write;
-      };
-      for (const id of channels) await settle(store.createChannel(id, 'group', OWNER, nowMs));
+      for (const id of channels) await sync.settle(store.createChannel(id, 'group', OWNER, nowMs));
       // History: 20 groups of posts, 1,200 nonces used before.
       for (let round = 0; round < 20; round++) {
-        await settle(Promise.all(channels.map((id, i) => post(store, id, nonceOf(round * 100 + i), nowMs, packet(round * 100 + i)))));
+        await sync.settle(Promise.all(channels.map((id, i) => post(store, id, nonceOf(round * 100 + i), nowMs, packet(round * 100 + i)))));
       }
       // One group: a post to each channel, all queued while the previous write's sync is held.
       const held = post(store, channels[0]!, nonceOf(4_999), nowMs, packet(1));
-      await expect.poll(() => sync.calls.length, { timeout: 30_000 }).toBeGreaterThan(released);
+      await sync.nextCall();
       const group = Promise.all(channels.map((id, i) => post(store, id, nonceOf(5_000 + i), nowMs, packet(5_000 + i))));
       let frames = 0;
       sync.onCall = () => {
         frames = framesOfLastCommit(join(dataDir, `${SQLITE_FILE_NAME}-wal`));
       };
-      sync.release(released++);
+      sync.releaseNext();
       await held;
-      const results = await settle(group);
+      const results = await sync.settle(group);
       expect(results.every((result) => result.ok)).toBe(true);
       return frames;
     };

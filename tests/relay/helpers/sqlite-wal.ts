@@ -1,5 +1,6 @@
 // Helpers for tests that look inside the SQLite store's WAL (sqlite-layout, sqlite-nonces).
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 
 /** An fdatasync the test completes by hand; `onCall` sees the WAL's fd when the group's commit is in it. */
 export class HeldSync {
@@ -11,6 +12,25 @@ export class HeldSync {
   };
   release(index: number): void {
     this.calls[index]?.(null);
+  }
+
+  /** Syncs released so far by `releaseNext` and `settle`, in call order. */
+  #released = 0;
+
+  /** Waits until the next sync is asked for: its write is committed, not yet durable. */
+  async nextCall(): Promise<void> {
+    await expect.poll(() => this.calls.length, { timeout: 30_000 }).toBeGreaterThan(this.#released);
+  }
+
+  releaseNext(): void {
+    this.release(this.#released++);
+  }
+
+  /** `write` once its sync was asked for and released. */
+  async settle<T>(write: Promise<T>): Promise<T> {
+    await this.nextCall();
+    this.releaseNext();
+    return write;
   }
 }
 
