@@ -14,6 +14,7 @@ import { isLoopbackHost, startRelay } from './server.js';
 import { connectSourcesFromEnv } from './static.js';
 import { pushHostsFromEnv } from './web-push/endpoint.js';
 import { trustedProxiesFromEnv } from './http/client-address.js';
+import { isDataDirInUse } from './store/sqlite-dir-lock.js';
 import { openStoreFromEnv } from './store/select.js';
 import { verifyThreadsFromEnv } from './signature-pool.js';
 
@@ -83,14 +84,17 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // The port is taken (often a Covey started earlier): say what to do, not a stack trace.
+  // The port is taken (often a Covey started earlier), or another relay uses the data directory
+  // (store/sqlite-dir-lock.ts, the message names it): say what to do, not a stack trace.
   const taken = error instanceof Error && (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
   const port = process.env['PORT'] === undefined || process.env['PORT'] === '' ? DEFAULT_PORT : Number(process.env['PORT']);
   const text = taken
     ? `Port ${port} is already in use (is Covey running already?). Stop that program, or choose another port, e.g. PORT=${port + 1} npm start`
-    : error instanceof Error
-      ? (error.stack ?? error.message)
-      : String(error);
+    : isDataDirInUse(error)
+      ? error.message
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error);
   process.stderr.write(`relay failed to start: ${text}\n`);
   process.exit(1);
 });

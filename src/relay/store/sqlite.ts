@@ -1,10 +1,10 @@
 /**
  * The default store: one SQLite file (better-sqlite3) in WAL mode, durable before each method
  * resolves (issue 5 §8: durable before acknowledged). better-sqlite3 is synchronous; a single
- * relay process owns the file, so each method is one transaction (a savepoint) and therefore
- * atomic, and what only this process writes can be kept in memory too (the nonces of the last
- * minutes: ./sqlite-nonces.ts; two relays on one file would not see each other's). Contracts:
- * ./types.ts.
+ * relay process owns the file (enforced: the store locks its data directory, ./sqlite-dir-lock.ts),
+ * so each method is one transaction (a savepoint) and therefore atomic, and what only this process
+ * writes can be kept in memory too (the nonces of the last minutes: ./sqlite-nonces.ts; two relays
+ * on one file would not see each other's). Contracts: ./types.ts.
  *
  * Group commit, with the fsync off the event loop (issue 13 "Scale-out": fsync must not be what
  * limits posts/s). Writes requested while the previous group is being made durable queue up; then
@@ -23,6 +23,7 @@ import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
+import { lockDataDir, type DataDirLock } from './sqlite-dir-lock.js';
 import { NONCE_LOG_SCHEMA, openNonceStore } from './sqlite-nonces.js';
 import {
   StoreUnavailableError,
@@ -291,13 +292,25 @@ export interface SqliteRelayStore extends RelayStore {
   };
 }
 
+/**
+ * Opens the store. A data directory is locked first (./sqlite-dir-lock.ts: one relay process per
+ * directory, since nonces are kept in memory); a directory in use throws DataDirInUseError before
+ * the database is touched. close() releases it.
+ */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
-  let path = ':memory:';
-  if (options.dataDir !== ':memory:') {
-    // Owner-only: the file holds the VAPID private key and every channel's ciphertext.
-    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    path = join(options.dataDir, SQLITE_FILE_NAME);
+  if (options.dataDir === ':memory:') return openStore(options, ':memory:', undefined);
+  // Owner-only: the file holds the VAPID private key and every channel's ciphertext.
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const dirLock = lockDataDir(options.dataDir);
+  try {
+    return openStore(options, join(options.dataDir, SQLITE_FILE_NAME), dirLock);
+  } catch (error) {
+    dirLock.release();
+    throw error;
   }
+}
+
+function openStore(options: SqliteStoreOptions, path: string, dirLock: DataDirLock | undefined): SqliteRelayStore {
   const warn = options.warn ?? ((message: string) => console.warn(`[relay sqlite] ${message}`));
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -1124,6 +1137,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
       await checkpointer?.close();
       db.close();
       if (walFd !== undefined) closeSync(walFd);
+      // Last: another store may open the directory once nothing of this one touches it.
+      dirLock?.release();
     },
   };
   return store;
