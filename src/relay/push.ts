@@ -242,6 +242,8 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
 
   const pump = async (sub: Subscription): Promise<void> => {
     sub.pumping = true;
+    /** An empty read already re-read once for a live event that came meanwhile (see below). */
+    let reread = false;
     try {
       for (;;) {
         if (!(await drained(sub.conn)) || sub.ended) return;
@@ -249,7 +251,18 @@ export function makePushHub(deps: RelayDeps, rateLimiter: RateLimiter, logger: L
         if (sub.ended) return;
         deliverStored(sub, events);
         if (sub.ended) return;
-        if (events.length === 0) return; // wanted events already trimmed: nothing more to read
+        if (events.length === 0) {
+          // Nothing stored past the cursor when the store read. A live event that came while the
+          // read was out (wantHead) may have been stored after it ran: a store that reads and
+          // appends on different connections (Redis) answers in either order. Read once more;
+          // if that finds nothing either, the wanted events were trimmed: nothing more to read.
+          if (sub.wantHead > sub.lastSent && !reread) {
+            reread = true;
+            continue;
+          }
+          return;
+        }
+        reread = false;
         const channel = events.length < PUMP_BATCH_EVENTS ? await store.getChannel(sub.channelId) : undefined;
         // Caught up when nothing is newer than what was sent (a byte-capped batch is short too).
         if (events.length < PUMP_BATCH_EVENTS && sub.wantHead <= sub.lastSent && (channel?.headSeq ?? 0) <= sub.lastSent) return;

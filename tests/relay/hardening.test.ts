@@ -280,3 +280,44 @@ describe('store resync', () => {
     ws.close();
   });
 });
+
+describe('catch-up meets a live event', () => {
+  it('delivers an event posted while the catch-up read was out, even when that read found nothing', async () => {
+    const base = openSqliteStore({ dataDir: ':memory:' });
+    // The race a store with separate connections allows (Redis: the post goes out on one, the read
+    // on another): the read runs before the append, its answer is handled after the event's hint.
+    let holdNextRead = false;
+    let readHeld: () => void = () => undefined;
+    let releaseRead: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (readHeld = resolve));
+    const gate = new Promise<void>((resolve) => (releaseRead = resolve));
+    const racy: RelayStore = Object.assign(Object.create(base) as RelayStore, {
+      readEvents: async (...args: Parameters<RelayStore['readEvents']>) => {
+        const events = await base.readEvents(...args);
+        if (holdNextRead) {
+          holdNextRead = false;
+          readHeld();
+          await gate;
+        }
+        return events;
+      },
+    });
+    const relay = await relayWith({ limits: { rateBurst: 1e6 } }, racy);
+    const [a, b] = [makeMember(), makeMember()];
+    const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });
+    const bob = alice.withSigner(b);
+    const channel = (await alice.createChannel('group')).channelId;
+    await bob.join(channel, (await alice.createCapability(channel, { kind: 'invite', ttlMs: 60_000, uses: 1 })).capability);
+    const frames: ServerFrame[] = [];
+    const ws = new NodeWebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+    ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
+    await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
+    holdNextRead = true;
+    ws.send(JSON.stringify(await bob.subscribeFrame(channel, 2)));
+    await held;
+    expect((await alice.post(channel, packetOf('while the read was out'))).seq).toBe(3);
+    releaseRead();
+    await expect.poll(() => framedEvents(frames).map((e) => e.seq), { timeout: 3_000 }).toEqual([3]);
+    ws.close();
+  });
+});
