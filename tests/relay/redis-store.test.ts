@@ -159,6 +159,42 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect(await nodeB.listMembers(id)).toHaveLength(4);
   });
 
+  it('posts again after Redis lost its cached scripts (SCRIPT FLUSH): appends fall back to EVAL, in order', async () => {
+    const store = await open();
+    const id = channelId('flushed');
+    await store.createChannel(id, 'group', memberKey(8), NOW_MS);
+    const post = (packet: string) => store.appendEvent(id, { type: 'packet', author: memberKey(8), packet }, NOW_MS, { asMember: memberKey(8) });
+    expect((await post('AAAA')).ok).toBe(true);
+    await admin.script('FLUSH');
+    const results = await Promise.all(['AQID', 'AgME', 'AwQF'].map(post));
+    expect(results.map((result) => (result.ok ? result.value.event.seq : -1))).toEqual([3, 4, 5]);
+    expect((await store.readEvents(id, 2, 10, Infinity)).map((event) => (event.type === 'packet' ? event.packet : ''))).toEqual(['AQID', 'AgME', 'AwQF']);
+  });
+
+  it("posts on a Redis that asks for a password, into the URL's database", async () => {
+    const guarded = await startRedisServer();
+    const guardedAdmin = new Redis(guarded.url);
+    try {
+      await guardedAdmin.config('SET', 'requirepass', 'p@ss:word');
+      const store = await openRedisStore({ url: `redis://:${encodeURIComponent('p@ss:word')}@127.0.0.1:${guarded.port}/2`, prefix, warn: () => undefined });
+      try {
+        const id = channelId('guarded');
+        await store.createChannel(id, 'group', memberKey(9), NOW_MS);
+        const posted = await store.appendEvent(id, { type: 'packet', author: memberKey(9), packet: 'AQID' }, NOW_MS, { asMember: memberKey(9) });
+        expect(posted.ok && posted.value.event.seq).toBe(2);
+        // Both connections used database 2: the channel and its two events are there, none in 0.
+        expect(await guardedAdmin.xlen(redisKeys(prefix).events(id))).toBe(0);
+        await guardedAdmin.select(2);
+        expect(await guardedAdmin.xlen(redisKeys(prefix).events(id))).toBe(2);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      guardedAdmin.disconnect();
+      await guarded.stop();
+    }
+  });
+
   it('accepts each nonce once across nodes', async () => {
     const [nodeA, nodeB] = [await open(), await open()];
     const outcomes = await Promise.all(

@@ -37,6 +37,7 @@ import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, Memb
 import { openEventLink, type EventLinkTarget } from './redis-events.js';
 import { BLOB_SHARDS, CHANNEL_SHARDS, KEY_LAYOUT_VERSION, blobShard, channelShard, redisKeys } from './redis-keys.js';
 import { migrateLayoutV1 } from './redis-migrate.js';
+import { openRespPipe, type RespPipe } from './resp-pipe.js';
 import {
   ACK_CURSOR,
   APPEND,
@@ -134,6 +135,16 @@ class LuaScript {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
       // EVAL caches the script; a NOSCRIPT reply means nothing ran, so retrying is safe.
       return await client.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** `run` on the lean post-path connection (./resp-pipe.ts). */
+  async runOnPipe(pipe: RespPipe, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    try {
+      return await pipe.call(['EVALSHA', this.sha, keys.length, ...keys, ...args]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return await pipe.call(['EVAL', this.source, keys.length, ...keys, ...args]);
     }
   }
 }
@@ -265,6 +276,8 @@ interface Seed {
   readonly port: number;
   readonly username?: string;
   readonly password?: string;
+  /** The database of redis://host/N. */
+  readonly db?: number;
 }
 
 function parseSeeds(spec: string): Seed[] {
@@ -281,6 +294,7 @@ function parseSeeds(spec: string): Seed[] {
         port: parsed.port === '' ? 6379 : Number(parsed.port),
         ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
         ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+        ...(/^\/\d+$/.test(parsed.pathname) ? { db: Number(parsed.pathname.slice(1)) } : {}),
       };
     });
   if (seeds.length === 0) throw new RangeError('no Redis URL');
@@ -433,6 +447,27 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
     onResync,
     warn,
   });
+
+  // Posts take the lean connection (./resp-pipe.ts) on a standalone Redis over plain TCP; a
+  // cluster routes by slot and TLS (rediss://) needs ioredis' socket, so those stay on ioredis.
+  const seed = seeds[0] as Seed;
+  const pipe: RespPipe | undefined =
+    isCluster || !seed.url.startsWith('redis:')
+      ? undefined
+      : await openRespPipe({
+          host: seed.host,
+          port: seed.port,
+          ...(seed.username === undefined ? {} : { username: seed.username }),
+          ...(seed.password === undefined ? {} : { password: seed.password }),
+          ...(seed.db === undefined ? {} : { db: seed.db }),
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        }).catch(async (error: unknown) => {
+          clearInterval(heartbeatTimer);
+          await link.close();
+          redis.disconnect();
+          throw error;
+        });
 
   function checkOpen(): void {
     if (closed) throw new Error('redis store is closed');
@@ -669,8 +704,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
         key.nonces(shard),
       ];
       if (capability !== undefined) keys.push(key.capability(channelId, capability.hash));
-      const reply = asArray(
-        await scripts.append.run(redis, keys, [
+      const args = [
           channelJson,
           data,
           timeMs,
@@ -686,8 +720,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
           retention?.maxChannelBytes ?? '',
           TRIM_SCAN_BATCH,
           TRIM_MAX_EVENTS_PER_POST,
-        ]),
-      );
+        ];
+      const reply = asArray(pipe === undefined ? await scripts.append.run(redis, keys, args) : await scripts.append.runOnPipe(pipe, keys, args));
       if (reply[0] === 'dup') {
         return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true, hasPushSubscriptions: false } };
       }
@@ -1048,6 +1082,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       // This node's presence dies with it (pushTargets ignores fields of nodes without a heartbeat).
       await redis.hdel(key.nodes, nodeId).catch(() => undefined);
       await link.close();
+      await pipe?.close();
       await redis.quit().catch(() => undefined);
       redis.disconnect();
     },
