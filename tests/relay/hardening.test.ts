@@ -215,21 +215,27 @@ describe('storage high-water mark', () => {
   });
 });
 
+/** Alice's group with Bob in it, and an open WebSocket whose frames are collected (not subscribed yet). */
+async function pairWithSocket(relay: RunningRelay) {
+  const [a, b] = [makeMember(), makeMember()];
+  const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });
+  const bob = alice.withSigner(b);
+  const channel = (await alice.createChannel('group')).channelId;
+  await bob.join(channel, (await alice.createCapability(channel, { kind: 'invite', ttlMs: 60_000, uses: 1 })).capability);
+  const frames: ServerFrame[] = [];
+  const ws = new NodeWebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+  ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
+  await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
+  return { alice, bob, b, channel, frames, ws };
+}
+
 describe('removal ends subscriptions', () => {
   it('even when the store never tells the hub about the member-left event', async () => {
     const base = openSqliteStore({ dataDir: ':memory:' });
     // A store whose event hints are lost (a Redis pub/sub outage, say).
     const deaf: RelayStore = Object.assign(Object.create(base) as RelayStore, { subscribe: () => () => undefined });
     const relay = await relayWith({ limits: { rateBurst: 1e6 } }, deaf);
-    const [a, b] = [makeMember(), makeMember()];
-    const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });
-    const bob = alice.withSigner(b);
-    const channel = (await alice.createChannel('group')).channelId;
-    await bob.join(channel, (await alice.createCapability(channel, { kind: 'invite', ttlMs: 60_000, uses: 1 })).capability);
-    const frames: ServerFrame[] = [];
-    const ws = new NodeWebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
-    ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
-    await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
+    const { alice, bob, b, channel, frames, ws } = await pairWithSocket(relay);
     ws.send(JSON.stringify(await bob.subscribeFrame(channel, 2)));
     await expect.poll(() => frames.some((f) => f.type === 'subscribed')).toBe(true);
     await alice.removeMember(channel, b.publicKey);
@@ -253,15 +259,7 @@ describe('store resync', () => {
       },
     });
     const relay = await relayWith({ limits: { rateBurst: 1e6 } }, flaky);
-    const [a, b] = [makeMember(), makeMember()];
-    const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });
-    const bob = alice.withSigner(b);
-    const channel = (await alice.createChannel('group')).channelId;
-    await bob.join(channel, (await alice.createCapability(channel, { kind: 'invite', ttlMs: 60_000, uses: 1 })).capability);
-    const frames: ServerFrame[] = [];
-    const ws = new NodeWebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
-    ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
-    await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
+    const { alice, bob, channel, frames, ws } = await pairWithSocket(relay);
     ws.send(JSON.stringify(await bob.subscribeFrame(channel, 2)));
     await expect.poll(() => frames.some((f) => f.type === 'subscribed')).toBe(true);
     const seqs = (): number[] => framedEvents(frames).map((e) => e.seq);
@@ -303,15 +301,7 @@ describe('catch-up meets a live event', () => {
       },
     });
     const relay = await relayWith({ limits: { rateBurst: 1e6 } }, racy);
-    const [a, b] = [makeMember(), makeMember()];
-    const alice = new RelayClient({ baseUrl: relay.url, fetch: nodeFetch, signer: a, WebSocket: NodeWebSocket });
-    const bob = alice.withSigner(b);
-    const channel = (await alice.createChannel('group')).channelId;
-    await bob.join(channel, (await alice.createCapability(channel, { kind: 'invite', ttlMs: 60_000, uses: 1 })).capability);
-    const frames: ServerFrame[] = [];
-    const ws = new NodeWebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
-    ws.addEventListener('message', (event) => frames.push(JSON.parse(String(event.data)) as ServerFrame));
-    await new Promise<void>((resolve) => ws.addEventListener('open', () => resolve()));
+    const { alice, bob, channel, frames, ws } = await pairWithSocket(relay);
     holdNextRead = true;
     ws.send(JSON.stringify(await bob.subscribeFrame(channel, 2)));
     await held;
