@@ -195,6 +195,28 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     }
   });
 
+  it('posts into the database and with the password a URL gives in its query (?db=N&password=…), as ioredis reads it', async () => {
+    const guarded = await startRedisServer();
+    const guardedAdmin = new Redis(guarded.url);
+    try {
+      await guardedAdmin.config('SET', 'requirepass', 'p@ss');
+      const store = await openRedisStore({ url: `redis://127.0.0.1:${guarded.port}?db=3&password=${encodeURIComponent('p@ss')}`, prefix, warn: () => undefined });
+      try {
+        const id = channelId('queried');
+        await store.createChannel(id, 'group', memberKey(9), NOW_MS);
+        const posted = await store.appendEvent(id, { type: 'packet', author: memberKey(9), packet: 'AQID' }, NOW_MS, { asMember: memberKey(9) });
+        expect(posted.ok && posted.value.event.seq).toBe(2);
+        await guardedAdmin.select(3);
+        expect(await guardedAdmin.xlen(redisKeys(prefix).events(id))).toBe(2);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      guardedAdmin.disconnect();
+      await guarded.stop();
+    }
+  });
+
   it('accepts each nonce once across nodes', async () => {
     const [nodeA, nodeB] = [await open(), await open()];
     const outcomes = await Promise.all(

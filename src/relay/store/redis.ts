@@ -276,8 +276,6 @@ interface Seed {
   readonly port: number;
   readonly username?: string;
   readonly password?: string;
-  /** The database of redis://host/N. */
-  readonly db?: number;
 }
 
 function parseSeeds(spec: string): Seed[] {
@@ -294,7 +292,6 @@ function parseSeeds(spec: string): Seed[] {
         port: parsed.port === '' ? 6379 : Number(parsed.port),
         ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
         ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
-        ...(/^\/\d+$/.test(parsed.pathname) ? { db: Number(parsed.pathname.slice(1)) } : {}),
       };
     });
   if (seeds.length === 0) throw new RangeError('no Redis URL');
@@ -449,17 +446,19 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
   });
 
   // Posts take the lean connection (./resp-pipe.ts) on a standalone Redis over plain TCP; a
-  // cluster routes by slot and TLS (rediss://) needs ioredis' socket, so those stay on ioredis.
-  const seed = seeds[0] as Seed;
+  // cluster routes by slot and TLS (rediss://, ?tls=) needs ioredis' socket, so those stay on
+  // ioredis. The lean connection takes ioredis' reading of the URL (database and password from the
+  // path or the query, ?db=N&password=…), so posts go to the database the other calls use.
+  const direct = redis instanceof Redis && !redis.options.tls ? redis.options : undefined;
   const pipe: RespPipe | undefined =
-    isCluster || !seed.url.startsWith('redis:')
+    direct === undefined
       ? undefined
       : await openRespPipe({
-          host: seed.host,
-          port: seed.port,
-          ...(seed.username === undefined ? {} : { username: seed.username }),
-          ...(seed.password === undefined ? {} : { password: seed.password }),
-          ...(seed.db === undefined ? {} : { db: seed.db }),
+          host: direct.host ?? 'localhost',
+          port: direct.port ?? 6379,
+          ...(typeof direct.username === 'string' && direct.username !== '' ? { username: direct.username } : {}),
+          ...(typeof direct.password === 'string' && direct.password !== '' ? { password: direct.password } : {}),
+          ...(direct.db === undefined ? {} : { db: direct.db }),
           connectTimeoutMs: CONNECT_TIMEOUT_MS,
           commandTimeoutMs: COMMAND_TIMEOUT_MS,
         }).catch(async (error: unknown) => {
