@@ -217,6 +217,28 @@ describe('openRespPipe', () => {
     expect(unavailable(fast)).toBeInstanceOf(StoreUnavailableError);
   });
 
+  it('fails calls as store-unavailable whatever ends the connection: a set-up refused on reconnect, a broken stream', async () => {
+    const fake = await fakeRedis();
+    const pipe = await openOn(fake);
+    fake.connections[0]?.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Redis at maxclients answers a new connection so and closes it (ioredis' path: store-unavailable too).
+    const refused = pipe.call(['GET', 'k']).catch((error: unknown) => error);
+    await fake.commands(1, 1);
+    fake.connections[1]?.write('-ERR max number of clients reached\r\n');
+    expect(String(await refused)).toMatch(/max number of clients/);
+    expect(unavailable(await refused)).toBeInstanceOf(StoreUnavailableError);
+    // After the back-off, a connection that answers with bytes that are not RESP.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const garbled = pipe.call(['GET', 'k']).catch((error: unknown) => error);
+    await fake.commands(2, 1);
+    fake.connections[2]?.write('+PONG\r\n');
+    await fake.commands(2, 2);
+    fake.connections[2]?.write('HTTP/1.1 400 Bad Request\r\n');
+    expect(String(await garbled)).toMatch(/RESP/);
+    expect(unavailable(await garbled)).toBeInstanceOf(StoreUnavailableError);
+  });
+
   it('closes only once the calls already made are answered', async () => {
     const fake = await fakeRedis();
     const pipe = await openOn(fake);

@@ -37,7 +37,7 @@ import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, Memb
 import { openEventLink, type EventLinkTarget } from './redis-events.js';
 import { BLOB_SHARDS, CHANNEL_SHARDS, KEY_LAYOUT_VERSION, blobShard, channelShard, redisKeys } from './redis-keys.js';
 import { migrateLayoutV1 } from './redis-migrate.js';
-import { openRespPipe, type RespPipe } from './resp-pipe.js';
+import { RespConnectionError, openRespPipe, type RespPipe } from './resp-pipe.js';
 import {
   ACK_CURSOR,
   APPEND,
@@ -250,7 +250,10 @@ const UNAVAILABLE_PATTERN =
   /CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY|OOM |Connection is closed|connect ECONN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Command timed out|MaxRetriesPerRequest|max retries|Too many Cluster redirections|Failed to refresh slots|None of startup nodes|Cluster isn't ready|Stream isn't writeable|enableOfflineQueue|is closed|Node is disconnected|Cluster is disconnected|same slots allocation group/i;
 
 function isUnavailable(error: unknown): error is Error {
-  return error instanceof Error && (UNAVAILABLE_PATTERN.test(error.message) || error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError');
+  return (
+    error instanceof Error &&
+    (UNAVAILABLE_PATTERN.test(error.message) || error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError' || error instanceof RespConnectionError)
+  );
 }
 
 /**

@@ -11,8 +11,9 @@
  * (one AOF fsync each with `appendfsync always`); an idle one sends each call on the next turn.
  *
  * Failure (the store's module comment): nothing is ever sent twice. When the connection drops,
- * times out or errs, every call not yet answered fails with an error that `unavailable` (./redis.ts)
- * maps to StoreUnavailableError; the next call connects again. After a failed connect, calls fail
+ * times out or errs, every call not yet answered fails with a RespConnectionError, which `unavailable`
+ * (./redis.ts) maps to StoreUnavailableError whatever its cause (as ioredis' path answers any failed
+ * connection: a refused set-up, a DNS failure, a broken stream); the next call connects again. After a failed connect, calls fail
  * at once for a back-off (50 ms doubling to 2 s) instead of each trying to connect.
  */
 import { connect, type Socket } from 'node:net';
@@ -37,7 +38,15 @@ export interface RespPipe {
   close(): Promise<void>;
 }
 
-/** The message unanswered calls fail with when the connection goes: `unavailable` knows it. */
+/**
+ * What unanswered calls fail with when the connection goes, for any reason (an error reply to a
+ * call is a RespReplyError instead): the store answers store-unavailable.
+ */
+export class RespConnectionError extends Error {
+  override readonly name = 'RespConnectionError';
+}
+
+/** The message unanswered calls fail with when the connection goes or the pipe is closed. */
 const CLOSED_MESSAGE = 'Connection is closed';
 /** Back-off after a failed connect: first and longest. */
 const RETRY_FIRST_MS = 50;
@@ -100,7 +109,8 @@ export async function openRespPipe(options: RespPipeOptions): Promise<RespPipe> 
   };
 
   /** Fails every unanswered call with `error` and leaves the socket; `connectFailed` backs off. */
-  const drop = (error: Error, connectFailed: boolean): void => {
+  const drop = (cause: Error, connectFailed: boolean): void => {
+    const error = cause instanceof RespConnectionError ? cause : new RespConnectionError(cause.message, { cause });
     const unanswered = sent.slice(sentHead).concat(queued);
     sent = [];
     sentHead = 0;
@@ -208,8 +218,8 @@ export async function openRespPipe(options: RespPipeOptions): Promise<RespPipe> 
 
   const pipe: RespPipe = {
     call(args) {
-      if (closing) return Promise.reject(new Error(CLOSED_MESSAGE));
-      if (state.kind === 'idle' && Date.now() < state.retryAtMs) return Promise.reject(new Error(`${CLOSED_MESSAGE} (reconnecting)`));
+      if (closing) return Promise.reject(new RespConnectionError(CLOSED_MESSAGE));
+      if (state.kind === 'idle' && Date.now() < state.retryAtMs) return Promise.reject(new RespConnectionError(`${CLOSED_MESSAGE} (reconnecting)`));
       return new Promise<RespReply>((resolve, reject) => {
         queued.push({ resolve, reject });
         queuedText += encodeCommand(args);
