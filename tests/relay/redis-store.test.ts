@@ -195,6 +195,15 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     }
   });
 
+  it('posts on a Redis that asks for no password when the URL gives one (ioredis warns and goes on)', async () => {
+    const store = await openRedisStore({ url: `redis://:${encodeURIComponent('not-needed')}@127.0.0.1:${server.port}`, prefix, warn: () => undefined });
+    opened.push(store);
+    const id = channelId('unguarded');
+    await store.createChannel(id, 'group', memberKey(9), NOW_MS);
+    const posted = await store.appendEvent(id, { type: 'packet', author: memberKey(9), packet: 'AQID' }, NOW_MS, { asMember: memberKey(9) });
+    expect(posted.ok && posted.value.event.seq).toBe(2);
+  });
+
   it('posts into the database and with the password a URL gives in its query (?db=N&password=…), as ioredis reads it', async () => {
     const guarded = await startRedisServer();
     const guardedAdmin = new Redis(guarded.url);

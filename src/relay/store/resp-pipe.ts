@@ -51,6 +51,11 @@ const CLOSED_MESSAGE = 'Connection is closed';
 /** Back-off after a failed connect: first and longest. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 2_000;
+/**
+ * AUTH refused because Redis asks for no password: not a failure, as ioredis reads it (the store's
+ * other connections warn and go on: ioredis' event_handler.js, handleAuthError).
+ */
+const NO_PASSWORD_NEEDED = /no password is set|without any password configured for the default user/;
 /** TCP keepalive: a silently dead idle connection is noticed in about this time. */
 const KEEPALIVE_MS = 10_000;
 
@@ -209,7 +214,13 @@ export async function openRespPipe(options: RespPipeOptions): Promise<RespPipe> 
         firstOpen?.resolve();
         firstOpen = undefined;
       };
-      sent = setup.map((_, i) => ({ resolve: i === setup.length - 1 ? opened : () => undefined, reject: setupFailed }));
+      const authFailed = (error: Error): void => {
+        if (!NO_PASSWORD_NEEDED.test(error.message)) setupFailed(error);
+      };
+      sent = setup.map((_, i) => ({
+        resolve: i === setup.length - 1 ? opened : () => undefined,
+        reject: i === 0 && options.password !== undefined ? authFailed : setupFailed,
+      }));
       sentHead = 0;
       socket.write(setup.map(encodeCommand).join(''));
       armTimer();
