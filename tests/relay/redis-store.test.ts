@@ -288,6 +288,51 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect(warnings.join('\n')).toMatch(/appendfsync=everysec/);
   });
 
+  it('maps a Redis that refuses writes it cannot make durable or safe (MISCONF, NOREPLICAS, BUSY) to store-unavailable, on posts and other writes', async () => {
+    // Each is Redis unable to serve for now (a disk it cannot write, replicas gone, a script
+    // stuck), like OOM and READONLY: the relay answers 503 with retry-after, not a 500 logged as a bug.
+    const refusing = await startRedisServer({ args: ['--enable-protected-configs', 'yes', '--busy-reply-threshold', '100'] });
+    const refusingAdmin = new Redis(refusing.url);
+    const blocker = new Redis(refusing.url);
+    blocker.on('error', () => undefined);
+    const store = await openRedisStore({ url: refusing.url, prefix, warn: () => undefined });
+    try {
+      const id = channelId('refused');
+      await store.createChannel(id, 'group', memberKey(9), NOW_MS);
+      const outcomes = async (): Promise<unknown[]> => [
+        await store.appendEvent(id, { type: 'packet', author: memberKey(9), packet: 'AQID' }, NOW_MS, { asMember: memberKey(9) }).catch((error: unknown) => error),
+        await store.createChannel(channelId(`refused-${String(Math.random())}`), 'group', memberKey(9), NOW_MS).catch((error: unknown) => error),
+      ];
+      // A failed RDB snapshot (its directory cannot be written) with stop-writes-on-bgsave-error.
+      await refusingAdmin.config('SET', 'save', '3600 1');
+      await refusingAdmin.config('SET', 'dir', '/proc');
+      await refusingAdmin.bgsave();
+      while (!/rdb_last_bgsave_status:err/.test(await refusingAdmin.info('persistence'))) await new Promise((resolve) => setTimeout(resolve, 10));
+      const misconf = await outcomes();
+      await refusingAdmin.config('SET', 'save', '');
+      await refusingAdmin.config('SET', 'min-replicas-to-write', '1');
+      const noReplicas = await outcomes();
+      await refusingAdmin.config('SET', 'min-replicas-to-write', '0');
+      const stuck = blocker.eval('while true do end', 0).catch(() => undefined);
+      // Redis answers BUSY to everything once the script has run past busy-reply-threshold.
+      while (!(await refusingAdmin.ping().then(() => false, (error: unknown) => /^BUSY /.test(String((error as Error).message))))) await new Promise((resolve) => setTimeout(resolve, 10));
+      const busy = await outcomes();
+      await refusingAdmin.script('KILL');
+      await stuck;
+      for (const [name, errors] of [['MISCONF', misconf], ['NOREPLICAS', noReplicas], ['BUSY', busy]] as const) {
+        for (const error of errors) {
+          expect(String(error), name).toMatch(new RegExp(name));
+          expect(error, name).toBeInstanceOf(StoreUnavailableError);
+        }
+      }
+    } finally {
+      await store.close();
+      blocker.disconnect();
+      refusingAdmin.disconnect();
+      await refusing.stop();
+    }
+  });
+
   it('maps a transaction that Redis refused for being unable to serve to store-unavailable, and keeps other aborts as errors', async () => {
     // A refusal at queue time aborts the whole MULTI (EXECABORT); the reason is only in the
     // queued commands' errors. OOM stands in for a live cluster node's "CLUSTERDOWN Hash slot

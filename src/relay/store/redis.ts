@@ -241,13 +241,15 @@ function results(replies: Array<[Error | null, unknown]> | null): unknown[] {
 
 /**
  * Errors that mean "storage unreachable or not serving this slot now", as opposed to bugs: the
- * relay answers 503 for these. Matched by message (ioredis and Redis report them as text). The
+ * relay answers 503 for these. Matched by message (ioredis and Redis report them as text). Redis
+ * refusing writes for now counts: MISCONF (it cannot persist: a failed RDB snapshot or AOF write,
+ * a full disk), NOREPLICAS (min-replicas-to-write not met), BUSY (a script past its time). The
  * last three are ioredis' own words when a cluster node goes (cluster/index.js: "Node is
  * disconnected", "Cluster is disconnected."; Pipeline.js: an auto-pipeline whose keys' slots moved
  * between queueing and sending): the redis-cluster test saw a 500 for a dead node's channel once.
  */
 const UNAVAILABLE_PATTERN =
-  /CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY|OOM |Connection is closed|connect ECONN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Command timed out|MaxRetriesPerRequest|max retries|Too many Cluster redirections|Failed to refresh slots|None of startup nodes|Cluster isn't ready|Stream isn't writeable|enableOfflineQueue|is closed|Node is disconnected|Cluster is disconnected|same slots allocation group/i;
+  /CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY|OOM |MISCONF|NOREPLICAS|BUSY |Connection is closed|connect ECONN|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Command timed out|MaxRetriesPerRequest|max retries|Too many Cluster redirections|Failed to refresh slots|None of startup nodes|Cluster isn't ready|Stream isn't writeable|enableOfflineQueue|is closed|Node is disconnected|Cluster is disconnected|same slots allocation group/i;
 
 function isUnavailable(error: unknown): error is Error {
   return (
