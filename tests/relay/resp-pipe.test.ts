@@ -2,7 +2,7 @@
 // against a fake Redis whose every byte the test sees and answers: batching, setup, failures
 // (nothing sent twice, errors the store maps to store-unavailable), back-off and close.
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { unavailable } from '../../src/relay/store/redis.js';
 import { RespParser, RespReplyError, type RespReply } from '../../src/relay/store/resp-parser.js';
 import { encodeCommand, openRespPipe, type RespPipe, type RespPipeOptions } from '../../src/relay/store/resp-pipe.js';
@@ -237,6 +237,24 @@ describe('openRespPipe', () => {
     fake.connections[2]?.write('HTTP/1.1 400 Bad Request\r\n');
     expect(String(await garbled)).toMatch(/RESP/);
     expect(unavailable(await garbled)).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('fails alone a call whose command cannot be queued (V8 refuses a string past ~512 MiB), the others keep their own replies', async () => {
+    const fake = await fakeRedis();
+    const pipe = await openOn(fake);
+    const first = pipe.call(['GET', 'a']);
+    await fake.commands(0, 2);
+    // While that batch is out: the middle call's text does not fit (stands in for "Invalid string length").
+    const byteLength = vi.spyOn(Buffer, 'byteLength').mockImplementationOnce(() => {
+      throw new RangeError('Invalid string length');
+    });
+    const calls = [pipe.call(['GET', 'b']), pipe.call(['GET', 'c']), pipe.call(['GET', 'd'])].map((call) => call.catch((error: unknown) => (error as Error).message));
+    byteLength.mockRestore();
+    fake.connections[0]?.write('$1\r\nA\r\n');
+    expect(await first).toBe('A');
+    expect((await fake.commands(0, 4)).slice(2)).toEqual(['GET c', 'GET d']);
+    fake.connections[0]?.write('$1\r\nC\r\n$1\r\nD\r\n');
+    expect(await Promise.all(calls)).toEqual(['Invalid string length', 'C', 'D']);
   });
 
   it('closes only once the calls already made are answered', async () => {

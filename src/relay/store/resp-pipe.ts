@@ -232,8 +232,11 @@ export async function openRespPipe(options: RespPipeOptions): Promise<RespPipe> 
       if (closing) return Promise.reject(new RespConnectionError(CLOSED_MESSAGE));
       if (state.kind === 'idle' && Date.now() < state.retryAtMs) return Promise.reject(new RespConnectionError(`${CLOSED_MESSAGE} (reconnecting)`));
       return new Promise<RespReply>((resolve, reject) => {
+        // First the text, which may throw (V8's string limit, ~512 MiB queued): a call that fails
+        // here must leave no entry behind, or every later reply would go to the call before its own.
+        const text = queuedText + encodeCommand(args);
         queued.push({ resolve, reject });
-        queuedText += encodeCommand(args);
+        queuedText = text;
         if (state.kind === 'idle') connectNow(state.failures);
         else if (state.kind === 'open' && !flushScheduled && sentHead >= sent.length) {
           flushScheduled = true;
