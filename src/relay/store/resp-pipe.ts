@@ -11,10 +11,11 @@
  * (one AOF fsync each with `appendfsync always`); an idle one sends each call on the next turn.
  *
  * Failure (the store's module comment): nothing is ever sent twice. When the connection drops,
- * times out or errs, every call not yet answered fails with a RespConnectionError, which `unavailable`
- * (./redis.ts) maps to StoreUnavailableError whatever its cause (as ioredis' path answers any failed
- * connection: a refused set-up, a DNS failure, a broken stream); the next call connects again. After a failed connect, calls fail
- * at once for a back-off (50 ms doubling to 2 s) instead of each trying to connect.
+ * times out or errs, every call not yet answered fails with a RespConnectionError, which
+ * `unavailable` (./redis.ts) maps to StoreUnavailableError whatever its cause, as ioredis' path
+ * answers any failed connection (a refused set-up, a DNS failure, a broken stream); the next call
+ * connects again. After a failed connect, calls fail at once for a back-off (50 ms doubling to
+ * 2 s) instead of each trying to connect.
  */
 import { connect, type Socket } from 'node:net';
 import { RespParser, RespReplyError, type RespReply } from './resp-parser.js';
@@ -56,7 +57,11 @@ const RETRY_MAX_MS = 2_000;
  * other connections warn and go on: ioredis' event_handler.js, handleAuthError).
  */
 const NO_PASSWORD_NEEDED = /no password is set|without any password configured for the default user/;
-/** TCP keepalive: a silently dead idle connection is noticed in about this time. */
+/**
+ * TCP keepalive's first probe after this much idle time. When a silently dead idle connection is
+ * declared dead is up to the kernel's probe interval and count (minutes with Linux defaults); a
+ * batch sent on it fails sooner, at the command timeout.
+ */
 const KEEPALIVE_MS = 10_000;
 
 interface Call {
