@@ -12,7 +12,11 @@ import { Redis, type RedisOptions } from 'ioredis';
 /** First and longest wait before connecting again. */
 const RECONNECT_FIRST_MS = 50;
 const RECONNECT_MAX_MS = 2_000;
-/** TCP keepalive: a silently dead connection (no FIN) is noticed in about this time. */
+/**
+ * TCP keepalive's first probe after this much idle time (ioredis' `keepAlive`). When a silently
+ * dead connection (no FIN) is declared dead is up to the kernel's probe interval and count
+ * (minutes with Linux defaults).
+ */
 const KEEPALIVE_MS = 10_000;
 
 /** Where the subscriber may connect: a redis:// URL, or a host and port (cluster nodes). */
