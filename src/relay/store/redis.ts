@@ -709,22 +709,22 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RelayS
       ];
       if (capability !== undefined) keys.push(key.capability(channelId, capability.hash));
       const args = [
-          channelJson,
-          data,
-          timeMs,
-          size,
-          options?.asMember ?? '',
-          postField,
-          key.pubsub,
-          options?.ifNoLeaveAfter ?? '',
-          capability?.kind ?? '',
-          nonce === undefined ? '' : `${nonce.key}\n${nonce.nonce}`,
-          nonce?.expiresAtMs ?? '',
-          retention === undefined ? '' : nowMs - retention.maxEventAgeMs,
-          retention?.maxChannelBytes ?? '',
-          TRIM_SCAN_BATCH,
-          TRIM_MAX_EVENTS_PER_POST,
-        ];
+        channelJson,
+        data,
+        timeMs,
+        size,
+        options?.asMember ?? '',
+        postField,
+        key.pubsub,
+        options?.ifNoLeaveAfter ?? '',
+        capability?.kind ?? '',
+        nonce === undefined ? '' : `${nonce.key}\n${nonce.nonce}`,
+        nonce?.expiresAtMs ?? '',
+        retention === undefined ? '' : nowMs - retention.maxEventAgeMs,
+        retention?.maxChannelBytes ?? '',
+        TRIM_SCAN_BATCH,
+        TRIM_MAX_EVENTS_PER_POST,
+      ];
       const reply = asArray(pipe === undefined ? await scripts.append.run(redis, keys, args) : await scripts.append.runOnPipe(pipe, keys, args));
       if (reply[0] === 'dup') {
         return { ok: true, value: { event: toEvent(Number(reply[1]), String(reply[2])), duplicate: true, hasPushSubscriptions: false } };
