@@ -2,8 +2,8 @@
 // on a directory in use exits at once with the operator's message (its store in the event loop's
 // thread or on its own); a SIGKILLed relay leaves no stale lock; in one process a second store is
 // refused too, a refused open keeps the lock other processes see, close() and a store thread that
-// ends release it, and ':memory:' takes none.
-import { mkdtempSync, rmSync } from 'node:fs';
+// ends release it, and ':memory:' takes none. An open that fails on the data file leaves nothing open.
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,6 +94,25 @@ describe('one relay process per SQLite data directory', () => {
     },
     PROCESS_TEST_TIMEOUT_MS,
   );
+
+  it.skipIf(process.platform !== 'linux')('a data file that is not a database: the open fails, keeps no descriptor of it, and releases the lock', async () => {
+    const dir = dataDir();
+    const file = join(dir, 'relay.sqlite');
+    writeFileSync(file, 'not a database, but long enough to have a header that SQLite reads and refuses'.repeat(4));
+    /** This process's open descriptors of the data file (/proc/self/fd). */
+    const descriptors = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === file;
+        } catch {
+          return false; // closed meanwhile (the readdir's own descriptor)
+        }
+      }).length;
+    expect(() => open(dir)).toThrow(/not a database/);
+    expect(descriptors()).toBe(0);
+    rmSync(file);
+    await open(dir).close();
+  });
 
   it('the store on its own thread: refused with the same error, released by close() and by the end of its thread', async () => {
     const dir = dataDir();

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import type { BlobHash, CapabilityKind, ChannelId, ChannelKind, MemberInfo, MemberKey, RelayEvent } from '../../shared/relay-api.js';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import { lockDataDir, type DataDirLock } from './sqlite-dir-lock.js';
-import { NONCE_LOG_SCHEMA, openNonceStore } from './sqlite-nonces.js';
+import { NONCE_LOG_SCHEMA, openNonceStore, type NonceStore } from './sqlite-nonces.js';
 import {
   StoreUnavailableError,
   eventSizeBytes,
@@ -312,23 +312,30 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteRelayStore {
 
 function openStore(options: SqliteStoreOptions, path: string, dirLock: DataDirLock | undefined): SqliteRelayStore {
   const warn = options.warn ?? ((message: string) => console.warn(`[relay sqlite] ${message}`));
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
   // NORMAL: a commit appends to the WAL without an fsync; `write` below fsyncs each group itself.
   const synchronous = options.durability === 'off' ? 'OFF' : 'NORMAL';
   /** Whether writes wait for an fdatasync of the WAL before they resolve. */
   const syncCommits = path !== ':memory:' && options.durability !== 'off';
-  db.pragma(`synchronous = ${synchronous}`);
-  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-  db.pragma('foreign_keys = OFF');
-  db.pragma('busy_timeout = 5000');
-  db.exec(SCHEMA);
-  for (const [table, column, definition] of ADDED_COLUMNS) {
-    const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
-    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  const db = new Database(path);
+  let nonces: NonceStore;
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+    db.pragma('foreign_keys = OFF');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    for (const [table, column, definition] of ADDED_COLUMNS) {
+      const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+      if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
+    migrate(db);
+    nonces = openNonceStore(db, options.maxNoncesInMemory === undefined ? {} : { maxInMemory: options.maxNoncesInMemory });
+  } catch (error) {
+    // A file that is not a database, a failed migration: the open fails and leaves no handle.
+    db.close();
+    throw error;
   }
-  migrate(db);
-  const nonces = openNonceStore(db, options.maxNoncesInMemory === undefined ? {} : { maxInMemory: options.maxNoncesInMemory });
 
   // Checkpoints on their own thread (see the module comment); SQLite's own, inside commits, only
   // if that thread dies.
