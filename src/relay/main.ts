@@ -7,6 +7,7 @@
  * SIGTERM/SIGINT drain and exit.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { limitsFromEnv } from './limits.js';
 import { parseLogLevel } from './log.js';
@@ -14,16 +15,44 @@ import { isLoopbackHost, startRelay } from './server.js';
 import { connectSourcesFromEnv } from './static.js';
 import { pushHostsFromEnv } from './web-push/endpoint.js';
 import { trustedProxiesFromEnv } from './http/client-address.js';
-import { isDataDirInUse } from './store/sqlite-dir-lock.js';
+import { isDataDirInUse, lockDataDir } from './store/sqlite-dir-lock.js';
 import { openStoreFromEnv } from './store/select.js';
 import { verifyThreadsFromEnv } from './signature-pool.js';
 
 const DEFAULT_PORT = 8787;
 
-async function main(): Promise<void> {
-  const env = process.env;
+function portFromEnv(env: NodeJS.ProcessEnv): number {
   const port = env['PORT'] === undefined || env['PORT'] === '' ? DEFAULT_PORT : Number(env['PORT']);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got ${env['PORT']}`);
+  return port;
+}
+
+/**
+ * `main.ts --check` (`npm start` runs it before it builds the app): fails as the start itself
+ * would when the port is taken or another relay holds the data directory, before the build
+ * empties ./dist under the running relay (which serves its files from disk: gone while the build ran) and
+ * without the wait for the build. Both are only looked at: the port is closed and the lock
+ * released again before the start.
+ */
+async function check(): Promise<void> {
+  const env = process.env;
+  const port = portFromEnv(env);
+  if (port !== 0) {
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', reject);
+      probe.listen(port, env['HOST'] ?? '127.0.0.1', () => probe.close(() => resolve()));
+    });
+  }
+  const redisUrl = env['RELAY_REDIS_URL'];
+  const dataDir = env['RELAY_DATA_DIR'] ?? './data';
+  // A directory that does not exist yet is held by no one (the start creates it).
+  if ((redisUrl === undefined || redisUrl === '') && dataDir !== ':memory:' && existsSync(dataDir)) lockDataDir(dataDir).release();
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const port = portFromEnv(env);
   const certPath = env['RELAY_TLS_CERT'];
   const keyPath = env['RELAY_TLS_KEY'];
   if ((certPath === undefined) !== (keyPath === undefined)) throw new Error('set both RELAY_TLS_CERT and RELAY_TLS_KEY, or neither');
@@ -83,7 +112,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((error: unknown) => {
+(process.argv.includes('--check') ? check() : main()).catch((error: unknown) => {
   // The port is taken (often a Covey started earlier), or another relay uses the data directory
   // (store/sqlite-dir-lock.ts, the message names it): say what to do, not a stack trace.
   const taken = error instanceof Error && (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
