@@ -171,20 +171,21 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
     expect((await store.readEvents(id, 2, 10, Infinity)).map((event) => (event.type === 'packet' ? event.packet : ''))).toEqual(['AQID', 'AgME', 'AwQF']);
   });
 
-  it("posts on a Redis that asks for a password, into the URL's database", async () => {
+  /** On a redis-server asking for `password`, a store opened on `url(port)` posts into database `db` (and none into 0). */
+  const postsIntoDatabase = async (password: string, url: (port: number) => string, db: number): Promise<void> => {
     const guarded = await startRedisServer();
     const guardedAdmin = new Redis(guarded.url);
     try {
-      await guardedAdmin.config('SET', 'requirepass', 'p@ss:word');
-      const store = await openRedisStore({ url: `redis://:${encodeURIComponent('p@ss:word')}@127.0.0.1:${guarded.port}/2`, prefix, warn: () => undefined });
+      await guardedAdmin.config('SET', 'requirepass', password);
+      const store = await openRedisStore({ url: url(guarded.port), prefix, warn: () => undefined });
       try {
-        const id = channelId('guarded');
+        const id = channelId(`database-${db}`);
         await store.createChannel(id, 'group', memberKey(9), NOW_MS);
         const posted = await store.appendEvent(id, { type: 'packet', author: memberKey(9), packet: 'AQID' }, NOW_MS, { asMember: memberKey(9) });
         expect(posted.ok && posted.value.event.seq).toBe(2);
-        // Both connections used database 2: the channel and its two events are there, none in 0.
+        // Every connection used database `db`: the channel and its two events are there, none in 0.
         expect(await guardedAdmin.xlen(redisKeys(prefix).events(id))).toBe(0);
-        await guardedAdmin.select(2);
+        await guardedAdmin.select(db);
         expect(await guardedAdmin.xlen(redisKeys(prefix).events(id))).toBe(2);
       } finally {
         await store.close();
@@ -193,6 +194,10 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
       guardedAdmin.disconnect();
       await guarded.stop();
     }
+  };
+
+  it("posts on a Redis that asks for a password, into the URL's database", async () => {
+    await postsIntoDatabase('p@ss:word', (port) => `redis://:${encodeURIComponent('p@ss:word')}@127.0.0.1:${port}/2`, 2);
   });
 
   it('posts on a Redis that asks for no password when the URL gives one (ioredis warns and goes on)', async () => {
@@ -205,25 +210,7 @@ describe.skipIf(skipWithoutRedis('redis store'))('redis store', () => {
   });
 
   it('posts into the database and with the password a URL gives in its query (?db=N&password=…), as ioredis reads it', async () => {
-    const guarded = await startRedisServer();
-    const guardedAdmin = new Redis(guarded.url);
-    try {
-      await guardedAdmin.config('SET', 'requirepass', 'p@ss');
-      const store = await openRedisStore({ url: `redis://127.0.0.1:${guarded.port}?db=3&password=${encodeURIComponent('p@ss')}`, prefix, warn: () => undefined });
-      try {
-        const id = channelId('queried');
-        await store.createChannel(id, 'group', memberKey(9), NOW_MS);
-        const posted = await store.appendEvent(id, { type: 'packet', author: memberKey(9), packet: 'AQID' }, NOW_MS, { asMember: memberKey(9) });
-        expect(posted.ok && posted.value.event.seq).toBe(2);
-        await guardedAdmin.select(3);
-        expect(await guardedAdmin.xlen(redisKeys(prefix).events(id))).toBe(2);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      guardedAdmin.disconnect();
-      await guarded.stop();
-    }
+    await postsIntoDatabase('p@ss', (port) => `redis://127.0.0.1:${port}?db=3&password=${encodeURIComponent('p@ss')}`, 3);
   });
 
   it('accepts each nonce once across nodes', async () => {
