@@ -16,10 +16,13 @@ import { connectSourcesFromEnv } from './static.js';
 import { pushHostsFromEnv } from './web-push/endpoint.js';
 import { trustedProxiesFromEnv } from './http/client-address.js';
 import { isDataDirInUse, lockDataDir } from './store/sqlite-dir-lock.js';
-import { openStoreFromEnv } from './store/select.js';
+import { openStoreFromEnv, storeChoiceFromEnv } from './store/select.js';
 import { verifyThreadsFromEnv } from './signature-pool.js';
 
 const DEFAULT_PORT = 8787;
+
+/** HOST, loopback by default: the relay is for this machine unless told otherwise. */
+const hostFromEnv = (env: NodeJS.ProcessEnv): string => env['HOST'] ?? '127.0.0.1';
 
 function portFromEnv(env: NodeJS.ProcessEnv): number {
   const port = env['PORT'] === undefined || env['PORT'] === '' ? DEFAULT_PORT : Number(env['PORT']);
@@ -41,13 +44,12 @@ async function check(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const probe = createServer();
       probe.once('error', reject);
-      probe.listen(port, env['HOST'] ?? '127.0.0.1', () => probe.close(() => resolve()));
+      probe.listen(port, hostFromEnv(env), () => probe.close(() => resolve()));
     });
   }
-  const redisUrl = env['RELAY_REDIS_URL'];
-  const dataDir = env['RELAY_DATA_DIR'] ?? './data';
+  const store = storeChoiceFromEnv(env);
   // A directory that does not exist yet is held by no one (the start creates it).
-  if ((redisUrl === undefined || redisUrl === '') && dataDir !== ':memory:' && existsSync(dataDir)) lockDataDir(dataDir).release();
+  if (store.kind === 'sqlite' && store.dataDir !== ':memory:' && existsSync(store.dataDir)) lockDataDir(store.dataDir).release();
 }
 
 async function main(): Promise<void> {
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
     throw new Error(`RELAY_ADMIN_PORT must be 0..65535, got ${adminPortText}`);
   }
   const metricsToken = env['RELAY_METRICS_TOKEN'] === '' ? undefined : env['RELAY_METRICS_TOKEN'];
-  const host = env['HOST'] ?? '127.0.0.1';
+  const host = hostFromEnv(env);
   const trustedProxies = trustedProxiesFromEnv(env['RELAY_TRUSTED_PROXIES']);
   const staticDir = env['RELAY_STATIC_DIR'] ?? './dist';
   const store = await openStoreFromEnv(env);

@@ -8,12 +8,18 @@ import { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { RelayStore } from './types.js';
 
 export async function openStoreFromEnv(env: NodeJS.ProcessEnv): Promise<RelayStore> {
-  const redisUrl = env['RELAY_REDIS_URL'];
-  if (redisUrl !== undefined && redisUrl !== '') {
+  const choice = storeChoiceFromEnv(env);
+  if (choice.kind === 'redis') {
     const { openRedisStore } = await import('./redis.js');
-    return openRedisStore({ url: redisUrl });
+    return openRedisStore({ url: choice.url });
   }
-  return openSqlite({ dataDir: env['RELAY_DATA_DIR'] ?? './data' }, sqliteThreadFromEnv(env['RELAY_SQLITE_THREAD']));
+  return openSqlite({ dataDir: choice.dataDir }, sqliteThreadFromEnv(env['RELAY_SQLITE_THREAD']));
+}
+
+/** Which store the environment picks: RELAY_REDIS_URL set → Redis, else SQLite in RELAY_DATA_DIR (./data). */
+export function storeChoiceFromEnv(env: NodeJS.ProcessEnv): { readonly kind: 'redis'; readonly url: string } | { readonly kind: 'sqlite'; readonly dataDir: string } {
+  const url = env['RELAY_REDIS_URL'];
+  return url !== undefined && url !== '' ? { kind: 'redis', url } : { kind: 'sqlite', dataDir: env['RELAY_DATA_DIR'] ?? './data' };
 }
 
 /**
