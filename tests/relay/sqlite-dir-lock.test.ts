@@ -3,8 +3,7 @@
 // thread or on its own); a SIGKILLed relay leaves no stale lock; in one process a second store is
 // refused too, a refused open keeps the lock other processes see, close() and a store thread that
 // ends release it, and ':memory:' takes none. An open that fails on the data file leaves nothing open.
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirInUseError, isDataDirInUse } from '../../src/relay/store/sqlite-dir-lock.js';
@@ -13,6 +12,7 @@ import { openSqliteStore } from '../../src/relay/store/sqlite.js';
 import type { RelayStore } from '../../src/relay/store/types.js';
 import { openInChild } from './helpers/open-data-dir.js';
 import { startRelayProcess, type RelayProcess } from './helpers/process.js';
+import { tempDirs } from './helpers/sqlite-fixture.js';
 
 /** Up to four child processes start in a test (tsx transpiles each: seconds apiece on 2 busy cores). */
 const PROCESS_TEST_TIMEOUT_MS = 300_000;
@@ -20,14 +20,10 @@ const PROCESS_TEST_TIMEOUT_MS = 300_000;
 const inUse = (dir: string): string => `the data directory ${dir} is in use by another relay process`;
 
 describe('one relay process per SQLite data directory', () => {
-  const dirs: string[] = [];
+  const dirs = tempDirs('covey-dir-lock-');
   const stores: RelayStore[] = [];
   const relays: RelayProcess[] = [];
-  const dataDir = (): string => {
-    const dir = mkdtempSync(join(tmpdir(), 'covey-dir-lock-'));
-    dirs.push(dir);
-    return dir;
-  };
+  const dataDir = (): string => dirs.make();
   const open = (dir: string): RelayStore => {
     const store = openSqliteStore({ dataDir: dir, warn: () => undefined });
     stores.push(store);
@@ -36,7 +32,7 @@ describe('one relay process per SQLite data directory', () => {
   afterEach(async () => {
     await Promise.allSettled(relays.splice(0).map((relay) => relay.kill()));
     await Promise.allSettled(stores.splice(0).map((store) => store.close()));
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   it(

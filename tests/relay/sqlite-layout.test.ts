@@ -6,21 +6,12 @@
 // exactly as a new one. Pages are counted in the WAL itself (the frames of the group's commit), so
 // nothing here depends on timing.
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
+import type { RelayEvent } from '../../src/shared/relay-api.js';
 import { openSqliteStore, SQLITE_FILE_NAME, type SqliteRelayStore } from '../../src/relay/store/sqlite.js';
-import type { RetentionPolicy } from '../../src/relay/store/types.js';
+import { channelId, KEEP, NOW_MS, OTHER, OWNER, packet, tempDirs } from './helpers/sqlite-fixture.js';
 import { framesOfLastCommit, HeldSync } from './helpers/sqlite-wal.js';
-
-const NOW_MS = 1_700_000_000_000;
-const channelId = (i: number): ChannelId => `c${String(i).padStart(3, '0')}`.padEnd(22, 'A') as ChannelId;
-const memberKey = (c: string): MemberKey => c.repeat(43) as MemberKey;
-const OWNER = memberKey('B');
-const OTHER = memberKey('C');
-const KEEP: RetentionPolicy = { maxEventAgeMs: 1e12, maxChannelBytes: 1e12 };
 
 /** The events table of the files made before the arrival-order layout. */
 const CLUSTERED_EVENTS = `CREATE TABLE events (
@@ -29,14 +20,11 @@ const CLUSTERED_EVENTS = `CREATE TABLE events (
   PRIMARY KEY (channel, seq)
 ) WITHOUT ROWID`;
 
-const packet = (i: number): string => `${i}`.padEnd(344, 'p');
-
 describe('sqlite events layout', () => {
-  const dirs: string[] = [];
+  const dirs = tempDirs('covey-sqlite-layout-');
   const stores: SqliteRelayStore[] = [];
   const open = (options: { clustered?: boolean; sync?: HeldSync } = {}): { store: SqliteRelayStore; dataDir: string } => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'covey-sqlite-layout-'));
-    dirs.push(dataDir);
+    const dataDir = dirs.make();
     if (options.clustered === true) {
       const db = new Database(join(dataDir, SQLITE_FILE_NAME));
       db.exec(CLUSTERED_EVENTS);
@@ -56,7 +44,7 @@ describe('sqlite events layout', () => {
   };
   afterEach(async () => {
     await Promise.allSettled(stores.splice(0).map((store) => store.close()));
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   /** WAL frames of one group commit of one post to each of 60 channels, each with some history. */

@@ -6,33 +6,22 @@
 // the file when a transaction rolls back. Pages are counted in the WAL itself (no timing). The
 // crash test (crash.test.ts) replays acknowledged posts after SIGKILLs.
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey } from '../../src/shared/relay-api.js';
 import { openSqliteStore, SQLITE_FILE_NAME, type SqliteRelayStore, type SqliteStoreOptions } from '../../src/relay/store/sqlite.js';
-import type { NonceUse, RetentionPolicy } from '../../src/relay/store/types.js';
+import type { NonceUse } from '../../src/relay/store/types.js';
+import { channelId, KEEP, OTHER, OWNER, packet, tempDirs } from './helpers/sqlite-fixture.js';
 import { framesOfLastCommit, HeldSync } from './helpers/sqlite-wal.js';
 
 const MINUTE_MS = 60_000;
-const channelId = (i: number): ChannelId => `c${String(i).padStart(3, '0')}`.padEnd(22, 'A') as ChannelId;
-const memberKey = (c: string): MemberKey => c.repeat(43) as MemberKey;
-const OWNER = memberKey('B');
-const OTHER = memberKey('C');
-const KEEP: RetentionPolicy = { maxEventAgeMs: 1e12, maxChannelBytes: 1e12 };
 /** Random-looking nonces (base64url, 22 characters), so they do not sort in the order they are used. */
 const nonceText = (i: number): string => Buffer.from(`${(i * 2_654_435_761) % 4_294_967_291}-${i}`.padEnd(16, 'x')).toString('base64url').slice(0, 22);
-const packet = (i: number): string => `${i}`.padEnd(344, 'p');
 
 describe('sqlite nonces', () => {
-  const dirs: string[] = [];
+  const dirs = tempDirs('covey-sqlite-nonces-');
   const stores: SqliteRelayStore[] = [];
-  const newDir = (): string => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'covey-sqlite-nonces-'));
-    dirs.push(dataDir);
-    return dataDir;
-  };
+  const newDir = (): string => dirs.make();
   const open = (dataDir: string, options: Omit<SqliteStoreOptions, 'dataDir'> = {}): SqliteRelayStore => {
     const store = openSqliteStore({ dataDir, warn: () => undefined, ...options });
     stores.push(store);
@@ -65,7 +54,7 @@ describe('sqlite nonces', () => {
 
   afterEach(async () => {
     await Promise.allSettled(stores.splice(0).map((store) => store.close()));
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   it('refuses a nonce again after the store is reopened, and after its expiry the sweep forgets it', async () => {

@@ -3,9 +3,6 @@
 // events and answers across the thread, errors that keep their class (503 vs 500), a failed
 // fdatasync in the thread, a thread that dies (503, logged, nothing hangs), close() that commits
 // what was asked before it, bytes that cross as copies, and when the relay picks the thread.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChannelId, MemberKey, RelayEvent } from '../../src/shared/relay-api.js';
 import { startRelay, type RunningRelay } from '../../src/relay/server.js';
@@ -15,20 +12,17 @@ import { openSqliteStore } from '../../src/relay/store/sqlite.js';
 import { StoreUnavailableError, type CapabilityHash, type RelayStore } from '../../src/relay/store/types.js';
 import type { BlobHash } from '../../src/shared/relay-api.js';
 import { newMember, rawRequest, setupGroup, signedHeaders } from './helpers/signed-http.js';
+import { tempDirs } from './helpers/sqlite-fixture.js';
 
 const OWNER = 'B'.repeat(43) as MemberKey;
 const NOW_MS = 1_700_000_000_000;
 const channelOf = (i: number): ChannelId => `${String(i).padStart(2, '0')}${'A'.repeat(20)}` as ChannelId;
 
 describe('sqlite store on its own thread', () => {
-  const dirs: string[] = [];
+  const dirs = tempDirs('covey-sqlite-thread-');
   const stores: RelayStore[] = [];
   const relays: RunningRelay[] = [];
-  const dataDir = (): string => {
-    const dir = mkdtempSync(join(tmpdir(), 'covey-sqlite-thread-'));
-    dirs.push(dir);
-    return dir;
-  };
+  const dataDir = (): string => dirs.make();
   const open = async (options: { dataDir?: string; syncFailure?: string; warn?: (message: string) => void } = {}): Promise<SqliteThreadStore> => {
     const store = await openSqliteThreadStore({ dataDir: options.dataDir ?? dataDir(), warn: options.warn ?? (() => undefined), ...options });
     stores.push(store);
@@ -37,7 +31,7 @@ describe('sqlite store on its own thread', () => {
   afterEach(async () => {
     await Promise.allSettled(relays.splice(0).map((relay) => relay.close()));
     await Promise.allSettled(stores.splice(0).map((store) => store.close()));
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   it('announces events in commit order, each before its write is answered', async () => {
